@@ -1,0 +1,40 @@
+package telemetry
+
+import "context"
+
+// Exporter ships batches of finished logs somewhere. The aggregator calls Export from its
+// own goroutine, one call at a time; implementations must honour ctx and must not retain
+// the slice after returning.
+type Exporter interface {
+	// Export sends one batch. An error means the batch was not delivered (after any
+	// retries the implementation performs); the caller counts it and never retries it.
+	Export(ctx context.Context, logs []*FrontendLog) error
+	// Close releases what the exporter holds; it is bounded by ctx and idempotent.
+	Close(ctx context.Context) error
+}
+
+// BreakerState is the state of an exporter's circuit breaker, as reported in stats.
+type BreakerState string
+
+// Circuit breaker states.
+const (
+	BreakerClosed   BreakerState = "closed"
+	BreakerOpen     BreakerState = "open"
+	BreakerHalfOpen BreakerState = "half-open"
+)
+
+// ExportStats are an exporter's counters, read by the aggregator's Stats.
+type ExportStats struct {
+	Batches         int64        // batches handed to Export
+	BatchesFailed   int64        // batches not delivered after retries
+	BatchesRejected int64        // batches dropped at once because the breaker was open
+	LogsExported    int64        // logs delivered
+	Retries         int64        // extra attempts made after a failed one
+	Breaker         BreakerState // current breaker state ("" when the exporter has none)
+	BreakerOpened   int64        // transitions into open
+}
+
+// StatsReporter is implemented by exporters that keep ExportStats.
+type StatsReporter interface {
+	ExportStats() ExportStats
+}

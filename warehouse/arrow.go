@@ -1,0 +1,434 @@
+package warehouse
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/dbtelemetry/dbtelemetry/warehouse/internal/tcli"
+)
+
+// eosMarker ends an Arrow IPC stream: continuation marker and a zero length.
+var eosMarker = []byte{0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0}
+
+// encodeOptions are what the client asked for in ExecuteStatement.
+type encodeOptions struct {
+	decimalAsArrow bool  // send DECIMAL as decimal128 instead of a string
+	batchRows      int64 // rows per Arrow record batch
+}
+
+// column converts one DuckDB result column into Arrow and describes it in Thrift.
+type column struct {
+	name   string
+	typeID tcli.TTypeId
+	quals  map[string]*tcli.TTypeQualifierValue
+	field  arrow.Field
+	add    func(b array.Builder, v any) error
+}
+
+// encodedResult is a statement's result, ready to be served inline or by CloudFetch.
+type encodedResult struct {
+	schema    *tcli.TTableSchema
+	schemaIPC []byte // one encapsulated IPC Schema message, no EOS
+	batches   []encodedBatch
+	rows      int64
+}
+
+// encodedBatch is one encapsulated IPC RecordBatch message (no schema, no EOS).
+type encodedBatch struct {
+	start int64
+	rows  int64
+	ipc   []byte
+}
+
+// emptyResult describes a statement that returns no result set (DDL).
+func emptyResult() *encodedResult {
+	return &encodedResult{schema: &tcli.TTableSchema{Columns: []*tcli.TColumnDesc{}}}
+}
+
+// encodeRows drains rows into Arrow record batches of at most opts.batchRows rows.
+func encodeRows(rows *sql.Rows, opts encodeOptions) (*encodedResult, error) {
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, fmt.Errorf("column types: %w", err)
+	}
+	cols := make([]column, len(types))
+	fields := make([]arrow.Field, len(types))
+	for i, ct := range types {
+		cols[i] = newColumn(ct.Name(), ct.DatabaseTypeName(), opts)
+		fields[i] = cols[i].field
+	}
+	schema := arrow.NewSchema(fields, nil)
+	res := &encodedResult{schema: thriftSchema(cols)}
+	if res.schemaIPC, err = schemaMessage(schema); err != nil {
+		return nil, err
+	}
+
+	bld := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer bld.Release()
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var inBatch int64
+	flush := func() error {
+		if inBatch == 0 {
+			return nil
+		}
+		rec := bld.NewRecordBatch()
+		defer rec.Release()
+		msg, err := batchMessage(schema, rec)
+		if err != nil {
+			return err
+		}
+		res.batches = append(res.batches, encodedBatch{start: res.rows, rows: inBatch, ipc: msg})
+		res.rows += inBatch
+		inBatch = 0
+		return nil
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("scan: %w", err)
+		}
+		for i, c := range cols {
+			b := bld.Field(i)
+			if vals[i] == nil {
+				b.AppendNull()
+				continue
+			}
+			if err := c.add(b, vals[i]); err != nil {
+				return nil, fmt.Errorf("column %q: %w", c.name, err)
+			}
+		}
+		inBatch++
+		if inBatch >= opts.batchRows {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// stream returns a complete IPC stream (schema, the given batches, EOS): a CloudFetch file.
+func (r *encodedResult) stream(batches []encodedBatch) []byte {
+	n := len(r.schemaIPC) + len(eosMarker)
+	for _, b := range batches {
+		n += len(b.ipc)
+	}
+	out := make([]byte, 0, n)
+	out = append(out, r.schemaIPC...)
+	for _, b := range batches {
+		out = append(out, b.ipc...)
+	}
+	return append(out, eosMarker...)
+}
+
+// schemaMessage returns the encapsulated IPC Schema message for schema: a stream with no
+// batches, less its EOS marker.
+func schemaMessage(schema *arrow.Schema) ([]byte, error) {
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(schema))
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("arrow schema: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), eosMarker), nil
+}
+
+// batchMessage returns the encapsulated IPC RecordBatch message for rec: the stream less
+// its schema message and EOS marker.
+func batchMessage(schema *arrow.Schema, rec arrow.RecordBatch) ([]byte, error) {
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(schema))
+	if err := w.Write(rec); err != nil {
+		return nil, fmt.Errorf("arrow batch: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("arrow batch: %w", err)
+	}
+	head, err := schemaMessage(schema)
+	if err != nil {
+		return nil, err
+	}
+	b := bytes.TrimSuffix(buf.Bytes(), eosMarker)
+	return bytes.Clone(b[len(head):]), nil
+}
+
+func thriftSchema(cols []column) *tcli.TTableSchema {
+	s := &tcli.TTableSchema{Columns: make([]*tcli.TColumnDesc, len(cols))}
+	for i, c := range cols {
+		entry := &tcli.TPrimitiveTypeEntry{Type: c.typeID}
+		if c.quals != nil {
+			entry.TypeQualifiers = &tcli.TTypeQualifiers{Qualifiers: c.quals}
+		}
+		s.Columns[i] = &tcli.TColumnDesc{
+			ColumnName: c.name,
+			Position:   int32(i + 1),
+			TypeDesc:   &tcli.TTypeDesc{Types: []*tcli.TTypeEntry{{PrimitiveEntry: entry}}},
+		}
+	}
+	return s
+}
+
+// newColumn maps a DuckDB type to what Databricks would send: the driver (Arrow v12) reads
+// only signed ints, float32/64, utf8, binary, date32, timestamp, decimal128, null and
+// nested types, so everything else is cast (unsigned ints widen, huge ints and the types
+// Databricks has no Arrow form for become strings).
+func newColumn(name, dbType string, opts encodeOptions) column {
+	c := column{name: name}
+	set := func(id tcli.TTypeId, dt arrow.DataType, add func(array.Builder, any) error) {
+		c.typeID, c.field, c.add = id, arrow.Field{Name: name, Type: dt, Nullable: true}, add
+	}
+	switch base := strings.ToUpper(dbType); {
+	case base == "BOOLEAN":
+		set(tcli.TTypeId_BOOLEAN_TYPE, arrow.FixedWidthTypes.Boolean, func(b array.Builder, v any) error {
+			x, ok := v.(bool)
+			if !ok {
+				return typeErr(v, base)
+			}
+			b.(*array.BooleanBuilder).Append(x)
+			return nil
+		})
+	case base == "TINYINT":
+		set(tcli.TTypeId_TINYINT_TYPE, arrow.PrimitiveTypes.Int8, intAdder(func(b array.Builder, x int64) { b.(*array.Int8Builder).Append(int8(x)) }))
+	case base == "SMALLINT" || base == "UTINYINT":
+		set(tcli.TTypeId_SMALLINT_TYPE, arrow.PrimitiveTypes.Int16, intAdder(func(b array.Builder, x int64) { b.(*array.Int16Builder).Append(int16(x)) }))
+	case base == "INTEGER" || base == "USMALLINT":
+		set(tcli.TTypeId_INT_TYPE, arrow.PrimitiveTypes.Int32, intAdder(func(b array.Builder, x int64) { b.(*array.Int32Builder).Append(int32(x)) }))
+	case base == "BIGINT" || base == "UINTEGER":
+		set(tcli.TTypeId_BIGINT_TYPE, arrow.PrimitiveTypes.Int64, intAdder(func(b array.Builder, x int64) { b.(*array.Int64Builder).Append(x) }))
+	case base == "FLOAT":
+		set(tcli.TTypeId_FLOAT_TYPE, arrow.PrimitiveTypes.Float32, func(b array.Builder, v any) error {
+			x, ok := v.(float32)
+			if !ok {
+				return typeErr(v, base)
+			}
+			b.(*array.Float32Builder).Append(x)
+			return nil
+		})
+	case base == "DOUBLE":
+		set(tcli.TTypeId_DOUBLE_TYPE, arrow.PrimitiveTypes.Float64, func(b array.Builder, v any) error {
+			x, ok := v.(float64)
+			if !ok {
+				return typeErr(v, base)
+			}
+			b.(*array.Float64Builder).Append(x)
+			return nil
+		})
+	case strings.HasPrefix(base, "DECIMAL"):
+		p, s := decimalSize(base)
+		c.quals = map[string]*tcli.TTypeQualifierValue{
+			"precision": {I32Value: ptr(int32(p))},
+			"scale":     {I32Value: ptr(int32(s))},
+		}
+		if opts.decimalAsArrow {
+			set(tcli.TTypeId_DECIMAL_TYPE, &arrow.Decimal128Type{Precision: int32(p), Scale: int32(s)}, func(b array.Builder, v any) error {
+				d, ok := v.(duckdb.Decimal)
+				if !ok {
+					return typeErr(v, base)
+				}
+				b.(*array.Decimal128Builder).Append(decimal128.FromBigInt(d.Value))
+				return nil
+			})
+		} else {
+			set(tcli.TTypeId_DECIMAL_TYPE, arrow.BinaryTypes.String, stringAdder(base))
+		}
+	case base == "HUGEINT" || base == "UHUGEINT" || base == "UBIGINT" || base == "BIGNUM" || base == "VARINT":
+		c.quals = map[string]*tcli.TTypeQualifierValue{"precision": {I32Value: ptr(int32(38))}, "scale": {I32Value: ptr(int32(0))}}
+		set(tcli.TTypeId_DECIMAL_TYPE, arrow.BinaryTypes.String, stringAdder(base))
+	case base == "VARCHAR" || strings.HasPrefix(base, "ENUM"):
+		set(tcli.TTypeId_STRING_TYPE, arrow.BinaryTypes.String, stringAdder(base))
+	case base == "BLOB":
+		set(tcli.TTypeId_BINARY_TYPE, arrow.BinaryTypes.Binary, func(b array.Builder, v any) error {
+			x, ok := v.([]byte)
+			if !ok {
+				return typeErr(v, base)
+			}
+			b.(*array.BinaryBuilder).Append(x)
+			return nil
+		})
+	case base == "DATE":
+		set(tcli.TTypeId_DATE_TYPE, arrow.FixedWidthTypes.Date32, func(b array.Builder, v any) error {
+			t, ok := v.(time.Time)
+			if !ok {
+				return typeErr(v, base)
+			}
+			b.(*array.Date32Builder).Append(arrow.Date32FromTime(t))
+			return nil
+		})
+	case strings.HasPrefix(base, "TIMESTAMP"):
+		set(tcli.TTypeId_TIMESTAMP_TYPE, &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "Etc/UTC"}, func(b array.Builder, v any) error {
+			t, ok := v.(time.Time)
+			if !ok {
+				return typeErr(v, base)
+			}
+			b.(*array.TimestampBuilder).Append(arrow.Timestamp(t.UnixMicro()))
+			return nil
+		})
+	case base == "NULL" || base == "\"NULL\"":
+		set(tcli.TTypeId_NULL_TYPE, arrow.Null, func(b array.Builder, _ any) error {
+			b.AppendNull()
+			return nil
+		})
+	case strings.HasSuffix(base, "]"):
+		set(tcli.TTypeId_ARRAY_TYPE, arrow.BinaryTypes.String, stringAdder(base))
+	case strings.HasPrefix(base, "STRUCT"):
+		set(tcli.TTypeId_STRUCT_TYPE, arrow.BinaryTypes.String, stringAdder(base))
+	case strings.HasPrefix(base, "MAP"):
+		set(tcli.TTypeId_MAP_TYPE, arrow.BinaryTypes.String, stringAdder(base))
+	default: // TIME, INTERVAL, UUID, BIT, unions, …: Databricks sends these as strings too.
+		set(tcli.TTypeId_STRING_TYPE, arrow.BinaryTypes.String, stringAdder(base))
+	}
+	return c
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func typeErr(v any, dbType string) error {
+	return fmt.Errorf("unexpected %T for %s", v, dbType)
+}
+
+func intAdder(appendInt func(array.Builder, int64)) func(array.Builder, any) error {
+	return func(b array.Builder, v any) error {
+		var x int64
+		switch n := v.(type) {
+		case int8:
+			x = int64(n)
+		case int16:
+			x = int64(n)
+		case int32:
+			x = int64(n)
+		case int64:
+			x = n
+		case uint8:
+			x = int64(n)
+		case uint16:
+			x = int64(n)
+		case uint32:
+			x = int64(n)
+		default:
+			return typeErr(v, "integer")
+		}
+		appendInt(b, x)
+		return nil
+	}
+}
+
+func stringAdder(dbType string) func(array.Builder, any) error {
+	return func(b array.Builder, v any) error {
+		s, err := formatValue(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", dbType, err)
+		}
+		b.(*array.StringBuilder).Append(s)
+		return nil
+	}
+}
+
+// formatValue renders a DuckDB value the way Databricks renders it as a string.
+func formatValue(v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case duckdb.Decimal:
+		return x.String(), nil
+	case *big.Int:
+		return x.String(), nil
+	case uint64:
+		return strconv.FormatUint(x, 10), nil
+	case time.Time: // TIME
+		return x.Format("15:04:05.999999"), nil
+	case duckdb.Interval:
+		return formatInterval(x), nil
+	case []byte: // UUID
+		if len(x) == 16 {
+			return fmt.Sprintf("%x-%x-%x-%x-%x", x[0:4], x[4:6], x[6:8], x[8:10], x[10:16]), nil
+		}
+		return string(x), nil
+	case duckdb.UUID:
+		return x.String(), nil
+	case duckdb.OrderedMap:
+		m := make(map[string]any, x.Len())
+		keys, values := x.Keys(), x.Values()
+		for i := range keys {
+			m[fmt.Sprint(keys[i])] = values[i]
+		}
+		return toJSON(m)
+	case []any, map[string]any:
+		return toJSON(x)
+	case fmt.Stringer:
+		return x.String(), nil
+	default:
+		return fmt.Sprint(x), nil
+	}
+}
+
+func toJSON(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+func formatInterval(iv duckdb.Interval) string {
+	var parts []string
+	if iv.Months != 0 {
+		parts = append(parts, fmt.Sprintf("%d-%d", iv.Months/12, iv.Months%12))
+	}
+	d := time.Duration(iv.Micros) * time.Microsecond
+	parts = append(parts, fmt.Sprintf("%d %s", iv.Days, formatClock(d)))
+	return strings.Join(parts, " ")
+}
+
+func formatClock(d time.Duration) string {
+	neg := d < 0
+	if neg {
+		d = -d
+	}
+	h := d / time.Hour
+	m := (d % time.Hour) / time.Minute
+	s := (d % time.Minute) / time.Second
+	us := (d % time.Second) / time.Microsecond
+	out := fmt.Sprintf("%02d:%02d:%02d.%06d", h, m, s, us)
+	if neg {
+		out = "-" + out
+	}
+	return out
+}
+
+// decimalSize parses DECIMAL(p,s); DuckDB's default is (18,3).
+func decimalSize(t string) (int, int) {
+	p, s := 18, 3
+	if i := strings.IndexByte(t, '('); i >= 0 {
+		inner := strings.TrimSuffix(t[i+1:], ")")
+		if a, b, ok := strings.Cut(inner, ","); ok {
+			if v, err := strconv.Atoi(strings.TrimSpace(a)); err == nil {
+				p = v
+			}
+			if v, err := strconv.Atoi(strings.TrimSpace(b)); err == nil {
+				s = v
+			}
+		}
+	}
+	return p, s
+}

@@ -1,0 +1,110 @@
+package warehouse
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/pierrec/lz4/v4"
+
+	"github.com/dbtelemetry/dbtelemetry/warehouse/internal/tcli"
+)
+
+// chunk is one CloudFetch file waiting to be downloaded.
+type chunk struct {
+	stmtID    string
+	index     int
+	body      []byte
+	signature string
+	expires   time.Time
+}
+
+// publishChunks turns a result into CloudFetch files of about chunkRows rows each
+// (whole Arrow batches), stores them and returns their links.
+func (s *Server) publishChunks(stmtID string, res *encodedResult, compress bool) ([]*tcli.TSparkArrowResultLink, error) {
+	var links []*tcli.TSparkArrowResultLink
+	expires := time.Now().Add(s.cfg.linkTTL)
+	for i := 0; i < len(res.batches); {
+		j, rows := i, int64(0)
+		for j < len(res.batches) && (j == i || rows+res.batches[j].rows <= s.cfg.chunkRows) {
+			rows += res.batches[j].rows
+			j++
+		}
+		body := res.stream(res.batches[i:j])
+		if compress {
+			var err error
+			if body, err = lz4Frame(body); err != nil {
+				return nil, err
+			}
+		}
+		token := randomHex(16)
+		c := &chunk{stmtID: stmtID, index: len(links), body: body, signature: randomHex(16), expires: expires}
+		s.mu.Lock()
+		s.chunks[token] = c
+		s.mu.Unlock()
+		links = append(links, &tcli.TSparkArrowResultLink{
+			// Like a presigned URL, the link carries its credentials in the query string.
+			FileLink:       fmt.Sprintf("%s/cloudfetch/%s?X-Expires=%d&X-Signature=%s", s.baseURL, token, expires.Unix(), c.signature),
+			ExpiryTime:     expires.Unix(),
+			StartRowOffset: res.batches[i].start,
+			RowCount:       rows,
+			BytesNum:       int64(len(body)),
+			HttpHeaders:    map[string]string{"x-warehouse-chunk": strconv.Itoa(c.index)},
+		})
+		i = j
+	}
+	return links, nil
+}
+
+// serveChunk serves one CloudFetch file. A file is freed once it was served in full.
+func (s *Server) serveChunk(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	s.mu.Lock()
+	c, ok := s.chunks[token]
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		http.Error(w, "no such file", http.StatusNotFound)
+		return
+	case r.URL.Query().Get("X-Signature") != c.signature:
+		http.Error(w, "signature does not match", http.StatusForbidden)
+		return
+	case time.Now().After(c.expires):
+		http.Error(w, "link expired", http.StatusForbidden)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(c.body)))
+	if _, err := w.Write(c.body); err != nil {
+		return
+	}
+	s.mu.Lock()
+	delete(s.chunks, token)
+	s.mu.Unlock()
+	s.rec.statement(c.stmtID, func(st *StatementRecord) { st.ChunkDownloads++ })
+}
+
+// dropExpiredChunks frees files whose links have expired.
+func (s *Server) dropExpiredChunks(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, c := range s.chunks {
+		if now.After(c.expires) {
+			delete(s.chunks, k)
+		}
+	}
+}
+
+func lz4Frame(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := lz4.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		return nil, fmt.Errorf("lz4: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("lz4: %w", err)
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,45 @@
+package warehouse
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// telemetryAnswer is the ingest's answer: the configured handler, or 200 with the
+// service's usual counts.
+func (s *Server) telemetryAnswer() http.Handler {
+	if s.cfg.telemetryHandler != nil {
+		return s.cfg.telemetryHandler
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			UploadTime *int64    `json:"uploadTime"`
+			Items      []string  `json:"items"`
+			ProtoLogs  *[]string `json:"protoLogs"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.ProtoLogs == nil || req.UploadTime == nil {
+			http.Error(w, `{"error":"malformed telemetry request"}`, http.StatusBadRequest)
+			return
+		}
+		n := len(*req.ProtoLogs)
+		writeJSON(w, map[string]any{"errors": []string{}, "numSuccess": n, "numProtoSuccess": n, "numRealtimeSuccess": 0})
+	})
+}
+
+// serveFeatureFlags answers the connector feature-flag endpoint.
+func (s *Server) serveFeatureFlags(w http.ResponseWriter, _ *http.Request) {
+	s.rec.mu.Lock()
+	s.rec.flags++
+	s.rec.mu.Unlock()
+	writeJSON(w, map[string]any{
+		"flags":       []map[string]string{{"name": TelemetryFlagName, "value": strconv.FormatBool(s.flag.Load())}},
+		"ttl_seconds": int64(s.cfg.flagTTL / time.Second),
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}

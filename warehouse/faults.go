@@ -1,0 +1,189 @@
+package warehouse
+
+import (
+	"crypto/rand"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Group is a set of endpoints that faults are injected into together.
+type Group int
+
+// Endpoint groups.
+const (
+	GroupThrift      Group = iota // the TCLIService endpoint
+	GroupCloudFetch               // CloudFetch file downloads
+	GroupTelemetry                // /telemetry-ext and /telemetry-unauth
+	GroupFeatureFlag              // the connector feature-flag endpoint
+	numGroups
+)
+
+func (g Group) String() string {
+	switch g {
+	case GroupThrift:
+		return "thrift"
+	case GroupCloudFetch:
+		return "cloudfetch"
+	case GroupTelemetry:
+		return "telemetry"
+	case GroupFeatureFlag:
+		return "featureflag"
+	}
+	return "group(" + strconv.Itoa(int(g)) + ")"
+}
+
+// Fault is what the server does to one request instead of (or before) answering it.
+// Fields combine: Latency is waited first, then the first of Hang, Drop, Garbage, Status
+// that is set decides the answer; a fault with only Latency lets the request through late.
+type Fault struct {
+	// Status answers with this HTTP status and a short body.
+	Status int
+	// RetryAfter, with Status, sets the Retry-After header (whole seconds).
+	RetryAfter time.Duration
+	// Latency delays the request.
+	Latency time.Duration
+	// Hang never answers: the request blocks until the client gives up or the server closes.
+	Hang bool
+	// Drop closes the connection without an answer.
+	Drop bool
+	// Garbage answers 200 with random bytes.
+	Garbage bool
+	// SlowDrip, with Garbage or alone, writes the body one byte per interval.
+	SlowDrip time.Duration
+	// BodyBytes is the size of a garbage body (default 1 KiB).
+	BodyBytes int
+	// Times is how many requests this fault answers: 0 means once, a negative value means
+	// every request until ClearFaults.
+	Times int
+}
+
+type faultQueue struct {
+	pending []Fault
+	served  int
+}
+
+type faultTable struct {
+	mu     sync.Mutex
+	groups [numGroups]faultQueue
+}
+
+// InjectFaults queues faults for the group's next requests, in order; once they are used
+// up the group answers normally again. Example: InjectFaults(GroupTelemetry,
+// Fault{Status: 503, Times: 3}) answers three requests with 503, then lets them through.
+func (s *Server) InjectFaults(g Group, faults ...Fault) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.groups[g].pending = append(s.faults.groups[g].pending, faults...)
+}
+
+// ClearFaults drops every fault queued for the group.
+func (s *Server) ClearFaults(g Group) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.groups[g].pending = nil
+}
+
+// FaultsServed returns how many requests of the group a fault has answered or delayed.
+func (s *Server) FaultsServed(g Group) int {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	return s.faults.groups[g].served
+}
+
+// next takes the fault for one request of the group, if any.
+func (t *faultTable) next(g Group) (Fault, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	q := &t.groups[g]
+	if len(q.pending) == 0 {
+		return Fault{}, false
+	}
+	f := q.pending[0]
+	switch {
+	case f.Times < 0:
+	case f.Times <= 1:
+		q.pending = q.pending[1:]
+	default:
+		q.pending[0].Times--
+	}
+	q.served++
+	return f, true
+}
+
+// group applies the group's queued faults before h.
+func (s *Server) group(g Group, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, ok := s.faults.next(g)
+		if !ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if !s.sleep(r.Context(), f.Latency) {
+			return
+		}
+		switch {
+		case f.Hang:
+			select {
+			case <-r.Context().Done():
+			case <-s.closing:
+			}
+		case f.Drop:
+			dropConnection(w)
+		case f.Garbage:
+			n := f.BodyBytes
+			if n <= 0 {
+				n = 1024
+			}
+			body := make([]byte, n)
+			_, _ = rand.Read(body)
+			w.Header().Set("Content-Type", "application/octet-stream")
+			s.writeBody(w, r, body, f.SlowDrip)
+		case f.Status != 0:
+			if f.RetryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Round(time.Second)/time.Second)))
+			}
+			w.Header().Set("X-Databricks-Reason-Phrase", "injected fault")
+			http.Error(w, "injected fault: "+http.StatusText(f.Status), f.Status)
+		case f.SlowDrip > 0:
+			s.writeBody(w, r, []byte(`{"errors":[],"numSuccess":0}`), f.SlowDrip)
+		default:
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
+// writeBody writes body, one byte per drip interval when drip is set.
+func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, body []byte, drip time.Duration) {
+	if drip <= 0 {
+		_, _ = w.Write(body)
+		return
+	}
+	fl, _ := w.(http.Flusher)
+	for i := range body {
+		if _, err := w.Write(body[i : i+1]); err != nil {
+			return
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+		if !s.sleep(r.Context(), drip) {
+			return
+		}
+	}
+}
+
+// dropConnection closes the client's connection without writing a response.
+func dropConnection(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(http.ErrAbortHandler)
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	_ = buf.Flush()
+	_ = conn.Close()
+}

@@ -1,0 +1,278 @@
+package warehouse
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Delivery says how a statement's result reached the client. Its values are the names
+// the telemetry wire format uses for execution_result.
+type Delivery string
+
+// Deliveries.
+const (
+	DeliveryNone       Delivery = ""               // no result set (DDL) or the statement failed
+	DeliveryInline     Delivery = "INLINE_ARROW"   // Arrow batches in the Thrift responses
+	DeliveryCloudFetch Delivery = "EXTERNAL_LINKS" // CloudFetch links
+)
+
+// Statement states, as TOperationState names them without the _STATE suffix.
+const (
+	StateRunning  = "RUNNING"
+	StateFinished = "FINISHED"
+	StateError    = "ERROR"
+	StateCanceled = "CANCELED"
+	StateClosed   = "CLOSED"
+)
+
+// Namespace is a session's initial catalog and schema.
+type Namespace struct {
+	Catalog string
+	Schema  string
+}
+
+// SessionRecord is what the server saw of one session.
+type SessionRecord struct {
+	ID               string            // the session GUID as the driver prints it
+	Configuration    map[string]string // OpenSession configuration (session parameters)
+	InitialNamespace Namespace
+	ClientProtocol   int64
+	Header           http.Header // headers of the OpenSession request (User-Agent, …)
+	OpenedAt         time.Time
+	ClosedAt         time.Time // zero while open
+}
+
+// StatementRecord is what the server saw of one statement.
+type StatementRecord struct {
+	ID             string // the operation GUID as the driver prints it (the query id)
+	SessionID      string
+	SQL            string
+	Parameters     int
+	State          string // one of the State constants
+	SQLState       string // set when State is StateError
+	Message        string // the error message sent, if any
+	Delivery       Delivery
+	Rows           int64 // rows in the result set
+	ModifiedRows   int64 // rows inserted, updated or deleted
+	Chunks         int   // CloudFetch files in the result
+	ChunkDownloads int   // CloudFetch files served successfully
+	Polls          int   // GetOperationStatus calls
+	Fetches        int   // FetchResults calls
+	Async          bool  // answered RUNNING from ExecuteStatement, so the client polled
+	Compressed     bool  // the result was LZ4-compressed
+	Closed         bool  // CloseOperation arrived or direct results closed it
+	StartedAt      time.Time
+	FinishedAt     time.Time
+}
+
+// TelemetryRequest is one request received on a telemetry path.
+type TelemetryRequest struct {
+	Path   string
+	Header http.Header
+	Body   []byte
+	// Status is the HTTP status answered (0 when none was, e.g. a hang or dropped connection).
+	Status int
+}
+
+// ProtoLogs returns the protoLogs of the request body, or nil if it is not a telemetry request.
+func (r TelemetryRequest) ProtoLogs() []string {
+	var body struct {
+		ProtoLogs []string `json:"protoLogs"`
+	}
+	if json.Unmarshal(r.Body, &body) != nil {
+		return nil
+	}
+	return body.ProtoLogs
+}
+
+type recorder struct {
+	mu         sync.Mutex
+	sessions   []*SessionRecord
+	statements []*StatementRecord
+	byStmt     map[string]*StatementRecord
+	bySess     map[string]*SessionRecord
+	telemetry  []TelemetryRequest
+	flags      int
+	rpcs       map[string]int
+}
+
+func (r *recorder) init() {
+	r.byStmt = map[string]*StatementRecord{}
+	r.bySess = map[string]*SessionRecord{}
+	r.rpcs = map[string]int{}
+}
+
+// update runs f on the statement's record under the recorder's lock.
+func (r *recorder) statement(id string, f func(*StatementRecord)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st, ok := r.byStmt[id]; ok {
+		f(st)
+	}
+}
+
+func (r *recorder) session(id string, f func(*SessionRecord)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ss, ok := r.bySess[id]; ok {
+		f(ss)
+	}
+}
+
+func (r *recorder) addSession(rec *SessionRecord) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sessions = append(r.sessions, rec)
+	r.bySess[rec.ID] = rec
+}
+
+func (r *recorder) addStatement(rec *StatementRecord) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.statements = append(r.statements, rec)
+	r.byStmt[rec.ID] = rec
+}
+
+func (r *recorder) rpc(method string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rpcs[method]++
+}
+
+// Sessions returns a copy of every session opened so far, in order.
+func (s *Server) Sessions() []SessionRecord {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	out := make([]SessionRecord, len(s.rec.sessions))
+	for i, ss := range s.rec.sessions {
+		out[i] = *ss
+		out[i].Configuration = maps.Clone(ss.Configuration)
+		out[i].Header = ss.Header.Clone()
+	}
+	return out
+}
+
+// Statements returns a copy of every statement executed so far, in order.
+func (s *Server) Statements() []StatementRecord {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	out := make([]StatementRecord, len(s.rec.statements))
+	for i, st := range s.rec.statements {
+		out[i] = *st
+	}
+	return out
+}
+
+// Statement returns the record of the statement with the given id.
+func (s *Server) Statement(id string) (StatementRecord, bool) {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	st, ok := s.rec.byStmt[id]
+	if !ok {
+		return StatementRecord{}, false
+	}
+	return *st, true
+}
+
+// TelemetryRequests returns every request received on the telemetry paths, in order.
+func (s *Server) TelemetryRequests() []TelemetryRequest {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	out := make([]TelemetryRequest, len(s.rec.telemetry))
+	for i, t := range s.rec.telemetry {
+		out[i] = t
+		out[i].Header = t.Header.Clone()
+		out[i].Body = slices.Clone(t.Body)
+	}
+	return out
+}
+
+// TelemetryLogs returns the protoLogs of every telemetry request answered 200, in order:
+// what the ingest accepted.
+func (s *Server) TelemetryLogs() []string {
+	var logs []string
+	for _, r := range s.TelemetryRequests() {
+		if r.Status == http.StatusOK {
+			logs = append(logs, r.ProtoLogs()...)
+		}
+	}
+	return logs
+}
+
+// FeatureFlagRequests returns how many feature-flag requests were answered with the flag.
+func (s *Server) FeatureFlagRequests() int {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	return s.rec.flags
+}
+
+// RPCs returns how many Thrift calls of each method the server received.
+func (s *Server) RPCs() map[string]int {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	return maps.Clone(s.rec.rpcs)
+}
+
+// statusRecorder remembers the status a handler answered.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusRecorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// recordTelemetry records each telemetry request (capped body) and the status answered.
+func (s *Server) recordTelemetry(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.maxBodyBytes+1))
+		if err != nil {
+			http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.rec.mu.Lock()
+		idx := len(s.rec.telemetry)
+		s.rec.telemetry = append(s.rec.telemetry, TelemetryRequest{Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+		s.rec.mu.Unlock()
+		if int64(len(body)) > s.cfg.maxBodyBytes {
+			s.setTelemetryStatus(idx, http.StatusRequestEntityTooLarge)
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		sw := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		s.setTelemetryStatus(idx, sw.status)
+	})
+}
+
+func (s *Server) setTelemetryStatus(idx, status int) {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	s.rec.telemetry[idx].Status = status
+}

@@ -1,0 +1,314 @@
+// Package warehouse is an embedded local Databricks SQL endpoint for tests and demos,
+// shaped like net/http/httptest: NewServer starts it on a random loopback port, DSN says
+// how to reach it, Close stops it and frees everything.
+//
+// It speaks the real protocol of github.com/databricks/databricks-sql-go: Thrift
+// TCLIService over HTTP, results as Arrow IPC batches inline or as CloudFetch links served
+// by the same server, asynchronous execution with status polling, and SQL errors with
+// SQLSTATE. Statements run on an in-process DuckDB database, one connection per session.
+// It also serves the telemetry ingest (/telemetry-ext, /telemetry-unauth) and the connector
+// feature-flag endpoint, records what it received, and injects faults on demand.
+package warehouse
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/dbtelemetry/dbtelemetry/warehouse/internal/tcli"
+)
+
+// HTTPPath is the warehouse's Thrift endpoint path, as in a Databricks SQL warehouse DSN.
+const HTTPPath = "/sql/1.0/warehouses/local"
+
+// TelemetryFlagName is the feature flag that switches the Go driver's telemetry on.
+const TelemetryFlagName = "databricks.partnerplatform.clientConfigsFeatureFlags.enableTelemetryForGoDriver"
+
+// Option configures a Server.
+type Option func(*config)
+
+type config struct {
+	token            string
+	addr             string
+	telemetryHandler http.Handler
+	telemetryFlag    bool
+	flagTTL          time.Duration
+	asyncThreshold   time.Duration
+	cloudFetchRows   int64
+	chunkRows        int64
+	batchRows        int64
+	linkTTL          time.Duration
+	maxBodyBytes     int64
+}
+
+func defaultConfig() config {
+	return config{
+		addr:           "127.0.0.1:0",
+		telemetryFlag:  true,
+		flagTTL:        15 * time.Minute,
+		asyncThreshold: 200 * time.Millisecond,
+		cloudFetchRows: 100_000,
+		chunkRows:      250_000,
+		batchRows:      50_000,
+		linkTTL:        15 * time.Minute,
+		maxBodyBytes:   16 << 20,
+	}
+}
+
+// WithToken sets the personal access token the server accepts (default: a random
+// "dapi…" token).
+func WithToken(token string) Option { return func(c *config) { c.token = token } }
+
+// WithAddr sets the listen address (default "127.0.0.1:0", a random loopback port).
+func WithAddr(addr string) Option { return func(c *config) { c.addr = addr } }
+
+// WithTelemetryHandler answers /telemetry-ext and /telemetry-unauth instead of the default
+// 200 response. Requests are still recorded and faults still apply.
+func WithTelemetryHandler(h http.Handler) Option {
+	return func(c *config) { c.telemetryHandler = h }
+}
+
+// WithTelemetryFlag sets what the feature-flag endpoint says about telemetry (default true).
+func WithTelemetryFlag(enabled bool) Option { return func(c *config) { c.telemetryFlag = enabled } }
+
+// WithFeatureFlagTTL sets the ttl_seconds the feature-flag endpoint returns (default 15 min).
+func WithFeatureFlagTTL(d time.Duration) Option { return func(c *config) { c.flagTTL = d } }
+
+// WithAsyncThreshold sets how long ExecuteStatement waits for a statement before it answers
+// RUNNING and lets the client poll (default 200 ms).
+func WithAsyncThreshold(d time.Duration) Option { return func(c *config) { c.asyncThreshold = d } }
+
+// WithCloudFetchThreshold sets the row count above which a result is delivered as
+// CloudFetch links instead of inline Arrow batches (default 100,000), when the client can
+// download results.
+func WithCloudFetchThreshold(rows int64) Option {
+	return func(c *config) { c.cloudFetchRows = rows }
+}
+
+// WithChunkRows sets the rows per CloudFetch file (default 250,000).
+func WithChunkRows(rows int64) Option { return func(c *config) { c.chunkRows = rows } }
+
+// WithBatchRows sets the rows per Arrow record batch (default 50,000; never more than the
+// client's maxRows).
+func WithBatchRows(rows int64) Option { return func(c *config) { c.batchRows = rows } }
+
+// WithLinkTTL sets how long CloudFetch links stay valid (default 15 min).
+func WithLinkTTL(d time.Duration) Option { return func(c *config) { c.linkTTL = d } }
+
+// WithMaxBodyBytes caps request bodies (default 16 MiB); larger ones get 413.
+func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBodyBytes = n } }
+
+// Server is a running local warehouse.
+type Server struct {
+	cfg      config
+	ln       net.Listener
+	http     *http.Server
+	baseURL  string
+	db       *sql.DB
+	conn     *duckdb.Connector
+	flag     atomic.Bool
+	closing  chan struct{}
+	handlers sync.WaitGroup // in-flight HTTP handlers
+	work     sync.WaitGroup // statement goroutines
+	faults   faultTable
+	rec      recorder
+	tcli     http.Handler
+
+	mu       sync.Mutex
+	closed   bool
+	sessions map[string]*session
+	ops      map[string]*operation
+	chunks   map[string]*chunk
+}
+
+// NewServer starts a warehouse listening on a random loopback port; it is ready when
+// NewServer returns.
+func NewServer(opts ...Option) (*Server, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.token == "" {
+		cfg.token = "dapi" + randomHex(16)
+	}
+	if cfg.batchRows <= 0 || cfg.chunkRows <= 0 {
+		return nil, errors.New("warehouse: batch and chunk rows must be positive")
+	}
+	connector, err := duckdb.NewConnector("", nil)
+	if err != nil {
+		return nil, fmt.Errorf("warehouse: open duckdb: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		_ = connector.Close()
+		return nil, fmt.Errorf("warehouse: listen: %w", err)
+	}
+	s := &Server{
+		cfg:      cfg,
+		ln:       ln,
+		baseURL:  "http://" + ln.Addr().String(),
+		conn:     connector,
+		db:       sql.OpenDB(connector),
+		closing:  make(chan struct{}),
+		sessions: map[string]*session{},
+		ops:      map[string]*operation{},
+		chunks:   map[string]*chunk{},
+	}
+	s.rec.init()
+	s.flag.Store(cfg.telemetryFlag)
+	s.tcli = newThriftHandler(s)
+	mux := http.NewServeMux()
+	mux.Handle("POST "+HTTPPath, s.group(GroupThrift, s.requireAuth(s.tcli)))
+	mux.Handle(HTTPPath, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "the Thrift endpoint takes POST", http.StatusMethodNotAllowed)
+	}))
+	mux.Handle("GET /cloudfetch/{token}", s.group(GroupCloudFetch, http.HandlerFunc(s.serveChunk)))
+	mux.Handle("POST /telemetry-ext", s.recordTelemetry(s.group(GroupTelemetry, s.requireAuth(s.telemetryAnswer()))))
+	mux.Handle("POST /telemetry-unauth", s.recordTelemetry(s.group(GroupTelemetry, s.telemetryAnswer())))
+	mux.Handle("GET /api/2.0/connector-service/feature-flags/{client}/{version}",
+		s.group(GroupFeatureFlag, s.requireAuth(http.HandlerFunc(s.serveFeatureFlags))))
+	s.http = &http.Server{
+		Handler:           s.track(mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          nil,
+	}
+	go func() { _ = s.http.Serve(ln) }()
+	return s, nil
+}
+
+// DSN returns a DSN for the Databricks driver:
+// http://token:<tok>@127.0.0.1:PORT/sql/1.0/warehouses/local.
+func (s *Server) DSN() string {
+	return fmt.Sprintf("http://token:%s@%s%s", s.cfg.token, s.ln.Addr().String(), HTTPPath)
+}
+
+// URL returns the server's base URL, http://127.0.0.1:PORT.
+func (s *Server) URL() string { return s.baseURL }
+
+// Addr returns the host:port the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Token returns the personal access token the server accepts.
+func (s *Server) Token() string { return s.cfg.token }
+
+// SetTelemetryFlag changes what the feature-flag endpoint says from now on.
+func (s *Server) SetTelemetryFlag(enabled bool) { s.flag.Store(enabled) }
+
+// Close stops the server: it unblocks hanging requests, closes connections, interrupts
+// running statements, waits for every goroutine it started and closes the database.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.closing)
+	ops := make([]*operation, 0, len(s.ops))
+	for _, op := range s.ops {
+		ops = append(ops, op)
+	}
+	s.mu.Unlock()
+
+	err := s.http.Close()
+	for _, op := range ops {
+		op.cancel()
+	}
+	s.handlers.Wait()
+	s.work.Wait()
+
+	s.mu.Lock()
+	sessions := s.sessions
+	s.sessions, s.ops, s.chunks = map[string]*session{}, map[string]*operation{}, map[string]*chunk{}
+	s.mu.Unlock()
+	for _, sess := range sessions {
+		_ = sess.conn.Close()
+	}
+	err = errors.Join(err, s.db.Close(), s.conn.Close())
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// track counts in-flight handlers so that Close can wait for them.
+func (s *Server) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.handlers.Add(1)
+		defer s.handlers.Done()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) requireAuth(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || tok != s.cfg.token {
+			w.Header().Set("X-Databricks-Reason-Phrase", "Invalid access token.")
+			http.Error(w, "invalid access token", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newGUID() []byte {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	return b
+}
+
+// guidString prints a handle GUID the way the driver does.
+func guidString(b []byte) string {
+	if len(b) != 16 {
+		return hex.EncodeToString(b)
+	}
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func (s *Server) isClosing() bool {
+	select {
+	case <-s.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleep waits for d, the request's end or the server's close, whichever comes first.
+func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.closing:
+		return false
+	}
+}
+
+var _ tcli.TCLIService = (*service)(nil)

@@ -1,0 +1,559 @@
+package warehouse
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dbtelemetry/dbtelemetry/warehouse/internal/tcli"
+)
+
+// serverProtocol is the protocol version the warehouse answers: SPARK V8, the lowest that
+// lets the driver send bound parameters.
+const serverProtocol = tcli.TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V8
+
+// defaultMaxRows is the driver's default page size, used when a request names none.
+const defaultMaxRows = 100_000
+
+// maxLinksPerPage caps the CloudFetch links sent in one FetchResults page.
+const maxLinksPerPage = 8
+
+type session struct {
+	id     string
+	handle *tcli.TSessionHandle
+	conn   *sql.Conn
+
+	mu     sync.Mutex // one statement at a time on conn
+	closed bool
+}
+
+type operation struct {
+	id      string
+	handle  *tcli.TOperationHandle
+	sess    *session
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+	started time.Time
+
+	// Request options.
+	stmt      string
+	params    []*tcli.TSparkParameter
+	maxRows   int64
+	timeout   time.Duration
+	cloud     bool // the client can download CloudFetch results
+	compress  bool // the client can decompress LZ4
+	encodeOps encodeOptions
+
+	// Written by the statement goroutine before done is closed.
+	state    tcli.TOperationState
+	failure  *sqlError
+	res      *encodedResult
+	modified int64
+	delivery Delivery
+	links    []*tcli.TSparkArrowResultLink
+
+	// Guarded by Server.mu once done is closed.
+	cursor int
+}
+
+// service implements the TCLIService handlers.
+type service struct{ s *Server }
+
+func success() *tcli.TStatus { return &tcli.TStatus{StatusCode: tcli.TStatusCode_SUCCESS_STATUS} }
+
+func errStatus(code tcli.TStatusCode, msg string) *tcli.TStatus {
+	return &tcli.TStatus{StatusCode: code, ErrorMessage: &msg, DisplayMessage: &msg}
+}
+
+func invalidHandle(kind string) *tcli.TStatus {
+	return errStatus(tcli.TStatusCode_INVALID_HANDLE_STATUS, "Invalid "+kind)
+}
+
+func (v *service) OpenSession(ctx context.Context, req *tcli.TOpenSessionReq) (*tcli.TOpenSessionResp, error) {
+	s := v.s
+	resp := &tcli.TOpenSessionResp{ServerProtocolVersion: serverProtocol}
+	if s.isClosing() {
+		resp.Status = errStatus(tcli.TStatusCode_ERROR_STATUS, "the warehouse is shutting down")
+		return resp, nil
+	}
+	// The session outlives this request: its connection must not hang on the request's context.
+	conn, err := s.db.Conn(context.WithoutCancel(ctx))
+	if err != nil {
+		resp.Status = errStatus(tcli.TStatusCode_ERROR_STATUS, "cannot open a database connection: "+err.Error())
+		return resp, nil
+	}
+	var ns Namespace
+	if n := req.InitialNamespace; n != nil {
+		ns = Namespace{Catalog: n.GetCatalogName(), Schema: n.GetSchemaName()}
+		if use := useStatement(ns); use != "" {
+			if _, err := conn.ExecContext(ctx, use); err != nil {
+				_ = conn.Close()
+				e := mapError(err)
+				resp.Status = errStatus(tcli.TStatusCode_ERROR_STATUS, e.display())
+				resp.Status.SqlState = &e.state
+				return resp, nil
+			}
+		}
+	}
+	guid := newGUID()
+	sess := &session{
+		id:     guidString(guid),
+		handle: &tcli.TSessionHandle{SessionId: &tcli.THandleIdentifier{GUID: guid, Secret: newGUID()}},
+		conn:   conn,
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = conn.Close()
+		resp.Status = errStatus(tcli.TStatusCode_ERROR_STATUS, "the warehouse is shutting down")
+		return resp, nil
+	}
+	s.sessions[sess.id] = sess
+	s.mu.Unlock()
+	s.rec.addSession(&SessionRecord{
+		ID:               sess.id,
+		Configuration:    req.GetConfiguration(),
+		InitialNamespace: ns,
+		ClientProtocol:   req.GetClientProtocolI64(),
+		Header:           requestHeader(ctx).Clone(),
+		OpenedAt:         time.Now(),
+	})
+	resp.Status = success()
+	resp.SessionHandle = sess.handle
+	resp.CanUseMultipleCatalogs = ptr(true)
+	if ns != (Namespace{}) {
+		resp.InitialNamespace = req.InitialNamespace
+	}
+	return resp, nil
+}
+
+// useStatement switches a new session to its initial namespace.
+func useStatement(ns Namespace) string {
+	quote := func(id string) string { return `"` + strings.ReplaceAll(id, `"`, `""`) + `"` }
+	switch {
+	case ns.Catalog != "" && ns.Schema != "":
+		return "USE " + quote(ns.Catalog) + "." + quote(ns.Schema)
+	case ns.Schema != "":
+		return "USE " + quote(ns.Schema)
+	case ns.Catalog != "":
+		return "USE " + quote(ns.Catalog)
+	}
+	return ""
+}
+
+func (v *service) CloseSession(_ context.Context, req *tcli.TCloseSessionReq) (*tcli.TCloseSessionResp, error) {
+	s := v.s
+	id := guidString(req.GetSessionHandle().GetSessionId().GetGUID())
+	s.mu.Lock()
+	sess, ok := s.sessions[id]
+	delete(s.sessions, id)
+	var ops []*operation
+	for k, op := range s.ops {
+		if op.sess == sess {
+			ops = append(ops, op)
+			delete(s.ops, k)
+		}
+	}
+	s.mu.Unlock()
+	if !ok {
+		return &tcli.TCloseSessionResp{Status: invalidHandle("SessionHandle")}, nil
+	}
+	for _, op := range ops {
+		op.cancel()
+	}
+	sess.mu.Lock()
+	sess.closed = true
+	err := sess.conn.Close()
+	sess.mu.Unlock()
+	s.rec.session(id, func(r *SessionRecord) { r.ClosedAt = time.Now() })
+	if err != nil {
+		return &tcli.TCloseSessionResp{Status: errStatus(tcli.TStatusCode_ERROR_STATUS, err.Error())}, nil
+	}
+	return &tcli.TCloseSessionResp{Status: success()}, nil
+}
+
+func (v *service) ExecuteStatement(ctx context.Context, req *tcli.TExecuteStatementReq) (*tcli.TExecuteStatementResp, error) {
+	s := v.s
+	id := guidString(req.GetSessionHandle().GetSessionId().GetGUID())
+	s.mu.Lock()
+	sess, ok := s.sessions[id]
+	s.mu.Unlock()
+	if !ok {
+		return &tcli.TExecuteStatementResp{Status: invalidHandle("SessionHandle")}, nil
+	}
+	if !req.GetCanReadArrowResult_() {
+		return &tcli.TExecuteStatementResp{Status: errStatus(tcli.TStatusCode_ERROR_STATUS,
+			"this warehouse serves Arrow results only: set canReadArrowResult")}, nil
+	}
+	maxRows := int64(defaultMaxRows)
+	if d := req.GetGetDirectResults(); d != nil && d.MaxRows > 0 {
+		maxRows = d.MaxRows
+	}
+	guid := newGUID()
+	opCtx, cancel := context.WithCancel(context.Background())
+	op := &operation{
+		id:       guidString(guid),
+		sess:     sess,
+		ctx:      opCtx,
+		cancel:   cancel,
+		done:     make(chan struct{}),
+		started:  time.Now(),
+		stmt:     req.GetStatement(),
+		params:   req.GetParameters(),
+		maxRows:  maxRows,
+		timeout:  time.Duration(req.GetQueryTimeout()) * time.Second,
+		cloud:    req.GetCanDownloadResult_(),
+		compress: req.GetCanDecompressLZ4Result_(),
+		encodeOps: encodeOptions{
+			decimalAsArrow: req.GetUseArrowNativeTypes().GetDecimalAsArrow(),
+			batchRows:      min(s.cfg.batchRows, maxRows),
+		},
+		handle: &tcli.TOperationHandle{
+			OperationId:   &tcli.THandleIdentifier{GUID: guid, Secret: newGUID()},
+			OperationType: tcli.TOperationType_EXECUTE_STATEMENT,
+			HasResultSet:  true,
+		},
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		cancel()
+		return &tcli.TExecuteStatementResp{Status: errStatus(tcli.TStatusCode_ERROR_STATUS, "the warehouse is shutting down")}, nil
+	}
+	s.ops[op.id] = op
+	s.work.Add(1)
+	s.mu.Unlock()
+	s.rec.addStatement(&StatementRecord{
+		ID: op.id, SessionID: sess.id, SQL: op.stmt, Parameters: len(op.params),
+		State: StateRunning, StartedAt: op.started,
+	})
+	go s.run(op)
+
+	resp := &tcli.TExecuteStatementResp{Status: success(), OperationHandle: op.handle}
+	t := time.NewTimer(s.cfg.asyncThreshold)
+	defer t.Stop()
+	select {
+	case <-op.done:
+	case <-t.C:
+	case <-s.closing:
+	}
+	select {
+	case <-op.done:
+		resp.DirectResults = s.directResults(op)
+	default:
+		s.rec.statement(op.id, func(r *StatementRecord) { r.Async = true })
+		resp.DirectResults = &tcli.TSparkDirectResults{OperationStatus: &tcli.TGetOperationStatusResp{
+			Status: success(), OperationState: ptr(tcli.TOperationState_RUNNING_STATE),
+		}}
+	}
+	return resp, nil
+}
+
+// directResults answers a statement that finished within ExecuteStatement: its status,
+// schema and first page, and closeOperation when that page holds everything.
+func (s *Server) directResults(op *operation) *tcli.TSparkDirectResults {
+	dr := &tcli.TSparkDirectResults{OperationStatus: op.status()}
+	if op.state != tcli.TOperationState_FINISHED_STATE {
+		s.closeOperation(op)
+		dr.CloseOperation = &tcli.TCloseOperationResp{Status: success()}
+		return dr
+	}
+	dr.ResultSetMetadata = op.metadata()
+	page, more := s.nextPage(op)
+	dr.ResultSet = &tcli.TFetchResultsResp{Status: success(), HasMoreRows: ptr(more), Results: page, ResultSetMetadata: dr.ResultSetMetadata}
+	if !more {
+		s.closeOperation(op)
+		dr.CloseOperation = &tcli.TCloseOperationResp{Status: success()}
+	}
+	return dr
+}
+
+// run executes the statement on its session's connection and prepares its result.
+func (s *Server) run(op *operation) {
+	defer s.work.Done()
+	defer close(op.done)
+	sess := op.sess
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	ctx := op.ctx
+	if op.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, op.timeout)
+		defer cancel()
+	}
+	err := func() error {
+		if sess.closed {
+			return errors.New("the session is closed")
+		}
+		return s.execute(ctx, op)
+	}()
+	now := time.Now()
+	if err != nil {
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded) && op.ctx.Err() == nil:
+			op.state = tcli.TOperationState_TIMEDOUT_STATE
+			op.failure = &sqlError{state: "HYT00", class: "QUERY_TIMEOUT", message: fmt.Sprintf("the statement exceeded its timeout of %s", op.timeout)}
+		case isContextErr(op.ctx):
+			op.state = tcli.TOperationState_CANCELED_STATE
+		default:
+			op.state = tcli.TOperationState_ERROR_STATE
+			e := mapError(err)
+			op.failure = &e
+		}
+	} else {
+		op.state = tcli.TOperationState_FINISHED_STATE
+	}
+	s.rec.statement(op.id, func(r *StatementRecord) {
+		r.FinishedAt = now
+		switch op.state {
+		case tcli.TOperationState_FINISHED_STATE:
+			r.State = StateFinished
+			r.Rows = op.res.rows
+			r.ModifiedRows = op.modified
+			r.Delivery = op.delivery
+			r.Chunks = len(op.links)
+			r.Compressed = op.compress && op.delivery != DeliveryNone
+		case tcli.TOperationState_CANCELED_STATE:
+			r.State = StateCanceled
+		case tcli.TOperationState_TIMEDOUT_STATE:
+			r.State, r.SQLState, r.Message = "TIMEDOUT", op.failure.state, op.failure.message
+		default:
+			r.State, r.SQLState, r.Message = StateError, op.failure.state, op.failure.display()
+		}
+	})
+}
+
+func (s *Server) execute(ctx context.Context, op *operation) error {
+	query, args, err := bindParameters(op.stmt, op.params)
+	if err != nil {
+		return &paramError{err}
+	}
+	kind, verb := classify(query)
+	rows, err := op.sess.conn.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case kindDML:
+		var n int64
+		if rows.Next() {
+			_ = rows.Scan(&n)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		op.modified = n
+		countSQL := "SELECT CAST($1 AS BIGINT) AS num_affected_rows"
+		if verb == "INSERT" {
+			countSQL += ", CAST($1 AS BIGINT) AS num_inserted_rows"
+		}
+		if rows, err = op.sess.conn.QueryContext(ctx, countSQL, n); err != nil {
+			return err
+		}
+	case kindDDL:
+		for rows.Next() {
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		op.res = emptyResult()
+		op.handle.HasResultSet = false
+		return nil
+	}
+	defer rows.Close()
+	res, err := encodeRows(rows, op.encodeOps)
+	if err != nil {
+		return err
+	}
+	op.res = res
+	op.delivery = DeliveryInline
+	if op.cloud && res.rows > s.cfg.cloudFetchRows {
+		s.dropExpiredChunks(time.Now())
+		if op.links, err = s.publishChunks(op.id, res, op.compress); err != nil {
+			return err
+		}
+		op.delivery = DeliveryCloudFetch
+	}
+	return nil
+}
+
+// paramError is a statement whose parameters could not be bound.
+type paramError struct{ err error }
+
+func (e *paramError) Error() string { return e.err.Error() }
+func (e *paramError) Unwrap() error { return e.err }
+
+// status is the operation's TGetOperationStatusResp.
+func (op *operation) status() *tcli.TGetOperationStatusResp {
+	st := &tcli.TGetOperationStatusResp{Status: success()}
+	select {
+	case <-op.done:
+	default:
+		st.OperationState = ptr(tcli.TOperationState_RUNNING_STATE)
+		return st
+	}
+	st.OperationState = ptr(op.state)
+	st.OperationStarted = ptr(op.started.UnixMilli())
+	switch op.state {
+	case tcli.TOperationState_FINISHED_STATE:
+		st.HasResultSet = ptr(op.handle.HasResultSet)
+		st.NumModifiedRows = ptr(op.modified)
+	case tcli.TOperationState_CANCELED_STATE:
+		msg := "the statement was cancelled"
+		st.ErrorMessage, st.DisplayMessage = &msg, &msg
+	default:
+		if f := op.failure; f != nil {
+			disp := f.display()
+			st.SqlState = &f.state
+			st.ErrorMessage = &disp
+			st.DisplayMessage = &disp
+			st.ErrorCode = ptr(int32(1))
+		}
+	}
+	return st
+}
+
+// metadata is the operation's TGetResultSetMetadataResp.
+func (op *operation) metadata() *tcli.TGetResultSetMetadataResp {
+	md := &tcli.TGetResultSetMetadataResp{
+		Status:             success(),
+		IsStagingOperation: ptr(false),
+		ResultFormat:       ptr(tcli.TSparkRowSetType_ARROW_BASED_SET),
+		Lz4Compressed:      ptr(op.compress),
+	}
+	res := op.res
+	if res == nil {
+		res = emptyResult()
+	}
+	md.Schema = res.schema
+	if len(res.schemaIPC) > 0 {
+		md.ArrowSchema = res.schemaIPC
+	}
+	if op.delivery == DeliveryCloudFetch {
+		md.ResultFormat = ptr(tcli.TSparkRowSetType_URL_BASED_SET)
+	}
+	return md
+}
+
+// nextPage returns the operation's next page of results and whether more follow.
+func (s *Server) nextPage(op *operation) (*tcli.TRowSet, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res := op.res
+	rs := &tcli.TRowSet{Rows: []*tcli.TRow{}, StartRowOffset: 0}
+	if res == nil {
+		rs.ArrowBatches = []*tcli.TSparkArrowBatch{}
+		return rs, false
+	}
+	rs.StartRowOffset = res.rows
+	if op.delivery == DeliveryCloudFetch {
+		end := min(op.cursor+maxLinksPerPage, len(op.links))
+		if op.cursor < end {
+			rs.StartRowOffset = op.links[op.cursor].StartRowOffset
+		}
+		rs.ResultLinks = op.links[op.cursor:end]
+		op.cursor = end
+		return rs, op.cursor < len(op.links)
+	}
+	rs.ArrowBatches = []*tcli.TSparkArrowBatch{}
+	var rows int64
+	for op.cursor < len(res.batches) {
+		b := res.batches[op.cursor]
+		if len(rs.ArrowBatches) > 0 && rows+b.rows > op.maxRows {
+			break
+		}
+		if len(rs.ArrowBatches) == 0 {
+			rs.StartRowOffset = b.start
+		}
+		data := b.ipc
+		if op.compress {
+			if z, err := lz4Frame(data); err == nil {
+				data = z
+			}
+		}
+		rs.ArrowBatches = append(rs.ArrowBatches, &tcli.TSparkArrowBatch{Batch: data, RowCount: b.rows})
+		rows += b.rows
+		op.cursor++
+	}
+	return rs, op.cursor < len(res.batches)
+}
+
+func (s *Server) lookupOp(h *tcli.TOperationHandle) (*operation, bool) {
+	id := guidString(h.GetOperationId().GetGUID())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	op, ok := s.ops[id]
+	return op, ok
+}
+
+// closeOperation frees the operation's server state.
+func (s *Server) closeOperation(op *operation) {
+	op.cancel()
+	s.mu.Lock()
+	delete(s.ops, op.id)
+	s.mu.Unlock()
+	s.rec.statement(op.id, func(r *StatementRecord) { r.Closed = true })
+}
+
+func (v *service) GetOperationStatus(_ context.Context, req *tcli.TGetOperationStatusReq) (*tcli.TGetOperationStatusResp, error) {
+	op, ok := v.s.lookupOp(req.GetOperationHandle())
+	if !ok {
+		return &tcli.TGetOperationStatusResp{Status: invalidHandle("OperationHandle")}, nil
+	}
+	v.s.rec.statement(op.id, func(r *StatementRecord) { r.Polls++ })
+	return op.status(), nil
+}
+
+func (v *service) CancelOperation(_ context.Context, req *tcli.TCancelOperationReq) (*tcli.TCancelOperationResp, error) {
+	op, ok := v.s.lookupOp(req.GetOperationHandle())
+	if !ok {
+		return &tcli.TCancelOperationResp{Status: invalidHandle("OperationHandle")}, nil
+	}
+	op.cancel()
+	return &tcli.TCancelOperationResp{Status: success()}, nil
+}
+
+func (v *service) CloseOperation(_ context.Context, req *tcli.TCloseOperationReq) (*tcli.TCloseOperationResp, error) {
+	op, ok := v.s.lookupOp(req.GetOperationHandle())
+	if !ok {
+		return &tcli.TCloseOperationResp{Status: invalidHandle("OperationHandle")}, nil
+	}
+	v.s.closeOperation(op)
+	return &tcli.TCloseOperationResp{Status: success()}, nil
+}
+
+func (v *service) GetResultSetMetadata(_ context.Context, req *tcli.TGetResultSetMetadataReq) (*tcli.TGetResultSetMetadataResp, error) {
+	op, ok := v.s.lookupOp(req.GetOperationHandle())
+	if !ok {
+		return &tcli.TGetResultSetMetadataResp{Status: invalidHandle("OperationHandle")}, nil
+	}
+	select {
+	case <-op.done:
+	default:
+		return &tcli.TGetResultSetMetadataResp{Status: errStatus(tcli.TStatusCode_STILL_EXECUTING_STATUS, "the statement is still running")}, nil
+	}
+	return op.metadata(), nil
+}
+
+func (v *service) FetchResults(_ context.Context, req *tcli.TFetchResultsReq) (*tcli.TFetchResultsResp, error) {
+	op, ok := v.s.lookupOp(req.GetOperationHandle())
+	if !ok {
+		return &tcli.TFetchResultsResp{Status: invalidHandle("OperationHandle")}, nil
+	}
+	select {
+	case <-op.done:
+	default:
+		return &tcli.TFetchResultsResp{Status: errStatus(tcli.TStatusCode_STILL_EXECUTING_STATUS, "the statement is still running")}, nil
+	}
+	if op.state != tcli.TOperationState_FINISHED_STATE {
+		return &tcli.TFetchResultsResp{Status: errStatus(tcli.TStatusCode_ERROR_STATUS, "the statement has no results")}, nil
+	}
+	v.s.rec.statement(op.id, func(r *StatementRecord) { r.Fetches++ })
+	page, more := v.s.nextPage(op)
+	return &tcli.TFetchResultsResp{Status: success(), HasMoreRows: ptr(more), Results: page, ResultSetMetadata: op.metadata()}, nil
+}

@@ -1,0 +1,315 @@
+package warehouse
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/dbtelemetry/dbtelemetry/warehouse/internal/tcli"
+)
+
+// statementKind says what shape of result a statement has on Databricks.
+type statementKind int
+
+const (
+	kindQuery statementKind = iota // returns its own result set
+	kindDML                        // returns num_affected_rows (and num_inserted_rows)
+	kindDDL                        // returns no result set
+)
+
+// classify reads the statement's first keyword.
+func classify(stmt string) (statementKind, string) {
+	verb := strings.ToUpper(firstKeyword(stmt))
+	switch verb {
+	case "INSERT", "UPDATE", "DELETE", "MERGE":
+		return kindDML, verb
+	case "CREATE", "DROP", "ALTER", "USE", "SET", "RESET", "BEGIN", "START", "COMMIT", "ROLLBACK",
+		"ABORT", "END", "TRUNCATE", "GRANT", "REVOKE", "COMMENT", "ANALYZE", "VACUUM", "CHECKPOINT",
+		"ATTACH", "DETACH", "INSTALL", "LOAD":
+		return kindDDL, verb
+	}
+	return kindQuery, verb
+}
+
+// firstKeyword skips white space, comments and opening parentheses.
+func firstKeyword(s string) string {
+	for {
+		s = strings.TrimLeft(s, " \t\r\n(;")
+		switch {
+		case strings.HasPrefix(s, "--"):
+			i := strings.IndexByte(s, '\n')
+			if i < 0 {
+				return ""
+			}
+			s = s[i+1:]
+		case strings.HasPrefix(s, "/*"):
+			i := strings.Index(s, "*/")
+			if i < 0 {
+				return ""
+			}
+			s = s[i+2:]
+		default:
+			end := strings.IndexFunc(s, func(r rune) bool {
+				return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+			})
+			if end < 0 {
+				return s
+			}
+			return s[:end]
+		}
+	}
+}
+
+// bindParameters rewrites the driver's parameter markers (positional `?`, named `:name`)
+// into DuckDB's ($1…, $name) and converts the string-typed values the driver sends into
+// typed Go values. Types with no exact Go form (DECIMAL, INTERVAL, …) are bound as
+// strings inside an explicit CAST.
+func bindParameters(stmt string, params []*tcli.TSparkParameter) (string, []any, error) {
+	if len(params) == 0 {
+		return stmt, nil, nil
+	}
+	named := params[0].Name != nil
+	byName := map[string]*tcli.TSparkParameter{}
+	for _, p := range params {
+		if (p.Name != nil) != named {
+			return "", nil, errors.New("positional and named parameters cannot be mixed")
+		}
+		if named {
+			byName[*p.Name] = p
+		}
+	}
+	var out strings.Builder
+	args := make([]any, 0, len(params))
+	used := map[string]bool{}
+	next := 0
+	marker := func(p *tcli.TSparkParameter, ref string) error {
+		v, cast, err := paramValue(p)
+		if err != nil {
+			return err
+		}
+		if cast != "" {
+			fmt.Fprintf(&out, "CAST(%s AS %s)", ref, cast)
+		} else {
+			out.WriteString(ref)
+		}
+		if named {
+			if !used[*p.Name] {
+				args = append(args, sql.Named(*p.Name, v))
+				used[*p.Name] = true
+			}
+		} else {
+			args = append(args, v)
+		}
+		return nil
+	}
+	for i := 0; i < len(stmt); i++ {
+		c := stmt[i]
+		switch {
+		case c == '\'' || c == '"' || c == '`':
+			j := skipQuoted(stmt, i)
+			out.WriteString(stmt[i:j])
+			i = j - 1
+		case c == '-' && strings.HasPrefix(stmt[i:], "--"):
+			j := strings.IndexByte(stmt[i:], '\n')
+			if j < 0 {
+				j = len(stmt) - i
+			}
+			out.WriteString(stmt[i : i+j])
+			i += j - 1
+		case c == '/' && strings.HasPrefix(stmt[i:], "/*"):
+			j := strings.Index(stmt[i:], "*/")
+			if j < 0 {
+				j = len(stmt) - i - 2
+			}
+			out.WriteString(stmt[i : i+j+2])
+			i += j + 1
+		case c == ':' && i+1 < len(stmt) && stmt[i+1] == ':':
+			out.WriteString("::")
+			i++
+		case c == ':' && named && i+1 < len(stmt) && isIdentStart(stmt[i+1]):
+			j := i + 1
+			for j < len(stmt) && isIdentPart(stmt[j]) {
+				j++
+			}
+			name := stmt[i+1 : j]
+			p, ok := byName[name]
+			if !ok {
+				return "", nil, fmt.Errorf("no value given for parameter :%s", name)
+			}
+			if err := marker(p, "$"+name); err != nil {
+				return "", nil, err
+			}
+			i = j - 1
+		case c == '?' && !named:
+			if next >= len(params) {
+				return "", nil, fmt.Errorf("statement has more ? markers than the %d parameters given", len(params))
+			}
+			if err := marker(params[next], "$"+strconv.Itoa(next+1)); err != nil {
+				return "", nil, err
+			}
+			next++
+		default:
+			out.WriteByte(c)
+		}
+	}
+	if !named && next != len(params) {
+		return "", nil, fmt.Errorf("statement has %d ? markers but %d parameters were given", next, len(params))
+	}
+	return out.String(), args, nil
+}
+
+func skipQuoted(s string, i int) int {
+	q := s[i]
+	for j := i + 1; j < len(s); j++ {
+		if s[j] == q {
+			if j+1 < len(s) && s[j+1] == q {
+				j++
+				continue
+			}
+			return j + 1
+		}
+	}
+	return len(s)
+}
+
+func isIdentStart(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func isIdentPart(c byte) bool { return isIdentStart(c) || c >= '0' && c <= '9' }
+
+// paramValue converts one driver parameter; cast is non-empty when the value is bound as
+// a string to be cast by SQL.
+func paramValue(p *tcli.TSparkParameter) (v any, cast string, err error) {
+	typ := strings.ToUpper(strings.TrimSpace(p.GetType()))
+	if typ == "" {
+		typ = "STRING"
+	}
+	if p.Value == nil || p.Value.StringValue == nil || typ == "VOID" {
+		if p.Value != nil && p.Value.DoubleValue != nil {
+			return *p.Value.DoubleValue, "", nil
+		}
+		if p.Value != nil && p.Value.BooleanValue != nil {
+			return *p.Value.BooleanValue, "", nil
+		}
+		return nil, "", nil
+	}
+	s := *p.Value.StringValue
+	bad := func(err error) (any, string, error) {
+		return nil, "", fmt.Errorf("parameter value %q is not a valid %s: %w", s, typ, err)
+	}
+	switch {
+	case typ == "BIGINT" || typ == "INT" || typ == "INTEGER" || typ == "SMALLINT" || typ == "TINYINT" || typ == "LONG" || typ == "SHORT" || typ == "BYTE":
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return bad(err)
+		}
+		return n, "", nil
+	case typ == "DOUBLE" || typ == "FLOAT" || typ == "REAL":
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return bad(err)
+		}
+		return f, "", nil
+	case typ == "BOOLEAN":
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return bad(err)
+		}
+		return b, "", nil
+	case typ == "STRING" || strings.HasPrefix(typ, "VARCHAR") || strings.HasPrefix(typ, "CHAR"):
+		return s, "", nil
+	case strings.HasPrefix(typ, "TIMESTAMP"):
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999", "2006-01-02"} {
+			if t, err := time.Parse(layout, s); err == nil {
+				return t.UTC(), "", nil
+			}
+		}
+		return bad(errors.New("unknown timestamp layout"))
+	case typ == "DATE" || strings.HasPrefix(typ, "DECIMAL") || strings.HasPrefix(typ, "INTERVAL") || typ == "BINARY":
+		castTo := typ
+		if typ == "BINARY" {
+			castTo = "BLOB"
+		}
+		return s, castTo, nil
+	}
+	return nil, "", fmt.Errorf("unsupported parameter type %q", typ)
+}
+
+// sqlError is a failed statement as the service reports it.
+type sqlError struct {
+	state   string // SQLSTATE
+	class   string // Databricks error class
+	message string
+}
+
+// mapError turns a DuckDB error into the SQLSTATE and error class Databricks would report.
+func mapError(err error) sqlError {
+	var de *duckdb.Error
+	if !errors.As(err, &de) {
+		return sqlError{state: "XX000", class: "INTERNAL_ERROR", message: err.Error()}
+	}
+	msg := strings.TrimSpace(de.Msg)
+	if i := strings.Index(msg, "\n"); i > 0 {
+		msg = msg[:i]
+	}
+	e := sqlError{message: msg}
+	lower := strings.ToLower(msg)
+	switch de.Type {
+	case duckdb.ErrorTypeCatalog:
+		switch {
+		case strings.Contains(lower, "table with name") || strings.Contains(lower, "view with name"):
+			e.state, e.class = "42P01", "TABLE_OR_VIEW_NOT_FOUND"
+		case strings.Contains(lower, "schema with name"):
+			e.state, e.class = "3F000", "SCHEMA_NOT_FOUND"
+		case strings.Contains(lower, "already exists"):
+			e.state, e.class = "42P07", "TABLE_OR_VIEW_ALREADY_EXISTS"
+		case strings.Contains(lower, "function"):
+			e.state, e.class = "42883", "UNRESOLVED_ROUTINE"
+		default:
+			e.state, e.class = "42704", "CATALOG_ERROR"
+		}
+	case duckdb.ErrorTypeParser, duckdb.ErrorTypeSyntax:
+		e.state, e.class = "42601", "PARSE_SYNTAX_ERROR"
+	case duckdb.ErrorTypeBinder:
+		if strings.Contains(lower, "column") && strings.Contains(lower, "not found") {
+			e.state, e.class = "42703", "UNRESOLVED_COLUMN"
+		} else {
+			e.state, e.class = "42000", "ANALYSIS_ERROR"
+		}
+	case duckdb.ErrorTypeConversion, duckdb.ErrorTypeInvalidInput, duckdb.ErrorTypeMismatchType, duckdb.ErrorTypeInvalidType:
+		e.state, e.class = "22018", "CAST_INVALID_INPUT"
+	case duckdb.ErrorTypeOutOfRange:
+		e.state, e.class = "22003", "NUMERIC_VALUE_OUT_OF_RANGE"
+	case duckdb.ErrorTypeDivideByZero:
+		e.state, e.class = "22012", "DIVIDE_BY_ZERO"
+	case duckdb.ErrorTypeConstraint:
+		e.state, e.class = "23000", "CONSTRAINT_VIOLATION"
+	case duckdb.ErrorTypeTransaction:
+		e.state, e.class = "40001", "TRANSACTION_CONFLICT"
+	case duckdb.ErrorTypeInterrupt:
+		e.state, e.class = "57014", "OPERATION_CANCELED"
+	case duckdb.ErrorTypePermission:
+		e.state, e.class = "42501", "INSUFFICIENT_PERMISSIONS"
+	case duckdb.ErrorTypeParameterNotResolved, duckdb.ErrorTypeParameterNotAllowed:
+		e.state, e.class = "42P02", "UNBOUND_SQL_PARAMETER"
+	case duckdb.ErrorTypeOutOfMemory:
+		e.state, e.class = "53200", "OUT_OF_MEMORY"
+	default:
+		e.state, e.class = "XX000", "INTERNAL_ERROR"
+	}
+	return e
+}
+
+// display renders the message as Databricks does: "[CLASS] message SQLSTATE: xxxxx".
+func (e sqlError) display() string {
+	return fmt.Sprintf("[%s] %s SQLSTATE: %s", e.class, e.message, e.state)
+}
+
+func isContextErr(ctx context.Context) bool { return ctx.Err() != nil }
