@@ -2,4 +2,4 @@
 // TCLIService that the local warehouse serves.
 package tcli
 
-//go:generate sh -c "thrift -r --gen go:package_prefix=github.com/dbtelemetry/dbtelemetry/warehouse/internal/,skip_remote -out .. tcli.thrift && rm -f GoUnusedProtection__.go"
+//go:generate sh -c "thrift -r --gen go:package_prefix=github.com/dbtelemetry/dbtelemetry/warehouse/internal/,skip_remote -out .. tcli.thrift && rm -f GoUnusedProtection__.go && gofmt -w tcli.go tcli-consts.go"

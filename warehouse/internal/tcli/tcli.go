@@ -8,8 +8,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"time"
 	thrift "github.com/apache/thrift/lib/go/thrift"
+	"time"
 )
 
 // (needed to ensure safety because of naive import list construction.)
@@ -21,12081 +21,13596 @@ var _ = time.Now
 var _ = bytes.Equal
 
 type TProtocolVersion int64
+
 const (
-  TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V1 TProtocolVersion = 42241
-  TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V2 TProtocolVersion = 42242
-  TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V3 TProtocolVersion = 42243
-  TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V4 TProtocolVersion = 42244
-  TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V5 TProtocolVersion = 42245
-  TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V6 TProtocolVersion = 42246
-  TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V7 TProtocolVersion = 42247
-  TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V8 TProtocolVersion = 42248
-  TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V9 TProtocolVersion = 42249
+	TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V1 TProtocolVersion = 42241
+	TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V2 TProtocolVersion = 42242
+	TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V3 TProtocolVersion = 42243
+	TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V4 TProtocolVersion = 42244
+	TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V5 TProtocolVersion = 42245
+	TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V6 TProtocolVersion = 42246
+	TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V7 TProtocolVersion = 42247
+	TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V8 TProtocolVersion = 42248
+	TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V9 TProtocolVersion = 42249
 )
 
 func (p TProtocolVersion) String() string {
-  switch p {
-  case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V1: return "SPARK_CLI_SERVICE_PROTOCOL_V1"
-  case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V2: return "SPARK_CLI_SERVICE_PROTOCOL_V2"
-  case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V3: return "SPARK_CLI_SERVICE_PROTOCOL_V3"
-  case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V4: return "SPARK_CLI_SERVICE_PROTOCOL_V4"
-  case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V5: return "SPARK_CLI_SERVICE_PROTOCOL_V5"
-  case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V6: return "SPARK_CLI_SERVICE_PROTOCOL_V6"
-  case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V7: return "SPARK_CLI_SERVICE_PROTOCOL_V7"
-  case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V8: return "SPARK_CLI_SERVICE_PROTOCOL_V8"
-  case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V9: return "SPARK_CLI_SERVICE_PROTOCOL_V9"
-  }
-  return "<UNSET>"
+	switch p {
+	case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V1:
+		return "SPARK_CLI_SERVICE_PROTOCOL_V1"
+	case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V2:
+		return "SPARK_CLI_SERVICE_PROTOCOL_V2"
+	case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V3:
+		return "SPARK_CLI_SERVICE_PROTOCOL_V3"
+	case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V4:
+		return "SPARK_CLI_SERVICE_PROTOCOL_V4"
+	case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V5:
+		return "SPARK_CLI_SERVICE_PROTOCOL_V5"
+	case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V6:
+		return "SPARK_CLI_SERVICE_PROTOCOL_V6"
+	case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V7:
+		return "SPARK_CLI_SERVICE_PROTOCOL_V7"
+	case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V8:
+		return "SPARK_CLI_SERVICE_PROTOCOL_V8"
+	case TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V9:
+		return "SPARK_CLI_SERVICE_PROTOCOL_V9"
+	}
+	return "<UNSET>"
 }
 
 func TProtocolVersionFromString(s string) (TProtocolVersion, error) {
-  switch s {
-  case "SPARK_CLI_SERVICE_PROTOCOL_V1": return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V1, nil 
-  case "SPARK_CLI_SERVICE_PROTOCOL_V2": return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V2, nil 
-  case "SPARK_CLI_SERVICE_PROTOCOL_V3": return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V3, nil 
-  case "SPARK_CLI_SERVICE_PROTOCOL_V4": return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V4, nil 
-  case "SPARK_CLI_SERVICE_PROTOCOL_V5": return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V5, nil 
-  case "SPARK_CLI_SERVICE_PROTOCOL_V6": return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V6, nil 
-  case "SPARK_CLI_SERVICE_PROTOCOL_V7": return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V7, nil 
-  case "SPARK_CLI_SERVICE_PROTOCOL_V8": return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V8, nil 
-  case "SPARK_CLI_SERVICE_PROTOCOL_V9": return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V9, nil 
-  }
-  return TProtocolVersion(0), fmt.Errorf("not a valid TProtocolVersion string")
+	switch s {
+	case "SPARK_CLI_SERVICE_PROTOCOL_V1":
+		return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V1, nil
+	case "SPARK_CLI_SERVICE_PROTOCOL_V2":
+		return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V2, nil
+	case "SPARK_CLI_SERVICE_PROTOCOL_V3":
+		return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V3, nil
+	case "SPARK_CLI_SERVICE_PROTOCOL_V4":
+		return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V4, nil
+	case "SPARK_CLI_SERVICE_PROTOCOL_V5":
+		return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V5, nil
+	case "SPARK_CLI_SERVICE_PROTOCOL_V6":
+		return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V6, nil
+	case "SPARK_CLI_SERVICE_PROTOCOL_V7":
+		return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V7, nil
+	case "SPARK_CLI_SERVICE_PROTOCOL_V8":
+		return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V8, nil
+	case "SPARK_CLI_SERVICE_PROTOCOL_V9":
+		return TProtocolVersion_SPARK_CLI_SERVICE_PROTOCOL_V9, nil
+	}
+	return TProtocolVersion(0), fmt.Errorf("not a valid TProtocolVersion string")
 }
-
 
 func TProtocolVersionPtr(v TProtocolVersion) *TProtocolVersion { return &v }
 
 func (p TProtocolVersion) MarshalText() ([]byte, error) {
-return []byte(p.String()), nil
+	return []byte(p.String()), nil
 }
 
 func (p *TProtocolVersion) UnmarshalText(text []byte) error {
-q, err := TProtocolVersionFromString(string(text))
-if (err != nil) {
-return err
-}
-*p = q
-return nil
+	q, err := TProtocolVersionFromString(string(text))
+	if err != nil {
+		return err
+	}
+	*p = q
+	return nil
 }
 
 func (p *TProtocolVersion) Scan(value interface{}) error {
-v, ok := value.(int64)
-if !ok {
-return errors.New("Scan value is not int64")
-}
-*p = TProtocolVersion(v)
-return nil
+	v, ok := value.(int64)
+	if !ok {
+		return errors.New("Scan value is not int64")
+	}
+	*p = TProtocolVersion(v)
+	return nil
 }
 
-func (p * TProtocolVersion) Value() (driver.Value, error) {
-  if p == nil {
-    return nil, nil
-  }
-return int64(*p), nil
+func (p *TProtocolVersion) Value() (driver.Value, error) {
+	if p == nil {
+		return nil, nil
+	}
+	return int64(*p), nil
 }
+
 type TTypeId int64
+
 const (
-  TTypeId_BOOLEAN_TYPE TTypeId = 0
-  TTypeId_TINYINT_TYPE TTypeId = 1
-  TTypeId_SMALLINT_TYPE TTypeId = 2
-  TTypeId_INT_TYPE TTypeId = 3
-  TTypeId_BIGINT_TYPE TTypeId = 4
-  TTypeId_FLOAT_TYPE TTypeId = 5
-  TTypeId_DOUBLE_TYPE TTypeId = 6
-  TTypeId_STRING_TYPE TTypeId = 7
-  TTypeId_TIMESTAMP_TYPE TTypeId = 8
-  TTypeId_BINARY_TYPE TTypeId = 9
-  TTypeId_ARRAY_TYPE TTypeId = 10
-  TTypeId_MAP_TYPE TTypeId = 11
-  TTypeId_STRUCT_TYPE TTypeId = 12
-  TTypeId_UNION_TYPE TTypeId = 13
-  TTypeId_USER_DEFINED_TYPE TTypeId = 14
-  TTypeId_DECIMAL_TYPE TTypeId = 15
-  TTypeId_NULL_TYPE TTypeId = 16
-  TTypeId_DATE_TYPE TTypeId = 17
-  TTypeId_VARCHAR_TYPE TTypeId = 18
-  TTypeId_CHAR_TYPE TTypeId = 19
-  TTypeId_INTERVAL_YEAR_MONTH_TYPE TTypeId = 20
-  TTypeId_INTERVAL_DAY_TIME_TYPE TTypeId = 21
+	TTypeId_BOOLEAN_TYPE             TTypeId = 0
+	TTypeId_TINYINT_TYPE             TTypeId = 1
+	TTypeId_SMALLINT_TYPE            TTypeId = 2
+	TTypeId_INT_TYPE                 TTypeId = 3
+	TTypeId_BIGINT_TYPE              TTypeId = 4
+	TTypeId_FLOAT_TYPE               TTypeId = 5
+	TTypeId_DOUBLE_TYPE              TTypeId = 6
+	TTypeId_STRING_TYPE              TTypeId = 7
+	TTypeId_TIMESTAMP_TYPE           TTypeId = 8
+	TTypeId_BINARY_TYPE              TTypeId = 9
+	TTypeId_ARRAY_TYPE               TTypeId = 10
+	TTypeId_MAP_TYPE                 TTypeId = 11
+	TTypeId_STRUCT_TYPE              TTypeId = 12
+	TTypeId_UNION_TYPE               TTypeId = 13
+	TTypeId_USER_DEFINED_TYPE        TTypeId = 14
+	TTypeId_DECIMAL_TYPE             TTypeId = 15
+	TTypeId_NULL_TYPE                TTypeId = 16
+	TTypeId_DATE_TYPE                TTypeId = 17
+	TTypeId_VARCHAR_TYPE             TTypeId = 18
+	TTypeId_CHAR_TYPE                TTypeId = 19
+	TTypeId_INTERVAL_YEAR_MONTH_TYPE TTypeId = 20
+	TTypeId_INTERVAL_DAY_TIME_TYPE   TTypeId = 21
 )
 
 func (p TTypeId) String() string {
-  switch p {
-  case TTypeId_BOOLEAN_TYPE: return "BOOLEAN_TYPE"
-  case TTypeId_TINYINT_TYPE: return "TINYINT_TYPE"
-  case TTypeId_SMALLINT_TYPE: return "SMALLINT_TYPE"
-  case TTypeId_INT_TYPE: return "INT_TYPE"
-  case TTypeId_BIGINT_TYPE: return "BIGINT_TYPE"
-  case TTypeId_FLOAT_TYPE: return "FLOAT_TYPE"
-  case TTypeId_DOUBLE_TYPE: return "DOUBLE_TYPE"
-  case TTypeId_STRING_TYPE: return "STRING_TYPE"
-  case TTypeId_TIMESTAMP_TYPE: return "TIMESTAMP_TYPE"
-  case TTypeId_BINARY_TYPE: return "BINARY_TYPE"
-  case TTypeId_ARRAY_TYPE: return "ARRAY_TYPE"
-  case TTypeId_MAP_TYPE: return "MAP_TYPE"
-  case TTypeId_STRUCT_TYPE: return "STRUCT_TYPE"
-  case TTypeId_UNION_TYPE: return "UNION_TYPE"
-  case TTypeId_USER_DEFINED_TYPE: return "USER_DEFINED_TYPE"
-  case TTypeId_DECIMAL_TYPE: return "DECIMAL_TYPE"
-  case TTypeId_NULL_TYPE: return "NULL_TYPE"
-  case TTypeId_DATE_TYPE: return "DATE_TYPE"
-  case TTypeId_VARCHAR_TYPE: return "VARCHAR_TYPE"
-  case TTypeId_CHAR_TYPE: return "CHAR_TYPE"
-  case TTypeId_INTERVAL_YEAR_MONTH_TYPE: return "INTERVAL_YEAR_MONTH_TYPE"
-  case TTypeId_INTERVAL_DAY_TIME_TYPE: return "INTERVAL_DAY_TIME_TYPE"
-  }
-  return "<UNSET>"
+	switch p {
+	case TTypeId_BOOLEAN_TYPE:
+		return "BOOLEAN_TYPE"
+	case TTypeId_TINYINT_TYPE:
+		return "TINYINT_TYPE"
+	case TTypeId_SMALLINT_TYPE:
+		return "SMALLINT_TYPE"
+	case TTypeId_INT_TYPE:
+		return "INT_TYPE"
+	case TTypeId_BIGINT_TYPE:
+		return "BIGINT_TYPE"
+	case TTypeId_FLOAT_TYPE:
+		return "FLOAT_TYPE"
+	case TTypeId_DOUBLE_TYPE:
+		return "DOUBLE_TYPE"
+	case TTypeId_STRING_TYPE:
+		return "STRING_TYPE"
+	case TTypeId_TIMESTAMP_TYPE:
+		return "TIMESTAMP_TYPE"
+	case TTypeId_BINARY_TYPE:
+		return "BINARY_TYPE"
+	case TTypeId_ARRAY_TYPE:
+		return "ARRAY_TYPE"
+	case TTypeId_MAP_TYPE:
+		return "MAP_TYPE"
+	case TTypeId_STRUCT_TYPE:
+		return "STRUCT_TYPE"
+	case TTypeId_UNION_TYPE:
+		return "UNION_TYPE"
+	case TTypeId_USER_DEFINED_TYPE:
+		return "USER_DEFINED_TYPE"
+	case TTypeId_DECIMAL_TYPE:
+		return "DECIMAL_TYPE"
+	case TTypeId_NULL_TYPE:
+		return "NULL_TYPE"
+	case TTypeId_DATE_TYPE:
+		return "DATE_TYPE"
+	case TTypeId_VARCHAR_TYPE:
+		return "VARCHAR_TYPE"
+	case TTypeId_CHAR_TYPE:
+		return "CHAR_TYPE"
+	case TTypeId_INTERVAL_YEAR_MONTH_TYPE:
+		return "INTERVAL_YEAR_MONTH_TYPE"
+	case TTypeId_INTERVAL_DAY_TIME_TYPE:
+		return "INTERVAL_DAY_TIME_TYPE"
+	}
+	return "<UNSET>"
 }
 
 func TTypeIdFromString(s string) (TTypeId, error) {
-  switch s {
-  case "BOOLEAN_TYPE": return TTypeId_BOOLEAN_TYPE, nil 
-  case "TINYINT_TYPE": return TTypeId_TINYINT_TYPE, nil 
-  case "SMALLINT_TYPE": return TTypeId_SMALLINT_TYPE, nil 
-  case "INT_TYPE": return TTypeId_INT_TYPE, nil 
-  case "BIGINT_TYPE": return TTypeId_BIGINT_TYPE, nil 
-  case "FLOAT_TYPE": return TTypeId_FLOAT_TYPE, nil 
-  case "DOUBLE_TYPE": return TTypeId_DOUBLE_TYPE, nil 
-  case "STRING_TYPE": return TTypeId_STRING_TYPE, nil 
-  case "TIMESTAMP_TYPE": return TTypeId_TIMESTAMP_TYPE, nil 
-  case "BINARY_TYPE": return TTypeId_BINARY_TYPE, nil 
-  case "ARRAY_TYPE": return TTypeId_ARRAY_TYPE, nil 
-  case "MAP_TYPE": return TTypeId_MAP_TYPE, nil 
-  case "STRUCT_TYPE": return TTypeId_STRUCT_TYPE, nil 
-  case "UNION_TYPE": return TTypeId_UNION_TYPE, nil 
-  case "USER_DEFINED_TYPE": return TTypeId_USER_DEFINED_TYPE, nil 
-  case "DECIMAL_TYPE": return TTypeId_DECIMAL_TYPE, nil 
-  case "NULL_TYPE": return TTypeId_NULL_TYPE, nil 
-  case "DATE_TYPE": return TTypeId_DATE_TYPE, nil 
-  case "VARCHAR_TYPE": return TTypeId_VARCHAR_TYPE, nil 
-  case "CHAR_TYPE": return TTypeId_CHAR_TYPE, nil 
-  case "INTERVAL_YEAR_MONTH_TYPE": return TTypeId_INTERVAL_YEAR_MONTH_TYPE, nil 
-  case "INTERVAL_DAY_TIME_TYPE": return TTypeId_INTERVAL_DAY_TIME_TYPE, nil 
-  }
-  return TTypeId(0), fmt.Errorf("not a valid TTypeId string")
+	switch s {
+	case "BOOLEAN_TYPE":
+		return TTypeId_BOOLEAN_TYPE, nil
+	case "TINYINT_TYPE":
+		return TTypeId_TINYINT_TYPE, nil
+	case "SMALLINT_TYPE":
+		return TTypeId_SMALLINT_TYPE, nil
+	case "INT_TYPE":
+		return TTypeId_INT_TYPE, nil
+	case "BIGINT_TYPE":
+		return TTypeId_BIGINT_TYPE, nil
+	case "FLOAT_TYPE":
+		return TTypeId_FLOAT_TYPE, nil
+	case "DOUBLE_TYPE":
+		return TTypeId_DOUBLE_TYPE, nil
+	case "STRING_TYPE":
+		return TTypeId_STRING_TYPE, nil
+	case "TIMESTAMP_TYPE":
+		return TTypeId_TIMESTAMP_TYPE, nil
+	case "BINARY_TYPE":
+		return TTypeId_BINARY_TYPE, nil
+	case "ARRAY_TYPE":
+		return TTypeId_ARRAY_TYPE, nil
+	case "MAP_TYPE":
+		return TTypeId_MAP_TYPE, nil
+	case "STRUCT_TYPE":
+		return TTypeId_STRUCT_TYPE, nil
+	case "UNION_TYPE":
+		return TTypeId_UNION_TYPE, nil
+	case "USER_DEFINED_TYPE":
+		return TTypeId_USER_DEFINED_TYPE, nil
+	case "DECIMAL_TYPE":
+		return TTypeId_DECIMAL_TYPE, nil
+	case "NULL_TYPE":
+		return TTypeId_NULL_TYPE, nil
+	case "DATE_TYPE":
+		return TTypeId_DATE_TYPE, nil
+	case "VARCHAR_TYPE":
+		return TTypeId_VARCHAR_TYPE, nil
+	case "CHAR_TYPE":
+		return TTypeId_CHAR_TYPE, nil
+	case "INTERVAL_YEAR_MONTH_TYPE":
+		return TTypeId_INTERVAL_YEAR_MONTH_TYPE, nil
+	case "INTERVAL_DAY_TIME_TYPE":
+		return TTypeId_INTERVAL_DAY_TIME_TYPE, nil
+	}
+	return TTypeId(0), fmt.Errorf("not a valid TTypeId string")
 }
-
 
 func TTypeIdPtr(v TTypeId) *TTypeId { return &v }
 
 func (p TTypeId) MarshalText() ([]byte, error) {
-return []byte(p.String()), nil
+	return []byte(p.String()), nil
 }
 
 func (p *TTypeId) UnmarshalText(text []byte) error {
-q, err := TTypeIdFromString(string(text))
-if (err != nil) {
-return err
-}
-*p = q
-return nil
+	q, err := TTypeIdFromString(string(text))
+	if err != nil {
+		return err
+	}
+	*p = q
+	return nil
 }
 
 func (p *TTypeId) Scan(value interface{}) error {
-v, ok := value.(int64)
-if !ok {
-return errors.New("Scan value is not int64")
-}
-*p = TTypeId(v)
-return nil
+	v, ok := value.(int64)
+	if !ok {
+		return errors.New("Scan value is not int64")
+	}
+	*p = TTypeId(v)
+	return nil
 }
 
-func (p * TTypeId) Value() (driver.Value, error) {
-  if p == nil {
-    return nil, nil
-  }
-return int64(*p), nil
+func (p *TTypeId) Value() (driver.Value, error) {
+	if p == nil {
+		return nil, nil
+	}
+	return int64(*p), nil
 }
+
 type TStatusCode int64
+
 const (
-  TStatusCode_SUCCESS_STATUS TStatusCode = 0
-  TStatusCode_SUCCESS_WITH_INFO_STATUS TStatusCode = 1
-  TStatusCode_STILL_EXECUTING_STATUS TStatusCode = 2
-  TStatusCode_ERROR_STATUS TStatusCode = 3
-  TStatusCode_INVALID_HANDLE_STATUS TStatusCode = 4
+	TStatusCode_SUCCESS_STATUS           TStatusCode = 0
+	TStatusCode_SUCCESS_WITH_INFO_STATUS TStatusCode = 1
+	TStatusCode_STILL_EXECUTING_STATUS   TStatusCode = 2
+	TStatusCode_ERROR_STATUS             TStatusCode = 3
+	TStatusCode_INVALID_HANDLE_STATUS    TStatusCode = 4
 )
 
 func (p TStatusCode) String() string {
-  switch p {
-  case TStatusCode_SUCCESS_STATUS: return "SUCCESS_STATUS"
-  case TStatusCode_SUCCESS_WITH_INFO_STATUS: return "SUCCESS_WITH_INFO_STATUS"
-  case TStatusCode_STILL_EXECUTING_STATUS: return "STILL_EXECUTING_STATUS"
-  case TStatusCode_ERROR_STATUS: return "ERROR_STATUS"
-  case TStatusCode_INVALID_HANDLE_STATUS: return "INVALID_HANDLE_STATUS"
-  }
-  return "<UNSET>"
+	switch p {
+	case TStatusCode_SUCCESS_STATUS:
+		return "SUCCESS_STATUS"
+	case TStatusCode_SUCCESS_WITH_INFO_STATUS:
+		return "SUCCESS_WITH_INFO_STATUS"
+	case TStatusCode_STILL_EXECUTING_STATUS:
+		return "STILL_EXECUTING_STATUS"
+	case TStatusCode_ERROR_STATUS:
+		return "ERROR_STATUS"
+	case TStatusCode_INVALID_HANDLE_STATUS:
+		return "INVALID_HANDLE_STATUS"
+	}
+	return "<UNSET>"
 }
 
 func TStatusCodeFromString(s string) (TStatusCode, error) {
-  switch s {
-  case "SUCCESS_STATUS": return TStatusCode_SUCCESS_STATUS, nil 
-  case "SUCCESS_WITH_INFO_STATUS": return TStatusCode_SUCCESS_WITH_INFO_STATUS, nil 
-  case "STILL_EXECUTING_STATUS": return TStatusCode_STILL_EXECUTING_STATUS, nil 
-  case "ERROR_STATUS": return TStatusCode_ERROR_STATUS, nil 
-  case "INVALID_HANDLE_STATUS": return TStatusCode_INVALID_HANDLE_STATUS, nil 
-  }
-  return TStatusCode(0), fmt.Errorf("not a valid TStatusCode string")
+	switch s {
+	case "SUCCESS_STATUS":
+		return TStatusCode_SUCCESS_STATUS, nil
+	case "SUCCESS_WITH_INFO_STATUS":
+		return TStatusCode_SUCCESS_WITH_INFO_STATUS, nil
+	case "STILL_EXECUTING_STATUS":
+		return TStatusCode_STILL_EXECUTING_STATUS, nil
+	case "ERROR_STATUS":
+		return TStatusCode_ERROR_STATUS, nil
+	case "INVALID_HANDLE_STATUS":
+		return TStatusCode_INVALID_HANDLE_STATUS, nil
+	}
+	return TStatusCode(0), fmt.Errorf("not a valid TStatusCode string")
 }
-
 
 func TStatusCodePtr(v TStatusCode) *TStatusCode { return &v }
 
 func (p TStatusCode) MarshalText() ([]byte, error) {
-return []byte(p.String()), nil
+	return []byte(p.String()), nil
 }
 
 func (p *TStatusCode) UnmarshalText(text []byte) error {
-q, err := TStatusCodeFromString(string(text))
-if (err != nil) {
-return err
-}
-*p = q
-return nil
+	q, err := TStatusCodeFromString(string(text))
+	if err != nil {
+		return err
+	}
+	*p = q
+	return nil
 }
 
 func (p *TStatusCode) Scan(value interface{}) error {
-v, ok := value.(int64)
-if !ok {
-return errors.New("Scan value is not int64")
-}
-*p = TStatusCode(v)
-return nil
+	v, ok := value.(int64)
+	if !ok {
+		return errors.New("Scan value is not int64")
+	}
+	*p = TStatusCode(v)
+	return nil
 }
 
-func (p * TStatusCode) Value() (driver.Value, error) {
-  if p == nil {
-    return nil, nil
-  }
-return int64(*p), nil
+func (p *TStatusCode) Value() (driver.Value, error) {
+	if p == nil {
+		return nil, nil
+	}
+	return int64(*p), nil
 }
+
 type TOperationState int64
+
 const (
-  TOperationState_INITIALIZED_STATE TOperationState = 0
-  TOperationState_RUNNING_STATE TOperationState = 1
-  TOperationState_FINISHED_STATE TOperationState = 2
-  TOperationState_CANCELED_STATE TOperationState = 3
-  TOperationState_CLOSED_STATE TOperationState = 4
-  TOperationState_ERROR_STATE TOperationState = 5
-  TOperationState_UKNOWN_STATE TOperationState = 6
-  TOperationState_PENDING_STATE TOperationState = 7
-  TOperationState_TIMEDOUT_STATE TOperationState = 8
+	TOperationState_INITIALIZED_STATE TOperationState = 0
+	TOperationState_RUNNING_STATE     TOperationState = 1
+	TOperationState_FINISHED_STATE    TOperationState = 2
+	TOperationState_CANCELED_STATE    TOperationState = 3
+	TOperationState_CLOSED_STATE      TOperationState = 4
+	TOperationState_ERROR_STATE       TOperationState = 5
+	TOperationState_UKNOWN_STATE      TOperationState = 6
+	TOperationState_PENDING_STATE     TOperationState = 7
+	TOperationState_TIMEDOUT_STATE    TOperationState = 8
 )
 
 func (p TOperationState) String() string {
-  switch p {
-  case TOperationState_INITIALIZED_STATE: return "INITIALIZED_STATE"
-  case TOperationState_RUNNING_STATE: return "RUNNING_STATE"
-  case TOperationState_FINISHED_STATE: return "FINISHED_STATE"
-  case TOperationState_CANCELED_STATE: return "CANCELED_STATE"
-  case TOperationState_CLOSED_STATE: return "CLOSED_STATE"
-  case TOperationState_ERROR_STATE: return "ERROR_STATE"
-  case TOperationState_UKNOWN_STATE: return "UKNOWN_STATE"
-  case TOperationState_PENDING_STATE: return "PENDING_STATE"
-  case TOperationState_TIMEDOUT_STATE: return "TIMEDOUT_STATE"
-  }
-  return "<UNSET>"
+	switch p {
+	case TOperationState_INITIALIZED_STATE:
+		return "INITIALIZED_STATE"
+	case TOperationState_RUNNING_STATE:
+		return "RUNNING_STATE"
+	case TOperationState_FINISHED_STATE:
+		return "FINISHED_STATE"
+	case TOperationState_CANCELED_STATE:
+		return "CANCELED_STATE"
+	case TOperationState_CLOSED_STATE:
+		return "CLOSED_STATE"
+	case TOperationState_ERROR_STATE:
+		return "ERROR_STATE"
+	case TOperationState_UKNOWN_STATE:
+		return "UKNOWN_STATE"
+	case TOperationState_PENDING_STATE:
+		return "PENDING_STATE"
+	case TOperationState_TIMEDOUT_STATE:
+		return "TIMEDOUT_STATE"
+	}
+	return "<UNSET>"
 }
 
 func TOperationStateFromString(s string) (TOperationState, error) {
-  switch s {
-  case "INITIALIZED_STATE": return TOperationState_INITIALIZED_STATE, nil 
-  case "RUNNING_STATE": return TOperationState_RUNNING_STATE, nil 
-  case "FINISHED_STATE": return TOperationState_FINISHED_STATE, nil 
-  case "CANCELED_STATE": return TOperationState_CANCELED_STATE, nil 
-  case "CLOSED_STATE": return TOperationState_CLOSED_STATE, nil 
-  case "ERROR_STATE": return TOperationState_ERROR_STATE, nil 
-  case "UKNOWN_STATE": return TOperationState_UKNOWN_STATE, nil 
-  case "PENDING_STATE": return TOperationState_PENDING_STATE, nil 
-  case "TIMEDOUT_STATE": return TOperationState_TIMEDOUT_STATE, nil 
-  }
-  return TOperationState(0), fmt.Errorf("not a valid TOperationState string")
+	switch s {
+	case "INITIALIZED_STATE":
+		return TOperationState_INITIALIZED_STATE, nil
+	case "RUNNING_STATE":
+		return TOperationState_RUNNING_STATE, nil
+	case "FINISHED_STATE":
+		return TOperationState_FINISHED_STATE, nil
+	case "CANCELED_STATE":
+		return TOperationState_CANCELED_STATE, nil
+	case "CLOSED_STATE":
+		return TOperationState_CLOSED_STATE, nil
+	case "ERROR_STATE":
+		return TOperationState_ERROR_STATE, nil
+	case "UKNOWN_STATE":
+		return TOperationState_UKNOWN_STATE, nil
+	case "PENDING_STATE":
+		return TOperationState_PENDING_STATE, nil
+	case "TIMEDOUT_STATE":
+		return TOperationState_TIMEDOUT_STATE, nil
+	}
+	return TOperationState(0), fmt.Errorf("not a valid TOperationState string")
 }
-
 
 func TOperationStatePtr(v TOperationState) *TOperationState { return &v }
 
 func (p TOperationState) MarshalText() ([]byte, error) {
-return []byte(p.String()), nil
+	return []byte(p.String()), nil
 }
 
 func (p *TOperationState) UnmarshalText(text []byte) error {
-q, err := TOperationStateFromString(string(text))
-if (err != nil) {
-return err
-}
-*p = q
-return nil
+	q, err := TOperationStateFromString(string(text))
+	if err != nil {
+		return err
+	}
+	*p = q
+	return nil
 }
 
 func (p *TOperationState) Scan(value interface{}) error {
-v, ok := value.(int64)
-if !ok {
-return errors.New("Scan value is not int64")
-}
-*p = TOperationState(v)
-return nil
+	v, ok := value.(int64)
+	if !ok {
+		return errors.New("Scan value is not int64")
+	}
+	*p = TOperationState(v)
+	return nil
 }
 
-func (p * TOperationState) Value() (driver.Value, error) {
-  if p == nil {
-    return nil, nil
-  }
-return int64(*p), nil
+func (p *TOperationState) Value() (driver.Value, error) {
+	if p == nil {
+		return nil, nil
+	}
+	return int64(*p), nil
 }
+
 type TOperationType int64
+
 const (
-  TOperationType_EXECUTE_STATEMENT TOperationType = 0
-  TOperationType_GET_TYPE_INFO TOperationType = 1
-  TOperationType_GET_CATALOGS TOperationType = 2
-  TOperationType_GET_SCHEMAS TOperationType = 3
-  TOperationType_GET_TABLES TOperationType = 4
-  TOperationType_GET_TABLE_TYPES TOperationType = 5
-  TOperationType_GET_COLUMNS TOperationType = 6
-  TOperationType_GET_FUNCTIONS TOperationType = 7
-  TOperationType_UNKNOWN TOperationType = 8
+	TOperationType_EXECUTE_STATEMENT TOperationType = 0
+	TOperationType_GET_TYPE_INFO     TOperationType = 1
+	TOperationType_GET_CATALOGS      TOperationType = 2
+	TOperationType_GET_SCHEMAS       TOperationType = 3
+	TOperationType_GET_TABLES        TOperationType = 4
+	TOperationType_GET_TABLE_TYPES   TOperationType = 5
+	TOperationType_GET_COLUMNS       TOperationType = 6
+	TOperationType_GET_FUNCTIONS     TOperationType = 7
+	TOperationType_UNKNOWN           TOperationType = 8
 )
 
 func (p TOperationType) String() string {
-  switch p {
-  case TOperationType_EXECUTE_STATEMENT: return "EXECUTE_STATEMENT"
-  case TOperationType_GET_TYPE_INFO: return "GET_TYPE_INFO"
-  case TOperationType_GET_CATALOGS: return "GET_CATALOGS"
-  case TOperationType_GET_SCHEMAS: return "GET_SCHEMAS"
-  case TOperationType_GET_TABLES: return "GET_TABLES"
-  case TOperationType_GET_TABLE_TYPES: return "GET_TABLE_TYPES"
-  case TOperationType_GET_COLUMNS: return "GET_COLUMNS"
-  case TOperationType_GET_FUNCTIONS: return "GET_FUNCTIONS"
-  case TOperationType_UNKNOWN: return "UNKNOWN"
-  }
-  return "<UNSET>"
+	switch p {
+	case TOperationType_EXECUTE_STATEMENT:
+		return "EXECUTE_STATEMENT"
+	case TOperationType_GET_TYPE_INFO:
+		return "GET_TYPE_INFO"
+	case TOperationType_GET_CATALOGS:
+		return "GET_CATALOGS"
+	case TOperationType_GET_SCHEMAS:
+		return "GET_SCHEMAS"
+	case TOperationType_GET_TABLES:
+		return "GET_TABLES"
+	case TOperationType_GET_TABLE_TYPES:
+		return "GET_TABLE_TYPES"
+	case TOperationType_GET_COLUMNS:
+		return "GET_COLUMNS"
+	case TOperationType_GET_FUNCTIONS:
+		return "GET_FUNCTIONS"
+	case TOperationType_UNKNOWN:
+		return "UNKNOWN"
+	}
+	return "<UNSET>"
 }
 
 func TOperationTypeFromString(s string) (TOperationType, error) {
-  switch s {
-  case "EXECUTE_STATEMENT": return TOperationType_EXECUTE_STATEMENT, nil 
-  case "GET_TYPE_INFO": return TOperationType_GET_TYPE_INFO, nil 
-  case "GET_CATALOGS": return TOperationType_GET_CATALOGS, nil 
-  case "GET_SCHEMAS": return TOperationType_GET_SCHEMAS, nil 
-  case "GET_TABLES": return TOperationType_GET_TABLES, nil 
-  case "GET_TABLE_TYPES": return TOperationType_GET_TABLE_TYPES, nil 
-  case "GET_COLUMNS": return TOperationType_GET_COLUMNS, nil 
-  case "GET_FUNCTIONS": return TOperationType_GET_FUNCTIONS, nil 
-  case "UNKNOWN": return TOperationType_UNKNOWN, nil 
-  }
-  return TOperationType(0), fmt.Errorf("not a valid TOperationType string")
+	switch s {
+	case "EXECUTE_STATEMENT":
+		return TOperationType_EXECUTE_STATEMENT, nil
+	case "GET_TYPE_INFO":
+		return TOperationType_GET_TYPE_INFO, nil
+	case "GET_CATALOGS":
+		return TOperationType_GET_CATALOGS, nil
+	case "GET_SCHEMAS":
+		return TOperationType_GET_SCHEMAS, nil
+	case "GET_TABLES":
+		return TOperationType_GET_TABLES, nil
+	case "GET_TABLE_TYPES":
+		return TOperationType_GET_TABLE_TYPES, nil
+	case "GET_COLUMNS":
+		return TOperationType_GET_COLUMNS, nil
+	case "GET_FUNCTIONS":
+		return TOperationType_GET_FUNCTIONS, nil
+	case "UNKNOWN":
+		return TOperationType_UNKNOWN, nil
+	}
+	return TOperationType(0), fmt.Errorf("not a valid TOperationType string")
 }
-
 
 func TOperationTypePtr(v TOperationType) *TOperationType { return &v }
 
 func (p TOperationType) MarshalText() ([]byte, error) {
-return []byte(p.String()), nil
+	return []byte(p.String()), nil
 }
 
 func (p *TOperationType) UnmarshalText(text []byte) error {
-q, err := TOperationTypeFromString(string(text))
-if (err != nil) {
-return err
-}
-*p = q
-return nil
+	q, err := TOperationTypeFromString(string(text))
+	if err != nil {
+		return err
+	}
+	*p = q
+	return nil
 }
 
 func (p *TOperationType) Scan(value interface{}) error {
-v, ok := value.(int64)
-if !ok {
-return errors.New("Scan value is not int64")
-}
-*p = TOperationType(v)
-return nil
+	v, ok := value.(int64)
+	if !ok {
+		return errors.New("Scan value is not int64")
+	}
+	*p = TOperationType(v)
+	return nil
 }
 
-func (p * TOperationType) Value() (driver.Value, error) {
-  if p == nil {
-    return nil, nil
-  }
-return int64(*p), nil
+func (p *TOperationType) Value() (driver.Value, error) {
+	if p == nil {
+		return nil, nil
+	}
+	return int64(*p), nil
 }
+
 type TSparkRowSetType int64
+
 const (
-  TSparkRowSetType_ARROW_BASED_SET TSparkRowSetType = 0
-  TSparkRowSetType_COLUMN_BASED_SET TSparkRowSetType = 1
-  TSparkRowSetType_ROW_BASED_SET TSparkRowSetType = 2
-  TSparkRowSetType_URL_BASED_SET TSparkRowSetType = 3
+	TSparkRowSetType_ARROW_BASED_SET  TSparkRowSetType = 0
+	TSparkRowSetType_COLUMN_BASED_SET TSparkRowSetType = 1
+	TSparkRowSetType_ROW_BASED_SET    TSparkRowSetType = 2
+	TSparkRowSetType_URL_BASED_SET    TSparkRowSetType = 3
 )
 
 func (p TSparkRowSetType) String() string {
-  switch p {
-  case TSparkRowSetType_ARROW_BASED_SET: return "ARROW_BASED_SET"
-  case TSparkRowSetType_COLUMN_BASED_SET: return "COLUMN_BASED_SET"
-  case TSparkRowSetType_ROW_BASED_SET: return "ROW_BASED_SET"
-  case TSparkRowSetType_URL_BASED_SET: return "URL_BASED_SET"
-  }
-  return "<UNSET>"
+	switch p {
+	case TSparkRowSetType_ARROW_BASED_SET:
+		return "ARROW_BASED_SET"
+	case TSparkRowSetType_COLUMN_BASED_SET:
+		return "COLUMN_BASED_SET"
+	case TSparkRowSetType_ROW_BASED_SET:
+		return "ROW_BASED_SET"
+	case TSparkRowSetType_URL_BASED_SET:
+		return "URL_BASED_SET"
+	}
+	return "<UNSET>"
 }
 
 func TSparkRowSetTypeFromString(s string) (TSparkRowSetType, error) {
-  switch s {
-  case "ARROW_BASED_SET": return TSparkRowSetType_ARROW_BASED_SET, nil 
-  case "COLUMN_BASED_SET": return TSparkRowSetType_COLUMN_BASED_SET, nil 
-  case "ROW_BASED_SET": return TSparkRowSetType_ROW_BASED_SET, nil 
-  case "URL_BASED_SET": return TSparkRowSetType_URL_BASED_SET, nil 
-  }
-  return TSparkRowSetType(0), fmt.Errorf("not a valid TSparkRowSetType string")
+	switch s {
+	case "ARROW_BASED_SET":
+		return TSparkRowSetType_ARROW_BASED_SET, nil
+	case "COLUMN_BASED_SET":
+		return TSparkRowSetType_COLUMN_BASED_SET, nil
+	case "ROW_BASED_SET":
+		return TSparkRowSetType_ROW_BASED_SET, nil
+	case "URL_BASED_SET":
+		return TSparkRowSetType_URL_BASED_SET, nil
+	}
+	return TSparkRowSetType(0), fmt.Errorf("not a valid TSparkRowSetType string")
 }
-
 
 func TSparkRowSetTypePtr(v TSparkRowSetType) *TSparkRowSetType { return &v }
 
 func (p TSparkRowSetType) MarshalText() ([]byte, error) {
-return []byte(p.String()), nil
+	return []byte(p.String()), nil
 }
 
 func (p *TSparkRowSetType) UnmarshalText(text []byte) error {
-q, err := TSparkRowSetTypeFromString(string(text))
-if (err != nil) {
-return err
-}
-*p = q
-return nil
+	q, err := TSparkRowSetTypeFromString(string(text))
+	if err != nil {
+		return err
+	}
+	*p = q
+	return nil
 }
 
 func (p *TSparkRowSetType) Scan(value interface{}) error {
-v, ok := value.(int64)
-if !ok {
-return errors.New("Scan value is not int64")
-}
-*p = TSparkRowSetType(v)
-return nil
+	v, ok := value.(int64)
+	if !ok {
+		return errors.New("Scan value is not int64")
+	}
+	*p = TSparkRowSetType(v)
+	return nil
 }
 
-func (p * TSparkRowSetType) Value() (driver.Value, error) {
-  if p == nil {
-    return nil, nil
-  }
-return int64(*p), nil
+func (p *TSparkRowSetType) Value() (driver.Value, error) {
+	if p == nil {
+		return nil, nil
+	}
+	return int64(*p), nil
 }
+
 type TFetchOrientation int64
+
 const (
-  TFetchOrientation_FETCH_NEXT TFetchOrientation = 0
-  TFetchOrientation_FETCH_PRIOR TFetchOrientation = 1
-  TFetchOrientation_FETCH_RELATIVE TFetchOrientation = 2
-  TFetchOrientation_FETCH_ABSOLUTE TFetchOrientation = 3
-  TFetchOrientation_FETCH_FIRST TFetchOrientation = 4
-  TFetchOrientation_FETCH_LAST TFetchOrientation = 5
+	TFetchOrientation_FETCH_NEXT     TFetchOrientation = 0
+	TFetchOrientation_FETCH_PRIOR    TFetchOrientation = 1
+	TFetchOrientation_FETCH_RELATIVE TFetchOrientation = 2
+	TFetchOrientation_FETCH_ABSOLUTE TFetchOrientation = 3
+	TFetchOrientation_FETCH_FIRST    TFetchOrientation = 4
+	TFetchOrientation_FETCH_LAST     TFetchOrientation = 5
 )
 
 func (p TFetchOrientation) String() string {
-  switch p {
-  case TFetchOrientation_FETCH_NEXT: return "FETCH_NEXT"
-  case TFetchOrientation_FETCH_PRIOR: return "FETCH_PRIOR"
-  case TFetchOrientation_FETCH_RELATIVE: return "FETCH_RELATIVE"
-  case TFetchOrientation_FETCH_ABSOLUTE: return "FETCH_ABSOLUTE"
-  case TFetchOrientation_FETCH_FIRST: return "FETCH_FIRST"
-  case TFetchOrientation_FETCH_LAST: return "FETCH_LAST"
-  }
-  return "<UNSET>"
+	switch p {
+	case TFetchOrientation_FETCH_NEXT:
+		return "FETCH_NEXT"
+	case TFetchOrientation_FETCH_PRIOR:
+		return "FETCH_PRIOR"
+	case TFetchOrientation_FETCH_RELATIVE:
+		return "FETCH_RELATIVE"
+	case TFetchOrientation_FETCH_ABSOLUTE:
+		return "FETCH_ABSOLUTE"
+	case TFetchOrientation_FETCH_FIRST:
+		return "FETCH_FIRST"
+	case TFetchOrientation_FETCH_LAST:
+		return "FETCH_LAST"
+	}
+	return "<UNSET>"
 }
 
 func TFetchOrientationFromString(s string) (TFetchOrientation, error) {
-  switch s {
-  case "FETCH_NEXT": return TFetchOrientation_FETCH_NEXT, nil 
-  case "FETCH_PRIOR": return TFetchOrientation_FETCH_PRIOR, nil 
-  case "FETCH_RELATIVE": return TFetchOrientation_FETCH_RELATIVE, nil 
-  case "FETCH_ABSOLUTE": return TFetchOrientation_FETCH_ABSOLUTE, nil 
-  case "FETCH_FIRST": return TFetchOrientation_FETCH_FIRST, nil 
-  case "FETCH_LAST": return TFetchOrientation_FETCH_LAST, nil 
-  }
-  return TFetchOrientation(0), fmt.Errorf("not a valid TFetchOrientation string")
+	switch s {
+	case "FETCH_NEXT":
+		return TFetchOrientation_FETCH_NEXT, nil
+	case "FETCH_PRIOR":
+		return TFetchOrientation_FETCH_PRIOR, nil
+	case "FETCH_RELATIVE":
+		return TFetchOrientation_FETCH_RELATIVE, nil
+	case "FETCH_ABSOLUTE":
+		return TFetchOrientation_FETCH_ABSOLUTE, nil
+	case "FETCH_FIRST":
+		return TFetchOrientation_FETCH_FIRST, nil
+	case "FETCH_LAST":
+		return TFetchOrientation_FETCH_LAST, nil
+	}
+	return TFetchOrientation(0), fmt.Errorf("not a valid TFetchOrientation string")
 }
-
 
 func TFetchOrientationPtr(v TFetchOrientation) *TFetchOrientation { return &v }
 
 func (p TFetchOrientation) MarshalText() ([]byte, error) {
-return []byte(p.String()), nil
+	return []byte(p.String()), nil
 }
 
 func (p *TFetchOrientation) UnmarshalText(text []byte) error {
-q, err := TFetchOrientationFromString(string(text))
-if (err != nil) {
-return err
-}
-*p = q
-return nil
+	q, err := TFetchOrientationFromString(string(text))
+	if err != nil {
+		return err
+	}
+	*p = q
+	return nil
 }
 
 func (p *TFetchOrientation) Scan(value interface{}) error {
-v, ok := value.(int64)
-if !ok {
-return errors.New("Scan value is not int64")
-}
-*p = TFetchOrientation(v)
-return nil
+	v, ok := value.(int64)
+	if !ok {
+		return errors.New("Scan value is not int64")
+	}
+	*p = TFetchOrientation(v)
+	return nil
 }
 
-func (p * TFetchOrientation) Value() (driver.Value, error) {
-  if p == nil {
-    return nil, nil
-  }
-return int64(*p), nil
+func (p *TFetchOrientation) Value() (driver.Value, error) {
+	if p == nil {
+		return nil, nil
+	}
+	return int64(*p), nil
 }
+
 // Attributes:
-//  - I32Value
-//  - StringValue
+//   - I32Value
+//   - StringValue
 type TTypeQualifierValue struct {
-  I32Value *int32 `thrift:"i32Value,1" db:"i32Value" json:"i32Value,omitempty"`
-  StringValue *string `thrift:"stringValue,2" db:"stringValue" json:"stringValue,omitempty"`
+	I32Value    *int32  `thrift:"i32Value,1" db:"i32Value" json:"i32Value,omitempty"`
+	StringValue *string `thrift:"stringValue,2" db:"stringValue" json:"stringValue,omitempty"`
 }
 
 func NewTTypeQualifierValue() *TTypeQualifierValue {
-  return &TTypeQualifierValue{}
+	return &TTypeQualifierValue{}
 }
 
 var TTypeQualifierValue_I32Value_DEFAULT int32
+
 func (p *TTypeQualifierValue) GetI32Value() int32 {
-  if !p.IsSetI32Value() {
-    return TTypeQualifierValue_I32Value_DEFAULT
-  }
-return *p.I32Value
+	if !p.IsSetI32Value() {
+		return TTypeQualifierValue_I32Value_DEFAULT
+	}
+	return *p.I32Value
 }
+
 var TTypeQualifierValue_StringValue_DEFAULT string
+
 func (p *TTypeQualifierValue) GetStringValue() string {
-  if !p.IsSetStringValue() {
-    return TTypeQualifierValue_StringValue_DEFAULT
-  }
-return *p.StringValue
+	if !p.IsSetStringValue() {
+		return TTypeQualifierValue_StringValue_DEFAULT
+	}
+	return *p.StringValue
 }
 func (p *TTypeQualifierValue) CountSetFieldsTTypeQualifierValue() int {
-  count := 0
-  if (p.IsSetI32Value()) {
-    count++
-  }
-  if (p.IsSetStringValue()) {
-    count++
-  }
-  return count
+	count := 0
+	if p.IsSetI32Value() {
+		count++
+	}
+	if p.IsSetStringValue() {
+		count++
+	}
+	return count
 
 }
 
 func (p *TTypeQualifierValue) IsSetI32Value() bool {
-  return p.I32Value != nil
+	return p.I32Value != nil
 }
 
 func (p *TTypeQualifierValue) IsSetStringValue() bool {
-  return p.StringValue != nil
+	return p.StringValue != nil
 }
 
 func (p *TTypeQualifierValue) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.I32 {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TTypeQualifierValue)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI32(ctx); err != nil {
-  return thrift.PrependError("error reading field 1: ", err)
-} else {
-  p.I32Value = &v
-}
-  return nil
+func (p *TTypeQualifierValue) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.I32Value = &v
+	}
+	return nil
 }
 
-func (p *TTypeQualifierValue)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  p.StringValue = &v
-}
-  return nil
+func (p *TTypeQualifierValue) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.StringValue = &v
+	}
+	return nil
 }
 
 func (p *TTypeQualifierValue) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if c := p.CountSetFieldsTTypeQualifierValue(); c != 1 {
-    return fmt.Errorf("%T write union: exactly one field must be set (%d set)", p, c)
-  }
-  if err := oprot.WriteStructBegin(ctx, "TTypeQualifierValue"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if c := p.CountSetFieldsTTypeQualifierValue(); c != 1 {
+		return fmt.Errorf("%T write union: exactly one field must be set (%d set)", p, c)
+	}
+	if err := oprot.WriteStructBegin(ctx, "TTypeQualifierValue"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TTypeQualifierValue) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetI32Value() {
-    if err := oprot.WriteFieldBegin(ctx, "i32Value", thrift.I32, 1); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:i32Value: ", p), err) }
-    if err := oprot.WriteI32(ctx, int32(*p.I32Value)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.i32Value (1) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1:i32Value: ", p), err) }
-  }
-  return err
+	if p.IsSetI32Value() {
+		if err := oprot.WriteFieldBegin(ctx, "i32Value", thrift.I32, 1); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:i32Value: ", p), err)
+		}
+		if err := oprot.WriteI32(ctx, int32(*p.I32Value)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.i32Value (1) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1:i32Value: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TTypeQualifierValue) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetStringValue() {
-    if err := oprot.WriteFieldBegin(ctx, "stringValue", thrift.STRING, 2); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:stringValue: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.StringValue)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.stringValue (2) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 2:stringValue: ", p), err) }
-  }
-  return err
+	if p.IsSetStringValue() {
+		if err := oprot.WriteFieldBegin(ctx, "stringValue", thrift.STRING, 2); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:stringValue: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.StringValue)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.stringValue (2) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 2:stringValue: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TTypeQualifierValue) Equals(other *TTypeQualifierValue) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if p.I32Value != other.I32Value {
-    if p.I32Value == nil || other.I32Value == nil {
-      return false
-    }
-    if (*p.I32Value) != (*other.I32Value) { return false }
-  }
-  if p.StringValue != other.StringValue {
-    if p.StringValue == nil || other.StringValue == nil {
-      return false
-    }
-    if (*p.StringValue) != (*other.StringValue) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.I32Value != other.I32Value {
+		if p.I32Value == nil || other.I32Value == nil {
+			return false
+		}
+		if (*p.I32Value) != (*other.I32Value) {
+			return false
+		}
+	}
+	if p.StringValue != other.StringValue {
+		if p.StringValue == nil || other.StringValue == nil {
+			return false
+		}
+		if (*p.StringValue) != (*other.StringValue) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TTypeQualifierValue) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TTypeQualifierValue(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TTypeQualifierValue(%+v)", *p)
 }
 
 // Attributes:
-//  - Qualifiers
+//   - Qualifiers
 type TTypeQualifiers struct {
-  Qualifiers map[string]*TTypeQualifierValue `thrift:"qualifiers,1,required" db:"qualifiers" json:"qualifiers"`
+	Qualifiers map[string]*TTypeQualifierValue `thrift:"qualifiers,1,required" db:"qualifiers" json:"qualifiers"`
 }
 
 func NewTTypeQualifiers() *TTypeQualifiers {
-  return &TTypeQualifiers{}
+	return &TTypeQualifiers{}
 }
-
 
 func (p *TTypeQualifiers) GetQualifiers() map[string]*TTypeQualifierValue {
-  return p.Qualifiers
+	return p.Qualifiers
 }
 func (p *TTypeQualifiers) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetQualifiers bool = false;
+	var issetQualifiers bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.MAP {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetQualifiers = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetQualifiers{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Qualifiers is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.MAP {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetQualifiers = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetQualifiers {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Qualifiers is not set"))
+	}
+	return nil
 }
 
-func (p *TTypeQualifiers)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  _, _, size, err := iprot.ReadMapBegin(ctx)
-  if err != nil {
-    return thrift.PrependError("error reading map begin: ", err)
-  }
-  tMap := make(map[string]*TTypeQualifierValue, size)
-  p.Qualifiers =  tMap
-  for i := 0; i < size; i ++ {
-var _key0 string
-    if v, err := iprot.ReadString(ctx); err != nil {
-    return thrift.PrependError("error reading field 0: ", err)
-} else {
-    _key0 = v
-}
-    _val1 := &TTypeQualifierValue{}
-    if err := _val1.Read(ctx, iprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _val1), err)
-    }
-    p.Qualifiers[_key0] = _val1
-  }
-  if err := iprot.ReadMapEnd(ctx); err != nil {
-    return thrift.PrependError("error reading map end: ", err)
-  }
-  return nil
+func (p *TTypeQualifiers) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	_, _, size, err := iprot.ReadMapBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading map begin: ", err)
+	}
+	tMap := make(map[string]*TTypeQualifierValue, size)
+	p.Qualifiers = tMap
+	for i := 0; i < size; i++ {
+		var _key0 string
+		if v, err := iprot.ReadString(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_key0 = v
+		}
+		_val1 := &TTypeQualifierValue{}
+		if err := _val1.Read(ctx, iprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _val1), err)
+		}
+		p.Qualifiers[_key0] = _val1
+	}
+	if err := iprot.ReadMapEnd(ctx); err != nil {
+		return thrift.PrependError("error reading map end: ", err)
+	}
+	return nil
 }
 
 func (p *TTypeQualifiers) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TTypeQualifiers"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TTypeQualifiers"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TTypeQualifiers) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "qualifiers", thrift.MAP, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:qualifiers: ", p), err) }
-  if err := oprot.WriteMapBegin(ctx, thrift.STRING, thrift.STRUCT, len(p.Qualifiers)); err != nil {
-    return thrift.PrependError("error writing map begin: ", err)
-  }
-  for k, v := range p.Qualifiers {
-    if err := oprot.WriteString(ctx, string(k)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err) }
-    if err := v.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
-    }
-  }
-  if err := oprot.WriteMapEnd(ctx); err != nil {
-    return thrift.PrependError("error writing map end: ", err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:qualifiers: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "qualifiers", thrift.MAP, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:qualifiers: ", p), err)
+	}
+	if err := oprot.WriteMapBegin(ctx, thrift.STRING, thrift.STRUCT, len(p.Qualifiers)); err != nil {
+		return thrift.PrependError("error writing map begin: ", err)
+	}
+	for k, v := range p.Qualifiers {
+		if err := oprot.WriteString(ctx, string(k)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+		}
+		if err := v.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
+		}
+	}
+	if err := oprot.WriteMapEnd(ctx); err != nil {
+		return thrift.PrependError("error writing map end: ", err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:qualifiers: ", p), err)
+	}
+	return err
 }
 
 func (p *TTypeQualifiers) Equals(other *TTypeQualifiers) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if len(p.Qualifiers) != len(other.Qualifiers) { return false }
-  for k, _tgt := range p.Qualifiers {
-    _src2 := other.Qualifiers[k]
-    if !_tgt.Equals(_src2) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if len(p.Qualifiers) != len(other.Qualifiers) {
+		return false
+	}
+	for k, _tgt := range p.Qualifiers {
+		_src2 := other.Qualifiers[k]
+		if !_tgt.Equals(_src2) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TTypeQualifiers) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TTypeQualifiers(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TTypeQualifiers(%+v)", *p)
 }
 
 // Attributes:
-//  - Type
-//  - TypeQualifiers
+//   - Type
+//   - TypeQualifiers
 type TPrimitiveTypeEntry struct {
-  Type TTypeId `thrift:"type,1,required" db:"type" json:"type"`
-  TypeQualifiers *TTypeQualifiers `thrift:"typeQualifiers,2" db:"typeQualifiers" json:"typeQualifiers,omitempty"`
+	Type           TTypeId          `thrift:"type,1,required" db:"type" json:"type"`
+	TypeQualifiers *TTypeQualifiers `thrift:"typeQualifiers,2" db:"typeQualifiers" json:"typeQualifiers,omitempty"`
 }
 
 func NewTPrimitiveTypeEntry() *TPrimitiveTypeEntry {
-  return &TPrimitiveTypeEntry{}
+	return &TPrimitiveTypeEntry{}
 }
-
 
 func (p *TPrimitiveTypeEntry) GetType() TTypeId {
-  return p.Type
+	return p.Type
 }
+
 var TPrimitiveTypeEntry_TypeQualifiers_DEFAULT *TTypeQualifiers
+
 func (p *TPrimitiveTypeEntry) GetTypeQualifiers() *TTypeQualifiers {
-  if !p.IsSetTypeQualifiers() {
-    return TPrimitiveTypeEntry_TypeQualifiers_DEFAULT
-  }
-return p.TypeQualifiers
+	if !p.IsSetTypeQualifiers() {
+		return TPrimitiveTypeEntry_TypeQualifiers_DEFAULT
+	}
+	return p.TypeQualifiers
 }
 func (p *TPrimitiveTypeEntry) IsSetTypeQualifiers() bool {
-  return p.TypeQualifiers != nil
+	return p.TypeQualifiers != nil
 }
 
 func (p *TPrimitiveTypeEntry) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetType bool = false;
+	var issetType bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.I32 {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetType = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetType{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Type is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetType = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetType {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Type is not set"))
+	}
+	return nil
 }
 
-func (p *TPrimitiveTypeEntry)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI32(ctx); err != nil {
-  return thrift.PrependError("error reading field 1: ", err)
-} else {
-  temp := TTypeId(v)
-  p.Type = temp
-}
-  return nil
+func (p *TPrimitiveTypeEntry) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		temp := TTypeId(v)
+		p.Type = temp
+	}
+	return nil
 }
 
-func (p *TPrimitiveTypeEntry)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  p.TypeQualifiers = &TTypeQualifiers{}
-  if err := p.TypeQualifiers.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.TypeQualifiers), err)
-  }
-  return nil
+func (p *TPrimitiveTypeEntry) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	p.TypeQualifiers = &TTypeQualifiers{}
+	if err := p.TypeQualifiers.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.TypeQualifiers), err)
+	}
+	return nil
 }
 
 func (p *TPrimitiveTypeEntry) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TPrimitiveTypeEntry"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TPrimitiveTypeEntry"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TPrimitiveTypeEntry) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "type", thrift.I32, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:type: ", p), err) }
-  if err := oprot.WriteI32(ctx, int32(p.Type)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.type (1) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:type: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "type", thrift.I32, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:type: ", p), err)
+	}
+	if err := oprot.WriteI32(ctx, int32(p.Type)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.type (1) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:type: ", p), err)
+	}
+	return err
 }
 
 func (p *TPrimitiveTypeEntry) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetTypeQualifiers() {
-    if err := oprot.WriteFieldBegin(ctx, "typeQualifiers", thrift.STRUCT, 2); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:typeQualifiers: ", p), err) }
-    if err := p.TypeQualifiers.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.TypeQualifiers), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 2:typeQualifiers: ", p), err) }
-  }
-  return err
+	if p.IsSetTypeQualifiers() {
+		if err := oprot.WriteFieldBegin(ctx, "typeQualifiers", thrift.STRUCT, 2); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:typeQualifiers: ", p), err)
+		}
+		if err := p.TypeQualifiers.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.TypeQualifiers), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 2:typeQualifiers: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TPrimitiveTypeEntry) Equals(other *TPrimitiveTypeEntry) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if p.Type != other.Type { return false }
-  if !p.TypeQualifiers.Equals(other.TypeQualifiers) { return false }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.Type != other.Type {
+		return false
+	}
+	if !p.TypeQualifiers.Equals(other.TypeQualifiers) {
+		return false
+	}
+	return true
 }
 
 func (p *TPrimitiveTypeEntry) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TPrimitiveTypeEntry(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TPrimitiveTypeEntry(%+v)", *p)
 }
 
 // Attributes:
-//  - PrimitiveEntry
+//   - PrimitiveEntry
 type TTypeEntry struct {
-  PrimitiveEntry *TPrimitiveTypeEntry `thrift:"primitiveEntry,1" db:"primitiveEntry" json:"primitiveEntry,omitempty"`
+	PrimitiveEntry *TPrimitiveTypeEntry `thrift:"primitiveEntry,1" db:"primitiveEntry" json:"primitiveEntry,omitempty"`
 }
 
 func NewTTypeEntry() *TTypeEntry {
-  return &TTypeEntry{}
+	return &TTypeEntry{}
 }
 
 var TTypeEntry_PrimitiveEntry_DEFAULT *TPrimitiveTypeEntry
+
 func (p *TTypeEntry) GetPrimitiveEntry() *TPrimitiveTypeEntry {
-  if !p.IsSetPrimitiveEntry() {
-    return TTypeEntry_PrimitiveEntry_DEFAULT
-  }
-return p.PrimitiveEntry
+	if !p.IsSetPrimitiveEntry() {
+		return TTypeEntry_PrimitiveEntry_DEFAULT
+	}
+	return p.PrimitiveEntry
 }
 func (p *TTypeEntry) CountSetFieldsTTypeEntry() int {
-  count := 0
-  if (p.IsSetPrimitiveEntry()) {
-    count++
-  }
-  return count
+	count := 0
+	if p.IsSetPrimitiveEntry() {
+		count++
+	}
+	return count
 
 }
 
 func (p *TTypeEntry) IsSetPrimitiveEntry() bool {
-  return p.PrimitiveEntry != nil
+	return p.PrimitiveEntry != nil
 }
 
 func (p *TTypeEntry) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TTypeEntry)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.PrimitiveEntry = &TPrimitiveTypeEntry{}
-  if err := p.PrimitiveEntry.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.PrimitiveEntry), err)
-  }
-  return nil
+func (p *TTypeEntry) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.PrimitiveEntry = &TPrimitiveTypeEntry{}
+	if err := p.PrimitiveEntry.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.PrimitiveEntry), err)
+	}
+	return nil
 }
 
 func (p *TTypeEntry) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if c := p.CountSetFieldsTTypeEntry(); c != 1 {
-    return fmt.Errorf("%T write union: exactly one field must be set (%d set)", p, c)
-  }
-  if err := oprot.WriteStructBegin(ctx, "TTypeEntry"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if c := p.CountSetFieldsTTypeEntry(); c != 1 {
+		return fmt.Errorf("%T write union: exactly one field must be set (%d set)", p, c)
+	}
+	if err := oprot.WriteStructBegin(ctx, "TTypeEntry"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TTypeEntry) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetPrimitiveEntry() {
-    if err := oprot.WriteFieldBegin(ctx, "primitiveEntry", thrift.STRUCT, 1); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:primitiveEntry: ", p), err) }
-    if err := p.PrimitiveEntry.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.PrimitiveEntry), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1:primitiveEntry: ", p), err) }
-  }
-  return err
+	if p.IsSetPrimitiveEntry() {
+		if err := oprot.WriteFieldBegin(ctx, "primitiveEntry", thrift.STRUCT, 1); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:primitiveEntry: ", p), err)
+		}
+		if err := p.PrimitiveEntry.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.PrimitiveEntry), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1:primitiveEntry: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TTypeEntry) Equals(other *TTypeEntry) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.PrimitiveEntry.Equals(other.PrimitiveEntry) { return false }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.PrimitiveEntry.Equals(other.PrimitiveEntry) {
+		return false
+	}
+	return true
 }
 
 func (p *TTypeEntry) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TTypeEntry(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TTypeEntry(%+v)", *p)
 }
 
 // Attributes:
-//  - Types
+//   - Types
 type TTypeDesc struct {
-  Types []*TTypeEntry `thrift:"types,1,required" db:"types" json:"types"`
+	Types []*TTypeEntry `thrift:"types,1,required" db:"types" json:"types"`
 }
 
 func NewTTypeDesc() *TTypeDesc {
-  return &TTypeDesc{}
+	return &TTypeDesc{}
 }
-
 
 func (p *TTypeDesc) GetTypes() []*TTypeEntry {
-  return p.Types
+	return p.Types
 }
 func (p *TTypeDesc) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetTypes bool = false;
+	var issetTypes bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.LIST {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetTypes = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetTypes{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Types is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetTypes = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetTypes {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Types is not set"))
+	}
+	return nil
 }
 
-func (p *TTypeDesc)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  _, size, err := iprot.ReadListBegin(ctx)
-  if err != nil {
-    return thrift.PrependError("error reading list begin: ", err)
-  }
-  tSlice := make([]*TTypeEntry, 0, size)
-  p.Types =  tSlice
-  for i := 0; i < size; i ++ {
-    _elem3 := &TTypeEntry{}
-    if err := _elem3.Read(ctx, iprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem3), err)
-    }
-    p.Types = append(p.Types, _elem3)
-  }
-  if err := iprot.ReadListEnd(ctx); err != nil {
-    return thrift.PrependError("error reading list end: ", err)
-  }
-  return nil
+func (p *TTypeDesc) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([]*TTypeEntry, 0, size)
+	p.Types = tSlice
+	for i := 0; i < size; i++ {
+		_elem3 := &TTypeEntry{}
+		if err := _elem3.Read(ctx, iprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem3), err)
+		}
+		p.Types = append(p.Types, _elem3)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
 }
 
 func (p *TTypeDesc) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TTypeDesc"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TTypeDesc"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TTypeDesc) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "types", thrift.LIST, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:types: ", p), err) }
-  if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.Types)); err != nil {
-    return thrift.PrependError("error writing list begin: ", err)
-  }
-  for _, v := range p.Types {
-    if err := v.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
-    }
-  }
-  if err := oprot.WriteListEnd(ctx); err != nil {
-    return thrift.PrependError("error writing list end: ", err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:types: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "types", thrift.LIST, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:types: ", p), err)
+	}
+	if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.Types)); err != nil {
+		return thrift.PrependError("error writing list begin: ", err)
+	}
+	for _, v := range p.Types {
+		if err := v.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
+		}
+	}
+	if err := oprot.WriteListEnd(ctx); err != nil {
+		return thrift.PrependError("error writing list end: ", err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:types: ", p), err)
+	}
+	return err
 }
 
 func (p *TTypeDesc) Equals(other *TTypeDesc) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if len(p.Types) != len(other.Types) { return false }
-  for i, _tgt := range p.Types {
-    _src4 := other.Types[i]
-    if !_tgt.Equals(_src4) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if len(p.Types) != len(other.Types) {
+		return false
+	}
+	for i, _tgt := range p.Types {
+		_src4 := other.Types[i]
+		if !_tgt.Equals(_src4) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TTypeDesc) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TTypeDesc(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TTypeDesc(%+v)", *p)
 }
 
 // Attributes:
-//  - ColumnName
-//  - TypeDesc
-//  - Position
-//  - Comment
+//   - ColumnName
+//   - TypeDesc
+//   - Position
+//   - Comment
 type TColumnDesc struct {
-  ColumnName string `thrift:"columnName,1,required" db:"columnName" json:"columnName"`
-  TypeDesc *TTypeDesc `thrift:"typeDesc,2,required" db:"typeDesc" json:"typeDesc"`
-  Position int32 `thrift:"position,3,required" db:"position" json:"position"`
-  Comment *string `thrift:"comment,4" db:"comment" json:"comment,omitempty"`
+	ColumnName string     `thrift:"columnName,1,required" db:"columnName" json:"columnName"`
+	TypeDesc   *TTypeDesc `thrift:"typeDesc,2,required" db:"typeDesc" json:"typeDesc"`
+	Position   int32      `thrift:"position,3,required" db:"position" json:"position"`
+	Comment    *string    `thrift:"comment,4" db:"comment" json:"comment,omitempty"`
 }
 
 func NewTColumnDesc() *TColumnDesc {
-  return &TColumnDesc{}
+	return &TColumnDesc{}
 }
-
 
 func (p *TColumnDesc) GetColumnName() string {
-  return p.ColumnName
+	return p.ColumnName
 }
+
 var TColumnDesc_TypeDesc_DEFAULT *TTypeDesc
+
 func (p *TColumnDesc) GetTypeDesc() *TTypeDesc {
-  if !p.IsSetTypeDesc() {
-    return TColumnDesc_TypeDesc_DEFAULT
-  }
-return p.TypeDesc
+	if !p.IsSetTypeDesc() {
+		return TColumnDesc_TypeDesc_DEFAULT
+	}
+	return p.TypeDesc
 }
 
 func (p *TColumnDesc) GetPosition() int32 {
-  return p.Position
+	return p.Position
 }
+
 var TColumnDesc_Comment_DEFAULT string
+
 func (p *TColumnDesc) GetComment() string {
-  if !p.IsSetComment() {
-    return TColumnDesc_Comment_DEFAULT
-  }
-return *p.Comment
+	if !p.IsSetComment() {
+		return TColumnDesc_Comment_DEFAULT
+	}
+	return *p.Comment
 }
 func (p *TColumnDesc) IsSetTypeDesc() bool {
-  return p.TypeDesc != nil
+	return p.TypeDesc != nil
 }
 
 func (p *TColumnDesc) IsSetComment() bool {
-  return p.Comment != nil
+	return p.Comment != nil
 }
 
 func (p *TColumnDesc) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetColumnName bool = false;
-  var issetTypeDesc bool = false;
-  var issetPosition bool = false;
+	var issetColumnName bool = false
+	var issetTypeDesc bool = false
+	var issetPosition bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetColumnName = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-        issetTypeDesc = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 3:
-      if fieldTypeId == thrift.I32 {
-        if err := p.ReadField3(ctx, iprot); err != nil {
-          return err
-        }
-        issetPosition = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 4:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField4(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetColumnName{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field ColumnName is not set"));
-  }
-  if !issetTypeDesc{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field TypeDesc is not set"));
-  }
-  if !issetPosition{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Position is not set"));
-  }
-  return nil
-}
-
-func (p *TColumnDesc)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 1: ", err)
-} else {
-  p.ColumnName = v
-}
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetColumnName = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+				issetTypeDesc = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+				issetPosition = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetColumnName {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field ColumnName is not set"))
+	}
+	if !issetTypeDesc {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field TypeDesc is not set"))
+	}
+	if !issetPosition {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Position is not set"))
+	}
+	return nil
 }
 
-func (p *TColumnDesc)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  p.TypeDesc = &TTypeDesc{}
-  if err := p.TypeDesc.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.TypeDesc), err)
-  }
-  return nil
+func (p *TColumnDesc) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.ColumnName = v
+	}
+	return nil
 }
 
-func (p *TColumnDesc)  ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI32(ctx); err != nil {
-  return thrift.PrependError("error reading field 3: ", err)
-} else {
-  p.Position = v
-}
-  return nil
+func (p *TColumnDesc) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	p.TypeDesc = &TTypeDesc{}
+	if err := p.TypeDesc.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.TypeDesc), err)
+	}
+	return nil
 }
 
-func (p *TColumnDesc)  ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 4: ", err)
-} else {
-  p.Comment = &v
+func (p *TColumnDesc) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.Position = v
+	}
+	return nil
 }
-  return nil
+
+func (p *TColumnDesc) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.Comment = &v
+	}
+	return nil
 }
 
 func (p *TColumnDesc) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TColumnDesc"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField3(ctx, oprot); err != nil { return err }
-    if err := p.writeField4(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TColumnDesc"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TColumnDesc) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "columnName", thrift.STRING, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:columnName: ", p), err) }
-  if err := oprot.WriteString(ctx, string(p.ColumnName)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.columnName (1) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:columnName: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "columnName", thrift.STRING, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:columnName: ", p), err)
+	}
+	if err := oprot.WriteString(ctx, string(p.ColumnName)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.columnName (1) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:columnName: ", p), err)
+	}
+	return err
 }
 
 func (p *TColumnDesc) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "typeDesc", thrift.STRUCT, 2); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:typeDesc: ", p), err) }
-  if err := p.TypeDesc.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.TypeDesc), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 2:typeDesc: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "typeDesc", thrift.STRUCT, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:typeDesc: ", p), err)
+	}
+	if err := p.TypeDesc.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.TypeDesc), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:typeDesc: ", p), err)
+	}
+	return err
 }
 
 func (p *TColumnDesc) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "position", thrift.I32, 3); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:position: ", p), err) }
-  if err := oprot.WriteI32(ctx, int32(p.Position)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.position (3) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 3:position: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "position", thrift.I32, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:position: ", p), err)
+	}
+	if err := oprot.WriteI32(ctx, int32(p.Position)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.position (3) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:position: ", p), err)
+	}
+	return err
 }
 
 func (p *TColumnDesc) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetComment() {
-    if err := oprot.WriteFieldBegin(ctx, "comment", thrift.STRING, 4); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:comment: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.Comment)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.comment (4) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 4:comment: ", p), err) }
-  }
-  return err
+	if p.IsSetComment() {
+		if err := oprot.WriteFieldBegin(ctx, "comment", thrift.STRING, 4); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:comment: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.Comment)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.comment (4) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 4:comment: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TColumnDesc) Equals(other *TColumnDesc) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if p.ColumnName != other.ColumnName { return false }
-  if !p.TypeDesc.Equals(other.TypeDesc) { return false }
-  if p.Position != other.Position { return false }
-  if p.Comment != other.Comment {
-    if p.Comment == nil || other.Comment == nil {
-      return false
-    }
-    if (*p.Comment) != (*other.Comment) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.ColumnName != other.ColumnName {
+		return false
+	}
+	if !p.TypeDesc.Equals(other.TypeDesc) {
+		return false
+	}
+	if p.Position != other.Position {
+		return false
+	}
+	if p.Comment != other.Comment {
+		if p.Comment == nil || other.Comment == nil {
+			return false
+		}
+		if (*p.Comment) != (*other.Comment) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TColumnDesc) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TColumnDesc(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TColumnDesc(%+v)", *p)
 }
 
 // Attributes:
-//  - Columns
+//   - Columns
 type TTableSchema struct {
-  Columns []*TColumnDesc `thrift:"columns,1,required" db:"columns" json:"columns"`
+	Columns []*TColumnDesc `thrift:"columns,1,required" db:"columns" json:"columns"`
 }
 
 func NewTTableSchema() *TTableSchema {
-  return &TTableSchema{}
+	return &TTableSchema{}
 }
-
 
 func (p *TTableSchema) GetColumns() []*TColumnDesc {
-  return p.Columns
+	return p.Columns
 }
 func (p *TTableSchema) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetColumns bool = false;
+	var issetColumns bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.LIST {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetColumns = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetColumns{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Columns is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetColumns = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetColumns {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Columns is not set"))
+	}
+	return nil
 }
 
-func (p *TTableSchema)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  _, size, err := iprot.ReadListBegin(ctx)
-  if err != nil {
-    return thrift.PrependError("error reading list begin: ", err)
-  }
-  tSlice := make([]*TColumnDesc, 0, size)
-  p.Columns =  tSlice
-  for i := 0; i < size; i ++ {
-    _elem5 := &TColumnDesc{}
-    if err := _elem5.Read(ctx, iprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem5), err)
-    }
-    p.Columns = append(p.Columns, _elem5)
-  }
-  if err := iprot.ReadListEnd(ctx); err != nil {
-    return thrift.PrependError("error reading list end: ", err)
-  }
-  return nil
+func (p *TTableSchema) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([]*TColumnDesc, 0, size)
+	p.Columns = tSlice
+	for i := 0; i < size; i++ {
+		_elem5 := &TColumnDesc{}
+		if err := _elem5.Read(ctx, iprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem5), err)
+		}
+		p.Columns = append(p.Columns, _elem5)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
 }
 
 func (p *TTableSchema) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TTableSchema"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TTableSchema"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TTableSchema) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "columns", thrift.LIST, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:columns: ", p), err) }
-  if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.Columns)); err != nil {
-    return thrift.PrependError("error writing list begin: ", err)
-  }
-  for _, v := range p.Columns {
-    if err := v.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
-    }
-  }
-  if err := oprot.WriteListEnd(ctx); err != nil {
-    return thrift.PrependError("error writing list end: ", err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:columns: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "columns", thrift.LIST, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:columns: ", p), err)
+	}
+	if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.Columns)); err != nil {
+		return thrift.PrependError("error writing list begin: ", err)
+	}
+	for _, v := range p.Columns {
+		if err := v.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
+		}
+	}
+	if err := oprot.WriteListEnd(ctx); err != nil {
+		return thrift.PrependError("error writing list end: ", err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:columns: ", p), err)
+	}
+	return err
 }
 
 func (p *TTableSchema) Equals(other *TTableSchema) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if len(p.Columns) != len(other.Columns) { return false }
-  for i, _tgt := range p.Columns {
-    _src6 := other.Columns[i]
-    if !_tgt.Equals(_src6) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if len(p.Columns) != len(other.Columns) {
+		return false
+	}
+	for i, _tgt := range p.Columns {
+		_src6 := other.Columns[i]
+		if !_tgt.Equals(_src6) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TTableSchema) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TTableSchema(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TTableSchema(%+v)", *p)
 }
 
 // Attributes:
-//  - ColVals
+//   - ColVals
 type TRow struct {
-  ColVals [][]byte `thrift:"colVals,1,required" db:"colVals" json:"colVals"`
+	ColVals [][]byte `thrift:"colVals,1,required" db:"colVals" json:"colVals"`
 }
 
 func NewTRow() *TRow {
-  return &TRow{}
+	return &TRow{}
 }
-
 
 func (p *TRow) GetColVals() [][]byte {
-  return p.ColVals
+	return p.ColVals
 }
 func (p *TRow) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetColVals bool = false;
+	var issetColVals bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.LIST {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetColVals = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetColVals{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field ColVals is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetColVals = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetColVals {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field ColVals is not set"))
+	}
+	return nil
 }
 
-func (p *TRow)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  _, size, err := iprot.ReadListBegin(ctx)
-  if err != nil {
-    return thrift.PrependError("error reading list begin: ", err)
-  }
-  tSlice := make([][]byte, 0, size)
-  p.ColVals =  tSlice
-  for i := 0; i < size; i ++ {
-var _elem7 []byte
-    if v, err := iprot.ReadBinary(ctx); err != nil {
-    return thrift.PrependError("error reading field 0: ", err)
-} else {
-    _elem7 = v
-}
-    p.ColVals = append(p.ColVals, _elem7)
-  }
-  if err := iprot.ReadListEnd(ctx); err != nil {
-    return thrift.PrependError("error reading list end: ", err)
-  }
-  return nil
+func (p *TRow) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([][]byte, 0, size)
+	p.ColVals = tSlice
+	for i := 0; i < size; i++ {
+		var _elem7 []byte
+		if v, err := iprot.ReadBinary(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_elem7 = v
+		}
+		p.ColVals = append(p.ColVals, _elem7)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
 }
 
 func (p *TRow) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TRow"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TRow"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TRow) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "colVals", thrift.LIST, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:colVals: ", p), err) }
-  if err := oprot.WriteListBegin(ctx, thrift.STRING, len(p.ColVals)); err != nil {
-    return thrift.PrependError("error writing list begin: ", err)
-  }
-  for _, v := range p.ColVals {
-    if err := oprot.WriteBinary(ctx, v); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err) }
-  }
-  if err := oprot.WriteListEnd(ctx); err != nil {
-    return thrift.PrependError("error writing list end: ", err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:colVals: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "colVals", thrift.LIST, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:colVals: ", p), err)
+	}
+	if err := oprot.WriteListBegin(ctx, thrift.STRING, len(p.ColVals)); err != nil {
+		return thrift.PrependError("error writing list begin: ", err)
+	}
+	for _, v := range p.ColVals {
+		if err := oprot.WriteBinary(ctx, v); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+		}
+	}
+	if err := oprot.WriteListEnd(ctx); err != nil {
+		return thrift.PrependError("error writing list end: ", err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:colVals: ", p), err)
+	}
+	return err
 }
 
 func (p *TRow) Equals(other *TRow) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if len(p.ColVals) != len(other.ColVals) { return false }
-  for i, _tgt := range p.ColVals {
-    _src8 := other.ColVals[i]
-    if bytes.Compare(_tgt, _src8) != 0 { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if len(p.ColVals) != len(other.ColVals) {
+		return false
+	}
+	for i, _tgt := range p.ColVals {
+		_src8 := other.ColVals[i]
+		if bytes.Compare(_tgt, _src8) != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TRow) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TRow(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TRow(%+v)", *p)
 }
 
 // Attributes:
-//  - Batch
-//  - RowCount
+//   - Batch
+//   - RowCount
 type TSparkArrowBatch struct {
-  Batch []byte `thrift:"batch,1,required" db:"batch" json:"batch"`
-  RowCount int64 `thrift:"rowCount,2,required" db:"rowCount" json:"rowCount"`
+	Batch    []byte `thrift:"batch,1,required" db:"batch" json:"batch"`
+	RowCount int64  `thrift:"rowCount,2,required" db:"rowCount" json:"rowCount"`
 }
 
 func NewTSparkArrowBatch() *TSparkArrowBatch {
-  return &TSparkArrowBatch{}
+	return &TSparkArrowBatch{}
 }
 
-
 func (p *TSparkArrowBatch) GetBatch() []byte {
-  return p.Batch
+	return p.Batch
 }
 
 func (p *TSparkArrowBatch) GetRowCount() int64 {
-  return p.RowCount
+	return p.RowCount
 }
 func (p *TSparkArrowBatch) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetBatch bool = false;
-  var issetRowCount bool = false;
+	var issetBatch bool = false
+	var issetRowCount bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetBatch = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-        issetRowCount = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetBatch{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Batch is not set"));
-  }
-  if !issetRowCount{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field RowCount is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetBatch = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+				issetRowCount = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetBatch {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Batch is not set"))
+	}
+	if !issetRowCount {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field RowCount is not set"))
+	}
+	return nil
 }
 
-func (p *TSparkArrowBatch)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBinary(ctx); err != nil {
-  return thrift.PrependError("error reading field 1: ", err)
-} else {
-  p.Batch = v
-}
-  return nil
+func (p *TSparkArrowBatch) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBinary(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.Batch = v
+	}
+	return nil
 }
 
-func (p *TSparkArrowBatch)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  p.RowCount = v
-}
-  return nil
+func (p *TSparkArrowBatch) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.RowCount = v
+	}
+	return nil
 }
 
 func (p *TSparkArrowBatch) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TSparkArrowBatch"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TSparkArrowBatch"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TSparkArrowBatch) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "batch", thrift.STRING, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:batch: ", p), err) }
-  if err := oprot.WriteBinary(ctx, p.Batch); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.batch (1) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:batch: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "batch", thrift.STRING, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:batch: ", p), err)
+	}
+	if err := oprot.WriteBinary(ctx, p.Batch); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.batch (1) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:batch: ", p), err)
+	}
+	return err
 }
 
 func (p *TSparkArrowBatch) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "rowCount", thrift.I64, 2); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:rowCount: ", p), err) }
-  if err := oprot.WriteI64(ctx, int64(p.RowCount)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.rowCount (2) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 2:rowCount: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "rowCount", thrift.I64, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:rowCount: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.RowCount)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.rowCount (2) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:rowCount: ", p), err)
+	}
+	return err
 }
 
 func (p *TSparkArrowBatch) Equals(other *TSparkArrowBatch) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if bytes.Compare(p.Batch, other.Batch) != 0 { return false }
-  if p.RowCount != other.RowCount { return false }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if bytes.Compare(p.Batch, other.Batch) != 0 {
+		return false
+	}
+	if p.RowCount != other.RowCount {
+		return false
+	}
+	return true
 }
 
 func (p *TSparkArrowBatch) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TSparkArrowBatch(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TSparkArrowBatch(%+v)", *p)
 }
 
 // Attributes:
-//  - FileLink
-//  - ExpiryTime
-//  - StartRowOffset
-//  - RowCount
-//  - BytesNum
-//  - HttpHeaders
+//   - FileLink
+//   - ExpiryTime
+//   - StartRowOffset
+//   - RowCount
+//   - BytesNum
+//   - HttpHeaders
 type TSparkArrowResultLink struct {
-  FileLink string `thrift:"fileLink,1,required" db:"fileLink" json:"fileLink"`
-  ExpiryTime int64 `thrift:"expiryTime,2,required" db:"expiryTime" json:"expiryTime"`
-  StartRowOffset int64 `thrift:"startRowOffset,3,required" db:"startRowOffset" json:"startRowOffset"`
-  RowCount int64 `thrift:"rowCount,4,required" db:"rowCount" json:"rowCount"`
-  BytesNum int64 `thrift:"bytesNum,5,required" db:"bytesNum" json:"bytesNum"`
-  HttpHeaders map[string]string `thrift:"httpHeaders,6" db:"httpHeaders" json:"httpHeaders,omitempty"`
+	FileLink       string            `thrift:"fileLink,1,required" db:"fileLink" json:"fileLink"`
+	ExpiryTime     int64             `thrift:"expiryTime,2,required" db:"expiryTime" json:"expiryTime"`
+	StartRowOffset int64             `thrift:"startRowOffset,3,required" db:"startRowOffset" json:"startRowOffset"`
+	RowCount       int64             `thrift:"rowCount,4,required" db:"rowCount" json:"rowCount"`
+	BytesNum       int64             `thrift:"bytesNum,5,required" db:"bytesNum" json:"bytesNum"`
+	HttpHeaders    map[string]string `thrift:"httpHeaders,6" db:"httpHeaders" json:"httpHeaders,omitempty"`
 }
 
 func NewTSparkArrowResultLink() *TSparkArrowResultLink {
-  return &TSparkArrowResultLink{}
+	return &TSparkArrowResultLink{}
 }
 
-
 func (p *TSparkArrowResultLink) GetFileLink() string {
-  return p.FileLink
+	return p.FileLink
 }
 
 func (p *TSparkArrowResultLink) GetExpiryTime() int64 {
-  return p.ExpiryTime
+	return p.ExpiryTime
 }
 
 func (p *TSparkArrowResultLink) GetStartRowOffset() int64 {
-  return p.StartRowOffset
+	return p.StartRowOffset
 }
 
 func (p *TSparkArrowResultLink) GetRowCount() int64 {
-  return p.RowCount
+	return p.RowCount
 }
 
 func (p *TSparkArrowResultLink) GetBytesNum() int64 {
-  return p.BytesNum
+	return p.BytesNum
 }
+
 var TSparkArrowResultLink_HttpHeaders_DEFAULT map[string]string
 
 func (p *TSparkArrowResultLink) GetHttpHeaders() map[string]string {
-  return p.HttpHeaders
+	return p.HttpHeaders
 }
 func (p *TSparkArrowResultLink) IsSetHttpHeaders() bool {
-  return p.HttpHeaders != nil
+	return p.HttpHeaders != nil
 }
 
 func (p *TSparkArrowResultLink) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetFileLink bool = false;
-  var issetExpiryTime bool = false;
-  var issetStartRowOffset bool = false;
-  var issetRowCount bool = false;
-  var issetBytesNum bool = false;
+	var issetFileLink bool = false
+	var issetExpiryTime bool = false
+	var issetStartRowOffset bool = false
+	var issetRowCount bool = false
+	var issetBytesNum bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetFileLink = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-        issetExpiryTime = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 3:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField3(ctx, iprot); err != nil {
-          return err
-        }
-        issetStartRowOffset = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 4:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField4(ctx, iprot); err != nil {
-          return err
-        }
-        issetRowCount = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 5:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField5(ctx, iprot); err != nil {
-          return err
-        }
-        issetBytesNum = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 6:
-      if fieldTypeId == thrift.MAP {
-        if err := p.ReadField6(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetFileLink{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field FileLink is not set"));
-  }
-  if !issetExpiryTime{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field ExpiryTime is not set"));
-  }
-  if !issetStartRowOffset{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field StartRowOffset is not set"));
-  }
-  if !issetRowCount{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field RowCount is not set"));
-  }
-  if !issetBytesNum{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field BytesNum is not set"));
-  }
-  return nil
-}
-
-func (p *TSparkArrowResultLink)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 1: ", err)
-} else {
-  p.FileLink = v
-}
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetFileLink = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+				issetExpiryTime = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+				issetStartRowOffset = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+				issetRowCount = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 5:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField5(ctx, iprot); err != nil {
+					return err
+				}
+				issetBytesNum = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 6:
+			if fieldTypeId == thrift.MAP {
+				if err := p.ReadField6(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetFileLink {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field FileLink is not set"))
+	}
+	if !issetExpiryTime {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field ExpiryTime is not set"))
+	}
+	if !issetStartRowOffset {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field StartRowOffset is not set"))
+	}
+	if !issetRowCount {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field RowCount is not set"))
+	}
+	if !issetBytesNum {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field BytesNum is not set"))
+	}
+	return nil
 }
 
-func (p *TSparkArrowResultLink)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  p.ExpiryTime = v
-}
-  return nil
-}
-
-func (p *TSparkArrowResultLink)  ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 3: ", err)
-} else {
-  p.StartRowOffset = v
-}
-  return nil
+func (p *TSparkArrowResultLink) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.FileLink = v
+	}
+	return nil
 }
 
-func (p *TSparkArrowResultLink)  ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 4: ", err)
-} else {
-  p.RowCount = v
-}
-  return nil
-}
-
-func (p *TSparkArrowResultLink)  ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 5: ", err)
-} else {
-  p.BytesNum = v
-}
-  return nil
+func (p *TSparkArrowResultLink) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.ExpiryTime = v
+	}
+	return nil
 }
 
-func (p *TSparkArrowResultLink)  ReadField6(ctx context.Context, iprot thrift.TProtocol) error {
-  _, _, size, err := iprot.ReadMapBegin(ctx)
-  if err != nil {
-    return thrift.PrependError("error reading map begin: ", err)
-  }
-  tMap := make(map[string]string, size)
-  p.HttpHeaders =  tMap
-  for i := 0; i < size; i ++ {
-var _key9 string
-    if v, err := iprot.ReadString(ctx); err != nil {
-    return thrift.PrependError("error reading field 0: ", err)
-} else {
-    _key9 = v
+func (p *TSparkArrowResultLink) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.StartRowOffset = v
+	}
+	return nil
 }
-var _val10 string
-    if v, err := iprot.ReadString(ctx); err != nil {
-    return thrift.PrependError("error reading field 0: ", err)
-} else {
-    _val10 = v
+
+func (p *TSparkArrowResultLink) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.RowCount = v
+	}
+	return nil
 }
-    p.HttpHeaders[_key9] = _val10
-  }
-  if err := iprot.ReadMapEnd(ctx); err != nil {
-    return thrift.PrependError("error reading map end: ", err)
-  }
-  return nil
+
+func (p *TSparkArrowResultLink) ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 5: ", err)
+	} else {
+		p.BytesNum = v
+	}
+	return nil
+}
+
+func (p *TSparkArrowResultLink) ReadField6(ctx context.Context, iprot thrift.TProtocol) error {
+	_, _, size, err := iprot.ReadMapBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading map begin: ", err)
+	}
+	tMap := make(map[string]string, size)
+	p.HttpHeaders = tMap
+	for i := 0; i < size; i++ {
+		var _key9 string
+		if v, err := iprot.ReadString(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_key9 = v
+		}
+		var _val10 string
+		if v, err := iprot.ReadString(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_val10 = v
+		}
+		p.HttpHeaders[_key9] = _val10
+	}
+	if err := iprot.ReadMapEnd(ctx); err != nil {
+		return thrift.PrependError("error reading map end: ", err)
+	}
+	return nil
 }
 
 func (p *TSparkArrowResultLink) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TSparkArrowResultLink"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField3(ctx, oprot); err != nil { return err }
-    if err := p.writeField4(ctx, oprot); err != nil { return err }
-    if err := p.writeField5(ctx, oprot); err != nil { return err }
-    if err := p.writeField6(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TSparkArrowResultLink"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField5(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField6(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TSparkArrowResultLink) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "fileLink", thrift.STRING, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:fileLink: ", p), err) }
-  if err := oprot.WriteString(ctx, string(p.FileLink)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.fileLink (1) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:fileLink: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "fileLink", thrift.STRING, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:fileLink: ", p), err)
+	}
+	if err := oprot.WriteString(ctx, string(p.FileLink)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.fileLink (1) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:fileLink: ", p), err)
+	}
+	return err
 }
 
 func (p *TSparkArrowResultLink) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "expiryTime", thrift.I64, 2); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:expiryTime: ", p), err) }
-  if err := oprot.WriteI64(ctx, int64(p.ExpiryTime)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.expiryTime (2) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 2:expiryTime: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "expiryTime", thrift.I64, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:expiryTime: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.ExpiryTime)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.expiryTime (2) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:expiryTime: ", p), err)
+	}
+	return err
 }
 
 func (p *TSparkArrowResultLink) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "startRowOffset", thrift.I64, 3); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:startRowOffset: ", p), err) }
-  if err := oprot.WriteI64(ctx, int64(p.StartRowOffset)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.startRowOffset (3) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 3:startRowOffset: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "startRowOffset", thrift.I64, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:startRowOffset: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.StartRowOffset)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.startRowOffset (3) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:startRowOffset: ", p), err)
+	}
+	return err
 }
 
 func (p *TSparkArrowResultLink) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "rowCount", thrift.I64, 4); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:rowCount: ", p), err) }
-  if err := oprot.WriteI64(ctx, int64(p.RowCount)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.rowCount (4) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 4:rowCount: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "rowCount", thrift.I64, 4); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:rowCount: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.RowCount)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.rowCount (4) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 4:rowCount: ", p), err)
+	}
+	return err
 }
 
 func (p *TSparkArrowResultLink) writeField5(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "bytesNum", thrift.I64, 5); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:bytesNum: ", p), err) }
-  if err := oprot.WriteI64(ctx, int64(p.BytesNum)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.bytesNum (5) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 5:bytesNum: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "bytesNum", thrift.I64, 5); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:bytesNum: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.BytesNum)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.bytesNum (5) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 5:bytesNum: ", p), err)
+	}
+	return err
 }
 
 func (p *TSparkArrowResultLink) writeField6(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetHttpHeaders() {
-    if err := oprot.WriteFieldBegin(ctx, "httpHeaders", thrift.MAP, 6); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 6:httpHeaders: ", p), err) }
-    if err := oprot.WriteMapBegin(ctx, thrift.STRING, thrift.STRING, len(p.HttpHeaders)); err != nil {
-      return thrift.PrependError("error writing map begin: ", err)
-    }
-    for k, v := range p.HttpHeaders {
-      if err := oprot.WriteString(ctx, string(k)); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err) }
-      if err := oprot.WriteString(ctx, string(v)); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err) }
-    }
-    if err := oprot.WriteMapEnd(ctx); err != nil {
-      return thrift.PrependError("error writing map end: ", err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 6:httpHeaders: ", p), err) }
-  }
-  return err
+	if p.IsSetHttpHeaders() {
+		if err := oprot.WriteFieldBegin(ctx, "httpHeaders", thrift.MAP, 6); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 6:httpHeaders: ", p), err)
+		}
+		if err := oprot.WriteMapBegin(ctx, thrift.STRING, thrift.STRING, len(p.HttpHeaders)); err != nil {
+			return thrift.PrependError("error writing map begin: ", err)
+		}
+		for k, v := range p.HttpHeaders {
+			if err := oprot.WriteString(ctx, string(k)); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+			}
+			if err := oprot.WriteString(ctx, string(v)); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+			}
+		}
+		if err := oprot.WriteMapEnd(ctx); err != nil {
+			return thrift.PrependError("error writing map end: ", err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 6:httpHeaders: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkArrowResultLink) Equals(other *TSparkArrowResultLink) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if p.FileLink != other.FileLink { return false }
-  if p.ExpiryTime != other.ExpiryTime { return false }
-  if p.StartRowOffset != other.StartRowOffset { return false }
-  if p.RowCount != other.RowCount { return false }
-  if p.BytesNum != other.BytesNum { return false }
-  if len(p.HttpHeaders) != len(other.HttpHeaders) { return false }
-  for k, _tgt := range p.HttpHeaders {
-    _src11 := other.HttpHeaders[k]
-    if _tgt != _src11 { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.FileLink != other.FileLink {
+		return false
+	}
+	if p.ExpiryTime != other.ExpiryTime {
+		return false
+	}
+	if p.StartRowOffset != other.StartRowOffset {
+		return false
+	}
+	if p.RowCount != other.RowCount {
+		return false
+	}
+	if p.BytesNum != other.BytesNum {
+		return false
+	}
+	if len(p.HttpHeaders) != len(other.HttpHeaders) {
+		return false
+	}
+	for k, _tgt := range p.HttpHeaders {
+		_src11 := other.HttpHeaders[k]
+		if _tgt != _src11 {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TSparkArrowResultLink) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TSparkArrowResultLink(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TSparkArrowResultLink(%+v)", *p)
 }
 
 // Attributes:
-//  - StartRowOffset
-//  - Rows
-//  - ColumnCount
-//  - ArrowBatches
-//  - ResultLinks
+//   - StartRowOffset
+//   - Rows
+//   - ColumnCount
+//   - ArrowBatches
+//   - ResultLinks
 type TRowSet struct {
-  StartRowOffset int64 `thrift:"startRowOffset,1,required" db:"startRowOffset" json:"startRowOffset"`
-  Rows []*TRow `thrift:"rows,2,required" db:"rows" json:"rows"`
-  // unused fields # 3 to 4
-  ColumnCount *int32 `thrift:"columnCount,5" db:"columnCount" json:"columnCount,omitempty"`
-  // unused fields # 6 to 1280
-  ArrowBatches []*TSparkArrowBatch `thrift:"arrowBatches,1281" db:"arrowBatches" json:"arrowBatches,omitempty"`
-  ResultLinks []*TSparkArrowResultLink `thrift:"resultLinks,1282" db:"resultLinks" json:"resultLinks,omitempty"`
+	StartRowOffset int64   `thrift:"startRowOffset,1,required" db:"startRowOffset" json:"startRowOffset"`
+	Rows           []*TRow `thrift:"rows,2,required" db:"rows" json:"rows"`
+	// unused fields # 3 to 4
+	ColumnCount *int32 `thrift:"columnCount,5" db:"columnCount" json:"columnCount,omitempty"`
+	// unused fields # 6 to 1280
+	ArrowBatches []*TSparkArrowBatch      `thrift:"arrowBatches,1281" db:"arrowBatches" json:"arrowBatches,omitempty"`
+	ResultLinks  []*TSparkArrowResultLink `thrift:"resultLinks,1282" db:"resultLinks" json:"resultLinks,omitempty"`
 }
 
 func NewTRowSet() *TRowSet {
-  return &TRowSet{}
+	return &TRowSet{}
 }
 
-
 func (p *TRowSet) GetStartRowOffset() int64 {
-  return p.StartRowOffset
+	return p.StartRowOffset
 }
 
 func (p *TRowSet) GetRows() []*TRow {
-  return p.Rows
+	return p.Rows
 }
+
 var TRowSet_ColumnCount_DEFAULT int32
+
 func (p *TRowSet) GetColumnCount() int32 {
-  if !p.IsSetColumnCount() {
-    return TRowSet_ColumnCount_DEFAULT
-  }
-return *p.ColumnCount
+	if !p.IsSetColumnCount() {
+		return TRowSet_ColumnCount_DEFAULT
+	}
+	return *p.ColumnCount
 }
+
 var TRowSet_ArrowBatches_DEFAULT []*TSparkArrowBatch
 
 func (p *TRowSet) GetArrowBatches() []*TSparkArrowBatch {
-  return p.ArrowBatches
+	return p.ArrowBatches
 }
+
 var TRowSet_ResultLinks_DEFAULT []*TSparkArrowResultLink
 
 func (p *TRowSet) GetResultLinks() []*TSparkArrowResultLink {
-  return p.ResultLinks
+	return p.ResultLinks
 }
 func (p *TRowSet) IsSetColumnCount() bool {
-  return p.ColumnCount != nil
+	return p.ColumnCount != nil
 }
 
 func (p *TRowSet) IsSetArrowBatches() bool {
-  return p.ArrowBatches != nil
+	return p.ArrowBatches != nil
 }
 
 func (p *TRowSet) IsSetResultLinks() bool {
-  return p.ResultLinks != nil
+	return p.ResultLinks != nil
 }
 
 func (p *TRowSet) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetStartRowOffset bool = false;
-  var issetRows bool = false;
+	var issetStartRowOffset bool = false
+	var issetRows bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetStartRowOffset = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.LIST {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-        issetRows = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 5:
-      if fieldTypeId == thrift.I32 {
-        if err := p.ReadField5(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1281:
-      if fieldTypeId == thrift.LIST {
-        if err := p.ReadField1281(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1282:
-      if fieldTypeId == thrift.LIST {
-        if err := p.ReadField1282(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetStartRowOffset{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field StartRowOffset is not set"));
-  }
-  if !issetRows{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Rows is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetStartRowOffset = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+				issetRows = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 5:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField5(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1281:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField1281(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1282:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField1282(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetStartRowOffset {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field StartRowOffset is not set"))
+	}
+	if !issetRows {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Rows is not set"))
+	}
+	return nil
 }
 
-func (p *TRowSet)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 1: ", err)
-} else {
-  p.StartRowOffset = v
-}
-  return nil
-}
-
-func (p *TRowSet)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  _, size, err := iprot.ReadListBegin(ctx)
-  if err != nil {
-    return thrift.PrependError("error reading list begin: ", err)
-  }
-  tSlice := make([]*TRow, 0, size)
-  p.Rows =  tSlice
-  for i := 0; i < size; i ++ {
-    _elem12 := &TRow{}
-    if err := _elem12.Read(ctx, iprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem12), err)
-    }
-    p.Rows = append(p.Rows, _elem12)
-  }
-  if err := iprot.ReadListEnd(ctx); err != nil {
-    return thrift.PrependError("error reading list end: ", err)
-  }
-  return nil
+func (p *TRowSet) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.StartRowOffset = v
+	}
+	return nil
 }
 
-func (p *TRowSet)  ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI32(ctx); err != nil {
-  return thrift.PrependError("error reading field 5: ", err)
-} else {
-  p.ColumnCount = &v
-}
-  return nil
-}
-
-func (p *TRowSet)  ReadField1281(ctx context.Context, iprot thrift.TProtocol) error {
-  _, size, err := iprot.ReadListBegin(ctx)
-  if err != nil {
-    return thrift.PrependError("error reading list begin: ", err)
-  }
-  tSlice := make([]*TSparkArrowBatch, 0, size)
-  p.ArrowBatches =  tSlice
-  for i := 0; i < size; i ++ {
-    _elem13 := &TSparkArrowBatch{}
-    if err := _elem13.Read(ctx, iprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem13), err)
-    }
-    p.ArrowBatches = append(p.ArrowBatches, _elem13)
-  }
-  if err := iprot.ReadListEnd(ctx); err != nil {
-    return thrift.PrependError("error reading list end: ", err)
-  }
-  return nil
+func (p *TRowSet) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([]*TRow, 0, size)
+	p.Rows = tSlice
+	for i := 0; i < size; i++ {
+		_elem12 := &TRow{}
+		if err := _elem12.Read(ctx, iprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem12), err)
+		}
+		p.Rows = append(p.Rows, _elem12)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
 }
 
-func (p *TRowSet)  ReadField1282(ctx context.Context, iprot thrift.TProtocol) error {
-  _, size, err := iprot.ReadListBegin(ctx)
-  if err != nil {
-    return thrift.PrependError("error reading list begin: ", err)
-  }
-  tSlice := make([]*TSparkArrowResultLink, 0, size)
-  p.ResultLinks =  tSlice
-  for i := 0; i < size; i ++ {
-    _elem14 := &TSparkArrowResultLink{}
-    if err := _elem14.Read(ctx, iprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem14), err)
-    }
-    p.ResultLinks = append(p.ResultLinks, _elem14)
-  }
-  if err := iprot.ReadListEnd(ctx); err != nil {
-    return thrift.PrependError("error reading list end: ", err)
-  }
-  return nil
+func (p *TRowSet) ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 5: ", err)
+	} else {
+		p.ColumnCount = &v
+	}
+	return nil
+}
+
+func (p *TRowSet) ReadField1281(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([]*TSparkArrowBatch, 0, size)
+	p.ArrowBatches = tSlice
+	for i := 0; i < size; i++ {
+		_elem13 := &TSparkArrowBatch{}
+		if err := _elem13.Read(ctx, iprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem13), err)
+		}
+		p.ArrowBatches = append(p.ArrowBatches, _elem13)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
+}
+
+func (p *TRowSet) ReadField1282(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([]*TSparkArrowResultLink, 0, size)
+	p.ResultLinks = tSlice
+	for i := 0; i < size; i++ {
+		_elem14 := &TSparkArrowResultLink{}
+		if err := _elem14.Read(ctx, iprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem14), err)
+		}
+		p.ResultLinks = append(p.ResultLinks, _elem14)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
 }
 
 func (p *TRowSet) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TRowSet"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField5(ctx, oprot); err != nil { return err }
-    if err := p.writeField1281(ctx, oprot); err != nil { return err }
-    if err := p.writeField1282(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TRowSet"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField5(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1281(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1282(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TRowSet) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "startRowOffset", thrift.I64, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:startRowOffset: ", p), err) }
-  if err := oprot.WriteI64(ctx, int64(p.StartRowOffset)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.startRowOffset (1) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:startRowOffset: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "startRowOffset", thrift.I64, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:startRowOffset: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.StartRowOffset)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.startRowOffset (1) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:startRowOffset: ", p), err)
+	}
+	return err
 }
 
 func (p *TRowSet) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "rows", thrift.LIST, 2); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:rows: ", p), err) }
-  if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.Rows)); err != nil {
-    return thrift.PrependError("error writing list begin: ", err)
-  }
-  for _, v := range p.Rows {
-    if err := v.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
-    }
-  }
-  if err := oprot.WriteListEnd(ctx); err != nil {
-    return thrift.PrependError("error writing list end: ", err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 2:rows: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "rows", thrift.LIST, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:rows: ", p), err)
+	}
+	if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.Rows)); err != nil {
+		return thrift.PrependError("error writing list begin: ", err)
+	}
+	for _, v := range p.Rows {
+		if err := v.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
+		}
+	}
+	if err := oprot.WriteListEnd(ctx); err != nil {
+		return thrift.PrependError("error writing list end: ", err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:rows: ", p), err)
+	}
+	return err
 }
 
 func (p *TRowSet) writeField5(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetColumnCount() {
-    if err := oprot.WriteFieldBegin(ctx, "columnCount", thrift.I32, 5); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:columnCount: ", p), err) }
-    if err := oprot.WriteI32(ctx, int32(*p.ColumnCount)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.columnCount (5) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 5:columnCount: ", p), err) }
-  }
-  return err
+	if p.IsSetColumnCount() {
+		if err := oprot.WriteFieldBegin(ctx, "columnCount", thrift.I32, 5); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:columnCount: ", p), err)
+		}
+		if err := oprot.WriteI32(ctx, int32(*p.ColumnCount)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.columnCount (5) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 5:columnCount: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TRowSet) writeField1281(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetArrowBatches() {
-    if err := oprot.WriteFieldBegin(ctx, "arrowBatches", thrift.LIST, 1281); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1281:arrowBatches: ", p), err) }
-    if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.ArrowBatches)); err != nil {
-      return thrift.PrependError("error writing list begin: ", err)
-    }
-    for _, v := range p.ArrowBatches {
-      if err := v.Write(ctx, oprot); err != nil {
-        return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
-      }
-    }
-    if err := oprot.WriteListEnd(ctx); err != nil {
-      return thrift.PrependError("error writing list end: ", err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1281:arrowBatches: ", p), err) }
-  }
-  return err
+	if p.IsSetArrowBatches() {
+		if err := oprot.WriteFieldBegin(ctx, "arrowBatches", thrift.LIST, 1281); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1281:arrowBatches: ", p), err)
+		}
+		if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.ArrowBatches)); err != nil {
+			return thrift.PrependError("error writing list begin: ", err)
+		}
+		for _, v := range p.ArrowBatches {
+			if err := v.Write(ctx, oprot); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
+			}
+		}
+		if err := oprot.WriteListEnd(ctx); err != nil {
+			return thrift.PrependError("error writing list end: ", err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1281:arrowBatches: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TRowSet) writeField1282(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetResultLinks() {
-    if err := oprot.WriteFieldBegin(ctx, "resultLinks", thrift.LIST, 1282); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1282:resultLinks: ", p), err) }
-    if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.ResultLinks)); err != nil {
-      return thrift.PrependError("error writing list begin: ", err)
-    }
-    for _, v := range p.ResultLinks {
-      if err := v.Write(ctx, oprot); err != nil {
-        return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
-      }
-    }
-    if err := oprot.WriteListEnd(ctx); err != nil {
-      return thrift.PrependError("error writing list end: ", err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1282:resultLinks: ", p), err) }
-  }
-  return err
+	if p.IsSetResultLinks() {
+		if err := oprot.WriteFieldBegin(ctx, "resultLinks", thrift.LIST, 1282); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1282:resultLinks: ", p), err)
+		}
+		if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.ResultLinks)); err != nil {
+			return thrift.PrependError("error writing list begin: ", err)
+		}
+		for _, v := range p.ResultLinks {
+			if err := v.Write(ctx, oprot); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
+			}
+		}
+		if err := oprot.WriteListEnd(ctx); err != nil {
+			return thrift.PrependError("error writing list end: ", err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1282:resultLinks: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TRowSet) Equals(other *TRowSet) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if p.StartRowOffset != other.StartRowOffset { return false }
-  if len(p.Rows) != len(other.Rows) { return false }
-  for i, _tgt := range p.Rows {
-    _src15 := other.Rows[i]
-    if !_tgt.Equals(_src15) { return false }
-  }
-  if p.ColumnCount != other.ColumnCount {
-    if p.ColumnCount == nil || other.ColumnCount == nil {
-      return false
-    }
-    if (*p.ColumnCount) != (*other.ColumnCount) { return false }
-  }
-  if len(p.ArrowBatches) != len(other.ArrowBatches) { return false }
-  for i, _tgt := range p.ArrowBatches {
-    _src16 := other.ArrowBatches[i]
-    if !_tgt.Equals(_src16) { return false }
-  }
-  if len(p.ResultLinks) != len(other.ResultLinks) { return false }
-  for i, _tgt := range p.ResultLinks {
-    _src17 := other.ResultLinks[i]
-    if !_tgt.Equals(_src17) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.StartRowOffset != other.StartRowOffset {
+		return false
+	}
+	if len(p.Rows) != len(other.Rows) {
+		return false
+	}
+	for i, _tgt := range p.Rows {
+		_src15 := other.Rows[i]
+		if !_tgt.Equals(_src15) {
+			return false
+		}
+	}
+	if p.ColumnCount != other.ColumnCount {
+		if p.ColumnCount == nil || other.ColumnCount == nil {
+			return false
+		}
+		if (*p.ColumnCount) != (*other.ColumnCount) {
+			return false
+		}
+	}
+	if len(p.ArrowBatches) != len(other.ArrowBatches) {
+		return false
+	}
+	for i, _tgt := range p.ArrowBatches {
+		_src16 := other.ArrowBatches[i]
+		if !_tgt.Equals(_src16) {
+			return false
+		}
+	}
+	if len(p.ResultLinks) != len(other.ResultLinks) {
+		return false
+	}
+	for i, _tgt := range p.ResultLinks {
+		_src17 := other.ResultLinks[i]
+		if !_tgt.Equals(_src17) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TRowSet) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TRowSet(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TRowSet(%+v)", *p)
 }
 
 // Attributes:
-//  - StatusCode
-//  - InfoMessages
-//  - SqlState
-//  - ErrorCode
-//  - ErrorMessage
-//  - DisplayMessage
-//  - ErrorDetailsJson
+//   - StatusCode
+//   - InfoMessages
+//   - SqlState
+//   - ErrorCode
+//   - ErrorMessage
+//   - DisplayMessage
+//   - ErrorDetailsJson
 type TStatus struct {
-  StatusCode TStatusCode `thrift:"statusCode,1,required" db:"statusCode" json:"statusCode"`
-  InfoMessages []string `thrift:"infoMessages,2" db:"infoMessages" json:"infoMessages,omitempty"`
-  SqlState *string `thrift:"sqlState,3" db:"sqlState" json:"sqlState,omitempty"`
-  ErrorCode *int32 `thrift:"errorCode,4" db:"errorCode" json:"errorCode,omitempty"`
-  ErrorMessage *string `thrift:"errorMessage,5" db:"errorMessage" json:"errorMessage,omitempty"`
-  DisplayMessage *string `thrift:"displayMessage,6" db:"displayMessage" json:"displayMessage,omitempty"`
-  // unused fields # 7 to 1280
-  ErrorDetailsJson *string `thrift:"errorDetailsJson,1281" db:"errorDetailsJson" json:"errorDetailsJson,omitempty"`
+	StatusCode     TStatusCode `thrift:"statusCode,1,required" db:"statusCode" json:"statusCode"`
+	InfoMessages   []string    `thrift:"infoMessages,2" db:"infoMessages" json:"infoMessages,omitempty"`
+	SqlState       *string     `thrift:"sqlState,3" db:"sqlState" json:"sqlState,omitempty"`
+	ErrorCode      *int32      `thrift:"errorCode,4" db:"errorCode" json:"errorCode,omitempty"`
+	ErrorMessage   *string     `thrift:"errorMessage,5" db:"errorMessage" json:"errorMessage,omitempty"`
+	DisplayMessage *string     `thrift:"displayMessage,6" db:"displayMessage" json:"displayMessage,omitempty"`
+	// unused fields # 7 to 1280
+	ErrorDetailsJson *string `thrift:"errorDetailsJson,1281" db:"errorDetailsJson" json:"errorDetailsJson,omitempty"`
 }
 
 func NewTStatus() *TStatus {
-  return &TStatus{}
+	return &TStatus{}
 }
-
 
 func (p *TStatus) GetStatusCode() TStatusCode {
-  return p.StatusCode
+	return p.StatusCode
 }
+
 var TStatus_InfoMessages_DEFAULT []string
 
 func (p *TStatus) GetInfoMessages() []string {
-  return p.InfoMessages
+	return p.InfoMessages
 }
+
 var TStatus_SqlState_DEFAULT string
+
 func (p *TStatus) GetSqlState() string {
-  if !p.IsSetSqlState() {
-    return TStatus_SqlState_DEFAULT
-  }
-return *p.SqlState
+	if !p.IsSetSqlState() {
+		return TStatus_SqlState_DEFAULT
+	}
+	return *p.SqlState
 }
+
 var TStatus_ErrorCode_DEFAULT int32
+
 func (p *TStatus) GetErrorCode() int32 {
-  if !p.IsSetErrorCode() {
-    return TStatus_ErrorCode_DEFAULT
-  }
-return *p.ErrorCode
+	if !p.IsSetErrorCode() {
+		return TStatus_ErrorCode_DEFAULT
+	}
+	return *p.ErrorCode
 }
+
 var TStatus_ErrorMessage_DEFAULT string
+
 func (p *TStatus) GetErrorMessage() string {
-  if !p.IsSetErrorMessage() {
-    return TStatus_ErrorMessage_DEFAULT
-  }
-return *p.ErrorMessage
+	if !p.IsSetErrorMessage() {
+		return TStatus_ErrorMessage_DEFAULT
+	}
+	return *p.ErrorMessage
 }
+
 var TStatus_DisplayMessage_DEFAULT string
+
 func (p *TStatus) GetDisplayMessage() string {
-  if !p.IsSetDisplayMessage() {
-    return TStatus_DisplayMessage_DEFAULT
-  }
-return *p.DisplayMessage
+	if !p.IsSetDisplayMessage() {
+		return TStatus_DisplayMessage_DEFAULT
+	}
+	return *p.DisplayMessage
 }
+
 var TStatus_ErrorDetailsJson_DEFAULT string
+
 func (p *TStatus) GetErrorDetailsJson() string {
-  if !p.IsSetErrorDetailsJson() {
-    return TStatus_ErrorDetailsJson_DEFAULT
-  }
-return *p.ErrorDetailsJson
+	if !p.IsSetErrorDetailsJson() {
+		return TStatus_ErrorDetailsJson_DEFAULT
+	}
+	return *p.ErrorDetailsJson
 }
 func (p *TStatus) IsSetInfoMessages() bool {
-  return p.InfoMessages != nil
+	return p.InfoMessages != nil
 }
 
 func (p *TStatus) IsSetSqlState() bool {
-  return p.SqlState != nil
+	return p.SqlState != nil
 }
 
 func (p *TStatus) IsSetErrorCode() bool {
-  return p.ErrorCode != nil
+	return p.ErrorCode != nil
 }
 
 func (p *TStatus) IsSetErrorMessage() bool {
-  return p.ErrorMessage != nil
+	return p.ErrorMessage != nil
 }
 
 func (p *TStatus) IsSetDisplayMessage() bool {
-  return p.DisplayMessage != nil
+	return p.DisplayMessage != nil
 }
 
 func (p *TStatus) IsSetErrorDetailsJson() bool {
-  return p.ErrorDetailsJson != nil
+	return p.ErrorDetailsJson != nil
 }
 
 func (p *TStatus) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetStatusCode bool = false;
+	var issetStatusCode bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.I32 {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetStatusCode = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.LIST {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 3:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField3(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 4:
-      if fieldTypeId == thrift.I32 {
-        if err := p.ReadField4(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 5:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField5(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 6:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField6(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1281:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField1281(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetStatusCode{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field StatusCode is not set"));
-  }
-  return nil
-}
-
-func (p *TStatus)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI32(ctx); err != nil {
-  return thrift.PrependError("error reading field 1: ", err)
-} else {
-  temp := TStatusCode(v)
-  p.StatusCode = temp
-}
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetStatusCode = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 5:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField5(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 6:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField6(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1281:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField1281(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetStatusCode {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field StatusCode is not set"))
+	}
+	return nil
 }
 
-func (p *TStatus)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  _, size, err := iprot.ReadListBegin(ctx)
-  if err != nil {
-    return thrift.PrependError("error reading list begin: ", err)
-  }
-  tSlice := make([]string, 0, size)
-  p.InfoMessages =  tSlice
-  for i := 0; i < size; i ++ {
-var _elem18 string
-    if v, err := iprot.ReadString(ctx); err != nil {
-    return thrift.PrependError("error reading field 0: ", err)
-} else {
-    _elem18 = v
-}
-    p.InfoMessages = append(p.InfoMessages, _elem18)
-  }
-  if err := iprot.ReadListEnd(ctx); err != nil {
-    return thrift.PrependError("error reading list end: ", err)
-  }
-  return nil
+func (p *TStatus) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		temp := TStatusCode(v)
+		p.StatusCode = temp
+	}
+	return nil
 }
 
-func (p *TStatus)  ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 3: ", err)
-} else {
-  p.SqlState = &v
-}
-  return nil
-}
-
-func (p *TStatus)  ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI32(ctx); err != nil {
-  return thrift.PrependError("error reading field 4: ", err)
-} else {
-  p.ErrorCode = &v
-}
-  return nil
-}
-
-func (p *TStatus)  ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 5: ", err)
-} else {
-  p.ErrorMessage = &v
-}
-  return nil
+func (p *TStatus) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([]string, 0, size)
+	p.InfoMessages = tSlice
+	for i := 0; i < size; i++ {
+		var _elem18 string
+		if v, err := iprot.ReadString(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_elem18 = v
+		}
+		p.InfoMessages = append(p.InfoMessages, _elem18)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
 }
 
-func (p *TStatus)  ReadField6(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 6: ", err)
-} else {
-  p.DisplayMessage = &v
-}
-  return nil
+func (p *TStatus) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.SqlState = &v
+	}
+	return nil
 }
 
-func (p *TStatus)  ReadField1281(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 1281: ", err)
-} else {
-  p.ErrorDetailsJson = &v
+func (p *TStatus) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.ErrorCode = &v
+	}
+	return nil
 }
-  return nil
+
+func (p *TStatus) ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 5: ", err)
+	} else {
+		p.ErrorMessage = &v
+	}
+	return nil
+}
+
+func (p *TStatus) ReadField6(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 6: ", err)
+	} else {
+		p.DisplayMessage = &v
+	}
+	return nil
+}
+
+func (p *TStatus) ReadField1281(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 1281: ", err)
+	} else {
+		p.ErrorDetailsJson = &v
+	}
+	return nil
 }
 
 func (p *TStatus) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TStatus"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField3(ctx, oprot); err != nil { return err }
-    if err := p.writeField4(ctx, oprot); err != nil { return err }
-    if err := p.writeField5(ctx, oprot); err != nil { return err }
-    if err := p.writeField6(ctx, oprot); err != nil { return err }
-    if err := p.writeField1281(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TStatus"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField5(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField6(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1281(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TStatus) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "statusCode", thrift.I32, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:statusCode: ", p), err) }
-  if err := oprot.WriteI32(ctx, int32(p.StatusCode)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.statusCode (1) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:statusCode: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "statusCode", thrift.I32, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:statusCode: ", p), err)
+	}
+	if err := oprot.WriteI32(ctx, int32(p.StatusCode)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.statusCode (1) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:statusCode: ", p), err)
+	}
+	return err
 }
 
 func (p *TStatus) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetInfoMessages() {
-    if err := oprot.WriteFieldBegin(ctx, "infoMessages", thrift.LIST, 2); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:infoMessages: ", p), err) }
-    if err := oprot.WriteListBegin(ctx, thrift.STRING, len(p.InfoMessages)); err != nil {
-      return thrift.PrependError("error writing list begin: ", err)
-    }
-    for _, v := range p.InfoMessages {
-      if err := oprot.WriteString(ctx, string(v)); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err) }
-    }
-    if err := oprot.WriteListEnd(ctx); err != nil {
-      return thrift.PrependError("error writing list end: ", err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 2:infoMessages: ", p), err) }
-  }
-  return err
+	if p.IsSetInfoMessages() {
+		if err := oprot.WriteFieldBegin(ctx, "infoMessages", thrift.LIST, 2); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:infoMessages: ", p), err)
+		}
+		if err := oprot.WriteListBegin(ctx, thrift.STRING, len(p.InfoMessages)); err != nil {
+			return thrift.PrependError("error writing list begin: ", err)
+		}
+		for _, v := range p.InfoMessages {
+			if err := oprot.WriteString(ctx, string(v)); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+			}
+		}
+		if err := oprot.WriteListEnd(ctx); err != nil {
+			return thrift.PrependError("error writing list end: ", err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 2:infoMessages: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TStatus) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetSqlState() {
-    if err := oprot.WriteFieldBegin(ctx, "sqlState", thrift.STRING, 3); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:sqlState: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.SqlState)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.sqlState (3) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 3:sqlState: ", p), err) }
-  }
-  return err
+	if p.IsSetSqlState() {
+		if err := oprot.WriteFieldBegin(ctx, "sqlState", thrift.STRING, 3); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:sqlState: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.SqlState)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.sqlState (3) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 3:sqlState: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TStatus) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetErrorCode() {
-    if err := oprot.WriteFieldBegin(ctx, "errorCode", thrift.I32, 4); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:errorCode: ", p), err) }
-    if err := oprot.WriteI32(ctx, int32(*p.ErrorCode)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.errorCode (4) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 4:errorCode: ", p), err) }
-  }
-  return err
+	if p.IsSetErrorCode() {
+		if err := oprot.WriteFieldBegin(ctx, "errorCode", thrift.I32, 4); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:errorCode: ", p), err)
+		}
+		if err := oprot.WriteI32(ctx, int32(*p.ErrorCode)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.errorCode (4) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 4:errorCode: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TStatus) writeField5(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetErrorMessage() {
-    if err := oprot.WriteFieldBegin(ctx, "errorMessage", thrift.STRING, 5); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:errorMessage: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.ErrorMessage)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.errorMessage (5) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 5:errorMessage: ", p), err) }
-  }
-  return err
+	if p.IsSetErrorMessage() {
+		if err := oprot.WriteFieldBegin(ctx, "errorMessage", thrift.STRING, 5); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:errorMessage: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.ErrorMessage)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.errorMessage (5) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 5:errorMessage: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TStatus) writeField6(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetDisplayMessage() {
-    if err := oprot.WriteFieldBegin(ctx, "displayMessage", thrift.STRING, 6); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 6:displayMessage: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.DisplayMessage)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.displayMessage (6) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 6:displayMessage: ", p), err) }
-  }
-  return err
+	if p.IsSetDisplayMessage() {
+		if err := oprot.WriteFieldBegin(ctx, "displayMessage", thrift.STRING, 6); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 6:displayMessage: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.DisplayMessage)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.displayMessage (6) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 6:displayMessage: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TStatus) writeField1281(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetErrorDetailsJson() {
-    if err := oprot.WriteFieldBegin(ctx, "errorDetailsJson", thrift.STRING, 1281); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1281:errorDetailsJson: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.ErrorDetailsJson)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.errorDetailsJson (1281) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1281:errorDetailsJson: ", p), err) }
-  }
-  return err
+	if p.IsSetErrorDetailsJson() {
+		if err := oprot.WriteFieldBegin(ctx, "errorDetailsJson", thrift.STRING, 1281); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1281:errorDetailsJson: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.ErrorDetailsJson)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.errorDetailsJson (1281) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1281:errorDetailsJson: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TStatus) Equals(other *TStatus) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if p.StatusCode != other.StatusCode { return false }
-  if len(p.InfoMessages) != len(other.InfoMessages) { return false }
-  for i, _tgt := range p.InfoMessages {
-    _src19 := other.InfoMessages[i]
-    if _tgt != _src19 { return false }
-  }
-  if p.SqlState != other.SqlState {
-    if p.SqlState == nil || other.SqlState == nil {
-      return false
-    }
-    if (*p.SqlState) != (*other.SqlState) { return false }
-  }
-  if p.ErrorCode != other.ErrorCode {
-    if p.ErrorCode == nil || other.ErrorCode == nil {
-      return false
-    }
-    if (*p.ErrorCode) != (*other.ErrorCode) { return false }
-  }
-  if p.ErrorMessage != other.ErrorMessage {
-    if p.ErrorMessage == nil || other.ErrorMessage == nil {
-      return false
-    }
-    if (*p.ErrorMessage) != (*other.ErrorMessage) { return false }
-  }
-  if p.DisplayMessage != other.DisplayMessage {
-    if p.DisplayMessage == nil || other.DisplayMessage == nil {
-      return false
-    }
-    if (*p.DisplayMessage) != (*other.DisplayMessage) { return false }
-  }
-  if p.ErrorDetailsJson != other.ErrorDetailsJson {
-    if p.ErrorDetailsJson == nil || other.ErrorDetailsJson == nil {
-      return false
-    }
-    if (*p.ErrorDetailsJson) != (*other.ErrorDetailsJson) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.StatusCode != other.StatusCode {
+		return false
+	}
+	if len(p.InfoMessages) != len(other.InfoMessages) {
+		return false
+	}
+	for i, _tgt := range p.InfoMessages {
+		_src19 := other.InfoMessages[i]
+		if _tgt != _src19 {
+			return false
+		}
+	}
+	if p.SqlState != other.SqlState {
+		if p.SqlState == nil || other.SqlState == nil {
+			return false
+		}
+		if (*p.SqlState) != (*other.SqlState) {
+			return false
+		}
+	}
+	if p.ErrorCode != other.ErrorCode {
+		if p.ErrorCode == nil || other.ErrorCode == nil {
+			return false
+		}
+		if (*p.ErrorCode) != (*other.ErrorCode) {
+			return false
+		}
+	}
+	if p.ErrorMessage != other.ErrorMessage {
+		if p.ErrorMessage == nil || other.ErrorMessage == nil {
+			return false
+		}
+		if (*p.ErrorMessage) != (*other.ErrorMessage) {
+			return false
+		}
+	}
+	if p.DisplayMessage != other.DisplayMessage {
+		if p.DisplayMessage == nil || other.DisplayMessage == nil {
+			return false
+		}
+		if (*p.DisplayMessage) != (*other.DisplayMessage) {
+			return false
+		}
+	}
+	if p.ErrorDetailsJson != other.ErrorDetailsJson {
+		if p.ErrorDetailsJson == nil || other.ErrorDetailsJson == nil {
+			return false
+		}
+		if (*p.ErrorDetailsJson) != (*other.ErrorDetailsJson) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TStatus) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TStatus(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TStatus(%+v)", *p)
 }
 
 // Attributes:
-//  - CatalogName
-//  - SchemaName
+//   - CatalogName
+//   - SchemaName
 type TNamespace struct {
-  CatalogName *string `thrift:"catalogName,1" db:"catalogName" json:"catalogName,omitempty"`
-  SchemaName *string `thrift:"schemaName,2" db:"schemaName" json:"schemaName,omitempty"`
+	CatalogName *string `thrift:"catalogName,1" db:"catalogName" json:"catalogName,omitempty"`
+	SchemaName  *string `thrift:"schemaName,2" db:"schemaName" json:"schemaName,omitempty"`
 }
 
 func NewTNamespace() *TNamespace {
-  return &TNamespace{}
+	return &TNamespace{}
 }
 
 var TNamespace_CatalogName_DEFAULT string
+
 func (p *TNamespace) GetCatalogName() string {
-  if !p.IsSetCatalogName() {
-    return TNamespace_CatalogName_DEFAULT
-  }
-return *p.CatalogName
+	if !p.IsSetCatalogName() {
+		return TNamespace_CatalogName_DEFAULT
+	}
+	return *p.CatalogName
 }
+
 var TNamespace_SchemaName_DEFAULT string
+
 func (p *TNamespace) GetSchemaName() string {
-  if !p.IsSetSchemaName() {
-    return TNamespace_SchemaName_DEFAULT
-  }
-return *p.SchemaName
+	if !p.IsSetSchemaName() {
+		return TNamespace_SchemaName_DEFAULT
+	}
+	return *p.SchemaName
 }
 func (p *TNamespace) IsSetCatalogName() bool {
-  return p.CatalogName != nil
+	return p.CatalogName != nil
 }
 
 func (p *TNamespace) IsSetSchemaName() bool {
-  return p.SchemaName != nil
+	return p.SchemaName != nil
 }
 
 func (p *TNamespace) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TNamespace)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 1: ", err)
-} else {
-  p.CatalogName = &v
-}
-  return nil
+func (p *TNamespace) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.CatalogName = &v
+	}
+	return nil
 }
 
-func (p *TNamespace)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  p.SchemaName = &v
-}
-  return nil
+func (p *TNamespace) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.SchemaName = &v
+	}
+	return nil
 }
 
 func (p *TNamespace) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TNamespace"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TNamespace"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TNamespace) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetCatalogName() {
-    if err := oprot.WriteFieldBegin(ctx, "catalogName", thrift.STRING, 1); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:catalogName: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.CatalogName)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.catalogName (1) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1:catalogName: ", p), err) }
-  }
-  return err
+	if p.IsSetCatalogName() {
+		if err := oprot.WriteFieldBegin(ctx, "catalogName", thrift.STRING, 1); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:catalogName: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.CatalogName)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.catalogName (1) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1:catalogName: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TNamespace) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetSchemaName() {
-    if err := oprot.WriteFieldBegin(ctx, "schemaName", thrift.STRING, 2); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:schemaName: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.SchemaName)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.schemaName (2) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 2:schemaName: ", p), err) }
-  }
-  return err
+	if p.IsSetSchemaName() {
+		if err := oprot.WriteFieldBegin(ctx, "schemaName", thrift.STRING, 2); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:schemaName: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.SchemaName)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.schemaName (2) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 2:schemaName: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TNamespace) Equals(other *TNamespace) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if p.CatalogName != other.CatalogName {
-    if p.CatalogName == nil || other.CatalogName == nil {
-      return false
-    }
-    if (*p.CatalogName) != (*other.CatalogName) { return false }
-  }
-  if p.SchemaName != other.SchemaName {
-    if p.SchemaName == nil || other.SchemaName == nil {
-      return false
-    }
-    if (*p.SchemaName) != (*other.SchemaName) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.CatalogName != other.CatalogName {
+		if p.CatalogName == nil || other.CatalogName == nil {
+			return false
+		}
+		if (*p.CatalogName) != (*other.CatalogName) {
+			return false
+		}
+	}
+	if p.SchemaName != other.SchemaName {
+		if p.SchemaName == nil || other.SchemaName == nil {
+			return false
+		}
+		if (*p.SchemaName) != (*other.SchemaName) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TNamespace) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TNamespace(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TNamespace(%+v)", *p)
 }
 
 // Attributes:
-//  - GUID
-//  - Secret
+//   - GUID
+//   - Secret
 type THandleIdentifier struct {
-  GUID []byte `thrift:"guid,1,required" db:"guid" json:"guid"`
-  Secret []byte `thrift:"secret,2,required" db:"secret" json:"secret"`
+	GUID   []byte `thrift:"guid,1,required" db:"guid" json:"guid"`
+	Secret []byte `thrift:"secret,2,required" db:"secret" json:"secret"`
 }
 
 func NewTHandleIdentifier() *THandleIdentifier {
-  return &THandleIdentifier{}
+	return &THandleIdentifier{}
 }
 
-
 func (p *THandleIdentifier) GetGUID() []byte {
-  return p.GUID
+	return p.GUID
 }
 
 func (p *THandleIdentifier) GetSecret() []byte {
-  return p.Secret
+	return p.Secret
 }
 func (p *THandleIdentifier) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetGUID bool = false;
-  var issetSecret bool = false;
+	var issetGUID bool = false
+	var issetSecret bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetGUID = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-        issetSecret = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetGUID{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field GUID is not set"));
-  }
-  if !issetSecret{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Secret is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetGUID = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+				issetSecret = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetGUID {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field GUID is not set"))
+	}
+	if !issetSecret {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Secret is not set"))
+	}
+	return nil
 }
 
-func (p *THandleIdentifier)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBinary(ctx); err != nil {
-  return thrift.PrependError("error reading field 1: ", err)
-} else {
-  p.GUID = v
-}
-  return nil
+func (p *THandleIdentifier) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBinary(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.GUID = v
+	}
+	return nil
 }
 
-func (p *THandleIdentifier)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBinary(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  p.Secret = v
-}
-  return nil
+func (p *THandleIdentifier) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBinary(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.Secret = v
+	}
+	return nil
 }
 
 func (p *THandleIdentifier) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "THandleIdentifier"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "THandleIdentifier"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *THandleIdentifier) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "guid", thrift.STRING, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:guid: ", p), err) }
-  if err := oprot.WriteBinary(ctx, p.GUID); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.guid (1) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:guid: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "guid", thrift.STRING, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:guid: ", p), err)
+	}
+	if err := oprot.WriteBinary(ctx, p.GUID); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.guid (1) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:guid: ", p), err)
+	}
+	return err
 }
 
 func (p *THandleIdentifier) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "secret", thrift.STRING, 2); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:secret: ", p), err) }
-  if err := oprot.WriteBinary(ctx, p.Secret); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.secret (2) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 2:secret: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "secret", thrift.STRING, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:secret: ", p), err)
+	}
+	if err := oprot.WriteBinary(ctx, p.Secret); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.secret (2) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:secret: ", p), err)
+	}
+	return err
 }
 
 func (p *THandleIdentifier) Equals(other *THandleIdentifier) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if bytes.Compare(p.GUID, other.GUID) != 0 { return false }
-  if bytes.Compare(p.Secret, other.Secret) != 0 { return false }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if bytes.Compare(p.GUID, other.GUID) != 0 {
+		return false
+	}
+	if bytes.Compare(p.Secret, other.Secret) != 0 {
+		return false
+	}
+	return true
 }
 
 func (p *THandleIdentifier) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("THandleIdentifier(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("THandleIdentifier(%+v)", *p)
 }
 
 // Attributes:
-//  - SessionId
+//   - SessionId
 type TSessionHandle struct {
-  SessionId *THandleIdentifier `thrift:"sessionId,1,required" db:"sessionId" json:"sessionId"`
+	SessionId *THandleIdentifier `thrift:"sessionId,1,required" db:"sessionId" json:"sessionId"`
 }
 
 func NewTSessionHandle() *TSessionHandle {
-  return &TSessionHandle{}
+	return &TSessionHandle{}
 }
 
 var TSessionHandle_SessionId_DEFAULT *THandleIdentifier
+
 func (p *TSessionHandle) GetSessionId() *THandleIdentifier {
-  if !p.IsSetSessionId() {
-    return TSessionHandle_SessionId_DEFAULT
-  }
-return p.SessionId
+	if !p.IsSetSessionId() {
+		return TSessionHandle_SessionId_DEFAULT
+	}
+	return p.SessionId
 }
 func (p *TSessionHandle) IsSetSessionId() bool {
-  return p.SessionId != nil
+	return p.SessionId != nil
 }
 
 func (p *TSessionHandle) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetSessionId bool = false;
+	var issetSessionId bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetSessionId = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetSessionId{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field SessionId is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetSessionId = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetSessionId {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field SessionId is not set"))
+	}
+	return nil
 }
 
-func (p *TSessionHandle)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.SessionId = &THandleIdentifier{}
-  if err := p.SessionId.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.SessionId), err)
-  }
-  return nil
+func (p *TSessionHandle) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.SessionId = &THandleIdentifier{}
+	if err := p.SessionId.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.SessionId), err)
+	}
+	return nil
 }
 
 func (p *TSessionHandle) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TSessionHandle"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TSessionHandle"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TSessionHandle) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "sessionId", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:sessionId: ", p), err) }
-  if err := p.SessionId.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.SessionId), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:sessionId: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "sessionId", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:sessionId: ", p), err)
+	}
+	if err := p.SessionId.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.SessionId), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:sessionId: ", p), err)
+	}
+	return err
 }
 
 func (p *TSessionHandle) Equals(other *TSessionHandle) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.SessionId.Equals(other.SessionId) { return false }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.SessionId.Equals(other.SessionId) {
+		return false
+	}
+	return true
 }
 
 func (p *TSessionHandle) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TSessionHandle(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TSessionHandle(%+v)", *p)
 }
 
 // Attributes:
-//  - OperationId
-//  - OperationType
-//  - HasResultSet
-//  - ModifiedRowCount
+//   - OperationId
+//   - OperationType
+//   - HasResultSet
+//   - ModifiedRowCount
 type TOperationHandle struct {
-  OperationId *THandleIdentifier `thrift:"operationId,1,required" db:"operationId" json:"operationId"`
-  OperationType TOperationType `thrift:"operationType,2,required" db:"operationType" json:"operationType"`
-  HasResultSet bool `thrift:"hasResultSet,3,required" db:"hasResultSet" json:"hasResultSet"`
-  ModifiedRowCount *float64 `thrift:"modifiedRowCount,4" db:"modifiedRowCount" json:"modifiedRowCount,omitempty"`
+	OperationId      *THandleIdentifier `thrift:"operationId,1,required" db:"operationId" json:"operationId"`
+	OperationType    TOperationType     `thrift:"operationType,2,required" db:"operationType" json:"operationType"`
+	HasResultSet     bool               `thrift:"hasResultSet,3,required" db:"hasResultSet" json:"hasResultSet"`
+	ModifiedRowCount *float64           `thrift:"modifiedRowCount,4" db:"modifiedRowCount" json:"modifiedRowCount,omitempty"`
 }
 
 func NewTOperationHandle() *TOperationHandle {
-  return &TOperationHandle{}
+	return &TOperationHandle{}
 }
 
 var TOperationHandle_OperationId_DEFAULT *THandleIdentifier
+
 func (p *TOperationHandle) GetOperationId() *THandleIdentifier {
-  if !p.IsSetOperationId() {
-    return TOperationHandle_OperationId_DEFAULT
-  }
-return p.OperationId
+	if !p.IsSetOperationId() {
+		return TOperationHandle_OperationId_DEFAULT
+	}
+	return p.OperationId
 }
 
 func (p *TOperationHandle) GetOperationType() TOperationType {
-  return p.OperationType
+	return p.OperationType
 }
 
 func (p *TOperationHandle) GetHasResultSet() bool {
-  return p.HasResultSet
+	return p.HasResultSet
 }
+
 var TOperationHandle_ModifiedRowCount_DEFAULT float64
+
 func (p *TOperationHandle) GetModifiedRowCount() float64 {
-  if !p.IsSetModifiedRowCount() {
-    return TOperationHandle_ModifiedRowCount_DEFAULT
-  }
-return *p.ModifiedRowCount
+	if !p.IsSetModifiedRowCount() {
+		return TOperationHandle_ModifiedRowCount_DEFAULT
+	}
+	return *p.ModifiedRowCount
 }
 func (p *TOperationHandle) IsSetOperationId() bool {
-  return p.OperationId != nil
+	return p.OperationId != nil
 }
 
 func (p *TOperationHandle) IsSetModifiedRowCount() bool {
-  return p.ModifiedRowCount != nil
+	return p.ModifiedRowCount != nil
 }
 
 func (p *TOperationHandle) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetOperationId bool = false;
-  var issetOperationType bool = false;
-  var issetHasResultSet bool = false;
+	var issetOperationId bool = false
+	var issetOperationType bool = false
+	var issetHasResultSet bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetOperationId = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.I32 {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-        issetOperationType = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 3:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField3(ctx, iprot); err != nil {
-          return err
-        }
-        issetHasResultSet = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 4:
-      if fieldTypeId == thrift.DOUBLE {
-        if err := p.ReadField4(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetOperationId{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field OperationId is not set"));
-  }
-  if !issetOperationType{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field OperationType is not set"));
-  }
-  if !issetHasResultSet{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field HasResultSet is not set"));
-  }
-  return nil
-}
-
-func (p *TOperationHandle)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.OperationId = &THandleIdentifier{}
-  if err := p.OperationId.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.OperationId), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetOperationId = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+				issetOperationType = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+				issetHasResultSet = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.DOUBLE {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetOperationId {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field OperationId is not set"))
+	}
+	if !issetOperationType {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field OperationType is not set"))
+	}
+	if !issetHasResultSet {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field HasResultSet is not set"))
+	}
+	return nil
 }
 
-func (p *TOperationHandle)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI32(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  temp := TOperationType(v)
-  p.OperationType = temp
-}
-  return nil
+func (p *TOperationHandle) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.OperationId = &THandleIdentifier{}
+	if err := p.OperationId.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.OperationId), err)
+	}
+	return nil
 }
 
-func (p *TOperationHandle)  ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 3: ", err)
-} else {
-  p.HasResultSet = v
-}
-  return nil
+func (p *TOperationHandle) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		temp := TOperationType(v)
+		p.OperationType = temp
+	}
+	return nil
 }
 
-func (p *TOperationHandle)  ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadDouble(ctx); err != nil {
-  return thrift.PrependError("error reading field 4: ", err)
-} else {
-  p.ModifiedRowCount = &v
+func (p *TOperationHandle) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.HasResultSet = v
+	}
+	return nil
 }
-  return nil
+
+func (p *TOperationHandle) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadDouble(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.ModifiedRowCount = &v
+	}
+	return nil
 }
 
 func (p *TOperationHandle) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TOperationHandle"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField3(ctx, oprot); err != nil { return err }
-    if err := p.writeField4(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TOperationHandle"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TOperationHandle) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "operationId", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:operationId: ", p), err) }
-  if err := p.OperationId.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.OperationId), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:operationId: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "operationId", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:operationId: ", p), err)
+	}
+	if err := p.OperationId.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.OperationId), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:operationId: ", p), err)
+	}
+	return err
 }
 
 func (p *TOperationHandle) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "operationType", thrift.I32, 2); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:operationType: ", p), err) }
-  if err := oprot.WriteI32(ctx, int32(p.OperationType)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.operationType (2) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 2:operationType: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "operationType", thrift.I32, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:operationType: ", p), err)
+	}
+	if err := oprot.WriteI32(ctx, int32(p.OperationType)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.operationType (2) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:operationType: ", p), err)
+	}
+	return err
 }
 
 func (p *TOperationHandle) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "hasResultSet", thrift.BOOL, 3); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:hasResultSet: ", p), err) }
-  if err := oprot.WriteBool(ctx, bool(p.HasResultSet)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.hasResultSet (3) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 3:hasResultSet: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "hasResultSet", thrift.BOOL, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:hasResultSet: ", p), err)
+	}
+	if err := oprot.WriteBool(ctx, bool(p.HasResultSet)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.hasResultSet (3) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:hasResultSet: ", p), err)
+	}
+	return err
 }
 
 func (p *TOperationHandle) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetModifiedRowCount() {
-    if err := oprot.WriteFieldBegin(ctx, "modifiedRowCount", thrift.DOUBLE, 4); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:modifiedRowCount: ", p), err) }
-    if err := oprot.WriteDouble(ctx, float64(*p.ModifiedRowCount)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.modifiedRowCount (4) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 4:modifiedRowCount: ", p), err) }
-  }
-  return err
+	if p.IsSetModifiedRowCount() {
+		if err := oprot.WriteFieldBegin(ctx, "modifiedRowCount", thrift.DOUBLE, 4); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:modifiedRowCount: ", p), err)
+		}
+		if err := oprot.WriteDouble(ctx, float64(*p.ModifiedRowCount)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.modifiedRowCount (4) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 4:modifiedRowCount: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TOperationHandle) Equals(other *TOperationHandle) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.OperationId.Equals(other.OperationId) { return false }
-  if p.OperationType != other.OperationType { return false }
-  if p.HasResultSet != other.HasResultSet { return false }
-  if p.ModifiedRowCount != other.ModifiedRowCount {
-    if p.ModifiedRowCount == nil || other.ModifiedRowCount == nil {
-      return false
-    }
-    if (*p.ModifiedRowCount) != (*other.ModifiedRowCount) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.OperationId.Equals(other.OperationId) {
+		return false
+	}
+	if p.OperationType != other.OperationType {
+		return false
+	}
+	if p.HasResultSet != other.HasResultSet {
+		return false
+	}
+	if p.ModifiedRowCount != other.ModifiedRowCount {
+		if p.ModifiedRowCount == nil || other.ModifiedRowCount == nil {
+			return false
+		}
+		if (*p.ModifiedRowCount) != (*other.ModifiedRowCount) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TOperationHandle) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TOperationHandle(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TOperationHandle(%+v)", *p)
 }
 
 // Attributes:
-//  - ClientProtocol
-//  - Username
-//  - Password
-//  - Configuration
-//  - ClientProtocolI64
-//  - ConnectionProperties
-//  - InitialNamespace
-//  - CanUseMultipleCatalogs
+//   - ClientProtocol
+//   - Username
+//   - Password
+//   - Configuration
+//   - ClientProtocolI64
+//   - ConnectionProperties
+//   - InitialNamespace
+//   - CanUseMultipleCatalogs
 type TOpenSessionReq struct {
-  ClientProtocol *TProtocolVersion `thrift:"client_protocol,1" db:"client_protocol" json:"client_protocol,omitempty"`
-  Username *string `thrift:"username,2" db:"username" json:"username,omitempty"`
-  Password *string `thrift:"password,3" db:"password" json:"password,omitempty"`
-  Configuration map[string]string `thrift:"configuration,4" db:"configuration" json:"configuration,omitempty"`
-  // unused fields # 5 to 1281
-  ClientProtocolI64 *int64 `thrift:"client_protocol_i64,1282" db:"client_protocol_i64" json:"client_protocol_i64,omitempty"`
-  ConnectionProperties map[string]string `thrift:"connectionProperties,1283" db:"connectionProperties" json:"connectionProperties,omitempty"`
-  InitialNamespace *TNamespace `thrift:"initialNamespace,1284" db:"initialNamespace" json:"initialNamespace,omitempty"`
-  CanUseMultipleCatalogs *bool `thrift:"canUseMultipleCatalogs,1285" db:"canUseMultipleCatalogs" json:"canUseMultipleCatalogs,omitempty"`
+	ClientProtocol *TProtocolVersion `thrift:"client_protocol,1" db:"client_protocol" json:"client_protocol,omitempty"`
+	Username       *string           `thrift:"username,2" db:"username" json:"username,omitempty"`
+	Password       *string           `thrift:"password,3" db:"password" json:"password,omitempty"`
+	Configuration  map[string]string `thrift:"configuration,4" db:"configuration" json:"configuration,omitempty"`
+	// unused fields # 5 to 1281
+	ClientProtocolI64      *int64            `thrift:"client_protocol_i64,1282" db:"client_protocol_i64" json:"client_protocol_i64,omitempty"`
+	ConnectionProperties   map[string]string `thrift:"connectionProperties,1283" db:"connectionProperties" json:"connectionProperties,omitempty"`
+	InitialNamespace       *TNamespace       `thrift:"initialNamespace,1284" db:"initialNamespace" json:"initialNamespace,omitempty"`
+	CanUseMultipleCatalogs *bool             `thrift:"canUseMultipleCatalogs,1285" db:"canUseMultipleCatalogs" json:"canUseMultipleCatalogs,omitempty"`
 }
 
 func NewTOpenSessionReq() *TOpenSessionReq {
-  return &TOpenSessionReq{}
+	return &TOpenSessionReq{}
 }
 
 var TOpenSessionReq_ClientProtocol_DEFAULT TProtocolVersion
+
 func (p *TOpenSessionReq) GetClientProtocol() TProtocolVersion {
-  if !p.IsSetClientProtocol() {
-    return TOpenSessionReq_ClientProtocol_DEFAULT
-  }
-return *p.ClientProtocol
+	if !p.IsSetClientProtocol() {
+		return TOpenSessionReq_ClientProtocol_DEFAULT
+	}
+	return *p.ClientProtocol
 }
+
 var TOpenSessionReq_Username_DEFAULT string
+
 func (p *TOpenSessionReq) GetUsername() string {
-  if !p.IsSetUsername() {
-    return TOpenSessionReq_Username_DEFAULT
-  }
-return *p.Username
+	if !p.IsSetUsername() {
+		return TOpenSessionReq_Username_DEFAULT
+	}
+	return *p.Username
 }
+
 var TOpenSessionReq_Password_DEFAULT string
+
 func (p *TOpenSessionReq) GetPassword() string {
-  if !p.IsSetPassword() {
-    return TOpenSessionReq_Password_DEFAULT
-  }
-return *p.Password
+	if !p.IsSetPassword() {
+		return TOpenSessionReq_Password_DEFAULT
+	}
+	return *p.Password
 }
+
 var TOpenSessionReq_Configuration_DEFAULT map[string]string
 
 func (p *TOpenSessionReq) GetConfiguration() map[string]string {
-  return p.Configuration
+	return p.Configuration
 }
+
 var TOpenSessionReq_ClientProtocolI64_DEFAULT int64
+
 func (p *TOpenSessionReq) GetClientProtocolI64() int64 {
-  if !p.IsSetClientProtocolI64() {
-    return TOpenSessionReq_ClientProtocolI64_DEFAULT
-  }
-return *p.ClientProtocolI64
+	if !p.IsSetClientProtocolI64() {
+		return TOpenSessionReq_ClientProtocolI64_DEFAULT
+	}
+	return *p.ClientProtocolI64
 }
+
 var TOpenSessionReq_ConnectionProperties_DEFAULT map[string]string
 
 func (p *TOpenSessionReq) GetConnectionProperties() map[string]string {
-  return p.ConnectionProperties
+	return p.ConnectionProperties
 }
+
 var TOpenSessionReq_InitialNamespace_DEFAULT *TNamespace
+
 func (p *TOpenSessionReq) GetInitialNamespace() *TNamespace {
-  if !p.IsSetInitialNamespace() {
-    return TOpenSessionReq_InitialNamespace_DEFAULT
-  }
-return p.InitialNamespace
+	if !p.IsSetInitialNamespace() {
+		return TOpenSessionReq_InitialNamespace_DEFAULT
+	}
+	return p.InitialNamespace
 }
+
 var TOpenSessionReq_CanUseMultipleCatalogs_DEFAULT bool
+
 func (p *TOpenSessionReq) GetCanUseMultipleCatalogs() bool {
-  if !p.IsSetCanUseMultipleCatalogs() {
-    return TOpenSessionReq_CanUseMultipleCatalogs_DEFAULT
-  }
-return *p.CanUseMultipleCatalogs
+	if !p.IsSetCanUseMultipleCatalogs() {
+		return TOpenSessionReq_CanUseMultipleCatalogs_DEFAULT
+	}
+	return *p.CanUseMultipleCatalogs
 }
 func (p *TOpenSessionReq) IsSetClientProtocol() bool {
-  return p.ClientProtocol != nil
+	return p.ClientProtocol != nil
 }
 
 func (p *TOpenSessionReq) IsSetUsername() bool {
-  return p.Username != nil
+	return p.Username != nil
 }
 
 func (p *TOpenSessionReq) IsSetPassword() bool {
-  return p.Password != nil
+	return p.Password != nil
 }
 
 func (p *TOpenSessionReq) IsSetConfiguration() bool {
-  return p.Configuration != nil
+	return p.Configuration != nil
 }
 
 func (p *TOpenSessionReq) IsSetClientProtocolI64() bool {
-  return p.ClientProtocolI64 != nil
+	return p.ClientProtocolI64 != nil
 }
 
 func (p *TOpenSessionReq) IsSetConnectionProperties() bool {
-  return p.ConnectionProperties != nil
+	return p.ConnectionProperties != nil
 }
 
 func (p *TOpenSessionReq) IsSetInitialNamespace() bool {
-  return p.InitialNamespace != nil
+	return p.InitialNamespace != nil
 }
 
 func (p *TOpenSessionReq) IsSetCanUseMultipleCatalogs() bool {
-  return p.CanUseMultipleCatalogs != nil
+	return p.CanUseMultipleCatalogs != nil
 }
 
 func (p *TOpenSessionReq) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.I32 {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 3:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField3(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 4:
-      if fieldTypeId == thrift.MAP {
-        if err := p.ReadField4(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1282:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField1282(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1283:
-      if fieldTypeId == thrift.MAP {
-        if err := p.ReadField1283(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1284:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1284(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1285:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField1285(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
-}
-
-func (p *TOpenSessionReq)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI32(ctx); err != nil {
-  return thrift.PrependError("error reading field 1: ", err)
-} else {
-  temp := TProtocolVersion(v)
-  p.ClientProtocol = &temp
-}
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.MAP {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1282:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField1282(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1283:
+			if fieldTypeId == thrift.MAP {
+				if err := p.ReadField1283(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1284:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1284(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1285:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField1285(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TOpenSessionReq)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  p.Username = &v
-}
-  return nil
-}
-
-func (p *TOpenSessionReq)  ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 3: ", err)
-} else {
-  p.Password = &v
-}
-  return nil
+func (p *TOpenSessionReq) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		temp := TProtocolVersion(v)
+		p.ClientProtocol = &temp
+	}
+	return nil
 }
 
-func (p *TOpenSessionReq)  ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
-  _, _, size, err := iprot.ReadMapBegin(ctx)
-  if err != nil {
-    return thrift.PrependError("error reading map begin: ", err)
-  }
-  tMap := make(map[string]string, size)
-  p.Configuration =  tMap
-  for i := 0; i < size; i ++ {
-var _key20 string
-    if v, err := iprot.ReadString(ctx); err != nil {
-    return thrift.PrependError("error reading field 0: ", err)
-} else {
-    _key20 = v
-}
-var _val21 string
-    if v, err := iprot.ReadString(ctx); err != nil {
-    return thrift.PrependError("error reading field 0: ", err)
-} else {
-    _val21 = v
-}
-    p.Configuration[_key20] = _val21
-  }
-  if err := iprot.ReadMapEnd(ctx); err != nil {
-    return thrift.PrependError("error reading map end: ", err)
-  }
-  return nil
+func (p *TOpenSessionReq) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.Username = &v
+	}
+	return nil
 }
 
-func (p *TOpenSessionReq)  ReadField1282(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 1282: ", err)
-} else {
-  p.ClientProtocolI64 = &v
-}
-  return nil
-}
-
-func (p *TOpenSessionReq)  ReadField1283(ctx context.Context, iprot thrift.TProtocol) error {
-  _, _, size, err := iprot.ReadMapBegin(ctx)
-  if err != nil {
-    return thrift.PrependError("error reading map begin: ", err)
-  }
-  tMap := make(map[string]string, size)
-  p.ConnectionProperties =  tMap
-  for i := 0; i < size; i ++ {
-var _key22 string
-    if v, err := iprot.ReadString(ctx); err != nil {
-    return thrift.PrependError("error reading field 0: ", err)
-} else {
-    _key22 = v
-}
-var _val23 string
-    if v, err := iprot.ReadString(ctx); err != nil {
-    return thrift.PrependError("error reading field 0: ", err)
-} else {
-    _val23 = v
-}
-    p.ConnectionProperties[_key22] = _val23
-  }
-  if err := iprot.ReadMapEnd(ctx); err != nil {
-    return thrift.PrependError("error reading map end: ", err)
-  }
-  return nil
+func (p *TOpenSessionReq) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.Password = &v
+	}
+	return nil
 }
 
-func (p *TOpenSessionReq)  ReadField1284(ctx context.Context, iprot thrift.TProtocol) error {
-  p.InitialNamespace = &TNamespace{}
-  if err := p.InitialNamespace.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.InitialNamespace), err)
-  }
-  return nil
+func (p *TOpenSessionReq) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	_, _, size, err := iprot.ReadMapBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading map begin: ", err)
+	}
+	tMap := make(map[string]string, size)
+	p.Configuration = tMap
+	for i := 0; i < size; i++ {
+		var _key20 string
+		if v, err := iprot.ReadString(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_key20 = v
+		}
+		var _val21 string
+		if v, err := iprot.ReadString(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_val21 = v
+		}
+		p.Configuration[_key20] = _val21
+	}
+	if err := iprot.ReadMapEnd(ctx); err != nil {
+		return thrift.PrependError("error reading map end: ", err)
+	}
+	return nil
 }
 
-func (p *TOpenSessionReq)  ReadField1285(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 1285: ", err)
-} else {
-  p.CanUseMultipleCatalogs = &v
+func (p *TOpenSessionReq) ReadField1282(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 1282: ", err)
+	} else {
+		p.ClientProtocolI64 = &v
+	}
+	return nil
 }
-  return nil
+
+func (p *TOpenSessionReq) ReadField1283(ctx context.Context, iprot thrift.TProtocol) error {
+	_, _, size, err := iprot.ReadMapBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading map begin: ", err)
+	}
+	tMap := make(map[string]string, size)
+	p.ConnectionProperties = tMap
+	for i := 0; i < size; i++ {
+		var _key22 string
+		if v, err := iprot.ReadString(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_key22 = v
+		}
+		var _val23 string
+		if v, err := iprot.ReadString(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_val23 = v
+		}
+		p.ConnectionProperties[_key22] = _val23
+	}
+	if err := iprot.ReadMapEnd(ctx); err != nil {
+		return thrift.PrependError("error reading map end: ", err)
+	}
+	return nil
+}
+
+func (p *TOpenSessionReq) ReadField1284(ctx context.Context, iprot thrift.TProtocol) error {
+	p.InitialNamespace = &TNamespace{}
+	if err := p.InitialNamespace.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.InitialNamespace), err)
+	}
+	return nil
+}
+
+func (p *TOpenSessionReq) ReadField1285(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 1285: ", err)
+	} else {
+		p.CanUseMultipleCatalogs = &v
+	}
+	return nil
 }
 
 func (p *TOpenSessionReq) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TOpenSessionReq"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField3(ctx, oprot); err != nil { return err }
-    if err := p.writeField4(ctx, oprot); err != nil { return err }
-    if err := p.writeField1282(ctx, oprot); err != nil { return err }
-    if err := p.writeField1283(ctx, oprot); err != nil { return err }
-    if err := p.writeField1284(ctx, oprot); err != nil { return err }
-    if err := p.writeField1285(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TOpenSessionReq"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1282(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1283(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1284(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1285(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TOpenSessionReq) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetClientProtocol() {
-    if err := oprot.WriteFieldBegin(ctx, "client_protocol", thrift.I32, 1); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:client_protocol: ", p), err) }
-    if err := oprot.WriteI32(ctx, int32(*p.ClientProtocol)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.client_protocol (1) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1:client_protocol: ", p), err) }
-  }
-  return err
+	if p.IsSetClientProtocol() {
+		if err := oprot.WriteFieldBegin(ctx, "client_protocol", thrift.I32, 1); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:client_protocol: ", p), err)
+		}
+		if err := oprot.WriteI32(ctx, int32(*p.ClientProtocol)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.client_protocol (1) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1:client_protocol: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TOpenSessionReq) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetUsername() {
-    if err := oprot.WriteFieldBegin(ctx, "username", thrift.STRING, 2); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:username: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.Username)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.username (2) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 2:username: ", p), err) }
-  }
-  return err
+	if p.IsSetUsername() {
+		if err := oprot.WriteFieldBegin(ctx, "username", thrift.STRING, 2); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:username: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.Username)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.username (2) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 2:username: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TOpenSessionReq) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetPassword() {
-    if err := oprot.WriteFieldBegin(ctx, "password", thrift.STRING, 3); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:password: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.Password)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.password (3) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 3:password: ", p), err) }
-  }
-  return err
+	if p.IsSetPassword() {
+		if err := oprot.WriteFieldBegin(ctx, "password", thrift.STRING, 3); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:password: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.Password)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.password (3) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 3:password: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TOpenSessionReq) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetConfiguration() {
-    if err := oprot.WriteFieldBegin(ctx, "configuration", thrift.MAP, 4); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:configuration: ", p), err) }
-    if err := oprot.WriteMapBegin(ctx, thrift.STRING, thrift.STRING, len(p.Configuration)); err != nil {
-      return thrift.PrependError("error writing map begin: ", err)
-    }
-    for k, v := range p.Configuration {
-      if err := oprot.WriteString(ctx, string(k)); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err) }
-      if err := oprot.WriteString(ctx, string(v)); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err) }
-    }
-    if err := oprot.WriteMapEnd(ctx); err != nil {
-      return thrift.PrependError("error writing map end: ", err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 4:configuration: ", p), err) }
-  }
-  return err
+	if p.IsSetConfiguration() {
+		if err := oprot.WriteFieldBegin(ctx, "configuration", thrift.MAP, 4); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:configuration: ", p), err)
+		}
+		if err := oprot.WriteMapBegin(ctx, thrift.STRING, thrift.STRING, len(p.Configuration)); err != nil {
+			return thrift.PrependError("error writing map begin: ", err)
+		}
+		for k, v := range p.Configuration {
+			if err := oprot.WriteString(ctx, string(k)); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+			}
+			if err := oprot.WriteString(ctx, string(v)); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+			}
+		}
+		if err := oprot.WriteMapEnd(ctx); err != nil {
+			return thrift.PrependError("error writing map end: ", err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 4:configuration: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TOpenSessionReq) writeField1282(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetClientProtocolI64() {
-    if err := oprot.WriteFieldBegin(ctx, "client_protocol_i64", thrift.I64, 1282); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1282:client_protocol_i64: ", p), err) }
-    if err := oprot.WriteI64(ctx, int64(*p.ClientProtocolI64)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.client_protocol_i64 (1282) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1282:client_protocol_i64: ", p), err) }
-  }
-  return err
+	if p.IsSetClientProtocolI64() {
+		if err := oprot.WriteFieldBegin(ctx, "client_protocol_i64", thrift.I64, 1282); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1282:client_protocol_i64: ", p), err)
+		}
+		if err := oprot.WriteI64(ctx, int64(*p.ClientProtocolI64)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.client_protocol_i64 (1282) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1282:client_protocol_i64: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TOpenSessionReq) writeField1283(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetConnectionProperties() {
-    if err := oprot.WriteFieldBegin(ctx, "connectionProperties", thrift.MAP, 1283); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1283:connectionProperties: ", p), err) }
-    if err := oprot.WriteMapBegin(ctx, thrift.STRING, thrift.STRING, len(p.ConnectionProperties)); err != nil {
-      return thrift.PrependError("error writing map begin: ", err)
-    }
-    for k, v := range p.ConnectionProperties {
-      if err := oprot.WriteString(ctx, string(k)); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err) }
-      if err := oprot.WriteString(ctx, string(v)); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err) }
-    }
-    if err := oprot.WriteMapEnd(ctx); err != nil {
-      return thrift.PrependError("error writing map end: ", err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1283:connectionProperties: ", p), err) }
-  }
-  return err
+	if p.IsSetConnectionProperties() {
+		if err := oprot.WriteFieldBegin(ctx, "connectionProperties", thrift.MAP, 1283); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1283:connectionProperties: ", p), err)
+		}
+		if err := oprot.WriteMapBegin(ctx, thrift.STRING, thrift.STRING, len(p.ConnectionProperties)); err != nil {
+			return thrift.PrependError("error writing map begin: ", err)
+		}
+		for k, v := range p.ConnectionProperties {
+			if err := oprot.WriteString(ctx, string(k)); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+			}
+			if err := oprot.WriteString(ctx, string(v)); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+			}
+		}
+		if err := oprot.WriteMapEnd(ctx); err != nil {
+			return thrift.PrependError("error writing map end: ", err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1283:connectionProperties: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TOpenSessionReq) writeField1284(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetInitialNamespace() {
-    if err := oprot.WriteFieldBegin(ctx, "initialNamespace", thrift.STRUCT, 1284); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1284:initialNamespace: ", p), err) }
-    if err := p.InitialNamespace.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.InitialNamespace), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1284:initialNamespace: ", p), err) }
-  }
-  return err
+	if p.IsSetInitialNamespace() {
+		if err := oprot.WriteFieldBegin(ctx, "initialNamespace", thrift.STRUCT, 1284); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1284:initialNamespace: ", p), err)
+		}
+		if err := p.InitialNamespace.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.InitialNamespace), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1284:initialNamespace: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TOpenSessionReq) writeField1285(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetCanUseMultipleCatalogs() {
-    if err := oprot.WriteFieldBegin(ctx, "canUseMultipleCatalogs", thrift.BOOL, 1285); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1285:canUseMultipleCatalogs: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.CanUseMultipleCatalogs)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.canUseMultipleCatalogs (1285) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1285:canUseMultipleCatalogs: ", p), err) }
-  }
-  return err
+	if p.IsSetCanUseMultipleCatalogs() {
+		if err := oprot.WriteFieldBegin(ctx, "canUseMultipleCatalogs", thrift.BOOL, 1285); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1285:canUseMultipleCatalogs: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.CanUseMultipleCatalogs)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.canUseMultipleCatalogs (1285) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1285:canUseMultipleCatalogs: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TOpenSessionReq) Equals(other *TOpenSessionReq) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if p.ClientProtocol != other.ClientProtocol {
-    if p.ClientProtocol == nil || other.ClientProtocol == nil {
-      return false
-    }
-    if (*p.ClientProtocol) != (*other.ClientProtocol) { return false }
-  }
-  if p.Username != other.Username {
-    if p.Username == nil || other.Username == nil {
-      return false
-    }
-    if (*p.Username) != (*other.Username) { return false }
-  }
-  if p.Password != other.Password {
-    if p.Password == nil || other.Password == nil {
-      return false
-    }
-    if (*p.Password) != (*other.Password) { return false }
-  }
-  if len(p.Configuration) != len(other.Configuration) { return false }
-  for k, _tgt := range p.Configuration {
-    _src24 := other.Configuration[k]
-    if _tgt != _src24 { return false }
-  }
-  if p.ClientProtocolI64 != other.ClientProtocolI64 {
-    if p.ClientProtocolI64 == nil || other.ClientProtocolI64 == nil {
-      return false
-    }
-    if (*p.ClientProtocolI64) != (*other.ClientProtocolI64) { return false }
-  }
-  if len(p.ConnectionProperties) != len(other.ConnectionProperties) { return false }
-  for k, _tgt := range p.ConnectionProperties {
-    _src25 := other.ConnectionProperties[k]
-    if _tgt != _src25 { return false }
-  }
-  if !p.InitialNamespace.Equals(other.InitialNamespace) { return false }
-  if p.CanUseMultipleCatalogs != other.CanUseMultipleCatalogs {
-    if p.CanUseMultipleCatalogs == nil || other.CanUseMultipleCatalogs == nil {
-      return false
-    }
-    if (*p.CanUseMultipleCatalogs) != (*other.CanUseMultipleCatalogs) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.ClientProtocol != other.ClientProtocol {
+		if p.ClientProtocol == nil || other.ClientProtocol == nil {
+			return false
+		}
+		if (*p.ClientProtocol) != (*other.ClientProtocol) {
+			return false
+		}
+	}
+	if p.Username != other.Username {
+		if p.Username == nil || other.Username == nil {
+			return false
+		}
+		if (*p.Username) != (*other.Username) {
+			return false
+		}
+	}
+	if p.Password != other.Password {
+		if p.Password == nil || other.Password == nil {
+			return false
+		}
+		if (*p.Password) != (*other.Password) {
+			return false
+		}
+	}
+	if len(p.Configuration) != len(other.Configuration) {
+		return false
+	}
+	for k, _tgt := range p.Configuration {
+		_src24 := other.Configuration[k]
+		if _tgt != _src24 {
+			return false
+		}
+	}
+	if p.ClientProtocolI64 != other.ClientProtocolI64 {
+		if p.ClientProtocolI64 == nil || other.ClientProtocolI64 == nil {
+			return false
+		}
+		if (*p.ClientProtocolI64) != (*other.ClientProtocolI64) {
+			return false
+		}
+	}
+	if len(p.ConnectionProperties) != len(other.ConnectionProperties) {
+		return false
+	}
+	for k, _tgt := range p.ConnectionProperties {
+		_src25 := other.ConnectionProperties[k]
+		if _tgt != _src25 {
+			return false
+		}
+	}
+	if !p.InitialNamespace.Equals(other.InitialNamespace) {
+		return false
+	}
+	if p.CanUseMultipleCatalogs != other.CanUseMultipleCatalogs {
+		if p.CanUseMultipleCatalogs == nil || other.CanUseMultipleCatalogs == nil {
+			return false
+		}
+		if (*p.CanUseMultipleCatalogs) != (*other.CanUseMultipleCatalogs) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TOpenSessionReq) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TOpenSessionReq(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TOpenSessionReq(%+v)", *p)
 }
 
 // Attributes:
-//  - Status
-//  - ServerProtocolVersion
-//  - SessionHandle
-//  - Configuration
-//  - InitialNamespace
-//  - CanUseMultipleCatalogs
+//   - Status
+//   - ServerProtocolVersion
+//   - SessionHandle
+//   - Configuration
+//   - InitialNamespace
+//   - CanUseMultipleCatalogs
 type TOpenSessionResp struct {
-  Status *TStatus `thrift:"status,1,required" db:"status" json:"status"`
-  ServerProtocolVersion TProtocolVersion `thrift:"serverProtocolVersion,2,required" db:"serverProtocolVersion" json:"serverProtocolVersion"`
-  SessionHandle *TSessionHandle `thrift:"sessionHandle,3" db:"sessionHandle" json:"sessionHandle,omitempty"`
-  Configuration map[string]string `thrift:"configuration,4" db:"configuration" json:"configuration,omitempty"`
-  // unused fields # 5 to 1283
-  InitialNamespace *TNamespace `thrift:"initialNamespace,1284" db:"initialNamespace" json:"initialNamespace,omitempty"`
-  CanUseMultipleCatalogs *bool `thrift:"canUseMultipleCatalogs,1285" db:"canUseMultipleCatalogs" json:"canUseMultipleCatalogs,omitempty"`
+	Status                *TStatus          `thrift:"status,1,required" db:"status" json:"status"`
+	ServerProtocolVersion TProtocolVersion  `thrift:"serverProtocolVersion,2,required" db:"serverProtocolVersion" json:"serverProtocolVersion"`
+	SessionHandle         *TSessionHandle   `thrift:"sessionHandle,3" db:"sessionHandle" json:"sessionHandle,omitempty"`
+	Configuration         map[string]string `thrift:"configuration,4" db:"configuration" json:"configuration,omitempty"`
+	// unused fields # 5 to 1283
+	InitialNamespace       *TNamespace `thrift:"initialNamespace,1284" db:"initialNamespace" json:"initialNamespace,omitempty"`
+	CanUseMultipleCatalogs *bool       `thrift:"canUseMultipleCatalogs,1285" db:"canUseMultipleCatalogs" json:"canUseMultipleCatalogs,omitempty"`
 }
 
 func NewTOpenSessionResp() *TOpenSessionResp {
-  return &TOpenSessionResp{}
+	return &TOpenSessionResp{}
 }
 
 var TOpenSessionResp_Status_DEFAULT *TStatus
+
 func (p *TOpenSessionResp) GetStatus() *TStatus {
-  if !p.IsSetStatus() {
-    return TOpenSessionResp_Status_DEFAULT
-  }
-return p.Status
+	if !p.IsSetStatus() {
+		return TOpenSessionResp_Status_DEFAULT
+	}
+	return p.Status
 }
 
 func (p *TOpenSessionResp) GetServerProtocolVersion() TProtocolVersion {
-  return p.ServerProtocolVersion
+	return p.ServerProtocolVersion
 }
+
 var TOpenSessionResp_SessionHandle_DEFAULT *TSessionHandle
+
 func (p *TOpenSessionResp) GetSessionHandle() *TSessionHandle {
-  if !p.IsSetSessionHandle() {
-    return TOpenSessionResp_SessionHandle_DEFAULT
-  }
-return p.SessionHandle
+	if !p.IsSetSessionHandle() {
+		return TOpenSessionResp_SessionHandle_DEFAULT
+	}
+	return p.SessionHandle
 }
+
 var TOpenSessionResp_Configuration_DEFAULT map[string]string
 
 func (p *TOpenSessionResp) GetConfiguration() map[string]string {
-  return p.Configuration
+	return p.Configuration
 }
+
 var TOpenSessionResp_InitialNamespace_DEFAULT *TNamespace
+
 func (p *TOpenSessionResp) GetInitialNamespace() *TNamespace {
-  if !p.IsSetInitialNamespace() {
-    return TOpenSessionResp_InitialNamespace_DEFAULT
-  }
-return p.InitialNamespace
+	if !p.IsSetInitialNamespace() {
+		return TOpenSessionResp_InitialNamespace_DEFAULT
+	}
+	return p.InitialNamespace
 }
+
 var TOpenSessionResp_CanUseMultipleCatalogs_DEFAULT bool
+
 func (p *TOpenSessionResp) GetCanUseMultipleCatalogs() bool {
-  if !p.IsSetCanUseMultipleCatalogs() {
-    return TOpenSessionResp_CanUseMultipleCatalogs_DEFAULT
-  }
-return *p.CanUseMultipleCatalogs
+	if !p.IsSetCanUseMultipleCatalogs() {
+		return TOpenSessionResp_CanUseMultipleCatalogs_DEFAULT
+	}
+	return *p.CanUseMultipleCatalogs
 }
 func (p *TOpenSessionResp) IsSetStatus() bool {
-  return p.Status != nil
+	return p.Status != nil
 }
 
 func (p *TOpenSessionResp) IsSetSessionHandle() bool {
-  return p.SessionHandle != nil
+	return p.SessionHandle != nil
 }
 
 func (p *TOpenSessionResp) IsSetConfiguration() bool {
-  return p.Configuration != nil
+	return p.Configuration != nil
 }
 
 func (p *TOpenSessionResp) IsSetInitialNamespace() bool {
-  return p.InitialNamespace != nil
+	return p.InitialNamespace != nil
 }
 
 func (p *TOpenSessionResp) IsSetCanUseMultipleCatalogs() bool {
-  return p.CanUseMultipleCatalogs != nil
+	return p.CanUseMultipleCatalogs != nil
 }
 
 func (p *TOpenSessionResp) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetStatus bool = false;
-  var issetServerProtocolVersion bool = false;
+	var issetStatus bool = false
+	var issetServerProtocolVersion bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetStatus = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.I32 {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-        issetServerProtocolVersion = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 3:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField3(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 4:
-      if fieldTypeId == thrift.MAP {
-        if err := p.ReadField4(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1284:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1284(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1285:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField1285(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetStatus{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Status is not set"));
-  }
-  if !issetServerProtocolVersion{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field ServerProtocolVersion is not set"));
-  }
-  return nil
-}
-
-func (p *TOpenSessionResp)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Status = &TStatus{}
-  if err := p.Status.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Status), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetStatus = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+				issetServerProtocolVersion = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.MAP {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1284:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1284(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1285:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField1285(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetStatus {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Status is not set"))
+	}
+	if !issetServerProtocolVersion {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field ServerProtocolVersion is not set"))
+	}
+	return nil
 }
 
-func (p *TOpenSessionResp)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI32(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  temp := TProtocolVersion(v)
-  p.ServerProtocolVersion = temp
-}
-  return nil
+func (p *TOpenSessionResp) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Status = &TStatus{}
+	if err := p.Status.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Status), err)
+	}
+	return nil
 }
 
-func (p *TOpenSessionResp)  ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
-  p.SessionHandle = &TSessionHandle{}
-  if err := p.SessionHandle.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.SessionHandle), err)
-  }
-  return nil
+func (p *TOpenSessionResp) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		temp := TProtocolVersion(v)
+		p.ServerProtocolVersion = temp
+	}
+	return nil
 }
 
-func (p *TOpenSessionResp)  ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
-  _, _, size, err := iprot.ReadMapBegin(ctx)
-  if err != nil {
-    return thrift.PrependError("error reading map begin: ", err)
-  }
-  tMap := make(map[string]string, size)
-  p.Configuration =  tMap
-  for i := 0; i < size; i ++ {
-var _key26 string
-    if v, err := iprot.ReadString(ctx); err != nil {
-    return thrift.PrependError("error reading field 0: ", err)
-} else {
-    _key26 = v
-}
-var _val27 string
-    if v, err := iprot.ReadString(ctx); err != nil {
-    return thrift.PrependError("error reading field 0: ", err)
-} else {
-    _val27 = v
-}
-    p.Configuration[_key26] = _val27
-  }
-  if err := iprot.ReadMapEnd(ctx); err != nil {
-    return thrift.PrependError("error reading map end: ", err)
-  }
-  return nil
+func (p *TOpenSessionResp) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	p.SessionHandle = &TSessionHandle{}
+	if err := p.SessionHandle.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.SessionHandle), err)
+	}
+	return nil
 }
 
-func (p *TOpenSessionResp)  ReadField1284(ctx context.Context, iprot thrift.TProtocol) error {
-  p.InitialNamespace = &TNamespace{}
-  if err := p.InitialNamespace.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.InitialNamespace), err)
-  }
-  return nil
+func (p *TOpenSessionResp) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	_, _, size, err := iprot.ReadMapBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading map begin: ", err)
+	}
+	tMap := make(map[string]string, size)
+	p.Configuration = tMap
+	for i := 0; i < size; i++ {
+		var _key26 string
+		if v, err := iprot.ReadString(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_key26 = v
+		}
+		var _val27 string
+		if v, err := iprot.ReadString(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_val27 = v
+		}
+		p.Configuration[_key26] = _val27
+	}
+	if err := iprot.ReadMapEnd(ctx); err != nil {
+		return thrift.PrependError("error reading map end: ", err)
+	}
+	return nil
 }
 
-func (p *TOpenSessionResp)  ReadField1285(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 1285: ", err)
-} else {
-  p.CanUseMultipleCatalogs = &v
+func (p *TOpenSessionResp) ReadField1284(ctx context.Context, iprot thrift.TProtocol) error {
+	p.InitialNamespace = &TNamespace{}
+	if err := p.InitialNamespace.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.InitialNamespace), err)
+	}
+	return nil
 }
-  return nil
+
+func (p *TOpenSessionResp) ReadField1285(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 1285: ", err)
+	} else {
+		p.CanUseMultipleCatalogs = &v
+	}
+	return nil
 }
 
 func (p *TOpenSessionResp) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TOpenSessionResp"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField3(ctx, oprot); err != nil { return err }
-    if err := p.writeField4(ctx, oprot); err != nil { return err }
-    if err := p.writeField1284(ctx, oprot); err != nil { return err }
-    if err := p.writeField1285(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TOpenSessionResp"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1284(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1285(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TOpenSessionResp) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "status", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:status: ", p), err) }
-  if err := p.Status.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Status), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:status: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "status", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:status: ", p), err)
+	}
+	if err := p.Status.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Status), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:status: ", p), err)
+	}
+	return err
 }
 
 func (p *TOpenSessionResp) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "serverProtocolVersion", thrift.I32, 2); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:serverProtocolVersion: ", p), err) }
-  if err := oprot.WriteI32(ctx, int32(p.ServerProtocolVersion)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.serverProtocolVersion (2) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 2:serverProtocolVersion: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "serverProtocolVersion", thrift.I32, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:serverProtocolVersion: ", p), err)
+	}
+	if err := oprot.WriteI32(ctx, int32(p.ServerProtocolVersion)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.serverProtocolVersion (2) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:serverProtocolVersion: ", p), err)
+	}
+	return err
 }
 
 func (p *TOpenSessionResp) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetSessionHandle() {
-    if err := oprot.WriteFieldBegin(ctx, "sessionHandle", thrift.STRUCT, 3); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:sessionHandle: ", p), err) }
-    if err := p.SessionHandle.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.SessionHandle), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 3:sessionHandle: ", p), err) }
-  }
-  return err
+	if p.IsSetSessionHandle() {
+		if err := oprot.WriteFieldBegin(ctx, "sessionHandle", thrift.STRUCT, 3); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:sessionHandle: ", p), err)
+		}
+		if err := p.SessionHandle.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.SessionHandle), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 3:sessionHandle: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TOpenSessionResp) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetConfiguration() {
-    if err := oprot.WriteFieldBegin(ctx, "configuration", thrift.MAP, 4); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:configuration: ", p), err) }
-    if err := oprot.WriteMapBegin(ctx, thrift.STRING, thrift.STRING, len(p.Configuration)); err != nil {
-      return thrift.PrependError("error writing map begin: ", err)
-    }
-    for k, v := range p.Configuration {
-      if err := oprot.WriteString(ctx, string(k)); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err) }
-      if err := oprot.WriteString(ctx, string(v)); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err) }
-    }
-    if err := oprot.WriteMapEnd(ctx); err != nil {
-      return thrift.PrependError("error writing map end: ", err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 4:configuration: ", p), err) }
-  }
-  return err
+	if p.IsSetConfiguration() {
+		if err := oprot.WriteFieldBegin(ctx, "configuration", thrift.MAP, 4); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:configuration: ", p), err)
+		}
+		if err := oprot.WriteMapBegin(ctx, thrift.STRING, thrift.STRING, len(p.Configuration)); err != nil {
+			return thrift.PrependError("error writing map begin: ", err)
+		}
+		for k, v := range p.Configuration {
+			if err := oprot.WriteString(ctx, string(k)); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+			}
+			if err := oprot.WriteString(ctx, string(v)); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+			}
+		}
+		if err := oprot.WriteMapEnd(ctx); err != nil {
+			return thrift.PrependError("error writing map end: ", err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 4:configuration: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TOpenSessionResp) writeField1284(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetInitialNamespace() {
-    if err := oprot.WriteFieldBegin(ctx, "initialNamespace", thrift.STRUCT, 1284); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1284:initialNamespace: ", p), err) }
-    if err := p.InitialNamespace.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.InitialNamespace), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1284:initialNamespace: ", p), err) }
-  }
-  return err
+	if p.IsSetInitialNamespace() {
+		if err := oprot.WriteFieldBegin(ctx, "initialNamespace", thrift.STRUCT, 1284); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1284:initialNamespace: ", p), err)
+		}
+		if err := p.InitialNamespace.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.InitialNamespace), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1284:initialNamespace: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TOpenSessionResp) writeField1285(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetCanUseMultipleCatalogs() {
-    if err := oprot.WriteFieldBegin(ctx, "canUseMultipleCatalogs", thrift.BOOL, 1285); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1285:canUseMultipleCatalogs: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.CanUseMultipleCatalogs)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.canUseMultipleCatalogs (1285) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1285:canUseMultipleCatalogs: ", p), err) }
-  }
-  return err
+	if p.IsSetCanUseMultipleCatalogs() {
+		if err := oprot.WriteFieldBegin(ctx, "canUseMultipleCatalogs", thrift.BOOL, 1285); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1285:canUseMultipleCatalogs: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.CanUseMultipleCatalogs)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.canUseMultipleCatalogs (1285) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1285:canUseMultipleCatalogs: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TOpenSessionResp) Equals(other *TOpenSessionResp) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.Status.Equals(other.Status) { return false }
-  if p.ServerProtocolVersion != other.ServerProtocolVersion { return false }
-  if !p.SessionHandle.Equals(other.SessionHandle) { return false }
-  if len(p.Configuration) != len(other.Configuration) { return false }
-  for k, _tgt := range p.Configuration {
-    _src28 := other.Configuration[k]
-    if _tgt != _src28 { return false }
-  }
-  if !p.InitialNamespace.Equals(other.InitialNamespace) { return false }
-  if p.CanUseMultipleCatalogs != other.CanUseMultipleCatalogs {
-    if p.CanUseMultipleCatalogs == nil || other.CanUseMultipleCatalogs == nil {
-      return false
-    }
-    if (*p.CanUseMultipleCatalogs) != (*other.CanUseMultipleCatalogs) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Status.Equals(other.Status) {
+		return false
+	}
+	if p.ServerProtocolVersion != other.ServerProtocolVersion {
+		return false
+	}
+	if !p.SessionHandle.Equals(other.SessionHandle) {
+		return false
+	}
+	if len(p.Configuration) != len(other.Configuration) {
+		return false
+	}
+	for k, _tgt := range p.Configuration {
+		_src28 := other.Configuration[k]
+		if _tgt != _src28 {
+			return false
+		}
+	}
+	if !p.InitialNamespace.Equals(other.InitialNamespace) {
+		return false
+	}
+	if p.CanUseMultipleCatalogs != other.CanUseMultipleCatalogs {
+		if p.CanUseMultipleCatalogs == nil || other.CanUseMultipleCatalogs == nil {
+			return false
+		}
+		if (*p.CanUseMultipleCatalogs) != (*other.CanUseMultipleCatalogs) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TOpenSessionResp) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TOpenSessionResp(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TOpenSessionResp(%+v)", *p)
 }
 
 // Attributes:
-//  - SessionHandle
+//   - SessionHandle
 type TCloseSessionReq struct {
-  SessionHandle *TSessionHandle `thrift:"sessionHandle,1,required" db:"sessionHandle" json:"sessionHandle"`
+	SessionHandle *TSessionHandle `thrift:"sessionHandle,1,required" db:"sessionHandle" json:"sessionHandle"`
 }
 
 func NewTCloseSessionReq() *TCloseSessionReq {
-  return &TCloseSessionReq{}
+	return &TCloseSessionReq{}
 }
 
 var TCloseSessionReq_SessionHandle_DEFAULT *TSessionHandle
+
 func (p *TCloseSessionReq) GetSessionHandle() *TSessionHandle {
-  if !p.IsSetSessionHandle() {
-    return TCloseSessionReq_SessionHandle_DEFAULT
-  }
-return p.SessionHandle
+	if !p.IsSetSessionHandle() {
+		return TCloseSessionReq_SessionHandle_DEFAULT
+	}
+	return p.SessionHandle
 }
 func (p *TCloseSessionReq) IsSetSessionHandle() bool {
-  return p.SessionHandle != nil
+	return p.SessionHandle != nil
 }
 
 func (p *TCloseSessionReq) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetSessionHandle bool = false;
+	var issetSessionHandle bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetSessionHandle = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetSessionHandle{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field SessionHandle is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetSessionHandle = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetSessionHandle {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field SessionHandle is not set"))
+	}
+	return nil
 }
 
-func (p *TCloseSessionReq)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.SessionHandle = &TSessionHandle{}
-  if err := p.SessionHandle.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.SessionHandle), err)
-  }
-  return nil
+func (p *TCloseSessionReq) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.SessionHandle = &TSessionHandle{}
+	if err := p.SessionHandle.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.SessionHandle), err)
+	}
+	return nil
 }
 
 func (p *TCloseSessionReq) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TCloseSessionReq"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TCloseSessionReq"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCloseSessionReq) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "sessionHandle", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:sessionHandle: ", p), err) }
-  if err := p.SessionHandle.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.SessionHandle), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:sessionHandle: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "sessionHandle", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:sessionHandle: ", p), err)
+	}
+	if err := p.SessionHandle.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.SessionHandle), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:sessionHandle: ", p), err)
+	}
+	return err
 }
 
 func (p *TCloseSessionReq) Equals(other *TCloseSessionReq) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.SessionHandle.Equals(other.SessionHandle) { return false }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.SessionHandle.Equals(other.SessionHandle) {
+		return false
+	}
+	return true
 }
 
 func (p *TCloseSessionReq) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCloseSessionReq(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCloseSessionReq(%+v)", *p)
 }
 
 // Attributes:
-//  - Status
+//   - Status
 type TCloseSessionResp struct {
-  Status *TStatus `thrift:"status,1,required" db:"status" json:"status"`
+	Status *TStatus `thrift:"status,1,required" db:"status" json:"status"`
 }
 
 func NewTCloseSessionResp() *TCloseSessionResp {
-  return &TCloseSessionResp{}
+	return &TCloseSessionResp{}
 }
 
 var TCloseSessionResp_Status_DEFAULT *TStatus
+
 func (p *TCloseSessionResp) GetStatus() *TStatus {
-  if !p.IsSetStatus() {
-    return TCloseSessionResp_Status_DEFAULT
-  }
-return p.Status
+	if !p.IsSetStatus() {
+		return TCloseSessionResp_Status_DEFAULT
+	}
+	return p.Status
 }
 func (p *TCloseSessionResp) IsSetStatus() bool {
-  return p.Status != nil
+	return p.Status != nil
 }
 
 func (p *TCloseSessionResp) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetStatus bool = false;
+	var issetStatus bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetStatus = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetStatus{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Status is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetStatus = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetStatus {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Status is not set"))
+	}
+	return nil
 }
 
-func (p *TCloseSessionResp)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Status = &TStatus{}
-  if err := p.Status.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Status), err)
-  }
-  return nil
+func (p *TCloseSessionResp) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Status = &TStatus{}
+	if err := p.Status.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Status), err)
+	}
+	return nil
 }
 
 func (p *TCloseSessionResp) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TCloseSessionResp"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TCloseSessionResp"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCloseSessionResp) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "status", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:status: ", p), err) }
-  if err := p.Status.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Status), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:status: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "status", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:status: ", p), err)
+	}
+	if err := p.Status.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Status), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:status: ", p), err)
+	}
+	return err
 }
 
 func (p *TCloseSessionResp) Equals(other *TCloseSessionResp) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.Status.Equals(other.Status) { return false }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Status.Equals(other.Status) {
+		return false
+	}
+	return true
 }
 
 func (p *TCloseSessionResp) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCloseSessionResp(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCloseSessionResp(%+v)", *p)
 }
 
 // Attributes:
-//  - MaxRows
-//  - MaxBytes
+//   - MaxRows
+//   - MaxBytes
 type TSparkGetDirectResults struct {
-  MaxRows int64 `thrift:"maxRows,1,required" db:"maxRows" json:"maxRows"`
-  MaxBytes *int64 `thrift:"maxBytes,2" db:"maxBytes" json:"maxBytes,omitempty"`
+	MaxRows  int64  `thrift:"maxRows,1,required" db:"maxRows" json:"maxRows"`
+	MaxBytes *int64 `thrift:"maxBytes,2" db:"maxBytes" json:"maxBytes,omitempty"`
 }
 
 func NewTSparkGetDirectResults() *TSparkGetDirectResults {
-  return &TSparkGetDirectResults{}
+	return &TSparkGetDirectResults{}
 }
-
 
 func (p *TSparkGetDirectResults) GetMaxRows() int64 {
-  return p.MaxRows
+	return p.MaxRows
 }
+
 var TSparkGetDirectResults_MaxBytes_DEFAULT int64
+
 func (p *TSparkGetDirectResults) GetMaxBytes() int64 {
-  if !p.IsSetMaxBytes() {
-    return TSparkGetDirectResults_MaxBytes_DEFAULT
-  }
-return *p.MaxBytes
+	if !p.IsSetMaxBytes() {
+		return TSparkGetDirectResults_MaxBytes_DEFAULT
+	}
+	return *p.MaxBytes
 }
 func (p *TSparkGetDirectResults) IsSetMaxBytes() bool {
-  return p.MaxBytes != nil
+	return p.MaxBytes != nil
 }
 
 func (p *TSparkGetDirectResults) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetMaxRows bool = false;
+	var issetMaxRows bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetMaxRows = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetMaxRows{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field MaxRows is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetMaxRows = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetMaxRows {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field MaxRows is not set"))
+	}
+	return nil
 }
 
-func (p *TSparkGetDirectResults)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 1: ", err)
-} else {
-  p.MaxRows = v
-}
-  return nil
+func (p *TSparkGetDirectResults) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.MaxRows = v
+	}
+	return nil
 }
 
-func (p *TSparkGetDirectResults)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  p.MaxBytes = &v
-}
-  return nil
+func (p *TSparkGetDirectResults) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.MaxBytes = &v
+	}
+	return nil
 }
 
 func (p *TSparkGetDirectResults) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TSparkGetDirectResults"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TSparkGetDirectResults"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TSparkGetDirectResults) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "maxRows", thrift.I64, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:maxRows: ", p), err) }
-  if err := oprot.WriteI64(ctx, int64(p.MaxRows)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.maxRows (1) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:maxRows: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "maxRows", thrift.I64, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:maxRows: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.MaxRows)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.maxRows (1) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:maxRows: ", p), err)
+	}
+	return err
 }
 
 func (p *TSparkGetDirectResults) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetMaxBytes() {
-    if err := oprot.WriteFieldBegin(ctx, "maxBytes", thrift.I64, 2); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:maxBytes: ", p), err) }
-    if err := oprot.WriteI64(ctx, int64(*p.MaxBytes)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.maxBytes (2) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 2:maxBytes: ", p), err) }
-  }
-  return err
+	if p.IsSetMaxBytes() {
+		if err := oprot.WriteFieldBegin(ctx, "maxBytes", thrift.I64, 2); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:maxBytes: ", p), err)
+		}
+		if err := oprot.WriteI64(ctx, int64(*p.MaxBytes)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.maxBytes (2) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 2:maxBytes: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkGetDirectResults) Equals(other *TSparkGetDirectResults) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if p.MaxRows != other.MaxRows { return false }
-  if p.MaxBytes != other.MaxBytes {
-    if p.MaxBytes == nil || other.MaxBytes == nil {
-      return false
-    }
-    if (*p.MaxBytes) != (*other.MaxBytes) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.MaxRows != other.MaxRows {
+		return false
+	}
+	if p.MaxBytes != other.MaxBytes {
+		if p.MaxBytes == nil || other.MaxBytes == nil {
+			return false
+		}
+		if (*p.MaxBytes) != (*other.MaxBytes) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TSparkGetDirectResults) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TSparkGetDirectResults(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TSparkGetDirectResults(%+v)", *p)
 }
 
 // Attributes:
-//  - TimestampAsArrow
-//  - DecimalAsArrow
-//  - ComplexTypesAsArrow
-//  - IntervalTypesAsArrow
-//  - NullTypeAsArrow
+//   - TimestampAsArrow
+//   - DecimalAsArrow
+//   - ComplexTypesAsArrow
+//   - IntervalTypesAsArrow
+//   - NullTypeAsArrow
 type TSparkArrowTypes struct {
-  TimestampAsArrow *bool `thrift:"timestampAsArrow,1" db:"timestampAsArrow" json:"timestampAsArrow,omitempty"`
-  DecimalAsArrow *bool `thrift:"decimalAsArrow,2" db:"decimalAsArrow" json:"decimalAsArrow,omitempty"`
-  ComplexTypesAsArrow *bool `thrift:"complexTypesAsArrow,3" db:"complexTypesAsArrow" json:"complexTypesAsArrow,omitempty"`
-  IntervalTypesAsArrow *bool `thrift:"intervalTypesAsArrow,4" db:"intervalTypesAsArrow" json:"intervalTypesAsArrow,omitempty"`
-  NullTypeAsArrow *bool `thrift:"nullTypeAsArrow,5" db:"nullTypeAsArrow" json:"nullTypeAsArrow,omitempty"`
+	TimestampAsArrow     *bool `thrift:"timestampAsArrow,1" db:"timestampAsArrow" json:"timestampAsArrow,omitempty"`
+	DecimalAsArrow       *bool `thrift:"decimalAsArrow,2" db:"decimalAsArrow" json:"decimalAsArrow,omitempty"`
+	ComplexTypesAsArrow  *bool `thrift:"complexTypesAsArrow,3" db:"complexTypesAsArrow" json:"complexTypesAsArrow,omitempty"`
+	IntervalTypesAsArrow *bool `thrift:"intervalTypesAsArrow,4" db:"intervalTypesAsArrow" json:"intervalTypesAsArrow,omitempty"`
+	NullTypeAsArrow      *bool `thrift:"nullTypeAsArrow,5" db:"nullTypeAsArrow" json:"nullTypeAsArrow,omitempty"`
 }
 
 func NewTSparkArrowTypes() *TSparkArrowTypes {
-  return &TSparkArrowTypes{}
+	return &TSparkArrowTypes{}
 }
 
 var TSparkArrowTypes_TimestampAsArrow_DEFAULT bool
+
 func (p *TSparkArrowTypes) GetTimestampAsArrow() bool {
-  if !p.IsSetTimestampAsArrow() {
-    return TSparkArrowTypes_TimestampAsArrow_DEFAULT
-  }
-return *p.TimestampAsArrow
+	if !p.IsSetTimestampAsArrow() {
+		return TSparkArrowTypes_TimestampAsArrow_DEFAULT
+	}
+	return *p.TimestampAsArrow
 }
+
 var TSparkArrowTypes_DecimalAsArrow_DEFAULT bool
+
 func (p *TSparkArrowTypes) GetDecimalAsArrow() bool {
-  if !p.IsSetDecimalAsArrow() {
-    return TSparkArrowTypes_DecimalAsArrow_DEFAULT
-  }
-return *p.DecimalAsArrow
+	if !p.IsSetDecimalAsArrow() {
+		return TSparkArrowTypes_DecimalAsArrow_DEFAULT
+	}
+	return *p.DecimalAsArrow
 }
+
 var TSparkArrowTypes_ComplexTypesAsArrow_DEFAULT bool
+
 func (p *TSparkArrowTypes) GetComplexTypesAsArrow() bool {
-  if !p.IsSetComplexTypesAsArrow() {
-    return TSparkArrowTypes_ComplexTypesAsArrow_DEFAULT
-  }
-return *p.ComplexTypesAsArrow
+	if !p.IsSetComplexTypesAsArrow() {
+		return TSparkArrowTypes_ComplexTypesAsArrow_DEFAULT
+	}
+	return *p.ComplexTypesAsArrow
 }
+
 var TSparkArrowTypes_IntervalTypesAsArrow_DEFAULT bool
+
 func (p *TSparkArrowTypes) GetIntervalTypesAsArrow() bool {
-  if !p.IsSetIntervalTypesAsArrow() {
-    return TSparkArrowTypes_IntervalTypesAsArrow_DEFAULT
-  }
-return *p.IntervalTypesAsArrow
+	if !p.IsSetIntervalTypesAsArrow() {
+		return TSparkArrowTypes_IntervalTypesAsArrow_DEFAULT
+	}
+	return *p.IntervalTypesAsArrow
 }
+
 var TSparkArrowTypes_NullTypeAsArrow_DEFAULT bool
+
 func (p *TSparkArrowTypes) GetNullTypeAsArrow() bool {
-  if !p.IsSetNullTypeAsArrow() {
-    return TSparkArrowTypes_NullTypeAsArrow_DEFAULT
-  }
-return *p.NullTypeAsArrow
+	if !p.IsSetNullTypeAsArrow() {
+		return TSparkArrowTypes_NullTypeAsArrow_DEFAULT
+	}
+	return *p.NullTypeAsArrow
 }
 func (p *TSparkArrowTypes) IsSetTimestampAsArrow() bool {
-  return p.TimestampAsArrow != nil
+	return p.TimestampAsArrow != nil
 }
 
 func (p *TSparkArrowTypes) IsSetDecimalAsArrow() bool {
-  return p.DecimalAsArrow != nil
+	return p.DecimalAsArrow != nil
 }
 
 func (p *TSparkArrowTypes) IsSetComplexTypesAsArrow() bool {
-  return p.ComplexTypesAsArrow != nil
+	return p.ComplexTypesAsArrow != nil
 }
 
 func (p *TSparkArrowTypes) IsSetIntervalTypesAsArrow() bool {
-  return p.IntervalTypesAsArrow != nil
+	return p.IntervalTypesAsArrow != nil
 }
 
 func (p *TSparkArrowTypes) IsSetNullTypeAsArrow() bool {
-  return p.NullTypeAsArrow != nil
+	return p.NullTypeAsArrow != nil
 }
 
 func (p *TSparkArrowTypes) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 3:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField3(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 4:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField4(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 5:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField5(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
-}
-
-func (p *TSparkArrowTypes)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 1: ", err)
-} else {
-  p.TimestampAsArrow = &v
-}
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 5:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField5(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TSparkArrowTypes)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  p.DecimalAsArrow = &v
-}
-  return nil
-}
-
-func (p *TSparkArrowTypes)  ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 3: ", err)
-} else {
-  p.ComplexTypesAsArrow = &v
-}
-  return nil
+func (p *TSparkArrowTypes) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.TimestampAsArrow = &v
+	}
+	return nil
 }
 
-func (p *TSparkArrowTypes)  ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 4: ", err)
-} else {
-  p.IntervalTypesAsArrow = &v
-}
-  return nil
+func (p *TSparkArrowTypes) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.DecimalAsArrow = &v
+	}
+	return nil
 }
 
-func (p *TSparkArrowTypes)  ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 5: ", err)
-} else {
-  p.NullTypeAsArrow = &v
+func (p *TSparkArrowTypes) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.ComplexTypesAsArrow = &v
+	}
+	return nil
 }
-  return nil
+
+func (p *TSparkArrowTypes) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.IntervalTypesAsArrow = &v
+	}
+	return nil
+}
+
+func (p *TSparkArrowTypes) ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 5: ", err)
+	} else {
+		p.NullTypeAsArrow = &v
+	}
+	return nil
 }
 
 func (p *TSparkArrowTypes) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TSparkArrowTypes"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField3(ctx, oprot); err != nil { return err }
-    if err := p.writeField4(ctx, oprot); err != nil { return err }
-    if err := p.writeField5(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TSparkArrowTypes"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField5(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TSparkArrowTypes) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetTimestampAsArrow() {
-    if err := oprot.WriteFieldBegin(ctx, "timestampAsArrow", thrift.BOOL, 1); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:timestampAsArrow: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.TimestampAsArrow)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.timestampAsArrow (1) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1:timestampAsArrow: ", p), err) }
-  }
-  return err
+	if p.IsSetTimestampAsArrow() {
+		if err := oprot.WriteFieldBegin(ctx, "timestampAsArrow", thrift.BOOL, 1); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:timestampAsArrow: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.TimestampAsArrow)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.timestampAsArrow (1) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1:timestampAsArrow: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkArrowTypes) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetDecimalAsArrow() {
-    if err := oprot.WriteFieldBegin(ctx, "decimalAsArrow", thrift.BOOL, 2); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:decimalAsArrow: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.DecimalAsArrow)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.decimalAsArrow (2) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 2:decimalAsArrow: ", p), err) }
-  }
-  return err
+	if p.IsSetDecimalAsArrow() {
+		if err := oprot.WriteFieldBegin(ctx, "decimalAsArrow", thrift.BOOL, 2); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:decimalAsArrow: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.DecimalAsArrow)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.decimalAsArrow (2) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 2:decimalAsArrow: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkArrowTypes) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetComplexTypesAsArrow() {
-    if err := oprot.WriteFieldBegin(ctx, "complexTypesAsArrow", thrift.BOOL, 3); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:complexTypesAsArrow: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.ComplexTypesAsArrow)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.complexTypesAsArrow (3) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 3:complexTypesAsArrow: ", p), err) }
-  }
-  return err
+	if p.IsSetComplexTypesAsArrow() {
+		if err := oprot.WriteFieldBegin(ctx, "complexTypesAsArrow", thrift.BOOL, 3); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:complexTypesAsArrow: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.ComplexTypesAsArrow)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.complexTypesAsArrow (3) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 3:complexTypesAsArrow: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkArrowTypes) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetIntervalTypesAsArrow() {
-    if err := oprot.WriteFieldBegin(ctx, "intervalTypesAsArrow", thrift.BOOL, 4); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:intervalTypesAsArrow: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.IntervalTypesAsArrow)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.intervalTypesAsArrow (4) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 4:intervalTypesAsArrow: ", p), err) }
-  }
-  return err
+	if p.IsSetIntervalTypesAsArrow() {
+		if err := oprot.WriteFieldBegin(ctx, "intervalTypesAsArrow", thrift.BOOL, 4); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:intervalTypesAsArrow: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.IntervalTypesAsArrow)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.intervalTypesAsArrow (4) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 4:intervalTypesAsArrow: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkArrowTypes) writeField5(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetNullTypeAsArrow() {
-    if err := oprot.WriteFieldBegin(ctx, "nullTypeAsArrow", thrift.BOOL, 5); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:nullTypeAsArrow: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.NullTypeAsArrow)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.nullTypeAsArrow (5) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 5:nullTypeAsArrow: ", p), err) }
-  }
-  return err
+	if p.IsSetNullTypeAsArrow() {
+		if err := oprot.WriteFieldBegin(ctx, "nullTypeAsArrow", thrift.BOOL, 5); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:nullTypeAsArrow: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.NullTypeAsArrow)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.nullTypeAsArrow (5) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 5:nullTypeAsArrow: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkArrowTypes) Equals(other *TSparkArrowTypes) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if p.TimestampAsArrow != other.TimestampAsArrow {
-    if p.TimestampAsArrow == nil || other.TimestampAsArrow == nil {
-      return false
-    }
-    if (*p.TimestampAsArrow) != (*other.TimestampAsArrow) { return false }
-  }
-  if p.DecimalAsArrow != other.DecimalAsArrow {
-    if p.DecimalAsArrow == nil || other.DecimalAsArrow == nil {
-      return false
-    }
-    if (*p.DecimalAsArrow) != (*other.DecimalAsArrow) { return false }
-  }
-  if p.ComplexTypesAsArrow != other.ComplexTypesAsArrow {
-    if p.ComplexTypesAsArrow == nil || other.ComplexTypesAsArrow == nil {
-      return false
-    }
-    if (*p.ComplexTypesAsArrow) != (*other.ComplexTypesAsArrow) { return false }
-  }
-  if p.IntervalTypesAsArrow != other.IntervalTypesAsArrow {
-    if p.IntervalTypesAsArrow == nil || other.IntervalTypesAsArrow == nil {
-      return false
-    }
-    if (*p.IntervalTypesAsArrow) != (*other.IntervalTypesAsArrow) { return false }
-  }
-  if p.NullTypeAsArrow != other.NullTypeAsArrow {
-    if p.NullTypeAsArrow == nil || other.NullTypeAsArrow == nil {
-      return false
-    }
-    if (*p.NullTypeAsArrow) != (*other.NullTypeAsArrow) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.TimestampAsArrow != other.TimestampAsArrow {
+		if p.TimestampAsArrow == nil || other.TimestampAsArrow == nil {
+			return false
+		}
+		if (*p.TimestampAsArrow) != (*other.TimestampAsArrow) {
+			return false
+		}
+	}
+	if p.DecimalAsArrow != other.DecimalAsArrow {
+		if p.DecimalAsArrow == nil || other.DecimalAsArrow == nil {
+			return false
+		}
+		if (*p.DecimalAsArrow) != (*other.DecimalAsArrow) {
+			return false
+		}
+	}
+	if p.ComplexTypesAsArrow != other.ComplexTypesAsArrow {
+		if p.ComplexTypesAsArrow == nil || other.ComplexTypesAsArrow == nil {
+			return false
+		}
+		if (*p.ComplexTypesAsArrow) != (*other.ComplexTypesAsArrow) {
+			return false
+		}
+	}
+	if p.IntervalTypesAsArrow != other.IntervalTypesAsArrow {
+		if p.IntervalTypesAsArrow == nil || other.IntervalTypesAsArrow == nil {
+			return false
+		}
+		if (*p.IntervalTypesAsArrow) != (*other.IntervalTypesAsArrow) {
+			return false
+		}
+	}
+	if p.NullTypeAsArrow != other.NullTypeAsArrow {
+		if p.NullTypeAsArrow == nil || other.NullTypeAsArrow == nil {
+			return false
+		}
+		if (*p.NullTypeAsArrow) != (*other.NullTypeAsArrow) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TSparkArrowTypes) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TSparkArrowTypes(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TSparkArrowTypes(%+v)", *p)
 }
 
 // Attributes:
-//  - StringValue
-//  - DoubleValue
-//  - BooleanValue
+//   - StringValue
+//   - DoubleValue
+//   - BooleanValue
 type TSparkParameterValue struct {
-  StringValue *string `thrift:"stringValue,1" db:"stringValue" json:"stringValue,omitempty"`
-  DoubleValue *float64 `thrift:"doubleValue,2" db:"doubleValue" json:"doubleValue,omitempty"`
-  BooleanValue *bool `thrift:"booleanValue,3" db:"booleanValue" json:"booleanValue,omitempty"`
+	StringValue  *string  `thrift:"stringValue,1" db:"stringValue" json:"stringValue,omitempty"`
+	DoubleValue  *float64 `thrift:"doubleValue,2" db:"doubleValue" json:"doubleValue,omitempty"`
+	BooleanValue *bool    `thrift:"booleanValue,3" db:"booleanValue" json:"booleanValue,omitempty"`
 }
 
 func NewTSparkParameterValue() *TSparkParameterValue {
-  return &TSparkParameterValue{}
+	return &TSparkParameterValue{}
 }
 
 var TSparkParameterValue_StringValue_DEFAULT string
+
 func (p *TSparkParameterValue) GetStringValue() string {
-  if !p.IsSetStringValue() {
-    return TSparkParameterValue_StringValue_DEFAULT
-  }
-return *p.StringValue
+	if !p.IsSetStringValue() {
+		return TSparkParameterValue_StringValue_DEFAULT
+	}
+	return *p.StringValue
 }
+
 var TSparkParameterValue_DoubleValue_DEFAULT float64
+
 func (p *TSparkParameterValue) GetDoubleValue() float64 {
-  if !p.IsSetDoubleValue() {
-    return TSparkParameterValue_DoubleValue_DEFAULT
-  }
-return *p.DoubleValue
+	if !p.IsSetDoubleValue() {
+		return TSparkParameterValue_DoubleValue_DEFAULT
+	}
+	return *p.DoubleValue
 }
+
 var TSparkParameterValue_BooleanValue_DEFAULT bool
+
 func (p *TSparkParameterValue) GetBooleanValue() bool {
-  if !p.IsSetBooleanValue() {
-    return TSparkParameterValue_BooleanValue_DEFAULT
-  }
-return *p.BooleanValue
+	if !p.IsSetBooleanValue() {
+		return TSparkParameterValue_BooleanValue_DEFAULT
+	}
+	return *p.BooleanValue
 }
 func (p *TSparkParameterValue) IsSetStringValue() bool {
-  return p.StringValue != nil
+	return p.StringValue != nil
 }
 
 func (p *TSparkParameterValue) IsSetDoubleValue() bool {
-  return p.DoubleValue != nil
+	return p.DoubleValue != nil
 }
 
 func (p *TSparkParameterValue) IsSetBooleanValue() bool {
-  return p.BooleanValue != nil
+	return p.BooleanValue != nil
 }
 
 func (p *TSparkParameterValue) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.DOUBLE {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 3:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField3(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
-}
-
-func (p *TSparkParameterValue)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 1: ", err)
-} else {
-  p.StringValue = &v
-}
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.DOUBLE {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TSparkParameterValue)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadDouble(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  p.DoubleValue = &v
-}
-  return nil
+func (p *TSparkParameterValue) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.StringValue = &v
+	}
+	return nil
 }
 
-func (p *TSparkParameterValue)  ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 3: ", err)
-} else {
-  p.BooleanValue = &v
+func (p *TSparkParameterValue) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadDouble(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.DoubleValue = &v
+	}
+	return nil
 }
-  return nil
+
+func (p *TSparkParameterValue) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.BooleanValue = &v
+	}
+	return nil
 }
 
 func (p *TSparkParameterValue) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TSparkParameterValue"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField3(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TSparkParameterValue"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TSparkParameterValue) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetStringValue() {
-    if err := oprot.WriteFieldBegin(ctx, "stringValue", thrift.STRING, 1); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:stringValue: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.StringValue)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.stringValue (1) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1:stringValue: ", p), err) }
-  }
-  return err
+	if p.IsSetStringValue() {
+		if err := oprot.WriteFieldBegin(ctx, "stringValue", thrift.STRING, 1); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:stringValue: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.StringValue)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.stringValue (1) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1:stringValue: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkParameterValue) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetDoubleValue() {
-    if err := oprot.WriteFieldBegin(ctx, "doubleValue", thrift.DOUBLE, 2); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:doubleValue: ", p), err) }
-    if err := oprot.WriteDouble(ctx, float64(*p.DoubleValue)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.doubleValue (2) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 2:doubleValue: ", p), err) }
-  }
-  return err
+	if p.IsSetDoubleValue() {
+		if err := oprot.WriteFieldBegin(ctx, "doubleValue", thrift.DOUBLE, 2); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:doubleValue: ", p), err)
+		}
+		if err := oprot.WriteDouble(ctx, float64(*p.DoubleValue)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.doubleValue (2) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 2:doubleValue: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkParameterValue) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetBooleanValue() {
-    if err := oprot.WriteFieldBegin(ctx, "booleanValue", thrift.BOOL, 3); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:booleanValue: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.BooleanValue)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.booleanValue (3) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 3:booleanValue: ", p), err) }
-  }
-  return err
+	if p.IsSetBooleanValue() {
+		if err := oprot.WriteFieldBegin(ctx, "booleanValue", thrift.BOOL, 3); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:booleanValue: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.BooleanValue)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.booleanValue (3) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 3:booleanValue: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkParameterValue) Equals(other *TSparkParameterValue) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if p.StringValue != other.StringValue {
-    if p.StringValue == nil || other.StringValue == nil {
-      return false
-    }
-    if (*p.StringValue) != (*other.StringValue) { return false }
-  }
-  if p.DoubleValue != other.DoubleValue {
-    if p.DoubleValue == nil || other.DoubleValue == nil {
-      return false
-    }
-    if (*p.DoubleValue) != (*other.DoubleValue) { return false }
-  }
-  if p.BooleanValue != other.BooleanValue {
-    if p.BooleanValue == nil || other.BooleanValue == nil {
-      return false
-    }
-    if (*p.BooleanValue) != (*other.BooleanValue) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.StringValue != other.StringValue {
+		if p.StringValue == nil || other.StringValue == nil {
+			return false
+		}
+		if (*p.StringValue) != (*other.StringValue) {
+			return false
+		}
+	}
+	if p.DoubleValue != other.DoubleValue {
+		if p.DoubleValue == nil || other.DoubleValue == nil {
+			return false
+		}
+		if (*p.DoubleValue) != (*other.DoubleValue) {
+			return false
+		}
+	}
+	if p.BooleanValue != other.BooleanValue {
+		if p.BooleanValue == nil || other.BooleanValue == nil {
+			return false
+		}
+		if (*p.BooleanValue) != (*other.BooleanValue) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TSparkParameterValue) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TSparkParameterValue(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TSparkParameterValue(%+v)", *p)
 }
 
 // Attributes:
-//  - Ordinal
-//  - Name
-//  - Type
-//  - Value
+//   - Ordinal
+//   - Name
+//   - Type
+//   - Value
 type TSparkParameter struct {
-  Ordinal *int32 `thrift:"ordinal,1" db:"ordinal" json:"ordinal,omitempty"`
-  Name *string `thrift:"name,2" db:"name" json:"name,omitempty"`
-  Type *string `thrift:"type,3" db:"type" json:"type,omitempty"`
-  Value *TSparkParameterValue `thrift:"value,4" db:"value" json:"value,omitempty"`
+	Ordinal *int32                `thrift:"ordinal,1" db:"ordinal" json:"ordinal,omitempty"`
+	Name    *string               `thrift:"name,2" db:"name" json:"name,omitempty"`
+	Type    *string               `thrift:"type,3" db:"type" json:"type,omitempty"`
+	Value   *TSparkParameterValue `thrift:"value,4" db:"value" json:"value,omitempty"`
 }
 
 func NewTSparkParameter() *TSparkParameter {
-  return &TSparkParameter{}
+	return &TSparkParameter{}
 }
 
 var TSparkParameter_Ordinal_DEFAULT int32
+
 func (p *TSparkParameter) GetOrdinal() int32 {
-  if !p.IsSetOrdinal() {
-    return TSparkParameter_Ordinal_DEFAULT
-  }
-return *p.Ordinal
+	if !p.IsSetOrdinal() {
+		return TSparkParameter_Ordinal_DEFAULT
+	}
+	return *p.Ordinal
 }
+
 var TSparkParameter_Name_DEFAULT string
+
 func (p *TSparkParameter) GetName() string {
-  if !p.IsSetName() {
-    return TSparkParameter_Name_DEFAULT
-  }
-return *p.Name
+	if !p.IsSetName() {
+		return TSparkParameter_Name_DEFAULT
+	}
+	return *p.Name
 }
+
 var TSparkParameter_Type_DEFAULT string
+
 func (p *TSparkParameter) GetType() string {
-  if !p.IsSetType() {
-    return TSparkParameter_Type_DEFAULT
-  }
-return *p.Type
+	if !p.IsSetType() {
+		return TSparkParameter_Type_DEFAULT
+	}
+	return *p.Type
 }
+
 var TSparkParameter_Value_DEFAULT *TSparkParameterValue
+
 func (p *TSparkParameter) GetValue() *TSparkParameterValue {
-  if !p.IsSetValue() {
-    return TSparkParameter_Value_DEFAULT
-  }
-return p.Value
+	if !p.IsSetValue() {
+		return TSparkParameter_Value_DEFAULT
+	}
+	return p.Value
 }
 func (p *TSparkParameter) IsSetOrdinal() bool {
-  return p.Ordinal != nil
+	return p.Ordinal != nil
 }
 
 func (p *TSparkParameter) IsSetName() bool {
-  return p.Name != nil
+	return p.Name != nil
 }
 
 func (p *TSparkParameter) IsSetType() bool {
-  return p.Type != nil
+	return p.Type != nil
 }
 
 func (p *TSparkParameter) IsSetValue() bool {
-  return p.Value != nil
+	return p.Value != nil
 }
 
 func (p *TSparkParameter) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.I32 {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 3:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField3(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 4:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField4(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
-}
-
-func (p *TSparkParameter)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI32(ctx); err != nil {
-  return thrift.PrependError("error reading field 1: ", err)
-} else {
-  p.Ordinal = &v
-}
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TSparkParameter)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  p.Name = &v
-}
-  return nil
-}
-
-func (p *TSparkParameter)  ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 3: ", err)
-} else {
-  p.Type = &v
-}
-  return nil
+func (p *TSparkParameter) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 1: ", err)
+	} else {
+		p.Ordinal = &v
+	}
+	return nil
 }
 
-func (p *TSparkParameter)  ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Value = &TSparkParameterValue{}
-  if err := p.Value.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Value), err)
-  }
-  return nil
+func (p *TSparkParameter) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.Name = &v
+	}
+	return nil
+}
+
+func (p *TSparkParameter) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.Type = &v
+	}
+	return nil
+}
+
+func (p *TSparkParameter) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Value = &TSparkParameterValue{}
+	if err := p.Value.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Value), err)
+	}
+	return nil
 }
 
 func (p *TSparkParameter) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TSparkParameter"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField3(ctx, oprot); err != nil { return err }
-    if err := p.writeField4(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TSparkParameter"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TSparkParameter) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetOrdinal() {
-    if err := oprot.WriteFieldBegin(ctx, "ordinal", thrift.I32, 1); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:ordinal: ", p), err) }
-    if err := oprot.WriteI32(ctx, int32(*p.Ordinal)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.ordinal (1) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1:ordinal: ", p), err) }
-  }
-  return err
+	if p.IsSetOrdinal() {
+		if err := oprot.WriteFieldBegin(ctx, "ordinal", thrift.I32, 1); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:ordinal: ", p), err)
+		}
+		if err := oprot.WriteI32(ctx, int32(*p.Ordinal)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.ordinal (1) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1:ordinal: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkParameter) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetName() {
-    if err := oprot.WriteFieldBegin(ctx, "name", thrift.STRING, 2); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:name: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.Name)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.name (2) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 2:name: ", p), err) }
-  }
-  return err
+	if p.IsSetName() {
+		if err := oprot.WriteFieldBegin(ctx, "name", thrift.STRING, 2); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:name: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.Name)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.name (2) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 2:name: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkParameter) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetType() {
-    if err := oprot.WriteFieldBegin(ctx, "type", thrift.STRING, 3); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:type: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.Type)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.type (3) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 3:type: ", p), err) }
-  }
-  return err
+	if p.IsSetType() {
+		if err := oprot.WriteFieldBegin(ctx, "type", thrift.STRING, 3); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:type: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.Type)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.type (3) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 3:type: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkParameter) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetValue() {
-    if err := oprot.WriteFieldBegin(ctx, "value", thrift.STRUCT, 4); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:value: ", p), err) }
-    if err := p.Value.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Value), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 4:value: ", p), err) }
-  }
-  return err
+	if p.IsSetValue() {
+		if err := oprot.WriteFieldBegin(ctx, "value", thrift.STRUCT, 4); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:value: ", p), err)
+		}
+		if err := p.Value.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Value), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 4:value: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkParameter) Equals(other *TSparkParameter) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if p.Ordinal != other.Ordinal {
-    if p.Ordinal == nil || other.Ordinal == nil {
-      return false
-    }
-    if (*p.Ordinal) != (*other.Ordinal) { return false }
-  }
-  if p.Name != other.Name {
-    if p.Name == nil || other.Name == nil {
-      return false
-    }
-    if (*p.Name) != (*other.Name) { return false }
-  }
-  if p.Type != other.Type {
-    if p.Type == nil || other.Type == nil {
-      return false
-    }
-    if (*p.Type) != (*other.Type) { return false }
-  }
-  if !p.Value.Equals(other.Value) { return false }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if p.Ordinal != other.Ordinal {
+		if p.Ordinal == nil || other.Ordinal == nil {
+			return false
+		}
+		if (*p.Ordinal) != (*other.Ordinal) {
+			return false
+		}
+	}
+	if p.Name != other.Name {
+		if p.Name == nil || other.Name == nil {
+			return false
+		}
+		if (*p.Name) != (*other.Name) {
+			return false
+		}
+	}
+	if p.Type != other.Type {
+		if p.Type == nil || other.Type == nil {
+			return false
+		}
+		if (*p.Type) != (*other.Type) {
+			return false
+		}
+	}
+	if !p.Value.Equals(other.Value) {
+		return false
+	}
+	return true
 }
 
 func (p *TSparkParameter) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TSparkParameter(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TSparkParameter(%+v)", *p)
 }
 
 // Attributes:
-//  - SessionHandle
-//  - Statement
-//  - ConfOverlay
-//  - RunAsync
-//  - QueryTimeout
-//  - GetDirectResults
-//  - CanReadArrowResult_
-//  - CanDownloadResult_
-//  - CanDecompressLZ4Result_
-//  - MaxBytesPerFile
-//  - UseArrowNativeTypes
-//  - ResultRowLimit
-//  - Parameters
-//  - MaxBytesPerBatch
+//   - SessionHandle
+//   - Statement
+//   - ConfOverlay
+//   - RunAsync
+//   - QueryTimeout
+//   - GetDirectResults
+//   - CanReadArrowResult_
+//   - CanDownloadResult_
+//   - CanDecompressLZ4Result_
+//   - MaxBytesPerFile
+//   - UseArrowNativeTypes
+//   - ResultRowLimit
+//   - Parameters
+//   - MaxBytesPerBatch
 type TExecuteStatementReq struct {
-  SessionHandle *TSessionHandle `thrift:"sessionHandle,1,required" db:"sessionHandle" json:"sessionHandle"`
-  Statement string `thrift:"statement,2,required" db:"statement" json:"statement"`
-  ConfOverlay map[string]string `thrift:"confOverlay,3" db:"confOverlay" json:"confOverlay,omitempty"`
-  RunAsync bool `thrift:"runAsync,4" db:"runAsync" json:"runAsync"`
-  QueryTimeout int64 `thrift:"queryTimeout,5" db:"queryTimeout" json:"queryTimeout"`
-  // unused fields # 6 to 1280
-  GetDirectResults *TSparkGetDirectResults `thrift:"getDirectResults,1281" db:"getDirectResults" json:"getDirectResults,omitempty"`
-  CanReadArrowResult_ *bool `thrift:"canReadArrowResult,1282" db:"canReadArrowResult" json:"canReadArrowResult,omitempty"`
-  CanDownloadResult_ *bool `thrift:"canDownloadResult,1283" db:"canDownloadResult" json:"canDownloadResult,omitempty"`
-  CanDecompressLZ4Result_ *bool `thrift:"canDecompressLZ4Result,1284" db:"canDecompressLZ4Result" json:"canDecompressLZ4Result,omitempty"`
-  MaxBytesPerFile *int64 `thrift:"maxBytesPerFile,1285" db:"maxBytesPerFile" json:"maxBytesPerFile,omitempty"`
-  UseArrowNativeTypes *TSparkArrowTypes `thrift:"useArrowNativeTypes,1286" db:"useArrowNativeTypes" json:"useArrowNativeTypes,omitempty"`
-  ResultRowLimit *int64 `thrift:"resultRowLimit,1287" db:"resultRowLimit" json:"resultRowLimit,omitempty"`
-  Parameters []*TSparkParameter `thrift:"parameters,1288" db:"parameters" json:"parameters,omitempty"`
-  MaxBytesPerBatch *int64 `thrift:"maxBytesPerBatch,1289" db:"maxBytesPerBatch" json:"maxBytesPerBatch,omitempty"`
+	SessionHandle *TSessionHandle   `thrift:"sessionHandle,1,required" db:"sessionHandle" json:"sessionHandle"`
+	Statement     string            `thrift:"statement,2,required" db:"statement" json:"statement"`
+	ConfOverlay   map[string]string `thrift:"confOverlay,3" db:"confOverlay" json:"confOverlay,omitempty"`
+	RunAsync      bool              `thrift:"runAsync,4" db:"runAsync" json:"runAsync"`
+	QueryTimeout  int64             `thrift:"queryTimeout,5" db:"queryTimeout" json:"queryTimeout"`
+	// unused fields # 6 to 1280
+	GetDirectResults        *TSparkGetDirectResults `thrift:"getDirectResults,1281" db:"getDirectResults" json:"getDirectResults,omitempty"`
+	CanReadArrowResult_     *bool                   `thrift:"canReadArrowResult,1282" db:"canReadArrowResult" json:"canReadArrowResult,omitempty"`
+	CanDownloadResult_      *bool                   `thrift:"canDownloadResult,1283" db:"canDownloadResult" json:"canDownloadResult,omitempty"`
+	CanDecompressLZ4Result_ *bool                   `thrift:"canDecompressLZ4Result,1284" db:"canDecompressLZ4Result" json:"canDecompressLZ4Result,omitempty"`
+	MaxBytesPerFile         *int64                  `thrift:"maxBytesPerFile,1285" db:"maxBytesPerFile" json:"maxBytesPerFile,omitempty"`
+	UseArrowNativeTypes     *TSparkArrowTypes       `thrift:"useArrowNativeTypes,1286" db:"useArrowNativeTypes" json:"useArrowNativeTypes,omitempty"`
+	ResultRowLimit          *int64                  `thrift:"resultRowLimit,1287" db:"resultRowLimit" json:"resultRowLimit,omitempty"`
+	Parameters              []*TSparkParameter      `thrift:"parameters,1288" db:"parameters" json:"parameters,omitempty"`
+	MaxBytesPerBatch        *int64                  `thrift:"maxBytesPerBatch,1289" db:"maxBytesPerBatch" json:"maxBytesPerBatch,omitempty"`
 }
 
 func NewTExecuteStatementReq() *TExecuteStatementReq {
-  return &TExecuteStatementReq{}
+	return &TExecuteStatementReq{}
 }
 
 var TExecuteStatementReq_SessionHandle_DEFAULT *TSessionHandle
+
 func (p *TExecuteStatementReq) GetSessionHandle() *TSessionHandle {
-  if !p.IsSetSessionHandle() {
-    return TExecuteStatementReq_SessionHandle_DEFAULT
-  }
-return p.SessionHandle
+	if !p.IsSetSessionHandle() {
+		return TExecuteStatementReq_SessionHandle_DEFAULT
+	}
+	return p.SessionHandle
 }
 
 func (p *TExecuteStatementReq) GetStatement() string {
-  return p.Statement
+	return p.Statement
 }
+
 var TExecuteStatementReq_ConfOverlay_DEFAULT map[string]string
 
 func (p *TExecuteStatementReq) GetConfOverlay() map[string]string {
-  return p.ConfOverlay
+	return p.ConfOverlay
 }
+
 var TExecuteStatementReq_RunAsync_DEFAULT bool = false
 
 func (p *TExecuteStatementReq) GetRunAsync() bool {
-  return p.RunAsync
+	return p.RunAsync
 }
+
 var TExecuteStatementReq_QueryTimeout_DEFAULT int64 = 0
 
 func (p *TExecuteStatementReq) GetQueryTimeout() int64 {
-  return p.QueryTimeout
+	return p.QueryTimeout
 }
+
 var TExecuteStatementReq_GetDirectResults_DEFAULT *TSparkGetDirectResults
+
 func (p *TExecuteStatementReq) GetGetDirectResults() *TSparkGetDirectResults {
-  if !p.IsSetGetDirectResults() {
-    return TExecuteStatementReq_GetDirectResults_DEFAULT
-  }
-return p.GetDirectResults
+	if !p.IsSetGetDirectResults() {
+		return TExecuteStatementReq_GetDirectResults_DEFAULT
+	}
+	return p.GetDirectResults
 }
+
 var TExecuteStatementReq_CanReadArrowResult__DEFAULT bool
+
 func (p *TExecuteStatementReq) GetCanReadArrowResult_() bool {
-  if !p.IsSetCanReadArrowResult_() {
-    return TExecuteStatementReq_CanReadArrowResult__DEFAULT
-  }
-return *p.CanReadArrowResult_
+	if !p.IsSetCanReadArrowResult_() {
+		return TExecuteStatementReq_CanReadArrowResult__DEFAULT
+	}
+	return *p.CanReadArrowResult_
 }
+
 var TExecuteStatementReq_CanDownloadResult__DEFAULT bool
+
 func (p *TExecuteStatementReq) GetCanDownloadResult_() bool {
-  if !p.IsSetCanDownloadResult_() {
-    return TExecuteStatementReq_CanDownloadResult__DEFAULT
-  }
-return *p.CanDownloadResult_
+	if !p.IsSetCanDownloadResult_() {
+		return TExecuteStatementReq_CanDownloadResult__DEFAULT
+	}
+	return *p.CanDownloadResult_
 }
+
 var TExecuteStatementReq_CanDecompressLZ4Result__DEFAULT bool
+
 func (p *TExecuteStatementReq) GetCanDecompressLZ4Result_() bool {
-  if !p.IsSetCanDecompressLZ4Result_() {
-    return TExecuteStatementReq_CanDecompressLZ4Result__DEFAULT
-  }
-return *p.CanDecompressLZ4Result_
+	if !p.IsSetCanDecompressLZ4Result_() {
+		return TExecuteStatementReq_CanDecompressLZ4Result__DEFAULT
+	}
+	return *p.CanDecompressLZ4Result_
 }
+
 var TExecuteStatementReq_MaxBytesPerFile_DEFAULT int64
+
 func (p *TExecuteStatementReq) GetMaxBytesPerFile() int64 {
-  if !p.IsSetMaxBytesPerFile() {
-    return TExecuteStatementReq_MaxBytesPerFile_DEFAULT
-  }
-return *p.MaxBytesPerFile
+	if !p.IsSetMaxBytesPerFile() {
+		return TExecuteStatementReq_MaxBytesPerFile_DEFAULT
+	}
+	return *p.MaxBytesPerFile
 }
+
 var TExecuteStatementReq_UseArrowNativeTypes_DEFAULT *TSparkArrowTypes
+
 func (p *TExecuteStatementReq) GetUseArrowNativeTypes() *TSparkArrowTypes {
-  if !p.IsSetUseArrowNativeTypes() {
-    return TExecuteStatementReq_UseArrowNativeTypes_DEFAULT
-  }
-return p.UseArrowNativeTypes
+	if !p.IsSetUseArrowNativeTypes() {
+		return TExecuteStatementReq_UseArrowNativeTypes_DEFAULT
+	}
+	return p.UseArrowNativeTypes
 }
+
 var TExecuteStatementReq_ResultRowLimit_DEFAULT int64
+
 func (p *TExecuteStatementReq) GetResultRowLimit() int64 {
-  if !p.IsSetResultRowLimit() {
-    return TExecuteStatementReq_ResultRowLimit_DEFAULT
-  }
-return *p.ResultRowLimit
+	if !p.IsSetResultRowLimit() {
+		return TExecuteStatementReq_ResultRowLimit_DEFAULT
+	}
+	return *p.ResultRowLimit
 }
+
 var TExecuteStatementReq_Parameters_DEFAULT []*TSparkParameter
 
 func (p *TExecuteStatementReq) GetParameters() []*TSparkParameter {
-  return p.Parameters
+	return p.Parameters
 }
+
 var TExecuteStatementReq_MaxBytesPerBatch_DEFAULT int64
+
 func (p *TExecuteStatementReq) GetMaxBytesPerBatch() int64 {
-  if !p.IsSetMaxBytesPerBatch() {
-    return TExecuteStatementReq_MaxBytesPerBatch_DEFAULT
-  }
-return *p.MaxBytesPerBatch
+	if !p.IsSetMaxBytesPerBatch() {
+		return TExecuteStatementReq_MaxBytesPerBatch_DEFAULT
+	}
+	return *p.MaxBytesPerBatch
 }
 func (p *TExecuteStatementReq) IsSetSessionHandle() bool {
-  return p.SessionHandle != nil
+	return p.SessionHandle != nil
 }
 
 func (p *TExecuteStatementReq) IsSetConfOverlay() bool {
-  return p.ConfOverlay != nil
+	return p.ConfOverlay != nil
 }
 
 func (p *TExecuteStatementReq) IsSetRunAsync() bool {
-  return p.RunAsync != TExecuteStatementReq_RunAsync_DEFAULT
+	return p.RunAsync != TExecuteStatementReq_RunAsync_DEFAULT
 }
 
 func (p *TExecuteStatementReq) IsSetQueryTimeout() bool {
-  return p.QueryTimeout != TExecuteStatementReq_QueryTimeout_DEFAULT
+	return p.QueryTimeout != TExecuteStatementReq_QueryTimeout_DEFAULT
 }
 
 func (p *TExecuteStatementReq) IsSetGetDirectResults() bool {
-  return p.GetDirectResults != nil
+	return p.GetDirectResults != nil
 }
 
 func (p *TExecuteStatementReq) IsSetCanReadArrowResult_() bool {
-  return p.CanReadArrowResult_ != nil
+	return p.CanReadArrowResult_ != nil
 }
 
 func (p *TExecuteStatementReq) IsSetCanDownloadResult_() bool {
-  return p.CanDownloadResult_ != nil
+	return p.CanDownloadResult_ != nil
 }
 
 func (p *TExecuteStatementReq) IsSetCanDecompressLZ4Result_() bool {
-  return p.CanDecompressLZ4Result_ != nil
+	return p.CanDecompressLZ4Result_ != nil
 }
 
 func (p *TExecuteStatementReq) IsSetMaxBytesPerFile() bool {
-  return p.MaxBytesPerFile != nil
+	return p.MaxBytesPerFile != nil
 }
 
 func (p *TExecuteStatementReq) IsSetUseArrowNativeTypes() bool {
-  return p.UseArrowNativeTypes != nil
+	return p.UseArrowNativeTypes != nil
 }
 
 func (p *TExecuteStatementReq) IsSetResultRowLimit() bool {
-  return p.ResultRowLimit != nil
+	return p.ResultRowLimit != nil
 }
 
 func (p *TExecuteStatementReq) IsSetParameters() bool {
-  return p.Parameters != nil
+	return p.Parameters != nil
 }
 
 func (p *TExecuteStatementReq) IsSetMaxBytesPerBatch() bool {
-  return p.MaxBytesPerBatch != nil
+	return p.MaxBytesPerBatch != nil
 }
 
 func (p *TExecuteStatementReq) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetSessionHandle bool = false;
-  var issetStatement bool = false;
+	var issetSessionHandle bool = false
+	var issetStatement bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetSessionHandle = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-        issetStatement = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 3:
-      if fieldTypeId == thrift.MAP {
-        if err := p.ReadField3(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 4:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField4(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 5:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField5(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1281:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1281(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1282:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField1282(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1283:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField1283(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1284:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField1284(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1285:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField1285(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1286:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1286(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1287:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField1287(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1288:
-      if fieldTypeId == thrift.LIST {
-        if err := p.ReadField1288(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1289:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField1289(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetSessionHandle{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field SessionHandle is not set"));
-  }
-  if !issetStatement{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Statement is not set"));
-  }
-  return nil
-}
-
-func (p *TExecuteStatementReq)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.SessionHandle = &TSessionHandle{}
-  if err := p.SessionHandle.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.SessionHandle), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetSessionHandle = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+				issetStatement = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.MAP {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 5:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField5(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1281:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1281(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1282:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField1282(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1283:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField1283(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1284:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField1284(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1285:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField1285(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1286:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1286(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1287:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField1287(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1288:
+			if fieldTypeId == thrift.LIST {
+				if err := p.ReadField1288(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1289:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField1289(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetSessionHandle {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field SessionHandle is not set"))
+	}
+	if !issetStatement {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Statement is not set"))
+	}
+	return nil
 }
 
-func (p *TExecuteStatementReq)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  p.Statement = v
-}
-  return nil
-}
-
-func (p *TExecuteStatementReq)  ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
-  _, _, size, err := iprot.ReadMapBegin(ctx)
-  if err != nil {
-    return thrift.PrependError("error reading map begin: ", err)
-  }
-  tMap := make(map[string]string, size)
-  p.ConfOverlay =  tMap
-  for i := 0; i < size; i ++ {
-var _key29 string
-    if v, err := iprot.ReadString(ctx); err != nil {
-    return thrift.PrependError("error reading field 0: ", err)
-} else {
-    _key29 = v
-}
-var _val30 string
-    if v, err := iprot.ReadString(ctx); err != nil {
-    return thrift.PrependError("error reading field 0: ", err)
-} else {
-    _val30 = v
-}
-    p.ConfOverlay[_key29] = _val30
-  }
-  if err := iprot.ReadMapEnd(ctx); err != nil {
-    return thrift.PrependError("error reading map end: ", err)
-  }
-  return nil
+func (p *TExecuteStatementReq) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.SessionHandle = &TSessionHandle{}
+	if err := p.SessionHandle.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.SessionHandle), err)
+	}
+	return nil
 }
 
-func (p *TExecuteStatementReq)  ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 4: ", err)
-} else {
-  p.RunAsync = v
-}
-  return nil
-}
-
-func (p *TExecuteStatementReq)  ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 5: ", err)
-} else {
-  p.QueryTimeout = v
-}
-  return nil
+func (p *TExecuteStatementReq) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.Statement = v
+	}
+	return nil
 }
 
-func (p *TExecuteStatementReq)  ReadField1281(ctx context.Context, iprot thrift.TProtocol) error {
-  p.GetDirectResults = &TSparkGetDirectResults{}
-  if err := p.GetDirectResults.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.GetDirectResults), err)
-  }
-  return nil
+func (p *TExecuteStatementReq) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	_, _, size, err := iprot.ReadMapBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading map begin: ", err)
+	}
+	tMap := make(map[string]string, size)
+	p.ConfOverlay = tMap
+	for i := 0; i < size; i++ {
+		var _key29 string
+		if v, err := iprot.ReadString(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_key29 = v
+		}
+		var _val30 string
+		if v, err := iprot.ReadString(ctx); err != nil {
+			return thrift.PrependError("error reading field 0: ", err)
+		} else {
+			_val30 = v
+		}
+		p.ConfOverlay[_key29] = _val30
+	}
+	if err := iprot.ReadMapEnd(ctx); err != nil {
+		return thrift.PrependError("error reading map end: ", err)
+	}
+	return nil
 }
 
-func (p *TExecuteStatementReq)  ReadField1282(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 1282: ", err)
-} else {
-  p.CanReadArrowResult_ = &v
-}
-  return nil
-}
-
-func (p *TExecuteStatementReq)  ReadField1283(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 1283: ", err)
-} else {
-  p.CanDownloadResult_ = &v
-}
-  return nil
+func (p *TExecuteStatementReq) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.RunAsync = v
+	}
+	return nil
 }
 
-func (p *TExecuteStatementReq)  ReadField1284(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 1284: ", err)
-} else {
-  p.CanDecompressLZ4Result_ = &v
-}
-  return nil
-}
-
-func (p *TExecuteStatementReq)  ReadField1285(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 1285: ", err)
-} else {
-  p.MaxBytesPerFile = &v
-}
-  return nil
+func (p *TExecuteStatementReq) ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 5: ", err)
+	} else {
+		p.QueryTimeout = v
+	}
+	return nil
 }
 
-func (p *TExecuteStatementReq)  ReadField1286(ctx context.Context, iprot thrift.TProtocol) error {
-  p.UseArrowNativeTypes = &TSparkArrowTypes{}
-  if err := p.UseArrowNativeTypes.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.UseArrowNativeTypes), err)
-  }
-  return nil
+func (p *TExecuteStatementReq) ReadField1281(ctx context.Context, iprot thrift.TProtocol) error {
+	p.GetDirectResults = &TSparkGetDirectResults{}
+	if err := p.GetDirectResults.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.GetDirectResults), err)
+	}
+	return nil
 }
 
-func (p *TExecuteStatementReq)  ReadField1287(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 1287: ", err)
-} else {
-  p.ResultRowLimit = &v
-}
-  return nil
-}
-
-func (p *TExecuteStatementReq)  ReadField1288(ctx context.Context, iprot thrift.TProtocol) error {
-  _, size, err := iprot.ReadListBegin(ctx)
-  if err != nil {
-    return thrift.PrependError("error reading list begin: ", err)
-  }
-  tSlice := make([]*TSparkParameter, 0, size)
-  p.Parameters =  tSlice
-  for i := 0; i < size; i ++ {
-    _elem31 := &TSparkParameter{}
-    if err := _elem31.Read(ctx, iprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem31), err)
-    }
-    p.Parameters = append(p.Parameters, _elem31)
-  }
-  if err := iprot.ReadListEnd(ctx); err != nil {
-    return thrift.PrependError("error reading list end: ", err)
-  }
-  return nil
+func (p *TExecuteStatementReq) ReadField1282(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 1282: ", err)
+	} else {
+		p.CanReadArrowResult_ = &v
+	}
+	return nil
 }
 
-func (p *TExecuteStatementReq)  ReadField1289(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 1289: ", err)
-} else {
-  p.MaxBytesPerBatch = &v
+func (p *TExecuteStatementReq) ReadField1283(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 1283: ", err)
+	} else {
+		p.CanDownloadResult_ = &v
+	}
+	return nil
 }
-  return nil
+
+func (p *TExecuteStatementReq) ReadField1284(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 1284: ", err)
+	} else {
+		p.CanDecompressLZ4Result_ = &v
+	}
+	return nil
+}
+
+func (p *TExecuteStatementReq) ReadField1285(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 1285: ", err)
+	} else {
+		p.MaxBytesPerFile = &v
+	}
+	return nil
+}
+
+func (p *TExecuteStatementReq) ReadField1286(ctx context.Context, iprot thrift.TProtocol) error {
+	p.UseArrowNativeTypes = &TSparkArrowTypes{}
+	if err := p.UseArrowNativeTypes.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.UseArrowNativeTypes), err)
+	}
+	return nil
+}
+
+func (p *TExecuteStatementReq) ReadField1287(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 1287: ", err)
+	} else {
+		p.ResultRowLimit = &v
+	}
+	return nil
+}
+
+func (p *TExecuteStatementReq) ReadField1288(ctx context.Context, iprot thrift.TProtocol) error {
+	_, size, err := iprot.ReadListBegin(ctx)
+	if err != nil {
+		return thrift.PrependError("error reading list begin: ", err)
+	}
+	tSlice := make([]*TSparkParameter, 0, size)
+	p.Parameters = tSlice
+	for i := 0; i < size; i++ {
+		_elem31 := &TSparkParameter{}
+		if err := _elem31.Read(ctx, iprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", _elem31), err)
+		}
+		p.Parameters = append(p.Parameters, _elem31)
+	}
+	if err := iprot.ReadListEnd(ctx); err != nil {
+		return thrift.PrependError("error reading list end: ", err)
+	}
+	return nil
+}
+
+func (p *TExecuteStatementReq) ReadField1289(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 1289: ", err)
+	} else {
+		p.MaxBytesPerBatch = &v
+	}
+	return nil
 }
 
 func (p *TExecuteStatementReq) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TExecuteStatementReq"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField3(ctx, oprot); err != nil { return err }
-    if err := p.writeField4(ctx, oprot); err != nil { return err }
-    if err := p.writeField5(ctx, oprot); err != nil { return err }
-    if err := p.writeField1281(ctx, oprot); err != nil { return err }
-    if err := p.writeField1282(ctx, oprot); err != nil { return err }
-    if err := p.writeField1283(ctx, oprot); err != nil { return err }
-    if err := p.writeField1284(ctx, oprot); err != nil { return err }
-    if err := p.writeField1285(ctx, oprot); err != nil { return err }
-    if err := p.writeField1286(ctx, oprot); err != nil { return err }
-    if err := p.writeField1287(ctx, oprot); err != nil { return err }
-    if err := p.writeField1288(ctx, oprot); err != nil { return err }
-    if err := p.writeField1289(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TExecuteStatementReq"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField5(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1281(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1282(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1283(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1284(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1285(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1286(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1287(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1288(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1289(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TExecuteStatementReq) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "sessionHandle", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:sessionHandle: ", p), err) }
-  if err := p.SessionHandle.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.SessionHandle), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:sessionHandle: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "sessionHandle", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:sessionHandle: ", p), err)
+	}
+	if err := p.SessionHandle.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.SessionHandle), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:sessionHandle: ", p), err)
+	}
+	return err
 }
 
 func (p *TExecuteStatementReq) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "statement", thrift.STRING, 2); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:statement: ", p), err) }
-  if err := oprot.WriteString(ctx, string(p.Statement)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.statement (2) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 2:statement: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "statement", thrift.STRING, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:statement: ", p), err)
+	}
+	if err := oprot.WriteString(ctx, string(p.Statement)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.statement (2) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:statement: ", p), err)
+	}
+	return err
 }
 
 func (p *TExecuteStatementReq) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetConfOverlay() {
-    if err := oprot.WriteFieldBegin(ctx, "confOverlay", thrift.MAP, 3); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:confOverlay: ", p), err) }
-    if err := oprot.WriteMapBegin(ctx, thrift.STRING, thrift.STRING, len(p.ConfOverlay)); err != nil {
-      return thrift.PrependError("error writing map begin: ", err)
-    }
-    for k, v := range p.ConfOverlay {
-      if err := oprot.WriteString(ctx, string(k)); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err) }
-      if err := oprot.WriteString(ctx, string(v)); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err) }
-    }
-    if err := oprot.WriteMapEnd(ctx); err != nil {
-      return thrift.PrependError("error writing map end: ", err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 3:confOverlay: ", p), err) }
-  }
-  return err
+	if p.IsSetConfOverlay() {
+		if err := oprot.WriteFieldBegin(ctx, "confOverlay", thrift.MAP, 3); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:confOverlay: ", p), err)
+		}
+		if err := oprot.WriteMapBegin(ctx, thrift.STRING, thrift.STRING, len(p.ConfOverlay)); err != nil {
+			return thrift.PrependError("error writing map begin: ", err)
+		}
+		for k, v := range p.ConfOverlay {
+			if err := oprot.WriteString(ctx, string(k)); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+			}
+			if err := oprot.WriteString(ctx, string(v)); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T. (0) field write error: ", p), err)
+			}
+		}
+		if err := oprot.WriteMapEnd(ctx); err != nil {
+			return thrift.PrependError("error writing map end: ", err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 3:confOverlay: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TExecuteStatementReq) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetRunAsync() {
-    if err := oprot.WriteFieldBegin(ctx, "runAsync", thrift.BOOL, 4); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:runAsync: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(p.RunAsync)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.runAsync (4) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 4:runAsync: ", p), err) }
-  }
-  return err
+	if p.IsSetRunAsync() {
+		if err := oprot.WriteFieldBegin(ctx, "runAsync", thrift.BOOL, 4); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:runAsync: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(p.RunAsync)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.runAsync (4) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 4:runAsync: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TExecuteStatementReq) writeField5(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetQueryTimeout() {
-    if err := oprot.WriteFieldBegin(ctx, "queryTimeout", thrift.I64, 5); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:queryTimeout: ", p), err) }
-    if err := oprot.WriteI64(ctx, int64(p.QueryTimeout)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.queryTimeout (5) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 5:queryTimeout: ", p), err) }
-  }
-  return err
+	if p.IsSetQueryTimeout() {
+		if err := oprot.WriteFieldBegin(ctx, "queryTimeout", thrift.I64, 5); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:queryTimeout: ", p), err)
+		}
+		if err := oprot.WriteI64(ctx, int64(p.QueryTimeout)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.queryTimeout (5) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 5:queryTimeout: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TExecuteStatementReq) writeField1281(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetGetDirectResults() {
-    if err := oprot.WriteFieldBegin(ctx, "getDirectResults", thrift.STRUCT, 1281); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1281:getDirectResults: ", p), err) }
-    if err := p.GetDirectResults.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.GetDirectResults), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1281:getDirectResults: ", p), err) }
-  }
-  return err
+	if p.IsSetGetDirectResults() {
+		if err := oprot.WriteFieldBegin(ctx, "getDirectResults", thrift.STRUCT, 1281); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1281:getDirectResults: ", p), err)
+		}
+		if err := p.GetDirectResults.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.GetDirectResults), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1281:getDirectResults: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TExecuteStatementReq) writeField1282(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetCanReadArrowResult_() {
-    if err := oprot.WriteFieldBegin(ctx, "canReadArrowResult", thrift.BOOL, 1282); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1282:canReadArrowResult: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.CanReadArrowResult_)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.canReadArrowResult (1282) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1282:canReadArrowResult: ", p), err) }
-  }
-  return err
+	if p.IsSetCanReadArrowResult_() {
+		if err := oprot.WriteFieldBegin(ctx, "canReadArrowResult", thrift.BOOL, 1282); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1282:canReadArrowResult: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.CanReadArrowResult_)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.canReadArrowResult (1282) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1282:canReadArrowResult: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TExecuteStatementReq) writeField1283(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetCanDownloadResult_() {
-    if err := oprot.WriteFieldBegin(ctx, "canDownloadResult", thrift.BOOL, 1283); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1283:canDownloadResult: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.CanDownloadResult_)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.canDownloadResult (1283) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1283:canDownloadResult: ", p), err) }
-  }
-  return err
+	if p.IsSetCanDownloadResult_() {
+		if err := oprot.WriteFieldBegin(ctx, "canDownloadResult", thrift.BOOL, 1283); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1283:canDownloadResult: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.CanDownloadResult_)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.canDownloadResult (1283) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1283:canDownloadResult: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TExecuteStatementReq) writeField1284(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetCanDecompressLZ4Result_() {
-    if err := oprot.WriteFieldBegin(ctx, "canDecompressLZ4Result", thrift.BOOL, 1284); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1284:canDecompressLZ4Result: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.CanDecompressLZ4Result_)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.canDecompressLZ4Result (1284) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1284:canDecompressLZ4Result: ", p), err) }
-  }
-  return err
+	if p.IsSetCanDecompressLZ4Result_() {
+		if err := oprot.WriteFieldBegin(ctx, "canDecompressLZ4Result", thrift.BOOL, 1284); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1284:canDecompressLZ4Result: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.CanDecompressLZ4Result_)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.canDecompressLZ4Result (1284) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1284:canDecompressLZ4Result: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TExecuteStatementReq) writeField1285(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetMaxBytesPerFile() {
-    if err := oprot.WriteFieldBegin(ctx, "maxBytesPerFile", thrift.I64, 1285); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1285:maxBytesPerFile: ", p), err) }
-    if err := oprot.WriteI64(ctx, int64(*p.MaxBytesPerFile)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.maxBytesPerFile (1285) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1285:maxBytesPerFile: ", p), err) }
-  }
-  return err
+	if p.IsSetMaxBytesPerFile() {
+		if err := oprot.WriteFieldBegin(ctx, "maxBytesPerFile", thrift.I64, 1285); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1285:maxBytesPerFile: ", p), err)
+		}
+		if err := oprot.WriteI64(ctx, int64(*p.MaxBytesPerFile)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.maxBytesPerFile (1285) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1285:maxBytesPerFile: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TExecuteStatementReq) writeField1286(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetUseArrowNativeTypes() {
-    if err := oprot.WriteFieldBegin(ctx, "useArrowNativeTypes", thrift.STRUCT, 1286); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1286:useArrowNativeTypes: ", p), err) }
-    if err := p.UseArrowNativeTypes.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.UseArrowNativeTypes), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1286:useArrowNativeTypes: ", p), err) }
-  }
-  return err
+	if p.IsSetUseArrowNativeTypes() {
+		if err := oprot.WriteFieldBegin(ctx, "useArrowNativeTypes", thrift.STRUCT, 1286); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1286:useArrowNativeTypes: ", p), err)
+		}
+		if err := p.UseArrowNativeTypes.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.UseArrowNativeTypes), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1286:useArrowNativeTypes: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TExecuteStatementReq) writeField1287(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetResultRowLimit() {
-    if err := oprot.WriteFieldBegin(ctx, "resultRowLimit", thrift.I64, 1287); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1287:resultRowLimit: ", p), err) }
-    if err := oprot.WriteI64(ctx, int64(*p.ResultRowLimit)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.resultRowLimit (1287) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1287:resultRowLimit: ", p), err) }
-  }
-  return err
+	if p.IsSetResultRowLimit() {
+		if err := oprot.WriteFieldBegin(ctx, "resultRowLimit", thrift.I64, 1287); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1287:resultRowLimit: ", p), err)
+		}
+		if err := oprot.WriteI64(ctx, int64(*p.ResultRowLimit)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.resultRowLimit (1287) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1287:resultRowLimit: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TExecuteStatementReq) writeField1288(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetParameters() {
-    if err := oprot.WriteFieldBegin(ctx, "parameters", thrift.LIST, 1288); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1288:parameters: ", p), err) }
-    if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.Parameters)); err != nil {
-      return thrift.PrependError("error writing list begin: ", err)
-    }
-    for _, v := range p.Parameters {
-      if err := v.Write(ctx, oprot); err != nil {
-        return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
-      }
-    }
-    if err := oprot.WriteListEnd(ctx); err != nil {
-      return thrift.PrependError("error writing list end: ", err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1288:parameters: ", p), err) }
-  }
-  return err
+	if p.IsSetParameters() {
+		if err := oprot.WriteFieldBegin(ctx, "parameters", thrift.LIST, 1288); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1288:parameters: ", p), err)
+		}
+		if err := oprot.WriteListBegin(ctx, thrift.STRUCT, len(p.Parameters)); err != nil {
+			return thrift.PrependError("error writing list begin: ", err)
+		}
+		for _, v := range p.Parameters {
+			if err := v.Write(ctx, oprot); err != nil {
+				return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", v), err)
+			}
+		}
+		if err := oprot.WriteListEnd(ctx); err != nil {
+			return thrift.PrependError("error writing list end: ", err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1288:parameters: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TExecuteStatementReq) writeField1289(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetMaxBytesPerBatch() {
-    if err := oprot.WriteFieldBegin(ctx, "maxBytesPerBatch", thrift.I64, 1289); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1289:maxBytesPerBatch: ", p), err) }
-    if err := oprot.WriteI64(ctx, int64(*p.MaxBytesPerBatch)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.maxBytesPerBatch (1289) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1289:maxBytesPerBatch: ", p), err) }
-  }
-  return err
+	if p.IsSetMaxBytesPerBatch() {
+		if err := oprot.WriteFieldBegin(ctx, "maxBytesPerBatch", thrift.I64, 1289); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1289:maxBytesPerBatch: ", p), err)
+		}
+		if err := oprot.WriteI64(ctx, int64(*p.MaxBytesPerBatch)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.maxBytesPerBatch (1289) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1289:maxBytesPerBatch: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TExecuteStatementReq) Equals(other *TExecuteStatementReq) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.SessionHandle.Equals(other.SessionHandle) { return false }
-  if p.Statement != other.Statement { return false }
-  if len(p.ConfOverlay) != len(other.ConfOverlay) { return false }
-  for k, _tgt := range p.ConfOverlay {
-    _src32 := other.ConfOverlay[k]
-    if _tgt != _src32 { return false }
-  }
-  if p.RunAsync != other.RunAsync { return false }
-  if p.QueryTimeout != other.QueryTimeout { return false }
-  if !p.GetDirectResults.Equals(other.GetDirectResults) { return false }
-  if p.CanReadArrowResult_ != other.CanReadArrowResult_ {
-    if p.CanReadArrowResult_ == nil || other.CanReadArrowResult_ == nil {
-      return false
-    }
-    if (*p.CanReadArrowResult_) != (*other.CanReadArrowResult_) { return false }
-  }
-  if p.CanDownloadResult_ != other.CanDownloadResult_ {
-    if p.CanDownloadResult_ == nil || other.CanDownloadResult_ == nil {
-      return false
-    }
-    if (*p.CanDownloadResult_) != (*other.CanDownloadResult_) { return false }
-  }
-  if p.CanDecompressLZ4Result_ != other.CanDecompressLZ4Result_ {
-    if p.CanDecompressLZ4Result_ == nil || other.CanDecompressLZ4Result_ == nil {
-      return false
-    }
-    if (*p.CanDecompressLZ4Result_) != (*other.CanDecompressLZ4Result_) { return false }
-  }
-  if p.MaxBytesPerFile != other.MaxBytesPerFile {
-    if p.MaxBytesPerFile == nil || other.MaxBytesPerFile == nil {
-      return false
-    }
-    if (*p.MaxBytesPerFile) != (*other.MaxBytesPerFile) { return false }
-  }
-  if !p.UseArrowNativeTypes.Equals(other.UseArrowNativeTypes) { return false }
-  if p.ResultRowLimit != other.ResultRowLimit {
-    if p.ResultRowLimit == nil || other.ResultRowLimit == nil {
-      return false
-    }
-    if (*p.ResultRowLimit) != (*other.ResultRowLimit) { return false }
-  }
-  if len(p.Parameters) != len(other.Parameters) { return false }
-  for i, _tgt := range p.Parameters {
-    _src33 := other.Parameters[i]
-    if !_tgt.Equals(_src33) { return false }
-  }
-  if p.MaxBytesPerBatch != other.MaxBytesPerBatch {
-    if p.MaxBytesPerBatch == nil || other.MaxBytesPerBatch == nil {
-      return false
-    }
-    if (*p.MaxBytesPerBatch) != (*other.MaxBytesPerBatch) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.SessionHandle.Equals(other.SessionHandle) {
+		return false
+	}
+	if p.Statement != other.Statement {
+		return false
+	}
+	if len(p.ConfOverlay) != len(other.ConfOverlay) {
+		return false
+	}
+	for k, _tgt := range p.ConfOverlay {
+		_src32 := other.ConfOverlay[k]
+		if _tgt != _src32 {
+			return false
+		}
+	}
+	if p.RunAsync != other.RunAsync {
+		return false
+	}
+	if p.QueryTimeout != other.QueryTimeout {
+		return false
+	}
+	if !p.GetDirectResults.Equals(other.GetDirectResults) {
+		return false
+	}
+	if p.CanReadArrowResult_ != other.CanReadArrowResult_ {
+		if p.CanReadArrowResult_ == nil || other.CanReadArrowResult_ == nil {
+			return false
+		}
+		if (*p.CanReadArrowResult_) != (*other.CanReadArrowResult_) {
+			return false
+		}
+	}
+	if p.CanDownloadResult_ != other.CanDownloadResult_ {
+		if p.CanDownloadResult_ == nil || other.CanDownloadResult_ == nil {
+			return false
+		}
+		if (*p.CanDownloadResult_) != (*other.CanDownloadResult_) {
+			return false
+		}
+	}
+	if p.CanDecompressLZ4Result_ != other.CanDecompressLZ4Result_ {
+		if p.CanDecompressLZ4Result_ == nil || other.CanDecompressLZ4Result_ == nil {
+			return false
+		}
+		if (*p.CanDecompressLZ4Result_) != (*other.CanDecompressLZ4Result_) {
+			return false
+		}
+	}
+	if p.MaxBytesPerFile != other.MaxBytesPerFile {
+		if p.MaxBytesPerFile == nil || other.MaxBytesPerFile == nil {
+			return false
+		}
+		if (*p.MaxBytesPerFile) != (*other.MaxBytesPerFile) {
+			return false
+		}
+	}
+	if !p.UseArrowNativeTypes.Equals(other.UseArrowNativeTypes) {
+		return false
+	}
+	if p.ResultRowLimit != other.ResultRowLimit {
+		if p.ResultRowLimit == nil || other.ResultRowLimit == nil {
+			return false
+		}
+		if (*p.ResultRowLimit) != (*other.ResultRowLimit) {
+			return false
+		}
+	}
+	if len(p.Parameters) != len(other.Parameters) {
+		return false
+	}
+	for i, _tgt := range p.Parameters {
+		_src33 := other.Parameters[i]
+		if !_tgt.Equals(_src33) {
+			return false
+		}
+	}
+	if p.MaxBytesPerBatch != other.MaxBytesPerBatch {
+		if p.MaxBytesPerBatch == nil || other.MaxBytesPerBatch == nil {
+			return false
+		}
+		if (*p.MaxBytesPerBatch) != (*other.MaxBytesPerBatch) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TExecuteStatementReq) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TExecuteStatementReq(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TExecuteStatementReq(%+v)", *p)
 }
 
 // Attributes:
-//  - OperationHandle
-//  - GetProgressUpdate
+//   - OperationHandle
+//   - GetProgressUpdate
 type TGetOperationStatusReq struct {
-  OperationHandle *TOperationHandle `thrift:"operationHandle,1,required" db:"operationHandle" json:"operationHandle"`
-  GetProgressUpdate *bool `thrift:"getProgressUpdate,2" db:"getProgressUpdate" json:"getProgressUpdate,omitempty"`
+	OperationHandle   *TOperationHandle `thrift:"operationHandle,1,required" db:"operationHandle" json:"operationHandle"`
+	GetProgressUpdate *bool             `thrift:"getProgressUpdate,2" db:"getProgressUpdate" json:"getProgressUpdate,omitempty"`
 }
 
 func NewTGetOperationStatusReq() *TGetOperationStatusReq {
-  return &TGetOperationStatusReq{}
+	return &TGetOperationStatusReq{}
 }
 
 var TGetOperationStatusReq_OperationHandle_DEFAULT *TOperationHandle
+
 func (p *TGetOperationStatusReq) GetOperationHandle() *TOperationHandle {
-  if !p.IsSetOperationHandle() {
-    return TGetOperationStatusReq_OperationHandle_DEFAULT
-  }
-return p.OperationHandle
+	if !p.IsSetOperationHandle() {
+		return TGetOperationStatusReq_OperationHandle_DEFAULT
+	}
+	return p.OperationHandle
 }
+
 var TGetOperationStatusReq_GetProgressUpdate_DEFAULT bool
+
 func (p *TGetOperationStatusReq) GetGetProgressUpdate() bool {
-  if !p.IsSetGetProgressUpdate() {
-    return TGetOperationStatusReq_GetProgressUpdate_DEFAULT
-  }
-return *p.GetProgressUpdate
+	if !p.IsSetGetProgressUpdate() {
+		return TGetOperationStatusReq_GetProgressUpdate_DEFAULT
+	}
+	return *p.GetProgressUpdate
 }
 func (p *TGetOperationStatusReq) IsSetOperationHandle() bool {
-  return p.OperationHandle != nil
+	return p.OperationHandle != nil
 }
 
 func (p *TGetOperationStatusReq) IsSetGetProgressUpdate() bool {
-  return p.GetProgressUpdate != nil
+	return p.GetProgressUpdate != nil
 }
 
 func (p *TGetOperationStatusReq) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetOperationHandle bool = false;
+	var issetOperationHandle bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetOperationHandle = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetOperationHandle{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field OperationHandle is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetOperationHandle = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetOperationHandle {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field OperationHandle is not set"))
+	}
+	return nil
 }
 
-func (p *TGetOperationStatusReq)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.OperationHandle = &TOperationHandle{}
-  if err := p.OperationHandle.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.OperationHandle), err)
-  }
-  return nil
+func (p *TGetOperationStatusReq) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.OperationHandle = &TOperationHandle{}
+	if err := p.OperationHandle.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.OperationHandle), err)
+	}
+	return nil
 }
 
-func (p *TGetOperationStatusReq)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  p.GetProgressUpdate = &v
-}
-  return nil
+func (p *TGetOperationStatusReq) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.GetProgressUpdate = &v
+	}
+	return nil
 }
 
 func (p *TGetOperationStatusReq) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TGetOperationStatusReq"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TGetOperationStatusReq"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TGetOperationStatusReq) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "operationHandle", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:operationHandle: ", p), err) }
-  if err := p.OperationHandle.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.OperationHandle), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:operationHandle: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "operationHandle", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:operationHandle: ", p), err)
+	}
+	if err := p.OperationHandle.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.OperationHandle), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:operationHandle: ", p), err)
+	}
+	return err
 }
 
 func (p *TGetOperationStatusReq) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetGetProgressUpdate() {
-    if err := oprot.WriteFieldBegin(ctx, "getProgressUpdate", thrift.BOOL, 2); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:getProgressUpdate: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.GetProgressUpdate)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.getProgressUpdate (2) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 2:getProgressUpdate: ", p), err) }
-  }
-  return err
+	if p.IsSetGetProgressUpdate() {
+		if err := oprot.WriteFieldBegin(ctx, "getProgressUpdate", thrift.BOOL, 2); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:getProgressUpdate: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.GetProgressUpdate)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.getProgressUpdate (2) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 2:getProgressUpdate: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetOperationStatusReq) Equals(other *TGetOperationStatusReq) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.OperationHandle.Equals(other.OperationHandle) { return false }
-  if p.GetProgressUpdate != other.GetProgressUpdate {
-    if p.GetProgressUpdate == nil || other.GetProgressUpdate == nil {
-      return false
-    }
-    if (*p.GetProgressUpdate) != (*other.GetProgressUpdate) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.OperationHandle.Equals(other.OperationHandle) {
+		return false
+	}
+	if p.GetProgressUpdate != other.GetProgressUpdate {
+		if p.GetProgressUpdate == nil || other.GetProgressUpdate == nil {
+			return false
+		}
+		if (*p.GetProgressUpdate) != (*other.GetProgressUpdate) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TGetOperationStatusReq) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TGetOperationStatusReq(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TGetOperationStatusReq(%+v)", *p)
 }
 
 // Attributes:
-//  - Status
-//  - OperationState
-//  - SqlState
-//  - ErrorCode
-//  - ErrorMessage
-//  - TaskStatus
-//  - OperationStarted
-//  - OperationCompleted
-//  - HasResultSet
-//  - NumModifiedRows
-//  - DisplayMessage
-//  - DiagnosticInfo
-//  - ErrorDetailsJson
+//   - Status
+//   - OperationState
+//   - SqlState
+//   - ErrorCode
+//   - ErrorMessage
+//   - TaskStatus
+//   - OperationStarted
+//   - OperationCompleted
+//   - HasResultSet
+//   - NumModifiedRows
+//   - DisplayMessage
+//   - DiagnosticInfo
+//   - ErrorDetailsJson
 type TGetOperationStatusResp struct {
-  Status *TStatus `thrift:"status,1,required" db:"status" json:"status"`
-  OperationState *TOperationState `thrift:"operationState,2" db:"operationState" json:"operationState,omitempty"`
-  SqlState *string `thrift:"sqlState,3" db:"sqlState" json:"sqlState,omitempty"`
-  ErrorCode *int32 `thrift:"errorCode,4" db:"errorCode" json:"errorCode,omitempty"`
-  ErrorMessage *string `thrift:"errorMessage,5" db:"errorMessage" json:"errorMessage,omitempty"`
-  TaskStatus *string `thrift:"taskStatus,6" db:"taskStatus" json:"taskStatus,omitempty"`
-  OperationStarted *int64 `thrift:"operationStarted,7" db:"operationStarted" json:"operationStarted,omitempty"`
-  OperationCompleted *int64 `thrift:"operationCompleted,8" db:"operationCompleted" json:"operationCompleted,omitempty"`
-  HasResultSet *bool `thrift:"hasResultSet,9" db:"hasResultSet" json:"hasResultSet,omitempty"`
-  // unused field # 10
-  NumModifiedRows *int64 `thrift:"numModifiedRows,11" db:"numModifiedRows" json:"numModifiedRows,omitempty"`
-  // unused fields # 12 to 1280
-  DisplayMessage *string `thrift:"displayMessage,1281" db:"displayMessage" json:"displayMessage,omitempty"`
-  DiagnosticInfo *string `thrift:"diagnosticInfo,1282" db:"diagnosticInfo" json:"diagnosticInfo,omitempty"`
-  ErrorDetailsJson *string `thrift:"errorDetailsJson,1283" db:"errorDetailsJson" json:"errorDetailsJson,omitempty"`
+	Status             *TStatus         `thrift:"status,1,required" db:"status" json:"status"`
+	OperationState     *TOperationState `thrift:"operationState,2" db:"operationState" json:"operationState,omitempty"`
+	SqlState           *string          `thrift:"sqlState,3" db:"sqlState" json:"sqlState,omitempty"`
+	ErrorCode          *int32           `thrift:"errorCode,4" db:"errorCode" json:"errorCode,omitempty"`
+	ErrorMessage       *string          `thrift:"errorMessage,5" db:"errorMessage" json:"errorMessage,omitempty"`
+	TaskStatus         *string          `thrift:"taskStatus,6" db:"taskStatus" json:"taskStatus,omitempty"`
+	OperationStarted   *int64           `thrift:"operationStarted,7" db:"operationStarted" json:"operationStarted,omitempty"`
+	OperationCompleted *int64           `thrift:"operationCompleted,8" db:"operationCompleted" json:"operationCompleted,omitempty"`
+	HasResultSet       *bool            `thrift:"hasResultSet,9" db:"hasResultSet" json:"hasResultSet,omitempty"`
+	// unused field # 10
+	NumModifiedRows *int64 `thrift:"numModifiedRows,11" db:"numModifiedRows" json:"numModifiedRows,omitempty"`
+	// unused fields # 12 to 1280
+	DisplayMessage   *string `thrift:"displayMessage,1281" db:"displayMessage" json:"displayMessage,omitempty"`
+	DiagnosticInfo   *string `thrift:"diagnosticInfo,1282" db:"diagnosticInfo" json:"diagnosticInfo,omitempty"`
+	ErrorDetailsJson *string `thrift:"errorDetailsJson,1283" db:"errorDetailsJson" json:"errorDetailsJson,omitempty"`
 }
 
 func NewTGetOperationStatusResp() *TGetOperationStatusResp {
-  return &TGetOperationStatusResp{}
+	return &TGetOperationStatusResp{}
 }
 
 var TGetOperationStatusResp_Status_DEFAULT *TStatus
+
 func (p *TGetOperationStatusResp) GetStatus() *TStatus {
-  if !p.IsSetStatus() {
-    return TGetOperationStatusResp_Status_DEFAULT
-  }
-return p.Status
+	if !p.IsSetStatus() {
+		return TGetOperationStatusResp_Status_DEFAULT
+	}
+	return p.Status
 }
+
 var TGetOperationStatusResp_OperationState_DEFAULT TOperationState
+
 func (p *TGetOperationStatusResp) GetOperationState() TOperationState {
-  if !p.IsSetOperationState() {
-    return TGetOperationStatusResp_OperationState_DEFAULT
-  }
-return *p.OperationState
+	if !p.IsSetOperationState() {
+		return TGetOperationStatusResp_OperationState_DEFAULT
+	}
+	return *p.OperationState
 }
+
 var TGetOperationStatusResp_SqlState_DEFAULT string
+
 func (p *TGetOperationStatusResp) GetSqlState() string {
-  if !p.IsSetSqlState() {
-    return TGetOperationStatusResp_SqlState_DEFAULT
-  }
-return *p.SqlState
+	if !p.IsSetSqlState() {
+		return TGetOperationStatusResp_SqlState_DEFAULT
+	}
+	return *p.SqlState
 }
+
 var TGetOperationStatusResp_ErrorCode_DEFAULT int32
+
 func (p *TGetOperationStatusResp) GetErrorCode() int32 {
-  if !p.IsSetErrorCode() {
-    return TGetOperationStatusResp_ErrorCode_DEFAULT
-  }
-return *p.ErrorCode
+	if !p.IsSetErrorCode() {
+		return TGetOperationStatusResp_ErrorCode_DEFAULT
+	}
+	return *p.ErrorCode
 }
+
 var TGetOperationStatusResp_ErrorMessage_DEFAULT string
+
 func (p *TGetOperationStatusResp) GetErrorMessage() string {
-  if !p.IsSetErrorMessage() {
-    return TGetOperationStatusResp_ErrorMessage_DEFAULT
-  }
-return *p.ErrorMessage
+	if !p.IsSetErrorMessage() {
+		return TGetOperationStatusResp_ErrorMessage_DEFAULT
+	}
+	return *p.ErrorMessage
 }
+
 var TGetOperationStatusResp_TaskStatus_DEFAULT string
+
 func (p *TGetOperationStatusResp) GetTaskStatus() string {
-  if !p.IsSetTaskStatus() {
-    return TGetOperationStatusResp_TaskStatus_DEFAULT
-  }
-return *p.TaskStatus
+	if !p.IsSetTaskStatus() {
+		return TGetOperationStatusResp_TaskStatus_DEFAULT
+	}
+	return *p.TaskStatus
 }
+
 var TGetOperationStatusResp_OperationStarted_DEFAULT int64
+
 func (p *TGetOperationStatusResp) GetOperationStarted() int64 {
-  if !p.IsSetOperationStarted() {
-    return TGetOperationStatusResp_OperationStarted_DEFAULT
-  }
-return *p.OperationStarted
+	if !p.IsSetOperationStarted() {
+		return TGetOperationStatusResp_OperationStarted_DEFAULT
+	}
+	return *p.OperationStarted
 }
+
 var TGetOperationStatusResp_OperationCompleted_DEFAULT int64
+
 func (p *TGetOperationStatusResp) GetOperationCompleted() int64 {
-  if !p.IsSetOperationCompleted() {
-    return TGetOperationStatusResp_OperationCompleted_DEFAULT
-  }
-return *p.OperationCompleted
+	if !p.IsSetOperationCompleted() {
+		return TGetOperationStatusResp_OperationCompleted_DEFAULT
+	}
+	return *p.OperationCompleted
 }
+
 var TGetOperationStatusResp_HasResultSet_DEFAULT bool
+
 func (p *TGetOperationStatusResp) GetHasResultSet() bool {
-  if !p.IsSetHasResultSet() {
-    return TGetOperationStatusResp_HasResultSet_DEFAULT
-  }
-return *p.HasResultSet
+	if !p.IsSetHasResultSet() {
+		return TGetOperationStatusResp_HasResultSet_DEFAULT
+	}
+	return *p.HasResultSet
 }
+
 var TGetOperationStatusResp_NumModifiedRows_DEFAULT int64
+
 func (p *TGetOperationStatusResp) GetNumModifiedRows() int64 {
-  if !p.IsSetNumModifiedRows() {
-    return TGetOperationStatusResp_NumModifiedRows_DEFAULT
-  }
-return *p.NumModifiedRows
+	if !p.IsSetNumModifiedRows() {
+		return TGetOperationStatusResp_NumModifiedRows_DEFAULT
+	}
+	return *p.NumModifiedRows
 }
+
 var TGetOperationStatusResp_DisplayMessage_DEFAULT string
+
 func (p *TGetOperationStatusResp) GetDisplayMessage() string {
-  if !p.IsSetDisplayMessage() {
-    return TGetOperationStatusResp_DisplayMessage_DEFAULT
-  }
-return *p.DisplayMessage
+	if !p.IsSetDisplayMessage() {
+		return TGetOperationStatusResp_DisplayMessage_DEFAULT
+	}
+	return *p.DisplayMessage
 }
+
 var TGetOperationStatusResp_DiagnosticInfo_DEFAULT string
+
 func (p *TGetOperationStatusResp) GetDiagnosticInfo() string {
-  if !p.IsSetDiagnosticInfo() {
-    return TGetOperationStatusResp_DiagnosticInfo_DEFAULT
-  }
-return *p.DiagnosticInfo
+	if !p.IsSetDiagnosticInfo() {
+		return TGetOperationStatusResp_DiagnosticInfo_DEFAULT
+	}
+	return *p.DiagnosticInfo
 }
+
 var TGetOperationStatusResp_ErrorDetailsJson_DEFAULT string
+
 func (p *TGetOperationStatusResp) GetErrorDetailsJson() string {
-  if !p.IsSetErrorDetailsJson() {
-    return TGetOperationStatusResp_ErrorDetailsJson_DEFAULT
-  }
-return *p.ErrorDetailsJson
+	if !p.IsSetErrorDetailsJson() {
+		return TGetOperationStatusResp_ErrorDetailsJson_DEFAULT
+	}
+	return *p.ErrorDetailsJson
 }
 func (p *TGetOperationStatusResp) IsSetStatus() bool {
-  return p.Status != nil
+	return p.Status != nil
 }
 
 func (p *TGetOperationStatusResp) IsSetOperationState() bool {
-  return p.OperationState != nil
+	return p.OperationState != nil
 }
 
 func (p *TGetOperationStatusResp) IsSetSqlState() bool {
-  return p.SqlState != nil
+	return p.SqlState != nil
 }
 
 func (p *TGetOperationStatusResp) IsSetErrorCode() bool {
-  return p.ErrorCode != nil
+	return p.ErrorCode != nil
 }
 
 func (p *TGetOperationStatusResp) IsSetErrorMessage() bool {
-  return p.ErrorMessage != nil
+	return p.ErrorMessage != nil
 }
 
 func (p *TGetOperationStatusResp) IsSetTaskStatus() bool {
-  return p.TaskStatus != nil
+	return p.TaskStatus != nil
 }
 
 func (p *TGetOperationStatusResp) IsSetOperationStarted() bool {
-  return p.OperationStarted != nil
+	return p.OperationStarted != nil
 }
 
 func (p *TGetOperationStatusResp) IsSetOperationCompleted() bool {
-  return p.OperationCompleted != nil
+	return p.OperationCompleted != nil
 }
 
 func (p *TGetOperationStatusResp) IsSetHasResultSet() bool {
-  return p.HasResultSet != nil
+	return p.HasResultSet != nil
 }
 
 func (p *TGetOperationStatusResp) IsSetNumModifiedRows() bool {
-  return p.NumModifiedRows != nil
+	return p.NumModifiedRows != nil
 }
 
 func (p *TGetOperationStatusResp) IsSetDisplayMessage() bool {
-  return p.DisplayMessage != nil
+	return p.DisplayMessage != nil
 }
 
 func (p *TGetOperationStatusResp) IsSetDiagnosticInfo() bool {
-  return p.DiagnosticInfo != nil
+	return p.DiagnosticInfo != nil
 }
 
 func (p *TGetOperationStatusResp) IsSetErrorDetailsJson() bool {
-  return p.ErrorDetailsJson != nil
+	return p.ErrorDetailsJson != nil
 }
 
 func (p *TGetOperationStatusResp) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetStatus bool = false;
+	var issetStatus bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetStatus = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.I32 {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 3:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField3(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 4:
-      if fieldTypeId == thrift.I32 {
-        if err := p.ReadField4(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 5:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField5(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 6:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField6(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 7:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField7(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 8:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField8(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 9:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField9(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 11:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField11(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1281:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField1281(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1282:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField1282(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1283:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField1283(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetStatus{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Status is not set"));
-  }
-  return nil
-}
-
-func (p *TGetOperationStatusResp)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Status = &TStatus{}
-  if err := p.Status.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Status), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetStatus = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 5:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField5(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 6:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField6(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 7:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField7(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 8:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField8(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 9:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField9(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 11:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField11(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1281:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField1281(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1282:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField1282(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1283:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField1283(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetStatus {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Status is not set"))
+	}
+	return nil
 }
 
-func (p *TGetOperationStatusResp)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI32(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  temp := TOperationState(v)
-  p.OperationState = &temp
-}
-  return nil
+func (p *TGetOperationStatusResp) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Status = &TStatus{}
+	if err := p.Status.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Status), err)
+	}
+	return nil
 }
 
-func (p *TGetOperationStatusResp)  ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 3: ", err)
-} else {
-  p.SqlState = &v
-}
-  return nil
-}
-
-func (p *TGetOperationStatusResp)  ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI32(ctx); err != nil {
-  return thrift.PrependError("error reading field 4: ", err)
-} else {
-  p.ErrorCode = &v
-}
-  return nil
+func (p *TGetOperationStatusResp) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		temp := TOperationState(v)
+		p.OperationState = &temp
+	}
+	return nil
 }
 
-func (p *TGetOperationStatusResp)  ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 5: ", err)
-} else {
-  p.ErrorMessage = &v
-}
-  return nil
-}
-
-func (p *TGetOperationStatusResp)  ReadField6(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 6: ", err)
-} else {
-  p.TaskStatus = &v
-}
-  return nil
+func (p *TGetOperationStatusResp) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.SqlState = &v
+	}
+	return nil
 }
 
-func (p *TGetOperationStatusResp)  ReadField7(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 7: ", err)
-} else {
-  p.OperationStarted = &v
-}
-  return nil
-}
-
-func (p *TGetOperationStatusResp)  ReadField8(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 8: ", err)
-} else {
-  p.OperationCompleted = &v
-}
-  return nil
+func (p *TGetOperationStatusResp) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.ErrorCode = &v
+	}
+	return nil
 }
 
-func (p *TGetOperationStatusResp)  ReadField9(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 9: ", err)
-} else {
-  p.HasResultSet = &v
-}
-  return nil
-}
-
-func (p *TGetOperationStatusResp)  ReadField11(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 11: ", err)
-} else {
-  p.NumModifiedRows = &v
-}
-  return nil
+func (p *TGetOperationStatusResp) ReadField5(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 5: ", err)
+	} else {
+		p.ErrorMessage = &v
+	}
+	return nil
 }
 
-func (p *TGetOperationStatusResp)  ReadField1281(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 1281: ", err)
-} else {
-  p.DisplayMessage = &v
-}
-  return nil
-}
-
-func (p *TGetOperationStatusResp)  ReadField1282(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 1282: ", err)
-} else {
-  p.DiagnosticInfo = &v
-}
-  return nil
+func (p *TGetOperationStatusResp) ReadField6(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 6: ", err)
+	} else {
+		p.TaskStatus = &v
+	}
+	return nil
 }
 
-func (p *TGetOperationStatusResp)  ReadField1283(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadString(ctx); err != nil {
-  return thrift.PrependError("error reading field 1283: ", err)
-} else {
-  p.ErrorDetailsJson = &v
+func (p *TGetOperationStatusResp) ReadField7(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 7: ", err)
+	} else {
+		p.OperationStarted = &v
+	}
+	return nil
 }
-  return nil
+
+func (p *TGetOperationStatusResp) ReadField8(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 8: ", err)
+	} else {
+		p.OperationCompleted = &v
+	}
+	return nil
+}
+
+func (p *TGetOperationStatusResp) ReadField9(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 9: ", err)
+	} else {
+		p.HasResultSet = &v
+	}
+	return nil
+}
+
+func (p *TGetOperationStatusResp) ReadField11(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 11: ", err)
+	} else {
+		p.NumModifiedRows = &v
+	}
+	return nil
+}
+
+func (p *TGetOperationStatusResp) ReadField1281(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 1281: ", err)
+	} else {
+		p.DisplayMessage = &v
+	}
+	return nil
+}
+
+func (p *TGetOperationStatusResp) ReadField1282(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 1282: ", err)
+	} else {
+		p.DiagnosticInfo = &v
+	}
+	return nil
+}
+
+func (p *TGetOperationStatusResp) ReadField1283(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadString(ctx); err != nil {
+		return thrift.PrependError("error reading field 1283: ", err)
+	} else {
+		p.ErrorDetailsJson = &v
+	}
+	return nil
 }
 
 func (p *TGetOperationStatusResp) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TGetOperationStatusResp"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField3(ctx, oprot); err != nil { return err }
-    if err := p.writeField4(ctx, oprot); err != nil { return err }
-    if err := p.writeField5(ctx, oprot); err != nil { return err }
-    if err := p.writeField6(ctx, oprot); err != nil { return err }
-    if err := p.writeField7(ctx, oprot); err != nil { return err }
-    if err := p.writeField8(ctx, oprot); err != nil { return err }
-    if err := p.writeField9(ctx, oprot); err != nil { return err }
-    if err := p.writeField11(ctx, oprot); err != nil { return err }
-    if err := p.writeField1281(ctx, oprot); err != nil { return err }
-    if err := p.writeField1282(ctx, oprot); err != nil { return err }
-    if err := p.writeField1283(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TGetOperationStatusResp"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField5(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField6(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField7(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField8(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField9(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField11(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1281(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1282(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1283(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TGetOperationStatusResp) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "status", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:status: ", p), err) }
-  if err := p.Status.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Status), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:status: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "status", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:status: ", p), err)
+	}
+	if err := p.Status.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Status), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:status: ", p), err)
+	}
+	return err
 }
 
 func (p *TGetOperationStatusResp) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetOperationState() {
-    if err := oprot.WriteFieldBegin(ctx, "operationState", thrift.I32, 2); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:operationState: ", p), err) }
-    if err := oprot.WriteI32(ctx, int32(*p.OperationState)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.operationState (2) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 2:operationState: ", p), err) }
-  }
-  return err
+	if p.IsSetOperationState() {
+		if err := oprot.WriteFieldBegin(ctx, "operationState", thrift.I32, 2); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:operationState: ", p), err)
+		}
+		if err := oprot.WriteI32(ctx, int32(*p.OperationState)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.operationState (2) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 2:operationState: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetOperationStatusResp) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetSqlState() {
-    if err := oprot.WriteFieldBegin(ctx, "sqlState", thrift.STRING, 3); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:sqlState: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.SqlState)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.sqlState (3) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 3:sqlState: ", p), err) }
-  }
-  return err
+	if p.IsSetSqlState() {
+		if err := oprot.WriteFieldBegin(ctx, "sqlState", thrift.STRING, 3); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:sqlState: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.SqlState)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.sqlState (3) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 3:sqlState: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetOperationStatusResp) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetErrorCode() {
-    if err := oprot.WriteFieldBegin(ctx, "errorCode", thrift.I32, 4); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:errorCode: ", p), err) }
-    if err := oprot.WriteI32(ctx, int32(*p.ErrorCode)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.errorCode (4) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 4:errorCode: ", p), err) }
-  }
-  return err
+	if p.IsSetErrorCode() {
+		if err := oprot.WriteFieldBegin(ctx, "errorCode", thrift.I32, 4); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:errorCode: ", p), err)
+		}
+		if err := oprot.WriteI32(ctx, int32(*p.ErrorCode)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.errorCode (4) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 4:errorCode: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetOperationStatusResp) writeField5(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetErrorMessage() {
-    if err := oprot.WriteFieldBegin(ctx, "errorMessage", thrift.STRING, 5); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:errorMessage: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.ErrorMessage)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.errorMessage (5) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 5:errorMessage: ", p), err) }
-  }
-  return err
+	if p.IsSetErrorMessage() {
+		if err := oprot.WriteFieldBegin(ctx, "errorMessage", thrift.STRING, 5); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 5:errorMessage: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.ErrorMessage)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.errorMessage (5) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 5:errorMessage: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetOperationStatusResp) writeField6(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetTaskStatus() {
-    if err := oprot.WriteFieldBegin(ctx, "taskStatus", thrift.STRING, 6); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 6:taskStatus: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.TaskStatus)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.taskStatus (6) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 6:taskStatus: ", p), err) }
-  }
-  return err
+	if p.IsSetTaskStatus() {
+		if err := oprot.WriteFieldBegin(ctx, "taskStatus", thrift.STRING, 6); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 6:taskStatus: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.TaskStatus)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.taskStatus (6) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 6:taskStatus: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetOperationStatusResp) writeField7(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetOperationStarted() {
-    if err := oprot.WriteFieldBegin(ctx, "operationStarted", thrift.I64, 7); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 7:operationStarted: ", p), err) }
-    if err := oprot.WriteI64(ctx, int64(*p.OperationStarted)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.operationStarted (7) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 7:operationStarted: ", p), err) }
-  }
-  return err
+	if p.IsSetOperationStarted() {
+		if err := oprot.WriteFieldBegin(ctx, "operationStarted", thrift.I64, 7); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 7:operationStarted: ", p), err)
+		}
+		if err := oprot.WriteI64(ctx, int64(*p.OperationStarted)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.operationStarted (7) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 7:operationStarted: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetOperationStatusResp) writeField8(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetOperationCompleted() {
-    if err := oprot.WriteFieldBegin(ctx, "operationCompleted", thrift.I64, 8); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 8:operationCompleted: ", p), err) }
-    if err := oprot.WriteI64(ctx, int64(*p.OperationCompleted)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.operationCompleted (8) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 8:operationCompleted: ", p), err) }
-  }
-  return err
+	if p.IsSetOperationCompleted() {
+		if err := oprot.WriteFieldBegin(ctx, "operationCompleted", thrift.I64, 8); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 8:operationCompleted: ", p), err)
+		}
+		if err := oprot.WriteI64(ctx, int64(*p.OperationCompleted)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.operationCompleted (8) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 8:operationCompleted: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetOperationStatusResp) writeField9(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetHasResultSet() {
-    if err := oprot.WriteFieldBegin(ctx, "hasResultSet", thrift.BOOL, 9); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 9:hasResultSet: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.HasResultSet)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.hasResultSet (9) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 9:hasResultSet: ", p), err) }
-  }
-  return err
+	if p.IsSetHasResultSet() {
+		if err := oprot.WriteFieldBegin(ctx, "hasResultSet", thrift.BOOL, 9); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 9:hasResultSet: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.HasResultSet)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.hasResultSet (9) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 9:hasResultSet: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetOperationStatusResp) writeField11(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetNumModifiedRows() {
-    if err := oprot.WriteFieldBegin(ctx, "numModifiedRows", thrift.I64, 11); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 11:numModifiedRows: ", p), err) }
-    if err := oprot.WriteI64(ctx, int64(*p.NumModifiedRows)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.numModifiedRows (11) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 11:numModifiedRows: ", p), err) }
-  }
-  return err
+	if p.IsSetNumModifiedRows() {
+		if err := oprot.WriteFieldBegin(ctx, "numModifiedRows", thrift.I64, 11); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 11:numModifiedRows: ", p), err)
+		}
+		if err := oprot.WriteI64(ctx, int64(*p.NumModifiedRows)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.numModifiedRows (11) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 11:numModifiedRows: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetOperationStatusResp) writeField1281(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetDisplayMessage() {
-    if err := oprot.WriteFieldBegin(ctx, "displayMessage", thrift.STRING, 1281); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1281:displayMessage: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.DisplayMessage)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.displayMessage (1281) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1281:displayMessage: ", p), err) }
-  }
-  return err
+	if p.IsSetDisplayMessage() {
+		if err := oprot.WriteFieldBegin(ctx, "displayMessage", thrift.STRING, 1281); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1281:displayMessage: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.DisplayMessage)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.displayMessage (1281) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1281:displayMessage: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetOperationStatusResp) writeField1282(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetDiagnosticInfo() {
-    if err := oprot.WriteFieldBegin(ctx, "diagnosticInfo", thrift.STRING, 1282); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1282:diagnosticInfo: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.DiagnosticInfo)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.diagnosticInfo (1282) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1282:diagnosticInfo: ", p), err) }
-  }
-  return err
+	if p.IsSetDiagnosticInfo() {
+		if err := oprot.WriteFieldBegin(ctx, "diagnosticInfo", thrift.STRING, 1282); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1282:diagnosticInfo: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.DiagnosticInfo)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.diagnosticInfo (1282) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1282:diagnosticInfo: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetOperationStatusResp) writeField1283(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetErrorDetailsJson() {
-    if err := oprot.WriteFieldBegin(ctx, "errorDetailsJson", thrift.STRING, 1283); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1283:errorDetailsJson: ", p), err) }
-    if err := oprot.WriteString(ctx, string(*p.ErrorDetailsJson)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.errorDetailsJson (1283) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1283:errorDetailsJson: ", p), err) }
-  }
-  return err
+	if p.IsSetErrorDetailsJson() {
+		if err := oprot.WriteFieldBegin(ctx, "errorDetailsJson", thrift.STRING, 1283); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1283:errorDetailsJson: ", p), err)
+		}
+		if err := oprot.WriteString(ctx, string(*p.ErrorDetailsJson)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.errorDetailsJson (1283) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1283:errorDetailsJson: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetOperationStatusResp) Equals(other *TGetOperationStatusResp) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.Status.Equals(other.Status) { return false }
-  if p.OperationState != other.OperationState {
-    if p.OperationState == nil || other.OperationState == nil {
-      return false
-    }
-    if (*p.OperationState) != (*other.OperationState) { return false }
-  }
-  if p.SqlState != other.SqlState {
-    if p.SqlState == nil || other.SqlState == nil {
-      return false
-    }
-    if (*p.SqlState) != (*other.SqlState) { return false }
-  }
-  if p.ErrorCode != other.ErrorCode {
-    if p.ErrorCode == nil || other.ErrorCode == nil {
-      return false
-    }
-    if (*p.ErrorCode) != (*other.ErrorCode) { return false }
-  }
-  if p.ErrorMessage != other.ErrorMessage {
-    if p.ErrorMessage == nil || other.ErrorMessage == nil {
-      return false
-    }
-    if (*p.ErrorMessage) != (*other.ErrorMessage) { return false }
-  }
-  if p.TaskStatus != other.TaskStatus {
-    if p.TaskStatus == nil || other.TaskStatus == nil {
-      return false
-    }
-    if (*p.TaskStatus) != (*other.TaskStatus) { return false }
-  }
-  if p.OperationStarted != other.OperationStarted {
-    if p.OperationStarted == nil || other.OperationStarted == nil {
-      return false
-    }
-    if (*p.OperationStarted) != (*other.OperationStarted) { return false }
-  }
-  if p.OperationCompleted != other.OperationCompleted {
-    if p.OperationCompleted == nil || other.OperationCompleted == nil {
-      return false
-    }
-    if (*p.OperationCompleted) != (*other.OperationCompleted) { return false }
-  }
-  if p.HasResultSet != other.HasResultSet {
-    if p.HasResultSet == nil || other.HasResultSet == nil {
-      return false
-    }
-    if (*p.HasResultSet) != (*other.HasResultSet) { return false }
-  }
-  if p.NumModifiedRows != other.NumModifiedRows {
-    if p.NumModifiedRows == nil || other.NumModifiedRows == nil {
-      return false
-    }
-    if (*p.NumModifiedRows) != (*other.NumModifiedRows) { return false }
-  }
-  if p.DisplayMessage != other.DisplayMessage {
-    if p.DisplayMessage == nil || other.DisplayMessage == nil {
-      return false
-    }
-    if (*p.DisplayMessage) != (*other.DisplayMessage) { return false }
-  }
-  if p.DiagnosticInfo != other.DiagnosticInfo {
-    if p.DiagnosticInfo == nil || other.DiagnosticInfo == nil {
-      return false
-    }
-    if (*p.DiagnosticInfo) != (*other.DiagnosticInfo) { return false }
-  }
-  if p.ErrorDetailsJson != other.ErrorDetailsJson {
-    if p.ErrorDetailsJson == nil || other.ErrorDetailsJson == nil {
-      return false
-    }
-    if (*p.ErrorDetailsJson) != (*other.ErrorDetailsJson) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Status.Equals(other.Status) {
+		return false
+	}
+	if p.OperationState != other.OperationState {
+		if p.OperationState == nil || other.OperationState == nil {
+			return false
+		}
+		if (*p.OperationState) != (*other.OperationState) {
+			return false
+		}
+	}
+	if p.SqlState != other.SqlState {
+		if p.SqlState == nil || other.SqlState == nil {
+			return false
+		}
+		if (*p.SqlState) != (*other.SqlState) {
+			return false
+		}
+	}
+	if p.ErrorCode != other.ErrorCode {
+		if p.ErrorCode == nil || other.ErrorCode == nil {
+			return false
+		}
+		if (*p.ErrorCode) != (*other.ErrorCode) {
+			return false
+		}
+	}
+	if p.ErrorMessage != other.ErrorMessage {
+		if p.ErrorMessage == nil || other.ErrorMessage == nil {
+			return false
+		}
+		if (*p.ErrorMessage) != (*other.ErrorMessage) {
+			return false
+		}
+	}
+	if p.TaskStatus != other.TaskStatus {
+		if p.TaskStatus == nil || other.TaskStatus == nil {
+			return false
+		}
+		if (*p.TaskStatus) != (*other.TaskStatus) {
+			return false
+		}
+	}
+	if p.OperationStarted != other.OperationStarted {
+		if p.OperationStarted == nil || other.OperationStarted == nil {
+			return false
+		}
+		if (*p.OperationStarted) != (*other.OperationStarted) {
+			return false
+		}
+	}
+	if p.OperationCompleted != other.OperationCompleted {
+		if p.OperationCompleted == nil || other.OperationCompleted == nil {
+			return false
+		}
+		if (*p.OperationCompleted) != (*other.OperationCompleted) {
+			return false
+		}
+	}
+	if p.HasResultSet != other.HasResultSet {
+		if p.HasResultSet == nil || other.HasResultSet == nil {
+			return false
+		}
+		if (*p.HasResultSet) != (*other.HasResultSet) {
+			return false
+		}
+	}
+	if p.NumModifiedRows != other.NumModifiedRows {
+		if p.NumModifiedRows == nil || other.NumModifiedRows == nil {
+			return false
+		}
+		if (*p.NumModifiedRows) != (*other.NumModifiedRows) {
+			return false
+		}
+	}
+	if p.DisplayMessage != other.DisplayMessage {
+		if p.DisplayMessage == nil || other.DisplayMessage == nil {
+			return false
+		}
+		if (*p.DisplayMessage) != (*other.DisplayMessage) {
+			return false
+		}
+	}
+	if p.DiagnosticInfo != other.DiagnosticInfo {
+		if p.DiagnosticInfo == nil || other.DiagnosticInfo == nil {
+			return false
+		}
+		if (*p.DiagnosticInfo) != (*other.DiagnosticInfo) {
+			return false
+		}
+	}
+	if p.ErrorDetailsJson != other.ErrorDetailsJson {
+		if p.ErrorDetailsJson == nil || other.ErrorDetailsJson == nil {
+			return false
+		}
+		if (*p.ErrorDetailsJson) != (*other.ErrorDetailsJson) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TGetOperationStatusResp) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TGetOperationStatusResp(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TGetOperationStatusResp(%+v)", *p)
 }
 
 // Attributes:
-//  - OperationHandle
+//   - OperationHandle
 type TGetResultSetMetadataReq struct {
-  OperationHandle *TOperationHandle `thrift:"operationHandle,1,required" db:"operationHandle" json:"operationHandle"`
+	OperationHandle *TOperationHandle `thrift:"operationHandle,1,required" db:"operationHandle" json:"operationHandle"`
 }
 
 func NewTGetResultSetMetadataReq() *TGetResultSetMetadataReq {
-  return &TGetResultSetMetadataReq{}
+	return &TGetResultSetMetadataReq{}
 }
 
 var TGetResultSetMetadataReq_OperationHandle_DEFAULT *TOperationHandle
+
 func (p *TGetResultSetMetadataReq) GetOperationHandle() *TOperationHandle {
-  if !p.IsSetOperationHandle() {
-    return TGetResultSetMetadataReq_OperationHandle_DEFAULT
-  }
-return p.OperationHandle
+	if !p.IsSetOperationHandle() {
+		return TGetResultSetMetadataReq_OperationHandle_DEFAULT
+	}
+	return p.OperationHandle
 }
 func (p *TGetResultSetMetadataReq) IsSetOperationHandle() bool {
-  return p.OperationHandle != nil
+	return p.OperationHandle != nil
 }
 
 func (p *TGetResultSetMetadataReq) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetOperationHandle bool = false;
+	var issetOperationHandle bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetOperationHandle = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetOperationHandle{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field OperationHandle is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetOperationHandle = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetOperationHandle {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field OperationHandle is not set"))
+	}
+	return nil
 }
 
-func (p *TGetResultSetMetadataReq)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.OperationHandle = &TOperationHandle{}
-  if err := p.OperationHandle.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.OperationHandle), err)
-  }
-  return nil
+func (p *TGetResultSetMetadataReq) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.OperationHandle = &TOperationHandle{}
+	if err := p.OperationHandle.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.OperationHandle), err)
+	}
+	return nil
 }
 
 func (p *TGetResultSetMetadataReq) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TGetResultSetMetadataReq"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TGetResultSetMetadataReq"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TGetResultSetMetadataReq) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "operationHandle", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:operationHandle: ", p), err) }
-  if err := p.OperationHandle.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.OperationHandle), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:operationHandle: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "operationHandle", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:operationHandle: ", p), err)
+	}
+	if err := p.OperationHandle.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.OperationHandle), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:operationHandle: ", p), err)
+	}
+	return err
 }
 
 func (p *TGetResultSetMetadataReq) Equals(other *TGetResultSetMetadataReq) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.OperationHandle.Equals(other.OperationHandle) { return false }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.OperationHandle.Equals(other.OperationHandle) {
+		return false
+	}
+	return true
 }
 
 func (p *TGetResultSetMetadataReq) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TGetResultSetMetadataReq(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TGetResultSetMetadataReq(%+v)", *p)
 }
 
 // Attributes:
-//  - Status
-//  - Schema
-//  - ResultFormat
-//  - Lz4Compressed
-//  - ArrowSchema
-//  - IsStagingOperation
+//   - Status
+//   - Schema
+//   - ResultFormat
+//   - Lz4Compressed
+//   - ArrowSchema
+//   - IsStagingOperation
 type TGetResultSetMetadataResp struct {
-  Status *TStatus `thrift:"status,1,required" db:"status" json:"status"`
-  Schema *TTableSchema `thrift:"schema,2" db:"schema" json:"schema,omitempty"`
-  // unused fields # 3 to 1280
-  ResultFormat *TSparkRowSetType `thrift:"resultFormat,1281" db:"resultFormat" json:"resultFormat,omitempty"`
-  Lz4Compressed *bool `thrift:"lz4Compressed,1282" db:"lz4Compressed" json:"lz4Compressed,omitempty"`
-  ArrowSchema []byte `thrift:"arrowSchema,1283" db:"arrowSchema" json:"arrowSchema,omitempty"`
-  // unused fields # 1284 to 1286
-  IsStagingOperation *bool `thrift:"isStagingOperation,1287" db:"isStagingOperation" json:"isStagingOperation,omitempty"`
+	Status *TStatus      `thrift:"status,1,required" db:"status" json:"status"`
+	Schema *TTableSchema `thrift:"schema,2" db:"schema" json:"schema,omitempty"`
+	// unused fields # 3 to 1280
+	ResultFormat  *TSparkRowSetType `thrift:"resultFormat,1281" db:"resultFormat" json:"resultFormat,omitempty"`
+	Lz4Compressed *bool             `thrift:"lz4Compressed,1282" db:"lz4Compressed" json:"lz4Compressed,omitempty"`
+	ArrowSchema   []byte            `thrift:"arrowSchema,1283" db:"arrowSchema" json:"arrowSchema,omitempty"`
+	// unused fields # 1284 to 1286
+	IsStagingOperation *bool `thrift:"isStagingOperation,1287" db:"isStagingOperation" json:"isStagingOperation,omitempty"`
 }
 
 func NewTGetResultSetMetadataResp() *TGetResultSetMetadataResp {
-  return &TGetResultSetMetadataResp{}
+	return &TGetResultSetMetadataResp{}
 }
 
 var TGetResultSetMetadataResp_Status_DEFAULT *TStatus
+
 func (p *TGetResultSetMetadataResp) GetStatus() *TStatus {
-  if !p.IsSetStatus() {
-    return TGetResultSetMetadataResp_Status_DEFAULT
-  }
-return p.Status
+	if !p.IsSetStatus() {
+		return TGetResultSetMetadataResp_Status_DEFAULT
+	}
+	return p.Status
 }
+
 var TGetResultSetMetadataResp_Schema_DEFAULT *TTableSchema
+
 func (p *TGetResultSetMetadataResp) GetSchema() *TTableSchema {
-  if !p.IsSetSchema() {
-    return TGetResultSetMetadataResp_Schema_DEFAULT
-  }
-return p.Schema
+	if !p.IsSetSchema() {
+		return TGetResultSetMetadataResp_Schema_DEFAULT
+	}
+	return p.Schema
 }
+
 var TGetResultSetMetadataResp_ResultFormat_DEFAULT TSparkRowSetType
+
 func (p *TGetResultSetMetadataResp) GetResultFormat() TSparkRowSetType {
-  if !p.IsSetResultFormat() {
-    return TGetResultSetMetadataResp_ResultFormat_DEFAULT
-  }
-return *p.ResultFormat
+	if !p.IsSetResultFormat() {
+		return TGetResultSetMetadataResp_ResultFormat_DEFAULT
+	}
+	return *p.ResultFormat
 }
+
 var TGetResultSetMetadataResp_Lz4Compressed_DEFAULT bool
+
 func (p *TGetResultSetMetadataResp) GetLz4Compressed() bool {
-  if !p.IsSetLz4Compressed() {
-    return TGetResultSetMetadataResp_Lz4Compressed_DEFAULT
-  }
-return *p.Lz4Compressed
+	if !p.IsSetLz4Compressed() {
+		return TGetResultSetMetadataResp_Lz4Compressed_DEFAULT
+	}
+	return *p.Lz4Compressed
 }
+
 var TGetResultSetMetadataResp_ArrowSchema_DEFAULT []byte
 
 func (p *TGetResultSetMetadataResp) GetArrowSchema() []byte {
-  return p.ArrowSchema
+	return p.ArrowSchema
 }
+
 var TGetResultSetMetadataResp_IsStagingOperation_DEFAULT bool
+
 func (p *TGetResultSetMetadataResp) GetIsStagingOperation() bool {
-  if !p.IsSetIsStagingOperation() {
-    return TGetResultSetMetadataResp_IsStagingOperation_DEFAULT
-  }
-return *p.IsStagingOperation
+	if !p.IsSetIsStagingOperation() {
+		return TGetResultSetMetadataResp_IsStagingOperation_DEFAULT
+	}
+	return *p.IsStagingOperation
 }
 func (p *TGetResultSetMetadataResp) IsSetStatus() bool {
-  return p.Status != nil
+	return p.Status != nil
 }
 
 func (p *TGetResultSetMetadataResp) IsSetSchema() bool {
-  return p.Schema != nil
+	return p.Schema != nil
 }
 
 func (p *TGetResultSetMetadataResp) IsSetResultFormat() bool {
-  return p.ResultFormat != nil
+	return p.ResultFormat != nil
 }
 
 func (p *TGetResultSetMetadataResp) IsSetLz4Compressed() bool {
-  return p.Lz4Compressed != nil
+	return p.Lz4Compressed != nil
 }
 
 func (p *TGetResultSetMetadataResp) IsSetArrowSchema() bool {
-  return p.ArrowSchema != nil
+	return p.ArrowSchema != nil
 }
 
 func (p *TGetResultSetMetadataResp) IsSetIsStagingOperation() bool {
-  return p.IsStagingOperation != nil
+	return p.IsStagingOperation != nil
 }
 
 func (p *TGetResultSetMetadataResp) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetStatus bool = false;
+	var issetStatus bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetStatus = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1281:
-      if fieldTypeId == thrift.I32 {
-        if err := p.ReadField1281(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1282:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField1282(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1283:
-      if fieldTypeId == thrift.STRING {
-        if err := p.ReadField1283(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1287:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField1287(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetStatus{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Status is not set"));
-  }
-  return nil
-}
-
-func (p *TGetResultSetMetadataResp)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Status = &TStatus{}
-  if err := p.Status.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Status), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetStatus = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1281:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField1281(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1282:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField1282(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1283:
+			if fieldTypeId == thrift.STRING {
+				if err := p.ReadField1283(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1287:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField1287(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetStatus {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Status is not set"))
+	}
+	return nil
 }
 
-func (p *TGetResultSetMetadataResp)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Schema = &TTableSchema{}
-  if err := p.Schema.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Schema), err)
-  }
-  return nil
+func (p *TGetResultSetMetadataResp) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Status = &TStatus{}
+	if err := p.Status.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Status), err)
+	}
+	return nil
 }
 
-func (p *TGetResultSetMetadataResp)  ReadField1281(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI32(ctx); err != nil {
-  return thrift.PrependError("error reading field 1281: ", err)
-} else {
-  temp := TSparkRowSetType(v)
-  p.ResultFormat = &temp
-}
-  return nil
+func (p *TGetResultSetMetadataResp) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Schema = &TTableSchema{}
+	if err := p.Schema.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Schema), err)
+	}
+	return nil
 }
 
-func (p *TGetResultSetMetadataResp)  ReadField1282(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 1282: ", err)
-} else {
-  p.Lz4Compressed = &v
-}
-  return nil
-}
-
-func (p *TGetResultSetMetadataResp)  ReadField1283(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBinary(ctx); err != nil {
-  return thrift.PrependError("error reading field 1283: ", err)
-} else {
-  p.ArrowSchema = v
-}
-  return nil
+func (p *TGetResultSetMetadataResp) ReadField1281(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 1281: ", err)
+	} else {
+		temp := TSparkRowSetType(v)
+		p.ResultFormat = &temp
+	}
+	return nil
 }
 
-func (p *TGetResultSetMetadataResp)  ReadField1287(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 1287: ", err)
-} else {
-  p.IsStagingOperation = &v
+func (p *TGetResultSetMetadataResp) ReadField1282(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 1282: ", err)
+	} else {
+		p.Lz4Compressed = &v
+	}
+	return nil
 }
-  return nil
+
+func (p *TGetResultSetMetadataResp) ReadField1283(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBinary(ctx); err != nil {
+		return thrift.PrependError("error reading field 1283: ", err)
+	} else {
+		p.ArrowSchema = v
+	}
+	return nil
+}
+
+func (p *TGetResultSetMetadataResp) ReadField1287(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 1287: ", err)
+	} else {
+		p.IsStagingOperation = &v
+	}
+	return nil
 }
 
 func (p *TGetResultSetMetadataResp) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TGetResultSetMetadataResp"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField1281(ctx, oprot); err != nil { return err }
-    if err := p.writeField1282(ctx, oprot); err != nil { return err }
-    if err := p.writeField1283(ctx, oprot); err != nil { return err }
-    if err := p.writeField1287(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TGetResultSetMetadataResp"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1281(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1282(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1283(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1287(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TGetResultSetMetadataResp) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "status", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:status: ", p), err) }
-  if err := p.Status.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Status), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:status: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "status", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:status: ", p), err)
+	}
+	if err := p.Status.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Status), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:status: ", p), err)
+	}
+	return err
 }
 
 func (p *TGetResultSetMetadataResp) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetSchema() {
-    if err := oprot.WriteFieldBegin(ctx, "schema", thrift.STRUCT, 2); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:schema: ", p), err) }
-    if err := p.Schema.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Schema), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 2:schema: ", p), err) }
-  }
-  return err
+	if p.IsSetSchema() {
+		if err := oprot.WriteFieldBegin(ctx, "schema", thrift.STRUCT, 2); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:schema: ", p), err)
+		}
+		if err := p.Schema.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Schema), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 2:schema: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetResultSetMetadataResp) writeField1281(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetResultFormat() {
-    if err := oprot.WriteFieldBegin(ctx, "resultFormat", thrift.I32, 1281); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1281:resultFormat: ", p), err) }
-    if err := oprot.WriteI32(ctx, int32(*p.ResultFormat)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.resultFormat (1281) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1281:resultFormat: ", p), err) }
-  }
-  return err
+	if p.IsSetResultFormat() {
+		if err := oprot.WriteFieldBegin(ctx, "resultFormat", thrift.I32, 1281); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1281:resultFormat: ", p), err)
+		}
+		if err := oprot.WriteI32(ctx, int32(*p.ResultFormat)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.resultFormat (1281) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1281:resultFormat: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetResultSetMetadataResp) writeField1282(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetLz4Compressed() {
-    if err := oprot.WriteFieldBegin(ctx, "lz4Compressed", thrift.BOOL, 1282); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1282:lz4Compressed: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.Lz4Compressed)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.lz4Compressed (1282) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1282:lz4Compressed: ", p), err) }
-  }
-  return err
+	if p.IsSetLz4Compressed() {
+		if err := oprot.WriteFieldBegin(ctx, "lz4Compressed", thrift.BOOL, 1282); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1282:lz4Compressed: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.Lz4Compressed)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.lz4Compressed (1282) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1282:lz4Compressed: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetResultSetMetadataResp) writeField1283(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetArrowSchema() {
-    if err := oprot.WriteFieldBegin(ctx, "arrowSchema", thrift.STRING, 1283); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1283:arrowSchema: ", p), err) }
-    if err := oprot.WriteBinary(ctx, p.ArrowSchema); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.arrowSchema (1283) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1283:arrowSchema: ", p), err) }
-  }
-  return err
+	if p.IsSetArrowSchema() {
+		if err := oprot.WriteFieldBegin(ctx, "arrowSchema", thrift.STRING, 1283); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1283:arrowSchema: ", p), err)
+		}
+		if err := oprot.WriteBinary(ctx, p.ArrowSchema); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.arrowSchema (1283) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1283:arrowSchema: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetResultSetMetadataResp) writeField1287(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetIsStagingOperation() {
-    if err := oprot.WriteFieldBegin(ctx, "isStagingOperation", thrift.BOOL, 1287); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1287:isStagingOperation: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.IsStagingOperation)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.isStagingOperation (1287) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1287:isStagingOperation: ", p), err) }
-  }
-  return err
+	if p.IsSetIsStagingOperation() {
+		if err := oprot.WriteFieldBegin(ctx, "isStagingOperation", thrift.BOOL, 1287); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1287:isStagingOperation: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.IsStagingOperation)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.isStagingOperation (1287) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1287:isStagingOperation: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TGetResultSetMetadataResp) Equals(other *TGetResultSetMetadataResp) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.Status.Equals(other.Status) { return false }
-  if !p.Schema.Equals(other.Schema) { return false }
-  if p.ResultFormat != other.ResultFormat {
-    if p.ResultFormat == nil || other.ResultFormat == nil {
-      return false
-    }
-    if (*p.ResultFormat) != (*other.ResultFormat) { return false }
-  }
-  if p.Lz4Compressed != other.Lz4Compressed {
-    if p.Lz4Compressed == nil || other.Lz4Compressed == nil {
-      return false
-    }
-    if (*p.Lz4Compressed) != (*other.Lz4Compressed) { return false }
-  }
-  if bytes.Compare(p.ArrowSchema, other.ArrowSchema) != 0 { return false }
-  if p.IsStagingOperation != other.IsStagingOperation {
-    if p.IsStagingOperation == nil || other.IsStagingOperation == nil {
-      return false
-    }
-    if (*p.IsStagingOperation) != (*other.IsStagingOperation) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Status.Equals(other.Status) {
+		return false
+	}
+	if !p.Schema.Equals(other.Schema) {
+		return false
+	}
+	if p.ResultFormat != other.ResultFormat {
+		if p.ResultFormat == nil || other.ResultFormat == nil {
+			return false
+		}
+		if (*p.ResultFormat) != (*other.ResultFormat) {
+			return false
+		}
+	}
+	if p.Lz4Compressed != other.Lz4Compressed {
+		if p.Lz4Compressed == nil || other.Lz4Compressed == nil {
+			return false
+		}
+		if (*p.Lz4Compressed) != (*other.Lz4Compressed) {
+			return false
+		}
+	}
+	if bytes.Compare(p.ArrowSchema, other.ArrowSchema) != 0 {
+		return false
+	}
+	if p.IsStagingOperation != other.IsStagingOperation {
+		if p.IsStagingOperation == nil || other.IsStagingOperation == nil {
+			return false
+		}
+		if (*p.IsStagingOperation) != (*other.IsStagingOperation) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TGetResultSetMetadataResp) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TGetResultSetMetadataResp(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TGetResultSetMetadataResp(%+v)", *p)
 }
 
 // Attributes:
-//  - OperationHandle
-//  - Orientation
-//  - MaxRows
-//  - FetchType
-//  - MaxBytes
-//  - StartRowOffset
-//  - IncludeResultSetMetadata
+//   - OperationHandle
+//   - Orientation
+//   - MaxRows
+//   - FetchType
+//   - MaxBytes
+//   - StartRowOffset
+//   - IncludeResultSetMetadata
 type TFetchResultsReq struct {
-  OperationHandle *TOperationHandle `thrift:"operationHandle,1,required" db:"operationHandle" json:"operationHandle"`
-  Orientation TFetchOrientation `thrift:"orientation,2,required" db:"orientation" json:"orientation"`
-  MaxRows int64 `thrift:"maxRows,3,required" db:"maxRows" json:"maxRows"`
-  FetchType int16 `thrift:"fetchType,4" db:"fetchType" json:"fetchType"`
-  // unused fields # 5 to 1280
-  MaxBytes *int64 `thrift:"maxBytes,1281" db:"maxBytes" json:"maxBytes,omitempty"`
-  StartRowOffset *int64 `thrift:"startRowOffset,1282" db:"startRowOffset" json:"startRowOffset,omitempty"`
-  IncludeResultSetMetadata *bool `thrift:"includeResultSetMetadata,1283" db:"includeResultSetMetadata" json:"includeResultSetMetadata,omitempty"`
+	OperationHandle *TOperationHandle `thrift:"operationHandle,1,required" db:"operationHandle" json:"operationHandle"`
+	Orientation     TFetchOrientation `thrift:"orientation,2,required" db:"orientation" json:"orientation"`
+	MaxRows         int64             `thrift:"maxRows,3,required" db:"maxRows" json:"maxRows"`
+	FetchType       int16             `thrift:"fetchType,4" db:"fetchType" json:"fetchType"`
+	// unused fields # 5 to 1280
+	MaxBytes                 *int64 `thrift:"maxBytes,1281" db:"maxBytes" json:"maxBytes,omitempty"`
+	StartRowOffset           *int64 `thrift:"startRowOffset,1282" db:"startRowOffset" json:"startRowOffset,omitempty"`
+	IncludeResultSetMetadata *bool  `thrift:"includeResultSetMetadata,1283" db:"includeResultSetMetadata" json:"includeResultSetMetadata,omitempty"`
 }
 
 func NewTFetchResultsReq() *TFetchResultsReq {
-  return &TFetchResultsReq{
-Orientation: 0,
-}
+	return &TFetchResultsReq{
+		Orientation: 0,
+	}
 }
 
 var TFetchResultsReq_OperationHandle_DEFAULT *TOperationHandle
+
 func (p *TFetchResultsReq) GetOperationHandle() *TOperationHandle {
-  if !p.IsSetOperationHandle() {
-    return TFetchResultsReq_OperationHandle_DEFAULT
-  }
-return p.OperationHandle
+	if !p.IsSetOperationHandle() {
+		return TFetchResultsReq_OperationHandle_DEFAULT
+	}
+	return p.OperationHandle
 }
 
 func (p *TFetchResultsReq) GetOrientation() TFetchOrientation {
-  return p.Orientation
+	return p.Orientation
 }
 
 func (p *TFetchResultsReq) GetMaxRows() int64 {
-  return p.MaxRows
+	return p.MaxRows
 }
+
 var TFetchResultsReq_FetchType_DEFAULT int16 = 0
 
 func (p *TFetchResultsReq) GetFetchType() int16 {
-  return p.FetchType
+	return p.FetchType
 }
+
 var TFetchResultsReq_MaxBytes_DEFAULT int64
+
 func (p *TFetchResultsReq) GetMaxBytes() int64 {
-  if !p.IsSetMaxBytes() {
-    return TFetchResultsReq_MaxBytes_DEFAULT
-  }
-return *p.MaxBytes
+	if !p.IsSetMaxBytes() {
+		return TFetchResultsReq_MaxBytes_DEFAULT
+	}
+	return *p.MaxBytes
 }
+
 var TFetchResultsReq_StartRowOffset_DEFAULT int64
+
 func (p *TFetchResultsReq) GetStartRowOffset() int64 {
-  if !p.IsSetStartRowOffset() {
-    return TFetchResultsReq_StartRowOffset_DEFAULT
-  }
-return *p.StartRowOffset
+	if !p.IsSetStartRowOffset() {
+		return TFetchResultsReq_StartRowOffset_DEFAULT
+	}
+	return *p.StartRowOffset
 }
+
 var TFetchResultsReq_IncludeResultSetMetadata_DEFAULT bool
+
 func (p *TFetchResultsReq) GetIncludeResultSetMetadata() bool {
-  if !p.IsSetIncludeResultSetMetadata() {
-    return TFetchResultsReq_IncludeResultSetMetadata_DEFAULT
-  }
-return *p.IncludeResultSetMetadata
+	if !p.IsSetIncludeResultSetMetadata() {
+		return TFetchResultsReq_IncludeResultSetMetadata_DEFAULT
+	}
+	return *p.IncludeResultSetMetadata
 }
 func (p *TFetchResultsReq) IsSetOperationHandle() bool {
-  return p.OperationHandle != nil
+	return p.OperationHandle != nil
 }
 
 func (p *TFetchResultsReq) IsSetFetchType() bool {
-  return p.FetchType != TFetchResultsReq_FetchType_DEFAULT
+	return p.FetchType != TFetchResultsReq_FetchType_DEFAULT
 }
 
 func (p *TFetchResultsReq) IsSetMaxBytes() bool {
-  return p.MaxBytes != nil
+	return p.MaxBytes != nil
 }
 
 func (p *TFetchResultsReq) IsSetStartRowOffset() bool {
-  return p.StartRowOffset != nil
+	return p.StartRowOffset != nil
 }
 
 func (p *TFetchResultsReq) IsSetIncludeResultSetMetadata() bool {
-  return p.IncludeResultSetMetadata != nil
+	return p.IncludeResultSetMetadata != nil
 }
 
 func (p *TFetchResultsReq) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetOperationHandle bool = false;
-  var issetOrientation bool = false;
-  var issetMaxRows bool = false;
+	var issetOperationHandle bool = false
+	var issetOrientation bool = false
+	var issetMaxRows bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetOperationHandle = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.I32 {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-        issetOrientation = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 3:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField3(ctx, iprot); err != nil {
-          return err
-        }
-        issetMaxRows = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 4:
-      if fieldTypeId == thrift.I16 {
-        if err := p.ReadField4(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1281:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField1281(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1282:
-      if fieldTypeId == thrift.I64 {
-        if err := p.ReadField1282(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1283:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField1283(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetOperationHandle{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field OperationHandle is not set"));
-  }
-  if !issetOrientation{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Orientation is not set"));
-  }
-  if !issetMaxRows{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field MaxRows is not set"));
-  }
-  return nil
-}
-
-func (p *TFetchResultsReq)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.OperationHandle = &TOperationHandle{}
-  if err := p.OperationHandle.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.OperationHandle), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetOperationHandle = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.I32 {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+				issetOrientation = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+				issetMaxRows = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.I16 {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1281:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField1281(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1282:
+			if fieldTypeId == thrift.I64 {
+				if err := p.ReadField1282(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1283:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField1283(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetOperationHandle {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field OperationHandle is not set"))
+	}
+	if !issetOrientation {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Orientation is not set"))
+	}
+	if !issetMaxRows {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field MaxRows is not set"))
+	}
+	return nil
 }
 
-func (p *TFetchResultsReq)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI32(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  temp := TFetchOrientation(v)
-  p.Orientation = temp
-}
-  return nil
+func (p *TFetchResultsReq) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.OperationHandle = &TOperationHandle{}
+	if err := p.OperationHandle.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.OperationHandle), err)
+	}
+	return nil
 }
 
-func (p *TFetchResultsReq)  ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 3: ", err)
-} else {
-  p.MaxRows = v
-}
-  return nil
-}
-
-func (p *TFetchResultsReq)  ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI16(ctx); err != nil {
-  return thrift.PrependError("error reading field 4: ", err)
-} else {
-  p.FetchType = v
-}
-  return nil
+func (p *TFetchResultsReq) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI32(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		temp := TFetchOrientation(v)
+		p.Orientation = temp
+	}
+	return nil
 }
 
-func (p *TFetchResultsReq)  ReadField1281(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 1281: ", err)
-} else {
-  p.MaxBytes = &v
-}
-  return nil
-}
-
-func (p *TFetchResultsReq)  ReadField1282(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadI64(ctx); err != nil {
-  return thrift.PrependError("error reading field 1282: ", err)
-} else {
-  p.StartRowOffset = &v
-}
-  return nil
+func (p *TFetchResultsReq) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 3: ", err)
+	} else {
+		p.MaxRows = v
+	}
+	return nil
 }
 
-func (p *TFetchResultsReq)  ReadField1283(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 1283: ", err)
-} else {
-  p.IncludeResultSetMetadata = &v
+func (p *TFetchResultsReq) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI16(ctx); err != nil {
+		return thrift.PrependError("error reading field 4: ", err)
+	} else {
+		p.FetchType = v
+	}
+	return nil
 }
-  return nil
+
+func (p *TFetchResultsReq) ReadField1281(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 1281: ", err)
+	} else {
+		p.MaxBytes = &v
+	}
+	return nil
+}
+
+func (p *TFetchResultsReq) ReadField1282(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadI64(ctx); err != nil {
+		return thrift.PrependError("error reading field 1282: ", err)
+	} else {
+		p.StartRowOffset = &v
+	}
+	return nil
+}
+
+func (p *TFetchResultsReq) ReadField1283(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 1283: ", err)
+	} else {
+		p.IncludeResultSetMetadata = &v
+	}
+	return nil
 }
 
 func (p *TFetchResultsReq) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TFetchResultsReq"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField3(ctx, oprot); err != nil { return err }
-    if err := p.writeField4(ctx, oprot); err != nil { return err }
-    if err := p.writeField1281(ctx, oprot); err != nil { return err }
-    if err := p.writeField1282(ctx, oprot); err != nil { return err }
-    if err := p.writeField1283(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TFetchResultsReq"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1281(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1282(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1283(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TFetchResultsReq) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "operationHandle", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:operationHandle: ", p), err) }
-  if err := p.OperationHandle.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.OperationHandle), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:operationHandle: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "operationHandle", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:operationHandle: ", p), err)
+	}
+	if err := p.OperationHandle.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.OperationHandle), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:operationHandle: ", p), err)
+	}
+	return err
 }
 
 func (p *TFetchResultsReq) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "orientation", thrift.I32, 2); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:orientation: ", p), err) }
-  if err := oprot.WriteI32(ctx, int32(p.Orientation)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.orientation (2) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 2:orientation: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "orientation", thrift.I32, 2); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:orientation: ", p), err)
+	}
+	if err := oprot.WriteI32(ctx, int32(p.Orientation)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.orientation (2) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 2:orientation: ", p), err)
+	}
+	return err
 }
 
 func (p *TFetchResultsReq) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "maxRows", thrift.I64, 3); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:maxRows: ", p), err) }
-  if err := oprot.WriteI64(ctx, int64(p.MaxRows)); err != nil {
-  return thrift.PrependError(fmt.Sprintf("%T.maxRows (3) field write error: ", p), err) }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 3:maxRows: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "maxRows", thrift.I64, 3); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:maxRows: ", p), err)
+	}
+	if err := oprot.WriteI64(ctx, int64(p.MaxRows)); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T.maxRows (3) field write error: ", p), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 3:maxRows: ", p), err)
+	}
+	return err
 }
 
 func (p *TFetchResultsReq) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetFetchType() {
-    if err := oprot.WriteFieldBegin(ctx, "fetchType", thrift.I16, 4); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:fetchType: ", p), err) }
-    if err := oprot.WriteI16(ctx, int16(p.FetchType)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.fetchType (4) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 4:fetchType: ", p), err) }
-  }
-  return err
+	if p.IsSetFetchType() {
+		if err := oprot.WriteFieldBegin(ctx, "fetchType", thrift.I16, 4); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:fetchType: ", p), err)
+		}
+		if err := oprot.WriteI16(ctx, int16(p.FetchType)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.fetchType (4) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 4:fetchType: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TFetchResultsReq) writeField1281(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetMaxBytes() {
-    if err := oprot.WriteFieldBegin(ctx, "maxBytes", thrift.I64, 1281); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1281:maxBytes: ", p), err) }
-    if err := oprot.WriteI64(ctx, int64(*p.MaxBytes)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.maxBytes (1281) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1281:maxBytes: ", p), err) }
-  }
-  return err
+	if p.IsSetMaxBytes() {
+		if err := oprot.WriteFieldBegin(ctx, "maxBytes", thrift.I64, 1281); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1281:maxBytes: ", p), err)
+		}
+		if err := oprot.WriteI64(ctx, int64(*p.MaxBytes)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.maxBytes (1281) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1281:maxBytes: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TFetchResultsReq) writeField1282(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetStartRowOffset() {
-    if err := oprot.WriteFieldBegin(ctx, "startRowOffset", thrift.I64, 1282); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1282:startRowOffset: ", p), err) }
-    if err := oprot.WriteI64(ctx, int64(*p.StartRowOffset)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.startRowOffset (1282) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1282:startRowOffset: ", p), err) }
-  }
-  return err
+	if p.IsSetStartRowOffset() {
+		if err := oprot.WriteFieldBegin(ctx, "startRowOffset", thrift.I64, 1282); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1282:startRowOffset: ", p), err)
+		}
+		if err := oprot.WriteI64(ctx, int64(*p.StartRowOffset)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.startRowOffset (1282) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1282:startRowOffset: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TFetchResultsReq) writeField1283(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetIncludeResultSetMetadata() {
-    if err := oprot.WriteFieldBegin(ctx, "includeResultSetMetadata", thrift.BOOL, 1283); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1283:includeResultSetMetadata: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.IncludeResultSetMetadata)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.includeResultSetMetadata (1283) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1283:includeResultSetMetadata: ", p), err) }
-  }
-  return err
+	if p.IsSetIncludeResultSetMetadata() {
+		if err := oprot.WriteFieldBegin(ctx, "includeResultSetMetadata", thrift.BOOL, 1283); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1283:includeResultSetMetadata: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.IncludeResultSetMetadata)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.includeResultSetMetadata (1283) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1283:includeResultSetMetadata: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TFetchResultsReq) Equals(other *TFetchResultsReq) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.OperationHandle.Equals(other.OperationHandle) { return false }
-  if p.Orientation != other.Orientation { return false }
-  if p.MaxRows != other.MaxRows { return false }
-  if p.FetchType != other.FetchType { return false }
-  if p.MaxBytes != other.MaxBytes {
-    if p.MaxBytes == nil || other.MaxBytes == nil {
-      return false
-    }
-    if (*p.MaxBytes) != (*other.MaxBytes) { return false }
-  }
-  if p.StartRowOffset != other.StartRowOffset {
-    if p.StartRowOffset == nil || other.StartRowOffset == nil {
-      return false
-    }
-    if (*p.StartRowOffset) != (*other.StartRowOffset) { return false }
-  }
-  if p.IncludeResultSetMetadata != other.IncludeResultSetMetadata {
-    if p.IncludeResultSetMetadata == nil || other.IncludeResultSetMetadata == nil {
-      return false
-    }
-    if (*p.IncludeResultSetMetadata) != (*other.IncludeResultSetMetadata) { return false }
-  }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.OperationHandle.Equals(other.OperationHandle) {
+		return false
+	}
+	if p.Orientation != other.Orientation {
+		return false
+	}
+	if p.MaxRows != other.MaxRows {
+		return false
+	}
+	if p.FetchType != other.FetchType {
+		return false
+	}
+	if p.MaxBytes != other.MaxBytes {
+		if p.MaxBytes == nil || other.MaxBytes == nil {
+			return false
+		}
+		if (*p.MaxBytes) != (*other.MaxBytes) {
+			return false
+		}
+	}
+	if p.StartRowOffset != other.StartRowOffset {
+		if p.StartRowOffset == nil || other.StartRowOffset == nil {
+			return false
+		}
+		if (*p.StartRowOffset) != (*other.StartRowOffset) {
+			return false
+		}
+	}
+	if p.IncludeResultSetMetadata != other.IncludeResultSetMetadata {
+		if p.IncludeResultSetMetadata == nil || other.IncludeResultSetMetadata == nil {
+			return false
+		}
+		if (*p.IncludeResultSetMetadata) != (*other.IncludeResultSetMetadata) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *TFetchResultsReq) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TFetchResultsReq(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TFetchResultsReq(%+v)", *p)
 }
 
 // Attributes:
-//  - Status
-//  - HasMoreRows
-//  - Results
-//  - ResultSetMetadata
+//   - Status
+//   - HasMoreRows
+//   - Results
+//   - ResultSetMetadata
 type TFetchResultsResp struct {
-  Status *TStatus `thrift:"status,1,required" db:"status" json:"status"`
-  HasMoreRows *bool `thrift:"hasMoreRows,2" db:"hasMoreRows" json:"hasMoreRows,omitempty"`
-  Results *TRowSet `thrift:"results,3" db:"results" json:"results,omitempty"`
-  // unused fields # 4 to 1280
-  ResultSetMetadata *TGetResultSetMetadataResp `thrift:"resultSetMetadata,1281" db:"resultSetMetadata" json:"resultSetMetadata,omitempty"`
+	Status      *TStatus `thrift:"status,1,required" db:"status" json:"status"`
+	HasMoreRows *bool    `thrift:"hasMoreRows,2" db:"hasMoreRows" json:"hasMoreRows,omitempty"`
+	Results     *TRowSet `thrift:"results,3" db:"results" json:"results,omitempty"`
+	// unused fields # 4 to 1280
+	ResultSetMetadata *TGetResultSetMetadataResp `thrift:"resultSetMetadata,1281" db:"resultSetMetadata" json:"resultSetMetadata,omitempty"`
 }
 
 func NewTFetchResultsResp() *TFetchResultsResp {
-  return &TFetchResultsResp{}
+	return &TFetchResultsResp{}
 }
 
 var TFetchResultsResp_Status_DEFAULT *TStatus
+
 func (p *TFetchResultsResp) GetStatus() *TStatus {
-  if !p.IsSetStatus() {
-    return TFetchResultsResp_Status_DEFAULT
-  }
-return p.Status
+	if !p.IsSetStatus() {
+		return TFetchResultsResp_Status_DEFAULT
+	}
+	return p.Status
 }
+
 var TFetchResultsResp_HasMoreRows_DEFAULT bool
+
 func (p *TFetchResultsResp) GetHasMoreRows() bool {
-  if !p.IsSetHasMoreRows() {
-    return TFetchResultsResp_HasMoreRows_DEFAULT
-  }
-return *p.HasMoreRows
+	if !p.IsSetHasMoreRows() {
+		return TFetchResultsResp_HasMoreRows_DEFAULT
+	}
+	return *p.HasMoreRows
 }
+
 var TFetchResultsResp_Results_DEFAULT *TRowSet
+
 func (p *TFetchResultsResp) GetResults() *TRowSet {
-  if !p.IsSetResults() {
-    return TFetchResultsResp_Results_DEFAULT
-  }
-return p.Results
+	if !p.IsSetResults() {
+		return TFetchResultsResp_Results_DEFAULT
+	}
+	return p.Results
 }
+
 var TFetchResultsResp_ResultSetMetadata_DEFAULT *TGetResultSetMetadataResp
+
 func (p *TFetchResultsResp) GetResultSetMetadata() *TGetResultSetMetadataResp {
-  if !p.IsSetResultSetMetadata() {
-    return TFetchResultsResp_ResultSetMetadata_DEFAULT
-  }
-return p.ResultSetMetadata
+	if !p.IsSetResultSetMetadata() {
+		return TFetchResultsResp_ResultSetMetadata_DEFAULT
+	}
+	return p.ResultSetMetadata
 }
 func (p *TFetchResultsResp) IsSetStatus() bool {
-  return p.Status != nil
+	return p.Status != nil
 }
 
 func (p *TFetchResultsResp) IsSetHasMoreRows() bool {
-  return p.HasMoreRows != nil
+	return p.HasMoreRows != nil
 }
 
 func (p *TFetchResultsResp) IsSetResults() bool {
-  return p.Results != nil
+	return p.Results != nil
 }
 
 func (p *TFetchResultsResp) IsSetResultSetMetadata() bool {
-  return p.ResultSetMetadata != nil
+	return p.ResultSetMetadata != nil
 }
 
 func (p *TFetchResultsResp) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetStatus bool = false;
+	var issetStatus bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetStatus = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.BOOL {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 3:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField3(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1281:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1281(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetStatus{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Status is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetStatus = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.BOOL {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1281:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1281(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetStatus {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Status is not set"))
+	}
+	return nil
 }
 
-func (p *TFetchResultsResp)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Status = &TStatus{}
-  if err := p.Status.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Status), err)
-  }
-  return nil
+func (p *TFetchResultsResp) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Status = &TStatus{}
+	if err := p.Status.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Status), err)
+	}
+	return nil
 }
 
-func (p *TFetchResultsResp)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  if v, err := iprot.ReadBool(ctx); err != nil {
-  return thrift.PrependError("error reading field 2: ", err)
-} else {
-  p.HasMoreRows = &v
-}
-  return nil
-}
-
-func (p *TFetchResultsResp)  ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Results = &TRowSet{}
-  if err := p.Results.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Results), err)
-  }
-  return nil
+func (p *TFetchResultsResp) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	if v, err := iprot.ReadBool(ctx); err != nil {
+		return thrift.PrependError("error reading field 2: ", err)
+	} else {
+		p.HasMoreRows = &v
+	}
+	return nil
 }
 
-func (p *TFetchResultsResp)  ReadField1281(ctx context.Context, iprot thrift.TProtocol) error {
-  p.ResultSetMetadata = &TGetResultSetMetadataResp{}
-  if err := p.ResultSetMetadata.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.ResultSetMetadata), err)
-  }
-  return nil
+func (p *TFetchResultsResp) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Results = &TRowSet{}
+	if err := p.Results.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Results), err)
+	}
+	return nil
+}
+
+func (p *TFetchResultsResp) ReadField1281(ctx context.Context, iprot thrift.TProtocol) error {
+	p.ResultSetMetadata = &TGetResultSetMetadataResp{}
+	if err := p.ResultSetMetadata.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.ResultSetMetadata), err)
+	}
+	return nil
 }
 
 func (p *TFetchResultsResp) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TFetchResultsResp"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField3(ctx, oprot); err != nil { return err }
-    if err := p.writeField1281(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TFetchResultsResp"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1281(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TFetchResultsResp) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "status", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:status: ", p), err) }
-  if err := p.Status.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Status), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:status: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "status", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:status: ", p), err)
+	}
+	if err := p.Status.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Status), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:status: ", p), err)
+	}
+	return err
 }
 
 func (p *TFetchResultsResp) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetHasMoreRows() {
-    if err := oprot.WriteFieldBegin(ctx, "hasMoreRows", thrift.BOOL, 2); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:hasMoreRows: ", p), err) }
-    if err := oprot.WriteBool(ctx, bool(*p.HasMoreRows)); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T.hasMoreRows (2) field write error: ", p), err) }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 2:hasMoreRows: ", p), err) }
-  }
-  return err
+	if p.IsSetHasMoreRows() {
+		if err := oprot.WriteFieldBegin(ctx, "hasMoreRows", thrift.BOOL, 2); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:hasMoreRows: ", p), err)
+		}
+		if err := oprot.WriteBool(ctx, bool(*p.HasMoreRows)); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T.hasMoreRows (2) field write error: ", p), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 2:hasMoreRows: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TFetchResultsResp) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetResults() {
-    if err := oprot.WriteFieldBegin(ctx, "results", thrift.STRUCT, 3); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:results: ", p), err) }
-    if err := p.Results.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Results), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 3:results: ", p), err) }
-  }
-  return err
+	if p.IsSetResults() {
+		if err := oprot.WriteFieldBegin(ctx, "results", thrift.STRUCT, 3); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:results: ", p), err)
+		}
+		if err := p.Results.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Results), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 3:results: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TFetchResultsResp) writeField1281(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetResultSetMetadata() {
-    if err := oprot.WriteFieldBegin(ctx, "resultSetMetadata", thrift.STRUCT, 1281); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1281:resultSetMetadata: ", p), err) }
-    if err := p.ResultSetMetadata.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.ResultSetMetadata), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1281:resultSetMetadata: ", p), err) }
-  }
-  return err
+	if p.IsSetResultSetMetadata() {
+		if err := oprot.WriteFieldBegin(ctx, "resultSetMetadata", thrift.STRUCT, 1281); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1281:resultSetMetadata: ", p), err)
+		}
+		if err := p.ResultSetMetadata.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.ResultSetMetadata), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1281:resultSetMetadata: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TFetchResultsResp) Equals(other *TFetchResultsResp) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.Status.Equals(other.Status) { return false }
-  if p.HasMoreRows != other.HasMoreRows {
-    if p.HasMoreRows == nil || other.HasMoreRows == nil {
-      return false
-    }
-    if (*p.HasMoreRows) != (*other.HasMoreRows) { return false }
-  }
-  if !p.Results.Equals(other.Results) { return false }
-  if !p.ResultSetMetadata.Equals(other.ResultSetMetadata) { return false }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Status.Equals(other.Status) {
+		return false
+	}
+	if p.HasMoreRows != other.HasMoreRows {
+		if p.HasMoreRows == nil || other.HasMoreRows == nil {
+			return false
+		}
+		if (*p.HasMoreRows) != (*other.HasMoreRows) {
+			return false
+		}
+	}
+	if !p.Results.Equals(other.Results) {
+		return false
+	}
+	if !p.ResultSetMetadata.Equals(other.ResultSetMetadata) {
+		return false
+	}
+	return true
 }
 
 func (p *TFetchResultsResp) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TFetchResultsResp(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TFetchResultsResp(%+v)", *p)
 }
 
 // Attributes:
-//  - OperationStatus
-//  - ResultSetMetadata
-//  - ResultSet
-//  - CloseOperation
+//   - OperationStatus
+//   - ResultSetMetadata
+//   - ResultSet
+//   - CloseOperation
 type TSparkDirectResults struct {
-  OperationStatus *TGetOperationStatusResp `thrift:"operationStatus,1" db:"operationStatus" json:"operationStatus,omitempty"`
-  ResultSetMetadata *TGetResultSetMetadataResp `thrift:"resultSetMetadata,2" db:"resultSetMetadata" json:"resultSetMetadata,omitempty"`
-  ResultSet *TFetchResultsResp `thrift:"resultSet,3" db:"resultSet" json:"resultSet,omitempty"`
-  CloseOperation *TCloseOperationResp `thrift:"closeOperation,4" db:"closeOperation" json:"closeOperation,omitempty"`
+	OperationStatus   *TGetOperationStatusResp   `thrift:"operationStatus,1" db:"operationStatus" json:"operationStatus,omitempty"`
+	ResultSetMetadata *TGetResultSetMetadataResp `thrift:"resultSetMetadata,2" db:"resultSetMetadata" json:"resultSetMetadata,omitempty"`
+	ResultSet         *TFetchResultsResp         `thrift:"resultSet,3" db:"resultSet" json:"resultSet,omitempty"`
+	CloseOperation    *TCloseOperationResp       `thrift:"closeOperation,4" db:"closeOperation" json:"closeOperation,omitempty"`
 }
 
 func NewTSparkDirectResults() *TSparkDirectResults {
-  return &TSparkDirectResults{}
+	return &TSparkDirectResults{}
 }
 
 var TSparkDirectResults_OperationStatus_DEFAULT *TGetOperationStatusResp
+
 func (p *TSparkDirectResults) GetOperationStatus() *TGetOperationStatusResp {
-  if !p.IsSetOperationStatus() {
-    return TSparkDirectResults_OperationStatus_DEFAULT
-  }
-return p.OperationStatus
+	if !p.IsSetOperationStatus() {
+		return TSparkDirectResults_OperationStatus_DEFAULT
+	}
+	return p.OperationStatus
 }
+
 var TSparkDirectResults_ResultSetMetadata_DEFAULT *TGetResultSetMetadataResp
+
 func (p *TSparkDirectResults) GetResultSetMetadata() *TGetResultSetMetadataResp {
-  if !p.IsSetResultSetMetadata() {
-    return TSparkDirectResults_ResultSetMetadata_DEFAULT
-  }
-return p.ResultSetMetadata
+	if !p.IsSetResultSetMetadata() {
+		return TSparkDirectResults_ResultSetMetadata_DEFAULT
+	}
+	return p.ResultSetMetadata
 }
+
 var TSparkDirectResults_ResultSet_DEFAULT *TFetchResultsResp
+
 func (p *TSparkDirectResults) GetResultSet() *TFetchResultsResp {
-  if !p.IsSetResultSet() {
-    return TSparkDirectResults_ResultSet_DEFAULT
-  }
-return p.ResultSet
+	if !p.IsSetResultSet() {
+		return TSparkDirectResults_ResultSet_DEFAULT
+	}
+	return p.ResultSet
 }
+
 var TSparkDirectResults_CloseOperation_DEFAULT *TCloseOperationResp
+
 func (p *TSparkDirectResults) GetCloseOperation() *TCloseOperationResp {
-  if !p.IsSetCloseOperation() {
-    return TSparkDirectResults_CloseOperation_DEFAULT
-  }
-return p.CloseOperation
+	if !p.IsSetCloseOperation() {
+		return TSparkDirectResults_CloseOperation_DEFAULT
+	}
+	return p.CloseOperation
 }
 func (p *TSparkDirectResults) IsSetOperationStatus() bool {
-  return p.OperationStatus != nil
+	return p.OperationStatus != nil
 }
 
 func (p *TSparkDirectResults) IsSetResultSetMetadata() bool {
-  return p.ResultSetMetadata != nil
+	return p.ResultSetMetadata != nil
 }
 
 func (p *TSparkDirectResults) IsSetResultSet() bool {
-  return p.ResultSet != nil
+	return p.ResultSet != nil
 }
 
 func (p *TSparkDirectResults) IsSetCloseOperation() bool {
-  return p.CloseOperation != nil
+	return p.CloseOperation != nil
 }
 
 func (p *TSparkDirectResults) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 3:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField3(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 4:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField4(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 3:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField3(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 4:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField4(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TSparkDirectResults)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.OperationStatus = &TGetOperationStatusResp{}
-  if err := p.OperationStatus.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.OperationStatus), err)
-  }
-  return nil
+func (p *TSparkDirectResults) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.OperationStatus = &TGetOperationStatusResp{}
+	if err := p.OperationStatus.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.OperationStatus), err)
+	}
+	return nil
 }
 
-func (p *TSparkDirectResults)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  p.ResultSetMetadata = &TGetResultSetMetadataResp{}
-  if err := p.ResultSetMetadata.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.ResultSetMetadata), err)
-  }
-  return nil
+func (p *TSparkDirectResults) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	p.ResultSetMetadata = &TGetResultSetMetadataResp{}
+	if err := p.ResultSetMetadata.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.ResultSetMetadata), err)
+	}
+	return nil
 }
 
-func (p *TSparkDirectResults)  ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
-  p.ResultSet = &TFetchResultsResp{}
-  if err := p.ResultSet.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.ResultSet), err)
-  }
-  return nil
+func (p *TSparkDirectResults) ReadField3(ctx context.Context, iprot thrift.TProtocol) error {
+	p.ResultSet = &TFetchResultsResp{}
+	if err := p.ResultSet.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.ResultSet), err)
+	}
+	return nil
 }
 
-func (p *TSparkDirectResults)  ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
-  p.CloseOperation = &TCloseOperationResp{}
-  if err := p.CloseOperation.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.CloseOperation), err)
-  }
-  return nil
+func (p *TSparkDirectResults) ReadField4(ctx context.Context, iprot thrift.TProtocol) error {
+	p.CloseOperation = &TCloseOperationResp{}
+	if err := p.CloseOperation.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.CloseOperation), err)
+	}
+	return nil
 }
 
 func (p *TSparkDirectResults) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TSparkDirectResults"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField3(ctx, oprot); err != nil { return err }
-    if err := p.writeField4(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TSparkDirectResults"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField3(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField4(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TSparkDirectResults) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetOperationStatus() {
-    if err := oprot.WriteFieldBegin(ctx, "operationStatus", thrift.STRUCT, 1); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:operationStatus: ", p), err) }
-    if err := p.OperationStatus.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.OperationStatus), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1:operationStatus: ", p), err) }
-  }
-  return err
+	if p.IsSetOperationStatus() {
+		if err := oprot.WriteFieldBegin(ctx, "operationStatus", thrift.STRUCT, 1); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:operationStatus: ", p), err)
+		}
+		if err := p.OperationStatus.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.OperationStatus), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1:operationStatus: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkDirectResults) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetResultSetMetadata() {
-    if err := oprot.WriteFieldBegin(ctx, "resultSetMetadata", thrift.STRUCT, 2); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:resultSetMetadata: ", p), err) }
-    if err := p.ResultSetMetadata.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.ResultSetMetadata), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 2:resultSetMetadata: ", p), err) }
-  }
-  return err
+	if p.IsSetResultSetMetadata() {
+		if err := oprot.WriteFieldBegin(ctx, "resultSetMetadata", thrift.STRUCT, 2); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:resultSetMetadata: ", p), err)
+		}
+		if err := p.ResultSetMetadata.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.ResultSetMetadata), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 2:resultSetMetadata: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkDirectResults) writeField3(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetResultSet() {
-    if err := oprot.WriteFieldBegin(ctx, "resultSet", thrift.STRUCT, 3); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:resultSet: ", p), err) }
-    if err := p.ResultSet.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.ResultSet), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 3:resultSet: ", p), err) }
-  }
-  return err
+	if p.IsSetResultSet() {
+		if err := oprot.WriteFieldBegin(ctx, "resultSet", thrift.STRUCT, 3); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 3:resultSet: ", p), err)
+		}
+		if err := p.ResultSet.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.ResultSet), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 3:resultSet: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkDirectResults) writeField4(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetCloseOperation() {
-    if err := oprot.WriteFieldBegin(ctx, "closeOperation", thrift.STRUCT, 4); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:closeOperation: ", p), err) }
-    if err := p.CloseOperation.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.CloseOperation), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 4:closeOperation: ", p), err) }
-  }
-  return err
+	if p.IsSetCloseOperation() {
+		if err := oprot.WriteFieldBegin(ctx, "closeOperation", thrift.STRUCT, 4); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 4:closeOperation: ", p), err)
+		}
+		if err := p.CloseOperation.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.CloseOperation), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 4:closeOperation: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TSparkDirectResults) Equals(other *TSparkDirectResults) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.OperationStatus.Equals(other.OperationStatus) { return false }
-  if !p.ResultSetMetadata.Equals(other.ResultSetMetadata) { return false }
-  if !p.ResultSet.Equals(other.ResultSet) { return false }
-  if !p.CloseOperation.Equals(other.CloseOperation) { return false }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.OperationStatus.Equals(other.OperationStatus) {
+		return false
+	}
+	if !p.ResultSetMetadata.Equals(other.ResultSetMetadata) {
+		return false
+	}
+	if !p.ResultSet.Equals(other.ResultSet) {
+		return false
+	}
+	if !p.CloseOperation.Equals(other.CloseOperation) {
+		return false
+	}
+	return true
 }
 
 func (p *TSparkDirectResults) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TSparkDirectResults(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TSparkDirectResults(%+v)", *p)
 }
 
 // Attributes:
-//  - Status
-//  - OperationHandle
-//  - DirectResults
+//   - Status
+//   - OperationHandle
+//   - DirectResults
 type TExecuteStatementResp struct {
-  Status *TStatus `thrift:"status,1,required" db:"status" json:"status"`
-  OperationHandle *TOperationHandle `thrift:"operationHandle,2" db:"operationHandle" json:"operationHandle,omitempty"`
-  // unused fields # 3 to 1280
-  DirectResults *TSparkDirectResults `thrift:"directResults,1281" db:"directResults" json:"directResults,omitempty"`
+	Status          *TStatus          `thrift:"status,1,required" db:"status" json:"status"`
+	OperationHandle *TOperationHandle `thrift:"operationHandle,2" db:"operationHandle" json:"operationHandle,omitempty"`
+	// unused fields # 3 to 1280
+	DirectResults *TSparkDirectResults `thrift:"directResults,1281" db:"directResults" json:"directResults,omitempty"`
 }
 
 func NewTExecuteStatementResp() *TExecuteStatementResp {
-  return &TExecuteStatementResp{}
+	return &TExecuteStatementResp{}
 }
 
 var TExecuteStatementResp_Status_DEFAULT *TStatus
+
 func (p *TExecuteStatementResp) GetStatus() *TStatus {
-  if !p.IsSetStatus() {
-    return TExecuteStatementResp_Status_DEFAULT
-  }
-return p.Status
+	if !p.IsSetStatus() {
+		return TExecuteStatementResp_Status_DEFAULT
+	}
+	return p.Status
 }
+
 var TExecuteStatementResp_OperationHandle_DEFAULT *TOperationHandle
+
 func (p *TExecuteStatementResp) GetOperationHandle() *TOperationHandle {
-  if !p.IsSetOperationHandle() {
-    return TExecuteStatementResp_OperationHandle_DEFAULT
-  }
-return p.OperationHandle
+	if !p.IsSetOperationHandle() {
+		return TExecuteStatementResp_OperationHandle_DEFAULT
+	}
+	return p.OperationHandle
 }
+
 var TExecuteStatementResp_DirectResults_DEFAULT *TSparkDirectResults
+
 func (p *TExecuteStatementResp) GetDirectResults() *TSparkDirectResults {
-  if !p.IsSetDirectResults() {
-    return TExecuteStatementResp_DirectResults_DEFAULT
-  }
-return p.DirectResults
+	if !p.IsSetDirectResults() {
+		return TExecuteStatementResp_DirectResults_DEFAULT
+	}
+	return p.DirectResults
 }
 func (p *TExecuteStatementResp) IsSetStatus() bool {
-  return p.Status != nil
+	return p.Status != nil
 }
 
 func (p *TExecuteStatementResp) IsSetOperationHandle() bool {
-  return p.OperationHandle != nil
+	return p.OperationHandle != nil
 }
 
 func (p *TExecuteStatementResp) IsSetDirectResults() bool {
-  return p.DirectResults != nil
+	return p.DirectResults != nil
 }
 
 func (p *TExecuteStatementResp) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetStatus bool = false;
+	var issetStatus bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetStatus = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 2:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField2(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    case 1281:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1281(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetStatus{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Status is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetStatus = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 2:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField2(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		case 1281:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1281(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetStatus {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Status is not set"))
+	}
+	return nil
 }
 
-func (p *TExecuteStatementResp)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Status = &TStatus{}
-  if err := p.Status.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Status), err)
-  }
-  return nil
+func (p *TExecuteStatementResp) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Status = &TStatus{}
+	if err := p.Status.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Status), err)
+	}
+	return nil
 }
 
-func (p *TExecuteStatementResp)  ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
-  p.OperationHandle = &TOperationHandle{}
-  if err := p.OperationHandle.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.OperationHandle), err)
-  }
-  return nil
+func (p *TExecuteStatementResp) ReadField2(ctx context.Context, iprot thrift.TProtocol) error {
+	p.OperationHandle = &TOperationHandle{}
+	if err := p.OperationHandle.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.OperationHandle), err)
+	}
+	return nil
 }
 
-func (p *TExecuteStatementResp)  ReadField1281(ctx context.Context, iprot thrift.TProtocol) error {
-  p.DirectResults = &TSparkDirectResults{}
-  if err := p.DirectResults.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.DirectResults), err)
-  }
-  return nil
+func (p *TExecuteStatementResp) ReadField1281(ctx context.Context, iprot thrift.TProtocol) error {
+	p.DirectResults = &TSparkDirectResults{}
+	if err := p.DirectResults.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.DirectResults), err)
+	}
+	return nil
 }
 
 func (p *TExecuteStatementResp) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TExecuteStatementResp"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-    if err := p.writeField2(ctx, oprot); err != nil { return err }
-    if err := p.writeField1281(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TExecuteStatementResp"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField2(ctx, oprot); err != nil {
+			return err
+		}
+		if err := p.writeField1281(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TExecuteStatementResp) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "status", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:status: ", p), err) }
-  if err := p.Status.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Status), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:status: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "status", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:status: ", p), err)
+	}
+	if err := p.Status.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Status), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:status: ", p), err)
+	}
+	return err
 }
 
 func (p *TExecuteStatementResp) writeField2(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetOperationHandle() {
-    if err := oprot.WriteFieldBegin(ctx, "operationHandle", thrift.STRUCT, 2); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:operationHandle: ", p), err) }
-    if err := p.OperationHandle.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.OperationHandle), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 2:operationHandle: ", p), err) }
-  }
-  return err
+	if p.IsSetOperationHandle() {
+		if err := oprot.WriteFieldBegin(ctx, "operationHandle", thrift.STRUCT, 2); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 2:operationHandle: ", p), err)
+		}
+		if err := p.OperationHandle.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.OperationHandle), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 2:operationHandle: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TExecuteStatementResp) writeField1281(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetDirectResults() {
-    if err := oprot.WriteFieldBegin(ctx, "directResults", thrift.STRUCT, 1281); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 1281:directResults: ", p), err) }
-    if err := p.DirectResults.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.DirectResults), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 1281:directResults: ", p), err) }
-  }
-  return err
+	if p.IsSetDirectResults() {
+		if err := oprot.WriteFieldBegin(ctx, "directResults", thrift.STRUCT, 1281); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 1281:directResults: ", p), err)
+		}
+		if err := p.DirectResults.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.DirectResults), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 1281:directResults: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TExecuteStatementResp) Equals(other *TExecuteStatementResp) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.Status.Equals(other.Status) { return false }
-  if !p.OperationHandle.Equals(other.OperationHandle) { return false }
-  if !p.DirectResults.Equals(other.DirectResults) { return false }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Status.Equals(other.Status) {
+		return false
+	}
+	if !p.OperationHandle.Equals(other.OperationHandle) {
+		return false
+	}
+	if !p.DirectResults.Equals(other.DirectResults) {
+		return false
+	}
+	return true
 }
 
 func (p *TExecuteStatementResp) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TExecuteStatementResp(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TExecuteStatementResp(%+v)", *p)
 }
 
 // Attributes:
-//  - OperationHandle
+//   - OperationHandle
 type TCancelOperationReq struct {
-  OperationHandle *TOperationHandle `thrift:"operationHandle,1,required" db:"operationHandle" json:"operationHandle"`
+	OperationHandle *TOperationHandle `thrift:"operationHandle,1,required" db:"operationHandle" json:"operationHandle"`
 }
 
 func NewTCancelOperationReq() *TCancelOperationReq {
-  return &TCancelOperationReq{}
+	return &TCancelOperationReq{}
 }
 
 var TCancelOperationReq_OperationHandle_DEFAULT *TOperationHandle
+
 func (p *TCancelOperationReq) GetOperationHandle() *TOperationHandle {
-  if !p.IsSetOperationHandle() {
-    return TCancelOperationReq_OperationHandle_DEFAULT
-  }
-return p.OperationHandle
+	if !p.IsSetOperationHandle() {
+		return TCancelOperationReq_OperationHandle_DEFAULT
+	}
+	return p.OperationHandle
 }
 func (p *TCancelOperationReq) IsSetOperationHandle() bool {
-  return p.OperationHandle != nil
+	return p.OperationHandle != nil
 }
 
 func (p *TCancelOperationReq) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetOperationHandle bool = false;
+	var issetOperationHandle bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetOperationHandle = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetOperationHandle{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field OperationHandle is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetOperationHandle = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetOperationHandle {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field OperationHandle is not set"))
+	}
+	return nil
 }
 
-func (p *TCancelOperationReq)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.OperationHandle = &TOperationHandle{}
-  if err := p.OperationHandle.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.OperationHandle), err)
-  }
-  return nil
+func (p *TCancelOperationReq) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.OperationHandle = &TOperationHandle{}
+	if err := p.OperationHandle.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.OperationHandle), err)
+	}
+	return nil
 }
 
 func (p *TCancelOperationReq) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TCancelOperationReq"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TCancelOperationReq"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCancelOperationReq) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "operationHandle", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:operationHandle: ", p), err) }
-  if err := p.OperationHandle.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.OperationHandle), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:operationHandle: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "operationHandle", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:operationHandle: ", p), err)
+	}
+	if err := p.OperationHandle.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.OperationHandle), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:operationHandle: ", p), err)
+	}
+	return err
 }
 
 func (p *TCancelOperationReq) Equals(other *TCancelOperationReq) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.OperationHandle.Equals(other.OperationHandle) { return false }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.OperationHandle.Equals(other.OperationHandle) {
+		return false
+	}
+	return true
 }
 
 func (p *TCancelOperationReq) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCancelOperationReq(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCancelOperationReq(%+v)", *p)
 }
 
 // Attributes:
-//  - Status
+//   - Status
 type TCancelOperationResp struct {
-  Status *TStatus `thrift:"status,1,required" db:"status" json:"status"`
+	Status *TStatus `thrift:"status,1,required" db:"status" json:"status"`
 }
 
 func NewTCancelOperationResp() *TCancelOperationResp {
-  return &TCancelOperationResp{}
+	return &TCancelOperationResp{}
 }
 
 var TCancelOperationResp_Status_DEFAULT *TStatus
+
 func (p *TCancelOperationResp) GetStatus() *TStatus {
-  if !p.IsSetStatus() {
-    return TCancelOperationResp_Status_DEFAULT
-  }
-return p.Status
+	if !p.IsSetStatus() {
+		return TCancelOperationResp_Status_DEFAULT
+	}
+	return p.Status
 }
 func (p *TCancelOperationResp) IsSetStatus() bool {
-  return p.Status != nil
+	return p.Status != nil
 }
 
 func (p *TCancelOperationResp) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetStatus bool = false;
+	var issetStatus bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetStatus = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetStatus{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Status is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetStatus = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetStatus {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Status is not set"))
+	}
+	return nil
 }
 
-func (p *TCancelOperationResp)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Status = &TStatus{}
-  if err := p.Status.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Status), err)
-  }
-  return nil
+func (p *TCancelOperationResp) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Status = &TStatus{}
+	if err := p.Status.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Status), err)
+	}
+	return nil
 }
 
 func (p *TCancelOperationResp) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TCancelOperationResp"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TCancelOperationResp"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCancelOperationResp) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "status", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:status: ", p), err) }
-  if err := p.Status.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Status), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:status: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "status", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:status: ", p), err)
+	}
+	if err := p.Status.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Status), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:status: ", p), err)
+	}
+	return err
 }
 
 func (p *TCancelOperationResp) Equals(other *TCancelOperationResp) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.Status.Equals(other.Status) { return false }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Status.Equals(other.Status) {
+		return false
+	}
+	return true
 }
 
 func (p *TCancelOperationResp) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCancelOperationResp(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCancelOperationResp(%+v)", *p)
 }
 
 // Attributes:
-//  - OperationHandle
+//   - OperationHandle
 type TCloseOperationReq struct {
-  OperationHandle *TOperationHandle `thrift:"operationHandle,1,required" db:"operationHandle" json:"operationHandle"`
+	OperationHandle *TOperationHandle `thrift:"operationHandle,1,required" db:"operationHandle" json:"operationHandle"`
 }
 
 func NewTCloseOperationReq() *TCloseOperationReq {
-  return &TCloseOperationReq{}
+	return &TCloseOperationReq{}
 }
 
 var TCloseOperationReq_OperationHandle_DEFAULT *TOperationHandle
+
 func (p *TCloseOperationReq) GetOperationHandle() *TOperationHandle {
-  if !p.IsSetOperationHandle() {
-    return TCloseOperationReq_OperationHandle_DEFAULT
-  }
-return p.OperationHandle
+	if !p.IsSetOperationHandle() {
+		return TCloseOperationReq_OperationHandle_DEFAULT
+	}
+	return p.OperationHandle
 }
 func (p *TCloseOperationReq) IsSetOperationHandle() bool {
-  return p.OperationHandle != nil
+	return p.OperationHandle != nil
 }
 
 func (p *TCloseOperationReq) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetOperationHandle bool = false;
+	var issetOperationHandle bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetOperationHandle = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetOperationHandle{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field OperationHandle is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetOperationHandle = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetOperationHandle {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field OperationHandle is not set"))
+	}
+	return nil
 }
 
-func (p *TCloseOperationReq)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.OperationHandle = &TOperationHandle{}
-  if err := p.OperationHandle.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.OperationHandle), err)
-  }
-  return nil
+func (p *TCloseOperationReq) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.OperationHandle = &TOperationHandle{}
+	if err := p.OperationHandle.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.OperationHandle), err)
+	}
+	return nil
 }
 
 func (p *TCloseOperationReq) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TCloseOperationReq"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TCloseOperationReq"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCloseOperationReq) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "operationHandle", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:operationHandle: ", p), err) }
-  if err := p.OperationHandle.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.OperationHandle), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:operationHandle: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "operationHandle", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:operationHandle: ", p), err)
+	}
+	if err := p.OperationHandle.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.OperationHandle), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:operationHandle: ", p), err)
+	}
+	return err
 }
 
 func (p *TCloseOperationReq) Equals(other *TCloseOperationReq) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.OperationHandle.Equals(other.OperationHandle) { return false }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.OperationHandle.Equals(other.OperationHandle) {
+		return false
+	}
+	return true
 }
 
 func (p *TCloseOperationReq) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCloseOperationReq(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCloseOperationReq(%+v)", *p)
 }
 
 // Attributes:
-//  - Status
+//   - Status
 type TCloseOperationResp struct {
-  Status *TStatus `thrift:"status,1,required" db:"status" json:"status"`
+	Status *TStatus `thrift:"status,1,required" db:"status" json:"status"`
 }
 
 func NewTCloseOperationResp() *TCloseOperationResp {
-  return &TCloseOperationResp{}
+	return &TCloseOperationResp{}
 }
 
 var TCloseOperationResp_Status_DEFAULT *TStatus
+
 func (p *TCloseOperationResp) GetStatus() *TStatus {
-  if !p.IsSetStatus() {
-    return TCloseOperationResp_Status_DEFAULT
-  }
-return p.Status
+	if !p.IsSetStatus() {
+		return TCloseOperationResp_Status_DEFAULT
+	}
+	return p.Status
 }
 func (p *TCloseOperationResp) IsSetStatus() bool {
-  return p.Status != nil
+	return p.Status != nil
 }
 
 func (p *TCloseOperationResp) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-  var issetStatus bool = false;
+	var issetStatus bool = false
 
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-        issetStatus = true
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  if !issetStatus{
-    return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Status is not set"));
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+				issetStatus = true
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	if !issetStatus {
+		return thrift.NewTProtocolExceptionWithType(thrift.INVALID_DATA, fmt.Errorf("Required field Status is not set"))
+	}
+	return nil
 }
 
-func (p *TCloseOperationResp)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Status = &TStatus{}
-  if err := p.Status.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Status), err)
-  }
-  return nil
+func (p *TCloseOperationResp) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Status = &TStatus{}
+	if err := p.Status.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Status), err)
+	}
+	return nil
 }
 
 func (p *TCloseOperationResp) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "TCloseOperationResp"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "TCloseOperationResp"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCloseOperationResp) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "status", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:status: ", p), err) }
-  if err := p.Status.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Status), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:status: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "status", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:status: ", p), err)
+	}
+	if err := p.Status.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Status), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:status: ", p), err)
+	}
+	return err
 }
 
 func (p *TCloseOperationResp) Equals(other *TCloseOperationResp) bool {
-  if p == other {
-    return true
-  } else if p == nil || other == nil {
-    return false
-  }
-  if !p.Status.Equals(other.Status) { return false }
-  return true
+	if p == other {
+		return true
+	} else if p == nil || other == nil {
+		return false
+	}
+	if !p.Status.Equals(other.Status) {
+		return false
+	}
+	return true
 }
 
 func (p *TCloseOperationResp) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCloseOperationResp(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCloseOperationResp(%+v)", *p)
 }
 
 type TCLIService interface {
-  // Parameters:
-  //  - Req
-  OpenSession(ctx context.Context, req *TOpenSessionReq) (_r *TOpenSessionResp, _err error)
-  // Parameters:
-  //  - Req
-  CloseSession(ctx context.Context, req *TCloseSessionReq) (_r *TCloseSessionResp, _err error)
-  // Parameters:
-  //  - Req
-  ExecuteStatement(ctx context.Context, req *TExecuteStatementReq) (_r *TExecuteStatementResp, _err error)
-  // Parameters:
-  //  - Req
-  GetOperationStatus(ctx context.Context, req *TGetOperationStatusReq) (_r *TGetOperationStatusResp, _err error)
-  // Parameters:
-  //  - Req
-  CancelOperation(ctx context.Context, req *TCancelOperationReq) (_r *TCancelOperationResp, _err error)
-  // Parameters:
-  //  - Req
-  CloseOperation(ctx context.Context, req *TCloseOperationReq) (_r *TCloseOperationResp, _err error)
-  // Parameters:
-  //  - Req
-  GetResultSetMetadata(ctx context.Context, req *TGetResultSetMetadataReq) (_r *TGetResultSetMetadataResp, _err error)
-  // Parameters:
-  //  - Req
-  FetchResults(ctx context.Context, req *TFetchResultsReq) (_r *TFetchResultsResp, _err error)
+	// Parameters:
+	//  - Req
+	OpenSession(ctx context.Context, req *TOpenSessionReq) (_r *TOpenSessionResp, _err error)
+	// Parameters:
+	//  - Req
+	CloseSession(ctx context.Context, req *TCloseSessionReq) (_r *TCloseSessionResp, _err error)
+	// Parameters:
+	//  - Req
+	ExecuteStatement(ctx context.Context, req *TExecuteStatementReq) (_r *TExecuteStatementResp, _err error)
+	// Parameters:
+	//  - Req
+	GetOperationStatus(ctx context.Context, req *TGetOperationStatusReq) (_r *TGetOperationStatusResp, _err error)
+	// Parameters:
+	//  - Req
+	CancelOperation(ctx context.Context, req *TCancelOperationReq) (_r *TCancelOperationResp, _err error)
+	// Parameters:
+	//  - Req
+	CloseOperation(ctx context.Context, req *TCloseOperationReq) (_r *TCloseOperationResp, _err error)
+	// Parameters:
+	//  - Req
+	GetResultSetMetadata(ctx context.Context, req *TGetResultSetMetadataReq) (_r *TGetResultSetMetadataResp, _err error)
+	// Parameters:
+	//  - Req
+	FetchResults(ctx context.Context, req *TFetchResultsReq) (_r *TFetchResultsResp, _err error)
 }
 
 type TCLIServiceClient struct {
-  c thrift.TClient
-  meta thrift.ResponseMeta
+	c    thrift.TClient
+	meta thrift.ResponseMeta
 }
 
 func NewTCLIServiceClientFactory(t thrift.TTransport, f thrift.TProtocolFactory) *TCLIServiceClient {
-  return &TCLIServiceClient{
-    c: thrift.NewTStandardClient(f.GetProtocol(t), f.GetProtocol(t)),
-  }
+	return &TCLIServiceClient{
+		c: thrift.NewTStandardClient(f.GetProtocol(t), f.GetProtocol(t)),
+	}
 }
 
 func NewTCLIServiceClientProtocol(t thrift.TTransport, iprot thrift.TProtocol, oprot thrift.TProtocol) *TCLIServiceClient {
-  return &TCLIServiceClient{
-    c: thrift.NewTStandardClient(iprot, oprot),
-  }
+	return &TCLIServiceClient{
+		c: thrift.NewTStandardClient(iprot, oprot),
+	}
 }
 
 func NewTCLIServiceClient(c thrift.TClient) *TCLIServiceClient {
-  return &TCLIServiceClient{
-    c: c,
-  }
+	return &TCLIServiceClient{
+		c: c,
+	}
 }
 
 func (p *TCLIServiceClient) Client_() thrift.TClient {
-  return p.c
+	return p.c
 }
 
 func (p *TCLIServiceClient) LastResponseMeta_() thrift.ResponseMeta {
-  return p.meta
+	return p.meta
 }
 
 func (p *TCLIServiceClient) SetLastResponseMeta_(meta thrift.ResponseMeta) {
-  p.meta = meta
+	p.meta = meta
 }
 
 // Parameters:
-//  - Req
+//   - Req
 func (p *TCLIServiceClient) OpenSession(ctx context.Context, req *TOpenSessionReq) (_r *TOpenSessionResp, _err error) {
-  var _args34 TCLIServiceOpenSessionArgs
-  _args34.Req = req
-  var _result36 TCLIServiceOpenSessionResult
-  var _meta35 thrift.ResponseMeta
-  _meta35, _err = p.Client_().Call(ctx, "OpenSession", &_args34, &_result36)
-  p.SetLastResponseMeta_(_meta35)
-  if _err != nil {
-    return
-  }
-  if _ret37 := _result36.GetSuccess(); _ret37 != nil {
-    return _ret37, nil
-  }
-  return nil, thrift.NewTApplicationException(thrift.MISSING_RESULT, "OpenSession failed: unknown result")
+	var _args34 TCLIServiceOpenSessionArgs
+	_args34.Req = req
+	var _result36 TCLIServiceOpenSessionResult
+	var _meta35 thrift.ResponseMeta
+	_meta35, _err = p.Client_().Call(ctx, "OpenSession", &_args34, &_result36)
+	p.SetLastResponseMeta_(_meta35)
+	if _err != nil {
+		return
+	}
+	if _ret37 := _result36.GetSuccess(); _ret37 != nil {
+		return _ret37, nil
+	}
+	return nil, thrift.NewTApplicationException(thrift.MISSING_RESULT, "OpenSession failed: unknown result")
 }
 
 // Parameters:
-//  - Req
+//   - Req
 func (p *TCLIServiceClient) CloseSession(ctx context.Context, req *TCloseSessionReq) (_r *TCloseSessionResp, _err error) {
-  var _args38 TCLIServiceCloseSessionArgs
-  _args38.Req = req
-  var _result40 TCLIServiceCloseSessionResult
-  var _meta39 thrift.ResponseMeta
-  _meta39, _err = p.Client_().Call(ctx, "CloseSession", &_args38, &_result40)
-  p.SetLastResponseMeta_(_meta39)
-  if _err != nil {
-    return
-  }
-  if _ret41 := _result40.GetSuccess(); _ret41 != nil {
-    return _ret41, nil
-  }
-  return nil, thrift.NewTApplicationException(thrift.MISSING_RESULT, "CloseSession failed: unknown result")
+	var _args38 TCLIServiceCloseSessionArgs
+	_args38.Req = req
+	var _result40 TCLIServiceCloseSessionResult
+	var _meta39 thrift.ResponseMeta
+	_meta39, _err = p.Client_().Call(ctx, "CloseSession", &_args38, &_result40)
+	p.SetLastResponseMeta_(_meta39)
+	if _err != nil {
+		return
+	}
+	if _ret41 := _result40.GetSuccess(); _ret41 != nil {
+		return _ret41, nil
+	}
+	return nil, thrift.NewTApplicationException(thrift.MISSING_RESULT, "CloseSession failed: unknown result")
 }
 
 // Parameters:
-//  - Req
+//   - Req
 func (p *TCLIServiceClient) ExecuteStatement(ctx context.Context, req *TExecuteStatementReq) (_r *TExecuteStatementResp, _err error) {
-  var _args42 TCLIServiceExecuteStatementArgs
-  _args42.Req = req
-  var _result44 TCLIServiceExecuteStatementResult
-  var _meta43 thrift.ResponseMeta
-  _meta43, _err = p.Client_().Call(ctx, "ExecuteStatement", &_args42, &_result44)
-  p.SetLastResponseMeta_(_meta43)
-  if _err != nil {
-    return
-  }
-  if _ret45 := _result44.GetSuccess(); _ret45 != nil {
-    return _ret45, nil
-  }
-  return nil, thrift.NewTApplicationException(thrift.MISSING_RESULT, "ExecuteStatement failed: unknown result")
+	var _args42 TCLIServiceExecuteStatementArgs
+	_args42.Req = req
+	var _result44 TCLIServiceExecuteStatementResult
+	var _meta43 thrift.ResponseMeta
+	_meta43, _err = p.Client_().Call(ctx, "ExecuteStatement", &_args42, &_result44)
+	p.SetLastResponseMeta_(_meta43)
+	if _err != nil {
+		return
+	}
+	if _ret45 := _result44.GetSuccess(); _ret45 != nil {
+		return _ret45, nil
+	}
+	return nil, thrift.NewTApplicationException(thrift.MISSING_RESULT, "ExecuteStatement failed: unknown result")
 }
 
 // Parameters:
-//  - Req
+//   - Req
 func (p *TCLIServiceClient) GetOperationStatus(ctx context.Context, req *TGetOperationStatusReq) (_r *TGetOperationStatusResp, _err error) {
-  var _args46 TCLIServiceGetOperationStatusArgs
-  _args46.Req = req
-  var _result48 TCLIServiceGetOperationStatusResult
-  var _meta47 thrift.ResponseMeta
-  _meta47, _err = p.Client_().Call(ctx, "GetOperationStatus", &_args46, &_result48)
-  p.SetLastResponseMeta_(_meta47)
-  if _err != nil {
-    return
-  }
-  if _ret49 := _result48.GetSuccess(); _ret49 != nil {
-    return _ret49, nil
-  }
-  return nil, thrift.NewTApplicationException(thrift.MISSING_RESULT, "GetOperationStatus failed: unknown result")
+	var _args46 TCLIServiceGetOperationStatusArgs
+	_args46.Req = req
+	var _result48 TCLIServiceGetOperationStatusResult
+	var _meta47 thrift.ResponseMeta
+	_meta47, _err = p.Client_().Call(ctx, "GetOperationStatus", &_args46, &_result48)
+	p.SetLastResponseMeta_(_meta47)
+	if _err != nil {
+		return
+	}
+	if _ret49 := _result48.GetSuccess(); _ret49 != nil {
+		return _ret49, nil
+	}
+	return nil, thrift.NewTApplicationException(thrift.MISSING_RESULT, "GetOperationStatus failed: unknown result")
 }
 
 // Parameters:
-//  - Req
+//   - Req
 func (p *TCLIServiceClient) CancelOperation(ctx context.Context, req *TCancelOperationReq) (_r *TCancelOperationResp, _err error) {
-  var _args50 TCLIServiceCancelOperationArgs
-  _args50.Req = req
-  var _result52 TCLIServiceCancelOperationResult
-  var _meta51 thrift.ResponseMeta
-  _meta51, _err = p.Client_().Call(ctx, "CancelOperation", &_args50, &_result52)
-  p.SetLastResponseMeta_(_meta51)
-  if _err != nil {
-    return
-  }
-  if _ret53 := _result52.GetSuccess(); _ret53 != nil {
-    return _ret53, nil
-  }
-  return nil, thrift.NewTApplicationException(thrift.MISSING_RESULT, "CancelOperation failed: unknown result")
+	var _args50 TCLIServiceCancelOperationArgs
+	_args50.Req = req
+	var _result52 TCLIServiceCancelOperationResult
+	var _meta51 thrift.ResponseMeta
+	_meta51, _err = p.Client_().Call(ctx, "CancelOperation", &_args50, &_result52)
+	p.SetLastResponseMeta_(_meta51)
+	if _err != nil {
+		return
+	}
+	if _ret53 := _result52.GetSuccess(); _ret53 != nil {
+		return _ret53, nil
+	}
+	return nil, thrift.NewTApplicationException(thrift.MISSING_RESULT, "CancelOperation failed: unknown result")
 }
 
 // Parameters:
-//  - Req
+//   - Req
 func (p *TCLIServiceClient) CloseOperation(ctx context.Context, req *TCloseOperationReq) (_r *TCloseOperationResp, _err error) {
-  var _args54 TCLIServiceCloseOperationArgs
-  _args54.Req = req
-  var _result56 TCLIServiceCloseOperationResult
-  var _meta55 thrift.ResponseMeta
-  _meta55, _err = p.Client_().Call(ctx, "CloseOperation", &_args54, &_result56)
-  p.SetLastResponseMeta_(_meta55)
-  if _err != nil {
-    return
-  }
-  if _ret57 := _result56.GetSuccess(); _ret57 != nil {
-    return _ret57, nil
-  }
-  return nil, thrift.NewTApplicationException(thrift.MISSING_RESULT, "CloseOperation failed: unknown result")
+	var _args54 TCLIServiceCloseOperationArgs
+	_args54.Req = req
+	var _result56 TCLIServiceCloseOperationResult
+	var _meta55 thrift.ResponseMeta
+	_meta55, _err = p.Client_().Call(ctx, "CloseOperation", &_args54, &_result56)
+	p.SetLastResponseMeta_(_meta55)
+	if _err != nil {
+		return
+	}
+	if _ret57 := _result56.GetSuccess(); _ret57 != nil {
+		return _ret57, nil
+	}
+	return nil, thrift.NewTApplicationException(thrift.MISSING_RESULT, "CloseOperation failed: unknown result")
 }
 
 // Parameters:
-//  - Req
+//   - Req
 func (p *TCLIServiceClient) GetResultSetMetadata(ctx context.Context, req *TGetResultSetMetadataReq) (_r *TGetResultSetMetadataResp, _err error) {
-  var _args58 TCLIServiceGetResultSetMetadataArgs
-  _args58.Req = req
-  var _result60 TCLIServiceGetResultSetMetadataResult
-  var _meta59 thrift.ResponseMeta
-  _meta59, _err = p.Client_().Call(ctx, "GetResultSetMetadata", &_args58, &_result60)
-  p.SetLastResponseMeta_(_meta59)
-  if _err != nil {
-    return
-  }
-  if _ret61 := _result60.GetSuccess(); _ret61 != nil {
-    return _ret61, nil
-  }
-  return nil, thrift.NewTApplicationException(thrift.MISSING_RESULT, "GetResultSetMetadata failed: unknown result")
+	var _args58 TCLIServiceGetResultSetMetadataArgs
+	_args58.Req = req
+	var _result60 TCLIServiceGetResultSetMetadataResult
+	var _meta59 thrift.ResponseMeta
+	_meta59, _err = p.Client_().Call(ctx, "GetResultSetMetadata", &_args58, &_result60)
+	p.SetLastResponseMeta_(_meta59)
+	if _err != nil {
+		return
+	}
+	if _ret61 := _result60.GetSuccess(); _ret61 != nil {
+		return _ret61, nil
+	}
+	return nil, thrift.NewTApplicationException(thrift.MISSING_RESULT, "GetResultSetMetadata failed: unknown result")
 }
 
 // Parameters:
-//  - Req
+//   - Req
 func (p *TCLIServiceClient) FetchResults(ctx context.Context, req *TFetchResultsReq) (_r *TFetchResultsResp, _err error) {
-  var _args62 TCLIServiceFetchResultsArgs
-  _args62.Req = req
-  var _result64 TCLIServiceFetchResultsResult
-  var _meta63 thrift.ResponseMeta
-  _meta63, _err = p.Client_().Call(ctx, "FetchResults", &_args62, &_result64)
-  p.SetLastResponseMeta_(_meta63)
-  if _err != nil {
-    return
-  }
-  if _ret65 := _result64.GetSuccess(); _ret65 != nil {
-    return _ret65, nil
-  }
-  return nil, thrift.NewTApplicationException(thrift.MISSING_RESULT, "FetchResults failed: unknown result")
+	var _args62 TCLIServiceFetchResultsArgs
+	_args62.Req = req
+	var _result64 TCLIServiceFetchResultsResult
+	var _meta63 thrift.ResponseMeta
+	_meta63, _err = p.Client_().Call(ctx, "FetchResults", &_args62, &_result64)
+	p.SetLastResponseMeta_(_meta63)
+	if _err != nil {
+		return
+	}
+	if _ret65 := _result64.GetSuccess(); _ret65 != nil {
+		return _ret65, nil
+	}
+	return nil, thrift.NewTApplicationException(thrift.MISSING_RESULT, "FetchResults failed: unknown result")
 }
 
 type TCLIServiceProcessor struct {
-  processorMap map[string]thrift.TProcessorFunction
-  handler TCLIService
+	processorMap map[string]thrift.TProcessorFunction
+	handler      TCLIService
 }
 
 func (p *TCLIServiceProcessor) AddToProcessorMap(key string, processor thrift.TProcessorFunction) {
-  p.processorMap[key] = processor
+	p.processorMap[key] = processor
 }
 
 func (p *TCLIServiceProcessor) GetProcessorFunction(key string) (processor thrift.TProcessorFunction, ok bool) {
-  processor, ok = p.processorMap[key]
-  return processor, ok
+	processor, ok = p.processorMap[key]
+	return processor, ok
 }
 
 func (p *TCLIServiceProcessor) ProcessorMap() map[string]thrift.TProcessorFunction {
-  return p.processorMap
+	return p.processorMap
 }
 
 func NewTCLIServiceProcessor(handler TCLIService) *TCLIServiceProcessor {
 
-  self66 := &TCLIServiceProcessor{handler:handler, processorMap:make(map[string]thrift.TProcessorFunction)}
-  self66.processorMap["OpenSession"] = &tCLIServiceProcessorOpenSession{handler:handler}
-  self66.processorMap["CloseSession"] = &tCLIServiceProcessorCloseSession{handler:handler}
-  self66.processorMap["ExecuteStatement"] = &tCLIServiceProcessorExecuteStatement{handler:handler}
-  self66.processorMap["GetOperationStatus"] = &tCLIServiceProcessorGetOperationStatus{handler:handler}
-  self66.processorMap["CancelOperation"] = &tCLIServiceProcessorCancelOperation{handler:handler}
-  self66.processorMap["CloseOperation"] = &tCLIServiceProcessorCloseOperation{handler:handler}
-  self66.processorMap["GetResultSetMetadata"] = &tCLIServiceProcessorGetResultSetMetadata{handler:handler}
-  self66.processorMap["FetchResults"] = &tCLIServiceProcessorFetchResults{handler:handler}
-return self66
+	self66 := &TCLIServiceProcessor{handler: handler, processorMap: make(map[string]thrift.TProcessorFunction)}
+	self66.processorMap["OpenSession"] = &tCLIServiceProcessorOpenSession{handler: handler}
+	self66.processorMap["CloseSession"] = &tCLIServiceProcessorCloseSession{handler: handler}
+	self66.processorMap["ExecuteStatement"] = &tCLIServiceProcessorExecuteStatement{handler: handler}
+	self66.processorMap["GetOperationStatus"] = &tCLIServiceProcessorGetOperationStatus{handler: handler}
+	self66.processorMap["CancelOperation"] = &tCLIServiceProcessorCancelOperation{handler: handler}
+	self66.processorMap["CloseOperation"] = &tCLIServiceProcessorCloseOperation{handler: handler}
+	self66.processorMap["GetResultSetMetadata"] = &tCLIServiceProcessorGetResultSetMetadata{handler: handler}
+	self66.processorMap["FetchResults"] = &tCLIServiceProcessorFetchResults{handler: handler}
+	return self66
 }
 
 func (p *TCLIServiceProcessor) Process(ctx context.Context, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-  name, _, seqId, err2 := iprot.ReadMessageBegin(ctx)
-  if err2 != nil { return false, thrift.WrapTException(err2) }
-  if processor, ok := p.GetProcessorFunction(name); ok {
-    return processor.Process(ctx, seqId, iprot, oprot)
-  }
-  iprot.Skip(ctx, thrift.STRUCT)
-  iprot.ReadMessageEnd(ctx)
-  x67 := thrift.NewTApplicationException(thrift.UNKNOWN_METHOD, "Unknown function " + name)
-  oprot.WriteMessageBegin(ctx, name, thrift.EXCEPTION, seqId)
-  x67.Write(ctx, oprot)
-  oprot.WriteMessageEnd(ctx)
-  oprot.Flush(ctx)
-  return false, x67
+	name, _, seqId, err2 := iprot.ReadMessageBegin(ctx)
+	if err2 != nil {
+		return false, thrift.WrapTException(err2)
+	}
+	if processor, ok := p.GetProcessorFunction(name); ok {
+		return processor.Process(ctx, seqId, iprot, oprot)
+	}
+	iprot.Skip(ctx, thrift.STRUCT)
+	iprot.ReadMessageEnd(ctx)
+	x67 := thrift.NewTApplicationException(thrift.UNKNOWN_METHOD, "Unknown function "+name)
+	oprot.WriteMessageBegin(ctx, name, thrift.EXCEPTION, seqId)
+	x67.Write(ctx, oprot)
+	oprot.WriteMessageEnd(ctx)
+	oprot.Flush(ctx)
+	return false, x67
 
 }
 
 type tCLIServiceProcessorOpenSession struct {
-  handler TCLIService
+	handler TCLIService
 }
 
 func (p *tCLIServiceProcessorOpenSession) Process(ctx context.Context, seqId int32, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-  var _write_err68 error
-  args := TCLIServiceOpenSessionArgs{}
-  if err2 := args.Read(ctx, iprot); err2 != nil {
-    iprot.ReadMessageEnd(ctx)
-    x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
-    oprot.WriteMessageBegin(ctx, "OpenSession", thrift.EXCEPTION, seqId)
-    x.Write(ctx, oprot)
-    oprot.WriteMessageEnd(ctx)
-    oprot.Flush(ctx)
-    return false, thrift.WrapTException(err2)
-  }
-  iprot.ReadMessageEnd(ctx)
+	var _write_err68 error
+	args := TCLIServiceOpenSessionArgs{}
+	if err2 := args.Read(ctx, iprot); err2 != nil {
+		iprot.ReadMessageEnd(ctx)
+		x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
+		oprot.WriteMessageBegin(ctx, "OpenSession", thrift.EXCEPTION, seqId)
+		x.Write(ctx, oprot)
+		oprot.WriteMessageEnd(ctx)
+		oprot.Flush(ctx)
+		return false, thrift.WrapTException(err2)
+	}
+	iprot.ReadMessageEnd(ctx)
 
-  tickerCancel := func() {}
-  // Start a goroutine to do server side connectivity check.
-  if thrift.ServerConnectivityCheckInterval > 0 {
-    var cancel context.CancelFunc
-    ctx, cancel = context.WithCancel(ctx)
-    defer cancel()
-    var tickerCtx context.Context
-    tickerCtx, tickerCancel = context.WithCancel(context.Background())
-    defer tickerCancel()
-    go func(ctx context.Context, cancel context.CancelFunc) {
-      ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
-      defer ticker.Stop()
-      for {
-        select {
-        case <-ctx.Done():
-          return
-        case <-ticker.C:
-          if !iprot.Transport().IsOpen() {
-            cancel()
-            return
-          }
-        }
-      }
-    }(tickerCtx, cancel)
-  }
+	tickerCancel := func() {}
+	// Start a goroutine to do server side connectivity check.
+	if thrift.ServerConnectivityCheckInterval > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		var tickerCtx context.Context
+		tickerCtx, tickerCancel = context.WithCancel(context.Background())
+		defer tickerCancel()
+		go func(ctx context.Context, cancel context.CancelFunc) {
+			ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
+			defer ticker.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-ticker.C:
+					if !iprot.Transport().IsOpen() {
+						cancel()
+						return
+					}
+				}
+			}
+		}(tickerCtx, cancel)
+	}
 
-  result := TCLIServiceOpenSessionResult{}
-  if retval, err2 := p.handler.OpenSession(ctx, args.Req); err2 != nil {
-    tickerCancel()
-    err = thrift.WrapTException(err2)
-    if errors.Is(err2, thrift.ErrAbandonRequest) {
-      return false, thrift.WrapTException(err2)
-    }
-    _exc69 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing OpenSession: " + err2.Error())
-    if err2 := oprot.WriteMessageBegin(ctx, "OpenSession", thrift.EXCEPTION, seqId); err2 != nil {
-      _write_err68 = thrift.WrapTException(err2)
-    }
-    if err2 := _exc69.Write(ctx, oprot); _write_err68 == nil && err2 != nil {
-      _write_err68 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.WriteMessageEnd(ctx); _write_err68 == nil && err2 != nil {
-      _write_err68 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.Flush(ctx); _write_err68 == nil && err2 != nil {
-      _write_err68 = thrift.WrapTException(err2)
-    }
-    if _write_err68 != nil {
-      return false, thrift.WrapTException(_write_err68)
-    }
-    return true, err
-  } else {
-    result.Success = retval
-  }
-  tickerCancel()
-  if err2 := oprot.WriteMessageBegin(ctx, "OpenSession", thrift.REPLY, seqId); err2 != nil {
-    _write_err68 = thrift.WrapTException(err2)
-  }
-  if err2 := result.Write(ctx, oprot); _write_err68 == nil && err2 != nil {
-    _write_err68 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.WriteMessageEnd(ctx); _write_err68 == nil && err2 != nil {
-    _write_err68 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.Flush(ctx); _write_err68 == nil && err2 != nil {
-    _write_err68 = thrift.WrapTException(err2)
-  }
-  if _write_err68 != nil {
-    return false, thrift.WrapTException(_write_err68)
-  }
-  return true, err
+	result := TCLIServiceOpenSessionResult{}
+	if retval, err2 := p.handler.OpenSession(ctx, args.Req); err2 != nil {
+		tickerCancel()
+		err = thrift.WrapTException(err2)
+		if errors.Is(err2, thrift.ErrAbandonRequest) {
+			return false, thrift.WrapTException(err2)
+		}
+		_exc69 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing OpenSession: "+err2.Error())
+		if err2 := oprot.WriteMessageBegin(ctx, "OpenSession", thrift.EXCEPTION, seqId); err2 != nil {
+			_write_err68 = thrift.WrapTException(err2)
+		}
+		if err2 := _exc69.Write(ctx, oprot); _write_err68 == nil && err2 != nil {
+			_write_err68 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.WriteMessageEnd(ctx); _write_err68 == nil && err2 != nil {
+			_write_err68 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.Flush(ctx); _write_err68 == nil && err2 != nil {
+			_write_err68 = thrift.WrapTException(err2)
+		}
+		if _write_err68 != nil {
+			return false, thrift.WrapTException(_write_err68)
+		}
+		return true, err
+	} else {
+		result.Success = retval
+	}
+	tickerCancel()
+	if err2 := oprot.WriteMessageBegin(ctx, "OpenSession", thrift.REPLY, seqId); err2 != nil {
+		_write_err68 = thrift.WrapTException(err2)
+	}
+	if err2 := result.Write(ctx, oprot); _write_err68 == nil && err2 != nil {
+		_write_err68 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.WriteMessageEnd(ctx); _write_err68 == nil && err2 != nil {
+		_write_err68 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.Flush(ctx); _write_err68 == nil && err2 != nil {
+		_write_err68 = thrift.WrapTException(err2)
+	}
+	if _write_err68 != nil {
+		return false, thrift.WrapTException(_write_err68)
+	}
+	return true, err
 }
 
 type tCLIServiceProcessorCloseSession struct {
-  handler TCLIService
+	handler TCLIService
 }
 
 func (p *tCLIServiceProcessorCloseSession) Process(ctx context.Context, seqId int32, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-  var _write_err70 error
-  args := TCLIServiceCloseSessionArgs{}
-  if err2 := args.Read(ctx, iprot); err2 != nil {
-    iprot.ReadMessageEnd(ctx)
-    x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
-    oprot.WriteMessageBegin(ctx, "CloseSession", thrift.EXCEPTION, seqId)
-    x.Write(ctx, oprot)
-    oprot.WriteMessageEnd(ctx)
-    oprot.Flush(ctx)
-    return false, thrift.WrapTException(err2)
-  }
-  iprot.ReadMessageEnd(ctx)
+	var _write_err70 error
+	args := TCLIServiceCloseSessionArgs{}
+	if err2 := args.Read(ctx, iprot); err2 != nil {
+		iprot.ReadMessageEnd(ctx)
+		x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
+		oprot.WriteMessageBegin(ctx, "CloseSession", thrift.EXCEPTION, seqId)
+		x.Write(ctx, oprot)
+		oprot.WriteMessageEnd(ctx)
+		oprot.Flush(ctx)
+		return false, thrift.WrapTException(err2)
+	}
+	iprot.ReadMessageEnd(ctx)
 
-  tickerCancel := func() {}
-  // Start a goroutine to do server side connectivity check.
-  if thrift.ServerConnectivityCheckInterval > 0 {
-    var cancel context.CancelFunc
-    ctx, cancel = context.WithCancel(ctx)
-    defer cancel()
-    var tickerCtx context.Context
-    tickerCtx, tickerCancel = context.WithCancel(context.Background())
-    defer tickerCancel()
-    go func(ctx context.Context, cancel context.CancelFunc) {
-      ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
-      defer ticker.Stop()
-      for {
-        select {
-        case <-ctx.Done():
-          return
-        case <-ticker.C:
-          if !iprot.Transport().IsOpen() {
-            cancel()
-            return
-          }
-        }
-      }
-    }(tickerCtx, cancel)
-  }
+	tickerCancel := func() {}
+	// Start a goroutine to do server side connectivity check.
+	if thrift.ServerConnectivityCheckInterval > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		var tickerCtx context.Context
+		tickerCtx, tickerCancel = context.WithCancel(context.Background())
+		defer tickerCancel()
+		go func(ctx context.Context, cancel context.CancelFunc) {
+			ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
+			defer ticker.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-ticker.C:
+					if !iprot.Transport().IsOpen() {
+						cancel()
+						return
+					}
+				}
+			}
+		}(tickerCtx, cancel)
+	}
 
-  result := TCLIServiceCloseSessionResult{}
-  if retval, err2 := p.handler.CloseSession(ctx, args.Req); err2 != nil {
-    tickerCancel()
-    err = thrift.WrapTException(err2)
-    if errors.Is(err2, thrift.ErrAbandonRequest) {
-      return false, thrift.WrapTException(err2)
-    }
-    _exc71 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing CloseSession: " + err2.Error())
-    if err2 := oprot.WriteMessageBegin(ctx, "CloseSession", thrift.EXCEPTION, seqId); err2 != nil {
-      _write_err70 = thrift.WrapTException(err2)
-    }
-    if err2 := _exc71.Write(ctx, oprot); _write_err70 == nil && err2 != nil {
-      _write_err70 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.WriteMessageEnd(ctx); _write_err70 == nil && err2 != nil {
-      _write_err70 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.Flush(ctx); _write_err70 == nil && err2 != nil {
-      _write_err70 = thrift.WrapTException(err2)
-    }
-    if _write_err70 != nil {
-      return false, thrift.WrapTException(_write_err70)
-    }
-    return true, err
-  } else {
-    result.Success = retval
-  }
-  tickerCancel()
-  if err2 := oprot.WriteMessageBegin(ctx, "CloseSession", thrift.REPLY, seqId); err2 != nil {
-    _write_err70 = thrift.WrapTException(err2)
-  }
-  if err2 := result.Write(ctx, oprot); _write_err70 == nil && err2 != nil {
-    _write_err70 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.WriteMessageEnd(ctx); _write_err70 == nil && err2 != nil {
-    _write_err70 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.Flush(ctx); _write_err70 == nil && err2 != nil {
-    _write_err70 = thrift.WrapTException(err2)
-  }
-  if _write_err70 != nil {
-    return false, thrift.WrapTException(_write_err70)
-  }
-  return true, err
+	result := TCLIServiceCloseSessionResult{}
+	if retval, err2 := p.handler.CloseSession(ctx, args.Req); err2 != nil {
+		tickerCancel()
+		err = thrift.WrapTException(err2)
+		if errors.Is(err2, thrift.ErrAbandonRequest) {
+			return false, thrift.WrapTException(err2)
+		}
+		_exc71 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing CloseSession: "+err2.Error())
+		if err2 := oprot.WriteMessageBegin(ctx, "CloseSession", thrift.EXCEPTION, seqId); err2 != nil {
+			_write_err70 = thrift.WrapTException(err2)
+		}
+		if err2 := _exc71.Write(ctx, oprot); _write_err70 == nil && err2 != nil {
+			_write_err70 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.WriteMessageEnd(ctx); _write_err70 == nil && err2 != nil {
+			_write_err70 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.Flush(ctx); _write_err70 == nil && err2 != nil {
+			_write_err70 = thrift.WrapTException(err2)
+		}
+		if _write_err70 != nil {
+			return false, thrift.WrapTException(_write_err70)
+		}
+		return true, err
+	} else {
+		result.Success = retval
+	}
+	tickerCancel()
+	if err2 := oprot.WriteMessageBegin(ctx, "CloseSession", thrift.REPLY, seqId); err2 != nil {
+		_write_err70 = thrift.WrapTException(err2)
+	}
+	if err2 := result.Write(ctx, oprot); _write_err70 == nil && err2 != nil {
+		_write_err70 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.WriteMessageEnd(ctx); _write_err70 == nil && err2 != nil {
+		_write_err70 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.Flush(ctx); _write_err70 == nil && err2 != nil {
+		_write_err70 = thrift.WrapTException(err2)
+	}
+	if _write_err70 != nil {
+		return false, thrift.WrapTException(_write_err70)
+	}
+	return true, err
 }
 
 type tCLIServiceProcessorExecuteStatement struct {
-  handler TCLIService
+	handler TCLIService
 }
 
 func (p *tCLIServiceProcessorExecuteStatement) Process(ctx context.Context, seqId int32, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-  var _write_err72 error
-  args := TCLIServiceExecuteStatementArgs{}
-  if err2 := args.Read(ctx, iprot); err2 != nil {
-    iprot.ReadMessageEnd(ctx)
-    x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
-    oprot.WriteMessageBegin(ctx, "ExecuteStatement", thrift.EXCEPTION, seqId)
-    x.Write(ctx, oprot)
-    oprot.WriteMessageEnd(ctx)
-    oprot.Flush(ctx)
-    return false, thrift.WrapTException(err2)
-  }
-  iprot.ReadMessageEnd(ctx)
+	var _write_err72 error
+	args := TCLIServiceExecuteStatementArgs{}
+	if err2 := args.Read(ctx, iprot); err2 != nil {
+		iprot.ReadMessageEnd(ctx)
+		x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
+		oprot.WriteMessageBegin(ctx, "ExecuteStatement", thrift.EXCEPTION, seqId)
+		x.Write(ctx, oprot)
+		oprot.WriteMessageEnd(ctx)
+		oprot.Flush(ctx)
+		return false, thrift.WrapTException(err2)
+	}
+	iprot.ReadMessageEnd(ctx)
 
-  tickerCancel := func() {}
-  // Start a goroutine to do server side connectivity check.
-  if thrift.ServerConnectivityCheckInterval > 0 {
-    var cancel context.CancelFunc
-    ctx, cancel = context.WithCancel(ctx)
-    defer cancel()
-    var tickerCtx context.Context
-    tickerCtx, tickerCancel = context.WithCancel(context.Background())
-    defer tickerCancel()
-    go func(ctx context.Context, cancel context.CancelFunc) {
-      ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
-      defer ticker.Stop()
-      for {
-        select {
-        case <-ctx.Done():
-          return
-        case <-ticker.C:
-          if !iprot.Transport().IsOpen() {
-            cancel()
-            return
-          }
-        }
-      }
-    }(tickerCtx, cancel)
-  }
+	tickerCancel := func() {}
+	// Start a goroutine to do server side connectivity check.
+	if thrift.ServerConnectivityCheckInterval > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		var tickerCtx context.Context
+		tickerCtx, tickerCancel = context.WithCancel(context.Background())
+		defer tickerCancel()
+		go func(ctx context.Context, cancel context.CancelFunc) {
+			ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
+			defer ticker.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-ticker.C:
+					if !iprot.Transport().IsOpen() {
+						cancel()
+						return
+					}
+				}
+			}
+		}(tickerCtx, cancel)
+	}
 
-  result := TCLIServiceExecuteStatementResult{}
-  if retval, err2 := p.handler.ExecuteStatement(ctx, args.Req); err2 != nil {
-    tickerCancel()
-    err = thrift.WrapTException(err2)
-    if errors.Is(err2, thrift.ErrAbandonRequest) {
-      return false, thrift.WrapTException(err2)
-    }
-    _exc73 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing ExecuteStatement: " + err2.Error())
-    if err2 := oprot.WriteMessageBegin(ctx, "ExecuteStatement", thrift.EXCEPTION, seqId); err2 != nil {
-      _write_err72 = thrift.WrapTException(err2)
-    }
-    if err2 := _exc73.Write(ctx, oprot); _write_err72 == nil && err2 != nil {
-      _write_err72 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.WriteMessageEnd(ctx); _write_err72 == nil && err2 != nil {
-      _write_err72 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.Flush(ctx); _write_err72 == nil && err2 != nil {
-      _write_err72 = thrift.WrapTException(err2)
-    }
-    if _write_err72 != nil {
-      return false, thrift.WrapTException(_write_err72)
-    }
-    return true, err
-  } else {
-    result.Success = retval
-  }
-  tickerCancel()
-  if err2 := oprot.WriteMessageBegin(ctx, "ExecuteStatement", thrift.REPLY, seqId); err2 != nil {
-    _write_err72 = thrift.WrapTException(err2)
-  }
-  if err2 := result.Write(ctx, oprot); _write_err72 == nil && err2 != nil {
-    _write_err72 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.WriteMessageEnd(ctx); _write_err72 == nil && err2 != nil {
-    _write_err72 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.Flush(ctx); _write_err72 == nil && err2 != nil {
-    _write_err72 = thrift.WrapTException(err2)
-  }
-  if _write_err72 != nil {
-    return false, thrift.WrapTException(_write_err72)
-  }
-  return true, err
+	result := TCLIServiceExecuteStatementResult{}
+	if retval, err2 := p.handler.ExecuteStatement(ctx, args.Req); err2 != nil {
+		tickerCancel()
+		err = thrift.WrapTException(err2)
+		if errors.Is(err2, thrift.ErrAbandonRequest) {
+			return false, thrift.WrapTException(err2)
+		}
+		_exc73 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing ExecuteStatement: "+err2.Error())
+		if err2 := oprot.WriteMessageBegin(ctx, "ExecuteStatement", thrift.EXCEPTION, seqId); err2 != nil {
+			_write_err72 = thrift.WrapTException(err2)
+		}
+		if err2 := _exc73.Write(ctx, oprot); _write_err72 == nil && err2 != nil {
+			_write_err72 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.WriteMessageEnd(ctx); _write_err72 == nil && err2 != nil {
+			_write_err72 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.Flush(ctx); _write_err72 == nil && err2 != nil {
+			_write_err72 = thrift.WrapTException(err2)
+		}
+		if _write_err72 != nil {
+			return false, thrift.WrapTException(_write_err72)
+		}
+		return true, err
+	} else {
+		result.Success = retval
+	}
+	tickerCancel()
+	if err2 := oprot.WriteMessageBegin(ctx, "ExecuteStatement", thrift.REPLY, seqId); err2 != nil {
+		_write_err72 = thrift.WrapTException(err2)
+	}
+	if err2 := result.Write(ctx, oprot); _write_err72 == nil && err2 != nil {
+		_write_err72 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.WriteMessageEnd(ctx); _write_err72 == nil && err2 != nil {
+		_write_err72 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.Flush(ctx); _write_err72 == nil && err2 != nil {
+		_write_err72 = thrift.WrapTException(err2)
+	}
+	if _write_err72 != nil {
+		return false, thrift.WrapTException(_write_err72)
+	}
+	return true, err
 }
 
 type tCLIServiceProcessorGetOperationStatus struct {
-  handler TCLIService
+	handler TCLIService
 }
 
 func (p *tCLIServiceProcessorGetOperationStatus) Process(ctx context.Context, seqId int32, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-  var _write_err74 error
-  args := TCLIServiceGetOperationStatusArgs{}
-  if err2 := args.Read(ctx, iprot); err2 != nil {
-    iprot.ReadMessageEnd(ctx)
-    x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
-    oprot.WriteMessageBegin(ctx, "GetOperationStatus", thrift.EXCEPTION, seqId)
-    x.Write(ctx, oprot)
-    oprot.WriteMessageEnd(ctx)
-    oprot.Flush(ctx)
-    return false, thrift.WrapTException(err2)
-  }
-  iprot.ReadMessageEnd(ctx)
+	var _write_err74 error
+	args := TCLIServiceGetOperationStatusArgs{}
+	if err2 := args.Read(ctx, iprot); err2 != nil {
+		iprot.ReadMessageEnd(ctx)
+		x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
+		oprot.WriteMessageBegin(ctx, "GetOperationStatus", thrift.EXCEPTION, seqId)
+		x.Write(ctx, oprot)
+		oprot.WriteMessageEnd(ctx)
+		oprot.Flush(ctx)
+		return false, thrift.WrapTException(err2)
+	}
+	iprot.ReadMessageEnd(ctx)
 
-  tickerCancel := func() {}
-  // Start a goroutine to do server side connectivity check.
-  if thrift.ServerConnectivityCheckInterval > 0 {
-    var cancel context.CancelFunc
-    ctx, cancel = context.WithCancel(ctx)
-    defer cancel()
-    var tickerCtx context.Context
-    tickerCtx, tickerCancel = context.WithCancel(context.Background())
-    defer tickerCancel()
-    go func(ctx context.Context, cancel context.CancelFunc) {
-      ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
-      defer ticker.Stop()
-      for {
-        select {
-        case <-ctx.Done():
-          return
-        case <-ticker.C:
-          if !iprot.Transport().IsOpen() {
-            cancel()
-            return
-          }
-        }
-      }
-    }(tickerCtx, cancel)
-  }
+	tickerCancel := func() {}
+	// Start a goroutine to do server side connectivity check.
+	if thrift.ServerConnectivityCheckInterval > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		var tickerCtx context.Context
+		tickerCtx, tickerCancel = context.WithCancel(context.Background())
+		defer tickerCancel()
+		go func(ctx context.Context, cancel context.CancelFunc) {
+			ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
+			defer ticker.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-ticker.C:
+					if !iprot.Transport().IsOpen() {
+						cancel()
+						return
+					}
+				}
+			}
+		}(tickerCtx, cancel)
+	}
 
-  result := TCLIServiceGetOperationStatusResult{}
-  if retval, err2 := p.handler.GetOperationStatus(ctx, args.Req); err2 != nil {
-    tickerCancel()
-    err = thrift.WrapTException(err2)
-    if errors.Is(err2, thrift.ErrAbandonRequest) {
-      return false, thrift.WrapTException(err2)
-    }
-    _exc75 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing GetOperationStatus: " + err2.Error())
-    if err2 := oprot.WriteMessageBegin(ctx, "GetOperationStatus", thrift.EXCEPTION, seqId); err2 != nil {
-      _write_err74 = thrift.WrapTException(err2)
-    }
-    if err2 := _exc75.Write(ctx, oprot); _write_err74 == nil && err2 != nil {
-      _write_err74 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.WriteMessageEnd(ctx); _write_err74 == nil && err2 != nil {
-      _write_err74 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.Flush(ctx); _write_err74 == nil && err2 != nil {
-      _write_err74 = thrift.WrapTException(err2)
-    }
-    if _write_err74 != nil {
-      return false, thrift.WrapTException(_write_err74)
-    }
-    return true, err
-  } else {
-    result.Success = retval
-  }
-  tickerCancel()
-  if err2 := oprot.WriteMessageBegin(ctx, "GetOperationStatus", thrift.REPLY, seqId); err2 != nil {
-    _write_err74 = thrift.WrapTException(err2)
-  }
-  if err2 := result.Write(ctx, oprot); _write_err74 == nil && err2 != nil {
-    _write_err74 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.WriteMessageEnd(ctx); _write_err74 == nil && err2 != nil {
-    _write_err74 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.Flush(ctx); _write_err74 == nil && err2 != nil {
-    _write_err74 = thrift.WrapTException(err2)
-  }
-  if _write_err74 != nil {
-    return false, thrift.WrapTException(_write_err74)
-  }
-  return true, err
+	result := TCLIServiceGetOperationStatusResult{}
+	if retval, err2 := p.handler.GetOperationStatus(ctx, args.Req); err2 != nil {
+		tickerCancel()
+		err = thrift.WrapTException(err2)
+		if errors.Is(err2, thrift.ErrAbandonRequest) {
+			return false, thrift.WrapTException(err2)
+		}
+		_exc75 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing GetOperationStatus: "+err2.Error())
+		if err2 := oprot.WriteMessageBegin(ctx, "GetOperationStatus", thrift.EXCEPTION, seqId); err2 != nil {
+			_write_err74 = thrift.WrapTException(err2)
+		}
+		if err2 := _exc75.Write(ctx, oprot); _write_err74 == nil && err2 != nil {
+			_write_err74 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.WriteMessageEnd(ctx); _write_err74 == nil && err2 != nil {
+			_write_err74 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.Flush(ctx); _write_err74 == nil && err2 != nil {
+			_write_err74 = thrift.WrapTException(err2)
+		}
+		if _write_err74 != nil {
+			return false, thrift.WrapTException(_write_err74)
+		}
+		return true, err
+	} else {
+		result.Success = retval
+	}
+	tickerCancel()
+	if err2 := oprot.WriteMessageBegin(ctx, "GetOperationStatus", thrift.REPLY, seqId); err2 != nil {
+		_write_err74 = thrift.WrapTException(err2)
+	}
+	if err2 := result.Write(ctx, oprot); _write_err74 == nil && err2 != nil {
+		_write_err74 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.WriteMessageEnd(ctx); _write_err74 == nil && err2 != nil {
+		_write_err74 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.Flush(ctx); _write_err74 == nil && err2 != nil {
+		_write_err74 = thrift.WrapTException(err2)
+	}
+	if _write_err74 != nil {
+		return false, thrift.WrapTException(_write_err74)
+	}
+	return true, err
 }
 
 type tCLIServiceProcessorCancelOperation struct {
-  handler TCLIService
+	handler TCLIService
 }
 
 func (p *tCLIServiceProcessorCancelOperation) Process(ctx context.Context, seqId int32, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-  var _write_err76 error
-  args := TCLIServiceCancelOperationArgs{}
-  if err2 := args.Read(ctx, iprot); err2 != nil {
-    iprot.ReadMessageEnd(ctx)
-    x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
-    oprot.WriteMessageBegin(ctx, "CancelOperation", thrift.EXCEPTION, seqId)
-    x.Write(ctx, oprot)
-    oprot.WriteMessageEnd(ctx)
-    oprot.Flush(ctx)
-    return false, thrift.WrapTException(err2)
-  }
-  iprot.ReadMessageEnd(ctx)
+	var _write_err76 error
+	args := TCLIServiceCancelOperationArgs{}
+	if err2 := args.Read(ctx, iprot); err2 != nil {
+		iprot.ReadMessageEnd(ctx)
+		x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
+		oprot.WriteMessageBegin(ctx, "CancelOperation", thrift.EXCEPTION, seqId)
+		x.Write(ctx, oprot)
+		oprot.WriteMessageEnd(ctx)
+		oprot.Flush(ctx)
+		return false, thrift.WrapTException(err2)
+	}
+	iprot.ReadMessageEnd(ctx)
 
-  tickerCancel := func() {}
-  // Start a goroutine to do server side connectivity check.
-  if thrift.ServerConnectivityCheckInterval > 0 {
-    var cancel context.CancelFunc
-    ctx, cancel = context.WithCancel(ctx)
-    defer cancel()
-    var tickerCtx context.Context
-    tickerCtx, tickerCancel = context.WithCancel(context.Background())
-    defer tickerCancel()
-    go func(ctx context.Context, cancel context.CancelFunc) {
-      ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
-      defer ticker.Stop()
-      for {
-        select {
-        case <-ctx.Done():
-          return
-        case <-ticker.C:
-          if !iprot.Transport().IsOpen() {
-            cancel()
-            return
-          }
-        }
-      }
-    }(tickerCtx, cancel)
-  }
+	tickerCancel := func() {}
+	// Start a goroutine to do server side connectivity check.
+	if thrift.ServerConnectivityCheckInterval > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		var tickerCtx context.Context
+		tickerCtx, tickerCancel = context.WithCancel(context.Background())
+		defer tickerCancel()
+		go func(ctx context.Context, cancel context.CancelFunc) {
+			ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
+			defer ticker.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-ticker.C:
+					if !iprot.Transport().IsOpen() {
+						cancel()
+						return
+					}
+				}
+			}
+		}(tickerCtx, cancel)
+	}
 
-  result := TCLIServiceCancelOperationResult{}
-  if retval, err2 := p.handler.CancelOperation(ctx, args.Req); err2 != nil {
-    tickerCancel()
-    err = thrift.WrapTException(err2)
-    if errors.Is(err2, thrift.ErrAbandonRequest) {
-      return false, thrift.WrapTException(err2)
-    }
-    _exc77 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing CancelOperation: " + err2.Error())
-    if err2 := oprot.WriteMessageBegin(ctx, "CancelOperation", thrift.EXCEPTION, seqId); err2 != nil {
-      _write_err76 = thrift.WrapTException(err2)
-    }
-    if err2 := _exc77.Write(ctx, oprot); _write_err76 == nil && err2 != nil {
-      _write_err76 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.WriteMessageEnd(ctx); _write_err76 == nil && err2 != nil {
-      _write_err76 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.Flush(ctx); _write_err76 == nil && err2 != nil {
-      _write_err76 = thrift.WrapTException(err2)
-    }
-    if _write_err76 != nil {
-      return false, thrift.WrapTException(_write_err76)
-    }
-    return true, err
-  } else {
-    result.Success = retval
-  }
-  tickerCancel()
-  if err2 := oprot.WriteMessageBegin(ctx, "CancelOperation", thrift.REPLY, seqId); err2 != nil {
-    _write_err76 = thrift.WrapTException(err2)
-  }
-  if err2 := result.Write(ctx, oprot); _write_err76 == nil && err2 != nil {
-    _write_err76 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.WriteMessageEnd(ctx); _write_err76 == nil && err2 != nil {
-    _write_err76 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.Flush(ctx); _write_err76 == nil && err2 != nil {
-    _write_err76 = thrift.WrapTException(err2)
-  }
-  if _write_err76 != nil {
-    return false, thrift.WrapTException(_write_err76)
-  }
-  return true, err
+	result := TCLIServiceCancelOperationResult{}
+	if retval, err2 := p.handler.CancelOperation(ctx, args.Req); err2 != nil {
+		tickerCancel()
+		err = thrift.WrapTException(err2)
+		if errors.Is(err2, thrift.ErrAbandonRequest) {
+			return false, thrift.WrapTException(err2)
+		}
+		_exc77 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing CancelOperation: "+err2.Error())
+		if err2 := oprot.WriteMessageBegin(ctx, "CancelOperation", thrift.EXCEPTION, seqId); err2 != nil {
+			_write_err76 = thrift.WrapTException(err2)
+		}
+		if err2 := _exc77.Write(ctx, oprot); _write_err76 == nil && err2 != nil {
+			_write_err76 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.WriteMessageEnd(ctx); _write_err76 == nil && err2 != nil {
+			_write_err76 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.Flush(ctx); _write_err76 == nil && err2 != nil {
+			_write_err76 = thrift.WrapTException(err2)
+		}
+		if _write_err76 != nil {
+			return false, thrift.WrapTException(_write_err76)
+		}
+		return true, err
+	} else {
+		result.Success = retval
+	}
+	tickerCancel()
+	if err2 := oprot.WriteMessageBegin(ctx, "CancelOperation", thrift.REPLY, seqId); err2 != nil {
+		_write_err76 = thrift.WrapTException(err2)
+	}
+	if err2 := result.Write(ctx, oprot); _write_err76 == nil && err2 != nil {
+		_write_err76 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.WriteMessageEnd(ctx); _write_err76 == nil && err2 != nil {
+		_write_err76 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.Flush(ctx); _write_err76 == nil && err2 != nil {
+		_write_err76 = thrift.WrapTException(err2)
+	}
+	if _write_err76 != nil {
+		return false, thrift.WrapTException(_write_err76)
+	}
+	return true, err
 }
 
 type tCLIServiceProcessorCloseOperation struct {
-  handler TCLIService
+	handler TCLIService
 }
 
 func (p *tCLIServiceProcessorCloseOperation) Process(ctx context.Context, seqId int32, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-  var _write_err78 error
-  args := TCLIServiceCloseOperationArgs{}
-  if err2 := args.Read(ctx, iprot); err2 != nil {
-    iprot.ReadMessageEnd(ctx)
-    x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
-    oprot.WriteMessageBegin(ctx, "CloseOperation", thrift.EXCEPTION, seqId)
-    x.Write(ctx, oprot)
-    oprot.WriteMessageEnd(ctx)
-    oprot.Flush(ctx)
-    return false, thrift.WrapTException(err2)
-  }
-  iprot.ReadMessageEnd(ctx)
+	var _write_err78 error
+	args := TCLIServiceCloseOperationArgs{}
+	if err2 := args.Read(ctx, iprot); err2 != nil {
+		iprot.ReadMessageEnd(ctx)
+		x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
+		oprot.WriteMessageBegin(ctx, "CloseOperation", thrift.EXCEPTION, seqId)
+		x.Write(ctx, oprot)
+		oprot.WriteMessageEnd(ctx)
+		oprot.Flush(ctx)
+		return false, thrift.WrapTException(err2)
+	}
+	iprot.ReadMessageEnd(ctx)
 
-  tickerCancel := func() {}
-  // Start a goroutine to do server side connectivity check.
-  if thrift.ServerConnectivityCheckInterval > 0 {
-    var cancel context.CancelFunc
-    ctx, cancel = context.WithCancel(ctx)
-    defer cancel()
-    var tickerCtx context.Context
-    tickerCtx, tickerCancel = context.WithCancel(context.Background())
-    defer tickerCancel()
-    go func(ctx context.Context, cancel context.CancelFunc) {
-      ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
-      defer ticker.Stop()
-      for {
-        select {
-        case <-ctx.Done():
-          return
-        case <-ticker.C:
-          if !iprot.Transport().IsOpen() {
-            cancel()
-            return
-          }
-        }
-      }
-    }(tickerCtx, cancel)
-  }
+	tickerCancel := func() {}
+	// Start a goroutine to do server side connectivity check.
+	if thrift.ServerConnectivityCheckInterval > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		var tickerCtx context.Context
+		tickerCtx, tickerCancel = context.WithCancel(context.Background())
+		defer tickerCancel()
+		go func(ctx context.Context, cancel context.CancelFunc) {
+			ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
+			defer ticker.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-ticker.C:
+					if !iprot.Transport().IsOpen() {
+						cancel()
+						return
+					}
+				}
+			}
+		}(tickerCtx, cancel)
+	}
 
-  result := TCLIServiceCloseOperationResult{}
-  if retval, err2 := p.handler.CloseOperation(ctx, args.Req); err2 != nil {
-    tickerCancel()
-    err = thrift.WrapTException(err2)
-    if errors.Is(err2, thrift.ErrAbandonRequest) {
-      return false, thrift.WrapTException(err2)
-    }
-    _exc79 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing CloseOperation: " + err2.Error())
-    if err2 := oprot.WriteMessageBegin(ctx, "CloseOperation", thrift.EXCEPTION, seqId); err2 != nil {
-      _write_err78 = thrift.WrapTException(err2)
-    }
-    if err2 := _exc79.Write(ctx, oprot); _write_err78 == nil && err2 != nil {
-      _write_err78 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.WriteMessageEnd(ctx); _write_err78 == nil && err2 != nil {
-      _write_err78 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.Flush(ctx); _write_err78 == nil && err2 != nil {
-      _write_err78 = thrift.WrapTException(err2)
-    }
-    if _write_err78 != nil {
-      return false, thrift.WrapTException(_write_err78)
-    }
-    return true, err
-  } else {
-    result.Success = retval
-  }
-  tickerCancel()
-  if err2 := oprot.WriteMessageBegin(ctx, "CloseOperation", thrift.REPLY, seqId); err2 != nil {
-    _write_err78 = thrift.WrapTException(err2)
-  }
-  if err2 := result.Write(ctx, oprot); _write_err78 == nil && err2 != nil {
-    _write_err78 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.WriteMessageEnd(ctx); _write_err78 == nil && err2 != nil {
-    _write_err78 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.Flush(ctx); _write_err78 == nil && err2 != nil {
-    _write_err78 = thrift.WrapTException(err2)
-  }
-  if _write_err78 != nil {
-    return false, thrift.WrapTException(_write_err78)
-  }
-  return true, err
+	result := TCLIServiceCloseOperationResult{}
+	if retval, err2 := p.handler.CloseOperation(ctx, args.Req); err2 != nil {
+		tickerCancel()
+		err = thrift.WrapTException(err2)
+		if errors.Is(err2, thrift.ErrAbandonRequest) {
+			return false, thrift.WrapTException(err2)
+		}
+		_exc79 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing CloseOperation: "+err2.Error())
+		if err2 := oprot.WriteMessageBegin(ctx, "CloseOperation", thrift.EXCEPTION, seqId); err2 != nil {
+			_write_err78 = thrift.WrapTException(err2)
+		}
+		if err2 := _exc79.Write(ctx, oprot); _write_err78 == nil && err2 != nil {
+			_write_err78 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.WriteMessageEnd(ctx); _write_err78 == nil && err2 != nil {
+			_write_err78 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.Flush(ctx); _write_err78 == nil && err2 != nil {
+			_write_err78 = thrift.WrapTException(err2)
+		}
+		if _write_err78 != nil {
+			return false, thrift.WrapTException(_write_err78)
+		}
+		return true, err
+	} else {
+		result.Success = retval
+	}
+	tickerCancel()
+	if err2 := oprot.WriteMessageBegin(ctx, "CloseOperation", thrift.REPLY, seqId); err2 != nil {
+		_write_err78 = thrift.WrapTException(err2)
+	}
+	if err2 := result.Write(ctx, oprot); _write_err78 == nil && err2 != nil {
+		_write_err78 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.WriteMessageEnd(ctx); _write_err78 == nil && err2 != nil {
+		_write_err78 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.Flush(ctx); _write_err78 == nil && err2 != nil {
+		_write_err78 = thrift.WrapTException(err2)
+	}
+	if _write_err78 != nil {
+		return false, thrift.WrapTException(_write_err78)
+	}
+	return true, err
 }
 
 type tCLIServiceProcessorGetResultSetMetadata struct {
-  handler TCLIService
+	handler TCLIService
 }
 
 func (p *tCLIServiceProcessorGetResultSetMetadata) Process(ctx context.Context, seqId int32, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-  var _write_err80 error
-  args := TCLIServiceGetResultSetMetadataArgs{}
-  if err2 := args.Read(ctx, iprot); err2 != nil {
-    iprot.ReadMessageEnd(ctx)
-    x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
-    oprot.WriteMessageBegin(ctx, "GetResultSetMetadata", thrift.EXCEPTION, seqId)
-    x.Write(ctx, oprot)
-    oprot.WriteMessageEnd(ctx)
-    oprot.Flush(ctx)
-    return false, thrift.WrapTException(err2)
-  }
-  iprot.ReadMessageEnd(ctx)
+	var _write_err80 error
+	args := TCLIServiceGetResultSetMetadataArgs{}
+	if err2 := args.Read(ctx, iprot); err2 != nil {
+		iprot.ReadMessageEnd(ctx)
+		x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
+		oprot.WriteMessageBegin(ctx, "GetResultSetMetadata", thrift.EXCEPTION, seqId)
+		x.Write(ctx, oprot)
+		oprot.WriteMessageEnd(ctx)
+		oprot.Flush(ctx)
+		return false, thrift.WrapTException(err2)
+	}
+	iprot.ReadMessageEnd(ctx)
 
-  tickerCancel := func() {}
-  // Start a goroutine to do server side connectivity check.
-  if thrift.ServerConnectivityCheckInterval > 0 {
-    var cancel context.CancelFunc
-    ctx, cancel = context.WithCancel(ctx)
-    defer cancel()
-    var tickerCtx context.Context
-    tickerCtx, tickerCancel = context.WithCancel(context.Background())
-    defer tickerCancel()
-    go func(ctx context.Context, cancel context.CancelFunc) {
-      ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
-      defer ticker.Stop()
-      for {
-        select {
-        case <-ctx.Done():
-          return
-        case <-ticker.C:
-          if !iprot.Transport().IsOpen() {
-            cancel()
-            return
-          }
-        }
-      }
-    }(tickerCtx, cancel)
-  }
+	tickerCancel := func() {}
+	// Start a goroutine to do server side connectivity check.
+	if thrift.ServerConnectivityCheckInterval > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		var tickerCtx context.Context
+		tickerCtx, tickerCancel = context.WithCancel(context.Background())
+		defer tickerCancel()
+		go func(ctx context.Context, cancel context.CancelFunc) {
+			ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
+			defer ticker.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-ticker.C:
+					if !iprot.Transport().IsOpen() {
+						cancel()
+						return
+					}
+				}
+			}
+		}(tickerCtx, cancel)
+	}
 
-  result := TCLIServiceGetResultSetMetadataResult{}
-  if retval, err2 := p.handler.GetResultSetMetadata(ctx, args.Req); err2 != nil {
-    tickerCancel()
-    err = thrift.WrapTException(err2)
-    if errors.Is(err2, thrift.ErrAbandonRequest) {
-      return false, thrift.WrapTException(err2)
-    }
-    _exc81 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing GetResultSetMetadata: " + err2.Error())
-    if err2 := oprot.WriteMessageBegin(ctx, "GetResultSetMetadata", thrift.EXCEPTION, seqId); err2 != nil {
-      _write_err80 = thrift.WrapTException(err2)
-    }
-    if err2 := _exc81.Write(ctx, oprot); _write_err80 == nil && err2 != nil {
-      _write_err80 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.WriteMessageEnd(ctx); _write_err80 == nil && err2 != nil {
-      _write_err80 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.Flush(ctx); _write_err80 == nil && err2 != nil {
-      _write_err80 = thrift.WrapTException(err2)
-    }
-    if _write_err80 != nil {
-      return false, thrift.WrapTException(_write_err80)
-    }
-    return true, err
-  } else {
-    result.Success = retval
-  }
-  tickerCancel()
-  if err2 := oprot.WriteMessageBegin(ctx, "GetResultSetMetadata", thrift.REPLY, seqId); err2 != nil {
-    _write_err80 = thrift.WrapTException(err2)
-  }
-  if err2 := result.Write(ctx, oprot); _write_err80 == nil && err2 != nil {
-    _write_err80 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.WriteMessageEnd(ctx); _write_err80 == nil && err2 != nil {
-    _write_err80 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.Flush(ctx); _write_err80 == nil && err2 != nil {
-    _write_err80 = thrift.WrapTException(err2)
-  }
-  if _write_err80 != nil {
-    return false, thrift.WrapTException(_write_err80)
-  }
-  return true, err
+	result := TCLIServiceGetResultSetMetadataResult{}
+	if retval, err2 := p.handler.GetResultSetMetadata(ctx, args.Req); err2 != nil {
+		tickerCancel()
+		err = thrift.WrapTException(err2)
+		if errors.Is(err2, thrift.ErrAbandonRequest) {
+			return false, thrift.WrapTException(err2)
+		}
+		_exc81 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing GetResultSetMetadata: "+err2.Error())
+		if err2 := oprot.WriteMessageBegin(ctx, "GetResultSetMetadata", thrift.EXCEPTION, seqId); err2 != nil {
+			_write_err80 = thrift.WrapTException(err2)
+		}
+		if err2 := _exc81.Write(ctx, oprot); _write_err80 == nil && err2 != nil {
+			_write_err80 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.WriteMessageEnd(ctx); _write_err80 == nil && err2 != nil {
+			_write_err80 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.Flush(ctx); _write_err80 == nil && err2 != nil {
+			_write_err80 = thrift.WrapTException(err2)
+		}
+		if _write_err80 != nil {
+			return false, thrift.WrapTException(_write_err80)
+		}
+		return true, err
+	} else {
+		result.Success = retval
+	}
+	tickerCancel()
+	if err2 := oprot.WriteMessageBegin(ctx, "GetResultSetMetadata", thrift.REPLY, seqId); err2 != nil {
+		_write_err80 = thrift.WrapTException(err2)
+	}
+	if err2 := result.Write(ctx, oprot); _write_err80 == nil && err2 != nil {
+		_write_err80 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.WriteMessageEnd(ctx); _write_err80 == nil && err2 != nil {
+		_write_err80 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.Flush(ctx); _write_err80 == nil && err2 != nil {
+		_write_err80 = thrift.WrapTException(err2)
+	}
+	if _write_err80 != nil {
+		return false, thrift.WrapTException(_write_err80)
+	}
+	return true, err
 }
 
 type tCLIServiceProcessorFetchResults struct {
-  handler TCLIService
+	handler TCLIService
 }
 
 func (p *tCLIServiceProcessorFetchResults) Process(ctx context.Context, seqId int32, iprot, oprot thrift.TProtocol) (success bool, err thrift.TException) {
-  var _write_err82 error
-  args := TCLIServiceFetchResultsArgs{}
-  if err2 := args.Read(ctx, iprot); err2 != nil {
-    iprot.ReadMessageEnd(ctx)
-    x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
-    oprot.WriteMessageBegin(ctx, "FetchResults", thrift.EXCEPTION, seqId)
-    x.Write(ctx, oprot)
-    oprot.WriteMessageEnd(ctx)
-    oprot.Flush(ctx)
-    return false, thrift.WrapTException(err2)
-  }
-  iprot.ReadMessageEnd(ctx)
+	var _write_err82 error
+	args := TCLIServiceFetchResultsArgs{}
+	if err2 := args.Read(ctx, iprot); err2 != nil {
+		iprot.ReadMessageEnd(ctx)
+		x := thrift.NewTApplicationException(thrift.PROTOCOL_ERROR, err2.Error())
+		oprot.WriteMessageBegin(ctx, "FetchResults", thrift.EXCEPTION, seqId)
+		x.Write(ctx, oprot)
+		oprot.WriteMessageEnd(ctx)
+		oprot.Flush(ctx)
+		return false, thrift.WrapTException(err2)
+	}
+	iprot.ReadMessageEnd(ctx)
 
-  tickerCancel := func() {}
-  // Start a goroutine to do server side connectivity check.
-  if thrift.ServerConnectivityCheckInterval > 0 {
-    var cancel context.CancelFunc
-    ctx, cancel = context.WithCancel(ctx)
-    defer cancel()
-    var tickerCtx context.Context
-    tickerCtx, tickerCancel = context.WithCancel(context.Background())
-    defer tickerCancel()
-    go func(ctx context.Context, cancel context.CancelFunc) {
-      ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
-      defer ticker.Stop()
-      for {
-        select {
-        case <-ctx.Done():
-          return
-        case <-ticker.C:
-          if !iprot.Transport().IsOpen() {
-            cancel()
-            return
-          }
-        }
-      }
-    }(tickerCtx, cancel)
-  }
+	tickerCancel := func() {}
+	// Start a goroutine to do server side connectivity check.
+	if thrift.ServerConnectivityCheckInterval > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		var tickerCtx context.Context
+		tickerCtx, tickerCancel = context.WithCancel(context.Background())
+		defer tickerCancel()
+		go func(ctx context.Context, cancel context.CancelFunc) {
+			ticker := time.NewTicker(thrift.ServerConnectivityCheckInterval)
+			defer ticker.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-ticker.C:
+					if !iprot.Transport().IsOpen() {
+						cancel()
+						return
+					}
+				}
+			}
+		}(tickerCtx, cancel)
+	}
 
-  result := TCLIServiceFetchResultsResult{}
-  if retval, err2 := p.handler.FetchResults(ctx, args.Req); err2 != nil {
-    tickerCancel()
-    err = thrift.WrapTException(err2)
-    if errors.Is(err2, thrift.ErrAbandonRequest) {
-      return false, thrift.WrapTException(err2)
-    }
-    _exc83 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing FetchResults: " + err2.Error())
-    if err2 := oprot.WriteMessageBegin(ctx, "FetchResults", thrift.EXCEPTION, seqId); err2 != nil {
-      _write_err82 = thrift.WrapTException(err2)
-    }
-    if err2 := _exc83.Write(ctx, oprot); _write_err82 == nil && err2 != nil {
-      _write_err82 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.WriteMessageEnd(ctx); _write_err82 == nil && err2 != nil {
-      _write_err82 = thrift.WrapTException(err2)
-    }
-    if err2 := oprot.Flush(ctx); _write_err82 == nil && err2 != nil {
-      _write_err82 = thrift.WrapTException(err2)
-    }
-    if _write_err82 != nil {
-      return false, thrift.WrapTException(_write_err82)
-    }
-    return true, err
-  } else {
-    result.Success = retval
-  }
-  tickerCancel()
-  if err2 := oprot.WriteMessageBegin(ctx, "FetchResults", thrift.REPLY, seqId); err2 != nil {
-    _write_err82 = thrift.WrapTException(err2)
-  }
-  if err2 := result.Write(ctx, oprot); _write_err82 == nil && err2 != nil {
-    _write_err82 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.WriteMessageEnd(ctx); _write_err82 == nil && err2 != nil {
-    _write_err82 = thrift.WrapTException(err2)
-  }
-  if err2 := oprot.Flush(ctx); _write_err82 == nil && err2 != nil {
-    _write_err82 = thrift.WrapTException(err2)
-  }
-  if _write_err82 != nil {
-    return false, thrift.WrapTException(_write_err82)
-  }
-  return true, err
+	result := TCLIServiceFetchResultsResult{}
+	if retval, err2 := p.handler.FetchResults(ctx, args.Req); err2 != nil {
+		tickerCancel()
+		err = thrift.WrapTException(err2)
+		if errors.Is(err2, thrift.ErrAbandonRequest) {
+			return false, thrift.WrapTException(err2)
+		}
+		_exc83 := thrift.NewTApplicationException(thrift.INTERNAL_ERROR, "Internal error processing FetchResults: "+err2.Error())
+		if err2 := oprot.WriteMessageBegin(ctx, "FetchResults", thrift.EXCEPTION, seqId); err2 != nil {
+			_write_err82 = thrift.WrapTException(err2)
+		}
+		if err2 := _exc83.Write(ctx, oprot); _write_err82 == nil && err2 != nil {
+			_write_err82 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.WriteMessageEnd(ctx); _write_err82 == nil && err2 != nil {
+			_write_err82 = thrift.WrapTException(err2)
+		}
+		if err2 := oprot.Flush(ctx); _write_err82 == nil && err2 != nil {
+			_write_err82 = thrift.WrapTException(err2)
+		}
+		if _write_err82 != nil {
+			return false, thrift.WrapTException(_write_err82)
+		}
+		return true, err
+	} else {
+		result.Success = retval
+	}
+	tickerCancel()
+	if err2 := oprot.WriteMessageBegin(ctx, "FetchResults", thrift.REPLY, seqId); err2 != nil {
+		_write_err82 = thrift.WrapTException(err2)
+	}
+	if err2 := result.Write(ctx, oprot); _write_err82 == nil && err2 != nil {
+		_write_err82 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.WriteMessageEnd(ctx); _write_err82 == nil && err2 != nil {
+		_write_err82 = thrift.WrapTException(err2)
+	}
+	if err2 := oprot.Flush(ctx); _write_err82 == nil && err2 != nil {
+		_write_err82 = thrift.WrapTException(err2)
+	}
+	if _write_err82 != nil {
+		return false, thrift.WrapTException(_write_err82)
+	}
+	return true, err
 }
-
 
 // HELPER FUNCTIONS AND STRUCTURES
 
 // Attributes:
-//  - Req
+//   - Req
 type TCLIServiceOpenSessionArgs struct {
-  Req *TOpenSessionReq `thrift:"req,1" db:"req" json:"req"`
+	Req *TOpenSessionReq `thrift:"req,1" db:"req" json:"req"`
 }
 
 func NewTCLIServiceOpenSessionArgs() *TCLIServiceOpenSessionArgs {
-  return &TCLIServiceOpenSessionArgs{}
+	return &TCLIServiceOpenSessionArgs{}
 }
 
 var TCLIServiceOpenSessionArgs_Req_DEFAULT *TOpenSessionReq
+
 func (p *TCLIServiceOpenSessionArgs) GetReq() *TOpenSessionReq {
-  if !p.IsSetReq() {
-    return TCLIServiceOpenSessionArgs_Req_DEFAULT
-  }
-return p.Req
+	if !p.IsSetReq() {
+		return TCLIServiceOpenSessionArgs_Req_DEFAULT
+	}
+	return p.Req
 }
 func (p *TCLIServiceOpenSessionArgs) IsSetReq() bool {
-  return p.Req != nil
+	return p.Req != nil
 }
 
 func (p *TCLIServiceOpenSessionArgs) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TCLIServiceOpenSessionArgs)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Req = &TOpenSessionReq{}
-  if err := p.Req.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Req), err)
-  }
-  return nil
+func (p *TCLIServiceOpenSessionArgs) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Req = &TOpenSessionReq{}
+	if err := p.Req.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Req), err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceOpenSessionArgs) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "OpenSession_args"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "OpenSession_args"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceOpenSessionArgs) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "req", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:req: ", p), err) }
-  if err := p.Req.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Req), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:req: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "req", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:req: ", p), err)
+	}
+	if err := p.Req.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Req), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:req: ", p), err)
+	}
+	return err
 }
 
 func (p *TCLIServiceOpenSessionArgs) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCLIServiceOpenSessionArgs(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCLIServiceOpenSessionArgs(%+v)", *p)
 }
 
 // Attributes:
-//  - Success
+//   - Success
 type TCLIServiceOpenSessionResult struct {
-  Success *TOpenSessionResp `thrift:"success,0" db:"success" json:"success,omitempty"`
+	Success *TOpenSessionResp `thrift:"success,0" db:"success" json:"success,omitempty"`
 }
 
 func NewTCLIServiceOpenSessionResult() *TCLIServiceOpenSessionResult {
-  return &TCLIServiceOpenSessionResult{}
+	return &TCLIServiceOpenSessionResult{}
 }
 
 var TCLIServiceOpenSessionResult_Success_DEFAULT *TOpenSessionResp
+
 func (p *TCLIServiceOpenSessionResult) GetSuccess() *TOpenSessionResp {
-  if !p.IsSetSuccess() {
-    return TCLIServiceOpenSessionResult_Success_DEFAULT
-  }
-return p.Success
+	if !p.IsSetSuccess() {
+		return TCLIServiceOpenSessionResult_Success_DEFAULT
+	}
+	return p.Success
 }
 func (p *TCLIServiceOpenSessionResult) IsSetSuccess() bool {
-  return p.Success != nil
+	return p.Success != nil
 }
 
 func (p *TCLIServiceOpenSessionResult) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 0:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField0(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 0:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField0(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TCLIServiceOpenSessionResult)  ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Success = &TOpenSessionResp{}
-  if err := p.Success.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Success), err)
-  }
-  return nil
+func (p *TCLIServiceOpenSessionResult) ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Success = &TOpenSessionResp{}
+	if err := p.Success.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Success), err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceOpenSessionResult) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "OpenSession_result"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField0(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "OpenSession_result"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField0(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceOpenSessionResult) writeField0(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetSuccess() {
-    if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRUCT, 0); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err) }
-    if err := p.Success.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Success), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err) }
-  }
-  return err
+	if p.IsSetSuccess() {
+		if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRUCT, 0); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err)
+		}
+		if err := p.Success.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Success), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TCLIServiceOpenSessionResult) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCLIServiceOpenSessionResult(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCLIServiceOpenSessionResult(%+v)", *p)
 }
 
 // Attributes:
-//  - Req
+//   - Req
 type TCLIServiceCloseSessionArgs struct {
-  Req *TCloseSessionReq `thrift:"req,1" db:"req" json:"req"`
+	Req *TCloseSessionReq `thrift:"req,1" db:"req" json:"req"`
 }
 
 func NewTCLIServiceCloseSessionArgs() *TCLIServiceCloseSessionArgs {
-  return &TCLIServiceCloseSessionArgs{}
+	return &TCLIServiceCloseSessionArgs{}
 }
 
 var TCLIServiceCloseSessionArgs_Req_DEFAULT *TCloseSessionReq
+
 func (p *TCLIServiceCloseSessionArgs) GetReq() *TCloseSessionReq {
-  if !p.IsSetReq() {
-    return TCLIServiceCloseSessionArgs_Req_DEFAULT
-  }
-return p.Req
+	if !p.IsSetReq() {
+		return TCLIServiceCloseSessionArgs_Req_DEFAULT
+	}
+	return p.Req
 }
 func (p *TCLIServiceCloseSessionArgs) IsSetReq() bool {
-  return p.Req != nil
+	return p.Req != nil
 }
 
 func (p *TCLIServiceCloseSessionArgs) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TCLIServiceCloseSessionArgs)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Req = &TCloseSessionReq{}
-  if err := p.Req.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Req), err)
-  }
-  return nil
+func (p *TCLIServiceCloseSessionArgs) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Req = &TCloseSessionReq{}
+	if err := p.Req.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Req), err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceCloseSessionArgs) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "CloseSession_args"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "CloseSession_args"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceCloseSessionArgs) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "req", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:req: ", p), err) }
-  if err := p.Req.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Req), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:req: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "req", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:req: ", p), err)
+	}
+	if err := p.Req.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Req), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:req: ", p), err)
+	}
+	return err
 }
 
 func (p *TCLIServiceCloseSessionArgs) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCLIServiceCloseSessionArgs(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCLIServiceCloseSessionArgs(%+v)", *p)
 }
 
 // Attributes:
-//  - Success
+//   - Success
 type TCLIServiceCloseSessionResult struct {
-  Success *TCloseSessionResp `thrift:"success,0" db:"success" json:"success,omitempty"`
+	Success *TCloseSessionResp `thrift:"success,0" db:"success" json:"success,omitempty"`
 }
 
 func NewTCLIServiceCloseSessionResult() *TCLIServiceCloseSessionResult {
-  return &TCLIServiceCloseSessionResult{}
+	return &TCLIServiceCloseSessionResult{}
 }
 
 var TCLIServiceCloseSessionResult_Success_DEFAULT *TCloseSessionResp
+
 func (p *TCLIServiceCloseSessionResult) GetSuccess() *TCloseSessionResp {
-  if !p.IsSetSuccess() {
-    return TCLIServiceCloseSessionResult_Success_DEFAULT
-  }
-return p.Success
+	if !p.IsSetSuccess() {
+		return TCLIServiceCloseSessionResult_Success_DEFAULT
+	}
+	return p.Success
 }
 func (p *TCLIServiceCloseSessionResult) IsSetSuccess() bool {
-  return p.Success != nil
+	return p.Success != nil
 }
 
 func (p *TCLIServiceCloseSessionResult) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 0:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField0(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 0:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField0(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TCLIServiceCloseSessionResult)  ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Success = &TCloseSessionResp{}
-  if err := p.Success.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Success), err)
-  }
-  return nil
+func (p *TCLIServiceCloseSessionResult) ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Success = &TCloseSessionResp{}
+	if err := p.Success.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Success), err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceCloseSessionResult) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "CloseSession_result"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField0(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "CloseSession_result"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField0(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceCloseSessionResult) writeField0(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetSuccess() {
-    if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRUCT, 0); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err) }
-    if err := p.Success.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Success), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err) }
-  }
-  return err
+	if p.IsSetSuccess() {
+		if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRUCT, 0); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err)
+		}
+		if err := p.Success.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Success), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TCLIServiceCloseSessionResult) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCLIServiceCloseSessionResult(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCLIServiceCloseSessionResult(%+v)", *p)
 }
 
 // Attributes:
-//  - Req
+//   - Req
 type TCLIServiceExecuteStatementArgs struct {
-  Req *TExecuteStatementReq `thrift:"req,1" db:"req" json:"req"`
+	Req *TExecuteStatementReq `thrift:"req,1" db:"req" json:"req"`
 }
 
 func NewTCLIServiceExecuteStatementArgs() *TCLIServiceExecuteStatementArgs {
-  return &TCLIServiceExecuteStatementArgs{}
+	return &TCLIServiceExecuteStatementArgs{}
 }
 
 var TCLIServiceExecuteStatementArgs_Req_DEFAULT *TExecuteStatementReq
+
 func (p *TCLIServiceExecuteStatementArgs) GetReq() *TExecuteStatementReq {
-  if !p.IsSetReq() {
-    return TCLIServiceExecuteStatementArgs_Req_DEFAULT
-  }
-return p.Req
+	if !p.IsSetReq() {
+		return TCLIServiceExecuteStatementArgs_Req_DEFAULT
+	}
+	return p.Req
 }
 func (p *TCLIServiceExecuteStatementArgs) IsSetReq() bool {
-  return p.Req != nil
+	return p.Req != nil
 }
 
 func (p *TCLIServiceExecuteStatementArgs) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TCLIServiceExecuteStatementArgs)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Req = &TExecuteStatementReq{}
-  if err := p.Req.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Req), err)
-  }
-  return nil
+func (p *TCLIServiceExecuteStatementArgs) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Req = &TExecuteStatementReq{}
+	if err := p.Req.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Req), err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceExecuteStatementArgs) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "ExecuteStatement_args"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "ExecuteStatement_args"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceExecuteStatementArgs) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "req", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:req: ", p), err) }
-  if err := p.Req.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Req), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:req: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "req", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:req: ", p), err)
+	}
+	if err := p.Req.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Req), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:req: ", p), err)
+	}
+	return err
 }
 
 func (p *TCLIServiceExecuteStatementArgs) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCLIServiceExecuteStatementArgs(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCLIServiceExecuteStatementArgs(%+v)", *p)
 }
 
 // Attributes:
-//  - Success
+//   - Success
 type TCLIServiceExecuteStatementResult struct {
-  Success *TExecuteStatementResp `thrift:"success,0" db:"success" json:"success,omitempty"`
+	Success *TExecuteStatementResp `thrift:"success,0" db:"success" json:"success,omitempty"`
 }
 
 func NewTCLIServiceExecuteStatementResult() *TCLIServiceExecuteStatementResult {
-  return &TCLIServiceExecuteStatementResult{}
+	return &TCLIServiceExecuteStatementResult{}
 }
 
 var TCLIServiceExecuteStatementResult_Success_DEFAULT *TExecuteStatementResp
+
 func (p *TCLIServiceExecuteStatementResult) GetSuccess() *TExecuteStatementResp {
-  if !p.IsSetSuccess() {
-    return TCLIServiceExecuteStatementResult_Success_DEFAULT
-  }
-return p.Success
+	if !p.IsSetSuccess() {
+		return TCLIServiceExecuteStatementResult_Success_DEFAULT
+	}
+	return p.Success
 }
 func (p *TCLIServiceExecuteStatementResult) IsSetSuccess() bool {
-  return p.Success != nil
+	return p.Success != nil
 }
 
 func (p *TCLIServiceExecuteStatementResult) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 0:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField0(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 0:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField0(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TCLIServiceExecuteStatementResult)  ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Success = &TExecuteStatementResp{}
-  if err := p.Success.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Success), err)
-  }
-  return nil
+func (p *TCLIServiceExecuteStatementResult) ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Success = &TExecuteStatementResp{}
+	if err := p.Success.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Success), err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceExecuteStatementResult) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "ExecuteStatement_result"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField0(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "ExecuteStatement_result"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField0(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceExecuteStatementResult) writeField0(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetSuccess() {
-    if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRUCT, 0); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err) }
-    if err := p.Success.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Success), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err) }
-  }
-  return err
+	if p.IsSetSuccess() {
+		if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRUCT, 0); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err)
+		}
+		if err := p.Success.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Success), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TCLIServiceExecuteStatementResult) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCLIServiceExecuteStatementResult(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCLIServiceExecuteStatementResult(%+v)", *p)
 }
 
 // Attributes:
-//  - Req
+//   - Req
 type TCLIServiceGetOperationStatusArgs struct {
-  Req *TGetOperationStatusReq `thrift:"req,1" db:"req" json:"req"`
+	Req *TGetOperationStatusReq `thrift:"req,1" db:"req" json:"req"`
 }
 
 func NewTCLIServiceGetOperationStatusArgs() *TCLIServiceGetOperationStatusArgs {
-  return &TCLIServiceGetOperationStatusArgs{}
+	return &TCLIServiceGetOperationStatusArgs{}
 }
 
 var TCLIServiceGetOperationStatusArgs_Req_DEFAULT *TGetOperationStatusReq
+
 func (p *TCLIServiceGetOperationStatusArgs) GetReq() *TGetOperationStatusReq {
-  if !p.IsSetReq() {
-    return TCLIServiceGetOperationStatusArgs_Req_DEFAULT
-  }
-return p.Req
+	if !p.IsSetReq() {
+		return TCLIServiceGetOperationStatusArgs_Req_DEFAULT
+	}
+	return p.Req
 }
 func (p *TCLIServiceGetOperationStatusArgs) IsSetReq() bool {
-  return p.Req != nil
+	return p.Req != nil
 }
 
 func (p *TCLIServiceGetOperationStatusArgs) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TCLIServiceGetOperationStatusArgs)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Req = &TGetOperationStatusReq{}
-  if err := p.Req.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Req), err)
-  }
-  return nil
+func (p *TCLIServiceGetOperationStatusArgs) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Req = &TGetOperationStatusReq{}
+	if err := p.Req.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Req), err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceGetOperationStatusArgs) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "GetOperationStatus_args"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "GetOperationStatus_args"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceGetOperationStatusArgs) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "req", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:req: ", p), err) }
-  if err := p.Req.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Req), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:req: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "req", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:req: ", p), err)
+	}
+	if err := p.Req.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Req), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:req: ", p), err)
+	}
+	return err
 }
 
 func (p *TCLIServiceGetOperationStatusArgs) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCLIServiceGetOperationStatusArgs(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCLIServiceGetOperationStatusArgs(%+v)", *p)
 }
 
 // Attributes:
-//  - Success
+//   - Success
 type TCLIServiceGetOperationStatusResult struct {
-  Success *TGetOperationStatusResp `thrift:"success,0" db:"success" json:"success,omitempty"`
+	Success *TGetOperationStatusResp `thrift:"success,0" db:"success" json:"success,omitempty"`
 }
 
 func NewTCLIServiceGetOperationStatusResult() *TCLIServiceGetOperationStatusResult {
-  return &TCLIServiceGetOperationStatusResult{}
+	return &TCLIServiceGetOperationStatusResult{}
 }
 
 var TCLIServiceGetOperationStatusResult_Success_DEFAULT *TGetOperationStatusResp
+
 func (p *TCLIServiceGetOperationStatusResult) GetSuccess() *TGetOperationStatusResp {
-  if !p.IsSetSuccess() {
-    return TCLIServiceGetOperationStatusResult_Success_DEFAULT
-  }
-return p.Success
+	if !p.IsSetSuccess() {
+		return TCLIServiceGetOperationStatusResult_Success_DEFAULT
+	}
+	return p.Success
 }
 func (p *TCLIServiceGetOperationStatusResult) IsSetSuccess() bool {
-  return p.Success != nil
+	return p.Success != nil
 }
 
 func (p *TCLIServiceGetOperationStatusResult) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 0:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField0(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 0:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField0(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TCLIServiceGetOperationStatusResult)  ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Success = &TGetOperationStatusResp{}
-  if err := p.Success.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Success), err)
-  }
-  return nil
+func (p *TCLIServiceGetOperationStatusResult) ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Success = &TGetOperationStatusResp{}
+	if err := p.Success.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Success), err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceGetOperationStatusResult) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "GetOperationStatus_result"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField0(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "GetOperationStatus_result"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField0(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceGetOperationStatusResult) writeField0(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetSuccess() {
-    if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRUCT, 0); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err) }
-    if err := p.Success.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Success), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err) }
-  }
-  return err
+	if p.IsSetSuccess() {
+		if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRUCT, 0); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err)
+		}
+		if err := p.Success.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Success), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TCLIServiceGetOperationStatusResult) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCLIServiceGetOperationStatusResult(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCLIServiceGetOperationStatusResult(%+v)", *p)
 }
 
 // Attributes:
-//  - Req
+//   - Req
 type TCLIServiceCancelOperationArgs struct {
-  Req *TCancelOperationReq `thrift:"req,1" db:"req" json:"req"`
+	Req *TCancelOperationReq `thrift:"req,1" db:"req" json:"req"`
 }
 
 func NewTCLIServiceCancelOperationArgs() *TCLIServiceCancelOperationArgs {
-  return &TCLIServiceCancelOperationArgs{}
+	return &TCLIServiceCancelOperationArgs{}
 }
 
 var TCLIServiceCancelOperationArgs_Req_DEFAULT *TCancelOperationReq
+
 func (p *TCLIServiceCancelOperationArgs) GetReq() *TCancelOperationReq {
-  if !p.IsSetReq() {
-    return TCLIServiceCancelOperationArgs_Req_DEFAULT
-  }
-return p.Req
+	if !p.IsSetReq() {
+		return TCLIServiceCancelOperationArgs_Req_DEFAULT
+	}
+	return p.Req
 }
 func (p *TCLIServiceCancelOperationArgs) IsSetReq() bool {
-  return p.Req != nil
+	return p.Req != nil
 }
 
 func (p *TCLIServiceCancelOperationArgs) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TCLIServiceCancelOperationArgs)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Req = &TCancelOperationReq{}
-  if err := p.Req.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Req), err)
-  }
-  return nil
+func (p *TCLIServiceCancelOperationArgs) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Req = &TCancelOperationReq{}
+	if err := p.Req.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Req), err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceCancelOperationArgs) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "CancelOperation_args"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "CancelOperation_args"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceCancelOperationArgs) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "req", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:req: ", p), err) }
-  if err := p.Req.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Req), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:req: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "req", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:req: ", p), err)
+	}
+	if err := p.Req.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Req), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:req: ", p), err)
+	}
+	return err
 }
 
 func (p *TCLIServiceCancelOperationArgs) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCLIServiceCancelOperationArgs(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCLIServiceCancelOperationArgs(%+v)", *p)
 }
 
 // Attributes:
-//  - Success
+//   - Success
 type TCLIServiceCancelOperationResult struct {
-  Success *TCancelOperationResp `thrift:"success,0" db:"success" json:"success,omitempty"`
+	Success *TCancelOperationResp `thrift:"success,0" db:"success" json:"success,omitempty"`
 }
 
 func NewTCLIServiceCancelOperationResult() *TCLIServiceCancelOperationResult {
-  return &TCLIServiceCancelOperationResult{}
+	return &TCLIServiceCancelOperationResult{}
 }
 
 var TCLIServiceCancelOperationResult_Success_DEFAULT *TCancelOperationResp
+
 func (p *TCLIServiceCancelOperationResult) GetSuccess() *TCancelOperationResp {
-  if !p.IsSetSuccess() {
-    return TCLIServiceCancelOperationResult_Success_DEFAULT
-  }
-return p.Success
+	if !p.IsSetSuccess() {
+		return TCLIServiceCancelOperationResult_Success_DEFAULT
+	}
+	return p.Success
 }
 func (p *TCLIServiceCancelOperationResult) IsSetSuccess() bool {
-  return p.Success != nil
+	return p.Success != nil
 }
 
 func (p *TCLIServiceCancelOperationResult) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 0:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField0(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 0:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField0(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TCLIServiceCancelOperationResult)  ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Success = &TCancelOperationResp{}
-  if err := p.Success.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Success), err)
-  }
-  return nil
+func (p *TCLIServiceCancelOperationResult) ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Success = &TCancelOperationResp{}
+	if err := p.Success.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Success), err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceCancelOperationResult) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "CancelOperation_result"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField0(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "CancelOperation_result"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField0(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceCancelOperationResult) writeField0(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetSuccess() {
-    if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRUCT, 0); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err) }
-    if err := p.Success.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Success), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err) }
-  }
-  return err
+	if p.IsSetSuccess() {
+		if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRUCT, 0); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err)
+		}
+		if err := p.Success.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Success), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TCLIServiceCancelOperationResult) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCLIServiceCancelOperationResult(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCLIServiceCancelOperationResult(%+v)", *p)
 }
 
 // Attributes:
-//  - Req
+//   - Req
 type TCLIServiceCloseOperationArgs struct {
-  Req *TCloseOperationReq `thrift:"req,1" db:"req" json:"req"`
+	Req *TCloseOperationReq `thrift:"req,1" db:"req" json:"req"`
 }
 
 func NewTCLIServiceCloseOperationArgs() *TCLIServiceCloseOperationArgs {
-  return &TCLIServiceCloseOperationArgs{}
+	return &TCLIServiceCloseOperationArgs{}
 }
 
 var TCLIServiceCloseOperationArgs_Req_DEFAULT *TCloseOperationReq
+
 func (p *TCLIServiceCloseOperationArgs) GetReq() *TCloseOperationReq {
-  if !p.IsSetReq() {
-    return TCLIServiceCloseOperationArgs_Req_DEFAULT
-  }
-return p.Req
+	if !p.IsSetReq() {
+		return TCLIServiceCloseOperationArgs_Req_DEFAULT
+	}
+	return p.Req
 }
 func (p *TCLIServiceCloseOperationArgs) IsSetReq() bool {
-  return p.Req != nil
+	return p.Req != nil
 }
 
 func (p *TCLIServiceCloseOperationArgs) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TCLIServiceCloseOperationArgs)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Req = &TCloseOperationReq{}
-  if err := p.Req.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Req), err)
-  }
-  return nil
+func (p *TCLIServiceCloseOperationArgs) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Req = &TCloseOperationReq{}
+	if err := p.Req.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Req), err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceCloseOperationArgs) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "CloseOperation_args"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "CloseOperation_args"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceCloseOperationArgs) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "req", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:req: ", p), err) }
-  if err := p.Req.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Req), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:req: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "req", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:req: ", p), err)
+	}
+	if err := p.Req.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Req), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:req: ", p), err)
+	}
+	return err
 }
 
 func (p *TCLIServiceCloseOperationArgs) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCLIServiceCloseOperationArgs(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCLIServiceCloseOperationArgs(%+v)", *p)
 }
 
 // Attributes:
-//  - Success
+//   - Success
 type TCLIServiceCloseOperationResult struct {
-  Success *TCloseOperationResp `thrift:"success,0" db:"success" json:"success,omitempty"`
+	Success *TCloseOperationResp `thrift:"success,0" db:"success" json:"success,omitempty"`
 }
 
 func NewTCLIServiceCloseOperationResult() *TCLIServiceCloseOperationResult {
-  return &TCLIServiceCloseOperationResult{}
+	return &TCLIServiceCloseOperationResult{}
 }
 
 var TCLIServiceCloseOperationResult_Success_DEFAULT *TCloseOperationResp
+
 func (p *TCLIServiceCloseOperationResult) GetSuccess() *TCloseOperationResp {
-  if !p.IsSetSuccess() {
-    return TCLIServiceCloseOperationResult_Success_DEFAULT
-  }
-return p.Success
+	if !p.IsSetSuccess() {
+		return TCLIServiceCloseOperationResult_Success_DEFAULT
+	}
+	return p.Success
 }
 func (p *TCLIServiceCloseOperationResult) IsSetSuccess() bool {
-  return p.Success != nil
+	return p.Success != nil
 }
 
 func (p *TCLIServiceCloseOperationResult) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 0:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField0(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 0:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField0(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TCLIServiceCloseOperationResult)  ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Success = &TCloseOperationResp{}
-  if err := p.Success.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Success), err)
-  }
-  return nil
+func (p *TCLIServiceCloseOperationResult) ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Success = &TCloseOperationResp{}
+	if err := p.Success.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Success), err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceCloseOperationResult) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "CloseOperation_result"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField0(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "CloseOperation_result"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField0(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceCloseOperationResult) writeField0(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetSuccess() {
-    if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRUCT, 0); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err) }
-    if err := p.Success.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Success), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err) }
-  }
-  return err
+	if p.IsSetSuccess() {
+		if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRUCT, 0); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err)
+		}
+		if err := p.Success.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Success), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TCLIServiceCloseOperationResult) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCLIServiceCloseOperationResult(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCLIServiceCloseOperationResult(%+v)", *p)
 }
 
 // Attributes:
-//  - Req
+//   - Req
 type TCLIServiceGetResultSetMetadataArgs struct {
-  Req *TGetResultSetMetadataReq `thrift:"req,1" db:"req" json:"req"`
+	Req *TGetResultSetMetadataReq `thrift:"req,1" db:"req" json:"req"`
 }
 
 func NewTCLIServiceGetResultSetMetadataArgs() *TCLIServiceGetResultSetMetadataArgs {
-  return &TCLIServiceGetResultSetMetadataArgs{}
+	return &TCLIServiceGetResultSetMetadataArgs{}
 }
 
 var TCLIServiceGetResultSetMetadataArgs_Req_DEFAULT *TGetResultSetMetadataReq
+
 func (p *TCLIServiceGetResultSetMetadataArgs) GetReq() *TGetResultSetMetadataReq {
-  if !p.IsSetReq() {
-    return TCLIServiceGetResultSetMetadataArgs_Req_DEFAULT
-  }
-return p.Req
+	if !p.IsSetReq() {
+		return TCLIServiceGetResultSetMetadataArgs_Req_DEFAULT
+	}
+	return p.Req
 }
 func (p *TCLIServiceGetResultSetMetadataArgs) IsSetReq() bool {
-  return p.Req != nil
+	return p.Req != nil
 }
 
 func (p *TCLIServiceGetResultSetMetadataArgs) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TCLIServiceGetResultSetMetadataArgs)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Req = &TGetResultSetMetadataReq{}
-  if err := p.Req.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Req), err)
-  }
-  return nil
+func (p *TCLIServiceGetResultSetMetadataArgs) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Req = &TGetResultSetMetadataReq{}
+	if err := p.Req.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Req), err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceGetResultSetMetadataArgs) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "GetResultSetMetadata_args"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "GetResultSetMetadata_args"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceGetResultSetMetadataArgs) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "req", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:req: ", p), err) }
-  if err := p.Req.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Req), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:req: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "req", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:req: ", p), err)
+	}
+	if err := p.Req.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Req), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:req: ", p), err)
+	}
+	return err
 }
 
 func (p *TCLIServiceGetResultSetMetadataArgs) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCLIServiceGetResultSetMetadataArgs(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCLIServiceGetResultSetMetadataArgs(%+v)", *p)
 }
 
 // Attributes:
-//  - Success
+//   - Success
 type TCLIServiceGetResultSetMetadataResult struct {
-  Success *TGetResultSetMetadataResp `thrift:"success,0" db:"success" json:"success,omitempty"`
+	Success *TGetResultSetMetadataResp `thrift:"success,0" db:"success" json:"success,omitempty"`
 }
 
 func NewTCLIServiceGetResultSetMetadataResult() *TCLIServiceGetResultSetMetadataResult {
-  return &TCLIServiceGetResultSetMetadataResult{}
+	return &TCLIServiceGetResultSetMetadataResult{}
 }
 
 var TCLIServiceGetResultSetMetadataResult_Success_DEFAULT *TGetResultSetMetadataResp
+
 func (p *TCLIServiceGetResultSetMetadataResult) GetSuccess() *TGetResultSetMetadataResp {
-  if !p.IsSetSuccess() {
-    return TCLIServiceGetResultSetMetadataResult_Success_DEFAULT
-  }
-return p.Success
+	if !p.IsSetSuccess() {
+		return TCLIServiceGetResultSetMetadataResult_Success_DEFAULT
+	}
+	return p.Success
 }
 func (p *TCLIServiceGetResultSetMetadataResult) IsSetSuccess() bool {
-  return p.Success != nil
+	return p.Success != nil
 }
 
 func (p *TCLIServiceGetResultSetMetadataResult) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 0:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField0(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 0:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField0(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TCLIServiceGetResultSetMetadataResult)  ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Success = &TGetResultSetMetadataResp{}
-  if err := p.Success.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Success), err)
-  }
-  return nil
+func (p *TCLIServiceGetResultSetMetadataResult) ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Success = &TGetResultSetMetadataResp{}
+	if err := p.Success.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Success), err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceGetResultSetMetadataResult) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "GetResultSetMetadata_result"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField0(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "GetResultSetMetadata_result"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField0(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceGetResultSetMetadataResult) writeField0(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetSuccess() {
-    if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRUCT, 0); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err) }
-    if err := p.Success.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Success), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err) }
-  }
-  return err
+	if p.IsSetSuccess() {
+		if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRUCT, 0); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err)
+		}
+		if err := p.Success.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Success), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TCLIServiceGetResultSetMetadataResult) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCLIServiceGetResultSetMetadataResult(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCLIServiceGetResultSetMetadataResult(%+v)", *p)
 }
 
 // Attributes:
-//  - Req
+//   - Req
 type TCLIServiceFetchResultsArgs struct {
-  Req *TFetchResultsReq `thrift:"req,1" db:"req" json:"req"`
+	Req *TFetchResultsReq `thrift:"req,1" db:"req" json:"req"`
 }
 
 func NewTCLIServiceFetchResultsArgs() *TCLIServiceFetchResultsArgs {
-  return &TCLIServiceFetchResultsArgs{}
+	return &TCLIServiceFetchResultsArgs{}
 }
 
 var TCLIServiceFetchResultsArgs_Req_DEFAULT *TFetchResultsReq
+
 func (p *TCLIServiceFetchResultsArgs) GetReq() *TFetchResultsReq {
-  if !p.IsSetReq() {
-    return TCLIServiceFetchResultsArgs_Req_DEFAULT
-  }
-return p.Req
+	if !p.IsSetReq() {
+		return TCLIServiceFetchResultsArgs_Req_DEFAULT
+	}
+	return p.Req
 }
 func (p *TCLIServiceFetchResultsArgs) IsSetReq() bool {
-  return p.Req != nil
+	return p.Req != nil
 }
 
 func (p *TCLIServiceFetchResultsArgs) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 1:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField1(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 1:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField1(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TCLIServiceFetchResultsArgs)  ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Req = &TFetchResultsReq{
-  Orientation: 0,
-}
-  if err := p.Req.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Req), err)
-  }
-  return nil
+func (p *TCLIServiceFetchResultsArgs) ReadField1(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Req = &TFetchResultsReq{
+		Orientation: 0,
+	}
+	if err := p.Req.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Req), err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceFetchResultsArgs) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "FetchResults_args"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField1(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "FetchResults_args"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField1(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceFetchResultsArgs) writeField1(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if err := oprot.WriteFieldBegin(ctx, "req", thrift.STRUCT, 1); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:req: ", p), err) }
-  if err := p.Req.Write(ctx, oprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Req), err)
-  }
-  if err := oprot.WriteFieldEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write field end error 1:req: ", p), err) }
-  return err
+	if err := oprot.WriteFieldBegin(ctx, "req", thrift.STRUCT, 1); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field begin error 1:req: ", p), err)
+	}
+	if err := p.Req.Write(ctx, oprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Req), err)
+	}
+	if err := oprot.WriteFieldEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write field end error 1:req: ", p), err)
+	}
+	return err
 }
 
 func (p *TCLIServiceFetchResultsArgs) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCLIServiceFetchResultsArgs(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCLIServiceFetchResultsArgs(%+v)", *p)
 }
 
 // Attributes:
-//  - Success
+//   - Success
 type TCLIServiceFetchResultsResult struct {
-  Success *TFetchResultsResp `thrift:"success,0" db:"success" json:"success,omitempty"`
+	Success *TFetchResultsResp `thrift:"success,0" db:"success" json:"success,omitempty"`
 }
 
 func NewTCLIServiceFetchResultsResult() *TCLIServiceFetchResultsResult {
-  return &TCLIServiceFetchResultsResult{}
+	return &TCLIServiceFetchResultsResult{}
 }
 
 var TCLIServiceFetchResultsResult_Success_DEFAULT *TFetchResultsResp
+
 func (p *TCLIServiceFetchResultsResult) GetSuccess() *TFetchResultsResp {
-  if !p.IsSetSuccess() {
-    return TCLIServiceFetchResultsResult_Success_DEFAULT
-  }
-return p.Success
+	if !p.IsSetSuccess() {
+		return TCLIServiceFetchResultsResult_Success_DEFAULT
+	}
+	return p.Success
 }
 func (p *TCLIServiceFetchResultsResult) IsSetSuccess() bool {
-  return p.Success != nil
+	return p.Success != nil
 }
 
 func (p *TCLIServiceFetchResultsResult) Read(ctx context.Context, iprot thrift.TProtocol) error {
-  if _, err := iprot.ReadStructBegin(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
-  }
+	if _, err := iprot.ReadStructBegin(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read error: ", p), err)
+	}
 
-
-  for {
-    _, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
-    if err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
-    }
-    if fieldTypeId == thrift.STOP { break; }
-    switch fieldId {
-    case 0:
-      if fieldTypeId == thrift.STRUCT {
-        if err := p.ReadField0(ctx, iprot); err != nil {
-          return err
-        }
-      } else {
-        if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-          return err
-        }
-      }
-    default:
-      if err := iprot.Skip(ctx, fieldTypeId); err != nil {
-        return err
-      }
-    }
-    if err := iprot.ReadFieldEnd(ctx); err != nil {
-      return err
-    }
-  }
-  if err := iprot.ReadStructEnd(ctx); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
-  }
-  return nil
+	for {
+		_, fieldTypeId, fieldId, err := iprot.ReadFieldBegin(ctx)
+		if err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T field %d read error: ", p, fieldId), err)
+		}
+		if fieldTypeId == thrift.STOP {
+			break
+		}
+		switch fieldId {
+		case 0:
+			if fieldTypeId == thrift.STRUCT {
+				if err := p.ReadField0(ctx, iprot); err != nil {
+					return err
+				}
+			} else {
+				if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := iprot.Skip(ctx, fieldTypeId); err != nil {
+				return err
+			}
+		}
+		if err := iprot.ReadFieldEnd(ctx); err != nil {
+			return err
+		}
+	}
+	if err := iprot.ReadStructEnd(ctx); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T read struct end error: ", p), err)
+	}
+	return nil
 }
 
-func (p *TCLIServiceFetchResultsResult)  ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
-  p.Success = &TFetchResultsResp{}
-  if err := p.Success.Read(ctx, iprot); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Success), err)
-  }
-  return nil
+func (p *TCLIServiceFetchResultsResult) ReadField0(ctx context.Context, iprot thrift.TProtocol) error {
+	p.Success = &TFetchResultsResp{}
+	if err := p.Success.Read(ctx, iprot); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T error reading struct: ", p.Success), err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceFetchResultsResult) Write(ctx context.Context, oprot thrift.TProtocol) error {
-  if err := oprot.WriteStructBegin(ctx, "FetchResults_result"); err != nil {
-    return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err) }
-  if p != nil {
-    if err := p.writeField0(ctx, oprot); err != nil { return err }
-  }
-  if err := oprot.WriteFieldStop(ctx); err != nil {
-    return thrift.PrependError("write field stop error: ", err) }
-  if err := oprot.WriteStructEnd(ctx); err != nil {
-    return thrift.PrependError("write struct stop error: ", err) }
-  return nil
+	if err := oprot.WriteStructBegin(ctx, "FetchResults_result"); err != nil {
+		return thrift.PrependError(fmt.Sprintf("%T write struct begin error: ", p), err)
+	}
+	if p != nil {
+		if err := p.writeField0(ctx, oprot); err != nil {
+			return err
+		}
+	}
+	if err := oprot.WriteFieldStop(ctx); err != nil {
+		return thrift.PrependError("write field stop error: ", err)
+	}
+	if err := oprot.WriteStructEnd(ctx); err != nil {
+		return thrift.PrependError("write struct stop error: ", err)
+	}
+	return nil
 }
 
 func (p *TCLIServiceFetchResultsResult) writeField0(ctx context.Context, oprot thrift.TProtocol) (err error) {
-  if p.IsSetSuccess() {
-    if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRUCT, 0); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err) }
-    if err := p.Success.Write(ctx, oprot); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Success), err)
-    }
-    if err := oprot.WriteFieldEnd(ctx); err != nil {
-      return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err) }
-  }
-  return err
+	if p.IsSetSuccess() {
+		if err := oprot.WriteFieldBegin(ctx, "success", thrift.STRUCT, 0); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field begin error 0:success: ", p), err)
+		}
+		if err := p.Success.Write(ctx, oprot); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T error writing struct: ", p.Success), err)
+		}
+		if err := oprot.WriteFieldEnd(ctx); err != nil {
+			return thrift.PrependError(fmt.Sprintf("%T write field end error 0:success: ", p), err)
+		}
+	}
+	return err
 }
 
 func (p *TCLIServiceFetchResultsResult) String() string {
-  if p == nil {
-    return "<nil>"
-  }
-  return fmt.Sprintf("TCLIServiceFetchResultsResult(%+v)", *p)
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("TCLIServiceFetchResultsResult(%+v)", *p)
 }
-
-
