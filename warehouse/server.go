@@ -149,8 +149,16 @@ func NewServer(opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("warehouse: open duckdb: %w", err)
 	}
+	db := sql.OpenDB(connector)
+	// Functions live in the database's catalog: register them once, for every session.
+	if err := registerUDFs(db); err != nil {
+		_ = db.Close()
+		_ = connector.Close()
+		return nil, fmt.Errorf("warehouse: register functions: %w", err)
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
+		_ = db.Close()
 		_ = connector.Close()
 		return nil, fmt.Errorf("warehouse: listen: %w", err)
 	}
@@ -159,7 +167,7 @@ func NewServer(opts ...Option) (*Server, error) {
 		ln:       ln,
 		baseURL:  "http://" + ln.Addr().String(),
 		conn:     connector,
-		db:       sql.OpenDB(connector),
+		db:       db,
 		closing:  make(chan struct{}),
 		sessions: map[string]*session{},
 		ops:      map[string]*operation{},

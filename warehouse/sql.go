@@ -264,12 +264,12 @@ func mapError(err error) sqlError {
 	switch de.Type {
 	case duckdb.ErrorTypeCatalog:
 		switch {
+		case strings.Contains(lower, "already exists"):
+			e.state, e.class = "42P07", "TABLE_OR_VIEW_ALREADY_EXISTS"
 		case strings.Contains(lower, "table with name") || strings.Contains(lower, "view with name"):
 			e.state, e.class = "42P01", "TABLE_OR_VIEW_NOT_FOUND"
 		case strings.Contains(lower, "schema with name"):
 			e.state, e.class = "3F000", "SCHEMA_NOT_FOUND"
-		case strings.Contains(lower, "already exists"):
-			e.state, e.class = "42P07", "TABLE_OR_VIEW_ALREADY_EXISTS"
 		case strings.Contains(lower, "function"):
 			e.state, e.class = "42883", "UNRESOLVED_ROUTINE"
 		default:
@@ -285,6 +285,9 @@ func mapError(err error) sqlError {
 		}
 	case duckdb.ErrorTypeConversion, duckdb.ErrorTypeInvalidInput, duckdb.ErrorTypeMismatchType, duckdb.ErrorTypeInvalidType:
 		e.state, e.class = "22018", "CAST_INVALID_INPUT"
+		if strings.Contains(lower, "out of range") {
+			e.state, e.class = "22003", "CAST_OVERFLOW"
+		}
 	case duckdb.ErrorTypeOutOfRange:
 		e.state, e.class = "22003", "NUMERIC_VALUE_OUT_OF_RANGE"
 	case duckdb.ErrorTypeDivideByZero:

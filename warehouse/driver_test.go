@@ -1,0 +1,380 @@
+package warehouse_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dbsqlerr "github.com/databricks/databricks-sql-go/errors"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+)
+
+func TestTypesRoundTrip(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	date := time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)
+	ts := time.Date(2024, 2, 29, 13, 14, 15, 123456000, time.UTC)
+	cases := []struct {
+		name string
+		expr string
+		want any
+	}{
+		{"boolean", "true", true},
+		{"tinyint", "CAST(-7 AS TINYINT)", int8(-7)},
+		{"smallint", "CAST(-300 AS SMALLINT)", int16(-300)},
+		{"int", "CAST(70000 AS INTEGER)", int32(70000)},
+		{"bigint", "CAST(9007199254740993 AS BIGINT)", int64(9007199254740993)},
+		{"float", "CAST(1.5 AS FLOAT)", float32(1.5)},
+		{"double", "CAST(2.25 AS DOUBLE)", float64(2.25)},
+		{"decimal", "CAST(12345.678 AS DECIMAL(10,3))", "12345.678"},
+		{"negative decimal", "CAST(-0.05 AS DECIMAL(4,2))", "-0.05"},
+		{"string", "'héllo, wörld'", "héllo, wörld"},
+		{"empty string", "''", ""},
+		{"binary", "CAST('\\x00\\xFFab'::BLOB AS BLOB)", []byte{0x00, 0xff, 'a', 'b'}},
+		{"date", "DATE '2024-02-29'", date},
+		{"timestamp", "TIMESTAMP '2024-02-29 13:14:15.123456'", ts},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got, null any
+			q := fmt.Sprintf("SELECT %[1]s AS v, CAST(NULL AS %[2]s) AS n", tc.expr, typeOf(tc.expr))
+			require.NoError(t, db.QueryRow(q).Scan(&got, &null))
+			assert.Equal(t, tc.want, got)
+			assert.Nil(t, null, "NULL of the same type")
+		})
+	}
+	t.Run("column types", func(t *testing.T) {
+		rows, err := db.Query("SELECT true AS b, CAST(1 AS TINYINT) AS t, CAST(1 AS SMALLINT) AS s, 1 AS i, CAST(1 AS BIGINT) AS l, CAST(1 AS FLOAT) AS f, CAST(1 AS DOUBLE) AS d, CAST(1 AS DECIMAL(9,2)) AS dec, 'x' AS str, 'x'::BLOB AS bin, DATE '2024-01-01' AS dt, TIMESTAMP '2024-01-01 00:00:00' AS ts")
+		require.NoError(t, err)
+		defer rows.Close()
+		cts, err := rows.ColumnTypes()
+		require.NoError(t, err)
+		var names []string
+		for _, c := range cts {
+			names = append(names, c.DatabaseTypeName())
+		}
+		assert.Equal(t, []string{"BOOLEAN", "TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE", "DECIMAL", "STRING", "BINARY", "DATE", "TIMESTAMP"}, names)
+	})
+}
+
+// typeOf extracts the SQL type of a test expression for its NULL twin.
+func typeOf(expr string) string {
+	switch {
+	case strings.HasPrefix(expr, "CAST("):
+		i := strings.LastIndex(expr, " AS ")
+		return strings.TrimSuffix(expr[i+4:], ")")
+	case expr == "true":
+		return "BOOLEAN"
+	case strings.HasPrefix(expr, "'"):
+		return "VARCHAR"
+	case strings.HasPrefix(expr, "DATE"):
+		return "DATE"
+	default:
+		return "TIMESTAMP"
+	}
+}
+
+func TestParameters(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	ts := time.Date(2023, 5, 6, 7, 8, 9, 0, time.UTC)
+	cases := []struct {
+		name string
+		q    string
+		args []any
+		want any
+	}{
+		{"positional int", "SELECT ? + 1", []any{41}, int64(42)},
+		{"positional several", "SELECT ? || '-' || ?", []any{"a", "b"}, "a-b"},
+		{"float", "SELECT ? * 2", []any{1.25}, float64(2.5)},
+		{"bool", "SELECT NOT ?", []any{false}, true},
+		{"string with quote", "SELECT ?", []any{"it's"}, "it's"},
+		{"question mark in literal", "SELECT '?' || ?", []any{"x"}, "?x"},
+		{"null", "SELECT ? IS NULL", []any{nil}, true},
+		{"timestamp", "SELECT ?", []any{ts}, ts},
+		{"named", "SELECT :a + :b", []any{sql.Named("a", 40), sql.Named("b", 2)}, int64(42)},
+		{"named reused", "SELECT :a * :a", []any{sql.Named("a", 7)}, int64(49)},
+		{"named with cast", "SELECT :s::INTEGER + 1", []any{sql.Named("s", "41")}, int32(42)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got any
+			require.NoError(t, db.QueryRow(tc.q, tc.args...).Scan(&got))
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestMissingTableIsExecutionError(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	_, err := db.Query("SELECT * FROM no_such_table")
+	require.Error(t, err)
+	var ee dbsqlerr.DBExecutionError
+	require.True(t, errors.As(err, &ee), "got %T: %v", err, err)
+	assert.Equal(t, "42P01", ee.SqlState())
+	assert.Contains(t, err.Error(), "TABLE_OR_VIEW_NOT_FOUND")
+	st, ok := srv.Statement(ee.QueryId())
+	require.True(t, ok, "query id %q is the warehouse's statement id", ee.QueryId())
+	assert.Equal(t, warehouse.StateError, st.State)
+	assert.Equal(t, "42P01", st.SQLState)
+
+	for _, tc := range []struct{ q, state string }{
+		{"SELEC 1", "42601"},
+		{"SELECT no_such_column", "42703"},
+		{"SELECT CAST('abc' AS INTEGER)", "22018"},
+		{"SELECT CAST(300 AS TINYINT)", "22003"},
+		{"SELECT * FROM no_schema.t", "42P01"},
+		{"CREATE TABLE dup(a INT)", ""},
+		{"CREATE TABLE dup(a INT) --again", "42P07"},
+	} {
+		q, state := tc.q, tc.state
+		_, err := db.Exec(q)
+		if state == "" {
+			require.NoError(t, err, q)
+			continue
+		}
+		require.True(t, errors.As(err, &ee), "%s: got %T: %v", q, err, err)
+		assert.Equal(t, state, ee.SqlState(), q)
+	}
+}
+
+func TestCloudFetch(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	rows, err := db.Query("SELECT * FROM range(1000000)")
+	require.NoError(t, err)
+	var n, sum int64
+	for rows.Next() {
+		var v int64
+		require.NoError(t, rows.Scan(&v))
+		n++
+		sum += v
+	}
+	require.NoError(t, rows.Err())
+	require.NoError(t, rows.Close())
+	assert.Equal(t, int64(1000000), n)
+	assert.Equal(t, int64(999999*1000000/2), sum)
+
+	st := lastStatement(t, srv)
+	assert.Equal(t, warehouse.DeliveryCloudFetch, st.Delivery)
+	assert.Equal(t, int64(1000000), st.Rows)
+	assert.GreaterOrEqual(t, st.ChunkDownloads, 2)
+	assert.Equal(t, st.Chunks, st.ChunkDownloads)
+}
+
+func TestInlinePaging(t *testing.T) {
+	srv := start(t, warehouse.WithBatchRows(700))
+	db := open(t, srv, "maxRows=1000")
+	var n, sum int64
+	rows, err := db.Query("SELECT range AS v, 'row ' || range AS s FROM range(5000)")
+	require.NoError(t, err)
+	for rows.Next() {
+		var v int64
+		var s string
+		require.NoError(t, rows.Scan(&v, &s))
+		require.Equal(t, fmt.Sprint("row ", v), s)
+		require.Equal(t, n, v, "rows arrive in order")
+		n++
+		sum += v
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, int64(5000), n)
+	st := lastStatement(t, srv)
+	assert.Equal(t, warehouse.DeliveryInline, st.Delivery)
+	assert.GreaterOrEqual(t, st.Fetches, 4, "5000 rows in pages of at most 1000")
+}
+
+func TestDMLAndTransactions(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	db.SetMaxOpenConns(1)
+	_, err := db.Exec("CREATE TABLE items(id INTEGER, name VARCHAR)")
+	require.NoError(t, err)
+	res, err := db.Exec("INSERT INTO items VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+	require.NoError(t, err)
+	n, err := res.RowsAffected()
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), n)
+	res, err = db.Exec("UPDATE items SET name = upper(name) WHERE id >= ?", 2)
+	require.NoError(t, err)
+	n, _ = res.RowsAffected()
+	assert.Equal(t, int64(2), n)
+
+	_, err = db.Exec("BEGIN TRANSACTION")
+	require.NoError(t, err)
+	_, err = db.Exec("DELETE FROM items")
+	require.NoError(t, err)
+	_, err = db.Exec("ROLLBACK")
+	require.NoError(t, err)
+
+	var names string
+	require.NoError(t, db.QueryRow("SELECT string_agg(name, ',' ORDER BY id) FROM items").Scan(&names))
+	assert.Equal(t, "a,B,C", names)
+	assert.Equal(t, int64(2), findStatement(t, srv, "UPDATE items").ModifiedRows)
+}
+
+func TestSessionsAreIsolated(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	ctx := context.Background()
+	c1, err := db.Conn(ctx)
+	require.NoError(t, err)
+	defer c1.Close()
+	c2, err := db.Conn(ctx)
+	require.NoError(t, err)
+	defer c2.Close()
+	_, err = c1.ExecContext(ctx, "CREATE TEMP TABLE mine AS SELECT 1 AS x")
+	require.NoError(t, err)
+	var x int
+	require.NoError(t, c1.QueryRowContext(ctx, "SELECT x FROM mine").Scan(&x))
+	_, err = c2.ExecContext(ctx, "SELECT x FROM mine")
+	require.Error(t, err, "a temp table belongs to its session")
+
+	_, err = c1.ExecContext(ctx, "CREATE SCHEMA s1")
+	require.NoError(t, err)
+	_, err = c1.ExecContext(ctx, "USE s1")
+	require.NoError(t, err)
+	var schema1, schema2 string
+	require.NoError(t, c1.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema1))
+	require.NoError(t, c2.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema2))
+	assert.Equal(t, "s1", schema1)
+	assert.Equal(t, "main", schema2)
+}
+
+func TestSessionRecordsConfiguration(t *testing.T) {
+	srv := start(t)
+	setup := open(t, srv, "")
+	_, err := setup.Exec("CREATE SCHEMA analytics")
+	require.NoError(t, err)
+
+	db := open(t, srv, "schema=analytics&userAgentEntry=tests&ansi_mode=true&timezone=Europe/Paris")
+	var schema string
+	require.NoError(t, db.QueryRow("SELECT current_schema()").Scan(&schema))
+	assert.Equal(t, "analytics", schema)
+	sessions := srv.Sessions()
+	require.Len(t, sessions, 2)
+	s := sessions[1]
+	assert.Equal(t, "analytics", s.InitialNamespace.Schema)
+	assert.Equal(t, "true", s.Configuration["ansi_mode"])
+	assert.Contains(t, s.Header.Get("User-Agent"), "godatabrickssqlconnector/")
+	assert.Contains(t, s.Header.Get("User-Agent"), "tests")
+	assert.Equal(t, int64(42248), s.ClientProtocol)
+
+	// A schema that does not exist fails the session like on Databricks.
+	bad := open(t, srv, "schema=nope")
+	require.Error(t, bad.Ping())
+}
+
+func TestCancelLongQuery(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	for name, q := range map[string]string{
+		"sleep":     "SELECT wait_ms(60000)",
+		"cpu bound": "SELECT count(*) FROM range(1000000) a, range(1000000) b WHERE a.range + b.range = 7",
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+			defer cancel()
+			began := time.Now()
+			_, err := db.QueryContext(ctx, q)
+			elapsed := time.Since(began)
+			require.Error(t, err)
+			assert.Less(t, elapsed, 1500*time.Millisecond+time.Second, "cancelled within 1 s of the deadline")
+			st := findStatement(t, srv, q)
+			require.Eventually(t, func() bool {
+				st, _ = srv.Statement(st.ID)
+				return st.State == warehouse.StateCanceled
+			}, 5*time.Second, 10*time.Millisecond, "the server interrupted DuckDB (state %s)", st.State)
+			var one int
+			require.NoError(t, db.QueryRow("SELECT 1").Scan(&one), "the server stays healthy")
+		})
+	}
+}
+
+func TestSlowQueryIsPolled(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	var v int64
+	require.NoError(t, db.QueryRow("SELECT wait_ms(1300)").Scan(&v))
+	assert.Equal(t, int64(1300), v)
+	st := findStatement(t, srv, "SELECT wait_ms(1300)")
+	assert.True(t, st.Async)
+	assert.GreaterOrEqual(t, st.Polls, 1)
+	assert.Equal(t, warehouse.StateFinished, st.State)
+}
+
+func TestConcurrentClients(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	db.SetMaxOpenConns(32)
+	var wg sync.WaitGroup
+	errs := make(chan error, 32*50)
+	for g := range 32 {
+		wg.Go(func() {
+			for i := range 50 {
+				var got int64
+				var s string
+				if err := db.QueryRow("SELECT ? * 1000 + ?, 'g' || ?", g, i, g).Scan(&got, &s); err != nil {
+					errs <- err
+					return
+				}
+				if got != int64(g*1000+i) || s != fmt.Sprint("g", g) {
+					errs <- fmt.Errorf("goroutine %d query %d: got %d %q", g, i, got, s)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	assert.Len(t, srv.Statements(), 32*50)
+}
+
+func TestWrongTokenIsRefused(t *testing.T) {
+	srv := start(t)
+	dsn := strings.Replace(srv.DSN(), srv.Token(), "dapi-wrong", 1)
+	db, err := sql.Open("databricks", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	err = db.PingContext(ctxTimeout(t, 30*time.Second))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "401")
+	assert.Empty(t, srv.Sessions())
+
+	req, _ := http.NewRequest(http.MethodPost, srv.URL()+"/telemetry-ext", strings.NewReader(`{}`))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+}
+
+func lastStatement(t *testing.T, srv *warehouse.Server) warehouse.StatementRecord {
+	t.Helper()
+	all := srv.Statements()
+	require.NotEmpty(t, all)
+	return all[len(all)-1]
+}
+
+func findStatement(t *testing.T, srv *warehouse.Server, sqlPrefix string) warehouse.StatementRecord {
+	t.Helper()
+	for _, st := range srv.Statements() {
+		if strings.HasPrefix(st.SQL, sqlPrefix) {
+			return st
+		}
+	}
+	t.Fatalf("no statement %q", sqlPrefix)
+	return warehouse.StatementRecord{}
+}

@@ -1,0 +1,61 @@
+package warehouse_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"testing"
+	"time"
+
+	dbsql "github.com/databricks/databricks-sql-go"
+	dbsqllog "github.com/databricks/databricks-sql-go/logger"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+)
+
+func TestMain(m *testing.M) {
+	// The driver logs its own failed feature-flag fetch (it drops the DSN's port) at error level.
+	_ = dbsqllog.SetLogLevel("disabled")
+	goleak.VerifyTestMain(m,
+		// Idle keep-alive connections of the driver's shared HTTP transports.
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+		// The driver's HTTP client (900 s timeout) leaves its timeout watcher running for
+		// responses whose bodies it does not close; it is client-side and ends by itself.
+		goleak.IgnoreTopFunction("net/http.setRequestCancel.func4"),
+	)
+	_ = os.Stdout.Sync()
+}
+
+// start runs a warehouse for the test and closes it at the end.
+func start(t testing.TB, opts ...warehouse.Option) *warehouse.Server {
+	t.Helper()
+	srv, err := warehouse.NewServer(opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	return srv
+}
+
+// open opens the real driver on the warehouse's DSN plus extra query parameters.
+func open(t testing.TB, srv *warehouse.Server, params string) *sql.DB {
+	t.Helper()
+	dsn := srv.DSN()
+	if params != "" {
+		dsn += "?" + params
+	}
+	db, err := sql.Open("databricks", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func ctxTimeout(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+var _ = dbsql.NewConnector
