@@ -128,6 +128,8 @@ func (s *Server) group(g Group, h http.Handler) http.Handler {
 			select {
 			case <-r.Context().Done():
 			case <-s.closing:
+				// Cut the connection rather than let net/http send an empty 200.
+				panic(http.ErrAbortHandler)
 			}
 		case f.Drop:
 			dropConnection(w)

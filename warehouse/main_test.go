@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 		// The driver's HTTP client (900 s timeout) leaves its timeout watcher running for
 		// responses whose bodies it does not close; it is client-side and ends by itself.
 		goleak.IgnoreTopFunction("net/http.setRequestCancel.func4"),
+		goleak.IgnoreTopFunction("net/http.awaitLegacyCancel"),
 	)
 	_ = os.Stdout.Sync()
 }

@@ -210,7 +210,7 @@ func (v *service) ExecuteStatement(ctx context.Context, req *tcli.TExecuteStatem
 		cloud:    req.GetCanDownloadResult_(),
 		compress: req.GetCanDecompressLZ4Result_(),
 		encodeOps: encodeOptions{
-			decimalAsArrow: req.GetUseArrowNativeTypes().GetDecimalAsArrow(),
+			decimalAsArrow: req.UseArrowNativeTypes != nil && req.UseArrowNativeTypes.GetDecimalAsArrow(),
 			batchRows:      min(s.cfg.batchRows, maxRows),
 		},
 		handle: &tcli.TOperationHandle{

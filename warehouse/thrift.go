@@ -3,6 +3,7 @@ package warehouse
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -34,6 +35,14 @@ func newThriftHandler(s *Server) *thriftHandler {
 }
 
 func (h *thriftHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		// A request the handlers did not expect must not take the server down.
+		if p := recover(); p != nil {
+			msg := fmt.Sprintf("internal error: %v", p)
+			w.Header().Set("X-Thriftserver-Error-Message", msg)
+			http.Error(w, msg, http.StatusInternalServerError)
+		}
+	}()
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-thrift" {
 		http.Error(w, "Content-Type must be application/x-thrift", http.StatusUnsupportedMediaType)
 		return
