@@ -1,0 +1,47 @@
+package exporter
+
+import (
+	"net/http"
+	"sync/atomic"
+)
+
+// Credentials authenticates an outgoing request by setting its headers. The driver's
+// auth.Authenticator (github.com/databricks/databricks-sql-go/auth) satisfies it, so a
+// connection's PAT or OAuth authenticator can be passed as is. An error means the
+// credentials are not usable: the batch then goes to /telemetry-unauth, stripped.
+type Credentials interface {
+	Authenticate(req *http.Request) error
+}
+
+// CredentialsFunc adapts a function to Credentials.
+type CredentialsFunc func(req *http.Request) error
+
+// Authenticate calls f(req).
+func (f CredentialsFunc) Authenticate(req *http.Request) error { return f(req) }
+
+// BearerToken returns Credentials that set "Authorization: Bearer <token>"; an empty
+// token yields nil (no credentials).
+func BearerToken(token string) Credentials {
+	if token == "" {
+		return nil
+	}
+	return CredentialsFunc(func(req *http.Request) error {
+		req.Header.Set("Authorization", "Bearer "+token)
+		return nil
+	})
+}
+
+// credSlot holds the credentials an exporter currently uses; the registry swaps them
+// when connections come and go but never clears them, so the final flush keeps them.
+type credSlot struct{ p atomic.Pointer[credBox] }
+
+type credBox struct{ c Credentials }
+
+func (s *credSlot) load() Credentials {
+	if b := s.p.Load(); b != nil {
+		return b.c
+	}
+	return nil
+}
+
+func (s *credSlot) store(c Credentials) { s.p.Store(&credBox{c}) }

@@ -1,0 +1,165 @@
+package exporter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// FlagResponse is a parsed feature-flag answer,
+// {"flags":[{"name":…,"value":…}],"ttl_seconds":N}.
+type FlagResponse struct {
+	// Flags maps each flag name to its value; a later duplicate wins.
+	Flags map[string]string
+	// TTL is ttl_seconds clamped to [MinFlagTTL, MaxFlagTTL], or 0 when absent or not positive.
+	TTL time.Duration
+}
+
+// Enabled reports whether flag name is present with value "true" (any case).
+func (r FlagResponse) Enabled(name string) bool {
+	v, ok := r.Flags[name]
+	return ok && strings.EqualFold(v, "true")
+}
+
+// ParseFlags parses a feature-flag response body. Values may be JSON strings or
+// booleans; other value types are kept as their JSON text (and so never read as true).
+func ParseFlags(body []byte) (FlagResponse, error) {
+	var raw struct {
+		Flags []struct {
+			Name  string          `json:"name"`
+			Value json.RawMessage `json:"value"`
+		} `json:"flags"`
+		TTLSeconds *float64 `json:"ttl_seconds"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return FlagResponse{}, fmt.Errorf("exporter: parse feature flags: %w", err)
+	}
+	r := FlagResponse{Flags: make(map[string]string, len(raw.Flags))}
+	for _, f := range raw.Flags {
+		var s string
+		if err := json.Unmarshal(f.Value, &s); err != nil {
+			s = string(f.Value)
+		}
+		r.Flags[f.Name] = s
+	}
+	if raw.TTLSeconds != nil && *raw.TTLSeconds > 0 {
+		secs := *raw.TTLSeconds
+		switch {
+		case secs >= MaxFlagTTL.Seconds() || math.IsInf(secs, 1):
+			r.TTL = MaxFlagTTL
+		case secs <= MinFlagTTL.Seconds():
+			r.TTL = MinFlagTTL
+		default:
+			r.TTL = time.Duration(secs * float64(time.Second))
+		}
+	}
+	return r, nil
+}
+
+// FeatureFlagCache caches one host's server-side telemetry switch (SPEC §5). It fetches
+// through the host exporter's client, credentials and circuit breaker, keeps one fetch
+// in flight, and starts no goroutines.
+type FeatureFlagCache struct {
+	exp *HTTPExporter
+
+	mu      sync.Mutex
+	value   bool
+	expires time.Time
+	call    chan struct{} // closed when the fetch in flight ends; nil when none
+}
+
+func newFeatureFlagCache(e *HTTPExporter) *FeatureFlagCache { return &FeatureFlagCache{exp: e} }
+
+// Enabled reports the flag, fetching it when the cached answer expired. The answer is
+// cached for ttl_seconds (clamped to 1 min … 1 h) or WithFlagTTL. A non-2xx answer, an
+// unparsable body or a missing flag mean off; a fetch that fails (network, timeout,
+// open breaker, no credentials) keeps the last known value, off if none, and is retried
+// after MinFlagTTL. Callers that arrive during a fetch wait for it, or for their ctx.
+func (c *FeatureFlagCache) Enabled(ctx context.Context) bool {
+	c.mu.Lock()
+	if !c.expires.IsZero() && c.exp.cfg.now().Before(c.expires) {
+		v := c.value
+		c.mu.Unlock()
+		return v
+	}
+	if call := c.call; call != nil {
+		c.mu.Unlock()
+		select {
+		case <-call:
+		case <-ctx.Done():
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.value
+	}
+	call := make(chan struct{})
+	c.call = call
+	c.mu.Unlock()
+
+	enabled, ttl, err := c.fetch(ctx)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.exp.cfg.now()
+	if err != nil {
+		c.expires = now.Add(MinFlagTTL)
+		c.exp.log.Debug().Err(err).Bool("kept", c.value).Msg("feature flag fetch failed")
+	} else {
+		c.value = enabled
+		c.expires = now.Add(ttl)
+	}
+	c.call = nil
+	close(call)
+	return c.value
+}
+
+// errNoCredentials: the flag endpoint needs authentication; without it we do not ask.
+var errNoCredentials = errors.New("exporter: no credentials for the feature-flag request")
+
+// fetch asks the server. An error means "no answer" (keep the last value); a non-2xx
+// answer or an unparsable body is an answer meaning off, cached for MinFlagTTL.
+func (c *FeatureFlagCache) fetch(ctx context.Context) (bool, time.Duration, error) {
+	e := c.exp
+	ctx, done, err := e.begin(ctx)
+	if err != nil {
+		return false, 0, err
+	}
+	defer done()
+
+	path := featureFlagPathPrefix + url.PathEscape(e.cfg.flagClient) + "/" + url.PathEscape(e.cfg.driverVersion)
+	hdr, authed := e.authHeaders(ctx, path)
+	if !authed {
+		return false, 0, errNoCredentials
+	}
+	target := e.target.URL(path)
+	r, err := e.pol.run(ctx, e.pol.fetch, func(ctx context.Context) (*reply, error) {
+		r, err := e.attempt(ctx, http.MethodGet, target, hdr, nil, e.cfg.maxFlagBytes)
+		if err == nil && r.tooLarge {
+			err = ErrResponseTooLarge
+		}
+		return r, err
+	})
+	var se *StatusError
+	switch {
+	case errors.As(err, &se):
+		return false, MinFlagTTL, nil
+	case err != nil:
+		return false, 0, fmt.Errorf("exporter: fetch feature flag: %w", err)
+	}
+	resp, err := ParseFlags(r.body)
+	if err != nil {
+		return false, MinFlagTTL, nil
+	}
+	ttl := resp.TTL
+	if ttl == 0 {
+		ttl = e.cfg.flagTTL
+	}
+	return resp.Enabled(e.cfg.flagName), ttl, nil
+}

@@ -1,0 +1,297 @@
+package exporter
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+)
+
+// fakeClock is a settable time source.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+func flagBody(value string, ttl string) string {
+	b := `{"flags":[{"name":"other.flag","value":"true"},{"name":"` + DefaultFlagName + `","value":"` + value + `"}]`
+	if ttl != "" {
+		b += `,"ttl_seconds":` + ttl
+	}
+	return b + "}"
+}
+
+func flagServer(t *testing.T, body *atomic.Value) (*HTTPExporter, *recorder, *fakeClock) {
+	t.Helper()
+	srv, rc := newServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, body.Load().(string))
+	})
+	clk := newFakeClock()
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("dapi-flag")), WithClock(clk.now))
+	return e, rc, clk
+}
+
+func TestFeatureFlagRequestAndValues(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want bool
+	}{
+		{flagBody("true", ""), true},
+		{flagBody("TRUE", ""), true},
+		{flagBody("True", ""), true},
+		{flagBody("false", ""), false},
+		{flagBody("yes", ""), false},
+		{flagBody(" true", ""), false},
+		{`{"flags":[{"name":"` + DefaultFlagName + `","value":true}]}`, true},
+		{`{"flags":[{"name":"other","value":"true"}]}`, false},
+		{`{"flags":[]}`, false},
+		{`{}`, false},
+		{`garbage`, false},
+	} {
+		t.Run(tc.body, func(t *testing.T) {
+			var body atomic.Value
+			body.Store(tc.body)
+			e, rc, _ := flagServer(t, &body)
+			equal(t, e.FeatureFlags().Enabled(context.Background()), tc.want, "enabled")
+			r := rc.requests()[0]
+			equal(t, r.Method, http.MethodGet, "method")
+			equal(t, r.Path, "/api/2.0/connector-service/feature-flags/GOLANG/1.15.1", "path")
+			equal(t, r.Header.Get("Authorization"), "Bearer dapi-flag", "auth")
+		})
+	}
+}
+
+func TestFeatureFlagCustomClientAndVersion(t *testing.T) {
+	srv, rc := newServer(t, nil)
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("t")), WithFeatureFlag("my.flag", "GO", "9.9.9"))
+	e.FeatureFlags().Enabled(context.Background())
+	equal(t, rc.requests()[0].Path, "/api/2.0/connector-service/feature-flags/GO/9.9.9", "path")
+}
+
+func TestFeatureFlagTTL(t *testing.T) {
+	for _, tc := range []struct {
+		ttl  string
+		want time.Duration
+	}{
+		{"", DefaultFlagTTL},
+		{"0", DefaultFlagTTL},
+		{"-5", DefaultFlagTTL},
+		{"10", MinFlagTTL},
+		{"300", 5 * time.Minute},
+		{"99999", MaxFlagTTL},
+		{"1e308", MaxFlagTTL},
+	} {
+		t.Run("ttl="+tc.ttl, func(t *testing.T) {
+			var body atomic.Value
+			body.Store(flagBody("true", tc.ttl))
+			e, rc, clk := flagServer(t, &body)
+			ff := e.FeatureFlags()
+			ctx := context.Background()
+			equal(t, ff.Enabled(ctx), true, "first")
+			clk.advance(tc.want - time.Second)
+			body.Store(flagBody("false", tc.ttl))
+			equal(t, ff.Enabled(ctx), true, "cached")
+			equal(t, rc.hits.Load(), int64(1), "fetches while cached")
+			clk.advance(2 * time.Second)
+			equal(t, ff.Enabled(ctx), false, "refetched after ttl")
+			equal(t, rc.hits.Load(), int64(2), "fetches")
+		})
+	}
+}
+
+func TestFeatureFlagNon2xxMeansOff(t *testing.T) {
+	var code atomic.Int64
+	code.Store(200)
+	srv, rc := newServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		if c := int(code.Load()); c != 200 {
+			w.WriteHeader(c)
+			return
+		}
+		_, _ = io.WriteString(w, flagBody("true", ""))
+	})
+	clk := newFakeClock()
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("t")), WithClock(clk.now))
+	ff := e.FeatureFlags()
+	ctx := context.Background()
+	equal(t, ff.Enabled(ctx), true, "on")
+	for _, c := range []int{401, 404, 503} {
+		code.Store(int64(c))
+		clk.advance(DefaultFlagTTL + time.Second)
+		equal(t, ff.Enabled(ctx), false, c)
+		code.Store(200)
+		clk.advance(MinFlagTTL - time.Second)
+		equal(t, ff.Enabled(ctx), false, "non-2xx answer cached for a minute", c)
+		clk.advance(2 * time.Second)
+		equal(t, ff.Enabled(ctx), true, "back on", c)
+	}
+	equal(t, rc.hits.Load(), int64(7), "fetches")
+}
+
+func TestFeatureFlagFailedFetchKeepsLastValue(t *testing.T) {
+	var hang atomic.Bool
+	srv, rc := newServer(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		if hang.Load() {
+			<-r.Context().Done()
+			return
+		}
+		_, _ = io.WriteString(w, flagBody("true", ""))
+	})
+	clk := newFakeClock()
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("t")), WithClock(clk.now), WithFlagTimeout(30*time.Millisecond))
+	ff := e.FeatureFlags()
+	ctx := context.Background()
+	equal(t, ff.Enabled(ctx), true, "on")
+	hang.Store(true)
+	clk.advance(DefaultFlagTTL + time.Second)
+	equal(t, ff.Enabled(ctx), true, "timeout keeps the last value")
+	equal(t, rc.hits.Load(), int64(2), "one attempt: the flag fetch is not retried")
+	equal(t, ff.Enabled(ctx), true, "failure cached")
+	equal(t, rc.hits.Load(), int64(2), "no refetch right after a failure")
+	clk.advance(MinFlagTTL + time.Second)
+	equal(t, ff.Enabled(ctx), true, "still kept")
+	equal(t, rc.hits.Load(), int64(3), "retried after a minute")
+}
+
+func TestFeatureFlagOffWhenNothingKnown(t *testing.T) {
+	srv, _ := newServer(t, func(_ int, _ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("t")), WithFlagTimeout(20*time.Millisecond))
+	equal(t, e.FeatureFlags().Enabled(context.Background()), false, "off")
+}
+
+func TestFeatureFlagWithoutCredentialsIsOffAndSilent(t *testing.T) {
+	srv, rc := newServer(t, nil)
+	e := newTestExporter(t, srv)
+	equal(t, e.FeatureFlags().Enabled(context.Background()), false, "off")
+	equal(t, rc.hits.Load(), int64(0), "no request")
+}
+
+func TestFeatureFlagOneFetchInFlight(t *testing.T) {
+	gate := make(chan struct{})
+	srv, rc := newServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		<-gate
+		_, _ = io.WriteString(w, flagBody("true", ""))
+	})
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("t")))
+	ff := e.FeatureFlags()
+	var wg sync.WaitGroup
+	var on atomic.Int64
+	for range 50 {
+		wg.Go(func() {
+			if ff.Enabled(context.Background()) {
+				on.Add(1)
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(gate)
+	wg.Wait()
+	equal(t, rc.hits.Load(), int64(1), "fetches")
+	equal(t, on.Load(), int64(50), "every caller saw the answer")
+}
+
+func TestFeatureFlagWaiterHonoursContext(t *testing.T) {
+	gate := make(chan struct{})
+	srv, _ := newServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		<-gate
+		_, _ = io.WriteString(w, flagBody("true", ""))
+	})
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("t")))
+	ff := e.FeatureFlags()
+	leader := make(chan bool)
+	go func() { leader <- ff.Enabled(context.Background()) }()
+	time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	equal(t, ff.Enabled(ctx), false, "waiter gives up with the last known value")
+	close(gate)
+	equal(t, <-leader, true, "leader")
+}
+
+func TestFeatureFlagSharesTheBreaker(t *testing.T) {
+	var flagHits atomic.Int64
+	srv, _ := newServer(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, featureFlagPathPrefix) {
+			flagHits.Add(1)
+			_, _ = io.WriteString(w, flagBody("true", ""))
+			return
+		}
+		w.WriteHeader(503)
+	})
+	clk := newFakeClock()
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("t")), WithClock(clk.now), WithMaxRetries(0))
+	ctx := context.Background()
+	equal(t, e.FeatureFlags().Enabled(ctx), true, "on")
+	for range 5 {
+		_ = e.Export(ctx, batch(1))
+	}
+	equal(t, e.ExportStats().Breaker, telemetry.BreakerOpen, "opened by exports")
+	clk.advance(DefaultFlagTTL + time.Second)
+	equal(t, e.FeatureFlags().Enabled(ctx), true, "breaker open: last value kept")
+	equal(t, flagHits.Load(), int64(1), "flag fetch refused by the open breaker")
+}
+
+func TestFeatureFlagFailuresCountForTheBreaker(t *testing.T) {
+	srv, _ := newServer(t, status(500))
+	clk := newFakeClock()
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("t")), WithClock(clk.now), WithBreaker(3, time.Minute, 2))
+	for range 3 {
+		e.FeatureFlags().Enabled(context.Background())
+		clk.advance(MinFlagTTL + time.Second)
+	}
+	equal(t, e.ExportStats().Breaker, telemetry.BreakerOpen, "breaker")
+}
+
+func TestParseFlags(t *testing.T) {
+	r, err := ParseFlags([]byte(`{"flags":[{"name":"a","value":"true"},{"name":"a","value":"false"},{"name":"b","value":1}],"ttl_seconds":120.5}`))
+	noErr(t, err, "parse")
+	equal(t, r.Enabled("a"), false, "later duplicate wins")
+	equal(t, r.Flags["b"], "1", "number kept as text")
+	equal(t, r.TTL, 120500*time.Millisecond, "ttl")
+	for _, bad := range []string{``, `[`, `{"flags":{}}`, `{"ttl_seconds":"60"}`, `null x`} {
+		if _, err := ParseFlags([]byte(bad)); err == nil {
+			t.Errorf("ParseFlags(%q) accepted", bad)
+		}
+	}
+}
+
+// FuzzParseFlags: never panics; accepted answers have a TTL of 0 or within the clamp,
+// and only the exact flag with a case-insensitive "true" (string or bool) enables.
+func FuzzParseFlags(f *testing.F) {
+	for _, s := range []string{
+		flagBody("true", ""), flagBody("TRUE", "30"), flagBody("false", "7200"), `{"flags":null}`, `{}`, `garbage`,
+		`{"flags":[{"name":1,"value":"true"}]}`, `{"flags":[{"value":"true"}]}`, `{"ttl_seconds":1e400}`,
+		`{"ttl_seconds":-1e308}`, `{"flags":[{"name":"x","value":{"a":[1,2]}}]}`, "\xff\xfe",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := ParseFlags(body)
+		if err != nil {
+			return
+		}
+		if r.TTL != 0 && (r.TTL < MinFlagTTL || r.TTL > MaxFlagTTL) {
+			t.Fatalf("ttl %v outside the clamp", r.TTL)
+		}
+		for name, v := range r.Flags {
+			if r.Enabled(name) != strings.EqualFold(v, "true") {
+				t.Fatalf("Enabled(%q) disagrees with value %q", name, v)
+			}
+		}
+		if _, ok := r.Flags[fmt.Sprint(len(body))+"\x00absent"]; ok {
+			t.Fatal("phantom flag")
+		}
+	})
+}

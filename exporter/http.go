@@ -1,0 +1,438 @@
+package exporter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+)
+
+// HTTPExporter is the Databricks telemetry exporter for one host. It is safe for
+// concurrent use and starts no goroutines.
+type HTTPExporter struct {
+	cfg    config
+	target Target
+	creds  credSlot
+	pol    *hostPolicy
+	stats  counters
+	flags  *FeatureFlagCache
+	log    zerolog.Logger
+
+	mu       sync.Mutex
+	closed   bool
+	inflight int
+	idle     chan struct{} // closed once closed && inflight == 0
+	life     context.Context
+	abort    context.CancelFunc
+}
+
+var (
+	_ telemetry.Exporter      = (*HTTPExporter)(nil)
+	_ telemetry.StatsReporter = (*HTTPExporter)(nil)
+)
+
+// NewHTTPExporter returns an exporter for target with its own circuit breaker and
+// feature-flag cache. Most callers get one from a Registry instead, which shares it
+// between every connection to the host.
+func NewHTTPExporter(target Target, opts ...Option) *HTTPExporter {
+	return newHTTPExporter(target, newConfig(opts))
+}
+
+func newHTTPExporter(target Target, cfg config) *HTTPExporter {
+	e := &HTTPExporter{cfg: cfg, target: target, idle: make(chan struct{})}
+	e.log = cfg.logger.With().Str("component", "telemetry-exporter").Str("host", target.Key()).Logger()
+	e.creds.store(cfg.credentials)
+	e.pol = newHostPolicy(&e.cfg, target.Key(), &e.stats)
+	e.pol.log = e.log
+	e.flags = newFeatureFlagCache(e)
+	e.life, e.abort = context.WithCancel(context.Background())
+	return e
+}
+
+// Target returns the host the exporter sends to.
+func (e *HTTPExporter) Target() Target { return e.target }
+
+// FeatureFlags returns the host's feature-flag cache, which shares this exporter's
+// client, credentials and circuit breaker.
+func (e *HTTPExporter) FeatureFlags() *FeatureFlagCache { return e.flags }
+
+// setCredentials swaps the credentials used from the next request on (registry only).
+func (e *HTTPExporter) setCredentials(c Credentials) { e.creds.store(c) }
+
+// Export POSTs logs as one batch to /telemetry-ext with the current credentials, or to
+// /telemetry-unauth, stripped of ids and configuration, when there are none usable.
+// It retries per the retry policy inside the host's breaker; an open breaker drops the
+// batch at once with ErrBreakerOpen. The error is for counting only: nothing is retried later.
+func (e *HTTPExporter) Export(ctx context.Context, logs []*telemetry.FrontendLog) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	ctx, done, err := e.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	e.stats.batches.Add(1)
+
+	hdr, authed := e.authHeaders(ctx, telemetryExtPath)
+	path := telemetryExtPath
+	if !authed {
+		path = telemetryUnauthPath
+	} else if id, ok := workspaceID(logs); ok {
+		hdr.Set(orgIDHeader, strconv.FormatInt(id, 10))
+	}
+	body, n, err := encodeRequest(logs, e.cfg.now(), !authed)
+	if err != nil {
+		e.stats.failed.Add(1)
+		return fmt.Errorf("exporter: encode batch: %w", err)
+	}
+	if n == 0 { // only nil entries
+		return nil
+	}
+	url := e.target.URL(path)
+	r, err := e.pol.run(ctx, e.pol.export, func(ctx context.Context) (*reply, error) {
+		return e.attempt(ctx, http.MethodPost, url, hdr, body, e.cfg.maxResponseBytes)
+	})
+	switch {
+	case errors.Is(err, ErrBreakerOpen):
+		e.stats.rejected.Add(1)
+		e.log.Debug().Int("logs", n).Msg("telemetry batch dropped: circuit breaker open")
+		return fmt.Errorf("exporter: batch of %d logs dropped: %w", n, err)
+	case err != nil:
+		e.stats.failed.Add(1)
+		e.log.Debug().Err(err).Int("logs", n).Bool("authenticated", authed).Msg("telemetry batch not delivered")
+		return fmt.Errorf("exporter: batch of %d logs not delivered: %w", n, err)
+	}
+	e.stats.logs.Add(int64(n))
+	if ev := e.log.Debug(); ev.Enabled() {
+		ev = ev.Int("logs", n).Bool("authenticated", authed)
+		var resp telemetry.Response
+		if r != nil && json.Unmarshal(r.body, &resp) == nil {
+			ev = ev.Int("num_proto_success", resp.NumProtoSuccess).Int("errors", len(resp.Errors))
+		}
+		ev.Msg("telemetry batch delivered")
+	}
+	return nil
+}
+
+// ExportStats implements telemetry.StatsReporter.
+func (e *HTTPExporter) ExportStats() telemetry.ExportStats {
+	return telemetry.ExportStats{
+		Batches:         e.stats.batches.Load(),
+		BatchesFailed:   e.stats.failed.Load(),
+		BatchesRejected: e.stats.rejected.Load(),
+		LogsExported:    e.stats.logs.Load(),
+		Retries:         e.stats.retries.Load(),
+		Breaker:         breakerState(e.pol.cb.State()),
+		BreakerOpened:   e.stats.opened.Load(),
+	}
+}
+
+// Transitions returns the most recent breaker transitions, oldest first (at most
+// WithTransitionLog of them).
+func (e *HTTPExporter) Transitions() []Transition { return e.pol.transitions() }
+
+// Close stops accepting exports and waits, within ctx, for those in flight; when ctx
+// ends first they are cancelled and ctx's error returned. It is idempotent.
+func (e *HTTPExporter) Close(ctx context.Context) error {
+	e.mu.Lock()
+	if !e.closed {
+		e.closed = true
+		if e.inflight == 0 {
+			close(e.idle)
+		}
+	}
+	e.mu.Unlock()
+
+	var err error
+	select {
+	case <-e.idle:
+	case <-ctx.Done():
+		err = fmt.Errorf("exporter: close: %w", ctx.Err())
+	}
+	e.abort()
+	if e.cfg.ownClient {
+		e.cfg.client.CloseIdleConnections()
+	}
+	return err
+}
+
+// begin registers a call in flight and ties ctx to the exporter's life, so Close can
+// cancel what it stops waiting for.
+func (e *HTTPExporter) begin(ctx context.Context) (context.Context, func(), error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, nil, ErrClosed
+	}
+	e.inflight++
+	e.mu.Unlock()
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(e.life, func() { cancel(ErrClosed) })
+	return ctx, func() {
+		stop()
+		cancel(nil)
+		e.mu.Lock()
+		e.inflight--
+		if e.closed && e.inflight == 0 {
+			close(e.idle)
+		}
+		e.mu.Unlock()
+	}, nil
+}
+
+// authHeaders runs the credentials once per call on a template request and returns the
+// headers they set. Credentials only go over https, or plain http to loopback.
+func (e *HTTPExporter) authHeaders(ctx context.Context, path string) (http.Header, bool) {
+	hdr := make(http.Header)
+	creds := e.creds.load()
+	if creds == nil || (e.target.Scheme != "https" && !e.target.Loopback) {
+		return hdr, false
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.target.URL(path), nil)
+	if err != nil {
+		return hdr, false
+	}
+	if err := authenticate(creds, req); err != nil {
+		// The error type only: an authenticator's message might quote a token.
+		e.log.Debug().Str("error_type", fmt.Sprintf("%T", err)).
+			Msg("telemetry credentials not usable; using the unauthenticated path")
+		return hdr, false
+	}
+	return req.Header, len(req.Header) > 0
+}
+
+// authenticate runs caller-supplied credentials; a panic there must not take down the
+// goroutine that exports.
+func authenticate(c Credentials, req *http.Request) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("exporter: credentials panicked: %v", r)
+		}
+	}()
+	return c.Authenticate(req)
+}
+
+// attempt performs one request bounded by the per-attempt timeout and reads at most
+// maxBody bytes of the answer; the body is always drained (boundedly) and closed.
+func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http.Header, body []byte, maxBody int64) (*reply, error) {
+	timeout := e.cfg.attemptTimeout
+	if method == http.MethodGet {
+		timeout = e.cfg.flagTimeout
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(actx, method, url, rd)
+	if err != nil {
+		return nil, fmt.Errorf("exporter: build request: %w", err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentTypeJSON)
+	}
+	req.Header.Set("Accept", contentTypeJSON)
+	if e.cfg.userAgent != "" {
+		req.Header.Set("User-Agent", e.cfg.userAgent)
+	}
+
+	resp, err := e.cfg.client.Do(req)
+	if err != nil {
+		return nil, attemptError(ctx, actx, err)
+	}
+	data, readErr := readCapped(resp.Body, maxBody)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, &StatusError{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp, e.cfg.now())}
+	}
+	if errors.Is(readErr, ErrResponseTooLarge) {
+		// The status already says delivered; an oversized answer is the reader's problem.
+		return &reply{status: resp.StatusCode, tooLarge: true}, nil
+	}
+	if readErr != nil {
+		return nil, attemptError(ctx, actx, readErr)
+	}
+	return &reply{status: resp.StatusCode, body: data}, nil
+}
+
+// attemptError tells the per-attempt timeout (retryable) from the caller's own
+// cancellation, which failsafe stops on.
+func attemptError(ctx, actx context.Context, err error) error {
+	if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrAttemptTimeout, err)
+	}
+	return fmt.Errorf("exporter: request: %w", err)
+}
+
+// readCapped reads up to limit bytes, then drains at most limit more so the connection
+// can be reused, and closes the body. A longer body yields ErrResponseTooLarge.
+func readCapped(body io.ReadCloser, limit int64) ([]byte, error) {
+	defer body.Close()
+	data, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		_, _ = io.CopyN(io.Discard, body, limit)
+		return nil, ErrResponseTooLarge
+	}
+	return data, nil
+}
+
+// retryAfter parses Retry-After (seconds or an HTTP date) on 429 and 503 only.
+func retryAfter(resp *http.Response, now time.Time) time.Duration {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+		return 0
+	}
+	v := resp.Header.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		if secs > int64(24*time.Hour/time.Second) {
+			secs = int64(24 * time.Hour / time.Second)
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), 24*time.Hour)
+	}
+	return 0
+}
+
+// workspaceID returns the batch's workspace id when its logs agree on one.
+func workspaceID(logs []*telemetry.FrontendLog) (int64, bool) {
+	var id int64
+	for _, l := range logs {
+		if l == nil || l.WorkspaceID == 0 {
+			continue
+		}
+		if id != 0 && l.WorkspaceID != id {
+			return 0, false
+		}
+		id = l.WorkspaceID
+	}
+	return id, id != 0
+}
+
+// encodeRequest builds the telemetry.Request body; each log becomes a JSON string.
+// unauth strips what the unauthenticated path must not carry (SPEC §4a). The envelope
+// is written by hand so each log is encoded once rather than encoded and re-escaped.
+func encodeRequest(logs []*telemetry.FrontendLog, now time.Time, unauth bool) ([]byte, int, error) {
+	sc := scratchPool.Get().(*bytes.Buffer)
+	defer scratchPool.Put(sc)
+	enc := json.NewEncoder(sc)
+
+	out := make([]byte, 0, 64)
+	out = append(out, `{"uploadTime":`...)
+	out = strconv.AppendInt(out, now.UnixMilli(), 10)
+	out = append(out, `,"items":[],"protoLogs":[`...)
+	n := 0
+	for _, l := range logs {
+		if l == nil {
+			continue
+		}
+		if unauth {
+			l = stripForUnauth(l)
+		}
+		sc.Reset()
+		if err := enc.Encode(l); err != nil {
+			return nil, 0, err
+		}
+		if n > 0 {
+			out = append(out, ',')
+		} else if need := len(out) + (sc.Len()+sc.Len()/4)*len(logs); cap(out) < need {
+			// Size the body from the first log: one allocation instead of a few doublings.
+			out = append(make([]byte, 0, need), out...)
+		}
+		out = appendJSONString(out, bytes.TrimSuffix(sc.Bytes(), []byte("\n")))
+		n++
+	}
+	out = append(out, "]}"...)
+	return out, n, nil
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// needsEscape marks the bytes encoding/json escapes inside a string.
+var needsEscape = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	for _, c := range `"\<>&` {
+		t[c] = true
+	}
+	return t
+}()
+
+// appendJSONString appends s as a JSON string. s is encoding/json output, hence valid
+// UTF-8, so only quotes, backslashes and control characters need escaping; "<", ">"
+// and "&" are escaped as encoding/json does, so the bytes match json.Marshal's.
+func appendJSONString(dst, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i, c := range s {
+		if !needsEscape[c] {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// stripForUnauth returns a copy of l without workspace, session and statement ids,
+// system and connection configuration, and with an empty stack trace.
+func stripForUnauth(l *telemetry.FrontendLog) *telemetry.FrontendLog {
+	c := *l
+	c.WorkspaceID = 0
+	if l.Entry != nil && l.Entry.SQLDriverLog != nil {
+		d := *l.Entry.SQLDriverLog
+		d.SessionID, d.SQLStatementID = "", ""
+		d.SystemConfiguration, d.DriverConnectionParams = nil, nil
+		if d.ErrorInfo != nil {
+			ei := *d.ErrorInfo
+			ei.StackTrace = ""
+			d.ErrorInfo = &ei
+		}
+		c.Entry = &telemetry.LogEntry{SQLDriverLog: &d}
+	}
+	return &c
+}

@@ -1,0 +1,465 @@
+package exporter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+)
+
+func batch(n int) []*telemetry.FrontendLog {
+	logs := make([]*telemetry.FrontendLog, n)
+	for i := range logs {
+		l := inlineStatementLog()
+		l.FrontendLogEventID = fmt.Sprintf("event-%03d", i)
+		logs[i] = l
+	}
+	return logs
+}
+
+func TestExportAuthenticatedRequest(t *testing.T) {
+	srv, rc := newServer(t, nil)
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("dapi-secret")), WithClock(goldenClock))
+	noErr(t, e.Export(context.Background(), batch(3)), "export")
+
+	reqs := rc.requests()
+	equal(t, len(reqs), 1, "requests")
+	r := reqs[0]
+	equal(t, r.Method, http.MethodPost, "method")
+	equal(t, r.Path, "/telemetry-ext", "path")
+	equal(t, r.Header.Get("Content-Type"), "application/json", "content type")
+	equal(t, r.Header.Get("Authorization"), "Bearer dapi-secret", "auth")
+	equal(t, r.Header.Get("X-Databricks-Org-Id"), "1234567890123456", "org id")
+
+	var raw map[string]json.RawMessage
+	noErr(t, json.Unmarshal(r.Body, &raw), "body")
+	equal(t, string(raw["items"]), "[]", "items")
+	equal(t, string(raw["uploadTime"]), "1732540000000", "uploadTime")
+	var env telemetry.Request
+	noErr(t, json.Unmarshal(r.Body, &env), "envelope")
+	equal(t, len(env.ProtoLogs), 3, "protoLogs")
+	for i, s := range env.ProtoLogs {
+		var l telemetry.FrontendLog
+		noErr(t, json.Unmarshal([]byte(s), &l), "protoLog is a JSON string")
+		equal(t, l.FrontendLogEventID, fmt.Sprintf("event-%03d", i), "order kept")
+	}
+	st := e.ExportStats()
+	equal(t, st.Batches, int64(1), "batches")
+	equal(t, st.LogsExported, int64(3), "logs")
+	equal(t, st.Breaker, telemetry.BreakerClosed, "breaker")
+}
+
+func TestExportUnauthSendsNoIDs(t *testing.T) {
+	for name, creds := range map[string]Credentials{
+		"none":     nil,
+		"unusable": CredentialsFunc(func(*http.Request) error { return errors.New("token expired") }),
+		"empty":    CredentialsFunc(func(*http.Request) error { return nil }),
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, rc := newServer(t, nil)
+			e := newTestExporter(t, srv, WithCredentials(creds))
+			logs := []*telemetry.FrontendLog{connectionLog(), terminalErrorLog()}
+			noErr(t, e.Export(context.Background(), logs), "export")
+			r := rc.requests()[0]
+			equal(t, r.Path, "/telemetry-unauth", "path")
+			equal(t, r.Header.Get("Authorization"), "", "auth header")
+			equal(t, r.Header.Get("X-Databricks-Org-Id"), "", "org id")
+			for _, leak := range []string{"workspace_id", "session_id", "sql_statement_id", "system_configuration",
+				"driver_connection_params", "stack_trace", "01ef-", "TABLE_OR_VIEW"} {
+				if strings.Contains(string(r.Body), leak) {
+					t.Errorf("unauth body carries %q: %s", leak, r.Body)
+				}
+			}
+			// The caller's logs are not modified.
+			equal(t, logs[0].Entry.SQLDriverLog.SessionID, "01ef-session-0001", "input untouched")
+		})
+	}
+}
+
+func TestCredentialsNeverOverPlainHTTPToNonLoopback(t *testing.T) {
+	called := false
+	e := NewHTTPExporter(Target{Scheme: "http", Host: "example.com", Port: 80},
+		WithCredentials(CredentialsFunc(func(*http.Request) error { called = true; return nil })))
+	defer e.Close(context.Background())
+	hdr, authed := e.authHeaders(context.Background(), telemetryExtPath)
+	if authed || len(hdr) != 0 || called {
+		t.Fatalf("credentials used over plain http: %v %v %v", hdr, authed, called)
+	}
+}
+
+func TestExportRetries503StormThenGivesUp(t *testing.T) {
+	srv, rc := newServer(t, status(http.StatusServiceUnavailable))
+	e := newTestExporter(t, srv)
+	err := e.Export(context.Background(), batch(2))
+	var se *StatusError
+	if !errors.As(err, &se) || se.StatusCode != 503 {
+		t.Fatalf("err = %v, want a 503 StatusError", err)
+	}
+	equal(t, rc.hits.Load(), int64(4), "attempts = 1 + 3 retries")
+	st := e.ExportStats()
+	equal(t, st.Retries, int64(3), "retries")
+	equal(t, st.BatchesFailed, int64(1), "failed")
+	equal(t, st.LogsExported, int64(0), "logs")
+	equal(t, st.Breaker, telemetry.BreakerClosed, "one failed batch does not open the breaker")
+}
+
+func TestExportRecoversAfterRetryableStatuses(t *testing.T) {
+	for _, code := range []int{429, 500, 502, 503, 504, 599} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			srv, rc := newServer(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+				if n < 3 {
+					w.WriteHeader(code)
+				}
+			})
+			e := newTestExporter(t, srv)
+			noErr(t, e.Export(context.Background(), batch(1)), "export")
+			equal(t, rc.hits.Load(), int64(3), "attempts")
+			equal(t, e.ExportStats().Retries, int64(2), "retries")
+		})
+	}
+}
+
+func TestExportTerminalStatusNotRetried(t *testing.T) {
+	for _, code := range []int{400, 401, 403, 404, 405, 409, 413, 301, 302, 307, 308} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			srv, rc := newServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Location", "https://example.com/")
+				w.WriteHeader(code)
+			})
+			e := newTestExporter(t, srv, WithCredentials(BearerToken("t")))
+			err := e.Export(context.Background(), batch(1))
+			var se *StatusError
+			if !errors.As(err, &se) || se.StatusCode != code || se.Retryable() {
+				t.Fatalf("err = %v", err)
+			}
+			equal(t, rc.hits.Load(), int64(1), "attempts")
+			equal(t, e.ExportStats().Retries, int64(0), "retries")
+		})
+	}
+}
+
+func TestExportRetryAfter(t *testing.T) {
+	cases := []struct {
+		name     string
+		code     int
+		header   string
+		cap      time.Duration
+		min, max time.Duration
+	}{
+		{"429 seconds honoured", 429, "1", 5 * time.Second, 950 * time.Millisecond, 3 * time.Second},
+		{"503 capped", 503, "30", 150 * time.Millisecond, 140 * time.Millisecond, time.Second},
+		{"429 http date capped", 429, time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), 150 * time.Millisecond, 140 * time.Millisecond, time.Second},
+		{"500 ignores it", 500, "30", 5 * time.Second, 0, 500 * time.Millisecond},
+		{"429 garbage ignored", 429, "soon", 5 * time.Second, 0, 500 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, rc := newServer(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+				if n == 1 {
+					w.Header().Set("Retry-After", tc.header)
+					w.WriteHeader(tc.code)
+				}
+			})
+			e := newTestExporter(t, srv, WithRetryAfterCap(tc.cap))
+			noErr(t, e.Export(context.Background(), batch(1)), "export")
+			reqs := rc.requests()
+			equal(t, len(reqs), 2, "attempts")
+			gap := reqs[1].At.Sub(reqs[0].At)
+			if gap < tc.min || gap > tc.max {
+				t.Fatalf("gap between attempts %v, want [%v, %v]", gap, tc.min, tc.max)
+			}
+		})
+	}
+}
+
+func TestExportBackoffSchedule(t *testing.T) {
+	srv, rc := newServer(t, status(503))
+	e := newTestExporter(t, srv, WithBackoff(20*time.Millisecond, 50*time.Millisecond, 5*time.Millisecond))
+	_ = e.Export(context.Background(), batch(1))
+	reqs := rc.requests()
+	equal(t, len(reqs), 4, "attempts")
+	// min(20ms×2^n, 50ms) + 0…5ms: 20, 40, 50.
+	for i, want := range []time.Duration{20, 40, 50} {
+		want *= time.Millisecond
+		gap := reqs[i+1].At.Sub(reqs[i].At)
+		if gap < want || gap > want+80*time.Millisecond {
+			t.Errorf("gap %d = %v, want ≈ %v", i, gap, want)
+		}
+	}
+}
+
+func TestExportHangBeyondAttemptTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv, rc := newServer(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	defer close(release)
+	e := newTestExporter(t, srv, WithAttemptTimeout(50*time.Millisecond))
+	start := time.Now()
+	err := e.Export(context.Background(), batch(1))
+	if !errors.Is(err, ErrAttemptTimeout) {
+		t.Fatalf("err = %v, want ErrAttemptTimeout", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("took %v", d)
+	}
+	equal(t, rc.hits.Load(), int64(4), "every attempt timed out and was retried")
+	equal(t, e.ExportStats().Retries, int64(3), "retries")
+}
+
+func TestExportHangInBodyBeyondAttemptTimeout(t *testing.T) {
+	srv, _ := newServer(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		_, _ = w.Write([]byte(`{"errors":[`))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	e := newTestExporter(t, srv, WithAttemptTimeout(50*time.Millisecond), WithMaxRetries(1))
+	err := e.Export(context.Background(), batch(1))
+	if !errors.Is(err, ErrAttemptTimeout) {
+		t.Fatalf("err = %v, want ErrAttemptTimeout", err)
+	}
+}
+
+func TestExportCallerCancellationStopsAtOnce(t *testing.T) {
+	srv, _ := newServer(t, func(_ int, _ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	e := newTestExporter(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := e.Export(ctx, batch(1))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("took %v", d)
+	}
+	equal(t, e.ExportStats().Retries, int64(0), "no retry after the caller gave up")
+}
+
+func TestExportGarbageAndHugeBodies(t *testing.T) {
+	huge := strings.Repeat("x", 1<<20)
+	cases := []struct {
+		name   string
+		answer func(int, http.ResponseWriter, *http.Request)
+		ok     bool
+		hits   int64
+	}{
+		{"200 garbage", func(_ int, w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "\x00\xff<html>{{{") }, true, 1},
+		{"200 wrong json", func(_ int, w http.ResponseWriter, _ *http.Request) {
+			_, _ = io.WriteString(w, `{"errors":"nope","numSuccess":"x"}`)
+		}, true, 1},
+		{"200 empty", func(_ int, w http.ResponseWriter, _ *http.Request) {}, true, 1},
+		{"200 huge", func(_ int, w http.ResponseWriter, _ *http.Request) {
+			for range 16 { // 16 MiB, far beyond the cap
+				if _, err := io.WriteString(w, huge); err != nil {
+					return
+				}
+			}
+		}, true, 1},
+		{"503 huge then 200", func(n int, w http.ResponseWriter, _ *http.Request) {
+			if n == 1 {
+				w.WriteHeader(503)
+				_, _ = io.WriteString(w, huge)
+			}
+		}, true, 2},
+		{"400 garbage", func(_ int, w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(400)
+			_, _ = io.WriteString(w, "\x00\x01")
+		}, false, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, rc := newServer(t, tc.answer)
+			e := newTestExporter(t, srv, WithMaxResponseBytes(1024))
+			start := time.Now()
+			err := e.Export(context.Background(), batch(1))
+			if (err == nil) != tc.ok {
+				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
+			}
+			equal(t, rc.hits.Load(), tc.hits, "attempts")
+			if d := time.Since(start); d > 2*time.Second {
+				t.Fatalf("took %v", d)
+			}
+		})
+	}
+}
+
+func TestReadCappedDrainsAndCloses(t *testing.T) {
+	body := &countingBody{r: strings.NewReader(strings.Repeat("y", 10_000))}
+	_, err := readCapped(body, 100)
+	if !errors.Is(err, ErrResponseTooLarge) {
+		t.Fatalf("err = %v", err)
+	}
+	if !body.closed || body.n > 201 {
+		t.Fatalf("closed=%v read=%d: must close and read at most 2×cap+1", body.closed, body.n)
+	}
+}
+
+type countingBody struct {
+	r      io.Reader
+	n      int
+	closed bool
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += n
+	return n, err
+}
+
+func (b *countingBody) Close() error { b.closed = true; return nil }
+
+func TestRedirectToAnotherHostNotFollowed(t *testing.T) {
+	other, otherRC := newServer(t, nil)
+	srv, rc := newServer(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/telemetry-ext", http.StatusTemporaryRedirect)
+	})
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("dapi-secret")))
+	err := e.Export(context.Background(), batch(1))
+	var se *StatusError
+	if !errors.As(err, &se) || se.StatusCode != http.StatusTemporaryRedirect {
+		t.Fatalf("err = %v", err)
+	}
+	equal(t, rc.hits.Load(), int64(1), "origin attempts")
+	equal(t, otherRC.hits.Load(), int64(0), "redirect target never contacted")
+}
+
+func TestRedirectNotFollowedWithCallerClient(t *testing.T) {
+	other, otherRC := newServer(t, nil)
+	srv, _ := newServer(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL, http.StatusFound)
+	})
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	e := newTestExporter(t, srv, WithHTTPClient(client))
+	if err := e.Export(context.Background(), batch(1)); err == nil {
+		t.Fatal("a redirect must not count as delivered")
+	}
+	equal(t, otherRC.hits.Load(), int64(0), "redirect target")
+	if client.CheckRedirect != nil {
+		t.Fatal("the caller's client was modified")
+	}
+}
+
+func TestExportAfterCloseAndCloseIdempotent(t *testing.T) {
+	srv, _ := newServer(t, nil)
+	e := newTestExporter(t, srv)
+	noErr(t, e.Close(context.Background()), "close")
+	noErr(t, e.Close(context.Background()), "close again")
+	if err := e.Export(context.Background(), batch(1)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("err = %v, want ErrClosed", err)
+	}
+	noErr(t, e.Export(context.Background(), nil), "empty batch is a no-op")
+}
+
+func TestCloseWaitsForInflightThenCancelsAtDeadline(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	srv, _ := newServer(t, func(_ int, _ http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-r.Context().Done()
+	})
+	e := newTestExporter(t, srv, WithMaxRetries(0))
+	done := make(chan error, 1)
+	go func() { done <- e.Export(context.Background(), batch(1)) }()
+	<-entered
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := e.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close = %v, want deadline exceeded", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) && !errors.Is(err, context.Canceled) {
+			t.Fatalf("in-flight export ended with %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("in-flight export not cancelled by Close")
+	}
+}
+
+func TestExportConcurrentUse(t *testing.T) {
+	srv, rc := newServer(t, nil)
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("t")))
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() { noErr(t, e.Export(context.Background(), batch(5)), "export") })
+	}
+	wg.Wait()
+	equal(t, rc.hits.Load(), int64(20), "requests")
+	equal(t, e.ExportStats().LogsExported, int64(100), "logs")
+}
+
+func TestOrgIDHeaderOnlyWhenBatchAgrees(t *testing.T) {
+	srv, rc := newServer(t, nil)
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("t")))
+	a, b := connectionLog(), connectionLog()
+	b.WorkspaceID = 42
+	noErr(t, e.Export(context.Background(), []*telemetry.FrontendLog{a, b}), "export")
+	equal(t, rc.requests()[0].Header.Get("X-Databricks-Org-Id"), "", "mixed workspaces: no header")
+}
+
+func TestStatusErrorRetryable(t *testing.T) {
+	for code, want := range map[int]bool{400: false, 401: false, 403: false, 404: false, 418: false, 429: true,
+		500: true, 501: true, 502: true, 503: true, 504: true, 302: false} {
+		equal(t, (&StatusError{StatusCode: code}).Retryable(), want, code)
+	}
+}
+
+func TestEncodeRequestMatchesEncodingJSON(t *testing.T) {
+	tricky := inlineStatementLog()
+	tricky.Entry.SQLDriverLog.ErrorInfo = &telemetry.ErrorInfo{
+		ErrorName: "quote\" back\\ <tag> & \u2028 \x00\x01\b\f\n\r\t é 日本 \xff",
+	}
+	logs := []*telemetry.FrontendLog{connectionLog(), tricky, nil, cloudFetchLog()}
+	now := goldenClock()
+	got, n, err := encodeRequest(logs, now, false)
+	noErr(t, err, "encode")
+	equal(t, n, 3, "logs")
+	want := telemetry.Request{UploadTime: now.UnixMilli(), Items: []string{}}
+	for _, l := range logs {
+		if l != nil {
+			b, err := json.Marshal(l)
+			noErr(t, err, "marshal")
+			want.ProtoLogs = append(want.ProtoLogs, string(b))
+		}
+	}
+	wantBody, err := json.Marshal(want)
+	noErr(t, err, "marshal envelope")
+	equal(t, string(got), string(wantBody), "body")
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "a", `"\`, "<>&", "\x00\x1f\b\f", "é\u2028", "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		inner, err := json.Marshal(s) // valid UTF-8 JSON, as appendJSONString expects
+		if err != nil {
+			t.Skip()
+		}
+		want, _ := json.Marshal(string(inner))
+		if got := appendJSONString(nil, inner); string(got) != string(want) {
+			t.Fatalf("got %s want %s", got, want)
+		}
+	})
+}
+
+func TestPanickingCredentialsFallBackToUnauth(t *testing.T) {
+	srv, rc := newServer(t, nil)
+	e := newTestExporter(t, srv, WithCredentials(CredentialsFunc(func(*http.Request) error { panic("boom") })))
+	noErr(t, e.Export(context.Background(), batch(1)), "export")
+	equal(t, rc.requests()[0].Path, "/telemetry-unauth", "path")
+}

@@ -1,0 +1,84 @@
+package exporter
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+)
+
+func TestJSONLinesOneLogPerLine(t *testing.T) {
+	var buf bytes.Buffer
+	j := NewJSONLinesExporter(&buf)
+	logs := []*telemetry.FrontendLog{connectionLog(), nil, cloudFetchLog(), terminalErrorLog()}
+	noErr(t, j.Export(context.Background(), logs), "export")
+	noErr(t, j.Close(context.Background()), "close")
+
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	equal(t, len(lines), 3, "lines")
+	for i, want := range []string{"00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000003",
+		"00000000-0000-4000-8000-000000000004"} {
+		var l telemetry.FrontendLog
+		noErr(t, json.Unmarshal([]byte(lines[i]), &l), "line", i)
+		equal(t, l.FrontendLogEventID, want, "id", i)
+	}
+	st := j.ExportStats()
+	equal(t, st.Batches, int64(1), "batches")
+	equal(t, st.LogsExported, int64(3), "logs")
+	equal(t, st.Breaker, telemetry.BreakerState(""), "no breaker")
+}
+
+func TestJSONLinesConcurrentBatchesDoNotInterleave(t *testing.T) {
+	var buf bytes.Buffer
+	j := NewJSONLinesExporter(&buf)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() { noErr(t, j.Export(context.Background(), batch(25)), "export") })
+	}
+	wg.Wait()
+	sc := bufio.NewScanner(&buf)
+	sc.Buffer(nil, 1<<20)
+	n := 0
+	for sc.Scan() {
+		var l telemetry.FrontendLog
+		noErr(t, json.Unmarshal(sc.Bytes(), &l), "line", n)
+		n++
+	}
+	equal(t, n, 400, "lines")
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestJSONLinesErrorsAndClose(t *testing.T) {
+	j := NewJSONLinesExporter(failingWriter{})
+	if err := j.Export(context.Background(), batch(1)); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("err = %v", err)
+	}
+	equal(t, j.ExportStats().BatchesFailed, int64(1), "failed")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := j.Export(ctx, batch(1)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled ctx: %v", err)
+	}
+
+	var out bytes.Buffer
+	bw := bufio.NewWriter(&out)
+	j = NewJSONLinesExporter(bw)
+	noErr(t, j.Export(context.Background(), batch(2)), "export")
+	equal(t, out.Len(), 0, "still buffered")
+	noErr(t, j.Close(context.Background()), "close flushes")
+	equal(t, strings.Count(out.String(), "\n"), 2, "lines after close")
+	noErr(t, j.Close(context.Background()), "close again")
+	if err := j.Export(context.Background(), batch(1)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after close: %v", err)
+	}
+}

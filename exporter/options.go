@@ -1,0 +1,259 @@
+package exporter
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+)
+
+// Defaults of the options below (SPEC §4, §5).
+const (
+	DefaultMaxRetries       = 3                      // WithMaxRetries
+	DefaultBackoffBase      = 100 * time.Millisecond // WithBackoff
+	DefaultBackoffMax       = time.Second            // WithBackoff
+	DefaultJitter           = 100 * time.Millisecond // WithBackoff
+	DefaultRetryAfterCap    = 5 * time.Second        // WithRetryAfterCap
+	DefaultAttemptTimeout   = 10 * time.Second       // WithAttemptTimeout
+	DefaultBreakerFailures  = 5                      // WithBreaker
+	DefaultBreakerDelay     = 60 * time.Second       // WithBreaker
+	DefaultBreakerSuccesses = 2                      // WithBreaker
+	DefaultMaxResponseBytes = 64 << 10               // WithMaxResponseBytes
+	DefaultTransitionLog    = 32                     // WithTransitionLog
+	DefaultUserAgent        = "dbtelemetry-go"       // WithUserAgent
+
+	// DefaultFlagName is the Go driver's telemetry flag (WithFeatureFlag).
+	DefaultFlagName      = "databricks.partnerplatform.clientConfigsFeatureFlags.enableTelemetryForGoDriver"
+	DefaultFlagClient    = "GOLANG"         // WithFeatureFlag: the <CLIENT> URL segment
+	DefaultDriverVersion = "1.15.1"         // WithFeatureFlag: the <driver_version> URL segment
+	DefaultFlagTTL       = 15 * time.Minute // WithFlagTTL
+	DefaultFlagTimeout   = 10 * time.Second // WithFlagTimeout
+)
+
+// Bounds of a server-given ttl_seconds. MinFlagTTL is also how long a failed or
+// non-2xx flag fetch is remembered before the next try.
+const (
+	MinFlagTTL = time.Minute
+	MaxFlagTTL = time.Hour
+)
+
+const (
+	maxFlagBytes          = 256 << 10
+	telemetryExtPath      = "/telemetry-ext"
+	telemetryUnauthPath   = "/telemetry-unauth"
+	featureFlagPathPrefix = "/api/2.0/connector-service/feature-flags/"
+	orgIDHeader           = "X-Databricks-Org-Id"
+	contentTypeJSON       = "application/json"
+)
+
+// Option configures NewHTTPExporter and NewRegistry (which applies it to every
+// per-host exporter it creates). Options that do not concern a constructor are ignored.
+type Option func(*config)
+
+type config struct {
+	client           *http.Client
+	ownClient        bool
+	logger           zerolog.Logger
+	now              func() time.Time
+	userAgent        string
+	credentials      Credentials
+	maxRetries       int
+	backoffBase      time.Duration
+	backoffMax       time.Duration
+	jitter           time.Duration
+	retryAfterCap    time.Duration
+	attemptTimeout   time.Duration
+	breakerFailures  uint
+	breakerSuccesses uint
+	breakerDelay     time.Duration
+	maxResponseBytes int64
+	transitionLog    int
+
+	flagName      string
+	flagClient    string
+	driverVersion string
+	flagTTL       time.Duration
+	flagTimeout   time.Duration
+	maxFlagBytes  int64
+
+	layer func(Target, telemetry.Exporter) Layer
+}
+
+func newConfig(opts []Option) config {
+	c := config{
+		logger:           zerolog.Nop(),
+		now:              time.Now,
+		userAgent:        DefaultUserAgent,
+		maxRetries:       DefaultMaxRetries,
+		backoffBase:      DefaultBackoffBase,
+		backoffMax:       DefaultBackoffMax,
+		jitter:           DefaultJitter,
+		retryAfterCap:    DefaultRetryAfterCap,
+		attemptTimeout:   DefaultAttemptTimeout,
+		breakerFailures:  DefaultBreakerFailures,
+		breakerSuccesses: DefaultBreakerSuccesses,
+		breakerDelay:     DefaultBreakerDelay,
+		maxResponseBytes: DefaultMaxResponseBytes,
+		transitionLog:    DefaultTransitionLog,
+		flagName:         DefaultFlagName,
+		flagClient:       DefaultFlagClient,
+		driverVersion:    DefaultDriverVersion,
+		flagTTL:          DefaultFlagTTL,
+		flagTimeout:      DefaultFlagTimeout,
+		maxFlagBytes:     maxFlagBytes,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	if c.client == nil {
+		c.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		c.ownClient = true
+	} else {
+		// A shallow copy, so that refusing redirects does not change the caller's client.
+		cp := *c.client
+		c.client = &cp
+	}
+	c.client.CheckRedirect = refuseRedirect
+	return c
+}
+
+// refuseRedirect hands the 3xx back as the answer: a redirect could send the token
+// to a host the DSN never named.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// WithHTTPClient sets the client used for telemetry and feature-flag requests. It is
+// copied and its CheckRedirect replaced so that redirects are never followed. Default:
+// a client on a clone of http.DefaultTransport, whose idle connections Close releases.
+func WithHTTPClient(c *http.Client) Option { return func(cfg *config) { cfg.client = c } }
+
+// WithLogger sets the logger; the package logs at debug level only. Default zerolog.Nop().
+func WithLogger(l zerolog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithClock sets the time source for uploadTime and the flag cache's expiry. Default time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now != nil {
+			c.now = now
+		}
+	}
+}
+
+// WithUserAgent sets the User-Agent header. Default DefaultUserAgent.
+func WithUserAgent(ua string) Option { return func(c *config) { c.userAgent = ua } }
+
+// WithCredentials sets the credentials of an exporter built by NewHTTPExporter. Default
+// none: batches go to /telemetry-unauth, stripped of ids and configuration. Registry
+// handles take theirs from WithConnCredentials instead.
+func WithCredentials(cr Credentials) Option { return func(c *config) { c.credentials = cr } }
+
+// WithMaxRetries sets the retries after the first attempt. Default 3; 0 disables retries.
+func WithMaxRetries(n int) Option {
+	return func(c *config) {
+		if n >= 0 {
+			c.maxRetries = n
+		}
+	}
+}
+
+// WithBackoff sets the retry delay min(base×2^retry, maxDelay) plus a random 0…jitter.
+// Defaults 100 ms, 1 s, 100 ms.
+func WithBackoff(base, maxDelay, jitter time.Duration) Option {
+	return func(c *config) {
+		c.backoffBase, c.backoffMax, c.jitter = max(0, base), max(0, maxDelay), max(0, jitter)
+	}
+}
+
+// WithRetryAfterCap bounds the delay a Retry-After header on 429/503 may ask for.
+// Default 5 s; 0 ignores Retry-After.
+func WithRetryAfterCap(d time.Duration) Option {
+	return func(c *config) { c.retryAfterCap = max(0, d) }
+}
+
+// WithAttemptTimeout bounds each attempt, body read included. Default 10 s.
+func WithAttemptTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.attemptTimeout = d
+		}
+	}
+}
+
+// WithBreaker sets the per-host circuit breaker: it opens after failures consecutive
+// failed batches, stays open for delay, then admits one probe at a time and closes
+// after successes successful probes. Defaults 5, 60 s, 2.
+func WithBreaker(failures uint, delay time.Duration, successes uint) Option {
+	return func(c *config) {
+		if failures > 0 {
+			c.breakerFailures = failures
+		}
+		if delay > 0 {
+			c.breakerDelay = delay
+		}
+		if successes > 0 {
+			c.breakerSuccesses = successes
+		}
+	}
+}
+
+// WithMaxResponseBytes caps how much of a telemetry response is read. Default 64 KiB.
+func WithMaxResponseBytes(n int64) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxResponseBytes = n
+		}
+	}
+}
+
+// WithTransitionLog sets how many breaker transitions Transitions keeps. Default 32.
+func WithTransitionLog(n int) Option {
+	return func(c *config) {
+		if n >= 0 {
+			c.transitionLog = n
+		}
+	}
+}
+
+// WithFeatureFlag sets the flag's name, the client segment of its URL and the driver
+// version segment. Defaults DefaultFlagName, "GOLANG", DefaultDriverVersion.
+func WithFeatureFlag(name, client, driverVersion string) Option {
+	return func(c *config) {
+		if name != "" {
+			c.flagName = name
+		}
+		if client != "" {
+			c.flagClient = client
+		}
+		if driverVersion != "" {
+			c.driverVersion = driverVersion
+		}
+	}
+}
+
+// WithFlagTTL sets how long a flag answer without ttl_seconds is cached. Default 15 min.
+func WithFlagTTL(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.flagTTL = d
+		}
+	}
+}
+
+// WithFlagTimeout bounds the feature-flag request. Default 10 s.
+func WithFlagTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.flagTimeout = d
+		}
+	}
+}
+
+// WithLayer makes NewRegistry build one Layer per host on top of the host's exporter
+// (the driver puts its aggregator there). build runs under the registry's lock, once
+// per host entry, and must not call the registry. Default: no layer.
+func WithLayer(build func(Target, telemetry.Exporter) Layer) Option {
+	return func(c *config) { c.layer = build }
+}

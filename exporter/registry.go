@@ -1,0 +1,253 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// Layer is a per-host value built over the host's exporter by WithLayer and shared by
+// every handle to the host, e.g. the driver's aggregator. The registry closes it before
+// the exporter, so its final flush still goes out with credentials.
+type Layer interface {
+	Close(ctx context.Context) error
+}
+
+// Registry shares one HTTPExporter (with its flag cache, circuit breaker and optional
+// Layer) per normalised host between connections, reference counted. It is a value the
+// driver owns; there is no package-level state. No goroutine it starts outlives Close.
+type Registry struct {
+	cfg config
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	closing map[*entry]struct{} // left the map, final flush under way
+	closed  bool
+}
+
+type entry struct {
+	key     string
+	exp     *HTTPExporter
+	layer   Layer
+	holders []*Handle // live handles, in acquisition order; guarded by Registry.mu
+	once    sync.Once
+	done    chan struct{} // closed when shutdown finished
+	err     error
+}
+
+// Handle is one connection's reference to its host's shared exporter. Release it
+// exactly once when the connection closes; later calls are ignored.
+type Handle struct {
+	r        *Registry
+	e        *entry
+	creds    Credentials
+	released atomic.Bool
+}
+
+// AcquireOption configures one Acquire.
+type AcquireOption func(*acquireConfig)
+
+type acquireConfig struct {
+	creds    Credentials
+	loopback bool
+}
+
+// WithConnCredentials gives the connection's credentials (e.g. its PAT as
+// BearerToken, or the driver's authenticator). Default none. The host's exporter uses
+// the credentials of its most recently acquired live handle that has some; they are
+// never cleared, so logs of a closed connection and the final flush still authenticate.
+func WithConnCredentials(c Credentials) AcquireOption {
+	return func(a *acquireConfig) { a.creds = c }
+}
+
+// WithLoopbackDSN says the connection's DSN targets a loopback host (a local
+// warehouse), which is then an acceptable telemetry target. Default false.
+func WithLoopbackDSN() AcquireOption { return func(a *acquireConfig) { a.loopback = true } }
+
+// NewRegistry returns an empty registry; opts apply to every exporter it creates. When
+// no WithHTTPClient is given the registry owns one client for all hosts and releases its
+// idle connections in Close.
+func NewRegistry(opts ...Option) *Registry {
+	return &Registry{cfg: newConfig(opts), entries: make(map[string]*entry), closing: make(map[*entry]struct{})}
+}
+
+// Acquire validates host (the DSN host, see ParseTarget) and returns a handle on the
+// shared exporter for it, creating it on first use. Errors wrap ErrInvalidHost,
+// ErrForbiddenHost, or ErrClosed once the registry is closing.
+func (r *Registry) Acquire(host string, opts ...AcquireOption) (*Handle, error) {
+	var ac acquireConfig
+	for _, o := range opts {
+		if o != nil {
+			o(&ac)
+		}
+	}
+	t, err := ParseTarget(host, ac.loopback)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, fmt.Errorf("exporter: acquire %s: %w", t.Key(), ErrClosed)
+	}
+	e := r.entries[t.Key()]
+	if e == nil {
+		cfg := r.cfg
+		cfg.ownClient = false // the registry's client outlives any one host
+		cfg.credentials = ac.creds
+		e = &entry{key: t.Key(), exp: newHTTPExporter(t, cfg), done: make(chan struct{})}
+		if cfg.layer != nil {
+			e.layer = cfg.layer(t, e.exp)
+		}
+		r.entries[e.key] = e
+	}
+	h := &Handle{r: r, e: e, creds: ac.creds}
+	e.holders = append(e.holders, h)
+	if ac.creds != nil {
+		e.exp.setCredentials(ac.creds)
+	}
+	return h, nil
+}
+
+// Exporter returns the host's shared exporter. It stays valid to call after Release,
+// but a closed exporter refuses batches with ErrClosed.
+func (h *Handle) Exporter() *HTTPExporter { return h.e.exp }
+
+// FeatureFlags returns the host's shared feature-flag cache.
+func (h *Handle) FeatureFlags() *FeatureFlagCache { return h.e.exp.flags }
+
+// Layer returns the host's Layer, or nil without WithLayer.
+func (h *Handle) Layer() Layer { return h.e.layer }
+
+// Key returns the normalised host key the handle is registered under.
+func (h *Handle) Key() string { return h.e.key }
+
+// Release drops the reference. The last one removes the host from the registry first
+// (so a concurrent Acquire builds a fresh exporter rather than receive a closing one),
+// then closes the Layer (its final flush still has credentials) and the exporter,
+// bounded by ctx. A second Release is logged at debug and ignored; Release after the
+// registry closed is safe.
+func (h *Handle) Release(ctx context.Context) error {
+	if !h.released.CompareAndSwap(false, true) {
+		h.r.cfg.logger.Debug().Str("host", h.e.key).Msg("telemetry handle released twice; ignored")
+		return nil
+	}
+	r, e := h.r, h.e
+	r.mu.Lock()
+	for i, x := range e.holders {
+		if x == h {
+			e.holders = append(e.holders[:i], e.holders[i+1:]...)
+			break
+		}
+	}
+	last := len(e.holders) == 0
+	if last {
+		if r.entries[e.key] == e {
+			delete(r.entries, e.key)
+			r.closing[e] = struct{}{}
+		}
+	} else if c := e.currentCredentials(); c != nil && h.creds != nil {
+		// Otherwise keep the leaving connection's credentials: its logs may still sit
+		// in the host's layer, and the final flush must authenticate.
+		e.exp.setCredentials(c)
+	}
+	r.mu.Unlock()
+	if !last {
+		return nil
+	}
+	err := e.shutdown(ctx)
+	r.mu.Lock()
+	delete(r.closing, e)
+	r.mu.Unlock()
+	return err
+}
+
+// currentCredentials are those of the newest live holder that has some (nil if none).
+func (e *entry) currentCredentials() Credentials {
+	for i := len(e.holders) - 1; i >= 0; i-- {
+		if c := e.holders[i].creds; c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// shutdown closes the layer, then the exporter, once.
+func (e *entry) shutdown(ctx context.Context) error {
+	e.once.Do(func() {
+		var errs []error
+		if e.layer != nil {
+			if err := e.layer.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("exporter: close layer for %s: %w", e.key, err))
+			}
+		}
+		if err := e.exp.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		e.err = errors.Join(errs...)
+		close(e.done)
+	})
+	return e.err
+}
+
+// wait waits, within ctx, for a shutdown started elsewhere.
+func (e *entry) wait(ctx context.Context) error {
+	select {
+	case <-e.done:
+		return e.err
+	case <-ctx.Done():
+		return fmt.Errorf("exporter: wait for %s to close: %w", e.key, ctx.Err())
+	}
+}
+
+// Len returns the number of hosts with live handles.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.entries)
+}
+
+// Refs returns the number of live handles on the host key (as Handle.Key spells it).
+func (r *Registry) Refs(key string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e := r.entries[key]; e != nil {
+		return len(e.holders)
+	}
+	return 0
+}
+
+// Close refuses further Acquires, then flushes and closes every host's layer and
+// exporter concurrently, and waits for those a last Release is already closing, all
+// bounded by ctx. Handles still out may be released later at no cost. Close is
+// idempotent.
+func (r *Registry) Close(ctx context.Context) error {
+	r.mu.Lock()
+	r.closed = true
+	live := make([]*entry, 0, len(r.entries))
+	for k, e := range r.entries {
+		live = append(live, e)
+		delete(r.entries, k)
+	}
+	closing := make([]*entry, 0, len(r.closing))
+	for e := range r.closing {
+		closing = append(closing, e)
+	}
+	r.mu.Unlock()
+
+	errs := make([]error, len(live)+len(closing))
+	var wg sync.WaitGroup
+	for i, e := range live {
+		wg.Go(func() { errs[i] = e.shutdown(ctx) })
+	}
+	for i, e := range closing {
+		wg.Go(func() { errs[len(live)+i] = e.wait(ctx) })
+	}
+	wg.Wait()
+	if r.cfg.ownClient {
+		r.cfg.client.CloseIdleConnections()
+	}
+	return errors.Join(errs...)
+}
