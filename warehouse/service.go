@@ -70,11 +70,18 @@ func errStatus(code tcli.TStatusCode, msg string) *tcli.TStatus {
 	return &tcli.TStatus{StatusCode: code, ErrorMessage: &msg, DisplayMessage: &msg}
 }
 
+func missingRequest() *tcli.TStatus {
+	return errStatus(tcli.TStatusCode_ERROR_STATUS, "the call carries no request")
+}
+
 func invalidHandle(kind string) *tcli.TStatus {
 	return errStatus(tcli.TStatusCode_INVALID_HANDLE_STATUS, "Invalid "+kind)
 }
 
 func (v *service) OpenSession(ctx context.Context, req *tcli.TOpenSessionReq) (*tcli.TOpenSessionResp, error) {
+	if req == nil {
+		return &tcli.TOpenSessionResp{Status: missingRequest()}, nil
+	}
 	s := v.s
 	resp := &tcli.TOpenSessionResp{ServerProtocolVersion: serverProtocol}
 	if s.isClosing() {
@@ -147,6 +154,9 @@ func useStatement(ns Namespace) string {
 }
 
 func (v *service) CloseSession(_ context.Context, req *tcli.TCloseSessionReq) (*tcli.TCloseSessionResp, error) {
+	if req == nil {
+		return &tcli.TCloseSessionResp{Status: missingRequest()}, nil
+	}
 	s := v.s
 	id := guidString(req.GetSessionHandle().GetSessionId().GetGUID())
 	s.mu.Lock()
@@ -178,6 +188,9 @@ func (v *service) CloseSession(_ context.Context, req *tcli.TCloseSessionReq) (*
 }
 
 func (v *service) ExecuteStatement(ctx context.Context, req *tcli.TExecuteStatementReq) (*tcli.TExecuteStatementResp, error) {
+	if req == nil {
+		return &tcli.TExecuteStatementResp{Status: missingRequest()}, nil
+	}
 	s := v.s
 	id := guidString(req.GetSessionHandle().GetSessionId().GetGUID())
 	s.mu.Lock()
@@ -501,6 +514,9 @@ func (s *Server) closeOperation(op *operation) {
 }
 
 func (v *service) GetOperationStatus(_ context.Context, req *tcli.TGetOperationStatusReq) (*tcli.TGetOperationStatusResp, error) {
+	if req == nil {
+		return &tcli.TGetOperationStatusResp{Status: missingRequest()}, nil
+	}
 	op, ok := v.s.lookupOp(req.GetOperationHandle())
 	if !ok {
 		return &tcli.TGetOperationStatusResp{Status: invalidHandle("OperationHandle")}, nil
@@ -510,6 +526,9 @@ func (v *service) GetOperationStatus(_ context.Context, req *tcli.TGetOperationS
 }
 
 func (v *service) CancelOperation(_ context.Context, req *tcli.TCancelOperationReq) (*tcli.TCancelOperationResp, error) {
+	if req == nil {
+		return &tcli.TCancelOperationResp{Status: missingRequest()}, nil
+	}
 	op, ok := v.s.lookupOp(req.GetOperationHandle())
 	if !ok {
 		return &tcli.TCancelOperationResp{Status: invalidHandle("OperationHandle")}, nil
@@ -519,6 +538,9 @@ func (v *service) CancelOperation(_ context.Context, req *tcli.TCancelOperationR
 }
 
 func (v *service) CloseOperation(_ context.Context, req *tcli.TCloseOperationReq) (*tcli.TCloseOperationResp, error) {
+	if req == nil {
+		return &tcli.TCloseOperationResp{Status: missingRequest()}, nil
+	}
 	op, ok := v.s.lookupOp(req.GetOperationHandle())
 	if !ok {
 		return &tcli.TCloseOperationResp{Status: invalidHandle("OperationHandle")}, nil
@@ -528,6 +550,9 @@ func (v *service) CloseOperation(_ context.Context, req *tcli.TCloseOperationReq
 }
 
 func (v *service) GetResultSetMetadata(_ context.Context, req *tcli.TGetResultSetMetadataReq) (*tcli.TGetResultSetMetadataResp, error) {
+	if req == nil {
+		return &tcli.TGetResultSetMetadataResp{Status: missingRequest()}, nil
+	}
 	op, ok := v.s.lookupOp(req.GetOperationHandle())
 	if !ok {
 		return &tcli.TGetResultSetMetadataResp{Status: invalidHandle("OperationHandle")}, nil
@@ -541,6 +566,9 @@ func (v *service) GetResultSetMetadata(_ context.Context, req *tcli.TGetResultSe
 }
 
 func (v *service) FetchResults(_ context.Context, req *tcli.TFetchResultsReq) (*tcli.TFetchResultsResp, error) {
+	if req == nil {
+		return &tcli.TFetchResultsResp{Status: missingRequest()}, nil
+	}
 	op, ok := v.s.lookupOp(req.GetOperationHandle())
 	if !ok {
 		return &tcli.TFetchResultsResp{Status: invalidHandle("OperationHandle")}, nil

@@ -1,0 +1,143 @@
+package warehouse
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/apache/thrift/lib/go/thrift"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/warehouse/internal/tcli"
+)
+
+func param(name, typ string, value *string) *tcli.TSparkParameter {
+	p := &tcli.TSparkParameter{Type: &typ}
+	if name != "" {
+		p.Name = &name
+	}
+	if value != nil {
+		p.Value = &tcli.TSparkParameterValue{StringValue: value}
+	}
+	return p
+}
+
+func str(s string) *string { return &s }
+
+func TestBindParameters(t *testing.T) {
+	cases := []struct {
+		name     string
+		stmt     string
+		params   []*tcli.TSparkParameter
+		wantSQL  string
+		wantArgs int
+		wantErr  string
+	}{
+		{"no params", "SELECT 1", nil, "SELECT 1", 0, ""},
+		{"positional", "SELECT ? + ?", []*tcli.TSparkParameter{param("", "BIGINT", str("1")), param("", "BIGINT", str("2"))}, "SELECT $1 + $2", 2, ""},
+		{"marker in string and comment", "SELECT '?', \"?\" -- ?\n, ? /* ? */", []*tcli.TSparkParameter{param("", "STRING", str("x"))}, "SELECT '?', \"?\" -- ?\n, $1 /* ? */", 1, ""},
+		{"named", "SELECT :a + :b", []*tcli.TSparkParameter{param("a", "INT", str("1")), param("b", "INT", str("2"))}, "SELECT $a + $b", 2, ""},
+		{"named keeps casts", "SELECT :a::INT, 1::INT", []*tcli.TSparkParameter{param("a", "STRING", str("1"))}, "SELECT $a::INT, 1::INT", 1, ""},
+		{"decimal cast", "SELECT ?", []*tcli.TSparkParameter{param("", "DECIMAL(5,2)", str("1.25"))}, "SELECT CAST($1 AS DECIMAL(5,2))", 1, ""},
+		{"null", "SELECT ?", []*tcli.TSparkParameter{param("", "VOID", nil)}, "SELECT $1", 1, ""},
+		{"too few markers", "SELECT 1", []*tcli.TSparkParameter{param("", "INT", str("1"))}, "", 0, "0 ? markers"},
+		{"too many markers", "SELECT ?, ?", []*tcli.TSparkParameter{param("", "INT", str("1"))}, "", 0, "more ? markers"},
+		{"missing name", "SELECT :x", []*tcli.TSparkParameter{param("a", "INT", str("1"))}, "", 0, ":x"},
+		{"mixed", "SELECT ?", []*tcli.TSparkParameter{param("a", "INT", str("1")), param("", "INT", str("1"))}, "", 0, "mixed"},
+		{"bad int", "SELECT ?", []*tcli.TSparkParameter{param("", "BIGINT", str("x"))}, "", 0, "not a valid BIGINT"},
+		{"unknown type", "SELECT ?", []*tcli.TSparkParameter{param("", "GEOGRAPHY", str("x"))}, "", 0, "unsupported parameter type"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sql, args, err := bindParameters(tc.stmt, tc.params)
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantSQL, sql)
+			assert.Len(t, args, tc.wantArgs)
+		})
+	}
+}
+
+func TestClassify(t *testing.T) {
+	cases := map[string]statementKind{
+		"SELECT 1": kindQuery,
+		"  -- comment\n insert into t values (1)": kindDML,
+		"/* x */ (SELECT 1)":                      kindQuery,
+		"update t set a = 1":                      kindDML,
+		"CREATE TABLE t(a INT)":                   kindDDL,
+		"begin transaction":                       kindDDL,
+		"WITH x AS (SELECT 1) SELECT * FROM x":    kindQuery,
+		"":                                        kindQuery,
+	}
+	for stmt, want := range cases {
+		got, _ := classify(stmt)
+		assert.Equal(t, want, got, stmt)
+	}
+}
+
+func FuzzBindParameters(f *testing.F) {
+	f.Add("SELECT ? + 1", "BIGINT", "41", false)
+	f.Add("SELECT :a || 'x'", "STRING", "it's", true)
+	f.Add("SELECT '?'::TEXT, \"?\", ? -- ?", "DOUBLE", "1e3", false)
+	f.Add("SELECT /* :a */ :a", "DECIMAL(10,2)", "1.5", true)
+	f.Add("SELECT ?", "TIMESTAMP", "2024-01-01T00:00:00Z", false)
+	f.Fuzz(func(t *testing.T, stmt, typ, value string, named bool) {
+		name := ""
+		if named {
+			name = "a"
+		}
+		sql, args, err := bindParameters(stmt, []*tcli.TSparkParameter{param(name, typ, &value)})
+		// A positional parameter is bound exactly once; a named one at most once
+		// (a name the statement does not use is ignored, as on Databricks).
+		if err == nil && (len(args) > 1 || !named && len(args) != 1) {
+			t.Fatalf("%q: one parameter bound %d times (%q)", stmt, len(args), sql)
+		}
+	})
+}
+
+// message encodes one Thrift CALL as the driver sends it.
+func message(t testing.TB, method string, args thrift.TStruct) []byte {
+	buf := thrift.NewTMemoryBuffer()
+	p := thrift.NewTBinaryProtocolConf(buf, &thrift.TConfiguration{})
+	ctx := context.Background()
+	require.NoError(t, p.WriteMessageBegin(ctx, method, thrift.CALL, 1))
+	require.NoError(t, args.Write(ctx, p))
+	require.NoError(t, p.WriteMessageEnd(ctx))
+	require.NoError(t, p.Flush(ctx))
+	return buf.Bytes()
+}
+
+// FuzzThriftRequest feeds arbitrary bytes to the Thrift endpoint: every answer is a clean
+// HTTP answer (never a recovered panic, status 500).
+func FuzzThriftRequest(f *testing.F) {
+	s, err := NewServer()
+	require.NoError(f, err)
+	f.Cleanup(func() { _ = s.Close() })
+	handle := &tcli.TSessionHandle{SessionId: &tcli.THandleIdentifier{GUID: make([]byte, 16), Secret: []byte{1}}}
+	op := &tcli.TOperationHandle{OperationId: &tcli.THandleIdentifier{GUID: make([]byte, 16), Secret: []byte{1}}}
+	f.Add(message(f, "OpenSession", &tcli.TCLIServiceOpenSessionArgs{Req: &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))}}))
+	f.Add(message(f, "CloseSession", &tcli.TCLIServiceCloseSessionArgs{Req: &tcli.TCloseSessionReq{SessionHandle: handle}}))
+	f.Add(message(f, "ExecuteStatement", &tcli.TCLIServiceExecuteStatementArgs{Req: &tcli.TExecuteStatementReq{SessionHandle: handle, Statement: "SELECT 1"}}))
+	f.Add(message(f, "GetOperationStatus", &tcli.TCLIServiceGetOperationStatusArgs{Req: &tcli.TGetOperationStatusReq{OperationHandle: op}}))
+	f.Add(message(f, "FetchResults", &tcli.TCLIServiceFetchResultsArgs{Req: &tcli.TFetchResultsReq{OperationHandle: op, MaxRows: 10}}))
+	f.Add(message(f, "GetResultSetMetadata", &tcli.TCLIServiceGetResultSetMetadataArgs{Req: &tcli.TGetResultSetMetadataReq{OperationHandle: op}}))
+	f.Add(message(f, "CancelOperation", &tcli.TCLIServiceCancelOperationArgs{Req: &tcli.TCancelOperationReq{OperationHandle: op}}))
+	f.Add(message(f, "CloseOperation", &tcli.TCLIServiceCloseOperationArgs{Req: &tcli.TCloseOperationReq{OperationHandle: op}}))
+	f.Add([]byte{0x80, 0x01, 0x00, 0x01, 0, 0, 0, 3, 'F', 'o', 'o', 0, 0, 0, 1, 0})
+	f.Add([]byte("garbage"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest(http.MethodPost, HTTPPath, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-thrift")
+		rec := httptest.NewRecorder()
+		s.tcli.ServeHTTP(rec, req)
+		if rec.Code == http.StatusInternalServerError {
+			t.Fatalf("handler panicked: %s", rec.Body.String())
+		}
+	})
+}
