@@ -74,4 +74,3 @@ func BenchmarkCloudFetchRows1M(b *testing.B) {
 	srv := start(b)
 	benchmarkScan(b, srv, open(b, srv, ""), 1_000_000, warehouse.DeliveryCloudFetch)
 }
-
