@@ -1,0 +1,476 @@
+// Package aggregator turns telemetry events into Databricks telemetry logs and hands
+// them, in batches, to a telemetry.Exporter (SPEC §2).
+//
+// Connection events become one log each. Statement events are aggregated per statement
+// id: chunk downloads and polls accumulate, and the statement becomes one log when it
+// completes, fails terminally, or is evicted (too many open statements, StatementTTL, or
+// Close). Retryable errors wait on their statement and are exported with it; terminal
+// errors finish their statement and flush at once.
+//
+// Handle, the hot path, is a short in-memory step under one of several shard locks; it
+// never waits for an export. One goroutine, started by New and stopped by Close, exports
+// one batch at a time: when BatchSize logs are queued, on the FlushInterval timer, after a
+// terminal error, on Flush and on Close. Memory is bounded (MaxOpenStatements,
+// MaxPendingLogs, MaxErrorsPerStatement) and every drop is counted in Stats.
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+	"github.com/rs/zerolog"
+)
+
+// ErrClosed is returned by Flush after Close.
+var ErrClosed = errors.New("aggregator: closed")
+
+// minEntriesPerShard keeps shards big enough that per-shard eviction stays close to
+// "evict the oldest statement" overall.
+const minEntriesPerShard = 64
+
+// Aggregator implements telemetry.Sink. Create it with New and stop it with Close.
+type Aggregator struct {
+	exp    telemetry.Exporter
+	cfg    telemetry.Config
+	log    zerolog.Logger
+	now    func() time.Time
+	logCtx logContext
+
+	seed   maphash.Seed
+	shards []shard
+	mask   uint64
+	q      queue
+
+	closed   atomic.Bool
+	flushNow atomic.Bool
+	kick     chan struct{}
+	flushReq chan chan error
+	stop     chan struct{}
+	done     chan struct{}
+
+	runCtx    context.Context
+	cancelRun context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
+
+	// counters
+	receivedOther atomic.Int64 // events that touch no shard
+	droppedClosed atomic.Int64
+	invalid       atomic.Int64
+	exported      atomic.Int64
+	exportFailed  atomic.Int64
+	batches       atomic.Int64
+	batchesFailed atomic.Int64
+	panics        atomic.Int64
+
+	// owned by the export goroutine
+	recBuf []record
+	logBuf []*telemetry.FrontendLog
+}
+
+var _ telemetry.Sink = (*Aggregator)(nil)
+
+// New returns a running Aggregator exporting through exp. It starts one goroutine, which
+// Close stops. The aggregator does not close exp: the exporter is shared per host and its
+// owner closes it.
+func New(exp telemetry.Exporter, opts ...Option) *Aggregator {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	cfg := o.cfg.Normalize()
+	if o.sysConfig == nil && o.authenticated {
+		o.sysConfig = telemetry.NewSystemConfiguration("")
+	}
+	a := &Aggregator{
+		exp:      exp,
+		cfg:      cfg,
+		log:      o.log,
+		now:      o.now,
+		logCtx:   newLogContext(&o),
+		seed:     maphash.MakeSeed(),
+		q:        queue{max: cfg.MaxPendingLogs},
+		kick:     make(chan struct{}, 1),
+		flushReq: make(chan chan error),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		recBuf:   make([]record, 0, cfg.BatchSize),
+		logBuf:   make([]*telemetry.FrontendLog, 0, cfg.BatchSize),
+	}
+	n := shardCount(cfg.MaxOpenStatements, runtime.GOMAXPROCS(0))
+	a.shards = make([]shard, n)
+	a.mask = uint64(n - 1)
+	perShard := (cfg.MaxOpenStatements + n - 1) / n
+	for i := range a.shards {
+		a.shards[i].m = make(map[string]*entry)
+		a.shards[i].cap = perShard
+	}
+	a.runCtx, a.cancelRun = context.WithCancel(context.Background())
+	go a.run()
+	return a
+}
+
+// shardCount is a power of two: up to 4 per CPU, at most 64, and never so many that a
+// shard would hold fewer than minEntriesPerShard statements.
+func shardCount(maxOpen, procs int) int {
+	n := 1
+	for n < 4*procs && n < 64 && 2*n*minEntriesPerShard <= maxOpen {
+		n *= 2
+	}
+	return n
+}
+
+func (a *Aggregator) shardFor(id string) *shard {
+	if a.mask == 0 {
+		return &a.shards[0]
+	}
+	return &a.shards[maphash.String(a.seed, id)&a.mask]
+}
+
+// Handle takes one event. It never blocks on an export and never returns an error: what
+// cannot be kept is counted in Stats. Events after Close are dropped and counted.
+func (a *Aggregator) Handle(ev telemetry.Event) {
+	if a.closed.Load() {
+		a.receivedOther.Add(1)
+		a.droppedClosed.Add(1)
+		return
+	}
+	switch ev.Kind {
+	case telemetry.KindStatementStart, telemetry.KindChunk, telemetry.KindStatementComplete:
+		if ev.StatementID == "" {
+			a.receivedOther.Add(1)
+			if ev.Kind == telemetry.KindStatementComplete {
+				// Nothing to aggregate with; the completion alone is still worth a log.
+				rec := statementRecord(nil, &ev, a.now())
+				a.enqueue(&rec)
+				return
+			}
+			a.invalid.Add(1)
+			return
+		}
+		a.handleStatement(&ev)
+	case telemetry.KindError:
+		if ev.StatementID == "" {
+			a.receivedOther.Add(1)
+			rec := record{kind: recError, at: a.now(), sessionID: ev.SessionID, err: errFromEvent(&ev)}
+			if rec.err.name == "" {
+				rec.err.name = telemetry.ErrNameGeneric
+			}
+			a.enqueue(&rec)
+			if rec.err.terminal {
+				a.requestFlush()
+			}
+			return
+		}
+		a.handleStatement(&ev)
+	case telemetry.KindConnectionOpen, telemetry.KindConnectionClose:
+		a.receivedOther.Add(1)
+		rec := record{kind: recConnOpen, at: a.now(), sessionID: ev.SessionID, latency: ev.Latency, conn: ev.Connection}
+		if ev.Kind == telemetry.KindConnectionClose {
+			rec.kind, rec.conn = recConnClose, nil
+		}
+		if ev.HasError() {
+			rec.err = errFromEvent(&ev)
+		}
+		a.enqueue(&rec)
+		if rec.err.terminal {
+			a.requestFlush()
+		}
+	default:
+		a.receivedOther.Add(1)
+		a.invalid.Add(1)
+	}
+}
+
+// handleStatement applies a statement event under its shard's lock. Records produced are
+// queued while the shard lock is held (lock order: shard, then queue), so an entry can be
+// recycled at once.
+func (a *Aggregator) handleStatement(ev *telemetry.Event) {
+	sh := a.shardFor(ev.StatementID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.received++
+	if sh.closed {
+		sh.closedDrops++
+		return
+	}
+	e := sh.m[ev.StatementID]
+	switch {
+	case ev.Kind == telemetry.KindStatementComplete:
+		a.finish(sh, e, ev)
+	case ev.Kind == telemetry.KindError && ev.Terminal:
+		a.finish(sh, e, ev)
+		a.requestFlush()
+	default:
+		if e == nil {
+			e = a.open(sh, ev)
+		} else if e.session == "" {
+			e.session = ev.SessionID
+		}
+		if ev.Kind == telemetry.KindError {
+			e.stmt.retryableSeen++
+			if len(e.errs) < a.cfg.MaxErrorsPerStatement {
+				e.errs = append(e.errs, errFromEvent(ev))
+			} else {
+				sh.errLimit++
+			}
+			return
+		}
+		mergeStatement(&e.stmt, ev)
+	}
+}
+
+// open creates the entry for ev, evicting the shard's oldest statement when it is full.
+func (a *Aggregator) open(sh *shard, ev *telemetry.Event) *entry {
+	now := a.now()
+	if len(sh.m) >= sh.cap && sh.head != nil {
+		sh.evictCapacity++
+		a.finish(sh, sh.head, nil)
+	}
+	return sh.newEntry(ev.StatementID, ev.SessionID, now)
+}
+
+// finish turns e (which may be nil) and the finishing event ev (nil for an eviction) into
+// records: the statement's log, then one log per held retryable error. Called with sh.mu held.
+func (a *Aggregator) finish(sh *shard, e *entry, ev *telemetry.Event) {
+	if e != nil {
+		sh.remove(e)
+	}
+	if e == nil && ev != nil && ev.Kind == telemetry.KindError {
+		// A terminal error for a statement never seen open: a standalone error log.
+		rec := record{kind: recError, at: a.now(), sessionID: ev.SessionID, statementID: ev.StatementID, err: errFromEvent(ev)}
+		a.enqueue(&rec)
+		return
+	}
+	rec := statementRecord(e, ev, a.now())
+	a.enqueue(&rec)
+	if e != nil {
+		for i := range e.errs {
+			er := record{kind: recError, at: rec.at, sessionID: rec.sessionID, statementID: rec.statementID, err: e.errs[i]}
+			a.enqueue(&er)
+		}
+		sh.release(e)
+	}
+}
+
+// enqueue queues rec and wakes the exporter when a batch is full.
+func (a *Aggregator) enqueue(rec *record) {
+	if n := a.q.push(rec); n >= a.cfg.BatchSize {
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// requestFlush asks the export goroutine to export everything queued now.
+func (a *Aggregator) requestFlush() {
+	a.flushNow.Store(true)
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Flush exports every log queued now (after evicting statements older than StatementTTL)
+// and waits for it, bounded by ctx. It returns an error wrapping ctx.Err() when ctx ends
+// first, the first export error of the flush if any, and ErrClosed after Close.
+func (a *Aggregator) Flush(ctx context.Context) error {
+	if a.closed.Load() {
+		return ErrClosed
+	}
+	res := make(chan error, 1)
+	select {
+	case a.flushReq <- res:
+	case <-a.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("aggregator: flush: %w", ctx.Err())
+	}
+	select {
+	case err := <-res:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("aggregator: flush: %w", ctx.Err())
+	}
+}
+
+// Close stops accepting events, finishes every open statement, waits for the export in
+// flight and exports the rest, all bounded by ctx (by the CloseTimeout, default 2 s, when
+// ctx has no deadline). When the deadline passes, the export in flight is cancelled, what
+// is left is counted as Dropped.Unfinished and Close returns an error wrapping ctx.Err();
+// the driver may ignore it, nothing else needs to be done. Close is idempotent: later
+// calls return the first call's result. It does not close the exporter.
+func (a *Aggregator) Close(ctx context.Context) error {
+	a.closeOnce.Do(func() { a.closeErr = a.shutdown(ctx) })
+	return a.closeErr
+}
+
+func (a *Aggregator) shutdown(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.cfg.CloseTimeout)
+		defer cancel()
+	}
+	a.closed.Store(true)
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		for sh.head != nil {
+			sh.evictClose++
+			a.finish(sh, sh.head, nil)
+		}
+		sh.closed = true
+		sh.mu.Unlock()
+	}
+	close(a.stop)
+	select {
+	case <-a.done:
+		return nil
+	case <-ctx.Done():
+		a.cancelRun() // aborts the export in flight; run then counts what is left
+		a.log.Debug().Err(ctx.Err()).Msg("telemetry: aggregator close deadline passed")
+		return fmt.Errorf("aggregator: close: %w", ctx.Err())
+	}
+}
+
+// run is the export goroutine.
+func (a *Aggregator) run() {
+	defer close(a.done)
+	defer a.cancelRun()
+	ticker := time.NewTicker(a.cfg.FlushInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-a.stop:
+			for a.q.len() > 0 && a.runCtx.Err() == nil {
+				a.exportQueued(true)
+			}
+			a.q.close()
+			return
+		case <-ticker.C:
+			a.sweepTTL()
+			a.exportQueued(true)
+		case <-a.kick:
+			a.exportQueued(a.flushNow.Swap(false))
+		case res := <-a.flushReq:
+			a.sweepTTL()
+			res <- a.exportQueued(true)
+		}
+	}
+}
+
+// exportQueued exports the logs queued when it starts, in batches: all of them, or only
+// full batches when all is false. It returns the first export error.
+func (a *Aggregator) exportQueued(all bool) error {
+	n := a.q.len()
+	batches := n / a.cfg.BatchSize
+	if all && n%a.cfg.BatchSize != 0 {
+		batches++
+	}
+	var first error
+	for i := 0; i < batches && a.runCtx.Err() == nil; i++ {
+		a.recBuf = a.q.pop(a.recBuf[:0], a.cfg.BatchSize)
+		if len(a.recBuf) == 0 {
+			break
+		}
+		if err := a.export(a.recBuf); err != nil && first == nil {
+			first = err
+		}
+		clear(a.recBuf)
+	}
+	return first
+}
+
+// export sends one batch; failures are counted, never retried here (the exporter retries).
+func (a *Aggregator) export(recs []record) error {
+	a.logBuf = a.buildLogs(a.logBuf[:0], recs)
+	ctx, cancel := context.WithTimeout(a.runCtx, a.cfg.ExportTimeout)
+	err := a.safeExport(ctx, a.logBuf)
+	cancel()
+	clear(a.logBuf)
+	a.batches.Add(1)
+	if err != nil {
+		a.batchesFailed.Add(1)
+		a.exportFailed.Add(int64(len(recs)))
+		a.log.Debug().Err(err).Int("logs", len(recs)).Msg("telemetry: export failed")
+		return fmt.Errorf("aggregator: export: %w", err)
+	}
+	a.exported.Add(int64(len(recs)))
+	return nil
+}
+
+func (a *Aggregator) safeExport(ctx context.Context, logs []*telemetry.FrontendLog) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.panics.Add(1)
+			err = fmt.Errorf("exporter panicked: %v", r)
+		}
+	}()
+	if a.exp == nil {
+		return errors.New("no exporter")
+	}
+	return a.exp.Export(ctx, logs)
+}
+
+// sweepTTL evicts the statements open longer than StatementTTL.
+func (a *Aggregator) sweepTTL() {
+	now := a.now()
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		for sh.head != nil && now.Sub(sh.head.created) >= a.cfg.StatementTTL {
+			sh.evictTTL++
+			a.finish(sh, sh.head, nil)
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (a *Aggregator) Stats() Stats {
+	var s Stats
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		s.Received += sh.received
+		s.Dropped.ErrorLimit += sh.errLimit
+		s.Dropped.Closed += sh.closedDrops
+		s.Evicted.Capacity += sh.evictCapacity
+		s.Evicted.TTL += sh.evictTTL
+		s.Evicted.Close += sh.evictClose
+		s.OpenStatements += len(sh.m)
+		sh.mu.Unlock()
+	}
+	a.q.mu.Lock()
+	s.Queued = a.q.queued
+	s.Pending = a.q.normal.n + a.q.errs.n
+	s.Dropped.QueueFull = a.q.droppedFull
+	s.Dropped.Closed += a.q.droppedClosed
+	s.Dropped.Unfinished = a.q.unfinished
+	a.q.mu.Unlock()
+
+	s.Received += a.receivedOther.Load()
+	s.Dropped.Closed += a.droppedClosed.Load()
+	s.Dropped.Invalid = a.invalid.Load()
+	s.Dropped.ExportFailed = a.exportFailed.Load()
+	s.Exported = a.exported.Load()
+	s.Batches = a.batches.Load()
+	s.BatchesFailed = a.batchesFailed.Load()
+	s.Panics = a.panics.Load()
+	if sr, ok := a.exp.(telemetry.StatsReporter); ok {
+		s.Exporter = sr.ExportStats()
+		s.Retried = s.Exporter.Retries
+		s.Breaker = s.Exporter.Breaker
+	}
+	return s
+}

@@ -1,0 +1,792 @@
+package aggregator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func driverLog(l *telemetry.FrontendLog) *telemetry.SQLDriverLog { return l.Entry.SQLDriverLog }
+
+func opType(l *telemetry.FrontendLog) string {
+	if op := driverLog(l).SQLOperation; op != nil && op.OperationDetail != nil {
+		return op.OperationDetail.OperationType
+	}
+	return ""
+}
+
+// TestAggregation drives the per-statement rules of SPEC §2 with event sequences and
+// checks the logs each produces after a Flush.
+func TestAggregation(t *testing.T) {
+	tests := []struct {
+		name   string
+		events []telemetry.Event
+		check  func(t *testing.T, logs []*telemetry.FrontendLog, s Stats)
+	}{
+		{
+			name:   "connection open and close go straight to the batch",
+			events: []telemetry.Event{connOpen("sess-1"), connClose("sess-1")},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				require.Len(t, logs, 2)
+				open, closed := driverLog(logs[0]), driverLog(logs[1])
+				assert.Equal(t, telemetry.OpCreateSession, opType(logs[0]))
+				assert.Equal(t, "sess-1", open.SessionID)
+				assert.Equal(t, int64(80), open.OperationLatencyMs)
+				assert.Equal(t, "pat", open.AuthType)
+				require.NotNil(t, open.DriverConnectionParams)
+				assert.Equal(t, "/sql/1.0/warehouses/abc", open.DriverConnectionParams.HTTPPath)
+				assert.Equal(t, &telemetry.HostInfo{HostURL: "adb-1.example.net", Port: 443}, open.DriverConnectionParams.HostInfo)
+				assert.Equal(t, int64(900), open.DriverConnectionParams.SocketTimeout, "seconds")
+				assert.True(t, open.DriverConnectionParams.EnableArrow)
+				assert.NotNil(t, open.SystemConfiguration)
+				assert.Equal(t, telemetry.OpDeleteSession, opType(logs[1]))
+				assert.Nil(t, closed.DriverConnectionParams)
+				assert.Equal(t, int64(5), closed.OperationLatencyMs)
+			},
+		},
+		{
+			name: "failed connection open carries its error",
+			events: []telemetry.Event{{Kind: telemetry.KindConnectionOpen, Latency: time.Second,
+				ErrorName: telemetry.ErrNameAuth, Terminal: true, HTTPStatus: 401, Message: "unexpected HTTP status 401",
+				Connection: &telemetry.ConnectionInfo{Host: "h", AuthType: "pat"}}},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				require.Len(t, logs, 1)
+				dl := driverLog(logs[0])
+				require.NotNil(t, dl.ErrorInfo)
+				assert.Equal(t, telemetry.ErrNameAuth, dl.ErrorInfo.ErrorName)
+				assert.Equal(t, "unexpected HTTP status 401", dl.ErrorInfo.StackTrace)
+			},
+		},
+		{
+			name: "chunks and polls accumulate into one log per statement",
+			events: []telemetry.Event{
+				start("q1"),
+				chunk("q1", 0, 30*time.Millisecond, false),
+				chunk("q1", 1, 50*time.Millisecond, true),
+				chunk("q1", 2, 20*time.Millisecond, false),
+				{Kind: telemetry.KindStatementComplete, StatementID: "q1", ResultFormat: telemetry.ResultExternalLinks,
+					RowsRead: 3000, ChunksPresent: 4, PollCount: 3, PollLatency: 45 * time.Millisecond,
+					Latency: 400 * time.Millisecond, ResultReadyLatency: 300 * time.Millisecond, ConsumptionLatency: 100 * time.Millisecond},
+			},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				require.Len(t, logs, 1)
+				dl := driverLog(logs[0])
+				assert.Equal(t, "sess-1", dl.SessionID)
+				assert.Equal(t, "q1", dl.SQLStatementID)
+				assert.Equal(t, int64(400), dl.OperationLatencyMs)
+				op := dl.SQLOperation
+				assert.Equal(t, telemetry.StatementQuery, op.StatementType)
+				assert.Equal(t, telemetry.ResultExternalLinks, op.ExecutionResult)
+				assert.True(t, op.IsCompressed, "compressed if any chunk was")
+				assert.Equal(t, &telemetry.ChunkDetails{InitialChunkLatencyMillis: 30, SlowestChunkLatencyMillis: 50,
+					TotalChunksPresent: 4, TotalChunksIterated: 3, SumChunksDownloadTimeMillis: 100}, op.ChunkDetails)
+				assert.Equal(t, &telemetry.ResultLatency{ResultSetReadyLatencyMillis: 300, ResultSetConsumptionLatencyMillis: 100}, op.ResultLatency)
+				assert.Equal(t, &telemetry.OperationDetail{NOperationStatusCalls: 3, OperationStatusLatencyMillis: 45,
+					OperationType: telemetry.OpExecuteStatement}, op.OperationDetail)
+				assert.Nil(t, dl.ErrorInfo)
+				assert.Equal(t, 0, s.OpenStatements, "the entry is freed")
+			},
+		},
+		{
+			name:   "inline statement",
+			events: []telemetry.Event{start("q1"), complete("q1")},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				require.Len(t, logs, 1)
+				op := driverLog(logs[0]).SQLOperation
+				assert.Equal(t, telemetry.ResultInlineArrow, op.ExecutionResult)
+				assert.Nil(t, op.ChunkDetails)
+				assert.False(t, op.IsCompressed)
+			},
+		},
+		{
+			name:   "statement still open produces nothing yet",
+			events: []telemetry.Event{start("q1"), chunk("q1", 0, time.Millisecond, false)},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				assert.Empty(t, logs)
+				assert.Equal(t, 1, s.OpenStatements)
+			},
+		},
+		{
+			name:   "completion without a start still logs",
+			events: []telemetry.Event{complete("q9")},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				require.Len(t, logs, 1)
+				assert.Equal(t, "q9", driverLog(logs[0]).SQLStatementID)
+				assert.Equal(t, int64(250), driverLog(logs[0]).OperationLatencyMs)
+			},
+		},
+		{
+			name:   "retryable errors are held and exported with their statement",
+			events: []telemetry.Event{start("q1"), stmtErr("q1", false), stmtErr("q1", false), complete("q1")},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				require.Len(t, logs, 3)
+				assert.Nil(t, driverLog(logs[0]).ErrorInfo, "the statement log comes first")
+				assert.Equal(t, int64(2), driverLog(logs[0]).SQLOperation.RetryCount)
+				for _, l := range logs[1:] {
+					dl := driverLog(l)
+					assert.Equal(t, "q1", dl.SQLStatementID)
+					assert.Equal(t, "sess-1", dl.SessionID)
+					require.NotNil(t, dl.ErrorInfo)
+					assert.Equal(t, telemetry.ErrNameServer, dl.ErrorInfo.ErrorName)
+					assert.Equal(t, "boom '?'", dl.ErrorInfo.StackTrace)
+				}
+			},
+		},
+		{
+			name:   "retryable errors wait while the statement is open",
+			events: []telemetry.Event{start("q1"), stmtErr("q1", false)},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				assert.Empty(t, logs)
+				assert.Equal(t, 1, s.OpenStatements)
+			},
+		},
+		{
+			name:   "terminal error joins and finishes its statement",
+			events: []telemetry.Event{start("q1"), chunk("q1", 0, 10*time.Millisecond, false), stmtErr("q1", false), stmtErr("q1", true)},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				require.Len(t, logs, 2)
+				dl := driverLog(logs[0])
+				assert.Equal(t, "q1", dl.SQLStatementID)
+				require.NotNil(t, dl.ErrorInfo)
+				assert.Equal(t, telemetry.ErrNameSyntax, dl.ErrorInfo.ErrorName)
+				assert.Equal(t, int32(1), dl.SQLOperation.ChunkDetails.TotalChunksIterated)
+				assert.Equal(t, telemetry.ErrNameServer, driverLog(logs[1]).ErrorInfo.ErrorName, "the held retryable error")
+				assert.Equal(t, 0, s.OpenStatements)
+			},
+		},
+		{
+			name:   "terminal error for an unknown statement is a standalone error log",
+			events: []telemetry.Event{stmtErr("q7", true)},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				require.Len(t, logs, 1)
+				dl := driverLog(logs[0])
+				assert.Equal(t, "q7", dl.SQLStatementID)
+				assert.Nil(t, dl.SQLOperation)
+				assert.Equal(t, telemetry.ErrNameSyntax, dl.ErrorInfo.ErrorName)
+			},
+		},
+		{
+			name:   "error without a statement is a standalone error log",
+			events: []telemetry.Event{{Kind: telemetry.KindError, SessionID: "sess-1", ErrorName: telemetry.ErrNameConnection, Message: "reset"}},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				require.Len(t, logs, 1)
+				dl := driverLog(logs[0])
+				assert.Equal(t, "sess-1", dl.SessionID)
+				assert.Empty(t, dl.SQLStatementID)
+				assert.Equal(t, telemetry.ErrNameConnection, dl.ErrorInfo.ErrorName)
+			},
+		},
+		{
+			name: "invalid events are counted, not logged",
+			events: []telemetry.Event{
+				{Kind: 0, StatementID: "x"},
+				{Kind: 42},
+				{Kind: telemetry.KindStatementStart},
+				{Kind: telemetry.KindChunk},
+			},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				assert.Empty(t, logs)
+				assert.Equal(t, int64(4), s.Dropped.Invalid)
+				assert.Equal(t, int64(4), s.Received)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			exp := newFake()
+			a := newTest(t, exp)
+			for _, ev := range tt.events {
+				a.Handle(ev)
+			}
+			flush(t, a)
+			s := a.Stats()
+			assert.Equal(t, int64(len(tt.events)), s.Received)
+			tt.check(t, exp.logs(), s)
+		})
+	}
+}
+
+func TestMaxErrorsPerStatement(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp, WithMaxErrorsPerStatement(5), WithMaxPendingLogs(100))
+	a.Handle(start("q1"))
+	for i := 0; i < 8; i++ {
+		a.Handle(stmtErr("q1", false))
+	}
+	a.Handle(complete("q1"))
+	flush(t, a)
+	logs := exp.logs()
+	require.Len(t, logs, 1+5)
+	assert.Equal(t, int64(8), driverLog(logs[0]).SQLOperation.RetryCount, "every retryable error counts as a retry")
+	assert.Equal(t, int64(3), a.Stats().Dropped.ErrorLimit)
+}
+
+func TestTerminalErrorFlushesNow(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp) // timer 1 h, batch 100: only the error can trigger the export
+	a.Handle(connOpen("sess-1"))
+	a.Handle(start("q1"))
+	a.Handle(stmtErr("q1", true))
+	waitFor(t, "the terminal error's flush", func() bool { return len(exp.logs()) == 2 })
+	assert.Equal(t, []int{2}, exp.batchSizes(), "the batch with the connection log went too")
+}
+
+func TestStandaloneTerminalErrorFlushesNow(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp)
+	a.Handle(telemetry.Event{Kind: telemetry.KindError, ErrorName: telemetry.ErrNameAuth, Terminal: true})
+	waitFor(t, "the terminal error's flush", func() bool { return len(exp.logs()) == 1 })
+}
+
+func TestRetryableErrorDoesNotFlush(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp)
+	a.Handle(telemetry.Event{Kind: telemetry.KindError, ErrorName: telemetry.ErrNameTimeout})
+	time.Sleep(50 * time.Millisecond)
+	assert.Zero(t, exp.calls.Load())
+	assert.Equal(t, 1, a.Stats().Pending)
+}
+
+func TestBatchSizeTriggersExport(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp, WithBatchSize(10))
+	for i := 0; i < 9; i++ {
+		a.Handle(connOpen(fmt.Sprint("s", i)))
+	}
+	time.Sleep(50 * time.Millisecond)
+	assert.Zero(t, exp.calls.Load(), "9 < batch size")
+	for i := 9; i < 25; i++ {
+		a.Handle(connOpen(fmt.Sprint("s", i)))
+	}
+	waitFor(t, "two full batches", func() bool { return len(exp.batchSizes()) == 2 })
+	assert.Equal(t, []int{10, 10}, exp.batchSizes())
+	assert.Equal(t, 5, a.Stats().Pending, "a partial batch waits for the timer")
+}
+
+func TestTimerFlushes(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp, WithFlushInterval(30*time.Millisecond))
+	a.Handle(connOpen("s1"))
+	waitFor(t, "the timer", func() bool { return len(exp.logs()) == 1 })
+}
+
+// TestTimerNotResetByErrorFlush: an error-triggered flush does not push the next tick back.
+func TestTimerNotResetByErrorFlush(t *testing.T) {
+	const interval = 400 * time.Millisecond
+	exp := newFake()
+	begin := time.Now()
+	a := newTest(t, exp, WithFlushInterval(interval))
+	time.Sleep(interval / 2)
+	a.Handle(telemetry.Event{Kind: telemetry.KindError, ErrorName: telemetry.ErrNameAuth, Terminal: true})
+	waitFor(t, "the error flush", func() bool { return len(exp.logs()) == 1 })
+	a.Handle(connOpen("s1"))
+	waitFor(t, "the timer", func() bool { return len(exp.logs()) == 2 })
+	// A reset timer would fire at interval/2 + interval at the earliest.
+	assert.Less(t, time.Since(begin), interval/2+interval, "exported on the original tick")
+}
+
+func TestMaxOpenStatementsEvictsOldest(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp, WithMaxOpenStatements(3))
+	a.Handle(start("q1"))
+	a.Handle(stmtErr("q1", false))
+	a.Handle(start("q2"))
+	a.Handle(start("q3"))
+	a.Handle(start("q4")) // evicts q1, with its error
+	flush(t, a)
+	logs := exp.logs()
+	require.Len(t, logs, 2)
+	assert.Equal(t, "q1", driverLog(logs[0]).SQLStatementID)
+	assert.Nil(t, driverLog(logs[0]).ErrorInfo)
+	assert.Equal(t, "q1", driverLog(logs[1]).SQLStatementID)
+	assert.NotNil(t, driverLog(logs[1]).ErrorInfo, "evicted with its errors kept")
+	s := a.Stats()
+	assert.Equal(t, int64(1), s.Evicted.Capacity)
+	assert.Equal(t, 3, s.OpenStatements)
+}
+
+func TestStatementTTL(t *testing.T) {
+	exp := newFake()
+	clock := newClock()
+	a := newTest(t, exp, WithClock(clock.Now), WithStatementTTL(time.Hour))
+	a.Handle(start("old"))
+	a.Handle(chunk("old", 0, 10*time.Millisecond, false))
+	clock.Advance(59 * time.Minute)
+	a.Handle(start("young"))
+	flush(t, a)
+	assert.Empty(t, exp.logs(), "nothing is older than the TTL yet")
+	clock.Advance(2 * time.Minute)
+	flush(t, a)
+	logs := exp.logs()
+	require.Len(t, logs, 1)
+	dl := driverLog(logs[0])
+	assert.Equal(t, "old", dl.SQLStatementID)
+	assert.Equal(t, (61 * time.Minute).Milliseconds(), dl.OperationLatencyMs, "latency up to the eviction")
+	s := a.Stats()
+	assert.Equal(t, int64(1), s.Evicted.TTL)
+	assert.Equal(t, 1, s.OpenStatements)
+}
+
+func TestQueueDropsOldestNonError(t *testing.T) {
+	q := queue{max: 3}
+	push := func(name string, isErr bool) {
+		r := record{kind: recConnOpen, sessionID: name}
+		if isErr {
+			r.kind, r.err = recError, errData{name: "e"}
+		}
+		q.push(&r)
+	}
+	push("n1", false)
+	push("e1", true)
+	push("n2", false)
+	push("n3", false) // drops n1
+	push("e2", true)  // drops n2
+	push("e3", true)  // drops n3
+	push("e4", true)  // no non-error left: drops e1
+	var names []string
+	for _, r := range q.pop(nil, 10) {
+		names = append(names, r.sessionID)
+	}
+	assert.Equal(t, []string{"e2", "e3", "e4"}, names)
+	assert.Equal(t, int64(4), q.droppedFull)
+	assert.Equal(t, int64(7), q.queued)
+}
+
+func TestQueuePopKeepsOrder(t *testing.T) {
+	q := queue{max: 100}
+	for i := 0; i < 40; i++ {
+		r := record{sessionID: fmt.Sprint(i)}
+		if i%3 == 0 {
+			r.err = errData{name: "e"}
+		}
+		q.push(&r)
+	}
+	var got []string
+	for q.len() > 0 {
+		for _, r := range q.pop(nil, 7) {
+			got = append(got, r.sessionID)
+		}
+	}
+	require.Len(t, got, 40)
+	for i, s := range got {
+		assert.Equal(t, fmt.Sprint(i), s)
+	}
+}
+
+func TestMaxPendingLogsWhileExporterHangs(t *testing.T) {
+	exp := newFake()
+	release := exp.block(false)
+	defer release()
+	a := newTest(t, exp, WithBatchSize(10), WithMaxPendingLogs(20))
+	for i := 0; i < 10; i++ { // one full batch: it goes in flight and hangs
+		a.Handle(connOpen(fmt.Sprint("a", i)))
+	}
+	<-exp.started
+	a.Handle(telemetry.Event{Kind: telemetry.KindError, SessionID: "err", ErrorName: telemetry.ErrNameTimeout})
+	for i := 0; i < 100; i++ {
+		a.Handle(connOpen(fmt.Sprint("b", i)))
+	}
+	s := a.Stats()
+	assert.Equal(t, 20, s.Pending)
+	assert.Equal(t, int64(81), s.Dropped.QueueFull)
+	release()
+	flush(t, a)
+	var sawErr bool
+	for _, l := range exp.logs() {
+		sawErr = sawErr || driverLog(l).SessionID == "err"
+	}
+	assert.True(t, sawErr, "the error log survived the drops")
+	s = a.Stats()
+	assert.Equal(t, s.Queued, s.Exported+s.Dropped.QueueFull)
+}
+
+func TestHandleNeverBlocksWhileExporterHangs(t *testing.T) {
+	exp := newFake()
+	release := exp.block(true) // ignores its context, like a badly written exporter
+	a := New(exp, WithBatchSize(10), WithFlushInterval(10*time.Millisecond), WithCloseTimeout(100*time.Millisecond))
+	a.Handle(telemetry.Event{Kind: telemetry.KindError, ErrorName: telemetry.ErrNameAuth, Terminal: true})
+	<-exp.started
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 200000; i++ {
+			id := fmt.Sprint("q", i%5000)
+			a.Handle(start(id))
+			a.Handle(stmtErr(id, true)) // terminal: asks for a flush every time
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Handle blocked while the exporter hangs")
+	}
+	assert.NoError(t, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		err := a.Flush(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil // expected: the export goroutine is stuck
+		}
+		return fmt.Errorf("flush returned %w", err)
+	}())
+
+	began := time.Now()
+	err := a.Close(context.Background()) // no deadline: CloseTimeout applies
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(began), time.Second, "Close is bounded")
+	s := a.Stats()
+	assert.Positive(t, s.Dropped.QueueFull)
+	assert.Equal(t, int64(1+400000), s.Received)
+
+	release()
+	<-a.done // the goroutine ends once the export returns
+	s = a.Stats()
+	assert.Equal(t, s.Queued, s.Exported+s.Dropped.QueueFull+s.Dropped.ExportFailed+s.Dropped.Unfinished+int64(s.Pending))
+	assert.Positive(t, s.Dropped.Unfinished)
+}
+
+func TestCloseFinishesOpenStatementsAndFlushes(t *testing.T) {
+	exp := newFake()
+	a := New(exp, WithFlushInterval(time.Hour))
+	a.Handle(connOpen("sess-1"))
+	a.Handle(start("q1"))
+	a.Handle(stmtErr("q1", false))
+	a.Handle(start("q2"))
+	a.Handle(chunk("q2", 0, time.Millisecond, false))
+	require.NoError(t, a.Close(context.Background()))
+	logs := exp.logs()
+	require.Len(t, logs, 4) // connection, q1 + its error, q2
+	s := a.Stats()
+	assert.Equal(t, int64(2), s.Evicted.Close)
+	assert.Equal(t, int64(4), s.Exported)
+	assert.Zero(t, s.OpenStatements)
+	assert.Zero(t, s.Pending)
+}
+
+func TestCloseWaitsForExportInFlight(t *testing.T) {
+	exp := newFake()
+	release := exp.block(false)
+	a := New(exp, WithBatchSize(5), WithFlushInterval(time.Hour))
+	for i := 0; i < 7; i++ {
+		a.Handle(connOpen(fmt.Sprint("s", i)))
+	}
+	<-exp.started
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		release()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, a.Close(ctx))
+	assert.Equal(t, []int{5, 2}, exp.batchSizes())
+	assert.Equal(t, int64(7), a.Stats().Exported)
+}
+
+func TestCloseIdempotentAndAfterwards(t *testing.T) {
+	exp := newFake()
+	a := New(exp)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = a.Close(context.Background())
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		assert.NoError(t, err)
+	}
+	a.Handle(start("late"))
+	a.Handle(connOpen("late"))
+	s := a.Stats()
+	assert.Equal(t, int64(2), s.Dropped.Closed)
+	assert.Equal(t, int64(2), s.Received)
+	assert.ErrorIs(t, a.Flush(context.Background()), ErrClosed)
+	assert.NoError(t, a.Close(context.Background()))
+}
+
+func TestCloseBoundedByContext(t *testing.T) {
+	exp := newFake()
+	release := exp.block(false) // honours ctx: Close's cancellation frees it
+	defer release()
+	a := New(exp, WithBatchSize(1))
+	a.Handle(connOpen("s1"))
+	<-exp.started
+	a.Handle(connOpen("s2"))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	err := a.Close(ctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(began), time.Second)
+	<-a.done
+	s := a.Stats()
+	assert.Equal(t, int64(1), s.Dropped.ExportFailed, "the cancelled batch")
+	assert.Equal(t, int64(1), s.Dropped.Unfinished, "the log that never left")
+}
+
+func TestFlushBoundedByContext(t *testing.T) {
+	exp := newFake()
+	release := exp.block(false)
+	defer release()
+	a := newTest(t, exp)
+	a.Handle(connOpen("s1"))
+	go func() { _ = a.Flush(context.Background()) }() // occupies the exporter
+	<-exp.started
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, a.Flush(ctx), context.DeadlineExceeded)
+}
+
+func TestOneExportInFlight(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp, WithBatchSize(3), WithFlushInterval(time.Millisecond))
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				a.Handle(connOpen("s"))
+				a.Handle(telemetry.Event{Kind: telemetry.KindError, ErrorName: "x", Terminal: i%7 == 0})
+				if i%50 == 0 {
+					_ = a.Flush(context.Background())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	flush(t, a)
+	assert.Equal(t, int64(1), exp.maxSeen.Load())
+	s := a.Stats()
+	assert.Equal(t, s.Queued, s.Exported+s.Dropped.QueueFull)
+}
+
+func TestExportFailureIsCounted(t *testing.T) {
+	exp := newFake()
+	boom := errors.New("503 storm")
+	exp.setErr(boom)
+	a := newTest(t, exp)
+	a.Handle(connOpen("s1"))
+	a.Handle(connOpen("s2"))
+	err := a.Flush(context.Background())
+	assert.ErrorIs(t, err, boom)
+	s := a.Stats()
+	assert.Equal(t, int64(1), s.Batches)
+	assert.Equal(t, int64(1), s.BatchesFailed)
+	assert.Equal(t, int64(2), s.Dropped.ExportFailed)
+	exp.setErr(nil)
+	a.Handle(connOpen("s3"))
+	flush(t, a)
+	assert.Equal(t, int64(1), a.Stats().Exported, "failed batches are not retried here")
+}
+
+func TestExporterPanicIsRecovered(t *testing.T) {
+	exp := newFake()
+	exp.panicMsg = "exporter bug"
+	a := newTest(t, exp)
+	a.Handle(connOpen("s1"))
+	err := a.Flush(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "exporter bug")
+	s := a.Stats()
+	assert.Equal(t, int64(1), s.Panics)
+	assert.Equal(t, int64(1), s.BatchesFailed)
+	exp.mu.Lock()
+	exp.panicMsg = ""
+	exp.mu.Unlock()
+	a.Handle(connOpen("s2"))
+	flush(t, a)
+	assert.Equal(t, int64(1), a.Stats().Exported, "still working")
+}
+
+func TestStatsFromExporter(t *testing.T) {
+	exp := newFake()
+	exp.stats = &telemetry.ExportStats{Retries: 7, Breaker: telemetry.BreakerOpen, BreakerOpened: 1}
+	a := newTest(t, exp)
+	s := a.Stats()
+	assert.Equal(t, int64(7), s.Retried)
+	assert.Equal(t, telemetry.BreakerOpen, s.Breaker)
+	assert.Equal(t, int64(1), s.Exporter.BreakerOpened)
+}
+
+func TestLogEnvelope(t *testing.T) {
+	exp := newFake()
+	clock := newClock()
+	a := newTest(t, exp, WithClock(clock.Now), WithWorkspaceID(1234), WithAuthType("pat"),
+		WithClientContext("9.9.9", "myapp/1.0"))
+	for i := 0; i < 50; i++ {
+		a.Handle(connOpen(fmt.Sprint("s", i)))
+	}
+	a.Handle(start("q1"))
+	a.Handle(complete("q1"))
+	flush(t, a)
+	logs := exp.logs()
+	require.Len(t, logs, 51)
+	seen := map[string]bool{}
+	for _, l := range logs {
+		id, err := uuid.Parse(l.FrontendLogEventID)
+		require.NoError(t, err)
+		assert.Equal(t, uuid.Version(4), id.Version())
+		assert.Equal(t, uuid.RFC4122, id.Variant())
+		assert.False(t, seen[l.FrontendLogEventID], "unique ids")
+		seen[l.FrontendLogEventID] = true
+		assert.Equal(t, int64(1234), l.WorkspaceID)
+		cc := l.Context.ClientContext
+		assert.Equal(t, telemetry.ClientType, cc.ClientType)
+		assert.Equal(t, "9.9.9", cc.ClientVersion)
+		assert.Equal(t, "myapp/1.0", cc.UserAgent)
+		assert.Equal(t, clock.Now().UnixMilli(), cc.TimestampMillis)
+		assert.Equal(t, "pat", driverLog(l).AuthType)
+		assert.Equal(t, "1.15.1", driverLog(l).SystemConfiguration.DriverVersion)
+	}
+	b, err := json.Marshal(logs[len(logs)-1])
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"operation_latency_ms":250`)
+	assert.Contains(t, string(b), `"client_type":"golang-dbtelemetry"`)
+}
+
+func TestUnauthenticatedLogsCarryNoIdentifiers(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp, WithAuthenticated(false), WithWorkspaceID(1234))
+	a.Handle(connOpen("sess-1"))
+	a.Handle(start("q1"))
+	a.Handle(stmtErr("q1", true))
+	a.Handle(telemetry.Event{Kind: telemetry.KindError, SessionID: "sess-1", ErrorName: "auth_error", Message: "secret-ish text"})
+	flush(t, a)
+	logs := exp.logs()
+	require.Len(t, logs, 3)
+	for _, l := range logs {
+		dl := driverLog(l)
+		assert.Zero(t, l.WorkspaceID)
+		assert.Empty(t, dl.SessionID)
+		assert.Empty(t, dl.SQLStatementID)
+		assert.Nil(t, dl.SystemConfiguration)
+		assert.Nil(t, dl.DriverConnectionParams)
+		if dl.ErrorInfo != nil {
+			assert.NotEmpty(t, dl.ErrorInfo.ErrorName)
+			assert.Empty(t, dl.ErrorInfo.StackTrace)
+		}
+		b, err := json.Marshal(l)
+		require.NoError(t, err)
+		for _, banned := range []string{"sess-1", "q1", "1234", "adb-1", "warehouses", "secret-ish"} {
+			assert.NotContains(t, string(b), banned)
+		}
+	}
+}
+
+func TestNoSQLOrURLsInLogs(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp)
+	// The emitter redacts; an event handed to the aggregator directly is redacted again.
+	a.Handle(telemetry.Event{Kind: telemetry.KindError, StatementID: "q1", ErrorName: "x", Terminal: true,
+		Message: "near 'select ssn from people' at https://bucket.example/f?X-Amz-Signature=abc Bearer dapi0123456789abcdef0123456789abcdef"})
+	flush(t, a)
+	b, err := json.Marshal(exp.logs())
+	require.NoError(t, err)
+	for _, banned := range []string{"select", "ssn", "X-Amz", "dapi0123"} {
+		assert.NotContains(t, string(b), banned)
+	}
+}
+
+// TestConcurrentAccounting runs emitters, flushes and Close concurrently (meant for
+// -race) and checks that every log is accounted for.
+func TestConcurrentAccounting(t *testing.T) {
+	const goroutines, perG = 8, 2000
+	tests := []struct {
+		name    string
+		maxOpen int
+		exact   bool
+	}{
+		// Room for every open statement: exactly one log per statement, plus held errors.
+		{"no eviction pressure", 100000, true},
+		// Constant capacity eviction: an evicted statement whose completion arrives later
+		// yields a second log, so only a lower bound holds.
+		{"eviction pressure", 200, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			exp := newFake()
+			a := New(exp, WithBatchSize(16), WithMaxPendingLogs(64), WithMaxOpenStatements(tt.maxOpen), WithFlushInterval(2*time.Millisecond))
+			var wg sync.WaitGroup
+			for g := 0; g < goroutines; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < perG; i++ {
+						id := fmt.Sprintf("g%d-q%d", g, i)
+						a.Handle(start(id))
+						a.Handle(chunk(id, 0, time.Millisecond, i%2 == 0))
+						switch i % 10 {
+						case 0:
+							a.Handle(stmtErr(id, true))
+						case 1:
+							a.Handle(stmtErr(id, false))
+							a.Handle(complete(id))
+						case 2: // left open: evicted by capacity or Close
+						default:
+							a.Handle(complete(id))
+						}
+						if i%500 == 0 {
+							_ = a.Flush(context.Background())
+							_ = a.Stats()
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			require.NoError(t, a.Close(context.Background()))
+			s := a.Stats()
+			assert.Zero(t, s.Pending)
+			assert.Zero(t, s.OpenStatements)
+			assert.Equal(t, s.Queued, s.Exported+s.Dropped.QueueFull+s.Dropped.ExportFailed+s.Dropped.Unfinished)
+			assert.Equal(t, int64(len(exp.logs())), s.Exported)
+			want := int64(goroutines*perG + goroutines*perG/10) // one log per statement, one per held error
+			if tt.exact {
+				assert.Equal(t, want, s.Queued)
+				assert.Equal(t, int64(goroutines*perG/10), s.Evicted.Close)
+				assert.Zero(t, s.Evicted.Capacity)
+			} else {
+				assert.GreaterOrEqual(t, s.Queued, want)
+				assert.Positive(t, s.Evicted.Capacity)
+			}
+		})
+	}
+}
+
+func TestShardCount(t *testing.T) {
+	tests := []struct{ maxOpen, procs, want int }{
+		{5000, 2, 8},
+		{5000, 64, 64},
+		{3, 8, 1},
+		{127, 8, 1},
+		{200, 8, 2},
+		{256, 8, 4},
+		{1 << 20, 1, 4},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, shardCount(tt.maxOpen, tt.procs), "%+v", tt)
+	}
+}
+
+func TestNilExporterCountsFailures(t *testing.T) {
+	a := newTest(t, nil)
+	a.Handle(connOpen("s"))
+	err := a.Flush(context.Background())
+	require.Error(t, err)
+	assert.True(t, strings.Contains(err.Error(), "no exporter"))
+	assert.Equal(t, int64(1), a.Stats().Dropped.ExportFailed)
+}

@@ -1,0 +1,65 @@
+package aggregator_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/dbtelemetry/dbtelemetry/aggregator"
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+)
+
+// printExporter prints each log as JSON, without the fields that change on every run.
+type printExporter struct{}
+
+func (printExporter) Export(_ context.Context, logs []*telemetry.FrontendLog) error {
+	for _, l := range logs {
+		c := *l
+		c.FrontendLogEventID = "UUID"
+		cc := *c.Context.ClientContext
+		cc.TimestampMillis = 0
+		c.Context = &telemetry.LogContext{ClientContext: &cc}
+		b, err := json.Marshal(&c)
+		if err != nil {
+			return fmt.Errorf("marshal: %w", err)
+		}
+		fmt.Println(string(b))
+	}
+	return nil
+}
+
+func (printExporter) Close(context.Context) error { return nil }
+
+func ExampleAggregator() {
+	agg := aggregator.New(printExporter{},
+		aggregator.WithBatchSize(100),
+		aggregator.WithFlushInterval(5*time.Second),
+		aggregator.WithSystemConfiguration(&telemetry.SystemConfiguration{DriverName: telemetry.DriverName, DriverVersion: "1.15.1"}),
+	)
+	noEnv := func(string) (string, bool) { return "", false }
+	em := telemetry.NewEmitter(agg, telemetry.WithLookupEnv(noEnv))
+
+	// What the driver wrapper emits for one CloudFetch query.
+	em.Emit(&telemetry.Event{Kind: telemetry.KindStatementStart, SessionID: "s1", StatementID: "q1",
+		StatementType: telemetry.StatementQuery})
+	em.Emit(&telemetry.Event{Kind: telemetry.KindChunk, SessionID: "s1", StatementID: "q1",
+		ChunkIndex: 0, Latency: 40 * time.Millisecond, Bytes: 1 << 20, Compressed: true})
+	em.Emit(&telemetry.Event{Kind: telemetry.KindChunk, SessionID: "s1", StatementID: "q1",
+		ChunkIndex: 1, Latency: 60 * time.Millisecond, Bytes: 1 << 20, Compressed: true})
+	em.Emit(&telemetry.Event{Kind: telemetry.KindStatementComplete, SessionID: "s1", StatementID: "q1",
+		ResultFormat: telemetry.ResultExternalLinks, RowsRead: 5000, ChunksPresent: 2, PollCount: 1,
+		PollLatency: 15 * time.Millisecond, Latency: 300 * time.Millisecond,
+		ResultReadyLatency: 180 * time.Millisecond, ConsumptionLatency: 120 * time.Millisecond})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = agg.Flush(ctx) // the timer or a full batch would do it too
+	_ = agg.Close(ctx)
+
+	s := agg.Stats()
+	fmt.Printf("received=%d exported=%d dropped=%d\n", s.Received, s.Exported, s.Dropped.Total())
+	// Output:
+	// {"frontend_log_event_id":"UUID","context":{"client_context":{"client_type":"golang-dbtelemetry","client_version":"0.1.0"}},"entry":{"sql_driver_log":{"session_id":"s1","sql_statement_id":"q1","operation_latency_ms":300,"system_configuration":{"driver_version":"1.15.1","driver_name":"databricks-sql-go"},"sql_operation":{"statement_type":"QUERY","is_compressed":true,"execution_result":"EXTERNAL_LINKS","chunk_details":{"initial_chunk_latency_millis":40,"slowest_chunk_latency_millis":60,"total_chunks_present":2,"total_chunks_iterated":2,"sum_chunks_download_time_millis":100},"result_latency":{"result_set_ready_latency_millis":180,"result_set_consumption_latency_millis":120},"operation_detail":{"n_operation_status_calls":1,"operation_status_latency_millis":15,"operation_type":"EXECUTE_STATEMENT"}}}}}
+	// received=4 exported=1 dropped=0
+}

@@ -1,0 +1,167 @@
+package aggregator
+
+import (
+	"sync"
+	"time"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+)
+
+// entry aggregates one open statement. Entries of a shard form a list in creation order,
+// so the oldest (for capacity and TTL eviction) is always at the head.
+type entry struct {
+	id, session string
+	created     time.Time
+	stmt        stmtData
+	errs        []errData // retryable errors held until the statement finishes
+	prev, next  *entry
+}
+
+// shard is one lock-protected part of the open statements, chosen by a hash of the
+// statement id, so that concurrent emitters rarely contend.
+type shard struct {
+	mu     sync.Mutex
+	m      map[string]*entry
+	head   *entry
+	tail   *entry
+	cap    int
+	closed bool
+	free   []*entry
+	// counters, guarded by mu
+	received, errLimit, invalid, closedDrops int64
+	evictCapacity, evictTTL, evictClose      int64
+	_                                        [64]byte // keep shards on separate cache lines
+}
+
+const maxFreeEntries = 64
+
+func (s *shard) newEntry(id, session string, now time.Time) *entry {
+	var e *entry
+	if n := len(s.free); n > 0 {
+		e = s.free[n-1]
+		s.free = s.free[:n-1]
+	} else {
+		e = &entry{}
+	}
+	e.id, e.session, e.created = id, session, now
+	e.prev = s.tail
+	if s.tail != nil {
+		s.tail.next = e
+	} else {
+		s.head = e
+	}
+	s.tail = e
+	s.m[id] = e
+	return e
+}
+
+// remove unlinks e from the shard; the caller recycles it with release once the records
+// it yields are built.
+func (s *shard) remove(e *entry) {
+	delete(s.m, e.id)
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		s.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		s.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+func (s *shard) release(e *entry) {
+	errs := e.errs[:0]
+	clear(e.errs)
+	*e = entry{}
+	if cap(errs) <= 8 {
+		e.errs = errs // keep a small buffer, drop big ones
+	}
+	if len(s.free) < maxFreeEntries {
+		s.free = append(s.free, e)
+	}
+}
+
+// mergeStatement folds the statement fields of ev into d.
+func mergeStatement(d *stmtData, ev *telemetry.Event) {
+	switch ev.Kind {
+	case telemetry.KindStatementStart:
+		if ev.OperationType != "" {
+			d.opType = ev.OperationType
+		}
+		if ev.StatementType != "" {
+			d.stmtType = ev.StatementType
+		}
+		if !ev.Time.IsZero() {
+			d.started = ev.Time
+		}
+	case telemetry.KindChunk:
+		d.chunks++
+		d.bytes += ev.Bytes
+		d.compressed = d.compressed || ev.Compressed
+		if d.chunks == 1 {
+			d.initial = ev.Latency
+		}
+		d.slowest = max(d.slowest, ev.Latency)
+		d.sum += ev.Latency
+		d.maxChunkIndex = max(d.maxChunkIndex, ev.ChunkIndex)
+	case telemetry.KindStatementComplete:
+		if ev.ResultFormat != "" {
+			d.resultFormat = ev.ResultFormat
+		}
+		if ev.OperationType != "" && d.opType == "" {
+			d.opType = ev.OperationType
+		}
+		if ev.StatementType != "" && d.stmtType == "" {
+			d.stmtType = ev.StatementType
+		}
+		d.rows += ev.RowsRead
+		d.ready = ev.ResultReadyLatency
+		d.consume = ev.ConsumptionLatency
+		d.chunksPresent = max(d.chunksPresent, ev.ChunksPresent)
+		d.compressed = d.compressed || ev.Compressed
+	}
+	d.polls += ev.PollCount
+	d.pollLatency += ev.PollLatency
+	d.retries = max(d.retries, ev.RetryCount)
+}
+
+// statementRecord turns a finished entry (nil when the statement was never seen open)
+// into its record. ev is the event that finished it, nil for an eviction.
+func statementRecord(e *entry, ev *telemetry.Event, now time.Time) record {
+	rec := record{kind: recStatement, at: now}
+	if e != nil {
+		rec.sessionID, rec.statementID, rec.stmt = e.session, e.id, e.stmt
+	}
+	if ev != nil {
+		if rec.statementID == "" {
+			rec.statementID = ev.StatementID
+		}
+		if ev.SessionID != "" {
+			rec.sessionID = ev.SessionID
+		}
+		if ev.Kind == telemetry.KindStatementComplete {
+			mergeStatement(&rec.stmt, ev)
+			rec.latency = ev.Latency
+		}
+		if ev.HasError() {
+			rec.err = errFromEvent(ev)
+			if !rec.err.terminal {
+				rec.stmt.retryableSeen++
+			}
+		}
+	}
+	if rec.latency <= 0 {
+		// No statement.complete (eviction, terminal error): time since the start.
+		switch {
+		case !rec.stmt.started.IsZero():
+			rec.latency = now.Sub(rec.stmt.started)
+		case e != nil:
+			rec.latency = now.Sub(e.created)
+		}
+		rec.latency = max(rec.latency, 0)
+	}
+	return rec
+}

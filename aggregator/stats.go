@@ -1,0 +1,70 @@
+package aggregator
+
+import "github.com/dbtelemetry/dbtelemetry/telemetry"
+
+// Stats is a snapshot of the aggregator's counters. Every log built is accounted for:
+// Queued = Exported + Dropped.QueueFull + Dropped.ExportFailed + Dropped.Unfinished +
+// Pending + the logs of the export in flight.
+type Stats struct {
+	// Received counts the events handed to Handle, including those then dropped.
+	Received int64
+	// Queued counts the logs built from events and put in the export queue.
+	Queued int64
+	// Exported counts the logs the exporter accepted.
+	Exported int64
+	// Dropped counts what was lost, by reason.
+	Dropped Dropped
+	// Evicted counts statements finished without their statement.complete; each still
+	// produced its log.
+	Evicted Evicted
+	// Batches counts Export calls; BatchesFailed those that returned an error.
+	Batches       int64
+	BatchesFailed int64
+	// Retried is the exporter's count of extra attempts (0 unless it reports stats).
+	Retried int64
+	// Breaker is the exporter's circuit breaker state ("" unless it reports stats).
+	Breaker telemetry.BreakerState
+	// Exporter holds the exporter's own counters when it implements telemetry.StatsReporter.
+	Exporter telemetry.ExportStats
+	// Pending is the number of logs awaiting export now.
+	Pending int
+	// OpenStatements is the number of statements being aggregated now.
+	OpenStatements int
+	// Panics counts panics of the exporter, recovered (the batch counts as failed).
+	Panics int64
+}
+
+// Dropped counts lost events and logs by reason.
+type Dropped struct {
+	// QueueFull: logs dropped because MaxPendingLogs was reached (oldest non-error first).
+	QueueFull int64
+	// ErrorLimit: retryable errors beyond MaxErrorsPerStatement on one statement.
+	ErrorLimit int64
+	// ExportFailed: logs in batches the exporter did not deliver (breaker open included).
+	ExportFailed int64
+	// Closed: events handed to Handle after Close began (and logs of events racing with
+	// Close that arrived after the final flush).
+	Closed int64
+	// Unfinished: logs still queued when Close's deadline cut the final flush short.
+	Unfinished int64
+	// Invalid: events with an unknown kind, or a statement event without a statement id.
+	Invalid int64
+}
+
+// Total returns the sum of every reason.
+func (d Dropped) Total() int64 {
+	return d.QueueFull + d.ErrorLimit + d.ExportFailed + d.Closed + d.Unfinished + d.Invalid
+}
+
+// Evicted counts statements finished early, by reason.
+type Evicted struct {
+	// Capacity: the oldest statement, evicted because MaxOpenStatements was reached.
+	Capacity int64
+	// TTL: statements open longer than StatementTTL.
+	TTL int64
+	// Close: statements still open when Close was called.
+	Close int64
+}
+
+// Total returns the sum of every reason.
+func (e Evicted) Total() int64 { return e.Capacity + e.TTL + e.Close }

@@ -1,0 +1,195 @@
+package telemetry
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults (SPEC §2, §4). The Go driver's built-in telemetry uses a batch of 200 and a
+// 30 s interval; we follow the Node.js/JDBC connectors.
+const (
+	DefaultBatchSize             = 100
+	DefaultFlushInterval         = 5 * time.Second
+	DefaultMaxPendingLogs        = 500
+	DefaultMaxOpenStatements     = 5000
+	DefaultStatementTTL          = time.Hour
+	DefaultCloseTimeout          = 2 * time.Second
+	DefaultMaxErrorsPerStatement = 50
+	DefaultRetryCount            = 3
+	DefaultRetryDelay            = 100 * time.Millisecond
+	// DefaultExportTimeout bounds one Export call, retries included. The spec is silent;
+	// 3 retries of at most 10 s each plus backoff fit well within it.
+	DefaultExportTimeout = 45 * time.Second
+)
+
+// DisableEnv is the kill switch: 1, true, yes or on (any case) disables telemetry,
+// whatever the DSN or the server says (SPEC §4).
+const DisableEnv = "DATABRICKS_TELEMETRY_DISABLED"
+
+// DSN parameters that configure telemetry (SPEC §6). The driver wrapper removes them
+// before the DSN reaches the driver, which would send them as session parameters.
+const (
+	ParamEnableTelemetry = "enableTelemetry"
+	ParamBatchSize       = "telemetry_batch_size"
+	ParamFlushInterval   = "telemetry_flush_interval"
+	ParamRetryCount      = "telemetry_retry_count"
+	ParamRetryDelay      = "telemetry_retry_delay"
+)
+
+// ErrInvalidConfig is wrapped by the errors Config.Validate and WithDSNParams return.
+var ErrInvalidConfig = errors.New("telemetry: invalid config")
+
+// Config collects every tunable of the pipeline. The zero value is not useful; start from
+// DefaultConfig. A field left at zero or below takes its default in Normalize.
+type Config struct {
+	// BatchSize is the number of logs that triggers an export.
+	BatchSize int
+	// FlushInterval is the period of the flush timer.
+	FlushInterval time.Duration
+	// MaxPendingLogs bounds the logs awaiting export; beyond it the oldest non-error log is dropped.
+	MaxPendingLogs int
+	// MaxOpenStatements bounds the statements being aggregated; beyond it the oldest is evicted.
+	MaxOpenStatements int
+	// StatementTTL evicts a statement that never completes (Rows never closed).
+	StatementTTL time.Duration
+	// CloseTimeout bounds Close when its context has no deadline.
+	CloseTimeout time.Duration
+	// MaxErrorsPerStatement bounds the retryable errors held on one statement.
+	MaxErrorsPerStatement int
+	// RetryCount is the number of export retries after the first attempt (exporter).
+	RetryCount int
+	// RetryDelay is the base export backoff (exporter).
+	RetryDelay time.Duration
+	// ExportTimeout bounds one Export call.
+	ExportTimeout time.Duration
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		BatchSize:             DefaultBatchSize,
+		FlushInterval:         DefaultFlushInterval,
+		MaxPendingLogs:        DefaultMaxPendingLogs,
+		MaxOpenStatements:     DefaultMaxOpenStatements,
+		StatementTTL:          DefaultStatementTTL,
+		CloseTimeout:          DefaultCloseTimeout,
+		MaxErrorsPerStatement: DefaultMaxErrorsPerStatement,
+		RetryCount:            DefaultRetryCount,
+		RetryDelay:            DefaultRetryDelay,
+		ExportTimeout:         DefaultExportTimeout,
+	}
+}
+
+// Normalize returns c with every zero or negative field replaced by its default, and
+// MaxPendingLogs raised to at least BatchSize (a batch must fit in the queue).
+// RetryCount is the exception: 0 is a valid "no retries", only a negative count resets.
+func (c Config) Normalize() Config {
+	d := DefaultConfig()
+	if c.BatchSize <= 0 {
+		c.BatchSize = d.BatchSize
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = d.FlushInterval
+	}
+	if c.MaxPendingLogs <= 0 {
+		c.MaxPendingLogs = d.MaxPendingLogs
+	}
+	if c.MaxPendingLogs < c.BatchSize {
+		c.MaxPendingLogs = c.BatchSize
+	}
+	if c.MaxOpenStatements <= 0 {
+		c.MaxOpenStatements = d.MaxOpenStatements
+	}
+	if c.StatementTTL <= 0 {
+		c.StatementTTL = d.StatementTTL
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = d.CloseTimeout
+	}
+	if c.MaxErrorsPerStatement <= 0 {
+		c.MaxErrorsPerStatement = d.MaxErrorsPerStatement
+	}
+	if c.RetryCount < 0 {
+		c.RetryCount = d.RetryCount
+	}
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = d.RetryDelay
+	}
+	if c.ExportTimeout <= 0 {
+		c.ExportTimeout = d.ExportTimeout
+	}
+	return c
+}
+
+// WithDSNParams returns c updated from the telemetry_* DSN parameters in v (SPEC §6).
+// Durations accept Go syntax ("5s", "250ms") or a bare integer: seconds for the flush
+// interval, milliseconds for the retry delay. An unparsable or out-of-range value is an
+// error wrapping ErrInvalidConfig; c is returned unchanged with it.
+func (c Config) WithDSNParams(v url.Values) (Config, error) {
+	out := c
+	if s := v.Get(ParamBatchSize); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 || n > 10000 {
+			return c, fmt.Errorf("%w: %s=%q: want 1..10000", ErrInvalidConfig, ParamBatchSize, s)
+		}
+		out.BatchSize = n
+	}
+	if s := v.Get(ParamFlushInterval); s != "" {
+		d, err := parseDuration(s, time.Second)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("%w: %s=%q: want a positive duration", ErrInvalidConfig, ParamFlushInterval, s)
+		}
+		out.FlushInterval = d
+	}
+	if s := v.Get(ParamRetryCount); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > 10 {
+			return c, fmt.Errorf("%w: %s=%q: want 0..10", ErrInvalidConfig, ParamRetryCount, s)
+		}
+		out.RetryCount = n
+	}
+	if s := v.Get(ParamRetryDelay); s != "" {
+		d, err := parseDuration(s, time.Millisecond)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("%w: %s=%q: want a positive duration", ErrInvalidConfig, ParamRetryDelay, s)
+		}
+		out.RetryDelay = d
+	}
+	return out, nil
+}
+
+func parseDuration(s string, unit time.Duration) (time.Duration, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Duration(n) * unit, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("parse duration: %w", err)
+	}
+	return d, nil
+}
+
+// LookupEnvFunc reads an environment variable; os.LookupEnv is one. Tests inject their own.
+type LookupEnvFunc func(key string) (string, bool)
+
+// DisabledByEnv reports whether the kill switch DisableEnv is set to 1, true, yes or on
+// (any case, surrounding spaces ignored). A nil lookup reads the process environment.
+func DisabledByEnv(lookup LookupEnvFunc) bool {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	v, ok := lookup(DisableEnv)
+	if !ok {
+		return false
+	}
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}

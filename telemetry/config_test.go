@@ -1,0 +1,93 @@
+package telemetry
+
+import (
+	"errors"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDefaultConfig(t *testing.T) {
+	c := DefaultConfig()
+	assert.Equal(t, 100, c.BatchSize)
+	assert.Equal(t, 5*time.Second, c.FlushInterval)
+	assert.Equal(t, 500, c.MaxPendingLogs)
+	assert.Equal(t, 5000, c.MaxOpenStatements)
+	assert.Equal(t, time.Hour, c.StatementTTL)
+	assert.Equal(t, 2*time.Second, c.CloseTimeout)
+	assert.Equal(t, 50, c.MaxErrorsPerStatement)
+	assert.Equal(t, 3, c.RetryCount)
+	assert.Equal(t, 100*time.Millisecond, c.RetryDelay)
+	zero := Config{}.Normalize()
+	zero.RetryCount = c.RetryCount // 0 retries is a valid choice, kept by Normalize
+	assert.Equal(t, c, zero, "zero fields take their defaults")
+}
+
+func TestNormalize(t *testing.T) {
+	c := Config{BatchSize: 50, MaxPendingLogs: 10, RetryCount: 0, FlushInterval: -1}.Normalize()
+	assert.Equal(t, 50, c.BatchSize)
+	assert.Equal(t, 50, c.MaxPendingLogs, "a batch must fit in the queue")
+	assert.Equal(t, 0, c.RetryCount, "zero retries is valid")
+	assert.Equal(t, DefaultFlushInterval, c.FlushInterval)
+	assert.Equal(t, DefaultRetryCount, Config{RetryCount: -1}.Normalize().RetryCount)
+}
+
+func TestWithDSNParams(t *testing.T) {
+	tests := []struct {
+		name    string
+		query   string
+		check   func(t *testing.T, c Config)
+		wantErr bool
+	}{
+		{"none", "", func(t *testing.T, c Config) { assert.Equal(t, DefaultConfig(), c) }, false},
+		{"all", "telemetry_batch_size=20&telemetry_flush_interval=2s&telemetry_retry_count=0&telemetry_retry_delay=250ms", func(t *testing.T, c Config) {
+			assert.Equal(t, 20, c.BatchSize)
+			assert.Equal(t, 2*time.Second, c.FlushInterval)
+			assert.Equal(t, 0, c.RetryCount)
+			assert.Equal(t, 250*time.Millisecond, c.RetryDelay)
+		}, false},
+		{"bare integers", "telemetry_flush_interval=7&telemetry_retry_delay=30", func(t *testing.T, c Config) {
+			assert.Equal(t, 7*time.Second, c.FlushInterval)
+			assert.Equal(t, 30*time.Millisecond, c.RetryDelay)
+		}, false},
+		{"bad batch", "telemetry_batch_size=0", nil, true},
+		{"batch not a number", "telemetry_batch_size=lots", nil, true},
+		{"bad interval", "telemetry_flush_interval=soon", nil, true},
+		{"negative retries", "telemetry_retry_count=-1", nil, true},
+		{"bad delay", "telemetry_retry_delay=-5ms", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := url.ParseQuery(tt.query)
+			require.NoError(t, err)
+			c, err := DefaultConfig().WithDSNParams(v)
+			if tt.wantErr {
+				require.Error(t, err)
+				assert.True(t, errors.Is(err, ErrInvalidConfig))
+				assert.Equal(t, DefaultConfig(), c, "unchanged on error")
+				return
+			}
+			require.NoError(t, err)
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestDisabledByEnv(t *testing.T) {
+	for value, want := range map[string]bool{
+		"1": true, "true": true, "TRUE": true, "yes": true, "On": true, " on ": true,
+		"0": false, "false": false, "no": false, "off": false, "": false, "disabled": false,
+	} {
+		lookup := func(k string) (string, bool) {
+			if k == DisableEnv {
+				return value, true
+			}
+			return "", false
+		}
+		assert.Equal(t, want, DisabledByEnv(lookup), "%q", value)
+	}
+	assert.False(t, DisabledByEnv(func(string) (string, bool) { return "", false }), "unset")
+}

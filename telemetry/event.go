@@ -1,0 +1,143 @@
+package telemetry
+
+import "time"
+
+// Kind says which of the telemetry events an Event is.
+type Kind uint8
+
+// Event kinds (SPEC §1). The zero Kind is invalid, so a forgotten field is caught.
+const (
+	// KindConnectionOpen: a connection (Thrift session) was opened, successfully or not.
+	KindConnectionOpen Kind = iota + 1
+	// KindConnectionClose: a connection was closed; it becomes a DELETE_SESSION log.
+	KindConnectionClose
+	// KindStatementStart: a statement was sent and the server named it.
+	KindStatementStart
+	// KindStatementComplete: the statement's work is over (Exec returned, Rows closed or read).
+	KindStatementComplete
+	// KindChunk: one CloudFetch file was downloaded.
+	KindChunk
+	// KindError: a driver call returned an error that is not an outcome (see IsOutcome).
+	KindError
+)
+
+// String returns the event name used in SPEC §1 ("connection.open", ...).
+func (k Kind) String() string {
+	switch k {
+	case KindConnectionOpen:
+		return "connection.open"
+	case KindConnectionClose:
+		return "connection.close"
+	case KindStatementStart:
+		return "statement.start"
+	case KindStatementComplete:
+		return "statement.complete"
+	case KindChunk:
+		return "cloudfetch.chunk"
+	case KindError:
+		return "error"
+	default:
+		return "invalid"
+	}
+}
+
+// Event is one telemetry event. It is a flat value so that emitting costs a copy and no
+// allocation; each kind uses the fields its comment names and leaves the others zero.
+//
+// Errors: set Err on a KindError event (or on a KindConnectionOpen whose open failed) and
+// the Emitter fills ErrorName, SQLState, HTTPStatus, Terminal and Message (redacted) and
+// clears Err, so a Sink never holds an error value nor unredacted text. A Sink handed an
+// Event directly must treat a non-empty ErrorName as "this event carries an error".
+type Event struct {
+	// Kind selects the event; the zero Kind is rejected.
+	Kind Kind
+	// Time is when the event happened (for statement.start: the start time). Optional.
+	Time time.Time
+	// SessionID is the Thrift session id (all kinds, when known).
+	SessionID string
+	// StatementID is the server's statement (query) id: statement.*, cloudfetch.chunk,
+	// and error when the failure belongs to a statement.
+	StatementID string
+	// Latency is the open latency (connection.open), close latency (connection.close),
+	// end-to-end statement latency (statement.complete) or download time (cloudfetch.chunk).
+	Latency time.Duration
+
+	// Connection describes the connection (connection.open only). The sink keeps the
+	// pointer until the log is exported: do not modify the value after emitting it.
+	Connection *ConnectionInfo
+
+	// OperationType is one of the Op* constants (statement.start; EXECUTE_STATEMENT when empty).
+	OperationType string
+	// StatementType is one of the Statement* constants (statement.start).
+	StatementType string
+	// ResultFormat is one of the Result* constants (statement.complete).
+	ResultFormat string
+	// RowsRead is the number of rows the caller read (statement.complete).
+	RowsRead int64
+	// PollCount and PollLatency are GetOperationStatus calls and the time spent in them.
+	// They add up across a statement's events, so report each poll once.
+	PollCount   int32
+	PollLatency time.Duration
+	// ResultReadyLatency is the time until the result was ready; ConsumptionLatency the
+	// time the caller spent reading it (statement.complete).
+	ResultReadyLatency time.Duration
+	ConsumptionLatency time.Duration
+	// ChunksPresent is the number of CloudFetch chunks the result has (statement.complete).
+	ChunksPresent int32
+	// RetryCount is the number of retries the driver made for the statement, when known.
+	RetryCount int32
+
+	// ChunkIndex, Bytes and Compressed describe one CloudFetch download (cloudfetch.chunk).
+	// Compressed may also be set on statement.complete for an inline compressed result.
+	ChunkIndex int32
+	Bytes      int64
+	Compressed bool
+
+	// Err is the failure to record; the Emitter turns it into the fields below.
+	Err error
+	// ErrorName is the classifier's name for the failure ("" = no error).
+	ErrorName string
+	// SQLState is the failure's SQLSTATE, when it has one.
+	SQLState string
+	// HTTPStatus is the failure's HTTP status, when it has one.
+	HTTPStatus int
+	// Terminal says retrying will not help (see Classify).
+	Terminal bool
+	// Message is the failure's text, already passed through Redact.
+	Message string
+}
+
+// HasError reports whether the event carries a failure.
+func (e *Event) HasError() bool { return e.ErrorName != "" || e.Err != nil }
+
+// ConnectionInfo is what a connection.open event says about the connection. It carries
+// no credentials; Host is the DSN's host only.
+type ConnectionInfo struct {
+	Host     string
+	Port     int
+	HTTPPath string
+	// AuthType is one of pat, oauth-m2m, external-browser, token-provider,
+	// external-token, static-token, custom, unknown.
+	AuthType            string
+	AuthMech            string
+	AuthFlow            string
+	Mode                string
+	EnableArrow         bool
+	EnableDirectResults bool
+	UseCloudFetch       bool
+	QueryTags           string
+	SocketTimeout       time.Duration
+}
+
+// Sink receives events from an Emitter. Handle must be cheap and must not block: it is
+// called on the application's goroutine, in the middle of a database call. The
+// aggregator implements it.
+type Sink interface {
+	Handle(Event)
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(Event)
+
+// Handle calls f(ev).
+func (f SinkFunc) Handle(ev Event) { f(ev) }

@@ -1,0 +1,623 @@
+package telemetry
+
+import (
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxRedactedLen caps the output of Redact, in bytes (SPEC §4a: 2 KiB).
+const MaxRedactedLen = 2048
+
+// Redacted replaces a secret in Redact's output.
+const Redacted = "[REDACTED]"
+
+// truncatedMark ends an output that Redact shortened.
+const truncatedMark = " [truncated]"
+
+// maxRedactInput bounds the work Redact does on a huge message: the input is cut to it
+// (at a word boundary) before the first pass. Nothing past it can reach the output anyway.
+const maxRedactInput = 64 << 10
+
+// redactRule is one rewrite; rules run in order (order matters: an URL's userinfo must go
+// before the e-mail rule sees it, key=value before quoted strings, ...). The rule table and
+// the compiled expressions below are read-only after package initialisation.
+type redactRule struct {
+	// need lists substrings (ASCII, matched case-insensitively) of which the input must
+	// contain at least one for the rule to possibly match; it spares most regexp passes.
+	need []string
+	// pre, when set, is a finer test run after need.
+	pre func(string) bool
+	// apply, when set, is a hand-written scanner used instead of re (Go's regexp is slow
+	// on patterns that start with a character class).
+	apply func(string) string
+	re    *regexp.Regexp
+	repl  string              // used when fn is nil; may refer to groups
+	fn    func(string) string // rewrites the whole match
+}
+
+// Compiled once; regexp values are safe for concurrent use.
+var (
+	// SQL excerpts the server quotes back: "== SQL ==\nselect ...\n---^^^" up to a blank line.
+	sqlBlockRe = regexp.MustCompile(`(?s)(==\s*SQL(?:\s*\([^)\n]*\))?\s*==)(.*?)(\n[ \t]*\n|\z)`)
+	// user:secret@host without a scheme (the Go driver's DSN: token:<pat>@host).
+	userinfoRe = regexp.MustCompile(`[A-Za-z0-9._%+\-]+:[^@\s/'"]+@`)
+	bearerRe   = regexp.MustCompile(`(?i)\b(bearer)(\s+|\s*[:=]\s*)[A-Za-z0-9\-._~+/]{8,}=*`)
+	basicRe    = regexp.MustCompile(`(?i)\b(basic)\s+([A-Za-z0-9+/]{6,}={0,2})`)
+	jwtRe      = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)
+	// Databricks tokens (PAT dapi…, dkea…, OAuth secrets dose…, dsapi…) and AWS key ids.
+	dbTokenRe     = regexp.MustCompile(`(?:dapi|dkea|dose|dsapi)[A-Za-z0-9]{16,}(?:-\d+)?|(?:AKIA|ASIA)[0-9A-Z]{16}`)
+	windowsPathRe = regexp.MustCompile(`(^|[^A-Za-z0-9])[A-Za-z]:[\\/](?:[^\\/\s'"<>|?*:]+[\\/])+`)
+
+	redactRules = [...]redactRule{
+		{need: []string{"sql"}, re: sqlBlockRe, repl: "${1} " + Redacted + "${3}"},
+		// URLs: userinfo, query and fragment go (SPEC §4a, CloudFetch pre-signed links).
+		{need: []string{"://"}, apply: redactURLs},
+		// Keyed secrets before the rules that could eat their key.
+		{need: []string{`"`}, apply: redactJSONSecrets},
+		{need: []string{"="}, apply: redactKVSecrets},
+		{need: []string{"bearer"}, re: bearerRe, repl: "${1} " + Redacted},
+		{need: []string{"basic"}, re: basicRe, fn: redactBasic},
+		{need: []string{"eyj"}, re: jwtRe, repl: Redacted},
+		{need: []string{"dapi", "dkea", "dose", "dsapi", "akia", "asia"}, re: dbTokenRe, repl: Redacted},
+		{need: []string{"@"}, pre: hasUserinfo, re: userinfoRe, repl: Redacted + "@"},
+		{need: []string{"'"}, apply: redactSingleQuoted},
+		{need: []string{`"`}, apply: redactDoubleQuoted},
+		{need: []string{"/"}, apply: redactUnixPaths},
+		{need: []string{`:\`, ":/"}, pre: hasDrive, re: windowsPathRe, fn: redactWindowsPath},
+		{need: []string{"@"}, apply: redactEmails},
+	}
+)
+
+// Redact removes from s what must never leave the process (SPEC §4a) and caps it at
+// MaxRedactedLen bytes. It is meant for error messages and stack traces:
+//
+//   - Bearer and Basic credentials, JWTs, Databricks tokens (dapi…, dkea…, dose…,
+//     dsapi…) and AWS access key ids;
+//   - password, pwd, token, secret, client_secret, access_token, refresh_token, api_key
+//     and similar keys, in JSON ("k": "v") and k=v form;
+//   - URL userinfo (and user:secret@host without a scheme) and URL query strings and
+//     fragments (pre-signed CloudFetch links carry their signature there);
+//   - SQL the server quotes back ("== SQL == …") and quoted literals ('…' → '?',
+//     "…" → "?"); numbers and `identifiers` stay;
+//   - the directories of absolute paths (home and application directories): only the
+//     last element stays, "/home/alice/app/main.go:12" → "[PATH]/main.go:12";
+//   - e-mail addresses.
+//
+// Longer results are redacted, truncated (dropping a word cut in two) and redacted again.
+// Redact is safe for concurrent use, never panics, and Redact(Redact(s)) == Redact(s).
+func Redact(s string) string {
+	if s == "" {
+		return ""
+	}
+	if len(s) > maxRedactInput {
+		s = cutWord(s, maxRedactInput)
+	}
+	s = redactOnce(s)
+	if len(s) <= MaxRedactedLen {
+		return s
+	}
+	s = cutWord(s, MaxRedactedLen-len(truncatedMark)) + truncatedMark
+	s = redactOnce(s)
+	if len(s) > MaxRedactedLen {
+		// The second pass may lengthen a cut-off secret into a marker; cutting redacted
+		// text cannot expose anything.
+		s = cutRune(s, MaxRedactedLen)
+	}
+	return s
+}
+
+func redactOnce(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	for i := range redactRules {
+		r := &redactRules[i]
+		if !containsAnyFold(s, r.need) || r.pre != nil && !r.pre(s) {
+			continue
+		}
+		switch {
+		case r.apply != nil:
+			s = r.apply(s)
+		case r.fn != nil:
+			s = r.re.ReplaceAllStringFunc(s, r.fn)
+		default:
+			s = r.re.ReplaceAllString(s, r.repl)
+		}
+	}
+	return s
+}
+
+// secretKeyWords are the key names (SPEC §4a) whose values are secrets; a key matches
+// when it contains one, ignoring case: client_secret, accessToken, X-Api-Key, PWD, ...
+var secretKeyWords = []string{"password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey", "credential"}
+
+func isSecretKey(key string, json bool) bool {
+	return containsAnyFold(key, secretKeyWords) || json && indexFold(key, "authorization") >= 0
+}
+
+func isKeyByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// redactKVSecrets rewrites key=value (spaces allowed around '=') when the key names a
+// secret. The value is a quoted string (an unclosed one runs to the end) or a run up to
+// whitespace or one of & ; , ' " } ).
+func redactKVSecrets(s string) string {
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != '=' {
+			continue
+		}
+		k := i
+		for k > last && isSpace(s[k-1]) {
+			k--
+		}
+		ks := k
+		for ks > last && isKeyByte(s[ks-1]) {
+			ks--
+		}
+		if ks == k || !isSecretKey(s[ks:k], false) {
+			continue
+		}
+		v := i + 1
+		for v < len(s) && isSpace(s[v]) {
+			v++
+		}
+		end := v
+		if v < len(s) && (s[v] == '\'' || s[v] == '"') {
+			if j := strings.IndexByte(s[v+1:], s[v]); j >= 0 {
+				end = v + 1 + j + 1
+			} else {
+				end = len(s)
+			}
+		} else {
+			for end < len(s) && !isSpace(s[end]) && strings.IndexByte("&;,'\"})", s[end]) < 0 {
+				end++
+			}
+		}
+		if end == v {
+			continue
+		}
+		b.WriteString(s[last:v])
+		b.WriteString(Redacted)
+		last = end
+		i = end - 1
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// redactJSONSecrets rewrites "key": value when the key names a secret; the value becomes
+// "[REDACTED]". The value is a JSON string (escapes honoured, an unclosed one runs to the
+// end) or a bare run up to whitespace or one of , } ].
+func redactJSONSecrets(s string) string {
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != ':' {
+			continue
+		}
+		k := i
+		for k > last && isSpace(s[k-1]) {
+			k--
+		}
+		if k == last || s[k-1] != '"' {
+			continue
+		}
+		open := strings.LastIndexByte(s[last:k-1], '"')
+		if open < 0 {
+			continue
+		}
+		key := s[last+open+1 : k-1]
+		if strings.ContainsAny(key, "\\\n") || !isSecretKey(key, true) {
+			continue
+		}
+		v := i + 1
+		for v < len(s) && isSpace(s[v]) {
+			v++
+		}
+		end := v
+		if v < len(s) && s[v] == '"' {
+			end = len(s)
+			for j := v + 1; j < len(s); j++ {
+				if s[j] == '\\' {
+					j++
+					continue
+				}
+				if s[j] == '"' {
+					end = j + 1
+					break
+				}
+			}
+		} else {
+			for end < len(s) && !isSpace(s[end]) && strings.IndexByte(",}]", s[end]) < 0 {
+				end++
+			}
+		}
+		if end == v {
+			continue
+		}
+		b.WriteString(s[last:v])
+		b.WriteString(`"` + Redacted + `"`)
+		last = end
+		i = end - 1
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// redactURL keeps scheme, host and path of an URL and drops userinfo, query and fragment.
+func redactURL(u string) string {
+	// Trailing punctuation usually belongs to the sentence, not the URL.
+	trail := len(u)
+	for trail > 0 && strings.IndexByte(".,;:)]}!", u[trail-1]) >= 0 {
+		trail--
+	}
+	u, tail := u[:trail], u[trail:]
+	i := strings.Index(u, "://")
+	if i < 0 {
+		return u + tail
+	}
+	scheme, rest := u[:i+3], u[i+3:]
+	authEnd := strings.IndexAny(rest, "/?#")
+	if authEnd < 0 {
+		authEnd = len(rest)
+	}
+	authority, rest := rest[:authEnd], rest[authEnd:]
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		authority = Redacted + "@" + authority[at+1:]
+	}
+	if q := strings.IndexAny(rest, "?#"); q >= 0 {
+		rest = rest[:q]
+	}
+	return scheme + authority + rest + tail
+}
+
+// redactBasic redacts "Basic <value>" unless the value is a plain lower-case word (as in
+// "basic authentication"), which a base64 credential practically never is.
+func redactBasic(m string) string {
+	sp := strings.IndexAny(m, " \t\r\n")
+	if sp < 0 {
+		return m
+	}
+	word, value := m[:sp], strings.TrimLeft(m[sp:], " \t\r\n")
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c < 'a' || c > 'z' {
+			return word + " " + Redacted
+		}
+	}
+	return m
+}
+
+// redactUnixPath rewrites an absolute path of two or more elements.
+func redactUnixPath(m string) string {
+	elems := strings.Split(m[1:], "/")
+	if len(elems) == 2 && (elems[0] == "home" || elems[0] == "Users") {
+		return "~" // the element after /home is a user name
+	}
+	return "[PATH]/" + elems[len(elems)-1]
+}
+
+func redactWindowsPath(m string) string {
+	prefix := ""
+	if i := strings.IndexByte(m, ':'); i == 2 {
+		prefix = m[:1]
+	}
+	sep := m[len(m)-1:]
+	return prefix + "[PATH]" + sep
+}
+
+// cutWord cuts s to at most n bytes at a rune boundary and, when the cut falls inside a
+// word, drops that word too: half a token must not survive for lack of its other half.
+func cutWord(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := cutRune(s, n)
+	if isWordByte(s[len(cut)]) {
+		end := len(cut)
+		for end > 0 && isWordByte(cut[end-1]) {
+			end--
+		}
+		cut = cut[:end]
+	}
+	return cut
+}
+
+// cutRune cuts s to at most n bytes without splitting a UTF-8 sequence.
+func cutRune(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '_' || c == '-' || c == '.' || c == '+' || c == '/' || c == '=' || c == '%' || c >= 0x80
+}
+
+// containsAnyFold reports whether s contains one of the lower-case ASCII needles,
+// ignoring ASCII case.
+func containsAnyFold(s string, needles []string) bool {
+	for _, n := range needles {
+		if indexFold(s, n) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// indexFold is strings.Index ignoring ASCII case; needle must be lower case. It does not
+// allocate, unlike lower-casing s.
+func indexFold(s, needle string) int {
+	if needle == "" {
+		return 0
+	}
+	first := needle[0]
+	for i := 0; i+len(needle) <= len(s); i++ {
+		if lowerASCII(s[i]) != first {
+			continue
+		}
+		j := 1
+		for j < len(needle) && lowerASCII(s[i+j]) == needle[j] {
+			j++
+		}
+		if j == len(needle) {
+			return i
+		}
+	}
+	return -1
+}
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
+}
+
+// rewriter accumulates a copy of s with some spans replaced; it copies nothing when no
+// span is replaced.
+type rewriter struct {
+	s    string
+	b    strings.Builder
+	last int
+}
+
+func (w *rewriter) replace(start, end int, with string) {
+	if w.b.Len() == 0 {
+		w.b.Grow(len(w.s))
+	}
+	w.b.WriteString(w.s[w.last:start])
+	w.b.WriteString(with)
+	w.last = end
+}
+
+// String returns the rewritten text.
+func (w *rewriter) String() string {
+	if w.last == 0 && w.b.Len() == 0 {
+		return w.s
+	}
+	w.b.WriteString(w.s[w.last:])
+	return w.b.String()
+}
+
+func isWordChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+func isSpaceAny(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
+
+// redactURLs passes every scheme://… in s through redactURL. The URL runs to whitespace,
+// a quote, '<', '>' or a backtick.
+func redactURLs(s string) string {
+	w := rewriter{s: s}
+	from := 0
+	for {
+		k := strings.Index(s[from:], "://")
+		if k < 0 {
+			break
+		}
+		k += from
+		from = k + 3
+		st := k
+		for st > w.last && (isLetter(s[st-1]) || s[st-1] >= '0' && s[st-1] <= '9' || strings.IndexByte("+.-", s[st-1]) >= 0) {
+			st--
+		}
+		for st < k && !isLetter(s[st]) {
+			st++
+		}
+		if st == k {
+			continue
+		}
+		end := k + 3
+		for end < len(s) && !isSpaceAny(s[end]) && strings.IndexByte("\"'<>`", s[end]) < 0 {
+			end++
+		}
+		if end == k+3 {
+			continue
+		}
+		w.replace(st, end, redactURL(s[st:end]))
+		from = end
+	}
+	return w.String()
+}
+
+// redactSingleQuoted replaces '…' literals with '?' (SQL's ” and \' escapes honoured).
+func redactSingleQuoted(s string) string { return redactQuoted(s, '\'') }
+
+// redactDoubleQuoted replaces "…" strings with "?" (\" escapes honoured).
+func redactDoubleQuoted(s string) string { return redactQuoted(s, '"') }
+
+// redactQuoted replaces quoted text with q?q. A quote opens only after a non-word
+// character (don't, O'Brien); a quote followed by a word character does not close, so
+// that a stray quote cannot shift the pairing and expose a literal; an unclosed quote
+// runs to the end, since a literal cut short is still a literal.
+func redactQuoted(s string, q byte) string {
+	w := rewriter{s: s}
+	for i := 0; i < len(s); i++ {
+		if s[i] != q {
+			continue
+		}
+		if i > 0 {
+			if p := s[i-1]; isWordChar(p) || p == q || p == '\\' && q == '"' {
+				continue
+			}
+		}
+		end := len(s)
+		for j := i + 1; j < len(s); j++ {
+			c := s[j]
+			if c == '\\' {
+				j++
+				continue
+			}
+			if c != q {
+				continue
+			}
+			if j+1 < len(s) && (isWordChar(s[j+1]) || q == '\'' && s[j+1] == q) {
+				j++ // an escaped '' or a quote inside a word
+				continue
+			}
+			end = j + 1
+			break
+		}
+		w.replace(i, end, string([]byte{q, '?', q}))
+		i = end - 1
+	}
+	return w.String()
+}
+
+func isPathPrefix(c byte) bool {
+	return isSpaceAny(c) || strings.IndexByte("([=,:'\"<>", c) >= 0
+}
+
+func isPathByte(c byte) bool {
+	return !isSpaceAny(c) && strings.IndexByte("/'\"()[]<>,:;*|", c) < 0
+}
+
+// redactUnixPaths rewrites absolute paths of two or more elements that start the text or
+// follow whitespace or one of ( [ = , : ' " < > (so URL paths are left alone).
+func redactUnixPaths(s string) string {
+	w := rewriter{s: s}
+	for i := 0; i < len(s); i++ {
+		if s[i] != '/' || i > 0 && !isPathPrefix(s[i-1]) {
+			continue
+		}
+		j, elems := i, 0
+		for j < len(s) && s[j] == '/' {
+			k := j + 1
+			for k < len(s) && isPathByte(s[k]) {
+				k++
+			}
+			if k == j+1 {
+				break
+			}
+			elems++
+			j = k
+		}
+		if elems < 2 {
+			continue
+		}
+		w.replace(i, j, redactUnixPath(s[i:j]))
+		i = j - 1
+	}
+	return w.String()
+}
+
+// redactEmails replaces local@domain.tld with [EMAIL].
+func redactEmails(s string) string {
+	w := rewriter{s: s}
+	isLocal := func(c byte) bool {
+		return isLetter(c) || c >= '0' && c <= '9' || strings.IndexByte("._%+-", c) >= 0
+	}
+	isDomain := func(c byte) bool { return isLetter(c) || c >= '0' && c <= '9' || c == '.' || c == '-' }
+	for i := 0; i < len(s); i++ {
+		if s[i] != '@' {
+			continue
+		}
+		st := i
+		for st > w.last && isLocal(s[st-1]) {
+			st--
+		}
+		if st == i {
+			continue
+		}
+		de := i + 1
+		for de < len(s) && isDomain(s[de]) {
+			de++
+		}
+		// The address ends after the last ".tld" (two letters or more) of the domain run.
+		end := -1
+		for e := de; e > i+1; {
+			l := e
+			for l > i+1 && isLetter(s[l-1]) {
+				l--
+			}
+			if e-l >= 2 && l-1 > i+1 && s[l-1] == '.' {
+				end = e
+				break
+			}
+			if l < e {
+				e = l // no shorter end inside this run of letters can do better
+			} else {
+				e--
+			}
+		}
+		if end < 0 {
+			continue
+		}
+		w.replace(st, end, "[EMAIL]")
+		i = end - 1
+	}
+	return w.String()
+}
+
+// hasUserinfo reports whether some '@' follows a "name:secret" run (no space, quote or
+// slash in between), the only shape userinfoRe can match.
+func hasUserinfo(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '@' {
+			continue
+		}
+		for j := i - 1; j >= 0; j-- {
+			c := s[j]
+			if c == ':' {
+				return true
+			}
+			if isSpaceAny(c) || c == '/' || c == '\'' || c == '"' || c == '@' {
+				break
+			}
+		}
+	}
+	return false
+}
+
+// hasDrive reports whether s holds a drive letter ("C:\" or "C:/") not preceded by an
+// alphanumeric (so "https://" is not one).
+func hasDrive(s string) bool {
+	for i := 1; i+1 < len(s); i++ {
+		if s[i] == ':' && (s[i+1] == '\\' || s[i+1] == '/') && isLetter(s[i-1]) &&
+			(i < 2 || !isLetter(s[i-2]) && (s[i-2] < '0' || s[i-2] > '9')) {
+			return true
+		}
+	}
+	return false
+}

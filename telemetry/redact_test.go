@@ -1,0 +1,203 @@
+package telemetry
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+)
+
+const (
+	testPAT = "dapi0123456789abcdef0123456789abcdef"
+	testJWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6MX0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+)
+
+func TestRedact(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"empty", "", ""},
+		{"plain text stays", "failed to execute query: operation canceled", "failed to execute query: operation canceled"},
+		{"numbers and identifiers stay", "[DIVIDE_BY_ZERO] Division by zero in `main`.`t` at line 1, pos 7", "[DIVIDE_BY_ZERO] Division by zero in `main`.`t` at line 1, pos 7"},
+		{"bearer", "Authorization: Bearer " + testPAT, "Authorization: Bearer [REDACTED]"},
+		{"bearer jwt", "authorization=bearer " + testJWT, "authorization=bearer [REDACTED]"},
+		{"basic", "Authorization: Basic dXNlcjpwYXNzd29yZA==", "Authorization: Basic [REDACTED]"},
+		{"basic as a word stays", "basic authentication is not enabled", "basic authentication is not enabled"},
+		{"jwt alone", "token " + testJWT + " expired", "token [REDACTED] expired"},
+		{"pat alone", "invalid " + testPAT + "-2 given", "invalid [REDACTED] given"},
+		{"dose secret", "secret dose0123456789ABCDEFabcdef0123 leaked", "secret [REDACTED] leaked"},
+		{"dkea", "key dkeaABCDEF0123456789abcdef was", "key [REDACTED] was"},
+		{"aws key id", "AKIAIOSFODNN7EXAMPLE used", "[REDACTED] used"},
+		{"dsn userinfo", "token:" + testPAT + "@adb-1.azuredatabricks.net:443/sql/1.0/warehouses/abc", "[REDACTED]@adb-1.azuredatabricks.net:443/sql/1.0/warehouses/abc"},
+		{"url userinfo", "dial https://alice:pw@host.example/x", "dial https://[REDACTED]@host.example/x"},
+		{"url query dropped", "GET https://bucket.s3.amazonaws.com/o/1/part-0.arrow?X-Amz-Signature=abc&X-Amz-Credential=AKIA", "GET https://bucket.s3.amazonaws.com/o/1/part-0.arrow"},
+		{"url fragment dropped, punctuation kept", "see https://h.example/p#frag).", "see https://h.example/p)."},
+		{"json secrets", `{"client_secret":"s3cr3t","n":1}`, `{"?":"?","?":1}`},
+		{"json unquoted value", `{"api_key": 12345}`, `{"?": "?"}`},
+		{"k=v", "password=hunter2&user=bob", "password=[REDACTED]&user=bob"},
+		{"k=v variants", "access_token = abc; refresh_token=def, API-KEY=ghi client_secret='x y'", "access_token = [REDACTED]; refresh_token=[REDACTED], API-KEY=[REDACTED] client_secret=[REDACTED]"},
+		{"jdbc pwd", "jdbc:databricks://h:443/default;AuthMech=3;UID=token;PWD=" + "abc123", "jdbc:databricks://h:443/default;AuthMech=3;UID=token;PWD=[REDACTED]"},
+		{"single quoted literal", "where name = 'alice' and id = 42", "where name = '?' and id = 42"},
+		{"escaped quote in literal", `where s = 'it''s' or s = 'a\'b'`, `where s = '?' or s = '?'`},
+		{"apostrophe is not a quote", "can't open the table", "can't open the table"},
+		{"unclosed literal runs to end", "near 'select * from secret_table", "near '?'"},
+		{"double quoted", `strconv.ParseInt: parsing "hunter2": invalid syntax`, `strconv.ParseInt: parsing "?": invalid syntax`},
+		{"sql block", "[PARSE_SYNTAX_ERROR] Syntax error at or near 'selec'. SQLSTATE: 42601\n\n== SQL ==\nselec ssn from people\n^^^\n\nnext", "[PARSE_SYNTAX_ERROR] Syntax error at or near '?'. SQLSTATE: 42601\n\n== SQL == [REDACTED]\n\nnext"},
+		{"sql block with position", "== SQL (line 1, position 8) ==\nselect 1 frm t\n--------^^^", "== SQL (line 1, position 8) == [REDACTED]"},
+		{"home path", "open /home/alice/project/config.yaml: no such file", "open [PATH]/config.yaml: no such file"},
+		{"home directory itself", "cd /Users/bob failed", "cd ~ failed"},
+		{"go stack frame", "\t/root/go/pkg/mod/github.com/x/y@v1.2.3/internal/errors/err.go:127 +0x1d", "\t[PATH]/err.go:127 +0x1d"},
+		{"app directory", "load /opt/myapp/conf/app.ini: denied", "load [PATH]/app.ini: denied"},
+		{"windows path", `open C:\Users\carol\AppData\app.log failed`, `open [PATH]\app.log failed`},
+		{"dbfs path", "read dbfs:/mnt/raw/customers.csv", "read dbfs:[PATH]/customers.csv"},
+		{"single element path stays", "no /tmp", "no /tmp"},
+		{"email", "User alice@example.com does not have USE CATALOG", "User [EMAIL] does not have USE CATALOG"},
+		{"workspace user path", "/Workspace/Users/alice@example.com/etl", "[PATH]/etl"},
+		{"invalid utf8", "bad \xff\xfe password=x", "bad \uFFFD password=[REDACTED]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Redact(tt.in)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, got, Redact(got), "idempotent")
+		})
+	}
+}
+
+func TestRedactCap(t *testing.T) {
+	t.Run("long text is truncated with a mark", func(t *testing.T) {
+		in := strings.Repeat("error happened ", 1000)
+		got := Redact(in)
+		assert.LessOrEqual(t, len(got), MaxRedactedLen)
+		assert.True(t, strings.HasSuffix(got, truncatedMark), got[len(got)-40:])
+		assert.Equal(t, got, Redact(got))
+	})
+	t.Run("a token straddling the cut is redacted, not halved", func(t *testing.T) {
+		in := strings.Repeat("x ", (MaxRedactedLen-20)/2) + testPAT + strings.Repeat(" y", 100)
+		got := Redact(in)
+		assert.LessOrEqual(t, len(got), MaxRedactedLen)
+		assert.NotContains(t, got, "dapi0123")
+	})
+	t.Run("an unkeyed word cut in two is dropped", func(t *testing.T) {
+		secretish := strings.Repeat("Zq9", 30) // matches no rule
+		in := strings.Repeat("a ", (MaxRedactedLen-40)/2) + secretish
+		got := Redact(in)
+		assert.NotContains(t, got, "Zq9")
+	})
+	t.Run("huge input", func(t *testing.T) {
+		in := strings.Repeat("password=hunter2 ", 100000)
+		got := Redact(in)
+		assert.LessOrEqual(t, len(got), MaxRedactedLen)
+		assert.NotContains(t, got, "hunter2")
+	})
+	t.Run("utf8 boundary", func(t *testing.T) {
+		in := strings.Repeat("é", MaxRedactedLen)
+		got := Redact(in)
+		assert.True(t, utf8.ValidString(got))
+		assert.LessOrEqual(t, len(got), MaxRedactedLen)
+	})
+}
+
+func TestProcessName(t *testing.T) {
+	tests := map[string]string{
+		"":                                     "",
+		"myapp":                                "myapp",
+		"/home/alice/bin/myapp --token=x":      "myapp",
+		`C:\Program Files\app.exe`:             "Program",
+		`C:\tools\etl.exe --password secret`:   "etl.exe",
+		"  ./run.sh arg":                       "run.sh",
+		"/tmp/go-build123/b001/telemetry.test": "telemetry.test",
+	}
+	for in, want := range tests {
+		assert.Equal(t, want, ProcessName(in), in)
+	}
+}
+
+// FuzzRedact checks Redact's invariants on arbitrary text around seeded secrets: it never
+// panics, never exceeds MaxRedactedLen, is idempotent and never lets a secret through.
+func FuzzRedact(f *testing.F) {
+	seeds := [][2]string{
+		{"", ""},
+		{"error near '", "'"},
+		{`{"a":"`, `"}`},
+		{"== SQL ==\n", ""},
+		{"https://h/p?", "#f"},
+		{"/home/alice/", "/x"},
+		{strings.Repeat("z", MaxRedactedLen-10), strings.Repeat("y ", 50)},
+		{"Basic", "=="},
+		{"\xff\xfe", "é"},
+		{"password", "="},
+	}
+	for _, s := range seeds {
+		f.Add(s[0], s[1])
+	}
+	secrets := []struct{ secret, context string }{
+		{testPAT, "%s"},
+		{testJWT, "%s"},
+		{"dose0123456789abcdefABCDEF", "%s"},
+		{"hunter2hunter2", "password=%s"},
+		{"s3cr3tValue99", `"client_secret": "%s"`},
+		{"Zm9vOmJhcg9x", "Authorization: Basic %s"},
+		{"tok3nvalue_abcdefg", "Bearer %s"},
+		{"pw0rd1234", "https://alice:%s@host.example/x"},
+		{"sig0123456789", "https://host.example/x?sig=%s"},
+		{"literal-value-123", "where x = '%s'"},
+	}
+	f.Fuzz(func(t *testing.T, prefix, suffix string) {
+		for _, s := range secrets {
+			in := prefix + " " + strings.Replace(s.context, "%s", s.secret, 1) + " " + suffix
+			out := Redact(in)
+			if len(out) > MaxRedactedLen {
+				t.Fatalf("output %d bytes > %d", len(out), MaxRedactedLen)
+			}
+			if strings.Contains(out, s.secret) {
+				t.Fatalf("secret %q survived in %q (input %q)", s.secret, out, in)
+			}
+			if again := Redact(out); again != out {
+				t.Fatalf("not idempotent:\n in:  %q\n out: %q\n 2nd: %q", in, out, again)
+			}
+		}
+		out := Redact(prefix + suffix)
+		if len(out) > MaxRedactedLen {
+			t.Fatalf("output %d bytes > %d", len(out), MaxRedactedLen)
+		}
+	})
+}
+
+func BenchmarkRedact(b *testing.B) {
+	msg := `databricks: request error: open session request error: Post "https://adb-1.azuredatabricks.net/sql/1.0/warehouses/abc?o=1": ` +
+		`request error after 1 attempt(s): unexpected HTTP status 401 Unauthorized; Authorization: Bearer ` + testPAT +
+		"\n\t/home/alice/go/pkg/mod/github.com/databricks/databricks-sql-go@v1.15.1/internal/client/client.go:680"
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Redact(msg)
+	}
+}
+
+// TestRedactLinearTime feeds inputs that would make a naive scanner quadratic.
+func TestRedactLinearTime(t *testing.T) {
+	n := maxRedactInput
+	inputs := map[string]string{
+		"long domain":     "a@" + strings.Repeat("b", n),
+		"many ats":        strings.Repeat("a:b@", n/4),
+		"long key":        strings.Repeat("a", n/2) + strings.Repeat("=", n/2),
+		"many keys":       strings.Repeat("token=", n/6),
+		"json keys":       `"` + strings.Repeat("a", n/2) + strings.Repeat(`":`, n/4),
+		"quotes":          strings.Repeat("'", n),
+		"unclosed quotes": strings.Repeat(` "\`, n/3),
+		"paths":           strings.Repeat(" /a/b", n/5),
+		"schemes":         strings.Repeat("a", n/2) + strings.Repeat("://", n/6),
+		"sql markers":     strings.Repeat("== SQL ==", n/9),
+		"mixed":           strings.Repeat("x='a\" @b:c/d e=f ", n/18),
+	}
+	for name, in := range inputs {
+		start := time.Now()
+		out := Redact(in)
+		assert.LessOrEqual(t, len(out), MaxRedactedLen, name)
+		assert.Less(t, time.Since(start), time.Second, name)
+	}
+}

@@ -1,0 +1,58 @@
+package telemetry
+
+import (
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func envOf(m map[string]string) LookupEnvFunc {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+func TestSystemConfigurationFrom(t *testing.T) {
+	sc := SystemConfigurationFrom("1.15.1", []string{"/home/alice/bin/etl --password=x", "-v"}, envOf(map[string]string{"LANG": "de_DE.ISO-8859-1@euro"}))
+	assert.Equal(t, "1.15.1", sc.DriverVersion)
+	assert.Equal(t, DriverName, sc.DriverName)
+	assert.Equal(t, "go", sc.RuntimeName)
+	assert.Equal(t, runtime.Version(), sc.RuntimeVersion)
+	assert.Equal(t, runtime.GOARCH, sc.OSArch)
+	assert.NotEmpty(t, sc.OSName)
+	assert.Equal(t, "de_DE", sc.LocaleName)
+	assert.Equal(t, "ISO-8859-1", sc.CharSetEncoding)
+	assert.Equal(t, "etl", sc.ProcessName, "basename of the first word only")
+
+	sc = SystemConfigurationFrom("", nil, envOf(map[string]string{"LC_ALL": "C", "LANG": "en_US.UTF-8"}))
+	assert.Equal(t, "C", sc.LocaleName, "LC_ALL wins")
+	assert.Equal(t, "UTF-8", sc.CharSetEncoding)
+	assert.NotEmpty(t, sc.DriverVersion)
+	assert.Empty(t, sc.ProcessName)
+
+	sc = SystemConfigurationFrom("x", nil, envOf(nil))
+	assert.Empty(t, sc.LocaleName)
+	assert.Equal(t, "UTF-8", sc.CharSetEncoding)
+}
+
+func TestDriverVersion(t *testing.T) {
+	// Test binaries carry build information with their dependencies.
+	assert.Equal(t, "1.15.1", DriverVersion())
+}
+
+func TestWorkspaceIDFromHTTPPath(t *testing.T) {
+	for path, want := range map[string]int64{
+		"/sql/1.0/warehouses/abc":               0,
+		"/sql/protocolv1/o/1234567890/0123-abc": 1234567890,
+		"sql/protocolv1/o/42/x":                 42,
+		"/sql/1.0/warehouses/abc?o=987654321":   987654321,
+		"/sql/1.0/warehouses/abc?o=notanumber":  0,
+		"/o/":                                   0,
+		"/sql/protocolv1/o/-3/x":                0,
+		"":                                      0,
+	} {
+		assert.Equal(t, want, WorkspaceIDFromHTTPPath(path), path)
+	}
+}
