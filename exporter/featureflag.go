@@ -141,8 +141,12 @@ func (c *FeatureFlagCache) fetch(ctx context.Context) (bool, time.Duration, erro
 	target := e.target.URL(path)
 	r, err := e.pol.run(ctx, e.pol.fetch, func(ctx context.Context) (*reply, error) {
 		r, err := e.attempt(ctx, http.MethodGet, target, hdr, nil, e.cfg.maxFlagBytes)
-		if err == nil && r.tooLarge {
+		switch {
+		case err != nil:
+		case r.tooLarge:
 			err = ErrResponseTooLarge
+		case r.bodyErr != nil:
+			err = r.bodyErr
 		}
 		return r, err
 	})

@@ -165,6 +165,30 @@ func TestFeatureFlagFailedFetchKeepsLastValue(t *testing.T) {
 	equal(t, rc.hits.Load(), int64(3), "retried after a minute")
 }
 
+// The flag needs the body: a 2xx whose body hangs past the timeout is a failed fetch.
+func TestFeatureFlagBodyHangKeepsLastValue(t *testing.T) {
+	var hang atomic.Bool
+	srv, rc := newServer(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		if hang.Load() {
+			w.WriteHeader(200)
+			_, _ = io.WriteString(w, `{"flags":[`)
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		}
+		_, _ = io.WriteString(w, flagBody("true", ""))
+	})
+	clk := newFakeClock()
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("t")), WithClock(clk.now), WithFlagTimeout(30*time.Millisecond))
+	ff := e.FeatureFlags()
+	ctx := context.Background()
+	equal(t, ff.Enabled(ctx), true, "on")
+	hang.Store(true)
+	clk.advance(DefaultFlagTTL + time.Second)
+	equal(t, ff.Enabled(ctx), true, "body timeout keeps the last value")
+	equal(t, rc.hits.Load(), int64(2), "fetches")
+}
+
 func TestFeatureFlagOffWhenNothingKnown(t *testing.T) {
 	srv, _ := newServer(t, func(_ int, _ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	e := newTestExporter(t, srv, WithCredentials(BearerToken("t")), WithFlagTimeout(20*time.Millisecond))

@@ -116,6 +116,9 @@ func (e *HTTPExporter) Export(ctx context.Context, logs []*telemetry.FrontendLog
 	e.stats.logs.Add(int64(n))
 	if ev := e.log.Debug(); ev.Enabled() {
 		ev = ev.Int("logs", n).Bool("authenticated", authed)
+		if r != nil && r.bodyErr != nil {
+			ev = ev.AnErr("body_error", r.bodyErr)
+		}
 		var resp telemetry.Response
 		if r != nil && json.Unmarshal(r.body, &resp) == nil {
 			ev = ev.Int("num_proto_success", resp.NumProtoSuccess).Int("errors", len(resp.Errors))
@@ -261,12 +264,15 @@ func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, &StatusError{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp, e.cfg.now())}
 	}
+	// From here the 2xx status is the server's acknowledgement: for a telemetry batch it
+	// means delivered, and another attempt would make the ingest hold the logs twice. A
+	// body that is too large or cannot be read (timed out, connection cut) is only the
+	// reader's problem; the flag fetch, which needs the body, treats it as a failure.
 	if errors.Is(readErr, ErrResponseTooLarge) {
-		// The status already says delivered; an oversized answer is the reader's problem.
 		return &reply{status: resp.StatusCode, tooLarge: true}, nil
 	}
 	if readErr != nil {
-		return nil, attemptError(ctx, actx, readErr)
+		return &reply{status: resp.StatusCode, bodyErr: attemptError(ctx, actx, readErr)}, nil
 	}
 	return &reply{status: resp.StatusCode, body: data}, nil
 }

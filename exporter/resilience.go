@@ -22,7 +22,8 @@ import (
 type reply struct {
 	status   int
 	body     []byte
-	tooLarge bool // the body exceeded the cap and was discarded
+	tooLarge bool  // the body exceeded the cap and was discarded
+	bodyErr  error // the body could not be read (e.g. the attempt timed out in it)
 }
 
 // Transition is one change of a host's circuit breaker state.

@@ -251,9 +251,18 @@ func (s *Server) Close() error {
 }
 
 // track counts in-flight handlers so that Close can wait for them.
+// The Add happens under the lock that Close takes before it waits, so no handler can
+// start once Close is waiting.
 func (s *Server) track(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			http.Error(w, "the warehouse is shutting down", http.StatusServiceUnavailable)
+			return
+		}
 		s.handlers.Add(1)
+		s.mu.Unlock()
 		defer s.handlers.Done()
 		h.ServeHTTP(w, r)
 	})
