@@ -1,0 +1,354 @@
+package driver
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	dbsql "github.com/databricks/databricks-sql-go"
+	"github.com/ngrok/sqlmw"
+
+	"github.com/dbtelemetry/dbtelemetry/aggregator"
+	"github.com/dbtelemetry/dbtelemetry/exporter"
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+)
+
+// closeTimeout bounds the final flush when the last connector of a host closes.
+const closeTimeout = 2 * time.Second
+
+// flagTimeout bounds the feature-flag fetch that decides whether telemetry is on.
+const flagTimeout = 10 * time.Second
+
+// Connector is a database/sql/driver.Connector for sql.OpenDB: the Databricks driver's
+// connector wrapped with telemetry. It is also an io.Closer: db.Close() calls Close,
+// which releases the connector's share of its host's telemetry and flushes it.
+type Connector struct {
+	cfg   config
+	inner driver.Connector // what Connect uses: sqlmw over the driver, or the driver alone when telemetry is off
+	raw   driver.Connector // the Databricks driver's connector
+	tr    *transport
+	em    *telemetry.Emitter
+	gate  *gate
+	info  telemetry.ConnectionInfo
+
+	auth     atomic.Pointer[string] // the Authorization header of the latest Thrift call
+	links    sync.Map               // CloudFetch link → linkOwner, until downloaded
+	hostOnce sync.Once
+	host     atomic.Pointer[hostRef]
+	ownAgg   *aggregator.Aggregator // with WithExporter
+
+	stop      context.CancelFunc // ends the feature-flag fetch
+	work      sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// NewConnector returns a Connector for sql.OpenDB, configured with the Databricks
+// driver's own options (WithConnOptions) and ours.
+//
+//	c, err := driver.NewConnector(driver.WithConnOptions(
+//		dbsql.WithServerHostname(host), dbsql.WithPort(443),
+//		dbsql.WithHTTPPath(path), dbsql.WithAccessToken(token)))
+//	db := sql.OpenDB(c)
+//	defer db.Close()
+func NewConnector(opts ...Option) (*Connector, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return newConnector(cfg, nil)
+}
+
+// newConnector builds the connector; dsn carries what a DSN said (nil with NewConnector).
+func newConnector(cfg config, dsn *dsnConfig) (*Connector, error) {
+	if err := validate(cfg.tel); err != nil {
+		return nil, err
+	}
+	if cfg.hosts == nil {
+		cfg.hosts = registered.hosts
+	}
+	c := &Connector{cfg: cfg, gate: newGate()}
+	skipVerify := false
+	c.tr = &transport{base: newBaseTransport(skipVerify), c: c}
+	if dsn != nil {
+		c.tr.thrift = dsn.HTTPPath
+		c.info = dsn.connectionInfo()
+	}
+	raw, err := dbsql.NewConnector(append(append([]dbsql.ConnOption{}, cfg.connOpts...), dbsql.WithTransport(c.tr))...)
+	if err != nil {
+		return nil, err
+	}
+	c.raw = raw
+
+	emOpts := []telemetry.EmitterOption{telemetry.WithLogger(cfg.logger)}
+	if cfg.lookupEnv != nil {
+		emOpts = append(emOpts, telemetry.WithLookupEnv(cfg.lookupEnv))
+	}
+	if cfg.enabled != nil {
+		emOpts = append(emOpts, telemetry.WithEnabled(*cfg.enabled))
+	}
+	c.em = telemetry.NewEmitter(c.gate, emOpts...)
+	if !c.em.Enabled() {
+		// Off: the driver alone, plus the transport that keeps its built-in telemetry off.
+		c.inner = raw
+		c.gate.resolve(false)
+		return c, nil
+	}
+	if cfg.enabled != nil && *cfg.enabled {
+		c.gate.resolve(true)
+	}
+	wrapped, err := sqlmw.Driver(connectorDriver{raw}, &interceptor{c: c}).(driver.DriverContext).OpenConnector("")
+	if err != nil {
+		return nil, err
+	}
+	c.inner = wrapped
+	return c, nil
+}
+
+func validate(tc telemetry.Config) error {
+	if tc.BatchSize < 0 || tc.FlushInterval < 0 {
+		return errors.New("dbtelemetry: batch size and flush interval must not be negative")
+	}
+	return nil
+}
+
+// Connect opens a connection through the wrapped driver.
+func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) { return c.inner.Connect(ctx) }
+
+// Driver returns the registered databricks-telemetry driver.
+func (c *Connector) Driver() driver.Driver { return registered }
+
+// Close releases the connector's share of its host's telemetry; the last connector of a
+// host flushes what is pending (within 2 s) and stops the host's exporter. It never
+// returns an error: what could not be delivered is counted in Stats.
+func (c *Connector) Close() error {
+	c.closeOnce.Do(func() {
+		if c.stop != nil {
+			c.stop()
+		}
+		c.work.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		c.gate.resolve(false)
+		if c.ownAgg != nil {
+			_ = c.ownAgg.Close(ctx)
+		}
+		if h := c.host.Load(); h != nil && h.handle != nil {
+			_ = h.handle.Release(ctx)
+		}
+		c.tr.base.(*http.Transport).CloseIdleConnections()
+	})
+	return nil
+}
+
+// Stats returns the aggregator's counters for this connector's host (zero before the
+// first connection or when telemetry is off).
+func (c *Connector) Stats() aggregator.Stats {
+	if c.ownAgg != nil {
+		return c.ownAgg.Stats()
+	}
+	if h := c.host.Load(); h != nil && h.agg != nil {
+		return h.agg.Stats()
+	}
+	return aggregator.Stats{}
+}
+
+// Transitions returns the circuit breaker transitions of this connector's host exporter.
+func (c *Connector) Transitions() []exporter.Transition {
+	if h := c.host.Load(); h != nil && h.handle != nil {
+		return h.handle.Exporter().Transitions()
+	}
+	return nil
+}
+
+// Flush exports what is pending now, bounded by ctx.
+func (c *Connector) Flush(ctx context.Context) error {
+	if c.ownAgg != nil {
+		return c.ownAgg.Flush(ctx)
+	}
+	if h := c.host.Load(); h != nil && h.agg != nil {
+		return h.agg.Flush(ctx)
+	}
+	return nil
+}
+
+func (c *Connector) emit(ev *telemetry.Event) { c.em.Emit(ev) }
+
+func (c *Connector) enabled() bool { return c.em.Enabled() }
+
+// observeThrift learns the export target and credentials from the driver's Thrift calls:
+// the host is the DSN's own, and the Authorization header is what the driver sends there
+// (refreshed OAuth tokens included), so credentials only ever go back to that host.
+func (c *Connector) observeThrift(req *http.Request) {
+	if !c.em.Enabled() {
+		return
+	}
+	if a := req.Header.Get("Authorization"); a != "" {
+		if p := c.auth.Load(); p == nil || *p != a {
+			c.auth.Store(&a)
+		}
+	}
+	c.hostOnce.Do(func() { c.attach(req.URL) })
+}
+
+func (c *Connector) credentials() exporter.Credentials {
+	return exporter.CredentialsFunc(func(r *http.Request) error {
+		p := c.auth.Load()
+		if p == nil {
+			return errors.New("no credentials seen yet")
+		}
+		r.Header.Set("Authorization", *p)
+		return nil
+	})
+}
+
+// attach connects the connector to its host's telemetry, once.
+func (c *Connector) attach(u *url.URL) {
+	authType := c.info.AuthType
+	if authType == "" {
+		authType = "unknown"
+	}
+	aggOpts := []aggregator.Option{
+		aggregator.WithConfig(c.cfg.tel),
+		aggregator.WithLogger(c.cfg.logger),
+		aggregator.WithAuthType(authType),
+		aggregator.WithAuthenticated(true),
+		aggregator.WithWorkspaceID(telemetry.WorkspaceIDFromHTTPPath(u.Path + queryOf(u))),
+		aggregator.WithClientContext(telemetry.ClientVersion, ""),
+	}
+	if c.cfg.exporter != nil {
+		c.ownAgg = aggregator.New(c.cfg.exporter, aggOpts...)
+		c.gate.setSink(c.ownAgg)
+		if c.cfg.enabled == nil {
+			c.gate.resolve(true) // a local exporter has no server flag to ask
+		}
+		return
+	}
+	acq := []exporter.AcquireOption{exporter.WithConnCredentials(c.credentials())}
+	if isLoopback(u.Hostname()) {
+		acq = append(acq, exporter.WithLoopbackDSN())
+	}
+	ref, err := c.cfg.hosts.get(u.Scheme+"://"+u.Host, aggOpts, acq...)
+	if err != nil {
+		c.cfg.logger.Debug().Err(err).Msg("telemetry off for this connector: its host cannot receive telemetry")
+		c.gate.resolve(false)
+		return
+	}
+	c.host.Store(ref)
+	c.gate.setSink(ref.agg)
+	if c.cfg.enabled != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stop = cancel
+	c.work.Add(1)
+	go func() {
+		defer c.work.Done()
+		fctx, fcancel := context.WithTimeout(ctx, flagTimeout)
+		defer fcancel()
+		c.gate.resolve(ref.handle.FeatureFlags().Enabled(fctx))
+	}()
+}
+
+func queryOf(u *url.URL) string {
+	if u.RawQuery == "" {
+		return ""
+	}
+	return "?" + u.RawQuery
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// connectorDriver lets sqlmw wrap a ready connector.
+type connectorDriver struct{ c driver.Connector }
+
+func (d connectorDriver) Open(string) (driver.Conn, error) { return d.c.Connect(context.Background()) }
+
+func (d connectorDriver) OpenConnector(string) (driver.Connector, error) { return d.c, nil }
+
+// gate holds events until it is known whether telemetry is on (the server's feature flag
+// may take a moment), then forwards them to the aggregator or drops them. Once decided
+// it costs one atomic load per event.
+type gate struct {
+	state   atomic.Int32 // 0 undecided, 1 on, 2 off
+	sink    atomic.Pointer[aggregator.Aggregator]
+	mu      sync.Mutex
+	pending []telemetry.Event
+	dropped atomic.Int64
+}
+
+const maxUndecided = 1024
+
+func newGate() *gate { return &gate{} }
+
+func (g *gate) Handle(ev telemetry.Event) {
+	switch g.state.Load() {
+	case 1:
+		if s := g.sink.Load(); s != nil {
+			s.Handle(ev)
+			return
+		}
+	case 2:
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.state.Load() == 1 {
+		if s := g.sink.Load(); s != nil {
+			s.Handle(ev)
+			return
+		}
+	} else if g.state.Load() == 2 {
+		return
+	}
+	if len(g.pending) >= maxUndecided {
+		g.dropped.Add(1)
+		return
+	}
+	g.pending = append(g.pending, ev)
+}
+
+func (g *gate) setSink(a *aggregator.Aggregator) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.sink.Store(a)
+	g.flushLocked()
+}
+
+func (g *gate) resolve(on bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.state.Load() == 2 {
+		return
+	}
+	if on {
+		g.state.Store(1)
+	} else {
+		g.state.Store(2)
+		g.pending = nil
+		return
+	}
+	g.flushLocked()
+}
+
+func (g *gate) flushLocked() {
+	s := g.sink.Load()
+	if g.state.Load() != 1 || s == nil {
+		return
+	}
+	for _, ev := range g.pending {
+		s.Handle(ev)
+	}
+	g.pending = nil
+}

@@ -1,0 +1,100 @@
+// Package driver registers "databricks-telemetry", the Databricks SQL driver
+// (github.com/databricks/databricks-sql-go) wrapped with telemetry. Change one string:
+//
+//	import _ "github.com/dbtelemetry/dbtelemetry/driver"
+//
+//	db, err := sql.Open("databricks-telemetry", dsn) // was sql.Open("databricks", dsn)
+//
+// Every connection, statement, CloudFetch chunk and error is measured, aggregated per
+// statement and exported to the Databricks telemetry service of the DSN's host. Results
+// and errors are exactly those of the driver; telemetry never blocks, fails or logs into
+// the caller's path. The DSN takes the driver's own telemetry parameters
+// (enableTelemetry, telemetry_batch_size, telemetry_flush_interval,
+// telemetry_retry_count, telemetry_retry_delay); without enableTelemetry the server's
+// feature flag decides. NewConnector does the same for sql.OpenDB.
+package driver
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+)
+
+// DriverName is the name the driver is registered under.
+const DriverName = "databricks-telemetry"
+
+// Driver is the databricks-telemetry driver. It owns the per-host telemetry (Hosts)
+// shared by every connector it opens.
+type Driver struct {
+	hosts *Hosts
+}
+
+// registered is the driver registration: the one package-level value.
+var registered = &Driver{hosts: NewHosts()}
+
+func init() { sql.Register(DriverName, registered) }
+
+var (
+	_ driver.Driver        = (*Driver)(nil)
+	_ driver.DriverContext = (*Driver)(nil)
+)
+
+// Open opens one connection; database/sql uses OpenConnector instead.
+func (d *Driver) Open(dsn string) (driver.Conn, error) {
+	c, err := d.OpenConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return c.Connect(context.Background())
+}
+
+// OpenConnector parses the DSN: our telemetry parameters are validated and removed, the
+// rest becomes the Databricks driver's connector options, exactly as the driver itself
+// would read them.
+func (d *Driver) OpenConnector(dsn string) (driver.Connector, error) {
+	dc, err := parseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg := defaultConfig()
+	cfg.hosts = d.hosts
+	cfg.connOpts = dc.opts
+	dc.apply(&cfg)
+	return newConnector(cfg, dc)
+}
+
+// apply puts what the DSN says about telemetry into the connector's configuration.
+func (c *dsnConfig) apply(cfg *config) {
+	cfg.enabled = c.EnableTelemetry
+	if c.BatchSize > 0 {
+		cfg.tel.BatchSize = c.BatchSize
+	}
+	if c.FlushInterval > 0 {
+		cfg.tel.FlushInterval = c.FlushInterval
+	}
+	if c.RetryCount != nil {
+		cfg.tel.RetryCount = *c.RetryCount
+	}
+	if c.RetryDelay > 0 {
+		cfg.tel.RetryDelay = c.RetryDelay
+	}
+}
+
+// connectionInfo is what connection.open logs say about the connection: no credential,
+// no session parameter value.
+func (c *dsnConfig) connectionInfo() telemetry.ConnectionInfo {
+	return telemetry.ConnectionInfo{
+		Host:                c.Host,
+		Port:                c.Port,
+		HTTPPath:            c.HTTPPath,
+		AuthType:            c.AuthType,
+		AuthMech:            c.AuthType,
+		Mode:                "THRIFT",
+		EnableArrow:         true,
+		EnableDirectResults: true,
+		UseCloudFetch:       c.UseCloudFetch,
+		SocketTimeout:       c.QueryTimeout,
+	}
+}

@@ -1,0 +1,567 @@
+package driver
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	dbsql "github.com/databricks/databricks-sql-go"
+	"github.com/databricks/databricks-sql-go/auth"
+	"github.com/databricks/databricks-sql-go/auth/oauth/u2m"
+	dbsqlerr "github.com/databricks/databricks-sql-go/errors"
+	pkgerrors "github.com/pkg/errors"
+)
+
+// ErrInvalidParam is wrapped by the error returned for a bad value of one of the
+// telemetry DSN parameters this package reads itself (enableTelemetry,
+// telemetry_batch_size, telemetry_flush_interval, telemetry_retry_count,
+// telemetry_retry_delay). Test for it with errors.Is; the error's text names the
+// parameter, the bad value and what the parameter accepts.
+var ErrInvalidParam = errors.New("dbtelemetry: invalid DSN parameter")
+
+// Names of the DSN parameters this package reads and removes before anything reaches
+// the driver. They are the names the driver documents for its own telemetry, so a
+// user's DSN keeps its meaning. Matching is case-sensitive, as in the driver.
+const (
+	paramEnableTelemetry = "enableTelemetry"
+	paramBatchSize       = "telemetry_batch_size"
+	paramFlushInterval   = "telemetry_flush_interval"
+	paramRetryCount      = "telemetry_retry_count"
+	paramRetryDelay      = "telemetry_retry_delay"
+)
+
+// Accepted ranges of the telemetry DSN parameters.
+const (
+	minBatchSize     = 1
+	maxBatchSize     = 10000
+	maxFlushInterval = time.Hour
+	minRetryCount    = 0
+	maxRetryCount    = 10
+	minRetryDelay    = time.Millisecond
+	maxRetryDelay    = time.Minute
+)
+
+// Authentication kinds a DSN can select, named as the telemetry wire format names
+// auth_type.
+const (
+	dsnAuthPAT             = "pat"
+	dsnAuthOAuthM2M        = "oauth-m2m"
+	dsnAuthExternalBrowser = "external-browser" // OAuth U2M
+	dsnAuthUnknown         = "unknown"          // no credentials in the DSN
+)
+
+// Defaults the driver documents for the options a DSN may leave unset
+// (dbsql.WithMaxRows: "Default is 100000"; dbsql.WithCloudFetch: "Default is true").
+const (
+	driverDefaultMaxRows       = 100000
+	driverDefaultUseCloudFetch = true
+)
+
+// dsnConfig is a DSN of the Databricks SQL driver taken apart: the connector options
+// that reproduce what the driver itself makes of the DSN, the facts about the
+// connection that telemetry reports (dsnConnInfo), our telemetry settings
+// (dsnTelemetry), and the token.
+//
+// Only Token holds a credential; String and GoString leave it out, and the embedded
+// dsnConnInfo and dsnTelemetry never hold one, so they are safe to log.
+type dsnConfig struct {
+	// opts rebuild the driver's configuration: dbsql.NewConnector(opts...) configures the
+	// connector exactly as sql.Open("databricks", dsn) would, minus our telemetry
+	// parameters. Later options (e.g. dbsql.WithTransport) may be appended. The options
+	// can be applied any number of times; no two connectors share mutable state.
+	opts []dbsql.ConnOption
+
+	// Token is the personal access token of the DSN (userinfo token:<pat> or the
+	// accessToken parameter), "" for other kinds of authentication. It lets telemetry
+	// be exported with the connection's credentials. Never log it.
+	Token string
+
+	dsnConnInfo
+	dsnTelemetry
+}
+
+// dsnConnInfo is what telemetry may report about a connection. It holds no credential
+// and no session parameter value.
+type dsnConnInfo struct {
+	Scheme   string // "https" or "http"
+	Host     string // host name or address, without port
+	Port     int
+	HTTPPath string // "" when the DSN has none
+	// AuthType is one of pat, oauth-m2m, external-browser (OAuth U2M), unknown (the DSN
+	// carries no credentials).
+	AuthType string
+	// CatalogSet and SchemaSet tell whether the DSN names an initial catalog and schema.
+	CatalogSet bool
+	SchemaSet  bool
+	// UserAgentEntry is the userAgentEntry parameter.
+	UserAgentEntry string
+	// MaxRows is the page size in effect (the driver's default when the DSN sets none).
+	MaxRows int
+	// UseCloudFetch is whether CloudFetch is in effect (the driver's default: true).
+	UseCloudFetch bool
+	// QueryTimeout is the timeout parameter (0: none).
+	QueryTimeout time.Duration
+	// SessionParamNames are the sorted names of the server session parameters the DSN
+	// sets (the parameters the driver does not interpret, timezone included); their
+	// values are left out.
+	SessionParamNames []string
+}
+
+// dsnTelemetry holds our telemetry parameters. A zero or nil field means the parameter
+// was absent (or empty), so the default applies.
+type dsnTelemetry struct {
+	// EnableTelemetry is enableTelemetry; nil lets the server's feature flag decide.
+	EnableTelemetry *bool
+	// BatchSize is telemetry_batch_size, 1 to 10000.
+	BatchSize int
+	// FlushInterval is telemetry_flush_interval, > 0 and at most 1 h.
+	FlushInterval time.Duration
+	// RetryCount is telemetry_retry_count, 0 to 10.
+	RetryCount *int
+	// RetryDelay is telemetry_retry_delay, 1 ms to 1 min.
+	RetryDelay time.Duration
+}
+
+// String describes the configuration without its token.
+func (c dsnConfig) String() string {
+	opt := func(p any) string {
+		switch p := p.(type) {
+		case *bool:
+			if p != nil {
+				return strconv.FormatBool(*p)
+			}
+		case *int:
+			if p != nil {
+				return strconv.Itoa(*p)
+			}
+		}
+		return "unset"
+	}
+	return fmt.Sprintf("{%+v EnableTelemetry:%s BatchSize:%d FlushInterval:%s RetryCount:%s RetryDelay:%s}",
+		c.dsnConnInfo, opt(c.EnableTelemetry), c.BatchSize, c.FlushInterval, opt(c.RetryCount), c.RetryDelay)
+}
+
+// GoString is String, so that %#v does not print the token either.
+func (c dsnConfig) GoString() string { return c.String() }
+
+// parseDSN reads a DSN of the Databricks SQL driver
+// (token:<pat>@<host>:<port>/<http path>?param=value…, optionally starting with
+// https:// or http://) the way the driver's internal ParseDSN and withUserConfig do,
+// and returns connector options with the same effect, without our telemetry
+// parameters.
+//
+// Where the driver fails, parseDSN fails first in the same order and with the same
+// error text (and, for the driver's request errors, an error that is a
+// dbsqlerr.DBRequestError and errors.Is dbsqlerr.RequestError). A bad telemetry
+// parameter fails with an error that wraps ErrInvalidParam.
+func parseDSN(dsn string) (*dsnConfig, error) {
+	// As in the driver: only a lower-case scheme prefix is recognized.
+	full := dsn
+	if !strings.HasPrefix(dsn, "https://") && !strings.HasPrefix(dsn, "http://") {
+		full = "https://" + dsn
+	}
+	u, err := url.Parse(full)
+	if err != nil {
+		return nil, newDSNRequestError(dbsqlerr.ErrInvalidDSNFormat, err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return nil, newDSNRequestError(dbsqlerr.ErrInvalidDSNPort, err)
+	}
+
+	cfg := &dsnConfig{
+		dsnConnInfo: dsnConnInfo{
+			Scheme:        u.Scheme,
+			Host:          u.Hostname(),
+			Port:          port,
+			HTTPPath:      u.Path,
+			AuthType:      dsnAuthUnknown,
+			MaxRows:       driverDefaultMaxRows,
+			UseCloudFetch: driverDefaultUseCloudFetch,
+		},
+	}
+	// WithServerHostname takes the scheme from a "scheme://host" prefix. The host goes
+	// first: WithClientCredentials reads it.
+	cfg.opts = append(cfg.opts,
+		dbsql.WithServerHostname(u.Scheme+"://"+u.Hostname()),
+		dbsql.WithPort(port),
+	)
+	// WithHTTPPath("") would set "/": the driver keeps an empty path empty.
+	if u.Path != "" {
+		cfg.opts = append(cfg.opts, dbsql.WithHTTPPath(u.Path))
+	}
+
+	// Handled parameters are removed as they are read; the rest become session
+	// parameters, as in the driver.
+	params := dsnParams(u.Query())
+	if err := cfg.parseAuth(u, params); err != nil {
+		return nil, err
+	}
+	if err := cfg.parseDriverParams(params); err != nil {
+		return nil, err
+	}
+	if err := cfg.parseTelemetryParams(params); err != nil {
+		return nil, err
+	}
+	if err := cfg.parseSessionParams(params); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// parseAuth reproduces the driver's makeAuthenticator.
+func (cfg *dsnConfig) parseAuth(u *url.URL, params dsnParams) error {
+	switch name := u.User.Username(); {
+	case name == "token":
+		// With userinfo, the authentication parameters are not read: they stay in params
+		// and become session parameters, as in the driver.
+		pass, _ := u.User.Password()
+		return cfg.usePAT(pass)
+	case name != "":
+		return newDSNRequestError(dbsqlerr.ErrBasicAuthNotSupported, nil)
+	}
+
+	authTypeName, _ := params.take("authType")
+	authType := auth.ParseAuthType(authTypeName)
+	clientID, hasClientID := params.take("clientId")
+	if !hasClientID {
+		clientID, hasClientID = params.take("clientID")
+	}
+	clientSecret, hasClientSecret := params.take("clientSecret")
+	accessToken, hasAccessToken := params.take("accessToken")
+
+	switch authType {
+	case auth.AuthTypeUnknown:
+		// No (known) type: the parameters that have values decide.
+		if hasAccessToken {
+			return cfg.usePAT(accessToken)
+		}
+		if hasClientID || hasClientSecret {
+			return cfg.useM2M(clientID, clientSecret)
+		}
+	case auth.AuthTypePat:
+		return cfg.usePAT(accessToken)
+	case auth.AuthTypeOauthM2M:
+		return cfg.useM2M(clientID, clientSecret)
+	case auth.AuthTypeOauthU2M:
+		return cfg.useU2M()
+	}
+	return nil
+}
+
+func (cfg *dsnConfig) usePAT(token string) error {
+	if token == "" {
+		return newDSNRequestError(dbsqlerr.ErrInvalidDSNPATIsEmpty, nil)
+	}
+	cfg.opts = append(cfg.opts, dbsql.WithAccessToken(token))
+	cfg.Token = token
+	cfg.AuthType = dsnAuthPAT
+	return nil
+}
+
+func (cfg *dsnConfig) useM2M(clientID, clientSecret string) error {
+	if clientID == "" || clientSecret == "" {
+		return newDSNRequestError(dbsqlerr.ErrInvalidDSNM2m, nil)
+	}
+	cfg.opts = append(cfg.opts, dbsql.WithClientCredentials(clientID, clientSecret))
+	cfg.AuthType = dsnAuthOAuthM2M
+	return nil
+}
+
+func (cfg *dsnConfig) useU2M() error {
+	// The driver builds the authenticator while parsing, and returns its error as is.
+	a, err := u2m.NewAuthenticator(cfg.Host, 0)
+	if err != nil {
+		return err
+	}
+	cfg.opts = append(cfg.opts, dbsql.WithAuthenticator(a))
+	cfg.AuthType = dsnAuthExternalBrowser
+	return nil
+}
+
+// parseDriverParams reads the driver's documented parameters other than the
+// authentication ones and timezone, in the driver's order (which decides which error
+// a DSN with several bad values gets).
+func (cfg *dsnConfig) parseDriverParams(params dsnParams) error {
+	if n, ok, err := params.takeInt("maxRows"); err != nil {
+		return err
+	} else if ok && n > 0 {
+		cfg.opts = append(cfg.opts, dbsql.WithMaxRows(n))
+		cfg.MaxRows = n
+	}
+	if n, ok, err := params.takeInt("timeout"); err != nil {
+		return err
+	} else if ok {
+		d := time.Duration(n) * time.Second
+		cfg.opts = append(cfg.opts, dbsql.WithTimeout(d))
+		cfg.QueryTimeout = d
+	}
+
+	catalog, hasCatalog := params.take("catalog")
+	if entry, ok := params.take("userAgentEntry"); ok {
+		cfg.opts = append(cfg.opts, dbsql.WithUserAgentEntry(entry))
+		cfg.UserAgentEntry = entry
+	}
+	schema, hasSchema := params.take("schema")
+	if hasCatalog || hasSchema {
+		// The unset one stays "", the driver's default.
+		cfg.opts = append(cfg.opts, dbsql.WithInitialNamespace(catalog, schema))
+		cfg.CatalogSet, cfg.SchemaSet = hasCatalog, hasSchema
+	}
+
+	if b, ok, err := params.takeBool("useCloudFetch"); err != nil {
+		return err
+	} else if ok {
+		cfg.opts = append(cfg.opts, dbsql.WithCloudFetch(b))
+		cfg.UseCloudFetch = b
+	}
+	if n, ok, err := params.takeInt("maxDownloadThreads"); err != nil {
+		return err
+	} else if ok {
+		// Any value, as in the driver (which does not apply its default to a DSN value).
+		cfg.opts = append(cfg.opts, dbsql.WithMaxDownloadThreads(n))
+	}
+	if b, ok, err := params.takeBool("enableMetricViewMetadata"); err != nil {
+		return err
+	} else if ok {
+		cfg.opts = append(cfg.opts, dbsql.WithEnableMetricViewMetadata(b))
+	}
+	if b, ok, err := params.takeBool("useArrowNativeDecimal"); err != nil {
+		return err
+	} else if ok {
+		cfg.opts = append(cfg.opts, dbsql.WithArrowNativeDecimal(b))
+	}
+	if b, ok, err := params.takeBool("useKernel"); err != nil {
+		return err
+	} else if ok {
+		cfg.opts = append(cfg.opts, dbsql.WithUseKernel(b))
+	}
+	if id, ok := params.take("warehouseId"); ok {
+		cfg.opts = append(cfg.opts, dbsql.WithWarehouseID(id))
+	}
+	if b, ok, err := params.takeBool("tokenCache"); err != nil {
+		return err
+	} else if ok && b {
+		// Only true: withUserConfig treats tokenCache=false as a no-op, whereas
+		// WithTokenCache(false) would make the Thrift backend refuse the connection.
+		cfg.opts = append(cfg.opts, dbsql.WithTokenCache(true))
+	}
+	return nil
+}
+
+// parseTelemetryParams reads and removes our telemetry parameters, where the driver
+// reads its own of the same names.
+func (cfg *dsnConfig) parseTelemetryParams(params dsnParams) error {
+	tel := &cfg.dsnTelemetry
+	if v, ok := params.take(paramEnableTelemetry); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return newDSNParamError(paramEnableTelemetry, v, "a boolean (true, false, 1 or 0)")
+		}
+		tel.EnableTelemetry = &b
+	}
+	if v, ok := params.take(paramBatchSize); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < minBatchSize || n > maxBatchSize {
+			return newDSNParamError(paramBatchSize, v, fmt.Sprintf("an integer from %d to %d", minBatchSize, maxBatchSize))
+		}
+		tel.BatchSize = n
+	}
+	if v, ok := params.take(paramFlushInterval); ok {
+		d, err := parseMillisOrDuration(v)
+		if err != nil || d <= 0 || d > maxFlushInterval {
+			return newDSNParamError(paramFlushInterval, v,
+				fmt.Sprintf("a duration such as 5s, or a number of milliseconds, greater than 0 and at most %s", maxFlushInterval))
+		}
+		tel.FlushInterval = d
+	}
+	if v, ok := params.take(paramRetryCount); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < minRetryCount || n > maxRetryCount {
+			return newDSNParamError(paramRetryCount, v, fmt.Sprintf("an integer from %d to %d", minRetryCount, maxRetryCount))
+		}
+		tel.RetryCount = &n
+	}
+	if v, ok := params.take(paramRetryDelay); ok {
+		d, err := parseMillisOrDuration(v)
+		if err != nil || d < minRetryDelay || d > maxRetryDelay {
+			return newDSNParamError(paramRetryDelay, v,
+				fmt.Sprintf("a duration such as 100ms, or a number of milliseconds, from %s to %s", minRetryDelay, maxRetryDelay))
+		}
+		tel.RetryDelay = d
+	}
+	return nil
+}
+
+// parseSessionParams turns what is left into session parameters. timezone (any case)
+// is one of them and also sets the location of the TIMESTAMPs read back: the driver
+// validates it while parsing; WithSessionParams sets the location.
+func (cfg *dsnConfig) parseSessionParams(params dsnParams) error {
+	if len(params) == 0 {
+		return nil
+	}
+	names := slices.Sorted(maps.Keys(params))
+	for _, k := range names {
+		// The driver checks one key matching "timezone" case-insensitively (the first a
+		// map iteration finds) and fails with time.LoadLocation's error, unwrapped. An
+		// empty value is absent for the driver; WithSessionParams then sets UTC, which is
+		// the location the driver uses when it has none.
+		if v := params.get(k); strings.EqualFold(k, "timezone") && v != "" {
+			if _, err := time.LoadLocation(v); err != nil {
+				return err
+			}
+		}
+	}
+	session := make(map[string]string, len(params))
+	for _, k := range names {
+		session[k] = params.get(k)
+	}
+	cfg.opts = append(cfg.opts, freshSessionParams(dbsql.WithSessionParams, session))
+	cfg.SessionParamNames = names
+	return nil
+}
+
+// freshSessionParams returns with(params), except that each application of the option
+// hands the driver its own copy of params: the driver keeps the map it is given, and
+// other options (dbsql.WithQueryTags) write to it. The type parameters let this wrap a
+// dbsql.ConnOption without naming the driver's internal configuration type.
+func freshSessionParams[O ~func(C), C any](with func(map[string]string) O, params map[string]string) O {
+	return O(func(c C) { with(maps.Clone(params))(c) })
+}
+
+// parseMillisOrDuration reads a whole number of milliseconds or a Go duration.
+func parseMillisOrDuration(s string) (time.Duration, error) {
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if ms > math.MaxInt64/int64(time.Millisecond) || ms < math.MinInt64/int64(time.Millisecond) {
+			return 0, fmt.Errorf("%d ms overflows a time.Duration", ms)
+		}
+		return time.Duration(ms) * time.Millisecond, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("parse %q: %w", s, err)
+	}
+	return d, nil
+}
+
+// dsnParams are the query parameters of a DSN not handled yet.
+type dsnParams url.Values
+
+// get returns the first value of key, as url.Values.Get.
+func (p dsnParams) get(key string) string { return url.Values(p).Get(key) }
+
+// take removes key and returns its first value; ok is false when the key is absent or
+// its value empty. This is the driver's extractParam: an empty value counts as absent
+// but is removed all the same.
+func (p dsnParams) take(key string) (value string, ok bool) {
+	if _, present := p[key]; !present {
+		return "", false
+	}
+	value = p.get(key)
+	delete(p, key)
+	return value, value != ""
+}
+
+// takeInt is take for an integer, failing as the driver does.
+func (p dsnParams) takeInt(key string) (int, bool, error) {
+	v, ok := p.take(key)
+	if !ok {
+		return 0, false, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, true, newDSNRequestError(dbsqlerr.InvalidDSNFormat(key, v, "int"), err)
+	}
+	return n, true, nil
+}
+
+// takeBool is take for a boolean (strconv.ParseBool), failing as the driver does.
+func (p dsnParams) takeBool(key string) (bool, bool, error) {
+	v, ok := p.take(key)
+	if !ok {
+		return false, false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, true, newDSNRequestError(dbsqlerr.InvalidDSNFormat(key, v, "bool"), err)
+	}
+	return b, true, nil
+}
+
+// dsnParamError is a bad value of one of our telemetry parameters. It wraps
+// ErrInvalidParam.
+type dsnParamError struct {
+	name  string // the parameter
+	value string // the bad value
+	want  string // what the parameter accepts
+}
+
+func newDSNParamError(name, value, want string) error {
+	return &dsnParamError{name: name, value: value, want: want}
+}
+
+func (e *dsnParamError) Error() string {
+	return fmt.Sprintf("dbtelemetry: DSN parameter %s=%q: want %s", e.name, e.value, e.want)
+}
+
+func (e *dsnParamError) Unwrap() error { return ErrInvalidParam }
+
+// dsnRequestError is the error the driver's ParseDSN returns for a malformed DSN (its
+// internal request error, which cannot be built from outside the driver): same text
+// ("databricks: request error: <message>[: <cause>]"), a dbsqlerr.DBRequestError,
+// errors.Is dbsqlerr.RequestError and dbsqlerr.DatabricksError, unwrapping to the
+// cause. A parse error carries no correlation or connection id and is never
+// retryable.
+type dsnRequestError struct {
+	err error // the message, wrapping the cause, with a stack trace
+}
+
+var _ dbsqlerr.DBRequestError = (*dsnRequestError)(nil)
+
+// newDSNRequestError builds a dsnRequestError as the driver's NewRequestError does.
+func newDSNRequestError(msg string, cause error) error {
+	if cause == nil {
+		return &dsnRequestError{err: pkgerrors.New(msg)}
+	}
+	return &dsnRequestError{err: pkgerrors.WithStack(pkgerrors.WithMessage(cause, msg))}
+}
+
+func (e *dsnRequestError) Error() string { return "databricks: request error: " + e.err.Error() }
+
+// Cause returns the message and its cause.
+func (e *dsnRequestError) Cause() error { return e.err }
+
+// Unwrap returns the message and its cause.
+func (e *dsnRequestError) Unwrap() error { return e.err }
+
+// Is reports whether target is dbsqlerr.RequestError or dbsqlerr.DatabricksError.
+func (e *dsnRequestError) Is(target error) bool {
+	return target == dbsqlerr.RequestError || target == dbsqlerr.DatabricksError
+}
+
+// CorrelationId is "": a DSN is parsed outside any request.
+func (e *dsnRequestError) CorrelationId() string { return "" }
+
+// ConnectionId is "": a DSN is parsed before any connection.
+func (e *dsnRequestError) ConnectionId() string { return "" }
+
+// StackTrace is where the error was made.
+func (e *dsnRequestError) StackTrace() pkgerrors.StackTrace {
+	var st interface{ StackTrace() pkgerrors.StackTrace }
+	if errors.As(e.err, &st) {
+		return st.StackTrace()
+	}
+	return nil
+}
+
+// IsRetryable is false: a malformed DSN stays malformed.
+func (e *dsnRequestError) IsRetryable() bool { return false }
+
+// RetryAfter is 0.
+func (e *dsnRequestError) RetryAfter() time.Duration { return 0 }

@@ -1,0 +1,242 @@
+package driver
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/databricks/databricks-sql-go/driverctx"
+	dbsqlerr "github.com/databricks/databricks-sql-go/errors"
+	"github.com/ngrok/sqlmw"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+)
+
+// interceptor turns the sqlmw callbacks into telemetry events. Each hook calls the
+// driver exactly as an unwrapped call would and returns its results and errors
+// untouched; the statement's state travels in the context from start to end hook.
+// Every event goes through the Emitter, which recovers its own panics; the hooks'
+// own bookkeeping is guarded by safely.
+type interceptor struct {
+	sqlmw.NullInterceptor
+	c *Connector
+}
+
+// safely runs f and swallows a panic in it: telemetry must never reach the caller.
+func safely(f func()) {
+	defer func() { _ = recover() }()
+	f()
+}
+
+func (i *interceptor) ConnectorConnect(ctx context.Context, connector driver.Connector) (driver.Conn, error) {
+	cs := &connState{c: i.c}
+	began := time.Now()
+	conn, err := connector.Connect(withConn(ctx, cs))
+	safely(func() {
+		ev := telemetry.Event{
+			Kind:       telemetry.KindConnectionOpen,
+			Time:       began,
+			SessionID:  cs.session(),
+			Latency:    time.Since(began),
+			Connection: &i.c.info,
+			Err:        err,
+		}
+		i.c.emit(&ev)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newConn(conn, cs), nil
+}
+
+// begin starts a statement: its state, and the driver's query-id callback (chained to
+// the caller's own, if any) that names it.
+func (i *interceptor) begin(ctx context.Context) (*stmtState, context.Context) {
+	st := &stmtState{start: time.Now()}
+	userQuery, _ := ctx.Value(driverctx.QueryIdCallbackKey).(driverctx.IdCallbackFunc)
+	userConn, _ := ctx.Value(driverctx.ConnIdCallbackKey).(driverctx.IdCallbackFunc)
+	ctx = driverctx.NewContextWithQueryIdCallback(withStmt(ctx, st), func(id string) {
+		st.id.Store(&id)
+		if userQuery != nil {
+			userQuery(id)
+		}
+	})
+	ctx = driverctx.NewContextWithConnIdCallback(ctx, func(id string) {
+		st.session = id
+		if userConn != nil {
+			userConn(id)
+		}
+	})
+	return st, ctx
+}
+
+func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
+	st, sctx := i.begin(ctx)
+	rows, err := conn.QueryContext(sctx, query, args)
+	safely(func() { i.returned(st, telemetry.StatementQuery, err, err == nil) })
+	return sctx, rows, err
+}
+
+func (i *interceptor) StmtQueryContext(ctx context.Context, stmt driver.StmtQueryContext, _ string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
+	st, sctx := i.begin(ctx)
+	rows, err := stmt.QueryContext(sctx, args)
+	safely(func() { i.returned(st, telemetry.StatementQuery, err, err == nil) })
+	return sctx, rows, err
+}
+
+func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerContext, query string, args []driver.NamedValue) (driver.Result, error) {
+	st, sctx := i.begin(ctx)
+	res, err := conn.ExecContext(sctx, query, args)
+	safely(func() { i.returned(st, telemetry.StatementUpdate, err, false) })
+	return res, err
+}
+
+func (i *interceptor) StmtExecContext(ctx context.Context, stmt driver.StmtExecContext, _ string, args []driver.NamedValue) (driver.Result, error) {
+	st, sctx := i.begin(ctx)
+	res, err := stmt.ExecContext(sctx, args)
+	safely(func() { i.returned(st, telemetry.StatementUpdate, err, false) })
+	return res, err
+}
+
+// returned records the end of the driver call that ran the statement. A query that
+// succeeded stays open until its rows are closed; anything else completes now.
+func (i *interceptor) returned(st *stmtState, kind string, err error, open bool) {
+	st.ready = time.Now()
+	if st.conn == nil {
+		// The statement ran on a connection that was opened before telemetry knew it.
+		st.conn = &connState{c: i.c}
+	}
+	if err != nil && st.statementID() == "" {
+		var ee dbsqlerr.DBExecutionError
+		if errors.As(err, &ee) && ee.QueryId() != "" {
+			id := ee.QueryId()
+			st.id.Store(&id)
+		}
+	}
+	if id := st.statementID(); id != "" {
+		st.started = true
+		ev := telemetry.Event{
+			Kind:          telemetry.KindStatementStart,
+			Time:          st.start,
+			SessionID:     st.sessionID(),
+			StatementID:   id,
+			OperationType: telemetry.OpExecuteStatement,
+			StatementType: kind,
+		}
+		i.c.emit(&ev)
+	}
+	if err != nil {
+		i.failed(st, err)
+	}
+	if !open {
+		i.complete(st)
+	}
+}
+
+// failed records an error of the statement. A terminal error finishes the statement's
+// log at once (the aggregator flushes it); a retryable one waits for the completion.
+func (i *interceptor) failed(st *stmtState, err error) {
+	if telemetry.IsOutcome(err) {
+		return
+	}
+	terminal := telemetry.Classify(err).Terminal
+	i.c.em.EmitError(st.sessionID(), st.statementID(), err)
+	if terminal && st.started {
+		st.done = true
+	}
+}
+
+// complete emits the statement's completion once.
+func (i *interceptor) complete(st *stmtState) {
+	if st.done {
+		return
+	}
+	st.done = true
+	if !st.started {
+		return // the server never named it: nothing to complete
+	}
+	now := time.Now()
+	// The result format is what the server's replies carried (see rowSetFacts).
+	format := ""
+	present := st.linksSeen.Load()
+	switch {
+	case present > 0:
+		format = telemetry.ResultExternalLinks
+	case st.inline.Load():
+		format = telemetry.ResultInlineArrow
+	}
+	ev := telemetry.Event{
+		Kind:               telemetry.KindStatementComplete,
+		SessionID:          st.sessionID(),
+		StatementID:        st.statementID(),
+		Latency:            now.Sub(st.start),
+		ResultFormat:       format,
+		RowsRead:           st.rows,
+		PollCount:          st.polls.Load(),
+		PollLatency:        time.Duration(st.pollNanos.Load()),
+		ResultReadyLatency: st.ready.Sub(st.start),
+		ConsumptionLatency: now.Sub(st.ready),
+		ChunksPresent:      present,
+		RetryCount:         st.retries.Load(),
+	}
+	i.c.emit(&ev)
+}
+
+func (i *interceptor) RowsNext(ctx context.Context, rows driver.Rows, dest []driver.Value) error {
+	err := rows.Next(dest)
+	if st := stmtFrom(ctx); st != nil {
+		if err == nil {
+			st.rows++
+		} else if err != io.EOF {
+			safely(func() { i.failed(st, err) })
+		}
+	}
+	return err
+}
+
+func (i *interceptor) RowsClose(ctx context.Context, rows driver.Rows) error {
+	err := rows.Close()
+	if st := stmtFrom(ctx); st != nil {
+		safely(func() {
+			if err != nil {
+				i.failed(st, err)
+			}
+			i.complete(st)
+		})
+	}
+	return err
+}
+
+func (i *interceptor) ConnPing(ctx context.Context, conn driver.Pinger) error {
+	err := conn.Ping(ctx)
+	if err != nil {
+		safely(func() { i.c.em.EmitError(connFrom(ctx).session(), "", err) })
+	}
+	return err
+}
+
+func (i *interceptor) ConnBeginTx(ctx context.Context, conn driver.ConnBeginTx, opts driver.TxOptions) (context.Context, driver.Tx, error) {
+	tx, err := conn.BeginTx(ctx, opts)
+	if err != nil {
+		safely(func() { i.c.em.EmitError(connFrom(ctx).session(), "", err) })
+	}
+	return ctx, tx, err
+}
+
+func (i *interceptor) TxCommit(ctx context.Context, tx driver.Tx) error {
+	err := tx.Commit()
+	if err != nil {
+		safely(func() { i.c.em.EmitError(connFrom(ctx).session(), "", err) })
+	}
+	return err
+}
+
+func (i *interceptor) TxRollback(ctx context.Context, tx driver.Tx) error {
+	err := tx.Rollback()
+	if err != nil {
+		safely(func() { i.c.em.EmitError(connFrom(ctx).session(), "", err) })
+	}
+	return err
+}

@@ -1,0 +1,63 @@
+package driver
+
+import (
+	"time"
+
+	dbsql "github.com/databricks/databricks-sql-go"
+	"github.com/rs/zerolog"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+)
+
+// Option configures a Connector made by NewConnector.
+type Option func(*config)
+
+type config struct {
+	connOpts  []dbsql.ConnOption
+	enabled   *bool // nil: the server's feature flag decides
+	logger    zerolog.Logger
+	exporter  telemetry.Exporter // nil: the Databricks HTTP exporter of the host
+	hosts     *Hosts
+	tel       telemetry.Config
+	lookupEnv telemetry.LookupEnvFunc
+}
+
+func defaultConfig() config {
+	return config{logger: zerolog.Nop(), tel: telemetry.DefaultConfig()}
+}
+
+// WithConnOptions passes options to the Databricks driver's own connector
+// (dbsql.NewConnector). WithTransport is reserved: the wrapper installs its own.
+func WithConnOptions(opts ...dbsql.ConnOption) Option {
+	return func(c *config) { c.connOpts = append(c.connOpts, opts...) }
+}
+
+// WithTelemetry switches telemetry on or off for the connector, whatever the server's
+// feature flag says. Default: the flag decides. The environment variable
+// DATABRICKS_TELEMETRY_DISABLED=1 switches it off in every case.
+func WithTelemetry(enabled bool) Option { return func(c *config) { c.enabled = &enabled } }
+
+// WithLogger sets the logger for telemetry's own debug lines. Default zerolog.Nop():
+// telemetry writes nothing unless asked, and never above debug level.
+func WithLogger(l zerolog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithExporter sends this connector's telemetry to exp (for example
+// exporter.NewJSONLinesExporter(os.Stderr)) instead of the Databricks service. The
+// connector owns the aggregator built on it; exp is not closed by the connector.
+func WithExporter(exp telemetry.Exporter) Option { return func(c *config) { c.exporter = exp } }
+
+// WithHosts uses h for the shared per-host exporters instead of the registered driver's.
+// Tests use it to keep their hosts apart.
+func WithHosts(h *Hosts) Option { return func(c *config) { c.hosts = h } }
+
+// WithBatchSize sets how many logs make an export batch (default 100).
+func WithBatchSize(n int) Option { return func(c *config) { c.tel.BatchSize = n } }
+
+// WithFlushInterval sets how often pending logs are exported (default 5 s).
+func WithFlushInterval(d time.Duration) Option { return func(c *config) { c.tel.FlushInterval = d } }
+
+// WithTelemetryConfig replaces every telemetry setting at once (see telemetry.Config).
+func WithTelemetryConfig(tc telemetry.Config) Option { return func(c *config) { c.tel = tc } }
+
+// WithLookupEnv replaces os.LookupEnv for the kill switch (tests).
+func WithLookupEnv(f telemetry.LookupEnvFunc) Option { return func(c *config) { c.lookupEnv = f } }

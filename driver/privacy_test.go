@@ -1,0 +1,54 @@
+package driver_test
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+)
+
+// No token, SQL text, parameter value or CloudFetch URL appears in any exported byte.
+func TestNothingPrivateIsExported(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	db, err := sql.Open("databricks-telemetry", srv.DSN()+"?telemetry_flush_interval=50ms")
+	require.NoError(t, err)
+	const secretParam = "s3cr3t-param-value"
+	var s string
+	require.NoError(t, db.QueryRow("SELECT 'literal-in-sql' || ?", secretParam).Scan(&s))
+	rows, err := db.Query("SELECT range AS private_column FROM range(300000)")
+	require.NoError(t, err)
+	for rows.Next() {
+	}
+	require.NoError(t, rows.Close())
+	_, err = db.Exec("SELECT * FROM secret_table_name WHERE password = 'hunter2'")
+	require.Error(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 1100*time.Millisecond)
+	_, _ = db.ExecContext(ctx, "SELECT wait_ms(5000)")
+	cancel()
+	require.NoError(t, db.Close())
+
+	reqs := srv.TelemetryRequests()
+	require.NotEmpty(t, reqs)
+	forbidden := []string{
+		srv.Token(), "literal-in-sql", secretParam, "private_column", "hunter2",
+		"/cloudfetch/", "X-Signature", "X-Expires", "SELECT", "wait_ms",
+	}
+	for _, r := range reqs {
+		body := string(r.Body)
+		for _, f := range forbidden {
+			assert.NotContains(t, body, f)
+		}
+		assert.Equal(t, "Bearer "+srv.Token(), r.Header.Get("Authorization"), "credentials go to the DSN's own host only")
+	}
+	st := srv.Statements()
+	assert.True(t, strings.HasPrefix(st[1].SQL, "SELECT range"))
+	assert.Equal(t, warehouse.DeliveryCloudFetch, st[1].Delivery)
+}

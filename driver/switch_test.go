@@ -1,0 +1,164 @@
+package driver_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/driver"
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+)
+
+// runSome runs a few statements and closes the pool (which flushes telemetry).
+func runSome(t *testing.T, srv *warehouse.Server, params string) {
+	t.Helper()
+	db, err := sql.Open("databricks-telemetry", srv.DSN()+"?"+params)
+	require.NoError(t, err)
+	var v int
+	require.NoError(t, db.QueryRow("SELECT 40 + ?", 2).Scan(&v))
+	require.Equal(t, 42, v)
+	_, _ = db.Exec("SELECT * FROM nope")
+	require.NoError(t, db.Close())
+}
+
+func TestEnableTelemetrySwitch(t *testing.T) {
+	cases := []struct {
+		name     string
+		flag     bool
+		params   string
+		wantLogs bool
+	}{
+		{"DSN false: nothing at all", true, "enableTelemetry=false", false},
+		{"flag off, no DSN param: nothing", false, "", false},
+		{"flag on, no DSN param: logs", true, "", true},
+		{"DSN true overrides a server false", false, "enableTelemetry=true", true},
+		{"DSN true with flag on", true, "enableTelemetry=1", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := warehouse.NewServer(warehouse.WithTelemetryFlag(tc.flag))
+			require.NoError(t, err)
+			defer srv.Close()
+			runSome(t, srv, tc.params)
+			if tc.wantLogs {
+				assert.NotEmpty(t, srv.TelemetryLogs())
+				return
+			}
+			assert.Empty(t, srv.TelemetryRequests(), "the ingest receives nothing")
+			if strings.Contains(tc.params, "false") {
+				assert.Zero(t, srv.FeatureFlagRequests(), "not even the flag is asked")
+			}
+		})
+	}
+}
+
+func TestKillSwitch(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	c, err := driver.NewConnector(
+		driver.WithConnOptions(connOptions(srv)...),
+		driver.WithTelemetry(true),
+		driver.WithLookupEnv(func(k string) (string, bool) { return "yes", k == "DATABRICKS_TELEMETRY_DISABLED" }),
+	)
+	require.NoError(t, err)
+	db := sql.OpenDB(c)
+	var v int
+	require.NoError(t, db.QueryRow("SELECT 1").Scan(&v))
+	require.NoError(t, db.Close())
+	assert.Empty(t, srv.TelemetryRequests())
+}
+
+func TestBadTelemetryParamsFailOpen(t *testing.T) {
+	for _, p := range []string{
+		"enableTelemetry=maybe",
+		"telemetry_batch_size=abc",
+		"telemetry_batch_size=0",
+		"telemetry_flush_interval=-1s",
+		"telemetry_retry_count=99",
+		"telemetry_retry_delay=forever",
+	} {
+		name := p[:strings.IndexByte(p, '=')]
+		_, err := sql.Open("databricks-telemetry", "token:x@example.cloud.databricks.com:443/sql/1.0/warehouses/w?"+p)
+		require.Error(t, err, p)
+		assert.True(t, errors.Is(err, driver.ErrInvalidParam), p)
+		assert.Contains(t, err.Error(), name, "the error names the parameter")
+	}
+}
+
+// The same workload through both drivers gives the same results and the same errors.
+func TestResultsIdenticalToRawDriver(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	raw, err := sql.Open("databricks", srv.DSN())
+	require.NoError(t, err)
+	defer raw.Close()
+	wrapped, err := sql.Open("databricks-telemetry", srv.DSN())
+	require.NoError(t, err)
+	defer wrapped.Close()
+	ctx := context.Background()
+	queries := []struct {
+		q    string
+		args []any
+	}{
+		{"SELECT 1 AS a, 'x' AS b, CAST(NULL AS INTEGER) AS c", nil},
+		{"SELECT ? * 2, ?", []any{21, "s"}},
+		{"SELECT range, range * 1.5 FROM range(150000)", nil},
+		{"SELECT DATE '2024-01-02', TIMESTAMP '2024-01-02 03:04:05.678', CAST(1.25 AS DECIMAL(5,2))", nil},
+		{"SELECT * FROM missing_table", nil},
+		{"SELEC 1", nil},
+		{"SELECT CAST('x' AS INTEGER)", nil},
+	}
+	dump := func(db *sql.DB, q string, args []any) ([]string, [][]any, string) {
+		rows, err := db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, nil, err.Error()
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		var out [][]any
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			require.NoError(t, rows.Scan(ptrs...))
+			out = append(out, vals)
+		}
+		if err := rows.Err(); err != nil {
+			return cols, out, err.Error()
+		}
+		return cols, out, ""
+	}
+	for _, q := range queries {
+		rc, rv, re := dump(raw, q.q, q.args)
+		wc, wv, we := dump(wrapped, q.q, q.args)
+		assert.Equal(t, rc, wc, q.q)
+		assert.Equal(t, rv, wv, q.q)
+		assert.Equal(t, scrubIDs(re), scrubIDs(we), q.q)
+	}
+	// database/sql errors too: Begin is not implemented by the driver.
+	_, rawErr := raw.BeginTx(ctx, nil)
+	_, wErr := wrapped.BeginTx(ctx, nil)
+	require.Error(t, rawErr)
+	assert.Equal(t, rawErr.Error(), wErr.Error())
+	time.Sleep(0)
+}
+
+// scrubIDs drops the statement ids error texts carry.
+func scrubIDs(s string) string {
+	for _, f := range strings.Fields(s) {
+		if len(f) == 36 && strings.Count(f, "-") == 4 {
+			s = strings.ReplaceAll(s, f, "<id>")
+		}
+	}
+	return s
+}

@@ -1,0 +1,280 @@
+package driver
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Minimal readers for the strict Thrift binary protocol, enough to learn which RPC a
+// request carries and the session id an OpenSession response returns. They never
+// allocate more than the id itself and give up (ok=false) on anything unexpected.
+
+const (
+	thriftStop   = 0
+	thriftBool   = 2
+	thriftByte   = 3
+	thriftDouble = 4
+	thriftI16    = 6
+	thriftI32    = 8
+	thriftI64    = 10
+	thriftString = 11
+	thriftStruct = 12
+	thriftMap    = 13
+	thriftSet    = 14
+	thriftList   = 15
+)
+
+// rpcMethod returns the method name of a Thrift message header, without allocating for
+// the methods telemetry cares about.
+func rpcMethod(b []byte) (string, int, bool) {
+	if len(b) < 8 || binary.BigEndian.Uint32(b[0:4])&0xffff0000 != 0x80010000 {
+		return "", 0, false
+	}
+	n := int(binary.BigEndian.Uint32(b[4:8]))
+	if n <= 0 || n > 64 || len(b) < 8+n+4 {
+		return "", 0, false
+	}
+	name := b[8 : 8+n]
+	end := 8 + n + 4 // name, then the sequence id
+	for _, m := range knownMethods {
+		if string(name) == m {
+			return m, end, true
+		}
+	}
+	return "other", end, true
+}
+
+var knownMethods = [...]string{
+	"OpenSession", "CloseSession", "ExecuteStatement", "GetOperationStatus",
+	"FetchResults", "GetResultSetMetadata", "CancelOperation", "CloseOperation",
+}
+
+// thriftReader walks binary-protocol fields.
+type thriftReader struct {
+	b   []byte
+	off int
+	bad bool
+}
+
+func (r *thriftReader) need(n int) bool {
+	if r.bad || n < 0 || r.off+n > len(r.b) {
+		r.bad = true
+		return false
+	}
+	return true
+}
+
+func (r *thriftReader) u8() byte {
+	if !r.need(1) {
+		return 0
+	}
+	v := r.b[r.off]
+	r.off++
+	return v
+}
+
+func (r *thriftReader) i16() int16 {
+	if !r.need(2) {
+		return 0
+	}
+	v := int16(binary.BigEndian.Uint16(r.b[r.off:]))
+	r.off += 2
+	return v
+}
+
+func (r *thriftReader) i32() int32 {
+	if !r.need(4) {
+		return 0
+	}
+	v := int32(binary.BigEndian.Uint32(r.b[r.off:]))
+	r.off += 4
+	return v
+}
+
+func (r *thriftReader) bytes() []byte {
+	n := int(r.i32())
+	if !r.need(n) {
+		return nil
+	}
+	v := r.b[r.off : r.off+n]
+	r.off += n
+	return v
+}
+
+// field reads a field header: its type and id (type 0 = end of struct).
+func (r *thriftReader) field() (byte, int16) {
+	t := r.u8()
+	if t == thriftStop || r.bad {
+		return thriftStop, 0
+	}
+	return t, r.i16()
+}
+
+// skip skips a value of type t, up to a nesting depth.
+func (r *thriftReader) skip(t byte, depth int) {
+	if depth > 16 {
+		r.bad = true
+		return
+	}
+	switch t {
+	case thriftBool, thriftByte:
+		r.need(1)
+		r.off++
+	case thriftI16:
+		r.need(2)
+		r.off += 2
+	case thriftI32:
+		r.need(4)
+		r.off += 4
+	case thriftI64, thriftDouble:
+		r.need(8)
+		r.off += 8
+	case thriftString:
+		r.bytes()
+	case thriftStruct:
+		for !r.bad {
+			ft, _ := r.field()
+			if ft == thriftStop {
+				return
+			}
+			r.skip(ft, depth+1)
+		}
+	case thriftMap:
+		kt, vt, n := r.u8(), r.u8(), int(r.i32())
+		for i := 0; i < n && !r.bad; i++ {
+			r.skip(kt, depth+1)
+			r.skip(vt, depth+1)
+		}
+	case thriftSet, thriftList:
+		et, n := r.u8(), int(r.i32())
+		for i := 0; i < n && !r.bad; i++ {
+			r.skip(et, depth+1)
+		}
+	default:
+		r.bad = true
+	}
+}
+
+// enter finds field id of type struct in the current struct and positions the reader
+// inside it.
+func (r *thriftReader) enter(id int16) bool {
+	for !r.bad {
+		t, fid := r.field()
+		if t == thriftStop {
+			return false
+		}
+		if fid == id && t == thriftStruct {
+			return true
+		}
+		r.skip(t, 0)
+	}
+	return false
+}
+
+// openSessionID extracts the session GUID from an OpenSession REPLY:
+// result.success(0).sessionHandle(3).sessionId(1).guid(1).
+func openSessionID(b []byte) (string, bool) {
+	_, end, ok := rpcMethod(b)
+	if !ok {
+		return "", false
+	}
+	r := &thriftReader{b: b, off: end}
+	if !r.enter(0) || !r.enter(3) || !r.enter(1) {
+		return "", false
+	}
+	for !r.bad {
+		t, fid := r.field()
+		if t == thriftStop {
+			return "", false
+		}
+		if fid == 1 && t == thriftString {
+			g := r.bytes()
+			if r.bad || len(g) != 16 {
+				return "", false
+			}
+			return fmt.Sprintf("%x-%x-%x-%x-%x", g[0:4], g[4:6], g[6:8], g[8:10], g[10:16]), true
+		}
+		r.skip(t, 0)
+	}
+	return "", false
+}
+
+// rowSetFacts says how an ExecuteStatement or FetchResults reply delivers rows: the
+// CloudFetch file links it lists, and how many inline Arrow batches it carries.
+func rowSetFacts(b []byte) (links []string, batches int) {
+	method, end, ok := rpcMethod(b)
+	if !ok {
+		return nil, 0
+	}
+	r := &thriftReader{b: b, off: end}
+	if !r.enter(0) {
+		return nil, 0
+	}
+	switch method {
+	case "ExecuteStatement":
+		if !r.enter(1281) || !r.enter(3) || !r.enter(3) {
+			return nil, 0
+		}
+	case "FetchResults":
+		if !r.enter(3) {
+			return nil, 0
+		}
+	default:
+		return nil, 0
+	}
+	for !r.bad {
+		t, fid := r.field()
+		if t == thriftStop {
+			break
+		}
+		switch {
+		case fid == 1281 && t == thriftList:
+			et, n := r.u8(), int(r.i32())
+			for i := 0; i < n && !r.bad; i++ {
+				r.skip(et, 0)
+			}
+			batches = n
+		case fid == 1282 && t == thriftList:
+			links = readLinks(r)
+		default:
+			r.skip(t, 0)
+		}
+	}
+	if r.bad {
+		return nil, 0
+	}
+	return links, batches
+}
+
+// readLinks reads a list<TSparkArrowResultLink> and returns the fileLinks.
+func readLinks(r *thriftReader) []string {
+	et, n := r.u8(), int(r.i32())
+	if et != thriftStruct || n < 0 || n > 1<<16 {
+		r.bad = true
+		return nil
+	}
+	links := make([]string, 0, n)
+	for i := 0; i < n && !r.bad; i++ {
+		for !r.bad {
+			ft, lid := r.field()
+			if ft == thriftStop {
+				break
+			}
+			if lid == 1 && ft == thriftString {
+				links = append(links, string(r.bytes()))
+				continue
+			}
+			r.skip(ft, 0)
+		}
+	}
+	return links
+}
+
+// resultLinks returns the CloudFetch file links of an ExecuteStatement or FetchResults
+// REPLY: the response's TRowSet.resultLinks(1282)[*].fileLink(1). The row set sits at
+// result.success(0).directResults(1281).resultSet(3).results(3) for ExecuteStatement and
+// at result.success(0).results(3) for FetchResults.
+func resultLinks(b []byte) []string {
+	links, _ := rowSetFacts(b)
+	return links
+}
