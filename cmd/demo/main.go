@@ -1,21 +1,24 @@
 // Command demo starts the embedded local warehouse, runs a small workload through the
-// unmodified Databricks SQL driver and prints the results and what the warehouse saw.
+// Databricks SQL driver wrapped with telemetry (sql.Open("databricks-telemetry", dsn)),
+// and prints the results, what the warehouse saw and what the telemetry ingest received.
 //
-// (The full telemetry demo — the wrapped driver, concurrent workload, an outage of the
-// telemetry endpoint and the report of what telemetry saw — lands with the driver package.)
+// (The full demo — concurrent workload, an outage of the telemetry endpoint and the
+// report tables — is issue 5.)
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"database/sql"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
-	_ "github.com/databricks/databricks-sql-go"
 	dbsqllog "github.com/databricks/databricks-sql-go/logger"
 
+	_ "github.com/dbtelemetry/dbtelemetry/driver"
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
@@ -36,7 +39,7 @@ func run(ctx context.Context, out io.Writer) error {
 	defer srv.Close()
 	fmt.Fprintf(out, "local warehouse at %s\n\n", srv.URL())
 
-	db, err := sql.Open("databricks", srv.DSN())
+	db, err := sql.Open("databricks-telemetry", srv.DSN()+"?telemetry_flush_interval=1s")
 	if err != nil {
 		return err
 	}
@@ -97,9 +100,39 @@ func run(ctx context.Context, out io.Writer) error {
 		fmt.Fprintf(out, "%-28s %v\n", "a failing statement", err)
 	}
 
+	// Closing the pool flushes telemetry.
+	if err := db.Close(); err != nil {
+		return err
+	}
+
 	fmt.Fprintf(out, "\nthe warehouse saw %d session(s) and these statements:\n", len(srv.Sessions()))
 	for _, st := range srv.Statements() {
 		fmt.Fprintf(out, "  %-8s %-15s rows=%-8d chunks=%d  %s\n", st.State, orNone(string(st.Delivery)), st.Rows, st.ChunkDownloads, st.SQL)
+	}
+
+	fmt.Fprintf(out, "\ntelemetry received by the ingest (%d request(s)):\n", len(srv.TelemetryRequests()))
+	for _, raw := range srv.TelemetryLogs() {
+		var l telemetry.FrontendLog
+		if err := json.Unmarshal([]byte(raw), &l); err != nil || l.Entry == nil || l.Entry.SQLDriverLog == nil {
+			continue
+		}
+		d := l.Entry.SQLDriverLog
+		kind, result, chunks := "", "", int32(0)
+		if op := d.SQLOperation; op != nil {
+			if op.OperationDetail != nil {
+				kind = op.OperationDetail.OperationType
+			}
+			result = op.ExecutionResult
+			if op.ChunkDetails != nil {
+				chunks = op.ChunkDetails.TotalChunksIterated
+			}
+		}
+		errName := ""
+		if d.ErrorInfo != nil {
+			errName = "error=" + d.ErrorInfo.ErrorName
+		}
+		fmt.Fprintf(out, "  %-17s stmt=%-36s %-15s chunks=%d latency=%dms %s\n",
+			orNone(kind), orNone(d.SQLStatementID), orNone(result), chunks, d.OperationLatencyMs, errName)
 	}
 	return nil
 }
