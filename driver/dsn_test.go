@@ -81,6 +81,7 @@ func TestParseDSN(t *testing.T) {
 		{"no http path", "token:" + testToken + "@" + testHost + ":443", wantDSN(func(c *dsnConfig) { c.HTTPPath = "" })},
 		{"no http path with params", "token:" + testToken + "@" + testHost + ":443?maxRows=5", wantDSN(func(c *dsnConfig) { c.HTTPPath = ""; c.MaxRows = 5 })},
 		{"escaped path", "token:" + testToken + "@" + testHost + ":443/sql/a%20b", wantDSN(func(c *dsnConfig) { c.HTTPPath = "/sql/a b" })},
+		{"empty host as the driver", "token:" + testToken + "@:443" + testPath, wantDSN(func(c *dsnConfig) { c.Host = "" })},
 		{"ipv6 host", "token:" + testToken + "@[::1]:443" + testPath, wantDSN(func(c *dsnConfig) { c.Host = "::1" })},
 		{"fragment ignored", testDSN + "?maxRows=7#frag", wantDSN(func(c *dsnConfig) { c.MaxRows = 7 })},
 		{"maxRows", testDSN + "?maxRows=500", wantDSN(func(c *dsnConfig) { c.MaxRows = 500 })},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 
-
 	"github.com/dbtelemetry/dbtelemetry/aggregator"
 	"github.com/dbtelemetry/dbtelemetry/exporter"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
@@ -59,4 +58,3 @@ func (h *Hosts) Len() int { return h.reg.Len() }
 
 // Refs returns the live references to the host key (scheme://host:port).
 func (h *Hosts) Refs(key string) int { return h.reg.Refs(key) }
-

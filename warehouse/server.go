@@ -150,6 +150,8 @@ func NewServer(opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("warehouse: open duckdb: %w", err)
 	}
 	db := sql.OpenDB(connector)
+	// A session's connection is never reused: its schema, temp tables and settings die with it.
+	db.SetMaxIdleConns(0)
 	// Functions live in the database's catalog: register them once, for every session.
 	if err := registerUDFs(db); err != nil {
 		_ = db.Close()
