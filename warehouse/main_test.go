@@ -18,17 +18,20 @@ import (
 func TestMain(m *testing.M) {
 	// The driver logs its own failed feature-flag fetch (it drops the DSN's port) at error level.
 	_ = dbsqllog.SetLogLevel("disabled")
-	goleak.VerifyTestMain(m,
-		// Idle keep-alive connections of the driver's shared HTTP transports.
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		// The driver's HTTP client (900 s timeout) leaves its timeout watcher running for
-		// responses whose bodies it does not close; it is client-side and ends by itself.
-		goleak.IgnoreTopFunction("net/http.setRequestCancel.func4"),
-		goleak.IgnoreTopFunction("net/http.awaitLegacyCancel"),
-	)
+	goleak.VerifyTestMain(m, clientSide...)
 	_ = os.Stdout.Sync()
+}
+
+// clientSide are goroutines of HTTP clients (the driver's and the tests'), not of the
+// server: idle keep-alive connections, and the timeout watchers the driver's client (900 s
+// timeout, legacy request cancel) leaves for responses whose bodies it does not close.
+// They end by themselves.
+var clientSide = []goleak.Option{
+	goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+	goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+	goleak.IgnoreTopFunction("net/http.setRequestCancel.func4"),
+	goleak.IgnoreTopFunction("net/http.awaitLegacyCancel"),
 }
 
 // start runs a warehouse for the test and closes it at the end.
