@@ -57,14 +57,19 @@ func (i *interceptor) begin(ctx context.Context) (*stmtState, context.Context) {
 	st := &stmtState{start: time.Now()}
 	userQuery, _ := ctx.Value(driverctx.QueryIdCallbackKey).(driverctx.IdCallbackFunc)
 	userConn, _ := ctx.Value(driverctx.ConnIdCallbackKey).(driverctx.IdCallbackFunc)
+	// The driver fires these callbacks several times per call, some with an empty id.
 	ctx = driverctx.NewContextWithQueryIdCallback(withStmt(ctx, st), func(id string) {
-		st.id.Store(&id)
+		if id != "" {
+			st.id.Store(&id)
+		}
 		if userQuery != nil {
 			userQuery(id)
 		}
 	})
 	ctx = driverctx.NewContextWithConnIdCallback(ctx, func(id string) {
-		st.session = id
+		if id != "" {
+			st.session = id
+		}
 		if userConn != nil {
 			userConn(id)
 		}
