@@ -52,6 +52,7 @@ type AcquireOption func(*acquireConfig)
 type acquireConfig struct {
 	creds    Credentials
 	loopback bool
+	hostOpts []Option
 }
 
 // WithConnCredentials gives the connection's credentials (e.g. its PAT as
@@ -60,6 +61,13 @@ type acquireConfig struct {
 // never cleared, so logs of a closed connection and the final flush still authenticate.
 func WithConnCredentials(c Credentials) AcquireOption {
 	return func(a *acquireConfig) { a.creds = c }
+}
+
+// WithHostOptions adds exporter options (retries, backoff, a Layer, …) on top of the
+// registry's for the host's exporter, when this Acquire is the one that creates it: the
+// first connection to a host configures what every later one shares. Default none.
+func WithHostOptions(opts ...Option) AcquireOption {
+	return func(a *acquireConfig) { a.hostOpts = append(a.hostOpts, opts...) }
 }
 
 // WithLoopbackDSN says the connection's DSN targets a loopback host (a local
@@ -95,6 +103,18 @@ func (r *Registry) Acquire(host string, opts ...AcquireOption) (*Handle, error) 
 	e := r.entries[t.Key()]
 	if e == nil {
 		cfg := r.cfg
+		client := cfg.client
+		for _, o := range ac.hostOpts {
+			if o != nil {
+				o(&cfg)
+			}
+		}
+		if cfg.client != client {
+			// Like newConfig: a copy that refuses redirects, the caller's stays as it is.
+			cp := *cfg.client
+			cp.CheckRedirect = refuseRedirect
+			cfg.client = &cp
+		}
 		cfg.ownClient = false // the registry's client outlives any one host
 		cfg.credentials = ac.creds
 		e = &entry{key: t.Key(), exp: newHTTPExporter(t, cfg), done: make(chan struct{})}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -300,4 +301,29 @@ func TestRegistryCredentialsComeFromNewestHolderWithSome(t *testing.T) {
 	// a's credentials stay: an exporter's credentials are never cleared, so the final
 	// flush of a host whose last holder has none still authenticates.
 	equal(t, reqs[1].Header.Get("Authorization"), "Bearer token-a", "kept")
+}
+
+func TestRegistryHostOptionsApplyWhenTheHostIsCreated(t *testing.T) {
+	srv, rc := newServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	layers := 0
+	r := newTestRegistry(t)
+	ctx := context.Background()
+	first, err := r.Acquire(srv.URL, WithLoopbackDSN(), WithHostOptions(WithMaxRetries(0),
+		WithLayer(func(_ Target, exp telemetry.Exporter) Layer {
+			layers++
+			return &fakeLayer{exp: exp}
+		})))
+	noErr(t, err, "first")
+	second, err := r.Acquire(srv.URL, WithLoopbackDSN(), WithHostOptions(WithMaxRetries(3)))
+	noErr(t, err, "second")
+	equal(t, layers, 1, "the first acquire built the host's layer")
+	equal(t, second.Layer(), first.Layer(), "shared layer")
+	if err := second.Exporter().Export(ctx, batch(1)); err == nil {
+		t.Fatal("a 503 should fail the batch")
+	}
+	equal(t, len(rc.requests()), 1, "the first acquire's WithMaxRetries(0) decides: no retry")
+	noErr(t, first.Release(ctx), "release first")
+	noErr(t, second.Release(ctx), "release second")
 }
