@@ -229,11 +229,21 @@ func (c *Connector) attach(u *url.URL) {
 		}
 		return
 	}
-	acq := []exporter.AcquireOption{exporter.WithConnCredentials(c.credentials())}
+	// If this connector is the host's first, its settings configure the host's exporter
+	// and aggregator.
+	host := []exporter.Option{
+		exporter.WithMaxRetries(c.cfg.tel.RetryCount),
+		exporter.WithBackoff(c.cfg.tel.RetryDelay, exporter.DefaultBackoffMax, exporter.DefaultJitter),
+		exporter.WithLogger(c.cfg.logger),
+		exporter.WithLayer(func(_ exporter.Target, exp telemetry.Exporter) exporter.Layer {
+			return aggregator.New(exp, aggOpts...)
+		}),
+	}
+	acq := []exporter.AcquireOption{exporter.WithConnCredentials(c.credentials()), exporter.WithHostOptions(host...)}
 	if isLoopback(u.Hostname()) {
 		acq = append(acq, exporter.WithLoopbackDSN())
 	}
-	ref, err := c.cfg.hosts.get(u.Scheme+"://"+u.Host, aggOpts, acq...)
+	ref, err := c.cfg.hosts.get(u.Scheme+"://"+u.Host, acq...)
 	if err != nil {
 		c.cfg.logger.Debug().Err(err).Msg("telemetry off for this connector: its host cannot receive telemetry")
 		c.gate.resolve(false)

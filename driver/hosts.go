@@ -2,33 +2,22 @@ package driver
 
 import (
 	"context"
-	"sync"
 
 	"github.com/dbtelemetry/dbtelemetry/aggregator"
 	"github.com/dbtelemetry/dbtelemetry/exporter"
-	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
 // Hosts holds the telemetry shared by every connection to a host: one exporter (with its
 // circuit breaker and feature-flag cache) and one aggregator per host, reference
-// counted. The registered driver owns one; tests make their own with NewHosts.
+// counted. The first connector of a host configures both. The registered driver owns
+// one; tests make their own with NewHosts.
 type Hosts struct {
 	reg *exporter.Registry
-
-	// acquire serialises Acquire so that the layer built for a new host gets the
-	// acquiring connector's settings.
-	acquire sync.Mutex
-	next    []aggregator.Option
 }
 
 // NewHosts returns an empty set of hosts; opts apply to every host's exporter.
 func NewHosts(opts ...exporter.Option) *Hosts {
-	h := &Hosts{}
-	opts = append(opts, exporter.WithLayer(func(_ exporter.Target, exp telemetry.Exporter) exporter.Layer {
-		return aggregator.New(exp, h.next...)
-	}))
-	h.reg = exporter.NewRegistry(opts...)
-	return h
+	return &Hosts{reg: exporter.NewRegistry(opts...)}
 }
 
 // hostRef is a connector's reference to its host.
@@ -37,12 +26,9 @@ type hostRef struct {
 	agg    *aggregator.Aggregator
 }
 
-func (h *Hosts) get(host string, aggOpts []aggregator.Option, acq ...exporter.AcquireOption) (*hostRef, error) {
-	h.acquire.Lock()
-	defer h.acquire.Unlock()
-	h.next = aggOpts
+// get acquires the host; acq's WithHostOptions configure it if this creates it.
+func (h *Hosts) get(host string, acq ...exporter.AcquireOption) (*hostRef, error) {
 	handle, err := h.reg.Acquire(host, acq...)
-	h.next = nil
 	if err != nil {
 		return nil, err
 	}

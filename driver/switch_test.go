@@ -162,3 +162,29 @@ func scrubIDs(s string) string {
 	}
 	return s
 }
+
+// telemetry_retry_count and telemetry_retry_delay configure the host's exporter.
+func TestRetryParamsReachTheExporter(t *testing.T) {
+	for _, tc := range []struct {
+		params   string
+		attempts int
+	}{
+		{"telemetry_retry_count=0", 1},
+		{"telemetry_retry_count=2&telemetry_retry_delay=5ms", 3},
+	} {
+		t.Run(tc.params, func(t *testing.T) {
+			srv, err := warehouse.NewServer()
+			require.NoError(t, err)
+			defer srv.Close()
+			srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Status: 503, Times: -1})
+			runSome(t, srv, "enableTelemetry=true&"+tc.params)
+			reqs := srv.TelemetryRequests()
+			batches := map[string]bool{}
+			for _, r := range reqs {
+				batches[string(r.Body)] = true // a retry sends the same bytes again
+			}
+			require.NotEmpty(t, batches)
+			assert.Equal(t, len(batches)*tc.attempts, len(reqs), "each batch: the first try plus its retries")
+		})
+	}
+}
