@@ -28,9 +28,9 @@ type shard struct {
 	closed bool
 	free   []*entry
 	// counters, guarded by mu
-	received, errLimit, invalid, closedDrops int64
-	evictCapacity, evictTTL, evictClose      int64
-	_                                        [64]byte // keep shards on separate cache lines
+	received, errLimit, closedDrops     int64
+	evictCapacity, evictTTL, evictClose int64
+	_                                   [64]byte // keep shards on separate cache lines
 }
 
 const maxFreeEntries = 64

@@ -179,8 +179,6 @@ func (c *Connector) Flush(ctx context.Context) error {
 
 func (c *Connector) emit(ev *telemetry.Event) { c.em.Emit(ev) }
 
-func (c *Connector) enabled() bool { return c.em.Enabled() }
-
 // observeThrift learns the export target and credentials from the driver's Thrift calls:
 // the host is the DSN's own, and the Authorization header is what the driver sends there
 // (refreshed OAuth tokens included), so credentials only ever go back to that host.

@@ -269,12 +269,3 @@ func readLinks(r *thriftReader) []string {
 	}
 	return links
 }
-
-// resultLinks returns the CloudFetch file links of an ExecuteStatement or FetchResults
-// REPLY: the response's TRowSet.resultLinks(1282)[*].fileLink(1). The row set sits at
-// result.success(0).directResults(1281).resultSet(3).results(3) for ExecuteStatement and
-// at result.success(0).results(3) for FetchResults.
-func resultLinks(b []byte) []string {
-	links, _ := rowSetFacts(b)
-	return links
-}

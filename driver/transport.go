@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
@@ -26,10 +25,9 @@ const (
 // dbsql.WithTransport. The driver sends its Thrift calls (with its Authorization header
 // already set), its CloudFetch downloads and its own telemetry through it.
 type transport struct {
-	base     http.RoundTripper
-	c        *Connector
-	thrift   string // the Thrift endpoint path (the DSN's http path), "" when not known
-	builtins atomic.Int64
+	base   http.RoundTripper
+	c      *Connector
+	thrift string // the Thrift endpoint path (the DSN's http path), "" when not known
 }
 
 // newBaseTransport mirrors the driver's own pooled transport (client.PooledTransport), so
@@ -57,7 +55,6 @@ func newBaseTransport(skipVerify bool) *http.Transport {
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if isBuiltinTelemetry(req) {
-		t.builtins.Add(1)
 		return builtinAnswer(req), nil
 	}
 	if req.Method == http.MethodPost && t.isThrift(req) {

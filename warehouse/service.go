@@ -311,7 +311,7 @@ func (s *Server) run(op *operation) {
 		case errors.Is(ctx.Err(), context.DeadlineExceeded) && op.ctx.Err() == nil:
 			op.state = tcli.TOperationState_TIMEDOUT_STATE
 			op.failure = &sqlError{state: "HYT00", class: "QUERY_TIMEOUT", message: fmt.Sprintf("the statement exceeded its timeout of %s", op.timeout)}
-		case isContextErr(op.ctx):
+		case op.ctx.Err() != nil:
 			op.state = tcli.TOperationState_CANCELED_STATE
 		default:
 			op.state = tcli.TOperationState_ERROR_STATE

@@ -1,7 +1,6 @@
 package warehouse
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -314,5 +313,3 @@ func mapError(err error) sqlError {
 func (e sqlError) display() string {
 	return fmt.Sprintf("[%s] %s SQLSTATE: %s", e.class, e.message, e.state)
 }
-
-func isContextErr(ctx context.Context) bool { return ctx.Err() != nil }
