@@ -43,6 +43,9 @@ type Connector struct {
 	host     atomic.Pointer[hostRef]
 	ownAgg   *aggregator.Aggregator // with WithExporter
 
+	flagOnce  sync.Once
+	closeMu   sync.Mutex
+	closed    bool
 	stop      context.CancelFunc // ends the feature-flag fetch
 	work      sync.WaitGroup
 	closeOnce sync.Once
@@ -128,9 +131,12 @@ func (c *Connector) Driver() driver.Driver { return registered }
 // returns an error: what could not be delivered is counted in Stats.
 func (c *Connector) Close() error {
 	c.closeOnce.Do(func() {
+		c.closeMu.Lock()
+		c.closed = true
 		if c.stop != nil {
 			c.stop()
 		}
+		c.closeMu.Unlock()
 		c.work.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()
@@ -179,10 +185,20 @@ func (c *Connector) Flush(ctx context.Context) error {
 
 func (c *Connector) emit(ev *telemetry.Event) { c.em.Emit(ev) }
 
-// observeThrift learns the export target and credentials from the driver's Thrift calls:
-// the host is the DSN's own, and the Authorization header is what the driver sends there
-// (refreshed OAuth tokens included), so credentials only ever go back to that host.
+// observeThrift learns the export target from the driver's Thrift calls: the host is the
+// DSN's own.
 func (c *Connector) observeThrift(req *http.Request) {
+	if !c.em.Enabled() {
+		return
+	}
+	c.hostOnce.Do(func() { c.attach(req.URL) })
+}
+
+// observeAuth keeps the Authorization header of a Thrift call the server accepted:
+// exactly what the driver sends to the DSN's host (refreshed OAuth tokens included), so
+// credentials only ever go back to that host. Until one was accepted — a connection
+// that failed to authenticate — telemetry goes to /telemetry-unauth.
+func (c *Connector) observeAuth(req *http.Request) {
 	if !c.em.Enabled() {
 		return
 	}
@@ -191,7 +207,7 @@ func (c *Connector) observeThrift(req *http.Request) {
 			c.auth.Store(&a)
 		}
 	}
-	c.hostOnce.Do(func() { c.attach(req.URL) })
+	c.flagOnce.Do(c.askFlag)
 }
 
 func (c *Connector) credentials() exporter.Credentials {
@@ -249,7 +265,19 @@ func (c *Connector) attach(u *url.URL) {
 	}
 	c.host.Store(ref)
 	c.gate.setSink(ref.agg)
-	if c.cfg.enabled != nil {
+}
+
+// askFlag lets the server's feature flag decide, once the connector has credentials
+// the server accepted (the flag endpoint needs them). Without a DSN setting, events wait
+// in the gate until then.
+func (c *Connector) askFlag() {
+	ref := c.host.Load()
+	if c.cfg.enabled != nil || ref == nil {
+		return
+	}
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.closed {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -188,3 +188,29 @@ func TestRetryParamsReachTheExporter(t *testing.T) {
 		})
 	}
 }
+
+// A connection that never authenticated has no usable credentials: its telemetry goes
+// to /telemetry-unauth, stripped, and the rejected token is not sent again.
+func TestFailedConnectExportsUnauthenticated(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	dsn := strings.Replace(srv.DSN(), srv.Token(), "dapi-wrong-token", 1)
+	db, err := sql.Open("databricks-telemetry", dsn+"?enableTelemetry=true")
+	require.NoError(t, err)
+	require.Error(t, db.Ping())
+	require.NoError(t, db.Close())
+	reqs := srv.TelemetryRequests()
+	require.NotEmpty(t, reqs)
+	for _, r := range reqs {
+		assert.Equal(t, "/telemetry-unauth", r.Path)
+		assert.Empty(t, r.Header.Get("Authorization"))
+		assert.NotContains(t, string(r.Body), "dapi-wrong-token")
+		assert.NotContains(t, string(r.Body), "session_id")
+	}
+	var unauthorized bool
+	for _, l := range srv.TelemetryLogs() {
+		unauthorized = unauthorized || strings.Contains(l, "error_info")
+	}
+	assert.True(t, unauthorized, "the failed open is reported with its error")
+}

@@ -127,6 +127,7 @@ func (t *transport) thriftCall(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		return resp, err
 	}
+	t.c.observeAuth(req)
 	switch {
 	case cs != nil && method == "OpenSession":
 		resp.Body = &replySniffer{rc: resp.Body, done: func(b []byte) {
