@@ -353,20 +353,41 @@ func (a *Aggregator) run() {
 		select {
 		case <-a.stop:
 			for a.q.len() > 0 && a.runCtx.Err() == nil {
-				a.exportQueued(true)
+				if !a.guard(func() { a.exportQueued(true) }) {
+					break // a step that panics would panic again: drop the rest
+				}
 			}
 			a.q.close()
 			return
 		case <-ticker.C:
-			a.sweepTTL()
-			a.exportQueued(true)
+			a.guard(func() {
+				a.sweepTTL()
+				a.exportQueued(true)
+			})
 		case <-a.kick:
-			a.exportQueued(a.flushNow.Swap(false))
+			a.guard(func() { a.exportQueued(a.flushNow.Swap(false)) })
 		case res := <-a.flushReq:
-			a.sweepTTL()
-			res <- a.exportQueued(true)
+			err := errors.New("flush panicked")
+			a.guard(func() {
+				a.sweepTTL()
+				err = a.exportQueued(true)
+			})
+			res <- err
 		}
 	}
+}
+
+// guard runs one step of the export loop and counts a panic in it (a logger or exporter
+// the caller supplied may panic): the loop, and the process, go on. It reports whether
+// the step finished.
+func (a *Aggregator) guard(step func()) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.panics.Add(1)
+		}
+	}()
+	step()
+	return true
 }
 
 // exportQueued exports the logs queued when it starts, in batches: all of them, or only

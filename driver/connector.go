@@ -141,12 +141,16 @@ func (c *Connector) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()
 		c.gate.resolve(false)
-		if c.ownAgg != nil {
-			_ = c.ownAgg.Close(ctx)
-		}
-		if h := c.host.Load(); h != nil && h.handle != nil {
-			_ = h.handle.Release(ctx)
-		}
+		safely(func() {
+			if c.ownAgg != nil {
+				_ = c.ownAgg.Close(ctx)
+			}
+		})
+		safely(func() {
+			if h := c.host.Load(); h != nil && h.handle != nil {
+				_ = h.handle.Release(ctx)
+			}
+		})
 		c.tr.base.(*http.Transport).CloseIdleConnections()
 	})
 	return nil
@@ -287,7 +291,9 @@ func (c *Connector) askFlag() {
 		defer c.work.Done()
 		fctx, fcancel := context.WithTimeout(ctx, flagTimeout)
 		defer fcancel()
-		c.gate.resolve(ref.handle.FeatureFlags().Enabled(fctx))
+		on := false
+		safely(func() { on = ref.handle.FeatureFlags().Enabled(fctx) })
+		c.gate.resolve(on)
 	}()
 }
 
