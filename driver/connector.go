@@ -121,7 +121,13 @@ func validate(tc telemetry.Config) error {
 }
 
 // Connect opens a connection through the wrapped driver.
-func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) { return c.inner.Connect(ctx) }
+func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.inner.Connect(ctx)
+	if err != nil || c.inner == c.raw {
+		return conn, err
+	}
+	return &outerConn{mw: conn}, nil
+}
 
 // Driver returns the registered databricks-telemetry driver.
 func (c *Connector) Driver() driver.Driver { return registered }

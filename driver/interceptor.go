@@ -54,11 +54,18 @@ func (i *interceptor) ConnectorConnect(ctx context.Context, connector driver.Con
 // begin starts a statement: its state, and the driver's query-id callback (chained to
 // the caller's own, if any) that names it.
 func (i *interceptor) begin(ctx context.Context) (*stmtState, context.Context) {
-	st := &stmtState{start: time.Now()}
+	// The outer connection may have put the statement's state in the context already.
+	st := stmtFrom(ctx)
+	if st == nil || st.claimed {
+		st = &stmtState{}
+		ctx = withStmt(ctx, st)
+	}
+	st.claimed = true
+	st.start = time.Now()
 	userQuery, _ := ctx.Value(driverctx.QueryIdCallbackKey).(driverctx.IdCallbackFunc)
 	userConn, _ := ctx.Value(driverctx.ConnIdCallbackKey).(driverctx.IdCallbackFunc)
 	// The driver fires these callbacks several times per call, some with an empty id.
-	ctx = driverctx.NewContextWithQueryIdCallback(withStmt(ctx, st), func(id string) {
+	ctx = driverctx.NewContextWithQueryIdCallback(ctx, func(id string) {
 		if id != "" {
 			st.id.Store(&id)
 		}
@@ -80,6 +87,7 @@ func (i *interceptor) begin(ctx context.Context) (*stmtState, context.Context) {
 func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
 	st, sctx := i.begin(ctx)
 	rows, err := conn.QueryContext(sctx, query, args)
+	st.inner = rows
 	safely(func() { i.returned(st, telemetry.StatementQuery, err, err == nil) })
 	return sctx, rows, err
 }
@@ -87,6 +95,7 @@ func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerC
 func (i *interceptor) StmtQueryContext(ctx context.Context, stmt driver.StmtQueryContext, _ string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
 	st, sctx := i.begin(ctx)
 	rows, err := stmt.QueryContext(sctx, args)
+	st.inner = rows
 	safely(func() { i.returned(st, telemetry.StatementQuery, err, err == nil) })
 	return sctx, rows, err
 }

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"database/sql/driver"
 	"sync/atomic"
 	"time"
 )
@@ -39,8 +40,10 @@ type stmtState struct {
 	ready   time.Time // the driver returned the rows (or the result)
 	id      atomic.Pointer[string]
 	rows    int64
-	done    bool // statement.complete was emitted
-	started bool // statement.start was emitted
+	done    bool        // statement.complete was emitted
+	claimed bool        // an interceptor hook owns this state
+	inner   driver.Rows // the driver's own rows, for the outer layer's Arrow access
+	started bool        // statement.start was emitted
 
 	polls     atomic.Int32
 	pollNanos atomic.Int64

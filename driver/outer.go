@@ -1,0 +1,148 @@
+package driver
+
+import (
+	"context"
+	"database/sql/driver"
+	"reflect"
+
+	dbsqlrows "github.com/databricks/databricks-sql-go/rows"
+)
+
+// outerConn is the connection database/sql holds when telemetry is on: sqlmw's
+// connection, presenting exactly the optional interfaces of the Databricks driver's
+// connection (sqlmw adds Execer and Queryer, which the driver has not), and rows that
+// keep the driver's Arrow access (dbsqlrows.Rows), which sqlmw's rows hide.
+type outerConn struct{ mw driver.Conn }
+
+var (
+	_ driver.Conn               = (*outerConn)(nil)
+	_ driver.Pinger             = (*outerConn)(nil)
+	_ driver.SessionResetter    = (*outerConn)(nil)
+	_ driver.Validator          = (*outerConn)(nil)
+	_ driver.ExecerContext      = (*outerConn)(nil)
+	_ driver.QueryerContext     = (*outerConn)(nil)
+	_ driver.ConnPrepareContext = (*outerConn)(nil)
+	_ driver.ConnBeginTx        = (*outerConn)(nil)
+	_ driver.NamedValueChecker  = (*outerConn)(nil)
+)
+
+func (c *outerConn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
+
+func (c *outerConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	s, err := c.mw.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return &outerStmt{mw: s}, nil
+}
+
+func (c *outerConn) Close() error { return c.mw.Close() }
+
+func (c *outerConn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+func (c *outerConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	return c.mw.(driver.ConnBeginTx).BeginTx(ctx, opts)
+}
+
+func (c *outerConn) Ping(ctx context.Context) error { return c.mw.(driver.Pinger).Ping(ctx) }
+
+func (c *outerConn) ResetSession(ctx context.Context) error {
+	return c.mw.(driver.SessionResetter).ResetSession(ctx)
+}
+
+func (c *outerConn) IsValid() bool { return c.mw.(driver.Validator).IsValid() }
+
+func (c *outerConn) CheckNamedValue(nv *driver.NamedValue) error {
+	return c.mw.(driver.NamedValueChecker).CheckNamedValue(nv)
+}
+
+func (c *outerConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	return c.mw.(driver.ExecerContext).ExecContext(ctx, query, args)
+}
+
+func (c *outerConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	st := &stmtState{}
+	rows, err := c.mw.(driver.QueryerContext).QueryContext(withStmt(ctx, st), query, args)
+	return outerRowsOf(rows, st, err)
+}
+
+// outerStmt keeps the Arrow access on a prepared statement's rows.
+type outerStmt struct{ mw driver.Stmt }
+
+var (
+	_ driver.StmtExecContext  = (*outerStmt)(nil)
+	_ driver.StmtQueryContext = (*outerStmt)(nil)
+)
+
+func (s *outerStmt) Close() error  { return s.mw.Close() }
+func (s *outerStmt) NumInput() int { return s.mw.NumInput() }
+
+func (s *outerStmt) Exec(args []driver.Value) (driver.Result, error) {
+	return s.mw.Exec(args) //nolint:staticcheck // forwarded as is
+}
+
+func (s *outerStmt) Query(args []driver.Value) (driver.Rows, error) {
+	return s.mw.Query(args) //nolint:staticcheck // forwarded as is
+}
+
+func (s *outerStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	return s.mw.(driver.StmtExecContext).ExecContext(ctx, args)
+}
+
+func (s *outerStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	st := &stmtState{}
+	rows, err := s.mw.(driver.StmtQueryContext).QueryContext(withStmt(ctx, st), args)
+	return outerRowsOf(rows, st, err)
+}
+
+func outerRowsOf(rows driver.Rows, st *stmtState, err error) (driver.Rows, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &outerRows{Rows: rows, inner: st.inner}, nil
+}
+
+// outerRows are sqlmw's rows (whose Next and Close the interceptor sees) with the
+// column-type methods and the Arrow access of the driver's own rows.
+type outerRows struct {
+	driver.Rows
+	inner driver.Rows
+}
+
+var (
+	_ driver.RowsColumnTypeScanType         = (*outerRows)(nil)
+	_ driver.RowsColumnTypeDatabaseTypeName = (*outerRows)(nil)
+	_ driver.RowsColumnTypeNullable         = (*outerRows)(nil)
+	_ driver.RowsColumnTypeLength           = (*outerRows)(nil)
+	_ dbsqlrows.Rows                        = (*outerRows)(nil)
+)
+
+func (r *outerRows) ColumnTypeScanType(i int) reflect.Type {
+	return r.Rows.(driver.RowsColumnTypeScanType).ColumnTypeScanType(i)
+}
+
+func (r *outerRows) ColumnTypeDatabaseTypeName(i int) string {
+	return r.Rows.(driver.RowsColumnTypeDatabaseTypeName).ColumnTypeDatabaseTypeName(i)
+}
+
+func (r *outerRows) ColumnTypeNullable(i int) (bool, bool) {
+	return r.Rows.(driver.RowsColumnTypeNullable).ColumnTypeNullable(i)
+}
+
+func (r *outerRows) ColumnTypeLength(i int) (int64, bool) {
+	return r.Rows.(driver.RowsColumnTypeLength).ColumnTypeLength(i)
+}
+
+// GetArrowBatches reads the rest of the result as Arrow records, as the driver does.
+func (r *outerRows) GetArrowBatches(ctx context.Context) (dbsqlrows.ArrowBatchIterator, error) {
+	return r.inner.(dbsqlrows.Rows).GetArrowBatches(ctx)
+}
+
+// GetArrowIPCStreams reads the rest of the result as Arrow IPC streams, as the driver does.
+func (r *outerRows) GetArrowIPCStreams(ctx context.Context) (dbsqlrows.ArrowIPCStreamIterator, error) {
+	return r.inner.(dbsqlrows.Rows).GetArrowIPCStreams(ctx)
+}
