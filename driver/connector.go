@@ -137,16 +137,28 @@ func (c *Connector) Driver() driver.Driver { return registered }
 // returns an error: what could not be delivered is counted in Stats.
 func (c *Connector) Close() error {
 	c.closeOnce.Do(func() {
-		c.closeMu.Lock()
-		c.closed = true
-		if c.stop != nil {
-			c.stop()
-		}
-		c.closeMu.Unlock()
-		c.work.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()
-		c.gate.resolve(false)
+		c.closeMu.Lock()
+		c.closed = true
+		stop := c.stop
+		c.closeMu.Unlock()
+		// A flag fetch in flight decides what happens to the events it holds back: let it
+		// finish within the close deadline, then give up on it.
+		fetched := make(chan struct{})
+		go func() {
+			c.work.Wait()
+			close(fetched)
+		}()
+		select {
+		case <-fetched:
+		case <-ctx.Done():
+			if stop != nil {
+				stop()
+			}
+			<-fetched
+		}
+		c.gate.resolve(false) // still undecided: nothing is sent
 		safely(func() {
 			if c.ownAgg != nil {
 				_ = c.ownAgg.Close(ctx)

@@ -59,6 +59,14 @@ func TestWorkloadEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	_, err = db.ExecContext(ctx, "INSERT INTO t VALUES (1), (2)")
 	require.NoError(t, err)
+	// A transaction, on one connection (the driver has no BeginTx: SQL statements).
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	for _, q := range []string{"BEGIN TRANSACTION", "INSERT INTO t VALUES (3)", "COMMIT"} {
+		_, err = conn.ExecContext(ctx, q)
+		require.NoError(t, err, q)
+	}
+	require.NoError(t, conn.Close())
 	stmt, err := db.PrepareContext(ctx, "SELECT a * ? FROM t ORDER BY a")
 	require.NoError(t, err)
 	rows, err = stmt.QueryContext(ctx, 10)
@@ -124,4 +132,11 @@ func TestWorkloadEndToEnd(t *testing.T) {
 	require.NotNil(t, missing[0].ErrorInfo, "the terminal error joins its statement's log")
 	assert.Equal(t, "not_found", missing[0].ErrorInfo.ErrorName)
 	assert.Empty(t, errLogs[ee.QueryId()], "no second log for the failed statement")
+	for _, st := range srv.Statements() {
+		if st.SQL == "SELECT wait_ms(30000)" {
+			require.Len(t, errLogs[st.ID], 1, "the cancelled statement's retryable error is held and exported with it")
+			assert.Equal(t, "timeout", errLogs[st.ID][0].ErrorInfo.ErrorName)
+			assert.Equal(t, warehouse.StateCanceled, st.State)
+		}
+	}
 }
