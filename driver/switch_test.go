@@ -214,3 +214,27 @@ func TestFailedConnectExportsUnauthenticated(t *testing.T) {
 	}
 	assert.True(t, unauthorized, "the failed open is reported with its error")
 }
+
+// db.Close releases the connector's reference on its host; the last one removes it.
+func TestCloseReleasesTheHost(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	hosts := driver.NewHosts()
+	open := func() *sql.DB {
+		c, err := driver.NewConnector(driver.WithConnOptions(connOptions(srv)...), driver.WithTelemetry(true), driver.WithHosts(hosts))
+		require.NoError(t, err)
+		db := sql.OpenDB(c)
+		require.NoError(t, db.Ping())
+		return db
+	}
+	a, b := open(), open()
+	assert.Equal(t, 1, hosts.Len(), "one host shared by both connectors")
+	assert.Equal(t, 2, hosts.Refs(srv.URL()))
+	require.NoError(t, a.Close())
+	assert.Equal(t, 1, hosts.Refs(srv.URL()))
+	require.NoError(t, b.Close())
+	assert.Zero(t, hosts.Len(), "the last release removes the host")
+	require.NoError(t, hosts.Close(context.Background()))
+	assert.NotEmpty(t, srv.TelemetryLogs(), "and flushed it")
+}

@@ -1,0 +1,42 @@
+package driver
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type countingRT struct{ n int }
+
+func (c *countingRT) RoundTrip(*http.Request) (*http.Response, error) {
+	c.n++
+	return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader(""))}, nil
+}
+
+// The driver's own telemetry (its feature-flag fetch and its ingest posts) is answered by
+// the transport and never leaves the process: the built-in telemetry stays off on
+// wrapped connections, so no statement is counted twice.
+func TestTransportKeepsBuiltinTelemetryOff(t *testing.T) {
+	base := &countingRT{}
+	tr := &transport{base: base, c: &Connector{}}
+	for _, tc := range []struct {
+		method, path, want string
+	}{
+		{http.MethodGet, "/api/2.0/connector-service/feature-flags/GOLANG/1.15.1", `"flags":[]`},
+		{http.MethodPost, "/telemetry-ext", `"numSuccess":0`},
+		{http.MethodPost, "/telemetry-unauth", `"numSuccess":0`},
+	} {
+		req := httptest.NewRequest(tc.method, "https://example.cloud.databricks.com"+tc.path, strings.NewReader("{}"))
+		resp, err := tr.RoundTrip(req)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Contains(t, string(body), tc.want)
+	}
+	assert.Zero(t, base.n, "nothing reached the network")
+}
