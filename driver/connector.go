@@ -72,12 +72,8 @@ func newConnector(cfg config, dsn *dsnConfig) (*Connector, error) {
 	if err := validate(cfg.tel); err != nil {
 		return nil, err
 	}
-	if cfg.hosts == nil {
-		cfg.hosts = registered.hosts
-	}
 	c := &Connector{cfg: cfg, gate: newGate()}
-	skipVerify := false
-	c.tr = &transport{base: newBaseTransport(skipVerify), c: c}
+	c.tr = &transport{base: newBaseTransport(cfg.skipVerify), c: c}
 	if dsn != nil {
 		c.tr.thrift = dsn.HTTPPath
 		c.info = dsn.connectionInfo()
@@ -86,8 +82,16 @@ func newConnector(cfg config, dsn *dsnConfig) (*Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.raw = raw
+	return c.wrap(raw)
+}
 
+// wrap puts telemetry around raw, the driver's connector (or, in benchmarks, a fake).
+func (c *Connector) wrap(raw driver.Connector) (*Connector, error) {
+	cfg := c.cfg
+	if cfg.hosts == nil {
+		c.cfg.hosts = registered.hosts
+	}
+	c.raw = raw
 	emOpts := []telemetry.EmitterOption{telemetry.WithLogger(cfg.logger)}
 	if cfg.lookupEnv != nil {
 		emOpts = append(emOpts, telemetry.WithLookupEnv(cfg.lookupEnv))
@@ -169,7 +173,9 @@ func (c *Connector) Close() error {
 				_ = h.handle.Release(ctx)
 			}
 		})
-		c.tr.base.(*http.Transport).CloseIdleConnections()
+		if c.tr != nil {
+			c.tr.base.(*http.Transport).CloseIdleConnections()
+		}
 	})
 	return nil
 }

@@ -54,14 +54,32 @@ func (d *Driver) Open(dsn string) (driver.Conn, error) {
 // rest becomes the Databricks driver's connector options, exactly as the driver itself
 // would read them.
 func (d *Driver) OpenConnector(dsn string) (driver.Connector, error) {
+	c, err := openConnector(dsn, d.hosts)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// OpenConnector is sql.Open's path for sql.OpenDB: a Connector from a DSN, with more
+// options of ours (a logger, hosts, …) applied after the DSN's. Use it when the program
+// wants the Connector itself, for its Stats.
+func OpenConnector(dsn string, opts ...Option) (*Connector, error) {
+	return openConnector(dsn, registered.hosts, opts...)
+}
+
+func openConnector(dsn string, hosts *Hosts, opts ...Option) (*Connector, error) {
 	dc, err := parseDSN(dsn)
 	if err != nil {
 		return nil, err
 	}
 	cfg := defaultConfig()
-	cfg.hosts = d.hosts
+	cfg.hosts = hosts
 	cfg.connOpts = dc.opts
 	dc.apply(&cfg)
+	for _, o := range opts {
+		o(&cfg)
+	}
 	return newConnector(cfg, dc)
 }
 

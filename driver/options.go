@@ -13,13 +13,14 @@ import (
 type Option func(*config)
 
 type config struct {
-	connOpts  []dbsql.ConnOption
-	enabled   *bool // nil: the server's feature flag decides
-	logger    zerolog.Logger
-	exporter  telemetry.Exporter // nil: the Databricks HTTP exporter of the host
-	hosts     *Hosts
-	tel       telemetry.Config
-	lookupEnv telemetry.LookupEnvFunc
+	connOpts   []dbsql.ConnOption
+	enabled    *bool // nil: the server's feature flag decides
+	logger     zerolog.Logger
+	exporter   telemetry.Exporter // nil: the Databricks HTTP exporter of the host
+	hosts      *Hosts
+	tel        telemetry.Config
+	lookupEnv  telemetry.LookupEnvFunc
+	skipVerify bool
 }
 
 func defaultConfig() config {
@@ -27,7 +28,9 @@ func defaultConfig() config {
 }
 
 // WithConnOptions passes options to the Databricks driver's own connector
-// (dbsql.NewConnector). WithTransport is reserved: the wrapper installs its own.
+// (dbsql.NewConnector). Two of them act on the HTTP transport, which the wrapper
+// installs itself: dbsql.WithTransport is replaced, and for dbsql.WithSkipTLSHostVerify
+// use this package's WithSkipTLSHostVerify.
 func WithConnOptions(opts ...dbsql.ConnOption) Option {
 	return func(c *config) { c.connOpts = append(c.connOpts, opts...) }
 }
@@ -61,3 +64,12 @@ func WithTelemetryConfig(tc telemetry.Config) Option { return func(c *config) { 
 
 // WithLookupEnv replaces os.LookupEnv for the kill switch (tests).
 func WithLookupEnv(f telemetry.LookupEnvFunc) Option { return func(c *config) { c.lookupEnv = f } }
+
+// WithSkipTLSHostVerify skips TLS certificate verification, like the driver's own
+// dbsql.WithSkipTLSHostVerify (which the wrapper's transport would otherwise not see).
+func WithSkipTLSHostVerify() Option {
+	return func(c *config) {
+		c.skipVerify = true
+		c.connOpts = append(c.connOpts, dbsql.WithSkipTLSHostVerify())
+	}
+}
