@@ -49,13 +49,15 @@ type operation struct {
 	compress  bool // the client can decompress LZ4
 	encodeOps encodeOptions
 
-	// Written by the statement goroutine before done is closed.
-	state    tcli.TOperationState
-	failure  *sqlError
-	res      *encodedResult
-	modified int64
-	delivery Delivery
-	links    []*tcli.TSparkArrowResultLink
+	// Written by the statement goroutine before done is closed. (The handle is not: it is
+	// already being sent while the statement runs.)
+	noResultSet bool
+	state       tcli.TOperationState
+	failure     *sqlError
+	res         *encodedResult
+	modified    int64
+	delivery    Delivery
+	links       []*tcli.TSparkArrowResultLink
 
 	// Guarded by Server.mu once done is closed.
 	cursor int
@@ -375,7 +377,7 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 			return err
 		}
 		op.res = emptyResult()
-		op.handle.HasResultSet = false
+		op.noResultSet = true
 		return nil
 	}
 	defer rows.Close()
@@ -414,7 +416,7 @@ func (op *operation) status() *tcli.TGetOperationStatusResp {
 	st.OperationStarted = ptr(op.started.UnixMilli())
 	switch op.state {
 	case tcli.TOperationState_FINISHED_STATE:
-		st.HasResultSet = ptr(op.handle.HasResultSet)
+		st.HasResultSet = ptr(!op.noResultSet)
 		st.NumModifiedRows = ptr(op.modified)
 	case tcli.TOperationState_CANCELED_STATE:
 		msg := "the statement was cancelled"

@@ -1,145 +1,250 @@
-// Command demo starts the embedded local warehouse, runs a small workload through the
-// Databricks SQL driver wrapped with telemetry (sql.Open("databricks-telemetry", dsn)),
-// and prints the results, what the warehouse saw and what the telemetry ingest received.
+// Command demo shows what telemetry sees. With no flags it starts the embedded local
+// warehouse, runs a mixed workload through the Databricks SQL driver wrapped with
+// telemetry (the sql.Open("databricks-telemetry", dsn) path, through
+// driver.OpenConnector so that the Connector's Stats stay at hand) on several
+// concurrent connections: lookups, aggregates, DML into a table it creates, a
+// 1,000,000-row scan delivered by CloudFetch, failing and cancelled statements. Midway
+// the warehouse's telemetry endpoint goes down (503s, then a hang) until the circuit
+// breaker opens, then recovers and the breaker closes, while the queries keep running.
+// At the end it prints a report: statements by kind, the workload by phase, a latency
+// histogram, the errors, and the telemetry side (logs exported by kind, batches,
+// retries, breaker transitions, drops) cross-checked against what the warehouse and its
+// telemetry ingest recorded.
 //
-// (The full demo — concurrent workload, an outage of the telemetry endpoint and the
-// report tables — is issue 5.)
+// Usage:
+//
+//	go run ./cmd/demo [-duration 12s] [-queries N] [-concurrency 4] [-json]
+//	                  [-telemetry-out FILE] [-dsn DSN]
+//
+// Run with -h for every flag.
 package main
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log"
 	"os"
+	"os/signal"
+	"regexp"
+	"strings"
+	"syscall"
 	"time"
 
-	dbsqllog "github.com/databricks/databricks-sql-go/logger"
+	"golang.org/x/term"
 
-	_ "github.com/dbtelemetry/dbtelemetry/driver"
+	"github.com/dbtelemetry/dbtelemetry/driver"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
+// Exit codes.
+const (
+	exitOK          = 0
+	exitFailed      = 1   // the run failed, or a cross-check disagreed
+	exitUsage       = 2   // a bad flag or DSN
+	exitInterrupted = 130 // Ctrl-C: the report so far was printed
+)
+
+// Defaults of the flags.
+const (
+	defaultDuration    = 12 * time.Second
+	defaultConcurrency = 4
+	maxConcurrency     = 64
+)
+
+// envDSN names the environment variable that can hold -dsn.
+const envDSN = "DATABRICKS_DSN"
+
 func main() {
-	if err := run(context.Background(), os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "demo:", err)
-		os.Exit(1)
-	}
+	// net/http reports, through the standard logger, that the driver's retrying HTTP
+	// client returned a response with its error when Ctrl-C cancels a call; the demo
+	// prints what matters itself.
+	log.SetOutput(io.Discard)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A second Ctrl-C kills at once: after the first, the default handling is back.
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func run(ctx context.Context, out io.Writer) error {
-	// The driver logs its own failed feature-flag fetch at error level; keep the demo quiet.
-	_ = dbsqllog.SetLogLevel("disabled")
-	srv, err := warehouse.NewServer()
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	fmt.Fprintf(out, "local warehouse at %s\n\n", srv.URL())
+// options are the parsed flags.
+type options struct {
+	dsn          string // "": the local warehouse
+	duration     time.Duration
+	queries      int64
+	concurrency  int
+	json         bool
+	telemetryOut string
 
-	db, err := sql.Open("databricks-telemetry", srv.DSN()+"?telemetry_flush_interval=1s")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+	// Not flags: tests make the run cheaper and sturdier under the race detector.
+	scanRows       int64              // 0: defaultScanRows
+	warehouseOpts  []warehouse.Option // for the local warehouse
+	attemptTimeout time.Duration      // 0: localAttemptTimeout
+}
 
-	steps := []struct {
-		label string
-		query string
-	}{
-		{"a small lookup", "SELECT 6 * 7 AS answer"},
-		{"an aggregate", "SELECT count(*), sum(range) FROM range(100000)"},
-		{"an aggregate over 1M rows", "SELECT count(*), sum(x) FROM (SELECT range AS x FROM range(1000000))"},
+// run is the demo: it parses args, runs the workload, prints the report to stdout and
+// progress and diagnostics to stderr (progress goes to stdout unless -json), and
+// returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	code, _ := runDemo(ctx, args, stdout, stderr)
+	return code
+}
+
+// runDemo is run, also returning what the run produced (nil on a usage error), so that
+// tests can compare the report with the warehouse's own records; tweaks adjust the
+// options after the flags.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tweaks ...func(*options)) (int, *outcome) {
+	o, err := parseFlags(args, stdout)
+	for _, t := range tweaks {
+		t(&o)
 	}
-	for _, s := range steps {
-		began := time.Now()
-		rows, err := db.QueryContext(ctx, s.query)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK, nil
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "demo: %s (run with -h for the flags)\n", oneLine(err.Error()))
+		return exitUsage, nil
+	}
+	if o.dsn != "" {
+		// OpenConnector parses the DSN exactly as sql.Open would; nothing connects yet.
+		c, err := driver.OpenConnector(o.dsn)
 		if err != nil {
-			return fmt.Errorf("%s: %w", s.label, err)
+			fmt.Fprintf(stderr, "demo: invalid -dsn: %s\n", oneLine(redactDSN(err.Error(), o.dsn)))
+			return exitUsage, nil
 		}
-		cols, _ := rows.Columns()
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
+		_ = c.Close()
+	}
+	var teeFile *os.File
+	var teeOut io.Writer // nil: no -telemetry-out
+	if o.telemetryOut != "" {
+		f, err := os.Create(o.telemetryOut)
+		if err != nil {
+			fmt.Fprintf(stderr, "demo: -telemetry-out: %s\n", oneLine(err.Error()))
+			return exitUsage, nil
 		}
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				rows.Close()
-				return err
+		teeFile, teeOut = f, f
+	}
+
+	progressOut := stdout
+	if o.json {
+		progressOut = stderr
+	}
+	res, err := execute(ctx, o, progressOut, isTerminal(progressOut), teeOut)
+	if teeFile != nil {
+		if cerr := teeFile.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("-telemetry-out: %w", cerr)
+		}
+	}
+	if res != nil && res.report != nil {
+		if o.json {
+			if jerr := writeJSON(stdout, res.report); jerr != nil && err == nil {
+				err = jerr
 			}
+		} else {
+			writeText(stdout, res.report)
 		}
-		if err := rows.Close(); err != nil {
-			return err
+	}
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "demo: %s\n", oneLine(telemetry.Redact(err.Error())))
+		return exitFailed, res
+	case res.report.Interrupted:
+		return exitInterrupted, res
+	}
+	for _, c := range res.report.Checks {
+		if !c.OK {
+			fmt.Fprintf(stderr, "demo: cross-check failed: %s: %s\n", c.Name, c.Detail)
+			return exitFailed, res
 		}
-		fmt.Fprintf(out, "%-28s %v = %v  (%s)\n", s.label, cols, vals, time.Since(began).Round(time.Millisecond))
 	}
-
-	// A large result read row by row arrives by CloudFetch.
-	rows, err := db.QueryContext(ctx, "SELECT range FROM range(1000000)")
-	if err != nil {
-		return err
-	}
-	var n, sum int64
-	for rows.Next() {
-		var v int64
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return err
-		}
-		n, sum = n+1, sum+v
-	}
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "%-28s %d rows, sum %d\n", "a 1M-row read", n, sum)
-
-	if _, err := db.ExecContext(ctx, "SELECT * FROM missing_table"); err != nil {
-		fmt.Fprintf(out, "%-28s %v\n", "a failing statement", err)
-	}
-
-	// Closing the pool flushes telemetry.
-	if err := db.Close(); err != nil {
-		return err
-	}
-
-	fmt.Fprintf(out, "\nthe warehouse saw %d session(s) and these statements:\n", len(srv.Sessions()))
-	for _, st := range srv.Statements() {
-		fmt.Fprintf(out, "  %-8s %-15s rows=%-8d chunks=%d  %s\n", st.State, orNone(string(st.Delivery)), st.Rows, st.ChunkDownloads, st.SQL)
-	}
-
-	fmt.Fprintf(out, "\ntelemetry received by the ingest (%d request(s)):\n", len(srv.TelemetryRequests()))
-	for _, raw := range srv.TelemetryLogs() {
-		var l telemetry.FrontendLog
-		if err := json.Unmarshal([]byte(raw), &l); err != nil || l.Entry == nil || l.Entry.SQLDriverLog == nil {
-			continue
-		}
-		d := l.Entry.SQLDriverLog
-		kind, result, chunks := "", "", int32(0)
-		if op := d.SQLOperation; op != nil {
-			if op.OperationDetail != nil {
-				kind = op.OperationDetail.OperationType
-			}
-			result = op.ExecutionResult
-			if op.ChunkDetails != nil {
-				chunks = op.ChunkDetails.TotalChunksIterated
-			}
-		}
-		errName := ""
-		if d.ErrorInfo != nil {
-			errName = "error=" + d.ErrorInfo.ErrorName
-		}
-		fmt.Fprintf(out, "  %-17s stmt=%-36s %-15s chunks=%d latency=%dms %s\n",
-			orNone(kind), orNone(d.SQLStatementID), orNone(result), chunks, d.OperationLatencyMs, errName)
-	}
-	return nil
+	return exitOK, res
 }
 
-func orNone(s string) string {
-	if s == "" {
-		return "-"
+func parseFlags(args []string, stdout io.Writer) (options, error) {
+	o := options{}
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported on one line by the caller
+	fs.StringVar(&o.dsn, "dsn", "", "run against a real warehouse at `DSN` (default $"+envDSN+"; when both are empty, the\nembedded local warehouse). Then there is no outage and no ingest to cross-check.")
+	fs.DurationVar(&o.duration, "duration", defaultDuration, "stop handing out statements after this long (the workload's wall-clock bound)")
+	fs.Int64Var(&o.queries, "queries", 0, "stop after this many workload statements (0: no limit; the first to be reached of\n-duration and -queries ends the workload)")
+	fs.IntVar(&o.concurrency, "concurrency", defaultConcurrency, fmt.Sprintf("concurrent connections running the workload (1-%d)", maxConcurrency))
+	fs.BoolVar(&o.json, "json", false, "print the report as JSON on stdout (progress goes to stderr)")
+	fs.StringVar(&o.telemetryOut, "telemetry-out", "", "also write every exported telemetry log to `FILE`, one JSON object per line (the\nprotoLogs of each batch the telemetry endpoint acknowledged, teed from the\nexporter's HTTP client)")
+	fs.Usage = func() {} // -h prints below; errors are one line, printed by the caller
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(fs, stdout)
+		}
+		return o, err
 	}
-	return s
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.dsn == "" {
+		o.dsn = strings.TrimSpace(os.Getenv(envDSN))
+	}
+	switch {
+	case o.duration <= 0:
+		return o, fmt.Errorf("-duration must be positive, got %s", o.duration)
+	case o.queries < 0:
+		return o, fmt.Errorf("-queries must be 0 (no limit) or more, got %d", o.queries)
+	case o.concurrency < 1 || o.concurrency > maxConcurrency:
+		return o, fmt.Errorf("-concurrency must be 1-%d, got %d", maxConcurrency, o.concurrency)
+	}
+	return o, nil
+}
+
+func usage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, `Usage: go run ./cmd/demo [flags]
+
+Runs a mixed SQL workload through the Databricks SQL driver wrapped with telemetry
+(databricks-telemetry) and reports what the application measured and what telemetry
+exported. Without -dsn it starts the embedded local warehouse and, midway, takes its
+telemetry endpoint down (503s, then a hang) until the circuit breaker opens, then
+brings it back, and cross-checks the telemetry against the warehouse's records.
+
+Flags:
+`)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	fmt.Fprintf(w, `
+Exit status: 0 done and every cross-check agrees; 1 the run failed or a cross-check
+disagreed; 2 a bad flag or DSN; 130 interrupted (Ctrl-C), after the report so far.
+`)
+}
+
+// dsnSecretRe finds the secrets a DSN may carry: the userinfo's password (the PAT of
+// token:<pat>@host) and the values of credential parameters.
+var dsnSecretRe = regexp.MustCompile(`(?i)[^:/@?\s]*:([^@/?\s]+)@|(?:accessToken|clientSecret|token|secret|password)=([^&\s]+)`)
+
+// redactDSN removes the DSN's secrets from msg, an error about that DSN. It keeps the
+// rest, quoted values included, so the reason stays readable (telemetry.Redact would
+// also blank every quoted value). Databricks-looking tokens go too, wherever they are.
+func redactDSN(msg, dsn string) string {
+	for _, m := range dsnSecretRe.FindAllStringSubmatch(dsn, -1) {
+		for _, secret := range m[1:] {
+			if secret != "" {
+				msg = strings.ReplaceAll(msg, secret, telemetry.Redacted)
+			}
+		}
+	}
+	return dbTokenRe.ReplaceAllString(msg, telemetry.Redacted)
+}
+
+// dbTokenRe matches Databricks personal access tokens and OAuth secrets.
+var dbTokenRe = regexp.MustCompile(`(?:dapi|dkea|dose|dsapi)[A-Za-z0-9]{16,}(?:-\d+)?`)
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// isTerminal reports whether w is a terminal, where progress bars can redraw.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd())) //nolint:gosec // a file descriptor fits in an int
 }

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	dbsqllog "github.com/databricks/databricks-sql-go/logger"
+
+	"github.com/dbtelemetry/dbtelemetry/driver"
+	"github.com/dbtelemetry/dbtelemetry/exporter"
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+)
+
+// closeBudget bounds the shutdown of the hosts' telemetry after the pool closed (the
+// pool's own close already flushed within the driver's 2 s).
+const closeBudget = 3 * time.Second
+
+// outcome is what one run produced: the report and, against the local warehouse, the
+// server (closed, its records kept) and the raw samples, for tests.
+type outcome struct {
+	report *Report
+	srv    *warehouse.Server
+	mix    []sample
+	ddl    []sample
+}
+
+// Phase names.
+const (
+	phaseBaseline = "baseline"
+	phaseOutage   = "outage"
+	phaseRecovery = "recovery"
+	phaseWorkload = "workload"
+)
+
+// execute runs the demo. progress receives the live view (bars when tty), teeOut the
+// delivered telemetry logs as JSON lines (nil: none).
+func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOut io.Writer) (*outcome, error) {
+	// The driver logs failed statements at error level on its own; the demo fails
+	// statements on purpose.
+	_ = dbsqllog.SetLogLevel("disabled")
+
+	out := &outcome{}
+	local := o.dsn == ""
+	dsn, target, d := o.dsn, dsnHost(o.dsn), databricksSQL
+	settings := map[string]string{}
+	attemptTimeout := cmp.Or(o.attemptTimeout, localAttemptTimeout)
+	tee := newTee(teeOut)
+	hostOpts := []exporter.Option{exporter.WithHTTPClient(&http.Client{Transport: tee})}
+	var notes []string
+	if local {
+		srv, err := warehouse.NewServer(o.warehouseOpts...)
+		if err != nil {
+			return nil, fmt.Errorf("start the local warehouse: %w", err)
+		}
+		defer srv.Close()
+		out.srv = srv
+		target, d = srv.URL(), duckDB
+		q := url.Values{}
+		q.Set("telemetry_flush_interval", localFlushInterval.String())
+		q.Set("telemetry_retry_count", strconv.Itoa(localRetryCount))
+		q.Set("telemetry_retry_delay", localRetryDelay.String())
+		q.Set("timeout", strconv.Itoa(int(localQueryTimeout/time.Second)))
+		dsn = srv.DSN() + "?" + q.Encode()
+		hostOpts = append(hostOpts,
+			exporter.WithBreaker(localBreakerFails, localBreakerDelay, localBreakerOK),
+			exporter.WithAttemptTimeout(attemptTimeout))
+		settings["flush interval"] = localFlushInterval.String()
+		settings["retries"] = fmt.Sprintf("%d (backoff from %s)", localRetryCount, localRetryDelay)
+		settings["attempt timeout"] = attemptTimeout.String()
+		settings["breaker"] = fmt.Sprintf("opens after %d failed batches, stays open %s, closes after %d good probes",
+			localBreakerFails, localBreakerDelay, localBreakerOK)
+		settings["batch size"] = strconv.Itoa(telemetry.DefaultBatchSize)
+		notes = append(notes,
+			"bad-cast stands in for a data error: DuckDB answers division by zero with NULL or inf, not an error, so the demo casts 'x' to INTEGER (SQLSTATE 22018).",
+			fmt.Sprintf("telemetry settings are shortened for the demo (flush %s, breaker delay %s, attempt timeout %s) so that the breaker opens and closes within seconds; the defaults are 5s, 60s and 10s.",
+				localFlushInterval, localBreakerDelay, attemptTimeout))
+	} else {
+		settings["exporter"] = "the driver's defaults and the DSN's telemetry_* parameters"
+		notes = append(notes, "against a real warehouse there is no outage and no ingest to ask: the cross-check of exported logs against the ingest is skipped; exported logs are checked against the batches the telemetry endpoint acknowledged on the wire.")
+	}
+	if o.telemetryOut != "" {
+		notes = append(notes, fmt.Sprintf("-telemetry-out %s: every log of every batch the telemetry endpoint acknowledged, as JSON lines, teed from the exporter's HTTP client.", o.telemetryOut))
+	}
+	enabled := !telemetry.DisabledByEnv(os.LookupEnv)
+	if !enabled {
+		notes = append(notes, telemetry.DisableEnv+" is set: telemetry is off, so there is nothing to export.")
+	}
+
+	hosts := driver.NewHosts(hostOpts...)
+	conn, err := driver.OpenConnector(dsn, driver.WithHosts(hosts))
+	if err != nil {
+		return nil, fmt.Errorf("open the connector: %w", err)
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxOpenConns(o.concurrency)
+	db.SetMaxIdleConns(o.concurrency)
+
+	runStart := time.Now()
+	since := func() time.Duration { return time.Since(runStart) }
+	var ui progressUI
+	if tty {
+		ui = newBarUI(progress, since)
+	} else {
+		ui = newPlainUI(progress, since)
+	}
+	where := "a real warehouse at " + target
+	if local {
+		where = "the local warehouse at " + target
+	}
+	ui.event(fmt.Sprintf("dbtelemetry demo: %d connections to %s", o.concurrency, where))
+
+	// Breaker transitions, reported as they happen.
+	bw := &breakerWatch{transitions: conn.Transitions, ui: ui}
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	var watch sync.WaitGroup
+	watch.Go(func() { bw.run(watchCtx) })
+
+	b := &budget{duration: o.duration, queries: o.queries}
+	wl := newWorkload(db, d, o.concurrency, cmp.Or(o.scanRows, defaultScanRows), runStart, b)
+	var spans []phaseSpan
+	var outageRes *outageResult
+	setupView := &phaseView{name: "setup", goal: "create and seed table " + wl.table}
+	ui.start(setupView)
+	seeded, setupErr := wl.setup(ctx)
+	if setupErr == nil {
+		ui.end(setupView, fmt.Sprintf("table %s with %d rows", wl.table, seeded))
+		b.start = time.Now()
+		live := newLiveStats()
+		runDone := make(chan struct{})
+		go func() {
+			defer close(runDone)
+			wl.run(ctx, live.add)
+		}()
+		phase := func(name, goal string, frac func() float64, status func() string, wait func()) {
+			if ctx.Err() != nil {
+				return // Ctrl-C: no further phase
+			}
+			idx := len(spans)
+			wl.phase.Store(int32(idx)) //nolint:gosec // a handful of phases
+			v := &phaseView{name: name, goal: goal, frac: frac, status: status}
+			start := since()
+			live.started(idx)
+			ui.start(v)
+			wait()
+			bw.report() // the phase's last transitions before its summary
+			live.ended(idx)
+			end := since()
+			spans = append(spans, phaseSpan{name: name, start: start, end: end})
+			ui.end(v, live.status(idx))
+		}
+		budgetText := budgetGoal(o)
+		if local {
+			phase(phaseBaseline, "mixed workload, telemetry healthy, until a quarter of "+budgetText,
+				func() float64 { return min(1, b.fraction()*4) }, func() string { return live.status(0) },
+				func() { waitUntil(ctx, runDone, func() bool { return b.fraction() >= 0.25 }) })
+			ot := &outage{srv: out.srv, transitions: conn.Transitions, attempts: localRetryCount + 1,
+				attemptTimeout: attemptTimeout, ui: ui, since: since}
+			phase(phaseOutage, "telemetry endpoint down until the breaker has opened and closed again; the workload goes on",
+				ot.fraction, func() string { return ot.currentStage() + " · " + live.status(1) },
+				func() { r := ot.run(ctx, runDone); outageRes = &r })
+			phase(phaseRecovery, "telemetry healthy again, until "+budgetText+" is spent",
+				b.fraction, func() string { return live.status(2) },
+				func() { waitUntil(ctx, runDone, func() bool { return false }) })
+		} else {
+			phase(phaseWorkload, "mixed workload until "+budgetText+" is spent",
+				b.fraction, func() string { return live.status(0) },
+				func() { waitUntil(ctx, runDone, func() bool { return false }) })
+		}
+		<-runDone
+	}
+	elapsed := time.Since(b.start)
+	if b.start.IsZero() {
+		elapsed = 0
+	}
+	if !local || ctx.Err() == nil {
+		// After Ctrl-C the local warehouse's table goes with the warehouse; a real
+		// warehouse's is dropped even then.
+		wl.teardown(ctx)
+	}
+
+	// Closing the pool closes the sessions (DELETE_SESSION logs) and then the
+	// connector, which flushes the host's telemetry within the driver's 2 s.
+	closeView := &phaseView{name: "close", goal: "close the pool: sessions end, telemetry flushes (bounded by 2 s)"}
+	ui.start(closeView)
+	closeErr := db.Close()
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeBudget)
+	hostsErr := hosts.Close(cctx)
+	cancel()
+	teeErr := tee.close()
+	stopWatch()
+	watch.Wait()
+	bw.report()
+	st := conn.Stats()
+	ui.end(closeView, fmt.Sprintf("telemetry: %d logs exported, %d pending", st.Exported, st.Pending))
+	ui.stop()
+
+	interrupted := ctx.Err() != nil
+	if setupErr != nil && !interrupted {
+		return out, setupErr
+	}
+	if interrupted {
+		notes = append(notes, "interrupted by Ctrl-C: statements in flight were cancelled (counted as interrupted, not as errors) and telemetry was flushed within its deadline.")
+	}
+	if enabled && st.Received == 0 && st.Queued == 0 {
+		notes = append(notes, "telemetry stayed off: the server's feature flag did not enable it (enableTelemetry=true in the DSN overrides the flag).")
+	}
+	if hostsErr != nil {
+		notes = append(notes, "closing the hosts' telemetry: "+oneLine(hostsErr.Error()))
+	}
+	mix, ddl := wl.results()
+	out.mix, out.ddl = mix, ddl
+	out.report = buildReport(inputs{
+		opts: o, target: target, d: d, scanRows: wl.scanRows, mix: mix, ddl: ddl, phases: spans, elapsed: elapsed,
+		interrupted: interrupted, runStart: runStart, stats: st, transitions: conn.Transitions(),
+		delivered: tee.delivered(), answers: tee.answers(), enabled: enabled, settings: settings,
+		outage: outageRes, srv: out.srv, notes: notes,
+	})
+	if closeErr != nil {
+		return out, fmt.Errorf("close the pool: %w", closeErr)
+	}
+	return out, teeErr
+}
+
+func budgetGoal(o options) string {
+	if o.queries > 0 {
+		return fmt.Sprintf("the budget (%s or %d statements)", o.duration, o.queries)
+	}
+	return fmt.Sprintf("the budget (%s)", o.duration)
+}
+
+// waitUntil returns when done is closed, ctx is cancelled or cond holds (polled).
+func waitUntil(ctx context.Context, done <-chan struct{}, cond func() bool) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			<-done // the workers stop on ctx; wait for them
+			return
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// breakerWatch reports each breaker transition as it happens.
+type breakerWatch struct {
+	transitions transitionsFunc
+	ui          progressUI
+
+	mu   sync.Mutex
+	seen int
+}
+
+// run reports transitions every 25 ms until ctx ends.
+func (b *breakerWatch) run(ctx context.Context) {
+	t := time.NewTicker(25 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			b.report()
+		}
+	}
+}
+
+// report prints the transitions not reported yet.
+func (b *breakerWatch) report() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	trs := b.transitions()
+	for _, tr := range trs[min(b.seen, len(trs)):] {
+		b.ui.event(fmt.Sprintf("circuit breaker %s → %s", tr.From, tr.To))
+	}
+	b.seen = len(trs)
+}
+
+// dsnHost is the host of a DSN, without credentials, for display.
+func dsnHost(dsn string) string {
+	if dsn == "" {
+		return ""
+	}
+	s := dsn
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "(the -dsn host)"
+	}
+	return u.Host
+}
+
+// liveStats counts statements per phase for the live display.
+type liveStats struct {
+	mu         sync.Mutex
+	count      map[int]int
+	fail       map[int]int
+	begin, end map[int]time.Time
+}
+
+func newLiveStats() *liveStats {
+	return &liveStats{count: map[int]int{}, fail: map[int]int{}, begin: map[int]time.Time{}, end: map[int]time.Time{}}
+}
+
+func (l *liveStats) add(s sample) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.count[s.phase]++
+	if s.failed() {
+		l.fail[s.phase]++
+	}
+}
+
+// started and ended mark the phase's span, for its rate.
+func (l *liveStats) started(phase int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.begin[phase] = time.Now()
+}
+
+func (l *liveStats) ended(phase int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.end[phase] = time.Now()
+}
+
+func (l *liveStats) status(phase int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.count[phase]
+	until := time.Now()
+	if e, ok := l.end[phase]; ok {
+		until = e
+	}
+	rate := 0.0
+	if span := until.Sub(l.begin[phase]).Seconds(); span > 0.2 {
+		rate = float64(n) / span
+	}
+	return fmt.Sprintf("%s statements, %.0f/s, %d errors", commas(int64(n)), rate, l.fail[phase])
+}
