@@ -102,6 +102,14 @@ func (c *FeatureFlagCache) Enabled(ctx context.Context) bool {
 	call := make(chan struct{})
 	c.call = call
 	c.mu.Unlock()
+	// Whatever happens below (a caller's logger or clock may panic), the fetch ends:
+	// later callers must not wait on it for ever.
+	defer func() {
+		c.mu.Lock()
+		c.call = nil
+		c.mu.Unlock()
+		close(call)
+	}()
 
 	enabled, ttl, err := c.fetch(ctx)
 
@@ -115,8 +123,6 @@ func (c *FeatureFlagCache) Enabled(ctx context.Context) bool {
 		c.value = enabled
 		c.expires = now.Add(ttl)
 	}
-	c.call = nil
-	close(call)
 	return c.value
 }
 

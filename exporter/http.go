@@ -66,9 +66,6 @@ func (e *HTTPExporter) Target() Target { return e.target }
 // client, credentials and circuit breaker.
 func (e *HTTPExporter) FeatureFlags() *FeatureFlagCache { return e.flags }
 
-// setCredentials swaps the credentials used from the next request on (registry only).
-func (e *HTTPExporter) setCredentials(c Credentials) { e.creds.store(c) }
-
 // Export POSTs logs as one batch to /telemetry-ext with the current credentials, or to
 // /telemetry-unauth, stripped of ids and configuration, when there are none usable.
 // It retries per the retry policy inside the host's breaker; an open breaker drops the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 )
@@ -35,6 +36,54 @@ type entry struct {
 	once    sync.Once
 	done    chan struct{} // closed when shutdown finished
 	err     error
+	// kept are the credentials of the newest handle acquired with some, kept after it
+	// leaves; guarded by Registry.mu.
+	kept Credentials
+	// lastGood are the last credentials that authenticated a request.
+	lastGood atomic.Pointer[credBox]
+}
+
+// hostCredentials are the credentials of a host's exporter: those of its live handles,
+// newest first, the first that authenticates the request winning. A connection that has
+// not authenticated yet (or never will, with a wrong token) then does not send every
+// connection's telemetry to the unauthenticated path, stripped of its ids, while other
+// connections' credentials work. When none of them works (the final flush, after the
+// last handle left), the last credentials that worked are used, then the newest given.
+type hostCredentials struct {
+	r *Registry
+	e *entry
+}
+
+// errNoHolderCredentials: no handle of the host has credentials.
+var errNoHolderCredentials = errors.New("exporter: no connection of the host has credentials")
+
+// Authenticate implements Credentials.
+func (hc hostCredentials) Authenticate(req *http.Request) error {
+	hc.r.mu.Lock()
+	cands := make([]Credentials, 0, len(hc.e.holders)+2)
+	for i := len(hc.e.holders) - 1; i >= 0; i-- {
+		if c := hc.e.holders[i].creds; c != nil {
+			cands = append(cands, c)
+		}
+	}
+	kept := hc.e.kept
+	hc.r.mu.Unlock()
+	if b := hc.e.lastGood.Load(); b != nil {
+		cands = append(cands, b.c)
+	}
+	if kept != nil {
+		cands = append(cands, kept)
+	}
+	err := errNoHolderCredentials
+	for _, c := range cands {
+		req.Header = make(http.Header) // nothing a failed attempt set stays
+		if err = authenticate(c, req); err == nil {
+			hc.e.lastGood.Store(&credBox{c})
+			return nil
+		}
+	}
+	req.Header = make(http.Header)
+	return err
 }
 
 // Handle is one connection's reference to its host's shared exporter. Release it
@@ -57,8 +106,9 @@ type acquireConfig struct {
 
 // WithConnCredentials gives the connection's credentials (e.g. its PAT as
 // BearerToken, or the driver's authenticator). Default none. The host's exporter uses
-// the credentials of its most recently acquired live handle that has some; they are
-// never cleared, so logs of a closed connection and the final flush still authenticate.
+// the credentials of its live handles, newest first, the first that authenticates (an
+// Authenticate that returns an error is passed over); credentials are never forgotten,
+// so logs of a closed connection and the final flush still authenticate.
 func WithConnCredentials(c Credentials) AcquireOption {
 	return func(a *acquireConfig) { a.creds = c }
 }
@@ -75,8 +125,8 @@ func WithHostOptions(opts ...Option) AcquireOption {
 func WithLoopbackDSN() AcquireOption { return func(a *acquireConfig) { a.loopback = true } }
 
 // NewRegistry returns an empty registry; opts apply to every exporter it creates. When
-// no WithHTTPClient is given the registry owns one client for all hosts and releases its
-// idle connections in Close.
+// no WithHTTPClient is given each host gets a client of its own, whose idle connections
+// are released when the host closes (its last Release, or Close).
 func NewRegistry(opts ...Option) *Registry {
 	return &Registry{cfg: newConfig(opts), entries: make(map[string]*entry), closing: make(map[*entry]struct{})}
 }
@@ -109,15 +159,25 @@ func (r *Registry) Acquire(host string, opts ...AcquireOption) (*Handle, error) 
 				o(&cfg)
 			}
 		}
-		if cfg.client != client {
+		switch {
+		case cfg.client != client:
 			// Like newConfig: a copy that refuses redirects, the caller's stays as it is.
 			cp := *cfg.client
 			cp.CheckRedirect = refuseRedirect
 			cfg.client = &cp
+			cfg.ownClient = false
+		case r.cfg.ownClient:
+			// No caller's client: the host gets connections of its own, which its
+			// exporter's Close releases, so that no keep-alive connection (and its two
+			// goroutines) outlives the host's last handle.
+			cfg.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), CheckRedirect: refuseRedirect}
+			cfg.ownClient = true
+		default:
+			cfg.ownClient = false // the caller's client outlives any one host
 		}
-		cfg.ownClient = false // the registry's client outlives any one host
-		cfg.credentials = ac.creds
-		e = &entry{key: t.Key(), exp: newHTTPExporter(t, cfg), done: make(chan struct{})}
+		e = &entry{key: t.Key(), done: make(chan struct{})}
+		cfg.credentials = hostCredentials{r: r, e: e}
+		e.exp = newHTTPExporter(t, cfg)
 		if cfg.layer != nil {
 			e.layer = cfg.layer(t, e.exp)
 		}
@@ -126,7 +186,7 @@ func (r *Registry) Acquire(host string, opts ...AcquireOption) (*Handle, error) 
 	h := &Handle{r: r, e: e, creds: ac.creds}
 	e.holders = append(e.holders, h)
 	if ac.creds != nil {
-		e.exp.setCredentials(ac.creds)
+		e.kept = ac.creds
 	}
 	return h, nil
 }
@@ -163,15 +223,9 @@ func (h *Handle) Release(ctx context.Context) error {
 		}
 	}
 	last := len(e.holders) == 0
-	if last {
-		if r.entries[e.key] == e {
-			delete(r.entries, e.key)
-			r.closing[e] = struct{}{}
-		}
-	} else if c := e.currentCredentials(); c != nil && h.creds != nil {
-		// Otherwise keep the leaving connection's credentials: its logs may still sit
-		// in the host's layer, and the final flush must authenticate.
-		e.exp.setCredentials(c)
+	if last && r.entries[e.key] == e {
+		delete(r.entries, e.key)
+		r.closing[e] = struct{}{}
 	}
 	r.mu.Unlock()
 	if !last {
@@ -182,16 +236,6 @@ func (h *Handle) Release(ctx context.Context) error {
 	delete(r.closing, e)
 	r.mu.Unlock()
 	return err
-}
-
-// currentCredentials are those of the newest live holder that has some (nil if none).
-func (e *entry) currentCredentials() Credentials {
-	for i := len(e.holders) - 1; i >= 0; i-- {
-		if c := e.holders[i].creds; c != nil {
-			return c
-		}
-	}
-	return nil
 }
 
 // shutdown closes the layer, then the exporter, once.
@@ -266,8 +310,5 @@ func (r *Registry) Close(ctx context.Context) error {
 		wg.Go(func() { errs[len(live)+i] = e.wait(ctx) })
 	}
 	wg.Wait()
-	if r.cfg.ownClient {
-		r.cfg.client.CloseIdleConnections()
-	}
 	return errors.Join(errs...)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -107,6 +108,9 @@ func retryDelay(base, maxDelay, jitter, retryAfterCap time.Duration) failsafe.De
 // isRetryable: 429 and 5xx, transport errors and attempt timeouts are worth another
 // attempt; other statuses and certificate failures are not.
 func isRetryable(err error) bool {
+	if errors.Is(err, errPanicked) {
+		return false
+	}
 	var se *StatusError
 	if errors.As(err, &se) {
 		return se.Retryable()
@@ -133,14 +137,32 @@ func (p *hostPolicy) run(ctx context.Context, exec failsafe.Executor[*reply], fn
 		}
 		defer p.probe.Unlock()
 	}
-	r, err := exec.WithContext(ctx).Get(func() (*reply, error) { return fn(ctx) })
+	r, err := exec.WithContext(ctx).Get(func() (r *reply, err error) {
+		// failsafe does not recover panics: one escaping here (a caller's RoundTripper
+		// or clock) would skip the breaker's bookkeeping and, in half-open, leak its
+		// permit for good. It becomes a failed attempt that is not retried.
+		defer func() {
+			if v := recover(); v != nil {
+				r, err = nil, fmt.Errorf("%w: %v", errPanicked, v)
+			}
+		}()
+		return fn(ctx)
+	})
 	if errors.Is(err, circuitbreaker.ErrOpen) {
 		return nil, ErrBreakerOpen
 	}
 	return r, err
 }
 
+// errPanicked marks an attempt that panicked; it is not retried.
+var errPanicked = errors.New("exporter: attempt panicked")
+
+// onStateChanged is the breaker's listener. failsafe calls it with the breaker's lock
+// released and takes the lock back afterwards, so a panic escaping it (a caller's clock
+// or logger) would make failsafe unlock an unlocked mutex: a fatal error that no
+// recover can stop. Nothing leaves this function.
 func (p *hostPolicy) onStateChanged(ev circuitbreaker.StateChangedEvent) {
+	defer func() { _ = recover() }()
 	tr := Transition{From: breakerState(ev.OldState), To: breakerState(ev.NewState), At: p.now()}
 	if ev.NewState == circuitbreaker.OpenState {
 		p.stats.opened.Add(1)

@@ -1,0 +1,708 @@
+package reliability_test
+
+import (
+	"context"
+	"database/sql"
+	sqldriver "database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	dbsql "github.com/databricks/databricks-sql-go"
+	dbsqlerr "github.com/databricks/databricks-sql-go/errors"
+	"go.uber.org/goleak"
+
+	"github.com/dbtelemetry/dbtelemetry/aggregator"
+	"github.com/dbtelemetry/dbtelemetry/driver"
+	"github.com/dbtelemetry/dbtelemetry/exporter"
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+)
+
+// Settings of the matrix. The exporter's timeouts and breaker delay are short so that a
+// case sees the breaker open and recover within seconds; the breaker's thresholds are
+// SPEC §4's (5 failed batches to open, 2 successful probes to close).
+const (
+	workers         = 4
+	defaultHold     = time.Second // how long a fault lasts in the CI version (at least)
+	flagHold        = 600 * time.Millisecond
+	killAfter       = 600 * time.Millisecond
+	breakerDelay    = 300 * time.Millisecond
+	attemptTimeout  = 250 * time.Millisecond
+	retryAfterCap   = 250 * time.Millisecond
+	breakerWait     = 20 * time.Second // how long a loaded machine may take to open or close the breaker
+	minRecovery     = 300 * time.Millisecond
+	telemetryParams = "telemetry_flush_interval=100ms&telemetry_retry_count=1&telemetry_retry_delay=10ms"
+	flagPathPrefix  = "/api/2.0/connector-service/feature-flags/"
+	tenMiB          = 10 << 20
+)
+
+// breakerWant is what a case expects of the host's circuit breaker.
+type breakerWant int
+
+const (
+	breakerAny      breakerWant = iota
+	breakerStays                // never leaves closed
+	breakerRecovers             // opens during the fault and is closed again after it
+)
+
+// telemetryWant is what a case expects of the telemetry that reached the ingest.
+type telemetryWant int
+
+const (
+	delivered telemetryWant = iota // logs were exported and received
+	off                            // the feature flag could not be read: nothing was sent
+	anything                       // the warehouse died: whatever made it
+)
+
+// faultCase is one row of the matrix.
+type faultCase struct {
+	name string
+	// flag leaves enableTelemetry out of the DSN: the server's feature flag decides.
+	flag bool
+	// setup prepares the case before the warehouse starts (options, other servers).
+	setup func(t *testing.T, e *caseEnv)
+	// inject starts the fault; clear ends it (both optional).
+	inject, clear func(e *caseEnv)
+	// hold is how long the fault lasts at least in the CI version (default 1 s; -soak
+	// overrides); a fault that must open the breaker lasts until it has.
+	hold time.Duration
+	// kill closes the warehouse while statements run.
+	kill      bool
+	breaker   breakerWant
+	telemetry telemetryWant
+	// check adds the case's own assertions, after db.Close.
+	check func(t *testing.T, e *caseEnv, st aggregator.Stats)
+}
+
+// caseEnv is what a running case has at hand.
+type caseEnv struct {
+	srv      *warehouse.Server
+	srvOpts  []warehouse.Option
+	hostOpts []exporter.Option
+	// dsnHost is host:port of the DSN: the warehouse, or a front that answers the
+	// feature-flag endpoint itself.
+	dsnHost   string
+	flagFront http.Handler
+	// elsewhere is a second host that telemetry must never reach.
+	elsewhere *countingServer
+	// redirecting makes the telemetry handler answer with a redirect to elsewhere.
+	redirecting atomic.Bool
+	// stopAux stops the case's other servers before the goroutine check.
+	stopAux []func()
+	// logs is its own object: the driver's client keeps requests, and through their
+	// contexts the connector and its logger, for 15 minutes; the case must not stay
+	// reachable with them.
+	logs *logBuffer
+}
+
+// result is one row of the summary table.
+type result struct {
+	name          string
+	runs, failed  int
+	p50           time.Duration
+	maxHeap       uint64 // peak during the case
+	liveHeap      uint64 // live after a GC at the start (what earlier cases left)
+	goroutines    [3]int // before the case, peak, after db.Close
+	driverTimers  int    // goroutines after db.Close that are the driver's client timeouts
+	breaker       string
+	closeTime     time.Duration
+	exported      int64
+	ingestLogs    int
+	killedErrKind string
+}
+
+// TestFaultMatrix runs the workload through the real driver under each fault of
+// faultCases and checks what docs/RELIABILITY.md promises: no statement fails or changes
+// because of telemetry, memory and goroutines stay bounded, the breaker follows SPEC §4,
+// db.Close returns within its deadline, nothing private leaves. It prints the numbers as
+// a table (-v); -soak=D holds every fault for D.
+func TestFaultMatrix(t *testing.T) {
+	var results []result
+	var base *result
+	for _, fc := range faultCases() {
+		ok := t.Run(fc.name, func(t *testing.T) {
+			r := runCase(t, fc, base)
+			results = append(results, r)
+			if base == nil {
+				base = &results[0]
+			}
+		})
+		if !ok && base == nil {
+			t.Fatal("the fault-free run failed: the other cases have nothing to compare with")
+		}
+	}
+	t.Log("\n" + summary(results, base))
+}
+
+func telemetryFaults(fs ...warehouse.Fault) (func(*caseEnv), func(*caseEnv)) {
+	return groupFaults(warehouse.GroupTelemetry, fs...)
+}
+
+func groupFaults(g warehouse.Group, fs ...warehouse.Fault) (func(*caseEnv), func(*caseEnv)) {
+	return func(e *caseEnv) { e.srv.InjectFaults(g, fs...) }, func(e *caseEnv) { e.srv.ClearFaults(g) }
+}
+
+// faultCases is the matrix. The first case is the fault-free run the others are
+// compared with.
+func faultCases() []faultCase {
+	var cases []faultCase
+	add := func(fc faultCase) { cases = append(cases, fc) }
+
+	add(faultCase{name: "fault-free", breaker: breakerStays})
+
+	// The telemetry endpoint.
+	forever := -1
+	inj, clr := telemetryFaults(warehouse.Fault{Drop: true, Times: forever})
+	add(faultCase{name: "telemetry refuses connections", inject: inj, clear: clr, breaker: breakerRecovers})
+	inj, clr = telemetryFaults(warehouse.Fault{Status: 500, Times: forever})
+	add(faultCase{name: "telemetry 500 storm", inject: inj, clear: clr, breaker: breakerRecovers})
+	inj, clr = telemetryFaults(warehouse.Fault{Status: 503, Times: forever})
+	add(faultCase{name: "telemetry 503 storm", inject: inj, clear: clr, breaker: breakerRecovers})
+	inj, clr = telemetryFaults(warehouse.Fault{Status: 429, RetryAfter: time.Second, Times: forever})
+	add(faultCase{name: "telemetry 429 Retry-After 1s", inject: inj, clear: clr,
+		check: func(t *testing.T, _ *caseEnv, st aggregator.Stats) {
+			if st.Exporter.Retries == 0 {
+				t.Error("429 answers were not retried")
+			}
+		}})
+	inj, clr = telemetryFaults(warehouse.Fault{Hang: true, Times: forever})
+	add(faultCase{name: "telemetry hangs past every timeout", inject: inj, clear: clr, breaker: breakerRecovers})
+	inj, clr = telemetryFaults(warehouse.Fault{SlowDrip: 50 * time.Millisecond, Times: forever})
+	add(faultCase{name: "telemetry slow-drip body", inject: inj, clear: clr, breaker: breakerStays})
+	inj, clr = telemetryFaults(warehouse.Fault{Garbage: true, BodyBytes: tenMiB, Times: forever})
+	add(faultCase{name: "telemetry garbage 10 MiB body", inject: inj, clear: clr, breaker: breakerStays})
+	add(faultCase{
+		name: "telemetry redirects to another host",
+		setup: func(t *testing.T, e *caseEnv) {
+			e.elsewhere = startCounting(t, e)
+			e.srvOpts = append(e.srvOpts, warehouse.WithTelemetryHandler(redirectOr(e, okIngest())))
+		},
+		inject:  func(e *caseEnv) { e.redirecting.Store(true) },
+		clear:   func(e *caseEnv) { e.redirecting.Store(false) },
+		breaker: breakerRecovers,
+		check: func(t *testing.T, e *caseEnv, _ aggregator.Stats) {
+			if n := e.elsewhere.hits.Load(); n != 0 {
+				t.Errorf("the redirect target received %d requests", n)
+			}
+			redirected := 0
+			for _, r := range e.srv.TelemetryRequests() {
+				if r.Status == http.StatusTemporaryRedirect {
+					redirected++
+				}
+			}
+			if redirected == 0 {
+				t.Error("no telemetry request was answered with the redirect")
+			}
+		},
+	})
+
+	// The feature-flag endpoint, with enableTelemetry unset: the flag decides, and a
+	// flag that cannot be read means off.
+	add(faultCase{name: "flag on (fault-free)", flag: true, breaker: breakerStays})
+	for _, f := range []struct {
+		name  string
+		fault warehouse.Fault
+	}{
+		{"refuses connections", warehouse.Fault{Drop: true, Times: forever}},
+		{"500 storm", warehouse.Fault{Status: 500, Times: forever}},
+		{"503 storm", warehouse.Fault{Status: 503, Times: forever}},
+		{"429 Retry-After 1s", warehouse.Fault{Status: 429, RetryAfter: time.Second, Times: forever}},
+		// The flag request's own timeout (10 s) is left at its default: db.Close must not
+		// wait for it beyond its 2 s.
+		{"hangs past every timeout", warehouse.Fault{Hang: true, Times: forever}},
+		{"slow-drip body", warehouse.Fault{SlowDrip: 20 * time.Millisecond, Times: forever}},
+		{"garbage 10 MiB body", warehouse.Fault{Garbage: true, BodyBytes: tenMiB, Times: forever}},
+	} {
+		inj, _ := groupFaults(warehouse.GroupFeatureFlag, f.fault)
+		// One failed flag fetch (the answer is kept for a minute) is one failure: the
+		// breaker stays closed.
+		add(faultCase{name: "flag " + f.name, flag: true, inject: inj, hold: flagHold, telemetry: off, breaker: breakerStays})
+	}
+	add(faultCase{
+		name: "flag redirects to another host",
+		flag: true,
+		setup: func(t *testing.T, e *caseEnv) {
+			e.elsewhere = startCounting(t, e)
+			e.redirecting.Store(true)
+			e.flagFront = redirectOr(e, http.NotFoundHandler())
+		},
+		hold:      flagHold,
+		telemetry: off,
+		breaker:   breakerStays,
+		check: func(t *testing.T, e *caseEnv, _ aggregator.Stats) {
+			if n := e.elsewhere.hits.Load(); n != 0 {
+				t.Errorf("the redirect target received %d requests", n)
+			}
+		},
+	})
+
+	// CloudFetch downloads: the driver retries a failed one; telemetry counts it.
+	inj, _ = groupFaults(warehouse.GroupCloudFetch, warehouse.Fault{Status: 503})
+	add(faultCase{name: "cloudfetch 503 once", inject: inj, breaker: breakerStays,
+		check: func(t *testing.T, e *caseEnv, _ aggregator.Stats) {
+			retried := 0
+			for _, op := range cloudFetchLogs(t, e.srv) {
+				if op.RetryCount > 0 {
+					retried++
+				}
+			}
+			if retried != 1 {
+				t.Errorf("%d CloudFetch statement logs count a retry; want the one whose download failed", retried)
+			}
+		}})
+	inj, _ = groupFaults(warehouse.GroupCloudFetch, warehouse.Fault{Latency: 100 * time.Millisecond, Times: forever})
+	add(faultCase{name: "cloudfetch slow (100 ms per file)", inject: inj, breaker: breakerStays,
+		check: func(t *testing.T, e *caseEnv, _ aggregator.Stats) {
+			complete := 0
+			for _, op := range cloudFetchLogs(t, e.srv) {
+				// The read the workload abandoned when it stopped has downloaded fewer.
+				if cd := op.ChunkDetails; cd == nil || cd.SlowestChunkLatencyMillis < 100 {
+					t.Errorf("a CloudFetch statement's log does not show its slow downloads: %+v", cd)
+				} else if cd.TotalChunksIterated == 4 {
+					complete++
+				}
+			}
+			if complete == 0 {
+				t.Error("no CloudFetch statement's log shows its 4 downloads")
+			}
+		}})
+
+	// The warehouse dies while statements run.
+	add(faultCase{name: "warehouse killed mid-statement", kill: true, telemetry: anything, breaker: breakerAny})
+
+	// The fault-free run once more: how far two runs without faults differ is the noise
+	// against which the p50s above are read.
+	add(faultCase{name: "fault-free (again)", breaker: breakerStays})
+	return cases
+}
+
+// runCase runs one case: the workload under the fault, then the fault cleared, then
+// db.Close; it checks everything the matrix promises and returns the case's numbers.
+func runCase(t *testing.T, fc faultCase, base *result) result {
+	e := &caseEnv{logs: &logBuffer{}}
+	if fc.setup != nil {
+		fc.setup(t, e)
+	}
+	e.srv = startWarehouse(t, e.srvOpts...)
+	e.dsnHost = e.srv.Addr()
+	if e.flagFront != nil {
+		e.dsnHost = startFront(t, e)
+	}
+	ignoreBefore := goleak.IgnoreCurrent()
+	r := result{name: fc.name}
+	r.goroutines[0] = runtime.NumGoroutine()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	r.liveHeap = ms.HeapAlloc
+
+	params := telemetryParams
+	if !fc.flag {
+		params = "enableTelemetry=true&" + params
+	}
+	dsn := fmt.Sprintf("http://token:%s@%s%s?%s", e.srv.Token(), e.dsnHost, warehouse.HTTPPath, params)
+	hosts := driver.NewHosts(append([]exporter.Option{
+		exporter.WithBreaker(exporter.DefaultBreakerFailures, breakerDelay, exporter.DefaultBreakerSuccesses),
+		exporter.WithAttemptTimeout(attemptTimeout),
+		exporter.WithRetryAfterCap(retryAfterCap),
+		exporter.WithTransitionLog(10000), // a soak's whole history
+	}, e.hostOpts...)...)
+	if fc.inject != nil {
+		fc.inject(e)
+	}
+	c, err := driver.OpenConnector(dsn,
+		driver.WithHosts(hosts),
+		driver.WithLogger(e.logs.logger()),
+		// The driver's own retries (4, backing off 1 s to 30 s) would make the killed
+		// warehouse case last a minute; they are the driver's, so shorten them everywhere.
+		driver.WithConnOptions(dbsql.WithRetries(2, 10*time.Millisecond, 100*time.Millisecond)),
+	)
+	if err != nil {
+		t.Fatalf("open connector: %v", err)
+	}
+	db := sql.OpenDB(c)
+	w := newWorkload(db, workers)
+	w.stopOnError = fc.kill
+	prepCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := w.prepare(prepCtx); err != nil {
+		_ = db.Close()
+		t.Fatalf("prepare: %v", err)
+	}
+
+	pr := startProbe(c.Stats)
+	stop := make(chan struct{})
+	done := w.start(stop)
+	hold := fc.hold
+	if hold == 0 {
+		hold = defaultHold
+	}
+	if *soak > 0 {
+		hold = *soak
+	}
+	if fc.kill {
+		time.Sleep(killAfter)
+		_ = e.srv.Close()
+		// Each worker stops at its first error: let every one meet the dead warehouse.
+		select {
+		case <-done:
+		case <-time.After(2 * time.Minute):
+			t.Fatal("the workload did not notice the warehouse died within 2 minutes")
+		}
+	} else {
+		time.Sleep(hold)
+		if fc.breaker == breakerRecovers && !waitFor(breakerWait, func() bool { return c.Stats().Exporter.BreakerOpened > 0 }) {
+			t.Errorf("the breaker did not open within %v of the fault", hold+breakerWait)
+		}
+		if fc.clear != nil {
+			fc.clear(e)
+			if fc.breaker == breakerRecovers && !waitFor(breakerWait, func() bool { return lastState(c.Transitions()) == telemetry.BreakerClosed }) {
+				t.Errorf("the breaker did not close within %v of the fault's end: %s\n%s", breakerWait, transitions(c.Transitions()), telemetryStacks())
+			}
+			time.Sleep(minRecovery)
+		}
+	}
+	close(stop)
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the workload did not finish within 2 minutes of being stopped")
+	}
+	if !fc.kill {
+		if err := w.verifyTables(prepCtx); err != nil {
+			t.Errorf("DML results: %v", err)
+		}
+	}
+
+	began := time.Now()
+	if err := db.Close(); err != nil && !(fc.kill && errors.Is(err, dbsqlerr.DatabricksError)) {
+		// With the warehouse gone, the driver's own CloseSession fails, and database/sql
+		// returns that error: it is the driver's, and the unwrapped driver returns it too.
+		t.Errorf("db.Close: %v", err)
+	}
+	r.closeTime = time.Since(began)
+	pr.finish()
+	st := c.Stats()
+	trs := c.Transitions()
+	if n := hosts.Len(); n != 0 {
+		t.Errorf("%d hosts still referenced after db.Close", n)
+	}
+	for _, stopAux := range e.stopAux {
+		stopAux()
+	}
+	if err := goleak.Find(append([]goleak.Option{ignoreBefore}, driverOwned...)...); err != nil {
+		t.Errorf("goroutines left after db.Close: %v", err)
+	}
+	r.goroutines[1], r.goroutines[2] = pr.maxGoroutines, runtime.NumGoroutine()
+	r.driverTimers = driverTimers()
+	r.runs, r.failed = w.ran()
+	r.p50 = w.p50(opSmall)
+	r.maxHeap = pr.maxHeap
+	r.breaker = transitions(trs)
+	r.exported = st.Exported
+	r.ingestLogs = len(e.srv.TelemetryLogs())
+
+	// Queries: none fails or changes its result because of telemetry.
+	if fc.kill {
+		r.killedErrKind = checkKilled(t, w)
+	} else if r.failed > 0 {
+		t.Errorf("%d of %d statements failed or returned a wrong result, e.g.:\n%s", r.failed, r.runs, strings.Join(w.failures(), "\n"))
+	}
+	if r.runs < workers {
+		t.Errorf("only %d statements ran", r.runs)
+	}
+	// Latency: recorded, and bounded generously (performance claims live in benchmarks).
+	if base != nil && r.p50 > 4*base.p50+250*time.Millisecond {
+		t.Errorf("p50 of small queries %v, against %v without faults", r.p50, base.p50)
+	}
+	// Memory and goroutines stay bounded.
+	if base != nil && r.maxHeap-r.liveHeap > base.maxHeap-base.liveHeap+128<<20 {
+		t.Errorf("peak heap %s over %s live, against %s over %s without faults",
+			mib(r.maxHeap), mib(r.liveHeap), mib(base.maxHeap), mib(base.liveHeap))
+	}
+	if r.goroutines[1] > r.goroutines[0]+250 {
+		t.Errorf("peak goroutines %d (from %d)", r.goroutines[1], r.goroutines[0])
+	}
+	if pr.maxPending > telemetry.DefaultMaxPendingLogs || pr.maxOpen > telemetry.DefaultMaxOpenStatements {
+		t.Errorf("aggregator held %d pending logs and %d open statements at its peak", pr.maxPending, pr.maxOpen)
+	}
+	// Every log is accounted for once the host is closed.
+	if lost := st.Queued - st.Exported - st.Dropped.QueueFull - st.Dropped.ExportFailed - st.Dropped.Unfinished; lost != 0 || st.Pending != 0 {
+		t.Errorf("logs unaccounted for after Close: %d (pending %d): %+v", lost, st.Pending, st)
+	}
+	if st.Panics != 0 {
+		t.Errorf("%d panics inside telemetry", st.Panics)
+	}
+	// db.Close returns within its deadline.
+	if r.closeTime > closeDeadline {
+		t.Errorf("db.Close took %v; the deadline is 2 s", r.closeTime)
+	}
+	checkBreaker(t, fc.breaker, trs, st)
+	checkTelemetry(t, fc.telemetry, e, st)
+	// Nothing private in what was exported or logged.
+	forbidden := append(workloadMarkers(), e.srv.Token(), "/cloudfetch/", "X-Signature", "X-Expires")
+	scanTelemetry(t, e.srv, forbidden)
+	for i, line := range e.logs.lines() {
+		scanPrivate(t, fmt.Sprintf("debug log line %d", i), line, forbidden)
+		if !strings.Contains(line, `"level":"debug"`) {
+			t.Errorf("telemetry logged above debug level: %s", line)
+		}
+	}
+	if fc.check != nil {
+		fc.check(t, e, st)
+	}
+	e.logs.reset()
+	t.Logf("%d statements (%d failed), p50 small %v, peak heap %s (%s live before), goroutines %d→%d→%d, breaker %s, Close %v, exported %d, ingest received %d",
+		r.runs, r.failed, r.p50.Round(10*time.Microsecond), mib(r.maxHeap), mib(r.liveHeap), r.goroutines[0], r.goroutines[1], r.goroutines[2],
+		r.breaker, r.closeTime.Round(time.Millisecond), r.exported, r.ingestLogs)
+	return r
+}
+
+// driverOwned are goroutines the Databricks driver leaves behind by itself: its HTTP
+// client's 900 s timeout watchers for responses whose bodies it does not close.
+var driverOwned = []goleak.Option{
+	goleak.IgnoreTopFunction("net/http.setRequestCancel.func4"),
+	goleak.IgnoreTopFunction("net/http.awaitLegacyCancel"),
+}
+
+// telemetryStacks returns the stacks of the goroutines in telemetry's packages, to
+// tell where a case got stuck.
+func telemetryStacks() string {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "dbtelemetry/aggregator") || strings.Contains(g, "dbtelemetry/exporter") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
+}
+
+// driverTimers counts the goroutines that driverOwned ignores.
+func driverTimers() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "net/http.setRequestCancel.func4(") || strings.Contains(g, "net/http.awaitLegacyCancel(") {
+			n++
+		}
+	}
+	return n
+}
+
+func lastState(trs []exporter.Transition) telemetry.BreakerState {
+	if len(trs) == 0 {
+		return telemetry.BreakerClosed
+	}
+	return trs[len(trs)-1].To
+}
+
+// checkBreaker compares the breaker's history with SPEC §4: CLOSED → OPEN after 5 failed
+// batches, OPEN → HALF_OPEN after the delay, HALF_OPEN → CLOSED after 2 successes or
+// back to OPEN on a failure.
+func checkBreaker(t *testing.T, want breakerWant, trs []exporter.Transition, st aggregator.Stats) {
+	t.Helper()
+	legal := map[[2]telemetry.BreakerState]bool{
+		{telemetry.BreakerClosed, telemetry.BreakerOpen}:       true,
+		{telemetry.BreakerOpen, telemetry.BreakerHalfOpen}:     true,
+		{telemetry.BreakerHalfOpen, telemetry.BreakerClosed}:   true,
+		{telemetry.BreakerHalfOpen, telemetry.BreakerOpen}:     true,
+		{telemetry.BreakerClosed, telemetry.BreakerHalfOpen}:   false,
+		{telemetry.BreakerOpen, telemetry.BreakerClosed}:       false,
+		{telemetry.BreakerHalfOpen, telemetry.BreakerHalfOpen}: false,
+	}
+	for i, tr := range trs {
+		if !legal[[2]telemetry.BreakerState{tr.From, tr.To}] {
+			t.Errorf("breaker transition %d %s→%s is not in SPEC §4", i, tr.From, tr.To)
+		}
+		if i > 0 && trs[i-1].To != tr.From {
+			t.Errorf("breaker transitions %d and %d do not chain: %s", i-1, i, transitions(trs))
+		}
+	}
+	switch want {
+	case breakerStays:
+		if len(trs) != 0 {
+			t.Errorf("the breaker moved without a failing endpoint: %s", transitions(trs))
+		}
+	case breakerRecovers:
+		if len(trs) < 3 || trs[0].To != telemetry.BreakerOpen || lastState(trs) != telemetry.BreakerClosed {
+			t.Errorf("want the breaker to open and close again, got %s", transitions(trs))
+		}
+		if st.Exporter.BreakerOpened == 0 {
+			t.Error("the exporter did not count the breaker opening")
+		}
+	}
+}
+
+func checkTelemetry(t *testing.T, want telemetryWant, e *caseEnv, st aggregator.Stats) {
+	t.Helper()
+	switch want {
+	case delivered:
+		if st.Exported == 0 {
+			t.Errorf("no log was exported: %+v", st)
+		}
+		if n := int64(len(e.srv.TelemetryLogs())); n < st.Exported {
+			t.Errorf("the ingest holds %d logs; the exporter counted %d delivered", n, st.Exported)
+		}
+	case off:
+		if n := len(e.srv.TelemetryRequests()); n != 0 || st.Exported != 0 {
+			t.Errorf("telemetry was sent without a readable flag: %d requests, %d logs", n, st.Exported)
+		}
+	}
+}
+
+// checkKilled: when the warehouse dies, each worker's statement fails with the driver's
+// own error (never a wrong result, never a hang), and says which kinds were seen.
+func checkKilled(t *testing.T, w *workload) string {
+	t.Helper()
+	kinds := map[string]int{}
+	for _, err := range w.errors() {
+		var mm *mismatch
+		switch {
+		case errors.As(err, &mm):
+			t.Errorf("a statement returned a wrong result: %v", err)
+		case errors.Is(err, dbsqlerr.DatabricksError), errors.Is(err, sqldriver.ErrBadConn):
+			kinds["driver"]++
+		default:
+			t.Errorf("a statement failed with an error that is not the driver's: %v", err)
+		}
+	}
+	if len(kinds) == 0 {
+		t.Error("no statement failed although the warehouse was killed")
+	}
+	return fmt.Sprint(kinds)
+}
+
+// cloudFetchLogs returns the sql_operation of every log of the workload's CloudFetch
+// statements that reached the ingest.
+func cloudFetchLogs(t *testing.T, srv *warehouse.Server) []*telemetry.SQLOperation {
+	t.Helper()
+	ids := map[string]bool{}
+	for _, st := range srv.Statements() {
+		if st.SQL == cloudFetchSQL {
+			ids[st.ID] = true
+		}
+	}
+	var ops []*telemetry.SQLOperation
+	for _, s := range srv.TelemetryLogs() {
+		var l telemetry.FrontendLog
+		if err := json.Unmarshal([]byte(s), &l); err != nil {
+			t.Errorf("ingest holds an undecodable log: %v", err)
+			continue
+		}
+		if d := l.Entry.SQLDriverLog; d != nil && ids[d.SQLStatementID] && d.SQLOperation != nil {
+			ops = append(ops, d.SQLOperation)
+		}
+	}
+	if len(ops) == 0 {
+		t.Errorf("no log of the %d CloudFetch statements reached the ingest", len(ids))
+	}
+	return ops
+}
+
+// countingServer is another host: it counts what reaches it.
+type countingServer struct {
+	*httptest.Server
+	hits atomic.Int64
+}
+
+func startCounting(t *testing.T, e *caseEnv) *countingServer {
+	t.Helper()
+	cs := &countingServer{}
+	cs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		cs.hits.Add(1)
+		_, _ = w.Write([]byte(`{"errors":[],"numSuccess":1,"numProtoSuccess":1,"numRealtimeSuccess":0}`))
+	}))
+	t.Cleanup(cs.Close)
+	e.stopAux = append(e.stopAux, cs.Close)
+	return cs
+}
+
+// redirectOr answers with a 307 to the same path on e.elsewhere while e.redirecting,
+// else with next.
+func redirectOr(e *caseEnv, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e.redirecting.Load() {
+			http.Redirect(w, r, e.elsewhere.URL+r.URL.Path, http.StatusTemporaryRedirect)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// okIngest answers like the ingest.
+func okIngest() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"errors":[],"numSuccess":1,"numProtoSuccess":1,"numRealtimeSuccess":0}`))
+	})
+}
+
+// startFront puts a reverse proxy in front of the warehouse that answers the
+// feature-flag endpoint with e.flagFront, and returns its host:port.
+func startFront(t *testing.T, e *caseEnv) string {
+	t.Helper()
+	target, err := url.Parse(e.srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = tr
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, flagPathPrefix) {
+			e.flagFront.ServeHTTP(w, r)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	stop := func() {
+		front.Close()
+		tr.CloseIdleConnections()
+	}
+	t.Cleanup(stop)
+	e.stopAux = append(e.stopAux, stop)
+	return front.Listener.Addr().String()
+}
+
+// summary renders the matrix as a table.
+func summary(rs []result, base *result) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "fault\tqueries run\tfailed\tp50 small (vs fault-free)\tpeak heap (live before)\tgoroutines before/peak/after (driver timers)\tbreaker\tClose\texported/ingested")
+	for _, r := range rs {
+		ratio := "-"
+		if base != nil && base.p50 > 0 {
+			ratio = fmt.Sprintf("%+.0f%%", 100*(float64(r.p50)/float64(base.p50)-1))
+		}
+		failed := fmt.Sprint(r.failed)
+		if r.killedErrKind != "" {
+			failed += " (server died: " + r.killedErrKind + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%v (%s)\t%s (%s)\t%d/%d/%d (%d)\t%s\t%v\t%d/%d\n", r.name, r.runs, failed,
+			r.p50.Round(10*time.Microsecond), ratio, mib(r.maxHeap), mib(r.liveHeap), r.goroutines[0], r.goroutines[1], r.goroutines[2], r.driverTimers,
+			r.breaker, r.closeTime.Round(time.Millisecond), r.exported, r.ingestLogs)
+	}
+	_ = tw.Flush()
+	return b.String()
+}

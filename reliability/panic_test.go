@@ -1,0 +1,216 @@
+package reliability_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/dbtelemetry/dbtelemetry/driver"
+	"github.com/dbtelemetry/dbtelemetry/exporter"
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+)
+
+// panicWriter is a logger output that panics on every line.
+type panicWriter struct{}
+
+func (panicWriter) Write([]byte) (int, error) { panic("logger boom") }
+
+// modalTransport is a caller's http.RoundTripper for telemetry that works, fails or
+// panics, as told.
+type modalTransport struct {
+	mode atomic.Int32
+	base *http.Transport
+}
+
+const (
+	rtForward int32 = iota
+	rtFail
+	rtPanic
+)
+
+func newModalTransport() *modalTransport {
+	return &modalTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
+}
+
+func (m *modalTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	switch m.mode.Load() {
+	case rtFail:
+		return nil, errors.New("connection refused")
+	case rtPanic:
+		panic("round tripper boom")
+	}
+	return m.base.RoundTrip(r)
+}
+
+// collaboratorCase is a caller-supplied piece of telemetry that panics.
+type collaboratorCase struct {
+	name string
+	// opts configure the connector (with hosts of its own) on the warehouse's DSN; release
+	// frees what they hold (run before the goroutine check).
+	opts func(t *testing.T, srv *warehouse.Server) (opts []driver.Option, release func())
+	// during runs while the workload runs (e.g. switching the transport's mode).
+	during func(t *testing.T, srv *warehouse.Server, c *driver.Connector)
+	check  func(t *testing.T, srv *warehouse.Server, c *driver.Connector)
+}
+
+// Everything telemetry lets a program plug in may panic — its logger, the exporter's
+// HTTP transport or clock, an exporter's credentials — and no panic reaches a query, the
+// process survives (a panic inside the breaker's listener used to be a fatal error), and
+// telemetry recovers once the collaborator behaves. TestPanicsStayInside in driver/ covers
+// a panicking exporter.
+func TestPanickingCollaborators(t *testing.T) {
+	mt := newModalTransport()
+	cases := []collaboratorCase{
+		{
+			name: "logger, while the breaker opens and closes",
+			opts: func(t *testing.T, srv *warehouse.Server) ([]driver.Option, func()) {
+				srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Status: 503, Times: -1})
+				return []driver.Option{
+					driver.WithHosts(driver.NewHosts(exporter.WithBreaker(5, breakerDelay, 2))),
+					driver.WithLogger(zerolog.New(panicWriter{}).Level(zerolog.DebugLevel)),
+				}, nil
+			},
+			during: func(t *testing.T, srv *warehouse.Server, c *driver.Connector) {
+				if !waitFor(10*time.Second, func() bool { return lastState(c.Transitions()) == telemetry.BreakerOpen }) {
+					t.Errorf("the breaker did not open: %s", transitions(c.Transitions()))
+				}
+				srv.ClearFaults(warehouse.GroupTelemetry)
+				if !waitFor(10*time.Second, func() bool { return lastState(c.Transitions()) == telemetry.BreakerClosed }) {
+					t.Errorf("the breaker did not close again: %s", transitions(c.Transitions()))
+				}
+			},
+			check: func(t *testing.T, srv *warehouse.Server, c *driver.Connector) {
+				if c.Stats().Exporter.BreakerOpened == 0 {
+					t.Error("the breaker never opened")
+				}
+			},
+		},
+		{
+			name: "HTTP transport of the exporter, in every breaker state",
+			opts: func(t *testing.T, srv *warehouse.Server) ([]driver.Option, func()) {
+				mt.mode.Store(rtFail)
+				return []driver.Option{
+					driver.WithHosts(driver.NewHosts(
+						exporter.WithHTTPClient(&http.Client{Transport: mt}),
+						exporter.WithBreaker(5, breakerDelay, 2),
+					)),
+				}, mt.base.CloseIdleConnections
+			},
+			during: func(t *testing.T, _ *warehouse.Server, c *driver.Connector) {
+				if !waitFor(10*time.Second, func() bool { return lastState(c.Transitions()) == telemetry.BreakerOpen }) {
+					t.Errorf("the breaker did not open: %s", transitions(c.Transitions()))
+				}
+				// Half-open probes that panic used to leak the breaker's permits for good.
+				mt.mode.Store(rtPanic)
+				time.Sleep(4 * breakerDelay)
+				mt.mode.Store(rtForward)
+				if !waitFor(10*time.Second, func() bool { return lastState(c.Transitions()) == telemetry.BreakerClosed }) {
+					t.Errorf("telemetry did not recover after the transport did: %s", transitions(c.Transitions()))
+				}
+				time.Sleep(300 * time.Millisecond)
+			},
+			check: func(t *testing.T, srv *warehouse.Server, c *driver.Connector) {
+				if len(srv.TelemetryLogs()) == 0 {
+					t.Error("nothing was delivered once the transport recovered")
+				}
+			},
+		},
+		{
+			name: "clock of the exporter",
+			opts: func(t *testing.T, srv *warehouse.Server) ([]driver.Option, func()) {
+				return []driver.Option{driver.WithHosts(driver.NewHosts(
+					exporter.WithClock(func() time.Time { panic("clock boom") }),
+				))}, nil
+			},
+			check: func(t *testing.T, srv *warehouse.Server, c *driver.Connector) {
+				if st := c.Stats(); st.Panics == 0 && st.BatchesFailed == 0 {
+					t.Errorf("the panics were not counted: %+v", st)
+				}
+			},
+		},
+		{
+			name: "credentials of a caller's exporter (WithExporter)",
+			opts: func(t *testing.T, srv *warehouse.Server) ([]driver.Option, func()) {
+				tgt, err := exporter.ParseTarget(srv.URL(), true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				exp := exporter.NewHTTPExporter(tgt, exporter.WithCredentials(
+					exporter.CredentialsFunc(func(*http.Request) error { panic("credentials boom " + srv.Token()) })))
+				return []driver.Option{driver.WithExporter(exp)}, func() { _ = exp.Close(context.Background()) }
+			},
+			check: func(t *testing.T, srv *warehouse.Server, c *driver.Connector) {
+				reqs := srv.TelemetryRequests()
+				if len(reqs) == 0 {
+					t.Fatal("nothing was exported")
+				}
+				for _, r := range reqs {
+					if r.Path != "/telemetry-unauth" || r.Header.Get("Authorization") != "" {
+						t.Errorf("with credentials that panic, a batch went to %s with Authorization %q", r.Path, r.Header.Get("Authorization"))
+					}
+				}
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startWarehouse(t)
+			ignore := goleak.IgnoreCurrent()
+			extra, release := tc.opts(t, srv)
+			opts := append([]driver.Option{driver.WithTelemetry(true), driver.WithFlushInterval(20 * time.Millisecond)}, extra...)
+			c, err := driver.OpenConnector(srv.DSN()+"?telemetry_retry_count=0", opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := sql.OpenDB(c)
+			w := newWorkload(db, 3)
+			w.noCloudFetch = true
+			ctx := context.Background()
+			if err := w.prepare(ctx); err != nil {
+				t.Fatal(err)
+			}
+			stop := make(chan struct{})
+			done := w.start(stop)
+			if tc.during != nil {
+				tc.during(t, srv, c)
+			} else {
+				time.Sleep(500 * time.Millisecond)
+			}
+			close(stop)
+			<-done
+			if err := w.verifyTables(ctx); err != nil {
+				t.Error(err)
+			}
+			runs, failed := w.ran()
+			if failed > 0 {
+				t.Errorf("%d of %d statements failed: %s", failed, runs, strings.Join(w.failures(), "\n"))
+			}
+			began := time.Now()
+			if err := db.Close(); err != nil {
+				t.Errorf("db.Close: %v", err)
+			}
+			if d := time.Since(began); d > closeDeadline {
+				t.Errorf("db.Close took %v", d)
+			}
+			if tc.check != nil {
+				tc.check(t, srv, c)
+			}
+			if release != nil {
+				release()
+			}
+			if err := goleak.Find(append([]goleak.Option{ignore}, driverOwned...)...); err != nil {
+				t.Errorf("goroutines left: %v", err)
+			}
+			t.Logf("%d statements, 0 failed; stats %+v; breaker %s", runs, c.Stats(), transitions(c.Transitions()))
+		})
+	}
+}
