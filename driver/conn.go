@@ -31,9 +31,16 @@ var (
 	_ driver.NamedValueChecker  = (*conn)(nil)
 )
 
+// ctx is the context of a call on the connection: it must carry the connection's state.
+// A statement's own context (see stmtState) does, once it knows its connection.
 func (c *conn) ctx(ctx context.Context) context.Context {
-	if st := stmtFrom(ctx); st != nil && st.conn == nil {
-		st.conn = c.cs
+	if st := stmtFrom(ctx); st != nil {
+		if st.conn == nil {
+			st.conn = c.cs
+		}
+		if st.conn == c.cs && connFrom(ctx) == c.cs {
+			return ctx
+		}
 	}
 	return withConn(ctx, c.cs)
 }

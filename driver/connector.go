@@ -39,6 +39,7 @@ type Connector struct {
 
 	auth     atomic.Pointer[string] // the Authorization header of the latest Thrift call
 	links    sync.Map               // CloudFetch link → linkOwner, until downloaded
+	sniffs   sync.Pool              // *[]byte: buffers for the Thrift replies the transport reads
 	hostOnce sync.Once
 	host     atomic.Pointer[hostRef]
 	ownAgg   *aggregator.Aggregator // with WithExporter
@@ -126,11 +127,16 @@ func validate(tc telemetry.Config) error {
 
 // Connect opens a connection through the wrapped driver.
 func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
-	conn, err := c.inner.Connect(ctx)
-	if err != nil || c.inner == c.raw {
+	if c.inner == c.raw {
+		return c.inner.Connect(ctx)
+	}
+	// The connection's state, shared by the interceptor's inner layer and the outer one.
+	cs := newConnState(c)
+	conn, err := c.inner.Connect(withConn(ctx, cs))
+	if err != nil {
 		return conn, err
 	}
-	return &outerConn{mw: conn}, nil
+	return &outerConn{mw: conn, cs: cs}, nil
 }
 
 // Driver returns the registered databricks-telemetry driver.
@@ -212,6 +218,31 @@ func (c *Connector) Flush(ctx context.Context) error {
 }
 
 func (c *Connector) emit(ev *telemetry.Event) { c.em.Emit(ev) }
+
+// sniffBuf returns an empty buffer for a Thrift reply, with room for n bytes;
+// putSniffBuf gives it back.
+func (c *Connector) sniffBuf(n int) *[]byte {
+	if b, ok := c.sniffs.Get().(*[]byte); ok {
+		if cap(*b) >= n {
+			return b
+		}
+		c.sniffs.Put(b)
+	}
+	b := make([]byte, 0, max(n, 4<<10))
+	return &b
+}
+
+// putSniffBuf keeps buffers of up to maxPooledSniff for reuse; bigger ones, for the
+// rare big reply, are left to the GC.
+func (c *Connector) putSniffBuf(b *[]byte) {
+	if cap(*b) > maxPooledSniff {
+		return
+	}
+	*b = (*b)[:0]
+	c.sniffs.Put(b)
+}
+
+const maxPooledSniff = 64 << 10
 
 // observeThrift learns the export target from the driver's Thrift calls: the host is the
 // DSN's own.

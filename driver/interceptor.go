@@ -31,9 +31,14 @@ func safely(f func()) {
 }
 
 func (i *interceptor) ConnectorConnect(ctx context.Context, connector driver.Connector) (driver.Conn, error) {
-	cs := &connState{c: i.c}
+	// Connector.Connect made the connection's state, for its outer layer to share.
+	cs := connFrom(ctx)
+	if cs == nil {
+		cs = newConnState(i.c)
+		ctx = withConn(ctx, cs)
+	}
 	began := time.Now()
-	conn, err := connector.Connect(withConn(ctx, cs))
+	conn, err := connector.Connect(ctx)
 	safely(func() {
 		ev := telemetry.Event{
 			Kind:       telemetry.KindConnectionOpen,
@@ -51,36 +56,42 @@ func (i *interceptor) ConnectorConnect(ctx context.Context, connector driver.Con
 	return newConn(conn, cs), nil
 }
 
-// begin starts a statement: its state, and the driver's query-id callback (chained to
-// the caller's own, if any) that names it.
+// begin starts a statement: its state, which is also the context of the driver call,
+// with the driver's id callbacks (chained to the caller's own, if any) that name it.
 func (i *interceptor) begin(ctx context.Context) (*stmtState, context.Context) {
-	// The outer connection may have put the statement's state in the context already.
+	// The outer connection has put the statement's state in the context already, unless
+	// the call came another way.
 	st := stmtFrom(ctx)
 	if st == nil || st.claimed {
-		st = &stmtState{}
-		ctx = withStmt(ctx, st)
+		st = newStmtState(ctx, nil)
+		ctx = st
 	}
 	st.claimed = true
 	st.start = time.Now()
-	userQuery, _ := ctx.Value(driverctx.QueryIdCallbackKey).(driverctx.IdCallbackFunc)
-	userConn, _ := ctx.Value(driverctx.ConnIdCallbackKey).(driverctx.IdCallbackFunc)
-	// The driver fires these callbacks several times per call, some with an empty id.
-	ctx = driverctx.NewContextWithQueryIdCallback(ctx, func(id string) {
-		if id != "" {
-			st.id.Store(&id)
-		}
-		if userQuery != nil {
+	// The caller's callbacks are below the state; the driver fires them several times
+	// per call, some with an empty id.
+	if userQuery, _ := st.Context.Value(driverctx.QueryIdCallbackKey).(driverctx.IdCallbackFunc); userQuery != nil {
+		st.queryCB = func(id string) {
+			st.setID(id)
 			userQuery(id)
 		}
-	})
-	ctx = driverctx.NewContextWithConnIdCallback(ctx, func(id string) {
-		if id != "" {
-			st.session = id
-		}
-		if userConn != nil {
+	} else {
+		st.queryCB = st.setID
+	}
+	var onConn driverctx.IdCallbackFunc
+	if st.conn != nil {
+		onConn = st.conn.onConnID // the connection's session is the statement's
+	} else {
+		onConn = st.setSession
+	}
+	if userConn, _ := st.Context.Value(driverctx.ConnIdCallbackKey).(driverctx.IdCallbackFunc); userConn != nil {
+		st.connCB = func(id string) {
+			onConn(id)
 			userConn(id)
 		}
-	})
+	} else {
+		st.connCB = onConn
+	}
 	return st, ctx
 }
 
@@ -117,16 +128,15 @@ func (i *interceptor) StmtExecContext(ctx context.Context, stmt driver.StmtExecC
 // returned records the end of the driver call that ran the statement. A query that
 // succeeded stays open until its rows are closed; anything else completes now.
 func (i *interceptor) returned(st *stmtState, kind string, err error, open bool) {
-	st.ready = time.Now()
+	st.ready = time.Since(st.start)
 	if st.conn == nil {
 		// The statement ran on a connection that was opened before telemetry knew it.
-		st.conn = &connState{c: i.c}
+		st.conn = newConnState(i.c)
 	}
 	if err != nil && st.statementID() == "" {
 		var ee dbsqlerr.DBExecutionError
-		if errors.As(err, &ee) && ee.QueryId() != "" {
-			id := ee.QueryId()
-			st.id.Store(&id)
+		if errors.As(err, &ee) {
+			st.setID(ee.QueryId())
 		}
 	}
 	if id := st.statementID(); id != "" {
@@ -151,12 +161,14 @@ func (i *interceptor) returned(st *stmtState, kind string, err error, open bool)
 
 // failed records an error of the statement. A terminal error finishes the statement's
 // log at once (the aggregator flushes it); a retryable one waits for the completion.
-func (i *interceptor) failed(st *stmtState, err error) {
+func (i *interceptor) failed(st *stmtState, err error) { i.c.stmtFailed(st, err) }
+
+func (c *Connector) stmtFailed(st *stmtState, err error) {
 	if telemetry.IsOutcome(err) {
 		return
 	}
 	terminal := telemetry.Classify(err).Terminal
-	i.c.em.EmitError(st.sessionID(), st.statementID(), err)
+	c.em.EmitError(st.sessionID(), st.statementID(), err)
 	if terminal && st.started {
 		st.done = true
 	}
@@ -171,7 +183,7 @@ func (i *interceptor) complete(st *stmtState) {
 	if !st.started {
 		return // the server never named it: nothing to complete
 	}
-	now := time.Now()
+	total := time.Since(st.start)
 	// The result format is what the server's replies carried (see rowSetFacts).
 	format := ""
 	present := st.linksSeen.Load()
@@ -185,19 +197,21 @@ func (i *interceptor) complete(st *stmtState) {
 		Kind:               telemetry.KindStatementComplete,
 		SessionID:          st.sessionID(),
 		StatementID:        st.statementID(),
-		Latency:            now.Sub(st.start),
+		Latency:            total,
 		ResultFormat:       format,
 		RowsRead:           st.rows,
 		PollCount:          st.polls.Load(),
 		PollLatency:        time.Duration(st.pollNanos.Load()),
-		ResultReadyLatency: st.ready.Sub(st.start),
-		ConsumptionLatency: now.Sub(st.ready),
+		ResultReadyLatency: st.ready,
+		ConsumptionLatency: total - st.ready,
 		ChunksPresent:      present,
 		RetryCount:         st.retries.Load(),
 	}
 	i.c.emit(&ev)
 }
 
+// RowsNext counts a row. The outer rows (outerRows.Next) do the same without sqlmw's
+// indirection; this hook serves rows that reach database/sql another way.
 func (i *interceptor) RowsNext(ctx context.Context, rows driver.Rows, dest []driver.Value) error {
 	err := rows.Next(dest)
 	if st := stmtFrom(ctx); st != nil {

@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"database/sql/driver"
+	"io"
 	"reflect"
 
 	dbsqlrows "github.com/databricks/databricks-sql-go/rows"
@@ -12,7 +13,13 @@ import (
 // connection, presenting exactly the optional interfaces of the Databricks driver's
 // connection (sqlmw adds Execer and Queryer, which the driver has not), and rows that
 // keep the driver's Arrow access (dbsqlrows.Rows), which sqlmw's rows hide.
-type outerConn struct{ mw driver.Conn }
+//
+// Each statement's state is made here, as the one context layer of its call (see
+// stmtState), with its rows.
+type outerConn struct {
+	mw driver.Conn
+	cs *connState
+}
 
 var (
 	_ driver.Conn               = (*outerConn)(nil)
@@ -35,7 +42,7 @@ func (c *outerConn) PrepareContext(ctx context.Context, query string) (driver.St
 	if err != nil {
 		return nil, err
 	}
-	return &outerStmt{mw: s}, nil
+	return &outerStmt{mw: s, cs: c.cs}, nil
 }
 
 func (c *outerConn) Close() error { return c.mw.Close() }
@@ -61,17 +68,20 @@ func (c *outerConn) CheckNamedValue(nv *driver.NamedValue) error {
 }
 
 func (c *outerConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	return c.mw.(driver.ExecerContext).ExecContext(ctx, query, args)
+	return c.mw.(driver.ExecerContext).ExecContext(newStmtState(ctx, c.cs), query, args)
 }
 
 func (c *outerConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	st := &stmtState{}
-	rows, err := c.mw.(driver.QueryerContext).QueryContext(withStmt(ctx, st), query, args)
+	st := newStmtState(ctx, c.cs)
+	rows, err := c.mw.(driver.QueryerContext).QueryContext(st, query, args)
 	return outerRowsOf(rows, st, err)
 }
 
 // outerStmt keeps the Arrow access on a prepared statement's rows.
-type outerStmt struct{ mw driver.Stmt }
+type outerStmt struct {
+	mw driver.Stmt
+	cs *connState
+}
 
 var (
 	_ driver.StmtExecContext  = (*outerStmt)(nil)
@@ -90,20 +100,22 @@ func (s *outerStmt) Query(args []driver.Value) (driver.Rows, error) {
 }
 
 func (s *outerStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	return s.mw.(driver.StmtExecContext).ExecContext(ctx, args)
+	return s.mw.(driver.StmtExecContext).ExecContext(newStmtState(ctx, s.cs), args)
 }
 
 func (s *outerStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	st := &stmtState{}
-	rows, err := s.mw.(driver.StmtQueryContext).QueryContext(withStmt(ctx, st), args)
+	st := newStmtState(ctx, s.cs)
+	rows, err := s.mw.(driver.StmtQueryContext).QueryContext(st, args)
 	return outerRowsOf(rows, st, err)
 }
 
+// outerRowsOf returns the statement's outer rows, which live in its state.
 func outerRowsOf(rows driver.Rows, st *stmtState, err error) (driver.Rows, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &outerRows{Rows: rows, inner: st.inner}, nil
+	st.outer = outerRows{Rows: rows, inner: st.inner, st: st}
+	return &st.outer, nil
 }
 
 // outerRows are sqlmw's rows (whose Next and Close the interceptor sees) with the
@@ -111,6 +123,26 @@ func outerRowsOf(rows driver.Rows, st *stmtState, err error) (driver.Rows, error
 type outerRows struct {
 	driver.Rows
 	inner driver.Rows
+	st    *stmtState
+}
+
+// Next reads the next row off the driver's rows and counts it, as the interceptor's
+// RowsNext would, without sqlmw's layer in between: on a big result the row loop is the
+// hot path.
+func (r *outerRows) Next(dest []driver.Value) error {
+	st := r.st
+	if st == nil || r.inner == nil || st.conn == nil {
+		return r.Rows.Next(dest)
+	}
+	err := r.inner.Next(dest)
+	if err == nil {
+		st.rows++
+		return nil
+	}
+	if err != io.EOF {
+		safely(func() { st.conn.c.stmtFailed(st, err) })
+	}
+	return err
 }
 
 var (

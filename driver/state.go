@@ -5,6 +5,8 @@ import (
 	"database/sql/driver"
 	"sync/atomic"
 	"time"
+
+	"github.com/databricks/databricks-sql-go/driverctx"
 )
 
 // connState is one connection's telemetry state. It travels in the contexts of the calls
@@ -12,6 +14,15 @@ import (
 type connState struct {
 	c         *Connector
 	sessionID atomic.Pointer[string]
+	// onConnID is the driver's conn-id callback for this connection's statements, made
+	// once so that a statement does not pay for a closure.
+	onConnID driverctx.IdCallbackFunc
+}
+
+func newConnState(c *Connector) *connState {
+	cs := &connState{c: c}
+	cs.onConnID = cs.setSession
+	return cs
 }
 
 func (cs *connState) session() string {
@@ -24,26 +35,42 @@ func (cs *connState) session() string {
 	return ""
 }
 
+// setSession records the connection's session id. The driver repeats it on every call:
+// only a new id is stored (and only then allocated).
 func (cs *connState) setSession(id string) {
 	if id != "" && cs.session() != id {
-		cs.sessionID.Store(&id)
+		s := id
+		cs.sessionID.Store(&s)
 	}
 }
 
 // stmtState is one statement's telemetry state, from its start hook to its end hook.
+// It is also the context of the statement's driver calls (one layer over the caller's
+// context): it answers for the statement, its connection and the driver's id callbacks,
+// where separate context.WithValue layers would cost an allocation each.
+//
 // The statement goroutine owns the plain fields; the transport (which may run on the
 // driver's CloudFetch goroutines) updates only the atomic ones.
 type stmtState struct {
+	context.Context // the caller's context
+
 	conn    *connState
-	session string // set by the driver's conn-id callback at the start of the call
+	session string // set by a per-statement conn-id callback, on connections telemetry did not open
 	start   time.Time
-	ready   time.Time // the driver returned the rows (or the result)
+	ready   time.Duration // from start until the driver returned the rows (or the result)
 	id      atomic.Pointer[string]
+	idBuf   string // the first id, which id points to (written once, before id is stored)
 	rows    int64
 	done    bool        // statement.complete was emitted
 	claimed bool        // an interceptor hook owns this state
 	inner   driver.Rows // the driver's own rows, for the outer layer's Arrow access
 	started bool        // statement.start was emitted
+
+	// The driver's callbacks, as the context hands them out (nil: the caller's own, if any).
+	queryCB driverctx.IdCallbackFunc
+	connCB  driverctx.IdCallbackFunc
+
+	outer outerRows // what database/sql reads, allocated with the state
 
 	polls     atomic.Int32
 	pollNanos atomic.Int64
@@ -51,6 +78,33 @@ type stmtState struct {
 	chunks    atomic.Int32 // files downloaded
 	linksSeen atomic.Int32 // files the server listed
 	inline    atomic.Bool  // the server sent Arrow batches inline
+}
+
+// newStmtState returns a statement's state over ctx, on the connection cs (nil when
+// not known yet).
+func newStmtState(ctx context.Context, cs *connState) *stmtState {
+	return &stmtState{Context: ctx, conn: cs}
+}
+
+// Value answers the statement's own keys and hands the others to the caller's context.
+func (st *stmtState) Value(key any) any {
+	switch key {
+	case stmtKey{}:
+		return st
+	case connKey{}:
+		if st.conn != nil {
+			return st.conn
+		}
+	case driverctx.QueryIdCallbackKey:
+		if st.queryCB != nil {
+			return st.queryCB
+		}
+	case driverctx.ConnIdCallbackKey:
+		if st.connCB != nil {
+			return st.connCB
+		}
+	}
+	return st.Context.Value(key)
 }
 
 // sessionID is the statement's session: from the driver's callback, else the connection's.
@@ -68,6 +122,30 @@ func (st *stmtState) statementID() string {
 	return ""
 }
 
+// setID records the statement's id. The driver repeats it (and sends empty ones) many
+// times per statement: only the first id and a changed one are stored.
+func (st *stmtState) setID(id string) {
+	if id == "" {
+		return
+	}
+	p := st.id.Load()
+	switch {
+	case p == nil:
+		st.idBuf = id
+		st.id.Store(&st.idBuf)
+	case *p != id:
+		s := id
+		st.id.Store(&s)
+	}
+}
+
+// setSession is the conn-id callback of a statement whose connection is not known.
+func (st *stmtState) setSession(id string) {
+	if id != "" {
+		st.session = id
+	}
+}
+
 type connKey struct{}
 type stmtKey struct{}
 
@@ -76,15 +154,17 @@ func withConn(ctx context.Context, cs *connState) context.Context {
 }
 
 func connFrom(ctx context.Context) *connState {
+	if st, ok := ctx.(*stmtState); ok && st.conn != nil {
+		return st.conn
+	}
 	cs, _ := ctx.Value(connKey{}).(*connState)
 	return cs
 }
 
-func withStmt(ctx context.Context, st *stmtState) context.Context {
-	return context.WithValue(ctx, stmtKey{}, st)
-}
-
 func stmtFrom(ctx context.Context) *stmtState {
+	if st, ok := ctx.(*stmtState); ok {
+		return st
+	}
 	st, _ := ctx.Value(stmtKey{}).(*stmtState)
 	return st
 }

@@ -44,6 +44,20 @@ func rpcMethod(b []byte) (string, int, bool) {
 	return "other", end, true
 }
 
+// headerPossible reports whether b may be the start of a strict binary-protocol message
+// header (more bytes may make it one).
+func headerPossible(b []byte) bool {
+	if len(b) >= 4 && binary.BigEndian.Uint32(b[0:4])&0xffff0000 != 0x80010000 {
+		return false
+	}
+	if len(b) >= 8 {
+		if n := binary.BigEndian.Uint32(b[4:8]); n == 0 || n > 64 {
+			return false
+		}
+	}
+	return true
+}
+
 var knownMethods = [...]string{
 	"OpenSession", "CloseSession", "ExecuteStatement", "GetOperationStatus",
 	"FetchResults", "GetResultSetMetadata", "CancelOperation", "CloseOperation",
@@ -199,27 +213,52 @@ func openSessionID(b []byte) (string, bool) {
 	return "", false
 }
 
-// rowSetFacts says how an ExecuteStatement or FetchResults reply delivers rows: the
-// CloudFetch file links it lists, and how many inline Arrow batches it carries.
-func rowSetFacts(b []byte) (links []string, batches int) {
+// rowSet positions r at the fields of the row set of an ExecuteStatement or FetchResults
+// reply.
+func rowSet(b []byte) (*thriftReader, bool) {
 	method, end, ok := rpcMethod(b)
 	if !ok {
-		return nil, 0
+		return nil, false
 	}
 	r := &thriftReader{b: b, off: end}
 	if !r.enter(0) {
-		return nil, 0
+		return nil, false
 	}
 	switch method {
 	case "ExecuteStatement":
-		if !r.enter(1281) || !r.enter(3) || !r.enter(3) {
-			return nil, 0
-		}
+		ok = r.enter(1281) && r.enter(3) && r.enter(3)
 	case "FetchResults":
-		if !r.enter(3) {
-			return nil, 0
-		}
+		ok = r.enter(3)
 	default:
+		ok = false
+	}
+	return r, ok
+}
+
+// inlineAhead reports whether the start b of an ExecuteStatement or FetchResults reply
+// already shows inline Arrow batches (they come before any CloudFetch link): the rest of
+// the reply need not be kept. False when b ends before that is known.
+func inlineAhead(b []byte) bool {
+	r, ok := rowSet(b)
+	for ok && !r.bad {
+		t, fid := r.field()
+		if t == thriftStop {
+			return false
+		}
+		if fid == 1281 && t == thriftList {
+			r.u8()
+			return r.i32() > 0 && !r.bad
+		}
+		r.skip(t, 0)
+	}
+	return false
+}
+
+// rowSetFacts says how an ExecuteStatement or FetchResults reply delivers rows: the
+// CloudFetch file links it lists, and how many inline Arrow batches it carries.
+func rowSetFacts(b []byte) (links []string, batches int) {
+	r, ok := rowSet(b)
+	if !ok {
 		return nil, 0
 	}
 	for !r.bad {

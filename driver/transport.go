@@ -1,9 +1,9 @@
 package driver
 
 import (
-	"bytes"
 	"crypto/tls"
 	"io"
+	"math/bits"
 	"net"
 	"net/http"
 	"strings"
@@ -104,51 +104,108 @@ func builtinAnswer(req *http.Request) *http.Response {
 // thriftCall forwards one Thrift RPC and records what telemetry needs: the host and
 // credentials for export (from the first call), status polls and failed attempts of the
 // statement in the context, and the session id an OpenSession returns.
+//
+// The request is left untouched: its body stays the in-memory reader net/http writes in
+// one go with the headers. Which RPC it was is read off the reply instead, which names
+// its method too: read at once when its size is known and small (readReply), else
+// watched as the driver reads it (reply).
 func (t *transport) thriftCall(req *http.Request) (*http.Response, error) {
 	t.c.observeThrift(req)
 	ctx := req.Context()
 	st := stmtFrom(ctx)
 	cs := connFrom(ctx)
-	method := ""
-	if st != nil || cs != nil {
-		method = peekMethod(req)
-	}
-	began := time.Now()
-	resp, err := t.base.RoundTrip(req)
+	var began time.Time
 	if st != nil {
-		if method == "GetOperationStatus" {
-			st.polls.Add(1)
-			st.pollNanos.Add(int64(time.Since(began)))
-		}
-		if err != nil || resp.StatusCode != http.StatusOK {
+		began = time.Now()
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		if st != nil {
 			st.retries.Add(1)
 		}
-	}
-	if err != nil || resp.StatusCode != http.StatusOK {
 		return resp, err
 	}
 	t.c.observeAuth(req)
-	switch {
-	case cs != nil && method == "OpenSession":
-		resp.Body = &replySniffer{rc: resp.Body, done: func(b []byte) {
-			if id, ok := openSessionID(b); ok {
-				cs.setSession(id)
-			}
-		}}
-	case st != nil && (method == "ExecuteStatement" || method == "FetchResults"):
-		// The driver downloads CloudFetch files without the statement's context, so the
-		// files are attributed by their links, read off the (small) replies that carry them.
-		resp.Body = &replySniffer{rc: resp.Body, done: func(b []byte) {
-			links, batches := rowSetFacts(b)
-			if batches > 0 {
-				st.inline.Store(true)
-			}
-			for _, link := range links {
-				t.c.links.Store(link, linkOwner{st: st, index: st.linksSeen.Add(1) - 1})
-			}
-		}, big: func() { st.inline.Store(true) }}
+	if st == nil && cs == nil {
+		return resp, nil
 	}
+	var latency time.Duration
+	if st != nil {
+		latency = time.Since(began)
+	}
+	if n := resp.ContentLength; n >= 0 && n <= maxSniff {
+		resp.Body = t.readReply(resp.Body, int(n), st, cs, latency)
+		return resp, nil
+	}
+	resp.Body = &reply{rc: resp.Body, t: t, st: st, cs: cs, size: resp.ContentLength, latency: latency}
 	return resp, nil
+}
+
+// readReply reads a reply of known, small size at once and learns from it (see
+// reply.decide and reply.learn); the driver then reads it from memory. The Thrift client reads a reply
+// a byte or a few at a time, so a reader in between would pay on every one of those
+// reads; and it deserializes the whole message before using any of it, so reading it
+// first costs it nothing.
+func (t *transport) readReply(body io.ReadCloser, n int, st *stmtState, cs *connState, latency time.Duration) io.ReadCloser {
+	buf := t.c.sniffBuf(n)
+	m, err := io.ReadFull(body, (*buf)[:n])
+	*buf = (*buf)[:m]
+	rb := &replyBody{b: *buf, buf: buf, c: t.c, err: err}
+	if err != nil {
+		// The driver gets what came, then the error, as from the body itself.
+		rb.closer = body
+		return rb
+	}
+	_ = body.Close()
+	r := reply{t: t, st: st, cs: cs, latency: latency, mode: replyKeep, buf: buf}
+	if method, _, ok := rpcMethod(*buf); ok {
+		r.method = method
+		safely(func() {
+			if r.decide(); r.mode == replyKeep {
+				r.learn(*buf)
+			}
+		})
+	}
+	return rb
+}
+
+// replyBody is a reply read into memory, handed to the driver. Its buffer goes back to
+// the connector's pool once read or closed.
+type replyBody struct {
+	b      []byte
+	off    int
+	buf    *[]byte
+	c      *Connector
+	err    error     // the error that cut the reply short, after b
+	closer io.Closer // the original body, when it could not be read whole
+}
+
+func (r *replyBody) Read(p []byte) (int, error) {
+	if r.off >= len(r.b) {
+		r.release()
+		if r.err != nil {
+			return 0, r.err
+		}
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.off:])
+	r.off += n
+	return n, nil
+}
+
+func (r *replyBody) Close() error {
+	r.release()
+	if r.closer != nil {
+		return r.closer.Close()
+	}
+	return nil
+}
+
+func (r *replyBody) release() {
+	if r.buf != nil {
+		r.c.putSniffBuf(r.buf)
+		r.buf, r.b, r.off = nil, nil, 0
+	}
 }
 
 // linkOwner is the statement a CloudFetch link belongs to and the file's position in it.
@@ -157,58 +214,172 @@ type linkOwner struct {
 	index int32
 }
 
-// peekMethod reads the method name off the request body and puts the bytes back.
-func peekMethod(req *http.Request) string {
-	if req.Body == nil || req.Body == http.NoBody {
-		return ""
-	}
-	var head [96]byte
-	n, _ := io.ReadFull(req.Body, head[:])
-	m, _, _ := rpcMethod(head[:n])
-	req.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(bytes.NewReader(bytes.Clone(head[:n])), req.Body), req.Body}
-	return m
-}
-
-// replySniffer keeps a Thrift reply as the driver reads it and hands it to done at EOF.
-// Replies larger than maxSniff (inline result data) are not kept: the facts sniffed
-// (a session id, CloudFetch links) only come in small replies.
-type replySniffer struct {
-	rc       io.ReadCloser
-	done     func([]byte)
-	big      func() // the reply outgrew maxSniff: inline result data
-	buf      []byte
-	overflow bool
-	finished bool
-}
-
+// maxSniff bounds the replies kept for reading: the facts sniffed (a session id,
+// CloudFetch links) only come in small replies; a bigger one carries inline result data.
 const maxSniff = 256 << 10
 
-func (s *replySniffer) Read(p []byte) (int, error) {
-	n, err := s.rc.Read(p)
-	if !s.overflow {
-		if len(s.buf)+n <= maxSniff {
-			s.buf = append(s.buf, p[:n]...)
+// reply watches a Thrift reply as the driver reads it. Its message header names the
+// RPC: a GetOperationStatus counts as a poll of the statement; an OpenSession reply is
+// kept to read the session id off it, and an ExecuteStatement or FetchResults reply to
+// read how the result is delivered (see rowSetFacts). Kept replies go to a buffer that
+// is reused (Connector.sniffBuf); every other reply passes through untouched.
+type reply struct {
+	rc      io.ReadCloser
+	t       *transport
+	st      *stmtState
+	cs      *connState
+	latency time.Duration // until the reply's headers arrived
+	size    int64         // Content-Length, -1 if not known
+	got     int64         // bytes read so far
+
+	head   [8 + 64 + 4]byte // the message header, until the method is known
+	nhead  int
+	mode   uint8 // replyHead, replyKeep or replyPass
+	method string
+	buf    *[]byte
+}
+
+const (
+	replyHead = iota // reading the message header
+	replyKeep        // keeping the reply, to read it once it is all in
+	replyPass        // nothing more to learn
+)
+
+func (r *reply) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	if r.mode == replyPass {
+		return n, err
+	}
+	r.got += int64(n)
+	if n > 0 {
+		if r.mode == replyHead {
+			safely(func() { r.observe(p[:n]) })
 		} else {
-			s.overflow, s.buf = true, nil
-			if s.big != nil {
-				s.big()
-			}
+			r.keep(p[:n])
 		}
 	}
-	if err == io.EOF && !s.finished {
-		s.finished = true
-		if !s.overflow {
-			safely(func() { s.done(s.buf) })
-		}
-		s.buf = nil
+	// The whole reply is in: at EOF, or once Content-Length bytes came (the driver need
+	// not read on to EOF before its next call).
+	if err == io.EOF || r.got == r.size {
+		safely(r.finish)
 	}
 	return n, err
 }
 
-func (s *replySniffer) Close() error { return s.rc.Close() }
+func (r *reply) Close() error {
+	r.release()
+	return r.rc.Close()
+}
+
+// observe takes the next bytes the driver read.
+func (r *reply) observe(b []byte) {
+	if r.mode == replyKeep {
+		r.keep(b)
+		return
+	}
+	k := copy(r.head[r.nhead:], b)
+	r.nhead += k
+	method, _, ok := rpcMethod(r.head[:r.nhead])
+	switch {
+	case ok:
+		r.method = method
+		r.decide()
+		if r.mode == replyKeep {
+			r.keep(r.head[:r.nhead])
+			r.keep(b[k:])
+		}
+	case r.nhead == len(r.head) || !headerPossible(r.head[:r.nhead]):
+		r.mode = replyPass // not a Thrift message we know
+	}
+}
+
+// decide what to do with the reply of r.method.
+func (r *reply) decide() {
+	r.mode = replyPass
+	switch {
+	case r.st != nil && r.method == "GetOperationStatus":
+		r.st.polls.Add(1)
+		r.st.pollNanos.Add(int64(r.latency))
+	case r.cs != nil && r.method == "OpenSession":
+		r.mode = replyKeep
+	case r.st != nil && (r.method == "ExecuteStatement" || r.method == "FetchResults"):
+		if r.size > maxSniff {
+			r.st.inline.Store(true) // too big for links alone: inline result data
+			return
+		}
+		// The driver downloads CloudFetch files without the statement's context, so the
+		// files are attributed by their links, read off the (small) replies that list them.
+		r.mode = replyKeep
+	}
+}
+
+func (r *reply) keep(b []byte) {
+	if r.mode != replyKeep {
+		return
+	}
+	if r.buf == nil {
+		r.buf = r.t.c.sniffBuf(0)
+	}
+	if len(*r.buf)+len(b) > maxSniff {
+		r.release()
+		r.mode = replyPass
+		if r.st != nil {
+			r.st.inline.Store(true)
+		}
+		return
+	}
+	before := len(*r.buf)
+	*r.buf = append(*r.buf, b...)
+	// A reply that carries inline Arrow batches says so early (see inlineAhead): look at
+	// its start when the kept bytes pass 16 KB, 32 KB, … and stop keeping it once known.
+	if r.st != nil && r.method != "OpenSession" && len(*r.buf) >= probeFrom && bits.Len(uint(before)) < bits.Len(uint(len(*r.buf))) {
+		if inlineAhead(*r.buf) {
+			r.st.inline.Store(true)
+			r.release()
+			r.mode = replyPass
+		}
+	}
+}
+
+// probeFrom is the size from which a kept reply is probed for inline batches.
+const probeFrom = 16 << 10
+
+// finish reads what the kept reply says, once it is all in.
+func (r *reply) finish() {
+	if r.mode != replyKeep || r.buf == nil {
+		r.mode = replyPass
+		return
+	}
+	r.mode = replyPass
+	defer r.release()
+	r.learn(*r.buf)
+}
+
+// learn reads the session id off an OpenSession reply, or how an ExecuteStatement or
+// FetchResults reply delivers its rows: the replies decide chose to keep.
+func (r *reply) learn(b []byte) {
+	switch r.method {
+	case "OpenSession":
+		if id, ok := openSessionID(b); ok {
+			r.cs.setSession(id)
+		}
+	default:
+		links, batches := rowSetFacts(b)
+		if batches > 0 {
+			r.st.inline.Store(true)
+		}
+		for _, link := range links {
+			r.t.c.links.Store(link, linkOwner{st: r.st, index: r.st.linksSeen.Add(1) - 1})
+		}
+	}
+}
+
+func (r *reply) release() {
+	if r.buf != nil {
+		r.t.c.putSniffBuf(r.buf)
+		r.buf = nil
+	}
+}
 
 // download forwards a CloudFetch GET and emits one cloudfetch.chunk event when its body
 // has been read. The URL (a signed link) is never recorded.

@@ -1,0 +1,350 @@
+package driver_test
+
+// End-to-end benchmarks against the local warehouse, through the real driver over real
+// HTTP. Each workload is one benchmark function whose sub-benchmarks are the ways of
+// opening the database: the raw driver; wrapped with our telemetry on; wrapped with it
+// off; the raw driver with its own built-in telemetry on. They run one after the other
+// in one process, each on a fresh warehouse (so that none runs against the records and
+// heap the previous one left); then "paired" runs the four in turns, one op each, on one
+// warehouse, for ratios that hold on a machine whose load varies from one second to the
+// next.
+// `go run ./internal/benchreport` prints the ratios.
+//
+// The warehouse runs in this process, on the same CPUs as the client: its work is part
+// of every variant's time alike. Our telemetry goes to a light ingest (see toIngest);
+// the built-in telemetry's posts never arrive (see builtin-on in e2eVariants).
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/driver"
+	"github.com/dbtelemetry/dbtelemetry/exporter"
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+)
+
+const (
+	e2eSmallQuery  = "SELECT 1"
+	e2eInlineQuery = "SELECT range FROM range(100000)"  // at the 100k-row threshold: inline Arrow
+	e2eCloudQuery  = "SELECT range FROM range(1000000)" // 4 CloudFetch files of 250k rows
+	e2eClients     = 8
+)
+
+// e2eVariant opens the database one way.
+type e2eVariant struct {
+	name string
+	open func(tb testing.TB, srv *warehouse.Server) *sql.DB
+}
+
+// e2eVariants are the four ways, in report order.
+func e2eVariants() []e2eVariant {
+	return []e2eVariant{
+		{"raw", func(tb testing.TB, srv *warehouse.Server) *sql.DB {
+			return sqlOpen(tb, "databricks", srv.DSN())
+		}},
+		{"wrapped-on", func(tb testing.TB, srv *warehouse.Server) *sql.DB {
+			return openWrapped(tb, srv, true)
+		}},
+		{"wrapped-off", func(tb testing.TB, srv *warehouse.Server) *sql.DB {
+			return openWrapped(tb, srv, false)
+		}},
+		// builtinVariant: the driver's own telemetry, switched on by the DSN (so no flag
+		// fetch decides it). It does all its per-statement work, but it posts to
+		// https://<host> without the DSN's port, so against the loopback warehouse its
+		// posts fail to connect and never arrive.
+		{"builtin-on", func(tb testing.TB, srv *warehouse.Server) *sql.DB {
+			return sqlOpen(tb, "databricks", srv.DSN()+"?enableTelemetry=true")
+		}},
+	}
+}
+
+func sqlOpen(tb testing.TB, name, dsn string) *sql.DB {
+	db, err := sql.Open(name, dsn)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// openWrapped is sql.Open("databricks-telemetry", dsn) with hosts of its own, so that the
+// variant's exporter and aggregator are made and closed with it. Its telemetry goes to a
+// light ingest of its own (see toIngest).
+func openWrapped(tb testing.TB, srv *warehouse.Server, on bool) *sql.DB {
+	ingest := httptest.NewServer(http.HandlerFunc(lightIngest))
+	tb.Cleanup(ingest.Close)
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	tb.Cleanup(base.CloseIdleConnections)
+	hosts := driver.NewHosts(exporter.WithHTTPClient(&http.Client{Transport: &toIngest{host: ingest.Listener.Addr().String(), base: base}}))
+	dsn := srv.DSN() + "?enableTelemetry=false"
+	if on {
+		dsn = srv.DSN() + "?enableTelemetry=true"
+	}
+	c, err := driver.OpenConnector(dsn, driver.WithHosts(hosts))
+	require.NoError(tb, err)
+	db := sql.OpenDB(c)
+	tb.Cleanup(func() {
+		_ = db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hosts.Close(ctx)
+	})
+	return db
+}
+
+// toIngest sends the exporter's telemetry posts, addressed to the warehouse, to a light
+// ingest instead: an HTTP server that reads each batch and acknowledges it, as a remote
+// ingest does as far as the client can tell. The warehouse's own ingest decodes each batch
+// (about 6 µs per log) and keeps it in memory for its records (a heap that grows by
+// about 1 KB per query): in this process, both would be charged to the wrapped-on variant
+// alone. BenchmarkExportToWarehouse measures the warehouse's ingest.
+type toIngest struct {
+	host string
+	base http.RoundTripper
+}
+
+func (t *toIngest) RoundTrip(req *http.Request) (*http.Response, error) {
+	if p := req.URL.Path; p == "/telemetry-ext" || p == "/telemetry-unauth" {
+		req = req.Clone(req.Context())
+		req.URL.Host, req.Host = t.host, ""
+	}
+	return t.base.RoundTrip(req)
+}
+
+func lightIngest(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"errors":[],"numSuccess":1,"numProtoSuccess":1,"numRealtimeSuccess":0}`)
+}
+
+// e2eBench runs the workload body (one op) on each variant as a sub-benchmark of its
+// own, each on a fresh warehouse with a warm pool of e2eClients connections, and reports
+// besides the time the process's CPU time per op (cpu-ns/op: client and warehouse, which
+// the machine's other load barely moves); then "paired" runs it on all four at once, in
+// turns (see e2ePaired).
+func e2eBench(b *testing.B, body func(db *sql.DB) error) {
+	for _, v := range e2eVariants() {
+		b.Run(v.name, func(b *testing.B) {
+			db := v.open(b, e2eServer(b))
+			warm(b, db)
+			b.ReportAllocs()
+			cpu := processCPU()
+			for b.Loop() {
+				if err := body(db); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if cpu := processCPU() - cpu; cpu > 0 {
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+			}
+		})
+	}
+	b.Run("paired", func(b *testing.B) { e2ePaired(b, body) })
+}
+
+// e2ePaired runs one op on every variant in turn per iteration, each iteration starting
+// with the next variant, all on one warehouse, and reports each variant's mean time per
+// op (<variant>-ns/op) and the ratios of those means: on/raw, off/raw, builtin/raw and
+// on/builtin. Measured at the same moments, the ratios hold on a machine whose load
+// changes from one second to the next, where those of the sequential sub-benchmarks
+// drift. A second raw driver runs along (raw2/raw): two identical instances differ by
+// that much, the noise floor of the run. What the variants share (the process's GC, the
+// CPUs) is shared in production too; a variant's garbage is collected on everyone's time
+// here, so its own share of the GC is understated.
+func e2ePaired(b *testing.B, body func(db *sql.DB) error) {
+	vs := append(e2eVariants(), e2eVariants()[0])
+	dbs := make([]*sql.DB, len(vs))
+	srv := e2eServer(b) // one for all: no variant runs on a luckier instance
+	for i, v := range vs {
+		dbs[i] = v.open(b, srv)
+		warm(b, dbs[i])
+	}
+	spent := make([]time.Duration, len(vs))
+	b.ResetTimer()
+	for i := range b.N {
+		for k := range vs {
+			j := (i + k) % len(vs)
+			began := time.Now()
+			if err := body(dbs[j]); err != nil {
+				b.Fatal(err)
+			}
+			spent[j] += time.Since(began)
+		}
+	}
+	b.StopTimer()
+	for j, v := range vs[:4] {
+		b.ReportMetric(float64(spent[j].Nanoseconds())/float64(b.N), v.name+"-ns/op")
+	}
+	q := func(a, c int) float64 { return float64(spent[a]) / float64(spent[c]) }
+	b.ReportMetric(q(1, 0), "on/raw")
+	b.ReportMetric(q(2, 0), "off/raw")
+	b.ReportMetric(q(3, 0), "builtin/raw")
+	b.ReportMetric(q(1, 3), "on/builtin")
+	b.ReportMetric(q(4, 0), "raw2/raw")
+}
+
+func e2eServer(b *testing.B) *warehouse.Server {
+	srv, err := warehouse.NewServer()
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+// warm opens e2eClients connections and runs one query on each.
+func warm(b *testing.B, db *sql.DB) {
+	db.SetMaxIdleConns(e2eClients)
+	ctx := context.Background()
+	conns := make([]*sql.Conn, e2eClients)
+	for i := range conns {
+		c, err := db.Conn(ctx)
+		require.NoError(b, err)
+		var n int
+		require.NoError(b, c.QueryRowContext(ctx, e2eSmallQuery).Scan(&n))
+		conns[i] = c
+	}
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+func smallQuery(db *sql.DB) error {
+	var n int
+	return db.QueryRowContext(context.Background(), e2eSmallQuery).Scan(&n)
+}
+
+// readAll runs query and reads every row; it fails unless there are want rows.
+func readAll(db *sql.DB, query string, want int64) error {
+	rows, err := db.QueryContext(context.Background(), query)
+	if err != nil {
+		return err
+	}
+	var v, n int64
+	for rows.Next() {
+		if err := rows.Scan(&v); err != nil {
+			_ = rows.Close()
+			return err
+		}
+		n++
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if n != want {
+		return fmt.Errorf("read %d rows, want %d", n, want)
+	}
+	return nil
+}
+
+// concurrentWave is the op of the concurrent workload: e2eClients clients run e2eWaveQueries
+// SELECT 1 each, at once.
+const e2eWaveQueries = 8
+
+func concurrentWave(db *sql.DB) error {
+	errs := make(chan error, e2eClients)
+	for range e2eClients {
+		go func() {
+			for range e2eWaveQueries {
+				if err := smallQuery(db); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var first error
+	for range e2eClients {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// BenchmarkE2ESmallQuery: one SELECT 1 per op, one client.
+func BenchmarkE2ESmallQuery(b *testing.B) { e2eBench(b, smallQuery) }
+
+// BenchmarkE2EConcurrent8: per op, 8 clients run 8 SELECT 1 each at once (64 queries).
+func BenchmarkE2EConcurrent8(b *testing.B) { e2eBench(b, concurrentWave) }
+
+// BenchmarkE2EInline100k: a 100,000-row result, delivered inline as Arrow batches, read
+// row by row.
+func BenchmarkE2EInline100k(b *testing.B) {
+	e2eBench(b, func(db *sql.DB) error { return readAll(db, e2eInlineQuery, 100_000) })
+}
+
+// BenchmarkE2ECloudFetch1M: a 1,000,000-row result, delivered as CloudFetch files, read
+// row by row.
+func BenchmarkE2ECloudFetch1M(b *testing.B) {
+	e2eBench(b, func(db *sql.DB) error { return readAll(db, e2eCloudQuery, 1_000_000) })
+}
+
+// capture keeps the batches exported to it.
+type capture struct {
+	mu   sync.Mutex
+	logs []*telemetry.FrontendLog
+}
+
+func (c *capture) Export(_ context.Context, logs []*telemetry.FrontendLog) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.logs = append(c.logs, logs...)
+	return nil
+}
+
+func (c *capture) Close(context.Context) error { return nil }
+
+// driverBatch returns a batch of n logs as the wrapped driver makes them: the
+// connection's open, then SELECT 1 statements.
+func driverBatch(b *testing.B, srv *warehouse.Server, n int) []*telemetry.FrontendLog {
+	exp := &capture{}
+	c, err := driver.OpenConnector(srv.DSN()+"?enableTelemetry=true", driver.WithExporter(exp), driver.WithBatchSize(n))
+	require.NoError(b, err)
+	db := sql.OpenDB(c)
+	db.SetMaxIdleConns(1)
+	for range n - 1 {
+		require.NoError(b, smallQuery(db))
+	}
+	require.NoError(b, db.Close())
+	require.GreaterOrEqual(b, len(exp.logs), n)
+	return exp.logs[:n]
+}
+
+// BenchmarkExportToWarehouse: one batch of 100 driver logs per op, POSTed by the HTTP
+// exporter (encoding, retry and breaker policies, round trip) to the local warehouse's
+// ingest, which decodes and records it. The aggregator's side (events/s with 8 emitters)
+// is aggregator.BenchmarkThroughput8Emitters.
+func BenchmarkExportToWarehouse(b *testing.B) {
+	srv, err := warehouse.NewServer()
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = srv.Close() })
+	logs := driverBatch(b, srv, 100)
+	tgt, err := exporter.ParseTarget(srv.URL(), true)
+	require.NoError(b, err)
+	exp := exporter.NewHTTPExporter(tgt, exporter.WithCredentials(exporter.BearerToken(srv.Token())))
+	b.Cleanup(func() { _ = exp.Close(context.Background()) })
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	began := time.Now()
+	for range b.N {
+		if err := exp.Export(ctx, logs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	elapsed := time.Since(began)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "batches/s")
+	b.ReportMetric(float64(b.N*len(logs))/elapsed.Seconds(), "logs/s")
+	if got := len(srv.TelemetryRequests()); got < b.N {
+		b.Fatalf("the ingest received %d batches, want %d", got, b.N)
+	}
+}

@@ -1,0 +1,162 @@
+package driver
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/ngrok/sqlmw"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/aggregator"
+	"github.com/dbtelemetry/dbtelemetry/internal/fakedb"
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+)
+
+// The hot-path benchmarks run one workload over the in-memory fake of the Databricks
+// connection (no network) four ways, side by side in one process so that their ratios
+// come from one run: the raw fake, the fake under sqlmw with NullInterceptor (the floor
+// for any sqlmw interceptor), our telemetry on, and our telemetry off.
+// `go run ./internal/benchreport` prints the ratios.
+
+const (
+	hotSmallQuery  = "SELECT 1"
+	hotStreamQuery = "SELECT id FROM stream"
+)
+
+// nopExporter accepts every batch at once.
+type nopExporter struct{}
+
+func (nopExporter) Export(context.Context, []*telemetry.FrontendLog) error { return nil }
+func (nopExporter) Close(context.Context) error                            { return nil }
+
+func hotFakeOptions() []fakedb.Option {
+	return []fakedb.Option{fakedb.WithQueryRows(hotStreamQuery, math.MaxInt)}
+}
+
+// hotVariant is one way of opening the fake.
+type hotVariant struct {
+	name string
+	open func(tb testing.TB) (*sql.DB, *Connector)
+}
+
+// hotVariants are the four ways, in report order.
+func hotVariants() []hotVariant {
+	return []hotVariant{
+		{"raw", func(tb testing.TB) (*sql.DB, *Connector) {
+			return hotDB(tb, fakedb.NewConnector(hotFakeOptions()...)), nil
+		}},
+		{"sqlmw-null", func(tb testing.TB) (*sql.DB, *Connector) {
+			c, err := sqlmw.Driver(connectorDriver{fakedb.NewConnector(hotFakeOptions()...)}, sqlmw.NullInterceptor{}).(driver.DriverContext).OpenConnector("")
+			require.NoError(tb, err)
+			return hotDB(tb, c), nil
+		}},
+		{"ours-on", func(tb testing.TB) (*sql.DB, *Connector) {
+			c := hotConnector(tb, true)
+			return hotDB(tb, c), c
+		}},
+		{"ours-off", func(tb testing.TB) (*sql.DB, *Connector) {
+			c := hotConnector(tb, false)
+			return hotDB(tb, c), c
+		}},
+	}
+}
+
+func hotDB(tb testing.TB, c driver.Connector) *sql.DB {
+	db := sql.OpenDB(c)
+	tb.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// hotConnector wraps the fake with our telemetry. On, its events go to an aggregator
+// over an exporter that accepts at once, as they would to a host's: the fake makes no
+// Thrift call, so the host is never attached from the transport.
+func hotConnector(tb testing.TB, on bool) *Connector {
+	cfg := defaultConfig()
+	cfg.enabled = &on
+	cfg.hosts = NewHosts()
+	cfg.lookupEnv = func(string) (string, bool) { return "", false }
+	c, err := (&Connector{cfg: cfg, gate: newGate()}).wrap(fakedb.NewConnector(hotFakeOptions()...))
+	require.NoError(tb, err)
+	if on {
+		c.ownAgg = aggregator.New(nopExporter{}, aggregator.WithConfig(cfg.tel),
+			aggregator.WithSystemConfiguration(&telemetry.SystemConfiguration{}))
+		c.gate.setSink(c.ownAgg)
+	}
+	return c
+}
+
+// BenchmarkHotPathQuery is the per-query cost through database/sql: QueryContext, one
+// Next and Scan, Rows.Err and Close.
+func BenchmarkHotPathQuery(b *testing.B) {
+	for _, v := range hotVariants() {
+		b.Run(v.name, func(b *testing.B) {
+			db, _ := v.open(b)
+			fakedb.BenchQuery(b, db, hotSmallQuery)
+		})
+	}
+}
+
+// BenchmarkHotPathNext is the cost of one sql.Rows.Next on an endless result.
+func BenchmarkHotPathNext(b *testing.B) {
+	for _, v := range hotVariants() {
+		b.Run(v.name, func(b *testing.B) {
+			db, _ := v.open(b)
+			fakedb.BenchNext(b, db, hotStreamQuery)
+		})
+	}
+}
+
+// BenchmarkHotPathQueryParallel is the per-query cost with every CPU querying at once:
+// nothing on our path is shared across connections but the aggregator's shards.
+func BenchmarkHotPathQueryParallel(b *testing.B) {
+	for _, v := range hotVariants() {
+		b.Run(v.name, func(b *testing.B) {
+			db, _ := v.open(b)
+			db.SetMaxIdleConns(64)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				var n int64
+				for pb.Next() {
+					rows, err := db.QueryContext(ctx, hotSmallQuery)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					for rows.Next() {
+						_ = rows.Scan(&n)
+					}
+					_ = rows.Close()
+				}
+			})
+		})
+	}
+}
+
+// The "ours-on" benchmark measures what it claims: every query reaches the aggregator
+// as one statement log, with its rows.
+func TestHotPathVariantEmits(t *testing.T) {
+	var on *Connector
+	for _, v := range hotVariants() {
+		db, c := v.open(t)
+		if v.name == "ours-on" {
+			on = c
+		}
+		for range 10 {
+			var n int64
+			require.NoError(t, db.QueryRowContext(context.Background(), hotSmallQuery).Scan(&n), v.name)
+		}
+	}
+	require.NotNil(t, on)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, on.Flush(ctx))
+	s := on.Stats()
+	require.Zero(t, s.Dropped.Total())
+	require.EqualValues(t, 11, s.Exported, "one connection.open and ten statement logs")
+	require.NoError(t, on.Close())
+}

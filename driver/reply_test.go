@@ -1,0 +1,302 @@
+package driver
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// tw writes the strict Thrift binary protocol, enough to build the replies the
+// transport reads.
+type tw struct{ bytes.Buffer }
+
+func (w *tw) i8(v byte)   { w.WriteByte(v) }
+func (w *tw) i16(v int16) { _ = binary.Write(w, binary.BigEndian, v) }
+func (w *tw) i32(v int32) { _ = binary.Write(w, binary.BigEndian, v) }
+func (w *tw) bin(b []byte) {
+	w.i32(int32(len(b)))
+	w.Write(b)
+}
+func (w *tw) field(t byte, id int16) { w.i8(t); w.i16(id) }
+func (w *tw) stop()                  { w.i8(thriftStop) }
+func (w *tw) reply(method string) {
+	w.i32(int32(-0x7ffefffe)) // 0x80010002: version 1, REPLY
+	w.bin([]byte(method))
+	w.i32(7) // sequence id
+	w.field(thriftStruct, 0)
+}
+
+// statusOK writes a TStatus field with statusCode SUCCESS.
+func (w *tw) statusOK(id int16) {
+	w.field(thriftStruct, id)
+	w.field(thriftI32, 1)
+	w.i32(0)
+	w.stop()
+}
+
+// executeReply is an ExecuteStatement reply with direct results whose row set carries
+// the given inline batches and CloudFetch links.
+func executeReply(batches [][]byte, links []string) []byte {
+	var w tw
+	w.reply("ExecuteStatement")
+	w.statusOK(1)
+	w.field(thriftStruct, 1281) // directResults
+	w.field(thriftStruct, 2)    // resultSetMetadata, with a schema blob to skip
+	w.field(thriftString, 1282)
+	w.bin(bytes.Repeat([]byte{'s'}, 300))
+	w.stop()
+	w.field(thriftStruct, 3) // resultSet
+	w.statusOK(1)
+	w.field(thriftStruct, 3) // results: TRowSet
+	w.field(thriftI64, 1)
+	w.Write(make([]byte, 8))
+	w.field(thriftList, 2) // rows: empty list of structs
+	w.i8(thriftStruct)
+	w.i32(0)
+	if batches != nil {
+		w.field(thriftList, 1281)
+		w.i8(thriftStruct)
+		w.i32(int32(len(batches)))
+		for _, b := range batches {
+			w.field(thriftString, 1)
+			w.bin(b)
+			w.field(thriftI64, 2)
+			w.Write(make([]byte, 8))
+			w.stop()
+		}
+	}
+	if links != nil {
+		w.field(thriftList, 1282)
+		w.i8(thriftStruct)
+		w.i32(int32(len(links)))
+		for _, l := range links {
+			w.field(thriftString, 1)
+			w.bin([]byte(l))
+			w.field(thriftI64, 3)
+			w.Write(make([]byte, 8))
+			w.stop()
+		}
+	}
+	w.stop() // TRowSet
+	w.stop() // resultSet
+	w.stop() // directResults
+	w.stop() // TExecuteStatementResp
+	w.stop() // result struct
+	return w.Bytes()
+}
+
+func openSessionReply(guid []byte) []byte {
+	var w tw
+	w.reply("OpenSession")
+	w.statusOK(1)
+	w.field(thriftI32, 2)
+	w.i32(42248)
+	w.field(thriftStruct, 3) // sessionHandle
+	w.field(thriftStruct, 1) // sessionId
+	w.field(thriftString, 1)
+	w.bin(guid)
+	w.field(thriftString, 2)
+	w.bin(make([]byte, 16))
+	w.stop()
+	w.stop()
+	w.stop()
+	w.stop()
+	return w.Bytes()
+}
+
+func pollReply() []byte {
+	var w tw
+	w.reply("GetOperationStatus")
+	w.statusOK(1)
+	w.field(thriftI32, 2)
+	w.i32(2) // FINISHED
+	w.stop()
+	w.stop()
+	return w.Bytes()
+}
+
+// chunked returns at most n bytes per Read.
+type chunked struct {
+	r io.Reader
+	n int
+}
+
+func (c *chunked) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }
+
+// readReply reads body through a reply as the driver would, n bytes at a time.
+func readReply(t *testing.T, c *Connector, body []byte, n int, size int64, st *stmtState, cs *connState) {
+	t.Helper()
+	r := &reply{rc: io.NopCloser(&chunked{r: bytes.NewReader(body), n: n}), t: &transport{c: c},
+		st: st, cs: cs, size: size, latency: 3 * time.Millisecond}
+	got, err := io.ReadAll(r)
+	require.NoError(t, err)
+	require.NoError(t, r.Close())
+	require.Equal(t, body, got, "the driver reads the reply unchanged")
+	assert.Nil(t, r.buf, "the kept bytes went back to the pool")
+}
+
+// fixedReply answers every request with body, in reads of at most n bytes, announcing
+// size as Content-Length (-1: unknown).
+type fixedReply struct {
+	body []byte
+	n    int
+	size int64
+}
+
+func (f fixedReply) RoundTrip(*http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: http.StatusOK, ContentLength: f.size,
+		Body: io.NopCloser(&chunked{r: bytes.NewReader(f.body), n: f.n})}, nil
+}
+
+// callReply runs one Thrift call through the transport in st's (or cs's) context and
+// reads the reply as the driver would.
+func callReply(t *testing.T, c *Connector, base http.RoundTripper, st *stmtState, cs *connState) []byte {
+	t.Helper()
+	var ctx context.Context = withConn(context.Background(), cs)
+	if st != nil {
+		ctx = st
+	}
+	tr := &transport{base: base, c: c, thrift: "/sql/1.0/warehouses/x"}
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "https://h/sql/1.0/warehouses/x", strings.NewReader("x"))
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	got, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	return got
+}
+
+// Replies of known size are read at once in the transport; the driver reads them from
+// memory, unchanged.
+func TestReplyReadAtOnce(t *testing.T) {
+	c := &Connector{}
+	cs := newConnState(c)
+	for _, n := range []int{1, 4096} {
+		st := newStmtState(context.Background(), cs)
+		body := executeReply(nil, []string{"https://f/0?sig=x", "https://f/1?sig=y"})
+		require.Equal(t, body, callReply(t, c, fixedReply{body: body, n: n, size: int64(len(body))}, st, cs))
+		assert.EqualValues(t, 2, st.linksSeen.Load())
+		assert.False(t, st.inline.Load())
+
+		st = newStmtState(context.Background(), cs)
+		body = executeReply([][]byte{bytes.Repeat([]byte{'a'}, 100<<10)}, nil)
+		require.Equal(t, body, callReply(t, c, fixedReply{body: body, n: n, size: int64(len(body))}, st, cs))
+		assert.True(t, st.inline.Load())
+
+		st = newStmtState(context.Background(), cs)
+		body = pollReply()
+		require.Equal(t, body, callReply(t, c, fixedReply{body: body, n: n, size: int64(len(body))}, st, cs))
+		assert.EqualValues(t, 1, st.polls.Load())
+
+		guid := bytes.Repeat([]byte{0xab}, 16)
+		body = openSessionReply(guid)
+		require.Equal(t, body, callReply(t, c, fixedReply{body: body, n: n, size: int64(len(body))}, nil, cs))
+		assert.Equal(t, "abababab-abab-abab-abab-abababababab", cs.session())
+	}
+
+	// A reply cut short: the driver reads what came, then the error, as it would have.
+	st := newStmtState(context.Background(), cs)
+	body := pollReply()
+	tr := &transport{base: fixedReply{body: body, n: 7, size: int64(len(body)) + 10}, c: c, thrift: "/p"}
+	req := httptest.NewRequestWithContext(st, http.MethodPost, "https://h/p", strings.NewReader("x"))
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	got, err := io.ReadAll(resp.Body)
+	assert.Equal(t, body, got)
+	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.NoError(t, resp.Body.Close())
+}
+
+func TestReplySniffing(t *testing.T) {
+	for _, n := range []int{1, 7, 4096, 1 << 20} {
+		t.Run(fmt.Sprintf("reads of %d bytes", n), func(t *testing.T) {
+			c := &Connector{}
+			cs := newConnState(c)
+
+			st := newStmtState(context.Background(), cs)
+			readReply(t, c, executeReply(nil, []string{"https://f/0?sig=a", "https://f/1?sig=b", "https://f/2?sig=c"}), n, -1, st, cs)
+			assert.False(t, st.inline.Load())
+			assert.EqualValues(t, 3, st.linksSeen.Load())
+			for i := range 3 {
+				v, ok := c.links.Load(fmt.Sprintf("https://f/%d?sig=%c", i, 'a'+i))
+				require.True(t, ok)
+				assert.Equal(t, linkOwner{st: st, index: int32(i)}, v)
+			}
+
+			// With Content-Length, the reply is read as soon as it is all in, EOF or not.
+			st = newStmtState(context.Background(), cs)
+			body := executeReply(nil, []string{"https://f/9?sig=z"})
+			r := &reply{rc: io.NopCloser(&chunked{r: bytes.NewReader(body), n: n}), t: &transport{c: c}, st: st, cs: cs, size: int64(len(body))}
+			_, err := io.ReadFull(r, make([]byte, len(body)))
+			require.NoError(t, err)
+			assert.EqualValues(t, 1, st.linksSeen.Load())
+			assert.Nil(t, r.buf)
+
+			st = newStmtState(context.Background(), cs)
+			readReply(t, c, executeReply([][]byte{[]byte("arrow")}, nil), n, -1, st, cs)
+			assert.True(t, st.inline.Load(), "a small inline reply")
+
+			// An inline reply bigger than maxSniff, without Content-Length: known inline
+			// from its start (the probe at 16 KB), never kept whole.
+			st = newStmtState(context.Background(), cs)
+			big := executeReply([][]byte{bytes.Repeat([]byte{'a'}, maxSniff), bytes.Repeat([]byte{'b'}, maxSniff)}, nil)
+			readReply(t, c, big, n, -1, st, cs)
+			assert.True(t, st.inline.Load(), "a big inline reply")
+			st = newStmtState(context.Background(), cs)
+			readReply(t, c, big, n, int64(len(big)), st, cs)
+			assert.True(t, st.inline.Load(), "a big inline reply with Content-Length")
+
+			st = newStmtState(context.Background(), cs)
+			readReply(t, c, pollReply(), n, -1, st, cs)
+			assert.EqualValues(t, 1, st.polls.Load())
+			assert.Equal(t, int64(3*time.Millisecond), st.pollNanos.Load())
+
+			guid := []byte{0x01, 0xef, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab}
+			readReply(t, c, openSessionReply(guid), n, -1, nil, cs)
+			assert.Equal(t, "01ef1234-5678-9abc-def0-0123456789ab", cs.session())
+
+			st = newStmtState(context.Background(), cs)
+			readReply(t, c, []byte("<html>not thrift</html>"), n, -1, st, cs)
+			assert.Zero(t, st.polls.Load())
+			assert.False(t, st.inline.Load())
+		})
+	}
+}
+
+// sameBody checks that the request reaches the network with the body it was given: an
+// in-memory reader that net/http writes in one go with the headers (a replaced body
+// would make it flush the headers first, one more packet per call).
+type sameBody struct {
+	want io.ReadCloser
+	ok   bool
+}
+
+func (s *sameBody) RoundTrip(req *http.Request) (*http.Response, error) {
+	s.ok = req.Body == s.want
+	return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(bytes.NewReader(pollReply())), ContentLength: -1}, nil
+}
+
+func TestThriftCallLeavesTheRequestBody(t *testing.T) {
+	base := &sameBody{}
+	c := &Connector{}
+	tr := &transport{base: base, c: c, thrift: "/sql/1.0/warehouses/x"}
+	st := newStmtState(context.Background(), newConnState(c))
+	req := httptest.NewRequestWithContext(st, http.MethodPost, "https://h/sql/1.0/warehouses/x", strings.NewReader("\x80\x01\x00\x01"))
+	req.Body = io.NopCloser(bytes.NewReader([]byte("\x80\x01\x00\x01")))
+	base.want = req.Body
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	_, _ = io.ReadAll(resp.Body)
+	assert.True(t, base.ok)
+	assert.EqualValues(t, 1, st.polls.Load())
+}

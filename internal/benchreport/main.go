@@ -1,0 +1,469 @@
+// Command benchreport runs the performance benchmarks side by side and prints the
+// comparison as tables of ratios, each goal with whether it holds:
+//
+//	go run ./internal/benchreport              # 3 rounds, about 7 minutes
+//	go run ./internal/benchreport -rounds 5 -markdown
+//	go run ./internal/benchreport -only hot    # hot path only
+//	go run ./internal/benchreport -soak 60s    # the outage test for 60 s instead of 5 s
+//
+// It builds the test binaries of driver/ and aggregator/ once, then runs every benchmark
+// group once per round and reports medians over the rounds. Each benchmark function runs
+// its variants (raw, telemetry on, off, …) side by side as sub-benchmarks of one run. The
+// end-to-end workloads also run a "paired" sub-benchmark, which measures the four
+// variants in turns, one op each: on a machine whose load varies (this one is shared)
+// its ratios are the ones the goals are judged on. Plain `go test -bench` output works
+// with benchstat as well.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jedib0t/go-pretty/v6/table"
+)
+
+type options struct {
+	rounds   int
+	markdown bool
+	soak     string
+	only     map[string]bool
+	verbose  bool
+}
+
+func main() {
+	var o options
+	only := ""
+	flag.IntVar(&o.rounds, "rounds", 3, "runs of every benchmark; ratios are the median over rounds")
+	flag.BoolVar(&o.markdown, "markdown", false, "print Markdown tables (for the README)")
+	flag.StringVar(&o.soak, "soak", "", "run the telemetry-outage test this long (e.g. 60s) instead of 5 s")
+	flag.StringVar(&only, "only", "", "comma-separated sections to run: hot, e2e, throughput, outage (default all)")
+	flag.BoolVar(&o.verbose, "v", false, "echo the benchmarks' output to stderr")
+	flag.Parse()
+	if only != "" {
+		o.only = map[string]bool{}
+		for _, s := range strings.Split(only, ",") {
+			o.only[strings.TrimSpace(s)] = true
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(1)
+	}
+}
+
+// group is one `go test -bench` invocation of a test binary.
+type group struct {
+	section   string
+	pkg       string // driver or aggregator
+	bench     string
+	benchtime string
+}
+
+// benchGroups are the benchmark runs of a round, in order. The end-to-end workloads run
+// their sequential sub-benchmarks and their paired one as two groups, so that each gets
+// a fitting -benchtime.
+func benchGroups() []group {
+	seq, paired := "/^(raw|wrapped-on|wrapped-off|builtin-on)$", "/^paired$"
+	return []group{
+		{"hot", "driver", "^BenchmarkHotPath", "1s"},
+		{"e2e", "driver", "^BenchmarkE2ESmallQuery$" + seq, "1s"},
+		{"e2e", "driver", "^BenchmarkE2ESmallQuery$" + paired, "4s"},
+		{"e2e", "driver", "^BenchmarkE2EConcurrent8$" + seq, "1s"},
+		{"e2e", "driver", "^BenchmarkE2EConcurrent8$" + paired, "3s"},
+		{"e2e", "driver", "^BenchmarkE2EInline100k$" + seq, "1s"},
+		{"e2e", "driver", "^BenchmarkE2EInline100k$" + paired, "60x"},
+		{"e2e", "driver", "^BenchmarkE2ECloudFetch1M$" + seq, "2s"},
+		{"e2e", "driver", "^BenchmarkE2ECloudFetch1M$" + paired, "12x"},
+		{"throughput", "aggregator", "^BenchmarkThroughput8Emitters$", "1s"},
+		{"throughput", "driver", "^BenchmarkExportToWarehouse$", "1s"},
+	}
+}
+
+func (o options) wants(section string) bool { return o.only == nil || o.only[section] }
+
+func run(ctx context.Context, o options, out io.Writer) error {
+	if o.rounds < 1 {
+		return errors.New("-rounds must be at least 1")
+	}
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "benchreport")
+	if err != nil {
+		return fmt.Errorf("temp dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	bins := map[string]string{}
+	for _, pkg := range []string{"driver", "aggregator"} {
+		bins[pkg] = filepath.Join(tmp, pkg+".test")
+		progress("building %s tests", pkg)
+		cmd := exec.CommandContext(ctx, "go", "test", "-c", "-o", bins[pkg], "./"+pkg)
+		cmd.Dir, cmd.Stderr = root, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build %s tests: %w", pkg, err)
+		}
+	}
+
+	res := results{}
+	for r := range o.rounds {
+		for _, g := range benchGroups() {
+			if !o.wants(g.section) {
+				continue
+			}
+			progress("round %d/%d: %s %s", r+1, o.rounds, g.pkg, g.bench)
+			cmd := exec.CommandContext(ctx, bins[g.pkg], "-test.run=^$", "-test.bench="+g.bench,
+				"-test.benchtime="+g.benchtime, "-test.benchmem", "-test.count=1")
+			cmd.Dir = filepath.Join(root, g.pkg)
+			text, err := output(cmd, o.verbose)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", g.pkg, g.bench, err)
+			}
+			res.parse(r, text)
+		}
+	}
+	var outage string
+	if o.wants("outage") {
+		progress("outage test")
+		cmd := exec.CommandContext(ctx, bins["driver"], "-test.run=^TestOutageMemory$", "-test.v", "-test.count=1")
+		cmd.Dir = filepath.Join(root, "driver")
+		if o.soak != "" {
+			cmd.Env = append(os.Environ(), "DBTELEMETRY_SOAK="+o.soak)
+		}
+		text, err := output(cmd, o.verbose)
+		if i := strings.Index(text, "outage: "); i >= 0 {
+			outage = strings.TrimSpace(strings.SplitN(text[i:], "\n", 2)[0])
+		}
+		if err != nil {
+			outage += fmt.Sprintf(" — FAILED (%v)", err)
+		}
+	}
+
+	fmt.Fprintf(out, "%s, %s, %d CPUs, %s, %s/%s; %d round(s), medians\n\n",
+		time.Now().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, o.rounds)
+	r := report{res: res, o: o, out: out}
+	if o.wants("hot") {
+		r.hotPath()
+	}
+	if o.wants("e2e") {
+		r.endToEnd()
+	}
+	if o.wants("throughput") {
+		r.throughput()
+	}
+	if outage != "" {
+		fmt.Fprintf(out, "Telemetry outage (ingest hanging, full query rate): %s\n", outage)
+	}
+	return nil
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "benchreport: "+format+"\n", args...)
+}
+
+func output(cmd *exec.Cmd, verbose bool) (string, error) {
+	var buf bytes.Buffer
+	var w io.Writer = &buf
+	if verbose {
+		w = io.MultiWriter(&buf, os.Stderr)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	err := cmd.Run()
+	if err != nil && !verbose {
+		os.Stderr.Write(buf.Bytes())
+	}
+	return buf.String(), err
+}
+
+func moduleRoot(ctx context.Context) (string, error) {
+	b, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(b))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("run it inside the module: go run ./internal/benchreport")
+	}
+	return filepath.Dir(mod), nil
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+// results holds, per benchmark name (without the -GOMAXPROCS suffix), per round, its
+// metrics by unit (ns/op, allocs/op, events/s, …).
+type results map[string]map[int]map[string]float64
+
+func (res results) parse(round int, text string) {
+	benchLine := regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
+	for _, line := range strings.Split(text, "\n") {
+		m := benchLine.FindStringSubmatch(strings.TrimSpace(line))
+		if m == nil {
+			continue
+		}
+		f := strings.Fields(m[2])
+		metrics := map[string]float64{}
+		for i := 0; i+1 < len(f); i += 2 {
+			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+				metrics[f[i+1]] = v
+			}
+		}
+		if res[m[1]] == nil {
+			res[m[1]] = map[int]map[string]float64{}
+		}
+		res[m[1]][round] = metrics
+	}
+}
+
+// median of a metric of a benchmark over the rounds; NaN when it never ran.
+func (res results) median(name, unit string) float64 {
+	var v []float64
+	for _, m := range res[name] {
+		if x, ok := m[unit]; ok {
+			v = append(v, x)
+		}
+	}
+	return median(v)
+}
+
+// ratio is the median over rounds of name's unit divided by base's, in the same round.
+func (res results) ratio(name, base, unit string) float64 {
+	var v []float64
+	for r, m := range res[name] {
+		if b, ok := res[base][r][unit]; ok && b > 0 {
+			v = append(v, m[unit]/b)
+		}
+	}
+	return median(v)
+}
+
+// diff is the median over rounds of name's unit minus base's, in the same round.
+func (res results) diff(name, base, unit string) float64 {
+	var v []float64
+	for r, m := range res[name] {
+		if b, ok := res[base][r][unit]; ok {
+			v = append(v, m[unit]-b)
+		}
+	}
+	return median(v)
+}
+
+// spread is (max-min)/median of a metric over the rounds: the noise of the machine.
+func (res results) spread(name, unit string) float64 {
+	var v []float64
+	for _, m := range res[name] {
+		v = append(v, m[unit])
+	}
+	if len(v) < 2 {
+		return math.NaN()
+	}
+	return (slices.Max(v) - slices.Min(v)) / median(v)
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+type report struct {
+	res results
+	o   options
+	out io.Writer
+}
+
+func (r report) render(title string, t table.Writer) {
+	if r.o.markdown {
+		fmt.Fprintf(r.out, "**%s**\n\n%s\n\n", title, t.RenderMarkdown())
+		return
+	}
+	t.SetTitle(title)
+	t.SetStyle(table.StyleLight)
+	fmt.Fprintf(r.out, "%s\n\n", t.Render())
+}
+
+func holds(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "NO"
+}
+
+func ns(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "–"
+	case math.Abs(v) >= 1e6:
+		return fmt.Sprintf("%.2f ms", v/1e6)
+	case math.Abs(v) >= 1e4:
+		return fmt.Sprintf("%.1f µs", v/1e3)
+	}
+	return fmt.Sprintf("%.1f ns", v)
+}
+
+func num(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+func ratio(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return fmt.Sprintf("%.3f×", v)
+}
+
+func pct(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return fmt.Sprintf("±%.0f%%", 100*v/2)
+}
+
+// hotPath: the in-memory fake, four ways; ours against sqlmw's NullInterceptor.
+func (r report) hotPath() {
+	t := table.NewWriter()
+	t.AppendHeader(table.Row{"benchmark", "variant", "time/op", "allocs/op", "B/op", "× raw", "over sqlmw-null", "goal", "holds"})
+	for _, b := range []struct{ name, label string }{
+		{"BenchmarkHotPathQuery", "per query"},
+		{"BenchmarkHotPathNext", "per Rows.Next"},
+		{"BenchmarkHotPathQueryParallel", "per query, all CPUs"},
+	} {
+		raw, null := b.name+"/raw", b.name+"/sqlmw-null"
+		for _, v := range []string{"raw", "sqlmw-null", "ours-on", "ours-off"} {
+			name := b.name + "/" + v
+			row := table.Row{b.label, v, ns(r.res.median(name, "ns/op")), num(r.res.median(name, "allocs/op")),
+				num(r.res.median(name, "B/op")), ratio(r.res.ratio(name, raw, "ns/op"))}
+			dns, dal := r.res.diff(name, null, "ns/op"), r.res.diff(name, null, "allocs/op")
+			over, goal, ok := fmt.Sprintf("%+.0f ns, %+.0f allocs", dns, dal), "", ""
+			switch {
+			case v == "raw" || v == "sqlmw-null":
+				over = ""
+			case v == "ours-on" && b.name == "BenchmarkHotPathNext":
+				goal, ok = "≤ +20 ns, 0 allocs", holds(dns <= 20 && r.res.median(name, "allocs/op") == 0)
+			case v == "ours-on":
+				goal, ok = "≤ +1 µs, ≤ +8 allocs", holds(dns <= 1000 && dal <= 8)
+			case v == "ours-off":
+				q := r.res.ratio(name, null, "ns/op")
+				over = fmt.Sprintf("%s, %+.0f allocs", ratio(q), dal)
+				goal, ok = "≈ sqlmw-null (≤ 1.05×)", holds(q <= 1.05 && dal <= 0)
+			}
+			row = append(row, over, goal, ok)
+			t.AppendRow(row)
+		}
+		t.AppendSeparator()
+	}
+	r.render("Hot path: in-memory driver fake, no network (sqlmw-null: sqlmw with NullInterceptor)", t)
+}
+
+// endToEnd: the local warehouse, four ways; ratios against the raw driver. The goals
+// are judged on the paired ratios (the four variants measured in turns, at the same
+// moments), shown with their spread over the rounds, and with the ratio of a second raw
+// instance to the first as the noise floor; the sequential sub-benchmarks' ratios of
+// time (with the spread of the raw driver's time over the rounds) and of the process's
+// CPU time per op (client and warehouse together) are shown beside them.
+func (r report) endToEnd() {
+	t := table.NewWriter()
+	t.AppendHeader(table.Row{"workload", "variant", "time/op", "allocs/op", "× raw sequential", "CPU × raw sequential", "× raw paired", "goal (paired)", "holds"})
+	for _, w := range []struct {
+		name, label string
+		perOp       float64 // queries per op
+		onGoal      float64
+	}{
+		{"BenchmarkE2ESmallQuery", "SELECT 1", 1, 1.03},
+		{"BenchmarkE2EConcurrent8", "SELECT 1, 8 clients (per query)", 64, 1.03},
+		{"BenchmarkE2EInline100k", "100k rows inline", 1, 1.02},
+		{"BenchmarkE2ECloudFetch1M", "1M rows CloudFetch", 1, 1.02},
+	} {
+		raw, paired := w.name+"/raw", w.name+"/paired"
+		for _, v := range []struct{ name, unit string }{
+			{"raw", ""}, {"wrapped-on", "on/raw"}, {"wrapped-off", "off/raw"}, {"builtin-on", "builtin/raw"},
+			{"raw, 2nd instance", "raw2/raw"},
+		} {
+			name := w.name + "/" + v.name
+			seq := ratio(r.res.ratio(name, raw, "ns/op"))
+			cpu := ratio(r.res.ratio(name, raw, "cpu-ns/op"))
+			switch v.name {
+			case "raw":
+				seq = "1 " + pct(r.res.spread(name, "ns/op")) + " noise"
+				cpu = ns(r.res.median(name, "cpu-ns/op")/w.perOp) + " CPU"
+			case "raw, 2nd instance": // paired only: the run's noise floor
+				seq, cpu = "", ""
+			}
+			pq, pairedCell := 1.0, "1"
+			if v.unit != "" {
+				pq = r.res.median(paired, v.unit)
+				pairedCell = ratio(pq)
+				if sp := r.res.spread(paired, v.unit); !math.IsNaN(sp) {
+					pairedCell += " " + pct(sp)
+				}
+			}
+			row := table.Row{w.label, v.name, ns(r.res.median(name, "ns/op") / w.perOp),
+				num(math.Round(r.res.median(name, "allocs/op") / w.perOp)), seq, cpu, pairedCell}
+			goal, ok := "", ""
+			switch v.name {
+			case "wrapped-on":
+				vs := r.res.median(paired, "on/builtin")
+				goal = fmt.Sprintf("≤ %.2f×; ≤ builtin-on (%s)", w.onGoal, ratio(vs))
+				ok = holds(pq <= w.onGoal) + "; " + holds(vs <= 1)
+			case "wrapped-off":
+				goal, ok = "≤ 1.01×", holds(pq <= 1.01)
+			}
+			t.AppendRow(append(row, goal, ok))
+		}
+		t.AppendSeparator()
+	}
+	r.render("End to end: real driver, local warehouse over HTTP (builtin-on: the driver's own telemetry, enableTelemetry=true)", t)
+}
+
+func (r report) throughput() {
+	t := table.NewWriter()
+	t.AppendHeader(table.Row{"benchmark", "rate", "time/op", "allocs/op", "goal", "holds"})
+	ev := r.res.median("BenchmarkThroughput8Emitters", "events/s")
+	t.AppendRow(table.Row{"aggregator, 8 emitters", fmt.Sprintf("%.2f M events/s", ev/1e6),
+		ns(r.res.median("BenchmarkThroughput8Emitters", "ns/op")), num(r.res.median("BenchmarkThroughput8Emitters", "allocs/op")),
+		"≥ 2 M events/s", holds(ev >= 2e6)})
+	name := "BenchmarkExportToWarehouse"
+	t.AppendRow(table.Row{"exporter → warehouse ingest, 100-log batches",
+		fmt.Sprintf("%.0f batches/s (%.0f logs/s)", r.res.median(name, "batches/s"), r.res.median(name, "logs/s")),
+		ns(r.res.median(name, "ns/op")), num(r.res.median(name, "allocs/op")), "", ""})
+	r.render("Throughput", t)
+}
