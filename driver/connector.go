@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,7 @@ type Connector struct {
 
 	auth     atomic.Pointer[string] // the Authorization header of the latest Thrift call
 	links    sync.Map               // CloudFetch link → linkOwner, until downloaded
+	dsnURL   *url.URL               // the DSN's endpoint, when the connector came from a DSN
 	sniffs   sync.Pool              // *[]byte: buffers for the Thrift replies the transport reads
 	hostOnce sync.Once
 	host     atomic.Pointer[hostRef]
@@ -78,6 +80,7 @@ func newConnector(cfg config, dsn *dsnConfig) (*Connector, error) {
 	if dsn != nil {
 		c.tr.thrift = dsn.HTTPPath
 		c.info = dsn.connectionInfo()
+		c.dsnURL = &url.URL{Scheme: dsn.Scheme, Host: net.JoinHostPort(dsn.Host, strconv.Itoa(dsn.Port)), Path: dsn.HTTPPath}
 	}
 	raw, err := dbsql.NewConnector(append(append([]dbsql.ConnOption{}, cfg.connOpts...), dbsql.WithTransport(c.tr))...)
 	if err != nil {
@@ -247,6 +250,7 @@ const maxPooledSniff = 64 << 10
 // observeThrift learns the export target from the driver's Thrift calls: the host is the
 // DSN's own.
 func (c *Connector) observeThrift(req *http.Request) {
+	defer func() { _ = recover() }() // runs on the driver's call: a panicking logger stays here
 	if !c.em.Enabled() {
 		return
 	}
@@ -258,6 +262,7 @@ func (c *Connector) observeThrift(req *http.Request) {
 // credentials only ever go back to that host. Until one was accepted — a connection
 // that failed to authenticate — telemetry goes to /telemetry-unauth.
 func (c *Connector) observeAuth(req *http.Request) {
+	defer func() { _ = recover() }() // runs on the driver's call: a panicking logger stays here
 	if !c.em.Enabled() {
 		return
 	}
@@ -448,4 +453,14 @@ func (g *gate) flushLocked() {
 		s.Handle(ev)
 	}
 	g.pending = nil
+}
+
+// attachToDSN attaches the connector to its DSN's host before the first connect, so that a
+// connection whose authentication fails before any request (an OAuth token endpoint that
+// cannot be reached) is still reported, unauthenticated.
+func (c *Connector) attachToDSN() {
+	defer func() { _ = recover() }()
+	if c.dsnURL != nil && c.em.Enabled() {
+		c.hostOnce.Do(func() { c.attach(c.dsnURL) })
+	}
 }

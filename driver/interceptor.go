@@ -31,6 +31,7 @@ func safely(f func()) {
 }
 
 func (i *interceptor) ConnectorConnect(ctx context.Context, connector driver.Connector) (driver.Conn, error) {
+	i.c.attachToDSN()
 	// Connector.Connect made the connection's state, for its outer layer to share.
 	cs := connFrom(ctx)
 	if cs == nil {
@@ -180,6 +181,7 @@ func (i *interceptor) complete(st *stmtState) {
 		return
 	}
 	st.done = true
+	i.forgetLinks(st)
 	if !st.started {
 		return // the server never named it: nothing to complete
 	}
@@ -267,4 +269,16 @@ func (i *interceptor) TxRollback(ctx context.Context, tx driver.Tx) error {
 		safely(func() { i.c.em.EmitError(connFrom(ctx).session(), "", err) })
 	}
 	return err
+}
+
+// forgetLinks drops the statement's CloudFetch links that were never downloaded (Rows
+// closed early), so that the connector does not keep them, nor the statement, until Close.
+func (i *interceptor) forgetLinks(st *stmtState) {
+	st.linkMu.Lock()
+	links := st.links
+	st.links = nil
+	st.linkMu.Unlock()
+	for _, l := range links {
+		i.c.links.Delete(l)
+	}
 }

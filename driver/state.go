@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"database/sql/driver"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,7 +78,9 @@ type stmtState struct {
 	retries   atomic.Int32
 	chunks    atomic.Int32 // files downloaded
 	linksSeen atomic.Int32 // files the server listed
-	inline    atomic.Bool  // the server sent Arrow batches inline
+	linkMu    sync.Mutex
+	links     []string    // the links listed, forgotten when the statement completes
+	inline    atomic.Bool // the server sent Arrow batches inline
 }
 
 // newStmtState returns a statement's state over ctx, on the connection cs (nil when

@@ -238,3 +238,25 @@ func TestCloseReleasesTheHost(t *testing.T) {
 	require.NoError(t, hosts.Close(context.Background()))
 	assert.NotEmpty(t, srv.TelemetryLogs(), "and flushed it")
 }
+
+// A connection whose authenticator fails before any request (here OAuth M2M, whose token
+// endpoint cannot be reached) is still reported, unauthenticated.
+func TestAuthFailureBeforeAnyRequestIsReported(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	dsn := "http://" + srv.Addr() + warehouse.HTTPPath + "?clientId=app&clientSecret=not-a-real-secret&enableTelemetry=true"
+	db, err := sql.Open("databricks-telemetry", dsn)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	require.Error(t, db.PingContext(ctx))
+	require.NoError(t, db.Close())
+	assert.Empty(t, srv.Sessions())
+	reqs := srv.TelemetryRequests()
+	require.NotEmpty(t, reqs, "the failed open is reported")
+	for _, r := range reqs {
+		assert.Equal(t, "/telemetry-unauth", r.Path)
+		assert.NotContains(t, string(r.Body), "not-a-real-secret")
+	}
+}

@@ -105,6 +105,16 @@ func (r *thriftReader) i32() int32 {
 	return v
 }
 
+// size reads a container size; a negative one makes the message bad.
+func (r *thriftReader) size() int {
+	n := int(r.i32())
+	if n < 0 {
+		r.bad = true
+		return 0
+	}
+	return n
+}
+
 func (r *thriftReader) bytes() []byte {
 	n := int(r.i32())
 	if !r.need(n) {
@@ -154,13 +164,13 @@ func (r *thriftReader) skip(t byte, depth int) {
 			r.skip(ft, depth+1)
 		}
 	case thriftMap:
-		kt, vt, n := r.u8(), r.u8(), int(r.i32())
+		kt, vt, n := r.u8(), r.u8(), r.size()
 		for i := 0; i < n && !r.bad; i++ {
 			r.skip(kt, depth+1)
 			r.skip(vt, depth+1)
 		}
 	case thriftSet, thriftList:
-		et, n := r.u8(), int(r.i32())
+		et, n := r.u8(), r.size()
 		for i := 0; i < n && !r.bad; i++ {
 			r.skip(et, depth+1)
 		}
@@ -268,7 +278,7 @@ func rowSetFacts(b []byte) (links []string, batches int) {
 		}
 		switch {
 		case fid == 1281 && t == thriftList:
-			et, n := r.u8(), int(r.i32())
+			et, n := r.u8(), r.size()
 			for i := 0; i < n && !r.bad; i++ {
 				r.skip(et, 0)
 			}

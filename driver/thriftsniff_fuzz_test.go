@@ -194,6 +194,8 @@ func FuzzThriftSniffers(f *testing.F) {
 		{0x80, 0x01, 0x00, 0x02, 0, 0, 0, 4, 'o', 'p', 'e', 'n'},
 		{0x80, 0x01, 0x00, 0x02, 0x7f, 0xff, 0xff, 0xff},
 		{},
+		// A negative list size, once counted as -1 inline batches.
+		[]byte("\x80\x0100\x00\x00\x00\x10ExecuteStatement0000\f\x00\x00\f\x05\x01\f\x00\x03\f\x00\x03\x0f\x05\x010\xff000\x000"),
 	}
 	for _, s := range seeds {
 		f.Add(s)

@@ -368,6 +368,11 @@ func (r *reply) learn(b []byte) {
 		if batches > 0 {
 			r.st.inline.Store(true)
 		}
+		if len(links) > 0 {
+			r.st.linkMu.Lock()
+			r.st.links = append(r.st.links, links...)
+			r.st.linkMu.Unlock()
+		}
 		for _, link := range links {
 			r.t.c.links.Store(link, linkOwner{st: r.st, index: r.st.linksSeen.Add(1) - 1})
 		}
@@ -427,6 +432,7 @@ func (b *chunkBody) report() {
 	}
 	b.reported = true
 	b.st.chunks.Add(1)
+	defer func() { _ = recover() }() // runs on the driver's download goroutine
 	ev := telemetry.Event{
 		Kind:        telemetry.KindChunk,
 		SessionID:   b.st.sessionID(),

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"database/sql"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
 type countingRT struct{ n int }
@@ -39,4 +42,24 @@ func TestTransportKeepsBuiltinTelemetryOff(t *testing.T) {
 		assert.Contains(t, string(body), tc.want)
 	}
 	assert.Zero(t, base.n, "nothing reached the network")
+}
+
+// A statement whose Rows close before its CloudFetch files are read leaves no link behind.
+func TestAbandonedLinksAreForgotten(t *testing.T) {
+	srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(10), warehouse.WithChunkRows(100), warehouse.WithBatchRows(100))
+	require.NoError(t, err)
+	defer srv.Close()
+	c, err := OpenConnector(srv.DSN()+"?enableTelemetry=true", WithHosts(NewHosts()))
+	require.NoError(t, err)
+	db := sql.OpenDB(c)
+	for range 5 {
+		rows, err := db.Query("SELECT range FROM range(5000)")
+		require.NoError(t, err)
+		require.True(t, rows.Next())
+		require.NoError(t, rows.Close())
+	}
+	left := 0
+	c.links.Range(func(any, any) bool { left++; return true })
+	assert.Zero(t, left, "links of files never downloaded")
+	require.NoError(t, db.Close())
 }

@@ -77,13 +77,15 @@ func (s *Server) serveChunk(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.Itoa(len(c.body)))
+	// Counted before the write: a client that has read the file must find it counted.
+	s.rec.statement(c.stmtID, func(st *StatementRecord) { st.ChunkDownloads++ })
 	if _, err := w.Write(c.body); err != nil {
+		s.rec.statement(c.stmtID, func(st *StatementRecord) { st.ChunkDownloads-- })
 		return
 	}
 	s.mu.Lock()
 	delete(s.chunks, token)
 	s.mu.Unlock()
-	s.rec.statement(c.stmtID, func(st *StatementRecord) { st.ChunkDownloads++ })
 }
 
 // dropExpiredChunks frees files whose links have expired.
