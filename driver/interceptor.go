@@ -277,6 +277,7 @@ func (i *interceptor) forgetLinks(st *stmtState) {
 	st.linkMu.Lock()
 	links := st.links
 	st.links = nil
+	st.linksGone = true
 	st.linkMu.Unlock()
 	for _, l := range links {
 		i.c.links.Delete(l)

@@ -80,6 +80,7 @@ type stmtState struct {
 	linksSeen atomic.Int32 // files the server listed
 	linkMu    sync.Mutex
 	links     []string    // the links listed, forgotten when the statement completes
+	linksGone bool        // the statement completed: its links are not kept any more
 	inline    atomic.Bool // the server sent Arrow batches inline
 }
 

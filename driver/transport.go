@@ -370,11 +370,13 @@ func (r *reply) learn(b []byte) {
 		}
 		if len(links) > 0 {
 			r.st.linkMu.Lock()
-			r.st.links = append(r.st.links, links...)
+			if !r.st.linksGone {
+				r.st.links = append(r.st.links, links...)
+				for _, link := range links {
+					r.t.c.links.Store(link, linkOwner{st: r.st, index: r.st.linksSeen.Add(1) - 1})
+				}
+			}
 			r.st.linkMu.Unlock()
-		}
-		for _, link := range links {
-			r.t.c.links.Store(link, linkOwner{st: r.st, index: r.st.linksSeen.Add(1) - 1})
 		}
 	}
 }
@@ -393,8 +395,13 @@ func (t *transport) download(req *http.Request, owner linkOwner) (*http.Response
 	resp, err := t.base.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		owner.st.retries.Add(1)
-		// The driver retries the download with the same link.
-		t.c.links.Store(req.URL.String(), owner)
+		// The driver may retry the download with the same link, unless the statement
+		// completed meanwhile (Rows closed early cancel their downloads).
+		owner.st.linkMu.Lock()
+		if !owner.st.linksGone {
+			t.c.links.Store(req.URL.String(), owner)
+		}
+		owner.st.linkMu.Unlock()
 		return resp, err
 	}
 	resp.Body = &chunkBody{rc: resp.Body, st: owner.st, index: owner.index, began: began, c: t.c}
