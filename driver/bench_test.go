@@ -11,8 +11,8 @@ package driver_test
 // `go run ./internal/benchreport` prints the ratios.
 //
 // The warehouse runs in this process, on the same CPUs as the client: its work is part
-// of every variant's time alike. Our telemetry goes to a light ingest (see toIngest);
-// the built-in telemetry's posts never arrive (see builtin-on in e2eVariants).
+// of every variant's time alike. Our telemetry and the built-in's go to light ingests
+// (see toIngest and openBuiltin).
 
 import (
 	"context"
@@ -58,13 +58,9 @@ func e2eVariants() []e2eVariant {
 		{"wrapped-off", func(tb testing.TB, srv *warehouse.Server) *sql.DB {
 			return openWrapped(tb, srv, false)
 		}},
-		// builtinVariant: the driver's own telemetry, switched on by the DSN (so no flag
-		// fetch decides it). It does all its per-statement work, but it posts to
-		// https://<host> without the DSN's port, so against the loopback warehouse its
-		// posts fail to connect and never arrive.
-		{"builtin-on", func(tb testing.TB, srv *warehouse.Server) *sql.DB {
-			return sqlOpen(tb, "databricks", srv.DSN()+"?enableTelemetry=true")
-		}},
+		// The driver's own telemetry, on as enableTelemetry=true sets it (so no flag fetch
+		// decides it), its posts delivered to a light ingest (see openBuiltin).
+		{"builtin-on", openBuiltin},
 	}
 }
 
