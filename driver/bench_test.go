@@ -19,6 +19,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -146,13 +147,15 @@ func e2eBench(b *testing.B, body func(db *sql.DB) error) {
 	b.Run("paired", func(b *testing.B) { e2ePaired(b, body) })
 }
 
-// e2ePaired runs one op on every variant in turn per iteration, each iteration starting
-// with the next variant, all on one warehouse, and reports each variant's mean time per
+// e2ePaired runs one op on every variant in turn per iteration, in a new random order
+// each iteration, all on one warehouse, and reports each variant's mean time per
 // op (<variant>-ns/op) and the ratios of those means: on/raw, off/raw, builtin/raw and
 // on/builtin. Measured at the same moments, the ratios hold on a machine whose load
 // changes from one second to the next, where those of the sequential sub-benchmarks
-// drift. A second raw driver runs along (raw2/raw): two identical instances differ by
-// that much, the noise floor of the run. What the variants share (the process's GC, the
+// drift. The order is shuffled because an op pays for the background work (telemetry's
+// aggregation and export) of the op before it: in a fixed rotation each variant would
+// always follow the same one. A second raw driver runs along (raw2/raw): two identical
+// instances differ by that much, the noise floor of the run. What the variants share (the process's GC, the
 // CPUs) is shared in production too; a variant's garbage is collected on everyone's time
 // here, so its own share of the GC is understated.
 func e2ePaired(b *testing.B, body func(db *sql.DB) error) {
@@ -164,10 +167,15 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error) {
 		warm(b, dbs[i])
 	}
 	spent := make([]time.Duration, len(vs))
+	order := make([]int, len(vs))
+	for i := range order {
+		order[i] = i
+	}
+	rng := rand.New(rand.NewPCG(1, 2)) // the same orders in every run
 	b.ResetTimer()
-	for i := range b.N {
-		for k := range vs {
-			j := (i + k) % len(vs)
+	for range b.N {
+		rng.Shuffle(len(order), func(x, y int) { order[x], order[y] = order[y], order[x] })
+		for _, j := range order {
 			began := time.Now()
 			if err := body(dbs[j]); err != nil {
 				b.Fatal(err)

@@ -111,10 +111,12 @@ type result struct {
 	name          string
 	runs, failed  int
 	p50           time.Duration
-	maxHeap       uint64 // peak during the case
-	liveHeap      uint64 // live after a GC at the start (what earlier cases left)
-	goroutines    [3]int // before the case, peak, after db.Close
-	driverTimers  int    // goroutines after db.Close that are the driver's client timeouts
+	pairs         int     // SELECT 1 pairs of the latency probe
+	paired        float64 // their median latency, the case's over the control's
+	maxHeap       uint64  // peak during the case
+	liveHeap      uint64  // live after a GC at the start (what earlier cases left)
+	goroutines    [3]int  // before the case, peak, after db.Close
+	driverTimers  int     // goroutines after db.Close that are the driver's client timeouts
 	breaker       string
 	closeTime     time.Duration
 	exported      int64
@@ -344,6 +346,13 @@ func runCase(t *testing.T, fc faultCase, base *result) result {
 	pr := startProbe(c.Stats)
 	stop := make(chan struct{})
 	done := w.start(stop)
+	var paired <-chan *pairs
+	if !fc.kill {
+		control, closeControl := openControl(t, e)
+		defer closeControl()
+		e.stopAux = append(e.stopAux, closeControl) // before the goroutine check
+		paired = startPairs(db, control, stop)
+	}
 	hold := fc.hold
 	if hold == 0 {
 		hold = defaultHold
@@ -378,6 +387,17 @@ func runCase(t *testing.T, fc faultCase, base *result) result {
 	case <-done:
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the workload did not finish within 2 minutes of being stopped")
+	}
+	if paired != nil {
+		select {
+		case p := <-paired:
+			r.pairs, r.paired = len(p.faulty), p.ratio()
+			if p.errs > 0 {
+				t.Errorf("%d SELECT 1 of the latency probe failed", p.errs)
+			}
+		case <-time.After(2 * time.Minute):
+			t.Fatal("the latency probe did not finish within 2 minutes of being stopped")
+		}
 	}
 	if !fc.kill {
 		if err := w.verifyTables(prepCtx); err != nil {
@@ -422,7 +442,11 @@ func runCase(t *testing.T, fc faultCase, base *result) result {
 	if r.runs < workers {
 		t.Errorf("only %d statements ran", r.runs)
 	}
-	// Latency: recorded, and bounded generously (performance claims live in benchmarks).
+	// Latency: against the control at the same moments (see paired_test.go); the
+	// sequential p50 against the fault-free case only for gross effects.
+	if paired != nil && (r.pairs < 20 || r.paired > maxPairedRatio()) {
+		t.Errorf("latency of SELECT 1 under the fault is %.3f× the control's over %d pairs (bound %.2f×)", r.paired, r.pairs, maxPairedRatio())
+	}
 	if base != nil && r.p50 > 4*base.p50+250*time.Millisecond {
 		t.Errorf("p50 of small queries %v, against %v without faults", r.p50, base.p50)
 	}
@@ -689,7 +713,7 @@ func startFront(t *testing.T, e *caseEnv) string {
 func summary(rs []result, base *result) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "fault\tqueries run\tfailed\tp50 small (vs fault-free)\tpeak heap (live before)\tgoroutines before/peak/after (driver timers)\tbreaker\tClose\texported/ingested")
+	fmt.Fprintln(tw, "fault\tqueries run\tfailed\tp50 vs control (pairs)\tp50 small (vs fault-free)\tpeak heap (live before)\tgoroutines before/peak/after (driver timers)\tbreaker\tClose\texported/ingested")
 	for _, r := range rs {
 		ratio := "-"
 		if base != nil && base.p50 > 0 {
@@ -699,7 +723,11 @@ func summary(rs []result, base *result) string {
 		if r.killedErrKind != "" {
 			failed += " (server died: " + r.killedErrKind + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%v (%s)\t%s (%s)\t%d/%d/%d (%d)\t%s\t%v\t%d/%d\n", r.name, r.runs, failed,
+		vs := "-"
+		if r.pairs > 0 {
+			vs = fmt.Sprintf("%.3f× (%d)", r.paired, r.pairs)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%v (%s)\t%s (%s)\t%d/%d/%d (%d)\t%s\t%v\t%d/%d\n", r.name, r.runs, failed, vs,
 			r.p50.Round(10*time.Microsecond), ratio, mib(r.maxHeap), mib(r.liveHeap), r.goroutines[0], r.goroutines[1], r.goroutines[2], r.driverTimers,
 			r.breaker, r.closeTime.Round(time.Millisecond), r.exported, r.ingestLogs)
 	}

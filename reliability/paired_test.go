@@ -1,0 +1,142 @@
+package reliability_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	dbsql "github.com/databricks/databricks-sql-go"
+
+	"github.com/dbtelemetry/dbtelemetry/driver"
+	"github.com/dbtelemetry/dbtelemetry/exporter"
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+)
+
+// The fault-free run a case's latency is compared with runs at the same moments as the
+// case: a control database, wrapped and with telemetry on like the case's, whose
+// telemetry goes to a healthy ingest of its own instead of the faulty endpoint. A probe
+// runs SELECT 1 on the case's database and on the control in turns (the order swapped
+// every round), on the same warehouse, while the workload runs. What the machine's other
+// load does to one, it does to the other; the ratio of their medians is what the fault
+// costs a query through telemetry. Two runs in sequence on this shared 2-core machine
+// differ by more than 5 % with no fault at all, so the sequential p50 column of the table
+// can show only gross effects.
+
+// maxPairedRatio bounds the case's median latency over the control's: 5 % when the
+// matrix soaks (thousands of pairs); generous in the short CI version, whose few hundred
+// pairs under -race would make a tight bound flaky (performance claims belong to
+// benchmarks) but still catch a query that waits for telemetry.
+func maxPairedRatio() float64 {
+	if *soak >= 10*time.Second {
+		return 1.05
+	}
+	return 1.5
+}
+
+// openControl opens the control database of case e: the case's DSN host, telemetry on,
+// its own hosts exporting to a healthy ingest.
+func openControl(t *testing.T, e *caseEnv) (*sql.DB, func()) {
+	t.Helper()
+	ingest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"errors":[],"numSuccess":1,"numProtoSuccess":1,"numRealtimeSuccess":0}`)
+	}))
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	hosts := driver.NewHosts(exporter.WithHTTPClient(&http.Client{Transport: &toHealthy{host: ingest.Listener.Addr().String(), base: base}}))
+	dsn := fmt.Sprintf("http://token:%s@%s%s?enableTelemetry=true&%s", e.srv.Token(), e.dsnHost, warehouse.HTTPPath, telemetryParams)
+	c, err := driver.OpenConnector(dsn, driver.WithHosts(hosts),
+		driver.WithConnOptions(dbsql.WithRetries(2, 10*time.Millisecond, 100*time.Millisecond)))
+	if err != nil {
+		ingest.Close()
+		t.Fatalf("open the control connector: %v", err)
+	}
+	db := sql.OpenDB(c)
+	var once sync.Once
+	return db, func() { once.Do(func() { closeAll(db, hosts, base, ingest) }) }
+}
+
+// closeAll closes the control database and what serves it.
+func closeAll(db *sql.DB, hosts *driver.Hosts, base *http.Transport, ingest *httptest.Server) {
+	_ = db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hosts.Close(ctx)
+	base.CloseIdleConnections()
+	ingest.Close()
+}
+
+// toHealthy sends telemetry posts to the healthy ingest.
+type toHealthy struct {
+	host string
+	base http.RoundTripper
+}
+
+func (t *toHealthy) RoundTrip(req *http.Request) (*http.Response, error) {
+	if p := req.URL.Path; p == "/telemetry-ext" || p == "/telemetry-unauth" {
+		req = req.Clone(req.Context())
+		req.URL.Host, req.Host = t.host, ""
+	}
+	return t.base.RoundTrip(req)
+}
+
+// pairs are the probe's latencies: case[i] and control[i] ran back to back.
+type pairs struct {
+	faulty, control []time.Duration
+	errs            int
+}
+
+// ratio is the case's median latency over the control's (0 without pairs).
+func (p *pairs) ratio() float64 {
+	c := median(p.control)
+	if c == 0 {
+		return 0
+	}
+	return float64(median(p.faulty)) / float64(c)
+}
+
+// startPairs runs the probe until stop is closed; the result arrives when it has.
+func startPairs(faulty, control *sql.DB, stop <-chan struct{}) <-chan *pairs {
+	out := make(chan *pairs, 1)
+	go func() {
+		p := &pairs{}
+		one := func(db *sql.DB) (time.Duration, bool) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var n int
+			began := time.Now()
+			err := db.QueryRowContext(ctx, "SELECT 1").Scan(&n)
+			return time.Since(began), err == nil && n == 1
+		}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				out <- p
+				return
+			default:
+			}
+			dbs := [2]*sql.DB{faulty, control}
+			if i%2 == 1 {
+				dbs[0], dbs[1] = control, faulty
+			}
+			d0, ok0 := one(dbs[0])
+			d1, ok1 := one(dbs[1])
+			if !ok0 || !ok1 {
+				p.errs++
+				continue
+			}
+			if i%2 == 1 {
+				d0, d1 = d1, d0
+			}
+			p.faulty = append(p.faulty, d0)
+			p.control = append(p.control, d1)
+		}
+	}()
+	return out
+}
