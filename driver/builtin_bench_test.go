@@ -14,6 +14,7 @@ import (
 	dbsql "github.com/databricks/databricks-sql-go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dbtelemetry/dbtelemetry/driver"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
@@ -38,7 +39,7 @@ func openBuiltinWith(tb testing.TB, srv *warehouse.Server, h http.Handler) *sql.
 
 	ingest := httptest.NewServer(h)
 	tb.Cleanup(ingest.Close)
-	base := http.DefaultTransport.(*http.Transport).Clone()
+	base := driver.NewBaseTransport(false) // as the driver's own pooled transport
 	tb.Cleanup(base.CloseIdleConnections)
 	c, err := dbsql.NewConnector(
 		dbsql.WithServerHostname(u.Scheme+"://"+u.Hostname()),

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dbtelemetry/dbtelemetry/aggregator"
 	"github.com/dbtelemetry/dbtelemetry/exporter"
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
@@ -198,6 +199,23 @@ func transitions(trs []exporter.Transition) string {
 		parts = append(parts, string(tr.To))
 	}
 	return strings.Join(parts, "→")
+}
+
+// briefTransitions is transitions for a table: a long history (a soak's breaker probes
+// the endpoint every few hundred milliseconds) keeps its first and last steps and counts
+// the failed probes in between.
+func briefTransitions(trs []exporter.Transition) string {
+	const keep = 8
+	if len(trs) <= keep {
+		return transitions(trs)
+	}
+	reopened := 0
+	for _, tr := range trs {
+		if tr.From == telemetry.BreakerHalfOpen && tr.To == telemetry.BreakerOpen {
+			reopened++
+		}
+	}
+	return fmt.Sprintf("%s→…(%d transitions, %d failed probes)…→%s", transitions(trs[:2]), len(trs), reopened, transitions(trs[len(trs)-2:]))
 }
 
 // waitFor polls cond every 20 ms until it holds or d passed; it reports whether it held.

@@ -429,7 +429,7 @@ func runCase(t *testing.T, fc faultCase, base *result) result {
 	r.runs, r.failed = w.ran()
 	r.p50 = w.p50(opSmall)
 	r.maxHeap = pr.maxHeap
-	r.breaker = transitions(trs)
+	r.breaker = briefTransitions(trs)
 	r.exported = st.Exported
 	r.ingestLogs = len(e.srv.TelemetryLogs())
 

@@ -395,14 +395,17 @@ func (r report) hotPath() {
 }
 
 // endToEnd: the local warehouse, four ways; ratios against the raw driver. The goals
-// are judged on the paired ratios (the four variants measured in turns, at the same
-// moments), shown with their spread over the rounds, and with the ratio of a second raw
-// instance to the first as the noise floor; the sequential sub-benchmarks' ratios of
+// against the raw driver are judged on the paired ratios (the four variants measured in
+// turns, at the same moments), shown with their spread over the rounds, and with the
+// ratio of a second raw instance to the first as the noise floor; the sequential sub-benchmarks' ratios of
 // time (with the spread of the raw driver's time over the rounds) and of the process's
-// CPU time per op (client and warehouse together) are shown beside them.
+// CPU time per op (client and warehouse together) are shown beside them. "No slower than
+// the built-in telemetry" is judged both ways: in CPU per op, which counts the work each
+// does in the background (a paired run spreads that over every variant alike), and in
+// the paired ratio, which counts the work on the query's own path.
 func (r report) endToEnd() {
 	t := table.NewWriter()
-	t.AppendHeader(table.Row{"workload", "variant", "time/op", "allocs/op", "× raw sequential", "CPU × raw sequential", "× raw paired", "goal (paired)", "holds"})
+	t.AppendHeader(table.Row{"workload", "variant", "time/op", "allocs/op", "× raw sequential", "CPU × raw sequential", "× raw paired", "goal", "holds"})
 	for _, w := range []struct {
 		name, label string
 		perOp       float64 // queries per op
@@ -441,9 +444,13 @@ func (r report) endToEnd() {
 			goal, ok := "", ""
 			switch v.name {
 			case "wrapped-on":
+				// Against the built-in telemetry: what each costs the process in all
+				// (the sequential runs' CPU time per op, client and warehouse, background
+				// aggregation and export included) and per query while it runs (paired).
+				cpuVs := r.res.ratio(name, w.name+"/builtin-on", "cpu-ns/op")
 				vs := r.res.median(paired, "on/builtin")
-				goal = fmt.Sprintf("≤ %.2f×; ≤ builtin-on (%s)", w.onGoal, ratio(vs))
-				ok = holds(pq <= w.onGoal) + "; " + holds(vs <= 1)
+				goal = fmt.Sprintf("≤ %.2f×; ≤ builtin-on: CPU %s, paired %s", w.onGoal, ratio(cpuVs), ratio(vs))
+				ok = holds(pq <= w.onGoal) + "; CPU " + holds(cpuVs <= 1) + ", paired " + holds(vs <= 1)
 			case "wrapped-off":
 				goal, ok = "≤ 1.01×", holds(pq <= 1.01)
 			}
