@@ -117,21 +117,28 @@ func excerpt(s string, i, n int) string {
 func scanTelemetry(t testing.TB, srv *warehouse.Server, forbidden []string) (requests int) {
 	t.Helper()
 	for i, r := range srv.TelemetryRequests() {
-		scanPrivate(t, fmt.Sprintf("telemetry request %d (%s)", i, r.Path), r.Path+"\n"+string(r.Body), forbidden)
-		auth := r.Header.Get("Authorization")
-		switch r.Path {
-		case "/telemetry-ext":
-			if auth != "Bearer "+srv.Token() {
-				t.Errorf("telemetry request %d to /telemetry-ext carries Authorization %q, not the connection's own token", i, redactedForLog(auth))
-			}
-		case "/telemetry-unauth":
-			if auth != "" {
-				t.Errorf("telemetry request %d to /telemetry-unauth carries credentials", i)
-			}
-		}
+		checkTelemetryRequest(t, i, r, srv.Token(), forbidden)
 		requests++
 	}
 	return requests
+}
+
+// checkTelemetryRequest scans the i-th telemetry request (path and body) for forbidden
+// strings and checks that only /telemetry-ext carries credentials, the connection's own.
+func checkTelemetryRequest(t testing.TB, i int, r warehouse.TelemetryRequest, token string, forbidden []string) {
+	t.Helper()
+	scanPrivate(t, fmt.Sprintf("telemetry request %d (%s)", i, r.Path), r.Path+"\n"+string(r.Body), forbidden)
+	auth := r.Header.Get("Authorization")
+	switch r.Path {
+	case "/telemetry-ext":
+		if auth != "Bearer "+token {
+			t.Errorf("telemetry request %d to /telemetry-ext carries Authorization %q, not the connection's own token", i, redactedForLog(auth))
+		}
+	case "/telemetry-unauth":
+		if auth != "" {
+			t.Errorf("telemetry request %d to /telemetry-unauth carries credentials", i)
+		}
+	}
 }
 
 func redactedForLog(s string) string {

@@ -78,6 +78,8 @@ type TelemetryRequest struct {
 	Body   []byte
 	// Status is the HTTP status answered (0 when none was, e.g. a hang or dropped connection).
 	Status int
+
+	done bool // its handler has returned (see TakeTelemetryRequests)
 }
 
 // ProtoLogs returns the protoLogs of the request body, or nil if it is not a telemetry request.
@@ -97,12 +99,14 @@ type recorder struct {
 	statements []*StatementRecord
 	byStmt     map[string]*StatementRecord
 	bySess     map[string]*SessionRecord
-	telemetry  []TelemetryRequest
+	telemetry  []*TelemetryRequest
 	flags      int
 	rpcs       map[string]int
+	keepStmts  int // statements kept (0: all)
 }
 
-func (r *recorder) init() {
+func (r *recorder) init(keepStmts int) {
+	r.keepStmts = keepStmts
 	r.byStmt = map[string]*StatementRecord{}
 	r.bySess = map[string]*SessionRecord{}
 	r.rpcs = map[string]int{}
@@ -135,6 +139,11 @@ func (r *recorder) addSession(rec *SessionRecord) {
 func (r *recorder) addStatement(rec *StatementRecord) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.keepStmts > 0 && len(r.statements) >= r.keepStmts {
+		delete(r.byStmt, r.statements[0].ID)
+		r.statements[0] = nil
+		r.statements = r.statements[1:] // append moves the rest to a new array in time
+	}
 	r.statements = append(r.statements, rec)
 	r.byStmt[rec.ID] = rec
 }
@@ -186,10 +195,31 @@ func (s *Server) TelemetryRequests() []TelemetryRequest {
 	defer s.rec.mu.Unlock()
 	out := make([]TelemetryRequest, len(s.rec.telemetry))
 	for i, t := range s.rec.telemetry {
-		out[i] = t
+		out[i] = *t
 		out[i].Header = t.Header.Clone()
 		out[i].Body = slices.Clone(t.Body)
 	}
+	return out
+}
+
+// TakeTelemetryRequests returns the telemetry requests answered so far, in order, and
+// forgets them: they leave TelemetryRequests and TelemetryLogs. A long run takes them as
+// it goes, so that its records do not grow without bound. Requests still being answered
+// stay until they are.
+func (s *Server) TakeTelemetryRequests() []TelemetryRequest {
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	var out []TelemetryRequest
+	kept := s.rec.telemetry[:0]
+	for _, t := range s.rec.telemetry {
+		if !t.done {
+			kept = append(kept, t)
+			continue
+		}
+		out = append(out, *t) // no one else holds t any more: no copy needed
+	}
+	clear(s.rec.telemetry[len(kept):])
+	s.rec.telemetry = kept
 	return out
 }
 
@@ -255,24 +285,27 @@ func (s *Server) recordTelemetry(h http.Handler) http.Handler {
 			http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
 			return
 		}
+		rec := &TelemetryRequest{Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
 		s.rec.mu.Lock()
-		idx := len(s.rec.telemetry)
-		s.rec.telemetry = append(s.rec.telemetry, TelemetryRequest{Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+		s.rec.telemetry = append(s.rec.telemetry, rec)
 		s.rec.mu.Unlock()
 		if int64(len(body)) > s.cfg.maxBodyBytes {
-			s.setTelemetryStatus(idx, http.StatusRequestEntityTooLarge)
+			s.setTelemetryStatus(rec, http.StatusRequestEntityTooLarge)
 			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		sw := &statusRecorder{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
-		s.setTelemetryStatus(idx, sw.status)
+		s.setTelemetryStatus(rec, sw.status)
 	})
 }
 
-func (s *Server) setTelemetryStatus(idx, status int) {
+// setTelemetryStatus records what rec was answered (0: nothing, the client went away)
+// and that its handler is done with it.
+func (s *Server) setTelemetryStatus(rec *TelemetryRequest, status int) {
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()
-	s.rec.telemetry[idx].Status = status
+	rec.Status = status
+	rec.done = true
 }

@@ -50,6 +50,7 @@ type config struct {
 	batchRows        int64
 	linkTTL          time.Duration
 	maxBodyBytes     int64
+	statementRecords int
 }
 
 func defaultConfig() config {
@@ -108,6 +109,11 @@ func WithLinkTTL(d time.Duration) Option { return func(c *config) { c.linkTTL = 
 
 // WithMaxBodyBytes caps request bodies (default 16 MiB); larger ones get 413.
 func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBodyBytes = n } }
+
+// WithStatementRecords keeps the records of the n most recent statements only (default
+// 0: every statement), so that a long run's records do not grow without bound; the
+// older ones leave Statements and Statement.
+func WithStatementRecords(n int) Option { return func(c *config) { c.statementRecords = n } }
 
 // Server is a running local warehouse.
 type Server struct {
@@ -175,7 +181,7 @@ func NewServer(opts ...Option) (*Server, error) {
 		ops:      map[string]*operation{},
 		chunks:   map[string]*chunk{},
 	}
-	s.rec.init()
+	s.rec.init(cfg.statementRecords)
 	s.flag.Store(cfg.telemetryFlag)
 	s.tcli = newThriftHandler(s)
 	mux := http.NewServeMux()
