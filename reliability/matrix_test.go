@@ -456,7 +456,7 @@ func runCase(t *testing.T, fc faultCase, base *result) result {
 	}
 	// Latency: against the control at the same moments (see paired_test.go); the
 	// sequential p50 against the fault-free case only for gross effects.
-	if paired != nil && (r.pairs < 20 || r.paired > maxPairedRatio()) {
+	if paired != nil && (r.pairs < minPairs() || r.paired > maxPairedRatio()) {
 		t.Errorf("latency of SELECT 1 under the fault is %.3f× the control's over %d pairs (bound %.2f×)", r.paired, r.pairs, maxPairedRatio())
 	}
 	if base != nil && r.p50 > 4*base.p50+250*time.Millisecond {
