@@ -12,13 +12,12 @@ package driver_test
 //
 // The warehouse runs in this process, on the same CPUs as the client: its work is part
 // of every variant's time alike. Our telemetry and the built-in's go to light ingests
-// (see toIngest and openBuiltin).
+// (see openWrapped and openBuiltin).
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/dbtelemetry/dbtelemetry/driver"
 	"github.com/dbtelemetry/dbtelemetry/exporter"
+	"github.com/dbtelemetry/dbtelemetry/internal/ingesttest"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
@@ -74,13 +74,14 @@ func sqlOpen(tb testing.TB, name, dsn string) *sql.DB {
 
 // openWrapped is sql.Open("databricks-telemetry", dsn) with hosts of its own, so that the
 // variant's exporter and aggregator are made and closed with it. Its telemetry goes to a
-// light ingest of its own (see toIngest).
+// light ingest of its own (ingesttest).
 func openWrapped(tb testing.TB, srv *warehouse.Server, on bool) *sql.DB {
-	ingest := httptest.NewServer(http.HandlerFunc(lightIngest))
+	ingest := httptest.NewServer(http.HandlerFunc(ingesttest.Handler))
 	tb.Cleanup(ingest.Close)
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	tb.Cleanup(base.CloseIdleConnections)
-	hosts := driver.NewHosts(exporter.WithHTTPClient(&http.Client{Transport: &toIngest{host: ingest.Listener.Addr().String(), base: base}}))
+	toIngest := &ingesttest.Redirect{Host: ingest.Listener.Addr().String(), Base: base}
+	hosts := driver.NewHosts(exporter.WithHTTPClient(&http.Client{Transport: toIngest}))
 	dsn := srv.DSN() + "?enableTelemetry=false"
 	if on {
 		dsn = srv.DSN() + "?enableTelemetry=true"
@@ -97,30 +98,11 @@ func openWrapped(tb testing.TB, srv *warehouse.Server, on bool) *sql.DB {
 	return db
 }
 
-// toIngest sends the exporter's telemetry posts, addressed to the warehouse, to a light
-// ingest instead: an HTTP server that reads each batch and acknowledges it, as a remote
-// ingest does as far as the client can tell. The warehouse's own ingest decodes each batch
-// (about 6 µs per log) and keeps it in memory for its records (a heap that grows by
-// about 1 KB per query): in this process, both would be charged to the wrapped-on variant
-// alone. BenchmarkExportToWarehouse measures the warehouse's ingest.
-type toIngest struct {
-	host string
-	base http.RoundTripper
-}
-
-func (t *toIngest) RoundTrip(req *http.Request) (*http.Response, error) {
-	if p := req.URL.Path; p == "/telemetry-ext" || p == "/telemetry-unauth" {
-		req = req.Clone(req.Context())
-		req.URL.Host, req.Host = t.host, ""
-	}
-	return t.base.RoundTrip(req)
-}
-
-func lightIngest(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.WriteString(w, `{"errors":[],"numSuccess":1,"numProtoSuccess":1,"numRealtimeSuccess":0}`)
-}
+// Why a light ingest (ingesttest.Handler) rather than the warehouse's own: the
+// warehouse's ingest decodes each batch (about 6 µs per log) and keeps it in memory for
+// its records (a heap that grows by about 1 KB per query); in this process, both would be
+// charged to the telemetry variants alone. BenchmarkExportToWarehouse measures the
+// warehouse's ingest.
 
 // e2eBench runs the workload body (one op) on each variant as a sub-benchmark of its
 // own, each on a fresh warehouse with a warm pool of e2eClients connections, and reports

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dbtelemetry/dbtelemetry/driver"
+	"github.com/dbtelemetry/dbtelemetry/internal/ingesttest"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
@@ -26,7 +27,7 @@ import (
 // those posts to a light ingest of the variant's own (as openWrapped does for ours) and
 // everything else to the warehouse unchanged.
 func openBuiltin(tb testing.TB, srv *warehouse.Server) *sql.DB {
-	return openBuiltinWith(tb, srv, http.HandlerFunc(lightIngest))
+	return openBuiltinWith(tb, srv, http.HandlerFunc(ingesttest.Handler))
 }
 
 // openBuiltinWith is openBuiltin with the ingest h.
@@ -46,28 +47,13 @@ func openBuiltinWith(tb testing.TB, srv *warehouse.Server, h http.Handler) *sql.
 		dbsql.WithPort(port),
 		dbsql.WithHTTPPath(u.Path),
 		dbsql.WithAccessToken(tok),
-		dbsql.WithTransport(&builtinToIngest{host: ingest.Listener.Addr().String(), base: base}),
+		dbsql.WithTransport(&ingesttest.Redirect{Host: ingest.Listener.Addr().String(), Base: base}),
 		enableBuiltinTelemetry(tb),
 	)
 	require.NoError(tb, err)
 	db := sql.OpenDB(c)
 	tb.Cleanup(func() { _ = db.Close() })
 	return db
-}
-
-// builtinToIngest sends the built-in telemetry's posts (https, no port) to the light
-// ingest over http.
-type builtinToIngest struct {
-	host string
-	base http.RoundTripper
-}
-
-func (t *builtinToIngest) RoundTrip(req *http.Request) (*http.Response, error) {
-	if p := req.URL.Path; p == "/telemetry-ext" || p == "/telemetry-unauth" {
-		req = req.Clone(req.Context())
-		req.URL.Scheme, req.URL.Host, req.Host = "http", t.host, ""
-	}
-	return t.base.RoundTrip(req)
 }
 
 // enableBuiltinTelemetry returns the connector option the driver lacks: what the DSN's
@@ -97,7 +83,7 @@ func TestBuiltinVariantExports(t *testing.T) {
 		if r.URL.Path == "/telemetry-ext" {
 			posts.Add(1)
 		}
-		lightIngest(w, r)
+		ingesttest.Handler(w, r)
 	}))
 	for range 3 {
 		require.NoError(t, smallQuery(db))

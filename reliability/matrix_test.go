@@ -298,12 +298,7 @@ func runCase(t *testing.T, fc faultCase, base *result) result {
 	e.dsnHost = e.srv.Addr()
 	forbidden := append(workloadMarkers(), e.srv.Token(), "/cloudfetch/", "X-Signature", "X-Expires")
 	e.tap = startTap(t, e.srv, forbidden)
-	tapped := false
-	defer func() {
-		if !tapped {
-			e.tap.finish()
-		}
-	}()
+	defer e.tap.finish() // when the case stops early
 	if e.flagFront != nil {
 		e.dsnHost = startFront(t, e)
 	}
@@ -423,7 +418,6 @@ func runCase(t *testing.T, fc faultCase, base *result) result {
 	r.closeTime = time.Since(began)
 	pr.finish()
 	e.tap.finish() // after the final flush
-	tapped = true
 	requests, _, ingestLogs := e.tap.counts()
 	st := c.Stats()
 	trs := c.Transitions()

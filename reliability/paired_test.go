@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/dbtelemetry/dbtelemetry/driver"
 	"github.com/dbtelemetry/dbtelemetry/exporter"
+	"github.com/dbtelemetry/dbtelemetry/internal/ingesttest"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
@@ -52,13 +52,9 @@ func minPairs() int {
 // its own hosts exporting to a healthy ingest.
 func openControl(t *testing.T, e *caseEnv) (*sql.DB, func()) {
 	t.Helper()
-	ingest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"errors":[],"numSuccess":1,"numProtoSuccess":1,"numRealtimeSuccess":0}`)
-	}))
+	ingest := httptest.NewServer(http.HandlerFunc(ingesttest.Handler))
 	base := http.DefaultTransport.(*http.Transport).Clone()
-	hosts := driver.NewHosts(exporter.WithHTTPClient(&http.Client{Transport: &toHealthy{host: ingest.Listener.Addr().String(), base: base}}))
+	hosts := driver.NewHosts(exporter.WithHTTPClient(&http.Client{Transport: &ingesttest.Redirect{Host: ingest.Listener.Addr().String(), Base: base}}))
 	dsn := fmt.Sprintf("http://token:%s@%s%s?enableTelemetry=true&%s", e.srv.Token(), e.dsnHost, warehouse.HTTPPath, telemetryParams)
 	c, err := driver.OpenConnector(dsn, driver.WithHosts(hosts),
 		driver.WithConnOptions(dbsql.WithRetries(2, 10*time.Millisecond, 100*time.Millisecond)))
@@ -79,20 +75,6 @@ func closeAll(db *sql.DB, hosts *driver.Hosts, base *http.Transport, ingest *htt
 	_ = hosts.Close(ctx)
 	base.CloseIdleConnections()
 	ingest.Close()
-}
-
-// toHealthy sends telemetry posts to the healthy ingest.
-type toHealthy struct {
-	host string
-	base http.RoundTripper
-}
-
-func (t *toHealthy) RoundTrip(req *http.Request) (*http.Response, error) {
-	if p := req.URL.Path; p == "/telemetry-ext" || p == "/telemetry-unauth" {
-		req = req.Clone(req.Context())
-		req.URL.Host, req.Host = t.host, ""
-	}
-	return t.base.RoundTrip(req)
 }
 
 // pairs are the probe's latencies: case[i] and control[i] ran back to back.

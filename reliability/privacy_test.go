@@ -259,16 +259,7 @@ func TestTelemetryGoesOnlyToTheDSNHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := sql.OpenDB(c)
-	w := newWorkload(db, 2)
-	if err := w.runFor(context.Background(), 300*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	if _, failed := w.ran(); failed > 0 {
-		t.Errorf("statements failed: %v", w.failures())
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	runBriefly(t, db, newWorkload(db, 2))
 	reqs := srv.TelemetryRequests()
 	if len(reqs) == 0 {
 		t.Fatal("no telemetry arrived")
@@ -305,15 +296,7 @@ func TestNoCredentialsOverPlainHTTPToANonLoopbackHost(t *testing.T) {
 	db := sql.OpenDB(c)
 	w := newWorkload(db, 2)
 	w.noCloudFetch = true
-	if err := w.runFor(context.Background(), 300*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	if _, failed := w.ran(); failed > 0 {
-		t.Errorf("statements failed: %v", w.failures())
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	runBriefly(t, db, w)
 	if n := len(srv.TelemetryRequests()); n != 0 {
 		t.Errorf("%d telemetry requests reached %s over plain http", n, ip)
 	}
@@ -339,5 +322,20 @@ func TestScannerFindsMarkers(t *testing.T) {
 	got := findPrivate(text, []string{literalSecret, "SELECT", "absent-marker", ""})
 	if strings.Join(got, ",") != literalSecret+",SELECT" {
 		t.Fatalf("findPrivate found %q", got)
+	}
+}
+
+// runBriefly runs w on db for 300 ms, fails the test for any statement that failed, and
+// closes db.
+func runBriefly(t *testing.T, db *sql.DB, w *workload) {
+	t.Helper()
+	if err := w.runFor(context.Background(), 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if _, failed := w.ran(); failed > 0 {
+		t.Errorf("statements failed: %v", w.failures())
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -31,8 +31,9 @@ type ingestTap struct {
 	logs       int // logs in requests answered 200: what the ingest accepted
 	cloudFetch []*telemetry.SQLOperation
 
-	stop chan struct{}
-	done chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	finished sync.Once
 }
 
 func startTap(t *testing.T, srv *warehouse.Server, forbidden []string) *ingestTap {
@@ -53,11 +54,13 @@ func startTap(t *testing.T, srv *warehouse.Server, forbidden []string) *ingestTa
 	return p
 }
 
-// finish stops the tap and takes what is left.
+// finish stops the tap and takes what is left; later calls do nothing.
 func (p *ingestTap) finish() {
-	close(p.stop)
-	<-p.done
-	p.take()
+	p.finished.Do(func() {
+		close(p.stop)
+		<-p.done
+		p.take()
+	})
 }
 
 func (p *ingestTap) take() {
