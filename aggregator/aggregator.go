@@ -231,12 +231,21 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event) {
 
 // open creates the entry for ev, evicting the shard's oldest statement when it is full.
 func (a *Aggregator) open(sh *shard, ev *telemetry.Event) *entry {
-	now := a.now()
+	now := a.eventTime(ev)
 	if len(sh.m) >= sh.cap && sh.head != nil {
 		sh.evictCapacity++
 		a.finish(sh, sh.head, nil)
 	}
 	return sh.newEntry(ev.StatementID, ev.SessionID, now)
+}
+
+// eventTime is when ev happened: its Time when it carries one (the driver reads the
+// clock anyway), else the aggregator's clock. ev may be nil (an eviction).
+func (a *Aggregator) eventTime(ev *telemetry.Event) time.Time {
+	if ev != nil && !ev.Time.IsZero() {
+		return ev.Time
+	}
+	return a.now()
 }
 
 // finish turns e (which may be nil) and the finishing event ev (nil for an eviction) into
@@ -251,7 +260,7 @@ func (a *Aggregator) finish(sh *shard, e *entry, ev *telemetry.Event) {
 		a.enqueue(&rec)
 		return
 	}
-	rec := statementRecord(e, ev, a.now())
+	rec := statementRecord(e, ev, a.eventTime(ev))
 	a.enqueue(&rec)
 	if e != nil {
 		for i := range e.errs {

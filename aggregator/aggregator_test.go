@@ -337,6 +337,38 @@ func TestStatementTTL(t *testing.T) {
 	assert.Equal(t, 1, s.OpenStatements)
 }
 
+// Events that carry their Time are taken at it: the statement's age runs from its
+// statement.start's Time and its log is stamped with its statement.complete's Time,
+// whatever the aggregator's own clock says.
+func TestEventTimesStampStatements(t *testing.T) {
+	exp := newFake()
+	clock := newClock()
+	a := newTest(t, exp, WithClock(clock.Now), WithStatementTTL(time.Hour))
+	began := clock.Now().Add(-2 * time.Hour) // longer ago than the TTL
+	old := start("old")
+	old.Time = began
+	a.Handle(old)
+	timed := start("timed")
+	timed.Time = clock.Now()
+	a.Handle(timed)
+	done := complete("timed")
+	done.Time = clock.Now().Add(-time.Minute)
+	a.Handle(done)
+	flush(t, a) // the sweep evicts "old": its start is two hours back
+
+	logs := exp.logs()
+	require.Len(t, logs, 2)
+	byID := map[string]*telemetry.FrontendLog{}
+	for _, l := range logs {
+		byID[driverLog(l).SQLStatementID] = l
+	}
+	require.Contains(t, byID, "old")
+	assert.Equal(t, (2 * time.Hour).Milliseconds(), driverLog(byID["old"]).OperationLatencyMs, "latency from the start's Time")
+	require.Contains(t, byID, "timed")
+	assert.Equal(t, done.Time.UnixMilli(), byID["timed"].Context.ClientContext.TimestampMillis, "stamped at the completion's Time")
+	assert.Equal(t, int64(1), a.Stats().Evicted.TTL)
+}
+
 func TestQueueDropsOldestNonError(t *testing.T) {
 	q := queue{max: 3}
 	push := func(name string, isErr bool) {

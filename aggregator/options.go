@@ -91,8 +91,10 @@ func WithLogger(l zerolog.Logger) Option {
 }
 
 // WithClock replaces time.Now for statement ages, latencies of evicted statements and
-// log timestamps (tests advance a fake clock, then call Flush). The flush timer always
-// runs on real time.
+// log timestamps (tests advance a fake clock, then call Flush). A statement event that
+// carries its Time is taken at that time instead: a statement opens at its
+// statement.start's Time and its log is stamped with its statement.complete's Time. The
+// flush timer always runs on real time.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) {
 		if now != nil {

@@ -268,7 +268,8 @@ func (c *Connector) observeAuth(req *http.Request) {
 	}
 	if a := req.Header.Get("Authorization"); a != "" {
 		if p := c.auth.Load(); p == nil || *p != a {
-			c.auth.Store(&a)
+			s := a // only a changed header is allocated
+			c.auth.Store(&s)
 		}
 	}
 	c.flagOnce.Do(c.askFlag)

@@ -225,14 +225,14 @@ func openSessionID(b []byte) (string, bool) {
 
 // rowSet positions r at the fields of the row set of an ExecuteStatement or FetchResults
 // reply.
-func rowSet(b []byte) (*thriftReader, bool) {
+func rowSet(b []byte) (thriftReader, bool) {
 	method, end, ok := rpcMethod(b)
 	if !ok {
-		return nil, false
+		return thriftReader{}, false
 	}
-	r := &thriftReader{b: b, off: end}
+	r := thriftReader{b: b, off: end}
 	if !r.enter(0) {
-		return nil, false
+		return r, false
 	}
 	switch method {
 	case "ExecuteStatement":
@@ -284,7 +284,7 @@ func rowSetFacts(b []byte) (links []string, batches int) {
 			}
 			batches = n
 		case fid == 1282 && t == thriftList:
-			links = readLinks(r)
+			links = readLinks(&r)
 		default:
 			r.skip(t, 0)
 		}

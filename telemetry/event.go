@@ -51,7 +51,9 @@ func (k Kind) String() string {
 type Event struct {
 	// Kind selects the event; the zero Kind is rejected.
 	Kind Kind
-	// Time is when the event happened (for statement.start: the start time). Optional.
+	// Time is when the event happened (for statement.start: the start time; for
+	// statement.complete: the completion, which stamps the statement's log). Optional:
+	// the aggregator reads its clock for an event without it.
 	Time time.Time
 	// SessionID is the Thrift session id (all kinds, when known).
 	SessionID string
