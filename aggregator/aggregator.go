@@ -8,7 +8,10 @@
 // errors finish their statement and flush at once.
 //
 // Handle, the hot path, is a short in-memory step under one of several shard locks; it
-// never waits for an export. One goroutine, started by New and stopped by Close, exports
+// never waits for an export. A finished statement's log waits in its shard's outbox, so
+// that statements on different shards share no lock: the export queue's lock is taken
+// once per outbox of logs, not per statement. One goroutine, started by New and stopped
+// by Close, exports
 // one batch at a time: when BatchSize logs are queued, on the FlushInterval timer, after a
 // terminal error, on Flush and on Close. Memory is bounded (MaxOpenStatements,
 // MaxPendingLogs, MaxErrorsPerStatement) and every drop is counted in Stats.
@@ -47,6 +50,8 @@ type Aggregator struct {
 	shards []shard
 	mask   uint64
 	q      queue
+
+	outboxCap int // see stage
 
 	closed   atomic.Bool
 	flushNow atomic.Bool
@@ -109,9 +114,11 @@ func New(exp telemetry.Exporter, opts ...Option) *Aggregator {
 	n := shardCount(cfg.MaxOpenStatements, runtime.GOMAXPROCS(0))
 	a.shards = make([]shard, n)
 	a.mask = uint64(n - 1)
+	a.outboxCap = outboxCap(cfg.MaxPendingLogs, n)
 	perShard := (cfg.MaxOpenStatements + n - 1) / n
 	for i := range a.shards {
 		a.shards[i].m = make(map[string]*entry)
+		a.shards[i].outbox = make([]record, 0, a.outboxCap)
 		a.shards[i].cap = perShard
 	}
 	a.runCtx, a.cancelRun = context.WithCancel(context.Background())
@@ -191,9 +198,9 @@ func (a *Aggregator) Handle(ev telemetry.Event) {
 	}
 }
 
-// handleStatement applies a statement event under its shard's lock. Records produced are
-// queued while the shard lock is held (lock order: shard, then queue), so an entry can be
-// recycled at once.
+// handleStatement applies a statement event under its shard's lock. Records produced go
+// to the shard's outbox while the lock is held (lock order: shard, then queue), so an
+// entry can be recycled at once.
 func (a *Aggregator) handleStatement(ev *telemetry.Event) {
 	sh := a.shardFor(ev.StatementID)
 	sh.mu.Lock()
@@ -257,37 +264,90 @@ func (a *Aggregator) finish(sh *shard, e *entry, ev *telemetry.Event) {
 	if e == nil && ev != nil && ev.Kind == telemetry.KindError {
 		// A terminal error for a statement never seen open: a standalone error log.
 		rec := record{kind: recError, at: a.now(), sessionID: ev.SessionID, statementID: ev.StatementID, err: errFromEvent(ev)}
-		a.enqueue(&rec)
+		a.stage(sh, &rec)
 		return
 	}
 	rec := statementRecord(e, ev, a.eventTime(ev))
-	a.enqueue(&rec)
+	a.stage(sh, &rec)
 	if e != nil {
 		for i := range e.errs {
 			er := record{kind: recError, at: rec.at, sessionID: rec.sessionID, statementID: rec.statementID, err: e.errs[i]}
-			a.enqueue(&er)
+			a.stage(sh, &er)
 		}
 		sh.release(e)
 	}
 }
 
-// enqueue queues rec and wakes the exporter when a batch is full.
+// outboxSize is the most logs a shard's outbox holds before they move to the export
+// queue; the export goroutine also empties every outbox before it exports.
+const outboxSize = 16
+
+// outboxCap is the outbox size for n shards: small enough that the outboxes never hold
+// more than half of maxPending.
+func outboxCap(maxPending, n int) int {
+	return max(1, min(outboxSize, maxPending/(2*n)))
+}
+
+// stage keeps rec in sh's outbox; called with sh.mu held. A full outbox, or one whose log
+// finds MaxPendingLogs reached, moves to the queue (taking the queue's lock, which
+// applies the drop policy); a full batch wakes the exporter.
+func (a *Aggregator) stage(sh *shard, rec *record) {
+	if len(sh.outbox) < a.outboxCap && a.q.reserve() {
+		sh.outbox = append(sh.outbox, *rec)
+	} else {
+		a.moveOutbox(sh, rec)
+	}
+	if a.q.waiting() >= a.cfg.BatchSize {
+		a.wake()
+	}
+}
+
+// moveOutbox moves sh's outbox to the export queue, followed by rec (nil for none);
+// called with sh.mu held.
+func (a *Aggregator) moveOutbox(sh *shard, rec *record) {
+	if len(sh.outbox) == 0 && rec == nil {
+		return
+	}
+	a.q.moveIn(sh.outbox, rec)
+	clear(sh.outbox)
+	sh.outbox = sh.outbox[:0]
+}
+
+// collect moves every shard's outbox to the export queue: before the export goroutine
+// exports, and before a log that belongs to no statement is queued.
+func (a *Aggregator) collect() {
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		a.moveOutbox(sh, nil)
+		sh.mu.Unlock()
+	}
+}
+
+// enqueue queues rec, which belongs to no statement (a connection's log, or an error
+// outside any statement), and wakes the exporter when a batch is full. The outboxes go
+// first, so that logs leave in the order of their events: a connection's statements
+// before its close. Such logs are few (one per connection opened or closed) next to the
+// statements'.
 func (a *Aggregator) enqueue(rec *record) {
+	a.collect()
 	if n := a.q.push(rec); n >= a.cfg.BatchSize {
-		select {
-		case a.kick <- struct{}{}:
-		default:
-		}
+		a.wake()
+	}
+}
+
+// wake kicks the export goroutine, unless it has been kicked already.
+func (a *Aggregator) wake() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
 	}
 }
 
 // requestFlush asks the export goroutine to export everything queued now.
 func (a *Aggregator) requestFlush() {
 	a.flushNow.Store(true)
-	select {
-	case a.kick <- struct{}{}:
-	default:
-	}
+	a.wake()
 }
 
 // Flush exports every log queued now (after evicting statements older than StatementTTL)
@@ -338,6 +398,7 @@ func (a *Aggregator) shutdown(ctx context.Context) error {
 			sh.evictClose++
 			a.finish(sh, sh.head, nil)
 		}
+		a.moveOutbox(sh, nil)
 		sh.closed = true
 		sh.mu.Unlock()
 	}
@@ -361,11 +422,12 @@ func (a *Aggregator) run() {
 	for {
 		select {
 		case <-a.stop:
-			for a.q.len() > 0 && a.runCtx.Err() == nil {
+			for a.q.waiting() > 0 && a.runCtx.Err() == nil {
 				if !a.guard(func() { a.exportQueued(true) }) {
 					break // a step that panics would panic again: drop the rest
 				}
 			}
+			a.collect()
 			a.q.close()
 			return
 		case <-ticker.C:
@@ -402,6 +464,7 @@ func (a *Aggregator) guard(step func()) (ok bool) {
 // exportQueued exports the logs queued when it starts, in batches: all of them, or only
 // full batches when all is false. It returns the first export error.
 func (a *Aggregator) exportQueued(all bool) error {
+	a.collect()
 	n := a.q.len()
 	batches := n / a.cfg.BatchSize
 	if all && n%a.cfg.BatchSize != 0 {
@@ -469,6 +532,8 @@ func (a *Aggregator) sweepTTL() {
 // Stats returns a snapshot of the counters.
 func (a *Aggregator) Stats() Stats {
 	var s Stats
+	// Every shard and then the queue are locked at once, so that no log moves from an
+	// outbox to the queue while they are counted.
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
@@ -479,15 +544,19 @@ func (a *Aggregator) Stats() Stats {
 		s.Evicted.TTL += sh.evictTTL
 		s.Evicted.Close += sh.evictClose
 		s.OpenStatements += len(sh.m)
-		sh.mu.Unlock()
+		s.Queued += int64(len(sh.outbox))
+		s.Pending += len(sh.outbox)
 	}
 	a.q.mu.Lock()
-	s.Queued = a.q.queued
-	s.Pending = a.q.normal.n + a.q.errs.n
+	s.Queued += a.q.queued
+	s.Pending += a.q.normal.n + a.q.errs.n
 	s.Dropped.QueueFull = a.q.droppedFull
 	s.Dropped.Closed += a.q.droppedClosed
 	s.Dropped.Unfinished = a.q.unfinished
 	a.q.mu.Unlock()
+	for i := range a.shards {
+		a.shards[i].mu.Unlock()
+	}
 
 	s.Received += a.receivedOther.Load()
 	s.Dropped.Closed += a.droppedClosed.Load()

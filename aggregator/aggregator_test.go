@@ -273,6 +273,101 @@ func TestBatchSizeTriggersExport(t *testing.T) {
 	assert.Equal(t, 5, a.Stats().Pending, "a partial batch waits for the timer")
 }
 
+// Statement logs wait in their shards' outboxes, yet a full batch across the shards
+// still wakes the exporter at once.
+func TestBatchSizeCountsStatementsOnEveryShard(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp, WithBatchSize(10))
+	require.Greater(t, len(a.shards), 1)
+	finish := func(i int) {
+		id := fmt.Sprint("q", i)
+		a.Handle(start(id))
+		a.Handle(complete(id))
+	}
+	for i := 0; i < 9; i++ {
+		finish(i)
+	}
+	time.Sleep(50 * time.Millisecond)
+	assert.Zero(t, exp.calls.Load(), "9 < batch size")
+	assert.Equal(t, 9, a.Stats().Pending, "the outboxes count as pending")
+	finish(9)
+	waitFor(t, "a full batch", func() bool { return len(exp.batchSizes()) == 1 })
+	assert.Equal(t, []int{10}, exp.batchSizes())
+	s := a.Stats()
+	assert.Zero(t, s.Pending)
+	assert.Equal(t, int64(10), s.Queued)
+}
+
+// A statement's events never wait for the export queue's lock (shared by every
+// connection of the host): the finished log waits in its shard's outbox.
+func TestStatementsDoNotTakeTheQueueLock(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp)
+	a.q.mu.Lock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < a.outboxCap-1; i++ { // fewer than any outbox holds
+			id := fmt.Sprint("q", i)
+			a.Handle(start(id))
+			a.Handle(chunk(id, 0, time.Millisecond, false))
+			a.Handle(complete(id))
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a statement waited for the queue's lock")
+	}
+	a.q.mu.Unlock()
+	flush(t, a)
+	assert.Len(t, exp.logs(), a.outboxCap-1)
+}
+
+// With the exporter hanging, at most MaxPendingLogs wait, outboxes included, and
+// everything is accounted for.
+func TestOutboxesBoundedWhileExporterHangs(t *testing.T) {
+	exp := newFake()
+	release := exp.block(false)
+	defer release()
+	a := newTest(t, exp, WithBatchSize(10), WithMaxPendingLogs(50))
+	for i := 0; i < 5000; i++ {
+		id := fmt.Sprint("q", i)
+		a.Handle(start(id))
+		a.Handle(complete(id))
+	}
+	s := a.Stats()
+	assert.Equal(t, 50, s.Pending)
+	assert.Equal(t, int64(5000), s.Queued)
+	release()
+	flush(t, a)
+	s = a.Stats()
+	assert.Zero(t, s.Pending)
+	assert.Positive(t, s.Dropped.QueueFull)
+	assert.Equal(t, s.Queued, s.Exported+s.Dropped.QueueFull)
+}
+
+// Logs leave in the order of their events: the statements waiting in the outboxes go
+// before a connection's close that follows them.
+func TestStatementLogsPrecedeTheConnectionClose(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp)
+	a.Handle(connOpen("sess-1"))
+	for i := 0; i < 5; i++ {
+		id := fmt.Sprint("q", i)
+		a.Handle(start(id))
+		a.Handle(complete(id))
+	}
+	a.Handle(connClose("sess-1"))
+	flush(t, a)
+	var ops []string
+	for _, l := range exp.logs() {
+		ops = append(ops, opType(l))
+	}
+	assert.Equal(t, []string{telemetry.OpCreateSession, telemetry.OpExecuteStatement, telemetry.OpExecuteStatement,
+		telemetry.OpExecuteStatement, telemetry.OpExecuteStatement, telemetry.OpExecuteStatement, telemetry.OpDeleteSession}, ops)
+}
+
 func TestTimerFlushes(t *testing.T) {
 	exp := newFake()
 	a := newTest(t, exp, WithFlushInterval(30*time.Millisecond))
@@ -392,6 +487,27 @@ func TestQueueDropsOldestNonError(t *testing.T) {
 	assert.Equal(t, []string{"e2", "e3", "e4"}, names)
 	assert.Equal(t, int64(4), q.droppedFull)
 	assert.Equal(t, int64(7), q.queued)
+}
+
+// Places reserved for outboxes count against max: when they take every place, a pushed
+// log is dropped itself, and popping frees places for the outboxes' logs to move in.
+func TestQueueCountsReservedPlaces(t *testing.T) {
+	q := queue{max: 2}
+	require.True(t, q.reserve())
+	require.True(t, q.reserve())
+	assert.False(t, q.reserve(), "max reached")
+	n := q.push(&record{sessionID: "late"})
+	assert.Equal(t, 2, n)
+	assert.Equal(t, int64(1), q.droppedFull)
+	assert.Zero(t, q.len())
+	q.moveIn([]record{{sessionID: "a"}, {sessionID: "b"}}, &record{sessionID: "c"}) // c replaces a
+	var names []string
+	for _, r := range q.pop(nil, 10) {
+		names = append(names, r.sessionID)
+	}
+	assert.Equal(t, []string{"b", "c"}, names)
+	assert.Zero(t, q.waiting())
+	assert.True(t, q.reserve(), "places freed by pop")
 }
 
 func TestQueuePopKeepsOrder(t *testing.T) {

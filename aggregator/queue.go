@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
@@ -96,36 +97,93 @@ func (r *ring) popInto(dst *record) {
 	r.n--
 }
 
-// queue holds the logs awaiting export, bounded by max. Logs with an error wait in their
-// own ring so that "drop the oldest non-error log" is O(1); pop merges both by sequence.
+// queue holds the logs awaiting export. Logs with an error wait in their own ring so that
+// "drop the oldest non-error log" is O(1); pop merges both by sequence.
+//
+// At most max logs await export, in the queue and in the shards' outboxes together:
+// pending counts both, and a log takes its place in it (reserve, or the drop policy of
+// push) before it is kept anywhere.
 type queue struct {
-	mu     sync.Mutex
-	normal ring
-	errs   ring
-	seq    uint64
-	max    int
-	closed bool
+	mu      sync.Mutex
+	normal  ring
+	errs    ring
+	seq     uint64
+	max     int
+	closed  bool
+	pending atomic.Int64 // logs awaiting export, in the rings and in outboxes; at most max
 	// counters, guarded by mu
 	queued, droppedFull, droppedClosed, unfinished int64
 }
 
+// reserve takes a place for one log kept outside the queue (in an outbox), without the
+// lock. It fails when max logs await export already.
+func (q *queue) reserve() bool {
+	for {
+		p := q.pending.Load()
+		if p >= int64(q.max) {
+			return false
+		}
+		if q.pending.CompareAndSwap(p, p+1) {
+			return true
+		}
+	}
+}
+
+// waiting returns how many logs await export, in the queue and in outboxes.
+func (q *queue) waiting() int { return int(q.pending.Load()) }
+
 // push appends rec, dropping the oldest non-error log (or, failing that, the oldest error
-// log) when the queue is full. It reports the queue length after the push.
+// log) when max logs await export; when they all wait in outboxes, rec itself is dropped.
+// It reports how many logs await export after the push.
 func (q *queue) push(rec *record) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.pushLocked(rec)
+	return q.waiting()
+}
+
+// moveIn appends recs, whose places were reserved, then rec (nil for none) as push does,
+// under one lock.
+func (q *queue) moveIn(recs []record, rec *record) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i := range recs {
+		if q.closed {
+			q.droppedClosed++
+			q.pending.Add(-1)
+			continue
+		}
+		q.add(&recs[i])
+	}
+	if rec != nil {
+		q.pushLocked(rec)
+	}
+}
+
+func (q *queue) pushLocked(rec *record) {
 	if q.closed {
 		q.droppedClosed++
-		return 0
+		return
 	}
-	if q.normal.n+q.errs.n >= q.max {
-		if q.normal.n > 0 {
+	if !q.reserve() {
+		// Full: rec takes the place of the oldest log without an error, else of the oldest.
+		switch {
+		case q.normal.n > 0:
 			q.normal.popInto(nil)
-		} else {
+		case q.errs.n > 0:
 			q.errs.popInto(nil)
+		default:
+			q.queued++ // every place is taken by an outbox's log: rec goes
+			q.droppedFull++
+			return
 		}
 		q.droppedFull++
 	}
+	q.add(rec)
+}
+
+// add appends rec, whose place is taken; called with mu held.
+func (q *queue) add(rec *record) {
 	q.seq++
 	rec.seq = q.seq
 	q.queued++
@@ -134,7 +192,6 @@ func (q *queue) push(rec *record) int {
 	} else {
 		q.normal.push(rec)
 	}
-	return q.normal.n + q.errs.n
 }
 
 func (q *queue) len() int {
@@ -147,6 +204,7 @@ func (q *queue) len() int {
 func (q *queue) pop(dst []record, n int) []record {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	before := len(dst)
 	for ; n > 0 && q.normal.n+q.errs.n > 0; n-- {
 		from := &q.normal
 		if q.normal.n == 0 || q.errs.n > 0 && q.errs.front().seq < q.normal.front().seq {
@@ -155,6 +213,7 @@ func (q *queue) pop(dst []record, n int) []record {
 		dst = append(dst, record{})
 		from.popInto(&dst[len(dst)-1])
 	}
+	q.pending.Add(-int64(len(dst) - before))
 	return dst
 }
 
@@ -166,9 +225,11 @@ func (q *queue) close() {
 	for q.normal.n > 0 {
 		q.normal.popInto(nil)
 		q.unfinished++
+		q.pending.Add(-1)
 	}
 	for q.errs.n > 0 {
 		q.errs.popInto(nil)
 		q.unfinished++
+		q.pending.Add(-1)
 	}
 }

@@ -27,6 +27,7 @@ type shard struct {
 	cap    int
 	closed bool
 	free   []*entry
+	outbox []record // finished logs on their way to the export queue (see stage)
 	// counters, guarded by mu
 	received, errLimit, closedDrops     int64
 	evictCapacity, evictTTL, evictClose int64
