@@ -88,11 +88,7 @@ func (e *HTTPExporter) Export(ctx context.Context, logs []*telemetry.FrontendLog
 	} else if id, ok := workspaceID(logs); ok {
 		hdr.Set(orgIDHeader, strconv.FormatInt(id, 10))
 	}
-	body, n, err := encodeRequest(logs, e.cfg.now(), !authed)
-	if err != nil {
-		e.stats.failed.Add(1)
-		return fmt.Errorf("exporter: encode batch: %w", err)
-	}
+	body, n := encodeRequest(logs, e.cfg.now(), !authed)
 	if n == 0 { // only nil entries
 		return nil
 	}
@@ -337,15 +333,12 @@ func workspaceID(logs []*telemetry.FrontendLog) (int64, bool) {
 	return id, id != 0
 }
 
-// encodeRequest builds the telemetry.Request body; each log becomes a JSON string.
-// unauth strips what the unauthenticated path must not carry (SPEC §4a). The envelope
-// is written by hand so each log is encoded once rather than encoded and re-escaped.
-func encodeRequest(logs []*telemetry.FrontendLog, now time.Time, unauth bool) ([]byte, int, error) {
-	sc := scratchPool.Get().(*bytes.Buffer)
-	defer scratchPool.Put(sc)
-	enc := json.NewEncoder(sc)
-
-	out := make([]byte, 0, 64)
+// encodeRequest builds the telemetry.Request body; each log becomes a JSON string, and n
+// counts them (nil entries are skipped). unauth strips what the unauthenticated path must
+// not carry (SPEC §4a). The envelope and the logs are written by hand (appendLog), the
+// same bytes as encoding/json's, without its reflection.
+func encodeRequest(logs []*telemetry.FrontendLog, now time.Time, unauth bool) ([]byte, int) {
+	out := make([]byte, 0, 2<<10) // room for the envelope and a first log
 	out = append(out, `{"uploadTime":`...)
 	out = strconv.AppendInt(out, now.UnixMilli(), 10)
 	out = append(out, `,"items":[],"protoLogs":[`...)
@@ -357,68 +350,23 @@ func encodeRequest(logs []*telemetry.FrontendLog, now time.Time, unauth bool) ([
 		if unauth {
 			l = stripForUnauth(l)
 		}
-		sc.Reset()
-		if err := enc.Encode(l); err != nil {
-			return nil, 0, err
-		}
 		if n > 0 {
 			out = append(out, ',')
-		} else if need := len(out) + (sc.Len()+sc.Len()/4)*len(logs); cap(out) < need {
-			// Size the body from the first log: one allocation instead of a few doublings.
-			out = append(make([]byte, 0, need), out...)
 		}
-		out = appendJSONString(out, bytes.TrimSuffix(sc.Bytes(), []byte("\n")))
+		before := len(out)
+		out = append(out, '"')
+		out = appendLog(out, l, true)
+		out = append(out, '"')
+		if n == 0 {
+			if need := len(out) + (len(out)-before+1)*(len(logs)-1); cap(out) < need {
+				// Size the body from the first log: one allocation instead of a few doublings.
+				out = append(make([]byte, 0, need+need/4), out...)
+			}
+		}
 		n++
 	}
 	out = append(out, "]}"...)
-	return out, n, nil
-}
-
-var scratchPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// needsEscape marks the bytes encoding/json escapes inside a string.
-var needsEscape = func() (t [256]bool) {
-	for c := range 0x20 {
-		t[c] = true
-	}
-	for _, c := range `"\<>&` {
-		t[c] = true
-	}
-	return t
-}()
-
-// appendJSONString appends s as a JSON string. s is encoding/json output, hence valid
-// UTF-8, so only quotes, backslashes and control characters need escaping; "<", ">"
-// and "&" are escaped as encoding/json does, so the bytes match json.Marshal's.
-func appendJSONString(dst, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i, c := range s {
-		if !needsEscape[c] {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return out, n
 }
 
 // stripForUnauth returns a copy of l without workspace, session and statement ids,

@@ -1,9 +1,7 @@
 package exporter
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -18,7 +16,7 @@ import (
 type JSONLinesExporter struct {
 	mu     sync.Mutex
 	w      io.Writer
-	buf    bytes.Buffer
+	buf    []byte
 	closed bool
 
 	batches, failed, logs atomic.Int64
@@ -49,20 +47,16 @@ func (j *JSONLinesExporter) Export(ctx context.Context, logs []*telemetry.Fronte
 		return ErrClosed
 	}
 	j.batches.Add(1)
-	j.buf.Reset()
-	enc := json.NewEncoder(&j.buf) // Encode appends the newline
+	j.buf = j.buf[:0]
 	n := 0
 	for _, l := range logs {
 		if l == nil {
 			continue
 		}
-		if err := enc.Encode(l); err != nil {
-			j.failed.Add(1)
-			return fmt.Errorf("exporter: json lines: encode: %w", err)
-		}
+		j.buf = append(appendLog(j.buf, l, false), '\n') // json.Encoder's bytes
 		n++
 	}
-	if _, err := j.w.Write(j.buf.Bytes()); err != nil {
+	if _, err := j.w.Write(j.buf); err != nil {
 		j.failed.Add(1)
 		return fmt.Errorf("exporter: json lines: write: %w", err)
 	}
