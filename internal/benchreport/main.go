@@ -10,8 +10,8 @@
 // group once per round and reports medians over the rounds. Each benchmark function runs
 // its variants (raw, telemetry on, off, …) side by side as sub-benchmarks of one run. The
 // end-to-end workloads also run a "paired" sub-benchmark, which measures the four
-// variants in short turns (for small queries one settling op, then four measured; see
-// driver/bench_test.go): on a machine whose load varies (this one is shared) its ratios
+// variants in short turns (for a single SELECT 1, one settling op, then four measured;
+// see driver/bench_test.go): on a machine whose load varies (this one is shared) its ratios
 // are the ones the goals are judged on. Plain `go test -bench` output works
 // with benchstat as well.
 package main
