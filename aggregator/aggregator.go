@@ -427,8 +427,7 @@ func (a *Aggregator) run() {
 					break // a step that panics would panic again: drop the rest
 				}
 			}
-			a.collect()
-			a.q.close()
+			a.q.close() // Close emptied every outbox before it closed the shards
 			return
 		case <-ticker.C:
 			a.guard(func() {

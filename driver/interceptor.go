@@ -153,17 +153,15 @@ func (i *interceptor) returned(st *stmtState, kind string, err error, open bool)
 		i.c.emit(&ev)
 	}
 	if err != nil {
-		i.failed(st, err)
+		i.c.stmtFailed(st, err)
 	}
 	if !open {
 		i.complete(st)
 	}
 }
 
-// failed records an error of the statement. A terminal error finishes the statement's
+// stmtFailed records an error of the statement. A terminal error finishes the statement's
 // log at once (the aggregator flushes it); a retryable one waits for the completion.
-func (i *interceptor) failed(st *stmtState, err error) { i.c.stmtFailed(st, err) }
-
 func (c *Connector) stmtFailed(st *stmtState, err error) {
 	if telemetry.IsOutcome(err) {
 		return
@@ -219,13 +217,26 @@ func (i *interceptor) complete(st *stmtState) {
 func (i *interceptor) RowsNext(ctx context.Context, rows driver.Rows, dest []driver.Value) error {
 	err := rows.Next(dest)
 	if st := stmtFrom(ctx); st != nil {
-		if err == nil {
-			st.rows++
-		} else if err != io.EOF {
-			safely(func() { i.failed(st, err) })
-		}
+		i.c.rowRead(st, err)
 	}
 	return err
+}
+
+// rowRead records the outcome of one Rows.Next of the statement: a row, the end, or an
+// error. It is small enough to inline into the row loop.
+func (c *Connector) rowRead(st *stmtState, err error) {
+	if err == nil {
+		st.rows++
+	} else if err != io.EOF {
+		c.rowFailed(st, err)
+	}
+}
+
+// rowFailed is rowRead's rare path, kept out of line so that rowRead inlines.
+//
+//go:noinline
+func (c *Connector) rowFailed(st *stmtState, err error) {
+	safely(func() { c.stmtFailed(st, err) })
 }
 
 func (i *interceptor) RowsClose(ctx context.Context, rows driver.Rows) error {
@@ -233,7 +244,7 @@ func (i *interceptor) RowsClose(ctx context.Context, rows driver.Rows) error {
 	if st := stmtFrom(ctx); st != nil {
 		safely(func() {
 			if err != nil {
-				i.failed(st, err)
+				i.c.stmtFailed(st, err)
 			}
 			i.complete(st)
 		})

@@ -3,7 +3,6 @@ package driver
 import (
 	"context"
 	"database/sql/driver"
-	"io"
 	"reflect"
 
 	dbsqlrows "github.com/databricks/databricks-sql-go/rows"
@@ -135,13 +134,7 @@ func (r *outerRows) Next(dest []driver.Value) error {
 		return r.Rows.Next(dest)
 	}
 	err := r.inner.Next(dest)
-	if err == nil {
-		st.rows++
-		return nil
-	}
-	if err != io.EOF {
-		safely(func() { st.conn.c.stmtFailed(st, err) })
-	}
+	st.conn.c.rowRead(st, err)
 	return err
 }
 

@@ -44,6 +44,21 @@ func (w *tw) statusOK(id int16) {
 	w.stop()
 }
 
+// binStructs writes list field id of structs, each a binary field 1 holding one of items
+// and a zero i64 field i64ID.
+func (w *tw) binStructs(id int16, items [][]byte, i64ID int16) {
+	w.field(thriftList, id)
+	w.i8(thriftStruct)
+	w.i32(int32(len(items)))
+	for _, b := range items {
+		w.field(thriftString, 1)
+		w.bin(b)
+		w.field(thriftI64, i64ID)
+		w.Write(make([]byte, 8))
+		w.stop()
+	}
+}
+
 // executeReply is an ExecuteStatement reply with direct results whose row set carries
 // the given inline batches and CloudFetch links.
 func executeReply(batches [][]byte, links []string) []byte {
@@ -64,28 +79,14 @@ func executeReply(batches [][]byte, links []string) []byte {
 	w.i8(thriftStruct)
 	w.i32(0)
 	if batches != nil {
-		w.field(thriftList, 1281)
-		w.i8(thriftStruct)
-		w.i32(int32(len(batches)))
-		for _, b := range batches {
-			w.field(thriftString, 1)
-			w.bin(b)
-			w.field(thriftI64, 2)
-			w.Write(make([]byte, 8))
-			w.stop()
-		}
+		w.binStructs(1281, batches, 2) // TSparkArrowBatch: batch, rowCount
 	}
 	if links != nil {
-		w.field(thriftList, 1282)
-		w.i8(thriftStruct)
-		w.i32(int32(len(links)))
-		for _, l := range links {
-			w.field(thriftString, 1)
-			w.bin([]byte(l))
-			w.field(thriftI64, 3)
-			w.Write(make([]byte, 8))
-			w.stop()
+		ls := make([][]byte, len(links))
+		for i, l := range links {
+			ls[i] = []byte(l)
 		}
+		w.binStructs(1282, ls, 3) // TSparkArrowResultLink: fileLink, …, rowCount
 	}
 	w.stop() // TRowSet
 	w.stop() // resultSet
