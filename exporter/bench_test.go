@@ -17,7 +17,7 @@ func BenchmarkExport100(b *testing.B) {
 	}))
 	b.Cleanup(srv.Close)
 	e := newTestExporter(b, srv, WithCredentials(BearerToken("dapi-bench")))
-	logs := batch(100)
+	logs := sharedBatch(100)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -29,11 +29,11 @@ func BenchmarkExport100(b *testing.B) {
 
 // BenchmarkEncode100 isolates the wire encoding of a 100-log batch.
 func BenchmarkEncode100(b *testing.B) {
-	logs := batch(100)
+	logs := sharedBatch(100)
 	now := goldenClock()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, n := encodeRequest(logs, now, false); n != len(logs) {
+		if _, n := encodeRequest(nil, logs, now, false); n != len(logs) {
 			b.Fatal("encoded", n)
 		}
 	}
@@ -42,7 +42,7 @@ func BenchmarkEncode100(b *testing.B) {
 // BenchmarkJSONLines100 measures the debugging exporter on a 100-log batch.
 func BenchmarkJSONLines100(b *testing.B) {
 	j := NewJSONLinesExporter(discard{})
-	logs := batch(100)
+	logs := sharedBatch(100)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,7 +1,6 @@
 package exporter
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +26,7 @@ type HTTPExporter struct {
 	stats  counters
 	flags  *FeatureFlagCache
 	log    zerolog.Logger
+	bodies bodyPool
 
 	mu       sync.Mutex
 	closed   bool
@@ -88,7 +88,9 @@ func (e *HTTPExporter) Export(ctx context.Context, logs []*telemetry.FrontendLog
 	} else if id, ok := workspaceID(logs); ok {
 		hdr.Set(orgIDHeader, strconv.FormatInt(id, 10))
 	}
-	body, n := encodeRequest(logs, e.cfg.now(), !authed)
+	b, n := encodeRequest(e.bodies.get(), logs, e.cfg.now(), !authed)
+	body := newSharedBody(b, &e.bodies)
+	defer body.release()
 	if n == 0 { // only nil entries
 		return nil
 	}
@@ -222,7 +224,7 @@ func authenticate(c Credentials, req *http.Request) (err error) {
 
 // attempt performs one request bounded by the per-attempt timeout and reads at most
 // maxBody bytes of the answer; the body is always drained (boundedly) and closed.
-func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http.Header, body []byte, maxBody int64) (*reply, error) {
+func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http.Header, body *sharedBody, maxBody int64) (*reply, error) {
 	timeout := e.cfg.attemptTimeout
 	if method == http.MethodGet {
 		timeout = e.cfg.flagTimeout
@@ -232,11 +234,15 @@ func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http
 
 	var rd io.Reader
 	if body != nil {
-		rd = bytes.NewReader(body)
+		rd = body.reader()
 	}
 	req, err := http.NewRequestWithContext(actx, method, url, rd)
 	if err != nil {
 		return nil, fmt.Errorf("exporter: build request: %w", err)
+	}
+	if body != nil {
+		req.ContentLength = int64(len(body.b))
+		req.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
 	}
 	for k, v := range hdr {
 		req.Header[k] = v
@@ -333,15 +339,18 @@ func workspaceID(logs []*telemetry.FrontendLog) (int64, bool) {
 	return id, id != 0
 }
 
-// encodeRequest builds the telemetry.Request body; each log becomes a JSON string, and n
-// counts them (nil entries are skipped). unauth strips what the unauthenticated path must
+// encodeRequest appends the telemetry.Request body to dst (a reused buffer, or nil); each
+// log becomes a JSON string, and n counts them (nil entries are skipped). unauth strips what the unauthenticated path must
 // not carry (SPEC §4a). The envelope and the logs are written by hand (appendLog), the
 // same bytes as encoding/json's, without its reflection.
-func encodeRequest(logs []*telemetry.FrontendLog, now time.Time, unauth bool) ([]byte, int) {
-	out := make([]byte, 0, 2<<10) // room for the envelope and a first log
-	out = append(out, `{"uploadTime":`...)
-	out = strconv.AppendInt(out, now.UnixMilli(), 10)
-	out = append(out, `,"items":[],"protoLogs":[`...)
+func encodeRequest(dst []byte, logs []*telemetry.FrontendLog, now time.Time, unauth bool) ([]byte, int) {
+	if cap(dst) == 0 {
+		dst = make([]byte, 0, 2<<10) // room for the envelope and a first log
+	}
+	w := jsonWriter{b: dst, quoted: true, memo: &encodeMemo{}}
+	w.b = append(w.b, `{"uploadTime":`...)
+	w.b = strconv.AppendInt(w.b, now.UnixMilli(), 10)
+	w.b = append(w.b, `,"items":[],"protoLogs":[`...)
 	n := 0
 	for _, l := range logs {
 		if l == nil {
@@ -351,22 +360,21 @@ func encodeRequest(logs []*telemetry.FrontendLog, now time.Time, unauth bool) ([
 			l = stripForUnauth(l)
 		}
 		if n > 0 {
-			out = append(out, ',')
+			w.b = append(w.b, ',')
 		}
-		before := len(out)
-		out = append(out, '"')
-		out = appendLog(out, l, true)
-		out = append(out, '"')
+		before := len(w.b)
+		w.b = append(w.b, '"')
+		w.log(l)
+		w.b = append(w.b, '"')
 		if n == 0 {
-			if need := len(out) + (len(out)-before+1)*(len(logs)-1); cap(out) < need {
+			if need := len(w.b) + (len(w.b)-before+1)*(len(logs)-1); cap(w.b) < need {
 				// Size the body from the first log: one allocation instead of a few doublings.
-				out = append(make([]byte, 0, need+need/4), out...)
+				w.b = append(make([]byte, 0, need+need/4), w.b...)
 			}
 		}
 		n++
 	}
-	out = append(out, "]}"...)
-	return out, n
+	return append(w.b, "]}"...), n
 }
 
 // stripForUnauth returns a copy of l without workspace, session and statement ids,

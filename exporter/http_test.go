@@ -25,6 +25,16 @@ func batch(n int) []*telemetry.FrontendLog {
 	return logs
 }
 
+// sharedBatch is batch with one system configuration for all its logs, as an
+// aggregator's logs share theirs.
+func sharedBatch(n int) []*telemetry.FrontendLog {
+	logs := batch(n)
+	for _, l := range logs {
+		l.Entry.SQLDriverLog.SystemConfiguration = logs[0].Entry.SQLDriverLog.SystemConfiguration
+	}
+	return logs
+}
+
 func TestExportAuthenticatedRequest(t *testing.T) {
 	srv, rc := newServer(t, nil)
 	e := newTestExporter(t, srv, WithCredentials(BearerToken("dapi-secret")), WithClock(goldenClock))
@@ -433,20 +443,7 @@ func TestEncodeRequestMatchesEncodingJSON(t *testing.T) {
 		ErrorName: "quote\" back\\ <tag> & \u2028 \x00\x01\b\f\n\r\t é 日本 \xff",
 	}
 	logs := []*telemetry.FrontendLog{connectionLog(), tricky, nil, cloudFetchLog()}
-	now := goldenClock()
-	got, n := encodeRequest(logs, now, false)
-	equal(t, n, 3, "logs")
-	want := telemetry.Request{UploadTime: now.UnixMilli(), Items: []string{}}
-	for _, l := range logs {
-		if l != nil {
-			b, err := json.Marshal(l)
-			noErr(t, err, "marshal")
-			want.ProtoLogs = append(want.ProtoLogs, string(b))
-		}
-	}
-	wantBody, err := json.Marshal(want)
-	noErr(t, err, "marshal envelope")
-	equal(t, string(got), string(wantBody), "body")
+	checkRequestJSON(t, logs)
 }
 
 func TestPanickingCredentialsFallBackToUnauth(t *testing.T) {

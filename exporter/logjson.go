@@ -15,6 +15,12 @@ import (
 // FuzzLogJSON hold both to encoding/json.
 func appendLog(dst []byte, l *telemetry.FrontendLog, quoted bool) []byte {
 	w := jsonWriter{b: dst, quoted: quoted}
+	w.log(l)
+	return w.b
+}
+
+// log appends l's JSON (see appendLog).
+func (w *jsonWriter) log(l *telemetry.FrontendLog) {
 	w.open()
 	w.int("workspace_id", l.WorkspaceID)
 	w.key("frontend_log_event_id")
@@ -43,7 +49,6 @@ func appendLog(dst []byte, l *telemetry.FrontendLog, quoted bool) []byte {
 		w.close()
 	}
 	w.close()
-	return w.b
 }
 
 func (w *jsonWriter) driverLog(d *telemetry.SQLDriverLog) {
@@ -55,20 +60,7 @@ func (w *jsonWriter) driverLog(d *telemetry.SQLDriverLog) {
 	w.b = strconv.AppendInt(w.b, d.OperationLatencyMs, 10)
 	if s := d.SystemConfiguration; s != nil {
 		w.key("system_configuration")
-		w.open()
-		w.str("driver_version", s.DriverVersion)
-		w.str("runtime_name", s.RuntimeName)
-		w.str("runtime_version", s.RuntimeVersion)
-		w.str("runtime_vendor", s.RuntimeVendor)
-		w.str("os_name", s.OSName)
-		w.str("os_version", s.OSVersion)
-		w.str("os_arch", s.OSArch)
-		w.str("driver_name", s.DriverName)
-		w.str("client_app_name", s.ClientAppName)
-		w.str("locale_name", s.LocaleName)
-		w.str("char_set_encoding", s.CharSetEncoding)
-		w.str("process_name", s.ProcessName)
-		w.close()
+		w.sysConfig(s)
 	}
 	if p := d.DriverConnectionParams; p != nil {
 		w.key("driver_connection_params")
@@ -102,6 +94,40 @@ func (w *jsonWriter) driverLog(d *telemetry.SQLDriverLog) {
 		w.close()
 	}
 	w.close()
+}
+
+// sysConfig writes s. Every log of an aggregator points to one SystemConfiguration, so
+// with a memo its encoding is written once per request and copied after.
+func (w *jsonWriter) sysConfig(s *telemetry.SystemConfiguration) {
+	if m := w.memo; m != nil && m.sc == s {
+		w.b, w.first = append(w.b, m.enc...), false
+		return
+	}
+	start := len(w.b)
+	w.open()
+	w.str("driver_version", s.DriverVersion)
+	w.str("runtime_name", s.RuntimeName)
+	w.str("runtime_version", s.RuntimeVersion)
+	w.str("runtime_vendor", s.RuntimeVendor)
+	w.str("os_name", s.OSName)
+	w.str("os_version", s.OSVersion)
+	w.str("os_arch", s.OSArch)
+	w.str("driver_name", s.DriverName)
+	w.str("client_app_name", s.ClientAppName)
+	w.str("locale_name", s.LocaleName)
+	w.str("char_set_encoding", s.CharSetEncoding)
+	w.str("process_name", s.ProcessName)
+	w.close()
+	if m := w.memo; m != nil {
+		m.sc, m.enc = s, append(m.enc[:0], w.b[start:]...)
+	}
+}
+
+// encodeMemo holds the encoding of the system configuration a writer wrote last, by
+// pointer: valid for one request, during which the configuration does not change.
+type encodeMemo struct {
+	sc  *telemetry.SystemConfiguration
+	enc []byte
 }
 
 func (w *jsonWriter) operation(op *telemetry.SQLOperation) {
@@ -147,6 +173,7 @@ type jsonWriter struct {
 	b      []byte
 	first  bool
 	quoted bool
+	memo   *encodeMemo // nil: nothing remembered
 }
 
 func (w *jsonWriter) open() { w.b, w.first = append(w.b, '{'), true }

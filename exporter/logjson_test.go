@@ -99,3 +99,51 @@ func BenchmarkLogJSON(b *testing.B) {
 		}
 	}
 }
+
+// TestRequestJSONMatchesEncodingJSON holds a whole request body to encoding/json's, for a
+// batch whose logs share one system configuration (written once, then copied: see
+// jsonWriter.sysConfig), have their own, or have none, in every order.
+func TestRequestJSONMatchesEncodingJSON(t *testing.T) {
+	shared := fullLog("shared", 1).Entry.SQLDriverLog.SystemConfiguration
+	withConfig := func(s string, sc *telemetry.SystemConfiguration) *telemetry.FrontendLog {
+		l := fullLog(s, 2)
+		l.Entry.SQLDriverLog.SystemConfiguration = sc
+		return l
+	}
+	tests := []struct {
+		name string
+		logs []*telemetry.FrontendLog
+	}{
+		{"one shared", []*telemetry.FrontendLog{withConfig("a", shared), withConfig("b", shared), withConfig("c", shared)}},
+		{"shared, own, shared", []*telemetry.FrontendLog{
+			withConfig("a", shared), withConfig("b", fullLog("own\"<", 3).Entry.SQLDriverLog.SystemConfiguration), withConfig("c", shared),
+		}},
+		{"none between", []*telemetry.FrontendLog{withConfig("a", shared), withConfig("b", nil), nil, withConfig("c", shared)}},
+		{"empty config", []*telemetry.FrontendLog{
+			withConfig("a", &telemetry.SystemConfiguration{}), withConfig("b", shared), withConfig("c", &telemetry.SystemConfiguration{}),
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkRequestJSON(t, tt.logs) })
+	}
+}
+
+// checkRequestJSON holds encodeRequest's body for logs to encoding/json's encoding of
+// the request they make.
+func checkRequestJSON(t *testing.T, logs []*telemetry.FrontendLog) {
+	t.Helper()
+	now := goldenClock()
+	want := telemetry.Request{UploadTime: now.UnixMilli(), Items: []string{}}
+	for _, l := range logs {
+		if l != nil {
+			b, err := json.Marshal(l)
+			require.NoError(t, err)
+			want.ProtoLogs = append(want.ProtoLogs, string(b))
+		}
+	}
+	wantBody, err := json.Marshal(want)
+	require.NoError(t, err)
+	got, n := encodeRequest(nil, logs, now, false)
+	assert.Equal(t, len(want.ProtoLogs), n)
+	assert.Equal(t, string(wantBody), string(got))
+}
