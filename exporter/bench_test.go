@@ -2,10 +2,12 @@ package exporter
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // BenchmarkExport100 measures one 100-log batch end to end against a loopback server:
@@ -55,3 +57,24 @@ func BenchmarkJSONLines100(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkExportBreakerOpen measures a 100-log batch that the open breaker drops: what a
+// telemetry outage costs per batch once the breaker has opened (the body is not written).
+func BenchmarkExportBreakerOpen(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	b.Cleanup(srv.Close)
+	e := newTestExporter(b, srv, WithCredentials(BearerToken("dapi-bench")), WithBreaker(1, time.Hour, 1))
+	logs := sharedBatch(100)
+	ctx := context.Background()
+	if err := e.Export(ctx, logs); err == nil || errors.Is(err, ErrBreakerOpen) {
+		b.Fatalf("first batch: %v", err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := e.Export(ctx, logs); !errors.Is(err, ErrBreakerOpen) {
+			b.Fatal(err)
+		}
+	}
+}

@@ -88,14 +88,28 @@ func (e *HTTPExporter) Export(ctx context.Context, logs []*telemetry.FrontendLog
 	} else if id, ok := workspaceID(logs); ok {
 		hdr.Set(orgIDHeader, strconv.FormatInt(id, 10))
 	}
-	b, n := encodeRequest(e.bodies.get(), logs, e.cfg.now(), !authed)
-	body := newSharedBody(b, &e.bodies)
-	defer body.release()
+	n := 0
+	for _, l := range logs {
+		if l != nil {
+			n++
+		}
+	}
 	if n == 0 { // only nil entries
 		return nil
 	}
 	url := e.target.URL(path)
+	// The body is written by the first attempt: not at all when the breaker is open.
+	var body *sharedBody
+	defer func() {
+		if body != nil {
+			body.release()
+		}
+	}()
 	r, err := e.pol.run(ctx, e.pol.export, func(ctx context.Context) (*reply, error) {
+		if body == nil {
+			b, _ := encodeRequest(e.bodies.get(), logs, e.cfg.now(), !authed)
+			body = newSharedBody(b, &e.bodies)
+		}
 		return e.attempt(ctx, http.MethodPost, url, hdr, body, e.cfg.maxResponseBytes)
 	})
 	switch {
