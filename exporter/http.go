@@ -246,12 +246,15 @@ func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	var rd io.Reader
+	var rd io.ReadCloser
 	if body != nil {
 		rd = body.reader()
 	}
 	req, err := http.NewRequestWithContext(actx, method, url, rd)
 	if err != nil {
+		if rd != nil {
+			_ = rd.Close() // no transport will: give the body back
+		}
 		return nil, fmt.Errorf("exporter: build request: %w", err)
 	}
 	if body != nil {
@@ -354,9 +357,9 @@ func workspaceID(logs []*telemetry.FrontendLog) (int64, bool) {
 }
 
 // encodeRequest appends the telemetry.Request body to dst (a reused buffer, or nil); each
-// log becomes a JSON string, and n counts them (nil entries are skipped). unauth strips what the unauthenticated path must
-// not carry (SPEC §4a). The envelope and the logs are written by hand (appendLog), the
-// same bytes as encoding/json's, without its reflection.
+// log becomes a JSON string, and n counts them (nil entries are skipped). unauth strips
+// what the unauthenticated path must not carry (SPEC §4a). The envelope and the logs are
+// written by hand (appendLog), the same bytes as encoding/json's, without its reflection.
 func encodeRequest(dst []byte, logs []*telemetry.FrontendLog, now time.Time, unauth bool) ([]byte, int) {
 	if cap(dst) == 0 {
 		dst = make([]byte, 0, 2<<10) // room for the envelope and a first log
