@@ -15,15 +15,50 @@ const maxPooledBody = 1 << 20
 var errBodyClosed = errors.New("exporter: request body read after close")
 
 // bodyPool recycles the buffers of request bodies: a batch's body is about 1.4 KB per
-// log, written anew for every batch.
-type bodyPool struct{ p sync.Pool }
+// log, written anew for every batch. It keeps up to maxFreeBodies buffers itself rather
+// than in a sync.Pool, which every GC empties: in a process that allocates as fast as a
+// busy driver does, a GC runs between almost every two batches, and every body would be
+// grown anew. Its zero value is ready to use.
+type bodyPool struct {
+	mu   sync.Mutex
+	free [maxFreeBodies][]byte
+	n    int
+	last atomic.Int64 // the size of the body released last: a new buffer's first guess
+}
+
+// maxFreeBodies bounds the buffers a pool keeps: one per export in flight at once (an
+// aggregator exports one batch at a time), plus a spare.
+const maxFreeBodies = 2
 
 // get returns an empty buffer.
 func (bp *bodyPool) get() []byte {
-	if b, ok := bp.p.Get().(*[]byte); ok {
-		return (*b)[:0]
+	bp.mu.Lock()
+	if bp.n > 0 {
+		bp.n--
+		b := bp.free[bp.n]
+		bp.free[bp.n] = nil
+		bp.mu.Unlock()
+		return b[:0]
+	}
+	bp.mu.Unlock()
+	if n := bp.last.Load(); n > 0 {
+		return make([]byte, 0, n+n/8)
 	}
 	return nil
+}
+
+// put keeps b for reuse, unless it is too big or the pool is full.
+func (bp *bodyPool) put(b []byte) {
+	bp.last.Store(int64(len(b)))
+	if cap(b) > maxPooledBody {
+		return
+	}
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	if bp.n < maxFreeBodies {
+		bp.free[bp.n] = b[:0]
+		bp.n++
+	}
 }
 
 // sharedBody is one request body, shared by every attempt (and redirect) that sends it.
@@ -53,9 +88,9 @@ func (s *sharedBody) reader() io.ReadCloser {
 // release drops one reference; the last one returns the buffer to the pool.
 func (s *sharedBody) release() {
 	if s.refs.Add(-1) == 0 && cap(s.b) <= maxPooledBody {
-		b := s.b[:0]
+		b := s.b
 		s.b = nil
-		s.pool.p.Put(&b)
+		s.pool.put(b)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -145,4 +146,29 @@ func TestBodyReaderCloseDuringRead(t *testing.T) {
 		wg.Wait()
 		assert.Nil(t, s.b)
 	}
+}
+
+// A GC between two batches must not cost the next one its buffer (as a sync.Pool would),
+// and the pool keeps no more than maxFreeBodies buffers.
+func TestBodyPoolKeepsBuffersAcrossGCsAndNoMore(t *testing.T) {
+	var pool bodyPool
+	bufs := make([][]byte, maxFreeBodies+1)
+	for i := range bufs {
+		bufs[i] = append(pool.get(), strings.Repeat("x", 1000+i)...)
+	}
+	for _, b := range bufs {
+		newSharedBody(b, &pool).release()
+	}
+	runtime.GC()
+	runtime.GC()
+	for range maxFreeBodies {
+		b := pool.get()
+		assert.Empty(t, b)
+		assert.GreaterOrEqual(t, cap(b), 1000, "a kept buffer")
+	}
+	// The pool is empty now: a new buffer is sized for the last body released.
+	b := pool.get()
+	assert.Empty(t, b)
+	assert.GreaterOrEqual(t, cap(b), 1000+maxFreeBodies)
+	assert.Less(t, cap(b), 2*(1000+maxFreeBodies))
 }
