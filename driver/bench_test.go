@@ -17,6 +17,7 @@ package driver_test
 import (
 	"context"
 	"database/sql"
+	sqldriver "database/sql/driver"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ngrok/sqlmw"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dbtelemetry/dbtelemetry/driver"
@@ -153,11 +155,12 @@ var (
 // whose load changes from one second to the next, where those of the sequential
 // sub-benchmarks drift. The order is shuffled so that no variant always follows the
 // same one. A second raw driver runs along (raw2/raw): two identical instances differ by
-// that much, the noise floor of the run. What the variants share (the process's GC, the
+// that much, the noise floor of the run. So does the raw driver under sqlmw with
+// NullInterceptor (null/raw): the floor end to end for any sqlmw interceptor. What the variants share (the process's GC, the
 // CPUs) is shared in production too; a variant's garbage is collected on everyone's time
 // here, so its own share of the GC is understated.
 func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
-	vs := append(e2eVariants(), e2eVariants()[0])
+	vs := append(e2eVariants(), e2eVariant{"sqlmw-null", openNull}, e2eVariants()[0])
 	dbs := make([]*sql.DB, len(vs))
 	srv := e2eServer(b) // one for all: no variant runs on a luckier instance
 	for i, v := range vs {
@@ -186,7 +189,7 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 		}
 	}
 	b.StopTimer()
-	for j, v := range vs[:4] {
+	for j, v := range vs[:5] {
 		b.ReportMetric(float64(spent[j].Nanoseconds())/float64(b.N*t.measured), v.name+"-ns/op")
 	}
 	q := func(a, c int) float64 { return float64(spent[a]) / float64(spent[c]) }
@@ -194,7 +197,20 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 	b.ReportMetric(q(2, 0), "off/raw")
 	b.ReportMetric(q(3, 0), "builtin/raw")
 	b.ReportMetric(q(1, 3), "on/builtin")
-	b.ReportMetric(q(4, 0), "raw2/raw")
+	b.ReportMetric(q(4, 0), "null/raw")
+	b.ReportMetric(q(5, 0), "raw2/raw")
+}
+
+// openNull is the raw driver under sqlmw with NullInterceptor (the same connector as
+// sql.Open("databricks", dsn) makes, wrapped): what any sqlmw interceptor pays before it
+// does anything.
+func openNull(tb testing.TB, srv *warehouse.Server) *sql.DB {
+	d := sqlmw.Driver(sqlOpen(tb, "databricks", srv.DSN()).Driver(), sqlmw.NullInterceptor{})
+	c, err := d.(sqldriver.DriverContext).OpenConnector(srv.DSN())
+	require.NoError(tb, err)
+	db := sql.OpenDB(c)
+	tb.Cleanup(func() { _ = db.Close() })
+	return db
 }
 
 func e2eServer(b *testing.B) *warehouse.Server {
