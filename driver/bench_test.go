@@ -156,9 +156,9 @@ var (
 // sub-benchmarks drift. The order is shuffled so that no variant always follows the
 // same one. A second raw driver runs along (raw2/raw): two identical instances differ by
 // that much, the noise floor of the run. So does the raw driver under sqlmw with
-// NullInterceptor (null/raw): the floor end to end for any sqlmw interceptor. What the variants share (the process's GC, the
-// CPUs) is shared in production too; a variant's garbage is collected on everyone's time
-// here, so its own share of the GC is understated.
+// NullInterceptor (null/raw): the floor, end to end, of any sqlmw interceptor. What the
+// variants share (the process's GC, the CPUs) is shared in production too; a variant's
+// garbage is collected on everyone's time here, so its own share of the GC is understated.
 func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 	vs := append(e2eVariants(), e2eVariant{"sqlmw-null", openNull}, e2eVariants()[0])
 	dbs := make([]*sql.DB, len(vs))
