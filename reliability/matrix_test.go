@@ -325,13 +325,14 @@ func runCase(t *testing.T, fc faultCase, base *result) result {
 	if fc.inject != nil {
 		fc.inject(e)
 	}
-	c, err := driver.OpenConnector(dsn,
+	opts := []driver.Option{
 		driver.WithHosts(hosts),
 		driver.WithLogger(e.logs.logger()),
 		// The driver's own retries (4, backing off 1 s to 30 s) would make the killed
 		// warehouse case last a minute; they are the driver's, so shorten them everywhere.
 		driver.WithConnOptions(dbsql.WithRetries(2, 10*time.Millisecond, 100*time.Millisecond)),
-	)
+	}
+	c, err := driver.OpenConnector(dsn, opts...)
 	if err != nil {
 		t.Fatalf("open connector: %v", err)
 	}
@@ -349,11 +350,15 @@ func runCase(t *testing.T, fc faultCase, base *result) result {
 	stop := make(chan struct{})
 	done := w.start(stop)
 	var paired <-chan *pairs
+	closeProbe := func() {}
 	if !fc.kill {
 		control, closeControl := openControl(t, e)
 		defer closeControl()
 		e.stopAux = append(e.stopAux, closeControl) // before the goroutine check
-		paired = startPairs(db, control, stop)
+		var probe *sql.DB
+		probe, closeProbe = openProbe(t, dsn, opts)
+		defer closeProbe()
+		paired = startPairs(probe, control, stop)
 	}
 	hold := fc.hold
 	if hold == 0 {
@@ -401,6 +406,7 @@ func runCase(t *testing.T, fc faultCase, base *result) result {
 			t.Fatal("the latency probe did not finish within 2 minutes of being stopped")
 		}
 	}
+	closeProbe() // before db.Close, whose host reference is then the last
 	if !fc.kill {
 		verifyCtx, cancelVerify := context.WithTimeout(context.Background(), time.Minute)
 		defer cancelVerify()
