@@ -47,12 +47,10 @@ func (bp *bodyPool) get() []byte {
 	return nil
 }
 
-// put keeps b for reuse, unless it is too big or the pool is full.
+// put keeps b (at most maxPooledBody: see sharedBody.release) for reuse, unless the
+// pool is full.
 func (bp *bodyPool) put(b []byte) {
 	bp.last.Store(int64(len(b)))
-	if cap(b) > maxPooledBody {
-		return
-	}
 	bp.mu.Lock()
 	defer bp.mu.Unlock()
 	if bp.n < maxFreeBodies {
