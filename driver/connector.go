@@ -133,7 +133,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if c.inner == c.raw {
 		return c.inner.Connect(ctx)
 	}
-	// The connection's state, shared by the interceptor's inner layer and the outer one.
+	// The connection's state, shared by the interceptor's hooks and the outer layer.
 	cs := newConnState(c)
 	conn, err := c.inner.Connect(withConn(ctx, cs))
 	if err != nil {

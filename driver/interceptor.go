@@ -54,7 +54,7 @@ func (i *interceptor) ConnectorConnect(ctx context.Context, connector driver.Con
 	if err != nil {
 		return nil, err
 	}
-	return newConn(conn, cs), nil
+	return conn, nil
 }
 
 // begin starts a statement: its state, which is also the context of the driver call,
@@ -64,7 +64,7 @@ func (i *interceptor) begin(ctx context.Context) (*stmtState, context.Context) {
 	// the call came another way.
 	st := stmtFrom(ctx)
 	if st == nil || st.claimed {
-		st = newStmtState(ctx, nil)
+		st = newStmtState(ctx, connFrom(ctx))
 		ctx = st
 	}
 	st.claimed = true

@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql/driver"
 	"reflect"
+	"time"
 
 	dbsqlrows "github.com/databricks/databricks-sql-go/rows"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
 // outerConn is the connection database/sql holds when telemetry is on: sqlmw's
@@ -13,8 +16,11 @@ import (
 // connection (sqlmw adds Execer and Queryer, which the driver has not), and rows that
 // keep the driver's Arrow access (dbsqlrows.Rows), which sqlmw's rows hide.
 //
-// Each statement's state is made here, as the one context layer of its call (see
-// stmtState), with its rows.
+// It puts the connection's telemetry state into the context of every call it passes
+// on: each statement's state is made here, as the one context layer of its call (see
+// stmtState), with its rows. It also reports Close, which sqlmw does not see, as a
+// connection.close event. sqlmw wraps the driver's connection itself: there is no layer
+// of ours below sqlmw's.
 type outerConn struct {
 	mw driver.Conn
 	cs *connState
@@ -37,24 +43,44 @@ func (c *outerConn) Prepare(query string) (driver.Stmt, error) {
 }
 
 func (c *outerConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	s, err := c.mw.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+	s, err := c.mw.(driver.ConnPrepareContext).PrepareContext(withConn(ctx, c.cs), query)
 	if err != nil {
 		return nil, err
 	}
 	return &outerStmt{mw: s, cs: c.cs}, nil
 }
 
-func (c *outerConn) Close() error { return c.mw.Close() }
+// Close closes the connection and emits its connection.close event.
+func (c *outerConn) Close() error {
+	began := time.Now()
+	err := c.mw.Close()
+	safely(func() {
+		cs := c.cs
+		ev := telemetry.Event{
+			Kind:      telemetry.KindConnectionClose,
+			Time:      began,
+			SessionID: cs.session(),
+			Latency:   time.Since(began),
+		}
+		cs.c.emit(&ev)
+		if err != nil {
+			cs.c.em.EmitError(cs.session(), "", err)
+		}
+	})
+	return err
+}
 
 func (c *outerConn) Begin() (driver.Tx, error) {
 	return c.BeginTx(context.Background(), driver.TxOptions{})
 }
 
 func (c *outerConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	return c.mw.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	return c.mw.(driver.ConnBeginTx).BeginTx(withConn(ctx, c.cs), opts)
 }
 
-func (c *outerConn) Ping(ctx context.Context) error { return c.mw.(driver.Pinger).Ping(ctx) }
+func (c *outerConn) Ping(ctx context.Context) error {
+	return c.mw.(driver.Pinger).Ping(withConn(ctx, c.cs))
+}
 
 func (c *outerConn) ResetSession(ctx context.Context) error {
 	return c.mw.(driver.SessionResetter).ResetSession(ctx)
