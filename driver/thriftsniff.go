@@ -134,49 +134,83 @@ func (r *thriftReader) field() (byte, int16) {
 	return t, r.i16()
 }
 
-// skip skips a value of type t, up to a nesting depth.
+// fixedWidth is the encoded size of the fixed-width types (0 for the others).
+var fixedWidth = [16]uint8{thriftBool: 1, thriftByte: 1, thriftDouble: 8, thriftI16: 2, thriftI32: 4, thriftI64: 8}
+
+// advance moves past n bytes; past the end, the message is bad.
+func (r *thriftReader) advance(n int) {
+	if n < 0 || n > len(r.b)-r.off {
+		r.bad = true
+		return
+	}
+	r.off += n
+}
+
+// skip skips a value of type t, up to a nesting depth. A struct's fields of fixed
+// width, which are most of them, are stepped over in its own loop, and so are lists
+// and sets of them, in one step.
 func (r *thriftReader) skip(t byte, depth int) {
 	if depth > 16 {
 		r.bad = true
 		return
 	}
+	if t < 16 && fixedWidth[t] != 0 {
+		r.advance(int(fixedWidth[t]))
+		return
+	}
 	switch t {
-	case thriftBool, thriftByte:
-		r.need(1)
-		r.off++
-	case thriftI16:
-		r.need(2)
-		r.off += 2
-	case thriftI32:
-		r.need(4)
-		r.off += 4
-	case thriftI64, thriftDouble:
-		r.need(8)
-		r.off += 8
 	case thriftString:
-		r.bytes()
+		r.advance(int(r.i32()))
 	case thriftStruct:
 		for !r.bad {
-			ft, _ := r.field()
-			if ft == thriftStop {
+			// A field header: its type, then (unless it is the stop) its 2-byte id.
+			if r.off >= len(r.b) {
+				r.bad = true
 				return
 			}
+			ft := r.b[r.off]
+			if ft == thriftStop {
+				r.off++
+				return
+			}
+			if ft < 16 && fixedWidth[ft] != 0 {
+				r.advance(3 + int(fixedWidth[ft]))
+				continue
+			}
+			r.advance(3)
 			r.skip(ft, depth+1)
 		}
 	case thriftMap:
 		kt, vt, n := r.u8(), r.u8(), r.size()
+		if kt < 16 && vt < 16 && fixedWidth[kt] != 0 && fixedWidth[vt] != 0 {
+			r.advanceN(n, int(fixedWidth[kt])+int(fixedWidth[vt]))
+			return
+		}
 		for i := 0; i < n && !r.bad; i++ {
 			r.skip(kt, depth+1)
 			r.skip(vt, depth+1)
 		}
 	case thriftSet, thriftList:
 		et, n := r.u8(), r.size()
+		if et < 16 && fixedWidth[et] != 0 {
+			r.advanceN(n, int(fixedWidth[et]))
+			return
+		}
 		for i := 0; i < n && !r.bad; i++ {
 			r.skip(et, depth+1)
 		}
 	default:
 		r.bad = true
 	}
+}
+
+// advanceN moves past n elements of width bytes each.
+func (r *thriftReader) advanceN(n, width int) {
+	if r.bad || n > (len(r.b)-r.off)/width {
+		r.bad = true
+		return
+	}
+	r.off += n * width
 }
 
 // enter finds field id of type struct in the current struct and positions the reader
