@@ -201,7 +201,7 @@ func (i *interceptor) complete(st *stmtState) {
 		StatementID:        st.statementID(),
 		Latency:            total,
 		ResultFormat:       format,
-		RowsRead:           st.rows,
+		RowsRead:           st.rows + st.outer.n, // counted by RowsNext and by the outer rows
 		PollCount:          st.polls.Load(),
 		PollLatency:        time.Duration(st.pollNanos.Load()),
 		ResultReadyLatency: st.ready,
@@ -212,7 +212,7 @@ func (i *interceptor) complete(st *stmtState) {
 	i.c.emit(&ev)
 }
 
-// RowsNext counts a row. The outer rows (outerRows.Next) do the same without sqlmw's
+// RowsNext counts a row. The outer rows (outerRows.Next) count their own without sqlmw's
 // indirection; this hook serves rows that reach database/sql another way.
 func (i *interceptor) RowsNext(ctx context.Context, rows driver.Rows, dest []driver.Value) error {
 	err := rows.Next(dest)
@@ -223,7 +223,7 @@ func (i *interceptor) RowsNext(ctx context.Context, rows driver.Rows, dest []dri
 }
 
 // rowRead records the outcome of one Rows.Next of the statement: a row, the end, or an
-// error. It is small enough to inline into the row loop.
+// error. It is small enough to inline into RowsNext.
 func (c *Connector) rowRead(st *stmtState, err error) {
 	if err == nil {
 		st.rows++

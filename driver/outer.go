@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"database/sql/driver"
+	"io"
 	"reflect"
 	"time"
 
@@ -149,19 +150,32 @@ type outerRows struct {
 	driver.Rows
 	inner driver.Rows
 	st    *stmtState
+	n     int64 // rows read through Next, beside inner: the row loop touches nothing else
 }
 
 // Next reads the next row off the driver's rows and counts it, as the interceptor's
 // RowsNext would, without sqlmw's layer in between: on a big result the row loop is the
-// hot path.
+// hot path. The end of the rows and errors take the out-of-line path (ended).
 func (r *outerRows) Next(dest []driver.Value) error {
-	st := r.st
-	if st == nil || r.inner == nil || st.conn == nil {
+	if r.inner == nil {
 		return r.Rows.Next(dest)
 	}
 	err := r.inner.Next(dest)
-	st.conn.c.rowRead(st, err)
+	if err == nil {
+		r.n++
+		return nil
+	}
+	r.ended(err)
 	return err
+}
+
+// ended records the error a Next returned, unless it is the end of the rows.
+//
+//go:noinline
+func (r *outerRows) ended(err error) {
+	if err != io.EOF && r.st != nil && r.st.conn != nil {
+		r.st.conn.c.rowFailed(r.st, err)
+	}
 }
 
 var (

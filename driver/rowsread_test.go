@@ -1,0 +1,105 @@
+package driver
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+)
+
+// eventLog keeps the events emitted to it.
+type eventLog struct {
+	mu  sync.Mutex
+	evs []telemetry.Event
+}
+
+func (l *eventLog) Handle(ev telemetry.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.evs = append(l.evs, ev)
+}
+
+// completions returns the statement.complete events, in order.
+func (l *eventLog) completions() []telemetry.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []telemetry.Event
+	for _, ev := range l.evs {
+		if ev.Kind == telemetry.KindStatementComplete {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// statement.complete carries the rows the caller read, through the real driver: all of
+// them, or as many as were read before Close.
+func TestRowsReadEndToEnd(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	c, err := OpenConnector(srv.DSN()+"?enableTelemetry=true", WithExporter(nopExporter{}))
+	require.NoError(t, err)
+	events := &eventLog{}
+	c.em = telemetry.NewEmitter(events, telemetry.WithLookupEnv(func(string) (string, bool) { return "", false }))
+	db := sql.OpenDB(c)
+	t.Cleanup(func() { _ = db.Close() })
+	ctx := context.Background()
+
+	read := func(query string, limit int) int {
+		rows, err := db.QueryContext(ctx, query)
+		require.NoError(t, err)
+		n := 0
+		for n < limit && rows.Next() {
+			n++
+		}
+		require.NoError(t, rows.Close())
+		return n
+	}
+	cases := []struct {
+		name   string
+		query  string
+		limit  int
+		want   int64
+		format string
+	}{
+		{"every row, inline", "SELECT range FROM range(2500)", 1 << 30, 2500, telemetry.ResultInlineArrow},
+		{"closed after 10 rows", "SELECT range FROM range(2500)", 10, 10, telemetry.ResultInlineArrow},
+		{"no rows", "SELECT 1 WHERE false", 1 << 30, 0, ""},
+		{"every row, CloudFetch", "SELECT range FROM range(300000)", 1 << 30, 300000, telemetry.ResultExternalLinks},
+		{"closed after a row, CloudFetch", "SELECT range FROM range(300000)", 1, 1, telemetry.ResultExternalLinks},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			require.EqualValues(t, min(tc.want, int64(tc.limit)), read(tc.query, tc.limit))
+			done := events.completions()
+			require.Len(t, done, i+1)
+			assert.Equal(t, tc.want, done[i].RowsRead)
+			assert.Equal(t, tc.format, done[i].ResultFormat)
+			assert.NotEmpty(t, done[i].StatementID)
+		})
+	}
+
+	t.Run("prepared statement", func(t *testing.T) {
+		stmt, err := db.PrepareContext(ctx, "SELECT range FROM range(700)")
+		require.NoError(t, err)
+		defer stmt.Close()
+		rows, err := stmt.QueryContext(ctx)
+		require.NoError(t, err)
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		require.NoError(t, rows.Close())
+		require.Equal(t, 700, n)
+		done := events.completions()
+		require.Len(t, done, len(cases)+1)
+		assert.EqualValues(t, 700, done[len(cases)].RowsRead)
+	})
+}
