@@ -40,6 +40,7 @@ const (
 	attemptTimeout  = 250 * time.Millisecond
 	retryAfterCap   = 250 * time.Millisecond
 	breakerWait     = 20 * time.Second // how long a loaded machine may take to open or close the breaker
+	untilWait       = time.Minute      // how long a case may wait for its until
 	minRecovery     = 300 * time.Millisecond
 	telemetryParams = "telemetry_flush_interval=100ms&telemetry_retry_count=1&telemetry_retry_delay=10ms"
 	flagPathPrefix  = "/api/2.0/connector-service/feature-flags/"
@@ -76,6 +77,9 @@ type faultCase struct {
 	// hold is how long the fault lasts at least in the CI version (default 1 s; -soak
 	// overrides); a fault that must open the breaker lasts until it has.
 	hold time.Duration
+	// until, when set, makes the fault last until it holds too (at most untilWait), so
+	// that check has what it looks at however slow the machine is.
+	until func(w *workload) bool
 	// kill closes the warehouse while statements run.
 	kill      bool
 	breaker   breakerWant
@@ -260,6 +264,9 @@ func faultCases() []faultCase {
 		}})
 	inj, _ = groupFaults(warehouse.GroupCloudFetch, warehouse.Fault{Latency: 100 * time.Millisecond, Times: forever})
 	add(faultCase{name: "cloudfetch slow (100 ms per file)", inject: inj, breaker: breakerStays,
+		// A read abandoned when the workload stops has downloaded fewer files: under load
+		// (CI runs every package at once, with -race) 1 s may not see one read through.
+		until: func(w *workload) bool { return w.completed(opCloudFetch) > 0 },
 		check: func(t *testing.T, e *caseEnv, _ aggregator.Stats) {
 			complete := 0
 			for _, op := range e.tap.cloudFetchLogs(t) {
@@ -378,6 +385,9 @@ func runCase(t *testing.T, fc faultCase, base *result) result {
 		}
 	} else {
 		time.Sleep(hold)
+		if fc.until != nil && !waitFor(untilWait, func() bool { return fc.until(w) }) {
+			t.Errorf("the case's workload did not get what its check needs within %v", hold+untilWait)
+		}
 		if fc.breaker == breakerRecovers && !waitFor(breakerWait, func() bool { return c.Stats().Exporter.BreakerOpened > 0 }) {
 			t.Errorf("the breaker did not open within %v of the fault", hold+breakerWait)
 		}

@@ -215,6 +215,13 @@ func (w *workload) record(o op, d time.Duration, err error) {
 	}
 }
 
+// completed returns how many statements of kind o have finished without error.
+func (w *workload) completed(o op) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.lat[o]) - w.failed[o]
+}
+
 // verifyTables checks that every successful insert is in its table (and nothing else).
 func (w *workload) verifyTables(ctx context.Context) error {
 	for i := range w.workers {
