@@ -3,7 +3,6 @@ package driver
 import (
 	"context"
 	"database/sql/driver"
-	"io"
 	"reflect"
 	"time"
 
@@ -169,12 +168,13 @@ func (r *outerRows) Next(dest []driver.Value) error {
 	return err
 }
 
-// ended records the error a Next returned, unless it is the end of the rows.
+// ended records what ended a Next without a row (see rowRead): the end of the rows, or
+// an error.
 //
 //go:noinline
 func (r *outerRows) ended(err error) {
-	if err != io.EOF && r.st != nil && r.st.conn != nil {
-		r.st.conn.c.rowFailed(r.st, err)
+	if st := r.st; st != nil && st.conn != nil {
+		st.conn.c.rowRead(st, err)
 	}
 }
 

@@ -139,11 +139,9 @@ var fixedWidth = [16]uint8{thriftBool: 1, thriftByte: 1, thriftDouble: 8, thrift
 
 // advance moves past n bytes; past the end, the message is bad.
 func (r *thriftReader) advance(n int) {
-	if n < 0 || n > len(r.b)-r.off {
-		r.bad = true
-		return
+	if r.need(n) {
+		r.off += n
 	}
-	r.off += n
 }
 
 // skip skips a value of type t, up to a nesting depth. A struct's fields of fixed
