@@ -93,6 +93,7 @@ func benchGroups() []group {
 		{"e2e", "driver", "^BenchmarkE2EInline100k$" + paired, "60x"},
 		{"e2e", "driver", "^BenchmarkE2ECloudFetch1M$" + seq, "2s"},
 		{"e2e", "driver", "^BenchmarkE2ECloudFetch1M$" + paired, "12x"},
+		{"e2e", "driver", "^BenchmarkE2ERowLoop$", "60x"},
 		{"throughput", "aggregator", "^BenchmarkThroughput8Emitters$", "1s"},
 		{"throughput", "driver", "^BenchmarkExportToWarehouse$", "1s"},
 	}
@@ -166,6 +167,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	if o.wants("e2e") {
 		r.endToEnd()
+		r.rowLoop()
 	}
 	if o.wants("throughput") {
 		r.throughput()
@@ -274,6 +276,19 @@ func (res results) diff(name, base, unit string) float64 {
 	for r, m := range res[name] {
 		if b, ok := res[base][r][unit]; ok {
 			v = append(v, m[unit]-b)
+		}
+	}
+	return median(v)
+}
+
+// unitDiff is the median over rounds of name's unit a minus its unit b, in the same round.
+func (res results) unitDiff(name, a, b string) float64 {
+	var v []float64
+	for _, m := range res[name] {
+		x, okA := m[a]
+		y, okB := m[b]
+		if okA && okB {
+			v = append(v, x-y)
 		}
 	}
 	return median(v)
@@ -461,6 +476,29 @@ func (r report) endToEnd() {
 		t.AppendSeparator()
 	}
 	r.render("End to end: real driver, local warehouse over HTTP (builtin-on: the driver's own telemetry, enableTelemetry=true)", t)
+}
+
+// rowLoop: the time per row of reading a result through the real driver (Next and Scan),
+// each variant against the raw driver, and a wrapper that only forwards: the floor of any
+// layer between database/sql and the driver's rows.
+func (r report) rowLoop() {
+	const name = "BenchmarkE2ERowLoop"
+	if r.res[name] == nil {
+		return
+	}
+	t := table.NewWriter()
+	t.AppendHeader(table.Row{"variant", "time/row", "over raw", "over forward"})
+	for _, v := range []string{"raw", "wrapped-on", "wrapped-off", "builtin-on", "sqlmw-null", "forward", "raw2"} {
+		over, fwd := "", ""
+		if v != "raw" {
+			over = fmt.Sprintf("%+.2f ns", r.res.median(name, v+"-raw-ns/row"))
+		}
+		if v != "raw" && v != "raw2" && v != "forward" {
+			fwd = fmt.Sprintf("%+.2f ns", r.res.unitDiff(name, v+"-raw-ns/row", "forward-raw-ns/row"))
+		}
+		t.AppendRow(table.Row{v, ns(r.res.median(name, v+"-ns/row")), over, fwd})
+	}
+	r.render("Row loop: 100k inline rows read through the real driver, per row (forward: a layer that only passes Next on; raw2: a second raw driver, the noise floor)", t)
 }
 
 func (r report) throughput() {
