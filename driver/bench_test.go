@@ -168,26 +168,18 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 		warm(b, dbs[i])
 	}
 	spent := make([]time.Duration, len(vs))
-	order := make([]int, len(vs))
-	for i := range order {
-		order[i] = i
-	}
-	rng := rand.New(rand.NewPCG(1, 2)) // the same orders in every run
 	b.ResetTimer()
-	for range b.N {
-		rng.Shuffle(len(order), func(x, y int) { order[x], order[y] = order[y], order[x] })
-		for _, j := range order {
-			for k := range t.settle + t.measured {
-				began := time.Now()
-				if err := body(dbs[j]); err != nil {
-					b.Fatal(err)
-				}
-				if k >= t.settle {
-					spent[j] += time.Since(began)
-				}
+	inTurns(b, len(vs), 1, func(j int) {
+		for k := range t.settle + t.measured {
+			began := time.Now()
+			if err := body(dbs[j]); err != nil {
+				b.Fatal(err)
+			}
+			if k >= t.settle {
+				spent[j] += time.Since(began)
 			}
 		}
-	}
+	})
 	b.StopTimer()
 	for j, v := range vs[:5] {
 		b.ReportMetric(float64(spent[j].Nanoseconds())/float64(b.N*t.measured), v.name+"-ns/op")
@@ -206,8 +198,34 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 // does anything.
 func openNull(tb testing.TB, srv *warehouse.Server) *sql.DB {
 	d := sqlmw.Driver(sqlOpen(tb, "databricks", srv.DSN()).Driver(), sqlmw.NullInterceptor{})
-	c, err := d.(sqldriver.DriverContext).OpenConnector(srv.DSN())
+	return openDB(tb, connectorOf(tb, d, srv.DSN()))
+}
+
+// inTurns calls each(j) once for every variant j per iteration, b.N iterations, in a new
+// random order each time: the same orders in every run of one seed.
+func inTurns(b *testing.B, variants int, seed uint64, each func(j int)) {
+	order := make([]int, variants)
+	for i := range order {
+		order[i] = i
+	}
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	for range b.N {
+		rng.Shuffle(len(order), func(x, y int) { order[x], order[y] = order[y], order[x] })
+		for _, j := range order {
+			each(j)
+		}
+	}
+}
+
+// connectorOf is d's connector for dsn.
+func connectorOf(tb testing.TB, d sqldriver.Driver, dsn string) sqldriver.Connector {
+	c, err := d.(sqldriver.DriverContext).OpenConnector(dsn)
 	require.NoError(tb, err)
+	return c
+}
+
+// openDB is sql.OpenDB(c), closed with the test.
+func openDB(tb testing.TB, c sqldriver.Connector) *sql.DB {
 	db := sql.OpenDB(c)
 	tb.Cleanup(func() { _ = db.Close() })
 	return db

@@ -51,9 +51,7 @@ func openBuiltinWith(tb testing.TB, srv *warehouse.Server, h http.Handler) *sql.
 		enableBuiltinTelemetry(tb),
 	)
 	require.NoError(tb, err)
-	db := sql.OpenDB(c)
-	tb.Cleanup(func() { _ = db.Close() })
-	return db
+	return openDB(tb, c)
 }
 
 // enableBuiltinTelemetry returns the connector option the driver lacks: what the DSN's

@@ -5,12 +5,9 @@ import (
 	"database/sql"
 	sqldriver "database/sql/driver"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/require"
 
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
@@ -38,22 +35,14 @@ func BenchmarkE2ERowLoop(b *testing.B) {
 		warm(b, dbs[i])
 	}
 	perRow := make([][]float64, len(vs))
-	order := make([]int, len(vs))
-	for i := range order {
-		order[i] = i
-	}
-	rng := rand.New(rand.NewPCG(3, 4))
 	b.ResetTimer()
-	for range b.N {
-		rng.Shuffle(len(order), func(x, y int) { order[x], order[y] = order[y], order[x] })
-		for _, j := range order {
-			d, err := rowLoop(dbs[j], e2eInlineQuery, 100_000)
-			if err != nil {
-				b.Fatal(err)
-			}
-			perRow[j] = append(perRow[j], float64(d.Nanoseconds())/(100_000-1))
+	inTurns(b, len(vs), 3, func(j int) {
+		d, err := rowLoop(dbs[j], e2eInlineQuery, 100_000)
+		if err != nil {
+			b.Fatal(err)
 		}
-	}
+		perRow[j] = append(perRow[j], float64(d.Nanoseconds())/(100_000-1))
+	})
 	b.StopTimer()
 	last := len(vs) - 1
 	vs[last].name = "raw2"
@@ -103,11 +92,8 @@ func rowLoop(db *sql.DB, query string, want int64) (time.Duration, error) {
 
 // openForward is the raw driver under forwardConn.
 func openForward(tb testing.TB, srv *warehouse.Server) *sql.DB {
-	c, err := sqlOpen(tb, "databricks", srv.DSN()).Driver().(sqldriver.DriverContext).OpenConnector(srv.DSN())
-	require.NoError(tb, err)
-	db := sql.OpenDB(forwardConnector{c})
-	tb.Cleanup(func() { _ = db.Close() })
-	return db
+	d := sqlOpen(tb, "databricks", srv.DSN()).Driver()
+	return openDB(tb, forwardConnector{connectorOf(tb, d, srv.DSN())})
 }
 
 // forwardConnector, forwardConn and forwardRows pass every call on to the driver; the
