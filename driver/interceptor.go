@@ -173,13 +173,15 @@ func (c *Connector) stmtFailed(st *stmtState, err error) {
 	}
 }
 
-// complete emits the statement's completion once.
+// complete emits the statement's completion once. Its CloudFetch links are forgotten
+// even when a terminal error finished the statement first (stmtFailed): a link kept in
+// the connector would keep the statement's state for the connector's lifetime.
 func (i *interceptor) complete(st *stmtState) {
+	i.forgetLinks(st)
 	if st.done {
 		return
 	}
 	st.done = true
-	i.forgetLinks(st)
 	if !st.started {
 		return // the server never named it: nothing to complete
 	}

@@ -44,22 +44,42 @@ func TestTransportKeepsBuiltinTelemetryOff(t *testing.T) {
 	assert.Zero(t, base.n, "nothing reached the network")
 }
 
-// A statement whose Rows close before its CloudFetch files are read leaves no link behind.
-func TestAbandonedLinksAreForgotten(t *testing.T) {
-	srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(10), warehouse.WithChunkRows(100), warehouse.WithBatchRows(100))
-	require.NoError(t, err)
-	defer srv.Close()
-	c, err := OpenConnector(srv.DSN()+"?enableTelemetry=true", WithHosts(NewHosts()))
-	require.NoError(t, err)
-	db := sql.OpenDB(c)
-	for range 5 {
-		rows, err := db.Query("SELECT range FROM range(5000)")
-		require.NoError(t, err)
-		require.True(t, rows.Next())
-		require.NoError(t, rows.Close())
+// A statement leaves no CloudFetch link behind, whether its Rows close before its files
+// are read or a failed download ended it (a terminal error finishes the statement
+// before its Rows close).
+func TestLinksAreForgotten(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		fault  *warehouse.Fault
+		wantOK bool
+	}{
+		{name: "rows closed early", wantOK: true},
+		{name: "download fails", fault: &warehouse.Fault{Status: http.StatusNotFound, Times: -1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(10), warehouse.WithChunkRows(100), warehouse.WithBatchRows(100))
+			require.NoError(t, err)
+			defer srv.Close()
+			if tc.fault != nil {
+				srv.InjectFaults(warehouse.GroupCloudFetch, *tc.fault)
+			}
+			c, err := OpenConnector(srv.DSN()+"?enableTelemetry=true&maxDownloadThreads=1", WithHosts(NewHosts()))
+			require.NoError(t, err)
+			db := sql.OpenDB(c)
+			for range 5 {
+				rows, err := db.Query("SELECT range FROM range(5000)")
+				require.NoError(t, err)
+				assert.Equal(t, tc.wantOK, rows.Next())
+				if !tc.wantOK {
+					assert.Error(t, rows.Err())
+				}
+				require.NoError(t, rows.Close())
+			}
+			left := 0
+			c.links.Range(func(any, any) bool { left++; return true })
+			assert.Zero(t, left, "links of files never downloaded")
+			require.NoError(t, db.Close())
+		})
 	}
-	left := 0
-	c.links.Range(func(any, any) bool { left++; return true })
-	assert.Zero(t, left, "links of files never downloaded")
-	require.NoError(t, db.Close())
 }
+
