@@ -152,6 +152,10 @@ func (c *Connector) Close() error {
 	c.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()
+		// database/sql does not wait for a Connect in flight before it closes the
+		// connector: an attach under way finishes here (its host is then released below),
+		// and none starts after.
+		c.hostOnce.Do(func() {})
 		c.closeMu.Lock()
 		c.closed = true
 		stop := c.stop

@@ -41,13 +41,21 @@ var (
 	_ driver.DriverContext = (*Driver)(nil)
 )
 
-// Open opens one connection; database/sql uses OpenConnector instead.
+// Open opens one connection; database/sql uses OpenConnector instead. The connection
+// owns the connector made for it: closing the connection releases the connector's share
+// of its host (see Connector.Close), off the caller's path.
 func (d *Driver) Open(dsn string) (driver.Conn, error) {
-	c, err := d.OpenConnector(dsn)
+	c, err := openConnector(dsn, d.hosts)
 	if err != nil {
 		return nil, err
 	}
-	return c.Connect(context.Background())
+	conn, err := c.Connect(context.Background())
+	if oc, ok := conn.(*outerConn); ok && err == nil {
+		oc.own = c
+		return oc, nil
+	}
+	go func() { _ = c.Close() }() // the connection failed, or telemetry is off: nothing else holds it
+	return conn, err
 }
 
 // OpenConnector parses the DSN: our telemetry parameters are validated and removed, the

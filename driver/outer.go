@@ -22,8 +22,9 @@ import (
 // connection.close event. sqlmw wraps the driver's connection itself: there is no layer
 // of ours below sqlmw's.
 type outerConn struct {
-	mw driver.Conn
-	cs *connState
+	mw  driver.Conn
+	cs  *connState
+	own *Connector // the connector made for this connection alone (Driver.Open), else nil
 }
 
 var (
@@ -67,6 +68,10 @@ func (c *outerConn) Close() error {
 			cs.c.em.EmitError(cs.session(), "", err)
 		}
 	})
+	if own := c.own; own != nil {
+		// The host's last release flushes (within closeTimeout): not on the caller's time.
+		go func() { _ = own.Close() }()
+	}
 	return err
 }
 

@@ -4,9 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	dbsql "github.com/databricks/databricks-sql-go"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -237,6 +241,44 @@ func TestCloseReleasesTheHost(t *testing.T) {
 	assert.Zero(t, hosts.Len(), "the last release removes the host")
 	require.NoError(t, hosts.Close(context.Background()))
 	assert.NotEmpty(t, srv.TelemetryLogs(), "and flushed it")
+}
+
+// gatedAuth is a PAT authenticator that waits for release, as an OAuth token fetch may
+// take its time; entered is closed when the first request reaches it.
+type gatedAuth struct {
+	token            string
+	entered, release chan struct{}
+	once             *sync.Once
+}
+
+func (a gatedAuth) Authenticate(r *http.Request) error {
+	a.once.Do(func() { close(a.entered) })
+	<-a.release
+	r.Header.Set("Authorization", "Bearer "+a.token)
+	return nil
+}
+
+// database/sql does not wait for a Connect in flight before it closes the connector: a
+// connector closed while its first connection authenticates must not join its host
+// afterwards (nothing would ever release it, and the host's exporter would run on).
+func TestCloseDuringFirstConnectLeavesNoHost(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	hosts := driver.NewHosts()
+	auth := gatedAuth{token: srv.Token(), entered: make(chan struct{}), release: make(chan struct{}), once: &sync.Once{}}
+	opts := append(connOptions(srv)[:3:3], dbsql.WithAuthenticator(auth))
+	c, err := driver.NewConnector(driver.WithConnOptions(opts...), driver.WithHosts(hosts), driver.WithTelemetry(true))
+	require.NoError(t, err)
+	db := sql.OpenDB(c)
+	pinged := make(chan error, 1)
+	go func() { pinged <- db.PingContext(context.Background()) }()
+	<-auth.entered
+	require.NoError(t, db.Close())
+	close(auth.release)
+	<-pinged // whatever it returns: the pool was closed under it
+	assert.Zero(t, hosts.Len(), "no host joined after Close")
+	require.NoError(t, hosts.Close(context.Background()))
 }
 
 // A connection whose authenticator fails before any request (here OAuth M2M, whose token

@@ -1,12 +1,14 @@
 package driver
 
 import (
+	"context"
 	"database/sql"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -83,3 +85,21 @@ func TestLinksAreForgotten(t *testing.T) {
 	}
 }
 
+// Driver.Open makes a connector per connection (database/sql never calls it, but wrappers
+// of drivers may): closing the connection releases that connector's host.
+func TestDriverOpenReleasesItsConnector(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	d := &Driver{hosts: NewHosts()}
+	for range 3 {
+		conn, err := d.Open(srv.DSN() + "?enableTelemetry=true")
+		require.NoError(t, err)
+		assert.Equal(t, 1, d.hosts.Refs(srv.URL()))
+		require.NoError(t, conn.Close())
+		require.Eventually(t, func() bool { return d.hosts.Len() == 0 }, 5*time.Second, 5*time.Millisecond,
+			"the connection's connector released its host")
+	}
+	require.NoError(t, d.hosts.Close(context.Background())) // waits for the last release's flush
+	assert.NotEmpty(t, srv.TelemetryLogs(), "its telemetry was flushed")
+}
