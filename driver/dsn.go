@@ -356,43 +356,61 @@ func (cfg *dsnConfig) parseDriverParams(params dsnParams) error {
 }
 
 // parseTelemetryParams reads and removes our telemetry parameters, where the driver
-// reads its own of the same names.
+// reads its own of the same names. They are stricter than the driver's (see takeOwn).
 func (cfg *dsnConfig) parseTelemetryParams(params dsnParams) error {
 	tel := &cfg.dsnTelemetry
-	if v, ok := params.take(paramEnableTelemetry); ok {
+	const wantBool = "a boolean (true, false, 1 or 0)"
+	if v, ok, err := params.takeOwn(paramEnableTelemetry, wantBool); err != nil || ok {
+		if err != nil {
+			return err
+		}
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return newDSNParamError(paramEnableTelemetry, v, "a boolean (true, false, 1 or 0)")
+			return newDSNParamError(paramEnableTelemetry, v, wantBool)
 		}
 		tel.EnableTelemetry = &b
 	}
-	if v, ok := params.take(paramBatchSize); ok {
+	wantBatch := fmt.Sprintf("an integer from %d to %d", minBatchSize, maxBatchSize)
+	if v, ok, err := params.takeOwn(paramBatchSize, wantBatch); err != nil || ok {
+		if err != nil {
+			return err
+		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < minBatchSize || n > maxBatchSize {
-			return newDSNParamError(paramBatchSize, v, fmt.Sprintf("an integer from %d to %d", minBatchSize, maxBatchSize))
+			return newDSNParamError(paramBatchSize, v, wantBatch)
 		}
 		tel.BatchSize = n
 	}
-	if v, ok := params.take(paramFlushInterval); ok {
+	wantFlush := fmt.Sprintf("a duration such as 5s, or a number of milliseconds, greater than 0 and at most %s", maxFlushInterval)
+	if v, ok, err := params.takeOwn(paramFlushInterval, wantFlush); err != nil || ok {
+		if err != nil {
+			return err
+		}
 		d, err := parseMillisOrDuration(v)
 		if err != nil || d <= 0 || d > maxFlushInterval {
-			return newDSNParamError(paramFlushInterval, v,
-				fmt.Sprintf("a duration such as 5s, or a number of milliseconds, greater than 0 and at most %s", maxFlushInterval))
+			return newDSNParamError(paramFlushInterval, v, wantFlush)
 		}
 		tel.FlushInterval = d
 	}
-	if v, ok := params.take(paramRetryCount); ok {
+	wantCount := fmt.Sprintf("an integer from %d to %d", minRetryCount, maxRetryCount)
+	if v, ok, err := params.takeOwn(paramRetryCount, wantCount); err != nil || ok {
+		if err != nil {
+			return err
+		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < minRetryCount || n > maxRetryCount {
-			return newDSNParamError(paramRetryCount, v, fmt.Sprintf("an integer from %d to %d", minRetryCount, maxRetryCount))
+			return newDSNParamError(paramRetryCount, v, wantCount)
 		}
 		tel.RetryCount = &n
 	}
-	if v, ok := params.take(paramRetryDelay); ok {
+	wantDelay := fmt.Sprintf("a duration such as 100ms, or a number of milliseconds, from %s to %s", minRetryDelay, maxRetryDelay)
+	if v, ok, err := params.takeOwn(paramRetryDelay, wantDelay); err != nil || ok {
+		if err != nil {
+			return err
+		}
 		d, err := parseMillisOrDuration(v)
 		if err != nil || d < minRetryDelay || d > maxRetryDelay {
-			return newDSNParamError(paramRetryDelay, v,
-				fmt.Sprintf("a duration such as 100ms, or a number of milliseconds, from %s to %s", minRetryDelay, maxRetryDelay))
+			return newDSNParamError(paramRetryDelay, v, wantDelay)
 		}
 		tel.RetryDelay = d
 	}
@@ -466,6 +484,25 @@ func (p dsnParams) take(key string) (value string, ok bool) {
 	value = p.get(key)
 	delete(p, key)
 	return value, value != ""
+}
+
+// takeOwn is take for our telemetry parameters, which are stricter than the driver's
+// (an empty value is absent for it, and a repeated key takes its first value): an empty
+// value, or the key given more than once, fails with an error naming the parameter and
+// want, what it accepts. Nothing the user wrote is silently passed over.
+func (p dsnParams) takeOwn(key, want string) (value string, ok bool, err error) {
+	vs, present := p[key]
+	if !present {
+		return "", false, nil
+	}
+	delete(p, key)
+	switch {
+	case len(vs) > 1:
+		return "", false, newDSNParamError(key, strings.Join(vs, "&"), want+", given once")
+	case vs[0] == "":
+		return "", false, newDSNParamError(key, "", want)
+	}
+	return vs[0], true, nil
 }
 
 // takeInt is take for an integer, failing as the driver does.

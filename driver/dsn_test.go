@@ -112,7 +112,7 @@ func TestParseDSN(t *testing.T) {
 			c.SessionParamNames = []string{"ansi_mode"}
 		})},
 		{"param names are case-sensitive", testDSN + "?maxrows=9&EnableTelemetry=true", wantDSN(func(c *dsnConfig) { c.SessionParamNames = []string{"EnableTelemetry", "maxrows"} })},
-		{"empty values count as absent", testDSN + "?catalog=&schema=&maxRows=&timeout=&userAgentEntry=&useCloudFetch=&warehouseId=&enableTelemetry=&telemetry_batch_size=", wantDSN(nil)},
+		{"empty values count as absent", testDSN + "?catalog=&schema=&maxRows=&timeout=&userAgentEntry=&useCloudFetch=&warehouseId=", wantDSN(nil)},
 		{"accessToken param", testHost + ":443" + testPath + "?accessToken=" + testToken, wantDSN(nil)},
 		{"authType pat", testHost + ":443" + testPath + "?authType=Pat&accessToken=" + testToken, wantDSN(nil)},
 		{"unknown authType decides by params", testHost + ":443" + testPath + "?authType=kerberos&accessToken=" + testToken, wantDSN(nil)},
@@ -308,6 +308,16 @@ func TestParseDSNTelemetryErrors(t *testing.T) {
 		{paramRetryDelay, "2m", wantDelay},
 		{paramRetryDelay, "60001", wantDelay},
 		{paramRetryDelay, "later", wantDelay},
+		// Stricter than the driver, which takes an empty value for absent.
+		{paramEnableTelemetry, "", wantBool},
+		{paramBatchSize, "", wantBatch},
+		{paramFlushInterval, "", wantFlush},
+		{paramRetryCount, "", wantCount},
+		{paramRetryDelay, "", wantDelay},
+		// And a key given twice (the driver takes the first value) is refused whole.
+		{paramEnableTelemetry, "true&" + paramEnableTelemetry + "=bogus", wantBool + ", given once"},
+		{paramBatchSize, "10&" + paramBatchSize + "=-5", wantBatch + ", given once"},
+		{paramRetryDelay, "1s&" + paramRetryDelay + "=1s", wantDelay + ", given once"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.param+"="+tc.value, func(t *testing.T) {
@@ -316,7 +326,8 @@ func TestParseDSNTelemetryErrors(t *testing.T) {
 			assert.Nil(t, got)
 			assert.ErrorIs(t, err, ErrInvalidParam)
 			assert.NotErrorIs(t, err, dbsqlerr.RequestError)
-			assert.Equal(t, fmt.Sprintf("dbtelemetry: DSN parameter %s=%q: %s", tc.param, tc.value, tc.want), err.Error())
+			value := strings.ReplaceAll(tc.value, tc.param+"=", "") // a repeated key's values, joined by &
+			assert.Equal(t, fmt.Sprintf("dbtelemetry: DSN parameter %s=%q: %s", tc.param, value, tc.want), err.Error())
 		})
 	}
 	t.Run("example from the docs", func(t *testing.T) {
