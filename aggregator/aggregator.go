@@ -34,8 +34,8 @@ import (
 // ErrClosed is returned by Flush after Close.
 var ErrClosed = errors.New("aggregator: closed")
 
-// minEntriesPerShard keeps shards big enough that per-shard eviction stays close to
-// "evict the oldest statement" overall.
+// minEntriesPerShard keeps shards big enough that evicting the oldest statement of the
+// shard that needs room stays close to evicting the oldest statement overall.
 const minEntriesPerShard = 64
 
 // Aggregator implements telemetry.Sink. Create it with New and stop it with Close.
@@ -52,6 +52,14 @@ type Aggregator struct {
 	q      queue
 
 	outboxCap int // see stage
+
+	// openStmts counts the open statements of all shards: MaxOpenStatements bounds their
+	// total, not each shard's share, so that uneven hashing evicts nothing early. A
+	// statement reserves its place here before its entry exists (see reserveOpen) and
+	// gives it back in finish. It has cache lines of its own: every emitter writes it.
+	_         [64]byte
+	openStmts atomic.Int64
+	_         [64]byte
 
 	closed   atomic.Bool
 	flushNow atomic.Bool
@@ -115,11 +123,11 @@ func New(exp telemetry.Exporter, opts ...Option) *Aggregator {
 	a.shards = make([]shard, n)
 	a.mask = uint64(n - 1)
 	a.outboxCap = outboxCap(cfg.MaxPendingLogs, n)
-	perShard := (cfg.MaxOpenStatements + n - 1) / n
 	for i := range a.shards {
+		// Maps start small and grow with use: a shard may hold from none to all of
+		// MaxOpenStatements.
 		a.shards[i].m = make(map[string]*entry)
 		a.shards[i].outbox = make([]record, 0, a.outboxCap)
-		a.shards[i].cap = perShard
 	}
 	a.runCtx, a.cancelRun = context.WithCancel(context.Background())
 	go a.run()
@@ -219,8 +227,11 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event) {
 		a.requestFlush()
 	default:
 		if e == nil {
-			e = a.open(sh, ev)
-		} else if e.session == "" {
+			if e = a.open(sh, ev); e == nil {
+				return // the shard closed while open made room elsewhere
+			}
+		}
+		if e.session == "" {
 			e.session = ev.SessionID
 		}
 		if ev.Kind == telemetry.KindError {
@@ -236,14 +247,94 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event) {
 	}
 }
 
-// open creates the entry for ev, evicting the shard's oldest statement when it is full.
+// open creates the entry for ev once it has a place among MaxOpenStatements (see
+// reserveOpen). Called with sh.mu held; it returns nil, and counts the event as dropped,
+// when sh closed while the lock was let go to make room on another shard.
+//
+// The entry keeps two times: created, when the statement began (the start's Time, for
+// its latency), and seen, the aggregator's clock now, from which StatementTTL runs. The
+// driver emits statement.start only once the server has answered, so a query that ran
+// longer than the TTL must not count as expired the moment it arrives.
 func (a *Aggregator) open(sh *shard, ev *telemetry.Event) *entry {
-	now := a.eventTime(ev)
-	if len(sh.m) >= sh.cap && sh.head != nil {
-		sh.evictCapacity++
-		a.finish(sh, sh.head, nil)
+	reserved, unlocked := a.reserveOpen(sh)
+	if !reserved {
+		sh.closedDrops++
+		return nil
 	}
-	return sh.newEntry(ev.StatementID, ev.SessionID, now)
+	if unlocked {
+		// An event for the same statement may have opened it meanwhile.
+		if e := sh.m[ev.StatementID]; e != nil {
+			a.openStmts.Add(-1)
+			return e
+		}
+	}
+	seen := a.now()
+	created := seen
+	if !ev.Time.IsZero() {
+		created = ev.Time
+	}
+	return sh.newEntry(ev.StatementID, ev.SessionID, created, seen)
+}
+
+// reserveOpen takes a place for one more open statement in openStmts, which never exceeds
+// MaxOpenStatements. When all are taken it evicts the oldest statement of sh or, when sh
+// has none, the oldest of the other shards, and tries again. Called with sh.mu held; it
+// reports whether it let go of sh.mu meanwhile (only to evict from another shard, as two
+// shard locks are never held at once), and reserves nothing when sh closed meanwhile.
+func (a *Aggregator) reserveOpen(sh *shard) (reserved, unlocked bool) {
+	limit := int64(a.cfg.MaxOpenStatements)
+	for {
+		// A compare-and-swap rather than add-then-undo: a failed reservation must not
+		// make a concurrent one fail while the count is below the limit.
+		n := a.openStmts.Load()
+		if n < limit {
+			if a.openStmts.CompareAndSwap(n, n+1) {
+				return true, unlocked
+			}
+			continue
+		}
+		if sh.head != nil {
+			sh.evictCapacity++
+			a.finish(sh, sh.head, nil) // gives its place back
+			continue
+		}
+		sh.mu.Unlock()
+		a.evictOldestElsewhere(sh)
+		sh.mu.Lock()
+		unlocked = true
+		if sh.closed {
+			return false, true
+		}
+	}
+}
+
+// evictOldestElsewhere evicts the oldest statement of the shards other than skip. It is
+// rare (skip is empty while the others hold every place) and slow: it looks at each
+// shard's head, one shard lock at a time, then locks the oldest one's shard again and
+// evicts its head, which by then may be a younger statement. Called with no lock held.
+func (a *Aggregator) evictOldestElsewhere(skip *shard) {
+	var oldest *shard
+	var oldestSeen time.Time
+	for i := range a.shards {
+		sh := &a.shards[i]
+		if sh == skip {
+			continue
+		}
+		sh.mu.Lock()
+		if sh.head != nil && (oldest == nil || sh.head.seen.Before(oldestSeen)) {
+			oldest, oldestSeen = sh, sh.head.seen
+		}
+		sh.mu.Unlock()
+	}
+	if oldest == nil {
+		return // every place is reserved by statements about to open: try again
+	}
+	oldest.mu.Lock()
+	if oldest.head != nil && !oldest.closed {
+		oldest.evictCapacity++
+		a.finish(oldest, oldest.head, nil)
+	}
+	oldest.mu.Unlock()
 }
 
 // eventTime is when ev happened: its Time when it carries one (the driver reads the
@@ -260,6 +351,7 @@ func (a *Aggregator) eventTime(ev *telemetry.Event) time.Time {
 func (a *Aggregator) finish(sh *shard, e *entry, ev *telemetry.Event) {
 	if e != nil {
 		sh.remove(e)
+		a.openStmts.Add(-1)
 	}
 	if e == nil && ev != nil && ev.Kind == telemetry.KindError {
 		// A terminal error for a statement never seen open: a standalone error log.
@@ -514,13 +606,14 @@ func (a *Aggregator) safeExport(ctx context.Context, logs []*telemetry.FrontendL
 	return a.exp.Export(ctx, logs)
 }
 
-// sweepTTL evicts the statements open longer than StatementTTL.
+// sweepTTL evicts the statements open longer than StatementTTL, counted on the
+// aggregator's clock from when each was first seen (see open).
 func (a *Aggregator) sweepTTL() {
 	now := a.now()
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
-		for sh.head != nil && now.Sub(sh.head.created) >= a.cfg.StatementTTL {
+		for sh.head != nil && now.Sub(sh.head.seen) >= a.cfg.StatementTTL {
 			sh.evictTTL++
 			a.finish(sh, sh.head, nil)
 		}

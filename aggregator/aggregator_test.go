@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -432,9 +433,10 @@ func TestStatementTTL(t *testing.T) {
 	assert.Equal(t, 1, s.OpenStatements)
 }
 
-// Events that carry their Time are taken at it: the statement's age runs from its
+// Events that carry their Time are taken at it: the statement's latency runs from its
 // statement.start's Time and its log is stamped with its statement.complete's Time,
-// whatever the aggregator's own clock says.
+// whatever the aggregator's own clock says. Its StatementTTL, though, runs on the
+// aggregator's clock from when it was first seen.
 func TestEventTimesStampStatements(t *testing.T) {
 	exp := newFake()
 	clock := newClock()
@@ -449,7 +451,10 @@ func TestEventTimesStampStatements(t *testing.T) {
 	done := complete("timed")
 	done.Time = clock.Now().Add(-time.Minute)
 	a.Handle(done)
-	flush(t, a) // the sweep evicts "old": its start is two hours back
+	flush(t, a)
+	require.Len(t, exp.logs(), 1, "old is not evicted though its start is two hours back")
+	clock.Advance(time.Hour)
+	flush(t, a) // the sweep evicts "old": first seen an hour ago
 
 	logs := exp.logs()
 	require.Len(t, logs, 2)
@@ -458,7 +463,7 @@ func TestEventTimesStampStatements(t *testing.T) {
 		byID[driverLog(l).SQLStatementID] = l
 	}
 	require.Contains(t, byID, "old")
-	assert.Equal(t, (2 * time.Hour).Milliseconds(), driverLog(byID["old"]).OperationLatencyMs, "latency from the start's Time")
+	assert.Equal(t, (3 * time.Hour).Milliseconds(), driverLog(byID["old"]).OperationLatencyMs, "latency from the start's Time")
 	require.Contains(t, byID, "timed")
 	assert.Equal(t, done.Time.UnixMilli(), byID["timed"].Context.ClientContext.TimestampMillis, "stamped at the completion's Time")
 	assert.Equal(t, int64(1), a.Stats().Evicted.TTL)
@@ -937,4 +942,216 @@ func TestNilExporterCountsFailures(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "no exporter"))
 	assert.Equal(t, int64(1), a.Stats().Dropped.ExportFailed)
+}
+
+// TestMaxOpenStatementsCountsEveryShard checks that MaxOpenStatements bounds the open
+// statements of all shards together: nothing is evicted below it however unevenly the
+// ids hash, and exactly the statements beyond it are.
+func TestMaxOpenStatementsCountsEveryShard(t *testing.T) {
+	tests := []struct {
+		name       string
+		procs      int
+		maxOpen    int // 0: the default
+		statements int
+		wantShards int
+	}{
+		{name: "below the default limit on 64 shards", procs: 16, statements: 4000, wantShards: 64},
+		{name: "at the default limit on 64 shards", procs: 16, statements: 5000, wantShards: 64},
+		{name: "beyond the default limit on 64 shards", procs: 16, statements: 5300, wantShards: 64},
+		{name: "beyond a small limit on 4 shards", procs: 8, maxOpen: 256, statements: 300, wantShards: 4},
+		{name: "one shard", procs: 1, maxOpen: 100, statements: 150, wantShards: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prev := runtime.GOMAXPROCS(tt.procs)
+			t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+			maxOpen := tt.maxOpen
+			if maxOpen == 0 {
+				maxOpen = telemetry.DefaultConfig().MaxOpenStatements
+			}
+			exp := newFake()
+			opts := []Option{WithMaxPendingLogs(2 * tt.statements)}
+			if tt.maxOpen != 0 {
+				opts = append(opts, WithMaxOpenStatements(tt.maxOpen))
+			}
+			a := newTest(t, exp, opts...)
+			require.Len(t, a.shards, tt.wantShards)
+
+			for i := 0; i < tt.statements; i++ {
+				a.Handle(start(fmt.Sprintf("q%d", i)))
+			}
+			wantEvicted := max(0, tt.statements-maxOpen)
+			s := a.Stats()
+			assert.Equal(t, min(tt.statements, maxOpen), s.OpenStatements)
+			assert.Equal(t, int64(wantEvicted), s.Evicted.Capacity)
+
+			for i := 0; i < tt.statements; i++ {
+				a.Handle(complete(fmt.Sprintf("q%d", i)))
+			}
+			flush(t, a)
+			// An evicted statement logs twice (eviction, then its completion); others once.
+			perID := map[string]int{}
+			for _, l := range exp.logs() {
+				perID[driverLog(l).SQLStatementID]++
+			}
+			require.Len(t, perID, tt.statements)
+			twice := 0
+			for id, n := range perID {
+				require.LessOrEqual(t, n, 2, id)
+				if n == 2 {
+					twice++
+				}
+			}
+			assert.Equal(t, wantEvicted, twice)
+			s = a.Stats()
+			assert.Zero(t, s.OpenStatements)
+			assert.Zero(t, a.openStmts.Load())
+			assert.Zero(t, s.Dropped.Total())
+		})
+	}
+}
+
+// idsOnShard returns n statement ids that hash to shard i of a.
+func idsOnShard(a *Aggregator, i, n int) []string {
+	var ids []string
+	for k := 0; len(ids) < n; k++ {
+		id := fmt.Sprintf("s%d-q%d", i, k)
+		if a.shardFor(id) == &a.shards[i] {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// A statement opening on an empty shard when the others hold MaxOpenStatements evicts
+// the oldest statement of another shard: the bound holds whatever the hash does.
+func TestMaxOpenStatementsEvictsFromAnotherShard(t *testing.T) {
+	const maxOpen = 128
+	prev := runtime.GOMAXPROCS(8)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	exp := newFake()
+	clock := newClock()
+	a := newTest(t, exp, WithMaxOpenStatements(maxOpen), WithClock(clock.Now))
+	require.Len(t, a.shards, 2)
+
+	full := idsOnShard(a, 0, maxOpen)
+	for _, id := range full {
+		clock.Advance(time.Millisecond)
+		a.Handle(start(id))
+	}
+	newcomer := idsOnShard(a, 1, 1)[0]
+	a.Handle(start(newcomer))
+	s := a.Stats()
+	assert.Equal(t, maxOpen, s.OpenStatements)
+	assert.Equal(t, int64(1), s.Evicted.Capacity)
+	flush(t, a)
+	logs := exp.logs()
+	require.Len(t, logs, 1)
+	assert.Equal(t, full[0], driverLog(logs[0]).SQLStatementID, "the oldest statement of all")
+}
+
+// TestOpenStatementsNeverExceedLimit opens statements from several goroutines under
+// constant eviction pressure and samples the count meanwhile (meant for -race).
+func TestOpenStatementsNeverExceedLimit(t *testing.T) {
+	const maxOpen, goroutines, perG = 256, 8, 3000
+	prev := runtime.GOMAXPROCS(8)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	a := newTest(t, newFake(), WithMaxOpenStatements(maxOpen), WithMaxPendingLogs(64))
+	stop := make(chan struct{})
+	sampled := make(chan int)
+	go func() {
+		most := 0
+		for {
+			select {
+			case <-stop:
+				sampled <- most
+				return
+			default:
+			}
+			most = max(most, int(a.openStmts.Load()), a.Stats().OpenStatements)
+		}
+	}()
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perG; i++ {
+				id := fmt.Sprintf("g%d-q%d", g, i)
+				a.Handle(start(id))
+				if i%3 == 0 {
+					a.Handle(complete(id))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	assert.LessOrEqual(t, <-sampled, maxOpen)
+	s := a.Stats()
+	assert.Equal(t, maxOpen, s.OpenStatements)
+	assert.Equal(t, int64(maxOpen), a.openStmts.Load())
+	// Every statement never completed but the last maxOpen is evicted; one that is
+	// completed may be evicted before its completion comes.
+	neverCompleted := goroutines * perG * 2 / 3
+	assert.GreaterOrEqual(t, s.Evicted.Capacity, int64(neverCompleted-maxOpen))
+	assert.LessOrEqual(t, s.Evicted.Capacity, int64(goroutines*perG-maxOpen))
+}
+
+// TestStatementTTLRunsFromFirstSeen: the driver emits statement.start only once the
+// server answered, with Time set to when execution began. A statement's TTL runs from
+// when the aggregator first saw it, so a long query is not evicted on arrival; its
+// latency still runs from the start's Time.
+func TestStatementTTLRunsFromFirstSeen(t *testing.T) {
+	tests := []struct {
+		name        string
+		ranFor      time.Duration // how long before statement.start execution began; 0: no Time
+		openFor     time.Duration // how long the Rows stay open after the first chunk
+		closed      bool          // whether statement.complete comes
+		wantTTL     int64
+		wantLatency time.Duration
+	}{
+		{name: "query ran 90 min, Rows read at once", ranFor: 90 * time.Minute, closed: true,
+			wantLatency: 250 * time.Millisecond},
+		{name: "query ran 90 min, Rows read for 59 min", ranFor: 90 * time.Minute, openFor: 59 * time.Minute, closed: true,
+			wantLatency: 250 * time.Millisecond},
+		{name: "query ran 90 min, Rows never closed", ranFor: 90 * time.Minute, openFor: 61 * time.Minute,
+			wantTTL: 1, wantLatency: 151 * time.Minute},
+		{name: "no Time, Rows never closed", openFor: 61 * time.Minute,
+			wantTTL: 1, wantLatency: 61 * time.Minute},
+		{name: "no Time, Rows open for just under the TTL", openFor: 59 * time.Minute, closed: true,
+			wantLatency: 250 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			exp := newFake()
+			clock := newClock()
+			a := newTest(t, exp, WithClock(clock.Now), WithStatementTTL(time.Hour))
+			ev := start("q")
+			if tt.ranFor > 0 {
+				ev.Time = clock.Now().Add(-tt.ranFor)
+			}
+			a.Handle(ev)
+			flush(t, a)
+			assert.Empty(t, exp.logs(), "not evicted on arrival")
+			a.Handle(chunk("q", 0, 10*time.Millisecond, false))
+			clock.Advance(tt.openFor)
+			flush(t, a)
+			if tt.closed {
+				a.Handle(complete("q"))
+				flush(t, a)
+			}
+			logs := exp.logs()
+			require.Len(t, logs, 1, "one log per statement")
+			dl := driverLog(logs[0])
+			assert.Equal(t, "q", dl.SQLStatementID)
+			assert.Equal(t, tt.wantLatency.Milliseconds(), dl.OperationLatencyMs)
+			require.NotNil(t, dl.SQLOperation)
+			require.NotNil(t, dl.SQLOperation.ChunkDetails)
+			assert.Equal(t, int32(1), dl.SQLOperation.ChunkDetails.TotalChunksIterated)
+			s := a.Stats()
+			assert.Equal(t, tt.wantTTL, s.Evicted.TTL)
+			assert.Zero(t, s.OpenStatements)
+		})
+	}
 }

@@ -7,11 +7,13 @@ import (
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
-// entry aggregates one open statement. Entries of a shard form a list in creation order,
-// so the oldest (for capacity and TTL eviction) is always at the head.
+// entry aggregates one open statement. Entries of a shard form a list in the order the
+// aggregator first saw them, so the oldest (for capacity and TTL eviction) is always at
+// the head.
 type entry struct {
 	id, session string
-	created     time.Time
+	created     time.Time // when the statement began: its start's Time, else seen
+	seen        time.Time // the aggregator's clock when it first saw the statement; StatementTTL runs from it
 	stmt        stmtData
 	errs        []errData // retryable errors held until the statement finishes
 	prev, next  *entry
@@ -24,7 +26,6 @@ type shard struct {
 	m      map[string]*entry
 	head   *entry
 	tail   *entry
-	cap    int
 	closed bool
 	free   []*entry
 	outbox []record // finished logs on their way to the export queue (see stage)
@@ -36,7 +37,7 @@ type shard struct {
 
 const maxFreeEntries = 64
 
-func (s *shard) newEntry(id, session string, now time.Time) *entry {
+func (s *shard) newEntry(id, session string, created, seen time.Time) *entry {
 	var e *entry
 	if n := len(s.free); n > 0 {
 		e = s.free[n-1]
@@ -44,7 +45,7 @@ func (s *shard) newEntry(id, session string, now time.Time) *entry {
 	} else {
 		e = &entry{}
 	}
-	e.id, e.session, e.created = id, session, now
+	e.id, e.session, e.created, e.seen = id, session, created, seen
 	e.prev = s.tail
 	if s.tail != nil {
 		s.tail.next = e
