@@ -38,8 +38,11 @@ type redactRule struct {
 
 // Compiled once; regexp values are safe for concurrent use.
 var (
-	// SQL excerpts the server quotes back: "== SQL ==\nselect ...\n---^^^" up to a blank line.
-	sqlBlockRe = regexp.MustCompile(`(?s)(==\s*SQL(?:\s*\([^)\n]*\))?\s*==)(.*?)(\n[ \t]*\n|\z)`)
+	// SQL the server quotes back: "== SQL ==", "== SQL (line 1, position 8) ==" or
+	// "== SQL of VIEW v (line 1, position 8) ==", then the command line by line. The block
+	// runs to the end of the message: Spark puts it last, and the command may itself hold
+	// blank lines, so no earlier end is safe.
+	sqlBlockRe = regexp.MustCompile(`(?s)(==\s*SQL\b[^\n]*?==).*`)
 	// user:secret@host without a scheme (the Go driver's DSN: token:<pat>@host).
 	userinfoRe = regexp.MustCompile(`[A-Za-z0-9._%+\-]+:[^@\s/'"]+@`)
 	bearerRe   = regexp.MustCompile(`(?i)\b(bearer)(\s+|\s*[:=]\s*)[A-Za-z0-9\-._~+/]{8,}=*`)
@@ -50,7 +53,7 @@ var (
 	windowsPathRe = regexp.MustCompile(`(^|[^A-Za-z0-9])[A-Za-z]:[\\/](?:[^\\/\s'"<>|?*:]+[\\/])+`)
 
 	redactRules = [...]redactRule{
-		{need: []string{"sql"}, re: sqlBlockRe, repl: "${1} " + Redacted + "${3}"},
+		{need: []string{"sql"}, re: sqlBlockRe, repl: "${1} " + Redacted},
 		// URLs: userinfo, query and fragment go (SPEC §4a, CloudFetch pre-signed links).
 		{need: []string{"://"}, apply: redactURLs},
 		// Keyed secrets before the rules that could eat their key.
@@ -75,11 +78,12 @@ var (
 //   - Bearer and Basic credentials, JWTs, Databricks tokens (dapi…, dkea…, dose…,
 //     dsapi…) and AWS access key ids;
 //   - password, pwd, token, secret, client_secret, access_token, refresh_token, api_key
-//     and similar keys, in JSON ("k": "v") and k=v form;
+//     and similar keys, in JSON ("k": "v", or \"k\": \"v\" for JSON quoted in a JSON
+//     string) and k=v form;
 //   - URL userinfo (and user:secret@host without a scheme) and URL query strings and
 //     fragments (pre-signed CloudFetch links carry their signature there);
-//   - SQL the server quotes back ("== SQL == …") and quoted literals ('…' → '?',
-//     "…" → "?"); numbers and `identifiers` stay;
+//   - SQL the server quotes back ("== SQL == …", to the end of the message) and quoted
+//     literals ('…' → '?', "…" → "?", \"…\" → \"?\"); numbers and `identifiers` stay;
 //   - the directories of absolute paths (home and application directories): only the
 //     last element stays, "/home/alice/app/main.go:12" → "[PATH]/main.go:12";
 //   - e-mail addresses.
@@ -196,7 +200,8 @@ func redactKVSecrets(s string) string {
 
 // redactJSONSecrets rewrites "key": value when the key names a secret; the value becomes
 // "[REDACTED]". The value is a JSON string (escapes honoured, an unclosed one runs to the
-// end) or a bare run up to whitespace or one of , } ].
+// end) or a bare run up to whitespace or one of , } ]. JSON quoted inside a JSON string
+// and printed without the outer quotes (\"key\": \"value\") is handled alike.
 func redactJSONSecrets(s string) string {
 	var b strings.Builder
 	last := 0
@@ -211,11 +216,16 @@ func redactJSONSecrets(s string) string {
 		if k == last || s[k-1] != '"' {
 			continue
 		}
-		open := strings.LastIndexByte(s[last:k-1], '"')
+		quote := `"`
+		if k-1 > last && s[k-2] == '\\' {
+			quote = `\"`
+		}
+		kEnd := k - len(quote)
+		open := strings.LastIndex(s[last:kEnd], quote)
 		if open < 0 {
 			continue
 		}
-		key := s[last+open+1 : k-1]
+		key := s[last+open+len(quote) : kEnd]
 		if strings.ContainsAny(key, "\\\n") || !isSecretKey(key, true) {
 			continue
 		}
@@ -224,18 +234,8 @@ func redactJSONSecrets(s string) string {
 			v++
 		}
 		end := v
-		if v < len(s) && s[v] == '"' {
-			end = len(s)
-			for j := v + 1; j < len(s); j++ {
-				if s[j] == '\\' {
-					j++
-					continue
-				}
-				if s[j] == '"' {
-					end = j + 1
-					break
-				}
-			}
+		if strings.HasPrefix(s[v:], quote) {
+			end = quotedEnd(s, v+len(quote), '"', len(quote) == 2, false)
 		} else {
 			for end < len(s) && !isSpace(s[end]) && strings.IndexByte(",}]", s[end]) < 0 {
 				end++
@@ -245,7 +245,7 @@ func redactJSONSecrets(s string) string {
 			continue
 		}
 		b.WriteString(s[last:v])
-		b.WriteString(`"` + Redacted + `"`)
+		b.WriteString(quote + Redacted + quote)
 		last = end
 		i = end - 1
 	}
@@ -464,17 +464,20 @@ func redactURLs(s string) string {
 // redactSingleQuoted replaces '…' literals with '?' (SQL's ” and \' escapes honoured).
 func redactSingleQuoted(s string) string { return redactQuoted(s, '\'') }
 
-// redactDoubleQuoted replaces "…" strings with "?" (\" escapes honoured).
+// redactDoubleQuoted replaces "…" strings with "?" (\" escapes honoured), and \"…\"
+// strings (JSON quoted inside a JSON string, printed without the outer quotes) with \"?\".
 func redactDoubleQuoted(s string) string { return redactQuoted(s, '"') }
 
 // redactQuoted replaces quoted text with q?q. A quote opens only after a non-word
 // character (don't, O'Brien); a quote followed by a word character does not close, so
 // that a stray quote cannot shift the pairing and expose a literal; an unclosed quote
-// runs to the end, since a literal cut short is still a literal.
+// runs to the end, since a literal cut short is still a literal. For q == '"', an
+// escaped quote \" outside any string opens a string that an escaped quote closes.
 func redactQuoted(s string, q byte) string {
 	w := rewriter{s: s}
 	for i := 0; i < len(s); i++ {
-		if s[i] != q {
+		escaped := q == '"' && s[i] == '\\' && i+1 < len(s) && s[i+1] == q
+		if s[i] != q && !escaped {
 			continue
 		}
 		if i > 0 {
@@ -482,27 +485,50 @@ func redactQuoted(s string, q byte) string {
 				continue
 			}
 		}
-		end := len(s)
-		for j := i + 1; j < len(s); j++ {
-			c := s[j]
-			if c == '\\' {
-				j++
-				continue
-			}
-			if c != q {
-				continue
-			}
-			if j+1 < len(s) && (isWordChar(s[j+1]) || q == '\'' && s[j+1] == q) {
-				j++ // an escaped '' or a quote inside a word
-				continue
-			}
-			end = j + 1
-			break
+		open := s[i : i+1]
+		if escaped {
+			open = s[i : i+2]
 		}
-		w.replace(i, end, string([]byte{q, '?', q}))
+		end := quotedEnd(s, i+len(open), q, escaped, true)
+		w.replace(i, end, open+"?"+open)
 		i = end - 1
 	}
 	return w.String()
+}
+
+// quotedEnd returns the index just past the quote q that closes the string whose text
+// starts at s[from], or len(s) when the string is unclosed. A backslash escapes the next
+// character. When escaped, the string is itself inside a JSON string: s is read unescaped
+// one level (\x stands for x), so \" closes it and \\\" is an escaped quote inside it.
+// When wordy, a quote followed by a word character does not close, and neither does a
+// doubled single quote (SQL's escape for a quote).
+func quotedEnd(s string, from int, q byte, escaped, wordy bool) int {
+	for j := from; j < len(s); {
+		c, n := unescapedAt(s, j, escaped)
+		j += n
+		switch {
+		case c == '\\':
+			if j < len(s) {
+				_, n = unescapedAt(s, j, escaped)
+				j += n
+			}
+		case c != q:
+		case wordy && j < len(s) && (isWordChar(s[j]) || q == '\'' && s[j] == q):
+			j++ // an escaped '' or a quote inside a word
+		default:
+			return j
+		}
+	}
+	return len(s)
+}
+
+// unescapedAt returns the character at s[j] and the bytes it takes: when escaped, a
+// backslash pair \x stands for x.
+func unescapedAt(s string, j int, escaped bool) (byte, int) {
+	if escaped && s[j] == '\\' && j+1 < len(s) {
+		return s[j+1], 2
+	}
+	return s[j], 1
 }
 
 func isPathPrefix(c byte) bool {
