@@ -47,9 +47,11 @@ type Connector struct {
 	ownAgg   *aggregator.Aggregator // with WithExporter
 
 	flagOnce  sync.Once
+	flagAsked atomic.Bool // the flag has been asked once: each new connection asks again
 	closeMu   sync.Mutex
 	closed    bool
-	stop      context.CancelFunc // ends the feature-flag fetch
+	flagCtx   context.Context    // the feature-flag fetches', made by the first
+	stop      context.CancelFunc // ends the feature-flag fetches
 	work      sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -107,7 +109,7 @@ func (c *Connector) wrap(raw driver.Connector) (*Connector, error) {
 	if !c.em.Enabled() {
 		// Off: the driver alone, plus the transport that keeps its built-in telemetry off.
 		c.inner = raw
-		c.gate.resolve(false)
+		c.gate.shut()
 		return c, nil
 	}
 	if cfg.enabled != nil && *cfg.enabled {
@@ -138,6 +140,11 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.inner.Connect(withConn(ctx, cs))
 	if err != nil {
 		return conn, err
+	}
+	if c.flagAsked.Load() {
+		// The server's answer may have changed since: its host's cache says so once its
+		// TTL has passed (the fetch happens then, at most one per host at a time).
+		c.askFlag()
 	}
 	return &outerConn{mw: conn, cs: cs}, nil
 }
@@ -175,7 +182,7 @@ func (c *Connector) Close() error {
 			}
 			<-fetched
 		}
-		c.gate.resolve(false) // still undecided: nothing is sent
+		c.gate.shut() // still undecided: nothing is sent
 		safely(func() {
 			if c.ownAgg != nil {
 				_ = c.ownAgg.Close(ctx)
@@ -338,7 +345,9 @@ func (c *Connector) attach(u *url.URL) {
 
 // askFlag lets the server's feature flag decide, once the connector has credentials
 // the server accepted (the flag endpoint needs them). Without a DSN setting, events wait
-// in the gate until then.
+// in the gate until then. It asks again for every new connection (see Connect), so that
+// a long-lived pool follows the server: off stops the export, on starts it again. The
+// host's flag cache answers from memory until its TTL has passed.
 func (c *Connector) askFlag() {
 	ref := c.host.Load()
 	if c.cfg.enabled != nil || ref == nil {
@@ -349,8 +358,11 @@ func (c *Connector) askFlag() {
 	if c.closed {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c.stop = cancel
+	if c.flagCtx == nil {
+		c.flagCtx, c.stop = context.WithCancel(context.Background())
+	}
+	c.flagAsked.Store(true)
+	ctx := c.flagCtx
 	c.work.Add(1)
 	go func() {
 		defer c.work.Done()
@@ -358,7 +370,9 @@ func (c *Connector) askFlag() {
 		defer fcancel()
 		on := false
 		safely(func() { on = ref.handle.FeatureFlags().Enabled(fctx) })
-		c.gate.resolve(on)
+		if ctx.Err() == nil {
+			c.gate.resolve(on)
+		}
 	}()
 }
 
@@ -388,12 +402,20 @@ func (d connectorDriver) OpenConnector(string) (driver.Connector, error) { retur
 // may take a moment), then forwards them to the aggregator or drops them. Once decided
 // it costs one atomic load per event.
 type gate struct {
-	state   atomic.Int32 // 0 undecided, 1 on, 2 off
+	state   atomic.Int32 // gateUndecided, gateOn, gateOff or gateShut
 	sink    atomic.Pointer[aggregator.Aggregator]
 	mu      sync.Mutex
 	pending []telemetry.Event
 	dropped atomic.Int64
 }
+
+// States of a gate.
+const (
+	gateUndecided = iota // events wait (up to maxUndecided)
+	gateOn               // events go to the sink
+	gateOff              // the server's flag said off: events are dropped until it says on
+	gateShut             // off for good: telemetry disabled, or the connector closed
+)
 
 const maxUndecided = 1024
 
@@ -401,22 +423,23 @@ func newGate() *gate { return &gate{} }
 
 func (g *gate) Handle(ev telemetry.Event) {
 	switch g.state.Load() {
-	case 1:
+	case gateOn:
 		if s := g.sink.Load(); s != nil {
 			s.Handle(ev)
 			return
 		}
-	case 2:
+	case gateOff, gateShut:
 		return
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.state.Load() == 1 {
+	switch g.state.Load() {
+	case gateOn:
 		if s := g.sink.Load(); s != nil {
 			s.Handle(ev)
 			return
 		}
-	} else if g.state.Load() == 2 {
+	case gateOff, gateShut:
 		return
 	}
 	if len(g.pending) >= maxUndecided {
@@ -433,25 +456,34 @@ func (g *gate) setSink(a *aggregator.Aggregator) {
 	g.flushLocked()
 }
 
+// resolve applies an answer of the server's flag (or the DSN's setting): on forwards
+// what waits and what comes, off drops both. A shut gate stays shut.
 func (g *gate) resolve(on bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.state.Load() == 2 {
+	if g.state.Load() == gateShut {
 		return
 	}
-	if on {
-		g.state.Store(1)
-	} else {
-		g.state.Store(2)
+	if !on {
+		g.state.Store(gateOff)
 		g.pending = nil
 		return
 	}
+	g.state.Store(gateOn)
 	g.flushLocked()
+}
+
+// shut turns the gate off for good.
+func (g *gate) shut() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.state.Store(gateShut)
+	g.pending = nil
 }
 
 func (g *gate) flushLocked() {
 	s := g.sink.Load()
-	if g.state.Load() != 1 || s == nil {
+	if g.state.Load() != gateOn || s == nil {
 		return
 	}
 	for _, ev := range g.pending {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dbtelemetry/dbtelemetry/driver"
+	"github.com/dbtelemetry/dbtelemetry/exporter"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
@@ -60,6 +62,50 @@ func TestEnableTelemetrySwitch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A long-lived pool follows the server's flag: every new connection asks again, and the
+// host's cache answers from memory until its TTL has passed; off stops the export, on
+// starts it again.
+func TestServerFlagIsFollowed(t *testing.T) {
+	srv, err := warehouse.NewServer() // flag on, TTL 15 min
+	require.NoError(t, err)
+	defer srv.Close()
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	later := func() { now.Add(int64(16 * time.Minute)) }
+	hosts := driver.NewHosts(exporter.WithClock(func() time.Time { return time.Unix(0, now.Load()) }))
+	defer func() { _ = hosts.Close(context.Background()) }()
+	c, err := driver.NewConnector(driver.WithConnOptions(connOptions(srv)...), driver.WithHosts(hosts))
+	require.NoError(t, err)
+	db := sql.OpenDB(c)
+	defer db.Close()
+	db.SetMaxIdleConns(0) // a new connection for every query
+	// counted runs a query and reports whether its events reached the aggregator.
+	counted := func() bool {
+		before := c.Stats().Received
+		var v int
+		require.NoError(t, db.QueryRow("SELECT 1").Scan(&v))
+		return c.Stats().Received > before
+	}
+	wait := func(on bool) {
+		t.Helper()
+		require.Eventually(t, func() bool { return counted() == on }, 5*time.Second, 10*time.Millisecond)
+		for range 3 {
+			assert.Equal(t, on, counted(), "and stays so")
+		}
+	}
+
+	wait(true)
+	srv.SetTelemetryFlag(false)
+	assert.True(t, counted(), "the cached answer holds until its TTL has passed")
+	later()
+	wait(false)
+	asked := srv.FeatureFlagRequests()
+	srv.SetTelemetryFlag(true)
+	later()
+	wait(true)
+	assert.Greater(t, srv.FeatureFlagRequests(), asked)
 }
 
 func TestKillSwitch(t *testing.T) {
