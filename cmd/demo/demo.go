@@ -347,9 +347,10 @@ func (l *liveStats) status(phase int) string {
 	if e, ok := l.end[phase]; ok {
 		until = e
 	}
-	rate := 0.0
+	// A rate over less than a fifth of a second says little: it is left out, not shown as 0/s.
+	rate := ""
 	if span := until.Sub(l.begin[phase]).Seconds(); span > 0.2 {
-		rate = float64(n) / span
+		rate = fmt.Sprintf(", %.0f/s", float64(n)/span)
 	}
-	return fmt.Sprintf("%s statements, %.0f/s, %d errors", commas(int64(n)), rate, l.fail[phase])
+	return fmt.Sprintf("%s statements%s, %d errors", commas(int64(n)), rate, l.fail[phase])
 }

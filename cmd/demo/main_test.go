@@ -382,3 +382,23 @@ func TestHelp(t *testing.T) {
 		assert.Contains(t, stdout.String(), flag)
 	}
 }
+
+// A phase's progress line shows a rate only over a span long enough to mean one.
+func TestLiveStatsStatus(t *testing.T) {
+	t0 := time.Now()
+	for _, tc := range []struct {
+		name string
+		span time.Duration
+		want string
+	}{
+		{"short phase: no rate", 100 * time.Millisecond, "31 statements, 2 errors"},
+		{"long phase", 2 * time.Second, "31 statements, 16/s, 2 errors"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLiveStats()
+			l.count[0], l.fail[0] = 31, 2
+			l.begin[0], l.end[0] = t0, t0.Add(tc.span)
+			assert.Equal(t, tc.want, l.status(0))
+		})
+	}
+}
