@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -199,6 +201,9 @@ func newColumn(name, dbType string, opts encodeOptions) column {
 		c.typeID, c.field, c.add = id, arrow.Field{Name: name, Type: dt, Nullable: true}, add
 	}
 	switch base := strings.ToUpper(dbType); {
+	// First: an array's name starts with its element type's (TIMESTAMP[], DECIMAL(4,1)[]).
+	case strings.HasSuffix(base, "]"):
+		set(tcli.TTypeId_ARRAY_TYPE, arrow.BinaryTypes.String, stringAdder(base))
 	case base == "BOOLEAN":
 		set(tcli.TTypeId_BOOLEAN_TYPE, arrow.FixedWidthTypes.Boolean, func(b array.Builder, v any) error {
 			x, ok := v.(bool)
@@ -289,8 +294,6 @@ func newColumn(name, dbType string, opts encodeOptions) column {
 			b.AppendNull()
 			return nil
 		})
-	case strings.HasSuffix(base, "]"):
-		set(tcli.TTypeId_ARRAY_TYPE, arrow.BinaryTypes.String, stringAdder(base))
 	case strings.HasPrefix(base, "STRUCT"):
 		set(tcli.TTypeId_STRUCT_TYPE, arrow.BinaryTypes.String, stringAdder(base))
 	case strings.HasPrefix(base, "MAP"):
@@ -383,11 +386,73 @@ func formatValue(v any) (string, error) {
 }
 
 func toJSON(v any) (string, error) {
-	b, err := json.Marshal(v)
+	b, err := appendJSON(nil, v)
 	if err != nil {
 		return "", err
 	}
 	return string(b), nil
+}
+
+// appendJSON renders a nested value the way the driver renders the complex types
+// Databricks sends it as Arrow: JSON in which a decimal is its exact number literal and a
+// date or timestamp is Go's time.String in the session's time zone (UTC), quoted.
+// encoding/json alone would write a duckdb.Decimal as the struct it is.
+func appendJSON(b []byte, v any) ([]byte, error) {
+	var err error
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case duckdb.Decimal:
+		return append(b, x.String()...), nil
+	case time.Time:
+		return strconv.AppendQuote(b, x.UTC().String()), nil
+	case []any:
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = appendJSON(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	case map[string]any: // a STRUCT: its fields in name order, as encoding/json has them
+		b = append(b, '{')
+		for i, k := range slices.Sorted(maps.Keys(x)) {
+			if b, err = appendMember(b, i, k, x[k]); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	case duckdb.OrderedMap: // a MAP: its entries in order, keys as strings
+		b = append(b, '{')
+		keys, values := x.Keys(), x.Values()
+		for i := range keys {
+			if b, err = appendMember(b, i, fmt.Sprint(keys[i]), values[i]); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, j...), nil
+}
+
+// appendMember renders the i-th member "key":value of a JSON object.
+func appendMember(b []byte, i int, key string, v any) ([]byte, error) {
+	if i > 0 {
+		b = append(b, ',')
+	}
+	k, err := json.Marshal(key)
+	if err != nil {
+		return nil, err
+	}
+	b = append(append(b, k...), ':')
+	return appendJSON(b, v)
 }
 
 func formatInterval(iv duckdb.Interval) string {

@@ -2,7 +2,9 @@ package warehouse
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"time"
@@ -21,10 +23,12 @@ type chunk struct {
 	expires   time.Time
 }
 
-// publishChunks turns a result into CloudFetch files of about chunkRows rows each
-// (whole Arrow batches), stores them and returns their links.
-func (s *Server) publishChunks(stmtID string, res *encodedResult, compress bool) ([]*tcli.TSparkArrowResultLink, error) {
+// publishChunks turns the operation's result into CloudFetch files of about chunkRows
+// rows each (whole Arrow batches), stores them and returns their links. An operation
+// closed meanwhile stores none: nothing would free them before they expire.
+func (s *Server) publishChunks(op *operation, res *encodedResult) ([]*tcli.TSparkArrowResultLink, error) {
 	var links []*tcli.TSparkArrowResultLink
+	files := map[string]*chunk{}
 	expires := time.Now().Add(s.cfg.linkTTL)
 	for i := 0; i < len(res.batches); {
 		j, rows := i, int64(0)
@@ -33,17 +37,15 @@ func (s *Server) publishChunks(stmtID string, res *encodedResult, compress bool)
 			j++
 		}
 		body := res.stream(res.batches[i:j])
-		if compress {
+		if op.compress {
 			var err error
 			if body, err = lz4Frame(body); err != nil {
 				return nil, err
 			}
 		}
 		token := randomHex(16)
-		c := &chunk{stmtID: stmtID, index: len(links), body: body, signature: randomHex(16), expires: expires}
-		s.mu.Lock()
-		s.chunks[token] = c
-		s.mu.Unlock()
+		c := &chunk{stmtID: op.id, index: len(links), body: body, signature: randomHex(16), expires: expires}
+		files[token] = c
 		links = append(links, &tcli.TSparkArrowResultLink{
 			// Like a presigned URL, the link carries its credentials in the query string.
 			FileLink:       fmt.Sprintf("%s/cloudfetch/%s?X-Expires=%d&X-Signature=%s", s.baseURL, token, expires.Unix(), c.signature),
@@ -55,6 +57,16 @@ func (s *Server) publishChunks(stmtID string, res *encodedResult, compress bool)
 		})
 		i = j
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Closing cancels the operation before it forgets it under this lock.
+	if err := op.ctx.Err(); err != nil {
+		return nil, err
+	}
+	if _, open := s.ops[op.id]; !open {
+		return nil, context.Canceled
+	}
+	maps.Copy(s.chunks, files)
 	return links, nil
 }
 
@@ -94,6 +106,16 @@ func (s *Server) dropExpiredChunks(now time.Time) {
 	defer s.mu.Unlock()
 	for k, c := range s.chunks {
 		if now.After(c.expires) {
+			delete(s.chunks, k)
+		}
+	}
+}
+
+// dropUnsentChunksLocked frees the operation's files whose links were never handed out:
+// no client can ask for them. The caller holds s.mu, which guards op.cursor.
+func (s *Server) dropUnsentChunksLocked(op *operation) {
+	for k, c := range s.chunks {
+		if c.stmtID == op.id && c.index >= op.cursor {
 			delete(s.chunks, k)
 		}
 	}

@@ -66,6 +66,47 @@ func TestTypesRoundTrip(t *testing.T) {
 	})
 }
 
+// Complex types arrive as JSON strings, as the driver renders the Arrow lists, structs and
+// maps Databricks sends: decimals as exact number literals, dates and timestamps quoted in
+// Go's time.String form (UTC session). An array is an array whatever its element type.
+func TestComplexTypes(t *testing.T) {
+	srv := start(t)
+	cases := []struct {
+		name, expr, typ, want string
+	}{
+		{"timestamps", "[TIMESTAMP '2024-01-01 12:00:00.5', NULL]", "ARRAY", `["2024-01-01 12:00:00.5 +0000 UTC",null]`},
+		{"timestamps with time zone", "[TIMESTAMPTZ '2024-01-01 00:00:00+02']", "ARRAY", `["2023-12-31 22:00:00 +0000 UTC"]`},
+		{"list of timestamps", "list(TIMESTAMP '2024-01-01 00:00:00')", "ARRAY", `["2024-01-01 00:00:00 +0000 UTC"]`},
+		{"dates", "[DATE '2020-01-01']", "ARRAY", `["2020-01-01 00:00:00 +0000 UTC"]`},
+		{"decimals", "[1.5::DECIMAL(4,1), -0.05::DECIMAL(4,1), NULL]", "ARRAY", `[1.5,-0.1,null]`},
+		{"wide decimals", "[12345678901234567890.123456789::DECIMAL(38,9)]", "ARRAY", `[12345678901234567890.123456789]`},
+		{"fixed-size array", "[1, 2, 3]::INTEGER[3]", "ARRAY", `[1,2,3]`},
+		{"nested arrays", "[[1, 2], [3]]", "ARRAY", `[[1,2],[3]]`},
+		{"array of structs", "[{'a': 2.25::DECIMAL(5,2), 'b': DATE '2020-01-01'}]", "ARRAY", `[{"a":2.25,"b":"2020-01-01 00:00:00 +0000 UTC"}]`},
+		{"array of maps", "[MAP {'k': 1.5::DECIMAL(4,1)}]", "ARRAY", `[{"k":1.5}]`},
+		{"struct", "{'b': [1.5::DECIMAL(4,1)], 'a': 'x'}", "STRUCT", `{"a":"x","b":[1.5]}`},
+		{"map", "MAP {'k': [TIMESTAMP '2024-01-01 00:00:00']}", "MAP", `{"k":["2024-01-01 00:00:00 +0000 UTC"]}`},
+	}
+	// Native decimals change top-level DECIMAL columns only.
+	for _, mode := range []struct{ name, params string }{{"string decimals", ""}, {"native decimals", "useArrowNativeDecimal=true"}} {
+		db := open(t, srv, mode.params)
+		for _, tc := range cases {
+			t.Run(mode.name+"/"+tc.name, func(t *testing.T) {
+				rows, err := db.Query("SELECT " + tc.expr + " AS v")
+				require.NoError(t, err)
+				defer rows.Close()
+				cts, err := rows.ColumnTypes()
+				require.NoError(t, err)
+				assert.Equal(t, tc.typ, cts[0].DatabaseTypeName())
+				require.True(t, rows.Next(), "%v", rows.Err())
+				var got any
+				require.NoError(t, rows.Scan(&got))
+				assert.Equal(t, tc.want, got)
+			})
+		}
+	}
+}
+
 // typeOf extracts the SQL type of a test expression for its NULL twin.
 func typeOf(expr string) string {
 	switch {

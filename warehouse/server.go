@@ -49,6 +49,7 @@ type config struct {
 	chunkRows        int64
 	batchRows        int64
 	linkTTL          time.Duration
+	failedOpTTL      time.Duration
 	maxBodyBytes     int64
 	statementRecords int
 }
@@ -63,6 +64,7 @@ func defaultConfig() config {
 		chunkRows:      250_000,
 		batchRows:      50_000,
 		linkTTL:        15 * time.Minute,
+		failedOpTTL:    time.Minute,
 		maxBodyBytes:   16 << 20,
 	}
 }
@@ -107,6 +109,12 @@ func WithBatchRows(rows int64) Option { return func(c *config) { c.batchRows = r
 // WithLinkTTL sets how long CloudFetch links stay valid (default 15 min).
 func WithLinkTTL(d time.Duration) Option { return func(c *config) { c.linkTTL = d } }
 
+// WithFailedOperationTTL sets how long a statement that was cancelled, failed or timed
+// out stays known after it ended when the client does not close it (default 1 min). The
+// driver reports a failure from GetOperationStatus without closing the statement, and
+// after CancelOperation it sends nothing more.
+func WithFailedOperationTTL(d time.Duration) Option { return func(c *config) { c.failedOpTTL = d } }
+
 // WithMaxBodyBytes caps request bodies (default 16 MiB); larger ones get 413.
 func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBodyBytes = n } }
 
@@ -127,6 +135,7 @@ type Server struct {
 	closing  chan struct{}
 	handlers sync.WaitGroup // in-flight HTTP handlers
 	work     sync.WaitGroup // statement goroutines
+	janitor  chan struct{}  // closed when the janitor goroutine has returned
 	faults   faultTable
 	rec      recorder
 	tcli     http.Handler
@@ -177,6 +186,7 @@ func NewServer(opts ...Option) (*Server, error) {
 		conn:     connector,
 		db:       db,
 		closing:  make(chan struct{}),
+		janitor:  make(chan struct{}),
 		sessions: map[string]*session{},
 		ops:      map[string]*operation{},
 		chunks:   map[string]*chunk{},
@@ -200,6 +210,7 @@ func NewServer(opts ...Option) (*Server, error) {
 		ErrorLog:          nil,
 	}
 	go func() { _ = s.http.Serve(ln) }()
+	go s.sweep(sweepInterval(cfg))
 	return s, nil
 }
 
@@ -243,6 +254,7 @@ func (s *Server) Close() error {
 	}
 	s.handlers.Wait()
 	s.work.Wait()
+	<-s.janitor
 
 	s.mu.Lock()
 	sessions := s.sessions
@@ -256,6 +268,30 @@ func (s *Server) Close() error {
 		err = nil
 	}
 	return err
+}
+
+// sweepInterval is how often the janitor runs: often enough that nothing outlives its
+// TTL by more than half of it, at most once a minute, at least every 10 ms.
+func sweepInterval(cfg config) time.Duration {
+	return min(max(min(cfg.linkTTL, cfg.failedOpTTL)/2, 10*time.Millisecond), time.Minute)
+}
+
+// sweep frees, until the server closes, the CloudFetch files whose links have expired
+// (a client that never downloads them would otherwise keep them until the next
+// CloudFetch result) and the failed statements nobody closed.
+func (s *Server) sweep(every time.Duration) {
+	defer close(s.janitor)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case now := <-t.C:
+			s.dropExpiredChunks(now)
+			s.reapFailedOperations(now)
+		}
+	}
 }
 
 // track counts in-flight handlers so that Close can wait for them.

@@ -55,6 +55,7 @@ type operation struct {
 	state       tcli.TOperationState
 	failure     *sqlError
 	res         *encodedResult
+	ended       time.Time
 	modified    int64
 	delivery    Delivery
 	links       []*tcli.TSparkArrowResultLink
@@ -164,19 +165,18 @@ func (v *service) CloseSession(_ context.Context, req *tcli.TCloseSessionReq) (*
 	s.mu.Lock()
 	sess, ok := s.sessions[id]
 	delete(s.sessions, id)
-	var ops []*operation
 	for k, op := range s.ops {
 		if op.sess == sess {
-			ops = append(ops, op)
+			// Cancelled before it is forgotten, as in dropOperation: a statement that
+			// publishes its files later sees one or the other and keeps none.
+			op.cancel()
 			delete(s.ops, k)
+			s.dropUnsentChunksLocked(op)
 		}
 	}
 	s.mu.Unlock()
 	if !ok {
 		return &tcli.TCloseSessionResp{Status: invalidHandle("SessionHandle")}, nil
-	}
-	for _, op := range ops {
-		op.cancel()
 	}
 	sess.mu.Lock()
 	sess.closed = true
@@ -256,6 +256,12 @@ func (v *service) ExecuteStatement(ctx context.Context, req *tcli.TExecuteStatem
 	case <-op.done:
 	case <-t.C:
 	case <-s.closing:
+	case <-ctx.Done():
+		// The client gave up before it learnt the handle, so it can neither cancel nor
+		// close the statement: left running, it would hold the session's connection and
+		// every later statement of that session would queue behind it.
+		s.closeOperation(op)
+		return nil, ctx.Err()
 	}
 	select {
 	case <-op.done:
@@ -308,6 +314,7 @@ func (s *Server) run(op *operation) {
 		return s.execute(ctx, op)
 	}()
 	now := time.Now()
+	op.ended = now
 	if err != nil {
 		switch {
 		case errors.Is(ctx.Err(), context.DeadlineExceeded) && op.ctx.Err() == nil:
@@ -389,7 +396,7 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 	op.delivery = DeliveryInline
 	if op.cloud && res.rows > s.cfg.cloudFetchRows {
 		s.dropExpiredChunks(time.Now())
-		if op.links, err = s.publishChunks(op.id, res, op.compress); err != nil {
+		if op.links, err = s.publishChunks(op, res); err != nil {
 			return err
 		}
 		op.delivery = DeliveryCloudFetch
@@ -506,13 +513,46 @@ func (s *Server) lookupOp(h *tcli.TOperationHandle) (*operation, bool) {
 	return op, ok
 }
 
-// closeOperation frees the operation's server state.
+// closeOperation interrupts the operation if it still runs and frees its server state.
 func (s *Server) closeOperation(op *operation) {
+	s.dropOperation(op)
+	s.rec.statement(op.id, func(r *StatementRecord) { r.Closed = true })
+}
+
+// dropOperation interrupts the operation and forgets it, with the CloudFetch files it
+// never handed out. Files whose links the client holds stay until served or expired:
+// direct results close the operation before the client downloads them.
+func (s *Server) dropOperation(op *operation) {
 	op.cancel()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	delete(s.ops, op.id)
+	s.dropUnsentChunksLocked(op)
+}
+
+// reapFailedOperations forgets the statements that ended cancelled, failed or timed out
+// more than failedOpTTL ago. The driver does not close them: after CancelOperation it
+// sends nothing more, and a failure that QueryContext learns from GetOperationStatus is
+// returned without CloseOperation. They are kept for a while rather than dropped once
+// reported, because ExecContext does close them, and a CloseOperation on a handle the
+// server no longer knows fails (INVALID_HANDLE) where the client expects success.
+func (s *Server) reapFailedOperations(now time.Time) {
+	var expired []*operation
+	s.mu.Lock()
+	for _, op := range s.ops {
+		select {
+		case <-op.done:
+		default:
+			continue
+		}
+		if op.state != tcli.TOperationState_FINISHED_STATE && now.Sub(op.ended) > s.cfg.failedOpTTL {
+			expired = append(expired, op)
+		}
+	}
 	s.mu.Unlock()
-	s.rec.statement(op.id, func(r *StatementRecord) { r.Closed = true })
+	for _, op := range expired {
+		s.dropOperation(op)
+	}
 }
 
 func (v *service) GetOperationStatus(_ context.Context, req *tcli.TGetOperationStatusReq) (*tcli.TGetOperationStatusResp, error) {

@@ -1,0 +1,199 @@
+package warehouse_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	dbsqlerr "github.com/databricks/databricks-sql-go/errors"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+	"github.com/dbtelemetry/dbtelemetry/warehouse/internal/tcli"
+)
+
+// A client whose deadline passes before ExecuteStatement answers never learns the handle,
+// so it can neither cancel nor close the statement: the server stops it, and the next
+// statement on the same connection runs at once.
+func TestAbandonedExecuteFreesSession(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  func(ctx context.Context, db *sql.DB, q string) error
+	}{
+		{"query", func(ctx context.Context, db *sql.DB, q string) error {
+			rows, err := db.QueryContext(ctx, q)
+			if err == nil {
+				rows.Close()
+			}
+			return err
+		}},
+		{"exec", func(ctx context.Context, db *sql.DB, q string) error {
+			_, err := db.ExecContext(ctx, q)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := start(t)
+			db := open(t, srv, "")
+			db.SetMaxOpenConns(1)
+			require.NoError(t, db.Ping(), "the session is open before the deadline starts")
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			err := tc.run(ctx, db, "SELECT wait_ms(20000)")
+			cancel()
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+
+			began := time.Now()
+			var one int32
+			require.NoError(t, db.QueryRowContext(ctxTimeout(t, 5*time.Second), "SELECT 1").Scan(&one))
+			assert.Less(t, time.Since(began), time.Second, "the session's connection was free")
+			assert.Len(t, srv.Sessions(), 1, "on the same session")
+			st := findStatement(t, srv, "SELECT wait_ms")
+			require.Eventually(t, func() bool {
+				st, _ = srv.Statement(st.ID)
+				return st.State == warehouse.StateCanceled
+			}, 5*time.Second, 10*time.Millisecond, "DuckDB was interrupted (state %s)", st.State)
+			assert.True(t, st.Closed)
+			assert.Zero(t, srv.OpenOperations())
+		})
+	}
+}
+
+// Closing a CloudFetch result read in part frees the files whose links the client never
+// received; the driver's own read of the first links is what stays, until served.
+func TestClosePartlyReadCloudFetch(t *testing.T) {
+	srv := start(t, warehouse.WithChunkRows(1000), warehouse.WithBatchRows(1000))
+	db := open(t, srv, "")
+	rows, err := db.Query("SELECT range AS i FROM range(300000)")
+	require.NoError(t, err)
+	require.True(t, rows.Next())
+	require.NoError(t, rows.Close())
+	st := lastStatement(t, srv)
+	require.Equal(t, warehouse.DeliveryCloudFetch, st.Delivery)
+	require.Equal(t, 300, st.Chunks)
+	assert.True(t, st.Closed)
+	assert.LessOrEqual(t, srv.HeldChunks(), 8, "only files of links handed out (one page) stay")
+	assert.Zero(t, srv.OpenOperations())
+}
+
+// Over raw Thrift, which downloads exactly what the test says: after CloseOperation the
+// links already handed out still work and the rest are gone; links never downloaded are
+// swept when they expire, without a later CloudFetch result to trigger it.
+func TestCloudFetchFilesAreFreed(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		rows     int
+		ttl      time.Duration
+		download bool
+	}{
+		{"closed after the first page, its links downloaded", 30000, time.Hour, true},
+		{"closed after the first page, nothing downloaded", 30000, 500 * time.Millisecond, false},
+		{"closed by direct results, nothing downloaded", 5000, 500 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := start(t, warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(1000),
+				warehouse.WithBatchRows(1000), warehouse.WithLinkTTL(tc.ttl))
+			ctx := context.Background()
+			rc := rawClient(t, srv, http.DefaultTransport)
+			sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
+			require.NoError(t, err)
+			resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
+				SessionHandle: sess.SessionHandle, Statement: fmt.Sprintf("SELECT range FROM range(%d)", tc.rows), RunAsync: true,
+				CanReadArrowResult_: ptr(true), CanDownloadResult_: ptr(true),
+				GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 100000},
+			})
+			require.NoError(t, err)
+			dr := resp.DirectResults
+			require.Equal(t, tcli.TOperationState_FINISHED_STATE, dr.OperationStatus.GetOperationState())
+			links := dr.ResultSet.Results.ResultLinks
+			require.NotEmpty(t, links)
+			if dr.CloseOperation == nil {
+				require.Less(t, len(links), tc.rows/1000, "the first page holds some of the links")
+				cl, err := rc.CloseOperation(ctx, &tcli.TCloseOperationReq{OperationHandle: resp.OperationHandle})
+				require.NoError(t, err)
+				require.Equal(t, tcli.TStatusCode_SUCCESS_STATUS, cl.Status.StatusCode)
+			}
+			assert.Equal(t, len(links), srv.HeldChunks(), "only the files of links handed out stay")
+			assert.Zero(t, srv.OpenOperations())
+			if tc.download {
+				for _, l := range links {
+					r, err := http.Get(l.FileLink)
+					require.NoError(t, err)
+					_, _ = io.Copy(io.Discard, r.Body)
+					r.Body.Close()
+					assert.Equal(t, http.StatusOK, r.StatusCode)
+				}
+				// A file is freed just after its last byte is written.
+				require.Eventually(t, func() bool { return srv.HeldChunks() == 0 }, 5*time.Second, 10*time.Millisecond,
+					"served files are freed")
+				return
+			}
+			require.Eventually(t, func() bool { return srv.HeldChunks() == 0 }, 5*time.Second, 20*time.Millisecond,
+				"files whose links expired are swept")
+		})
+	}
+}
+
+// The driver does not close a statement that ended cancelled, failed or timed out while
+// it polled (QueryContext returns the error; after CancelOperation nothing more is sent):
+// the server forgets it after WithFailedOperationTTL. The error the user sees is the
+// same, and ExecContext, which does close it, still closes it.
+func TestFailedOperationsAreForgotten(t *testing.T) {
+	const failing = "SELECT CAST(wait_ms(1100)::VARCHAR || 'x' AS INTEGER)"
+	cases := []struct {
+		name    string
+		params  string
+		exec    bool
+		q       string
+		timeout time.Duration
+		check   func(t *testing.T, err error)
+		state   string
+		closed  bool // by the client's CloseOperation, not by the server forgetting it
+	}{
+		{name: "query cancelled", q: "SELECT wait_ms(60000)", timeout: 1200 * time.Millisecond, state: warehouse.StateCanceled,
+			check: func(t *testing.T, err error) { assert.ErrorIs(t, err, context.DeadlineExceeded) }},
+		{name: "query failed", q: failing, state: warehouse.StateError, check: sqlState("22018")},
+		{name: "query timed out", params: "timeout=1", q: "SELECT wait_ms(3000)", state: "TIMEDOUT", check: sqlState("HYT00")},
+		{name: "exec failed", exec: true, q: failing, state: warehouse.StateError, check: sqlState("22018"), closed: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := start(t, warehouse.WithFailedOperationTTL(300*time.Millisecond))
+			db := open(t, srv, tc.params)
+			ctx := ctxTimeout(t, 30*time.Second)
+			if tc.timeout > 0 {
+				ctx = ctxTimeout(t, tc.timeout)
+			}
+			var err error
+			if tc.exec {
+				_, err = db.ExecContext(ctx, tc.q)
+			} else {
+				var rows *sql.Rows
+				if rows, err = db.QueryContext(ctx, tc.q); err == nil {
+					rows.Close()
+				}
+			}
+			require.Error(t, err)
+			tc.check(t, err)
+			st := findStatement(t, srv, tc.q)
+			require.Eventually(t, func() bool { return srv.OpenOperations() == 0 }, 5*time.Second, 20*time.Millisecond)
+			st, _ = srv.Statement(st.ID)
+			assert.True(t, st.Async, "the client polled")
+			assert.Equal(t, tc.state, st.State)
+			assert.Equal(t, tc.closed, st.Closed)
+		})
+	}
+}
+
+func sqlState(want string) func(t *testing.T, err error) {
+	return func(t *testing.T, err error) {
+		var ee dbsqlerr.DBExecutionError
+		require.True(t, errors.As(err, &ee), "got %T: %v", err, err)
+		assert.Equal(t, want, ee.SqlState())
+	}
+}
