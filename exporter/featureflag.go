@@ -64,8 +64,10 @@ func ParseFlags(body []byte) (FlagResponse, error) {
 }
 
 // FeatureFlagCache caches one host's server-side telemetry switch (SPEC §5). It fetches
-// through the host exporter's client, credentials and circuit breaker, keeps one fetch
-// in flight, and starts no goroutines.
+// through the host exporter's client, credentials and circuit breaker and keeps one fetch
+// in flight, which runs on a goroutine of its own so that every caller, the one that
+// started it included, waits only as long as its own context allows. The exporter's
+// Close waits for that goroutine (within its ctx) and then cancels it.
 type FeatureFlagCache struct {
 	exp *HTTPExporter
 
@@ -81,7 +83,13 @@ func newFeatureFlagCache(e *HTTPExporter) *FeatureFlagCache { return &FeatureFla
 // cached for ttl_seconds (clamped to 1 min … 1 h) or WithFlagTTL. A non-2xx answer, an
 // unparsable body or a missing flag mean off; a fetch that fails (network, timeout,
 // open breaker, no credentials) keeps the last known value, off if none, and is retried
-// after MinFlagTTL. Callers that arrive during a fetch wait for it, or for their ctx.
+// after MinFlagTTL.
+//
+// The fetch is shared: it runs detached from the context of the caller that started it
+// (context.WithoutCancel), bounded by the flag timeout, and every caller, that one
+// included, waits for it or for its own ctx. A caller whose ctx ends first gets the last
+// known value (off if none) for itself; the fetch goes on for the others and its answer
+// is cached. A caller whose ctx is already done starts no fetch.
 func (c *FeatureFlagCache) Enabled(ctx context.Context) bool {
 	c.mu.Lock()
 	if !c.expires.IsZero() && c.exp.cfg.now().Before(c.expires) {
@@ -89,41 +97,85 @@ func (c *FeatureFlagCache) Enabled(ctx context.Context) bool {
 		c.mu.Unlock()
 		return v
 	}
-	if call := c.call; call != nil {
-		c.mu.Unlock()
-		select {
-		case <-call:
-		case <-ctx.Done():
+	call := c.call
+	if call == nil {
+		if ctx.Err() != nil {
+			v := c.value
+			c.mu.Unlock()
+			return v
 		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.value
+		call = c.start(ctx)
 	}
-	call := make(chan struct{})
-	c.call = call
 	c.mu.Unlock()
-	// Whatever happens below (a caller's logger or clock may panic), the fetch ends:
-	// later callers must not wait on it for ever.
-	defer func() {
-		c.mu.Lock()
-		c.call = nil
-		c.mu.Unlock()
-		close(call)
-	}()
-
-	enabled, ttl, err := c.fetch(ctx)
-
+	select {
+	case <-call:
+	case <-ctx.Done():
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.exp.cfg.now()
-	if err != nil {
-		c.expires = now.Add(MinFlagTTL)
-		c.exp.log.Debug().Err(err).Bool("kept", c.value).Msg("feature flag fetch failed")
-	} else {
-		c.value = enabled
-		c.expires = now.Add(ttl)
-	}
 	return c.value
+}
+
+// start begins the shared fetch and returns the channel closed when it ended. c.mu is held.
+func (c *FeatureFlagCache) start(ctx context.Context) chan struct{} {
+	call := make(chan struct{})
+	c.call = call
+	fctx, done, err := c.exp.begin(context.WithoutCancel(ctx))
+	if err != nil { // the exporter is closed: nothing to ask with
+		c.call = nil
+		close(call)
+		return call
+	}
+	// The fetch's bound carries the attempt-timeout cause: when it cuts the request,
+	// the fetch failed on its own timeout (which counts for the breaker), not because a
+	// caller gave up.
+	fctx, cancel := context.WithTimeoutCause(fctx, c.exp.cfg.flagTimeout, ErrAttemptTimeout)
+	go c.refresh(fctx, func() { cancel(); done() }, call)
+	return call
+}
+
+// refresh performs the shared fetch, stores its outcome and releases the callers waiting
+// on call. It runs on its own goroutine, so nothing escapes it: a panic (a caller's
+// clock, logger or credentials) is a failed fetch.
+func (c *FeatureFlagCache) refresh(ctx context.Context, done func(), call chan struct{}) {
+	defer done()
+	defer func() { _ = recover() }() // from store: the waiters are released already
+	var (
+		enabled bool
+		ttl     time.Duration
+		err     = errPanicked
+	)
+	defer func() { c.store(call, enabled, ttl, err) }()
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("exporter: fetch feature flag: %w: %v", errPanicked, v)
+		}
+	}()
+	enabled, ttl, err = c.fetch(ctx)
+	if err != nil && errors.Is(context.Cause(ctx), ErrClosed) {
+		err = fmt.Errorf("exporter: fetch feature flag: %w (%w)", ErrClosed, err)
+	}
+}
+
+// store records a fetch's outcome and ends the fetch in flight, whatever happens (a
+// caller's clock may panic): later callers must not wait on it for ever. A fetch cut by
+// the exporter's Close is not cached.
+func (c *FeatureFlagCache) store(call chan struct{}, enabled bool, ttl time.Duration, err error) {
+	c.mu.Lock()
+	defer func() {
+		c.call = nil
+		close(call)
+		c.mu.Unlock()
+	}()
+	switch {
+	case errors.Is(err, ErrClosed):
+	case err != nil:
+		c.expires = c.exp.cfg.now().Add(MinFlagTTL)
+		c.exp.log.Debug().Err(err).Bool("kept", c.value).Msg("feature flag fetch failed")
+	default:
+		c.value = enabled
+		c.expires = c.exp.cfg.now().Add(ttl)
+	}
 }
 
 // errNoCredentials: the flag endpoint needs authentication; without it we do not ask.

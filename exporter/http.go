@@ -17,7 +17,8 @@ import (
 )
 
 // HTTPExporter is the Databricks telemetry exporter for one host. It is safe for
-// concurrent use and starts no goroutines.
+// concurrent use. The only goroutine it starts is the feature-flag fetch in flight (see
+// FeatureFlagCache), which Close waits for within its ctx and then cancels.
 type HTTPExporter struct {
 	cfg    config
 	target Target
@@ -243,7 +244,7 @@ func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http
 	if method == http.MethodGet {
 		timeout = e.cfg.flagTimeout
 	}
-	actx, cancel := context.WithTimeout(ctx, timeout)
+	actx, cancel := context.WithTimeoutCause(ctx, timeout, ErrAttemptTimeout)
 	defer cancel()
 
 	var rd io.ReadCloser
@@ -274,7 +275,7 @@ func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http
 
 	resp, err := e.cfg.client.Do(req)
 	if err != nil {
-		return nil, attemptError(ctx, actx, err)
+		return nil, attemptError(actx, err)
 	}
 	data, readErr := readCapped(resp.Body, maxBody)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -288,15 +289,18 @@ func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http
 		return &reply{status: resp.StatusCode, tooLarge: true}, nil
 	}
 	if readErr != nil {
-		return &reply{status: resp.StatusCode, bodyErr: attemptError(ctx, actx, readErr)}, nil
+		return &reply{status: resp.StatusCode, bodyErr: attemptError(actx, readErr)}, nil
 	}
 	return &reply{status: resp.StatusCode, body: data}, nil
 }
 
-// attemptError tells the per-attempt timeout (retryable) from the caller's own
-// cancellation, which failsafe stops on.
-func attemptError(ctx, actx context.Context, err error) error {
-	if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+// attemptError tells the per-attempt timeout (retryable, and a failure for the
+// breaker) from the caller's own cancellation or deadline, which failsafe stops on and
+// the breaker does not count. actx carries ErrAttemptTimeout as its cause when its own
+// timer ended it, or when a parent bounded by the same cause did (the flag fetch); a
+// parent ended by the caller passes its own cause on instead.
+func attemptError(actx context.Context, err error) error {
+	if errors.Is(context.Cause(actx), ErrAttemptTimeout) {
 		return fmt.Errorf("%w: %w", ErrAttemptTimeout, err)
 	}
 	return fmt.Errorf("exporter: request: %w", err)

@@ -160,18 +160,19 @@ func (r *Registry) Acquire(host string, opts ...AcquireOption) (*Handle, error) 
 			}
 		}
 		switch {
+		case cfg.client == nil || (cfg.client == client && r.cfg.ownClient):
+			// No caller's client (WithHTTPClient(nil) in the host options means none, as
+			// in newConfig): the host gets connections of its own, which its exporter's
+			// Close releases, so that no keep-alive connection (and its two goroutines)
+			// outlives the host's last handle.
+			cfg.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), CheckRedirect: refuseRedirect}
+			cfg.ownClient = true
 		case cfg.client != client:
 			// Like newConfig: a copy that refuses redirects, the caller's stays as it is.
 			cp := *cfg.client
 			cp.CheckRedirect = refuseRedirect
 			cfg.client = &cp
 			cfg.ownClient = false
-		case r.cfg.ownClient:
-			// No caller's client: the host gets connections of its own, which its
-			// exporter's Close releases, so that no keep-alive connection (and its two
-			// goroutines) outlives the host's last handle.
-			cfg.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), CheckRedirect: refuseRedirect}
-			cfg.ownClient = true
 		default:
 			cfg.ownClient = false // the caller's client outlives any one host
 		}
@@ -207,7 +208,8 @@ func (h *Handle) Key() string { return h.e.key }
 // Release drops the reference. The last one removes the host from the registry first
 // (so a concurrent Acquire builds a fresh exporter rather than receive a closing one),
 // then closes the Layer (its final flush still has credentials) and the exporter,
-// bounded by ctx. A second Release is logged at debug and ignored; Release after the
+// bounded by ctx. When Registry.Close already took the host, the last Release waits,
+// within its own ctx, for Close's shutdown of it. A second Release is logged at debug and ignored; Release after the
 // registry closed is safe.
 func (h *Handle) Release(ctx context.Context) error {
 	if !h.released.CompareAndSwap(false, true) {
@@ -223,13 +225,19 @@ func (h *Handle) Release(ctx context.Context) error {
 		}
 	}
 	last := len(e.holders) == 0
-	if last && r.entries[e.key] == e {
+	owner := last && r.entries[e.key] == e
+	if owner {
 		delete(r.entries, e.key)
 		r.closing[e] = struct{}{}
 	}
 	r.mu.Unlock()
 	if !last {
 		return nil
+	}
+	if !owner {
+		// Registry.Close took the entry and is shutting it down with its own ctx;
+		// shutdown's sync.Once would make this Release wait for that, not for ctx.
+		return e.wait(ctx)
 	}
 	err := e.shutdown(ctx)
 	r.mu.Lock()

@@ -42,10 +42,15 @@ type counters struct {
 
 // hostPolicy is the per-host resilience: one circuit breaker shared by telemetry export
 // and feature-flag fetch, and the retry policy for export.
+//
+// The breaker is driven through its own permit and record methods rather than composed
+// into the failsafe executor: a composed breaker records every execution as a success or
+// a failure, and a call whose caller gave up (its context ended, or the exporter closed)
+// is neither. Such a call is not recorded at all (see run).
 type hostPolicy struct {
 	cb     circuitbreaker.CircuitBreaker[*reply]
-	export failsafe.Executor[*reply] // Breaker(Retry(attempt)): a batch counts once, after its retries
-	fetch  failsafe.Executor[*reply] // Breaker(attempt): the flag fetch is not retried
+	export failsafe.Executor[*reply] // Retry(attempt): the breaker records the batch once, after its retries
+	fetch  failsafe.Executor[*reply] // no policy: the flag fetch is not retried
 	// probe narrows half-open to one call at a time: failsafe admits as many concurrent
 	// trials as the success threshold (2).
 	probe sync.Mutex
@@ -79,9 +84,8 @@ func newHostPolicy(cfg *config, host string, stats *counters) *hostPolicy {
 		OnRetry(func(failsafe.ExecutionEvent[*reply]) { stats.retries.Add(1) }).
 		Build()
 
-	// failsafe.With(outer, inner): the first policy is the outermost.
-	p.export = failsafe.With[*reply](p.cb, retries)
-	p.fetch = failsafe.With[*reply](p.cb)
+	p.export = failsafe.With[*reply](retries)
+	p.fetch = failsafe.With[*reply]()
 	return p
 }
 
@@ -128,19 +132,40 @@ func isRetryable(err error) bool {
 	return true
 }
 
-// run executes fn through exec. Outside the closed state it first takes the probe gate;
-// a second caller meanwhile is rejected like the open breaker would.
+// run executes fn through exec inside the host's circuit breaker. Outside the closed
+// state it first takes the probe gate; a second caller meanwhile is rejected like the
+// open breaker would.
+//
+// The breaker hears of the outcome once: a success, or a failure (a status, a transport
+// error, an attempt timeout, a panic). A call whose ctx is already done sends nothing and
+// leaves the breaker alone, and one whose ctx ends while it runs (callerGaveUp) is not
+// recorded either: the caller giving up says nothing about the server, and counting it
+// let callers that cancel open the breaker against a healthy host, or reopen it from
+// half-open. Not recording it is failsafe's only neutral choice (a success would count
+// towards closing a half-open breaker), but in half-open the unrecorded call keeps the
+// permit it took, which failsafe only gives back when a result is recorded. So under the
+// gate, a half-open breaker without a permit left means such calls kept them, and the
+// next probe goes ahead without one: the gate, not failsafe's count, admits one probe
+// at a time, and that probe's result gives a permit back.
 func (p *hostPolicy) run(ctx context.Context, exec failsafe.Executor[*reply], fn func(context.Context) (*reply, error)) (*reply, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("exporter: not sent, the caller gave up: %w", err)
+	}
 	if p.cb.State() != circuitbreaker.ClosedState {
 		if !p.probe.TryLock() {
 			return nil, ErrBreakerOpen
 		}
 		defer p.probe.Unlock()
+		if !p.cb.TryAcquirePermit() && !p.cb.IsHalfOpen() {
+			return nil, ErrBreakerOpen
+		}
+	} else if !p.cb.TryAcquirePermit() {
+		return nil, ErrBreakerOpen // opened since State
 	}
 	r, err := exec.WithContext(ctx).Get(func() (r *reply, err error) {
 		// failsafe does not recover panics: one escaping here (a caller's RoundTripper
-		// or clock) would skip the breaker's bookkeeping and, in half-open, leak its
-		// permit for good. It becomes a failed attempt that is not retried.
+		// or clock) would leave Export and skip the breaker's bookkeeping. It becomes a
+		// failed attempt that is not retried.
 		defer func() {
 			if v := recover(); v != nil {
 				r, err = nil, fmt.Errorf("%w: %v", errPanicked, v)
@@ -148,10 +173,28 @@ func (p *hostPolicy) run(ctx context.Context, exec failsafe.Executor[*reply], fn
 		}()
 		return fn(ctx)
 	})
-	if errors.Is(err, circuitbreaker.ErrOpen) {
-		return nil, ErrBreakerOpen
+	switch {
+	case err == nil:
+		p.cb.RecordSuccess()
+	case callerGaveUp(ctx, err):
+	default:
+		p.cb.RecordFailure()
 	}
 	return r, err
+}
+
+// callerGaveUp reports whether err is the call's own context ending (the caller
+// cancelled or its deadline passed, or the exporter closed) rather than something the
+// server did. A status the server sent, an attempt that exceeded its own timeout and a
+// panic are the server's or the attempt's, even when ctx ended meanwhile. failsafe's
+// retry policy returns ctx.Err() as soon as ctx is done after an attempt, whatever the
+// attempt produced, so a batch whose caller left between retries is not counted.
+func callerGaveUp(ctx context.Context, err error) bool {
+	if err == nil || ctx.Err() == nil {
+		return false
+	}
+	var se *StatusError
+	return !errors.As(err, &se) && !errors.Is(err, ErrAttemptTimeout) && !errors.Is(err, errPanicked)
 }
 
 // errPanicked marks an attempt that panicked; it is not retried.

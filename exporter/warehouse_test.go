@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -223,6 +224,88 @@ func (s *stampTransport) stamps() []time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]time.Time(nil), s.at...)
+}
+
+// attemptTransport records every attempt as the client saw it, so that a test can check
+// what the exporter did without assuming that each attempt reached the warehouse in time:
+// on a loaded machine (the race detector, a parallel build) a goroutine can be left
+// unscheduled past a short attempt timeout, and the attempt ends before its request is
+// written. The warehouse then records fewer requests than were attempted.
+type attemptTransport struct {
+	rt *http.Transport
+	mu sync.Mutex
+	at []*attemptRecord
+}
+
+// attemptRecord is one attempt: its context's time budget, whether the request was
+// written out (set by the transport's writer, possibly after RoundTrip returned), how
+// long it took and how it ended.
+type attemptRecord struct {
+	budget time.Duration
+	wrote  atomic.Bool
+	took   time.Duration
+	err    error
+}
+
+func newAttemptClient(t testing.TB) (*http.Client, *attemptTransport) {
+	at := &attemptTransport{rt: http.DefaultTransport.(*http.Transport).Clone()}
+	t.Cleanup(at.rt.CloseIdleConnections)
+	return &http.Client{Transport: at}, at
+}
+
+func (a *attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := &attemptRecord{budget: -1}
+	start := time.Now()
+	if d, ok := r.Context().Deadline(); ok {
+		rec.budget = d.Sub(start)
+	}
+	a.mu.Lock()
+	a.at = append(a.at, rec)
+	a.mu.Unlock()
+	r = r.WithContext(httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { rec.wrote.Store(i.Err == nil) },
+	}))
+	resp, err := a.rt.RoundTrip(r)
+	a.mu.Lock()
+	rec.took, rec.err = time.Since(start), err
+	a.mu.Unlock()
+	return resp, err
+}
+
+// attempts returns the attempts made so far.
+func (a *attemptTransport) attempts() []*attemptRecord {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]*attemptRecord(nil), a.at...)
+}
+
+// requireCutByTimeout checks that each of the attempts was bounded by the attempt
+// timeout and ended by it (not by a failure, an answer or the caller).
+func requireCutByTimeout(t testing.TB, ats []*attemptRecord, timeout time.Duration) {
+	t.Helper()
+	for i, a := range ats {
+		require.Greater(t, a.budget, time.Duration(0), "attempt %d has a deadline", i)
+		require.LessOrEqual(t, a.budget, timeout, "attempt %d is bounded by the attempt timeout", i)
+		// The transport reports the context's cause: the exporter's attempt timeout.
+		require.ErrorIs(t, a.err, exporter.ErrAttemptTimeout, "attempt %d ended by its deadline", i)
+		require.GreaterOrEqual(t, a.took, a.budget, "attempt %d waited its budget out", i)
+	}
+}
+
+// requireWrittenUnanswered waits for the warehouse to have recorded exactly the written
+// ones of the attempts, in order, each left unanswered (status 0), followed by the
+// given statuses of the attempts that were answered.
+func requireWrittenUnanswered(t testing.TB, srv *warehouse.Server, hung []*attemptRecord, then ...int) {
+	t.Helper()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var want []int
+		for _, a := range hung {
+			if a.wrote.Load() {
+				want = append(want, 0)
+			}
+		}
+		assert.Equal(c, append(want, then...), statuses(srv))
+	}, 5*time.Second, 5*time.Millisecond)
 }
 
 // whClock is a settable time source for the flag cache.
@@ -453,15 +536,19 @@ func TestWarehouseExportFaults(t *testing.T) {
 		t.Parallel()
 		srv := startWarehouse(t)
 		const attempt = 200 * time.Millisecond
-		e := whExporter(t, srv, exporter.WithAttemptTimeout(attempt))
+		client, tr := newAttemptClient(t)
+		e := whExporter(t, srv, exporter.WithAttemptTimeout(attempt), exporter.WithHTTPClient(client))
 		srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Hang: true})
 		logs := whLogs(1, 3)
 		var err error
 		took := timed(func() { err = e.Export(ctx, logs) })
 		require.NoError(t, err)
+		ats := tr.attempts()
+		require.Len(t, ats, 2)
+		requireCutByTimeout(t, ats[:1], attempt)
 		assert.GreaterOrEqual(t, took, attempt)
-		assert.Less(t, took, attempt+time.Second)
-		requireStatuses(t, srv, 0, 200)
+		assert.Less(t, took, attempt+5*time.Second)
+		requireWrittenUnanswered(t, srv, ats[:1], 200)
 		assert.Equal(t, wire(t, logs), srv.TelemetryLogs())
 		assert.Equal(t, int64(1), e.ExportStats().Retries)
 	})
@@ -470,15 +557,21 @@ func TestWarehouseExportFaults(t *testing.T) {
 		t.Parallel()
 		srv := startWarehouse(t)
 		const attempt = 150 * time.Millisecond
-		e := whExporter(t, srv, exporter.WithAttemptTimeout(attempt))
+		client, tr := newAttemptClient(t)
+		e := whExporter(t, srv, exporter.WithAttemptTimeout(attempt), exporter.WithHTTPClient(client))
 		srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Hang: true, Times: -1})
 		var err error
 		took := timed(func() { err = e.Export(ctx, whLogs(1, 3)) })
 		require.ErrorIs(t, err, exporter.ErrAttemptTimeout)
-		// 4 attempts of 150 ms plus millisecond backoffs.
+		// 4 attempts, each cut by its 150 ms timeout, plus millisecond backoffs. The
+		// bound on the whole export follows from those; its wall-clock ceiling is only
+		// a generous guard, as a loaded machine stretches every step.
+		ats := tr.attempts()
+		require.Len(t, ats, 1+exporter.DefaultMaxRetries)
+		requireCutByTimeout(t, ats, attempt)
 		assert.GreaterOrEqual(t, took, 4*attempt)
-		assert.Less(t, took, 4*attempt+time.Second)
-		requireStatuses(t, srv, 0, 0, 0, 0)
+		assert.Less(t, took, 4*attempt+5*time.Second)
+		requireWrittenUnanswered(t, srv, ats)
 		st := e.ExportStats()
 		assert.Equal(t, int64(3), st.Retries)
 		assert.Equal(t, int64(1), st.BatchesFailed)
@@ -592,16 +685,20 @@ func TestWarehouseExportFaults(t *testing.T) {
 	t.Run("latency beyond the attempt timeout is cut and retried", func(t *testing.T) {
 		t.Parallel()
 		srv := startWarehouse(t)
-		const attempt = 200 * time.Millisecond
-		e := whExporter(t, srv, exporter.WithAttemptTimeout(attempt))
-		srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Latency: 5 * time.Second})
+		const attempt, latency = 200 * time.Millisecond, 5 * time.Second
+		client, tr := newAttemptClient(t)
+		e := whExporter(t, srv, exporter.WithAttemptTimeout(attempt), exporter.WithHTTPClient(client))
+		srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Latency: latency})
 		logs := whLogs(1, 2)
 		var err error
 		took := timed(func() { err = e.Export(ctx, logs) })
 		require.NoError(t, err)
+		ats := tr.attempts()
+		require.Len(t, ats, 2)
+		requireCutByTimeout(t, ats[:1], attempt)
 		assert.GreaterOrEqual(t, took, attempt)
-		assert.Less(t, took, attempt+time.Second, "did not wait for the 5 s latency")
-		requireStatuses(t, srv, 0, 200)
+		assert.Less(t, took, latency, "did not wait for the 5 s latency")
+		requireWrittenUnanswered(t, srv, ats[:1], 200)
 		assert.Equal(t, wire(t, logs), srv.TelemetryLogs())
 		assert.Equal(t, int64(1), e.ExportStats().Retries)
 	})
