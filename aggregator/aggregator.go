@@ -251,10 +251,10 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event) {
 // reserveOpen). Called with sh.mu held; it returns nil, and counts the event as dropped,
 // when sh closed while the lock was let go to make room on another shard.
 //
-// The entry keeps two times: created, when the statement began (the start's Time, for
-// its latency), and seen, the aggregator's clock now, from which StatementTTL runs. The
-// driver emits statement.start only once the server has answered, so a query that ran
-// longer than the TTL must not count as expired the moment it arrives.
+// The entry keeps two times (see openTimes): created, when the statement began (for its
+// latency), and seen, when the aggregator first heard of it, from which StatementTTL
+// runs. The driver emits statement.start only once the server has answered, so a query
+// that ran longer than the TTL must not count as expired the moment it arrives.
 func (a *Aggregator) open(sh *shard, ev *telemetry.Event) *entry {
 	reserved, unlocked := a.reserveOpen(sh)
 	if !reserved {
@@ -268,12 +268,24 @@ func (a *Aggregator) open(sh *shard, ev *telemetry.Event) *entry {
 			return e
 		}
 	}
-	seen := a.now()
-	created := seen
-	if !ev.Time.IsZero() {
-		created = ev.Time
-	}
+	created, seen := a.openTimes(ev)
 	return sh.newEntry(ev.StatementID, ev.SessionID, created, seen)
+}
+
+// openTimes are the times of the statement ev opens: created, when it began (the
+// start's Time), and seen, when ev happened. A statement.start happened when the driver
+// call that ran the statement returned, Latency after its Time; any other event at its
+// Time. Without a Time both are the aggregator's clock, read only then: the driver's
+// events carry their times, so opening a statement reads no clock.
+func (a *Aggregator) openTimes(ev *telemetry.Event) (created, seen time.Time) {
+	if ev.Time.IsZero() {
+		now := a.now()
+		return now, now
+	}
+	if ev.Kind == telemetry.KindStatementStart {
+		return ev.Time, ev.Time.Add(ev.Latency)
+	}
+	return ev.Time, ev.Time
 }
 
 // reserveOpen takes a place for one more open statement in openStmts, which never exceeds
@@ -607,7 +619,7 @@ func (a *Aggregator) safeExport(ctx context.Context, logs []*telemetry.FrontendL
 }
 
 // sweepTTL evicts the statements open longer than StatementTTL, counted on the
-// aggregator's clock from when each was first seen (see open).
+// aggregator's clock from when each was first heard of (seen, see openTimes).
 func (a *Aggregator) sweepTTL() {
 	now := a.now()
 	for i := range a.shards {

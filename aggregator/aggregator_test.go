@@ -435,15 +435,15 @@ func TestStatementTTL(t *testing.T) {
 
 // Events that carry their Time are taken at it: the statement's latency runs from its
 // statement.start's Time and its log is stamped with its statement.complete's Time,
-// whatever the aggregator's own clock says. Its StatementTTL, though, runs on the
-// aggregator's clock from when it was first seen.
+// whatever the aggregator's own clock says. Its StatementTTL, though, runs from when the
+// start was reported: its Time plus its Latency, the driver call that ran it.
 func TestEventTimesStampStatements(t *testing.T) {
 	exp := newFake()
 	clock := newClock()
 	a := newTest(t, exp, WithClock(clock.Now), WithStatementTTL(time.Hour))
 	began := clock.Now().Add(-2 * time.Hour) // longer ago than the TTL
 	old := start("old")
-	old.Time = began
+	old.Time, old.Latency = began, 2*time.Hour // the server answered just now
 	a.Handle(old)
 	timed := start("timed")
 	timed.Time = clock.Now()
@@ -1129,7 +1129,9 @@ func TestStatementTTLRunsFromFirstSeen(t *testing.T) {
 			a := newTest(t, exp, WithClock(clock.Now), WithStatementTTL(time.Hour))
 			ev := start("q")
 			if tt.ranFor > 0 {
-				ev.Time = clock.Now().Add(-tt.ranFor)
+				// As the driver reports it: when execution began, and how long until the
+				// server answered (now).
+				ev.Time, ev.Latency = clock.Now().Add(-tt.ranFor), tt.ranFor
 			}
 			a.Handle(ev)
 			flush(t, a)

@@ -8,12 +8,13 @@ import (
 )
 
 // entry aggregates one open statement. Entries of a shard form a list in the order the
-// aggregator first saw them, so the oldest (for capacity and TTL eviction) is always at
-// the head.
+// aggregator first heard of them, so the oldest (for capacity and TTL eviction) is at
+// the head (events of concurrent emitters may arrive microseconds out of the order of
+// their times, which moves an eviction by as much).
 type entry struct {
 	id, session string
 	created     time.Time // when the statement began: its start's Time, else seen
-	seen        time.Time // the aggregator's clock when it first saw the statement; StatementTTL runs from it
+	seen        time.Time // when the event that opened it happened; StatementTTL runs from it
 	stmt        stmtData
 	errs        []errData // retryable errors held until the statement finishes
 	prev, next  *entry

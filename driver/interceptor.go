@@ -145,6 +145,7 @@ func (i *interceptor) returned(st *stmtState, kind string, err error, open bool)
 		ev := telemetry.Event{
 			Kind:          telemetry.KindStatementStart,
 			Time:          st.start,
+			Latency:       st.ready,
 			SessionID:     st.sessionID(),
 			StatementID:   id,
 			OperationType: telemetry.OpExecuteStatement,

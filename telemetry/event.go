@@ -61,6 +61,8 @@ type Event struct {
 	// and error when the failure belongs to a statement.
 	StatementID string
 	// Latency is the open latency (connection.open), close latency (connection.close),
+	// how long the driver call that ran the statement took (statement.start: Time plus
+	// Latency is when the server answered, which is when the start is reported),
 	// end-to-end statement latency (statement.complete) or download time (cloudfetch.chunk).
 	Latency time.Duration
 
