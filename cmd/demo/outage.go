@@ -30,10 +30,11 @@ const (
 	// outageGiveUp bounds an outage that never opens or never closes the breaker.
 	outageGiveUp = 20 * time.Second
 	// localQueryTimeout is the server-side bound on every statement (DSN timeout, in
-	// seconds). The workload never comes near it; it only matters if a cancellation
-	// were lost (the driver cancels nothing when the context ends before
-	// ExecuteStatement has answered), which would leave wait_ms(60000) holding its
-	// session, and the statements queued behind it, for a minute.
+	// seconds). The workload never comes near it. It guards against a lost cancellation:
+	// the driver cancels nothing when the context ends before ExecuteStatement has
+	// answered, and a server that kept running wait_ms(60000) then would hold its
+	// session, and the statements queued behind it, for a minute. The local warehouse
+	// interrupts such a statement itself; the bound stays as a second line.
 	localQueryTimeout = 20 * time.Second
 )
 
