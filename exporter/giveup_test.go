@@ -3,6 +3,7 @@ package exporter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -112,6 +113,9 @@ func TestCallerGivingUpIsNotABreakerFailure(t *testing.T) {
 			wantHits:  5,
 		},
 		{
+			// The 503 was the server's failure: the batch counts as failed, though its
+			// caller left before the retry (as when the export's deadline cuts the
+			// retries of a host that never answers).
 			name: "cancelled while waiting to retry a 503",
 			answer: func(*gate) func(int, http.ResponseWriter, *http.Request) {
 				return func(n int, w http.ResponseWriter, _ *http.Request) {
@@ -141,7 +145,7 @@ func TestCallerGivingUpIsNotABreakerFailure(t *testing.T) {
 				return e.Export(ctx, batch(1))
 			},
 			wantErr:   context.Canceled,
-			wantState: telemetry.BreakerClosed,
+			wantState: telemetry.BreakerOpen,
 			wantHits:  5,
 		},
 		{
@@ -377,6 +381,27 @@ func TestCallerGaveUp(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, callerGaveUp(tc.ctx, tc.err))
+		})
+	}
+}
+
+// A host that never answers opens the breaker whatever the retries: with more of them
+// than fit in the caller's bound (the aggregator's export timeout), the caller's deadline
+// cuts the last attempt, but the attempts before it failed on the server's side. Scaled
+// down: attempts of 100 ms, exports bounded by 450 ms (as 10 s and 45 s).
+func TestHostThatNeverAnswersOpensTheBreaker(t *testing.T) {
+	for _, retries := range []int{1, 3, 4, 10} {
+		t.Run(fmt.Sprintf("%d retries", retries), func(t *testing.T) {
+			srv, _ := newServer(t, func(_ int, _ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+			e := newTestExporter(t, srv, WithAttemptTimeout(100*time.Millisecond), WithMaxRetries(retries),
+				WithBackoff(time.Millisecond, time.Millisecond, 0))
+			for range DefaultBreakerFailures {
+				ctx, cancel := context.WithTimeout(context.Background(), 450*time.Millisecond)
+				err := e.Export(ctx, batch(1))
+				cancel()
+				require.Error(t, err)
+			}
+			assert.Equal(t, telemetry.BreakerOpen, e.ExportStats().Breaker)
 		})
 	}
 }

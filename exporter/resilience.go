@@ -46,7 +46,7 @@ type counters struct {
 // The breaker is driven through its own permit and record methods rather than composed
 // into the failsafe executor: a composed breaker records every execution as a success or
 // a failure, and a call whose caller gave up (its context ended, or the exporter closed)
-// is neither. Such a call is not recorded at all (see run).
+// before any attempt failed is neither. Such a call is not recorded at all (see run).
 type hostPolicy struct {
 	cb     circuitbreaker.CircuitBreaker[*reply]
 	export failsafe.Executor[*reply] // Retry(attempt): the breaker records the batch once, after its retries
@@ -137,8 +137,10 @@ func isRetryable(err error) bool {
 // open breaker would.
 //
 // The breaker hears of the outcome once: a success, or a failure (a status, a transport
-// error, an attempt timeout, a panic). A call whose ctx is already done sends nothing and
-// leaves the breaker alone, and one whose ctx ends while it runs (callerGaveUp) is not
+// error, an attempt timeout, a panic), also when the caller's ctx ended after an attempt
+// had failed so (the export's deadline cutting the retries of a host that never
+// answers). A call whose ctx is already done sends nothing and leaves the breaker alone,
+// and one whose ctx ends while it runs before any attempt failed (callerGaveUp) is not
 // recorded either: the caller giving up says nothing about the server, and counting it
 // let callers that cancel open the breaker against a healthy host, or reopen it from
 // half-open. Not recording it is failsafe's only neutral choice (a success would count
@@ -162,7 +164,15 @@ func (p *hostPolicy) run(ctx context.Context, exec failsafe.Executor[*reply], fn
 	} else if !p.cb.TryAcquirePermit() {
 		return nil, ErrBreakerOpen // opened since State
 	}
+	// serverFailed: an attempt failed on the server's side (a status, a transport error
+	// or its own timeout), before or without the caller giving up.
+	var serverFailed atomic.Bool
 	r, err := exec.WithContext(ctx).Get(func() (r *reply, err error) {
+		defer func() {
+			if err != nil && (ctx.Err() == nil || !callerGaveUp(ctx, err)) {
+				serverFailed.Store(true)
+			}
+		}()
 		// failsafe does not recover panics: one escaping here (a caller's RoundTripper
 		// or clock) would leave Export and skip the breaker's bookkeeping. It becomes a
 		// failed attempt that is not retried.
@@ -176,8 +186,12 @@ func (p *hostPolicy) run(ctx context.Context, exec failsafe.Executor[*reply], fn
 	switch {
 	case err == nil:
 		p.cb.RecordSuccess()
-	case callerGaveUp(ctx, err):
+	case callerGaveUp(ctx, err) && !serverFailed.Load():
+		// Nothing the server did: the caller left before any attempt failed.
 	default:
+		// Failed, even if the caller's deadline then cut the retries short: a host that
+		// never answers times out attempt after attempt until the export's own bound
+		// (DefaultExportTimeout) ends the batch, and must still open the breaker.
 		p.cb.RecordFailure()
 	}
 	return r, err
@@ -188,7 +202,7 @@ func (p *hostPolicy) run(ctx context.Context, exec failsafe.Executor[*reply], fn
 // server did. A status the server sent, an attempt that exceeded its own timeout and a
 // panic are the server's or the attempt's, even when ctx ended meanwhile. failsafe's
 // retry policy returns ctx.Err() as soon as ctx is done after an attempt, whatever the
-// attempt produced, so a batch whose caller left between retries is not counted.
+// attempt produced: run remembers whether an attempt failed before.
 func callerGaveUp(ctx context.Context, err error) bool {
 	if err == nil || ctx.Err() == nil {
 		return false
