@@ -310,9 +310,7 @@ func (a *Aggregator) reserveOpen(sh *shard) (reserved, unlocked bool) {
 			a.finish(sh, sh.head, nil) // gives its place back
 			continue
 		}
-		sh.mu.Unlock()
-		a.evictOldestElsewhere(sh)
-		sh.mu.Lock()
+		a.unlocked(sh, func() { a.evictOldestElsewhere(sh) })
 		unlocked = true
 		if sh.closed {
 			return false, true
@@ -342,11 +340,20 @@ func (a *Aggregator) evictOldestElsewhere(skip *shard) {
 		return // every place is reserved by statements about to open: try again
 	}
 	oldest.mu.Lock()
+	defer oldest.mu.Unlock() // finish may panic (a caller's clock): the lock goes all the same
 	if oldest.head != nil && !oldest.closed {
 		oldest.evictCapacity++
 		a.finish(oldest, oldest.head, nil)
 	}
-	oldest.mu.Unlock()
+}
+
+// unlocked runs fn with sh.mu, which the caller holds, let go; sh.mu is held again when
+// it returns or panics, so that the caller's deferred Unlock stays right and a panic
+// stays recoverable (unlocking an unlocked mutex is a fatal error).
+func (a *Aggregator) unlocked(sh *shard, fn func()) {
+	sh.mu.Unlock()
+	defer sh.mu.Lock()
+	fn()
 }
 
 // eventTime is when ev happened: its Time when it carries one (the driver reads the

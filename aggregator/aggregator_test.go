@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1048,6 +1049,52 @@ func TestMaxOpenStatementsEvictsFromAnotherShard(t *testing.T) {
 	logs := exp.logs()
 	require.Len(t, logs, 1)
 	assert.Equal(t, full[0], driverLog(logs[0]).SQLStatementID, "the oldest statement of all")
+}
+
+// A panic while a statement makes room on another shard (here a caller's clock, read
+// for the evicted statement's log) leaves every shard's lock as it was: it is
+// recoverable (unlocking an unlocked mutex would be a fatal error), and the aggregator
+// goes on.
+func TestPanicWhileEvictingFromAnotherShard(t *testing.T) {
+	const maxOpen = 128
+	prev := runtime.GOMAXPROCS(8)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	clock := newClock()
+	var armed atomic.Bool
+	now := func() time.Time {
+		if armed.Load() {
+			panic("clock boom")
+		}
+		return clock.Now()
+	}
+	a := newTest(t, newFake(), WithMaxOpenStatements(maxOpen), WithClock(now))
+	require.Len(t, a.shards, 2)
+	at := clock.Now()
+	timed := func(ev telemetry.Event) telemetry.Event { ev.Time = at; return ev } // opening reads no clock
+	full := idsOnShard(a, 0, maxOpen)
+	for _, id := range full {
+		a.Handle(timed(start(id)))
+	}
+	newcomer := idsOnShard(a, 1, 1)[0]
+	armed.Store(true)
+	assert.Panics(t, func() { a.Handle(timed(start(newcomer))) })
+	armed.Store(false)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.Handle(timed(complete(full[1])))
+		a.Handle(timed(start(newcomer)))
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a shard's lock stayed held")
+	}
+	// The eviction that panicked took its statement out, the completion another; the
+	// newcomer is in.
+	assert.Equal(t, maxOpen-1, a.Stats().OpenStatements)
+	assert.Equal(t, int64(maxOpen-1), a.openStmts.Load())
 }
 
 // TestOpenStatementsNeverExceedLimit opens statements from several goroutines under
