@@ -58,7 +58,7 @@ var (
 		{need: []string{"://"}, apply: redactURLs},
 		// Keyed secrets before the rules that could eat their key.
 		{need: []string{`"`}, apply: redactJSONSecrets},
-		{need: []string{"="}, apply: redactKVSecrets},
+		{need: []string{"=", ":"}, apply: redactKVSecrets},
 		{need: []string{"bearer"}, re: bearerRe, repl: "${1} " + Redacted},
 		{need: []string{"basic"}, re: basicRe, fn: redactBasic},
 		{need: []string{"eyj"}, re: jwtRe, repl: Redacted},
@@ -146,14 +146,15 @@ func isKeyByte(c byte) bool {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-// redactKVSecrets rewrites key=value (spaces allowed around '=') when the key names a
-// secret. The value is a quoted string (an unclosed one runs to the end) or a run up to
-// whitespace or one of & ; , ' " } ).
+// redactKVSecrets rewrites key=value and key: value (spaces allowed around '=' or ':')
+// when the key names a secret. The value is a quoted string (an unclosed one runs to the
+// end) or a run up to whitespace or one of & ; , ' " } ). The key is a bare word: a
+// quoted one is JSON's (redactJSONSecrets), and "https:" names no secret.
 func redactKVSecrets(s string) string {
 	var b strings.Builder
 	last := 0
 	for i := 0; i < len(s); i++ {
-		if s[i] != '=' {
+		if s[i] != '=' && s[i] != ':' {
 			continue
 		}
 		k := i
@@ -185,6 +186,9 @@ func redactKVSecrets(s string) string {
 		}
 		if end == v {
 			continue
+		}
+		if s[i] == ':' && v == i+1 && strings.IndexByte(s[v:end], '@') >= 0 {
+			continue // user:secret@host, which the userinfo rule takes whole
 		}
 		b.WriteString(s[last:v])
 		b.WriteString(Redacted)
