@@ -48,6 +48,7 @@ type Connector struct {
 
 	flagOnce  sync.Once
 	flagAsked atomic.Bool // the flag has been asked once: each new connection asks again
+	flagSeq   uint64      // numbers the asks, under closeMu: a later ask's answer wins
 	closeMu   sync.Mutex
 	closed    bool
 	flagCtx   context.Context    // the feature-flag fetches', made by the first
@@ -362,7 +363,8 @@ func (c *Connector) askFlag() {
 		c.flagCtx, c.stop = context.WithCancel(context.Background())
 	}
 	c.flagAsked.Store(true)
-	ctx := c.flagCtx
+	c.flagSeq++
+	ctx, seq := c.flagCtx, c.flagSeq
 	c.work.Add(1)
 	go func() {
 		defer c.work.Done()
@@ -371,7 +373,7 @@ func (c *Connector) askFlag() {
 		on := false
 		safely(func() { on = ref.handle.FeatureFlags().Enabled(fctx) })
 		if ctx.Err() == nil {
-			c.gate.resolve(on)
+			c.gate.answer(seq, on)
 		}
 	}()
 }
@@ -402,11 +404,12 @@ func (d connectorDriver) OpenConnector(string) (driver.Connector, error) { retur
 // may take a moment), then forwards them to the aggregator or drops them. Once decided
 // it costs one atomic load per event.
 type gate struct {
-	state   atomic.Int32 // gateUndecided, gateOn, gateOff or gateShut
-	sink    atomic.Pointer[aggregator.Aggregator]
-	mu      sync.Mutex
-	pending []telemetry.Event
-	dropped atomic.Int64
+	state    atomic.Int32 // gateUndecided, gateOn, gateOff or gateShut
+	sink     atomic.Pointer[aggregator.Aggregator]
+	mu       sync.Mutex
+	pending  []telemetry.Event
+	dropped  atomic.Int64
+	answered uint64 // the latest ask of the server's flag answered (see answer), under mu
 }
 
 // States of a gate.
@@ -461,6 +464,10 @@ func (g *gate) setSink(a *aggregator.Aggregator) {
 func (g *gate) resolve(on bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.resolveLocked(on)
+}
+
+func (g *gate) resolveLocked(on bool) {
 	if g.state.Load() == gateShut {
 		return
 	}
@@ -471,6 +478,19 @@ func (g *gate) resolve(on bool) {
 	}
 	g.state.Store(gateOn)
 	g.flushLocked()
+}
+
+// answer applies the server flag's answer to the seq-th ask (counted from 1), unless a
+// later ask has been answered already: two asks around the expiry of the host's cached
+// answer may return in either order, and the older answer must not stand.
+func (g *gate) answer(seq uint64, on bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if seq < g.answered {
+		return
+	}
+	g.answered = seq
+	g.resolveLocked(on)
 }
 
 // shut turns the gate off for good.
