@@ -359,60 +359,43 @@ func (cfg *dsnConfig) parseDriverParams(params dsnParams) error {
 // reads its own of the same names. They are stricter than the driver's (see takeOwn).
 func (cfg *dsnConfig) parseTelemetryParams(params dsnParams) error {
 	tel := &cfg.dsnTelemetry
-	const wantBool = "a boolean (true, false, 1 or 0)"
-	if v, ok, err := params.takeOwn(paramEnableTelemetry, wantBool); err != nil || ok {
+	for _, p := range []struct {
+		name, want string
+		set        func(v string) bool // applies v, or reports it out of range
+	}{
+		{paramEnableTelemetry, "a boolean (true, false, 1 or 0)", func(v string) bool {
+			b, err := strconv.ParseBool(v)
+			tel.EnableTelemetry = &b
+			return err == nil
+		}},
+		{paramBatchSize, fmt.Sprintf("an integer from %d to %d", minBatchSize, maxBatchSize), func(v string) bool {
+			n, err := strconv.Atoi(v)
+			tel.BatchSize = n
+			return err == nil && n >= minBatchSize && n <= maxBatchSize
+		}},
+		{paramFlushInterval, fmt.Sprintf("a duration such as 5s, or a number of milliseconds, greater than 0 and at most %s", maxFlushInterval), func(v string) bool {
+			d, err := parseMillisOrDuration(v)
+			tel.FlushInterval = d
+			return err == nil && d > 0 && d <= maxFlushInterval
+		}},
+		{paramRetryCount, fmt.Sprintf("an integer from %d to %d", minRetryCount, maxRetryCount), func(v string) bool {
+			n, err := strconv.Atoi(v)
+			tel.RetryCount = &n
+			return err == nil && n >= minRetryCount && n <= maxRetryCount
+		}},
+		{paramRetryDelay, fmt.Sprintf("a duration such as 100ms, or a number of milliseconds, from %s to %s", minRetryDelay, maxRetryDelay), func(v string) bool {
+			d, err := parseMillisOrDuration(v)
+			tel.RetryDelay = d
+			return err == nil && d >= minRetryDelay && d <= maxRetryDelay
+		}},
+	} {
+		v, ok, err := params.takeOwn(p.name, p.want)
 		if err != nil {
 			return err
 		}
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return newDSNParamError(paramEnableTelemetry, v, wantBool)
+		if ok && !p.set(v) {
+			return newDSNParamError(p.name, v, p.want) // cfg is dropped with the error
 		}
-		tel.EnableTelemetry = &b
-	}
-	wantBatch := fmt.Sprintf("an integer from %d to %d", minBatchSize, maxBatchSize)
-	if v, ok, err := params.takeOwn(paramBatchSize, wantBatch); err != nil || ok {
-		if err != nil {
-			return err
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < minBatchSize || n > maxBatchSize {
-			return newDSNParamError(paramBatchSize, v, wantBatch)
-		}
-		tel.BatchSize = n
-	}
-	wantFlush := fmt.Sprintf("a duration such as 5s, or a number of milliseconds, greater than 0 and at most %s", maxFlushInterval)
-	if v, ok, err := params.takeOwn(paramFlushInterval, wantFlush); err != nil || ok {
-		if err != nil {
-			return err
-		}
-		d, err := parseMillisOrDuration(v)
-		if err != nil || d <= 0 || d > maxFlushInterval {
-			return newDSNParamError(paramFlushInterval, v, wantFlush)
-		}
-		tel.FlushInterval = d
-	}
-	wantCount := fmt.Sprintf("an integer from %d to %d", minRetryCount, maxRetryCount)
-	if v, ok, err := params.takeOwn(paramRetryCount, wantCount); err != nil || ok {
-		if err != nil {
-			return err
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < minRetryCount || n > maxRetryCount {
-			return newDSNParamError(paramRetryCount, v, wantCount)
-		}
-		tel.RetryCount = &n
-	}
-	wantDelay := fmt.Sprintf("a duration such as 100ms, or a number of milliseconds, from %s to %s", minRetryDelay, maxRetryDelay)
-	if v, ok, err := params.takeOwn(paramRetryDelay, wantDelay); err != nil || ok {
-		if err != nil {
-			return err
-		}
-		d, err := parseMillisOrDuration(v)
-		if err != nil || d < minRetryDelay || d > maxRetryDelay {
-			return newDSNParamError(paramRetryDelay, v, wantDelay)
-		}
-		tel.RetryDelay = d
 	}
 	return nil
 }
