@@ -47,8 +47,7 @@ type Connector struct {
 	ownAgg   *aggregator.Aggregator // with WithExporter
 
 	flagOnce  sync.Once
-	flagAsked atomic.Bool // the flag has been asked once: each new connection asks again
-	flagSeq   uint64      // numbers the asks, under closeMu: a later ask's answer wins
+	flagAsks  atomic.Uint64 // asks of the server's flag so far, each numbered: a later ask's answer wins
 	closeMu   sync.Mutex
 	closed    bool
 	flagCtx   context.Context    // the feature-flag fetches', made by the first
@@ -142,7 +141,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return conn, err
 	}
-	if c.flagAsked.Load() {
+	if c.flagAsks.Load() > 0 {
 		// The server's answer may have changed since: its host's cache says so once its
 		// TTL has passed (the fetch happens then, at most one per host at a time).
 		c.askFlag()
@@ -362,9 +361,7 @@ func (c *Connector) askFlag() {
 	if c.flagCtx == nil {
 		c.flagCtx, c.stop = context.WithCancel(context.Background())
 	}
-	c.flagAsked.Store(true)
-	c.flagSeq++
-	ctx, seq := c.flagCtx, c.flagSeq
+	ctx, seq := c.flagCtx, c.flagAsks.Add(1)
 	c.work.Add(1)
 	go func() {
 		defer c.work.Done()
