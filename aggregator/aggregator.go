@@ -278,14 +278,11 @@ func (a *Aggregator) open(sh *shard, ev *telemetry.Event) *entry {
 // Time. Without a Time both are the aggregator's clock, read only then: the driver's
 // events carry their times, so opening a statement reads no clock.
 func (a *Aggregator) openTimes(ev *telemetry.Event) (created, seen time.Time) {
-	if ev.Time.IsZero() {
-		now := a.now()
-		return now, now
+	created = a.eventTime(ev)
+	if ev.Kind == telemetry.KindStatementStart && !ev.Time.IsZero() {
+		return created, created.Add(ev.Latency)
 	}
-	if ev.Kind == telemetry.KindStatementStart {
-		return ev.Time, ev.Time.Add(ev.Latency)
-	}
-	return ev.Time, ev.Time
+	return created, created
 }
 
 // reserveOpen takes a place for one more open statement in openStmts, which never exceeds
