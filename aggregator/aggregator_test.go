@@ -875,33 +875,24 @@ func TestConcurrentAccounting(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			exp := newFake()
 			a := New(exp, WithBatchSize(16), WithMaxPendingLogs(64), WithMaxOpenStatements(tt.maxOpen), WithFlushInterval(2*time.Millisecond))
-			var wg sync.WaitGroup
-			for g := 0; g < goroutines; g++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := 0; i < perG; i++ {
-						id := fmt.Sprintf("g%d-q%d", g, i)
-						a.Handle(start(id))
-						a.Handle(chunk(id, 0, time.Millisecond, i%2 == 0))
-						switch i % 10 {
-						case 0:
-							a.Handle(stmtErr(id, true))
-						case 1:
-							a.Handle(stmtErr(id, false))
-							a.Handle(complete(id))
-						case 2: // left open: evicted by capacity or Close
-						default:
-							a.Handle(complete(id))
-						}
-						if i%500 == 0 {
-							_ = a.Flush(context.Background())
-							_ = a.Stats()
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			concurrently(goroutines, perG, func(id string, i int) {
+				a.Handle(start(id))
+				a.Handle(chunk(id, 0, time.Millisecond, i%2 == 0))
+				switch i % 10 {
+				case 0:
+					a.Handle(stmtErr(id, true))
+				case 1:
+					a.Handle(stmtErr(id, false))
+					a.Handle(complete(id))
+				case 2: // left open: evicted by capacity or Close
+				default:
+					a.Handle(complete(id))
+				}
+				if i%500 == 0 {
+					_ = a.Flush(context.Background())
+					_ = a.Stats()
+				}
+			})
 			require.NoError(t, a.Close(context.Background()))
 			s := a.Stats()
 			assert.Zero(t, s.Pending)
@@ -1118,21 +1109,12 @@ func TestOpenStatementsNeverExceedLimit(t *testing.T) {
 			most = max(most, int(a.openStmts.Load()), a.Stats().OpenStatements)
 		}
 	}()
-	var wg sync.WaitGroup
-	for g := 0; g < goroutines; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < perG; i++ {
-				id := fmt.Sprintf("g%d-q%d", g, i)
-				a.Handle(start(id))
-				if i%3 == 0 {
-					a.Handle(complete(id))
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	concurrently(goroutines, perG, func(id string, i int) {
+		a.Handle(start(id))
+		if i%3 == 0 {
+			a.Handle(complete(id))
+		}
+	})
 	close(stop)
 	assert.LessOrEqual(t, <-sampled, maxOpen)
 	s := a.Stats()
@@ -1203,4 +1185,18 @@ func TestStatementTTLRunsFromFirstSeen(t *testing.T) {
 			assert.Zero(t, s.OpenStatements)
 		})
 	}
+}
+
+// concurrently runs each for perG statements ("g<g>-q<i>") on every one of goroutines
+// goroutines at once, and waits for them.
+func concurrently(goroutines, perG int, each func(id string, i int)) {
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range perG {
+				each(fmt.Sprintf("g%d-q%d", g, i), i)
+			}
+		})
+	}
+	wg.Wait()
 }
