@@ -164,13 +164,14 @@ func (p *hostPolicy) run(ctx context.Context, exec failsafe.Executor[*reply], fn
 	} else if !p.cb.TryAcquirePermit() {
 		return nil, ErrBreakerOpen // opened since State
 	}
-	// serverFailed: an attempt failed on the server's side (a status, a transport error
-	// or its own timeout), before or without the caller giving up.
-	var serverFailed atomic.Bool
+	// failed: an attempt failed on the server's side (a status, a transport error, its
+	// own timeout or a panic), before or without the caller giving up. Every error run
+	// returns comes from an attempt, or is the caller's ctx ending after one.
+	var failed atomic.Bool
 	r, err := exec.WithContext(ctx).Get(func() (r *reply, err error) {
 		defer func() {
 			if err != nil && (ctx.Err() == nil || !callerGaveUp(ctx, err)) {
-				serverFailed.Store(true)
+				failed.Store(true)
 			}
 		}()
 		// failsafe does not recover panics: one escaping here (a caller's RoundTripper
@@ -186,13 +187,13 @@ func (p *hostPolicy) run(ctx context.Context, exec failsafe.Executor[*reply], fn
 	switch {
 	case err == nil:
 		p.cb.RecordSuccess()
-	case callerGaveUp(ctx, err) && !serverFailed.Load():
-		// Nothing the server did: the caller left before any attempt failed.
-	default:
+	case failed.Load():
 		// Failed, even if the caller's deadline then cut the retries short: a host that
 		// never answers times out attempt after attempt until the export's own bound
 		// (DefaultExportTimeout) ends the batch, and must still open the breaker.
 		p.cb.RecordFailure()
+	default:
+		// Nothing the server did: the caller left before any attempt failed.
 	}
 	return r, err
 }
