@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"maps"
 	"net/http"
 	"strconv"
 	"time"
@@ -27,8 +26,11 @@ type chunk struct {
 // rows each (whole Arrow batches), stores them and returns their links. An operation
 // closed meanwhile stores none: nothing would free them before they expire.
 func (s *Server) publishChunks(op *operation, res *encodedResult) ([]*tcli.TSparkArrowResultLink, error) {
-	var links []*tcli.TSparkArrowResultLink
-	files := map[string]*chunk{}
+	var (
+		links  []*tcli.TSparkArrowResultLink
+		tokens []string
+		files  []*chunk
+	)
 	expires := time.Now().Add(s.cfg.linkTTL)
 	for i := 0; i < len(res.batches); {
 		j, rows := i, int64(0)
@@ -45,7 +47,7 @@ func (s *Server) publishChunks(op *operation, res *encodedResult) ([]*tcli.TSpar
 		}
 		token := randomHex(16)
 		c := &chunk{stmtID: op.id, index: len(links), body: body, signature: randomHex(16), expires: expires}
-		files[token] = c
+		tokens, files = append(tokens, token), append(files, c)
 		links = append(links, &tcli.TSparkArrowResultLink{
 			// Like a presigned URL, the link carries its credentials in the query string.
 			FileLink:       fmt.Sprintf("%s/cloudfetch/%s?X-Expires=%d&X-Signature=%s", s.baseURL, token, expires.Unix(), c.signature),
@@ -66,7 +68,10 @@ func (s *Server) publishChunks(op *operation, res *encodedResult) ([]*tcli.TSpar
 	if _, open := s.ops[op.id]; !open {
 		return nil, context.Canceled
 	}
-	maps.Copy(s.chunks, files)
+	for i, token := range tokens {
+		s.chunks[token] = files[i]
+	}
+	op.files = tokens
 	return links, nil
 }
 
@@ -112,12 +117,11 @@ func (s *Server) dropExpiredChunks(now time.Time) {
 }
 
 // dropUnsentChunksLocked frees the operation's files whose links were never handed out:
-// no client can ask for them. The caller holds s.mu, which guards op.cursor.
+// no client can ask for them. The caller holds s.mu, which guards op.cursor and op.files
+// (the n-th file is the n-th link, and cursor counts the links handed out).
 func (s *Server) dropUnsentChunksLocked(op *operation) {
-	for k, c := range s.chunks {
-		if c.stmtID == op.id && c.index >= op.cursor {
-			delete(s.chunks, k)
-		}
+	for _, token := range op.files[min(op.cursor, len(op.files)):] {
+		delete(s.chunks, token)
 	}
 }
 

@@ -62,6 +62,9 @@ type operation struct {
 
 	// Guarded by Server.mu once done is closed.
 	cursor int
+	// Guarded by Server.mu: the tokens of the operation's CloudFetch files, in link order
+	// (see publishChunks).
+	files []string
 }
 
 // service implements the TCLIService handlers.
@@ -165,13 +168,9 @@ func (v *service) CloseSession(_ context.Context, req *tcli.TCloseSessionReq) (*
 	s.mu.Lock()
 	sess, ok := s.sessions[id]
 	delete(s.sessions, id)
-	for k, op := range s.ops {
+	for _, op := range s.ops {
 		if op.sess == sess {
-			// Cancelled before it is forgotten, as in dropOperation: a statement that
-			// publishes its files later sees one or the other and keeps none.
-			op.cancel()
-			delete(s.ops, k)
-			s.dropUnsentChunksLocked(op)
+			s.forgetOperationLocked(op)
 		}
 	}
 	s.mu.Unlock()
@@ -523,9 +522,16 @@ func (s *Server) closeOperation(op *operation) {
 // never handed out. Files whose links the client holds stay until served or expired:
 // direct results close the operation before the client downloads them.
 func (s *Server) dropOperation(op *operation) {
-	op.cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.forgetOperationLocked(op)
+}
+
+// forgetOperationLocked is dropOperation with s.mu held. The operation is cancelled
+// before it is forgotten: a statement that publishes its files meanwhile sees one or the
+// other (publishChunks) and keeps none.
+func (s *Server) forgetOperationLocked(op *operation) {
+	op.cancel()
 	delete(s.ops, op.id)
 	s.dropUnsentChunksLocked(op)
 }
@@ -537,8 +543,8 @@ func (s *Server) dropOperation(op *operation) {
 // reported, because ExecContext does close them, and a CloseOperation on a handle the
 // server no longer knows fails (INVALID_HANDLE) where the client expects success.
 func (s *Server) reapFailedOperations(now time.Time) {
-	var expired []*operation
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, op := range s.ops {
 		select {
 		case <-op.done:
@@ -546,12 +552,8 @@ func (s *Server) reapFailedOperations(now time.Time) {
 			continue
 		}
 		if op.state != tcli.TOperationState_FINISHED_STATE && now.Sub(op.ended) > s.cfg.failedOpTTL {
-			expired = append(expired, op)
+			s.forgetOperationLocked(op)
 		}
-	}
-	s.mu.Unlock()
-	for _, op := range expired {
-		s.dropOperation(op)
 	}
 }
 
