@@ -92,18 +92,14 @@ func newFeatureFlagCache(e *HTTPExporter) *FeatureFlagCache { return &FeatureFla
 // is cached. A caller whose ctx is already done starts no fetch.
 func (c *FeatureFlagCache) Enabled(ctx context.Context) bool {
 	c.mu.Lock()
-	if !c.expires.IsZero() && c.exp.cfg.now().Before(c.expires) {
+	fresh := !c.expires.IsZero() && c.exp.cfg.now().Before(c.expires)
+	call := c.call
+	if fresh || call == nil && ctx.Err() != nil {
 		v := c.value
 		c.mu.Unlock()
 		return v
 	}
-	call := c.call
 	if call == nil {
-		if ctx.Err() != nil {
-			v := c.value
-			c.mu.Unlock()
-			return v
-		}
 		call = c.start(ctx)
 	}
 	c.mu.Unlock()
