@@ -277,13 +277,22 @@ func (c *Connector) observeAuth(req *http.Request) {
 	if !c.em.Enabled() {
 		return
 	}
-	if a := req.Header.Get("Authorization"); a != "" {
+	if a := authorization(req.Header); a != "" {
 		if p := c.auth.Load(); p == nil || *p != a {
 			s := a // only a changed header is allocated
 			c.auth.Store(&s)
 		}
 	}
 	c.flagOnce.Do(c.askFlag)
+}
+
+// authorization is h's Authorization header, as h.Get("Authorization") returns it,
+// without canonicalising the (already canonical) key again on every Thrift call.
+func authorization(h http.Header) string {
+	if v := h["Authorization"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func (c *Connector) credentials() exporter.Credentials {

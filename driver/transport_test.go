@@ -103,3 +103,26 @@ func TestDriverOpenReleasesItsConnector(t *testing.T) {
 	require.NoError(t, d.hosts.Close(context.Background())) // waits for the last release's flush
 	assert.NotEmpty(t, srv.TelemetryLogs(), "its telemetry was flushed")
 }
+
+// authorization answers as Header.Get("Authorization") does, whichever way the header
+// was set.
+func TestAuthorizationIsHeaderGet(t *testing.T) {
+	tests := []struct {
+		name string
+		set  func(h http.Header)
+	}{
+		{"none", func(http.Header) {}},
+		{"set", func(h http.Header) { h.Set("authorization", "Bearer a") }},
+		{"added twice", func(h http.Header) { h.Add("Authorization", "Bearer a"); h.Add("Authorization", "Bearer b") }},
+		{"empty value", func(h http.Header) { h.Set("Authorization", "") }},
+		{"empty list", func(h http.Header) { h["Authorization"] = nil }},
+		{"key not canonical", func(h http.Header) { h["authorization"] = []string{"Bearer a"} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			tt.set(h)
+			assert.Equal(t, h.Get("Authorization"), authorization(h))
+		})
+	}
+}
