@@ -83,7 +83,9 @@ var (
 //   - URL userinfo (and user:secret@host without a scheme) and URL query strings and
 //     fragments (pre-signed CloudFetch links carry their signature there);
 //   - SQL the server quotes back ("== SQL == …", to the end of the message) and quoted
-//     literals ('…' → '?', "…" → "?", \"…\" → \"?\"); numbers and `identifiers` stay;
+//     literals ('…' → '?', X'…' → X'?', "…" → "?", and strings quoted inside JSON
+//     strings at any depth: \"…\" → \"?\", \\\"…\\\" → \\\"?\\\"); numbers and
+//     `identifiers` stay;
 //   - the directories of absolute paths (home and application directories): only the
 //     last element stays, "/home/alice/app/main.go:12" → "[PATH]/main.go:12";
 //   - e-mail addresses.
@@ -473,31 +475,72 @@ func redactSingleQuoted(s string) string { return redactQuoted(s, '\'') }
 func redactDoubleQuoted(s string) string { return redactQuoted(s, '"') }
 
 // redactQuoted replaces quoted text with q?q. A quote opens only after a non-word
-// character (don't, O'Brien); a quote followed by a word character does not close, so
-// that a stray quote cannot shift the pairing and expose a literal; an unclosed quote
-// runs to the end, since a literal cut short is still a literal. For q == '"', an
-// escaped quote \" outside any string opens a string that an escaped quote closes.
+// character (don't, O'Brien), or after a one-letter SQL literal prefix that starts a word
+// (X'…', r'…', N'…': see literalPrefix); a quote followed by a word character does not
+// close, so that a stray quote cannot shift the pairing and expose a literal; an unclosed
+// quote runs to the end, since a literal cut short is still a literal. For q == '"', an
+// escaped quote outside any string opens a string that the same escape closes: \"…\"
+// (JSON quoted inside a JSON string), \\\"…\\\" (two levels deep), and so on.
 func redactQuoted(s string, q byte) string {
 	w := rewriter{s: s}
 	for i := 0; i < len(s); i++ {
-		escaped := q == '"' && s[i] == '\\' && i+1 < len(s) && s[i+1] == q
-		if s[i] != q && !escaped {
+		n := 0 // the backslashes that escape the quote
+		for q == '"' && i+n < len(s) && s[i+n] == '\\' {
+			n++
+		}
+		if i+n >= len(s) || s[i+n] != q {
+			i += max(n-1, 0)
 			continue
 		}
 		if i > 0 {
-			if p := s[i-1]; isWordChar(p) || p == q || p == '\\' && q == '"' {
+			if p := s[i-1]; (isWordChar(p) || p == q || p == '\\' && q == '"') && !literalPrefix(s, i, q) {
+				i += n
 				continue
 			}
 		}
-		open := s[i : i+1]
-		if escaped {
-			open = s[i : i+2]
+		open := s[i : i+n+1]
+		var end int
+		if n <= 1 {
+			end = quotedEnd(s, i+len(open), q, n == 1, true)
+		} else {
+			end = deepQuotedEnd(s, i+len(open), n, q)
 		}
-		end := quotedEnd(s, i+len(open), q, escaped, true)
 		w.replace(i, end, open+"?"+open)
 		i = end - 1
 	}
 	return w.String()
+}
+
+// literalPrefix reports whether the single quote at s[i] follows a one-letter prefix of
+// a SQL literal that starts a word: X'…' (binary), r'…' (raw string), N'…', B'…' and
+// E'…' (other dialects). The quote of "don't" follows a letter inside a word.
+func literalPrefix(s string, i int, q byte) bool {
+	if q != '\'' || i == 0 || strings.IndexByte("bBeEnNrRxX", s[i-1]) < 0 {
+		return false
+	}
+	return i == 1 || !isWordChar(s[i-2])
+}
+
+// deepQuotedEnd returns the index just past the quote q that closes a string opened by
+// n >= 2 backslashes and q (JSON quoted inside JSON strings nested two levels deep
+// escapes its quotes with 3 backslashes, three levels with 7): the first q after exactly
+// n backslashes and not followed by a word character, or len(s) when there is none. A
+// quote escaped one level deeper, inside the string, has more backslashes.
+func deepQuotedEnd(s string, from, n int, q byte) int {
+	for j := from; j < len(s); j++ {
+		if s[j] != '\\' {
+			continue
+		}
+		k := j
+		for k < len(s) && s[k] == '\\' {
+			k++
+		}
+		if k-j == n && k < len(s) && s[k] == q && (k+1 == len(s) || !isWordChar(s[k+1])) {
+			return k + 1
+		}
+		j = k - 1
+	}
+	return len(s)
 }
 
 // quotedEnd returns the index just past the quote q that closes the string whose text

@@ -44,6 +44,9 @@ func TestRedact(t *testing.T) {
 		{"escaped json unclosed value", `{\"refresh_token\":\"abc def`, `{\"?\":\"?\"`},
 		{"escaped json in quoted string", `resp "{\"access_token\":\"abc\"}" ok`, `resp "?" ok`},
 		{"escaped literal", `user=\"alice\" denied`, `user=\"?\" denied`},
+		{"doubly escaped json", `body={\\\"client_secret\\\":\\\"s3cr3tValue97\\\",\\\"x\\\":1}`, `body={\\\"?\\\":\\\"?\\\",\\\"?\\\":1}`},
+		{"doubly escaped quote inside a doubly escaped string", `v=\\\"a\\\\\\\"b c\\\" ok`, `v=\\\"?\\\" ok`},
+		{"doubly escaped unclosed", `{\\\"password\\\":\\\"abc def`, `{\\\"?\\\":\\\"?\\\"`},
 		{"k=v", "password=hunter2&user=bob", "password=[REDACTED]&user=bob"},
 		{"k: v", "login failed: Password: hunter2, user bob", "login failed: Password: [REDACTED], user bob"},
 		{"k:v", "client_secret:s3cr3t; next", "client_secret:[REDACTED]; next"},
@@ -53,6 +56,8 @@ func TestRedact(t *testing.T) {
 		{"single quoted literal", "where name = 'alice' and id = 42", "where name = '?' and id = 42"},
 		{"escaped quote in literal", `where s = 'it''s' or s = 'a\'b'`, `where s = '?' or s = '?'`},
 		{"apostrophe is not a quote", "can't open the table", "can't open the table"},
+		{"prefixed literals", "near X'DEADBEEF', r'raw secret' and N'nchar' in", "near X'?', r'?' and N'?' in"},
+		{"apostrophe after a prefix letter inside a word", "don't, isn't, wasn't", "don't, isn't, wasn't"},
 		{"unclosed literal runs to end", "near 'select * from secret_table", "near '?'"},
 		{"double quoted", `strconv.ParseInt: parsing "hunter2": invalid syntax`, `strconv.ParseInt: parsing "?": invalid syntax`},
 		{"sql block runs to the end", "[PARSE_SYNTAX_ERROR] Syntax error at or near 'selec'. SQLSTATE: 42601\n\n== SQL ==\nselec ssn from people\n^^^\n\nnext", "[PARSE_SYNTAX_ERROR] Syntax error at or near '?'. SQLSTATE: 42601\n\n== SQL == [REDACTED]"},
@@ -166,6 +171,9 @@ func FuzzRedact(f *testing.F) {
 		{"sig0123456789", "https://host.example/x?sig=%s"},
 		{"literal-value-123", "where x = '%s'"},
 		{"s3cr3tValue98", `body={\"client_secret\":\"%s\",\"x\":1}`},
+		{"s3cr3tValue97", `body={\\\"client_secret\\\":\\\"%s\\\",\\\"x\\\":1}`},
+		{"DEADBEEF0123", "where b = X'%s'"},
+		{"raw-literal-456", "where s = r'%s'"},
 		{"hr_employees_tbl", "SQLSTATE: 42601\n== SQL (line 1, position 8) ==\nselect\n\n  * from %s\n--^^^\n"},
 	}
 	f.Fuzz(func(t *testing.T, prefix, suffix string) {
