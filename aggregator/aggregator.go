@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,7 +69,8 @@ type Aggregator struct {
 
 	runCtx    context.Context
 	cancelRun context.CancelFunc
-	closeOnce sync.Once
+	closing   atomic.Bool   // the first Close has begun
+	closeDone chan struct{} // closed when the first Close returns, closeErr set
 	closeErr  error
 
 	// counters
@@ -105,20 +105,23 @@ func New(exp telemetry.Exporter, opts ...Option) *Aggregator {
 		o.sysConfig = telemetry.NewSystemConfiguration("")
 	}
 	a := &Aggregator{
-		exp:      exp,
-		cfg:      cfg,
-		log:      o.log,
-		now:      o.now,
-		logCtx:   newLogContext(&o),
-		seed:     maphash.MakeSeed(),
-		q:        queue{max: cfg.MaxPendingLogs},
-		kick:     make(chan struct{}, 1),
-		flushReq: make(chan chan error),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-		recBuf:   make([]record, 0, cfg.BatchSize),
-		logBuf:   make([]*telemetry.FrontendLog, 0, cfg.BatchSize),
+		exp:       exp,
+		cfg:       cfg,
+		log:       o.log,
+		logCtx:    newLogContext(&o),
+		seed:      maphash.MakeSeed(),
+		q:         queue{max: cfg.MaxPendingLogs},
+		kick:      make(chan struct{}, 1),
+		flushReq:  make(chan chan error),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		closeDone: make(chan struct{}),
+		recBuf:    make([]record, 0, cfg.BatchSize),
+		logBuf:    make([]*telemetry.FrontendLog, 0, cfg.BatchSize),
 	}
+	// The clock is read under shard locks: a caller's clock that panics answers time.Now
+	// (the panic is counted) rather than leave a lock held.
+	a.now = telemetry.SafeClock(o.now, func() { a.panics.Add(1) })
 	n := shardCount(cfg.MaxOpenStatements, runtime.GOMAXPROCS(0))
 	a.shards = make([]shard, n)
 	a.mask = uint64(n - 1)
@@ -256,6 +259,7 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event) {
 // runs. The driver emits statement.start only once the server has answered, so a query
 // that ran longer than the TTL must not count as expired the moment it arrives.
 func (a *Aggregator) open(sh *shard, ev *telemetry.Event) *entry {
+	created, seen := a.openTimes(ev) // before the place is taken: nothing after it may fail
 	reserved, unlocked := a.reserveOpen(sh)
 	if !reserved {
 		sh.closedDrops++
@@ -268,7 +272,6 @@ func (a *Aggregator) open(sh *shard, ev *telemetry.Event) *entry {
 			return e
 		}
 	}
-	created, seen := a.openTimes(ev)
 	return sh.newEntry(ev.StatementID, ev.SessionID, created, seen)
 }
 
@@ -486,10 +489,20 @@ func (a *Aggregator) Flush(ctx context.Context) error {
 // ctx has no deadline). When the deadline passes, the export in flight is cancelled, what
 // is left is counted as Dropped.Unfinished and Close returns an error wrapping ctx.Err();
 // the driver may ignore it, nothing else needs to be done. Close is idempotent: later
-// calls return the first call's result. It does not close the exporter.
+// calls return the first call's result, and a call made while the first one is still
+// closing waits for it as long as its own ctx allows. It does not close the exporter.
 func (a *Aggregator) Close(ctx context.Context) error {
-	a.closeOnce.Do(func() { a.closeErr = a.shutdown(ctx) })
-	return a.closeErr
+	if a.closing.CompareAndSwap(false, true) {
+		defer close(a.closeDone)
+		a.closeErr = a.shutdown(ctx)
+		return a.closeErr
+	}
+	select {
+	case <-a.closeDone:
+		return a.closeErr
+	case <-ctx.Done():
+		return fmt.Errorf("aggregator: close: %w", ctx.Err())
+	}
 }
 
 func (a *Aggregator) shutdown(ctx context.Context) error {
@@ -499,16 +512,10 @@ func (a *Aggregator) shutdown(ctx context.Context) error {
 		defer cancel()
 	}
 	a.closed.Store(true)
+	// A panic while finishing a shard's statements (none is known: the clock is safe) is
+	// counted, and the shard is closed and the export goroutine stopped all the same.
 	for i := range a.shards {
-		sh := &a.shards[i]
-		sh.mu.Lock()
-		for sh.head != nil {
-			sh.evictClose++
-			a.finish(sh, sh.head, nil)
-		}
-		a.moveOutbox(sh, nil)
-		sh.closed = true
-		sh.mu.Unlock()
+		a.guard(func() { a.closeShard(&a.shards[i]) })
 	}
 	close(a.stop)
 	select {
@@ -627,14 +634,29 @@ func (a *Aggregator) safeExport(ctx context.Context, logs []*telemetry.FrontendL
 func (a *Aggregator) sweepTTL() {
 	now := a.now()
 	for i := range a.shards {
-		sh := &a.shards[i]
-		sh.mu.Lock()
-		for sh.head != nil && now.Sub(sh.head.seen) >= a.cfg.StatementTTL {
-			sh.evictTTL++
-			a.finish(sh, sh.head, nil)
-		}
-		sh.mu.Unlock()
+		a.sweepShard(&a.shards[i], now)
 	}
+}
+
+func (a *Aggregator) sweepShard(sh *shard, now time.Time) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for sh.head != nil && now.Sub(sh.head.seen) >= a.cfg.StatementTTL {
+		sh.evictTTL++
+		a.finish(sh, sh.head, nil)
+	}
+}
+
+// closeShard finishes sh's open statements, moves its outbox to the queue and closes it.
+func (a *Aggregator) closeShard(sh *shard) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.closed = true // first: a panic below still leaves sh closed
+	for sh.head != nil {
+		sh.evictClose++
+		a.finish(sh, sh.head, nil)
+	}
+	a.moveOutbox(sh, nil)
 }
 
 // Stats returns a snapshot of the counters.

@@ -50,8 +50,9 @@ func WithFlushInterval(d time.Duration) Option {
 }
 
 // WithMaxPendingLogs bounds the logs awaiting export; beyond it the oldest log without an
-// error is dropped (the oldest error log when there is none). Default 500; never less
-// than the batch size.
+// error is dropped, the new one included: a log without an error never takes the place of
+// an error log, and a new error log takes that of the oldest error log only when every
+// waiting log has an error. Default 500; never less than the batch size.
 func WithMaxPendingLogs(n int) Option {
 	return func(o *options) { o.cfg.MaxPendingLogs = n }
 }

@@ -132,8 +132,9 @@ func (q *queue) reserve() bool {
 // waiting returns how many logs await export, in the queue and in outboxes.
 func (q *queue) waiting() int { return int(q.pending.Load()) }
 
-// push appends rec, dropping the oldest non-error log (or, failing that, the oldest error
-// log) when max logs await export; when they all wait in outboxes, rec itself is dropped.
+// push appends rec; when max logs await export it drops the oldest log without an error,
+// which is rec itself when only error logs wait in the queue (an error log rec takes the
+// place of the oldest error log then); when they all wait in outboxes, rec is dropped.
 // It reports how many logs await export after the push.
 func (q *queue) push(rec *record) int {
 	q.mu.Lock()
@@ -166,14 +167,16 @@ func (q *queue) pushLocked(rec *record) {
 		return
 	}
 	if !q.reserve() {
-		// Full: rec takes the place of the oldest log without an error, else of the oldest.
+		// Full: the oldest log without an error goes (SPEC §2), which is rec itself when
+		// only error logs wait; an error log takes the place of the oldest error log when
+		// there is no other.
 		switch {
 		case q.normal.n > 0:
 			q.normal.popInto(nil)
-		case q.errs.n > 0:
+		case q.errs.n > 0 && rec.hasError():
 			q.errs.popInto(nil)
 		default:
-			q.queued++ // every place is taken by an outbox's log: rec goes
+			q.queued++ // rec goes: errors wait, or every place is taken by an outbox's log
 			q.droppedFull++
 			return
 		}

@@ -30,7 +30,8 @@ type Stats struct {
 	Pending int
 	// OpenStatements is the number of statements being aggregated now.
 	OpenStatements int
-	// Panics counts panics of the exporter, recovered (the batch counts as failed).
+	// Panics counts recovered panics of what the caller supplied: the exporter (the batch
+	// counts as failed), the logger, and the clock of WithClock (time.Now answers instead).
 	Panics int64
 }
 

@@ -319,3 +319,37 @@ func FuzzParseFlags(f *testing.F) {
 		}
 	})
 }
+
+// The flag cache reads the caller's clock (WithClock) with its lock held: a clock that
+// panics neither escapes nor leaves the lock held for the next caller.
+func TestFeatureFlagPanickingClock(t *testing.T) {
+	var body atomic.Value
+	body.Store(flagBody("true", "600"))
+	srv, _ := newServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, body.Load().(string))
+	})
+	var boom atomic.Bool
+	clock := func() time.Time {
+		if boom.Swap(false) {
+			panic("clock boom")
+		}
+		return time.Now()
+	}
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("dapi-flag")), WithClock(clock))
+	ff := e.FeatureFlags()
+	equal(t, ff.Enabled(context.Background()), true, "first")
+	boom.Store(true)
+	equal(t, ff.Enabled(context.Background()), true, "cached, on time.Now")
+	done := make(chan bool, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		done <- ff.Enabled(ctx)
+	}()
+	select {
+	case on := <-done:
+		equal(t, on, true, "cached")
+	case <-time.After(3 * time.Second):
+		t.Fatal("Enabled blocked: the cache's lock stayed held")
+	}
+}

@@ -133,11 +133,12 @@ func WithHTTPClient(c *http.Client) Option { return func(cfg *config) { cfg.clie
 // WithLogger sets the logger; the package logs at debug level only. Default zerolog.Nop().
 func WithLogger(l zerolog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// WithClock sets the time source for uploadTime and the flag cache's expiry. Default time.Now.
+// WithClock sets the time source for uploadTime and the flag cache's expiry. Default
+// time.Now. It is read with the flag cache's lock held: when now panics, time.Now answers.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) {
 		if now != nil {
-			c.now = now
+			c.now = telemetry.SafeClock(now, nil)
 		}
 	}
 }
