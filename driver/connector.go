@@ -44,7 +44,7 @@ type Connector struct {
 	sniffs   sync.Pool              // *[]byte: buffers for the Thrift replies the transport reads
 	hostOnce sync.Once
 	host     atomic.Pointer[hostRef]
-	ownAgg   *aggregator.Aggregator // with WithExporter
+	ownAgg   atomic.Pointer[aggregator.Aggregator] // with WithExporter; set by the first Thrift call, read by Stats and Flush
 
 	flagOnce  sync.Once
 	flagAsks  atomic.Uint64 // asks of the server's flag so far, each numbered: a later ask's answer wins
@@ -184,8 +184,8 @@ func (c *Connector) Close() error {
 		}
 		c.gate.shut() // still undecided: nothing is sent
 		safely(func() {
-			if c.ownAgg != nil {
-				_ = c.ownAgg.Close(ctx)
+			if a := c.ownAgg.Load(); a != nil {
+				_ = a.Close(ctx)
 			}
 		})
 		safely(func() {
@@ -203,8 +203,8 @@ func (c *Connector) Close() error {
 // Stats returns the aggregator's counters for this connector's host (zero before the
 // first connection or when telemetry is off).
 func (c *Connector) Stats() aggregator.Stats {
-	if c.ownAgg != nil {
-		return c.ownAgg.Stats()
+	if a := c.ownAgg.Load(); a != nil {
+		return a.Stats()
 	}
 	if h := c.host.Load(); h != nil && h.agg != nil {
 		return h.agg.Stats()
@@ -222,8 +222,8 @@ func (c *Connector) Transitions() []exporter.Transition {
 
 // Flush exports what is pending now, bounded by ctx.
 func (c *Connector) Flush(ctx context.Context) error {
-	if c.ownAgg != nil {
-		return c.ownAgg.Flush(ctx)
+	if a := c.ownAgg.Load(); a != nil {
+		return a.Flush(ctx)
 	}
 	if h := c.host.Load(); h != nil && h.agg != nil {
 		return h.agg.Flush(ctx)
@@ -321,8 +321,9 @@ func (c *Connector) attach(u *url.URL) {
 		aggregator.WithClientContext(telemetry.ClientVersion, ""),
 	}
 	if c.cfg.exporter != nil {
-		c.ownAgg = aggregator.New(c.cfg.exporter, aggOpts...)
-		c.gate.setSink(c.ownAgg)
+		a := aggregator.New(c.cfg.exporter, aggOpts...)
+		c.ownAgg.Store(a)
+		c.gate.setSink(a)
 		if c.cfg.enabled == nil {
 			c.gate.resolve(true) // a local exporter has no server flag to ask
 		}

@@ -82,9 +82,10 @@ func hotConnector(tb testing.TB, on bool) *Connector {
 	c, err := (&Connector{cfg: cfg, gate: newGate()}).wrap(fakedb.NewConnector(hotFakeOptions()...))
 	require.NoError(tb, err)
 	if on {
-		c.ownAgg = aggregator.New(nopExporter{}, aggregator.WithConfig(cfg.tel),
+		a := aggregator.New(nopExporter{}, aggregator.WithConfig(cfg.tel),
 			aggregator.WithSystemConfiguration(&telemetry.SystemConfiguration{}))
-		c.gate.setSink(c.ownAgg)
+		c.ownAgg.Store(a)
+		c.gate.setSink(a)
 	}
 	return c
 }

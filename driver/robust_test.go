@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dbtelemetry/dbtelemetry/driver"
+	"github.com/dbtelemetry/dbtelemetry/exporter"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
@@ -126,4 +129,31 @@ func TestDebugLogsArePrivate(t *testing.T) {
 			assert.Contains(t, line, `"level":"debug"`, line)
 		}
 	}
+}
+
+// Stats polled (by a metrics scraper, say) while the first connection opens, which is
+// when a connector with its own exporter (WithExporter) makes its aggregator (meant for
+// -race).
+func TestStatsWhileTheFirstConnectionOpens(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	c, err := driver.NewConnector(driver.WithConnOptions(connOptions(srv)...),
+		driver.WithExporter(exporter.NewJSONLinesExporter(io.Discard)), driver.WithTelemetry(true))
+	require.NoError(t, err)
+	db := sql.OpenDB(c)
+	t.Cleanup(func() { _ = db.Close() })
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for !stop.Load() {
+			_ = c.Stats()
+			_ = c.Flush(context.Background())
+		}
+	}()
+	require.NoError(t, db.PingContext(context.Background()))
+	stop.Store(true)
+	<-done
+	assert.Positive(t, c.Stats().Received, "the connection's open reached the aggregator")
 }
