@@ -199,6 +199,9 @@ func parseDSN(dsn string) (*dsnConfig, error) {
 
 	// Handled parameters are removed as they are read; the rest become session
 	// parameters, as in the driver.
+	if err := checkDroppedPairs(u.RawQuery); err != nil {
+		return nil, err
+	}
 	params := dsnParams(u.Query())
 	if err := cfg.parseAuth(u, params); err != nil {
 		return nil, err
@@ -358,11 +361,28 @@ func (cfg *dsnConfig) parseDriverParams(params dsnParams) error {
 // parseTelemetryParams reads and removes our telemetry parameters, where the driver
 // reads its own of the same names. They are stricter than the driver's (see takeOwn).
 func (cfg *dsnConfig) parseTelemetryParams(params dsnParams) error {
-	tel := &cfg.dsnTelemetry
-	for _, p := range []struct {
-		name, want string
-		set        func(v string) bool // applies v, or reports it out of range
-	}{
+	for _, p := range ownParams(&cfg.dsnTelemetry) {
+		v, ok, err := params.takeOwn(p.name, p.want)
+		if err != nil {
+			return err
+		}
+		if ok && !p.set(v) {
+			return newDSNParamError(p.name, v, p.want) // cfg is dropped with the error
+		}
+	}
+	return nil
+}
+
+// ownParam is one of our DSN parameters: its name, the values it accepts, and how it
+// applies a value.
+type ownParam struct {
+	name, want string
+	set        func(v string) bool // applies v, or reports it out of range
+}
+
+// ownParams are our DSN parameters, applying their values to tel.
+func ownParams(tel *dsnTelemetry) []ownParam {
+	return []ownParam{
 		{paramEnableTelemetry, "a boolean (true, false, 1 or 0)", func(v string) bool {
 			b, err := strconv.ParseBool(v)
 			tel.EnableTelemetry = &b
@@ -388,13 +408,40 @@ func (cfg *dsnConfig) parseTelemetryParams(params dsnParams) error {
 			tel.RetryDelay = d
 			return err == nil && d >= minRetryDelay && d <= maxRetryDelay
 		}},
-	} {
-		v, ok, err := params.takeOwn(p.name, p.want)
-		if err != nil {
-			return err
+	}
+}
+
+// checkDroppedPairs fails for a pair of the raw query string that url.Values drops (an
+// invalid %-escape, or a ';' inside it) when the pair names one of our parameters:
+// dropped silently, "enableTelemetry=false;" would leave telemetry to the server's flag.
+// Other pairs are dropped as the driver drops them.
+func checkDroppedPairs(raw string) error {
+	if _, err := url.ParseQuery(raw); err == nil {
+		return nil
+	}
+	own := ownParams(&dsnTelemetry{})
+	for _, pair := range strings.Split(raw, "&") {
+		if _, err := url.ParseQuery(pair); err == nil {
+			continue
 		}
-		if ok && !p.set(v) {
-			return newDSNParamError(p.name, v, p.want) // cfg is dropped with the error
+		off := 0
+		for _, part := range strings.Split(pair, ";") {
+			rawKey, _, hasValue := strings.Cut(part, "=")
+			key := rawKey
+			if k, err := url.QueryUnescape(rawKey); err == nil {
+				key = k
+			}
+			for _, p := range own {
+				if key != p.name {
+					continue
+				}
+				value := ""
+				if hasValue {
+					value = pair[off+len(rawKey)+1:] // to the end of the pair: what made it malformed
+				}
+				return newDSNParamError(p.name, value, p.want)
+			}
+			off += len(part) + 1
 		}
 	}
 	return nil

@@ -53,6 +53,8 @@ func FuzzParseDSN(f *testing.F) {
 		testDSN + "?enableTelemetry=1&enableTelemetry=0",
 		testDSN + "?EnableTelemetry=true&TELEMETRY_BATCH_SIZE=3",
 		testDSN + "?enable%54elemetry=true",
+		testDSN + "?enableTelemetry=false;",
+		testDSN + "?a=1;enableTelemetry=fa%lse",
 		testDSN + "?maxRows=10&timeout=5&catalog=c&schema=s&userAgentEntry=ua&useCloudFetch=false&ansi_mode=true&timezone=Europe/Paris",
 		testDSN + "?maxRows=ten",
 		testDSN + "?timezone=Mars/Olympus",

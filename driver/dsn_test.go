@@ -318,6 +318,12 @@ func TestParseDSNTelemetryErrors(t *testing.T) {
 		{paramEnableTelemetry, "true&" + paramEnableTelemetry + "=bogus", wantBool + ", given once"},
 		{paramBatchSize, "10&" + paramBatchSize + "=-5", wantBatch + ", given once"},
 		{paramRetryDelay, "1s&" + paramRetryDelay + "=1s", wantDelay + ", given once"},
+		// A pair url.Values drops (a ';' in it, an invalid escape) is refused when it is
+		// ours: dropped, enableTelemetry=false; would leave telemetry to the server's flag.
+		{paramEnableTelemetry, "false;", wantBool},
+		{paramEnableTelemetry, "fa%lse", wantBool},
+		{paramBatchSize, "%zz", wantBatch},
+		{paramRetryCount, "3;telemetry_retry_delay=5", wantCount},
 	}
 	for _, tc := range cases {
 		t.Run(tc.param+"="+tc.value, func(t *testing.T) {
@@ -330,6 +336,14 @@ func TestParseDSNTelemetryErrors(t *testing.T) {
 			assert.Equal(t, fmt.Sprintf("dbtelemetry: DSN parameter %s=%q: %s", tc.param, value, tc.want), err.Error())
 		})
 	}
+	t.Run("ours after a ';' in a pair", func(t *testing.T) {
+		_, err := parseDSN(testDSN + "?ansi_mode=true;enableTelemetry=false")
+		assert.EqualError(t, err, `dbtelemetry: DSN parameter enableTelemetry="false": `+wantBool)
+	})
+	t.Run("a malformed pair of the driver's is dropped, as the driver drops it", func(t *testing.T) {
+		_, err := parseDSN(testDSN + "?enableTelemetry=false&ansi_mode=tr%ue&a=1;b=2")
+		assert.NoError(t, err)
+	})
 	t.Run("example from the docs", func(t *testing.T) {
 		_, err := parseDSN(testDSN + "?telemetry_batch_size=abc")
 		assert.EqualError(t, err, `dbtelemetry: DSN parameter telemetry_batch_size="abc": want an integer from 1 to 10000`)

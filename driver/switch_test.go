@@ -133,6 +133,8 @@ func TestBadTelemetryParamsFailOpen(t *testing.T) {
 		"telemetry_flush_interval=-1s",
 		"telemetry_retry_count=99",
 		"telemetry_retry_delay=forever",
+		"enableTelemetry=false;",    // url.Values would drop the pair: telemetry left to the flag
+		"telemetry_batch_size=1%zz", // the same, for an invalid escape
 	} {
 		name := p[:strings.IndexByte(p, '=')]
 		_, err := sql.Open("databricks-telemetry", "token:x@example.cloud.databricks.com:443/sql/1.0/warehouses/w?"+p)
