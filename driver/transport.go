@@ -408,7 +408,9 @@ func (t *transport) download(req *http.Request, owner linkOwner) (*http.Response
 	return resp, nil
 }
 
-// chunkBody counts a download's bytes and reports it once, at EOF or Close.
+// chunkBody counts a download's bytes and reports the chunk once the driver has read
+// it to EOF. A body closed before EOF (a read cut short, which the driver retries, or a
+// download cancelled by Rows closed early) is a failed attempt, not a chunk.
 type chunkBody struct {
 	rc       io.ReadCloser
 	st       *stmtState
@@ -423,27 +425,42 @@ func (b *chunkBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	b.n += int64(n)
 	if err == io.EOF {
-		b.report()
+		b.report(true)
 	}
 	return n, err
 }
 
 func (b *chunkBody) Close() error {
-	b.report()
+	b.report(false)
 	return b.rc.Close()
 }
 
-func (b *chunkBody) report() {
+// report emits the chunk, read whole, or counts a failed attempt; once. Nothing is
+// reported for a statement that has completed: its log is gone, and an event for it
+// would open a second one. The statement's link lock is held while the event is
+// emitted, so that its completion (which takes that lock first, in forgetLinks) cannot
+// overtake it.
+func (b *chunkBody) report(whole bool) {
 	if b.reported {
 		return
 	}
 	b.reported = true
-	b.st.chunks.Add(1)
 	defer func() { _ = recover() }() // runs on the driver's download goroutine
+	st := b.st
+	st.linkMu.Lock()
+	defer st.linkMu.Unlock()
+	if st.linksGone {
+		return
+	}
+	if !whole {
+		st.retries.Add(1)
+		return
+	}
+	st.chunks.Add(1)
 	ev := telemetry.Event{
 		Kind:        telemetry.KindChunk,
-		SessionID:   b.st.sessionID(),
-		StatementID: b.st.statementID(),
+		SessionID:   st.sessionID(),
+		StatementID: st.statementID(),
 		ChunkIndex:  b.index,
 		Latency:     time.Since(b.began),
 		Bytes:       b.n,

@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
@@ -125,4 +127,44 @@ func TestAuthorizationIsHeaderGet(t *testing.T) {
 			assert.Equal(t, h.Get("Authorization"), authorization(h))
 		})
 	}
+}
+
+// Rows closed while CloudFetch downloads are in flight: a download cut short is no
+// chunk, and nothing reported after the statement's completion opens a second log for
+// it. Files 3 and 4 drip their bodies, so that the download of file 3 (started once the
+// rows reach it, with two download threads) is in flight when the rows close.
+func TestNoChunkAfterTheStatementCompleted(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	srv.InjectFaults(warehouse.GroupCloudFetch, warehouse.Fault{}, warehouse.Fault{},
+		warehouse.Fault{Garbage: true, BodyBytes: 200, SlowDrip: 5 * time.Millisecond, Times: 2})
+	c, err := OpenConnector(srv.DSN()+"?enableTelemetry=true&telemetry_flush_interval=50ms&maxDownloadThreads=2", WithHosts(NewHosts()))
+	require.NoError(t, err)
+	db := sql.OpenDB(c)
+	rows, err := db.QueryContext(context.Background(), "SELECT range FROM range(1000000)")
+	require.NoError(t, err)
+	for i := range 250_001 {
+		require.True(t, rows.Next(), "row %d: %v", i, rows.Err())
+	}
+	require.NoError(t, rows.Close())
+	time.Sleep(500 * time.Millisecond) // the cut downloads end meanwhile
+	assert.Zero(t, c.Stats().OpenStatements, "no entry reopened by a late chunk")
+	require.NoError(t, db.Close())
+
+	statements := 0
+	for _, raw := range srv.TelemetryLogs() {
+		var l telemetry.FrontendLog
+		require.NoError(t, json.Unmarshal([]byte(raw), &l))
+		d := l.Entry.SQLDriverLog
+		if d.SQLStatementID == "" {
+			continue
+		}
+		statements++
+		require.NotNil(t, d.SQLOperation)
+		if cd := d.SQLOperation.ChunkDetails; cd != nil {
+			assert.LessOrEqual(t, cd.TotalChunksIterated, int32(2), "only files read whole are chunks")
+		}
+	}
+	assert.Equal(t, 1, statements, "one log for the statement")
 }
