@@ -402,3 +402,22 @@ func TestLiveStatsStatus(t *testing.T) {
 		})
 	}
 }
+
+// With the kill switch set, the demo runs its workload with telemetry off, says so, and
+// its cross-checks hold: nothing is exported, and no session has a log.
+func TestTelemetryDisabled(t *testing.T) {
+	t.Setenv(envDSN, "")
+	t.Setenv(telemetry.DisableEnv, "1")
+	var stdout, stderr bytes.Buffer
+	code, res := runDemo(context.Background(), []string{"-queries", "24", "-concurrency", "2", "-json"}, &stdout, &stderr, cheaperScan)
+	require.Equal(t, exitOK, code, "stderr:\n%s", stderr.String())
+	var r Report
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &r))
+	assert.False(t, r.Telemetry.Enabled)
+	assert.Zero(t, r.Telemetry.Exported)
+	assert.Empty(t, res.srv.TelemetryLogs())
+	assert.Contains(t, strings.Join(r.Notes, "\n"), telemetry.DisableEnv+" is set")
+	for _, c := range r.Checks {
+		assert.True(t, c.OK, "%s: %s", c.Name, c.Detail)
+	}
+}

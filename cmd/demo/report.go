@@ -645,8 +645,14 @@ func checks(in inputs, r *Report, logs []telemetry.FrontendLog) []Check {
 		}
 	}
 	lost := st.Dropped.Total() > 0
-	add("sessions: CREATE_SESSION logs = warehouse sessions", opens == w.Sessions || (lost && opens < w.Sessions),
-		"%d CREATE_SESSION and %d DELETE_SESSION logs delivered, %d sessions on the warehouse", opens, closes, w.Sessions)
+	if telemetryOff := !in.enabled || st.Received == 0 && st.Queued == 0; telemetryOff {
+		// Off by the kill switch or the server's flag: no session may have a log.
+		add("sessions: no CREATE_SESSION log while telemetry is off", opens+closes == 0,
+			"%d CREATE_SESSION and %d DELETE_SESSION logs delivered, %d sessions on the warehouse", opens, closes, w.Sessions)
+	} else {
+		add("sessions: CREATE_SESSION logs = warehouse sessions", opens == w.Sessions || (lost && opens < w.Sessions),
+			"%d CREATE_SESSION and %d DELETE_SESSION logs delivered, %d sessions on the warehouse", opens, closes, w.Sessions)
+	}
 
 	// Per statement: what telemetry says about chunks, polls and delivery agrees with
 	// the warehouse, for every statement whose log arrived.
