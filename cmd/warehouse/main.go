@@ -34,6 +34,8 @@ func main() {
 	opts := []warehouse.Option{
 		warehouse.WithAddr(*addr), warehouse.WithTelemetryFlag(*flagOn),
 		warehouse.WithAsyncThreshold(*async), warehouse.WithCloudFetchThreshold(*cloud),
+		// It runs until Ctrl-C: its records must not grow without bound (nothing reads them).
+		warehouse.WithStatementRecords(keptStatements),
 	}
 	if *token != "" {
 		opts = append(opts, warehouse.WithToken(*token))
@@ -46,9 +48,31 @@ func main() {
 	fmt.Println(srv.DSN())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	<-ctx.Done()
+	forgetTelemetry(ctx, srv, forgetEvery)
 	if err := srv.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "warehouse: close:", err)
 		os.Exit(1)
+	}
+}
+
+// What the standalone warehouse keeps of its records: the last keptStatements statements,
+// and the telemetry requests of the last forgetEvery at most.
+const (
+	keptStatements = 1000
+	forgetEvery    = 10 * time.Second
+)
+
+// forgetTelemetry drops the telemetry requests srv recorded, every period, until ctx ends:
+// the ingest keeps each request whole, and a standalone run has no one to hand them to.
+func forgetTelemetry(ctx context.Context, srv *warehouse.Server, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			srv.TakeTelemetryRequests()
+		}
 	}
 }
