@@ -177,6 +177,8 @@ func TestMissingTableIsExecutionError(t *testing.T) {
 		{"SELECT * FROM no_schema.t", "42P01"},
 		{"CREATE TABLE dup(a INT)", ""},
 		{"CREATE TABLE dup(a INT) --again", "42P07"},
+		{"CREATE TABLE no_schema.t (a INT)", "42704"}, // [SCHEMA_NOT_FOUND]
+		{"SELECT ?", "42P02"},                         // [UNBOUND_SQL_PARAMETER]: no value for the marker
 	} {
 		q, state := tc.q, tc.state
 		_, err := db.Exec(q)
@@ -187,6 +189,11 @@ func TestMissingTableIsExecutionError(t *testing.T) {
 		require.True(t, errors.As(err, &ee), "%s: got %T: %v", q, err, err)
 		assert.Equal(t, state, ee.SqlState(), q)
 	}
+	// More values than markers: the statement cannot be bound either.
+	_, err = db.Exec("SELECT ? AS a", 1, 2)
+	require.True(t, errors.As(err, &ee), "got %T: %v", err, err)
+	assert.Equal(t, "42P02", ee.SqlState())
+	assert.Contains(t, err.Error(), "UNBOUND_SQL_PARAMETER")
 }
 
 func TestCloudFetch(t *testing.T) {

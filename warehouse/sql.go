@@ -250,6 +250,12 @@ type sqlError struct {
 
 // mapError turns a DuckDB error into the SQLSTATE and error class Databricks would report.
 func mapError(err error) sqlError {
+	var pe *paramError
+	if errors.As(err, &pe) || strings.Contains(err.Error(), "incorrect argument count") {
+		// Parameters that could not be bound: ours (bindParameters), or duckdb-go's count
+		// check, which is no *duckdb.Error.
+		return sqlError{state: "42P02", class: "UNBOUND_SQL_PARAMETER", message: err.Error()}
+	}
 	var de *duckdb.Error
 	if !errors.As(err, &de) {
 		return sqlError{state: "XX000", class: "INTERNAL_ERROR", message: err.Error()}
@@ -268,7 +274,7 @@ func mapError(err error) sqlError {
 		case strings.Contains(lower, "table with name") || strings.Contains(lower, "view with name"):
 			e.state, e.class = "42P01", "TABLE_OR_VIEW_NOT_FOUND"
 		case strings.Contains(lower, "schema with name"):
-			e.state, e.class = "3F000", "SCHEMA_NOT_FOUND"
+			e.state, e.class = "42704", "SCHEMA_NOT_FOUND"
 		case strings.Contains(lower, "function"):
 			e.state, e.class = "42883", "UNRESOLVED_ROUTINE"
 		default:
