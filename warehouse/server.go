@@ -110,7 +110,8 @@ func WithBatchRows(rows int64) Option { return func(c *config) { c.batchRows = r
 func WithLinkTTL(d time.Duration) Option { return func(c *config) { c.linkTTL = d } }
 
 // WithFailedOperationTTL sets how long a statement that was cancelled, failed or timed
-// out stays known after it ended when the client does not close it (default 1 min). The
+// out stays known after it ended when the client does not close it (default 1 min), and
+// one the client cancelled after it had finished stays known after the cancel. The
 // driver reports a failure from GetOperationStatus without closing the statement, and
 // after CancelOperation it sends nothing more.
 func WithFailedOperationTTL(d time.Duration) Option { return func(c *config) { c.failedOpTTL = d } }

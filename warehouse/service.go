@@ -62,6 +62,8 @@ type operation struct {
 
 	// Guarded by Server.mu once done is closed.
 	cursor int
+	// Guarded by Server.mu: when the client asked to cancel the operation (zero: never).
+	cancelAt time.Time
 	// Guarded by Server.mu: the tokens of the operation's CloudFetch files, in link order
 	// (see publishChunks).
 	files []string
@@ -537,7 +539,8 @@ func (s *Server) forgetOperationLocked(op *operation) {
 }
 
 // reapFailedOperations forgets the statements that ended cancelled, failed or timed out
-// more than failedOpTTL ago. The driver does not close them: after CancelOperation it
+// more than failedOpTTL ago, and those the client cancelled more than failedOpTTL ago
+// after they had finished. The driver does not close them: after CancelOperation it
 // sends nothing more, and a failure that QueryContext learns from GetOperationStatus is
 // returned without CloseOperation. They are kept for a while rather than dropped once
 // reported, because ExecContext does close them, and a CloseOperation on a handle the
@@ -551,7 +554,9 @@ func (s *Server) reapFailedOperations(now time.Time) {
 		default:
 			continue
 		}
-		if op.state != tcli.TOperationState_FINISHED_STATE && now.Sub(op.ended) > s.cfg.failedOpTTL {
+		failed := op.state != tcli.TOperationState_FINISHED_STATE && now.Sub(op.ended) > s.cfg.failedOpTTL
+		abandoned := !op.cancelAt.IsZero() && now.Sub(op.cancelAt) > s.cfg.failedOpTTL
+		if failed || abandoned {
 			s.forgetOperationLocked(op)
 		}
 	}
@@ -577,6 +582,11 @@ func (v *service) CancelOperation(_ context.Context, req *tcli.TCancelOperationR
 	if !ok {
 		return &tcli.TCancelOperationResp{Status: invalidHandle("OperationHandle")}, nil
 	}
+	v.s.mu.Lock()
+	if op.cancelAt.IsZero() {
+		op.cancelAt = time.Now()
+	}
+	v.s.mu.Unlock()
 	op.cancel()
 	return &tcli.TCancelOperationResp{Status: success()}, nil
 }
