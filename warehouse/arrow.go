@@ -255,7 +255,16 @@ func newColumn(name, dbType string, opts encodeOptions) column {
 				return nil
 			})
 		} else {
-			set(tcli.TTypeId_DECIMAL_TYPE, arrow.BinaryTypes.String, stringAdder(base))
+			// As Databricks renders a DECIMAL(p,s) as a string: with s digits after the point
+			// (1.500, 0.000), which duckdb.Decimal.String drops.
+			set(tcli.TTypeId_DECIMAL_TYPE, arrow.BinaryTypes.String, func(b array.Builder, v any) error {
+				d, ok := v.(duckdb.Decimal)
+				if !ok {
+					return typeErr(v, base)
+				}
+				b.(*array.StringBuilder).Append(decimal128.FromBigInt(d.Value).ToString(int32(d.Scale)))
+				return nil
+			})
 		}
 	case base == "HUGEINT" || base == "UHUGEINT" || base == "UBIGINT" || base == "BIGNUM" || base == "VARINT":
 		c.quals = map[string]*tcli.TTypeQualifierValue{"precision": {I32Value: ptr(int32(38))}, "scale": {I32Value: ptr(int32(0))}}
