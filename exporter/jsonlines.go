@@ -4,20 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
 	"sync/atomic"
 
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
 // JSONLinesExporter writes each FrontendLog as one line of JSON to an io.Writer, for
-// local debugging. It is safe for concurrent use: a batch is written under a mutex in
-// one Write call, so batches never interleave.
+// local debugging. It is safe for concurrent use: a batch is written under a lock in one
+// Write call, so batches never interleave.
 type JSONLinesExporter struct {
-	mu     sync.Mutex
+	lock   chan struct{} // holds a token while a batch is written: a mutex whose wait honours a context
 	w      io.Writer
-	buf    []byte
-	closed bool
+	buf    []byte // under lock
+	closed atomic.Bool
 
 	batches, failed, logs atomic.Int64
 }
@@ -30,10 +29,24 @@ var (
 // NewJSONLinesExporter returns an exporter writing to w. The caller keeps ownership of
 // w; Close flushes it when it has a Flush() error method (e.g. *bufio.Writer) but does
 // not close it.
-func NewJSONLinesExporter(w io.Writer) *JSONLinesExporter { return &JSONLinesExporter{w: w} }
+func NewJSONLinesExporter(w io.Writer) *JSONLinesExporter {
+	return &JSONLinesExporter{w: w, lock: make(chan struct{}, 1)}
+}
 
-// Export writes logs, one JSON object per line; nil entries are skipped. ctx is checked
-// before writing; the write itself cannot be interrupted.
+// acquire takes the lock, or gives up when ctx ends first.
+func (j *JSONLinesExporter) acquire(ctx context.Context) error {
+	select {
+	case j.lock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("exporter: json lines: %w", ctx.Err())
+	}
+}
+
+func (j *JSONLinesExporter) release() { <-j.lock }
+
+// Export writes logs, one JSON object per line; nil entries are skipped. It waits for a
+// batch being written as long as ctx allows; the write itself cannot be interrupted.
 func (j *JSONLinesExporter) Export(ctx context.Context, logs []*telemetry.FrontendLog) error {
 	if len(logs) == 0 {
 		return nil
@@ -41,9 +54,11 @@ func (j *JSONLinesExporter) Export(ctx context.Context, logs []*telemetry.Fronte
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("exporter: json lines: %w", err)
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.closed {
+	if err := j.acquire(ctx); err != nil {
+		return err
+	}
+	defer j.release()
+	if j.closed.Load() {
 		return ErrClosed
 	}
 	j.batches.Add(1)
@@ -73,14 +88,17 @@ func (j *JSONLinesExporter) ExportStats() telemetry.ExportStats {
 	}
 }
 
-// Close stops accepting batches and flushes the writer if it can; idempotent.
-func (j *JSONLinesExporter) Close(context.Context) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.closed {
+// Close stops accepting batches and flushes the writer if it can, once the batch being
+// written (if any) is done; when ctx ends first it returns ctx's error without flushing.
+// Idempotent: later calls return nil.
+func (j *JSONLinesExporter) Close(ctx context.Context) error {
+	if j.closed.Swap(true) {
 		return nil
 	}
-	j.closed = true
+	if err := j.acquire(ctx); err != nil {
+		return err
+	}
+	defer j.release()
 	if f, ok := j.w.(interface{ Flush() error }); ok {
 		if err := f.Flush(); err != nil {
 			return fmt.Errorf("exporter: json lines: flush: %w", err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
@@ -80,5 +81,43 @@ func TestJSONLinesErrorsAndClose(t *testing.T) {
 	noErr(t, j.Close(context.Background()), "close again")
 	if err := j.Export(context.Background(), batch(1)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after close: %v", err)
+	}
+}
+
+// blockingWriter blocks each Write until release is closed.
+type blockingWriter struct{ release chan struct{} }
+
+func (w blockingWriter) Write(p []byte) (int, error) { <-w.release; return len(p), nil }
+
+// Close and Export wait for a batch being written only as long as their context allows.
+func TestJSONLinesWaitsHonourTheirContext(t *testing.T) {
+	w := blockingWriter{release: make(chan struct{})}
+	j := NewJSONLinesExporter(w)
+	first := make(chan error, 1)
+	go func() { first <- j.Export(context.Background(), []*telemetry.FrontendLog{{FrontendLogEventID: "x"}}) }()
+	deadline := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	time.Sleep(20 * time.Millisecond) // the first batch is being written
+	began := time.Now()
+	err := j.Export(deadline(), []*telemetry.FrontendLog{{FrontendLogEventID: "y"}})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Export behind a blocked write: %v, want the deadline", err)
+	}
+	err = j.Close(deadline())
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close behind a blocked write: %v, want the deadline", err)
+	}
+	if d := time.Since(began); d > 2*time.Second {
+		t.Errorf("the waits took %v", d)
+	}
+	close(w.release)
+	if err := <-first; err != nil {
+		t.Errorf("the first batch: %v", err)
+	}
+	if err := j.Export(context.Background(), []*telemetry.FrontendLog{{FrontendLogEventID: "z"}}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Export after Close: %v, want ErrClosed", err)
 	}
 }
