@@ -23,7 +23,7 @@ func baseLog(id string) *telemetry.FrontendLog {
 		WorkspaceID:        1234567890123456,
 		FrontendLogEventID: id,
 		Context: &telemetry.LogContext{ClientContext: &telemetry.ClientContext{
-			ClientType: "golang", ClientVersion: "1.15.1",
+			ClientType: telemetry.ClientType, ClientVersion: "1.15.1",
 			TimestampMillis: 1732539999000, UserAgent: "dbtelemetry-go/0.1 databricks-sql-go/1.15.1",
 		}},
 		Entry: &telemetry.LogEntry{SQLDriverLog: &telemetry.SQLDriverLog{
