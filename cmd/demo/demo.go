@@ -87,6 +87,10 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 				localFlushInterval, localBreakerDelay, attemptTimeout))
 	} else {
 		settings["exporter"] = "the driver's defaults and the DSN's telemetry_* parameters"
+		if bounded, ok := withQueryTimeout(dsn, remoteQueryTimeout); ok {
+			dsn = bounded
+			settings["query timeout"] = remoteQueryTimeout.String() + " (the DSN sets none)"
+		}
 		notes = append(notes, "against a real warehouse there is no outage and no ingest to ask: the cross-check of exported logs against the ingest is skipped; exported logs are checked against the batches the telemetry endpoint acknowledged on the wire.")
 	}
 	if o.telemetryOut != "" {
@@ -353,4 +357,28 @@ func (l *liveStats) status(phase int) string {
 		rate = fmt.Sprintf(", %.0f/s", float64(n)/span)
 	}
 	return fmt.Sprintf("%s statements%s, %d errors", commas(int64(n)), rate, l.fail[phase])
+}
+
+// remoteQueryTimeout bounds every statement on a real warehouse whose DSN sets no
+// timeout: the cancelled kind's context may end while ExecuteStatement is in flight,
+// before the driver holds a handle to cancel, and its aggregate would then run on,
+// on the user's compute.
+const remoteQueryTimeout = 2 * time.Minute
+
+// withQueryTimeout adds the driver's timeout parameter (seconds, enforced by the server)
+// to dsn, unless it has one; it reports whether it did.
+func withQueryTimeout(dsn string, d time.Duration) (string, bool) {
+	_, query, hasQuery := strings.Cut(dsn, "?")
+	q, err := url.ParseQuery(query)
+	if err != nil || q.Has("timeout") {
+		return dsn, false
+	}
+	sep := "?"
+	if hasQuery {
+		sep = "&"
+		if query == "" || strings.HasSuffix(query, "&") {
+			sep = ""
+		}
+	}
+	return dsn + sep + "timeout=" + strconv.Itoa(int(d/time.Second)), true
 }

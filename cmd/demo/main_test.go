@@ -335,6 +335,7 @@ func TestAgainstDSN(t *testing.T) {
 	assert.Positive(t, r.Telemetry.Exported)
 	assert.Len(t, srv.Statements(), 24+4)
 	assert.Contains(t, strings.Join(r.Notes, "\n"), "no ingest to ask")
+	assert.Equal(t, "2m0s (the DSN sets none)", r.Telemetry.Settings["query timeout"], "a runaway statement stops on the server")
 }
 
 func TestBadUsage(t *testing.T) {
@@ -419,5 +420,28 @@ func TestTelemetryDisabled(t *testing.T) {
 	assert.Contains(t, strings.Join(r.Notes, "\n"), telemetry.DisableEnv+" is set")
 	for _, c := range r.Checks {
 		assert.True(t, c.OK, "%s: %s", c.Name, c.Detail)
+	}
+}
+
+func TestWithQueryTimeout(t *testing.T) {
+	const host = "token:dapi-x@adb-1.azuredatabricks.net:443/sql/1.0/warehouses/w"
+	tests := []struct {
+		name, dsn, want string
+		added           bool
+	}{
+		{"no query", host, host + "?timeout=120", true},
+		{"a query", host + "?catalog=main", host + "?catalog=main&timeout=120", true},
+		{"an empty query", host + "?", host + "?timeout=120", true},
+		{"a trailing &", host + "?catalog=main&", host + "?catalog=main&timeout=120", true},
+		{"the user's timeout stays", host + "?timeout=5", host + "?timeout=5", false},
+		{"an empty timeout is the user's too", host + "?timeout=", host + "?timeout=", false},
+		{"a malformed query is left to the parser", host + "?a=%zz", host + "?a=%zz", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, added := withQueryTimeout(tt.dsn, 2*time.Minute)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.added, added)
+		})
 	}
 }
