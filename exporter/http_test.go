@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -312,6 +313,21 @@ func TestExportGarbageAndHugeBodies(t *testing.T) {
 				t.Fatalf("took %v", d)
 			}
 		})
+	}
+}
+
+// A cap as large as an int64 goes is no cap, not an overflow that reads nothing.
+func TestMaxResponseBytesWithoutLimit(t *testing.T) {
+	srv, _ := newServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `{"errors":[],"numSuccess":1,"numProtoSuccess":1}`)
+	})
+	e := newTestExporter(t, srv, WithMaxResponseBytes(math.MaxInt64))
+	if err := e.Export(context.Background(), batch(1)); err != nil {
+		t.Fatal(err)
+	}
+	data, err := readCapped(io.NopCloser(strings.NewReader("abc")), e.cfg.maxResponseBytes)
+	if err != nil || string(data) != "abc" {
+		t.Fatalf("readCapped = %q, %v", data, err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"math"
 	"net/http"
 	"time"
 
@@ -204,7 +205,7 @@ func WithBreaker(failures uint, delay time.Duration, successes uint) Option {
 func WithMaxResponseBytes(n int64) Option {
 	return func(c *config) {
 		if n > 0 {
-			c.maxResponseBytes = n
+			c.maxResponseBytes = min(n, math.MaxInt64-1) // the reader takes one byte more
 		}
 	}
 }
