@@ -58,7 +58,9 @@ func NewEmitter(sink Sink, opts ...EmitterOption) *Emitter {
 	}
 	on := o.enabled && sink != nil && !DisabledByEnv(o.lookup)
 	if !on {
-		o.log.Debug().Bool("sink", sink != nil).Bool("enabled", o.enabled).Msg("telemetry: emitter disabled")
+		quietly(func() {
+			o.log.Debug().Bool("sink", sink != nil).Bool("enabled", o.enabled).Msg("telemetry: emitter disabled")
+		})
 	}
 	return &Emitter{sink: sink, log: o.log, on: on}
 }
@@ -111,8 +113,17 @@ func (e *Emitter) emit(ev *Event) {
 func (e *Emitter) recoverPanic(kind Kind) {
 	if r := recover(); r != nil {
 		e.panics.Add(1)
-		e.log.Debug().Str("kind", kind.String()).Interface("panic", r).Msg("telemetry: recovered panic while emitting")
+		quietly(func() {
+			e.log.Debug().Str("kind", kind.String()).Interface("panic", r).Msg("telemetry: recovered panic while emitting")
+		})
 	}
+}
+
+// quietly runs log, a write to the caller's logger, and swallows a panic in it: the
+// Emitter runs on the driver's path, and the logger (WithLogger) is the caller's code.
+func quietly(log func()) {
+	defer func() { _ = recover() }()
+	log()
 }
 
 // prepareError fills the error fields from ev.Err and redacts the message. It reports

@@ -179,6 +179,23 @@ func TestEmitterRecoversPanics(t *testing.T) {
 	assert.Empty(t, sink.all())
 }
 
+// explodingWriter is a log writer that panics.
+type explodingWriter struct{}
+
+func (explodingWriter) Write([]byte) (int, error) { panic("log writer exploded") }
+
+// The caller's logger is the caller's code too: a logger that panics while the Emitter
+// reports a disabled start or a recovered panic stays inside.
+func TestEmitterSurvivesAPanickingLogger(t *testing.T) {
+	logger := zerolog.New(explodingWriter{}).Level(zerolog.DebugLevel)
+	assert.NotPanics(t, func() {
+		NewEmitter(nil, WithLookupEnv(noEnv), WithLogger(logger)) // disabled: it says so
+	})
+	e := NewEmitter(SinkFunc(func(Event) { panic("sink exploded") }), WithLookupEnv(noEnv), WithLogger(logger))
+	assert.NotPanics(t, func() { e.Emit(&Event{Kind: KindChunk}) })
+	assert.Equal(t, int64(1), e.Panics())
+}
+
 func TestEmitterLogsOnlyAtDebug(t *testing.T) {
 	var logs bytes.Buffer
 	logger := zerolog.New(&logs).Level(zerolog.InfoLevel)

@@ -69,15 +69,17 @@ func DriverVersion() string {
 	return KnownDriverVersion
 }
 
-// ProcessName reduces a command line to the basename of its first word (SPEC §4a), so
-// that no directory or argument of the user's machine is sent.
+// ProcessName reduces a program's path (os.Args[0]) to its base name (SPEC §4a), so that
+// no directory of the user's machine is sent: the last element first, since a directory
+// may hold spaces ("/Users/John Smith/app", `C:\Program Files\app.exe`), then its first
+// word, in case arguments follow it.
 func ProcessName(cmdline string) string {
 	cmdline = strings.TrimSpace(cmdline)
-	if i := strings.IndexAny(cmdline, " \t\r\n"); i >= 0 {
-		cmdline = cmdline[:i]
-	}
 	if i := strings.LastIndexAny(cmdline, `/\`); i >= 0 {
 		cmdline = cmdline[i+1:]
+	}
+	if i := strings.IndexAny(cmdline, " \t\r\n"); i >= 0 {
+		cmdline = cmdline[:i]
 	}
 	return cmdline
 }
@@ -113,6 +115,9 @@ func localeFrom(lookup LookupEnvFunc) (locale, charset string) {
 		v, ok := lookup(k)
 		if !ok || v == "" {
 			continue
+		}
+		if strings.ContainsAny(v, `/\`) {
+			return "", charset // a locale given by its path (POSIX allows it) names a directory
 		}
 		if i := strings.IndexByte(v, '@'); i >= 0 {
 			v = v[:i]

@@ -35,6 +35,14 @@ func TestSystemConfigurationFrom(t *testing.T) {
 	sc = SystemConfigurationFrom("x", nil, envOf(nil))
 	assert.Empty(t, sc.LocaleName)
 	assert.Equal(t, "UTF-8", sc.CharSetEncoding)
+
+	// POSIX allows a locale given by its path: a directory of the user's is not sent.
+	for _, v := range []string{"/home/alice/.locale/de_DE.UTF-8", `C:\Users\alice\fr_FR`} {
+		sc = SystemConfigurationFrom("x", []string{"/Users/John Smith/app"}, envOf(map[string]string{"LC_ALL": v}))
+		assert.Empty(t, sc.LocaleName, v)
+		assert.Equal(t, "UTF-8", sc.CharSetEncoding, v)
+		assert.Equal(t, "app", sc.ProcessName, "a directory with a space is no part of the name")
+	}
 }
 
 func TestDriverVersion(t *testing.T) {
