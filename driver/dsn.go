@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -16,6 +15,8 @@ import (
 	"github.com/databricks/databricks-sql-go/auth/oauth/u2m"
 	dbsqlerr "github.com/databricks/databricks-sql-go/errors"
 	pkgerrors "github.com/pkg/errors"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
 // ErrInvalidParam is wrapped by the error returned for a bad value of one of the
@@ -36,15 +37,16 @@ const (
 	paramRetryDelay      = "telemetry_retry_delay"
 )
 
-// Accepted ranges of the telemetry DSN parameters.
+// Accepted ranges of the telemetry DSN parameters: telemetry's, which Config.Normalize
+// and Config.WithDSNParams apply too.
 const (
-	minBatchSize     = 1
-	maxBatchSize     = 10000
-	maxFlushInterval = time.Hour
+	minBatchSize     = telemetry.MinBatchSize
+	maxBatchSize     = telemetry.MaxBatchSize
+	maxFlushInterval = telemetry.MaxFlushInterval
 	minRetryCount    = 0
-	maxRetryCount    = 10
-	minRetryDelay    = time.Millisecond
-	maxRetryDelay    = time.Minute
+	maxRetryCount    = telemetry.MaxRetryCount
+	minRetryDelay    = telemetry.MinRetryDelay
+	maxRetryDelay    = telemetry.MaxRetryDelay
 )
 
 // Authentication kinds a DSN can select, named as the telemetry wire format names
@@ -394,7 +396,7 @@ func ownParams(tel *dsnTelemetry) []ownParam {
 			return err == nil && n >= minBatchSize && n <= maxBatchSize
 		}},
 		{paramFlushInterval, fmt.Sprintf("a duration such as 5s, or a number of milliseconds, greater than 0 and at most %s", maxFlushInterval), func(v string) bool {
-			d, err := parseMillisOrDuration(v)
+			d, err := telemetry.ParseMillisOrDuration(v)
 			tel.FlushInterval = d
 			return err == nil && d > 0 && d <= maxFlushInterval
 		}},
@@ -404,7 +406,7 @@ func ownParams(tel *dsnTelemetry) []ownParam {
 			return err == nil && n >= minRetryCount && n <= maxRetryCount
 		}},
 		{paramRetryDelay, fmt.Sprintf("a duration such as 100ms, or a number of milliseconds, from %s to %s", minRetryDelay, maxRetryDelay), func(v string) bool {
-			d, err := parseMillisOrDuration(v)
+			d, err := telemetry.ParseMillisOrDuration(v)
 			tel.RetryDelay = d
 			return err == nil && d >= minRetryDelay && d <= maxRetryDelay
 		}},
@@ -481,21 +483,6 @@ func (cfg *dsnConfig) parseSessionParams(params dsnParams) error {
 // dbsql.ConnOption without naming the driver's internal configuration type.
 func freshSessionParams[O ~func(C), C any](with func(map[string]string) O, params map[string]string) O {
 	return O(func(c C) { with(maps.Clone(params))(c) })
-}
-
-// parseMillisOrDuration reads a whole number of milliseconds or a Go duration.
-func parseMillisOrDuration(s string) (time.Duration, error) {
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if ms > math.MaxInt64/int64(time.Millisecond) || ms < math.MinInt64/int64(time.Millisecond) {
-			return 0, fmt.Errorf("%d ms overflows a time.Duration", ms)
-		}
-		return time.Duration(ms) * time.Millisecond, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("parse %q: %w", s, err)
-	}
-	return d, nil
 }
 
 // dsnParams are the query parameters of a DSN not handled yet.

@@ -4,6 +4,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"reflect"
@@ -17,6 +18,8 @@ import (
 	"github.com/databricks/databricks-sql-go/logger"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
 // Hosts and DSNs of the unit tests. Nothing is dialled: parsing and building a
@@ -563,5 +566,43 @@ func TestDiffConfigsSeesDifferences(t *testing.T) {
 		diffs := diffConfigs(connectorConfig(t, base), connectorConfig(t, other))
 		require.NotEmpty(t, diffs, tc.dsn)
 		assert.True(t, strings.HasPrefix(diffs[0], tc.field+":"), "%s: %v", tc.dsn, diffs)
+	}
+}
+
+// telemetry.Config.WithDSNParams (public, for callers who build their own pipeline)
+// reads the telemetry parameters by the rules of the wrapper's DSN: one accepts what the
+// other accepts, with the same values.
+func TestDSNParamsAgreeWithTelemetryConfig(t *testing.T) {
+	for _, q := range []string{
+		"telemetry_batch_size=1", "telemetry_batch_size=10000", "telemetry_batch_size=10001", "telemetry_batch_size=0",
+		"telemetry_batch_size=", "telemetry_batch_size=5&telemetry_batch_size=6",
+		"telemetry_flush_interval=250", "telemetry_flush_interval=2s", "telemetry_flush_interval=1h", "telemetry_flush_interval=61m",
+		"telemetry_flush_interval=0", "telemetry_flush_interval=18446744074",
+		"telemetry_retry_count=0", "telemetry_retry_count=10", "telemetry_retry_count=11", "telemetry_retry_count=-1",
+		"telemetry_retry_delay=1", "telemetry_retry_delay=1m", "telemetry_retry_delay=500us", "telemetry_retry_delay=60001",
+	} {
+		t.Run(q, func(t *testing.T) {
+			cfg, dsnErr := parseDSN(testDSN + "?" + q)
+			v, err := url.ParseQuery(q)
+			require.NoError(t, err)
+			tc, telErr := telemetry.DefaultConfig().WithDSNParams(v)
+			require.Equal(t, dsnErr == nil, telErr == nil, "DSN: %v; telemetry: %v", dsnErr, telErr)
+			if dsnErr != nil {
+				return
+			}
+			d := cfg.dsnTelemetry
+			if d.BatchSize != 0 {
+				assert.Equal(t, d.BatchSize, tc.BatchSize)
+			}
+			if d.FlushInterval != 0 {
+				assert.Equal(t, d.FlushInterval, tc.FlushInterval)
+			}
+			if d.RetryCount != nil {
+				assert.Equal(t, *d.RetryCount, tc.RetryCount)
+			}
+			if d.RetryDelay != 0 {
+				assert.Equal(t, d.RetryDelay, tc.RetryDelay)
+			}
+		})
 	}
 }

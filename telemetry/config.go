@@ -3,6 +3,7 @@ package telemetry
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"strconv"
@@ -41,7 +42,17 @@ const (
 	ParamRetryDelay      = "telemetry_retry_delay"
 )
 
-// ErrInvalidConfig is wrapped by the errors Config.Validate and WithDSNParams return.
+// Bounds of the telemetry DSN parameters (SPEC §6), which Normalize applies too.
+const (
+	MinBatchSize     = 1
+	MaxBatchSize     = 10000
+	MaxFlushInterval = time.Hour
+	MaxRetryCount    = 10
+	MinRetryDelay    = time.Millisecond
+	MaxRetryDelay    = time.Minute
+)
+
+// ErrInvalidConfig is wrapped by the errors WithDSNParams returns.
 var ErrInvalidConfig = errors.New("telemetry: invalid config")
 
 // Config collects every tunable of the pipeline. The zero value is not useful; start from
@@ -85,17 +96,21 @@ func DefaultConfig() Config {
 	}
 }
 
-// Normalize returns c with every zero or negative field replaced by its default, and
-// MaxPendingLogs raised to at least BatchSize (a batch must fit in the queue).
-// RetryCount is the exception: 0 is a valid "no retries", only a negative count resets.
+// Normalize returns c with every zero or negative field replaced by its default, the
+// fields a DSN sets brought within their bounds (MaxBatchSize, MaxFlushInterval,
+// MaxRetryCount, MinRetryDelay to MaxRetryDelay), and MaxPendingLogs raised to at least
+// BatchSize (a batch must fit in the queue). RetryCount is the exception to the first
+// rule: 0 is a valid "no retries", only a negative count resets.
 func (c Config) Normalize() Config {
 	d := DefaultConfig()
 	if c.BatchSize <= 0 {
 		c.BatchSize = d.BatchSize
 	}
+	c.BatchSize = min(c.BatchSize, MaxBatchSize)
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = d.FlushInterval
 	}
+	c.FlushInterval = min(c.FlushInterval, MaxFlushInterval)
 	if c.MaxPendingLogs <= 0 {
 		c.MaxPendingLogs = d.MaxPendingLogs
 	}
@@ -117,59 +132,79 @@ func (c Config) Normalize() Config {
 	if c.RetryCount < 0 {
 		c.RetryCount = d.RetryCount
 	}
+	c.RetryCount = min(c.RetryCount, MaxRetryCount)
 	if c.RetryDelay <= 0 {
 		c.RetryDelay = d.RetryDelay
 	}
+	c.RetryDelay = min(max(c.RetryDelay, MinRetryDelay), MaxRetryDelay)
 	if c.ExportTimeout <= 0 {
 		c.ExportTimeout = d.ExportTimeout
 	}
 	return c
 }
 
-// WithDSNParams returns c updated from the telemetry_* DSN parameters in v (SPEC §6).
-// Durations accept Go syntax ("5s", "250ms") or a bare integer: seconds for the flush
-// interval, milliseconds for the retry delay. An unparsable or out-of-range value is an
-// error wrapping ErrInvalidConfig; c is returned unchanged with it.
+// WithDSNParams returns c updated from the telemetry_* DSN parameters in v (SPEC §6),
+// by the rules the driver wrapper applies to its DSN: telemetry_batch_size from
+// MinBatchSize to MaxBatchSize; telemetry_flush_interval greater than 0 and at most
+// MaxFlushInterval; telemetry_retry_count from 0 to MaxRetryCount; telemetry_retry_delay
+// from MinRetryDelay to MaxRetryDelay. Durations are Go syntax ("5s", "250ms") or a bare
+// number of milliseconds (ParseMillisOrDuration). An empty, repeated, unparsable or
+// out-of-range value is an error wrapping ErrInvalidConfig; c is returned unchanged
+// with it.
 func (c Config) WithDSNParams(v url.Values) (Config, error) {
 	out := c
-	if s := v.Get(ParamBatchSize); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 || n > 10000 {
-			return c, fmt.Errorf("%w: %s=%q: want 1..10000", ErrInvalidConfig, ParamBatchSize, s)
+	for _, p := range []struct {
+		name, want string
+		set        func(s string) bool
+	}{
+		{ParamBatchSize, fmt.Sprintf("an integer from %d to %d", MinBatchSize, MaxBatchSize), func(s string) bool {
+			n, err := strconv.Atoi(s)
+			out.BatchSize = n
+			return err == nil && n >= MinBatchSize && n <= MaxBatchSize
+		}},
+		{ParamFlushInterval, fmt.Sprintf("a duration greater than 0 and at most %s", MaxFlushInterval), func(s string) bool {
+			d, err := ParseMillisOrDuration(s)
+			out.FlushInterval = d
+			return err == nil && d > 0 && d <= MaxFlushInterval
+		}},
+		{ParamRetryCount, fmt.Sprintf("an integer from 0 to %d", MaxRetryCount), func(s string) bool {
+			n, err := strconv.Atoi(s)
+			out.RetryCount = n
+			return err == nil && n >= 0 && n <= MaxRetryCount
+		}},
+		{ParamRetryDelay, fmt.Sprintf("a duration from %s to %s", MinRetryDelay, MaxRetryDelay), func(s string) bool {
+			d, err := ParseMillisOrDuration(s)
+			out.RetryDelay = d
+			return err == nil && d >= MinRetryDelay && d <= MaxRetryDelay
+		}},
+	} {
+		vs, ok := v[p.name]
+		if !ok {
+			continue
 		}
-		out.BatchSize = n
-	}
-	if s := v.Get(ParamFlushInterval); s != "" {
-		d, err := parseDuration(s, time.Second)
-		if err != nil || d <= 0 {
-			return c, fmt.Errorf("%w: %s=%q: want a positive duration", ErrInvalidConfig, ParamFlushInterval, s)
+		if len(vs) > 1 {
+			return c, fmt.Errorf("%w: %s=%q: want %s, given once", ErrInvalidConfig, p.name, strings.Join(vs, "&"), p.want)
 		}
-		out.FlushInterval = d
-	}
-	if s := v.Get(ParamRetryCount); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 || n > 10 {
-			return c, fmt.Errorf("%w: %s=%q: want 0..10", ErrInvalidConfig, ParamRetryCount, s)
+		if vs[0] == "" || !p.set(vs[0]) {
+			return c, fmt.Errorf("%w: %s=%q: want %s", ErrInvalidConfig, p.name, vs[0], p.want)
 		}
-		out.RetryCount = n
-	}
-	if s := v.Get(ParamRetryDelay); s != "" {
-		d, err := parseDuration(s, time.Millisecond)
-		if err != nil || d <= 0 {
-			return c, fmt.Errorf("%w: %s=%q: want a positive duration", ErrInvalidConfig, ParamRetryDelay, s)
-		}
-		out.RetryDelay = d
 	}
 	return out, nil
 }
 
-func parseDuration(s string, unit time.Duration) (time.Duration, error) {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.Duration(n) * unit, nil
+// ParseMillisOrDuration parses a duration DSN parameter: a bare integer is a number of
+// milliseconds (one that overflows a time.Duration is an error), anything else Go's
+// duration syntax ("5s", "250ms").
+func ParseMillisOrDuration(s string) (time.Duration, error) {
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if ms > math.MaxInt64/int64(time.Millisecond) || ms < math.MinInt64/int64(time.Millisecond) {
+			return 0, fmt.Errorf("%d ms overflows a time.Duration", ms)
+		}
+		return time.Duration(ms) * time.Millisecond, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("parse duration: %w", err)
+		return 0, fmt.Errorf("parse %q: %w", s, err)
 	}
 	return d, nil
 }

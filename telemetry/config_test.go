@@ -33,6 +33,15 @@ func TestNormalize(t *testing.T) {
 	assert.Equal(t, 0, c.RetryCount, "zero retries is valid")
 	assert.Equal(t, DefaultFlushInterval, c.FlushInterval)
 	assert.Equal(t, DefaultRetryCount, Config{RetryCount: -1}.Normalize().RetryCount)
+
+	// Values beyond the DSN's bounds are brought within them.
+	c = Config{BatchSize: 1 << 30, FlushInterval: 24 * time.Hour, RetryCount: 1000, RetryDelay: 1 << 62}.Normalize()
+	assert.Equal(t, MaxBatchSize, c.BatchSize)
+	assert.Equal(t, MaxBatchSize, c.MaxPendingLogs)
+	assert.Equal(t, MaxFlushInterval, c.FlushInterval)
+	assert.Equal(t, MaxRetryCount, c.RetryCount)
+	assert.Equal(t, MaxRetryDelay, c.RetryDelay)
+	assert.Equal(t, MinRetryDelay, Config{RetryDelay: time.Nanosecond}.Normalize().RetryDelay)
 }
 
 func TestWithDSNParams(t *testing.T) {
@@ -49,15 +58,30 @@ func TestWithDSNParams(t *testing.T) {
 			assert.Equal(t, 0, c.RetryCount)
 			assert.Equal(t, 250*time.Millisecond, c.RetryDelay)
 		}, false},
-		{"bare integers", "telemetry_flush_interval=7&telemetry_retry_delay=30", func(t *testing.T, c Config) {
+		{"bare integers are milliseconds, as in the driver's DSN", "telemetry_flush_interval=7000&telemetry_retry_delay=30", func(t *testing.T, c Config) {
 			assert.Equal(t, 7*time.Second, c.FlushInterval)
 			assert.Equal(t, 30*time.Millisecond, c.RetryDelay)
+		}, false},
+		{"the bounds", "telemetry_batch_size=10000&telemetry_flush_interval=1h&telemetry_retry_count=10&telemetry_retry_delay=1m", func(t *testing.T, c Config) {
+			assert.Equal(t, MaxBatchSize, c.BatchSize)
+			assert.Equal(t, MaxFlushInterval, c.FlushInterval)
+			assert.Equal(t, MaxRetryCount, c.RetryCount)
+			assert.Equal(t, MaxRetryDelay, c.RetryDelay)
 		}, false},
 		{"bad batch", "telemetry_batch_size=0", nil, true},
 		{"batch not a number", "telemetry_batch_size=lots", nil, true},
 		{"bad interval", "telemetry_flush_interval=soon", nil, true},
 		{"negative retries", "telemetry_retry_count=-1", nil, true},
 		{"bad delay", "telemetry_retry_delay=-5ms", nil, true},
+		{"batch too big", "telemetry_batch_size=10001", nil, true},
+		{"interval too long", "telemetry_flush_interval=61m", nil, true},
+		{"too many retries", "telemetry_retry_count=11", nil, true},
+		{"delay too short", "telemetry_retry_delay=1ns", nil, true},
+		{"delay too long", "telemetry_retry_delay=24h", nil, true},
+		{"milliseconds that overflow", "telemetry_flush_interval=18446744074", nil, true},
+		{"milliseconds that overflow a delay", "telemetry_retry_delay=9223372036854776", nil, true},
+		{"empty value", "telemetry_batch_size=", nil, true},
+		{"repeated key", "telemetry_batch_size=5&telemetry_batch_size=oops", nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
