@@ -51,6 +51,9 @@ var (
 	// Databricks tokens (PAT dapi…, dkea…, OAuth secrets dose…, dsapi…) and AWS key ids.
 	dbTokenRe     = regexp.MustCompile(`(?:dapi|dkea|dose|dsapi)[A-Za-z0-9]{16,}(?:-\d+)?|(?:AKIA|ASIA)[0-9A-Z]{16}`)
 	windowsPathRe = regexp.MustCompile(`(^|[^A-Za-z0-9])[A-Za-z]:[\\/](?:[^\\/\s'"<>|?*:]+[\\/])+`)
+	// A Windows home directory itself (its last element is a user name), and UNC paths.
+	windowsHomeRe = regexp.MustCompile(`(?i)(^|[^A-Za-z0-9])[A-Za-z]:[\\/](?:Users|Documents and Settings)[\\/][^\\/\s'"<>|?*:]+([\s'"<>|?*:,;)\]]|$)`)
+	uncPathRe     = regexp.MustCompile(`\\\\[^\\/\s'"<>|?*:]+(?:\\[^\\/\s'"<>|?*:]+)*\\`)
 
 	redactRules = [...]redactRule{
 		{need: []string{"sql"}, re: sqlBlockRe, repl: "${1} " + Redacted},
@@ -67,7 +70,9 @@ var (
 		{need: []string{"'"}, apply: redactSingleQuoted},
 		{need: []string{`"`}, apply: redactDoubleQuoted},
 		{need: []string{"/"}, apply: redactUnixPaths},
+		{need: []string{`:\`, ":/"}, pre: hasDrive, re: windowsHomeRe, repl: "${1}~${2}"},
 		{need: []string{`:\`, ":/"}, pre: hasDrive, re: windowsPathRe, fn: redactWindowsPath},
+		{need: []string{`\\`}, re: uncPathRe, repl: `[PATH]\`},
 		{need: []string{"@"}, apply: redactEmails},
 	}
 )
@@ -86,8 +91,10 @@ var (
 //     literals ('…' → '?', X'…' → X'?', "…" → "?", and strings quoted inside JSON
 //     strings at any depth: \"…\" → \"?\", \\\"…\\\" → \\\"?\\\"); numbers and
 //     `identifiers` stay;
-//   - the directories of absolute paths (home and application directories): only the
-//     last element stays, "/home/alice/app/main.go:12" → "[PATH]/main.go:12";
+//   - the directories of absolute paths (home and application directories), Unix,
+//     Windows, UNC (\\server\share\…) and file:// URLs: only the last element stays,
+//     "/home/alice/app/main.go:12" → "[PATH]/main.go:12", and a home directory itself
+//     becomes "~";
 //   - e-mail addresses.
 //
 // Longer results are redacted, truncated (dropping a word cut in two) and redacted again.
@@ -285,6 +292,9 @@ func redactURL(u string) string {
 	}
 	if q := strings.IndexAny(rest, "?#"); q >= 0 {
 		rest = rest[:q]
+	}
+	if strings.EqualFold(scheme, "file://") {
+		rest = redactUnixPaths(rest) // a local path: its directories go, as any path's
 	}
 	return scheme + authority + rest + tail
 }
@@ -579,7 +589,7 @@ func unescapedAt(s string, j int, escaped bool) (byte, int) {
 }
 
 func isPathPrefix(c byte) bool {
-	return isSpaceAny(c) || strings.IndexByte("([=,:'\"<>", c) >= 0
+	return isSpaceAny(c) || strings.IndexByte("([{=,:;'\"<>`", c) >= 0
 }
 
 func isPathByte(c byte) bool {
