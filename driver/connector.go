@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +37,10 @@ type Connector struct {
 	tr    *transport
 	em    *telemetry.Emitter
 	gate  *gate
-	info  telemetry.ConnectionInfo
+	// info describes the connection for its logs: from the DSN, or, for a connector made
+	// with NewConnector, from its first Thrift call (see learnInfo). Swapped whole, so an
+	// event keeps the one it was given.
+	info atomic.Pointer[telemetry.ConnectionInfo]
 
 	auth     atomic.Pointer[string] // the Authorization header of the latest Thrift call
 	links    sync.Map               // CloudFetch link → linkOwner, until downloaded
@@ -79,9 +83,11 @@ func newConnector(cfg config, dsn *dsnConfig) (*Connector, error) {
 	}
 	c := &Connector{cfg: cfg, gate: newGate()}
 	c.tr = &transport{base: newBaseTransport(cfg.skipVerify), c: c}
+	c.info.Store(&telemetry.ConnectionInfo{})
 	if dsn != nil {
 		c.tr.thrift = dsn.HTTPPath
-		c.info = dsn.connectionInfo()
+		info := dsn.connectionInfo()
+		c.info.Store(&info)
 		c.dsnURL = &url.URL{Scheme: dsn.Scheme, Host: net.JoinHostPort(dsn.Host, strconv.Itoa(dsn.Port)), Path: dsn.HTTPPath}
 	}
 	raw, err := dbsql.NewConnector(append(append([]dbsql.ConnOption{}, cfg.connOpts...), dbsql.WithTransport(c.tr))...)
@@ -265,7 +271,43 @@ func (c *Connector) observeThrift(req *http.Request) {
 	if !c.em.Enabled() {
 		return
 	}
-	c.hostOnce.Do(func() { c.attach(req.URL) })
+	c.hostOnce.Do(func() {
+		c.learnInfo(req)
+		c.attach(req.URL)
+	})
+}
+
+// learnInfo describes the connection from the first Thrift call when no DSN did
+// (NewConnector with the driver's options, which this package cannot read back): the
+// host, port and HTTP path the driver calls, and a personal access token's auth type
+// when its Authorization header carries one.
+func (c *Connector) learnInfo(req *http.Request) {
+	if c.dsnURL != nil {
+		return
+	}
+	u := req.URL
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		port = 443
+		if u.Scheme == "http" {
+			port = 80
+		}
+	}
+	info := telemetry.ConnectionInfo{
+		Host:                u.Hostname(),
+		Port:                port,
+		HTTPPath:            u.Path,
+		AuthType:            dsnAuthUnknown,
+		Mode:                "THRIFT",
+		EnableArrow:         true,
+		EnableDirectResults: true,
+		UseCloudFetch:       driverDefaultUseCloudFetch,
+	}
+	if strings.HasPrefix(authorization(req.Header), "Bearer dapi") {
+		info.AuthType = dsnAuthPAT
+	}
+	info.AuthMech = info.AuthType
+	c.info.Store(&info)
 }
 
 // observeAuth keeps the Authorization header of a Thrift call the server accepted:
@@ -308,7 +350,7 @@ func (c *Connector) credentials() exporter.Credentials {
 
 // attach connects the connector to its host's telemetry, once.
 func (c *Connector) attach(u *url.URL) {
-	authType := c.info.AuthType
+	authType := c.info.Load().AuthType
 	if authType == "" {
 		authType = "unknown"
 	}

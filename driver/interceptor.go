@@ -46,7 +46,7 @@ func (i *interceptor) ConnectorConnect(ctx context.Context, connector driver.Con
 			Time:       began,
 			SessionID:  cs.session(),
 			Latency:    time.Since(began),
-			Connection: &i.c.info,
+			Connection: i.c.info.Load(),
 			Err:        err,
 		}
 		i.c.emit(&ev)

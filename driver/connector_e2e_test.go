@@ -1,0 +1,66 @@
+package driver_test
+
+import (
+	"context"
+	"database/sql"
+	"net"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/driver"
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+)
+
+// A connector made with NewConnector (the driver's own options, for sql.OpenDB) describes
+// its connection in its logs as one made from a DSN does: host, port, HTTP path, mode and
+// auth type, learnt from its first Thrift call.
+func TestNewConnectorDescribesItsConnection(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	host, port, err := net.SplitHostPort(srv.Addr())
+	require.NoError(t, err)
+	p, err := strconv.Atoi(port)
+	require.NoError(t, err)
+
+	for name, open := range map[string]func() *sql.DB{
+		"NewConnector": func() *sql.DB {
+			c, err := driver.NewConnector(driver.WithConnOptions(connOptions(srv)...), driver.WithTelemetry(true), driver.WithHosts(driver.NewHosts()))
+			require.NoError(t, err)
+			return sql.OpenDB(c)
+		},
+		"DSN": func() *sql.DB {
+			c, err := driver.OpenConnector(srv.DSN()+"?enableTelemetry=true", driver.WithHosts(driver.NewHosts()))
+			require.NoError(t, err)
+			return sql.OpenDB(c)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv.TakeTelemetryRequests()
+			db := open()
+			var n int
+			require.NoError(t, db.QueryRowContext(context.Background(), "SELECT 1").Scan(&n))
+			require.NoError(t, db.Close())
+			var opened []telemetry.FrontendLog
+			for _, l := range decodeLogs(t, srv) {
+				assert.Equal(t, "pat", l.Entry.SQLDriverLog.AuthType, "every log")
+				if opType(l) == telemetry.OpCreateSession {
+					opened = append(opened, l)
+				}
+			}
+			require.Len(t, opened, 1)
+			params := opened[0].Entry.SQLDriverLog.DriverConnectionParams
+			require.NotNil(t, params)
+			assert.Equal(t, warehouse.HTTPPath, params.HTTPPath)
+			assert.Equal(t, "THRIFT", params.Mode)
+			assert.Equal(t, "pat", params.AuthMech)
+			require.NotNil(t, params.HostInfo)
+			assert.Equal(t, host, params.HostInfo.HostURL)
+			assert.Equal(t, int32(p), params.HostInfo.Port)
+		})
+	}
+}
