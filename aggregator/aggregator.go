@@ -225,6 +225,9 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event) {
 	switch {
 	case ev.Kind == telemetry.KindStatementComplete:
 		a.finish(sh, e, ev)
+		if ev.Terminal {
+			a.requestFlush() // a completion that carries its terminal error: flushed now
+		}
 	case ev.Kind == telemetry.KindError && ev.Terminal:
 		a.finish(sh, e, ev)
 		a.requestFlush()

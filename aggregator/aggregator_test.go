@@ -243,6 +243,24 @@ func TestTerminalErrorFlushesNow(t *testing.T) {
 	assert.Equal(t, []int{2}, exp.batchSizes(), "the batch with the connection log went too")
 }
 
+// A statement.complete that carries its terminal error (the driver's way of ending a
+// statement that failed, with what it did so far) is flushed at once too, as one log
+// with the statement's facts and its error.
+func TestCompletionWithATerminalErrorFlushesNow(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp)
+	a.Handle(start("q1"))
+	done := complete("q1")
+	done.ErrorName, done.SQLState, done.Terminal, done.Message = telemetry.ErrNameData, "22018", true, "bad cast"
+	a.Handle(done)
+	waitFor(t, "the terminal error's flush", func() bool { return len(exp.logs()) == 1 })
+	d := driverLog(exp.logs()[0])
+	require.NotNil(t, d.ErrorInfo)
+	assert.Equal(t, telemetry.ErrNameData, d.ErrorInfo.ErrorName)
+	assert.Equal(t, telemetry.ResultInlineArrow, d.SQLOperation.ExecutionResult, "the statement's facts stay")
+	assert.Equal(t, int64(0), d.SQLOperation.RetryCount, "a terminal error is no retry")
+}
+
 func TestStandaloneTerminalErrorFlushesNow(t *testing.T) {
 	exp := newFake()
 	a := newTest(t, exp)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -63,4 +64,36 @@ func TestNewConnectorDescribesItsConnection(t *testing.T) {
 			assert.Equal(t, int32(p), params.HostInfo.Port)
 		})
 	}
+}
+
+// A statement that polls and then fails with a terminal error keeps, in its one log, what
+// it did before it failed (its status polls and its latencies) beside its error.
+func TestTerminalErrorKeepsTheStatementsFacts(t *testing.T) {
+	srv, err := warehouse.NewServer(warehouse.WithAsyncThreshold(10 * time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	c, err := driver.OpenConnector(srv.DSN()+"?enableTelemetry=true", driver.WithHosts(driver.NewHosts()))
+	require.NoError(t, err)
+	db := sql.OpenDB(c)
+	_, err = db.QueryContext(context.Background(), "SELECT CAST(wait_ms(1100)::VARCHAR || 'x' AS INTEGER)")
+	require.Error(t, err)
+	require.NoError(t, db.Close())
+
+	var failed []telemetry.FrontendLog
+	for _, l := range decodeLogs(t, srv) {
+		if l.Entry.SQLDriverLog.SQLStatementID != "" {
+			failed = append(failed, l)
+		}
+	}
+	require.Len(t, failed, 1, "one log for the statement")
+	d := failed[0].Entry.SQLDriverLog
+	require.NotNil(t, d.ErrorInfo)
+	assert.Equal(t, telemetry.ErrNameData, d.ErrorInfo.ErrorName, "22018: terminal")
+	st, ok := srv.Statement(d.SQLStatementID)
+	require.True(t, ok)
+	require.Positive(t, st.Polls)
+	require.NotNil(t, d.SQLOperation.OperationDetail)
+	assert.Equal(t, int32(st.Polls), d.SQLOperation.OperationDetail.NOperationStatusCalls, "its polls")
+	require.NotNil(t, d.SQLOperation.ResultLatency)
+	assert.Positive(t, d.SQLOperation.ResultLatency.ResultSetReadyLatencyMillis, "its latencies")
 }

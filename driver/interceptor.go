@@ -161,24 +161,29 @@ func (i *interceptor) returned(st *stmtState, kind string, err error, open bool)
 	}
 }
 
-// stmtFailed records an error of the statement. A terminal error finishes the statement's
-// log at once (the aggregator flushes it); a retryable one waits for the completion.
+// stmtFailed records an error of the statement. A terminal error of a statement the
+// server named finishes it at once: its statement.complete carries the error, with what
+// the statement did so far (polls, retries, result format, rows read, latencies), and
+// the aggregator flushes it. A retryable error waits for the completion; the error of a
+// statement without an id, or of one already complete, stands alone.
 func (c *Connector) stmtFailed(st *stmtState, err error) {
 	if telemetry.IsOutcome(err) {
 		return
 	}
-	terminal := telemetry.Classify(err).Terminal
-	c.em.EmitError(st.sessionID(), st.statementID(), err)
-	if terminal && st.started {
-		st.done = true
+	if st.started && !st.done && telemetry.Classify(err).Terminal {
+		c.complete(st, err)
+		return
 	}
+	c.em.EmitError(st.sessionID(), st.statementID(), err)
 }
 
-// complete emits the statement's completion once. Its CloudFetch links are forgotten
-// even when a terminal error finished the statement first (stmtFailed): a link kept in
-// the connector would keep the statement's state for the connector's lifetime.
-func (i *interceptor) complete(st *stmtState) {
-	i.forgetLinks(st)
+func (i *interceptor) complete(st *stmtState) { i.c.complete(st, nil) }
+
+// complete emits the statement's completion once, with err when a terminal error ends
+// it. Its CloudFetch links are forgotten whenever it is called: a link kept in the
+// connector would keep the statement's state for the connector's lifetime.
+func (c *Connector) complete(st *stmtState, err error) {
+	c.forgetLinks(st)
 	if st.done {
 		return
 	}
@@ -211,8 +216,9 @@ func (i *interceptor) complete(st *stmtState) {
 		ConsumptionLatency: total - st.ready,
 		ChunksPresent:      present,
 		RetryCount:         st.retries.Load(),
+		Err:                err,
 	}
-	i.c.emit(&ev)
+	c.emit(&ev)
 }
 
 // RowsNext counts a row. The outer rows (outerRows.Next) count their own without sqlmw's
@@ -289,13 +295,13 @@ func (i *interceptor) TxRollback(ctx context.Context, tx driver.Tx) error {
 
 // forgetLinks drops the statement's CloudFetch links that were never downloaded (Rows
 // closed early), so that the connector does not keep them, nor the statement, until Close.
-func (i *interceptor) forgetLinks(st *stmtState) {
+func (c *Connector) forgetLinks(st *stmtState) {
 	st.linkMu.Lock()
 	links := st.links
 	st.links = nil
 	st.linksGone = true
 	st.linkMu.Unlock()
 	for _, l := range links {
-		i.c.links.Delete(l)
+		c.links.Delete(l)
 	}
 }
