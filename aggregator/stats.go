@@ -44,17 +44,21 @@ type Dropped struct {
 	// ExportFailed: logs in batches the exporter did not deliver (breaker open included).
 	ExportFailed int64
 	// Closed: events handed to Handle after Close began (and logs of events racing with
-	// Close that arrived after the final flush).
+	// Close that arrived after the final flush); the driver's Connector.Stats adds the
+	// events its connector dropped once closed (a connection still in use at db.Close).
 	Closed int64
 	// Unfinished: logs still queued when Close's deadline cut the final flush short.
 	Unfinished int64
 	// Invalid: events with an unknown kind, or a statement event without a statement id.
 	Invalid int64
+	// Undecided: events a connector dropped while it waited for the server's feature flag,
+	// beyond the 1024 it keeps meanwhile (the driver's Connector.Stats fills it in).
+	Undecided int64
 }
 
 // Total returns the sum of every reason.
 func (d Dropped) Total() int64 {
-	return d.QueueFull + d.ErrorLimit + d.ExportFailed + d.Closed + d.Unfinished + d.Invalid
+	return d.QueueFull + d.ErrorLimit + d.ExportFailed + d.Closed + d.Unfinished + d.Invalid + d.Undecided
 }
 
 // Evicted counts statements finished early, by reason.

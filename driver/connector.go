@@ -209,13 +209,16 @@ func (c *Connector) Close() error {
 // Stats returns the aggregator's counters for this connector's host (zero before the
 // first connection or when telemetry is off).
 func (c *Connector) Stats() aggregator.Stats {
+	var st aggregator.Stats
 	if a := c.ownAgg.Load(); a != nil {
-		return a.Stats()
+		st = a.Stats()
+	} else if h := c.host.Load(); h != nil && h.agg != nil {
+		st = h.agg.Stats()
 	}
-	if h := c.host.Load(); h != nil && h.agg != nil {
-		return h.agg.Stats()
-	}
-	return aggregator.Stats{}
+	// What this connector dropped before its events reached the aggregator.
+	st.Dropped.Undecided += c.gate.dropped.Load()
+	st.Dropped.Closed += c.gate.shutOut.Load()
+	return st
 }
 
 // Transitions returns the circuit breaker transitions of this connector's host exporter.
@@ -457,8 +460,9 @@ type gate struct {
 	sink     atomic.Pointer[aggregator.Aggregator]
 	mu       sync.Mutex
 	pending  []telemetry.Event
-	dropped  atomic.Int64
-	answered uint64 // the latest ask of the server's flag answered (see answer), under mu
+	dropped  atomic.Int64 // beyond maxUndecided while the flag was not known
+	shutOut  atomic.Int64 // handed over, or waiting, when the gate shut
+	answered uint64       // the latest ask of the server's flag answered (see answer), under mu
 }
 
 // States of a gate.
@@ -480,7 +484,10 @@ func (g *gate) Handle(ev telemetry.Event) {
 			s.Handle(ev)
 			return
 		}
-	case gateOff, gateShut:
+	case gateOff:
+		return
+	case gateShut:
+		g.shutOut.Add(1)
 		return
 	}
 	g.mu.Lock()
@@ -491,7 +498,10 @@ func (g *gate) Handle(ev telemetry.Event) {
 			s.Handle(ev)
 			return
 		}
-	case gateOff, gateShut:
+	case gateOff:
+		return
+	case gateShut:
+		g.shutOut.Add(1)
 		return
 	}
 	if len(g.pending) >= maxUndecided {
@@ -542,11 +552,13 @@ func (g *gate) answer(seq uint64, on bool) {
 	g.resolveLocked(on)
 }
 
-// shut turns the gate off for good.
+// shut turns the gate off for good; what waits and what comes are counted as dropped
+// (Stats: Dropped.Closed).
 func (g *gate) shut() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.state.Store(gateShut)
+	g.shutOut.Add(int64(len(g.pending)))
 	g.pending = nil
 }
 

@@ -97,3 +97,23 @@ func TestTerminalErrorKeepsTheStatementsFacts(t *testing.T) {
 	require.NotNil(t, d.SQLOperation.ResultLatency)
 	assert.Positive(t, d.SQLOperation.ResultLatency.ResultSetReadyLatencyMillis, "its latencies")
 }
+
+// A connection still in use when its connector closes: what its statements report
+// afterwards is dropped, and counted.
+func TestEventsAfterCloseAreCounted(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	c, err := driver.OpenConnector(srv.DSN()+"?enableTelemetry=true", driver.WithHosts(driver.NewHosts()))
+	require.NoError(t, err)
+	db := sql.OpenDB(c)
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	var n int
+	require.NoError(t, conn.QueryRowContext(ctx, "SELECT 1").Scan(&n), "the query itself runs")
+	require.NoError(t, conn.Close())
+	require.NoError(t, db.Close())
+	assert.GreaterOrEqual(t, c.Stats().Dropped.Closed, int64(2), "its start and completion")
+}

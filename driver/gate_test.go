@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
 // The gate follows the latest ask of the server's flag: an answer to an earlier ask that
@@ -36,4 +38,23 @@ func TestGateFollowsTheLatestAnswer(t *testing.T) {
 			assert.Equal(t, tc.want, g.state.Load())
 		})
 	}
+}
+
+// What the gate drops is counted: beyond maxUndecided while the flag is not known, and
+// everything waiting or handed over once it is shut; nothing while the flag says off
+// (telemetry is off then, nothing is lost).
+func TestGateCountsWhatItDrops(t *testing.T) {
+	g := newGate()
+	for range maxUndecided + 6 {
+		g.Handle(telemetry.Event{Kind: telemetry.KindChunk})
+	}
+	assert.Equal(t, int64(6), g.dropped.Load())
+	g.shut()
+	g.Handle(telemetry.Event{Kind: telemetry.KindChunk})
+	assert.Equal(t, int64(maxUndecided+1), g.shutOut.Load(), "those waiting, then the newcomer")
+
+	off := newGate()
+	off.answer(1, false)
+	off.Handle(telemetry.Event{Kind: telemetry.KindChunk})
+	assert.Zero(t, off.dropped.Load()+off.shutOut.Load())
 }
