@@ -207,7 +207,8 @@ func (c *Connector) Close() error {
 }
 
 // Stats returns the aggregator's counters for this connector's host (zero before the
-// first connection or when telemetry is off).
+// first connection or when telemetry is off), with what this connector dropped before
+// its events reached the aggregator (Dropped.Undecided and part of Dropped.Closed).
 func (c *Connector) Stats() aggregator.Stats {
 	var st aggregator.Stats
 	if a := c.ownAgg.Load(); a != nil {
