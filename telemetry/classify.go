@@ -213,8 +213,11 @@ func sqlStateOf(err error) string {
 		}
 	}
 	if msg := err.Error(); indexFold(msg, "sqlstate") >= 0 {
-		if m := sqlStateRe.FindStringSubmatch(msg); m != nil {
-			return normSQLState(m[1])
+		// A code has a digit: in "no SQLSTATE given" the word after it is no code.
+		for _, m := range sqlStateRe.FindAllStringSubmatch(msg, -1) {
+			if strings.ContainsAny(m[1], "0123456789") {
+				return normSQLState(m[1])
+			}
 		}
 	}
 	return ""

@@ -115,6 +115,8 @@ func TestClassify(t *testing.T) {
 		{"joined", errors.Join(errors.New("first"), execErr("42601", "x")), ErrNameSyntax, true, "42601", 0, "sqlstate"},
 		{"sqlstate beats http", fmt.Errorf("%w: %w", execErr("42601", "x"), statusErr(503)), ErrNameSyntax, true, "42601", 503, "sqlstate"},
 		{"sqlstate in message", execErr("", "[TABLE_OR_VIEW_NOT_FOUND] The table `t` cannot be found. SQLSTATE: 42P01"), ErrNameNotFound, true, "42P01", 0, "sqlstate"},
+		{"a word after SQLSTATE is no code", errors.New("query failed, no SQLSTATE given"), ErrNameGeneric, false, "", 0, "default"},
+		{"the code after a word that is none", errors.New("SQLSTATE known: SQLSTATE 22012"), ErrNameData, true, "22012", 0, "sqlstate"},
 		{"SQLState() method", fmt.Errorf("wrap: %w", sqlStateErr("08006")), ErrNameConnection, false, "08006", 0, "sqlstate"},
 		{"unknown sqlstate class falls through", execErr("XX000", "[INTERNAL_ERROR]"), ErrNameExecution, true, "XX000", 0, "driver"},
 		// HTTP status, typed.
