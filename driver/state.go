@@ -56,7 +56,7 @@ type stmtState struct {
 	context.Context // the caller's context
 
 	conn    *connState
-	session string // set by a per-statement conn-id callback, on connections telemetry did not open
+	session atomic.Pointer[string] // set by a per-statement conn-id callback, on connections telemetry did not open; read by download goroutines too
 	start   time.Time
 	ready   time.Duration // from start until the driver returned the rows (or the result)
 	id      atomic.Pointer[string]
@@ -113,8 +113,8 @@ func (st *stmtState) Value(key any) any {
 
 // sessionID is the statement's session: from the driver's callback, else the connection's.
 func (st *stmtState) sessionID() string {
-	if st.session != "" {
-		return st.session
+	if p := st.session.Load(); p != nil {
+		return *p
 	}
 	return st.conn.session()
 }
@@ -143,10 +143,12 @@ func (st *stmtState) setID(id string) {
 	}
 }
 
-// setSession is the conn-id callback of a statement whose connection is not known.
+// setSession is the conn-id callback of a statement whose connection is not known. The
+// driver repeats the id: only a new one is stored (and only then allocated).
 func (st *stmtState) setSession(id string) {
-	if id != "" {
-		st.session = id
+	if p := st.session.Load(); id != "" && (p == nil || *p != id) {
+		s := id
+		st.session.Store(&s)
 	}
 }
 
