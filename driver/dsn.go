@@ -30,23 +30,11 @@ var ErrInvalidParam = errors.New("dbtelemetry: invalid DSN parameter")
 // the driver. They are the names the driver documents for its own telemetry, so a
 // user's DSN keeps its meaning. Matching is case-sensitive, as in the driver.
 const (
-	paramEnableTelemetry = "enableTelemetry"
-	paramBatchSize       = "telemetry_batch_size"
-	paramFlushInterval   = "telemetry_flush_interval"
-	paramRetryCount      = "telemetry_retry_count"
-	paramRetryDelay      = "telemetry_retry_delay"
-)
-
-// Accepted ranges of the telemetry DSN parameters: telemetry's, which Config.Normalize
-// and Config.WithDSNParams apply too.
-const (
-	minBatchSize     = telemetry.MinBatchSize
-	maxBatchSize     = telemetry.MaxBatchSize
-	maxFlushInterval = telemetry.MaxFlushInterval
-	minRetryCount    = 0
-	maxRetryCount    = telemetry.MaxRetryCount
-	minRetryDelay    = telemetry.MinRetryDelay
-	maxRetryDelay    = telemetry.MaxRetryDelay
+	paramEnableTelemetry = telemetry.ParamEnableTelemetry
+	paramBatchSize       = telemetry.ParamBatchSize
+	paramFlushInterval   = telemetry.ParamFlushInterval
+	paramRetryCount      = telemetry.ParamRetryCount
+	paramRetryDelay      = telemetry.ParamRetryDelay
 )
 
 // Authentication kinds a DSN can select, named as the telemetry wire format names
@@ -382,34 +370,37 @@ type ownParam struct {
 	set        func(v string) bool // applies v, or reports it out of range
 }
 
-// ownParams are our DSN parameters, applying their values to tel.
+// ownParams are our DSN parameters, applying their values to tel: enableTelemetry, and
+// the parameters of the telemetry pipeline, read by telemetry's rules (DSNParams).
 func ownParams(tel *dsnTelemetry) []ownParam {
-	return []ownParam{
-		{paramEnableTelemetry, "a boolean (true, false, 1 or 0)", func(v string) bool {
-			b, err := strconv.ParseBool(v)
-			tel.EnableTelemetry = &b
-			return err == nil
-		}},
-		{paramBatchSize, fmt.Sprintf("an integer from %d to %d", minBatchSize, maxBatchSize), func(v string) bool {
-			n, err := strconv.Atoi(v)
-			tel.BatchSize = n
-			return err == nil && n >= minBatchSize && n <= maxBatchSize
-		}},
-		{paramFlushInterval, fmt.Sprintf("a duration such as 5s, or a number of milliseconds, greater than 0 and at most %s", maxFlushInterval), func(v string) bool {
-			d, err := telemetry.ParseMillisOrDuration(v)
-			tel.FlushInterval = d
-			return err == nil && d > 0 && d <= maxFlushInterval
-		}},
-		{paramRetryCount, fmt.Sprintf("an integer from %d to %d", minRetryCount, maxRetryCount), func(v string) bool {
-			n, err := strconv.Atoi(v)
-			tel.RetryCount = &n
-			return err == nil && n >= minRetryCount && n <= maxRetryCount
-		}},
-		{paramRetryDelay, fmt.Sprintf("a duration such as 100ms, or a number of milliseconds, from %s to %s", minRetryDelay, maxRetryDelay), func(v string) bool {
-			d, err := telemetry.ParseMillisOrDuration(v)
-			tel.RetryDelay = d
-			return err == nil && d >= minRetryDelay && d <= maxRetryDelay
-		}},
+	own := []ownParam{{paramEnableTelemetry, "a boolean (true, false, 1 or 0)", func(v string) bool {
+		b, err := strconv.ParseBool(v)
+		tel.EnableTelemetry = &b
+		return err == nil
+	}}}
+	for _, p := range telemetry.DSNParams() {
+		own = append(own, ownParam{p.Name, p.Want, func(v string) bool {
+			var c telemetry.Config
+			ok := p.Set(&c, v)
+			tel.take(p.Name, c)
+			return ok
+		}})
+	}
+	return own
+}
+
+// take copies the field the telemetry parameter name set in c.
+func (tel *dsnTelemetry) take(name string, c telemetry.Config) {
+	switch name {
+	case paramBatchSize:
+		tel.BatchSize = c.BatchSize
+	case paramFlushInterval:
+		tel.FlushInterval = c.FlushInterval
+	case paramRetryCount:
+		n := c.RetryCount
+		tel.RetryCount = &n
+	case paramRetryDelay:
+		tel.RetryDelay = c.RetryDelay
 	}
 }
 

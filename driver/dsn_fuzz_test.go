@@ -10,6 +10,8 @@ import (
 
 	dbsql "github.com/databricks/databricks-sql-go"
 	"github.com/databricks/databricks-sql-go/auth"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
 // fuzzSkipsDSN reports DSNs the fuzz target must not parse: OAuth U2M makes the driver
@@ -109,10 +111,10 @@ func checkAcceptedDSN(t *testing.T, cfg *dsnConfig) {
 	t.Helper()
 	tel := cfg.dsnTelemetry
 	switch {
-	case tel.BatchSize != 0 && (tel.BatchSize < minBatchSize || tel.BatchSize > maxBatchSize),
-		tel.FlushInterval < 0 || tel.FlushInterval > maxFlushInterval,
-		tel.RetryCount != nil && (*tel.RetryCount < minRetryCount || *tel.RetryCount > maxRetryCount),
-		tel.RetryDelay != 0 && (tel.RetryDelay < minRetryDelay || tel.RetryDelay > maxRetryDelay):
+	case tel.BatchSize != 0 && (tel.BatchSize < telemetry.MinBatchSize || tel.BatchSize > telemetry.MaxBatchSize),
+		tel.FlushInterval < 0 || tel.FlushInterval > telemetry.MaxFlushInterval,
+		tel.RetryCount != nil && (*tel.RetryCount < 0 || *tel.RetryCount > telemetry.MaxRetryCount),
+		tel.RetryDelay != 0 && (tel.RetryDelay < telemetry.MinRetryDelay || tel.RetryDelay > telemetry.MaxRetryDelay):
 		t.Fatalf("telemetry settings out of range: %v", cfg)
 	}
 	for _, p := range ourParams() {

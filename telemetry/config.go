@@ -143,50 +143,60 @@ func (c Config) Normalize() Config {
 	return c
 }
 
-// WithDSNParams returns c updated from the telemetry_* DSN parameters in v (SPEC §6),
-// by the rules the driver wrapper applies to its DSN: telemetry_batch_size from
-// MinBatchSize to MaxBatchSize; telemetry_flush_interval greater than 0 and at most
-// MaxFlushInterval; telemetry_retry_count from 0 to MaxRetryCount; telemetry_retry_delay
-// from MinRetryDelay to MaxRetryDelay. Durations are Go syntax ("5s", "250ms") or a bare
-// number of milliseconds (ParseMillisOrDuration). An empty, repeated, unparsable or
-// out-of-range value is an error wrapping ErrInvalidConfig; c is returned unchanged
-// with it.
-func (c Config) WithDSNParams(v url.Values) (Config, error) {
-	out := c
-	for _, p := range []struct {
-		name, want string
-		set        func(s string) bool
-	}{
-		{ParamBatchSize, fmt.Sprintf("an integer from %d to %d", MinBatchSize, MaxBatchSize), func(s string) bool {
+// DSNParam is one of the telemetry DSN parameters (SPEC §6) that configure a Config: its
+// name, the values it accepts (as error messages say), and how it sets a Config from a
+// value, reporting whether it accepted the value.
+type DSNParam struct {
+	Name, Want string
+	Set        func(c *Config, v string) bool
+}
+
+// DSNParams returns the telemetry DSN parameters, in the order WithDSNParams reads them:
+// telemetry_batch_size from MinBatchSize to MaxBatchSize; telemetry_flush_interval
+// greater than 0 and at most MaxFlushInterval; telemetry_retry_count from 0 to
+// MaxRetryCount; telemetry_retry_delay from MinRetryDelay to MaxRetryDelay. Durations
+// are Go syntax ("5s", "250ms") or a bare number of milliseconds (ParseMillisOrDuration).
+// The driver wrapper reads its DSN by these rules too.
+func DSNParams() []DSNParam {
+	return []DSNParam{
+		{ParamBatchSize, fmt.Sprintf("an integer from %d to %d", MinBatchSize, MaxBatchSize), func(c *Config, s string) bool {
 			n, err := strconv.Atoi(s)
-			out.BatchSize = n
+			c.BatchSize = n
 			return err == nil && n >= MinBatchSize && n <= MaxBatchSize
 		}},
-		{ParamFlushInterval, fmt.Sprintf("a duration greater than 0 and at most %s", MaxFlushInterval), func(s string) bool {
+		{ParamFlushInterval, fmt.Sprintf("a duration such as 5s, or a number of milliseconds, greater than 0 and at most %s", MaxFlushInterval), func(c *Config, s string) bool {
 			d, err := ParseMillisOrDuration(s)
-			out.FlushInterval = d
+			c.FlushInterval = d
 			return err == nil && d > 0 && d <= MaxFlushInterval
 		}},
-		{ParamRetryCount, fmt.Sprintf("an integer from 0 to %d", MaxRetryCount), func(s string) bool {
+		{ParamRetryCount, fmt.Sprintf("an integer from 0 to %d", MaxRetryCount), func(c *Config, s string) bool {
 			n, err := strconv.Atoi(s)
-			out.RetryCount = n
+			c.RetryCount = n
 			return err == nil && n >= 0 && n <= MaxRetryCount
 		}},
-		{ParamRetryDelay, fmt.Sprintf("a duration from %s to %s", MinRetryDelay, MaxRetryDelay), func(s string) bool {
+		{ParamRetryDelay, fmt.Sprintf("a duration such as 100ms, or a number of milliseconds, from %s to %s", MinRetryDelay, MaxRetryDelay), func(c *Config, s string) bool {
 			d, err := ParseMillisOrDuration(s)
-			out.RetryDelay = d
+			c.RetryDelay = d
 			return err == nil && d >= MinRetryDelay && d <= MaxRetryDelay
 		}},
-	} {
-		vs, ok := v[p.name]
+	}
+}
+
+// WithDSNParams returns c updated from the telemetry DSN parameters in v, by the rules of
+// DSNParams. An empty, repeated, unparsable or out-of-range value is an error wrapping
+// ErrInvalidConfig; c is returned unchanged with it.
+func (c Config) WithDSNParams(v url.Values) (Config, error) {
+	out := c
+	for _, p := range DSNParams() {
+		vs, ok := v[p.Name]
 		if !ok {
 			continue
 		}
 		if len(vs) > 1 {
-			return c, fmt.Errorf("%w: %s=%q: want %s, given once", ErrInvalidConfig, p.name, strings.Join(vs, "&"), p.want)
+			return c, fmt.Errorf("%w: %s=%q: want %s, given once", ErrInvalidConfig, p.Name, strings.Join(vs, "&"), p.Want)
 		}
-		if vs[0] == "" || !p.set(vs[0]) {
-			return c, fmt.Errorf("%w: %s=%q: want %s", ErrInvalidConfig, p.name, vs[0], p.want)
+		if vs[0] == "" || !p.Set(&out, vs[0]) {
+			return c, fmt.Errorf("%w: %s=%q: want %s", ErrInvalidConfig, p.Name, vs[0], p.Want)
 		}
 	}
 	return out, nil
