@@ -297,20 +297,11 @@ func (c *Connector) learnInfo(req *http.Request) {
 			port = 80
 		}
 	}
-	info := telemetry.ConnectionInfo{
-		Host:                u.Hostname(),
-		Port:                port,
-		HTTPPath:            u.Path,
-		AuthType:            dsnAuthUnknown,
-		Mode:                "THRIFT",
-		EnableArrow:         true,
-		EnableDirectResults: true,
-		UseCloudFetch:       driverDefaultUseCloudFetch,
-	}
+	seen := dsnConnInfo{Host: u.Hostname(), Port: port, HTTPPath: u.Path, AuthType: dsnAuthUnknown, UseCloudFetch: driverDefaultUseCloudFetch}
 	if strings.HasPrefix(authorization(req.Header), "Bearer dapi") {
-		info.AuthType = dsnAuthPAT
+		seen.AuthType = dsnAuthPAT
 	}
-	info.AuthMech = info.AuthType
+	info := seen.connectionInfo()
 	c.info.Store(&info)
 }
 

@@ -110,7 +110,7 @@ func (c *dsnConfig) apply(cfg *config) {
 
 // connectionInfo is what connection.open logs say about the connection: no credential,
 // no session parameter value.
-func (c *dsnConfig) connectionInfo() telemetry.ConnectionInfo {
+func (c *dsnConnInfo) connectionInfo() telemetry.ConnectionInfo {
 	return telemetry.ConnectionInfo{
 		Host:                c.Host,
 		Port:                c.Port,
