@@ -54,9 +54,11 @@ type e2eVariant struct {
 }
 
 // TestDSNEquivalenceE2E opens each DSN variant through the raw driver
-// (sql.Open("databricks", dsn)) and through the connector built from parseDSN's options
-// (sql.OpenDB(dbsql.NewConnector(opts...))), runs the same statements, and compares what
-// the local warehouse recorded for the two sessions and what the two returned.
+// (sql.Open("databricks", dsn)), through the connector built from parseDSN's options
+// (sql.OpenDB(dbsql.NewConnector(opts...))) and through the wrapper itself
+// (sql.Open("databricks-telemetry", dsn): its transport, sqlmw's layer and its outer
+// connection), runs the same statements, and compares what the local warehouse recorded
+// for the three sessions and what the three returned.
 func TestDSNEquivalenceE2E(t *testing.T) {
 	quietDriverLogs(t)
 	srv, err := warehouse.NewServer(warehouse.WithTelemetryFlag(false),
@@ -112,6 +114,8 @@ func TestDSNEquivalenceE2E(t *testing.T) {
 		{name: "useKernel=true", dsn: base + "?useKernel=true", wantConnectErr: "kernel"},
 		{name: "tokenCache=false", dsn: base + "?tokenCache=false"},
 		{name: "tokenCache=true", dsn: base + "?tokenCache=true", wantConnectErr: "requires the SEA-via-kernel backend"},
+		{name: "telemetry on", dsn: base + "?enableTelemetry=true&telemetry_batch_size=1&ansi_mode=true", big: true,
+			wantConf: map[string]string{"ansi_mode": "true"}, wantBig: warehouse.DeliveryCloudFetch},
 		{name: "telemetry params", dsn: base + "?enableTelemetry=false&telemetry_batch_size=10&telemetry_flush_interval=2s" +
 			"&telemetry_retry_count=2&telemetry_retry_delay=100ms&ansi_mode=true",
 			wantConf: map[string]string{"ansi_mode": "true"}},
@@ -132,6 +136,8 @@ func TestDSNEquivalenceE2E(t *testing.T) {
 			ours := runPath(t, srv, v, func() (*sql.DB, error) { return openOurs(v.dsn) })
 			assert.Equal(t, raw, ours)
 			checkVariant(t, v, defaultAgent, ours)
+			wrapped := runPath(t, srv, v, func() (*sql.DB, error) { return sql.Open(DriverName, v.dsn) })
+			assert.Equal(t, raw, wrapped, "through %s", DriverName)
 		})
 	}
 }
@@ -164,9 +170,12 @@ func TestDSNEquivalenceE2EErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			rawErr := openAndPing(func() (*sql.DB, error) { return sql.Open("databricks", dsn) })
 			ourErr := openAndPing(func() (*sql.DB, error) { return openOurs(dsn) })
+			wrappedErr := openAndPing(func() (*sql.DB, error) { return sql.Open(DriverName, dsn) })
 			require.Error(t, rawErr)
 			require.Error(t, ourErr)
+			require.Error(t, wrappedErr)
 			assert.Equal(t, rawErr.Error(), ourErr.Error())
+			assert.Equal(t, rawErr.Error(), wrappedErr.Error(), "through %s", DriverName)
 		})
 	}
 	assert.Empty(t, srv.Sessions(), "no malformed DSN reaches the warehouse")
