@@ -168,7 +168,7 @@ func TestMissingTableIsExecutionError(t *testing.T) {
 	var ee dbsqlerr.DBExecutionError
 	require.True(t, errors.As(err, &ee), "got %T: %v", err, err)
 	assert.Equal(t, "42P01", ee.SqlState())
-	assert.Contains(t, err.Error(), "TABLE_OR_VIEW_NOT_FOUND")
+	assert.Contains(t, err.Error(), "[TABLE_OR_VIEW_NOT_FOUND] The table or view `no_such_table` cannot be found.")
 	st, ok := srv.Statement(ee.QueryId())
 	require.True(t, ok, "query id %q is the warehouse's statement id", ee.QueryId())
 	assert.Equal(t, warehouse.StateError, st.State)
@@ -180,6 +180,9 @@ func TestMissingTableIsExecutionError(t *testing.T) {
 		{"SELECT CAST('abc' AS INTEGER)", "22018"},
 		{"SELECT CAST(300 AS TINYINT)", "22003"},
 		{"SELECT * FROM no_schema.t", "42P01"},
+		{"SELECT 1/0", "22012"},                             // [DIVIDE_BY_ZERO]: ANSI mode, as a SQL warehouse
+		{"SELECT sum(1/(range-5)) FROM range(10)", "22012"}, // on one row of ten
+		{"SELECT 1/0.0", "22012"},
 		{"CREATE TABLE dup(a INT)", ""},
 		{"CREATE TABLE dup(a INT) --again", "42P07"},
 		{"CREATE TABLE no_schema.t (a INT)", "42704"}, // [SCHEMA_NOT_FOUND]
@@ -199,6 +202,41 @@ func TestMissingTableIsExecutionError(t *testing.T) {
 	require.True(t, errors.As(err, &ee), "got %T: %v", err, err)
 	assert.Equal(t, "42P02", ee.SqlState())
 	assert.Contains(t, err.Error(), "UNBOUND_SQL_PARAMETER")
+}
+
+// TestDivision checks that "/" keeps DuckDB's results, types and NULLs where the divisor
+// is not zero (ansiDivide only adds the error), whatever the current schema.
+func TestDivision(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	conn, err := db.Conn(context.Background())
+	require.NoError(t, err)
+	defer func() { _ = conn.Close() }()
+	_, err = conn.ExecContext(context.Background(), "CREATE SCHEMA elsewhere")
+	require.NoError(t, err)
+	_, err = conn.ExecContext(context.Background(), "USE elsewhere")
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		q    string
+		want any
+	}{
+		{"SELECT 6/4", 1.5},
+		{"SELECT typeof(6/4)", "DOUBLE"},
+		{"SELECT 7.5/2.5", 3.0},
+		{"SELECT 1/NULL", nil},
+		{"SELECT 7//2", int32(3)}, // DuckDB's integer division, and its NULL on a zero divisor
+		{"SELECT 7//0", nil},
+		{"SELECT sum(8/(range+1)) FROM range(4) WHERE range <> 2", 8 + 4 + 2.0},
+	} {
+		var got any
+		require.NoError(t, conn.QueryRowContext(context.Background(), tc.q).Scan(&got), tc.q)
+		assert.Equal(t, tc.want, got, tc.q)
+	}
+	_, err = conn.ExecContext(context.Background(), "SELECT 1/0")
+	var ee dbsqlerr.DBExecutionError
+	require.True(t, errors.As(err, &ee), "got %T: %v", err, err)
+	assert.Equal(t, "22012", ee.SqlState())
+	assert.Contains(t, err.Error(), "[DIVIDE_BY_ZERO] Division by zero.")
 }
 
 func TestCloudFetch(t *testing.T) {

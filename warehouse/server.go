@@ -161,7 +161,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	if cfg.batchRows <= 0 || cfg.chunkRows <= 0 {
 		return nil, errors.New("warehouse: batch and chunk rows must be positive")
 	}
-	connector, err := duckdb.NewConnector("", nil)
+	connector, err := duckdb.NewConnector("", initSession)
 	if err != nil {
 		return nil, fmt.Errorf("warehouse: open duckdb: %w", err)
 	}

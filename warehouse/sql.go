@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -248,6 +249,18 @@ type sqlError struct {
 	message string
 }
 
+// missingRelationRe reads the name off DuckDB's "Table with name x does not exist!".
+var missingRelationRe = regexp.MustCompile(`(?:Table|View) with name (\S+) does not exist`)
+
+// tableNotFoundHint ends Databricks' TABLE_OR_VIEW_NOT_FOUND message, after the name,
+// which Databricks quotes in backticks.
+const tableNotFoundHint = "Verify the spelling and correctness of the schema and catalog. " +
+	"If you did not qualify the name with a schema, verify the current_schema() output, or qualify the name with the correct schema and catalog."
+
+// divideByZeroMessage is Databricks' message for DIVIDE_BY_ZERO.
+const divideByZeroMessage = "Division by zero. Use `try_divide` to tolerate divisor being 0 and return NULL instead. " +
+	`If necessary set "ansi_mode" to "false" to bypass this error.`
+
 // mapError turns a DuckDB error into the SQLSTATE and error class Databricks would report.
 func mapError(err error) sqlError {
 	var pe *paramError
@@ -273,6 +286,9 @@ func mapError(err error) sqlError {
 			e.state, e.class = "42P07", "TABLE_OR_VIEW_ALREADY_EXISTS"
 		case strings.Contains(lower, "table with name") || strings.Contains(lower, "view with name"):
 			e.state, e.class = "42P01", "TABLE_OR_VIEW_NOT_FOUND"
+			if m := missingRelationRe.FindStringSubmatch(msg); m != nil {
+				e.message = "The table or view `" + m[1] + "` cannot be found. " + tableNotFoundHint
+			}
 		case strings.Contains(lower, "schema with name"):
 			e.state, e.class = "42704", "SCHEMA_NOT_FOUND"
 		case strings.Contains(lower, "function"):
@@ -288,7 +304,12 @@ func mapError(err error) sqlError {
 		} else {
 			e.state, e.class = "42000", "ANALYSIS_ERROR"
 		}
-	case duckdb.ErrorTypeConversion, duckdb.ErrorTypeInvalidInput, duckdb.ErrorTypeMismatchType, duckdb.ErrorTypeInvalidType:
+	case duckdb.ErrorTypeInvalidInput, duckdb.ErrorTypeConversion, duckdb.ErrorTypeMismatchType, duckdb.ErrorTypeInvalidType:
+		if de.Type == duckdb.ErrorTypeInvalidInput && strings.Contains(msg, divideByZeroMarker) { // ansiDivide
+			e.message = divideByZeroMessage
+			e.state, e.class = "22012", "DIVIDE_BY_ZERO"
+			break
+		}
 		e.state, e.class = "22018", "CAST_INVALID_INPUT"
 		if strings.Contains(lower, "out of range") {
 			e.state, e.class = "22003", "CAST_OVERFLOW"

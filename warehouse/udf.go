@@ -50,3 +50,21 @@ func registerUDFs(db *sql.DB) error {
 	defer conn.Close()
 	return duckdb.RegisterScalarUDF(conn, "wait_ms", sleepUDF{info: info})
 }
+
+// divideByZeroMarker starts the message of the error ansiDivide raises; mapError turns it
+// into Databricks' DIVIDE_BY_ZERO (SQLSTATE 22012).
+const divideByZeroMarker = "DIVIDE_BY_ZERO: "
+
+// ansiDivide makes "/" fail on a zero divisor, as Databricks SQL does in ANSI mode (the
+// default of its SQL warehouses), where DuckDB returns inf or NULL. The macro lives in
+// the connection's temp schema, which DuckDB searches before any other whatever the
+// current schema, and calls DuckDB's own "/" by its qualified name: results, types and
+// NULLs are DuckDB's. "//" and "%" keep DuckDB's meaning (Databricks has no "//").
+const ansiDivide = `CREATE OR REPLACE TEMP MACRO "/"(a, b) AS ` +
+	`CASE WHEN b = 0 THEN error('` + divideByZeroMarker + `Division by zero') ELSE system.main."/"(a, b) END`
+
+// initSession prepares each new DuckDB connection (one per session) for the dialect.
+func initSession(execer driver.ExecerContext) error {
+	_, err := execer.ExecContext(context.Background(), ansiDivide, nil)
+	return err
+}

@@ -82,7 +82,6 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 			localBreakerFails, localBreakerDelay, localBreakerOK)
 		settings["batch size"] = strconv.Itoa(telemetry.DefaultBatchSize)
 		notes = append(notes,
-			"bad-cast stands in for a data error: DuckDB answers division by zero with NULL or inf, not an error, so the demo casts 'x' to INTEGER (SQLSTATE 22018).",
 			fmt.Sprintf("telemetry settings are shortened for the demo (flush %s, breaker delay %s, attempt timeout %s) so that the breaker opens and closes within seconds; the defaults are 5s, 60s and 10s.",
 				localFlushInterval, localBreakerDelay, attemptTimeout))
 	} else {

@@ -39,7 +39,7 @@ func kindSQL(table string) map[string]int {
 		w.sql(duckDB.lookup): kindLookup, w.sql(duckDB.aggregate): kindAggregate,
 		w.sql(duckDB.insert): kindInsert, w.sql(duckDB.update): kindUpdate,
 		duckDB.slow: kindSlow, w.sql(duckDB.scan): kindScan, duckDB.missing: kindMissing,
-		duckDB.badCast: kindBadCast, duckDB.cancelled: kindCancelled,
+		duckDB.divZero: kindDivZero, duckDB.cancelled: kindCancelled,
 		w.sql(duckDB.create): kindDDL, w.sql(duckDB.seed): kindDDL, w.sql(duckDB.count): kindDDL, w.sql(duckDB.drop): kindDDL,
 	}
 }
@@ -131,7 +131,7 @@ func TestReportMatchesWarehouse(t *testing.T) {
 		for _, st := range recs {
 			switch st.State {
 			case warehouse.StateError:
-				terminal++ // 42P01 and 22018 are terminal
+				terminal++ // 42P01 and 22012 are terminal
 			case warehouse.StateCanceled:
 				retryable++ // a timeout is retryable
 			default:
@@ -175,8 +175,8 @@ func TestReportMatchesWarehouse(t *testing.T) {
 			if kr.Logs > 0 {
 				assert.Equal(t, map[string]int{"EXTERNAL_LINKS": kr.Logs}, kr.Delivery)
 			}
-		case kindMissing, kindBadCast:
-			want := map[int]string{kindMissing: "42P01", kindBadCast: "22018"}[k]
+		case kindMissing, kindDivZero:
+			want := map[int]string{kindMissing: "42P01", kindDivZero: "22012"}[k]
 			for _, st := range recs {
 				assert.Equal(t, warehouse.StateError, st.State)
 				assert.Equal(t, want, st.SQLState)
@@ -206,7 +206,7 @@ func TestReportMatchesWarehouse(t *testing.T) {
 		errCount[e.Kind] += e.Count
 	}
 	assert.Equal(t, len(byKind[kindMissing]), errCount["missing-table"])
-	assert.Equal(t, len(byKind[kindBadCast]), errCount["bad-cast"])
+	assert.Equal(t, len(byKind[kindDivZero]), errCount["div-by-zero"])
 	assert.Equal(t, len(byKind[kindCancelled]), errCount["cancelled"])
 
 	// Sessions and exported logs.

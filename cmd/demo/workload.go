@@ -28,7 +28,7 @@ const (
 	kindSlow
 	kindScan
 	kindMissing
-	kindBadCast
+	kindDivZero
 	kindCancelled
 	kindDDL // setup and teardown (a count, and DDL and DML), outside the mix
 	numKinds
@@ -71,7 +71,7 @@ var kinds = [numKinds]kindInfo{
 	kindSlow:      {name: "slow", desc: "slow query: answered RUNNING, then polled", weight: 2},
 	kindScan:      {name: "scan", desc: "large scan ({rows} rows), delivered by CloudFetch", weight: 3},
 	kindMissing:   {name: "missing-table", desc: "missing table: 42P01, terminal", weight: 3, fails: true},
-	kindBadCast:   {name: "bad-cast", desc: "bad cast: 22018 data error, terminal (stands in for division by zero, which DuckDB answers with NULL/inf)", weight: 3, fails: true},
+	kindDivZero:   {name: "div-by-zero", desc: "division by zero: 22012 data error, terminal", weight: 3, fails: true},
 	kindCancelled: {name: "cancelled", desc: "long query cut by a 1 s context: timeout, retryable", weight: 1, fails: true},
 	kindDDL:       {name: "setup", desc: "CREATE, seed, count and DROP of the demo table", exec: true},
 }
@@ -91,7 +91,7 @@ type dialect struct {
 	slow      string
 	scan      string // {rows}: the scan's row count
 	missing   string
-	badCast   string
+	divZero   string
 	cancelled string
 }
 
@@ -109,7 +109,7 @@ var duckDB = dialect{
 	slow:      "SELECT wait_ms(300) AS waited",
 	scan:      "SELECT range FROM range({rows})",
 	missing:   "SELECT * FROM dbtelemetry_demo_no_such_table",
-	badCast:   "SELECT CAST('x' AS INTEGER) AS n",
+	divZero:   "SELECT 100 / (SELECT count(*) FROM range(0)) AS ratio",
 	cancelled: "SELECT wait_ms(60000)",
 }
 
@@ -130,7 +130,7 @@ var databricksSQL = dialect{
 	slow:      "SELECT count(*) AS n FROM range(200000000) AS r(id)",
 	scan:      "SELECT id FROM range({rows}) AS r(id)",
 	missing:   "SELECT * FROM dbtelemetry_demo_no_such_table",
-	badCast:   "SELECT CAST('x' AS INT) AS n",
+	divZero:   "SELECT 100 / (SELECT count(*) FROM range(0)) AS ratio",
 	cancelled: "SELECT sum(id) AS total FROM range(100000000000) AS r(id)",
 }
 
@@ -210,7 +210,7 @@ func newWorkload(db *sql.DB, d dialect, workers int, scanRows int64, start time.
 // newDeck lays out 100 statements by weight: one of each kind first, so that even a
 // short run (-queries 20) sees every kind, then the rest in a fixed shuffled order.
 func newDeck() []int {
-	first := []int{kindLookup, kindAggregate, kindInsert, kindScan, kindMissing, kindUpdate, kindBadCast, kindSlow, kindCancelled}
+	first := []int{kindLookup, kindAggregate, kindInsert, kindScan, kindMissing, kindUpdate, kindDivZero, kindSlow, kindCancelled}
 	var rest []int
 	for k := range kindDDL {
 		for range kinds[k].weight - 1 {
@@ -317,8 +317,8 @@ func (w *workload) statement(ctx context.Context, k int, seq int64, worker int, 
 		return w.query(ctx, k, seq, w.sql(w.d.scan))
 	case kindMissing:
 		return w.query(ctx, k, seq, w.d.missing)
-	case kindBadCast:
-		return w.query(ctx, k, seq, w.d.badCast)
+	case kindDivZero:
+		return w.query(ctx, k, seq, w.d.divZero)
 	case kindCancelled:
 		// The statement's own deadline ends it (DeadlineExceeded): the failure this kind
 		// is about, unlike Ctrl-C (Canceled), which finish counts as an interruption.
