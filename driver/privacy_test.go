@@ -29,7 +29,9 @@ func TestNothingPrivateIsExported(t *testing.T) {
 	}
 	require.NoError(t, rows.Close())
 	_, err = db.Exec("SELECT * FROM secret_table_name WHERE password = 'hunter2'")
-	require.Error(t, err)
+	require.ErrorContains(t, err, "secret_table_name", "the user's error names the table")
+	_, err = db.Exec("SELECT secret_column_name FROM range(1)")
+	require.ErrorContains(t, err, "secret_column_name")
 	ctx, cancel := context.WithTimeout(context.Background(), 1100*time.Millisecond)
 	_, _ = db.ExecContext(ctx, "SELECT wait_ms(5000)")
 	cancel()
@@ -39,15 +41,21 @@ func TestNothingPrivateIsExported(t *testing.T) {
 	require.NotEmpty(t, reqs)
 	forbidden := []string{
 		srv.Token(), "literal-in-sql", secretParam, "private_column", "hunter2",
+		"secret_table_name", "secret_column_name",
 		"/cloudfetch/", "X-Signature", "X-Expires", "SELECT", "wait_ms",
 	}
+	var all strings.Builder
 	for _, r := range reqs {
 		body := string(r.Body)
+		all.WriteString(body)
 		for _, f := range forbidden {
 			assert.NotContains(t, body, f)
 		}
 		assert.Equal(t, "Bearer "+srv.Token(), r.Header.Get("Authorization"), "credentials go to the DSN's own host only")
 	}
+	// The failed statements were exported, with what may leave of their errors.
+	assert.Contains(t, all.String(), "TABLE_OR_VIEW_NOT_FOUND")
+	assert.Contains(t, all.String(), "UNRESOLVED_COLUMN")
 	st := srv.Statements()
 	assert.True(t, strings.HasPrefix(st[1].SQL, "SELECT range"))
 	assert.Equal(t, warehouse.DeliveryCloudFetch, st[1].Delivery)

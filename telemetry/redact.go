@@ -69,6 +69,7 @@ var (
 		{need: []string{"@"}, pre: hasUserinfo, re: userinfoRe, repl: Redacted + "@"},
 		{need: []string{"'"}, apply: redactSingleQuoted},
 		{need: []string{`"`}, apply: redactDoubleQuoted},
+		{need: []string{"`"}, apply: redactBackquoted},
 		{need: []string{"/"}, apply: redactUnixPaths},
 		{need: []string{`:\`, ":/"}, pre: hasDrive, re: windowsHomeRe, repl: "${1}~${2}"},
 		{need: []string{`:\`, ":/"}, pre: hasDrive, re: windowsPathRe, fn: redactWindowsPath},
@@ -87,10 +88,10 @@ var (
 //     string) and k=v form;
 //   - URL userinfo (and user:secret@host without a scheme) and URL query strings and
 //     fragments (pre-signed CloudFetch links carry their signature there);
-//   - SQL the server quotes back ("== SQL == …", to the end of the message) and quoted
+//   - SQL the server quotes back ("== SQL == …", to the end of the message), quoted
 //     literals ('…' → '?', X'…' → X'?', "…" → "?", and strings quoted inside JSON
-//     strings at any depth: \"…\" → \"?\", \\\"…\\\" → \\\"?\\\"); numbers and
-//     `identifiers` stay;
+//     strings at any depth: \"…\" → \"?\", \\\"…\\\" → \\\"?\\\") and the names Databricks
+//     quotes back in backticks (`main`.`t` → `?`.`?`); numbers and error classes stay;
 //   - the directories of absolute paths (home and application directories), Unix,
 //     Windows, UNC (\\server\share\…) and file:// URLs: only the last element stays,
 //     "/home/alice/app/main.go:12" → "[PATH]/main.go:12", and a home directory itself
@@ -484,6 +485,10 @@ func redactSingleQuoted(s string) string { return redactQuoted(s, '\'') }
 // strings (JSON quoted inside a JSON string, printed without the outer quotes) with \"?\".
 func redactDoubleQuoted(s string) string { return redactQuoted(s, '"') }
 
+// redactBackquoted replaces the names Databricks quotes back in backticks (tables,
+// columns, schemas: `main`.`hr`.`salaries` → `?`.`?`.`?`): they come from the user's SQL.
+func redactBackquoted(s string) string { return redactQuoted(s, '`') }
+
 // redactQuoted replaces quoted text with q?q. A quote opens only after a non-word
 // character (don't, O'Brien), or after a one-letter SQL literal prefix that starts a word
 // (X'…', r'…', N'…': see literalPrefix); a quote followed by a word character does not
@@ -570,8 +575,8 @@ func quotedEnd(s string, from int, q byte, escaped, wordy bool) int {
 				j += n
 			}
 		case c != q:
-		case wordy && j < len(s) && (isWordChar(s[j]) || q == '\'' && s[j] == q):
-			j++ // an escaped '' or a quote inside a word
+		case wordy && j < len(s) && (isWordChar(s[j]) || q != '"' && s[j] == q):
+			j++ // an escaped '' (or ``) or a quote inside a word
 		default:
 			return j
 		}
