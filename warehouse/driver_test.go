@@ -174,19 +174,20 @@ func TestMissingTableIsExecutionError(t *testing.T) {
 	assert.Equal(t, warehouse.StateError, st.State)
 	assert.Equal(t, "42P01", st.SQLState)
 
-	for _, tc := range []struct{ q, state string }{
-		{"SELEC 1", "42601"},
-		{"SELECT no_such_column", "42703"},
-		{"SELECT CAST('abc' AS INTEGER)", "22018"},
-		{"SELECT CAST(300 AS TINYINT)", "22003"},
-		{"SELECT * FROM no_schema.t", "42P01"},
-		{"SELECT 1/0", "22012"},                             // [DIVIDE_BY_ZERO]: ANSI mode, as a SQL warehouse
-		{"SELECT sum(1/(range-5)) FROM range(10)", "22012"}, // on one row of ten
-		{"SELECT 1/0.0", "22012"},
-		{"CREATE TABLE dup(a INT)", ""},
-		{"CREATE TABLE dup(a INT) --again", "42P07"},
-		{"CREATE TABLE no_schema.t (a INT)", "42704"}, // [SCHEMA_NOT_FOUND]
-		{"SELECT ?", "42P02"},                         // [UNBOUND_SQL_PARAMETER]: no value for the marker
+	for _, tc := range []struct{ q, state, msg string }{
+		{q: "SELEC 1", state: "42601"},
+		{q: "SELECT no_such_column", state: "42703"},
+		{q: "SELECT CAST('abc' AS INTEGER)", state: "22018"},
+		{q: "SELECT CAST(300 AS TINYINT)", state: "22003"},
+		{q: "SELECT * FROM no_schema.t", state: "42P01", msg: "[TABLE_OR_VIEW_NOT_FOUND] The table or view `no_schema`.`t` cannot be found."},
+		{q: "SELECT 1/0", state: "22012", msg: "[DIVIDE_BY_ZERO] Division by zero."}, // ANSI mode, as a SQL warehouse
+		{q: "SELECT sum(1/(range-5)) FROM range(10)", state: "22012"},                // on one row of ten
+		{q: "SELECT 1/0.0", state: "22012"},
+		{q: "CREATE TABLE dup(a INT)"},
+		{q: "CREATE TABLE dup(a INT) --again", state: "42P07"},
+		{q: "CREATE TABLE no_schema.t (a INT)", state: "42704", msg: "[SCHEMA_NOT_FOUND] The schema `no_schema` cannot be found."},
+		{q: "SELECT no_such_function(1)", state: "42883", msg: "[UNRESOLVED_ROUTINE] Cannot resolve routine `no_such_function` on search path."},
+		{q: "SELECT ?", state: "42P02"}, // [UNBOUND_SQL_PARAMETER]: no value for the marker
 	} {
 		q, state := tc.q, tc.state
 		_, err := db.Exec(q)
@@ -196,6 +197,7 @@ func TestMissingTableIsExecutionError(t *testing.T) {
 		}
 		require.True(t, errors.As(err, &ee), "%s: got %T: %v", q, err, err)
 		assert.Equal(t, state, ee.SqlState(), q)
+		assert.Contains(t, err.Error(), tc.msg, q)
 	}
 	// More values than markers: the statement cannot be bound either.
 	_, err = db.Exec("SELECT ? AS a", 1, 2)

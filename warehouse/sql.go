@@ -252,10 +252,23 @@ type sqlError struct {
 // missingRelationRe reads the name off DuckDB's "Table with name x does not exist!".
 var missingRelationRe = regexp.MustCompile(`(?:Table|View) with name (\S+) does not exist`)
 
+// missingSchemaRe and missingFunctionRe read the name off DuckDB's messages for a
+// missing schema and function, which Databricks quotes in backticks too.
+var (
+	missingSchemaRe   = regexp.MustCompile(`Schema with name (\S+) does not exist`)
+	missingFunctionRe = regexp.MustCompile(`Function with name (\S+) does not exist`)
+)
+
 // tableNotFoundHint ends Databricks' TABLE_OR_VIEW_NOT_FOUND message, after the name,
 // which Databricks quotes in backticks.
 const tableNotFoundHint = "Verify the spelling and correctness of the schema and catalog. " +
 	"If you did not qualify the name with a schema, verify the current_schema() output, or qualify the name with the correct schema and catalog."
+
+// backquoted writes a name DuckDB printed (x, "x" or "s.x") as Databricks does: `s`.`x`.
+func backquoted(name string) string {
+	name = strings.Trim(name, `"!`)
+	return "`" + strings.ReplaceAll(name, ".", "`.`") + "`"
+}
 
 // divideByZeroMessage is Databricks' message for DIVIDE_BY_ZERO.
 const divideByZeroMessage = "Division by zero. Use `try_divide` to tolerate divisor being 0 and return NULL instead. " +
@@ -287,12 +300,18 @@ func mapError(err error) sqlError {
 		case strings.Contains(lower, "table with name") || strings.Contains(lower, "view with name"):
 			e.state, e.class = "42P01", "TABLE_OR_VIEW_NOT_FOUND"
 			if m := missingRelationRe.FindStringSubmatch(msg); m != nil {
-				e.message = "The table or view `" + m[1] + "` cannot be found. " + tableNotFoundHint
+				e.message = "The table or view " + backquoted(m[1]) + " cannot be found. " + tableNotFoundHint
 			}
 		case strings.Contains(lower, "schema with name"):
 			e.state, e.class = "42704", "SCHEMA_NOT_FOUND"
+			if m := missingSchemaRe.FindStringSubmatch(msg); m != nil {
+				e.message = "The schema " + backquoted(m[1]) + " cannot be found. Verify the spelling and correctness of the schema and catalog."
+			}
 		case strings.Contains(lower, "function"):
 			e.state, e.class = "42883", "UNRESOLVED_ROUTINE"
+			if m := missingFunctionRe.FindStringSubmatch(msg); m != nil {
+				e.message = "Cannot resolve routine " + backquoted(m[1]) + " on search path."
+			}
 		default:
 			e.state, e.class = "42704", "CATALOG_ERROR"
 		}
