@@ -241,7 +241,6 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event) {
 			e.session = ev.SessionID
 		}
 		if ev.Kind == telemetry.KindError {
-			e.stmt.retryableSeen++
 			if len(e.errs) < a.cfg.MaxErrorsPerStatement {
 				e.errs = append(e.errs, errFromEvent(ev))
 			} else {

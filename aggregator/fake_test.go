@@ -208,6 +208,11 @@ func complete(stmt string) telemetry.Event {
 		ResultReadyLatency: 200 * time.Millisecond, ConsumptionLatency: 50 * time.Millisecond}
 }
 
+func withRetries(ev telemetry.Event, n int32) telemetry.Event {
+	ev.RetryCount = n
+	return ev
+}
+
 func stmtErr(stmt string, terminal bool) telemetry.Event {
 	name := telemetry.ErrNameServer
 	if terminal {

@@ -127,7 +127,7 @@ func (lc *logContext) fill(b *logBlock, rec *record, id string) {
 			StatementType:   s.stmtType,
 			IsCompressed:    s.compressed,
 			ExecutionResult: s.resultFormat,
-			RetryCount:      int64(max(s.retries, s.retryableSeen)),
+			RetryCount:      int64(s.retries),
 			OperationDetail: &b.od,
 		}
 		if s.chunks > 0 || s.chunksPresent > 0 {

@@ -31,8 +31,7 @@ type stmtData struct {
 	bytes                          int64
 	compressed                     bool
 	initial, slowest, sum          time.Duration
-	retries                        int32 // reported by events (max)
-	retryableSeen                  int32 // retryable errors seen, held or not
+	retries                        int32 // reported by events (max): retries the driver made
 }
 
 // errData is one failure, already classified and redacted by the emitter.

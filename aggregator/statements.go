@@ -151,9 +151,6 @@ func statementRecord(e *entry, ev *telemetry.Event, now time.Time) record {
 		}
 		if ev.HasError() {
 			rec.err = errFromEvent(ev)
-			if !rec.err.terminal {
-				rec.stmt.retryableSeen++
-			}
 		}
 	}
 	if rec.latency <= 0 {

@@ -75,13 +75,17 @@ type stmtState struct {
 
 	polls     atomic.Int32
 	pollNanos atomic.Int64
-	retries   atomic.Int32
-	chunks    atomic.Int32 // files downloaded
-	linksSeen atomic.Int32 // files the server listed
-	linkMu    sync.Mutex
-	links     []string    // the links listed, forgotten when the statement completes
-	linksGone bool        // the statement completed: its links are not kept any more
-	inline    atomic.Bool // the server sent Arrow batches inline
+	retries   atomic.Int32 // attempts that repeated a failed one (Thrift calls, CloudFetch downloads)
+	// failedCall is the Content-Length, plus one, of the statement's last Thrift attempt
+	// if it failed (0: none): an attempt of the same length next is the driver's retry of
+	// it (the length includes the RPC's name), any other call is not.
+	failedCall atomic.Int64
+	chunks     atomic.Int32 // files downloaded
+	linksSeen  atomic.Int32 // files the server listed
+	linkMu     sync.Mutex
+	links      []string    // the links listed, forgotten when the statement completes
+	linksGone  bool        // the statement completed: its links are not kept any more
+	inline     atomic.Bool // the server sent Arrow batches inline
 }
 
 // newStmtState returns a statement's state over ctx, on the connection cs (nil when

@@ -62,7 +62,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if req.Method == http.MethodGet {
 		if v, ok := t.c.links.LoadAndDelete(req.URL.String()); ok {
-			return t.download(req, v.(linkOwner))
+			owner := v.(linkOwner)
+			if owner.failed {
+				owner.st.retries.Add(1) // the driver downloads a file again
+			}
+			return t.download(req, owner)
 		}
 	}
 	return t.base.RoundTrip(req)
@@ -117,11 +121,17 @@ func (t *transport) thriftCall(req *http.Request) (*http.Response, error) {
 	var began time.Time
 	if st != nil {
 		began = time.Now()
+		if f := st.failedCall.Load(); f != 0 {
+			st.failedCall.Store(0)
+			if f == req.ContentLength+1 {
+				st.retries.Add(1) // the driver sends the call that failed again
+			}
+		}
 	}
 	resp, err := t.base.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		if st != nil {
-			st.retries.Add(1)
+		if st != nil && req.ContentLength > 0 {
+			st.failedCall.Store(req.ContentLength + 1)
 		}
 		return resp, err
 	}
@@ -210,8 +220,9 @@ func (r *replyBody) release() {
 
 // linkOwner is the statement a CloudFetch link belongs to and the file's position in it.
 type linkOwner struct {
-	st    *stmtState
-	index int32
+	st     *stmtState
+	index  int32
+	failed bool // a download of the link failed: the next one is a retry
 }
 
 // maxSniff bounds the replies kept for reading: the facts sniffed (a session id,
@@ -394,28 +405,34 @@ func (t *transport) download(req *http.Request, owner linkOwner) (*http.Response
 	began := time.Now()
 	resp, err := t.base.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		owner.st.retries.Add(1)
-		// The driver may retry the download with the same link, unless the statement
-		// completed meanwhile (Rows closed early cancel their downloads).
-		owner.st.linkMu.Lock()
-		if !owner.st.linksGone {
-			t.c.links.Store(req.URL.String(), owner)
-		}
-		owner.st.linkMu.Unlock()
+		t.c.relink(req.URL.String(), owner)
 		return resp, err
 	}
-	resp.Body = &chunkBody{rc: resp.Body, st: owner.st, index: owner.index, began: began, c: t.c}
+	resp.Body = &chunkBody{rc: resp.Body, st: owner.st, index: owner.index, began: began, c: t.c, url: req.URL.String()}
 	return resp, nil
 }
 
+// relink keeps the link of a failed download, marked failed: the driver may download the
+// file again (a retry), unless the statement completed meanwhile (Rows closed early
+// cancel their downloads). A download that is not tried again is no retry.
+func (c *Connector) relink(url string, owner linkOwner) {
+	owner.failed = true
+	owner.st.linkMu.Lock()
+	defer owner.st.linkMu.Unlock()
+	if !owner.st.linksGone {
+		c.links.Store(url, owner)
+	}
+}
+
 // chunkBody counts a download's bytes and reports the chunk once the driver has read
-// it to EOF. A body closed before EOF (a read cut short, which the driver retries, or a
+// it to EOF. A body closed before EOF (a read cut short, which the driver may retry, or a
 // download cancelled by Rows closed early) is a failed attempt, not a chunk.
 type chunkBody struct {
 	rc       io.ReadCloser
 	st       *stmtState
 	index    int32
 	c        *Connector
+	url      string // the signed link: kept to recognise a retry, never recorded
 	began    time.Time
 	n        int64
 	reported bool
@@ -435,7 +452,7 @@ func (b *chunkBody) Close() error {
 	return b.rc.Close()
 }
 
-// report emits the chunk, read whole, or counts a failed attempt; once. Nothing is
+// report emits the chunk, read whole, or keeps its link for a retry (see relink); once. Nothing is
 // reported for a statement that has completed: its log is gone, and an event for it
 // would open a second one. The statement's link lock is held while the event is
 // emitted, so that its completion (which takes that lock first, in forgetLinks) cannot
@@ -453,7 +470,7 @@ func (b *chunkBody) report(whole bool) {
 		return
 	}
 	if !whole {
-		st.retries.Add(1)
+		b.c.links.Store(b.url, linkOwner{st: st, index: b.index, failed: true}) // relink, under the lock held
 		return
 	}
 	st.chunks.Add(1)
