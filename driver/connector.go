@@ -196,7 +196,7 @@ func (c *Connector) Close() error {
 		})
 		safely(func() {
 			if h := c.host.Load(); h != nil && h.handle != nil {
-				_ = h.handle.Release(ctx)
+				_ = h.release(ctx)
 			}
 		})
 		if c.tr != nil {
@@ -206,9 +206,10 @@ func (c *Connector) Close() error {
 	return nil
 }
 
-// Stats returns the aggregator's counters for this connector's host (zero before the
-// first connection or when telemetry is off), with what this connector dropped before
-// its events reached the aggregator (Dropped.Undecided and part of Dropped.Closed).
+// Stats returns the counters of this connector's aggregator, which the host's connectors
+// of the same telemetry settings share (zero before the first connection or when
+// telemetry is off), with what this connector dropped before its events reached the
+// aggregator (Dropped.Undecided and part of Dropped.Closed).
 func (c *Connector) Stats() aggregator.Stats {
 	var st aggregator.Stats
 	if a := c.ownAgg.Load(); a != nil {
@@ -349,12 +350,13 @@ func (c *Connector) attach(u *url.URL) {
 	if authType == "" {
 		authType = "unknown"
 	}
+	workspaceID := telemetry.WorkspaceIDFromHTTPPath(u.Path + queryOf(u))
 	aggOpts := []aggregator.Option{
 		aggregator.WithConfig(c.cfg.tel),
 		aggregator.WithLogger(c.cfg.logger),
 		aggregator.WithAuthType(authType),
 		aggregator.WithAuthenticated(true),
-		aggregator.WithWorkspaceID(telemetry.WorkspaceIDFromHTTPPath(u.Path + queryOf(u))),
+		aggregator.WithWorkspaceID(workspaceID),
 		aggregator.WithClientContext(telemetry.ClientVersion, ""),
 	}
 	if c.cfg.exporter != nil {
@@ -366,21 +368,20 @@ func (c *Connector) attach(u *url.URL) {
 		}
 		return
 	}
-	// If this connector is the host's first, its settings configure the host's exporter
-	// and aggregator.
+	// If this connector is the host's first, its retries and backoff configure the host's
+	// exporter; its aggregator is the host's one for its settings (see Hosts).
 	host := []exporter.Option{
 		exporter.WithMaxRetries(c.cfg.tel.RetryCount),
 		exporter.WithBackoff(c.cfg.tel.RetryDelay, exporter.DefaultBackoffMax, exporter.DefaultJitter),
 		exporter.WithLogger(c.cfg.logger),
-		exporter.WithLayer(func(_ exporter.Target, exp telemetry.Exporter) exporter.Layer {
-			return aggregator.New(exp, aggOpts...)
-		}),
 	}
 	acq := []exporter.AcquireOption{exporter.WithConnCredentials(c.credentials()), exporter.WithHostOptions(host...)}
 	if isLoopback(u.Hostname()) {
 		acq = append(acq, exporter.WithLoopbackDSN())
 	}
-	ref, err := c.cfg.hosts.get(u.Scheme+"://"+u.Host, acq...)
+	key := aggKey{cfg: c.cfg.tel, authType: authType, workspaceID: workspaceID}
+	key.cfg.RetryCount, key.cfg.RetryDelay = 0, 0 // the exporter's: the host's
+	ref, err := c.cfg.hosts.get(u.Scheme+"://"+u.Host, key, aggOpts, acq...)
 	if err != nil {
 		c.cfg.logger.Debug().Err(err).Msg("telemetry off for this connector: its host cannot receive telemetry")
 		c.gate.resolve(false)

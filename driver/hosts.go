@@ -2,15 +2,20 @@ package driver
 
 import (
 	"context"
+	"sync"
 
 	"github.com/dbtelemetry/dbtelemetry/aggregator"
 	"github.com/dbtelemetry/dbtelemetry/exporter"
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
-// Hosts holds the telemetry shared by every connection to a host: one exporter (with its
-// circuit breaker and feature-flag cache) and one aggregator per host, reference
-// counted. The first connector of a host configures both. The registered driver owns
-// one; tests make their own with NewHosts.
+// Hosts holds the telemetry shared by the connections to a host: one exporter (with its
+// circuit breaker, retry policy and feature-flag cache: SPEC §4) per host, and over it
+// one aggregator per distinct setting of the host's connectors (their telemetry_*
+// parameters, auth type and workspace), everything reference counted. The host's first
+// connector sets the exporter's retries and backoff; a later one's batch size and flush
+// interval apply to its own statements. The registered driver owns one; tests make their
+// own with NewHosts.
 type Hosts struct {
 	reg *exporter.Registry
 }
@@ -20,20 +25,44 @@ func NewHosts(opts ...exporter.Option) *Hosts {
 	return &Hosts{reg: exporter.NewRegistry(opts...)}
 }
 
-// hostRef is a connector's reference to its host.
+// hostRef is a connector's reference to its host and to the aggregator of its settings.
 type hostRef struct {
 	handle *exporter.Handle
+	aggs   *hostAggs
 	agg    *aggregator.Aggregator
 }
 
-// get acquires the host; acq's WithHostOptions configure it if this creates it.
-func (h *Hosts) get(host string, acq ...exporter.AcquireOption) (*hostRef, error) {
+// get acquires the host (acq's WithHostOptions configure it if this creates it) and the
+// host's aggregator for key, made with opts if new.
+func (h *Hosts) get(host string, key aggKey, opts []aggregator.Option, acq ...exporter.AcquireOption) (*hostRef, error) {
+	acq = append(acq, exporter.WithHostOptions(exporter.WithLayer(func(_ exporter.Target, exp telemetry.Exporter) exporter.Layer {
+		return &hostAggs{exp: exp, aggs: map[aggKey]*sharedAgg{}}
+	})))
 	handle, err := h.reg.Acquire(host, acq...)
 	if err != nil {
 		return nil, err
 	}
-	agg, _ := handle.Layer().(*aggregator.Aggregator)
-	return &hostRef{handle: handle, agg: agg}, nil
+	aggs, _ := handle.Layer().(*hostAggs)
+	if aggs == nil {
+		_ = handle.Release(context.Background())
+		return nil, exporter.ErrClosed
+	}
+	agg := aggs.acquire(key, opts)
+	if agg == nil {
+		_ = handle.Release(context.Background())
+		return nil, exporter.ErrClosed
+	}
+	return &hostRef{handle: handle, aggs: aggs, agg: agg}, nil
+}
+
+// release drops the connector's aggregator (closing it, with a final flush, when it was
+// the last connector of its setting) and then its host, bounded by ctx.
+func (r *hostRef) release(ctx context.Context) error {
+	err := r.aggs.release(ctx, r.agg)
+	if herr := r.handle.Release(ctx); err == nil {
+		err = herr
+	}
+	return err
 }
 
 // Close flushes and closes every host's telemetry, bounded by ctx.
@@ -44,3 +73,84 @@ func (h *Hosts) Len() int { return h.reg.Len() }
 
 // Refs returns the live references to the host key (scheme://host:port).
 func (h *Hosts) Refs(key string) int { return h.reg.Refs(key) }
+
+// aggKey is what makes two connectors' statements aggregate and export alike: their
+// aggregator settings and what each log says of its connection. The exporter's own
+// settings (retries, backoff) are zero in it: they are the host's.
+type aggKey struct {
+	cfg         telemetry.Config
+	authType    string
+	workspaceID int64
+}
+
+// hostAggs is a host's exporter.Layer: the aggregators of its connectors, one per aggKey,
+// reference counted. The registry closes it (every aggregator, each with a final flush)
+// before the host's exporter.
+type hostAggs struct {
+	exp    telemetry.Exporter
+	mu     sync.Mutex
+	aggs   map[aggKey]*sharedAgg
+	closed bool
+}
+
+type sharedAgg struct {
+	agg  *aggregator.Aggregator
+	refs int
+}
+
+// acquire returns the aggregator of key, made with opts over the host's exporter if it
+// is the first of its setting; nil once the host is closing.
+func (h *hostAggs) acquire(key aggKey, opts []aggregator.Option) *aggregator.Aggregator {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil
+	}
+	s := h.aggs[key]
+	if s == nil {
+		s = &sharedAgg{agg: aggregator.New(h.exp, opts...)}
+		h.aggs[key] = s
+	}
+	s.refs++
+	return s.agg
+}
+
+// release drops one reference to agg; the last one closes it, bounded by ctx.
+func (h *hostAggs) release(ctx context.Context, agg *aggregator.Aggregator) error {
+	h.mu.Lock()
+	last := false
+	for k, s := range h.aggs {
+		if s.agg == agg {
+			if s.refs--; s.refs == 0 {
+				delete(h.aggs, k)
+				last = true
+			}
+			break
+		}
+	}
+	h.mu.Unlock()
+	if !last {
+		return nil
+	}
+	return agg.Close(ctx)
+}
+
+// Close closes every aggregator of the host, bounded by ctx: the registry calls it when
+// the host's last connector left, or when Hosts.Close shuts every host down.
+func (h *hostAggs) Close(ctx context.Context) error {
+	h.mu.Lock()
+	h.closed = true
+	aggs := make([]*aggregator.Aggregator, 0, len(h.aggs))
+	for k, s := range h.aggs {
+		aggs = append(aggs, s.agg)
+		delete(h.aggs, k)
+	}
+	h.mu.Unlock()
+	var first error
+	for _, a := range aggs {
+		if err := a.Close(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
