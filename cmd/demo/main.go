@@ -229,11 +229,41 @@ func redactDSN(msg, dsn string) string {
 	for _, m := range dsnSecretRe.FindAllStringSubmatch(dsn, -1) {
 		for _, secret := range m[1:] {
 			if secret != "" {
-				msg = strings.ReplaceAll(msg, secret, telemetry.Redacted)
+				msg = replaceWhole(msg, secret, telemetry.Redacted)
 			}
 		}
 	}
 	return dbTokenRe.ReplaceAllString(msg, telemetry.Redacted)
+}
+
+// replaceWhole replaces secret in msg: everywhere when it is long enough to be a real
+// secret (8 bytes), else only where no letter, digit, '_' or '-' extends it, so that a
+// short one (a test token "x") leaves the words that contain it alone.
+func replaceWhole(msg, secret, with string) string {
+	if len(secret) >= 8 {
+		return strings.ReplaceAll(msg, secret, with)
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(msg, secret)
+		if i < 0 {
+			b.WriteString(msg)
+			return b.String()
+		}
+		end := i + len(secret)
+		if (i > 0 && isTokenByte(msg[i-1])) || (end < len(msg) && isTokenByte(msg[end])) {
+			b.WriteString(msg[:i+1])
+			msg = msg[i+1:]
+			continue
+		}
+		b.WriteString(msg[:i])
+		b.WriteString(with)
+		msg = msg[end:]
+	}
+}
+
+func isTokenByte(c byte) bool {
+	return c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 // dbTokenRe matches Databricks personal access tokens and OAuth secrets.

@@ -445,3 +445,23 @@ func TestWithQueryTimeout(t *testing.T) {
 		})
 	}
 }
+
+func TestRedactDSN(t *testing.T) {
+	tests := []struct {
+		name, msg, dsn, want string
+	}{
+		{"the DSN's token", "dial token:s3cr3t@host failed", "token:s3cr3t@host:443/sql", "dial token:[REDACTED]@host failed"},
+		{"a short token leaves words alone", "invalid syntax near token:x@h", "token:x@h:443/p",
+			"invalid syntax near token:[REDACTED]@h"},
+		{"a credential parameter", "bad clientSecret=abc123 given", "h:443/p?clientSecret=abc123",
+			"bad clientSecret=[REDACTED] given"},
+		{"a short token inside a word stays", "mytokvalue", "token:tok@h:443/p", "mytokvalue"},
+		{"a long token goes even inside a word", "mytokenvalue", "token:tokenvalu@h:443/p", "my[REDACTED]e"},
+		{"a Databricks token anywhere", "auth dapi0123456789abcdef0123 refused", "h:443/p", "auth [REDACTED] refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, redactDSN(tt.msg, tt.dsn))
+		})
+	}
+}
