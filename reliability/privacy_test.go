@@ -111,6 +111,12 @@ func privacyWorkload(t *testing.T, db *sql.DB, run int) {
 		"SELECT * FROM read_csv('" + userDir + "/payroll.csv')",
 		"SELEC " + literalSecret,
 		"SELECT \"" + paramNamed + "\" FROM range(1)",
+		// Names of the user's tables and columns, which the messages quote back.
+		"SELECT * FROM no_" + table,
+		"SELECT " + privateColumn + "_x FROM " + table,
+		"CREATE TABLE no_schema_" + privateColumn + ".t (a INT)",
+		"SELECT fn_" + privateColumn + "(1)",
+		"SELECT amount / 0 FROM " + table,
 	} {
 		if _, err := db.ExecContext(ctx, q); err == nil {
 			t.Fatalf("%q succeeded", q)
