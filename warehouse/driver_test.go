@@ -187,6 +187,7 @@ func TestMissingTableIsExecutionError(t *testing.T) {
 		{q: "CREATE TABLE dup(a INT) --again", state: "42P07"},
 		{q: "CREATE TABLE no_schema.t (a INT)", state: "42704", msg: "[SCHEMA_NOT_FOUND] The schema `no_schema` cannot be found."},
 		{q: "SELECT no_such_function(1)", state: "42883", msg: "[UNRESOLVED_ROUTINE] Cannot resolve routine `no_such_function` on search path."},
+		{q: `SELECT * FROM "no such table"`, state: "42P01", msg: "The table or view `no such table` cannot be found."},
 		{q: "SELECT ?", state: "42P02"}, // [UNBOUND_SQL_PARAMETER]: no value for the marker
 	} {
 		q, state := tc.q, tc.state
@@ -228,6 +229,9 @@ func TestDivision(t *testing.T) {
 		{"SELECT 1/NULL", nil},
 		{"SELECT 7//2", int32(3)}, // DuckDB's integer division, and its NULL on a zero divisor
 		{"SELECT 7//0", nil},
+		{"SELECT CAST(NULL AS INT) / 0", nil}, // a NULL dividend is checked first, as Spark does
+		{"SELECT try_divide(6, 4)", 1.5},
+		{"SELECT try_divide(6, 0)", nil},
 		{"SELECT sum(8/(range+1)) FROM range(4) WHERE range <> 2", 8 + 4 + 2.0},
 	} {
 		var got any
@@ -239,6 +243,16 @@ func TestDivision(t *testing.T) {
 	require.True(t, errors.As(err, &ee), "got %T: %v", err, err)
 	assert.Equal(t, "22012", ee.SqlState())
 	assert.Contains(t, err.Error(), "[DIVIDE_BY_ZERO] Division by zero.")
+	var got any
+	require.NoError(t, conn.QueryRowContext(context.Background(), "SELECT ? / ?", nil, 0).Scan(&got))
+	assert.Nil(t, got, "NULL / 0")
+
+	// A session that turns ANSI mode off gets NULL, as on Databricks.
+	legacy := open(t, srv, "ansi_mode=false")
+	require.NoError(t, legacy.QueryRow("SELECT 1/0").Scan(&got))
+	assert.Nil(t, got, "1/0 with ansi_mode=false")
+	require.NoError(t, legacy.QueryRow("SELECT 6/4").Scan(&got))
+	assert.Equal(t, 1.5, got)
 }
 
 func TestCloudFetch(t *testing.T) {

@@ -102,6 +102,13 @@ func (v *service) OpenSession(ctx context.Context, req *tcli.TOpenSessionReq) (*
 		resp.Status = errStatus(tcli.TStatusCode_ERROR_STATUS, "cannot open a database connection: "+err.Error())
 		return resp, nil
 	}
+	if ansiOff(req.GetConfiguration()) {
+		if _, err := conn.ExecContext(ctx, legacyDivide); err != nil {
+			_ = conn.Close()
+			resp.Status = errStatus(tcli.TStatusCode_ERROR_STATUS, "cannot prepare the session: "+err.Error())
+			return resp, nil
+		}
+	}
 	var ns Namespace
 	if n := req.InitialNamespace; n != nil {
 		ns = Namespace{Catalog: n.GetCatalogName(), Schema: n.GetSchemaName()}

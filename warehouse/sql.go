@@ -250,13 +250,13 @@ type sqlError struct {
 }
 
 // missingRelationRe reads the name off DuckDB's "Table with name x does not exist!".
-var missingRelationRe = regexp.MustCompile(`(?:Table|View) with name (\S+) does not exist`)
+var missingRelationRe = regexp.MustCompile(`(?:Table|View) with name (.+?) does not exist`)
 
 // missingSchemaRe and missingFunctionRe read the name off DuckDB's messages for a
 // missing schema and function, which Databricks quotes in backticks too.
 var (
-	missingSchemaRe   = regexp.MustCompile(`Schema with name (\S+) does not exist`)
-	missingFunctionRe = regexp.MustCompile(`Function with name (\S+) does not exist`)
+	missingSchemaRe   = regexp.MustCompile(`Schema with name (.+?) does not exist`)
+	missingFunctionRe = regexp.MustCompile(`Function with name (.+?) does not exist`)
 )
 
 // tableNotFoundHint ends Databricks' TABLE_OR_VIEW_NOT_FOUND message, after the name,

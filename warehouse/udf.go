@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"strings"
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -55,16 +56,42 @@ func registerUDFs(db *sql.DB) error {
 // into Databricks' DIVIDE_BY_ZERO (SQLSTATE 22012).
 const divideByZeroMarker = "DIVIDE_BY_ZERO: "
 
-// ansiDivide makes "/" fail on a zero divisor, as Databricks SQL does in ANSI mode (the
-// default of its SQL warehouses), where DuckDB returns inf or NULL. The macro lives in
-// the connection's temp schema, which DuckDB searches before any other whatever the
-// current schema, and calls DuckDB's own "/" by its qualified name: results, types and
-// NULLs are DuckDB's. "//" and "%" keep DuckDB's meaning (Databricks has no "//").
-const ansiDivide = `CREATE OR REPLACE TEMP MACRO "/"(a, b) AS ` +
-	`CASE WHEN b = 0 THEN error('` + divideByZeroMarker + `Division by zero') ELSE system.main."/"(a, b) END`
+// divisionMacros give "/" Databricks' meaning, which DuckDB's differs from on a zero
+// divisor (DuckDB answers inf or NULL): in ANSI mode (the default of Databricks SQL
+// warehouses) it fails with DIVIDE_BY_ZERO, unless the dividend is NULL (the answer is
+// then NULL, as Spark checks the dividend first); with ansi_mode=false it answers NULL.
+// try_divide answers NULL in both. The macros live in the connection's temp schema, which
+// DuckDB searches before any other whatever the current schema, and call DuckDB's own "/"
+// by its qualified name: results, types and NULLs are otherwise DuckDB's. "//" and "%"
+// keep DuckDB's meaning (Databricks has no "//"). A macro substitutes its arguments, so
+// a volatile divisor (random(), wait_ms) is evaluated once for the check and once for
+// the division.
+const (
+	ansiDivide = `CREATE OR REPLACE TEMP MACRO "/"(a, b) AS ` +
+		`CASE WHEN b = 0 AND a IS NOT NULL THEN error('` + divideByZeroMarker + `Division by zero') ELSE system.main."/"(a, b) END`
+	legacyDivide = `CREATE OR REPLACE TEMP MACRO "/"(a, b) AS ` +
+		`CASE WHEN b = 0 THEN NULL ELSE system.main."/"(a, b) END`
+	tryDivide = `CREATE OR REPLACE TEMP MACRO try_divide(a, b) AS ` +
+		`CASE WHEN b = 0 THEN NULL ELSE system.main."/"(a, b) END`
+)
 
-// initSession prepares each new DuckDB connection (one per session) for the dialect.
+// initSession prepares each new DuckDB connection (one per session) for the dialect, in
+// ANSI mode; OpenSession switches a session whose configuration turns it off.
 func initSession(execer driver.ExecerContext) error {
-	_, err := execer.ExecContext(context.Background(), ansiDivide, nil)
-	return err
+	for _, q := range []string{tryDivide, ansiDivide} {
+		if _, err := execer.ExecContext(context.Background(), q, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ansiOff reports whether a session configuration turns Databricks' ANSI mode off.
+func ansiOff(conf map[string]string) bool {
+	for k, v := range conf {
+		if strings.EqualFold(k, "ansi_mode") || strings.EqualFold(k, "spark.sql.ansi.enabled") {
+			return strings.EqualFold(strings.TrimSpace(v), "false")
+		}
+	}
+	return false
 }
