@@ -44,7 +44,7 @@ var (
 	// blank lines, so no earlier end is safe.
 	sqlBlockRe = regexp.MustCompile(`(?s)(==\s*SQL\b[^\n]*?==).*`)
 	// user:secret@host without a scheme (the Go driver's DSN: token:<pat>@host).
-	userinfoRe = regexp.MustCompile(`[A-Za-z0-9._%+\-]+:[^@\s/'"]+@`)
+	userinfoRe = regexp.MustCompile("[A-Za-z0-9._%+\\-]+:[^@\\s/'\"`]+@")
 	bearerRe   = regexp.MustCompile(`(?i)\b(bearer)(\s+|\s*[:=]\s*)[A-Za-z0-9\-._~+/]{8,}=*`)
 	basicRe    = regexp.MustCompile(`(?i)\b(basic)\s+([A-Za-z0-9+/]{6,}={0,2})`)
 	jwtRe      = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)
@@ -69,12 +69,14 @@ var (
 		{need: []string{"@"}, pre: hasUserinfo, re: userinfoRe, repl: Redacted + "@"},
 		{need: []string{"'"}, apply: redactSingleQuoted},
 		{need: []string{`"`}, apply: redactDoubleQuoted},
-		{need: []string{"`"}, apply: redactBackquoted},
 		{need: []string{"/"}, apply: redactUnixPaths},
 		{need: []string{`:\`, ":/"}, pre: hasDrive, re: windowsHomeRe, repl: "${1}~${2}"},
 		{need: []string{`:\`, ":/"}, pre: hasDrive, re: windowsPathRe, fn: redactWindowsPath},
 		{need: []string{`\\`}, re: uncPathRe, repl: `[PATH]\`},
 		{need: []string{"@"}, apply: redactEmails},
+		// Last: a path or an address inside backticks goes with the name that holds it,
+		// and what the rules above leave cannot open a new quote on a second pass.
+		{need: []string{"`"}, apply: redactBackquoted},
 	}
 )
 
@@ -690,7 +692,7 @@ func hasUserinfo(s string) bool {
 			if c == ':' {
 				return true
 			}
-			if isSpaceAny(c) || c == '/' || c == '\'' || c == '"' || c == '@' {
+			if isSpaceAny(c) || c == '/' || c == '\'' || c == '"' || c == '`' || c == '@' {
 				break
 			}
 		}

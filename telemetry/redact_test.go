@@ -168,6 +168,8 @@ func FuzzRedact(f *testing.F) {
 		{"Basic", "=="},
 		{"\xff\xfe", "é"},
 		{"password", "="},
+		{"?a:`", "`@"},
+		{"x@y.SQL`", ""},
 	}
 	for _, s := range seeds {
 		f.Add(s[0], s[1])
@@ -191,6 +193,7 @@ func FuzzRedact(f *testing.F) {
 		{"s3cr3tValue97", `body={\\\"client_secret\\\":\\\"%s\\\",\\\"x\\\":1}`},
 		{"DEADBEEF0123", "where b = X'%s'"},
 		{"raw-literal-456", "where s = r'%s'"},
+		{"salaries_secret_tbl", "[TABLE_OR_VIEW_NOT_FOUND] The table or view `main`.`%s` cannot be found."},
 		{"hr_employees_tbl", "SQLSTATE: 42601\n== SQL (line 1, position 8) ==\nselect\n\n  * from %s\n--^^^\n"},
 	}
 	f.Fuzz(func(t *testing.T, prefix, suffix string) {
