@@ -77,7 +77,7 @@ func TestAggregation(t *testing.T) {
 				chunk("q1", 1, 50*time.Millisecond, true),
 				chunk("q1", 2, 20*time.Millisecond, false),
 				{Kind: telemetry.KindStatementComplete, StatementID: "q1", ResultFormat: telemetry.ResultExternalLinks,
-					RowsRead: 3000, ChunksPresent: 4, PollCount: 3, PollLatency: 45 * time.Millisecond,
+					ChunksPresent: 4, PollCount: 3, PollLatency: 45 * time.Millisecond,
 					Latency: 400 * time.Millisecond, ResultReadyLatency: 300 * time.Millisecond, ConsumptionLatency: 100 * time.Millisecond},
 			},
 			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {

@@ -27,7 +27,7 @@ func statementEvents(evs *[eventsPerStatement]telemetry.Event, session, id strin
 			ChunkIndex: int32(i - 1), Latency: time.Duration(i) * time.Millisecond, Bytes: 4 << 20, Compressed: true}
 	}
 	evs[5] = telemetry.Event{Kind: telemetry.KindStatementComplete, SessionID: session, StatementID: id,
-		ResultFormat: telemetry.ResultExternalLinks, RowsRead: 100000, ChunksPresent: 4, PollCount: 2,
+		ResultFormat: telemetry.ResultExternalLinks, ChunksPresent: 4, PollCount: 2,
 		Latency: 900 * time.Millisecond, ResultReadyLatency: 300 * time.Millisecond, ConsumptionLatency: 600 * time.Millisecond}
 }
 

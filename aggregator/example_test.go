@@ -48,7 +48,7 @@ func ExampleAggregator() {
 	em.Emit(&telemetry.Event{Kind: telemetry.KindChunk, SessionID: "s1", StatementID: "q1",
 		ChunkIndex: 1, Latency: 60 * time.Millisecond, Bytes: 1 << 20, Compressed: true})
 	em.Emit(&telemetry.Event{Kind: telemetry.KindStatementComplete, SessionID: "s1", StatementID: "q1",
-		ResultFormat: telemetry.ResultExternalLinks, RowsRead: 5000, ChunksPresent: 2, PollCount: 1,
+		ResultFormat: telemetry.ResultExternalLinks, ChunksPresent: 2, PollCount: 1,
 		PollLatency: 15 * time.Millisecond, Latency: 300 * time.Millisecond,
 		ResultReadyLatency: 180 * time.Millisecond, ConsumptionLatency: 120 * time.Millisecond})
 

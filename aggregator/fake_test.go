@@ -204,7 +204,7 @@ func chunk(stmt string, idx int32, latency time.Duration, compressed bool) telem
 
 func complete(stmt string) telemetry.Event {
 	return telemetry.Event{Kind: telemetry.KindStatementComplete, SessionID: "sess-1", StatementID: stmt,
-		ResultFormat: telemetry.ResultInlineArrow, RowsRead: 7, Latency: 250 * time.Millisecond,
+		ResultFormat: telemetry.ResultInlineArrow, Latency: 250 * time.Millisecond,
 		ResultReadyLatency: 200 * time.Millisecond, ConsumptionLatency: 50 * time.Millisecond}
 }
 

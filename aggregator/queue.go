@@ -22,7 +22,6 @@ const (
 type stmtData struct {
 	opType, stmtType, resultFormat string
 	started                        time.Time // statement.start's Time, if given
-	rows                           int64
 	polls                          int32
 	pollLatency                    time.Duration
 	ready, consume                 time.Duration

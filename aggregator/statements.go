@@ -120,7 +120,6 @@ func mergeStatement(d *stmtData, ev *telemetry.Event) {
 		if ev.StatementType != "" && d.stmtType == "" {
 			d.stmtType = ev.StatementType
 		}
-		d.rows += ev.RowsRead
 		d.ready = ev.ResultReadyLatency
 		d.consume = ev.ConsumptionLatency
 		d.chunksPresent = max(d.chunksPresent, ev.ChunksPresent)

@@ -209,7 +209,6 @@ func (c *Connector) complete(st *stmtState, err error) {
 		StatementID:        st.statementID(),
 		Latency:            total,
 		ResultFormat:       format,
-		RowsRead:           st.rows + st.outer.n, // counted by RowsNext and by the outer rows
 		PollCount:          st.polls.Load(),
 		PollLatency:        time.Duration(st.pollNanos.Load()),
 		ResultReadyLatency: st.ready,
@@ -221,22 +220,22 @@ func (c *Connector) complete(st *stmtState, err error) {
 	c.emit(&ev)
 }
 
-// RowsNext counts a row. The outer rows (outerRows.Next) count their own without sqlmw's
-// indirection; this hook serves rows that reach database/sql another way.
+// RowsNext sees what ended rows that reach database/sql through sqlmw's layer; the outer
+// rows (outerRows.Next) see their own without it.
 func (i *interceptor) RowsNext(ctx context.Context, rows driver.Rows, dest []driver.Value) error {
 	err := rows.Next(dest)
-	if st := stmtFrom(ctx); st != nil {
-		i.c.rowRead(st, err)
+	if err != nil {
+		if st := stmtFrom(ctx); st != nil {
+			i.c.rowRead(st, err)
+		}
 	}
 	return err
 }
 
-// rowRead records the outcome of one Rows.Next of the statement: a row, the end, or an
-// error. It is small enough to inline into RowsNext.
+// rowRead records what ended the rows of the statement without a row: their end, or an
+// error.
 func (c *Connector) rowRead(st *stmtState, err error) {
-	if err == nil {
-		st.rows++
-	} else if err != io.EOF {
+	if err != nil && err != io.EOF {
 		c.rowFailed(st, err)
 	}
 }

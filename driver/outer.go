@@ -144,32 +144,33 @@ func outerRowsOf(rows driver.Rows, st *stmtState, err error) (driver.Rows, error
 	if err != nil {
 		return nil, err
 	}
-	st.outer = outerRows{Rows: rows, inner: st.inner, st: st}
+	st.outer = outerRows{Rows: rows, next: rows, st: st}
+	if st.inner != nil {
+		// Next goes straight to the driver's rows, without sqlmw's layer in between, and
+		// reports what ended them itself (see Next).
+		st.outer.next, st.outer.direct = st.inner, true
+	}
 	return &st.outer, nil
 }
 
-// outerRows are sqlmw's rows (whose Next and Close the interceptor sees) with the
-// column-type methods and the Arrow access of the driver's own rows.
+// outerRows are sqlmw's rows (whose Close the interceptor sees) with the column-type
+// methods and the Arrow access of the driver's own rows.
 type outerRows struct {
 	driver.Rows
-	inner driver.Rows
-	st    *stmtState
-	n     int64 // rows read through Next, beside inner: the row loop touches nothing else
+	next   driver.Rows // what Next reads: the driver's own rows (direct), else sqlmw's
+	direct bool
+	st     *stmtState
 }
 
-// Next reads the next row off the driver's rows and counts it, as the interceptor's
-// RowsNext would, without sqlmw's layer in between: on a big result the row loop is the
-// hot path. The end of the rows and errors take the out-of-line path (ended).
+// Next reads the next row. On a big result the row loop is the hot path: a row costs one
+// call more than the driver's own, and nothing else (the rows are not counted: no field
+// of the wire format carries them). The end of the rows and errors, which sqlmw's
+// RowsNext would see, take the out-of-line path (ended).
 func (r *outerRows) Next(dest []driver.Value) error {
-	if r.inner == nil {
-		return r.Rows.Next(dest)
+	err := r.next.Next(dest)
+	if err != nil && r.direct {
+		r.ended(err)
 	}
-	err := r.inner.Next(dest)
-	if err == nil {
-		r.n++
-		return nil
-	}
-	r.ended(err)
 	return err
 }
 
@@ -209,10 +210,10 @@ func (r *outerRows) ColumnTypeLength(i int) (int64, bool) {
 
 // GetArrowBatches reads the rest of the result as Arrow records, as the driver does.
 func (r *outerRows) GetArrowBatches(ctx context.Context) (dbsqlrows.ArrowBatchIterator, error) {
-	return r.inner.(dbsqlrows.Rows).GetArrowBatches(ctx)
+	return r.st.inner.(dbsqlrows.Rows).GetArrowBatches(ctx)
 }
 
 // GetArrowIPCStreams reads the rest of the result as Arrow IPC streams, as the driver does.
 func (r *outerRows) GetArrowIPCStreams(ctx context.Context) (dbsqlrows.ArrowIPCStreamIterator, error) {
-	return r.inner.(dbsqlrows.Rows).GetArrowIPCStreams(ctx)
+	return r.st.inner.(dbsqlrows.Rows).GetArrowIPCStreams(ctx)
 }

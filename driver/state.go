@@ -60,8 +60,7 @@ type stmtState struct {
 	start   time.Time
 	ready   time.Duration // from start until the driver returned the rows (or the result)
 	id      atomic.Pointer[string]
-	idBuf   string // the first id, which id points to (written once, before id is stored)
-	rows    int64
+	idBuf   string      // the first id, which id points to (written once, before id is stored)
 	done    bool        // statement.complete was emitted
 	claimed bool        // an interceptor hook owns this state
 	inner   driver.Rows // the driver's own rows, for the outer layer's Arrow access

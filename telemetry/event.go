@@ -76,8 +76,6 @@ type Event struct {
 	StatementType string
 	// ResultFormat is one of the Result* constants (statement.complete).
 	ResultFormat string
-	// RowsRead is the number of rows the caller read (statement.complete).
-	RowsRead int64
 	// PollCount and PollLatency are GetOperationStatus calls and the time spent in them.
 	// They add up across a statement's events, so report each poll once.
 	PollCount   int32

@@ -24,7 +24,7 @@ func ExampleEmitter() {
 	em.EmitError("s1", "q1", fmt.Errorf("poll: %w", context.DeadlineExceeded))
 	em.EmitError("s1", "q1", errors.New("login failed for token=dapi0123456789abcdef0123456789abcdef: unauthorized"))
 	em.Emit(&telemetry.Event{Kind: telemetry.KindStatementComplete, SessionID: "s1", StatementID: "q1",
-		ResultFormat: telemetry.ResultInlineArrow, RowsRead: 10, Latency: 120 * time.Millisecond})
+		ResultFormat: telemetry.ResultInlineArrow, Latency: 120 * time.Millisecond})
 
 	disabled := telemetry.NewEmitter(sink, telemetry.WithEnabled(false))
 	disabled.Emit(&telemetry.Event{Kind: telemetry.KindStatementStart, StatementID: "q2"}) // returns at once
