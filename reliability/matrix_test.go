@@ -248,9 +248,13 @@ func faultCases() []faultCase {
 		},
 	})
 
-	// CloudFetch downloads: the driver retries a failed one; telemetry counts it.
+	// CloudFetch downloads: the driver retries a failed one; telemetry counts it. The retry
+	// comes after the driver's backoff (1 s by default), so the case lasts until a read
+	// (the first: reads follow one another) was seen through: a read abandoned when the
+	// workload stops makes no retry, and its log rightly counts none.
 	inj, _ = groupFaults(warehouse.GroupCloudFetch, warehouse.Fault{Status: 503})
 	add(faultCase{name: "cloudfetch 503 once", inject: inj, breaker: breakerStays,
+		until: func(w *workload) bool { return w.completed(opCloudFetch) > 0 },
 		check: func(t *testing.T, e *caseEnv, _ aggregator.Stats) {
 			retried := 0
 			for _, op := range e.tap.cloudFetchLogs(t) {
