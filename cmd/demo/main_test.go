@@ -61,9 +61,11 @@ func TestReportMatchesWarehouse(t *testing.T) {
 	t.Setenv(telemetry.DisableEnv, "")
 	out := filepath.Join(t.TempDir(), "telemetry.jsonl")
 	var stdout, stderr bytes.Buffer
-	// Long enough for the outage to open and close the breaker (it starts at a quarter).
+	// Long enough for the outage to open and close the breaker (it starts at a quarter),
+	// with room for a loaded CI machine under the race detector: with 12 s, a run beside
+	// every other package twice over once saw the breaker open only after 9 s.
 	code, res := runDemo(context.Background(),
-		[]string{"-duration", "12s", "-concurrency", "3", "-json", "-telemetry-out", out}, &stdout, &stderr, cheaperScan,
+		[]string{"-duration", "20s", "-concurrency", "3", "-json", "-telemetry-out", out}, &stdout, &stderr, cheaperScan,
 		// A healthy answer can take long on a loaded CI machine under the race detector;
 		// one that outlasts the attempt timeout would count as failed on the client.
 		func(o *options) { o.attemptTimeout = time.Second })
