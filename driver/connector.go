@@ -48,7 +48,7 @@ type Connector struct {
 	sniffs   sync.Pool              // *[]byte: buffers for the Thrift replies the transport reads
 	hostOnce sync.Once
 	host     atomic.Pointer[hostRef]
-	ownAgg   atomic.Pointer[aggregator.Aggregator] // with WithExporter; set by the first Thrift call, read by Stats and Flush
+	agg      atomic.Pointer[aggregator.Aggregator] // its own (WithExporter) or its host's for its settings; set by the first Thrift call
 
 	flagOnce  sync.Once
 	flagAsks  atomic.Uint64 // asks of the server's flag so far, each numbered: a later ask's answer wins
@@ -190,13 +190,10 @@ func (c *Connector) Close() error {
 		}
 		c.gate.shut() // still undecided: nothing is sent
 		safely(func() {
-			if a := c.ownAgg.Load(); a != nil {
+			if h := c.host.Load(); h != nil {
+				_ = h.release(ctx) // the host's aggregator, then the host
+			} else if a := c.agg.Load(); a != nil {
 				_ = a.Close(ctx)
-			}
-		})
-		safely(func() {
-			if h := c.host.Load(); h != nil && h.handle != nil {
-				_ = h.release(ctx)
 			}
 		})
 		if c.tr != nil {
@@ -212,10 +209,8 @@ func (c *Connector) Close() error {
 // aggregator (Dropped.Undecided and part of Dropped.Closed).
 func (c *Connector) Stats() aggregator.Stats {
 	var st aggregator.Stats
-	if a := c.ownAgg.Load(); a != nil {
+	if a := c.agg.Load(); a != nil {
 		st = a.Stats()
-	} else if h := c.host.Load(); h != nil && h.agg != nil {
-		st = h.agg.Stats()
 	}
 	// What this connector dropped before its events reached the aggregator.
 	st.Dropped.Undecided += c.gate.dropped.Load()
@@ -233,11 +228,8 @@ func (c *Connector) Transitions() []exporter.Transition {
 
 // Flush exports what is pending now, bounded by ctx.
 func (c *Connector) Flush(ctx context.Context) error {
-	if a := c.ownAgg.Load(); a != nil {
+	if a := c.agg.Load(); a != nil {
 		return a.Flush(ctx)
-	}
-	if h := c.host.Load(); h != nil && h.agg != nil {
-		return h.agg.Flush(ctx)
 	}
 	return nil
 }
@@ -361,7 +353,7 @@ func (c *Connector) attach(u *url.URL) {
 	}
 	if c.cfg.exporter != nil {
 		a := aggregator.New(c.cfg.exporter, aggOpts...)
-		c.ownAgg.Store(a)
+		c.agg.Store(a)
 		c.gate.setSink(a)
 		if c.cfg.enabled == nil {
 			c.gate.resolve(true) // a local exporter has no server flag to ask
@@ -388,6 +380,7 @@ func (c *Connector) attach(u *url.URL) {
 		return
 	}
 	c.host.Store(ref)
+	c.agg.Store(ref.agg)
 	c.gate.setSink(ref.agg)
 }
 

@@ -10,7 +10,7 @@ import (
 )
 
 // Hosts holds the telemetry shared by the connections to a host: one exporter (with its
-// circuit breaker, retry policy and feature-flag cache: SPEC §4) per host, and over it
+// circuit breaker, retry policy and feature-flag cache, as in the reference drivers) per host, and over it
 // one aggregator per distinct setting of the host's connectors (their telemetry_*
 // parameters, auth type and workspace), everything reference counted. The host's first
 // connector sets the exporter's retries and backoff; a later one's batch size and flush
@@ -22,43 +22,40 @@ type Hosts struct {
 
 // NewHosts returns an empty set of hosts; opts apply to every host's exporter.
 func NewHosts(opts ...exporter.Option) *Hosts {
-	return &Hosts{reg: exporter.NewRegistry(opts...)}
+	layer := exporter.WithLayer(func(_ exporter.Target, exp telemetry.Exporter) exporter.Layer {
+		return &hostAggs{exp: exp, aggs: map[aggKey]*sharedAgg{}}
+	})
+	return &Hosts{reg: exporter.NewRegistry(append(opts[:len(opts):len(opts)], layer)...)}
 }
 
 // hostRef is a connector's reference to its host and to the aggregator of its settings.
 type hostRef struct {
 	handle *exporter.Handle
 	aggs   *hostAggs
+	key    aggKey
 	agg    *aggregator.Aggregator
 }
 
 // get acquires the host (acq's WithHostOptions configure it if this creates it) and the
 // host's aggregator for key, made with opts if new.
 func (h *Hosts) get(host string, key aggKey, opts []aggregator.Option, acq ...exporter.AcquireOption) (*hostRef, error) {
-	acq = append(acq, exporter.WithHostOptions(exporter.WithLayer(func(_ exporter.Target, exp telemetry.Exporter) exporter.Layer {
-		return &hostAggs{exp: exp, aggs: map[aggKey]*sharedAgg{}}
-	})))
 	handle, err := h.reg.Acquire(host, acq...)
 	if err != nil {
 		return nil, err
 	}
-	aggs, _ := handle.Layer().(*hostAggs)
-	if aggs == nil {
-		_ = handle.Release(context.Background())
-		return nil, exporter.ErrClosed
-	}
+	aggs := handle.Layer().(*hostAggs) // NewHosts' layer
 	agg := aggs.acquire(key, opts)
-	if agg == nil {
+	if agg == nil { // the host is closing
 		_ = handle.Release(context.Background())
 		return nil, exporter.ErrClosed
 	}
-	return &hostRef{handle: handle, aggs: aggs, agg: agg}, nil
+	return &hostRef{handle: handle, aggs: aggs, key: key, agg: agg}, nil
 }
 
 // release drops the connector's aggregator (closing it, with a final flush, when it was
 // the last connector of its setting) and then its host, bounded by ctx.
 func (r *hostRef) release(ctx context.Context) error {
-	err := r.aggs.release(ctx, r.agg)
+	err := r.aggs.release(ctx, r.key)
 	if herr := r.handle.Release(ctx); err == nil {
 		err = herr
 	}
@@ -115,24 +112,22 @@ func (h *hostAggs) acquire(key aggKey, opts []aggregator.Option) *aggregator.Agg
 	return s.agg
 }
 
-// release drops one reference to agg; the last one closes it, bounded by ctx.
-func (h *hostAggs) release(ctx context.Context, agg *aggregator.Aggregator) error {
+// release drops one reference to the aggregator of key; the last one closes it, bounded
+// by ctx. After Close (which closed them all) there is none left to drop.
+func (h *hostAggs) release(ctx context.Context, key aggKey) error {
 	h.mu.Lock()
-	last := false
-	for k, s := range h.aggs {
-		if s.agg == agg {
-			if s.refs--; s.refs == 0 {
-				delete(h.aggs, k)
-				last = true
-			}
-			break
-		}
-	}
-	h.mu.Unlock()
-	if !last {
+	s := h.aggs[key]
+	if s == nil {
+		h.mu.Unlock()
 		return nil
 	}
-	return agg.Close(ctx)
+	if s.refs--; s.refs > 0 {
+		h.mu.Unlock()
+		return nil
+	}
+	delete(h.aggs, key)
+	h.mu.Unlock()
+	return s.agg.Close(ctx)
 }
 
 // Close closes every aggregator of the host, bounded by ctx: the registry calls it when

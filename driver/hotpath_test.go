@@ -84,7 +84,7 @@ func hotConnector(tb testing.TB, on bool) *Connector {
 	if on {
 		a := aggregator.New(nopExporter{}, aggregator.WithConfig(cfg.tel),
 			aggregator.WithSystemConfiguration(&telemetry.SystemConfiguration{}))
-		c.ownAgg.Store(a)
+		c.agg.Store(a)
 		c.gate.setSink(a)
 	}
 	return c
