@@ -148,7 +148,7 @@ func outerRowsOf(rows driver.Rows, st *stmtState, err error) (driver.Rows, error
 	if st.inner != nil {
 		// Next goes straight to the driver's rows, without sqlmw's layer in between, and
 		// reports what ended them itself (see Next).
-		st.outer.next, st.outer.direct = st.inner, true
+		st.outer.next = st.inner
 	}
 	return &st.outer, nil
 }
@@ -157,9 +157,8 @@ func outerRowsOf(rows driver.Rows, st *stmtState, err error) (driver.Rows, error
 // methods and the Arrow access of the driver's own rows.
 type outerRows struct {
 	driver.Rows
-	next   driver.Rows // what Next reads: the driver's own rows (direct), else sqlmw's
-	direct bool
-	st     *stmtState
+	next driver.Rows // what Next reads: the driver's own rows when known, else sqlmw's
+	st   *stmtState
 }
 
 // Next reads the next row. On a big result the row loop is the hot path: a row costs one
@@ -168,7 +167,7 @@ type outerRows struct {
 // RowsNext would see, take the out-of-line path (ended).
 func (r *outerRows) Next(dest []driver.Value) error {
 	err := r.next.Next(dest)
-	if err != nil && r.direct {
+	if err != nil && r.st.inner != nil { // else sqlmw's RowsNext saw it
 		r.ended(err)
 	}
 	return err

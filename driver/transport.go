@@ -61,12 +61,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.thriftCall(req)
 	}
 	if req.Method == http.MethodGet {
-		if v, ok := t.c.links.LoadAndDelete(req.URL.String()); ok {
+		link := req.URL.String()
+		if v, ok := t.c.links.LoadAndDelete(link); ok {
 			owner := v.(linkOwner)
 			if owner.failed {
 				owner.st.retries.Add(1) // the driver downloads a file again
 			}
-			return t.download(req, owner)
+			return t.download(req, link, owner)
 		}
 	}
 	return t.base.RoundTrip(req)
@@ -401,26 +402,27 @@ func (r *reply) release() {
 
 // download forwards a CloudFetch GET and emits one cloudfetch.chunk event when its body
 // has been read. The URL (a signed link) is never recorded.
-func (t *transport) download(req *http.Request, owner linkOwner) (*http.Response, error) {
+func (t *transport) download(req *http.Request, link string, owner linkOwner) (*http.Response, error) {
 	began := time.Now()
 	resp, err := t.base.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.c.relink(req.URL.String(), owner)
+		owner.st.linkMu.Lock()
+		t.c.relinkLocked(link, owner)
+		owner.st.linkMu.Unlock()
 		return resp, err
 	}
-	resp.Body = &chunkBody{rc: resp.Body, st: owner.st, index: owner.index, began: began, c: t.c, url: req.URL.String()}
+	resp.Body = &chunkBody{rc: resp.Body, st: owner.st, index: owner.index, began: began, c: t.c, url: link}
 	return resp, nil
 }
 
-// relink keeps the link of a failed download, marked failed: the driver may download the
-// file again (a retry), unless the statement completed meanwhile (Rows closed early
-// cancel their downloads). A download that is not tried again is no retry.
-func (c *Connector) relink(url string, owner linkOwner) {
-	owner.failed = true
-	owner.st.linkMu.Lock()
-	defer owner.st.linkMu.Unlock()
+// relinkLocked keeps the link of a failed download, marked failed: the driver may
+// download the file again (a retry), unless the statement completed meanwhile (Rows
+// closed early cancel their downloads). A download that is not tried again is no retry.
+// Called with the statement's link lock held.
+func (c *Connector) relinkLocked(link string, owner linkOwner) {
 	if !owner.st.linksGone {
-		c.links.Store(url, owner)
+		owner.failed = true
+		c.links.Store(link, owner)
 	}
 }
 
@@ -452,7 +454,7 @@ func (b *chunkBody) Close() error {
 	return b.rc.Close()
 }
 
-// report emits the chunk, read whole, or keeps its link for a retry (see relink); once. Nothing is
+// report emits the chunk, read whole, or keeps its link for a retry (see relinkLocked); once. Nothing is
 // reported for a statement that has completed: its log is gone, and an event for it
 // would open a second one. The statement's link lock is held while the event is
 // emitted, so that its completion (which takes that lock first, in forgetLinks) cannot
@@ -470,7 +472,7 @@ func (b *chunkBody) report(whole bool) {
 		return
 	}
 	if !whole {
-		b.c.links.Store(b.url, linkOwner{st: st, index: b.index, failed: true}) // relink, under the lock held
+		b.c.relinkLocked(b.url, linkOwner{st: st, index: b.index})
 		return
 	}
 	st.chunks.Add(1)
