@@ -249,15 +249,18 @@ type sqlError struct {
 	message string
 }
 
-// missingRelationRe reads the name off DuckDB's "Table with name x does not exist!".
-var missingRelationRe = regexp.MustCompile(`(?:Table|View) with name (.+?) does not exist`)
+// missingNameRe reads the name off DuckDB's messages for a missing table, view, schema
+// or function: "Table with name x does not exist!".
+var missingNameRe = regexp.MustCompile(`(?:Table|View|Schema|Function) with name (.+?) does not exist`)
 
-// missingSchemaRe and missingFunctionRe read the name off DuckDB's messages for a
-// missing schema and function, which Databricks quotes in backticks too.
-var (
-	missingSchemaRe   = regexp.MustCompile(`Schema with name (.+?) does not exist`)
-	missingFunctionRe = regexp.MustCompile(`Function with name (.+?) does not exist`)
-)
+// missingName writes Databricks' message for a missing object, format with the name
+// DuckDB's message msg gives, in backticks; msg itself when it gives none.
+func missingName(msg, format string) string {
+	if m := missingNameRe.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf(format, backquoted(m[1]))
+	}
+	return msg
+}
 
 // tableNotFoundHint ends Databricks' TABLE_OR_VIEW_NOT_FOUND message, after the name,
 // which Databricks quotes in backticks.
@@ -299,19 +302,13 @@ func mapError(err error) sqlError {
 			e.state, e.class = "42P07", "TABLE_OR_VIEW_ALREADY_EXISTS"
 		case strings.Contains(lower, "table with name") || strings.Contains(lower, "view with name"):
 			e.state, e.class = "42P01", "TABLE_OR_VIEW_NOT_FOUND"
-			if m := missingRelationRe.FindStringSubmatch(msg); m != nil {
-				e.message = "The table or view " + backquoted(m[1]) + " cannot be found. " + tableNotFoundHint
-			}
+			e.message = missingName(msg, "The table or view %s cannot be found. "+tableNotFoundHint)
 		case strings.Contains(lower, "schema with name"):
 			e.state, e.class = "42704", "SCHEMA_NOT_FOUND"
-			if m := missingSchemaRe.FindStringSubmatch(msg); m != nil {
-				e.message = "The schema " + backquoted(m[1]) + " cannot be found. Verify the spelling and correctness of the schema and catalog."
-			}
+			e.message = missingName(msg, "The schema %s cannot be found. Verify the spelling and correctness of the schema and catalog.")
 		case strings.Contains(lower, "function"):
 			e.state, e.class = "42883", "UNRESOLVED_ROUTINE"
-			if m := missingFunctionRe.FindStringSubmatch(msg); m != nil {
-				e.message = "Cannot resolve routine " + backquoted(m[1]) + " on search path."
-			}
+			e.message = missingName(msg, "Cannot resolve routine %s on search path.")
 		default:
 			e.state, e.class = "42704", "CATALOG_ERROR"
 		}
