@@ -32,6 +32,11 @@ func TestNothingPrivateIsExported(t *testing.T) {
 	require.ErrorContains(t, err, "secret_table_name", "the user's error names the table")
 	_, err = db.Exec("SELECT secret_column_name FROM range(1)")
 	require.ErrorContains(t, err, "secret_column_name")
+	// Values a failed cast quotes without quotes: a parameter's and a stored one.
+	_, err = db.Exec("SELECT CAST(? AS TINYINT)", int64(987654321))
+	require.ErrorContains(t, err, "987654321")
+	_, err = db.Exec("SELECT CAST(x AS SMALLINT) FROM (SELECT 4242424.0 AS x)")
+	require.ErrorContains(t, err, "4242424")
 	ctx, cancel := context.WithTimeout(context.Background(), 1100*time.Millisecond)
 	_, _ = db.ExecContext(ctx, "SELECT wait_ms(5000)")
 	cancel()
@@ -41,7 +46,7 @@ func TestNothingPrivateIsExported(t *testing.T) {
 	require.NotEmpty(t, reqs)
 	forbidden := []string{
 		srv.Token(), "literal-in-sql", secretParam, "private_column", "hunter2",
-		"secret_table_name", "secret_column_name",
+		"secret_table_name", "secret_column_name", "987654321", "4242424",
 		"/cloudfetch/", "X-Signature", "X-Expires", "SELECT", "wait_ms",
 	}
 	var all strings.Builder

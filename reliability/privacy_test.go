@@ -33,6 +33,7 @@ const (
 	paramNamed     = "named-Tg2xL"
 	paramBytes     = "bytes-Yc7fD"
 	paramFloat     = 31415.9265
+	paramInt       = 987654321 // quoted unquoted by a failed cast's message
 	userDir        = "/home/alice-Kp4s/private"
 	tokenInSQL     = "dapi5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e"
 	jsonSecret     = "pw-Jn6rE"
@@ -45,7 +46,7 @@ func privateMarkers(t *testing.T, srv *warehouse.Server) []string {
 	t.Helper()
 	m := []string{
 		srv.Token(), wrongToken, clientSecret, sessionValue, literalSecret, paramString, paramNamed,
-		paramBytes, "31415.9", userDir, "alice-Kp4s", tokenInSQL, jsonSecret, privateColumn,
+		paramBytes, "31415.9", "987654321", userDir, "alice-Kp4s", tokenInSQL, jsonSecret, privateColumn,
 		"SELECT", "INSERT", "BEGIN", "COMMIT", "CAST(", "range(", "read_csv", "wait_ms",
 		"/cloudfetch/", "X-Signature", "X-Expires",
 	}
@@ -117,10 +118,16 @@ func privacyWorkload(t *testing.T, db *sql.DB, run int) {
 		"CREATE TABLE no_schema_" + privateColumn + ".t (a INT)",
 		"SELECT fn_" + privateColumn + "(1)",
 		"SELECT amount / 0 FROM " + table,
+		// A stored value the message quotes without quotes (31415.9265).
+		"SELECT CAST(amount AS TINYINT) FROM " + table,
 	} {
 		if _, err := db.ExecContext(ctx, q); err == nil {
 			t.Fatalf("%q succeeded", q)
 		}
+	}
+	// A parameter value the message quotes without quotes.
+	if _, err := db.ExecContext(ctx, "SELECT CAST(? AS TINYINT)", int64(paramInt)); err == nil {
+		t.Fatal("the overflowing cast succeeded")
 	}
 	// A statement cancelled by its context.
 	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
