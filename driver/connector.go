@@ -42,10 +42,14 @@ type Connector struct {
 	// event keeps the one it was given.
 	info atomic.Pointer[telemetry.ConnectionInfo]
 
-	auth     atomic.Pointer[string] // the Authorization header of the latest Thrift call
-	links    sync.Map               // CloudFetch link → linkOwner, until downloaded
-	dsnURL   *url.URL               // the DSN's endpoint, when the connector came from a DSN
-	sniffs   sync.Pool              // *[]byte: buffers for the Thrift replies the transport reads
+	auth   atomic.Pointer[string] // the Authorization header of the latest Thrift call
+	links  sync.Map               // CloudFetch link → linkOwner, until downloaded
+	dsnURL *url.URL               // the DSN's endpoint, when the connector came from a DSN
+	// foreign is set once a Thrift call went to another endpoint than the DSN's (the
+	// driver's own options, WithConnOptions, can send it elsewhere): telemetry goes to the
+	// DSN's host only, and that host must never receive another server's credentials.
+	foreign  atomic.Bool
+	sniffs   sync.Pool // *[]byte: buffers for the Thrift replies the transport reads
 	hostOnce sync.Once
 	host     atomic.Pointer[hostRef]
 	agg      atomic.Pointer[aggregator.Aggregator] // its own (WithExporter) or its host's for its settings; set by the first Thrift call
@@ -268,6 +272,12 @@ func (c *Connector) observeThrift(req *http.Request) {
 	if !c.em.Enabled() {
 		return
 	}
+	if c.dsnURL != nil && !c.foreign.Load() && !sameEndpoint(req.URL, c.dsnURL) {
+		c.foreign.Store(true)
+		c.gate.shut() // what waits and what comes are counted (Dropped.Closed)
+		c.cfg.logger.Debug().Msg("telemetry off for this connector: the driver calls another endpoint than its DSN's")
+		return
+	}
 	c.hostOnce.Do(func() {
 		c.learnInfo(req)
 		c.attach(req.URL)
@@ -304,7 +314,7 @@ func (c *Connector) learnInfo(req *http.Request) {
 // that failed to authenticate — telemetry goes to /telemetry-unauth.
 func (c *Connector) observeAuth(req *http.Request) {
 	defer func() { _ = recover() }() // runs on the driver's call: a panicking logger stays here
-	if !c.em.Enabled() {
+	if !c.em.Enabled() || c.foreign.Load() {
 		return
 	}
 	if a := authorization(req.Header); a != "" {
@@ -314,6 +324,26 @@ func (c *Connector) observeAuth(req *http.Request) {
 		}
 	}
 	c.flagOnce.Do(c.askFlag)
+}
+
+// sameEndpoint reports whether u goes to the scheme, host and port of want.
+func sameEndpoint(u, want *url.URL) bool {
+	if u.Host == want.Host && u.Scheme == want.Scheme {
+		return true
+	}
+	return strings.EqualFold(u.Scheme, want.Scheme) && strings.EqualFold(u.Hostname(), want.Hostname()) &&
+		portOf(u) == portOf(want)
+}
+
+// portOf is u's port, or its scheme's default.
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "http") {
+		return "80"
+	}
+	return "443"
 }
 
 // authorization is h's Authorization header, as h.Get("Authorization") returns it,

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dbtelemetry/dbtelemetry/driver"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
@@ -64,4 +65,34 @@ func TestNothingPrivateIsExported(t *testing.T) {
 	st := srv.Statements()
 	assert.True(t, strings.HasPrefix(st[1].SQL, "SELECT range"))
 	assert.Equal(t, warehouse.DeliveryCloudFetch, st[1].Delivery)
+}
+
+// The driver's own options can send it to another server than the DSN names: that
+// server's credentials must never reach the DSN's host, so telemetry stays off.
+func TestCredentialsOfAnotherServerStayOff(t *testing.T) {
+	dsnHost, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer dsnHost.Close()
+	other, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer other.Close()
+	require.NotEqual(t, dsnHost.Token(), other.Token())
+
+	c, err := driver.OpenConnector(dsnHost.DSN()+"?enableTelemetry=true&telemetry_flush_interval=50ms",
+		driver.WithHosts(driver.NewHosts()), driver.WithConnOptions(connOptions(other)...))
+	require.NoError(t, err)
+	db := sql.OpenDB(c)
+	var n int
+	require.NoError(t, db.QueryRow("SELECT 41 + 1").Scan(&n))
+	assert.Equal(t, 42, n, "the query runs as the driver's options say")
+	require.NoError(t, db.Close())
+
+	require.NotEmpty(t, other.Statements(), "the driver talked to the other server")
+	assert.Empty(t, dsnHost.Statements())
+	for _, r := range append(dsnHost.TelemetryRequests(), other.TelemetryRequests()...) {
+		assert.NotContains(t, r.Header.Get("Authorization"), other.Token(), "%s got the other server's credentials", r.Path)
+	}
+	assert.Empty(t, dsnHost.TelemetryRequests(), "nothing is exported about another server's statements")
+	assert.Zero(t, dsnHost.FeatureFlagRequests())
+	assert.Positive(t, c.Stats().Dropped.Closed, "what was not exported is counted")
 }
