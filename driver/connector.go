@@ -527,11 +527,16 @@ func (g *gate) Handle(ev telemetry.Event) {
 	g.pending = append(g.pending, ev)
 }
 
+// setSink gives the gate its aggregator. What waits goes to it before the lock-free path
+// of Handle can see it: an event emitted meanwhile waits on mu and comes after, so that a
+// statement's completion never overtakes its start.
 func (g *gate) setSink(a *aggregator.Aggregator) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.state.Load() == gateOn {
+		g.replayLocked(a)
+	}
 	g.sink.Store(a)
-	g.flushLocked()
 }
 
 // resolve applies an answer of the server's flag (or the DSN's setting): on forwards
@@ -551,8 +556,11 @@ func (g *gate) resolveLocked(on bool) {
 		g.pending = nil
 		return
 	}
+	// What waits goes first (see setSink); then the lock-free path opens.
+	if s := g.sink.Load(); s != nil {
+		g.replayLocked(s)
+	}
 	g.state.Store(gateOn)
-	g.flushLocked()
 }
 
 // answer applies the server flag's answer to the seq-th ask (counted from 1), unless a
@@ -578,11 +586,8 @@ func (g *gate) shut() {
 	g.pending = nil
 }
 
-func (g *gate) flushLocked() {
-	s := g.sink.Load()
-	if g.state.Load() != gateOn || s == nil {
-		return
-	}
+// replayLocked hands what waits to s, in order.
+func (g *gate) replayLocked(s *aggregator.Aggregator) {
 	for _, ev := range g.pending {
 		s.Handle(ev)
 	}

@@ -1,10 +1,15 @@
 package driver
 
 import (
+	"context"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/dbtelemetry/dbtelemetry/aggregator"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
@@ -57,4 +62,96 @@ func TestGateCountsWhatItDrops(t *testing.T) {
 	off.answer(1, false)
 	off.Handle(telemetry.Event{Kind: telemetry.KindChunk})
 	assert.Zero(t, off.dropped.Load()+off.shutOut.Load())
+}
+
+// When the server's flag answers on, the events that waited are replayed before an event
+// emitted meanwhile reaches the aggregator: a statement's completion never overtakes
+// its start (else the completion is logged alone, and the start opens an entry that
+// nothing completes, evicted after StatementTTL as a second log).
+//
+// The replay is held at its first event (a connection.open, whose Handle reads the
+// aggregator's clock) so that the window is certain; in production it is the time the
+// replay of up to 1024 events takes.
+func TestGateReplayIsNotOvertaken(t *testing.T) {
+	entered := make(chan struct{})
+	resume := make(chan struct{})
+	var armed sync.Once
+	var arm = make(chan struct{})
+	clock := func() time.Time {
+		select {
+		case <-arm:
+			armed.Do(func() {
+				close(entered)
+				<-resume
+			})
+		default:
+		}
+		return time.Now()
+	}
+	a := aggregator.New(nopExporter{}, aggregator.WithClock(clock),
+		aggregator.WithSystemConfiguration(&telemetry.SystemConfiguration{}))
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+
+	g := newGate()
+	g.setSink(a) // undecided: the flag has not answered yet
+	now := time.Now()
+	g.Handle(telemetry.Event{Kind: telemetry.KindConnectionOpen, SessionID: "s"})
+	g.Handle(telemetry.Event{Kind: telemetry.KindStatementStart, Time: now, SessionID: "s", StatementID: "q1"})
+	require.Len(t, g.pending, 2)
+
+	close(arm)
+	answered := make(chan struct{})
+	go func() { g.answer(1, true); close(answered) }() // the askFlag goroutine
+	<-entered                                          // the replay is under way, the gate already says on
+
+	// The caller's goroutine: q1's rows are closed now.
+	handled := make(chan struct{})
+	go func() {
+		g.Handle(telemetry.Event{Kind: telemetry.KindStatementComplete, Time: now.Add(time.Millisecond),
+			SessionID: "s", StatementID: "q1", Latency: time.Millisecond})
+		close(handled)
+	}()
+	select {
+	case <-handled: // it went through while the replay was held: it overtook q1's start
+	case <-time.After(200 * time.Millisecond): // it waits for the replay (the fixed behaviour)
+	}
+	close(resume)
+	<-answered
+	<-handled
+
+	st := a.Stats()
+	assert.Zero(t, st.OpenStatements, "q1 started and completed: nothing should stay open")
+	require.NoError(t, a.Close(context.Background()))
+	st = a.Stats()
+	assert.Zero(t, st.Evicted.Close, "no statement should be left for Close to evict")
+	assert.Equal(t, int64(2), st.Queued, "one connection log and one statement log")
+}
+
+// The same without a hook: a completion sent as soon as the gate says on, while a full
+// gate (1024 waiting events) is replayed.
+func TestGateReplayRace(t *testing.T) {
+	hits := 0
+	const trials = 50
+	for trial := 0; trial < trials; trial++ {
+		a := aggregator.New(nopExporter{}, aggregator.WithSystemConfiguration(&telemetry.SystemConfiguration{}))
+		g := newGate()
+		g.setSink(a)
+		now := time.Now()
+		for i := 0; i < maxUndecided-1; i++ {
+			g.Handle(telemetry.Event{Kind: telemetry.KindChunk, Time: now, StatementID: "other", Latency: time.Millisecond})
+		}
+		g.Handle(telemetry.Event{Kind: telemetry.KindStatementStart, Time: now, StatementID: "q1"})
+		go g.answer(1, true)
+		for g.state.Load() != gateOn {
+		}
+		g.Handle(telemetry.Event{Kind: telemetry.KindStatementComplete, Time: now, StatementID: "q1", Latency: time.Millisecond})
+		g.mu.Lock() // the replay is over
+		g.mu.Unlock()
+		if a.Stats().OpenStatements > 1 { // "other" stays open by design; q1 must not
+			hits++
+		}
+		_ = a.Close(context.Background())
+	}
+	t.Logf("q1's completion overtook its start in %d of %d trials", hits, trials)
+	assert.Zero(t, hits)
 }
