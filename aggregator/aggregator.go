@@ -231,6 +231,8 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event) {
 	case ev.Kind == telemetry.KindError && ev.Terminal:
 		a.finish(sh, e, ev)
 		a.requestFlush()
+	case ev.Kind == telemetry.KindError && ev.Standalone && e == nil:
+		a.finish(sh, nil, ev) // the statement's log is gone: the error is logged on its own
 	default:
 		if e == nil {
 			if e = a.open(sh, ev); e == nil {
@@ -375,7 +377,8 @@ func (a *Aggregator) finish(sh *shard, e *entry, ev *telemetry.Event) {
 		a.openStmts.Add(-1)
 	}
 	if e == nil && ev != nil && ev.Kind == telemetry.KindError {
-		// A terminal error for a statement never seen open: a standalone error log.
+		// A terminal error for a statement never seen open, or an error of one that has
+		// completed (Standalone): a standalone error log.
 		rec := record{kind: recError, at: a.now(), sessionID: ev.SessionID, statementID: ev.StatementID, err: errFromEvent(ev)}
 		a.stage(sh, &rec)
 		return

@@ -187,6 +187,22 @@ func TestAggregation(t *testing.T) {
 			},
 		},
 		{
+			name: "retryable error of a completed statement is a standalone error log",
+			events: func() []telemetry.Event {
+				late := stmtErr("q8", false)
+				late.Standalone = true
+				return []telemetry.Event{late}
+			}(),
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				require.Len(t, logs, 1, "logged, not held for a completion that came already")
+				dl := driverLog(logs[0])
+				assert.Equal(t, "q8", dl.SQLStatementID)
+				assert.Nil(t, dl.SQLOperation)
+				assert.Equal(t, telemetry.ErrNameServer, dl.ErrorInfo.ErrorName)
+				assert.Zero(t, s.OpenStatements)
+			},
+		},
+		{
 			name:   "error without a statement is a standalone error log",
 			events: []telemetry.Event{{Kind: telemetry.KindError, SessionID: "sess-1", ErrorName: telemetry.ErrNameConnection, Message: "reset"}},
 			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {

@@ -174,6 +174,10 @@ func (c *Connector) stmtFailed(st *stmtState, err error) {
 		c.complete(st, err)
 		return
 	}
+	if st.done {
+		c.em.EmitLateError(st.sessionID(), st.statementID(), err)
+		return
+	}
 	c.em.EmitError(st.sessionID(), st.statementID(), err)
 }
 

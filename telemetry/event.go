@@ -105,6 +105,9 @@ type Event struct {
 	HTTPStatus int
 	// Terminal says retrying will not help (see Classify).
 	Terminal bool
+	// Standalone marks a KindError of a statement that has completed already (its log
+	// is gone): the error is logged on its own rather than waiting for the statement.
+	Standalone bool
 	// Message is the failure's text, already passed through Redact.
 	Message string
 }
