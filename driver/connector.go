@@ -177,8 +177,13 @@ func (c *Connector) Close() error {
 		c.closed = true
 		stop := c.stop
 		c.closeMu.Unlock()
-		// A flag fetch in flight decides what happens to the events it holds back: let it
-		// finish within the close deadline, then give up on it.
+		// A flag fetch in flight decides what happens to the events the gate holds back:
+		// let it finish within the close deadline, then give up on it. A gate already
+		// decided holds nothing back: a fetch then (a new connection's re-ask) is cut
+		// short, so that the final flush keeps the deadline.
+		if stop != nil && c.gate.state.Load() != gateUndecided {
+			stop()
+		}
 		fetched := make(chan struct{})
 		go func() {
 			c.work.Wait()

@@ -126,7 +126,10 @@ func (c *FeatureFlagCache) start(ctx context.Context) chan struct{} {
 	// the fetch failed on its own timeout (which counts for the breaker), not because a
 	// caller gave up.
 	fctx, cancel := context.WithTimeoutCause(fctx, c.exp.cfg.flagTimeout, ErrAttemptTimeout)
-	go c.refresh(fctx, func() { cancel(); done() }, call)
+	// The exporter's Close does not wait for a fetch: it cuts it short at once.
+	fctx, cut := context.WithCancelCause(fctx)
+	stop := context.AfterFunc(c.exp.closing, func() { cut(ErrClosed) })
+	go c.refresh(fctx, func() { stop(); cut(nil); cancel(); done() }, call)
 	return call
 }
 

@@ -326,9 +326,9 @@ func TestFeatureFlagCallerGivingUpDoesNotPoisonTheCache(t *testing.T) {
 	}
 }
 
-// The shared fetch runs on a goroutine of the exporter's: Close waits for it within its
-// context, then cancels it (goleak, in TestMain, checks that it ended), and a fetch cut
-// by Close is not cached.
+// The shared fetch runs on a goroutine of the exporter's: Close cuts it short at once
+// rather than spend its context waiting for an answer that serves nothing any more
+// (goleak, in TestMain, checks that it ended), and a fetch cut by Close is not cached.
 func TestFeatureFlagFetchIsStoppedByClose(t *testing.T) {
 	g := newGate(nil)
 	srv, rc := newServer(t, g.serve)
@@ -347,7 +347,7 @@ func TestFeatureFlagFetchIsStoppedByClose(t *testing.T) {
 
 	cctx, ccancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer ccancel()
-	require.ErrorIs(t, e.Close(cctx), context.DeadlineExceeded, "Close waited for the fetch, then cancelled it")
+	require.NoError(t, e.Close(cctx), "Close cut the fetch short: nothing was left to wait for")
 	require.Eventually(t, func() bool {
 		ff.mu.Lock()
 		defer ff.mu.Unlock()

@@ -35,6 +35,10 @@ type HTTPExporter struct {
 	idle     chan struct{} // closed once closed && inflight == 0
 	life     context.Context
 	abort    context.CancelFunc
+	// closing ends when Close begins: a feature-flag fetch then stops at once (its answer
+	// serves nothing any more), where exports in flight may finish within Close's context.
+	closing     context.Context
+	closingDone context.CancelFunc
 }
 
 var (
@@ -57,6 +61,7 @@ func newHTTPExporter(target Target, cfg config) *HTTPExporter {
 	e.pol.log = e.log
 	e.flags = newFeatureFlagCache(e)
 	e.life, e.abort = context.WithCancel(context.Background())
+	e.closing, e.closingDone = context.WithCancel(context.Background())
 	return e
 }
 
@@ -166,6 +171,7 @@ func (e *HTTPExporter) Close(ctx context.Context) error {
 		}
 	}
 	e.mu.Unlock()
+	e.closingDone()
 
 	var err error
 	select {
