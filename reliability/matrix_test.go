@@ -361,6 +361,7 @@ func runCase(t *testing.T, fc faultCase, base *result) result {
 	stop := make(chan struct{})
 	done := w.start(stop)
 	var paired <-chan *pairs
+	var pairsSoFar atomic.Int64
 	closeProbe := func() {}
 	if !fc.kill {
 		control, closeControl := openControl(t, e)
@@ -369,7 +370,7 @@ func runCase(t *testing.T, fc faultCase, base *result) result {
 		var probe *sql.DB
 		probe, closeProbe = openProbe(t, dsn, opts)
 		defer closeProbe()
-		paired = startPairs(probe, control, stop)
+		paired = startPairs(probe, control, stop, &pairsSoFar)
 	}
 	hold := fc.hold
 	if hold == 0 {
@@ -389,6 +390,9 @@ func runCase(t *testing.T, fc faultCase, base *result) result {
 		}
 	} else {
 		time.Sleep(hold)
+		if paired != nil && *soak == 0 {
+			waitFor(pairsWait, func() bool { return pairsSoFar.Load() >= ciPairs })
+		}
 		if fc.until != nil && !waitFor(untilWait, func() bool { return fc.until(w) }) {
 			t.Errorf("the case's workload did not get what its check needs within %v", hold+untilWait)
 		}

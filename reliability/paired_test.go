@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -113,8 +114,17 @@ func (p *pairs) ratio() float64 {
 	return float64(median(p.faulty)) / float64(c)
 }
 
-// startPairs runs the probe until stop is closed; the result arrives when it has.
-func startPairs(faulty, control *sql.DB, stop <-chan struct{}) <-chan *pairs {
+// ciPairs is how many pairs the CI version waits for (at most pairsWait past the
+// fault's hold) before it ends a case: the median of a dozen pairs on a loaded machine
+// moves by more than the CI bound allows.
+const (
+	ciPairs   = 40
+	pairsWait = 4 * time.Second
+)
+
+// startPairs runs the probe until stop is closed, counting the pairs in n as they come;
+// the result arrives when it has.
+func startPairs(faulty, control *sql.DB, stop <-chan struct{}, n *atomic.Int64) <-chan *pairs {
 	out := make(chan *pairs, 1)
 	go func() {
 		p := &pairs{}
@@ -148,6 +158,7 @@ func startPairs(faulty, control *sql.DB, stop <-chan struct{}) <-chan *pairs {
 			}
 			p.faulty = append(p.faulty, d0)
 			p.control = append(p.control, d1)
+			n.Add(1)
 		}
 	}()
 	return out
