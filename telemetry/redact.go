@@ -67,17 +67,18 @@ var (
 		{need: []string{"eyj"}, re: jwtRe, repl: Redacted},
 		{need: []string{"dapi", "dkea", "dose", "dsapi", "akia", "asia"}, re: dbTokenRe, repl: Redacted},
 		{need: []string{"@"}, pre: hasUserinfo, re: userinfoRe, repl: Redacted + "@"},
-		// Paths, then numbers, before the rules that read the characters around a quote or
-		// an address: what those saw in the first pass ("/home/x" before a quote, a digit)
-		// must not have changed ("~", "?") in the second.
+		// Paths, addresses, then numbers, before the rules that read the characters around
+		// a quote: what those saw in the first pass ("/home/x" before a quote, a digit) must
+		// not have changed ("~", "?") in the second.
 		{need: []string{"/"}, apply: redactUnixPaths},
 		{need: []string{`:\`, ":/"}, pre: hasDrive, re: windowsHomeRe, repl: "${1}~${2}"},
 		{need: []string{`:\`, ":/"}, pre: hasDrive, re: windowsPathRe, fn: redactWindowsPath},
 		{need: []string{`\\`}, re: uncPathRe, repl: `[PATH]\`},
+		// Addresses before numbers: a digit of an address (alice@163.com) must not hide it.
+		{need: []string{"@"}, apply: redactEmails},
 		{need: digits, apply: redactNumbers},
 		{need: []string{"'"}, apply: redactSingleQuoted},
 		{need: []string{`"`}, apply: redactDoubleQuoted},
-		{need: []string{"@"}, apply: redactEmails},
 		// Last: a path or an address inside backticks goes with the name that holds it,
 		// and what the rules above leave cannot open a new quote on a second pass.
 		{need: []string{"`"}, apply: redactBackquoted},
@@ -99,9 +100,9 @@ var (
 //     strings at any depth: \"…\" → \"?\", \\\"…\\\" → \\\"?\\\") and the names Databricks
 //     quotes back in backticks (`main`.`t` → `?`.`?`);
 //   - numbers that stand alone, as a server quotes a value it could not cast or store
-//     ("The value 987654321L of the type …" → "The value ? of the type …"); error
-//     classes, SQLSTATEs, positions ("line 1, pos 7"), statuses, type sizes
-//     (Decimal(5, 2)), ports and file lines stay;
+//     ("The value 987654321L of the type …" → "The value ? of the type …"), and the
+//     parts of dates and times; error classes, SQLSTATEs, positions ("line 1, pos 7"),
+//     HTTP statuses, type sizes (Decimal(5, 2)), ports and file lines stay;
 //   - the directories of absolute paths (home and application directories), Unix,
 //     Windows, UNC (\\server\share\…) and file:// URLs: only the last element stays,
 //     "/home/alice/app/main.go:12" → "[PATH]/main.go:12", and a home directory itself

@@ -34,6 +34,12 @@ func TestRedact(t *testing.T) {
 		{"positions, codes and statuses stay", "(line 12, pos 7) LINE 3: SQLSTATE: 22012 status 503, code=8", "(line 12, pos 7) LINE 3: SQLSTATE: 22012 status 503, code=8"},
 		{"numbers inside names stay", "INT64 0x1d 10s v1.2.3 1.2.3 utf-8 adb-1 _LEGACY_ERROR_TEMP_2045 42P01", "INT64 0x1d 10s v1.2.3 1.2.3 utf-8 adb-1 _LEGACY_ERROR_TEMP_2045 42P01"},
 		{"ports and lines stay", "dial tcp 10.0.0.1:443: refused at host.example:8443 in main.go:12", "dial tcp 10.0.0.1:443: refused at host.example:8443 in main.go:12"},
+		{"addresses with digits", "denied for alice.wong@163.com and bob+12345@corp.example", "denied for [EMAIL] and [EMAIL]"},
+		{"a number beside a url", "rows (987654321,https://h.example:8443/x)", "rows (?,https://h.example:8443/x)"},
+		{"http statuses stay", "HTTP/1.1 503 Service Unavailable, unexpected HTTP 429, HTTP error 403", "HTTP/1.1 503 Service Unavailable, unexpected HTTP 429, HTTP error 403"},
+		{"keyed and struct values go", "ssn:123456789 {ID:987654321 Salary:120000} host:443", "ssn:? {ID:? Salary:?} host:?"},
+		{"iso and us dates go", "at 2026-11-26T09:03:55Z or 11/26/2026", "at ?-?-?T?:?:? or ?/?/?"},
+		{"lower-case long suffix", "value 987654321l", "value ?"},
 		{"urls stay whole", "GET https://h.example:8443/sql/1.0/warehouses/12 failed", "GET https://h.example:8443/sql/1.0/warehouses/12 failed"},
 		{"names Databricks quotes", "[TABLE_OR_VIEW_NOT_FOUND] The table or view `main`.`hr`.`salaries_secret` cannot be found. SQLSTATE: 42P01",
 			"[TABLE_OR_VIEW_NOT_FOUND] The table or view `?`.`?`.`?` cannot be found. SQLSTATE: 42P01"},
@@ -185,6 +191,9 @@ func FuzzRedact(f *testing.F) {
 		{"The value 98765", "L of 4.5E-3 at 09:03"},
 		{"Decimal(5, ", "2) line 1:2"},
 		{"adb-1.h:44", "3/sql/1.0"},
+		{"5,'a:/", "/b' x@1.co"},
+		{"{\"v\":9876,\"u\":\"https:/", "/h/x\"} 26T09:03Z"},
+		{"a@b.com", "5 ID:12 HTTP/1.1 503"},
 	}
 	for _, s := range seeds {
 		f.Add(s[0], s[1])
@@ -210,6 +219,11 @@ func FuzzRedact(f *testing.F) {
 		{"raw-literal-456", "where s = r'%s'"},
 		{"salaries_secret_tbl", "[TABLE_OR_VIEW_NOT_FOUND] The table or view `main`.`%s` cannot be found."},
 		{"hr_employees_tbl", "SQLSTATE: 42601\n== SQL (line 1, position 8) ==\nselect\n\n  * from %s\n--^^^\n"},
+		{"987654321", "[CAST_OVERFLOW] The value %sL of the type"},
+		{"4242424.25", "(%s,https://h.example/x)"},
+		{"123456789", "ssn:%s"},
+		{"31415926", "{ID:%s}"},
+		{"27182818", "value %s."},
 	}
 	f.Fuzz(func(t *testing.T, prefix, suffix string) {
 		for _, s := range secrets {

@@ -23,25 +23,22 @@ const maxSizeArgs = 16
 // value it could not cast, store or compute without quotes ("The value 987654321L of
 // the type BIGINT", "4242424.00 cannot be represented as Decimal(5, 2)"), and that value
 // may be a parameter or a column's. A number is digits with an optional fraction,
-// exponent and SQL literal suffix (L, S, Y, D, F, BD), neither inside a word (INT64,
-// 0x1d, 10s, v1.2) nor in a URL. Kept: numbers after the words of keptNumberWords, the
-// sizes of sizedTypes, digits after "name:" (a port, a file's line), a path's elements
-// and the numbers of hyphenated names (adb-1).
+// exponent and SQL literal suffix (L, l, S, Y, D, F, BD), neither inside a word (INT64,
+// 0x1d, 10s, v1.2) nor in a URL; the parts of a date and time are numbers too
+// (2026-11-26T09:03:55Z, 11/26/2026). Kept: numbers after the words of keptNumberWords,
+// HTTP statuses, the sizes of sizedTypes, digits after a dotted name's colon (a port, a
+// file's line), a path's elements and the numbers of hyphenated names (adb-1).
 func redactNumbers(s string) string {
 	w := rewriter{s: s}
+	us, ue := nextURL(s, 0)
 	for i := 0; i < len(s); i++ {
-		if (i == 0 || isSpaceAny(s[i-1])) && !isSpaceAny(s[i]) {
-			// A new whitespace-delimited token: a URL is left to redactURLs whole.
-			e := i
-			for e < len(s) && !isSpaceAny(s[e]) {
-				e++
-			}
-			if strings.Contains(s[i:e], "://") {
-				i = e - 1
-				continue
-			}
+		if us >= 0 && i >= us {
+			// A URL is left to redactURLs whole.
+			i = ue - 1
+			us, ue = nextURL(s, ue)
+			continue
 		}
-		if !isDigit(s[i]) || i > 0 && (isWordChar(s[i-1]) || s[i-1] == '.') {
+		if !isDigit(s[i]) || i > 0 && (isWordChar(s[i-1]) || s[i-1] == '.') && !isTimeMark(s, i-1) {
 			continue
 		}
 		end, ok := numberEnd(s, i)
@@ -54,7 +51,35 @@ func redactNumbers(s string) string {
 	return w.String()
 }
 
+// nextURL returns the span of the first scheme://… at or after from (its scheme's first
+// letter to whitespace, a quote, '<', '>' or a backtick, as redactURLs reads it), or
+// -1, -1.
+func nextURL(s string, from int) (int, int) {
+	k := strings.Index(s[from:], "://")
+	if k < 0 {
+		return -1, -1
+	}
+	k += from
+	start := k
+	for start > from && (isLetter(s[start-1]) || isDigit(s[start-1]) || strings.IndexByte("+.-", s[start-1]) >= 0) {
+		start--
+	}
+	for start < k && !isLetter(s[start]) {
+		start++ // a scheme starts with a letter: what comes before is not the URL's
+	}
+	end := k + 3
+	for end < len(s) && !isSpaceAny(s[end]) && strings.IndexByte("'\"<>`", s[end]) < 0 {
+		end++
+	}
+	return start, end
+}
+
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// isTimeMark reports whether s[k] is the T of an ISO date and time (26T09).
+func isTimeMark(s string, k int) bool {
+	return k > 0 && k < len(s) && s[k] == 'T' && isDigit(s[k-1])
+}
 
 // numberEnd returns the end of the number that starts at s[i] (a digit), and false when
 // the digits run on into a word or a dotted version instead.
@@ -75,7 +100,9 @@ func numberEnd(s string, i int) (int, bool) {
 	switch {
 	case strings.HasPrefix(s[j:], "BD"):
 		j += 2
-	case j < len(s) && strings.IndexByte("LSYDF", s[j]) >= 0:
+	case isTimeMark(s, j) && j+1 < len(s) && isDigit(s[j+1]):
+		return j, true // the date before an ISO time
+	case j < len(s) && strings.IndexByte("LlSYDFZ", s[j]) >= 0:
 		j++
 	}
 	if j < len(s) && (isWordChar(s[j]) || s[j] == '.' && j+1 < len(s) && isDigit(s[j+1])) {
@@ -94,11 +121,15 @@ func skipDigits(s string, i int) int {
 // keepNumber reports whether the number s[i:end] is a position, code, status, size,
 // port or line rather than a value (see redactNumbers).
 func keepNumber(s string, i, end int) bool {
-	if i >= 2 && s[i-1] == ':' && nameBefore(s, i-1, true) && skipDigits(s, i) == end {
-		return true // host:443, 10.0.0.1:443, main.go:12; not a time (09:03)
+	digitsOnly := skipDigits(s, i) == end
+	if i >= 2 && s[i-1] == ':' && digitsOnly && dottedBefore(s, i-1) {
+		return true // host.example:443, 10.0.0.1:443, localhost:8080, main.go:12
 	}
-	if i >= 1 && s[i-1] == '/' || i >= 2 && s[i-1] == '-' && nameBefore(s, i-1, false) {
+	if i >= 2 && s[i-1] == '/' && !isDigit(s[i-2]) || i >= 2 && s[i-1] == '-' && lettersBefore(s, i-1) {
 		return true // a path's element (/sql/1.0/…), a hyphenated name (adb-1, utf-8)
+	}
+	if digitsOnly && end-i == 3 && s[i] >= '1' && s[i] <= '5' && afterHTTP(s, i) {
+		return true // HTTP/1.1 503, HTTP 429, HTTP error 403
 	}
 	// The word before, over separators: "SQLSTATE: 22012", "line 1", "pos=7".
 	k := i
@@ -117,18 +148,48 @@ func keepNumber(s string, i, end int) bool {
 	return k > 0 && s[k-1] == '(' && wordBefore(s, k-1, sizedTypes)
 }
 
-// maxNameScan bounds how far back nameBefore reads.
+// maxNameScan bounds how far back dottedBefore and lettersBefore read.
 const maxNameScan = 64
 
-// nameBefore reports whether the word that ends at s[k] (exclusive) holds a letter, or
-// with dotted, a dot: a name (host, main.go, 10.0.0.1) rather than a number (2026, 09).
-func nameBefore(s string, k int, dotted bool) bool {
-	for n := 0; k > 0 && n < maxNameScan && (isWordChar(s[k-1]) || dotted && s[k-1] == '.'); k, n = k-1, n+1 {
-		if isLetter(s[k-1]) || s[k-1] == '.' {
+// dottedBefore reports whether the name that ends at s[k] (exclusive) is a dotted one
+// with a letter or a dot (host.example, main.go, 10.0.0.1) or localhost: a host or a
+// file, not a key of a value (ssn:123, ID:987) nor a time (09:03).
+func dottedBefore(s string, k int) bool {
+	j, dot := k, false
+	for j > 0 && k-j < maxNameScan && (isWordChar(s[j-1]) || s[j-1] == '.' || s[j-1] == '-') {
+		j--
+		dot = dot || s[j] == '.'
+	}
+	return dot || k-j == len("localhost") && indexFold(s[j:k], "localhost") == 0
+}
+
+// lettersBefore reports whether the word that ends at s[k] (exclusive) holds a letter.
+func lettersBefore(s string, k int) bool {
+	for n := 0; k > 0 && n < maxNameScan && isWordChar(s[k-1]); k, n = k-1, n+1 {
+		if isLetter(s[k-1]) {
 			return true
 		}
 	}
 	return false
+}
+
+// afterHTTP reports whether the number at s[i] follows "HTTP", "HTTP/1.1" or "HTTP error".
+func afterHTTP(s string, i int) bool {
+	tok := func(end int) (int, string) { // the token before end, over spaces
+		for end > 0 && s[end-1] == ' ' {
+			end--
+		}
+		start := end
+		for start > 0 && end-start < 8 && !isSpaceAny(s[start-1]) {
+			start--
+		}
+		return start, s[start:end]
+	}
+	start, t := tok(i)
+	if indexFold(t, "error") == 0 && len(t) == len("error") {
+		_, t = tok(start)
+	}
+	return len(t) >= 4 && indexFold(t[:4], "http") == 0 && (len(t) == 4 || t[4] == '/')
 }
 
 // wordBefore reports whether the letters that end at s[k] (exclusive) form one of words
