@@ -458,36 +458,47 @@ func isSpaceAny(c byte) bool {
 // a quote, '<', '>' or a backtick.
 func redactURLs(s string) string {
 	w := rewriter{s: s}
-	from := 0
-	for {
-		k := strings.Index(s[from:], "://")
-		if k < 0 {
+	for from := 0; ; {
+		st, end := nextURL(s, from)
+		if st < 0 {
 			break
-		}
-		k += from
-		from = k + 3
-		st := k
-		for st > w.last && (isLetter(s[st-1]) || s[st-1] >= '0' && s[st-1] <= '9' || strings.IndexByte("+.-", s[st-1]) >= 0) {
-			st--
-		}
-		for st < k && !isLetter(s[st]) {
-			st++
-		}
-		if st == k {
-			continue
-		}
-		end := k + 3
-		for end < len(s) && !isSpaceAny(s[end]) && strings.IndexByte("\"'<>`", s[end]) < 0 {
-			end++
-		}
-		if end == k+3 {
-			continue
 		}
 		w.replace(st, end, redactURL(s[st:end]))
 		from = end
 	}
 	return w.String()
 }
+
+// nextURL returns the span of the first scheme://… at or after from: from its scheme's
+// first letter to whitespace, a quote, '<', '>' or a backtick; or -1, -1. A "://" with
+// no scheme before it or nothing after it is no URL.
+func nextURL(s string, from int) (int, int) {
+	lo := from
+	for {
+		k := strings.Index(s[from:], "://")
+		if k < 0 {
+			return -1, -1
+		}
+		k += from
+		from = k + 3
+		st := k
+		for st > lo && (isLetter(s[st-1]) || isDigit(s[st-1]) || strings.IndexByte("+.-", s[st-1]) >= 0) {
+			st--
+		}
+		for st < k && !isLetter(s[st]) {
+			st++ // a scheme starts with a letter: what comes before is not the URL's
+		}
+		end := k + 3
+		for end < len(s) && !isSpaceAny(s[end]) && strings.IndexByte("'\"<>`", s[end]) < 0 {
+			end++
+		}
+		if st < k && end > k+3 {
+			return st, end
+		}
+	}
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // redactSingleQuoted replaces '…' literals with '?' (SQL's ” and \' escapes honoured).
 func redactSingleQuoted(s string) string { return redactQuoted(s, '\'') }

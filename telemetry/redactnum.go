@@ -51,31 +51,6 @@ func redactNumbers(s string) string {
 	return w.String()
 }
 
-// nextURL returns the span of the first scheme://… at or after from (its scheme's first
-// letter to whitespace, a quote, '<', '>' or a backtick, as redactURLs reads it), or
-// -1, -1.
-func nextURL(s string, from int) (int, int) {
-	k := strings.Index(s[from:], "://")
-	if k < 0 {
-		return -1, -1
-	}
-	k += from
-	start := k
-	for start > from && (isLetter(s[start-1]) || isDigit(s[start-1]) || strings.IndexByte("+.-", s[start-1]) >= 0) {
-		start--
-	}
-	for start < k && !isLetter(s[start]) {
-		start++ // a scheme starts with a letter: what comes before is not the URL's
-	}
-	end := k + 3
-	for end < len(s) && !isSpaceAny(s[end]) && strings.IndexByte("'\"<>`", s[end]) < 0 {
-		end++
-	}
-	return start, end
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
 // isTimeMark reports whether s[k] is the T of an ISO date and time (26T09).
 func isTimeMark(s string, k int) bool {
 	return k > 0 && k < len(s) && s[k] == 'T' && isDigit(s[k-1])
