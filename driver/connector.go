@@ -298,13 +298,7 @@ func (c *Connector) learnInfo(req *http.Request) {
 		return
 	}
 	u := req.URL
-	port, err := strconv.Atoi(u.Port())
-	if err != nil {
-		port = 443
-		if u.Scheme == "http" {
-			port = 80
-		}
-	}
+	port, _ := strconv.Atoi(portOf(u))
 	seen := dsnConnInfo{Host: u.Hostname(), Port: port, HTTPPath: u.Path, AuthType: dsnAuthUnknown, UseCloudFetch: driverDefaultUseCloudFetch}
 	if strings.HasPrefix(authorization(req.Header), "Bearer dapi") {
 		seen.AuthType = dsnAuthPAT

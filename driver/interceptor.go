@@ -175,7 +175,8 @@ func (c *Connector) stmtFailed(st *stmtState, err error) {
 		return
 	}
 	if st.done {
-		c.em.EmitLateError(st.sessionID(), st.statementID(), err)
+		// Its log is gone: the error is logged on its own.
+		c.emit(&telemetry.Event{Kind: telemetry.KindError, SessionID: st.sessionID(), StatementID: st.statementID(), Err: err, Standalone: true})
 		return
 	}
 	c.em.EmitError(st.sessionID(), st.statementID(), err)

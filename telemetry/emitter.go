@@ -97,15 +97,6 @@ func (e *Emitter) EmitError(sessionID, statementID string, err error) {
 	e.emit(&Event{Kind: KindError, SessionID: sessionID, StatementID: statementID, Err: err})
 }
 
-// EmitLateError emits err as EmitError does, for a statement that has completed already:
-// the error is logged on its own (Event.Standalone).
-func (e *Emitter) EmitLateError(sessionID, statementID string, err error) {
-	if e == nil || !e.on || err == nil {
-		return
-	}
-	e.emit(&Event{Kind: KindError, SessionID: sessionID, StatementID: statementID, Err: err, Standalone: true})
-}
-
 func (e *Emitter) emit(ev *Event) {
 	defer e.recoverPanic(ev.Kind)
 	if ev.Err != nil || ev.ErrorName != "" || ev.Message != "" {
