@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -82,8 +83,8 @@ func NewConnector(opts ...Option) (*Connector, error) {
 
 // newConnector builds the connector; dsn carries what a DSN said (nil with NewConnector).
 func newConnector(cfg config, dsn *dsnConfig) (*Connector, error) {
-	if err := validate(cfg.tel); err != nil {
-		return nil, err
+	if err := cfg.tel.Validate(); err != nil {
+		return nil, fmt.Errorf("dbtelemetry: %w", err)
 	}
 	c := &Connector{cfg: cfg, gate: newGate()}
 	c.tr = &transport{base: newBaseTransport(cfg.skipVerify), c: c}
@@ -131,13 +132,6 @@ func (c *Connector) wrap(raw driver.Connector) (*Connector, error) {
 	}
 	c.inner = wrapped
 	return c, nil
-}
-
-func validate(tc telemetry.Config) error {
-	if tc.BatchSize < 0 || tc.FlushInterval < 0 {
-		return errors.New("dbtelemetry: batch size and flush interval must not be negative")
-	}
-	return nil
 }
 
 // Connect opens a connection through the wrapped driver.
@@ -235,7 +229,10 @@ func (c *Connector) Transitions() []exporter.Transition {
 	return nil
 }
 
-// Flush exports what is pending now, bounded by ctx.
+// Flush exports what is pending now and waits for the export, bounded by ctx, with
+// the aggregator's result (see aggregator.Aggregator.Flush): an export's error, ctx's,
+// or aggregator.ErrClosed after Close (which flushed what was pending). With telemetry
+// off it returns nil at once.
 func (c *Connector) Flush(ctx context.Context) error {
 	if a := c.agg.Load(); a != nil {
 		return a.Flush(ctx)

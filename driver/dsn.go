@@ -350,14 +350,25 @@ func (cfg *dsnConfig) parseDriverParams(params dsnParams) error {
 
 // parseTelemetryParams reads and removes our telemetry parameters, where the driver
 // reads its own of the same names. They are stricter than the driver's (see takeOwn).
+// A parameter named as one of ours in another case fails: the names are case-sensitive,
+// and as written it would silently become a session parameter while its writer believes
+// it set telemetry (EnableTelemetry=false leaving telemetry on).
 func (cfg *dsnConfig) parseTelemetryParams(params dsnParams) error {
-	for _, p := range ownParams(&cfg.dsnTelemetry) {
+	own := ownParams(&cfg.dsnTelemetry)
+	for _, p := range own {
 		v, ok, err := params.takeOwn(p.name, p.want)
 		if err != nil {
 			return err
 		}
 		if ok && !p.set(v) {
 			return newDSNParamError(p.name, v, p.want) // cfg is dropped with the error
+		}
+	}
+	for k := range params {
+		for _, p := range own {
+			if strings.EqualFold(k, p.name) {
+				return &dsnParamError{name: k, value: params.get(k), want: "the name " + p.name + " (our parameter names are case-sensitive)"}
+			}
 		}
 	}
 	return nil
@@ -373,7 +384,7 @@ type ownParam struct {
 // ownParams are our DSN parameters, applying their values to tel: enableTelemetry, and
 // the parameters of the telemetry pipeline, read by telemetry's rules (DSNParams).
 func ownParams(tel *dsnTelemetry) []ownParam {
-	own := []ownParam{{paramEnableTelemetry, "a boolean (true, false, 1 or 0)", func(v string) bool {
+	own := []ownParam{{paramEnableTelemetry, "a boolean: true or false (also 1, t, T, TRUE, True, 0, f, F, FALSE, False)", func(v string) bool {
 		b, err := strconv.ParseBool(v)
 		tel.EnableTelemetry = &b
 		return err == nil

@@ -112,7 +112,7 @@ func checkAcceptedDSN(t *testing.T, cfg *dsnConfig) {
 	tel := cfg.dsnTelemetry
 	switch {
 	case tel.BatchSize != 0 && (tel.BatchSize < telemetry.MinBatchSize || tel.BatchSize > telemetry.MaxBatchSize),
-		tel.FlushInterval < 0 || tel.FlushInterval > telemetry.MaxFlushInterval,
+		tel.FlushInterval != 0 && (tel.FlushInterval < telemetry.MinFlushInterval || tel.FlushInterval > telemetry.MaxFlushInterval),
 		tel.RetryCount != nil && (*tel.RetryCount < 0 || *tel.RetryCount > telemetry.MaxRetryCount),
 		tel.RetryDelay != 0 && (tel.RetryDelay < telemetry.MinRetryDelay || tel.RetryDelay > telemetry.MaxRetryDelay):
 		t.Fatalf("telemetry settings out of range: %v", cfg)

@@ -114,7 +114,7 @@ func TestParseDSN(t *testing.T) {
 			c.MaxRows = 9
 			c.SessionParamNames = []string{"ansi_mode"}
 		})},
-		{"param names are case-sensitive", testDSN + "?maxrows=9&EnableTelemetry=true", wantDSN(func(c *dsnConfig) { c.SessionParamNames = []string{"EnableTelemetry", "maxrows"} })},
+		{"param names are case-sensitive", testDSN + "?maxrows=9", wantDSN(func(c *dsnConfig) { c.SessionParamNames = []string{"maxrows"} })},
 		{"empty values count as absent", testDSN + "?catalog=&schema=&maxRows=&timeout=&userAgentEntry=&useCloudFetch=&warehouseId=", wantDSN(nil)},
 		{"accessToken param", testHost + ":443" + testPath + "?accessToken=" + testToken, wantDSN(nil)},
 		{"authType pat", testHost + ":443" + testPath + "?authType=Pat&accessToken=" + testToken, wantDSN(nil)},
@@ -151,18 +151,18 @@ func TestParseDSN(t *testing.T) {
 			c.RetryCount = ptr(0)
 			c.RetryDelay = time.Millisecond
 		})},
-		{"telemetry params at their other bounds", testDSN + "?enableTelemetry=FALSE&telemetry_batch_size=1&telemetry_flush_interval=1ns&telemetry_retry_count=10&telemetry_retry_delay=1m", wantDSN(func(c *dsnConfig) {
+		{"telemetry params at their other bounds", testDSN + "?enableTelemetry=FALSE&telemetry_batch_size=1&telemetry_flush_interval=10ms&telemetry_retry_count=10&telemetry_retry_delay=1s", wantDSN(func(c *dsnConfig) {
 			c.EnableTelemetry = ptr(false)
 			c.BatchSize = 1
-			c.FlushInterval = time.Nanosecond
+			c.FlushInterval = 10 * time.Millisecond
 			c.RetryCount = ptr(10)
-			c.RetryDelay = time.Minute
+			c.RetryDelay = time.Second
 		})},
 		{"every parameter", "https://" + testHost + ":443" + testPath + "?accessToken=" + testToken +
 			"&maxRows=1000&timeout=5&catalog=main&schema=s1&userAgentEntry=acme&useCloudFetch=false&maxDownloadThreads=4" +
 			"&enableMetricViewMetadata=true&useArrowNativeDecimal=true&useKernel=false&warehouseId=abc123&tokenCache=false" +
 			"&timezone=Asia/Tokyo&ansi_mode=true&enableTelemetry=true&telemetry_batch_size=20&telemetry_flush_interval=1500" +
-			"&telemetry_retry_count=1&telemetry_retry_delay=2s", wantDSN(func(c *dsnConfig) {
+			"&telemetry_retry_count=1&telemetry_retry_delay=750ms", wantDSN(func(c *dsnConfig) {
 			c.MaxRows = 1000
 			c.QueryTimeout = 5 * time.Second
 			c.CatalogSet, c.SchemaSet = true, true
@@ -173,7 +173,7 @@ func TestParseDSN(t *testing.T) {
 			c.BatchSize = 20
 			c.FlushInterval = 1500 * time.Millisecond
 			c.RetryCount = ptr(1)
-			c.RetryDelay = 2 * time.Second
+			c.RetryDelay = 750 * time.Millisecond
 		})},
 	}
 	for _, tc := range cases {
@@ -281,11 +281,11 @@ func TestParseDSNDriverErrors(t *testing.T) {
 // error naming it, its value and what it accepts.
 func TestParseDSNTelemetryErrors(t *testing.T) {
 	const (
-		wantBool     = "want a boolean (true, false, 1 or 0)"
+		wantBool     = "want a boolean: true or false (also 1, t, T, TRUE, True, 0, f, F, FALSE, False)"
 		wantBatch    = "want an integer from 1 to 10000"
-		wantFlush    = "want a duration such as 5s, or a number of milliseconds, greater than 0 and at most 1h0m0s"
+		wantFlush    = "want a duration such as 5s, or a number of milliseconds, from 10ms to 1h0m0s"
 		wantCount    = "want an integer from 0 to 10"
-		wantDelay    = "want a duration such as 100ms, or a number of milliseconds, from 1ms to 1m0s"
+		wantDelay    = "want a duration such as 100ms, or a number of milliseconds, from 1ms to 1s"
 		overflowMsec = "9223372036854776"
 	)
 	cases := []struct{ param, value, want string }{
@@ -309,7 +309,10 @@ func TestParseDSNTelemetryErrors(t *testing.T) {
 		{paramRetryDelay, "0", wantDelay},
 		{paramRetryDelay, "500us", wantDelay},
 		{paramRetryDelay, "2m", wantDelay},
+		{paramRetryDelay, "1001", wantDelay},
 		{paramRetryDelay, "60001", wantDelay},
+		{paramFlushInterval, "9ms", wantFlush},
+		{paramFlushInterval, "1ns", wantFlush},
 		{paramRetryDelay, "later", wantDelay},
 		// Stricter than the driver, which takes an empty value for absent.
 		{paramEnableTelemetry, "", wantBool},
@@ -337,6 +340,16 @@ func TestParseDSNTelemetryErrors(t *testing.T) {
 			assert.NotErrorIs(t, err, dbsqlerr.RequestError)
 			value := strings.ReplaceAll(tc.value, tc.param+"=", "") // a repeated key's values, joined by &
 			assert.Equal(t, fmt.Sprintf("dbtelemetry: DSN parameter %s=%q: %s", tc.param, value, tc.want), err.Error())
+		})
+	}
+	// One of ours in another case would become a session parameter, with its writer
+	// believing it set telemetry.
+	for _, name := range []string{"EnableTelemetry", "enabletelemetry", "TELEMETRY_BATCH_SIZE", "Telemetry_Retry_Delay"} {
+		t.Run(name, func(t *testing.T) {
+			_, err := parseDSN(testDSN + "?ansi_mode=true&" + name + "=false")
+			require.ErrorIs(t, err, ErrInvalidParam)
+			assert.Contains(t, err.Error(), name+`="false": want the name `)
+			assert.Contains(t, err.Error(), "case-sensitive")
 		})
 	}
 	t.Run("ours after a ';' in a pair", func(t *testing.T) {
@@ -577,9 +590,9 @@ func TestDSNParamsAgreeWithTelemetryConfig(t *testing.T) {
 		"telemetry_batch_size=1", "telemetry_batch_size=10000", "telemetry_batch_size=10001", "telemetry_batch_size=0",
 		"telemetry_batch_size=", "telemetry_batch_size=5&telemetry_batch_size=6",
 		"telemetry_flush_interval=250", "telemetry_flush_interval=2s", "telemetry_flush_interval=1h", "telemetry_flush_interval=61m",
-		"telemetry_flush_interval=0", "telemetry_flush_interval=18446744074",
+		"telemetry_flush_interval=0", "telemetry_flush_interval=18446744074", "telemetry_flush_interval=10", "telemetry_flush_interval=9ms",
 		"telemetry_retry_count=0", "telemetry_retry_count=10", "telemetry_retry_count=11", "telemetry_retry_count=-1",
-		"telemetry_retry_delay=1", "telemetry_retry_delay=1m", "telemetry_retry_delay=500us", "telemetry_retry_delay=60001",
+		"telemetry_retry_delay=1", "telemetry_retry_delay=1s", "telemetry_retry_delay=1m", "telemetry_retry_delay=500us", "telemetry_retry_delay=1001",
 	} {
 		t.Run(q, func(t *testing.T) {
 			cfg, dsnErr := parseDSN(testDSN + "?" + q)

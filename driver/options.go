@@ -9,7 +9,10 @@ import (
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
-// Option configures a Connector made by NewConnector.
+// Option configures a Connector made by NewConnector or OpenConnector. OpenConnector
+// applies the options after the DSN's parameters: an option overrides the DSN on what
+// both set. The telemetry settings are held to the bounds of the DSN parameters that
+// share them (see telemetry.Config.Validate): out of them, the connector is not made.
 type Option func(*config)
 
 type config struct {
@@ -46,20 +49,26 @@ func WithLogger(l zerolog.Logger) Option { return func(c *config) { c.logger = l
 
 // WithExporter sends this connector's telemetry to exp (for example
 // exporter.NewJSONLinesExporter(os.Stderr)) instead of the Databricks service. The
-// connector owns the aggregator built on it; exp is not closed by the connector.
+// connector owns the aggregator built on it; exp is not closed by the connector. The
+// server's feature flag is not asked (it decides for the Databricks service): telemetry is
+// on unless the DSN or WithTelemetry turns it off, or the kill switch is set.
 func WithExporter(exp telemetry.Exporter) Option { return func(c *config) { c.exporter = exp } }
 
 // WithHosts uses h for the shared per-host exporters instead of the registered driver's.
 // Tests use it to keep their hosts apart.
 func WithHosts(h *Hosts) Option { return func(c *config) { c.hosts = h } }
 
-// WithBatchSize sets how many logs make an export batch (default 100).
+// WithBatchSize sets how many logs make an export batch: 1 to 10000, or 0 for the
+// default (100).
 func WithBatchSize(n int) Option { return func(c *config) { c.tel.BatchSize = n } }
 
-// WithFlushInterval sets how often pending logs are exported (default 5 s).
+// WithFlushInterval sets how often pending logs are exported: 10 ms to 1 h, or 0 for the
+// default (5 s).
 func WithFlushInterval(d time.Duration) Option { return func(c *config) { c.tel.FlushInterval = d } }
 
-// WithTelemetryConfig replaces every telemetry setting at once (see telemetry.Config).
+// WithTelemetryConfig replaces every telemetry setting at once (see telemetry.Config),
+// the DSN's telemetry parameters included: start from telemetry.DefaultConfig and set
+// what differs. Zero fields take their defaults.
 func WithTelemetryConfig(tc telemetry.Config) Option { return func(c *config) { c.tel = tc } }
 
 // WithLookupEnv replaces os.LookupEnv for the kill switch (tests).

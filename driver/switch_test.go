@@ -18,6 +18,7 @@ import (
 
 	"github.com/dbtelemetry/dbtelemetry/driver"
 	"github.com/dbtelemetry/dbtelemetry/exporter"
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
@@ -135,6 +136,8 @@ func TestBadTelemetryParamsFailOpen(t *testing.T) {
 		"telemetry_retry_delay=forever",
 		"enableTelemetry=false;",    // url.Values would drop the pair: telemetry left to the flag
 		"telemetry_batch_size=1%zz", // the same, for an invalid escape
+		"EnableTelemetry=false",     // another case: it would become a session parameter
+		"TELEMETRY_RETRY_COUNT=5",
 	} {
 		name := p[:strings.IndexByte(p, '=')]
 		_, err := sql.Open("databricks-telemetry", "token:x@example.cloud.databricks.com:443/sql/1.0/warehouses/w?"+p)
@@ -142,6 +145,36 @@ func TestBadTelemetryParamsFailOpen(t *testing.T) {
 		assert.True(t, errors.Is(err, driver.ErrInvalidParam), p)
 		assert.Contains(t, err.Error(), name, "the error names the parameter")
 	}
+}
+
+// Our options are held to the bounds of the DSN parameters they share: out of them,
+// making the connector fails with an error that names the setting and what it accepts.
+func TestBadTelemetryOptionsFailOpen(t *testing.T) {
+	dsn := "token:x@example.cloud.databricks.com:443/sql/1.0/warehouses/w"
+	for _, tc := range []struct {
+		opt  driver.Option
+		name string
+	}{
+		{driver.WithBatchSize(-1), "BatchSize"},
+		{driver.WithBatchSize(20000), "BatchSize"},
+		{driver.WithFlushInterval(time.Nanosecond), "FlushInterval"},
+		{driver.WithFlushInterval(2 * time.Hour), "FlushInterval"},
+		{driver.WithTelemetryConfig(telemetry.Config{RetryCount: 11}), "RetryCount"},
+		{driver.WithTelemetryConfig(telemetry.Config{RetryDelay: time.Minute}), "RetryDelay"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := driver.OpenConnector(dsn, tc.opt)
+			require.ErrorIs(t, err, telemetry.ErrInvalidConfig)
+			assert.Contains(t, err.Error(), tc.name)
+			assert.Contains(t, err.Error(), "want ")
+			_, err = driver.NewConnector(tc.opt)
+			require.ErrorIs(t, err, telemetry.ErrInvalidConfig)
+		})
+	}
+	// In bounds (zero: the default) they are taken.
+	c, err := driver.OpenConnector(dsn, driver.WithBatchSize(0), driver.WithFlushInterval(10*time.Millisecond))
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
 }
 
 // The same workload through both drivers gives the same results and the same errors.
@@ -215,28 +248,54 @@ func scrubIDs(s string) string {
 	return s
 }
 
-// telemetry_retry_count and telemetry_retry_delay configure the host's exporter.
+// telemetry_retry_count and telemetry_retry_delay configure the host's exporter: the
+// first retry waits the delay, the next one twice as long (each plus up to 100 ms of
+// jitter), up to the 1 s cap.
 func TestRetryParamsReachTheExporter(t *testing.T) {
 	for _, tc := range []struct {
 		params   string
 		attempts int
+		gaps     []time.Duration // the least time between one attempt and the next
 	}{
-		{"telemetry_retry_count=0", 1},
-		{"telemetry_retry_count=2&telemetry_retry_delay=5ms", 3},
+		{"telemetry_retry_count=0", 1, nil},
+		{"telemetry_retry_count=2&telemetry_retry_delay=5ms", 3, []time.Duration{5 * time.Millisecond, 10 * time.Millisecond}},
+		{"telemetry_retry_count=2&telemetry_retry_delay=400ms", 3, []time.Duration{400 * time.Millisecond, 800 * time.Millisecond}},
+		{"telemetry_retry_count=2&telemetry_retry_delay=1s", 3, []time.Duration{time.Second, time.Second}},
 	} {
 		t.Run(tc.params, func(t *testing.T) {
 			srv, err := warehouse.NewServer()
 			require.NoError(t, err)
 			defer srv.Close()
 			srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Status: 503, Times: -1})
-			runSome(t, srv, "enableTelemetry=true&"+tc.params)
+			c, err := driver.OpenConnector(srv.DSN() + "?enableTelemetry=true&" + tc.params)
+			require.NoError(t, err)
+			db := sql.OpenDB(c)
+			_, _ = db.Exec("SELECT * FROM nope") // a terminal error: exported at once
+			// Flush waits for the export in flight, retries included, which Close's 2 s
+			// would cut short.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = c.Flush(ctx)
+			require.NoError(t, db.Close())
 			reqs := srv.TelemetryRequests()
 			batches := map[string]bool{}
 			for _, r := range reqs {
 				batches[string(r.Body)] = true // a retry sends the same bytes again
 			}
 			require.NotEmpty(t, batches)
-			assert.Equal(t, len(batches)*tc.attempts, len(reqs), "each batch: the first try plus its retries")
+			// The first batch (the error's): the first try plus its retries, one after
+			// another. The last, at Close, may be cut short by Close's deadline.
+			first := reqs[0].Body
+			var times []time.Time
+			for _, r := range reqs {
+				if string(r.Body) == string(first) {
+					times = append(times, r.Received)
+				}
+			}
+			require.Len(t, times, tc.attempts, "the first try plus its retries")
+			for i, least := range tc.gaps {
+				assert.GreaterOrEqual(t, times[i+1].Sub(times[i]), least, "the wait before retry %d", i+1)
+			}
 		})
 	}
 }

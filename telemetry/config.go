@@ -42,14 +42,20 @@ const (
 	ParamRetryDelay      = "telemetry_retry_delay"
 )
 
-// Bounds of the telemetry DSN parameters (SPEC §6), which Normalize applies too.
+// Bounds of the telemetry DSN parameters (SPEC §6), which Normalize applies too and
+// Validate checks.
 const (
-	MinBatchSize     = 1
-	MaxBatchSize     = 10000
+	MinBatchSize = 1
+	MaxBatchSize = 10000
+	// MinFlushInterval keeps the flush timer from spinning: a shorter period exports no
+	// sooner in any way that matters, and wakes an idle process hundreds of times a second.
+	MinFlushInterval = 10 * time.Millisecond
 	MaxFlushInterval = time.Hour
 	MaxRetryCount    = 10
 	MinRetryDelay    = time.Millisecond
-	MaxRetryDelay    = time.Minute
+	// MaxRetryDelay is the cap of the backoff (SPEC §4: min(delay × 2^attempt, 1 s)): a
+	// first delay above it would be cut to it.
+	MaxRetryDelay = time.Second
 )
 
 // ErrInvalidConfig is wrapped by the errors WithDSNParams returns.
@@ -74,7 +80,8 @@ type Config struct {
 	MaxErrorsPerStatement int
 	// RetryCount is the number of export retries after the first attempt (exporter).
 	RetryCount int
-	// RetryDelay is the base export backoff (exporter).
+	// RetryDelay is the delay before the first export retry; each next one doubles it, up
+	// to MaxRetryDelay (exporter).
 	RetryDelay time.Duration
 	// ExportTimeout bounds one Export call.
 	ExportTimeout time.Duration
@@ -97,8 +104,8 @@ func DefaultConfig() Config {
 }
 
 // Normalize returns c with every zero or negative field replaced by its default, the
-// fields a DSN sets brought within their bounds (MaxBatchSize, MaxFlushInterval,
-// MaxRetryCount, MinRetryDelay to MaxRetryDelay), and MaxPendingLogs raised to at least
+// fields a DSN sets brought within their bounds (MaxBatchSize, MinFlushInterval to
+// MaxFlushInterval, MaxRetryCount, MinRetryDelay to MaxRetryDelay), and MaxPendingLogs raised to at least
 // BatchSize (a batch must fit in the queue). RetryCount is the exception to the first
 // rule: 0 is a valid "no retries", only a negative count resets.
 func (c Config) Normalize() Config {
@@ -110,7 +117,7 @@ func (c Config) Normalize() Config {
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = d.FlushInterval
 	}
-	c.FlushInterval = min(c.FlushInterval, MaxFlushInterval)
+	c.FlushInterval = min(max(c.FlushInterval, MinFlushInterval), MaxFlushInterval)
 	if c.MaxPendingLogs <= 0 {
 		c.MaxPendingLogs = d.MaxPendingLogs
 	}
@@ -143,6 +150,28 @@ func (c Config) Normalize() Config {
 	return c
 }
 
+// Validate checks the fields that a DSN parameter also sets against that parameter's
+// bounds (see DSNParams), where Normalize would bring them within: it returns an error
+// wrapping ErrInvalidConfig that names the first field out of bounds and what it
+// accepts. Zero stands for the default in each, and so does a negative RetryCount (see
+// Normalize). The other fields have no bounds to check: zero or below takes the default.
+func (c Config) Validate() error {
+	bad := func(field string, v any, want string) error {
+		return fmt.Errorf("%w: %s %v: want 0 (the default) or %s", ErrInvalidConfig, field, v, want)
+	}
+	switch {
+	case c.BatchSize < 0 || c.BatchSize > MaxBatchSize:
+		return bad("BatchSize", c.BatchSize, fmt.Sprintf("from %d to %d", MinBatchSize, MaxBatchSize))
+	case c.FlushInterval < 0 || c.FlushInterval > 0 && c.FlushInterval < MinFlushInterval || c.FlushInterval > MaxFlushInterval:
+		return bad("FlushInterval", c.FlushInterval, fmt.Sprintf("from %s to %s", MinFlushInterval, MaxFlushInterval))
+	case c.RetryCount > MaxRetryCount:
+		return fmt.Errorf("%w: RetryCount %d: want from 0 to %d, or below 0 for the default", ErrInvalidConfig, c.RetryCount, MaxRetryCount)
+	case c.RetryDelay < 0 || c.RetryDelay > 0 && c.RetryDelay < MinRetryDelay || c.RetryDelay > MaxRetryDelay:
+		return bad("RetryDelay", c.RetryDelay, fmt.Sprintf("from %s to %s", MinRetryDelay, MaxRetryDelay))
+	}
+	return nil
+}
+
 // DSNParam is one of the telemetry DSN parameters (SPEC §6) that configure a Config: its
 // name, the values it accepts (as error messages say), and how it sets a Config from a
 // value, reporting whether it accepted the value.
@@ -152,9 +181,10 @@ type DSNParam struct {
 }
 
 // DSNParams returns the telemetry DSN parameters, in the order WithDSNParams reads them:
-// telemetry_batch_size from MinBatchSize to MaxBatchSize; telemetry_flush_interval
-// greater than 0 and at most MaxFlushInterval; telemetry_retry_count from 0 to
-// MaxRetryCount; telemetry_retry_delay from MinRetryDelay to MaxRetryDelay. Durations
+// telemetry_batch_size from MinBatchSize to MaxBatchSize; telemetry_flush_interval from
+// MinFlushInterval to MaxFlushInterval; telemetry_retry_count from 0 to MaxRetryCount;
+// telemetry_retry_delay, the first retry's delay (each next one doubles it, up to
+// MaxRetryDelay), from MinRetryDelay to MaxRetryDelay. Durations
 // are Go syntax ("5s", "250ms") or a bare number of milliseconds (ParseMillisOrDuration).
 // The driver wrapper reads its DSN by these rules too.
 func DSNParams() []DSNParam {
@@ -164,10 +194,10 @@ func DSNParams() []DSNParam {
 			c.BatchSize = n
 			return err == nil && n >= MinBatchSize && n <= MaxBatchSize
 		}},
-		{ParamFlushInterval, fmt.Sprintf("a duration such as 5s, or a number of milliseconds, greater than 0 and at most %s", MaxFlushInterval), func(c *Config, s string) bool {
+		{ParamFlushInterval, fmt.Sprintf("a duration such as 5s, or a number of milliseconds, from %s to %s", MinFlushInterval, MaxFlushInterval), func(c *Config, s string) bool {
 			d, err := ParseMillisOrDuration(s)
 			c.FlushInterval = d
-			return err == nil && d > 0 && d <= MaxFlushInterval
+			return err == nil && d >= MinFlushInterval && d <= MaxFlushInterval
 		}},
 		{ParamRetryCount, fmt.Sprintf("an integer from 0 to %d", MaxRetryCount), func(c *Config, s string) bool {
 			n, err := strconv.Atoi(s)

@@ -42,6 +42,40 @@ func TestNormalize(t *testing.T) {
 	assert.Equal(t, MaxRetryCount, c.RetryCount)
 	assert.Equal(t, MaxRetryDelay, c.RetryDelay)
 	assert.Equal(t, MinRetryDelay, Config{RetryDelay: time.Nanosecond}.Normalize().RetryDelay)
+	assert.Equal(t, MinFlushInterval, Config{FlushInterval: time.Nanosecond}.Normalize().FlushInterval)
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name  string
+		c     Config
+		field string // named by the error; "" for a valid config
+	}{
+		{"defaults", DefaultConfig(), ""},
+		{"zero: every default", Config{}, ""},
+		{"the lower bounds", Config{BatchSize: MinBatchSize, FlushInterval: MinFlushInterval, RetryCount: 0, RetryDelay: MinRetryDelay}, ""},
+		{"the upper bounds", Config{BatchSize: MaxBatchSize, FlushInterval: MaxFlushInterval, RetryCount: MaxRetryCount, RetryDelay: MaxRetryDelay}, ""},
+		{"a negative retry count is the default", Config{RetryCount: -1}, ""},
+		{"negative batch", Config{BatchSize: -1}, "BatchSize -1"},
+		{"batch too big", Config{BatchSize: MaxBatchSize + 1}, "BatchSize 10001"},
+		{"negative interval", Config{FlushInterval: -time.Second}, "FlushInterval -1s"},
+		{"interval too short", Config{FlushInterval: time.Microsecond}, "FlushInterval 1µs"},
+		{"interval too long", Config{FlushInterval: 2 * time.Hour}, "FlushInterval 2h0m0s"},
+		{"too many retries", Config{RetryCount: MaxRetryCount + 1}, "RetryCount 11"},
+		{"delay too short", Config{RetryDelay: time.Microsecond}, "RetryDelay 1µs"},
+		{"delay too long", Config{RetryDelay: time.Minute}, "RetryDelay 1m0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.c.Validate()
+			if tt.field == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrInvalidConfig)
+			assert.Contains(t, err.Error(), tt.field+": want ")
+		})
+	}
 }
 
 func TestWithDSNParams(t *testing.T) {
@@ -62,7 +96,7 @@ func TestWithDSNParams(t *testing.T) {
 			assert.Equal(t, 7*time.Second, c.FlushInterval)
 			assert.Equal(t, 30*time.Millisecond, c.RetryDelay)
 		}, false},
-		{"the bounds", "telemetry_batch_size=10000&telemetry_flush_interval=1h&telemetry_retry_count=10&telemetry_retry_delay=1m", func(t *testing.T, c Config) {
+		{"the bounds", "telemetry_batch_size=10000&telemetry_flush_interval=1h&telemetry_retry_count=10&telemetry_retry_delay=1s", func(t *testing.T, c Config) {
 			assert.Equal(t, MaxBatchSize, c.BatchSize)
 			assert.Equal(t, MaxFlushInterval, c.FlushInterval)
 			assert.Equal(t, MaxRetryCount, c.RetryCount)
@@ -78,6 +112,9 @@ func TestWithDSNParams(t *testing.T) {
 		{"too many retries", "telemetry_retry_count=11", nil, true},
 		{"delay too short", "telemetry_retry_delay=1ns", nil, true},
 		{"delay too long", "telemetry_retry_delay=24h", nil, true},
+		{"delay above the backoff's cap", "telemetry_retry_delay=1001ms", nil, true},
+		{"interval too short", "telemetry_flush_interval=9ms", nil, true},
+		{"interval of nanoseconds", "telemetry_flush_interval=1ns", nil, true},
 		{"milliseconds that overflow", "telemetry_flush_interval=18446744074", nil, true},
 		{"milliseconds that overflow a delay", "telemetry_retry_delay=9223372036854776", nil, true},
 		{"empty value", "telemetry_batch_size=", nil, true},

@@ -76,6 +76,8 @@ type TelemetryRequest struct {
 	Path   string
 	Header http.Header
 	Body   []byte
+	// Received is when the request reached the handler.
+	Received time.Time
 	// Status is the HTTP status answered (0 when none was, e.g. a hang or dropped connection).
 	Status int
 
@@ -280,12 +282,13 @@ func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // recordTelemetry records each telemetry request (capped body) and the status answered.
 func (s *Server) recordTelemetry(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		received := time.Now()
 		body, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.maxBodyBytes+1))
 		if err != nil {
 			http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		rec := &TelemetryRequest{Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
+		rec := &TelemetryRequest{Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Received: received}
 		s.rec.mu.Lock()
 		s.rec.telemetry = append(s.rec.telemetry, rec)
 		s.rec.mu.Unlock()
