@@ -100,6 +100,9 @@ func mergeStatement(d *stmtData, ev *telemetry.Event) {
 		if !ev.Time.IsZero() {
 			d.started = ev.Time
 		}
+		if ev.ResultFormat != "" {
+			d.resultFormat = ev.ResultFormat // the completion may say it again, or later
+		}
 	case telemetry.KindChunk:
 		d.chunks++
 		d.bytes += ev.Bytes

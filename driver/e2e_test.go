@@ -140,3 +140,39 @@ func TestWorkloadEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// Rows the caller never closes still make their statement's log, at the pool's Close
+// (SPEC §2), with the result format the server's first reply carried.
+func TestRowsNeverClosedAreLoggedAtClose(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	db, err := sql.Open("databricks-telemetry", srv.DSN()+"?enableTelemetry=true")
+	require.NoError(t, err)
+	ctx := context.Background()
+	queries := map[string]string{
+		"SELECT range FROM range(2500)":   telemetry.ResultInlineArrow,
+		"SELECT range FROM range(300000)": telemetry.ResultExternalLinks,
+	}
+	for q := range queries {
+		rows, err := db.QueryContext(ctx, q)
+		require.NoError(t, err)
+		require.True(t, rows.Next()) // one row read; the rows are left open
+		// Closed only when the test ends, for the driver's download goroutines.
+		defer func() { _ = rows.Close() }()
+	}
+	require.NoError(t, db.Close())
+
+	got := map[string]*telemetry.SQLOperation{}
+	for _, l := range decodeLogs(t, srv) {
+		if d := l.Entry.SQLDriverLog; d.SQLOperation != nil && opType(l) == telemetry.OpExecuteStatement {
+			got[d.SQLStatementID] = d.SQLOperation
+		}
+	}
+	for _, st := range srv.Statements() {
+		op := got[st.ID]
+		require.NotNil(t, op, "a log for %q", st.SQL)
+		assert.Equal(t, queries[st.SQL], op.ExecutionResult, "the result format of %q", st.SQL)
+	}
+	assert.Len(t, got, len(queries))
+}

@@ -142,6 +142,9 @@ func (i *interceptor) returned(st *stmtState, kind string, err error, open bool)
 	}
 	if id := st.statementID(); id != "" {
 		st.started = true
+		// The result format is known from the first reply; it is said here as well as at
+		// the completion, for a statement whose rows are never closed.
+		format, _ := st.resultFormat()
 		ev := telemetry.Event{
 			Kind:          telemetry.KindStatementStart,
 			Time:          st.start,
@@ -150,6 +153,7 @@ func (i *interceptor) returned(st *stmtState, kind string, err error, open bool)
 			StatementID:   id,
 			OperationType: telemetry.OpExecuteStatement,
 			StatementType: kind,
+			ResultFormat:  format,
 		}
 		i.c.emit(&ev)
 	}
@@ -198,15 +202,7 @@ func (c *Connector) complete(st *stmtState, err error) {
 	}
 	total := time.Since(st.start) // the monotonic clock alone: cheaper than time.Now
 	now := st.start.Add(total)
-	// The result format is what the server's replies carried (see rowSetFacts).
-	format := ""
-	present := st.linksSeen.Load()
-	switch {
-	case present > 0:
-		format = telemetry.ResultExternalLinks
-	case st.inline.Load():
-		format = telemetry.ResultInlineArrow
-	}
+	format, present := st.resultFormat()
 	ev := telemetry.Event{
 		Kind:               telemetry.KindStatementComplete,
 		Time:               now,
@@ -223,6 +219,19 @@ func (c *Connector) complete(st *stmtState, err error) {
 		Err:                err,
 	}
 	c.emit(&ev)
+}
+
+// resultFormat is the statement's result format as the server's replies so far carried
+// it (see rowSetFacts), and the CloudFetch files they listed.
+func (st *stmtState) resultFormat() (format string, links int32) {
+	links = st.linksSeen.Load()
+	switch {
+	case links > 0:
+		return telemetry.ResultExternalLinks, links
+	case st.inline.Load():
+		return telemetry.ResultInlineArrow, links
+	}
+	return "", links
 }
 
 // RowsNext sees what ended rows that reach database/sql through sqlmw's layer; the outer

@@ -74,7 +74,8 @@ type Event struct {
 	OperationType string
 	// StatementType is one of the Statement* constants (statement.start).
 	StatementType string
-	// ResultFormat is one of the Result* constants (statement.complete).
+	// ResultFormat is one of the Result* constants (statement.start, when the first reply
+	// said it, and statement.complete).
 	ResultFormat string
 	// PollCount and PollLatency are GetOperationStatus calls and the time spent in them.
 	// They add up across a statement's events, so report each poll once.
