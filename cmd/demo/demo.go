@@ -41,6 +41,9 @@ const (
 	phaseOutage   = "outage"
 	phaseRecovery = "recovery"
 	phaseWorkload = "workload"
+	// maxPhases bounds a run's phases: baseline, outage and recovery locally, one
+	// workload phase against a real warehouse.
+	maxPhases = 3
 )
 
 // execute runs the demo. progress receives the live view (bars when tty), teeOut the
@@ -98,6 +101,9 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 	enabled := !telemetry.DisabledByEnv(os.LookupEnv)
 	if !enabled {
 		notes = append(notes, telemetry.DisableEnv+" is set: telemetry is off, so there is nothing to export.")
+	} else if dsnTurnsTelemetryOff(dsn) {
+		enabled = false
+		notes = append(notes, "enableTelemetry=false in the DSN: telemetry is off, so there is nothing to export.")
 	}
 
 	hosts := driver.NewHosts(hostOpts...)
@@ -140,6 +146,7 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 		ui.end(setupView, fmt.Sprintf("table %s with %d rows", wl.table, seeded))
 		b.start = time.Now()
 		live := newLiveStats()
+		live.running = wl.runningIn
 		runDone := make(chan struct{})
 		go func() {
 			defer close(runDone)
@@ -314,6 +321,7 @@ type liveStats struct {
 	count      map[int]int
 	fail       map[int]int
 	begin, end map[int]time.Time
+	running    func(phase int) int // statements of the phase still running (nil: none)
 }
 
 func newLiveStats() *liveStats {
@@ -355,7 +363,14 @@ func (l *liveStats) status(phase int) string {
 	if span := until.Sub(l.begin[phase]).Seconds(); span > 0.2 {
 		rate = fmt.Sprintf(", %.0f/s", float64(n)/span)
 	}
-	return fmt.Sprintf("%s statements%s, %d errors", commas(int64(n)), rate, l.fail[phase])
+	out := fmt.Sprintf("%s statements%s, %d errors", commas(int64(n)), rate, l.fail[phase])
+	if _, ended := l.end[phase]; ended && l.running != nil {
+		// The phase's statements still running finish later, in its row of the report.
+		if r := l.running(phase); r > 0 {
+			out += fmt.Sprintf(", %d still running", r)
+		}
+	}
+	return out
 }
 
 // remoteQueryTimeout bounds every statement on a real warehouse whose DSN sets no
@@ -363,6 +378,18 @@ func (l *liveStats) status(phase int) string {
 // before the driver holds a handle to cancel, and its aggregate would then run on,
 // on the user's compute.
 const remoteQueryTimeout = 2 * time.Minute
+
+// dsnTurnsTelemetryOff reports whether the DSN's enableTelemetry says false (a value the
+// connector would refuse fails OpenConnector before this matters).
+func dsnTurnsTelemetryOff(dsn string) bool {
+	_, query, _ := strings.Cut(dsn, "?")
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return false
+	}
+	on, err := strconv.ParseBool(q.Get(telemetry.ParamEnableTelemetry))
+	return err == nil && !on
+}
 
 // withQueryTimeout adds the driver's timeout parameter (seconds, enforced by the server)
 // to dsn, unless it has one; it reports whether it did.

@@ -150,7 +150,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tweak
 	}
 	switch {
 	case err != nil:
-		fmt.Fprintf(stderr, "demo: %s\n", oneLine(telemetry.Redact(err.Error())))
+		// The user's own terminal: the DSN's secrets and any Databricks token go, the
+		// host, port, path and counts that explain the failure stay (telemetry.Redact,
+		// made for export, would take them too).
+		fmt.Fprintf(stderr, "demo: %s\n", oneLine(redactDSN(err.Error(), o.dsn)))
 		return exitFailed, res
 	case res.report.Interrupted:
 		return exitInterrupted, res

@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +80,17 @@ func TestReportMatchesWarehouse(t *testing.T) {
 	var r Report
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &r), "stdout is the JSON report alone")
 	assert.Contains(t, stderr.String(), "baseline: done", "plain progress lines go to stderr with -json")
+	// Each phase's progress line, at its end, adds up to the phase's row of the report:
+	// the statements counted then, and those still running.
+	require.Len(t, r.Phases, 3)
+	for _, p := range r.Phases {
+		m := regexp.MustCompile(regexp.QuoteMeta(p.Name) + `: done, ([0-9,]+) statements[^\n]*?(?:, (\d+) still running)?\n`).FindStringSubmatch(stderr.String())
+		require.NotNil(t, m, "the %s phase's progress line in:\n%s", p.Name, stderr.String())
+		counted, err := strconv.Atoi(strings.ReplaceAll(m[1], ",", ""))
+		require.NoError(t, err)
+		running, _ := strconv.Atoi(m[2])
+		assert.Equal(t, p.Statements, counted+running, "the %s phase: %q", p.Name, m[0])
+	}
 	for _, c := range r.Checks {
 		assert.True(t, c.OK, "%s: %s", c.Name, c.Detail)
 	}
@@ -340,6 +354,24 @@ func TestAgainstDSN(t *testing.T) {
 	assert.Equal(t, "2m0s (the DSN sets none)", r.Telemetry.Settings["query timeout"], "a runaway statement stops on the server")
 }
 
+// A DSN the warehouse refuses fails the demo with the driver's error, readable: the
+// host, port and path stay, the token goes.
+func TestRefusedDSN(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	const token = "dapi0123456789abcdef0123456789abcdef" // not the warehouse's
+	t.Setenv(envDSN, "http://token:"+token+"@"+srv.Addr()+warehouse.HTTPPath)
+	var stdout, stderr bytes.Buffer
+	code, _ := runDemo(context.Background(), []string{"-queries", "4", "-concurrency", "1"}, &stdout, &stderr, cheaperScan)
+	require.Equal(t, exitFailed, code)
+	_, port, _ := net.SplitHostPort(srv.Addr())
+	assert.Contains(t, stderr.String(), "port="+port)
+	assert.Contains(t, stderr.String(), warehouse.HTTPPath)
+	assert.NotContains(t, stderr.String(), token)
+	assert.NotContains(t, stdout.String(), token)
+}
+
 func TestBadUsage(t *testing.T) {
 	const token = "dapi0123456789abcdef0123456789abcdef"
 	for _, tc := range []struct {
@@ -399,29 +431,64 @@ func TestLiveStatsStatus(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLiveStats()
+			l.running = func(int) int { return 0 }
 			l.count[0], l.fail[0] = 31, 2
 			l.begin[0], l.end[0] = t0, t0.Add(tc.span)
 			assert.Equal(t, tc.want, l.status(0))
 		})
 	}
+	t.Run("statements still running at the phase's end", func(t *testing.T) {
+		l := newLiveStats()
+		l.running = func(phase int) int { return 3 + phase }
+		l.count[1], l.begin[1] = 31, t0
+		assert.Equal(t, "31 statements, 0 errors", l.status(1), "not while the phase runs")
+		l.end[1] = t0.Add(100 * time.Millisecond)
+		assert.Equal(t, "31 statements, 0 errors, 4 still running", l.status(1))
+	})
 }
 
-// With the kill switch set, the demo runs its workload with telemetry off, says so, and
-// its cross-checks hold: nothing is exported, and no session has a log.
-func TestTelemetryDisabled(t *testing.T) {
-	t.Setenv(envDSN, "")
-	t.Setenv(telemetry.DisableEnv, "1")
-	var stdout, stderr bytes.Buffer
-	code, res := runDemo(context.Background(), []string{"-queries", "24", "-concurrency", "2", "-json"}, &stdout, &stderr, cheaperScan)
-	require.Equal(t, exitOK, code, "stderr:\n%s", stderr.String())
-	var r Report
-	require.NoError(t, json.Unmarshal(stdout.Bytes(), &r))
-	assert.False(t, r.Telemetry.Enabled)
-	assert.Zero(t, r.Telemetry.Exported)
-	assert.Empty(t, res.srv.TelemetryLogs())
-	assert.Contains(t, strings.Join(r.Notes, "\n"), telemetry.DisableEnv+" is set")
-	for _, c := range r.Checks {
-		assert.True(t, c.OK, "%s: %s", c.Name, c.Detail)
+// With telemetry off, by the kill switch or by the DSN, the demo runs its workload, says
+// what turned telemetry off (not the server's flag, which is on), and its cross-checks
+// hold: nothing is exported, and no session has a log.
+func TestTelemetryOff(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		killEnv   string // the kill switch's value
+		dsnParams string // "": the demo's own local warehouse; else a DSN of another, with these
+		note      string
+	}{
+		{"the kill switch", "1", "", telemetry.DisableEnv + " is set"},
+		{"enableTelemetry=false in the DSN", "", "?enableTelemetry=false", "enableTelemetry=false in the DSN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(telemetry.DisableEnv, tc.killEnv)
+			t.Setenv(envDSN, "")
+			var srv *warehouse.Server
+			if tc.dsnParams != "" {
+				var err error
+				srv, err = warehouse.NewServer()
+				require.NoError(t, err)
+				defer srv.Close()
+				t.Setenv(envDSN, srv.DSN()+tc.dsnParams)
+			}
+			var stdout, stderr bytes.Buffer
+			code, res := runDemo(context.Background(), []string{"-queries", "24", "-concurrency", "2", "-json"}, &stdout, &stderr, cheaperScan)
+			require.Equal(t, exitOK, code, "stderr:\n%s", stderr.String())
+			if srv == nil {
+				srv = res.srv
+			}
+			var r Report
+			require.NoError(t, json.Unmarshal(stdout.Bytes(), &r))
+			assert.False(t, r.Telemetry.Enabled)
+			assert.Zero(t, r.Telemetry.Exported)
+			assert.Empty(t, srv.TelemetryLogs())
+			notes := strings.Join(r.Notes, "\n")
+			assert.Contains(t, notes, tc.note)
+			assert.NotContains(t, notes, "feature flag")
+			for _, c := range r.Checks {
+				assert.True(t, c.OK, "%s: %s", c.Name, c.Detail)
+			}
+		})
 	}
 }
 

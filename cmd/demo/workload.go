@@ -193,6 +193,7 @@ type workload struct {
 	start    time.Time
 	budget   *budget
 	phase    atomic.Int32
+	running  [maxPhases]atomic.Int32 // workload statements begun and not yet counted, per phase
 
 	mu      sync.Mutex
 	samples []sample
@@ -294,8 +295,13 @@ func (w *workload) worker(ctx context.Context, idx int, onSample func(sample)) {
 		if onSample != nil {
 			onSample(s)
 		}
+		w.running[s.phase].Add(-1)
 	}
 }
+
+// runningIn returns how many workload statements of phase are still running (begun and
+// not yet counted by run's onSample).
+func (w *workload) runningIn(phase int) int { return int(w.running[phase].Load()) }
 
 // statement runs one statement of kind k.
 func (w *workload) statement(ctx context.Context, k int, seq int64, worker int, rng *mrand.Rand) sample {
@@ -333,7 +339,11 @@ func (w *workload) statement(ctx context.Context, k int, seq int64, worker int, 
 func (w *workload) begin(ctx context.Context, k int, seq int64) (context.Context, *sample, *idCell) {
 	cell := &idCell{}
 	ctx = driverctx.NewContextWithQueryIdCallback(ctx, cell.set)
-	return ctx, &sample{kind: k, seq: seq, phase: int(w.phase.Load()), at: time.Since(w.start)}, cell
+	phase := int(w.phase.Load())
+	if k != kindDDL {
+		w.running[phase].Add(1)
+	}
+	return ctx, &sample{kind: k, seq: seq, phase: phase, at: time.Since(w.start)}, cell
 }
 
 // finish records the outcome of a statement.
