@@ -3,6 +3,8 @@ package warehouse_test
 import (
 	"database/sql"
 	"fmt"
+	"net/http"
+	"strings"
 
 	_ "github.com/databricks/databricks-sql-go"
 
@@ -33,15 +35,31 @@ func Example() {
 	// Output: 42 FINISHED INLINE_ARROW 1
 }
 
-// Faults are injected per endpoint group: here the telemetry ingest answers three 503s
-// before it recovers.
+// Faults are injected per endpoint group: here the telemetry ingest answers one 503
+// before it recovers, and the warehouse counts the fault it served.
 func ExampleServer_InjectFaults() {
 	srv, err := warehouse.NewServer()
 	if err != nil {
 		panic(err)
 	}
 	defer srv.Close()
-	srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Status: 503, Times: 3})
-	fmt.Println(srv.FaultsServed(warehouse.GroupTelemetry))
-	// Output: 0
+	srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Status: 503, Times: 1})
+
+	post := func() int {
+		body := strings.NewReader(`{"uploadTime":0,"items":[],"protoLogs":[]}`)
+		req, err := http.NewRequest(http.MethodPost, srv.URL()+"/telemetry-ext", body)
+		if err != nil {
+			panic(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+srv.Token())
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			panic(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	fmt.Println(post(), post(), srv.FaultsServed(warehouse.GroupTelemetry))
+	// Output: 503 200 1
 }

@@ -20,6 +20,8 @@ const (
 	numGroups
 )
 
+// String names the group as faults and logs name it: thrift, cloudfetch, telemetry or
+// featureflag.
 func (g Group) String() string {
 	switch g {
 	case GroupThrift:
