@@ -130,7 +130,10 @@ func TestClassify(t *testing.T) {
 		{"http 502", statusErr(502), ErrNameServer, false, "", 502, "http"},
 		{"http 503 wrapped", fmt.Errorf("export: %w", statusErr(503)), ErrNameServer, false, "", 503, "http"},
 		{"http 504", statusErr(504), ErrNameServer, false, "", 504, "http"},
+		{"http 501 other 5xx", statusErr(501), ErrNameServer, false, "", 501, "http"},
+		{"http 505 other 5xx", statusErr(505), ErrNameServer, false, "", 505, "http"},
 		{"http 507 other 5xx", statusErr(507), ErrNameServer, false, "", 507, "http"},
+		{"http 599 other 5xx", statusErr(599), ErrNameServer, false, "", 599, "http"},
 		// HTTP status, as the driver writes it.
 		{"driver 503 message", requestErr(`open session request error: Post "http://h/p": request error after 5 attempt(s): unexpected HTTP status 503 Service Unavailable`, nil, false), ErrNameServer, false, "", 503, "http"},
 		{"driver 429 message", requestErr("rate limit exceeded (HTTP 429)", nil, false), ErrNameRateLimit, false, "", 429, "http"},

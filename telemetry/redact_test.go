@@ -52,6 +52,8 @@ func TestRedact(t *testing.T) {
 		{"basic", "Authorization: Basic dXNlcjpwYXNzd29yZA==", "Authorization: Basic [REDACTED]"},
 		{"basic as a word stays", "basic authentication is not enabled", "basic authentication is not enabled"},
 		{"jwt alone", "token " + testJWT + " expired", "token [REDACTED] expired"},
+		// An unsigned JWT (alg none) ends with its second dot; its payload is no less private.
+		{"unsigned jwt", "id eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZUBleGFtcGxlLmNvbSJ9. rejected", "id [REDACTED] rejected"},
 		{"pat alone", "invalid " + testPAT + "-2 given", "invalid [REDACTED] given"},
 		{"dose secret", "secret dose0123456789ABCDEFabcdef0123 leaked", "secret [REDACTED] leaked"},
 		{"dkea", "key dkeaABCDEF0123456789abcdef was", "key [REDACTED] was"},
