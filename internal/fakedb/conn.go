@@ -63,7 +63,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	if c.cfg.noTx {
 		return nil, newNotImplemented()
 	}
-	return &tx{}, nil
+	return &tx{err: c.cfg.txErr}, nil
 }
 
 // Ping runs "select 1" like the real driver and reports a failure as an error
@@ -255,16 +255,17 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	return s.conn.QueryContext(ctx, s.query, args)
 }
 
-// tx is a transaction that always commits and rolls back successfully.
-type tx struct{}
+// tx is a transaction whose Commit and Rollback succeed, or fail with err
+// ([WithTxError]).
+type tx struct{ err error }
 
 var _ driver.Tx = (*tx)(nil)
 
-// Commit succeeds.
-func (t *tx) Commit() error { return nil }
+// Commit succeeds, or returns err.
+func (t *tx) Commit() error { return t.err }
 
-// Rollback succeeds.
-func (t *tx) Rollback() error { return nil }
+// Rollback succeeds, or returns err.
+func (t *tx) Rollback() error { return t.err }
 
 // result mirrors dbsql.result.
 type result struct {

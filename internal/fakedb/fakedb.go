@@ -55,6 +55,7 @@ type config struct {
 	connectLatency time.Duration
 	counter        *ConnCounter
 	noTx           bool
+	txErr          error
 	singleIDs      bool
 }
 
@@ -144,6 +145,12 @@ func WithConnCounter(counter *ConnCounter) Option {
 // succeed, so that transaction hooks can be exercised.
 func WithoutTransactions() Option {
 	return func(c *config) { c.noTx = true }
+}
+
+// WithTxError makes every transaction's Commit and Rollback fail with err (a driver
+// whose transactions can fail: databricks-sql-go v1.15.1 has none to begin with).
+func WithTxError(err error) Option {
+	return func(c *config) { c.txErr = err }
 }
 
 // WithSingleIDCallbacks makes each statement fire the driverctx callbacks the
