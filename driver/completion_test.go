@@ -85,6 +85,33 @@ func TestCompletionOnRowsCloseEndToEnd(t *testing.T) {
 		})
 	}
 
+	t.Run("chunks", func(t *testing.T) {
+		// Each CloudFetch statement's downloads: one event per file read whole, with its
+		// position among the statement's files and its size.
+		byStmt := map[string][]telemetry.Event{}
+		events.mu.Lock()
+		for _, ev := range events.evs {
+			if ev.Kind == telemetry.KindChunk {
+				byStmt[ev.StatementID] = append(byStmt[ev.StatementID], ev)
+			}
+		}
+		events.mu.Unlock()
+		whole := cases[3] // every row, CloudFetch
+		id := events.completions()[3].StatementID
+		require.Equal(t, "every row, CloudFetch", whole.name)
+		chunks := byStmt[id]
+		require.NotEmpty(t, chunks)
+		indexes := map[int32]bool{}
+		for _, ev := range chunks {
+			assert.Positive(t, ev.Bytes)
+			assert.Positive(t, ev.Latency)
+			indexes[ev.ChunkIndex] = true
+		}
+		for i := range int32(len(chunks)) {
+			assert.True(t, indexes[i], "file %d of %d", i, len(chunks))
+		}
+	})
+
 	t.Run("prepared statement", func(t *testing.T) {
 		stmt, err := db.PrepareContext(ctx, "SELECT range FROM range(700)")
 		require.NoError(t, err)
