@@ -157,6 +157,7 @@ func TestClassify(t *testing.T) {
 		// Message patterns.
 		{"message timed out", errors.New("sentinel timed out waiting for operation to complete"), ErrNameTimeout, false, "", 0, "message"},
 		{"message permission", errors.New("PERMISSION DENIED for catalog main"), ErrNamePermission, true, "", 0, "message"},
+		{"message connection refused", errors.New("Post \"https://h/p\": dial tcp 10.0.0.1:443: connect: connection refused (as text)"), ErrNameConnection, false, "", 0, "message"},
 		{"driver error not implemented", driverErr("not implemented"), ErrNameUnsupported, true, "", 0, "message"},
 		{"invalid DSN", driverErr("invalid DSN: invalid format"), ErrNameInvalidRequest, true, "", 0, "message"},
 		// Driver types, otherwise unexplained.
