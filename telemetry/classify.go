@@ -310,8 +310,9 @@ func typedHTTPStatus(err error) int {
 
 // httpStatusRe matches how the driver, Thrift and net/http spell a status in a message:
 // "unexpected HTTP status 503 Service Unavailable", "HTTP Response code: 401",
-// "rate limit exceeded (HTTP 429)", "status code: 502".
-var httpStatusRe = regexp.MustCompile(`(?i)\b(?:HTTP(?:/\d(?:\.\d)?)?(?:\s+status|\s+response\s+code)?|status\s+code)\s*[:=]?\s*([1-5]\d\d)\b`)
+// "rate limit exceeded (HTTP 429)", "status code: 502", and the driver's failed
+// CloudFetch download, "HTTP error 500 (after 3 retries)".
+var httpStatusRe = regexp.MustCompile(`(?i)\b(?:HTTP(?:/\d(?:\.\d)?)?(?:\s+status|\s+response\s+code|\s+error)?|status\s+code)\s*[:=]?\s*([1-5]\d\d)\b`)
 
 func messageHTTPStatus(msg string) int {
 	if indexFold(msg, "http") < 0 && indexFold(msg, "status") < 0 {

@@ -160,6 +160,9 @@ func TestClassify(t *testing.T) {
 		{"message connection refused", errors.New("Post \"https://h/p\": dial tcp 10.0.0.1:443: connect: connection refused (as text)"), ErrNameConnection, false, "", 0, "message"},
 		{"driver error not implemented", driverErr("not implemented"), ErrNameUnsupported, true, "", 0, "message"},
 		{"invalid DSN", driverErr("invalid DSN: invalid format"), ErrNameInvalidRequest, true, "", 0, "message"},
+		// The driver's failed CloudFetch download, after its retries.
+		{"CloudFetch download 500", driverErr("cloud fetch batch loader failed to download results: HTTP error 500 (after 3 retries)"), ErrNameServer, false, "", 500, "http"},
+		{"CloudFetch download 404", driverErr("cloud fetch batch loader failed to download results: HTTP error 404"), ErrNameNotFound, true, "", 404, "http"},
 		// Driver types, otherwise unexplained.
 		{"request error", requestErr("open session request error", nil, false), ErrNameRequest, true, "", 0, "driver"},
 		{"driver error", driverErr("unexpected operation state CLOSED_STATE"), ErrNameDriver, true, "", 0, "driver"},
