@@ -25,18 +25,21 @@ func (l *eventLog) Handle(ev telemetry.Event) {
 	l.evs = append(l.evs, ev)
 }
 
-// completions returns the statement.complete events, in order.
-func (l *eventLog) completions() []telemetry.Event {
+// kinds returns the events of kind k, in order.
+func (l *eventLog) kinds(k telemetry.Kind) []telemetry.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []telemetry.Event
 	for _, ev := range l.evs {
-		if ev.Kind == telemetry.KindStatementComplete {
+		if ev.Kind == k {
 			out = append(out, ev)
 		}
 	}
 	return out
 }
+
+// completions returns the statement.complete events, in order.
+func (l *eventLog) completions() []telemetry.Event { return l.kinds(telemetry.KindStatementComplete) }
 
 // A statement completes, once, when its rows close, through the real driver: read to the
 // end or closed early, inline or CloudFetch, prepared or not; with the result's format.
@@ -89,13 +92,9 @@ func TestCompletionOnRowsCloseEndToEnd(t *testing.T) {
 		// Each CloudFetch statement's downloads: one event per file read whole, with its
 		// position among the statement's files and its size.
 		byStmt := map[string][]telemetry.Event{}
-		events.mu.Lock()
-		for _, ev := range events.evs {
-			if ev.Kind == telemetry.KindChunk {
-				byStmt[ev.StatementID] = append(byStmt[ev.StatementID], ev)
-			}
+		for _, ev := range events.kinds(telemetry.KindChunk) {
+			byStmt[ev.StatementID] = append(byStmt[ev.StatementID], ev)
 		}
-		events.mu.Unlock()
 		whole := cases[3] // every row, CloudFetch
 		id := events.completions()[3].StatementID
 		require.Equal(t, "every row, CloudFetch", whole.name)

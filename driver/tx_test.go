@@ -35,27 +35,14 @@ func TestTxErrorsAreReported(t *testing.T) {
 		{"rollback", (*sql.Tx).Rollback},
 	} {
 		t.Run(end.name, func(t *testing.T) {
-			before := len(events.errors())
+			before := len(events.kinds(telemetry.KindError))
 			tx, err := db.BeginTx(context.Background(), nil)
 			require.NoError(t, err)
 			require.Same(t, refused, end.call(tx), "the driver's own error, unwrapped")
-			got := events.errors()[before:]
+			got := events.kinds(telemetry.KindError)[before:]
 			require.Len(t, got, 1)
 			assert.Equal(t, telemetry.ErrNameServer, got[0].ErrorName)
 			assert.Contains(t, got[0].Message, "transaction refused")
 		})
 	}
-}
-
-// errors returns the error events, in order.
-func (l *eventLog) errors() []telemetry.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []telemetry.Event
-	for _, ev := range l.evs {
-		if ev.Kind == telemetry.KindError {
-			out = append(out, ev)
-		}
-	}
-	return out
 }
