@@ -12,10 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/internal/testwait"
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
 func driverLog(l *telemetry.FrontendLog) *telemetry.SQLDriverLog { return l.Entry.SQLDriverLog }
@@ -587,7 +589,7 @@ func TestMaxPendingLogsWhileExporterHangs(t *testing.T) {
 	for i := 0; i < 10; i++ { // one full batch: it goes in flight and hangs
 		a.Handle(connOpen(fmt.Sprint("a", i)))
 	}
-	<-exp.started
+	testwait.Recv(t, exp.started, 5*time.Second, "the full batch's export to begin")
 	a.Handle(telemetry.Event{Kind: telemetry.KindError, SessionID: "err", ErrorName: telemetry.ErrNameTimeout})
 	for i := 0; i < 100; i++ {
 		a.Handle(connOpen(fmt.Sprint("b", i)))
@@ -609,9 +611,10 @@ func TestMaxPendingLogsWhileExporterHangs(t *testing.T) {
 func TestHandleNeverBlocksWhileExporterHangs(t *testing.T) {
 	exp := newFake()
 	release := exp.block(true) // ignores its context, like a badly written exporter
+	defer release()            // a failure below must not leave the export goroutine hanging
 	a := New(exp, WithBatchSize(10), WithFlushInterval(10*time.Millisecond), WithCloseTimeout(100*time.Millisecond))
 	a.Handle(telemetry.Event{Kind: telemetry.KindError, ErrorName: telemetry.ErrNameAuth, Terminal: true})
-	<-exp.started
+	testwait.Recv(t, exp.started, 5*time.Second, "the terminal error's export to begin")
 
 	done := make(chan struct{})
 	go func() {
@@ -638,7 +641,9 @@ func TestHandleNeverBlocksWhileExporterHangs(t *testing.T) {
 	}())
 
 	began := time.Now()
-	err := a.Close(context.Background()) // no deadline: CloseTimeout applies
+	closed := make(chan error, 1)
+	go func() { closed <- a.Close(context.Background()) }() // no deadline: CloseTimeout applies
+	err := testwait.Recv(t, closed, 10*time.Second, "Close, which CloseTimeout should bound")
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(began), time.Second, "Close is bounded")
 	s := a.Stats()
@@ -646,7 +651,7 @@ func TestHandleNeverBlocksWhileExporterHangs(t *testing.T) {
 	assert.Equal(t, int64(1+400000), s.Received)
 
 	release()
-	<-a.done // the goroutine ends once the export returns
+	testwait.Recv(t, a.done, 5*time.Second, "the export goroutine to end once the export returns")
 	s = a.Stats()
 	assert.Equal(t, s.Queued, s.Exported+s.Dropped.QueueFull+s.Dropped.ExportFailed+s.Dropped.Unfinished+int64(s.Pending))
 	assert.Positive(t, s.Dropped.Unfinished)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dbtelemetry/dbtelemetry/internal/testwait"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
@@ -167,6 +168,11 @@ func TestBreakerHalfOpenAdmitsOneProbeAtATime(t *testing.T) {
 		sw.answer(n, w, r)
 	})
 	e := newTestExporter(t, srv, WithMaxRetries(0), WithBreaker(5, testBreakerDelay, 2))
+	// Registered after the server and the exporter, so it runs first: a failure below
+	// must not leave the probe's handler, and so their cleanups, blocked.
+	var releaseProbe sync.Once
+	letProbeGo := func() { releaseProbe.Do(func() { close(probeGo) }) }
+	t.Cleanup(letProbeGo)
 	ctx := context.Background()
 	for range 5 {
 		_ = e.Export(ctx, batch(1))
@@ -176,12 +182,14 @@ func TestBreakerHalfOpenAdmitsOneProbeAtATime(t *testing.T) {
 
 	probe := make(chan error, 1)
 	go func() { probe <- e.Export(ctx, batch(1)) }()
-	<-probeIn
-	if err := e.Export(ctx, batch(1)); !errors.Is(err, ErrBreakerOpen) {
+	testwait.Recv(t, probeIn, 5*time.Second, "the half-open probe to reach the server")
+	second := make(chan error, 1)
+	go func() { second <- e.Export(ctx, batch(1)) }()
+	if err := testwait.Recv(t, second, 5*time.Second, "the second call during the probe"); !errors.Is(err, ErrBreakerOpen) {
 		t.Fatalf("second call during the probe: err = %v, want ErrBreakerOpen", err)
 	}
-	close(probeGo)
-	noErr(t, <-probe, "probe")
+	letProbeGo()
+	noErr(t, testwait.Recv(t, probe, 5*time.Second, "the probe to finish"), "probe")
 	equal(t, rc.hits.Load(), int64(6), "only the probe reached the server")
 	equal(t, e.ExportStats().BatchesRejected, int64(1), "rejected")
 }

@@ -180,7 +180,19 @@ func TestExportRetryAfter(t *testing.T) {
 				}
 			})
 			e := newTestExporter(t, srv, WithRetryAfterCap(tc.cap))
-			noErr(t, e.Export(context.Background(), batch(1)), "export")
+			// Bounded: a Retry-After honoured beyond the cap would wait up to an hour.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			exported := make(chan error, 1)
+			go func() { exported <- e.Export(ctx, batch(1)) }()
+			select {
+			case err := <-exported:
+				noErr(t, err, "export")
+			case <-time.After(10 * time.Second):
+				cancel()
+				<-exported
+				t.Fatalf("export still waiting for its retry after 10s (cap %v)", tc.cap)
+			}
 			reqs := rc.requests()
 			equal(t, len(reqs), 2, "attempts")
 			gap := reqs[1].At.Sub(reqs[0].At)

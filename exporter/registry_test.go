@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/dbtelemetry/dbtelemetry/internal/testwait"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
@@ -158,23 +159,32 @@ func TestRegistryLastReleaseRemovesBeforeClosing(t *testing.T) {
 	h1, err := r.Acquire(srv.URL, WithLoopbackDSN())
 	noErr(t, err, "acquire")
 	l1 := first.Load()
+	// The layers' Close blocks until told: a failure below must not leave it, and so the
+	// registry's cleanup, blocked.
+	var unblock1 sync.Once
+	unblockL1 := func() { unblock1.Do(func() { close(l1.block) }) }
+	t.Cleanup(unblockL1)
 	released := make(chan error, 1)
 	go func() { released <- h1.Release(ctx) }()
-	<-l1.entered // the final flush is under way
+	testwait.Recv(t, l1.entered, 5*time.Second, "the final flush of the last Release to begin")
 
 	h2, err := r.Acquire(srv.URL, WithLoopbackDSN())
 	noErr(t, err, "acquire during close")
 	if h2.Exporter() == h1.Exporter() || h2.Layer() == h1.Layer() {
 		t.Fatal("a new acquire received the closing instance")
 	}
-	close(l1.block)
-	noErr(t, <-released, "release")
+	var unblock2 sync.Once
+	t.Cleanup(func() { unblock2.Do(func() { close(h2.Layer().(*fakeLayer).block) }) })
+	unblockL1()
+	noErr(t, testwait.Recv(t, released, 5*time.Second, "the last Release of h1"), "release")
 	if err := h1.Exporter().Export(ctx, batch(1)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("old exporter not closed: %v", err)
 	}
 	noErr(t, h2.Exporter().Export(ctx, batch(1)), "new exporter works")
-	close(h2.Layer().(*fakeLayer).block)
-	noErr(t, h2.Release(ctx), "release h2")
+	unblock2.Do(func() { close(h2.Layer().(*fakeLayer).block) })
+	release2 := make(chan error, 1)
+	go func() { release2 <- h2.Release(ctx) }()
+	noErr(t, testwait.Recv(t, release2, 5*time.Second, "the last Release of h2"), "release h2")
 }
 
 func TestRegistryFinalFlushKeepsCredentials(t *testing.T) {

@@ -89,24 +89,31 @@ func newHostPolicy(cfg *config, host string, stats *counters) *hostPolicy {
 	return p
 }
 
-// retryDelay is the retry policy's delay function: Retry-After (429/503) within its
-// cap, else min(base×2^retry, maxDelay) plus 0…jitter.
+// retryDelay is the retry policy's delay function: see delayFor.
 func retryDelay(base, maxDelay, jitter, retryAfterCap time.Duration) failsafe.DelayFunc[*reply] {
 	return func(exec failsafe.ExecutionAttempt[*reply]) time.Duration {
-		var se *StatusError
-		if retryAfterCap > 0 && errors.As(exec.LastError(), &se) && se.RetryAfter > 0 {
-			return min(se.RetryAfter, retryAfterCap)
-		}
-		d := base
-		for i := 0; i < exec.Retries() && d < maxDelay; i++ {
-			d *= 2
-		}
-		d = min(d, maxDelay)
-		if jitter > 0 {
-			d += rand.N(jitter + 1)
-		}
-		return d
+		return delayFor(base, maxDelay, jitter, retryAfterCap, exec.Retries(), exec.LastError(), rand.N[time.Duration])
 	}
+}
+
+// delayFor is the delay before the next attempt after retries retries, the last attempt
+// having failed with lastErr: its Retry-After (429/503) within retryAfterCap, else
+// min(base×2^retries, maxDelay) plus randN(jitter+1), a random 0…jitter.
+func delayFor(base, maxDelay, jitter, retryAfterCap time.Duration, retries int, lastErr error,
+	randN func(time.Duration) time.Duration) time.Duration {
+	var se *StatusError
+	if retryAfterCap > 0 && errors.As(lastErr, &se) && se.RetryAfter > 0 {
+		return min(se.RetryAfter, retryAfterCap)
+	}
+	d := base
+	for i := 0; i < retries && d < maxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, maxDelay)
+	if jitter > 0 {
+		d += randN(jitter + 1)
+	}
+	return d
 }
 
 // isRetryable: 429 and 5xx, transport errors and attempt timeouts are worth another
