@@ -156,7 +156,8 @@ var (
 // sub-benchmarks drift. The order is shuffled so that no variant always follows the
 // same one. A second raw driver runs along (raw2/raw): two identical instances differ by
 // that much, the noise floor of the run. So does the raw driver under sqlmw with
-// NullInterceptor (null/raw): the floor, end to end, of any sqlmw interceptor. What the
+// NullInterceptor (null/raw): the floor, end to end, of any sqlmw interceptor. Each
+// ratio comes in time and in the process's CPU time (<ratio>-cpu). What the
 // variants share (the process's GC, the CPUs) is shared in production too; a variant's
 // garbage is collected on everyone's time here, so its own share of the GC is understated.
 func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
@@ -168,15 +169,17 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 		warm(b, dbs[i])
 	}
 	spent := make([]time.Duration, len(vs))
+	cpu := make([]time.Duration, len(vs)) // the process's CPU time during the measured ops
 	b.ResetTimer()
 	inTurns(b, len(vs), 1, func(j int) {
 		for k := range t.settle + t.measured {
-			began := time.Now()
+			began, cpuBegan := time.Now(), processCPU()
 			if err := body(dbs[j]); err != nil {
 				b.Fatal(err)
 			}
 			if k >= t.settle {
 				spent[j] += time.Since(began)
+				cpu[j] += processCPU() - cpuBegan
 			}
 		}
 	})
@@ -184,13 +187,22 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 	for j, v := range vs[:5] {
 		b.ReportMetric(float64(spent[j].Nanoseconds())/float64(b.N*t.measured), v.name+"-ns/op")
 	}
-	q := func(a, c int) float64 { return float64(spent[a]) / float64(spent[c]) }
-	b.ReportMetric(q(1, 0), "on/raw")
-	b.ReportMetric(q(2, 0), "off/raw")
-	b.ReportMetric(q(3, 0), "builtin/raw")
-	b.ReportMetric(q(1, 3), "on/builtin")
-	b.ReportMetric(q(4, 0), "null/raw")
-	b.ReportMetric(q(5, 0), "raw2/raw")
+	report := func(d []time.Duration, suffix string) {
+		q := func(a, c int) float64 { return float64(d[a]) / float64(d[c]) }
+		b.ReportMetric(q(1, 0), "on/raw"+suffix)
+		b.ReportMetric(q(2, 0), "off/raw"+suffix)
+		b.ReportMetric(q(3, 0), "builtin/raw"+suffix)
+		b.ReportMetric(q(1, 3), "on/builtin"+suffix)
+		b.ReportMetric(q(4, 0), "null/raw"+suffix)
+		b.ReportMetric(q(5, 0), "raw2/raw"+suffix)
+	}
+	report(spent, "")
+	// The same ratios in CPU time: what the process spent while each variant's ops ran
+	// (its client and the warehouse's work for it, and whatever ran in the background
+	// then), which the machine's other load does not stretch as it stretches time.
+	if cpu[0] > 0 {
+		report(cpu, "-cpu")
+	}
 }
 
 // openNull is the raw driver under sqlmw with NullInterceptor (the same connector as
