@@ -41,9 +41,6 @@ const (
 	phaseOutage   = "outage"
 	phaseRecovery = "recovery"
 	phaseWorkload = "workload"
-	// maxPhases bounds a run's phases: baseline, outage and recovery locally, one
-	// workload phase against a real warehouse.
-	maxPhases = 3
 )
 
 // execute runs the demo. progress receives the live view (bars when tty), teeOut the
@@ -146,12 +143,16 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 		ui.end(setupView, fmt.Sprintf("table %s with %d rows", wl.table, seeded))
 		b.start = time.Now()
 		live := newLiveStats()
-		live.running = wl.runningIn
+		wl.onBegin = live.statementBegun
 		runDone := make(chan struct{})
 		go func() {
 			defer close(runDone)
 			wl.run(ctx, live.add)
 		}()
+		phases := 1 // the workload against a real warehouse; baseline, outage, recovery locally
+		if local {
+			phases = 3
+		}
 		phase := func(name, goal string, frac func() float64, status func() string, wait func()) {
 			if ctx.Err() != nil {
 				return // Ctrl-C: no further phase
@@ -163,6 +164,11 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 			live.started(idx)
 			ui.start(v)
 			wait()
+			if idx+1 < phases {
+				// A statement that begins from now on is the next phase's: the summary
+				// below counts the phase's own, done and still running.
+				wl.phase.Store(int32(idx + 1)) //nolint:gosec // a handful of phases
+			}
 			bw.report() // the phase's last transitions before its summary
 			live.ended(idx)
 			end := since()
@@ -315,17 +321,24 @@ func dsnHost(dsn string) string {
 	return u.Host
 }
 
-// liveStats counts statements per phase for the live display.
+// liveStats counts statements per phase for the live display: begun, and done (count).
 type liveStats struct {
 	mu         sync.Mutex
+	begun      map[int]int
 	count      map[int]int
 	fail       map[int]int
 	begin, end map[int]time.Time
-	running    func(phase int) int // statements of the phase still running (nil: none)
 }
 
 func newLiveStats() *liveStats {
-	return &liveStats{count: map[int]int{}, fail: map[int]int{}, begin: map[int]time.Time{}, end: map[int]time.Time{}}
+	return &liveStats{begun: map[int]int{}, count: map[int]int{}, fail: map[int]int{}, begin: map[int]time.Time{}, end: map[int]time.Time{}}
+}
+
+// statementBegun counts a statement of phase as begun; add counts it done.
+func (l *liveStats) statementBegun(phase int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.begun[phase]++
 }
 
 func (l *liveStats) add(s sample) {
@@ -364,9 +377,9 @@ func (l *liveStats) status(phase int) string {
 		rate = fmt.Sprintf(", %.0f/s", float64(n)/span)
 	}
 	out := fmt.Sprintf("%s statements%s, %d errors", commas(int64(n)), rate, l.fail[phase])
-	if _, ended := l.end[phase]; ended && l.running != nil {
+	if _, ended := l.end[phase]; ended {
 		// The phase's statements still running finish later, in its row of the report.
-		if r := l.running(phase); r > 0 {
+		if r := l.begun[phase] - n; r > 0 {
 			out += fmt.Sprintf(", %d still running", r)
 		}
 	}
@@ -383,10 +396,8 @@ const remoteQueryTimeout = 2 * time.Minute
 // connector would refuse fails OpenConnector before this matters).
 func dsnTurnsTelemetryOff(dsn string) bool {
 	_, query, _ := strings.Cut(dsn, "?")
-	q, err := url.ParseQuery(query)
-	if err != nil {
-		return false
-	}
+	// A malformed pair elsewhere is dropped, as the connector drops it: the rest counts.
+	q, _ := url.ParseQuery(query)
 	on, err := strconv.ParseBool(q.Get(telemetry.ParamEnableTelemetry))
 	return err == nil && !on
 }

@@ -431,7 +431,7 @@ func TestLiveStatsStatus(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLiveStats()
-			l.running = func(int) int { return 0 }
+			l.begun[0] = 31
 			l.count[0], l.fail[0] = 31, 2
 			l.begin[0], l.end[0] = t0, t0.Add(tc.span)
 			assert.Equal(t, tc.want, l.status(0))
@@ -439,8 +439,7 @@ func TestLiveStatsStatus(t *testing.T) {
 	}
 	t.Run("statements still running at the phase's end", func(t *testing.T) {
 		l := newLiveStats()
-		l.running = func(phase int) int { return 3 + phase }
-		l.count[1], l.begin[1] = 31, t0
+		l.begun[1], l.count[1], l.begin[1] = 35, 31, t0
 		assert.Equal(t, "31 statements, 0 errors", l.status(1), "not while the phase runs")
 		l.end[1] = t0.Add(100 * time.Millisecond)
 		assert.Equal(t, "31 statements, 0 errors, 4 still running", l.status(1))
@@ -489,6 +488,19 @@ func TestTelemetryOff(t *testing.T) {
 				assert.True(t, c.OK, "%s: %s", c.Name, c.Detail)
 			}
 		})
+	}
+}
+
+func TestDSNTurnsTelemetryOff(t *testing.T) {
+	const host = "token:dapi-x@adb-1.azuredatabricks.net:443/sql/1.0/warehouses/w"
+	for dsn, off := range map[string]bool{
+		host:                                     false,
+		host + "?enableTelemetry=false":          true,
+		host + "?catalog=main&enableTelemetry=0": true,
+		host + "?enableTelemetry=true":           false,
+		host + "?a=%zz&enableTelemetry=false":    true, // the malformed pair is dropped, the rest counts
+	} {
+		assert.Equal(t, off, dsnTurnsTelemetryOff(dsn), dsn)
 	}
 }
 

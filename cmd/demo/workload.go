@@ -193,7 +193,9 @@ type workload struct {
 	start    time.Time
 	budget   *budget
 	phase    atomic.Int32
-	running  [maxPhases]atomic.Int32 // workload statements begun and not yet counted, per phase
+	// onBegin, when set before run, hears of each workload statement as it begins, with
+	// its phase.
+	onBegin func(phase int)
 
 	mu      sync.Mutex
 	samples []sample
@@ -295,13 +297,8 @@ func (w *workload) worker(ctx context.Context, idx int, onSample func(sample)) {
 		if onSample != nil {
 			onSample(s)
 		}
-		w.running[s.phase].Add(-1)
 	}
 }
-
-// runningIn returns how many workload statements of phase are still running (begun and
-// not yet counted by run's onSample).
-func (w *workload) runningIn(phase int) int { return int(w.running[phase].Load()) }
 
 // statement runs one statement of kind k.
 func (w *workload) statement(ctx context.Context, k int, seq int64, worker int, rng *mrand.Rand) sample {
@@ -340,8 +337,8 @@ func (w *workload) begin(ctx context.Context, k int, seq int64) (context.Context
 	cell := &idCell{}
 	ctx = driverctx.NewContextWithQueryIdCallback(ctx, cell.set)
 	phase := int(w.phase.Load())
-	if k != kindDDL {
-		w.running[phase].Add(1)
+	if k != kindDDL && w.onBegin != nil {
+		w.onBegin(phase)
 	}
 	return ctx, &sample{kind: k, seq: seq, phase: phase, at: time.Since(w.start)}, cell
 }
