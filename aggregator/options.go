@@ -43,8 +43,9 @@ func WithBatchSize(n int) Option {
 	return func(o *options) { o.cfg.BatchSize = n }
 }
 
-// WithFlushInterval sets the period of the flush timer. Default 5 s. Flushes triggered by
-// a full batch or a terminal error do not reset the timer.
+// WithFlushInterval sets the period of the flush timer: default 5 s, at least
+// telemetry.MinFlushInterval (10 ms; a shorter period is raised to it). Flushes triggered
+// by a full batch or a terminal error do not reset the timer.
 func WithFlushInterval(d time.Duration) Option {
 	return func(o *options) { o.cfg.FlushInterval = d }
 }

@@ -86,6 +86,9 @@ func newConnector(cfg config, dsn *dsnConfig) (*Connector, error) {
 	if err := cfg.tel.Validate(); err != nil {
 		return nil, fmt.Errorf("dbtelemetry: %w", err)
 	}
+	// Zero fields take their defaults here, for the aggregator and the host's exporter
+	// alike (a zero retry delay would leave the backoff to its jitter).
+	cfg.tel = cfg.tel.Normalize()
 	c := &Connector{cfg: cfg, gate: newGate()}
 	c.tr = &transport{base: newBaseTransport(cfg.skipVerify), c: c}
 	c.info.Store(&telemetry.ConnectionInfo{})

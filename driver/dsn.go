@@ -110,11 +110,11 @@ type dsnTelemetry struct {
 	EnableTelemetry *bool
 	// BatchSize is telemetry_batch_size, 1 to 10000.
 	BatchSize int
-	// FlushInterval is telemetry_flush_interval, > 0 and at most 1 h.
+	// FlushInterval is telemetry_flush_interval, 10 ms to 1 h.
 	FlushInterval time.Duration
 	// RetryCount is telemetry_retry_count, 0 to 10.
 	RetryCount *int
-	// RetryDelay is telemetry_retry_delay, 1 ms to 1 min.
+	// RetryDelay is telemetry_retry_delay, 1 ms to 1 s.
 	RetryDelay time.Duration
 }
 
@@ -364,14 +364,27 @@ func (cfg *dsnConfig) parseTelemetryParams(params dsnParams) error {
 			return newDSNParamError(p.name, v, p.want) // cfg is dropped with the error
 		}
 	}
-	for k := range params {
-		for _, p := range own {
-			if strings.EqualFold(k, p.name) {
-				return &dsnParamError{name: k, value: params.get(k), want: "the name " + p.name + " (our parameter names are case-sensitive)"}
-			}
+	for _, k := range slices.Sorted(maps.Keys(params)) { // the first in order: the same error every time
+		if p, ok := ownParamFold(own, k); ok {
+			return newDSNCaseError(k, params.get(k), p)
 		}
 	}
 	return nil
+}
+
+// ownParamFold returns our parameter that key names in another case.
+func ownParamFold(own []ownParam, key string) (ownParam, bool) {
+	for _, p := range own {
+		if key != p.name && strings.EqualFold(key, p.name) {
+			return p, true
+		}
+	}
+	return ownParam{}, false
+}
+
+// newDSNCaseError is the error for key, one of our parameters in another case.
+func newDSNCaseError(key, value string, p ownParam) error {
+	return newDSNParamError(key, value, "the name "+p.name+" (our parameter names are case-sensitive)")
 }
 
 // ownParam is one of our DSN parameters: its name, the values it accepts, and how it
@@ -435,15 +448,17 @@ func checkDroppedPairs(raw string) error {
 			if k, err := url.QueryUnescape(rawKey); err == nil {
 				key = k
 			}
+			value := ""
+			if hasValue {
+				value = pair[off+len(rawKey)+1:] // to the end of the pair: what made it malformed
+			}
+			if p, ok := ownParamFold(own, key); ok {
+				return newDSNCaseError(key, value, p)
+			}
 			for _, p := range own {
-				if key != p.name {
-					continue
+				if key == p.name {
+					return newDSNParamError(p.name, value, p.want)
 				}
-				value := ""
-				if hasValue {
-					value = pair[off+len(rawKey)+1:] // to the end of the pair: what made it malformed
-				}
-				return newDSNParamError(p.name, value, p.want)
 			}
 			off += len(part) + 1
 		}

@@ -345,13 +345,24 @@ func TestParseDSNTelemetryErrors(t *testing.T) {
 	// One of ours in another case would become a session parameter, with its writer
 	// believing it set telemetry.
 	for _, name := range []string{"EnableTelemetry", "enabletelemetry", "TELEMETRY_BATCH_SIZE", "Telemetry_Retry_Delay"} {
-		t.Run(name, func(t *testing.T) {
-			_, err := parseDSN(testDSN + "?ansi_mode=true&" + name + "=false")
-			require.ErrorIs(t, err, ErrInvalidParam)
-			assert.Contains(t, err.Error(), name+`="false": want the name `)
-			assert.Contains(t, err.Error(), "case-sensitive")
-		})
+		// As a pair of its own, and in a pair url.Values drops (a ';' in it).
+		for _, pair := range []string{name + "=false", name + "=false;"} {
+			t.Run(pair, func(t *testing.T) {
+				_, err := parseDSN(testDSN + "?ansi_mode=true&" + pair)
+				require.ErrorIs(t, err, ErrInvalidParam)
+				assert.Contains(t, err.Error(), name+"=")
+				assert.Contains(t, err.Error(), "want the name ")
+				assert.Contains(t, err.Error(), "case-sensitive")
+			})
+		}
 	}
+	t.Run("two in another case: the first by name, every time", func(t *testing.T) {
+		for range 20 {
+			_, err := parseDSN(testDSN + "?TELEMETRY_BATCH_SIZE=3&EnableTelemetry=x")
+			require.ErrorIs(t, err, ErrInvalidParam)
+			assert.Contains(t, err.Error(), `EnableTelemetry="x"`)
+		}
+	})
 	t.Run("ours after a ';' in a pair", func(t *testing.T) {
 		_, err := parseDSN(testDSN + "?ansi_mode=true;enableTelemetry=false")
 		assert.EqualError(t, err, `dbtelemetry: DSN parameter enableTelemetry="false": `+wantBool)
@@ -617,5 +628,19 @@ func TestDSNParamsAgreeWithTelemetryConfig(t *testing.T) {
 				assert.Equal(t, d.RetryDelay, tc.RetryDelay)
 			}
 		})
+	}
+}
+
+// The zero fields of WithTelemetryConfig take their defaults, in the configuration the
+// aggregator and the host's exporter are made from (a zero retry delay would leave the
+// backoff to its jitter); RetryCount 0 stays "no retries".
+func TestTelemetryConfigZeroFieldsTakeDefaults(t *testing.T) {
+	for _, retries := range []int{2, 0} {
+		c, err := OpenConnector(testDSN, WithTelemetryConfig(telemetry.Config{RetryCount: retries}))
+		require.NoError(t, err)
+		want := telemetry.DefaultConfig()
+		want.RetryCount = retries
+		assert.Equal(t, want, c.cfg.tel)
+		require.NoError(t, c.Close())
 	}
 }

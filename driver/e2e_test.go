@@ -163,16 +163,10 @@ func TestRowsNeverClosedAreLoggedAtClose(t *testing.T) {
 	}
 	require.NoError(t, db.Close())
 
-	got := map[string]*telemetry.SQLOperation{}
-	for _, l := range decodeLogs(t, srv) {
-		if d := l.Entry.SQLDriverLog; d.SQLOperation != nil && opType(l) == telemetry.OpExecuteStatement {
-			got[d.SQLStatementID] = d.SQLOperation
-		}
-	}
+	got := statementLogs(decodeLogs(t, srv))
 	for _, st := range srv.Statements() {
-		op := got[st.ID]
-		require.NotNil(t, op, "a log for %q", st.SQL)
-		assert.Equal(t, queries[st.SQL], op.ExecutionResult, "the result format of %q", st.SQL)
+		require.Len(t, got[st.ID], 1, "one log for %q", st.SQL)
+		assert.Equal(t, queries[st.SQL], got[st.ID][0].SQLOperation.ExecutionResult, "the result format of %q", st.SQL)
 	}
 	assert.Len(t, got, len(queries))
 }

@@ -68,7 +68,8 @@ func WithFlushInterval(d time.Duration) Option { return func(c *config) { c.tel.
 
 // WithTelemetryConfig replaces every telemetry setting at once (see telemetry.Config),
 // the DSN's telemetry parameters included: start from telemetry.DefaultConfig and set
-// what differs. Zero fields take their defaults.
+// what differs. Zero fields take their defaults, but for RetryCount, where 0 means no
+// retries (see telemetry.Config.Normalize).
 func WithTelemetryConfig(tc telemetry.Config) Option { return func(c *config) { c.tel = tc } }
 
 // WithLookupEnv replaces os.LookupEnv for the kill switch (tests).

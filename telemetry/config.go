@@ -153,8 +153,9 @@ func (c Config) Normalize() Config {
 // Validate checks the fields that a DSN parameter also sets against that parameter's
 // bounds (see DSNParams), where Normalize would bring them within: it returns an error
 // wrapping ErrInvalidConfig that names the first field out of bounds and what it
-// accepts. Zero stands for the default in each, and so does a negative RetryCount (see
-// Normalize). The other fields have no bounds to check: zero or below takes the default.
+// accepts. Zero stands for the default in each but RetryCount, where 0 means no retries
+// and a negative count the default (see Normalize). The other fields have no bounds to
+// check: zero or below takes the default.
 func (c Config) Validate() error {
 	bad := func(field string, v any, want string) error {
 		return fmt.Errorf("%w: %s %v: want 0 (the default) or %s", ErrInvalidConfig, field, v, want)
