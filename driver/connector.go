@@ -232,6 +232,12 @@ func (c *Connector) Transitions() []exporter.Transition {
 	return nil
 }
 
+// Enabled reports whether the connector's telemetry is switched on: false when the kill
+// switch (DATABRICKS_TELEMETRY_DISABLED), the DSN's enableTelemetry=false or
+// WithTelemetry(false) turned it off, and the connector is the driver alone. When it is
+// on, the server's feature flag may still keep the export off (see Stats).
+func (c *Connector) Enabled() bool { return c.em.Enabled() }
+
 // Flush exports what is pending now and waits for the export, bounded by ctx, with
 // the aggregator's result (see aggregator.Aggregator.Flush): an export's error, ctx's,
 // or aggregator.ErrClosed after Close (which flushed what was pending). With telemetry

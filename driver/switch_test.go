@@ -147,6 +147,33 @@ func TestBadTelemetryParamsFailOpen(t *testing.T) {
 	}
 }
 
+// Enabled says whether the connector's telemetry is switched on, as the kill switch, the
+// DSN and WithTelemetry decide (a malformed pair elsewhere in the DSN is dropped, the rest
+// counts).
+func TestConnectorEnabled(t *testing.T) {
+	const dsn = "token:dapi-x@adb-1.azuredatabricks.net:443/sql/1.0/warehouses/w"
+	noEnv := driver.WithLookupEnv(func(string) (string, bool) { return "", false })
+	killed := driver.WithLookupEnv(func(string) (string, bool) { return "1", true })
+	for _, tc := range []struct {
+		dsn  string
+		opts []driver.Option
+		on   bool
+	}{
+		{dsn, []driver.Option{noEnv}, true},
+		{dsn + "?enableTelemetry=false", []driver.Option{noEnv}, false},
+		{dsn + "?catalog=main&enableTelemetry=0", []driver.Option{noEnv}, false},
+		{dsn + "?enableTelemetry=true", []driver.Option{noEnv}, true},
+		{dsn + "?a=%zz&enableTelemetry=false", []driver.Option{noEnv}, false},
+		{dsn + "?enableTelemetry=true", []driver.Option{killed}, false},
+		{dsn, []driver.Option{noEnv, driver.WithTelemetry(false)}, false},
+	} {
+		c, err := driver.OpenConnector(tc.dsn, tc.opts...)
+		require.NoError(t, err, tc.dsn)
+		assert.Equal(t, tc.on, c.Enabled(), tc.dsn)
+		require.NoError(t, c.Close())
+	}
+}
+
 // Our options are held to the bounds of the DSN parameters they share: out of them,
 // making the connector fails with an error that names the setting and what it accepts.
 func TestBadTelemetryOptionsFailOpen(t *testing.T) {

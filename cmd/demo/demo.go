@@ -95,18 +95,18 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 	if o.telemetryOut != "" {
 		notes = append(notes, fmt.Sprintf("-telemetry-out %s: every log of every batch the telemetry endpoint acknowledged, as JSON lines, teed from the exporter's HTTP client.", o.telemetryOut))
 	}
-	enabled := !telemetry.DisabledByEnv(os.LookupEnv)
-	if !enabled {
-		notes = append(notes, telemetry.DisableEnv+" is set: telemetry is off, so there is nothing to export.")
-	} else if dsnTurnsTelemetryOff(dsn) {
-		enabled = false
-		notes = append(notes, "enableTelemetry=false in the DSN: telemetry is off, so there is nothing to export.")
-	}
-
 	hosts := driver.NewHosts(hostOpts...)
 	conn, err := driver.OpenConnector(dsn, driver.WithHosts(hosts))
 	if err != nil {
 		return nil, fmt.Errorf("open the connector: %w", err)
+	}
+	// The connector decided from the kill switch and the DSN; the note says which.
+	enabled := conn.Enabled()
+	switch {
+	case telemetry.DisabledByEnv(os.LookupEnv):
+		notes = append(notes, telemetry.DisableEnv+" is set: telemetry is off, so there is nothing to export.")
+	case !enabled:
+		notes = append(notes, "enableTelemetry=false in the DSN: telemetry is off, so there is nothing to export.")
 	}
 	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(o.concurrency)
@@ -391,16 +391,6 @@ func (l *liveStats) status(phase int) string {
 // before the driver holds a handle to cancel, and its aggregate would then run on,
 // on the user's compute.
 const remoteQueryTimeout = 2 * time.Minute
-
-// dsnTurnsTelemetryOff reports whether the DSN's enableTelemetry says false (a value the
-// connector would refuse fails OpenConnector before this matters).
-func dsnTurnsTelemetryOff(dsn string) bool {
-	_, query, _ := strings.Cut(dsn, "?")
-	// A malformed pair elsewhere is dropped, as the connector drops it: the rest counts.
-	q, _ := url.ParseQuery(query)
-	on, err := strconv.ParseBool(q.Get(telemetry.ParamEnableTelemetry))
-	return err == nil && !on
-}
 
 // withQueryTimeout adds the driver's timeout parameter (seconds, enforced by the server)
 // to dsn, unless it has one; it reports whether it did.

@@ -491,19 +491,6 @@ func TestTelemetryOff(t *testing.T) {
 	}
 }
 
-func TestDSNTurnsTelemetryOff(t *testing.T) {
-	const host = "token:dapi-x@adb-1.azuredatabricks.net:443/sql/1.0/warehouses/w"
-	for dsn, off := range map[string]bool{
-		host:                                     false,
-		host + "?enableTelemetry=false":          true,
-		host + "?catalog=main&enableTelemetry=0": true,
-		host + "?enableTelemetry=true":           false,
-		host + "?a=%zz&enableTelemetry=false":    true, // the malformed pair is dropped, the rest counts
-	} {
-		assert.Equal(t, off, dsnTurnsTelemetryOff(dsn), dsn)
-	}
-}
-
 func TestWithQueryTimeout(t *testing.T) {
 	const host = "token:dapi-x@adb-1.azuredatabricks.net:443/sql/1.0/warehouses/w"
 	tests := []struct {
