@@ -146,24 +146,22 @@ func TestWorkloadEndToEnd(t *testing.T) {
 func TestRowsNeverClosedAreLoggedAtClose(t *testing.T) {
 	srv, err := warehouse.NewServer()
 	require.NoError(t, err)
-	defer srv.Close()
-	db, err := sql.Open("databricks-telemetry", srv.DSN()+"?enableTelemetry=true")
-	require.NoError(t, err)
-	ctx := context.Background()
+	t.Cleanup(func() { _ = srv.Close() }) // after the rows (cleanups run last first)
 	queries := map[string]string{
 		"SELECT range FROM range(2500)":   telemetry.ResultInlineArrow,
 		"SELECT range FROM range(300000)": telemetry.ResultExternalLinks,
 	}
-	for q := range queries {
-		rows, err := db.QueryContext(ctx, q)
-		require.NoError(t, err)
-		require.True(t, rows.Next()) // one row read; the rows are left open
-		// Closed only when the test ends, for the driver's download goroutines.
-		defer func() { _ = rows.Close() }()
-	}
-	require.NoError(t, db.Close())
+	logs := logsOf(t, srv, "", func(db *sql.DB) {
+		for q := range queries {
+			rows, err := db.QueryContext(context.Background(), q)
+			require.NoError(t, err)
+			require.True(t, rows.Next()) // one row read; the rows are left open
+			// Closed only when the test ends, for the driver's download goroutines.
+			t.Cleanup(func() { _ = rows.Close() })
+		}
+	})
 
-	got := statementLogs(decodeLogs(t, srv))
+	got := statementLogs(logs)
 	for _, st := range srv.Statements() {
 		require.Len(t, got[st.ID], 1, "one log for %q", st.SQL)
 		assert.Equal(t, queries[st.SQL], got[st.ID][0].SQLOperation.ExecutionResult, "the result format of %q", st.SQL)
