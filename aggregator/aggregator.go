@@ -85,6 +85,9 @@ type Aggregator struct {
 
 	// owned by the export goroutine
 	recBuf []record
+	blocks []logBlock // what the logs of a batch point to, reused (see buildLogs)
+	ids    []byte     // a batch's log ids, reused
+	rnd    []byte     // their random bytes, reused
 	logBuf []*telemetry.FrontendLog
 }
 

@@ -15,12 +15,10 @@ type printExporter struct{}
 
 func (printExporter) Export(_ context.Context, logs []*telemetry.FrontendLog) error {
 	for _, l := range logs {
-		c := *l
+		c := l.Clone() // the log is the aggregator's: change a copy
 		c.FrontendLogEventID = "UUID"
-		cc := *c.Context.ClientContext
-		cc.TimestampMillis = 0
-		c.Context = &telemetry.LogContext{ClientContext: &cc}
-		b, err := json.Marshal(&c)
+		c.Context.ClientContext.TimestampMillis = 0
+		b, err := json.Marshal(c)
 		if err != nil {
 			return fmt.Errorf("marshal: %w", err)
 		}

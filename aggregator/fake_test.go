@@ -88,7 +88,11 @@ func (f *fakeExporter) Export(ctx context.Context, logs []*telemetry.FrontendLog
 		return err
 	}
 	f.mu.Lock()
-	f.batches = append(f.batches, append([]*telemetry.FrontendLog(nil), logs...))
+	kept := make([]*telemetry.FrontendLog, len(logs))
+	for i, l := range logs {
+		kept[i] = l.Clone() // the aggregator reuses logs once Export returns
+	}
+	f.batches = append(f.batches, kept)
 	f.mu.Unlock()
 	return nil
 }

@@ -47,11 +47,17 @@ type logBlock struct {
 	hi  telemetry.HostInfo
 }
 
-// buildLogs appends the logs of recs to dst. The values are fresh for every batch: an
-// exporter may keep the logs (not the slice) after Export returns.
+// buildLogs appends the logs of recs to dst. Their values live in the aggregator's
+// blocks, which the next batch reuses: an exporter must not keep the logs after Export
+// returns (telemetry.Exporter). Called by the export goroutine only.
 func (a *Aggregator) buildLogs(dst []*telemetry.FrontendLog, recs []record) []*telemetry.FrontendLog {
-	blocks := make([]logBlock, len(recs))
-	ids := newUUIDs(len(recs))
+	if cap(a.blocks) < len(recs) {
+		a.blocks = make([]logBlock, len(recs))
+	}
+	blocks := a.blocks[:len(recs)]
+	clear(blocks) // fill sets only what its kind of log has: nothing of the last batch stays
+	a.ids = appendUUIDs(a.ids[:0], &a.rnd, len(recs))
+	ids := string(a.ids) // one string for the batch's ids
 	for i := range recs {
 		b := &blocks[i]
 		a.logCtx.fill(b, &recs[i], ids[i*36:(i+1)*36])
@@ -175,22 +181,24 @@ func (lc *logContext) fill(b *logBlock, rec *record, id string) {
 
 const hexDigits = "0123456789abcdef"
 
-// newUUIDs returns n random (version 4) UUIDs in canonical form, concatenated: one read
-// from crypto/rand and one string for the whole batch.
-func newUUIDs(n int) string {
-	raw := make([]byte, 16*n)
-	_, _ = rand.Read(raw) // never fails (Go ≥ 1.24 crashes the program instead)
-	out := make([]byte, 0, 36*n)
+// appendUUIDs appends n random (version 4) UUIDs in canonical form to dst, from one
+// read of crypto/rand into *raw (kept for the next call).
+func appendUUIDs(dst []byte, raw *[]byte, n int) []byte {
+	if cap(*raw) < 16*n {
+		*raw = make([]byte, 16*n)
+	}
+	r := (*raw)[:16*n]
+	_, _ = rand.Read(r) // never fails (Go ≥ 1.24 crashes the program instead)
 	for i := 0; i < n; i++ {
-		u := raw[16*i : 16*(i+1)]
+		u := r[16*i : 16*(i+1)]
 		u[6] = u[6]&0x0f | 0x40 // version 4
 		u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
 		for j, c := range u {
 			if j == 4 || j == 6 || j == 8 || j == 10 {
-				out = append(out, '-')
+				dst = append(dst, '-')
 			}
-			out = append(out, hexDigits[c>>4], hexDigits[c&0x0f])
+			dst = append(dst, hexDigits[c>>4], hexDigits[c&0x0f])
 		}
 	}
-	return string(out)
+	return dst
 }

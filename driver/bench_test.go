@@ -348,7 +348,9 @@ type capture struct {
 func (c *capture) Export(_ context.Context, logs []*telemetry.FrontendLog) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.logs = append(c.logs, logs...)
+	for _, l := range logs {
+		c.logs = append(c.logs, l.Clone()) // the aggregator reuses logs once Export returns
+	}
 	return nil
 }
 

@@ -45,3 +45,20 @@ func ExampleRedact() {
 	fmt.Println(telemetry.Redact(`Post "https://h/sql?o=1": Authorization: Bearer dapi0123456789abcdef0123456789abcdef; where name = 'alice' at /home/alice/app/main.go:12`))
 	// Output: Post "?": Authorization: Bearer [REDACTED]; where name = '?' at [PATH]/main.go:12
 }
+
+// An exporter that keeps logs after Export returns keeps clones: the aggregator reuses
+// the logs it hands over for its next batch.
+func ExampleFrontendLog_Clone() {
+	var kept []*telemetry.FrontendLog
+	export := func(logs []*telemetry.FrontendLog) {
+		for _, l := range logs {
+			kept = append(kept, l.Clone())
+		}
+	}
+	batch := []*telemetry.FrontendLog{{FrontendLogEventID: "id-1", Entry: &telemetry.LogEntry{
+		SQLDriverLog: &telemetry.SQLDriverLog{SQLStatementID: "q1", OperationLatencyMs: 120}}}}
+	export(batch)
+	*batch[0].Entry.SQLDriverLog = telemetry.SQLDriverLog{SQLStatementID: "q2"} // the next batch
+	fmt.Println(kept[0].Entry.SQLDriverLog.SQLStatementID, kept[0].Entry.SQLDriverLog.OperationLatencyMs)
+	// Output: q1 120
+}

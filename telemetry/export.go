@@ -4,7 +4,9 @@ import "context"
 
 // Exporter ships batches of finished logs somewhere. The aggregator calls Export from its
 // own goroutine, one call at a time; implementations must honour ctx and must not retain
-// the slice after returning.
+// the slice, or the logs in it, after returning: like io.Writer's buffer, they are the
+// caller's again, and the aggregator reuses them for its next batch. An exporter that
+// keeps logs keeps clones (FrontendLog.Clone).
 type Exporter interface {
 	// Export sends one batch. An error means the batch was not delivered (after any
 	// retries the implementation performs); the caller counts it and never retries it.

@@ -162,3 +162,41 @@ type ErrorInfo struct {
 	ErrorName  string `json:"error_name,omitempty"`
 	StackTrace string `json:"stack_trace,omitempty"`
 }
+
+// Clone returns a deep copy of l (nil for nil). An Exporter that keeps logs after Export
+// returns keeps clones: the aggregator reuses the logs it hands over for its next batch.
+func (l *FrontendLog) Clone() *FrontendLog {
+	c := cloned(l)
+	if c == nil {
+		return nil
+	}
+	if c.Context = cloned(c.Context); c.Context != nil {
+		c.Context.ClientContext = cloned(c.Context.ClientContext)
+	}
+	if c.Entry = cloned(c.Entry); c.Entry != nil {
+		if dl := cloned(c.Entry.SQLDriverLog); dl != nil {
+			c.Entry.SQLDriverLog = dl
+			dl.SystemConfiguration = cloned(dl.SystemConfiguration)
+			dl.ErrorInfo = cloned(dl.ErrorInfo)
+			if dl.DriverConnectionParams = cloned(dl.DriverConnectionParams); dl.DriverConnectionParams != nil {
+				dl.DriverConnectionParams.HostInfo = cloned(dl.DriverConnectionParams.HostInfo)
+			}
+			if op := cloned(dl.SQLOperation); op != nil {
+				dl.SQLOperation = op
+				op.ChunkDetails = cloned(op.ChunkDetails)
+				op.ResultLatency = cloned(op.ResultLatency)
+				op.OperationDetail = cloned(op.OperationDetail)
+			}
+		}
+	}
+	return c
+}
+
+// cloned is a shallow copy of *p in a new variable, nil for nil.
+func cloned[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
+}
