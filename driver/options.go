@@ -51,7 +51,8 @@ func WithLogger(l zerolog.Logger) Option { return func(c *config) { c.logger = l
 // exporter.NewJSONLinesExporter(os.Stderr)) instead of the Databricks service. The
 // connector owns the aggregator built on it; exp is not closed by the connector. The
 // server's feature flag is not asked (it decides for the Databricks service): telemetry is
-// on unless the DSN or WithTelemetry turns it off, or the kill switch is set.
+// on unless the DSN or WithTelemetry turns it off, or the kill switch is set. exp must not
+// keep the logs it is given once Export returns (telemetry.Exporter; FrontendLog.Clone).
 func WithExporter(exp telemetry.Exporter) Option { return func(c *config) { c.exporter = exp } }
 
 // WithHosts uses h for the shared per-host exporters instead of the registered driver's.
