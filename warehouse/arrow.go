@@ -466,8 +466,12 @@ func appendMember(b []byte, i int, key string, v any) ([]byte, error) {
 
 func formatInterval(iv duckdb.Interval) string {
 	var parts []string
-	if iv.Months != 0 {
-		parts = append(parts, fmt.Sprintf("%d-%d", iv.Months/12, iv.Months%12))
+	if m := iv.Months; m != 0 {
+		sign := ""
+		if m < 0 {
+			sign, m = "-", -m
+		}
+		parts = append(parts, fmt.Sprintf("%s%d-%d", sign, m/12, m%12))
 	}
 	d := time.Duration(iv.Micros) * time.Microsecond
 	parts = append(parts, fmt.Sprintf("%d %s", iv.Days, formatClock(d)))

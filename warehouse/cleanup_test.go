@@ -162,7 +162,7 @@ func TestFailedOperationsAreForgotten(t *testing.T) {
 		{name: "query cancelled after it finished", q: "SELECT wait_ms(300)", timeout: 800 * time.Millisecond, state: warehouse.StateFinished,
 			check: func(t *testing.T, err error) { assert.ErrorIs(t, err, context.DeadlineExceeded) }},
 		{name: "query failed", q: failing, state: warehouse.StateError, check: sqlState("22018")},
-		{name: "query timed out", params: "timeout=1", q: "SELECT wait_ms(3000)", state: "TIMEDOUT", check: sqlState("HYT00")},
+		{name: "query timed out", params: "timeout=1", q: "SELECT wait_ms(3000)", state: warehouse.StateTimedOut, check: sqlState("HYT00")},
 		{name: "exec failed", exec: true, q: failing, state: warehouse.StateError, check: sqlState("22018"), closed: true},
 	}
 	for _, tc := range cases {

@@ -47,6 +47,8 @@ func TestTypesRoundTrip(t *testing.T) {
 		{"binary", "CAST('\\x00\\xFFab'::BLOB AS BLOB)", []byte{0x00, 0xff, 'a', 'b'}},
 		{"date", "DATE '2024-02-29'", date},
 		{"timestamp", "TIMESTAMP '2024-02-29 13:14:15.123456'", ts},
+		{"interval", "INTERVAL 14 MONTH", "1-2 0 00:00:00.000000"},
+		{"negative interval", "INTERVAL (-14) MONTH", "-1-2 0 00:00:00.000000"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,6 +126,8 @@ func typeOf(expr string) string {
 		return "VARCHAR"
 	case strings.HasPrefix(expr, "DATE"):
 		return "DATE"
+	case strings.HasPrefix(expr, "INTERVAL"):
+		return "INTERVAL"
 	default:
 		return "TIMESTAMP"
 	}
@@ -484,4 +488,17 @@ func findStatement(t *testing.T, srv *warehouse.Server, sqlPrefix string) wareho
 	}
 	t.Fatalf("no statement %q", sqlPrefix)
 	return warehouse.StatementRecord{}
+}
+
+// The DSN carries the token escaped: any token the server accepts works through it.
+func TestDSNEscapesTheToken(t *testing.T) {
+	for _, token := range []string{"dapi@x", "tok/en", "a:b", "p%41ss", "sp ace", "q?x", "h#x"} {
+		t.Run(token, func(t *testing.T) {
+			srv := start(t, warehouse.WithToken(token))
+			db, err := sql.Open("databricks", srv.DSN())
+			require.NoError(t, err)
+			defer db.Close()
+			require.NoError(t, db.PingContext(ctxTimeout(t, 20*time.Second)))
+		})
+	}
 }

@@ -52,7 +52,10 @@ type Fault struct {
 	Drop bool
 	// Garbage answers 200 with random bytes.
 	Garbage bool
-	// SlowDrip, with Garbage or alone, writes the body one byte per interval.
+	// SlowDrip, with Garbage, writes the garbage body one byte per interval. Alone, it
+	// answers 200 with the ingest's body {"errors":[],"numSuccess":0}, one byte per
+	// interval, whatever the group: never the endpoint's own answer, so on the Thrift and
+	// CloudFetch groups the client gets a body it cannot decode.
 	SlowDrip time.Duration
 	// BodyBytes is the size of a garbage body (default 1 KiB).
 	BodyBytes int
@@ -123,6 +126,7 @@ func (s *Server) group(g Group, h http.Handler) http.Handler {
 			return
 		}
 		if !s.sleep(r.Context(), f.Latency) {
+			s.abortIfClosing()
 			return
 		}
 		switch {
@@ -130,8 +134,7 @@ func (s *Server) group(g Group, h http.Handler) http.Handler {
 			select {
 			case <-r.Context().Done():
 			case <-s.closing:
-				// Cut the connection rather than let net/http send an empty 200.
-				panic(http.ErrAbortHandler)
+				s.abortIfClosing()
 			}
 		case f.Drop:
 			dropConnection(w)
@@ -173,8 +176,18 @@ func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, body []byte, 
 			fl.Flush()
 		}
 		if !s.sleep(r.Context(), drip) {
+			s.abortIfClosing()
 			return
 		}
+	}
+}
+
+// abortIfClosing cuts the connection of a request whose fault the server's Close
+// interrupted, rather than let net/http finish the answer: an empty 200 after a
+// latency, or a body cut short but properly terminated after a slow drip.
+func (s *Server) abortIfClosing() {
+	if s.isClosing() {
+		panic(http.ErrAbortHandler)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -412,4 +413,38 @@ func TestBadInput(t *testing.T) {
 	db := open(t, srv, "")
 	var v int
 	require.NoError(t, db.QueryRow("SELECT 1").Scan(&v))
+}
+
+// A fault's delay that Close interrupts cuts the connection: the client never takes an
+// empty or short answer for a whole one (an exporter would count its batch delivered).
+func TestCloseCutsADelayedAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault warehouse.Fault
+	}{
+		{"latency", warehouse.Fault{Latency: 5 * time.Second}},
+		{"slow drip", warehouse.Fault{SlowDrip: 500 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 10 { // Close and the handler's return race: each run may tell
+				srv, err := warehouse.NewServer()
+				require.NoError(t, err)
+				srv.InjectFaults(warehouse.GroupTelemetry, tc.fault)
+				transport := &http.Transport{}
+				got := make(chan error, 1)
+				go func() {
+					resp, body, err := post(t, &http.Client{Transport: transport}, srv, "/telemetry-ext", telemetryBody)
+					if err == nil {
+						got <- fmt.Errorf("an answer: HTTP %d, body %q", resp.StatusCode, body)
+						return
+					}
+					got <- nil
+				}()
+				require.Eventually(t, func() bool { return len(srv.TelemetryRequests()) == 1 }, 5*time.Second, time.Millisecond)
+				require.NoError(t, srv.Close())
+				require.NoError(t, <-got, "the connection was cut")
+				transport.CloseIdleConnections()
+			}
+		})
+	}
 }

@@ -28,6 +28,7 @@ const (
 	StateFinished = "FINISHED"
 	StateError    = "ERROR"
 	StateCanceled = "CANCELED"
+	StateTimedOut = "TIMEDOUT" // the DSN's timeout (queryTimeout) ended it
 	StateClosed   = "CLOSED"
 )
 
@@ -55,7 +56,7 @@ type StatementRecord struct {
 	SQL            string
 	Parameters     int
 	State          string // one of the State constants
-	SQLState       string // set when State is StateError
+	SQLState       string // set when State is StateError or StateTimedOut
 	Message        string // the error message sent, if any
 	Delivery       Delivery
 	Rows           int64 // rows in the result set

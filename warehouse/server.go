@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -216,9 +217,10 @@ func NewServer(opts ...Option) (*Server, error) {
 }
 
 // DSN returns a DSN for the Databricks driver:
-// http://token:<tok>@127.0.0.1:PORT/sql/1.0/warehouses/local.
+// http://token:<tok>@127.0.0.1:PORT/sql/1.0/warehouses/local, the token escaped.
 func (s *Server) DSN() string {
-	return fmt.Sprintf("http://token:%s@%s%s", s.cfg.token, s.ln.Addr().String(), HTTPPath)
+	u := url.URL{Scheme: "http", User: url.UserPassword("token", s.cfg.token), Host: s.ln.Addr().String(), Path: HTTPPath}
+	return u.String()
 }
 
 // URL returns the server's base URL, http://127.0.0.1:PORT.

@@ -351,7 +351,7 @@ func (s *Server) run(op *operation) {
 		case tcli.TOperationState_CANCELED_STATE:
 			r.State = StateCanceled
 		case tcli.TOperationState_TIMEDOUT_STATE:
-			r.State, r.SQLState, r.Message = "TIMEDOUT", op.failure.state, op.failure.message
+			r.State, r.SQLState, r.Message = StateTimedOut, op.failure.state, op.failure.message
 		default:
 			r.State, r.SQLState, r.Message = StateError, op.failure.state, op.failure.display()
 		}

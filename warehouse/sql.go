@@ -23,9 +23,13 @@ const (
 	kindDDL                        // returns no result set
 )
 
-// classify reads the statement's first keyword.
+// classify reads the statement's first keyword, or, after WITH, the keyword of the
+// statement its common table expressions lead to (Databricks SQL allows WITH … INSERT).
 func classify(stmt string) (statementKind, string) {
 	verb := strings.ToUpper(firstKeyword(stmt))
+	if verb == "WITH" {
+		verb = afterCTEs(stmt)
+	}
 	switch verb {
 	case "INSERT", "UPDATE", "DELETE", "MERGE":
 		return kindDML, verb
@@ -35,6 +39,46 @@ func classify(stmt string) (statementKind, string) {
 		return kindDDL, verb
 	}
 	return kindQuery, verb
+}
+
+// afterCTEs returns the first top-level keyword after WITH's common table expressions
+// that starts a statement: INSERT, UPDATE, DELETE, MERGE or SELECT ("WITH" when none is
+// found, a query).
+func afterCTEs(stmt string) string {
+	depth := 0
+	for i := 0; i < len(stmt); i++ {
+		switch c := stmt[i]; {
+		case c == '\'' || c == '"' || c == '`':
+			i = skipQuoted(stmt, i) - 1
+		case c == '-' && strings.HasPrefix(stmt[i:], "--"):
+			j := strings.IndexByte(stmt[i:], '\n')
+			if j < 0 {
+				return "WITH"
+			}
+			i += j
+		case c == '/' && strings.HasPrefix(stmt[i:], "/*"):
+			j := strings.Index(stmt[i:], "*/")
+			if j < 0 {
+				return "WITH"
+			}
+			i += j + 1
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case isIdentStart(c):
+			j := i
+			for j < len(stmt) && isIdentPart(stmt[j]) {
+				j++
+			}
+			if w := strings.ToUpper(stmt[i:j]); depth == 0 &&
+				(w == "INSERT" || w == "UPDATE" || w == "DELETE" || w == "MERGE" || w == "SELECT") {
+				return w
+			}
+			i = j - 1
+		}
+	}
+	return "WITH"
 }
 
 // firstKeyword skips white space, comments and opening parentheses.

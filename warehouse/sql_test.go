@@ -67,13 +67,15 @@ func TestBindParameters(t *testing.T) {
 func TestClassify(t *testing.T) {
 	cases := map[string]statementKind{
 		"SELECT 1": kindQuery,
-		"  -- comment\n insert into t values (1)": kindDML,
-		"/* x */ (SELECT 1)":                      kindQuery,
-		"update t set a = 1":                      kindDML,
-		"CREATE TABLE t(a INT)":                   kindDDL,
-		"begin transaction":                       kindDDL,
-		"WITH x AS (SELECT 1) SELECT * FROM x":    kindQuery,
-		"":                                        kindQuery,
+		"  -- comment\n insert into t values (1)":                             kindDML,
+		"/* x */ (SELECT 1)":                                                  kindQuery,
+		"update t set a = 1":                                                  kindDML,
+		"CREATE TABLE t(a INT)":                                               kindDDL,
+		"begin transaction":                                                   kindDDL,
+		"WITH x AS (SELECT 1) SELECT * FROM x":                                kindQuery,
+		"WITH x AS (SELECT 1 AS a) INSERT INTO t SELECT a FROM x":             kindDML,
+		"with \"insert\" AS (SELECT ')') DELETE FROM t WHERE a IN (SELECT 1)": kindDML,
+		"": kindQuery,
 	}
 	for stmt, want := range cases {
 		got, _ := classify(stmt)
