@@ -221,6 +221,8 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 	ui.end(closeView, fmt.Sprintf("telemetry: %d logs exported, %d pending", st.Exported, st.Pending))
 	ui.stop()
 
+	mix, ddl := wl.results()
+	out.mix, out.ddl = mix, ddl // what ran, whatever failed
 	interrupted := ctx.Err() != nil
 	if setupErr != nil && !interrupted {
 		return out, setupErr
@@ -229,13 +231,16 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 		notes = append(notes, "interrupted by Ctrl-C: statements in flight were cancelled (counted as interrupted, not as errors) and telemetry was flushed within its deadline.")
 	}
 	if enabled && st.Received == 0 && st.Queued == 0 {
-		notes = append(notes, "telemetry stayed off: the server's feature flag did not enable it (enableTelemetry=true in the DSN overrides the flag).")
+		if held := st.Dropped.Closed + st.Dropped.Undecided; held > 0 {
+			// Events waited for an answer of the flag that never came.
+			notes = append(notes, fmt.Sprintf("telemetry never started: the server's feature flag was never answered, and the %d event(s) held for its answer were dropped at close (counted as closed).", held))
+		} else {
+			notes = append(notes, "telemetry stayed off: the server's feature flag did not enable it (enableTelemetry=true in the DSN overrides the flag).")
+		}
 	}
 	if hostsErr != nil {
 		notes = append(notes, "closing the hosts' telemetry: "+oneLine(hostsErr.Error()))
 	}
-	mix, ddl := wl.results()
-	out.mix, out.ddl = mix, ddl
 	out.report = buildReport(inputs{
 		opts: o, target: target, d: d, scanRows: wl.scanRows, mix: mix, ddl: ddl, phases: spans, elapsed: elapsed,
 		interrupted: interrupted, runStart: runStart, stats: st, transitions: conn.Transitions(),

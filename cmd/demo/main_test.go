@@ -363,8 +363,10 @@ func TestRefusedDSN(t *testing.T) {
 	const token = "dapi0123456789abcdef0123456789abcdef" // not the warehouse's
 	t.Setenv(envDSN, "http://token:"+token+"@"+srv.Addr()+warehouse.HTTPPath)
 	var stdout, stderr bytes.Buffer
-	code, _ := runDemo(context.Background(), []string{"-queries", "4", "-concurrency", "1"}, &stdout, &stderr, cheaperScan)
+	code, out := runDemo(context.Background(), []string{"-queries", "4", "-concurrency", "1"}, &stdout, &stderr, cheaperScan)
 	require.Equal(t, exitFailed, code)
+	require.NotNil(t, out)
+	assert.Len(t, out.ddl, 1, "the CREATE alone: a table it did not create is not dropped")
 	_, port, _ := net.SplitHostPort(srv.Addr())
 	assert.Contains(t, stderr.String(), "port="+port)
 	assert.Contains(t, stderr.String(), warehouse.HTTPPath)

@@ -197,6 +197,8 @@ type workload struct {
 	// its phase.
 	onBegin func(phase int)
 
+	created bool // setup's CREATE may have created the table (see setup)
+
 	mu      sync.Mutex
 	samples []sample
 	ddl     []sample
@@ -246,6 +248,12 @@ func (w *workload) setup(ctx context.Context) (int64, error) {
 	for _, q := range []string{w.d.create, w.d.seed} {
 		s := w.exec(ctx, kindDDL, -1, w.sql(q))
 		w.ddl = append(w.ddl, s)
+		if q == w.d.create {
+			// The table may exist: the CREATE succeeded, or Ctrl-C cut it once the pool
+			// had a session to send it on. A CREATE that failed otherwise (no connection,
+			// no permission) left nothing to drop.
+			w.created = s.err == nil || s.interrupted && w.db.Stats().OpenConnections > 0
+		}
 		if s.err != nil {
 			return 0, fmt.Errorf("set up the demo table: %w", s.err)
 		}
@@ -264,8 +272,12 @@ func (w *workload) setup(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// teardown drops the demo table, with a context of its own: after Ctrl-C too.
+// teardown drops the demo table, with a context of its own: after Ctrl-C too. It does
+// nothing when setup never created it.
 func (w *workload) teardown(ctx context.Context) {
+	if !w.created {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	w.ddl = append(w.ddl, w.exec(ctx, kindDDL, -1, w.sql(w.d.drop)))
