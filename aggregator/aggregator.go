@@ -5,7 +5,9 @@
 // id: chunk downloads and polls accumulate, and the statement becomes one log when it
 // completes, fails terminally, or is evicted (too many open statements, StatementTTL, or
 // Close). Retryable errors wait on their statement and are exported with it; terminal
-// errors finish their statement and flush at once.
+// errors finish their statement and flush at once. An evicted statement's log goes at its
+// eviction: its later chunks and completion are dropped (counted as late), its later
+// errors logged on their own.
 //
 // Handle, the hot path, is a short in-memory step under one of several shard locks; it
 // never waits for an export. A finished statement's log waits in its shard's outbox, so
@@ -134,6 +136,7 @@ func New(exp telemetry.Exporter, opts ...Option) *Aggregator {
 		// MaxOpenStatements.
 		a.shards[i].m = make(map[string]*entry)
 		a.shards[i].outbox = make([]record, 0, a.outboxCap)
+		a.shards[i].evictedCap = max(minEntriesPerShard, cfg.MaxOpenStatements/n)
 	}
 	a.runCtx, a.cancelRun = context.WithCancel(context.Background())
 	go a.run()
@@ -225,6 +228,9 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event) {
 		return
 	}
 	e := sh.m[ev.StatementID]
+	if e == nil && len(sh.evicted) > 0 && a.late(sh, ev) {
+		return
+	}
 	switch {
 	case ev.Kind == telemetry.KindStatementComplete:
 		a.finish(sh, e, ev)
@@ -255,6 +261,32 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event) {
 		}
 		mergeStatement(&e.stmt, ev)
 	}
+}
+
+// late drops ev, and reports so, when its statement was evicted (its log has gone:
+// a statement would otherwise be logged again, as often as it is evicted, by the events
+// of Rows still read after StatementTTL). Its errors are still logged, on their own.
+// Called with sh.mu held.
+func (a *Aggregator) late(sh *shard, ev *telemetry.Event) bool {
+	if _, ok := sh.evicted[ev.StatementID]; !ok {
+		return false
+	}
+	if ev.Kind == telemetry.KindError {
+		a.finish(sh, nil, ev)
+		if ev.Terminal {
+			a.requestFlush()
+		}
+		return true
+	}
+	sh.lateDrops++
+	return true
+}
+
+// evict finishes sh's oldest statement before its completion; its later events are
+// dropped (see late). Called with sh.mu held.
+func (a *Aggregator) evict(sh *shard) {
+	sh.tombstone(sh.head.id)
+	a.finish(sh, sh.head, nil)
 }
 
 // open creates the entry for ev once it has a place among MaxOpenStatements (see
@@ -314,7 +346,7 @@ func (a *Aggregator) reserveOpen(sh *shard) (reserved, unlocked bool) {
 		}
 		if sh.head != nil {
 			sh.evictCapacity++
-			a.finish(sh, sh.head, nil) // gives its place back
+			a.evict(sh) // gives its place back
 			continue
 		}
 		a.unlocked(sh, func() { a.evictOldestElsewhere(sh) })
@@ -350,7 +382,7 @@ func (a *Aggregator) evictOldestElsewhere(skip *shard) {
 	defer oldest.mu.Unlock() // finish may panic (a caller's clock): the lock goes all the same
 	if oldest.head != nil && !oldest.closed {
 		oldest.evictCapacity++
-		a.finish(oldest, oldest.head, nil)
+		a.evict(oldest)
 	}
 }
 
@@ -651,7 +683,7 @@ func (a *Aggregator) sweepShard(sh *shard, now time.Time) {
 	defer sh.mu.Unlock()
 	for sh.head != nil && now.Sub(sh.head.seen) >= a.cfg.StatementTTL {
 		sh.evictTTL++
-		a.finish(sh, sh.head, nil)
+		a.evict(sh)
 	}
 }
 
@@ -678,6 +710,7 @@ func (a *Aggregator) Stats() Stats {
 		s.Received += sh.received
 		s.Dropped.ErrorLimit += sh.errLimit
 		s.Dropped.Closed += sh.closedDrops
+		s.Dropped.Late += sh.lateDrops
 		s.Evicted.Capacity += sh.evictCapacity
 		s.Evicted.TTL += sh.evictTTL
 		s.Evicted.Close += sh.evictClose

@@ -30,8 +30,15 @@ type shard struct {
 	closed bool
 	free   []*entry
 	outbox []record // finished logs on their way to the export queue (see stage)
+	// evicted remembers the ids of the statements evicted last (at most len(evictedIDs)),
+	// whose log has gone: their later events are dropped, not logged again (see late).
+	evicted    map[string]struct{}
+	evictedIDs []string // a ring of evictedCap ids, oldest at evictedAt; made on first use
+	evictedAt  int
+	evictedCap int
 	// counters, guarded by mu
 	received, errLimit, closedDrops     int64
+	lateDrops                           int64
 	evictCapacity, evictTTL, evictClose int64
 	_                                   [64]byte // keep shards on separate cache lines
 }
@@ -166,4 +173,19 @@ func statementRecord(e *entry, ev *telemetry.Event, now time.Time) record {
 		rec.latency = max(rec.latency, 0)
 	}
 	return rec
+}
+
+// tombstone remembers that the statement id was evicted: its log has gone. The oldest
+// id is forgotten when the ring is full.
+func (s *shard) tombstone(id string) {
+	if s.evictedIDs == nil {
+		s.evictedIDs = make([]string, s.evictedCap)
+		s.evicted = make(map[string]struct{})
+	}
+	if old := s.evictedIDs[s.evictedAt]; old != "" {
+		delete(s.evicted, old)
+	}
+	s.evictedIDs[s.evictedAt] = id
+	s.evictedAt = (s.evictedAt + 1) % len(s.evictedIDs)
+	s.evicted[id] = struct{}{}
 }

@@ -51,6 +51,9 @@ type Dropped struct {
 	Unfinished int64
 	// Invalid: events with an unknown kind, or a statement event without a statement id.
 	Invalid int64
+	// Late: events of a statement already evicted (its log went at the eviction), such as
+	// the chunks and completion of Rows read for longer than StatementTTL.
+	Late int64
 	// Undecided: events a connector dropped while it waited for the server's feature flag,
 	// beyond the 1024 it keeps meanwhile (the driver's Connector.Stats fills it in).
 	Undecided int64
@@ -58,7 +61,7 @@ type Dropped struct {
 
 // Total returns the sum of every reason.
 func (d Dropped) Total() int64 {
-	return d.QueueFull + d.ErrorLimit + d.ExportFailed + d.Closed + d.Unfinished + d.Invalid + d.Undecided
+	return d.QueueFull + d.ErrorLimit + d.ExportFailed + d.Closed + d.Unfinished + d.Invalid + d.Late + d.Undecided
 }
 
 // Evicted counts statements finished early, by reason.
