@@ -244,6 +244,13 @@ func (c *Connector) Enabled() bool { return c.em.Enabled() }
 // off it returns nil at once.
 func (c *Connector) Flush(ctx context.Context) error {
 	if a := c.agg.Load(); a != nil {
+		c.closeMu.Lock()
+		closed := c.closed
+		c.closeMu.Unlock()
+		if closed {
+			// Its aggregator may live on for the host's other connectors of its settings.
+			return aggregator.ErrClosed
+		}
 		return a.Flush(ctx)
 	}
 	return nil

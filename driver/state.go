@@ -65,6 +65,9 @@ type stmtState struct {
 	claimed bool        // an interceptor hook owns this state
 	inner   driver.Rows // the driver's own rows, for the outer layer's Arrow access
 	started bool        // statement.start was emitted
+	// callerQueryID: the caller's context carries a query id of its own, so the driver
+	// does not name the statement through the callback (see begin).
+	callerQueryID bool
 
 	// The driver's callbacks, as the context hands them out (nil: the caller's own, if any).
 	queryCB driverctx.IdCallbackFunc

@@ -229,13 +229,21 @@ func (r *thriftReader) enter(id int16) bool {
 
 // openSessionID extracts the session GUID from an OpenSession REPLY:
 // result.success(0).sessionHandle(3).sessionId(1).guid(1).
-func openSessionID(b []byte) (string, bool) {
+func openSessionID(b []byte) (string, bool) { return replyGUID(b, 3) }
+
+// executeStatementID extracts the statement GUID from an ExecuteStatement REPLY:
+// result.success(0).operationHandle(2).operationId(1).guid(1).
+func executeStatementID(b []byte) (string, bool) { return replyGUID(b, 2) }
+
+// replyGUID reads result.success(0).<handle>.<id>(1).guid(1) off a reply, as the driver
+// prints it.
+func replyGUID(b []byte, handle int16) (string, bool) {
 	_, end, ok := rpcMethod(b)
 	if !ok {
 		return "", false
 	}
 	r := &thriftReader{b: b, off: end}
-	if !r.enter(0) || !r.enter(3) || !r.enter(1) {
+	if !r.enter(0) || !r.enter(handle) || !r.enter(1) {
 		return "", false
 	}
 	for !r.bad {
