@@ -254,7 +254,8 @@ func TestReportMatchesWarehouse(t *testing.T) {
 	assert.Positive(t, r.Telemetry.Rejected, "the open breaker dropped batches")
 	assert.Positive(t, r.Telemetry.Dropped.ExportFailed)
 	d := r.Telemetry.Dropped
-	assert.Zero(t, d.QueueFull+d.Unfinished+d.Closed+d.ErrorLimit+d.Invalid, "no drop but the outage's: %+v", d)
+	assert.Zero(t, d.QueueFull+d.Unfinished+d.Closed+d.ErrorLimit+d.Invalid+d.Undecided+d.Late, "no drop but the outage's: %+v", d)
+	assert.Equal(t, r.Telemetry.DroppedTotal, d.ExportFailed, "the reasons add up to the total")
 	assert.Equal(t, outage503Batches*(localRetryCount+1), r.Warehouse.IngestAnswers["503"])
 	assert.Equal(t, srv.FaultsServed(warehouse.GroupTelemetry), r.Warehouse.FaultsServed)
 	require.Len(t, r.Phases, 3)

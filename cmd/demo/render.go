@@ -265,6 +265,8 @@ func writeTelemetry(w io.Writer, r *Report) {
 		{"closed (events after close)", commas(d.Closed), "0"},
 		{"error limit per statement", commas(d.ErrorLimit), "0"},
 		{"invalid", commas(d.Invalid), "0"},
+		{"undecided: beyond the 1024 kept while the feature flag was not known", commas(d.Undecided), "0"},
+		{"late: events of a statement evicted before they came", commas(d.Late), "0"},
 	})
 	t.AppendFooter(table.Row{"total", commas(tel.DroppedTotal), ""})
 	rightAligned(t, 2, 3)

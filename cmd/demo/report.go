@@ -142,6 +142,8 @@ type DroppedReport struct {
 	Closed       int64 `json:"closed"`
 	Unfinished   int64 `json:"unfinished"`
 	Invalid      int64 `json:"invalid"`
+	Undecided    int64 `json:"undecided"` // while the server's feature flag was not known yet
+	Late         int64 `json:"late"`      // events of a statement already evicted
 }
 
 // TransitionRow is one change of the breaker.
@@ -510,6 +512,7 @@ func telemetryReport(in inputs, logs []telemetry.FrontendLog, bad int) Telemetry
 		Dropped: DroppedReport{
 			QueueFull: st.Dropped.QueueFull, ErrorLimit: st.Dropped.ErrorLimit, ExportFailed: st.Dropped.ExportFailed,
 			Closed: st.Dropped.Closed, Unfinished: st.Dropped.Unfinished, Invalid: st.Dropped.Invalid,
+			Undecided: st.Dropped.Undecided, Late: st.Dropped.Late,
 		},
 		DroppedTotal:  st.Dropped.Total(),
 		Evicted:       st.Evicted.Total(),
