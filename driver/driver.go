@@ -71,7 +71,8 @@ func (d *Driver) OpenConnector(dsn string) (driver.Connector, error) {
 
 // OpenConnector is sql.Open's path for sql.OpenDB: a Connector from a DSN, with more
 // options of ours (a logger, hosts, …) applied after the DSN's. Use it when the program
-// wants the Connector itself, for its Stats.
+// wants the Connector itself, for its Stats. A Connector serves one sql.DB: the DB's Close
+// closes it, and with it the telemetry of any other DB opened on it.
 func OpenConnector(dsn string, opts ...Option) (*Connector, error) {
 	return openConnector(dsn, registered.hosts, opts...)
 }

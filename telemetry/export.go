@@ -2,11 +2,13 @@ package telemetry
 
 import "context"
 
-// Exporter ships batches of finished logs somewhere. The aggregator calls Export from its
-// own goroutine, one call at a time; implementations must honour ctx and must not retain
-// the slice, or the logs in it, after returning: like io.Writer's buffer, they are the
-// caller's again, and the aggregator reuses them for its next batch. An exporter that
-// keeps logs keeps clones (FrontendLog.Clone).
+// Exporter ships batches of finished logs somewhere. An aggregator calls Export from its
+// own goroutine, one call at a time; an exporter shared by several aggregators (one
+// exporter given to several connectors) is called concurrently, and must be safe for it.
+// Implementations must honour ctx and must not retain the slice, or the logs in it, after
+// returning: like io.Writer's buffer, they are the caller's again, and the aggregator
+// reuses them for its next batch. An exporter that keeps logs keeps clones
+// (FrontendLog.Clone).
 type Exporter interface {
 	// Export sends one batch. An error means the batch was not delivered (after any
 	// retries the implementation performs); the caller counts it and never retries it.
