@@ -450,7 +450,15 @@ func checkDroppedPairs(raw string) error {
 			}
 			value := ""
 			if hasValue {
-				value = pair[off+len(rawKey)+1:] // to the end of the pair: what made it malformed
+				value = part[len(rawKey)+1:]
+			}
+			if rest := pair[off+len(part):]; rest != "" {
+				// The ';' is what made the pair malformed; what follows it is another
+				// parameter's (accessToken=…, clientSecret=…), not ours to quote back.
+				value += ";"
+				if rest != ";" {
+					value += "…"
+				}
 			}
 			if p, ok := ownParamFold(own, key); ok {
 				return newDSNCaseError(key, value, p)

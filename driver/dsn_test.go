@@ -329,7 +329,6 @@ func TestParseDSNTelemetryErrors(t *testing.T) {
 		{paramEnableTelemetry, "false;", wantBool},
 		{paramEnableTelemetry, "fa%lse", wantBool},
 		{paramBatchSize, "%zz", wantBatch},
-		{paramRetryCount, "3;telemetry_retry_delay=5", wantCount},
 	}
 	for _, tc := range cases {
 		t.Run(tc.param+"="+tc.value, func(t *testing.T) {
@@ -362,6 +361,16 @@ func TestParseDSNTelemetryErrors(t *testing.T) {
 			require.ErrorIs(t, err, ErrInvalidParam)
 			assert.Contains(t, err.Error(), `EnableTelemetry="x"`)
 		}
+	})
+	t.Run("what follows ours after a ';' is not quoted back", func(t *testing.T) {
+		for _, pair := range []string{"enableTelemetry=false;accessToken=" + testToken, "EnableTelemetry=false;clientSecret=" + testToken} {
+			_, err := parseDSN("example.cloud.databricks.com:443/sql/1.0/warehouses/abc?" + pair)
+			require.ErrorIs(t, err, ErrInvalidParam)
+			assert.NotContains(t, err.Error(), testToken)
+			assert.Contains(t, err.Error(), `="false;…"`)
+		}
+		_, err := parseDSN(testDSN + "?telemetry_retry_count=3;telemetry_retry_delay=5")
+		assert.EqualError(t, err, `dbtelemetry: DSN parameter telemetry_retry_count="3;…": `+wantCount)
 	})
 	t.Run("ours after a ';' in a pair", func(t *testing.T) {
 		_, err := parseDSN(testDSN + "?ansi_mode=true;enableTelemetry=false")

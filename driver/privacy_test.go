@@ -96,3 +96,27 @@ func TestCredentialsOfAnotherServerStayOff(t *testing.T) {
 	assert.Zero(t, dsnHost.FeatureFlagRequests())
 	assert.Positive(t, c.Stats().Dropped.Closed, "what was not exported is counted")
 }
+
+// A value holding the quote that the server quotes it with (unescaped, as DuckDB and
+// Databricks print it) is not exported, not even the part after its own quote.
+func TestValueHoldingItsQuoteIsNotExported(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	db, err := sql.Open("databricks-telemetry", srv.DSN()+"?enableTelemetry=true&telemetry_flush_interval=50ms")
+	require.NoError(t, err)
+	const tail = "tail-Wq8"
+	for _, q := range []struct{ sql, param string }{
+		{"SELECT CAST(? AS INTEGER)", "It's 'quoted' " + tail},
+		{"SELECT json(?)", `{"ssn": ` + tail + `}`},
+	} {
+		_, err = db.Exec(q.sql, q.param)
+		require.ErrorContains(t, err, tail, "the user's error quotes the value")
+	}
+	require.NoError(t, db.Close())
+	reqs := srv.TelemetryRequests()
+	require.NotEmpty(t, reqs)
+	for _, r := range reqs {
+		assert.NotContains(t, string(r.Body), tail)
+	}
+}

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -43,6 +44,12 @@ var (
 	// runs to the end of the message: Spark puts it last, and the command may itself hold
 	// blank lines, so no earlier end is safe.
 	sqlBlockRe = regexp.MustCompile(`(?s)(==\s*SQL\b[^\n]*?==).*`)
+	// The row a Delta constraint rejected, column by column, values bare:
+	// "CHECK constraint c (x > 0) violated by row with values:\n - name : Alice\n - x : -1".
+	rowValuesRe = regexp.MustCompile(`(?is)(\bviolated by row with values:).*`)
+	// The message of the caller's own raise_error or assert_true: text of the
+	// application's, which may hold anything; the SQLSTATE after it stays.
+	userRaisedRe = regexp.MustCompile(`(?s)(\[USER_RAISED_EXCEPTION\]).*?(\s+SQLSTATE:|$)`)
 	// user:secret@host without a scheme (the Go driver's DSN: token:<pat>@host).
 	userinfoRe = regexp.MustCompile("[A-Za-z0-9._%+\\-]+:[^@\\s/'\"`]+@")
 	bearerRe   = regexp.MustCompile(`(?i)\b(bearer)(\s+|\s*[:=]\s*)[A-Za-z0-9\-._~+/]{8,}=*`)
@@ -57,6 +64,8 @@ var (
 
 	redactRules = [...]redactRule{
 		{need: []string{"sql"}, re: sqlBlockRe, repl: "${1} " + Redacted},
+		{need: []string{"with values:"}, re: rowValuesRe, repl: "${1} " + Redacted},
+		{need: []string{"user_raised_exception"}, re: userRaisedRe, repl: "${1} " + Redacted + "${2}"},
 		// URLs: userinfo, query and fragment go (SPEC §4a, CloudFetch pre-signed links).
 		{need: []string{"://"}, apply: redactURLs},
 		// Keyed secrets before the rules that could eat their key.
@@ -98,7 +107,11 @@ var (
 //   - SQL the server quotes back ("== SQL == …", to the end of the message), quoted
 //     literals ('…' → '?', X'…' → X'?', "…" → "?", and strings quoted inside JSON
 //     strings at any depth: \"…\" → \"?\", \\\"…\\\" → \\\"?\\\") and the names Databricks
-//     quotes back in backticks (`main`.`t` → `?`.`?`);
+//     quotes back in backticks (`main`.`t` → `?`.`?`), also when a quoted value holds
+//     the quote itself, unescaped;
+//   - the row a Delta constraint rejected ("violated by row with values: …", to the end
+//     of the message), whose values are listed bare, and the message of a
+//     [USER_RAISED_EXCEPTION] (raise_error, assert_true: the application's own text);
 //   - numbers that stand alone, as a server quotes a value it could not cast or store
 //     ("The value 987654321L of the type …" → "The value ? of the type …"), and the
 //     parts of dates and times; error classes, SQLSTATEs, positions ("line 1, pos 7"),
@@ -518,8 +531,14 @@ func redactBackquoted(s string) string { return redactQuoted(s, '`') }
 // quote runs to the end, since a literal cut short is still a literal. For q == '"', an
 // escaped quote outside any string opens a string that the same escape closes: \"…\"
 // (JSON quoted inside a JSON string), \\\"…\\\" (two levels deep), and so on.
+//
+// A server quotes a value without escaping the quotes it holds ('It's 'x' y' to INT32,
+// "{"k": v}"): a literal that seems to close is read on to a later quote while the
+// quotes after it could not pair up (an odd number of them), or while the next one could
+// not open a literal (it follows a word: y'), since both mean the value held a quote.
 func redactQuoted(s string, q byte) string {
 	w := rewriter{s: s}
+	var free []int // positions of the quotes that may open or close (freeQuotes), made on demand
 	for i := 0; i < len(s); i++ {
 		n := 0 // the backslashes that escape the quote
 		for q == '"' && i+n < len(s) && s[i+n] == '\\' {
@@ -529,16 +548,22 @@ func redactQuoted(s string, q byte) string {
 			i += max(n-1, 0)
 			continue
 		}
-		if i > 0 {
-			if p := s[i-1]; (isWordChar(p) || p == q || p == '\\' && q == '"') && !literalPrefix(s, i, q) {
-				i += n
-				continue
-			}
+		if i > 0 && !opensLiteral(s, i, q) {
+			i += n
+			continue
 		}
 		open := s[i : i+n+1]
 		var end int
 		if n <= 1 {
 			end = quotedEnd(s, i+len(open), q, n == 1, true)
+			if n == 0 {
+				if free == nil {
+					free = freeQuotes(s, q)
+				}
+				for end < len(s) && heldQuote(s, end, q, free) {
+					end = quotedEnd(s, end, q, false, true)
+				}
+			}
 		} else {
 			end = deepQuotedEnd(s, i+len(open), n, q)
 		}
@@ -546,6 +571,40 @@ func redactQuoted(s string, q byte) string {
 		i = end - 1
 	}
 	return w.String()
+}
+
+// opensLiteral reports whether the quote q at s[i] (i > 0) may open a literal: after a
+// non-word character, or after a literal prefix (see literalPrefix).
+func opensLiteral(s string, i int, q byte) bool {
+	p := s[i-1]
+	return !(isWordChar(p) || p == q || p == '\\' && q == '"') || literalPrefix(s, i, q)
+}
+
+// freeQuotes returns the positions of the quotes q in s that may open or close a
+// literal: neither escaped by a backslash nor inside a word (don't) unless they start a
+// prefixed literal (X'…').
+func freeQuotes(s string, q byte) []int {
+	free := []int{}
+	for k := 0; k < len(s); k++ {
+		if s[k] != q || k > 0 && s[k-1] == '\\' {
+			continue
+		}
+		if k > 0 && isWordChar(s[k-1]) && k+1 < len(s) && isWordChar(s[k+1]) && !literalPrefix(s, k, q) {
+			continue
+		}
+		free = append(free, k)
+	}
+	return free
+}
+
+// heldQuote reports whether the literal that seemed to close just before s[end] goes
+// on: an odd number of free quotes follow, or the next one could not open a literal.
+func heldQuote(s string, end int, q byte, free []int) bool {
+	k, _ := slices.BinarySearch(free, end)
+	if (len(free)-k)%2 == 1 {
+		return true
+	}
+	return k < len(free) && !opensLiteral(s, free[k], q)
 }
 
 // literalPrefix reports whether the single quote at s[i] follows a one-letter prefix of
