@@ -3,7 +3,6 @@ package driver
 import (
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dbtelemetry/dbtelemetry/exporter"
-	"github.com/dbtelemetry/dbtelemetry/internal/fakedb"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
@@ -60,16 +58,9 @@ func TestCloseDoesNotWaitForAReaskWhenDecided(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 
-	cfg := defaultConfig()
-	cfg.hosts = NewHosts(exporter.WithHTTPClient(&http.Client{Transport: rt}), exporter.WithClock(clock))
-	cfg.lookupEnv = func(string) (string, bool) { return "", false }
-	cfg.tel.FlushInterval = time.Hour // only the final flush exports
-	c, err := (&Connector{cfg: cfg, gate: newGate()}).wrap(fakedb.NewConnector())
-	require.NoError(t, err)
-	c.info.Store(&telemetry.ConnectionInfo{AuthType: "pat"})
-	c.attach(&url.URL{Scheme: "https", Host: "adb-1.azuredatabricks.net", Path: "/sql/1.0/warehouses/x"})
-	tok := "Bearer dapi0123456789abcdef"
-	c.auth.Store(&tok)
+	c := attachedConnector(t, func(cfg *config) {
+		cfg.tel.FlushInterval = time.Hour // only the final flush exports
+	}, exporter.WithHTTPClient(&http.Client{Transport: rt}), exporter.WithClock(clock))
 
 	c.flagOnce.Do(c.askFlag) // the first accepted Thrift call: the server says on
 	require.Eventually(t, func() bool { return c.gate.state.Load() == gateOn }, 5*time.Second, time.Millisecond)

@@ -57,6 +57,7 @@ type Connector struct {
 
 	flagOnce  sync.Once
 	flagAsks  atomic.Uint64 // asks of the server's flag so far, each numbered: a later ask's answer wins
+	asking    atomic.Bool   // an ask waits for the host's answer
 	closeMu   sync.Mutex
 	closed    bool
 	flagCtx   context.Context    // the feature-flag fetches', made by the first
@@ -436,9 +437,16 @@ func (c *Connector) askFlag() {
 	if c.cfg.enabled != nil || ref == nil {
 		return
 	}
+	// One ask at a time: while one waits for the host's fetch (up to flagTimeout when
+	// the flag endpoint hangs), another would wait for the same fetch, on a goroutine
+	// of its own for every new connection.
+	if !c.asking.CompareAndSwap(false, true) {
+		return
+	}
 	c.closeMu.Lock()
 	defer c.closeMu.Unlock()
 	if c.closed {
+		c.asking.Store(false)
 		return
 	}
 	if c.flagCtx == nil {
@@ -448,6 +456,7 @@ func (c *Connector) askFlag() {
 	c.work.Add(1)
 	go func() {
 		defer c.work.Done()
+		defer c.asking.Store(false)
 		fctx, fcancel := context.WithTimeout(ctx, flagTimeout)
 		defer fcancel()
 		on := false

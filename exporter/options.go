@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"crypto/tls"
 	"math"
 	"net/http"
 	"time"
@@ -48,6 +49,10 @@ const (
 	orgIDHeader           = "X-Databricks-Org-Id"
 	contentTypeJSON       = "application/json"
 )
+
+// maxResponseHeaderBytes caps the response headers read: net/http's default, 10 MiB, is
+// what a hostile server may send with every answer, and costs several times that.
+const maxResponseHeaderBytes = 64 << 10
 
 // Option configures NewHTTPExporter and NewRegistry (which applies it to every
 // per-host exporter it creates). Options that do not concern a constructor are ignored.
@@ -111,7 +116,7 @@ func newConfig(opts []Option) config {
 		}
 	}
 	if c.client == nil {
-		c.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		c.client = &http.Client{Transport: newTransport()}
 		c.ownClient = true
 	} else {
 		// A shallow copy, so that refusing redirects does not change the caller's client.
@@ -122,13 +127,31 @@ func newConfig(opts []Option) config {
 	return c
 }
 
+// newTransport is the transport of a client the exporter makes itself: a clone of
+// http.DefaultTransport that speaks HTTP/1.1 only and keeps no idle connection. net/http
+// writes to the standard logger, which is the application's, when a server sends bytes
+// on an idle connection ("Unsolicited response received on idle HTTP channel") and for
+// HTTP/2 frames it does not handle, one line per frame: a telemetry server must not be
+// able to write there. A batch every few seconds can afford a connection of its own; its
+// TLS sessions are resumed.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(16)}
+	t.ForceAttemptHTTP2 = false
+	t.Protocols = new(http.Protocols)
+	t.Protocols.SetHTTP1(true)
+	t.MaxIdleConnsPerHost = -1 // no idle connection: see net/http's Transport.tryPutIdleConn
+	t.MaxResponseHeaderBytes = maxResponseHeaderBytes
+	return t
+}
+
 // refuseRedirect hands the 3xx back as the answer: a redirect could send the token
 // to a host the DSN never named.
 func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // WithHTTPClient sets the client used for telemetry and feature-flag requests. It is
 // copied and its CheckRedirect replaced so that redirects are never followed. Default:
-// a client on a clone of http.DefaultTransport, whose idle connections Close releases.
+// a client of its own (see newTransport): HTTP/1.1, a connection per request.
 func WithHTTPClient(c *http.Client) Option { return func(cfg *config) { cfg.client = c } }
 
 // WithLogger sets the logger; the package logs at debug level only. Default zerolog.Nop().

@@ -165,7 +165,7 @@ func (r *Registry) Acquire(host string, opts ...AcquireOption) (*Handle, error) 
 			// in newConfig): the host gets connections of its own, which its exporter's
 			// Close releases, so that no keep-alive connection (and its two goroutines)
 			// outlives the host's last handle.
-			cfg.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), CheckRedirect: refuseRedirect}
+			cfg.client = &http.Client{Transport: newTransport(), CheckRedirect: refuseRedirect}
 			cfg.ownClient = true
 		case cfg.client != client:
 			// Like newConfig: a copy that refuses redirects, the caller's stays as it is.
