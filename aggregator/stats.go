@@ -54,8 +54,9 @@ type Dropped struct {
 	// Late: events of a statement already evicted (its log went at the eviction), such as
 	// the chunks and completion of Rows read for longer than StatementTTL.
 	Late int64
-	// Undecided: events a connector dropped while it waited for the server's feature flag,
-	// beyond the 1024 it keeps meanwhile (the driver's Connector.Stats fills it in).
+	// Undecided: events a connector dropped while it waited for the server's feature flag:
+	// those beyond the 1024 it keeps meanwhile, and those it kept when the answer was off
+	// or did not come (the driver's Connector.Stats fills it in).
 	Undecided int64
 }
 

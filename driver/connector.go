@@ -497,7 +497,7 @@ type gate struct {
 	sink     atomic.Pointer[aggregator.Aggregator]
 	mu       sync.Mutex
 	pending  []telemetry.Event
-	dropped  atomic.Int64 // beyond maxUndecided while the flag was not known
+	dropped  atomic.Int64 // beyond maxUndecided while the flag was not known, and what waited when it said off
 	shutOut  atomic.Int64 // handed over, or waiting, when the gate shut
 	answered uint64       // the latest ask of the server's flag answered (see answer), under mu
 }
@@ -573,6 +573,8 @@ func (g *gate) resolveLocked(on bool) {
 		return
 	}
 	if !on {
+		// Off (or no answer): what waited will never be exported; it is counted.
+		g.dropped.Add(int64(len(g.pending)))
 		g.state.Store(gateOff)
 		g.pending = nil
 		return

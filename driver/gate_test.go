@@ -45,9 +45,10 @@ func TestGateFollowsTheLatestAnswer(t *testing.T) {
 	}
 }
 
-// What the gate drops is counted: beyond maxUndecided while the flag is not known, and
-// everything waiting or handed over once it is shut; nothing while the flag says off
-// (telemetry is off then, nothing is lost).
+// What the gate drops is counted: beyond maxUndecided while the flag is not known, what
+// waited when the answer is off (or did not come: a broken flag endpoint answers off),
+// and everything waiting or handed over once it is shut; nothing that comes after an
+// off answer (telemetry is off then, nothing is lost).
 func TestGateCountsWhatItDrops(t *testing.T) {
 	g := newGate()
 	for range maxUndecided + 6 {
@@ -59,9 +60,13 @@ func TestGateCountsWhatItDrops(t *testing.T) {
 	assert.Equal(t, int64(maxUndecided+1), g.shutOut.Load(), "those waiting, then the newcomer")
 
 	off := newGate()
+	for range 3 {
+		off.Handle(telemetry.Event{Kind: telemetry.KindChunk})
+	}
 	off.answer(1, false)
+	assert.Equal(t, int64(3), off.dropped.Load(), "what waited for the answer")
 	off.Handle(telemetry.Event{Kind: telemetry.KindChunk})
-	assert.Zero(t, off.dropped.Load()+off.shutOut.Load())
+	assert.Equal(t, int64(3), off.dropped.Load()+off.shutOut.Load(), "nothing after it")
 }
 
 // When the server's flag answers on, the events that waited are replayed before an event

@@ -232,8 +232,8 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 	}
 	if enabled && st.Received == 0 && st.Queued == 0 {
 		if held := st.Dropped.Closed + st.Dropped.Undecided; held > 0 {
-			// Events waited for an answer of the flag that never came.
-			notes = append(notes, fmt.Sprintf("telemetry never started: the server's feature flag was never answered, and the %d event(s) held for its answer were dropped at close (counted as closed).", held))
+			// Events waited for an answer of the flag that said off, or never came.
+			notes = append(notes, fmt.Sprintf("telemetry never started: the server's feature flag did not enable it, or was never answered, and the %d event(s) held for its answer were dropped and counted (enableTelemetry=true in the DSN overrides the flag).", held))
 		} else {
 			notes = append(notes, "telemetry stayed off: the server's feature flag did not enable it (enableTelemetry=true in the DSN overrides the flag).")
 		}
