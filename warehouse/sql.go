@@ -47,21 +47,11 @@ func classify(stmt string) (statementKind, string) {
 func afterCTEs(stmt string) string {
 	depth := 0
 	for i := 0; i < len(stmt); i++ {
+		if j := skipNoise(stmt, i); j > i {
+			i = j - 1
+			continue
+		}
 		switch c := stmt[i]; {
-		case c == '\'' || c == '"' || c == '`':
-			i = skipQuoted(stmt, i) - 1
-		case c == '-' && strings.HasPrefix(stmt[i:], "--"):
-			j := strings.IndexByte(stmt[i:], '\n')
-			if j < 0 {
-				return "WITH"
-			}
-			i += j
-		case c == '/' && strings.HasPrefix(stmt[i:], "/*"):
-			j := strings.Index(stmt[i:], "*/")
-			if j < 0 {
-				return "WITH"
-			}
-			i += j + 1
 		case c == '(':
 			depth++
 		case c == ')':
@@ -153,26 +143,13 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter) (string, []any,
 		return nil
 	}
 	for i := 0; i < len(stmt); i++ {
+		if j := skipNoise(stmt, i); j > i {
+			out.WriteString(stmt[i:j]) // a string or a comment: no marker in it
+			i = j - 1
+			continue
+		}
 		c := stmt[i]
 		switch {
-		case c == '\'' || c == '"' || c == '`':
-			j := skipQuoted(stmt, i)
-			out.WriteString(stmt[i:j])
-			i = j - 1
-		case c == '-' && strings.HasPrefix(stmt[i:], "--"):
-			j := strings.IndexByte(stmt[i:], '\n')
-			if j < 0 {
-				j = len(stmt) - i
-			}
-			out.WriteString(stmt[i : i+j])
-			i += j - 1
-		case c == '/' && strings.HasPrefix(stmt[i:], "/*"):
-			j := strings.Index(stmt[i:], "*/")
-			if j < 0 {
-				j = len(stmt) - i - 2
-			}
-			out.WriteString(stmt[i : i+j+2])
-			i += j + 1
 		case c == ':' && i+1 < len(stmt) && stmt[i+1] == ':':
 			out.WriteString("::")
 			i++
@@ -206,6 +183,27 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter) (string, []any,
 		return "", nil, fmt.Errorf("statement has %d ? markers but %d parameters were given", next, len(params))
 	}
 	return out.String(), args, nil
+}
+
+// skipNoise returns where the quoted string or comment that starts at s[i] ends (the
+// end of s when it is not closed; a line comment ends before its newline), or i when
+// none starts there.
+func skipNoise(s string, i int) int {
+	switch c := s[i]; {
+	case c == '\'' || c == '"' || c == '`':
+		return skipQuoted(s, i)
+	case strings.HasPrefix(s[i:], "--"):
+		if j := strings.IndexByte(s[i:], '\n'); j >= 0 {
+			return i + j
+		}
+		return len(s)
+	case strings.HasPrefix(s[i:], "/*"):
+		if j := strings.Index(s[i:], "*/"); j >= 0 {
+			return i + j + 2
+		}
+		return len(s)
+	}
+	return i
 }
 
 func skipQuoted(s string, i int) int {
