@@ -69,9 +69,6 @@ func (i *interceptor) begin(ctx context.Context) (*stmtState, context.Context) {
 	}
 	st.claimed = true
 	st.start = time.Now()
-	// A query id of the caller's own (driverctx.NewContextWithQueryId) keeps the driver
-	// from naming the statement through the callback: the transport reads it instead.
-	st.callerQueryID = driverctx.QueryIdFromContext(st.Context) != ""
 	// The caller's callbacks are below the state; the driver fires them several times
 	// per call, some with an empty id.
 	if userQuery, _ := st.Context.Value(driverctx.QueryIdCallbackKey).(driverctx.IdCallbackFunc); userQuery != nil {
@@ -139,7 +136,7 @@ func (i *interceptor) returned(st *stmtState, kind string, err error, open bool)
 	}
 	// The error's query id is the context's: the caller's own when it set one, which is
 	// no statement id.
-	if err != nil && st.statementID() == "" && !st.callerQueryID {
+	if err != nil && st.statementID() == "" && !st.callerQueryID() {
 		var ee dbsqlerr.DBExecutionError
 		if errors.As(err, &ee) {
 			st.setID(ee.QueryId())

@@ -65,9 +65,6 @@ type stmtState struct {
 	claimed bool        // an interceptor hook owns this state
 	inner   driver.Rows // the driver's own rows, for the outer layer's Arrow access
 	started bool        // statement.start was emitted
-	// callerQueryID: the caller's context carries a query id of its own, so the driver
-	// does not name the statement through the callback (see begin).
-	callerQueryID bool
 
 	// The driver's callbacks, as the context hands them out (nil: the caller's own, if any).
 	queryCB driverctx.IdCallbackFunc
@@ -115,6 +112,14 @@ func (st *stmtState) Value(key any) any {
 		}
 	}
 	return st.Context.Value(key)
+}
+
+// callerQueryID reports whether the caller's context carries a query id of its own
+// (driverctx.NewContextWithQueryId): the driver then names the statement through no
+// callback, and the transport reads its id off the ExecuteStatement reply. Asked only
+// where it matters, not per statement.
+func (st *stmtState) callerQueryID() bool {
+	return driverctx.QueryIdFromContext(st.Context) != ""
 }
 
 // sessionID is the statement's session: from the driver's callback, else the connection's.

@@ -376,7 +376,7 @@ func (r *reply) learn(b []byte) {
 			r.cs.setSession(id)
 		}
 	default:
-		if r.method == "ExecuteStatement" && r.st.callerQueryID {
+		if r.method == "ExecuteStatement" && r.st.statementID() == "" && r.st.callerQueryID() {
 			// The driver names a statement through the query-id callback, but not when
 			// the caller's context carries a query id of its own: the reply names it.
 			if id, ok := executeStatementID(b); ok {

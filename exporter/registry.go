@@ -162,9 +162,8 @@ func (r *Registry) Acquire(host string, opts ...AcquireOption) (*Handle, error) 
 		switch {
 		case cfg.client == nil || (cfg.client == client && r.cfg.ownClient):
 			// No caller's client (WithHTTPClient(nil) in the host options means none, as
-			// in newConfig): the host gets connections of its own, which its exporter's
-			// Close releases, so that no keep-alive connection (and its two goroutines)
-			// outlives the host's last handle.
+			// in newConfig): the host gets a client of its own (newTransport: a
+			// connection per request, none kept idle), which its exporter's Close releases.
 			cfg.client = &http.Client{Transport: newTransport(), CheckRedirect: refuseRedirect}
 			cfg.ownClient = true
 		case cfg.client != client:
