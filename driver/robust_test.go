@@ -1,12 +1,10 @@
 package driver_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"io"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/dbtelemetry/dbtelemetry/driver"
 	"github.com/dbtelemetry/dbtelemetry/exporter"
+	"github.com/dbtelemetry/dbtelemetry/internal/testlog"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
@@ -85,23 +84,6 @@ func TestPanicsStayInside(t *testing.T) {
 	assert.Positive(t, c.Stats().Dropped.ExportFailed+c.Stats().Panics, "the failures are counted")
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Telemetry's own debug log lines carry no token, SQL text, value or CloudFetch URL
 // either, and nothing is logged above debug level.
 func TestDebugLogsArePrivate(t *testing.T) {
@@ -109,7 +91,7 @@ func TestDebugLogsArePrivate(t *testing.T) {
 	require.NoError(t, err)
 	defer srv.Close()
 	srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Status: 503}, warehouse.Fault{Garbage: true})
-	var logs syncBuffer
+	var logs testlog.Buffer
 	c, err := driver.NewConnector(
 		driver.WithConnOptions(connOptions(srv)...),
 		driver.WithTelemetry(true),

@@ -14,34 +14,17 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/dbtelemetry/dbtelemetry/internal/testlog"
 )
-
-// logSink captures the standard library logger, where net/http writes.
-type logSink struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
 
 // A telemetry or feature-flag server that writes bytes on a connection the exporter has
 // put back in its pool makes net/http log "Unsolicited response received on idle HTTP
 // channel" (with the server's bytes) to the application's standard logger.
 func TestHostileServerCannotWriteToTheApplicationLog(t *testing.T) {
-	sink := &logSink{}
+	sink := &testlog.Buffer{} // the standard logger, where net/http writes
 	log.SetOutput(sink)
 	defer log.SetOutput(os.Stderr)
 
@@ -103,7 +86,7 @@ func h2Frame(typ, flags byte, stream uint32, payload []byte) []byte {
 // RFC 9113 says to ignore) around a 200: net/http logs a line per frame to the
 // application's standard logger.
 func TestHostileHTTP2ServerCannotWriteToTheApplicationLog(t *testing.T) {
-	sink := &logSink{}
+	sink := &testlog.Buffer{} // the standard logger, where net/http writes
 	log.SetOutput(sink)
 	defer log.SetOutput(os.Stderr)
 

@@ -1,11 +1,9 @@
 package reliability_test
 
 import (
-	"bytes"
 	"fmt"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 
 	"github.com/dbtelemetry/dbtelemetry/aggregator"
 	"github.com/dbtelemetry/dbtelemetry/exporter"
+	"github.com/dbtelemetry/dbtelemetry/internal/testlog"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
@@ -38,29 +37,7 @@ func startWarehouse(t testing.TB, opts ...warehouse.Option) *warehouse.Server {
 }
 
 // logBuffer collects telemetry's debug log lines; safe for concurrent writers.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// reset drops what was logged.
-func (l *logBuffer) reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b = bytes.Buffer{}
-}
+type logBuffer struct{ testlog.Buffer }
 
 // logger writes every level, trace included, so that the privacy scan sees everything
 // telemetry could ever log.

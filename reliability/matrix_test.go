@@ -515,7 +515,7 @@ func runCase(t *testing.T, fc faultCase, base *result) result {
 	if fc.check != nil {
 		fc.check(t, e, st)
 	}
-	e.logs.reset()
+	e.logs.Reset()
 	t.Logf("%d statements (%d failed), p50 small %v, peak heap %s (%s live before), goroutines %d→%d→%d, breaker %s, Close %v, exported %d, ingest received %d",
 		r.runs, r.failed, r.p50.Round(10*time.Microsecond), mib(r.maxHeap), mib(r.liveHeap), r.goroutines[0], r.goroutines[1], r.goroutines[2],
 		r.breaker, r.closeTime.Round(time.Millisecond), r.exported, r.ingestLogs)
