@@ -228,7 +228,12 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event) {
 		return
 	}
 	e := sh.m[ev.StatementID]
-	if e == nil && len(sh.evicted) > 0 && a.late(sh, ev) {
+	// An evicted statement's log has gone: its later events would log it again, as often
+	// as it is evicted (Rows still read after StatementTTL). They are dropped, its errors
+	// logged on their own, like those of a statement that completed.
+	evicted := e == nil && sh.wasEvicted(ev.StatementID)
+	if evicted && ev.Kind != telemetry.KindError {
+		sh.lateDrops++
 		return
 	}
 	switch {
@@ -240,7 +245,7 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event) {
 	case ev.Kind == telemetry.KindError && ev.Terminal:
 		a.finish(sh, e, ev)
 		a.requestFlush()
-	case ev.Kind == telemetry.KindError && ev.Standalone && e == nil:
+	case ev.Kind == telemetry.KindError && (ev.Standalone || evicted) && e == nil:
 		a.finish(sh, nil, ev) // the statement's log is gone: the error is logged on its own
 	default:
 		if e == nil {
@@ -263,27 +268,8 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event) {
 	}
 }
 
-// late drops ev, and reports so, when its statement was evicted (its log has gone:
-// a statement would otherwise be logged again, as often as it is evicted, by the events
-// of Rows still read after StatementTTL). Its errors are still logged, on their own.
-// Called with sh.mu held.
-func (a *Aggregator) late(sh *shard, ev *telemetry.Event) bool {
-	if _, ok := sh.evicted[ev.StatementID]; !ok {
-		return false
-	}
-	if ev.Kind == telemetry.KindError {
-		a.finish(sh, nil, ev)
-		if ev.Terminal {
-			a.requestFlush()
-		}
-		return true
-	}
-	sh.lateDrops++
-	return true
-}
-
 // evict finishes sh's oldest statement before its completion; its later events are
-// dropped (see late). Called with sh.mu held.
+// dropped (see handleStatement). Called with sh.mu held.
 func (a *Aggregator) evict(sh *shard) {
 	sh.tombstone(sh.head.id)
 	a.finish(sh, sh.head, nil)

@@ -31,7 +31,8 @@ type shard struct {
 	free   []*entry
 	outbox []record // finished logs on their way to the export queue (see stage)
 	// evicted remembers the ids of the statements evicted last (at most len(evictedIDs)),
-	// whose log has gone: their later events are dropped, not logged again (see late).
+	// whose log has gone: their later events are dropped, not logged again (see
+	// Aggregator.handleStatement).
 	evicted    map[string]struct{}
 	evictedIDs []string // a ring of evictedCap ids, oldest at evictedAt; made on first use
 	evictedAt  int
@@ -173,6 +174,15 @@ func statementRecord(e *entry, ev *telemetry.Event, now time.Time) record {
 		rec.latency = max(rec.latency, 0)
 	}
 	return rec
+}
+
+// wasEvicted reports whether the statement id is among the last evicted.
+func (s *shard) wasEvicted(id string) bool {
+	if len(s.evicted) == 0 {
+		return false
+	}
+	_, ok := s.evicted[id]
+	return ok
 }
 
 // tombstone remembers that the statement id was evicted: its log has gone. The oldest
