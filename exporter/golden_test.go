@@ -4,134 +4,125 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
 
+	"github.com/dbtelemetry/dbtelemetry/aggregator"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
-// The logs below are built by hand the way the aggregator builds them (SPEC §2–§3), so
-// the wire format is pinned independently of it.
+// The golden logs are produced the way the driver produces them: events go through the
+// real Emitter (classification, redaction) and Aggregator (SPEC §2) into this exporter,
+// so the files in testdata/ show what is really sent for every kind of log (SPEC §3), and
+// a change to how the aggregator builds a log changes them. The encoder itself is held to
+// encoding/json on every field by TestLogJSONMatchesEncodingJSON and FuzzLogJSON.
 
 var goldenClock = func() time.Time { return time.UnixMilli(1732540000000) }
 
-func baseLog(id string) *telemetry.FrontendLog {
-	return &telemetry.FrontendLog{
-		WorkspaceID:        1234567890123456,
-		FrontendLogEventID: id,
-		Context: &telemetry.LogContext{ClientContext: &telemetry.ClientContext{
-			ClientType: telemetry.ClientType, ClientVersion: "1.15.1",
-			TimestampMillis: 1732539999000, UserAgent: "dbtelemetry-go/0.1 databricks-sql-go/1.15.1",
-		}},
-		Entry: &telemetry.LogEntry{SQLDriverLog: &telemetry.SQLDriverLog{
-			SessionID: "01ef-session-0001",
-			AuthType:  "pat",
-			SystemConfiguration: &telemetry.SystemConfiguration{
-				DriverVersion: "1.15.1", RuntimeName: "go", RuntimeVersion: "go1.26", RuntimeVendor: "Google",
-				OSName: "linux", OSVersion: "6.8", OSArch: "amd64", DriverName: "databricks-sql-go",
-				ClientAppName: "", LocaleName: "en_US", CharSetEncoding: "UTF-8", ProcessName: "app",
-			},
-			DriverConnectionParams: &telemetry.DriverConnectionParams{
-				HTTPPath: "/sql/1.0/warehouses/abc", Mode: "THRIFT",
-				HostInfo: &telemetry.HostInfo{HostURL: "https://adb-1.azuredatabricks.net", Port: 443},
-				AuthMech: "PAT", AuthFlow: "TOKEN_PASSTHROUGH", EnableArrow: true, EnableDirectResults: true,
-				SocketTimeout: 900,
-			},
-		}},
+// goldenStart is when the statements of the golden cases begin.
+var goldenStart = time.UnixMilli(1732539990000)
+
+func goldenSystemConfiguration() *telemetry.SystemConfiguration {
+	return &telemetry.SystemConfiguration{
+		DriverVersion: "1.15.1", RuntimeName: "go", RuntimeVersion: "go1.26", RuntimeVendor: "golang.org",
+		OSName: "Linux", OSVersion: "6.8", OSArch: "amd64", DriverName: "databricks-sql-go",
+		LocaleName: "en_US", CharSetEncoding: "UTF-8", ProcessName: "app",
 	}
 }
 
-func connectionLog() *telemetry.FrontendLog {
-	l := baseLog("00000000-0000-4000-8000-000000000001")
-	d := l.Entry.SQLDriverLog
-	d.OperationLatencyMs = 412
-	d.SQLOperation = &telemetry.SQLOperation{OperationDetail: &telemetry.OperationDetail{OperationType: telemetry.OpCreateSession}}
-	return l
+// goldenConnection is what the driver says of a DSN
+// token:…@adb-1.azuredatabricks.net:443/sql/1.0/warehouses/abc?timeout=900.
+func goldenConnection() *telemetry.ConnectionInfo {
+	return &telemetry.ConnectionInfo{
+		Host: "adb-1.azuredatabricks.net", Port: 443, HTTPPath: "/sql/1.0/warehouses/abc",
+		AuthType: "pat", AuthMech: "pat", Mode: "THRIFT", EnableArrow: true, EnableDirectResults: true,
+		UseCloudFetch: true, SocketTimeout: 900 * time.Second,
+	}
 }
 
-func inlineStatementLog() *telemetry.FrontendLog {
-	l := baseLog("00000000-0000-4000-8000-000000000002")
-	d := l.Entry.SQLDriverLog
-	d.SQLStatementID = "01ef-statement-0002"
-	d.OperationLatencyMs = 87
-	d.SQLOperation = &telemetry.SQLOperation{
-		StatementType: telemetry.StatementQuery, ExecutionResult: telemetry.ResultInlineArrow,
-		IsCompressed:  true,
-		ResultLatency: &telemetry.ResultLatency{ResultSetReadyLatencyMillis: 61, ResultSetConsumptionLatencyMillis: 26},
-		OperationDetail: &telemetry.OperationDetail{
-			NOperationStatusCalls: 2, OperationStatusLatencyMillis: 40, OperationType: telemetry.OpExecuteStatement,
-		},
-	}
-	return l
+const (
+	goldenSession = "01ef-session-0001"
+	goldenUA      = "dbtelemetry-go/0.1 databricks-sql-go/1.15.1"
+)
+
+// goldenStatement emits the statement.start of statement id, a query whose first reply
+// came after ready.
+func goldenStatement(em *telemetry.Emitter, id, format string, ready time.Duration) {
+	em.Emit(&telemetry.Event{
+		Kind: telemetry.KindStatementStart, Time: goldenStart, Latency: ready,
+		SessionID: goldenSession, StatementID: id,
+		OperationType: telemetry.OpExecuteStatement, StatementType: telemetry.StatementQuery, ResultFormat: format,
+	})
 }
 
-func cloudFetchLog() *telemetry.FrontendLog {
-	l := baseLog("00000000-0000-4000-8000-000000000003")
-	d := l.Entry.SQLDriverLog
-	d.SQLStatementID = "01ef-statement-0003"
-	d.OperationLatencyMs = 5230
-	d.SQLOperation = &telemetry.SQLOperation{
-		StatementType: telemetry.StatementQuery, ExecutionResult: telemetry.ResultExternalLinks,
-		IsCompressed: true,
-		ChunkDetails: &telemetry.ChunkDetails{
-			InitialChunkLatencyMillis: 120, SlowestChunkLatencyMillis: 410,
-			TotalChunksPresent: 12, TotalChunksIterated: 12, SumChunksDownloadTimeMillis: 2900,
-		},
-		ResultLatency: &telemetry.ResultLatency{ResultSetReadyLatencyMillis: 1800, ResultSetConsumptionLatencyMillis: 3430},
-		OperationDetail: &telemetry.OperationDetail{
-			NOperationStatusCalls: 6, OperationStatusLatencyMillis: 1750, OperationType: telemetry.OpExecuteStatement,
-		},
-	}
-	return l
+// goldenComplete emits the statement.complete of statement id, total after its start.
+func goldenComplete(em *telemetry.Emitter, id, format string, total, ready time.Duration, polls int32, poll time.Duration, present int32, err error) {
+	em.Emit(&telemetry.Event{
+		Kind: telemetry.KindStatementComplete, Time: goldenStart.Add(total), Latency: total,
+		SessionID: goldenSession, StatementID: id, ResultFormat: format,
+		PollCount: polls, PollLatency: poll, ResultReadyLatency: ready, ConsumptionLatency: total - ready,
+		ChunksPresent: present, Err: err,
+	})
 }
 
-func terminalErrorLog() *telemetry.FrontendLog {
-	l := baseLog("00000000-0000-4000-8000-000000000004")
-	d := l.Entry.SQLDriverLog
-	d.SQLStatementID = "01ef-statement-0004"
-	d.OperationLatencyMs = 35
-	d.SQLOperation = &telemetry.SQLOperation{
-		StatementType:   telemetry.StatementQuery,
-		ExecutionResult: telemetry.ResultUnspecified,
-		OperationDetail: &telemetry.OperationDetail{NOperationStatusCalls: 1, OperationType: telemetry.OpExecuteStatement},
-	}
-	d.ErrorInfo = &telemetry.ErrorInfo{
-		ErrorName:  "DBExecutionError",
-		StackTrace: "[TABLE_OR_VIEW_NOT_FOUND] The table or view cannot be found. SQLSTATE: 42P01",
-	}
-	return l
-}
-
-func retryableErrorLog() *telemetry.FrontendLog {
-	l := baseLog("00000000-0000-4000-8000-000000000005")
-	d := l.Entry.SQLDriverLog
-	d.SQLStatementID = "01ef-statement-0005"
-	d.OperationLatencyMs = 2210
-	d.SQLOperation = &telemetry.SQLOperation{
-		StatementType: telemetry.StatementQuery, ExecutionResult: telemetry.ResultInlineArrow,
-		RetryCount:    2,
-		ResultLatency: &telemetry.ResultLatency{ResultSetReadyLatencyMillis: 2150, ResultSetConsumptionLatencyMillis: 60},
-		OperationDetail: &telemetry.OperationDetail{
-			NOperationStatusCalls: 3, OperationStatusLatencyMillis: 300, OperationType: telemetry.OpExecuteStatement,
-		},
-	}
-	d.ErrorInfo = &telemetry.ErrorInfo{ErrorName: "DBRequestError", StackTrace: "HTTP 503 Service Unavailable (retryable)"}
-	return l
-}
-
-// connectionFailedLog is a connection that failed before authenticating; it goes to
-// /telemetry-unauth, where ids, configuration and the stack trace are stripped.
-func connectionFailedLog() *telemetry.FrontendLog {
-	l := baseLog("00000000-0000-4000-8000-000000000006")
-	d := l.Entry.SQLDriverLog
-	d.AuthType = "unknown"
-	d.OperationLatencyMs = 0
-	d.SQLOperation = &telemetry.SQLOperation{OperationDetail: &telemetry.OperationDetail{OperationType: telemetry.OpCreateSession}}
-	d.ErrorInfo = &telemetry.ErrorInfo{ErrorName: "DBRequestError", StackTrace: "dial tcp: connection refused"}
-	return l
+var goldenCases = []struct {
+	name   string
+	authed bool
+	logs   int // logs the events make
+	feed   func(em *telemetry.Emitter)
+}{
+	{"connection", true, 1, func(em *telemetry.Emitter) {
+		em.Emit(&telemetry.Event{Kind: telemetry.KindConnectionOpen, Time: goldenStart, SessionID: goldenSession,
+			Latency: 412 * time.Millisecond, Connection: goldenConnection()})
+	}},
+	{"connection_close", true, 1, func(em *telemetry.Emitter) {
+		em.Emit(&telemetry.Event{Kind: telemetry.KindConnectionClose, Time: goldenStart, SessionID: goldenSession,
+			Latency: 23 * time.Millisecond})
+	}},
+	{"statement_inline", true, 1, func(em *telemetry.Emitter) {
+		id := "01ef-statement-0002"
+		goldenStatement(em, id, telemetry.ResultInlineArrow, 61*time.Millisecond)
+		goldenComplete(em, id, telemetry.ResultInlineArrow, 87*time.Millisecond, 61*time.Millisecond, 2, 40*time.Millisecond, 0, nil)
+	}},
+	{"statement_cloudfetch", true, 1, func(em *telemetry.Emitter) {
+		id := "01ef-statement-0003"
+		goldenStatement(em, id, telemetry.ResultExternalLinks, 1800*time.Millisecond)
+		for i, ms := range []int{120, 410, 230, 180, 260, 200, 240, 190, 310, 220, 280, 260} {
+			em.Emit(&telemetry.Event{Kind: telemetry.KindChunk, SessionID: goldenSession, StatementID: id,
+				ChunkIndex: int32(i), Latency: time.Duration(ms) * time.Millisecond, Bytes: 4 << 20})
+		}
+		goldenComplete(em, id, telemetry.ResultExternalLinks, 5230*time.Millisecond, 1800*time.Millisecond, 6, 1750*time.Millisecond, 12, nil)
+	}},
+	{"error_terminal", true, 1, func(em *telemetry.Emitter) {
+		// The driver completes a statement that failed terminally with its error.
+		id := "01ef-statement-0004"
+		goldenStatement(em, id, "", 35*time.Millisecond)
+		goldenComplete(em, id, "", 35*time.Millisecond, 35*time.Millisecond, 1, 0, 0,
+			errors.New("databricks: execution error: failed to execute query: [TABLE_OR_VIEW_NOT_FOUND] The table or view `main`.`t` cannot be found. SQLSTATE: 42P01"))
+	}},
+	{"error_retryable_held", true, 2, func(em *telemetry.Emitter) {
+		// A retryable error waits on its statement and leaves with its log, as a log of its own.
+		id := "01ef-statement-0005"
+		goldenStatement(em, id, telemetry.ResultInlineArrow, 2150*time.Millisecond)
+		em.EmitError(goldenSession, id, errors.New("databricks: request error: unexpected HTTP status 503 Service Unavailable"))
+		goldenComplete(em, id, telemetry.ResultInlineArrow, 2210*time.Millisecond, 2150*time.Millisecond, 3, 300*time.Millisecond, 0, nil)
+	}},
+	{"error_standalone", true, 1, func(em *telemetry.Emitter) {
+		// An error outside any statement (a failed Ping, Commit, …).
+		em.EmitError(goldenSession, "", errors.New("databricks: request error: unexpected HTTP status 502 Bad Gateway"))
+	}},
+	{"connection_unauth", false, 1, func(em *telemetry.Emitter) {
+		// A connection that failed to authenticate: no credentials the server accepted,
+		// so /telemetry-unauth, stripped of ids, configuration and the stack trace.
+		em.Emit(&telemetry.Event{Kind: telemetry.KindConnectionOpen, Time: goldenStart, Latency: 35 * time.Millisecond,
+			Connection: goldenConnection(),
+			Err:        errors.New("databricks: request error: open session request error: unexpected HTTP status 401 Unauthorized")})
+	}},
 }
 
 var (
@@ -145,20 +136,16 @@ func normaliseBody(b []byte) []byte {
 	return eventIDRE.ReplaceAll(b, []byte(`${1}EVENT-ID${2}`))
 }
 
-func TestGoldenWireFormat(t *testing.T) {
-	cases := []struct {
-		name   string
-		log    *telemetry.FrontendLog
-		authed bool
-	}{
-		{"connection", connectionLog(), true},
-		{"statement_inline", inlineStatementLog(), true},
-		{"statement_cloudfetch", cloudFetchLog(), true},
-		{"error_terminal", terminalErrorLog(), true},
-		{"error_retryable_held", retryableErrorLog(), true},
-		{"connection_unauth", connectionFailedLog(), false},
+// goldenLogPath names the golden file of a case's i-th log (from 0).
+func goldenLogPath(name string, i int) string {
+	if i == 0 {
+		return filepath.Join("testdata", name+".log.json")
 	}
-	for _, tc := range cases {
+	return filepath.Join("testdata", fmt.Sprintf("%s.%d.log.json", name, i+1))
+}
+
+func TestGoldenWireFormat(t *testing.T) {
+	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, rc := newServer(t, nil)
 			opts := []Option{WithClock(goldenClock)}
@@ -166,7 +153,18 @@ func TestGoldenWireFormat(t *testing.T) {
 				opts = append(opts, WithCredentials(BearerToken("dapi-golden")))
 			}
 			e := newTestExporter(t, srv, opts...)
-			noErr(t, e.Export(context.Background(), []*telemetry.FrontendLog{tc.log}), "export")
+			agg := aggregator.New(e,
+				aggregator.WithClock(goldenClock),
+				aggregator.WithFlushInterval(time.Hour),
+				aggregator.WithSystemConfiguration(goldenSystemConfiguration()),
+				aggregator.WithClientContext("0.1.0", goldenUA),
+				aggregator.WithAuthType("pat"),
+				aggregator.WithWorkspaceID(1234567890123456),
+			)
+			em := telemetry.NewEmitter(agg, telemetry.WithLookupEnv(func(string) (string, bool) { return "", false }))
+			tc.feed(em)
+			noErr(t, agg.Flush(context.Background()), "flush")
+			noErr(t, agg.Close(context.Background()), "close")
 
 			reqs := rc.requests()
 			equal(t, len(reqs), 1, "requests")
@@ -177,16 +175,17 @@ func TestGoldenWireFormat(t *testing.T) {
 			equal(t, reqs[0].Path, wantPath, "path")
 			body := append(normaliseBody(reqs[0].Body), '\n')
 
-			// The decoded log, indented, is the readable half of the golden pair.
+			// The decoded logs, indented, are the readable half of the golden set.
 			var env telemetry.Request
 			noErr(t, json.Unmarshal(reqs[0].Body, &env), "decode body")
-			equal(t, len(env.ProtoLogs), 1, "protoLogs")
-			var pretty bytes.Buffer
-			noErr(t, json.Indent(&pretty, normaliseBody([]byte(env.ProtoLogs[0])), "", "  "), "indent")
-			pretty.WriteByte('\n')
-
+			equal(t, len(env.ProtoLogs), tc.logs, "protoLogs")
 			checkGolden(t, filepath.Join("testdata", tc.name+".body.json"), body)
-			checkGolden(t, filepath.Join("testdata", tc.name+".log.json"), pretty.Bytes())
+			for i, l := range env.ProtoLogs {
+				var pretty bytes.Buffer
+				noErr(t, json.Indent(&pretty, normaliseBody([]byte(l)), "", "  "), "indent")
+				pretty.WriteByte('\n')
+				checkGolden(t, goldenLogPath(tc.name, i), pretty.Bytes())
+			}
 		})
 	}
 }
