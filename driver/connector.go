@@ -22,9 +22,6 @@ import (
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
-// closeTimeout bounds the final flush when the last connector of a host closes.
-const closeTimeout = 2 * time.Second
-
 // flagTimeout bounds the feature-flag fetch that decides whether telemetry is on.
 const flagTimeout = 10 * time.Second
 
@@ -161,11 +158,12 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 func (c *Connector) Driver() driver.Driver { return registered }
 
 // Close releases the connector's share of its host's telemetry; the last connector of a
-// host flushes what is pending (within 2 s) and stops the host's exporter. It never
-// returns an error: what could not be delivered is counted in Stats.
+// host flushes what is pending (within the CloseTimeout of its telemetry.Config, 2 s by
+// default) and stops the host's exporter. It never returns an error: what could not be
+// delivered is counted in Stats.
 func (c *Connector) Close() error {
 	c.closeOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.tel.CloseTimeout)
 		defer cancel()
 		// database/sql does not wait for a Connect in flight before it closes the
 		// connector: an attach under way finishes here (its host is then released below),

@@ -69,7 +69,7 @@ func (c *outerConn) Close() error {
 		}
 	})
 	if own := c.own; own != nil {
-		// The host's last release flushes (within closeTimeout): not on the caller's time.
+		// The host's last release flushes (within the CloseTimeout): not on the caller's time.
 		go func() { _ = own.Close() }()
 	}
 	return err

@@ -74,7 +74,8 @@ type Config struct {
 	MaxOpenStatements int
 	// StatementTTL evicts a statement that never completes (Rows never closed).
 	StatementTTL time.Duration
-	// CloseTimeout bounds Close when its context has no deadline.
+	// CloseTimeout bounds Close when its context has no deadline; the driver's
+	// Connector.Close gives its final flush this long.
 	CloseTimeout time.Duration
 	// MaxErrorsPerStatement bounds the retryable errors held on one statement.
 	MaxErrorsPerStatement int
