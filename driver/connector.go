@@ -73,9 +73,7 @@ type Connector struct {
 //	defer db.Close()
 func NewConnector(opts ...Option) (*Connector, error) {
 	cfg := defaultConfig()
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg.apply(opts)
 	return newConnector(cfg, nil)
 }
 

@@ -86,9 +86,7 @@ func openConnector(dsn string, hosts *Hosts, opts ...Option) (*Connector, error)
 	cfg.hosts = hosts
 	cfg.connOpts = dc.opts
 	dc.apply(&cfg)
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg.apply(opts)
 	return newConnector(cfg, dc)
 }
 

@@ -9,7 +9,8 @@ import (
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
-// Option configures a Connector made by NewConnector or OpenConnector. OpenConnector
+// Option configures a Connector made by NewConnector or OpenConnector; a nil Option is
+// ignored. OpenConnector
 // applies the options after the DSN's parameters: an option overrides the DSN on what
 // both set. The telemetry settings are held to the bounds of the DSN parameters that
 // share them (see telemetry.Config.Validate): out of them, the connector is not made.
@@ -28,6 +29,15 @@ type config struct {
 
 func defaultConfig() config {
 	return config{logger: zerolog.Nop(), tel: telemetry.DefaultConfig()}
+}
+
+// apply applies opts in order; a nil Option is none.
+func (c *config) apply(opts []Option) {
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
 }
 
 // WithConnOptions passes options to the Databricks driver's own connector

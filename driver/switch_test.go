@@ -204,6 +204,29 @@ func TestBadTelemetryOptionsFailOpen(t *testing.T) {
 	require.NoError(t, c.Close())
 }
 
+// A nil Option is no option, as in the aggregator, exporter and telemetry packages: a
+// conditional option left unset (var logOpt driver.Option) does not panic the program.
+func TestNilOptionIsIgnored(t *testing.T) {
+	dsn := "token:x@example.cloud.databricks.com:443/sql/1.0/warehouses/w"
+	var unset driver.Option
+	for name, open := range map[string]func() (*driver.Connector, error){
+		"OpenConnector": func() (*driver.Connector, error) {
+			return driver.OpenConnector(dsn, unset, driver.WithBatchSize(7))
+		},
+		"NewConnector": func() (*driver.Connector, error) {
+			return driver.NewConnector(driver.WithConnOptions(dbsql.WithServerHostname("example.cloud.databricks.com")), unset)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var c *driver.Connector
+			var err error
+			require.NotPanics(t, func() { c, err = open() })
+			require.NoError(t, err)
+			require.NoError(t, c.Close())
+		})
+	}
+}
+
 // The same workload through both drivers gives the same results and the same errors.
 func TestResultsIdenticalToRawDriver(t *testing.T) {
 	srv, err := warehouse.NewServer()
