@@ -94,7 +94,12 @@ func newConnector(cfg config, dsn *dsnConfig) (*Connector, error) {
 		c.info.Store(&info)
 		c.dsnURL = &url.URL{Scheme: dsn.Scheme, Host: net.JoinHostPort(dsn.Host, strconv.Itoa(dsn.Port)), Path: dsn.HTTPPath}
 	}
-	raw, err := dbsql.NewConnector(append(append([]dbsql.ConnOption{}, cfg.connOpts...), dbsql.WithTransport(c.tr))...)
+	// The driver sends its Thrift calls through its Transport, and its CloudFetch downloads
+	// through its HTTPClient, which the first WithTransport makes from its transport unless
+	// the caller's options gave one: the downloads keep http.DefaultClient's transport (see
+	// downloadTransport), the Thrift calls get the connector's.
+	raw, err := dbsql.NewConnector(append(append([]dbsql.ConnOption{}, cfg.connOpts...),
+		dbsql.WithTransport(downloadTransport{c.tr}), dbsql.WithTransport(c.tr))...)
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,11 @@ func newBaseTransport(skipVerify bool) *http.Transport {
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.roundTrip(req, t.base)
+}
+
+// roundTrip sends req; what is no Thrift call goes to base.
+func (t *transport) roundTrip(req *http.Request, base http.RoundTripper) (*http.Response, error) {
 	if isBuiltinTelemetry(req) {
 		return builtinAnswer(req), nil
 	}
@@ -67,10 +72,31 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if owner.failed {
 				owner.st.retries.Add(1) // the driver downloads a file again
 			}
-			return t.download(req, link, owner)
+			return t.download(req, link, owner, base)
 		}
 	}
-	return t.base.RoundTrip(req)
+	return base.RoundTrip(req)
+}
+
+// downloadTransport is the transport of the driver's CloudFetch client. Unwrapped, the
+// driver downloads its files with http.DefaultClient (its client for them when no
+// dbsql.WithTransport is given): so do they wrapped, through http.DefaultClient's
+// transport as it is at the time of the download, so that what a program configured
+// there (a proxy, TLS roots, tracing, a test's HTTP mock) still applies, and this
+// package's WithSkipTLSHostVerify no more than the driver's own. The downloads are
+// observed as on the connector's transport.
+type downloadTransport struct{ t *transport }
+
+func (d downloadTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return d.t.roundTrip(req, defaultClientTransport())
+}
+
+// defaultClientTransport is the transport http.DefaultClient sends through.
+func defaultClientTransport() http.RoundTripper {
+	if rt := http.DefaultClient.Transport; rt != nil {
+		return rt
+	}
+	return http.DefaultTransport
 }
 
 func (t *transport) isThrift(req *http.Request) bool {
@@ -407,11 +433,11 @@ func (r *reply) release() {
 	}
 }
 
-// download forwards a CloudFetch GET and emits one cloudfetch.chunk event when its body
+// download forwards a CloudFetch GET to base and emits one cloudfetch.chunk event when its body
 // has been read. The URL (a signed link) is never recorded.
-func (t *transport) download(req *http.Request, link string, owner linkOwner) (*http.Response, error) {
+func (t *transport) download(req *http.Request, link string, owner linkOwner, base http.RoundTripper) (*http.Response, error) {
 	began := time.Now()
-	resp, err := t.base.RoundTrip(req)
+	resp, err := base.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		owner.st.linkMu.Lock()
 		t.c.relinkLocked(link, owner)
