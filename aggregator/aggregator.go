@@ -215,6 +215,32 @@ func (a *Aggregator) Handle(ev telemetry.Event) {
 	}
 }
 
+// FinishOpen takes the statement.complete of a statement whose emitter has stopped
+// (its connector closed while the statement ran, on an aggregator its host's other
+// connectors keep): it finishes the statement when it is open here, and drops it,
+// counted as Dropped.Closed, otherwise. Without it such a statement stayed open until
+// StatementTTL or Close evicted it, and its log then carried that much latency.
+func (a *Aggregator) FinishOpen(ev telemetry.Event) {
+	if a.closed.Load() || ev.Kind != telemetry.KindStatementComplete || ev.StatementID == "" {
+		a.receivedOther.Add(1)
+		a.droppedClosed.Add(1)
+		return
+	}
+	sh := a.shardFor(ev.StatementID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.received++
+	e := sh.m[ev.StatementID]
+	if sh.closed || e == nil {
+		sh.closedDrops++
+		return
+	}
+	a.finish(sh, e, &ev)
+	if ev.Terminal {
+		a.requestFlush()
+	}
+}
+
 // handleStatement applies a statement event under its shard's lock. Records produced go
 // to the shard's outbox while the lock is held (lock order: shard, then queue), so an
 // entry can be recycled at once.

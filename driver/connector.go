@@ -525,7 +525,7 @@ func (g *gate) Handle(ev telemetry.Event) {
 	case gateOff:
 		return
 	case gateShut:
-		g.shutOut.Add(1)
+		g.shutHandle(&ev)
 		return
 	}
 	g.mu.Lock()
@@ -539,7 +539,7 @@ func (g *gate) Handle(ev telemetry.Event) {
 	case gateOff:
 		return
 	case gateShut:
-		g.shutOut.Add(1)
+		g.shutHandle(&ev)
 		return
 	}
 	if len(g.pending) >= maxUndecided {
@@ -547,6 +547,20 @@ func (g *gate) Handle(ev telemetry.Event) {
 		return
 	}
 	g.pending = append(g.pending, ev)
+}
+
+// shutHandle takes an event once the gate has shut: a statement's completion still
+// finishes the statement if its start reached the aggregator (see
+// aggregator.Aggregator.FinishOpen), which its host's other connectors may keep open;
+// anything else is counted as dropped.
+func (g *gate) shutHandle(ev *telemetry.Event) {
+	if ev.Kind == telemetry.KindStatementComplete {
+		if s := g.sink.Load(); s != nil {
+			s.FinishOpen(*ev)
+			return
+		}
+	}
+	g.shutOut.Add(1)
 }
 
 // setSink gives the gate its aggregator. What waits goes to it before the lock-free path

@@ -117,3 +117,47 @@ func TestEventsAfterCloseAreCounted(t *testing.T) {
 	require.NoError(t, db.Close())
 	assert.GreaterOrEqual(t, c.Stats().Dropped.Closed, int64(2), "its start and completion")
 }
+
+// A statement still running when its connector closes, on an aggregator the host's
+// other connector keeps: its completion finishes it there (one log, with its own
+// latency), instead of leaving it open until StatementTTL or the last Close evicts it
+// with that much latency. A statement started after the Close is still dropped.
+func TestStatementInFlightAtCloseFinishesOnASharedAggregator(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	hosts := driver.NewHosts()
+	open := func() (*driver.Connector, *sql.DB) {
+		c, err := driver.OpenConnector(srv.DSN()+"?enableTelemetry=true", driver.WithHosts(hosts))
+		require.NoError(t, err)
+		return c, sql.OpenDB(c)
+	}
+	c1, db1 := open()
+	c2, db2 := open()
+	ctx := context.Background()
+	require.NoError(t, db2.PingContext(ctx))
+	conn, err := db1.Conn(ctx)
+	require.NoError(t, err)
+	rows, err := db1.QueryContext(ctx, "SELECT range FROM range(10)")
+	require.NoError(t, err)
+	require.NoError(t, db1.Close())
+	for rows.Next() {
+	}
+	require.NoError(t, rows.Close())
+	var n int
+	require.NoError(t, conn.QueryRowContext(ctx, "SELECT 2").Scan(&n), "a statement after the Close runs")
+	require.NoError(t, conn.Close())
+	assert.Zero(t, c2.Stats().OpenStatements, "the statement in flight at Close has finished")
+	time.Sleep(1200 * time.Millisecond)
+	require.NoError(t, db2.Close())
+
+	var stmts []*telemetry.SQLDriverLog
+	for _, l := range decodeLogs(t, srv) {
+		if d := l.Entry.SQLDriverLog; d.SQLStatementID != "" {
+			stmts = append(stmts, d)
+		}
+	}
+	require.Len(t, stmts, 1, "the statement in flight at Close is logged, the one after it is not")
+	assert.Less(t, stmts[0].OperationLatencyMs, int64(1000), "with its own latency, not the time until the last Close")
+	assert.Positive(t, c1.Stats().Dropped.Closed, "what came after the Close is counted")
+}
