@@ -113,6 +113,18 @@ func TestCallerGivingUpIsNotABreakerFailure(t *testing.T) {
 			wantHits:  5,
 		},
 		{
+			name:   "deadline passed while the server holds the request",
+			answer: func(g *gate) func(int, http.ResponseWriter, *http.Request) { return g.serve },
+			export: func(e *HTTPExporter, g *gate) error {
+				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+				defer cancel()
+				return e.Export(ctx, batch(1))
+			},
+			wantErr:   context.DeadlineExceeded,
+			wantState: telemetry.BreakerClosed,
+			wantHits:  5,
+		},
+		{
 			// The 503 was the server's failure: the batch counts as failed, though its
 			// caller left before the retry (as when the export's deadline cuts the
 			// retries of a host that never answers).
@@ -206,11 +218,14 @@ func TestCancelledHalfOpenProbeLeavesTheBreakerHalfOpen(t *testing.T) {
 		successes uint
 		midFlight bool // the probe reached the server before its caller gave up
 		probes    int  // cancelled probes in a row
+		deadline  bool // the probes' caller gives up by its deadline passing, not a cancel
 	}{
 		{name: "cancelled before the probe", successes: 2, probes: 3},
 		{name: "cancelled during the probe", successes: 2, midFlight: true, probes: 1},
 		{name: "cancelled during probes, one success closes", successes: 1, midFlight: true, probes: 3},
 		{name: "cancelled during probes, two successes close", successes: 2, midFlight: true, probes: 4},
+		{name: "deadline passed before the probe", successes: 2, deadline: true, probes: 3},
+		{name: "deadline passed during probes", successes: 2, midFlight: true, deadline: true, probes: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var failing, hold atomic.Bool
@@ -231,14 +246,25 @@ func TestCancelledHalfOpenProbeLeavesTheBreakerHalfOpen(t *testing.T) {
 			hold.Store(tc.midFlight)
 			for i := range tc.probes {
 				var err error
-				if tc.midFlight {
+				want := context.Canceled
+				switch {
+				case tc.deadline:
+					want = context.DeadlineExceeded
+					wait := 50 * time.Millisecond
+					if !tc.midFlight {
+						wait = -time.Second
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), wait)
+					err = e.Export(ctx, batch(1))
+					cancel()
+				case tc.midFlight:
 					err = cancelOnArrival(e, g.arrived)
-				} else {
+				default:
 					ctx, cancel := context.WithCancel(context.Background())
 					cancel()
 					err = e.Export(ctx, batch(1))
 				}
-				require.ErrorIs(t, err, context.Canceled, "probe %d", i)
+				require.ErrorIs(t, err, want, "probe %d", i)
 				require.NotEqual(t, telemetry.BreakerClosed, e.ExportStats().Breaker, "probe %d closed the breaker", i)
 				require.Equal(t, int64(1), e.ExportStats().BreakerOpened, "probe %d reopened the breaker", i)
 				if tc.midFlight {
