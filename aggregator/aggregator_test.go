@@ -604,6 +604,20 @@ func TestMaxPendingLogsWhileExporterHangs(t *testing.T) {
 		sawErr = sawErr || driverLog(l).SessionID == "err"
 	}
 	assert.True(t, sawErr, "the error log survived the drops")
+	// The oldest logs without an error went: the first batch, then the newest 19 of b.
+	var kept []string
+	for _, l := range exp.logs() {
+		kept = append(kept, driverLog(l).SessionID)
+	}
+	want := []string{}
+	for i := 0; i < 10; i++ {
+		want = append(want, fmt.Sprint("a", i))
+	}
+	want = append(want, "err")
+	for i := 81; i < 100; i++ {
+		want = append(want, fmt.Sprint("b", i))
+	}
+	assert.Equal(t, want, kept, "the oldest logs without an error are dropped")
 	s = a.Stats()
 	assert.Equal(t, s.Queued, s.Exported+s.Dropped.QueueFull)
 }
