@@ -25,6 +25,7 @@ func TestRetryCountE2E(t *testing.T) {
 		faults      []warehouse.Fault
 		query       string
 		cancelAfter time.Duration // the caller's context ends after this long (0: never)
+		byCancel    bool          // it ends by the caller's cancel, not its deadline
 		wantRows    int64         // -1: the query fails
 		wantRetries int64
 		// maxRetries, when above wantRetries, allows up to that many: a connection dropped
@@ -51,7 +52,8 @@ func TestRetryCountE2E(t *testing.T) {
 		// with no timeout of its own, so a download that hangs holds Rows.Next for good,
 		// wrapped or not.)
 		{name: "no fault, cloudfetch", query: big, wantRows: 1000000, wantChunks: 4},
-		{name: "cancelled by the caller", query: "SELECT wait_ms(5000)", cancelAfter: 300 * time.Millisecond, wantRows: -1},
+		{name: "cut by the caller's deadline", query: "SELECT wait_ms(5000)", cancelAfter: 300 * time.Millisecond, wantRows: -1},
+		{name: "cancelled by the caller", query: "SELECT wait_ms(5000)", cancelAfter: 300 * time.Millisecond, byCancel: true, wantRows: -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,7 +70,12 @@ func TestRetryCountE2E(t *testing.T) {
 			ctx := context.Background()
 			if tt.cancelAfter > 0 {
 				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, tt.cancelAfter)
+				if tt.byCancel {
+					ctx, cancel = context.WithCancel(ctx)
+					defer time.AfterFunc(tt.cancelAfter, cancel).Stop()
+				} else {
+					ctx, cancel = context.WithTimeout(ctx, tt.cancelAfter)
+				}
 				defer cancel()
 			}
 			n, qerr := countRows(ctx, conn, tt.query)
