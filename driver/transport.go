@@ -30,6 +30,10 @@ type transport struct {
 	thrift string // the Thrift endpoint path (the DSN's http path), "" when not known
 }
 
+// thriftContentType is the Content-Type of every call of the driver's Thrift client
+// (thrift.THttpClient).
+const thriftContentType = "application/x-thrift"
+
 // newBaseTransport mirrors the driver's own pooled transport (client.PooledTransport), so
 // that a wrapped connection dials, pools and times out like an unwrapped one.
 func newBaseTransport(skipVerify bool) *http.Transport {
@@ -99,11 +103,15 @@ func defaultClientTransport() http.RoundTripper {
 	return http.DefaultTransport
 }
 
+// isThrift reports whether the POST req is a call of the driver's Thrift client: one to
+// the DSN's http path, or one with the Thrift client's Content-Type, which the driver's
+// own options (WithConnOptions, dbsql.WithHTTPPath) may send to another path than the
+// DSN's.
 func (t *transport) isThrift(req *http.Request) bool {
-	if t.thrift != "" {
-		return req.URL.Path == t.thrift
+	if t.thrift != "" && req.URL.Path == t.thrift {
+		return true
 	}
-	return req.Header.Get("Content-Type") == "application/x-thrift"
+	return req.Header.Get("Content-Type") == thriftContentType
 }
 
 func isBuiltinTelemetry(req *http.Request) bool {
