@@ -291,27 +291,34 @@ func (r *Registry) Refs(key string) int {
 }
 
 // Close refuses further Acquires, then flushes and closes every host's layer and
-// exporter concurrently, and waits for those a last Release is already closing, all
-// bounded by ctx. Handles still out may be released later at no cost. Close is
-// idempotent.
+// exporter concurrently, and waits for those a last Release or an earlier Close is
+// already closing, all bounded by ctx: when it returns within ctx, every host is flushed
+// and closed, whichever call did it. Handles still out may be released later at no cost.
+// Close is idempotent.
 func (r *Registry) Close(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed = true
+	closing := make([]*entry, 0, len(r.closing))
+	for e := range r.closing {
+		closing = append(closing, e)
+	}
 	live := make([]*entry, 0, len(r.entries))
 	for k, e := range r.entries {
 		live = append(live, e)
 		delete(r.entries, k)
-	}
-	closing := make([]*entry, 0, len(r.closing))
-	for e := range r.closing {
-		closing = append(closing, e)
+		r.closing[e] = struct{}{} // a later Close waits for it too
 	}
 	r.mu.Unlock()
 
 	errs := make([]error, len(live)+len(closing))
 	var wg sync.WaitGroup
 	for i, e := range live {
-		wg.Go(func() { errs[i] = e.shutdown(ctx) })
+		wg.Go(func() {
+			errs[i] = e.shutdown(ctx)
+			r.mu.Lock()
+			delete(r.closing, e)
+			r.mu.Unlock()
+		})
 	}
 	for i, e := range closing {
 		wg.Go(func() { errs[len(live)+i] = e.wait(ctx) })

@@ -81,3 +81,25 @@ func TestAcquireWithNilHostHTTPClient(t *testing.T) {
 		})
 	}
 }
+
+// A second Registry.Close while a first one still flushes a host waits for that shutdown,
+// within its own context: when it returns, the host is closed.
+func TestCloseAgainWaitsForTheFirstClose(t *testing.T) {
+	entered := make(chan struct{})
+	r := NewRegistry(WithLayer(func(Target, telemetry.Exporter) Layer { return signalCtxLayer{entered: entered} }))
+	_, err := r.Acquire("adb-1.azuredatabricks.net")
+	require.NoError(t, err)
+
+	cctx, ccancel := context.WithCancel(context.Background())
+	defer ccancel()
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close(cctx) }()
+	<-entered // the first Close took the host and is flushing it
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, r.Close(ctx), context.DeadlineExceeded, "the second Close waited for the host, within its ctx")
+	ccancel()
+	require.ErrorIs(t, <-closed, context.Canceled)
+	require.NoError(t, r.Close(context.Background()), "the host is closed: nothing left to wait for")
+}
