@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	dbsql "github.com/databricks/databricks-sql-go"
 	"github.com/ngrok/sqlmw"
@@ -21,9 +20,6 @@ import (
 	"github.com/dbtelemetry/dbtelemetry/exporter"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
-
-// flagTimeout bounds the feature-flag fetch that decides whether telemetry is on.
-const flagTimeout = 10 * time.Second
 
 // Connector is a database/sql/driver.Connector for sql.OpenDB: the Databricks driver's
 // connector wrapped with telemetry. It is also an io.Closer: db.Close() calls Close,
@@ -438,9 +434,9 @@ func (c *Connector) askFlag() {
 	if c.cfg.enabled != nil || ref == nil {
 		return
 	}
-	// One ask at a time: while one waits for the host's fetch (up to flagTimeout when
-	// the flag endpoint hangs), another would wait for the same fetch, on a goroutine
-	// of its own for every new connection.
+	// One ask at a time: while one waits for the host's fetch (up to the flag timeout of
+	// the host's exporter when the flag endpoint hangs), another would wait for the same
+	// fetch, on a goroutine of its own for every new connection.
 	if !c.asking.CompareAndSwap(false, true) {
 		return
 	}
@@ -458,10 +454,10 @@ func (c *Connector) askFlag() {
 	go func() {
 		defer c.work.Done()
 		defer c.asking.Store(false)
-		fctx, fcancel := context.WithTimeout(ctx, flagTimeout)
-		defer fcancel()
+		// No bound of its own: the host's fetch ends within its exporter's flag timeout
+		// (exporter.WithFlagTimeout, given to NewHosts), or when Close cancels ctx.
 		on := false
-		safely(func() { on = ref.handle.FeatureFlags().Enabled(fctx) })
+		safely(func() { on = ref.handle.FeatureFlags().Enabled(ctx) })
 		if ctx.Err() == nil {
 			c.gate.answer(seq, on)
 		}

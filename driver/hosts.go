@@ -20,7 +20,9 @@ type Hosts struct {
 	reg *exporter.Registry
 }
 
-// NewHosts returns an empty set of hosts; opts apply to every host's exporter.
+// NewHosts returns an empty set of hosts; opts apply to every host's exporter. Its
+// exporter.WithFlagTimeout (default 10 s) is also how long a connector waits for the
+// server's feature flag before its events are dropped as undecided.
 func NewHosts(opts ...exporter.Option) *Hosts {
 	layer := exporter.WithLayer(func(_ exporter.Target, exp telemetry.Exporter) exporter.Layer {
 		return &hostAggs{exp: exp, aggs: map[aggKey]*sharedAgg{}}
