@@ -38,7 +38,10 @@ type Connector struct {
 
 	auth   atomic.Pointer[string] // the Authorization header of the latest Thrift call
 	links  sync.Map               // CloudFetch link → linkOwner, until downloaded
-	dsnURL *url.URL               // the DSN's endpoint, when the connector came from a DSN
+	dsnURL *url.URL               // the DSN's endpoint (with the driver's http path), when the connector came from a DSN
+	// settings are what the driver uses, read back from its configuration (see
+	// settingsProbe); unread (ok false) for a fake driver in tests.
+	settings driverSettings
 	// foreign is set once a Thrift call went to another endpoint than the DSN's (the
 	// driver's own options, WithConnOptions, can send it elsewhere): telemetry goes to the
 	// DSN's host only, and that host must never receive another server's credentials.
@@ -84,20 +87,28 @@ func newConnector(cfg config, dsn *dsnConfig) (*Connector, error) {
 	c := &Connector{cfg: cfg, gate: newGate()}
 	c.tr = &transport{base: newBaseTransport(cfg.skipVerify), c: c}
 	c.info.Store(&telemetry.ConnectionInfo{})
-	if dsn != nil {
-		c.tr.thrift = dsn.HTTPPath
-		info := dsn.connectionInfo()
-		c.info.Store(&info)
-		c.dsnURL = &url.URL{Scheme: dsn.Scheme, Host: net.JoinHostPort(dsn.Host, strconv.Itoa(dsn.Port)), Path: dsn.HTTPPath}
-	}
 	// The driver sends its Thrift calls through its Transport, and its CloudFetch downloads
 	// through its HTTPClient, which the first WithTransport makes from its transport unless
 	// the caller's options gave one: the downloads keep http.DefaultClient's transport (see
-	// downloadTransport), the Thrift calls get the connector's.
+	// downloadTransport), the Thrift calls get the connector's. The probe, last, reads
+	// back what the driver will use (the caller's options override the DSN).
 	raw, err := dbsql.NewConnector(append(append([]dbsql.ConnOption{}, cfg.connOpts...),
-		dbsql.WithTransport(downloadTransport{c.tr}), dbsql.WithTransport(c.tr))...)
+		dbsql.WithTransport(downloadTransport{c.tr}), dbsql.WithTransport(c.tr),
+		settingsProbe[dbsql.ConnOption](&c.settings))...)
 	if err != nil {
 		return nil, err
+	}
+	if dsn != nil {
+		seen := dsn.dsnConnInfo
+		var query string
+		if path, q, ok := c.settings.endpointPath(); ok {
+			seen.HTTPPath, query = path, q
+			seen.UseCloudFetch, seen.QueryTimeout = c.settings.useCloudFetch, c.settings.queryTimeout
+		}
+		c.tr.thrift = seen.HTTPPath
+		info := seen.connectionInfo()
+		c.info.Store(&info)
+		c.dsnURL = &url.URL{Scheme: dsn.Scheme, Host: net.JoinHostPort(dsn.Host, strconv.Itoa(dsn.Port)), Path: seen.HTTPPath, RawQuery: query}
 	}
 	return c.wrap(raw)
 }
@@ -301,9 +312,9 @@ func (c *Connector) observeThrift(req *http.Request) {
 }
 
 // learnInfo describes the connection from the first Thrift call when no DSN did
-// (NewConnector with the driver's options, which this package cannot read back): the
-// host, port and HTTP path the driver calls, and a personal access token's auth type
-// when its Authorization header carries one.
+// (NewConnector with the driver's options): the host, port and HTTP path the driver
+// calls, a personal access token's auth type when its Authorization header carries one,
+// and the CloudFetch and timeout settings read back from the driver's configuration.
 func (c *Connector) learnInfo(req *http.Request) {
 	if c.dsnURL != nil {
 		return
@@ -311,6 +322,9 @@ func (c *Connector) learnInfo(req *http.Request) {
 	u := req.URL
 	port, _ := strconv.Atoi(portOf(u))
 	seen := dsnConnInfo{Host: u.Hostname(), Port: port, HTTPPath: u.Path, AuthType: dsnAuthUnknown, UseCloudFetch: driverDefaultUseCloudFetch}
+	if c.settings.ok {
+		seen.UseCloudFetch, seen.QueryTimeout = c.settings.useCloudFetch, c.settings.queryTimeout
+	}
 	if strings.HasPrefix(authorization(req.Header), "Bearer dapi") {
 		seen.AuthType = dsnAuthPAT
 	}

@@ -1,0 +1,56 @@
+package driver
+
+import (
+	"net/url"
+	"reflect"
+	"time"
+)
+
+// driverSettings is what the Databricks driver's connector uses of what telemetry
+// reports, read back from its configuration once every option (the DSN's, then
+// WithConnOptions') was applied: see settingsProbe.
+type driverSettings struct {
+	ok            bool // read: false when the driver's configuration did not have the fields
+	httpPath      string
+	useCloudFetch bool
+	queryTimeout  time.Duration
+}
+
+// settingsProbe returns a connector option of the Databricks driver that reads what the
+// options before it configured into s. dbsql.ConnOption takes the driver's internal
+// configuration type, which no code outside the driver can name: O is dbsql.ConnOption
+// and C is inferred from it. The fields are read by name (HTTPPath, UseCloudFetch,
+// QueryTimeout); when a release of the driver renames one, s stays unread and the
+// connector reports what its DSN (or the driver's documented defaults) say, as before.
+// Applied last, the probe sees the configuration the driver connects with, defaults
+// included, without applying the caller's options a second time.
+func settingsProbe[O ~func(C), C any](s *driverSettings) O {
+	return func(c C) { s.read(reflect.ValueOf(c)) }
+}
+
+func (s *driverSettings) read(v reflect.Value) {
+	defer func() { _ = recover() }() // an unexpected shape leaves s unread
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return
+	}
+	v = v.Elem()
+	path, cloudFetch, timeout := v.FieldByName("HTTPPath"), v.FieldByName("UseCloudFetch"), v.FieldByName("QueryTimeout")
+	if path.Kind() != reflect.String || cloudFetch.Kind() != reflect.Bool ||
+		!timeout.IsValid() || timeout.Type() != reflect.TypeFor[time.Duration]() {
+		return
+	}
+	*s = driverSettings{ok: true, httpPath: path.String(), useCloudFetch: cloudFetch.Bool(), queryTimeout: time.Duration(timeout.Int())}
+}
+
+// endpointPath splits the driver's http path as its Thrift client's URL does (the driver
+// appends it to scheme://host:port): the path, and a query it may carry (?o=<workspace>).
+func (s *driverSettings) endpointPath() (path, rawQuery string, ok bool) {
+	if !s.ok {
+		return "", "", false
+	}
+	u, err := url.Parse("http://host:1" + s.httpPath)
+	if err != nil || u.Host != "host:1" {
+		return "", "", false
+	}
+	return u.Path, u.RawQuery, true
+}
