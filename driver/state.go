@@ -52,19 +52,18 @@ func (cs *connState) setSession(id string) {
 //
 // The statement goroutine owns the plain fields; the transport (which may run on the
 // driver's CloudFetch goroutines) updates only the atomic ones.
+//
+// The fields are ordered by size, the flags last, so that no padding takes the state
+// past the 240-byte allocation size class (it is allocated once per statement).
 type stmtState struct {
 	context.Context // the caller's context
 
-	conn    *connState
-	session atomic.Pointer[string] // set by a per-statement conn-id callback, on connections telemetry did not open; read by download goroutines too
-	start   time.Time
-	ready   time.Duration // from start until the driver returned the rows (or the result)
-	id      atomic.Pointer[string]
-	idBuf   string      // the first id, which id points to (written once, before id is stored)
-	done    bool        // statement.complete was emitted
-	claimed bool        // an interceptor hook owns this state
-	inner   driver.Rows // the driver's own rows, for the outer layer's Arrow access
-	started bool        // statement.start was emitted
+	conn  *connState
+	start time.Time
+	ready time.Duration // from start until the driver returned the rows (or the result)
+	id    atomic.Pointer[string]
+	idBuf string      // the first id, which id points to (written once, before id is stored)
+	inner driver.Rows // the driver's own rows, for the outer layer's Arrow access
 
 	// The driver's callbacks, as the context hands them out (nil: the caller's own, if any).
 	queryCB driverctx.IdCallbackFunc
@@ -72,19 +71,24 @@ type stmtState struct {
 
 	outer outerRows // what database/sql reads, allocated with the state
 
-	polls     atomic.Int32
+	session   atomic.Pointer[string] // set by a per-statement conn-id callback, on connections telemetry did not open; read by download goroutines too
 	pollNanos atomic.Int64
-	retries   atomic.Int32 // attempts that repeated a failed one (Thrift calls, CloudFetch downloads)
 	// failedCall is the Content-Length, plus one, of the statement's last Thrift attempt
 	// if it failed (0: none): an attempt of the same length next is the driver's retry of
 	// it (the length includes the RPC's name), any other call is not.
 	failedCall atomic.Int64
+	polls      atomic.Int32
+	retries    atomic.Int32 // attempts that repeated a failed one (Thrift calls, CloudFetch downloads)
 	chunks     atomic.Int32 // files downloaded
 	linksSeen  atomic.Int32 // files the server listed
 	linkMu     sync.Mutex
 	links      []string    // the links listed, forgotten when the statement completes
-	linksGone  bool        // the statement completed: its links are not kept any more
 	inline     atomic.Bool // the server sent Arrow batches inline
+	linksGone  bool        // the statement completed: its links are not kept any more
+
+	done    bool // statement.complete was emitted
+	claimed bool // an interceptor hook owns this state
+	started bool // statement.start was emitted
 }
 
 // newStmtState returns a statement's state over ctx, on the connection cs (nil when
