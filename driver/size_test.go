@@ -15,6 +15,7 @@ func TestHotPathAllocationSizes(t *testing.T) {
 		size, max uintptr
 	}{
 		{"stmtState", unsafe.Sizeof(stmtState{}), 240},
+		{"replyBody", unsafe.Sizeof(replyBody{}), 24},
 	}
 	for _, tt := range tests {
 		assert.LessOrEqual(t, tt.size, tt.max, tt.name)

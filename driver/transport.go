@@ -195,11 +195,9 @@ func (t *transport) readReply(body io.ReadCloser, n int, st *stmtState, cs *conn
 	buf := t.c.sniffBuf(n)
 	m, err := io.ReadFull(body, (*buf)[:n])
 	*buf = (*buf)[:m]
-	rb := &replyBody{b: *buf, buf: buf, c: t.c, err: err}
 	if err != nil {
 		// The driver gets what came, then the error, as from the body itself.
-		rb.closer = body
-		return rb
+		return &cutReplyBody{replyBody: replyBody{buf: buf, c: t.c}, err: err, closer: body}
 	}
 	_ = body.Close()
 	r := reply{t: t, st: st, cs: cs, latency: latency, mode: replyKeep, buf: buf}
@@ -211,46 +209,59 @@ func (t *transport) readReply(body io.ReadCloser, n int, st *stmtState, cs *conn
 			}
 		})
 	}
-	return rb
+	return &replyBody{buf: buf, c: t.c}
 }
 
 // replyBody is a reply read into memory, handed to the driver. Its buffer goes back to
-// the connector's pool once read or closed.
+// the connector's pool once read or closed. It is allocated for every Thrift call read
+// at once, so it holds only that: what a reply cut short needs is in cutReplyBody.
 type replyBody struct {
-	b      []byte
-	off    int
-	buf    *[]byte
-	c      *Connector
-	err    error     // the error that cut the reply short, after b
-	closer io.Closer // the original body, when it could not be read whole
+	buf *[]byte // the reply; nil once released
+	off int
+	c   *Connector
 }
 
 func (r *replyBody) Read(p []byte) (int, error) {
-	if r.off >= len(r.b) {
+	if r.buf == nil || r.off >= len(*r.buf) {
 		r.release()
-		if r.err != nil {
-			return 0, r.err
-		}
 		return 0, io.EOF
 	}
-	n := copy(p, r.b[r.off:])
+	n := copy(p, (*r.buf)[r.off:])
 	r.off += n
 	return n, nil
 }
 
 func (r *replyBody) Close() error {
 	r.release()
-	if r.closer != nil {
-		return r.closer.Close()
-	}
 	return nil
 }
 
 func (r *replyBody) release() {
 	if r.buf != nil {
 		r.c.putSniffBuf(r.buf)
-		r.buf, r.b, r.off = nil, nil, 0
+		r.buf, r.off = nil, 0
 	}
+}
+
+// cutReplyBody is a reply that could not be read whole: what came, then the error that
+// cut it short; closing it closes the original body.
+type cutReplyBody struct {
+	replyBody
+	err    error
+	closer io.Closer
+}
+
+func (r *cutReplyBody) Read(p []byte) (int, error) {
+	n, err := r.replyBody.Read(p)
+	if err == io.EOF {
+		err = r.err
+	}
+	return n, err
+}
+
+func (r *cutReplyBody) Close() error {
+	r.release()
+	return r.closer.Close()
 }
 
 // linkOwner is the statement a CloudFetch link belongs to and the file's position in it.
