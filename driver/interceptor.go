@@ -67,6 +67,11 @@ func (i *interceptor) begin(ctx context.Context) (*stmtState, context.Context) {
 		st = newStmtState(ctx, connFrom(ctx))
 		ctx = st
 	}
+	if st.conn == nil {
+		// The statement runs on a connection that was opened before telemetry knew it:
+		// a state of its own takes the session the driver names.
+		st.conn = newConnState(i.c)
+	}
 	st.claimed = true
 	st.start = time.Now()
 	// The caller's callbacks are below the state; the driver fires them several times
@@ -79,12 +84,7 @@ func (i *interceptor) begin(ctx context.Context) (*stmtState, context.Context) {
 	} else {
 		st.queryCB = st.setID
 	}
-	var onConn driverctx.IdCallbackFunc
-	if st.conn != nil {
-		onConn = st.conn.onConnID // the connection's session is the statement's
-	} else {
-		onConn = st.setSession
-	}
+	onConn := st.conn.onConnID // the connection's session is the statement's
 	if userConn, _ := st.Context.Value(driverctx.ConnIdCallbackKey).(driverctx.IdCallbackFunc); userConn != nil {
 		st.connCB = func(id string) {
 			onConn(id)
@@ -130,10 +130,6 @@ func (i *interceptor) StmtExecContext(ctx context.Context, stmt driver.StmtExecC
 // succeeded stays open until its rows are closed; anything else completes now.
 func (i *interceptor) returned(st *stmtState, kind string, err error, open bool) {
 	st.ready = time.Since(st.start)
-	if st.conn == nil {
-		// The statement ran on a connection that was opened before telemetry knew it.
-		st.conn = newConnState(i.c)
-	}
 	// The error's query id is the context's: the caller's own when it set one, which is
 	// no statement id.
 	if err != nil && st.statementID() == "" && !st.callerQueryID() {

@@ -14,7 +14,7 @@ func TestHotPathAllocationSizes(t *testing.T) {
 		name      string
 		size, max uintptr
 	}{
-		{"stmtState", unsafe.Sizeof(stmtState{}), 240},
+		{"stmtState", unsafe.Sizeof(stmtState{}), 224},
 		{"replyBody", unsafe.Sizeof(replyBody{}), 24},
 	}
 	for _, tt := range tests {

@@ -54,7 +54,7 @@ func (cs *connState) setSession(id string) {
 // driver's CloudFetch goroutines) updates only the atomic ones.
 //
 // The fields are ordered by size, the flags last, so that no padding takes the state
-// past the 240-byte allocation size class (it is allocated once per statement).
+// past the 224-byte allocation size class (it is allocated once per statement).
 type stmtState struct {
 	context.Context // the caller's context
 
@@ -71,7 +71,6 @@ type stmtState struct {
 
 	outer outerRows // what database/sql reads, allocated with the state
 
-	session   atomic.Pointer[string] // set by a per-statement conn-id callback, on connections telemetry did not open; read by download goroutines too
 	pollNanos atomic.Int64
 	// failedCall is the Content-Length, plus one, of the statement's last Thrift attempt
 	// if it failed (0: none): an attempt of the same length next is the driver's retry of
@@ -92,7 +91,7 @@ type stmtState struct {
 }
 
 // newStmtState returns a statement's state over ctx, on the connection cs (nil when
-// not known yet).
+// not known: the interceptor's begin makes one).
 func newStmtState(ctx context.Context, cs *connState) *stmtState {
 	return &stmtState{Context: ctx, conn: cs}
 }
@@ -126,13 +125,8 @@ func (st *stmtState) callerQueryID() bool {
 	return driverctx.QueryIdFromContext(st.Context) != ""
 }
 
-// sessionID is the statement's session: from the driver's callback, else the connection's.
-func (st *stmtState) sessionID() string {
-	if p := st.session.Load(); p != nil {
-		return *p
-	}
-	return st.conn.session()
-}
+// sessionID is the statement's session: its connection's.
+func (st *stmtState) sessionID() string { return st.conn.session() }
 
 func (st *stmtState) statementID() string {
 	if p := st.id.Load(); p != nil {
@@ -155,15 +149,6 @@ func (st *stmtState) setID(id string) {
 	case *p != id:
 		s := id
 		st.id.Store(&s)
-	}
-}
-
-// setSession is the conn-id callback of a statement whose connection is not known. The
-// driver repeats the id: only a new one is stored (and only then allocated).
-func (st *stmtState) setSession(id string) {
-	if p := st.session.Load(); id != "" && (p == nil || *p != id) {
-		s := id
-		st.session.Store(&s)
 	}
 }
 
