@@ -1,12 +1,14 @@
 package telemetry
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const (
@@ -78,6 +80,8 @@ func TestRedact(t *testing.T) {
 		{"k:v", "client_secret:s3cr3t; next", "client_secret:[REDACTED]; next"},
 		{"a colon after a word that names no secret", "failed: timeout: 10s", "failed: timeout: 10s"},
 		{"k=v variants", "access_token = abc; refresh_token=def, API-KEY=ghi client_secret='x y'", "access_token = [REDACTED]; refresh_token=[REDACTED], API-KEY=[REDACTED] client_secret=[REDACTED]"},
+		{"k=v unclosed quoted value runs to the end", "connect failed: password='hunter2 and more, token=\"abc123 def", "connect failed: password=[REDACTED]"},
+		{"k=v credential keys", "aws_credential=AKIAXXXSECRETVAL rest; Credentials: s3cr3tvalue", "aws_credential=[REDACTED] rest; Credentials: [REDACTED]"},
 		{"jdbc pwd", "jdbc:databricks://h:443/default;AuthMech=3;UID=token;PWD=" + "abc123", "jdbc:databricks://h:443/default;AuthMech=3;UID=token;PWD=[REDACTED]"},
 		{"single quoted literal", "where name = 'alice' and id = 42", "where name = '?' and id = ?"},
 		{"escaped quote in literal", `where s = 'it''s' or s = 'a\'b'`, `where s = '?' or s = '?'`},
@@ -157,6 +161,28 @@ func TestRedactCap(t *testing.T) {
 		got := Redact(in)
 		assert.LessOrEqual(t, len(got), MaxRedactedLen)
 		assert.NotContains(t, got, "hunter2")
+	})
+	t.Run("huge input costs memory of the capped input only", func(t *testing.T) {
+		in := strings.Repeat("password=hunter2 ", 600000) // 10 MB
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_ = Redact(in)
+		runtime.ReadMemStats(&after)
+		// The input is cut to maxRedactInput before any pass; a pass over the whole of it
+		// would copy the 10 MB more than once.
+		assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(2<<20))
+	})
+	t.Run("a truncated result is redacted again", func(t *testing.T) {
+		// The cut can leave a quote or a key without its value; the second pass closes
+		// them, so that the result stays a fixed point of Redact.
+		for _, tail := range []string{"password: hunter2 ", "where x = 'abc' ", "`main`.`t` "} {
+			for pad := range 40 {
+				in := strings.Repeat("x", pad) + " " + strings.Repeat(tail, 400)
+				got := Redact(in)
+				require.LessOrEqual(t, len(got), MaxRedactedLen)
+				require.Equal(t, got, Redact(got), "tail %q pad %d", tail, pad)
+			}
+		}
 	})
 	t.Run("utf8 boundary", func(t *testing.T) {
 		in := strings.Repeat("é", MaxRedactedLen)
