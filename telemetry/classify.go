@@ -351,6 +351,7 @@ func classifyNetwork(err error) (name string, terminal, ok bool) {
 	if errors.As(err, &netErr) && netErr.Timeout() {
 		return ErrNameTimeout, false, true
 	}
+	// syscall.ETIMEDOUT is one: syscall.Errno reports Timeout() for it.
 	var timeouter interface{ Timeout() bool }
 	if errors.As(err, &timeouter) && timeouter.Timeout() {
 		return ErrNameTimeout, false, true
@@ -362,9 +363,6 @@ func classifyNetwork(err error) (name string, terminal, ok bool) {
 		if errors.Is(err, errno) {
 			return ErrNameConnection, false, true
 		}
-	}
-	if errors.Is(err, syscall.ETIMEDOUT) {
-		return ErrNameTimeout, false, true
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) {

@@ -144,6 +144,8 @@ func TestClassify(t *testing.T) {
 		{"cancelled", fmt.Errorf("q: %w", context.Canceled), ErrNameCancelled, true, "", 0, "context"},
 		{"connection refused", opErr(syscall.ECONNREFUSED), ErrNameConnection, false, "", 0, "network"},
 		{"reset in url.Error", &url.Error{Op: "Post", URL: "http://h", Err: opErr(syscall.ECONNRESET)}, ErrNameConnection, false, "", 0, "network"},
+		{"connect timed out (ETIMEDOUT is a Timeout() error)", opErr(syscall.ETIMEDOUT), ErrNameTimeout, false, "", 0, "network"},
+		{"bare ETIMEDOUT wrapped", fmt.Errorf("read: %w", syscall.ETIMEDOUT), ErrNameTimeout, false, "", 0, "network"},
 		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), ErrNameConnection, false, "", 0, "network"},
 		{"net timeout", &url.Error{Op: "Post", URL: "http://h", Err: timeoutErr{}}, ErrNameTimeout, false, "", 0, "network"},
 		{"dns not found", &net.DNSError{Err: "no such host", Name: "nope.invalid", IsNotFound: true}, ErrNameDNS, true, "", 0, "network"},
