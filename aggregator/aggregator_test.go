@@ -1100,6 +1100,52 @@ func TestMaxOpenStatementsEvictsFromAnotherShard(t *testing.T) {
 	assert.Equal(t, full[0], driverLog(logs[0]).SQLStatementID, "the oldest statement of all")
 }
 
+// With several other shards to choose from, the statement evicted to make room is the
+// oldest of them all, whichever shard it is on, not the head of the first or the last
+// shard looked at: a younger statement still being read must not lose its log early.
+func TestMaxOpenStatementsEvictsOldestOfOtherShards(t *testing.T) {
+	const maxOpen = 256
+	prev := runtime.GOMAXPROCS(8)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	for _, oldestOn := range []int{0, 1, 2} {
+		t.Run(fmt.Sprintf("oldest on shard %d", oldestOn), func(t *testing.T) {
+			exp := newFake()
+			clock := newClock()
+			a := newTest(t, exp, WithMaxOpenStatements(maxOpen), WithClock(clock.Now))
+			require.Len(t, a.shards, 4)
+			const perShard = maxOpen / 3
+			ids := [3][]string{}
+			for i := range ids {
+				ids[i] = idsOnShard(a, i, perShard+1)
+			}
+			// The oldest statement first, then the others shard by shard, filling every
+			// place on shards 0 to 2.
+			open := func(id string) {
+				clock.Advance(time.Millisecond)
+				a.Handle(start(id))
+			}
+			open(ids[oldestOn][0])
+			n := 1
+			for i := range ids {
+				for k := 1; k < len(ids[i]) && n < maxOpen; k++ {
+					open(ids[i][k])
+					n++
+				}
+			}
+			require.Equal(t, maxOpen, a.Stats().OpenStatements)
+			newcomer := idsOnShard(a, 3, 1)[0]
+			open(newcomer)
+			s := a.Stats()
+			assert.Equal(t, maxOpen, s.OpenStatements)
+			assert.Equal(t, int64(1), s.Evicted.Capacity)
+			flush(t, a)
+			logs := exp.logs()
+			require.Len(t, logs, 1)
+			assert.Equal(t, ids[oldestOn][0], driverLog(logs[0]).SQLStatementID, "the oldest statement of all")
+		})
+	}
+}
+
 // A caller's clock that panics while a statement makes room on another shard (read for
 // the evicted statement's log, with that shard's lock held) neither escapes nor leaves a
 // lock held: time.Now answers, the panic is counted, and the aggregator goes on.
