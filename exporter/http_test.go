@@ -2,14 +2,19 @@ package exporter
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"math"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,6 +160,29 @@ func TestExportTerminalStatusNotRetried(t *testing.T) {
 			equal(t, e.ExportStats().Retries, int64(0), "retries")
 		})
 	}
+}
+
+// A server whose certificate does not verify fails the same way on every attempt: the
+// batch fails at once, with one connection and no retry, and the error says why.
+func TestExportCertificateFailureNotRetried(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(&recorder{})
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshake errors, server side
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("t"))) // a client that does not trust srv
+	err := e.Export(context.Background(), batch(1))
+	var verr *tls.CertificateVerificationError
+	if !errors.As(err, &verr) {
+		t.Fatalf("err = %v, want a certificate verification error", err)
+	}
+	equal(t, e.ExportStats().Retries, int64(0), "retries")
+	equal(t, conns.Load(), int64(1), "connections")
 }
 
 func TestExportRetryAfter(t *testing.T) {
