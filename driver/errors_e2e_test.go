@@ -119,6 +119,19 @@ func TestErrorsIdenticalToRawDriver(t *testing.T) {
 			_, err := db.ExecContext(ctx, "SELECT 1")
 			return err
 		}},
+		// The ping's statement (the driver's "select 1") gets a 404 on a session that is open.
+		{"ping, Thrift 404", func(t *testing.T, db *sql.DB) error {
+			conn, err := db.Conn(ctx)
+			require.NoError(t, err)
+			defer conn.Close()
+			require.NoError(t, conn.PingContext(ctx))
+			srv.InjectFaults(warehouse.GroupThrift, warehouse.Fault{Status: 404})
+			return conn.PingContext(ctx)
+		}},
+		{"begin tx", func(t *testing.T, db *sql.DB) error {
+			_, err := db.BeginTx(ctx, nil)
+			return err
+		}},
 		// The first CloudFetch file arrives, the others answer 404: the rows fail after
 		// the first file's rows.
 		{"mid-read, CloudFetch file 404", func(t *testing.T, db *sql.DB) error {
