@@ -105,3 +105,62 @@ func TestStatementReadPastTTLLogsOnce(t *testing.T) {
 	id := statementID(t, srv, "SELECT range FROM range(10000)")
 	assert.Len(t, byID[id], 1)
 }
+
+// A query that ran longer than StatementTTL before the server answered is not evicted
+// on arrival: its TTL runs from the answer (statement.start says how long the call took),
+// so Rows read and closed at once give one complete log, nothing evicted or dropped.
+func TestSlowQueryNotEvictedOnArrival(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	tc := telemetry.DefaultConfig()
+	tc.StatementTTL, tc.FlushInterval = 200*time.Millisecond, 10*time.Millisecond
+	c, err := driver.OpenConnector(srv.DSN()+"?enableTelemetry=true",
+		driver.WithHosts(driver.NewHosts()), driver.WithTelemetryConfig(tc))
+	require.NoError(t, err)
+	db := sql.OpenDB(c)
+	require.NoError(t, db.Ping()) // the session is open: the next Thrift request runs the query
+	srv.InjectFaults(warehouse.GroupThrift, warehouse.Fault{Latency: 400 * time.Millisecond})
+	const query = "SELECT range FROM range(10)"
+	rows, err := db.Query(query)
+	require.NoError(t, err)
+	require.Equal(t, 1, srv.FaultsServed(warehouse.GroupThrift), "the query's request was the late one")
+	time.Sleep(50 * time.Millisecond) // several TTL sweeps, well within the TTL of the answer
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	require.NoError(t, rows.Err())
+	require.NoError(t, rows.Close())
+	require.Equal(t, 10, n)
+	s := c.Stats()
+	require.NoError(t, db.Close())
+	assert.Zero(t, s.Evicted.TTL, "evicted")
+	assert.Zero(t, s.Dropped.Late, "dropped as late")
+	logs := statementLogs(decodeLogs(t, srv))[statementID(t, srv, query)]
+	require.Len(t, logs, 1)
+	require.NotNil(t, logs[0].SQLOperation)
+	assert.NotNil(t, logs[0].SQLOperation.ResultLatency, "the completion's facts are in the log")
+	assert.GreaterOrEqual(t, logs[0].OperationLatencyMs, int64(400))
+}
+
+// A connection's log carries how long opening its session took.
+func TestConnectionLogCarriesItsLatency(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	srv.InjectFaults(warehouse.GroupThrift, warehouse.Fault{Latency: 150 * time.Millisecond}) // OpenSession
+	logs := logsOf(t, srv, "", func(db *sql.DB) {
+		require.NoError(t, db.Ping())
+	})
+	require.Equal(t, 1, srv.FaultsServed(warehouse.GroupThrift))
+	var opens []*telemetry.SQLDriverLog
+	for _, l := range logs {
+		if opType(l) == telemetry.OpCreateSession {
+			opens = append(opens, l.Entry.SQLDriverLog)
+		}
+	}
+	require.Len(t, opens, 1)
+	assert.GreaterOrEqual(t, opens[0].OperationLatencyMs, int64(150))
+	assert.Less(t, opens[0].OperationLatencyMs, int64(10_000))
+}
