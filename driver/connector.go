@@ -88,11 +88,13 @@ func newConnector(cfg config, dsn *dsnConfig) (*Connector, error) {
 	c.tr = &transport{base: newBaseTransport(cfg.skipVerify), c: c}
 	c.info.Store(&telemetry.ConnectionInfo{})
 	// The driver sends its Thrift calls through its Transport, and its CloudFetch downloads
-	// through its HTTPClient, which the first WithTransport makes from its transport unless
-	// the caller's options gave one: the downloads keep http.DefaultClient's transport (see
-	// downloadTransport), the Thrift calls get the connector's. The probe, last, reads
+	// through its HTTPClient, unless the caller's options gave one: the downloads keep
+	// http.DefaultClient's settings and transport (see downloadClient; the first
+	// WithTransport makes a client of the transport alone when the driver's configuration
+	// cannot be given one), the Thrift calls get the connector's. The probe, last, reads
 	// back what the driver will use (the caller's options override the DSN).
 	raw, err := dbsql.NewConnector(append(append([]dbsql.ConnOption{}, cfg.connOpts...),
+		downloadClientOption[dbsql.ConnOption](downloadClient(c.tr)),
 		dbsql.WithTransport(downloadTransport{c.tr}), dbsql.WithTransport(c.tr),
 		settingsProbe[dbsql.ConnOption](&c.settings))...)
 	if err != nil {

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"net/http"
 	"net/url"
 	"reflect"
 	"time"
@@ -53,4 +54,27 @@ func (s *driverSettings) endpointPath() (path, rawQuery string, ok bool) {
 		return "", "", false
 	}
 	return u.Path, u.RawQuery, true
+}
+
+// downloadClientOption returns a connector option of the Databricks driver that gives it
+// hc as the client of its CloudFetch downloads (its configuration's HTTPClient), unless
+// the options before it gave one. dbsql.WithTransport would make a client of its own,
+// with the transport alone: hc can carry what the driver's client for the downloads,
+// http.DefaultClient, has besides (its Timeout above all). As settingsProbe, O is
+// dbsql.ConnOption; when a release of the driver renames the field, nothing is set and
+// the dbsql.WithTransport after it makes the client.
+func downloadClientOption[O ~func(C), C any](hc *http.Client) O {
+	return func(c C) { setHTTPClient(reflect.ValueOf(c), hc) }
+}
+
+func setHTTPClient(v reflect.Value, hc *http.Client) {
+	defer func() { _ = recover() }() // an unexpected shape sets nothing
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return
+	}
+	f := v.Elem().FieldByName("HTTPClient")
+	if !f.IsValid() || !f.CanSet() || f.Type() != reflect.TypeFor[*http.Client]() || !f.IsNil() {
+		return
+	}
+	f.Set(reflect.ValueOf(hc))
 }

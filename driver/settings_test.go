@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"net/http"
 	"reflect"
 	"testing"
 	"time"
@@ -59,3 +60,47 @@ func TestSettingsProbe(t *testing.T) {
 		}
 	})
 }
+
+// TestDownloadClientOption checks that the option gives the driver's configuration the
+// client of its CloudFetch downloads, unless an option before it gave one, and that it
+// sets nothing on another shape: it fails when a release of the driver renames the field.
+func TestDownloadClientOption(t *testing.T) {
+	ours, theirs := &http.Client{Timeout: time.Second}, &http.Client{}
+	cases := []struct {
+		name string
+		opts []dbsql.ConnOption
+		want *http.Client
+	}{
+		{"none given", nil, ours},
+		{"the caller's kept", []dbsql.ConnOption{dbsql.WithTransport(http.DefaultTransport)}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got *http.Client
+			probe := func(c any) {
+				f := reflect.ValueOf(c).Elem().FieldByName("HTTPClient")
+				require.True(t, f.IsValid(), "the driver's configuration has an HTTPClient")
+				got = f.Interface().(*http.Client)
+			}
+			_, err := dbsql.NewConnector(append(tc.opts, downloadClientOption[dbsql.ConnOption](ours),
+				dbsql.WithTransport(http.DefaultTransport), anyOption[dbsql.ConnOption](probe))...)
+			require.NoError(t, err)
+			if tc.want != nil {
+				assert.Same(t, tc.want, got)
+			} else {
+				assert.NotSame(t, ours, got)
+			}
+		})
+	}
+	t.Run("another shape is left alone", func(t *testing.T) {
+		for _, v := range []any{nil, 1, &struct{ HTTPClient int }{}, &struct{ HTTPClient *http.Client }{theirs}} {
+			assert.NotPanics(t, func() { setHTTPClient(reflect.ValueOf(v), ours) }, "%T", v)
+		}
+		s := &struct{ HTTPClient *http.Client }{theirs}
+		setHTTPClient(reflect.ValueOf(s), ours)
+		assert.Same(t, theirs, s.HTTPClient)
+	})
+}
+
+// anyOption is a driver option that hands the driver's configuration to f.
+func anyOption[O ~func(C), C any](f func(any)) O { return func(c C) { f(c) } }

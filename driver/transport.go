@@ -88,8 +88,17 @@ func (t *transport) roundTrip(req *http.Request, base http.RoundTripper) (*http.
 // transport as it is at the time of the download, so that what a program configured
 // there (a proxy, TLS roots, tracing, a test's HTTP mock) still applies, and this
 // package's WithSkipTLSHostVerify no more than the driver's own. The downloads are
-// observed as on the connector's transport.
+// observed as on the connector's transport. The client around it (downloadClient) has
+// http.DefaultClient's Timeout, cookie jar and redirect policy.
 type downloadTransport struct{ t *transport }
+
+// downloadClient is the driver's client for its CloudFetch downloads: http.DefaultClient
+// as it is when the connector is made (its Timeout cuts a stalled download, which the
+// driver then makes again, as unwrapped), through downloadTransport.
+func downloadClient(t *transport) *http.Client {
+	dc := http.DefaultClient
+	return &http.Client{Transport: downloadTransport{t}, CheckRedirect: dc.CheckRedirect, Jar: dc.Jar, Timeout: dc.Timeout}
+}
 
 func (d downloadTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return d.t.roundTrip(req, defaultClientTransport())
