@@ -1,0 +1,133 @@
+package warehouse_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+	"github.com/dbtelemetry/dbtelemetry/warehouse/internal/tcli"
+)
+
+// TelemetryLogs is what the ingest accepted: a well-formed batch answered with a fault
+// (503, 429) is recorded as a request but its logs are not accepted.
+func TestTelemetryLogsOnlyAccepted(t *testing.T) {
+	srv := start(t)
+	client := &http.Client{Timeout: 5 * time.Second}
+	srv.InjectFaults(warehouse.GroupTelemetry,
+		warehouse.Fault{Status: http.StatusServiceUnavailable},
+		warehouse.Fault{Status: http.StatusTooManyRequests})
+	for _, want := range []int{http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusOK} {
+		resp, _, err := post(t, client, srv, "/telemetry-ext", telemetryBody)
+		require.NoError(t, err)
+		assert.Equal(t, want, resp.StatusCode)
+	}
+	require.Len(t, srv.TelemetryRequests(), 3)
+	assert.Equal(t, []string{`{"frontend_log_event_id":"a"}`, `{"frontend_log_event_id":"b"}`}, srv.TelemetryLogs(),
+		"only the batch answered 200")
+}
+
+// The ingest checks the wire format's required fields and the size limit exactly.
+func TestTelemetryIngestValidation(t *testing.T) {
+	const limit = 256
+	srv := start(t, warehouse.WithMaxBodyBytes(limit))
+	client := &http.Client{Timeout: 5 * time.Second}
+	pad := func(n int) string { // a valid body of exactly n bytes
+		b := `{"uploadTime":1,"items":[],"protoLogs":[],"x":""}`
+		return strings.Replace(b, `"x":""`, `"x":"`+strings.Repeat("a", n-len(b))+`"`, 1)
+	}
+	for _, tc := range []struct {
+		name, body string
+		status     int
+	}{
+		{"valid", telemetryBody, http.StatusOK},
+		{"no uploadTime", `{"items":[],"protoLogs":["{}"]}`, http.StatusBadRequest},
+		{"no protoLogs", `{"uploadTime":1,"items":[]}`, http.StatusBadRequest},
+		{"exactly the limit", pad(limit), http.StatusOK},
+		{"one byte over the limit", pad(limit + 1), http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body, err := post(t, client, srv, "/telemetry-ext", tc.body)
+			require.NoError(t, err)
+			assert.Equal(t, tc.status, resp.StatusCode, string(body))
+		})
+	}
+}
+
+// A garbage fault's body is 1 KiB by default, and SlowDrip with Garbage drips it.
+func TestGarbageFaultDefaults(t *testing.T) {
+	srv := start(t)
+	srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Garbage: true})
+	resp, body, err := post(t, &http.Client{Timeout: 5 * time.Second}, srv, "/telemetry-ext", telemetryBody)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Len(t, body, 1024)
+
+	srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Garbage: true, BodyBytes: 100, SlowDrip: 50 * time.Millisecond})
+	_, _, err = post(t, &http.Client{Timeout: 500 * time.Millisecond}, srv, "/telemetry-ext", telemetryBody)
+	require.Error(t, err, "a dripped garbage body of 100 bytes takes 5 s, past the client's timeout")
+}
+
+// A CloudFetch link works only with its signature and before it expires, as a presigned
+// URL does.
+func TestCloudFetchLinkChecks(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		ttl    time.Duration
+		wait   time.Duration
+		mangle func(q url.Values)
+		status int
+	}{
+		{"as given", time.Hour, 0, func(url.Values) {}, http.StatusOK},
+		{"wrong signature", time.Hour, 0, func(q url.Values) { q.Set("X-Signature", "0123") }, http.StatusForbidden},
+		{"no signature", time.Hour, 0, func(q url.Values) { q.Del("X-Signature") }, http.StatusForbidden},
+		// The sweep of expired files runs every linkTTL/2 from the server's start (here
+		// at 1 s, 2 s, 3 s): a link used 100 ms after it expired (at 2 s and a few ms)
+		// is still stored, and must be refused.
+		{"expired", 2 * time.Second, 2100 * time.Millisecond, func(url.Values) {}, http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := start(t, warehouse.WithCloudFetchThreshold(10), warehouse.WithLinkTTL(tc.ttl))
+			link := cloudFetchLink(t, srv)
+			time.Sleep(tc.wait)
+			u, err := url.Parse(link)
+			require.NoError(t, err)
+			q := u.Query()
+			tc.mangle(q)
+			u.RawQuery = q.Encode()
+			resp, err := http.Get(u.String())
+			require.NoError(t, err)
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			assert.Equal(t, tc.status, resp.StatusCode)
+		})
+	}
+}
+
+// cloudFetchLink runs a CloudFetch query over raw Thrift and returns its first link.
+func cloudFetchLink(t *testing.T, srv *warehouse.Server) string {
+	t.Helper()
+	ctx := context.Background()
+	rc := rawClient(t, srv, http.DefaultTransport)
+	sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
+	require.NoError(t, err)
+	resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
+		SessionHandle: sess.SessionHandle, Statement: fmt.Sprintf("SELECT range FROM range(%d)", 100), RunAsync: true,
+		CanReadArrowResult_: ptr(true), CanDownloadResult_: ptr(true),
+		GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 100000},
+	})
+	require.NoError(t, err)
+	dr := resp.DirectResults
+	require.Equal(t, tcli.TOperationState_FINISHED_STATE, dr.OperationStatus.GetOperationState())
+	links := dr.ResultSet.Results.ResultLinks
+	require.NotEmpty(t, links)
+	return links[0].FileLink
+}
