@@ -65,21 +65,31 @@ func TestBindParameters(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
-	cases := map[string]statementKind{
-		"SELECT 1": kindQuery,
-		"  -- comment\n insert into t values (1)":                             kindDML,
-		"/* x */ (SELECT 1)":                                                  kindQuery,
-		"update t set a = 1":                                                  kindDML,
-		"CREATE TABLE t(a INT)":                                               kindDDL,
-		"begin transaction":                                                   kindDDL,
-		"WITH x AS (SELECT 1) SELECT * FROM x":                                kindQuery,
-		"WITH x AS (SELECT 1 AS a) INSERT INTO t SELECT a FROM x":             kindDML,
-		"with \"insert\" AS (SELECT ')') DELETE FROM t WHERE a IN (SELECT 1)": kindDML,
-		"": kindQuery,
+	cases := []struct {
+		stmt string
+		kind statementKind
+		verb string
+	}{
+		{"SELECT 1", kindQuery, "SELECT"},
+		{"  -- comment\n insert into t values (1)", kindDML, "INSERT"},
+		{"/* x */ (SELECT 1)", kindQuery, "SELECT"},
+		{"((select 1))", kindQuery, "SELECT"},
+		{"update t set a = 1", kindDML, "UPDATE"},
+		{"DELETE FROM t", kindDML, "DELETE"},
+		{"MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE", kindDML, "MERGE"},
+		{"CREATE TABLE t(a INT)", kindDDL, "CREATE"},
+		{"begin transaction", kindDDL, "BEGIN"},
+		{"; DROP TABLE t", kindDDL, "DROP"},
+		{"WITH x AS (SELECT 1) SELECT * FROM x", kindQuery, "SELECT"},
+		{"WITH x AS (SELECT 1 AS a) INSERT INTO t SELECT a FROM x", kindDML, "INSERT"},
+		{"with \"insert\" AS (SELECT ')') DELETE FROM t WHERE a IN (SELECT 1)", kindDML, "DELETE"},
+		{"WITH x AS (SELECT 1) MERGE INTO t USING x ON true WHEN MATCHED THEN DELETE", kindDML, "MERGE"},
+		{"", kindQuery, ""},
 	}
-	for stmt, want := range cases {
-		got, _ := classify(stmt)
-		assert.Equal(t, want, got, stmt)
+	for _, tc := range cases {
+		kind, verb := classify(tc.stmt)
+		assert.Equal(t, tc.kind, kind, tc.stmt)
+		assert.Equal(t, tc.verb, verb, tc.stmt)
 	}
 }
 
