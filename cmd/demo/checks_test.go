@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/aggregator"
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+)
+
+// Each cross-check can fail: starting from a run where telemetry, the application and
+// the warehouse agree, one disagreement fails exactly the check that looks at it.
+func TestChecksDisagree(t *testing.T) {
+	srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(10), warehouse.WithChunkRows(50), warehouse.WithBatchRows(50))
+	require.NoError(t, err)
+	defer srv.Close()
+	db, err := sql.Open("databricks", srv.DSN())
+	require.NoError(t, err)
+	var n int64
+	rows, err := db.QueryContext(context.Background(), "SELECT range FROM range(200)")
+	require.NoError(t, err)
+	for rows.Next() {
+		n++
+	}
+	require.NoError(t, rows.Err())
+	require.NoError(t, rows.Close())
+	require.NoError(t, db.Close())
+	stmts := srv.Statements()
+	require.Len(t, stmts, 1)
+	rec := stmts[0]
+	require.Equal(t, warehouse.DeliveryCloudFetch, rec.Delivery)
+	require.Positive(t, rec.ChunkDownloads)
+
+	// agreeing is a run whose numbers all agree: one session, one statement, two logs.
+	agreeing := func() (inputs, *Report, []telemetry.FrontendLog) {
+		in := inputs{
+			srv:     srv,
+			enabled: true,
+			stats:   aggregator.Stats{Received: 2, Queued: 2, Exported: 2},
+			mix:     []sample{{kind: kindLookup, id: rec.ID, rows: n}},
+		}
+		r := &Report{
+			Telemetry: TelemetryReport{DeliveredLogs: 2},
+			Warehouse: &WarehouseReport{IngestLogs: 2, Sessions: len(srv.Sessions())},
+		}
+		logs := []telemetry.FrontendLog{
+			{Entry: &telemetry.LogEntry{SQLDriverLog: &telemetry.SQLDriverLog{
+				SQLOperation: &telemetry.SQLOperation{OperationDetail: &telemetry.OperationDetail{OperationType: telemetry.OpCreateSession}},
+			}}},
+			{Entry: &telemetry.LogEntry{SQLDriverLog: &telemetry.SQLDriverLog{
+				SQLStatementID: rec.ID,
+				SQLOperation: &telemetry.SQLOperation{
+					ExecutionResult: string(rec.Delivery),
+					ChunkDetails:    &telemetry.ChunkDetails{TotalChunksIterated: int32(rec.ChunkDownloads)},
+					OperationDetail: &telemetry.OperationDetail{NOperationStatusCalls: int32(rec.Polls)},
+				},
+			}}},
+		}
+		return in, r, logs
+	}
+	in, r, logs := agreeing()
+	for _, c := range checks(in, r, logs) {
+		require.True(t, c.OK, "the agreeing run: %s: %s", c.Name, c.Detail)
+	}
+
+	stmtOp := func(logs []telemetry.FrontendLog) *telemetry.SQLOperation {
+		return logs[1].Entry.SQLDriverLog.SQLOperation
+	}
+	for _, tc := range []struct {
+		name     string
+		disagree func(in *inputs, r *Report, logs []telemetry.FrontendLog)
+		failing  string // the check that must fail
+	}{
+		{"fewer logs on the wire", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) { r.Telemetry.DeliveredLogs = 1 },
+			"exported = delivered on the wire"},
+		{"a log unaccounted for", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) { in.stats.Queued = 3 },
+			"every log accounted for"},
+		{"fewer logs at the ingest", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) { r.Warehouse.IngestLogs = 1 },
+			"exported = received by the ingest"},
+		{"a statement the warehouse never saw", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) {
+			in.mix = append(in.mix, sample{kind: kindLookup, id: "01ef0000-0000-0000-0000-000000000000", rows: 1})
+		}, "statements: application = warehouse"},
+		{"a statement the application never ran", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) { in.mix = nil },
+			"statements: application = warehouse"},
+		{"a session without its log", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) { r.Warehouse.Sessions++ },
+			"sessions: CREATE_SESSION logs = warehouse sessions"},
+		{"a session log while telemetry is off", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) { in.enabled = false },
+			"sessions: no CREATE_SESSION log while telemetry is off"},
+		{"chunks", func(_ *inputs, _ *Report, logs []telemetry.FrontendLog) {
+			stmtOp(logs).ChunkDetails.TotalChunksIterated++
+		},
+			"telemetry = warehouse, statement by statement"},
+		{"polls", func(_ *inputs, _ *Report, logs []telemetry.FrontendLog) {
+			stmtOp(logs).OperationDetail.NOperationStatusCalls++
+		},
+			"telemetry = warehouse, statement by statement"},
+		{"delivery", func(_ *inputs, _ *Report, logs []telemetry.FrontendLog) {
+			stmtOp(logs).ExecutionResult = string(warehouse.DeliveryInline)
+		}, "telemetry = warehouse, statement by statement"},
+		{"rows", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) { in.mix[0].rows-- },
+			"rows: application = warehouse"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in, r, logs := agreeing()
+			tc.disagree(&in, r, logs)
+			var failed []string
+			for _, c := range checks(in, r, logs) {
+				if !c.OK {
+					failed = append(failed, c.Name)
+				}
+			}
+			assert.Equal(t, []string{tc.failing}, failed)
+		})
+	}
+}
+
+// A cross-check that disagrees makes the demo exit 1 and say which: here the ingest
+// acknowledges batches with 202, which the exporter counts as delivered but the
+// warehouse's TelemetryLogs (the logs answered 200) does not.
+func TestCrossCheckFailureExits1(t *testing.T) {
+	t.Setenv(envDSN, "")
+	t.Setenv(telemetry.DisableEnv, "")
+	var stdout, stderr bytes.Buffer
+	code, res := runDemo(context.Background(), []string{"-queries", "24", "-concurrency", "2", "-json"}, &stdout, &stderr, cheaperScan,
+		func(o *options) {
+			o.warehouseOpts = append(o.warehouseOpts, warehouse.WithTelemetryHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(http.StatusAccepted)
+			})))
+		})
+	require.NotNil(t, res)
+	require.NotNil(t, res.report)
+	var failed []string
+	for _, c := range res.report.Checks {
+		if !c.OK {
+			failed = append(failed, c.Name)
+		}
+	}
+	require.Equal(t, []string{"exported = received by the ingest"}, failed)
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, stderr.String(), "demo: cross-check failed: exported = received by the ingest")
+}
