@@ -338,6 +338,57 @@ func TestScannerFindsMarkers(t *testing.T) {
 	}
 }
 
+// errorsOnly records what a check reports instead of failing the test.
+type errorsOnly struct {
+	testing.TB
+	errs []string
+}
+
+func (e *errorsOnly) Helper() {}
+func (e *errorsOnly) Errorf(format string, args ...any) {
+	e.errs = append(e.errs, fmt.Sprintf(format, args...))
+}
+
+// The per-request check finds each thing it looks for: a marker in the body or the path,
+// another token on /telemetry-ext, any credentials on /telemetry-unauth; and passes a
+// clean request.
+func TestTelemetryRequestCheckFinds(t *testing.T) {
+	const token = "dapi-own-token"
+	body := []byte(`{"uploadTime":1,"items":[],"protoLogs":["{}"]}`)
+	auth := func(v string) http.Header {
+		h := http.Header{}
+		if v != "" {
+			h.Set("Authorization", v)
+		}
+		return h
+	}
+	for _, tc := range []struct {
+		name string
+		req  warehouse.TelemetryRequest
+		want string // in the one error reported; "" for none
+	}{
+		{"clean ext", warehouse.TelemetryRequest{Path: "/telemetry-ext", Header: auth("Bearer " + token), Body: body}, ""},
+		{"clean unauth", warehouse.TelemetryRequest{Path: "/telemetry-unauth", Header: auth(""), Body: body}, ""},
+		{"marker in the body", warehouse.TelemetryRequest{Path: "/telemetry-ext", Header: auth("Bearer " + token),
+			Body: []byte(`{"protoLogs":["{\"x\":\"` + literalSecret + `\"}"]}`)}, literalSecret},
+		{"marker in the path", warehouse.TelemetryRequest{Path: "/telemetry-unauth/" + literalSecret, Header: auth(""), Body: body}, literalSecret},
+		{"another token on ext", warehouse.TelemetryRequest{Path: "/telemetry-ext", Header: auth("Bearer dapi-other"), Body: body}, "not the connection's own token"},
+		{"no token on ext", warehouse.TelemetryRequest{Path: "/telemetry-ext", Header: auth(""), Body: body}, "not the connection's own token"},
+		{"credentials on unauth", warehouse.TelemetryRequest{Path: "/telemetry-unauth", Header: auth("Bearer " + token), Body: body}, "carries credentials"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &errorsOnly{TB: t}
+			checkTelemetryRequest(rec, 0, tc.req, token, []string{literalSecret})
+			switch {
+			case tc.want == "" && len(rec.errs) != 0:
+				t.Errorf("a clean request reported: %q", rec.errs)
+			case tc.want != "" && (len(rec.errs) != 1 || !strings.Contains(rec.errs[0], tc.want)):
+				t.Errorf("want one error with %q, got %q", tc.want, rec.errs)
+			}
+		})
+	}
+}
+
 // runBriefly runs w on db for 300 ms, fails the test for any statement that failed, and
 // closes db.
 func runBriefly(t *testing.T, db *sql.DB, w *workload) {
