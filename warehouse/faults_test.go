@@ -424,6 +424,7 @@ func TestCloseCutsADelayedAnswer(t *testing.T) {
 	}{
 		{"latency", warehouse.Fault{Latency: 5 * time.Second}},
 		{"slow drip", warehouse.Fault{SlowDrip: 500 * time.Millisecond}},
+		{"hang", warehouse.Fault{Hang: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for range 10 { // Close and the handler's return race: each run may tell
