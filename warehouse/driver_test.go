@@ -33,6 +33,12 @@ func TestTypesRoundTrip(t *testing.T) {
 		{"smallint", "CAST(-300 AS SMALLINT)", int16(-300)},
 		{"int", "CAST(70000 AS INTEGER)", int32(70000)},
 		{"bigint", "CAST(9007199254740993 AS BIGINT)", int64(9007199254740993)},
+		// Unsigned types widen to the next signed type that holds every value.
+		{"utinyint", "CAST(200 AS UTINYINT)", int16(200)},
+		{"usmallint", "CAST(60000 AS USMALLINT)", int32(60000)},
+		{"uinteger", "CAST(4000000000 AS UINTEGER)", int64(4000000000)},
+		{"ubigint", "CAST(18446744073709551615 AS UBIGINT)", "18446744073709551615"},
+		{"hugeint", "CAST(-170141183460469231731687303715884105728 AS HUGEINT)", "-170141183460469231731687303715884105728"},
 		{"float", "CAST(1.5 AS FLOAT)", float32(1.5)},
 		{"double", "CAST(2.25 AS DOUBLE)", float64(2.25)},
 		{"decimal", "CAST(12345.678 AS DECIMAL(10,3))", "12345.678"},
@@ -60,7 +66,7 @@ func TestTypesRoundTrip(t *testing.T) {
 		})
 	}
 	t.Run("column types", func(t *testing.T) {
-		rows, err := db.Query("SELECT true AS b, CAST(1 AS TINYINT) AS t, CAST(1 AS SMALLINT) AS s, 1 AS i, CAST(1 AS BIGINT) AS l, CAST(1 AS FLOAT) AS f, CAST(1 AS DOUBLE) AS d, CAST(1 AS DECIMAL(9,2)) AS dec, 'x' AS str, 'x'::BLOB AS bin, DATE '2024-01-01' AS dt, TIMESTAMP '2024-01-01 00:00:00' AS ts")
+		rows, err := db.Query("SELECT true AS b, CAST(1 AS TINYINT) AS t, CAST(1 AS SMALLINT) AS s, 1 AS i, CAST(1 AS BIGINT) AS l, CAST(1 AS FLOAT) AS f, CAST(1 AS DOUBLE) AS d, CAST(1 AS DECIMAL(9,2)) AS dec, 'x' AS str, 'x'::BLOB AS bin, DATE '2024-01-01' AS dt, TIMESTAMP '2024-01-01 00:00:00' AS ts, CAST(1 AS UBIGINT) AS ub, CAST(1 AS HUGEINT) AS hi")
 		require.NoError(t, err)
 		defer rows.Close()
 		cts, err := rows.ColumnTypes()
@@ -69,7 +75,7 @@ func TestTypesRoundTrip(t *testing.T) {
 		for _, c := range cts {
 			names = append(names, c.DatabaseTypeName())
 		}
-		assert.Equal(t, []string{"BOOLEAN", "TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE", "DECIMAL", "STRING", "BINARY", "DATE", "TIMESTAMP"}, names)
+		assert.Equal(t, []string{"BOOLEAN", "TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE", "DECIMAL", "STRING", "BINARY", "DATE", "TIMESTAMP", "DECIMAL", "DECIMAL"}, names)
 	})
 }
 
