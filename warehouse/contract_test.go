@@ -60,6 +60,13 @@ func TestTelemetryIngestValidation(t *testing.T) {
 			assert.Equal(t, tc.status, resp.StatusCode, string(body))
 		})
 	}
+	// Each is recorded with the status it was answered, and done with: Take takes them all.
+	var statuses []int
+	for _, r := range srv.TakeTelemetryRequests() {
+		statuses = append(statuses, r.Status)
+	}
+	assert.Equal(t, []int{200, 400, 400, 200, 413}, statuses)
+	assert.Empty(t, srv.TelemetryRequests())
 }
 
 // A garbage fault's body is 1 KiB by default, and SlowDrip with Garbage drips it.
