@@ -93,6 +93,11 @@ func TestChecksDisagree(t *testing.T) {
 			"sessions: CREATE_SESSION logs = warehouse sessions"},
 		{"a session log while telemetry is off", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) { in.enabled = false },
 			"sessions: no CREATE_SESSION log while telemetry is off"},
+		{"a session log while the server's flag is off", func(in *inputs, r *Report, _ []telemetry.FrontendLog) {
+			// The flag off: the aggregator received nothing, the exporter sent nothing.
+			in.stats = aggregator.Stats{}
+			r.Telemetry.DeliveredLogs, r.Warehouse.IngestLogs = 0, 0
+		}, "sessions: no CREATE_SESSION log while telemetry is off"},
 		{"chunks", func(_ *inputs, _ *Report, logs []telemetry.FrontendLog) {
 			stmtOp(logs).ChunkDetails.TotalChunksIterated++
 		},
