@@ -29,12 +29,21 @@ func settingsProbe[O ~func(C), C any](s *driverSettings) O {
 	return func(c C) { s.read(reflect.ValueOf(c)) }
 }
 
+// configStruct is the struct the driver's configuration v points to; ok is false for
+// any other shape.
+func configStruct(v reflect.Value) (cfg reflect.Value, ok bool) {
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return reflect.Value{}, false
+	}
+	return v.Elem(), true
+}
+
 func (s *driverSettings) read(v reflect.Value) {
 	defer func() { _ = recover() }() // an unexpected shape leaves s unread
-	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+	v, ok := configStruct(v)
+	if !ok {
 		return
 	}
-	v = v.Elem()
 	path, cloudFetch, timeout := v.FieldByName("HTTPPath"), v.FieldByName("UseCloudFetch"), v.FieldByName("QueryTimeout")
 	if path.Kind() != reflect.String || cloudFetch.Kind() != reflect.Bool ||
 		!timeout.IsValid() || timeout.Type() != reflect.TypeFor[time.Duration]() {
@@ -69,10 +78,11 @@ func downloadClientOption[O ~func(C), C any](hc *http.Client) O {
 
 func setHTTPClient(v reflect.Value, hc *http.Client) {
 	defer func() { _ = recover() }() // an unexpected shape sets nothing
-	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+	cfg, ok := configStruct(v)
+	if !ok {
 		return
 	}
-	f := v.Elem().FieldByName("HTTPClient")
+	f := cfg.FieldByName("HTTPClient")
 	if !f.IsValid() || !f.CanSet() || f.Type() != reflect.TypeFor[*http.Client]() || !f.IsNil() {
 		return
 	}
