@@ -181,7 +181,7 @@ func (a *Aggregator) Handle(ev telemetry.Event) {
 			a.invalid.Add(1)
 			return
 		}
-		a.handleStatement(&ev)
+		a.handleStatement(&ev, false)
 	case telemetry.KindError:
 		if ev.StatementID == "" {
 			a.receivedOther.Add(1)
@@ -195,7 +195,7 @@ func (a *Aggregator) Handle(ev telemetry.Event) {
 			}
 			return
 		}
-		a.handleStatement(&ev)
+		a.handleStatement(&ev, false)
 	case telemetry.KindConnectionOpen, telemetry.KindConnectionClose:
 		a.receivedOther.Add(1)
 		rec := record{kind: recConnOpen, at: a.now(), sessionID: ev.SessionID, latency: ev.Latency, conn: ev.Connection}
@@ -226,34 +226,23 @@ func (a *Aggregator) FinishOpen(ev telemetry.Event) {
 		a.droppedClosed.Add(1)
 		return
 	}
-	sh := a.shardFor(ev.StatementID)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	sh.received++
-	e := sh.m[ev.StatementID]
-	if sh.closed || e == nil {
-		sh.closedDrops++
-		return
-	}
-	a.finish(sh, e, &ev)
-	if ev.Terminal {
-		a.requestFlush()
-	}
+	a.handleStatement(&ev, true)
 }
 
 // handleStatement applies a statement event under its shard's lock. Records produced go
 // to the shard's outbox while the lock is held (lock order: shard, then queue), so an
-// entry can be recycled at once.
-func (a *Aggregator) handleStatement(ev *telemetry.Event) {
+// entry can be recycled at once. With openOnly (FinishOpen), an event of a statement
+// not open here is dropped as one that came after Close.
+func (a *Aggregator) handleStatement(ev *telemetry.Event, openOnly bool) {
 	sh := a.shardFor(ev.StatementID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.received++
-	if sh.closed {
+	e := sh.m[ev.StatementID]
+	if sh.closed || (openOnly && e == nil) {
 		sh.closedDrops++
 		return
 	}
-	e := sh.m[ev.StatementID]
 	// An evicted statement's log has gone: its later events would log it again, as often
 	// as it is evicted (Rows still read after StatementTTL). They are dropped, its errors
 	// logged on their own, like those of a statement that completed.
