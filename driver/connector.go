@@ -131,8 +131,12 @@ func (c *Connector) wrap(raw driver.Connector) (*Connector, error) {
 	}
 	c.em = telemetry.NewEmitter(c.gate, emOpts...)
 	if !c.em.Enabled() {
-		// Off: the driver alone, plus the transport that keeps its built-in telemetry off.
+		// Off: the driver alone, plus the transport that keeps its built-in telemetry off
+		// and passes everything else on untouched.
 		c.inner = raw
+		if c.tr != nil {
+			c.tr.off = true // set before the connector is handed out: no call has used it
+		}
 		c.gate.shut()
 		return c, nil
 	}

@@ -28,6 +28,7 @@ type transport struct {
 	base   http.RoundTripper
 	c      *Connector
 	thrift string // the Thrift endpoint path (the DSN's http path), "" when not known
+	off    bool   // telemetry is off: only the driver's own telemetry is answered here
 }
 
 // thriftContentType is the Content-Type of every call of the driver's Thrift client
@@ -65,6 +66,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *transport) roundTrip(req *http.Request, base http.RoundTripper) (*http.Response, error) {
 	if isBuiltinTelemetry(req) {
 		return builtinAnswer(req), nil
+	}
+	if t.off {
+		return base.RoundTrip(req) // nothing is observed: the driver's call goes on as is
 	}
 	if req.Method == http.MethodPost && t.isThrift(req) {
 		return t.thriftCall(req)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -27,25 +28,36 @@ func (c *countingRT) RoundTrip(*http.Request) (*http.Response, error) {
 
 // The driver's own telemetry (its feature-flag fetch and its ingest posts) is answered by
 // the transport and never leaves the process: the built-in telemetry stays off on
-// wrapped connections, so no statement is counted twice.
+// wrapped connections, so no statement is counted twice. With our telemetry off too the
+// transport does that and nothing else: every other call goes on as is.
 func TestTransportKeepsBuiltinTelemetryOff(t *testing.T) {
-	base := &countingRT{}
-	tr := &transport{base: base, c: &Connector{}}
-	for _, tc := range []struct {
-		method, path, want string
-	}{
-		{http.MethodGet, "/api/2.0/connector-service/feature-flags/GOLANG/1.15.1", `"flags":[]`},
-		{http.MethodPost, "/telemetry-ext", `"numSuccess":0`},
-		{http.MethodPost, "/telemetry-unauth", `"numSuccess":0`},
-	} {
-		req := httptest.NewRequest(tc.method, "https://example.cloud.databricks.com"+tc.path, strings.NewReader("{}"))
-		resp, err := tr.RoundTrip(req)
-		require.NoError(t, err)
-		body, _ := io.ReadAll(resp.Body)
-		assert.Equal(t, http.StatusOK, resp.StatusCode)
-		assert.Contains(t, string(body), tc.want)
+	for _, off := range []bool{false, true} {
+		t.Run(fmt.Sprintf("off=%v", off), func(t *testing.T) {
+			base := &countingRT{}
+			tr := &transport{base: base, c: &Connector{}, off: off}
+			for _, tc := range []struct {
+				method, path, want string
+			}{
+				{http.MethodGet, "/api/2.0/connector-service/feature-flags/GOLANG/1.15.1", `"flags":[]`},
+				{http.MethodPost, "/telemetry-ext", `"numSuccess":0`},
+				{http.MethodPost, "/telemetry-unauth", `"numSuccess":0`},
+			} {
+				req := httptest.NewRequest(tc.method, "https://example.cloud.databricks.com"+tc.path, strings.NewReader("{}"))
+				resp, err := tr.RoundTrip(req)
+				require.NoError(t, err)
+				body, _ := io.ReadAll(resp.Body)
+				assert.Equal(t, http.StatusOK, resp.StatusCode)
+				assert.Contains(t, string(body), tc.want)
+			}
+			assert.Zero(t, base.n, "nothing reached the network")
+			if off {
+				req := httptest.NewRequest(http.MethodGet, "https://example.cloud.databricks.com/files/1", nil)
+				_, err := tr.RoundTrip(req)
+				require.NoError(t, err)
+				assert.Equal(t, 1, base.n, "any other call goes on")
+			}
+		})
 	}
-	assert.Zero(t, base.n, "nothing reached the network")
 }
 
 // A statement leaves no CloudFetch link behind, whether its Rows close before its files
