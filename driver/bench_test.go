@@ -19,7 +19,6 @@ import (
 	"database/sql"
 	sqldriver "database/sql/driver"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -32,6 +31,7 @@ import (
 	"github.com/dbtelemetry/dbtelemetry/driver"
 	"github.com/dbtelemetry/dbtelemetry/exporter"
 	"github.com/dbtelemetry/dbtelemetry/internal/ingesttest"
+	"github.com/dbtelemetry/dbtelemetry/internal/paired"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
@@ -171,7 +171,7 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 	spent := make([]time.Duration, len(vs))
 	cpu := make([]time.Duration, len(vs)) // the process's CPU time during the measured ops
 	b.ResetTimer()
-	inTurns(b, len(vs), 1, func(j int) {
+	paired.Turns(b, len(vs), 1, func(j int) {
 		for k := range t.settle + t.measured {
 			began, cpuBegan := time.Now(), processCPU()
 			if err := body(dbs[j]); err != nil {
@@ -211,22 +211,6 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 func openNull(tb testing.TB, srv *warehouse.Server) *sql.DB {
 	d := sqlmw.Driver(sqlOpen(tb, "databricks", srv.DSN()).Driver(), sqlmw.NullInterceptor{})
 	return openDB(tb, connectorOf(tb, d, srv.DSN()))
-}
-
-// inTurns calls each(j) once for every variant j per iteration, b.N iterations, in a new
-// random order each time: the same orders in every run of one seed.
-func inTurns(b *testing.B, variants int, seed uint64, each func(j int)) {
-	order := make([]int, variants)
-	for i := range order {
-		order[i] = i
-	}
-	rng := rand.New(rand.NewPCG(seed, seed+1))
-	for range b.N {
-		rng.Shuffle(len(order), func(x, y int) { order[x], order[y] = order[y], order[x] })
-		for _, j := range order {
-			each(j)
-		}
-	}
 }
 
 // connectorOf is d's connector for dsn.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dbtelemetry/dbtelemetry/aggregator"
 	"github.com/dbtelemetry/dbtelemetry/internal/fakedb"
+	"github.com/dbtelemetry/dbtelemetry/internal/paired"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
@@ -91,7 +92,8 @@ func hotConnector(tb testing.TB, on bool) *Connector {
 }
 
 // BenchmarkHotPathQuery is the per-query cost through database/sql: QueryContext, one
-// Next and Scan, Rows.Err and Close.
+// Next and Scan, Rows.Err and Close. Each variant runs as a sub-benchmark of its own (with
+// allocations), then "paired" runs the four in turns (see hotPaired).
 func BenchmarkHotPathQuery(b *testing.B) {
 	for _, v := range hotVariants() {
 		b.Run(v.name, func(b *testing.B) {
@@ -99,6 +101,73 @@ func BenchmarkHotPathQuery(b *testing.B) {
 			fakedb.BenchQuery(b, db, hotSmallQuery)
 		})
 	}
+	b.Run("paired", hotPaired)
+}
+
+// hotTurn is the number of queries a variant runs per turn in hotPaired: about 100 µs,
+// so that a turn's two clock reads are under a thousandth of it.
+const hotTurn = 64
+
+// hotPaired runs hotTurn queries on each of the four variants per iteration, in a new
+// random order each iteration, and reports each variant's time per query
+// (<variant>-ns/query) and ours' differences to sqlmw-null (on-null-ns/query,
+// off-null-ns/query). Measured at the same moments, the differences hold on a machine
+// whose speed drifts from one second to the next, where those of the sub-benchmarks, run
+// seconds apart, move by a tenth of a query. A second sqlmw-null runs along
+// (null2-null-ns/query): two identical instances differ by that much, the run's noise
+// floor.
+func hotPaired(b *testing.B) {
+	vs := append(hotVariants(), hotVariants()[1])
+	dbs := make([]*sql.DB, len(vs))
+	for i, v := range vs {
+		dbs[i], _ = v.open(b)
+		for range hotTurn { // warm: the pool's connection, the aggregator's shards
+			require.NoError(b, hotQuery(dbs[i]))
+		}
+	}
+	spent := make([]time.Duration, len(vs))
+	b.ResetTimer()
+	paired.Turns(b, len(vs), 5, func(j int) {
+		began := time.Now()
+		for range hotTurn {
+			if err := hotQuery(dbs[j]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		spent[j] += time.Since(began)
+	})
+	b.StopTimer()
+	per := make([]float64, len(vs))
+	for j := range vs {
+		per[j] = float64(spent[j].Nanoseconds()) / float64(b.N*hotTurn)
+	}
+	for j, v := range vs[:4] {
+		b.ReportMetric(per[j], v.name+"-ns/query")
+	}
+	b.ReportMetric(per[2]-per[1], "on-null-ns/query")
+	b.ReportMetric(per[3]-per[1], "off-null-ns/query")
+	b.ReportMetric(per[4]-per[1], "null2-null-ns/query")
+}
+
+// hotQuery is one query of BenchmarkHotPathQuery: QueryContext, one Next and Scan,
+// Rows.Err and Close.
+func hotQuery(db *sql.DB) error {
+	rows, err := db.QueryContext(context.Background(), hotSmallQuery)
+	if err != nil {
+		return err
+	}
+	var v int64
+	for rows.Next() {
+		if err := rows.Scan(&v); err != nil {
+			_ = rows.Close()
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		_ = rows.Close()
+		return err
+	}
+	return rows.Close()
 }
 
 // BenchmarkHotPathNext is the cost of one sql.Rows.Next on an endless result.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbtelemetry/dbtelemetry/internal/paired"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
@@ -36,7 +37,7 @@ func BenchmarkE2ERowLoop(b *testing.B) {
 	}
 	perRow := make([][]float64, len(vs))
 	b.ResetTimer()
-	inTurns(b, len(vs), 3, func(j int) {
+	paired.Turns(b, len(vs), 3, func(j int) {
 		d, err := rowLoop(dbs[j], e2eInlineQuery, 100_000)
 		if err != nil {
 			b.Fatal(err)

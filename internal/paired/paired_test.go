@@ -1,0 +1,52 @@
+package paired
+
+import (
+	"slices"
+	"testing"
+)
+
+// Every iteration runs every variant once; the orders vary, and one seed repeats them.
+func TestTurns(t *testing.T) {
+	run := func(seed uint64) [][]int {
+		var orders [][]int
+		b := &testing.B{N: 50}
+		var cur []int
+		Turns(b, 4, seed, func(j int) {
+			cur = append(cur, j)
+			if len(cur) == 4 {
+				orders = append(orders, cur)
+				cur = nil
+			}
+		})
+		return orders
+	}
+	orders := run(1)
+	if len(orders) != 50 {
+		t.Fatalf("%d iterations, want 50", len(orders))
+	}
+	distinct := map[string]bool{}
+	for _, o := range orders {
+		s := slices.Sorted(slices.Values(o))
+		if !slices.Equal(s, []int{0, 1, 2, 3}) {
+			t.Fatalf("iteration ran %v, want each variant once", o)
+		}
+		distinct[fmtInts(o)] = true
+	}
+	if len(distinct) < 5 {
+		t.Errorf("%d distinct orders in 50 iterations: not shuffled", len(distinct))
+	}
+	again := run(1)
+	for i := range orders {
+		if !slices.Equal(orders[i], again[i]) {
+			t.Fatalf("iteration %d: %v then %v with one seed", i, orders[i], again[i])
+		}
+	}
+}
+
+func fmtInts(v []int) string {
+	b := make([]byte, len(v))
+	for i, x := range v {
+		b[i] = byte('0' + x)
+	}
+	return string(b)
+}
