@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ngrok/sqlmw"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dbtelemetry/dbtelemetry/aggregator"
@@ -229,4 +230,23 @@ func TestHotPathVariantEmits(t *testing.T) {
 	require.Zero(t, s.Dropped.Total())
 	require.EqualValues(t, 11, s.Exported, "one connection.open and ten statement logs")
 	require.NoError(t, on.Close())
+}
+
+// A query through ours with telemetry on allocates at most two objects more than through
+// sqlmw with NullInterceptor (the statement's state and its id callback), and with it off
+// none more than the raw fake. An event that escaped to the heap on its way to the
+// aggregator would cost two more per query (one per event), unseen by any other test.
+func TestHotPathAllocations(t *testing.T) {
+	allocs := map[string]float64{}
+	for _, v := range hotVariants() {
+		db, _ := v.open(t)
+		require.NoError(t, hotQuery(db)) // the pool's connection, the aggregator's shard
+		allocs[v.name] = testing.AllocsPerRun(500, func() {
+			if err := hotQuery(db); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	assert.LessOrEqual(t, allocs["ours-on"], allocs["sqlmw-null"]+2, "allocations per query: %v", allocs)
+	assert.LessOrEqual(t, allocs["ours-off"], allocs["raw"], "allocations per query: %v", allocs)
 }
