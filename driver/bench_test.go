@@ -5,9 +5,11 @@ package driver_test
 // opening the database: the raw driver; wrapped with our telemetry on; wrapped with it
 // off; the raw driver with its own built-in telemetry on. They run one after the other
 // in one process, each on a fresh warehouse (so that none runs against the records and
-// heap the previous one left); then "paired" runs the four in turns, one op each, on one
-// warehouse, for ratios that hold on a machine whose load varies from one second to the
-// next.
+// heap the previous one left); then "paired" runs them in turns on one warehouse, with a
+// second raw driver and the raw driver under sqlmw's NullInterceptor as controls (see
+// e2ePaired; a turn is one settling op and four measured ones on the small queries, one
+// op on the big results: see turn), for ratios that hold on a machine whose load varies
+// from one second to the next.
 // `go run ./internal/benchreport` prints the ratios.
 //
 // The warehouse runs in this process, on the same CPUs as the client: its work is part
