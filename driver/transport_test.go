@@ -180,3 +180,19 @@ func TestNoChunkAfterTheStatementCompleted(t *testing.T) {
 	}
 	assert.Equal(t, 1, statements, "one log for the statement")
 }
+
+// With telemetry off, the driver's CloudFetch downloads still go through
+// http.DefaultClient's transport, as unwrapped, not the connector's.
+func TestTransportOffDownloadsUseTheDefaultClient(t *testing.T) {
+	dflt := &countingRT{}
+	saved := http.DefaultClient.Transport
+	http.DefaultClient.Transport = dflt
+	t.Cleanup(func() { http.DefaultClient.Transport = saved })
+	base := &countingRT{}
+	tr := &transport{base: base, c: &Connector{}, off: true}
+	req := httptest.NewRequest(http.MethodGet, "https://files.example.com/cloudfetch/1", nil)
+	_, err := downloadTransport{tr}.RoundTrip(req)
+	require.NoError(t, err)
+	assert.Equal(t, 1, dflt.n, "through http.DefaultClient's transport")
+	assert.Zero(t, base.n, "not through the connector's")
+}
