@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -100,18 +99,8 @@ func TestCloudFetchFilesAreFreed(t *testing.T) {
 				warehouse.WithBatchRows(1000), warehouse.WithLinkTTL(tc.ttl))
 			ctx := context.Background()
 			rc := rawClient(t, srv, http.DefaultTransport)
-			sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
-			require.NoError(t, err)
-			resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-				SessionHandle: sess.SessionHandle, Statement: fmt.Sprintf("SELECT range FROM range(%d)", tc.rows), RunAsync: true,
-				CanReadArrowResult_: ptr(true), CanDownloadResult_: ptr(true),
-				GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 100000},
-			})
-			require.NoError(t, err)
-			dr := resp.DirectResults
-			require.Equal(t, tcli.TOperationState_FINISHED_STATE, dr.OperationStatus.GetOperationState())
+			resp, dr := executeWithLinks(t, rc, tc.rows)
 			links := dr.ResultSet.Results.ResultLinks
-			require.NotEmpty(t, links)
 			if dr.CloseOperation == nil {
 				require.Less(t, len(links), tc.rows/1000, "the first page holds some of the links")
 				cl, err := rc.CloseOperation(ctx, &tcli.TCloseOperationReq{OperationHandle: resp.OperationHandle})

@@ -128,19 +128,26 @@ func TestCloudFetchLinkChecks(t *testing.T) {
 // cloudFetchLink runs a CloudFetch query over raw Thrift and returns its first link.
 func cloudFetchLink(t *testing.T, srv *warehouse.Server) string {
 	t.Helper()
+	_, dr := executeWithLinks(t, rawClient(t, srv, http.DefaultTransport), 100)
+	return dr.ResultSet.Results.ResultLinks[0].FileLink
+}
+
+// executeWithLinks opens a session on rc and runs SELECT range FROM range(rows) there
+// with CloudFetch and direct results, as the driver does; it fails unless the direct
+// results say the statement finished and carry links.
+func executeWithLinks(t *testing.T, rc *tcli.TCLIServiceClient, rows int) (*tcli.TExecuteStatementResp, *tcli.TSparkDirectResults) {
+	t.Helper()
 	ctx := context.Background()
-	rc := rawClient(t, srv, http.DefaultTransport)
 	sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
 	require.NoError(t, err)
 	resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-		SessionHandle: sess.SessionHandle, Statement: fmt.Sprintf("SELECT range FROM range(%d)", 100), RunAsync: true,
+		SessionHandle: sess.SessionHandle, Statement: fmt.Sprintf("SELECT range FROM range(%d)", rows), RunAsync: true,
 		CanReadArrowResult_: ptr(true), CanDownloadResult_: ptr(true),
 		GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 100000},
 	})
 	require.NoError(t, err)
 	dr := resp.DirectResults
 	require.Equal(t, tcli.TOperationState_FINISHED_STATE, dr.OperationStatus.GetOperationState())
-	links := dr.ResultSet.Results.ResultLinks
-	require.NotEmpty(t, links)
-	return links[0].FileLink
+	require.NotEmpty(t, dr.ResultSet.Results.ResultLinks)
+	return resp, dr
 }
