@@ -69,7 +69,8 @@ func TestTelemetryIngestValidation(t *testing.T) {
 	assert.Empty(t, srv.TelemetryRequests())
 }
 
-// A garbage fault's body is 1 KiB by default, and SlowDrip with Garbage drips it.
+// A garbage fault's body is 1 KiB by default, BodyBytes long otherwise (a body larger
+// than the random block it repeats included), and SlowDrip with Garbage drips it.
 func TestGarbageFaultDefaults(t *testing.T) {
 	srv := start(t)
 	srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Garbage: true})
@@ -77,6 +78,13 @@ func TestGarbageFaultDefaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Len(t, body, 1024)
+
+	const big = 1<<20 + 7
+	srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Garbage: true, BodyBytes: big})
+	resp, body, err = post(t, &http.Client{Timeout: 5 * time.Second}, srv, "/telemetry-ext", telemetryBody)
+	require.NoError(t, err)
+	assert.Equal(t, int64(big), resp.ContentLength)
+	assert.Len(t, body, big)
 
 	srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Garbage: true, BodyBytes: 100, SlowDrip: 50 * time.Millisecond})
 	_, _, err = post(t, &http.Client{Timeout: 500 * time.Millisecond}, srv, "/telemetry-ext", telemetryBody)

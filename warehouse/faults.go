@@ -143,10 +143,14 @@ func (s *Server) group(g Group, h http.Handler) http.Handler {
 			if n <= 0 {
 				n = 1024
 			}
-			body := make([]byte, n)
-			_, _ = rand.Read(body)
+			// A block of random bytes, repeated: a 10 MiB body then costs the test
+			// process (which the fault's victim shares) neither 10 MiB of random numbers
+			// nor 10 MiB of heap per request, and writing stops when the client hangs up.
+			block := make([]byte, min(n, garbageBlock))
+			_, _ = rand.Read(block)
 			w.Header().Set("Content-Type", "application/octet-stream")
-			s.writeBody(w, r, body, f.SlowDrip)
+			w.Header().Set("Content-Length", strconv.Itoa(n))
+			s.writeBody(w, r, block, n, f.SlowDrip)
 		case f.Status != 0:
 			if f.RetryAfter > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Round(time.Second)/time.Second)))
@@ -154,22 +158,34 @@ func (s *Server) group(g Group, h http.Handler) http.Handler {
 			w.Header().Set("X-Databricks-Reason-Phrase", "injected fault")
 			http.Error(w, "injected fault: "+http.StatusText(f.Status), f.Status)
 		case f.SlowDrip > 0:
-			s.writeBody(w, r, []byte(`{"errors":[],"numSuccess":0}`), f.SlowDrip)
+			body := []byte(`{"errors":[],"numSuccess":0}`)
+			s.writeBody(w, r, body, len(body), f.SlowDrip)
 		default:
 			h.ServeHTTP(w, r)
 		}
 	})
 }
 
-// writeBody writes body, one byte per drip interval when drip is set.
-func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, body []byte, drip time.Duration) {
+// garbageBlock is the size of the random block a garbage body repeats.
+const garbageBlock = 64 << 10
+
+// writeBody writes size bytes of block, repeated as needed, one byte per drip interval
+// when drip is set. It stops at the first failed write: the client has gone.
+func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, block []byte, size int, drip time.Duration) {
 	if drip <= 0 {
-		_, _ = w.Write(body)
+		for size > 0 {
+			chunk := block[:min(size, len(block))]
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			size -= len(chunk)
+		}
 		return
 	}
 	fl, _ := w.(http.Flusher)
-	for i := range body {
-		if _, err := w.Write(body[i : i+1]); err != nil {
+	for i := range size {
+		j := i % len(block)
+		if _, err := w.Write(block[j : j+1]); err != nil {
 			return
 		}
 		if fl != nil {
