@@ -50,7 +50,8 @@ type Fault struct {
 	Hang bool
 	// Drop closes the connection without an answer.
 	Drop bool
-	// Garbage answers 200 with random bytes.
+	// Garbage answers 200 with BodyBytes of random bytes (one random block of at most
+	// 64 KiB, repeated), with their Content-Length.
 	Garbage bool
 	// SlowDrip, with Garbage, writes the garbage body one byte per interval. Alone, it
 	// answers 200 with the ingest's body {"errors":[],"numSuccess":0}, one byte per
