@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -109,29 +110,61 @@ func BenchmarkHotPathQuery(b *testing.B) {
 // so that a turn's two clock reads are under a thousandth of it.
 const hotTurn = 64
 
-// hotPaired runs hotTurn queries on each of the four variants per iteration, in a new
-// random order each iteration, and reports each variant's time per query
-// (<variant>-ns/query) and ours' differences to sqlmw-null (on-null-ns/query,
-// off-null-ns/query). Measured at the same moments, the differences hold on a machine
-// whose speed drifts from one second to the next, where those of the sub-benchmarks, run
-// seconds apart, move by a tenth of a query. A second sqlmw-null runs along
-// (null2-null-ns/query): two identical instances differ by that much, the run's noise
-// floor.
+// hotNextTurn is the number of Rows.Next a variant runs per turn in hotPairedNext: about
+// 100 µs too.
+const hotNextTurn = 2048
+
+// hotPaired runs hotTurn queries on each of the four variants per iteration, in turns
+// (see hotPairs), and reports per query (<variant>-ns/query, on-null-ns/query,
+// off-null-ns/query, null2-null-ns/query).
 func hotPaired(b *testing.B) {
+	hotPairs(b, hotTurn, "query", func(_ testing.TB, db *sql.DB) func() error {
+		return func() error { return hotQuery(db) }
+	})
+}
+
+// hotPairedNext runs hotNextTurn Rows.Next on an endless result of each of the four
+// variants per iteration, in turns (see hotPairs), and reports per Next
+// (<variant>-ns/next, on-null-ns/next, off-null-ns/next, null2-null-ns/next).
+func hotPairedNext(b *testing.B) {
+	hotPairs(b, hotNextTurn, "next", func(tb testing.TB, db *sql.DB) func() error {
+		rows, err := db.QueryContext(context.Background(), hotStreamQuery)
+		require.NoError(tb, err)
+		tb.Cleanup(func() { _ = rows.Close() })
+		return func() error {
+			if !rows.Next() {
+				return fmt.Errorf("rows ended early: %w", rows.Err())
+			}
+			return nil
+		}
+	})
+}
+
+// hotPairs runs the four variants, and a second sqlmw-null along, in turns: turn steps of
+// each per iteration, in a new random order each iteration. prepare readies a variant's
+// database and returns one step on it. It reports each variant's time per step
+// (<variant>-ns/<unit>) and ours' differences to sqlmw-null (on-null-ns/<unit>,
+// off-null-ns/<unit>). Measured at the same moments, the differences hold on a machine
+// whose speed drifts from one second to the next, where those of the sub-benchmarks, run
+// seconds apart, move by a tenth of a query or more. The second sqlmw-null's difference
+// (null2-null-ns/<unit>) is what two identical instances differ by: the run's noise floor.
+func hotPairs(b *testing.B, turn int, unit string, prepare func(testing.TB, *sql.DB) func() error) {
 	vs := append(hotVariants(), hotVariants()[1])
-	dbs := make([]*sql.DB, len(vs))
+	steps := make([]func() error, len(vs))
 	for i, v := range vs {
-		dbs[i], _ = v.open(b)
-		for range hotTurn { // warm: the pool's connection, the aggregator's shards
-			require.NoError(b, hotQuery(dbs[i]))
+		db, _ := v.open(b)
+		steps[i] = prepare(b, db)
+		for range turn { // warm: the pool's connection, the aggregator's shards
+			require.NoError(b, steps[i]())
 		}
 	}
 	spent := make([]time.Duration, len(vs))
 	b.ResetTimer()
 	paired.Turns(b, len(vs), 5, func(j int) {
+		step := steps[j]
 		began := time.Now()
-		for range hotTurn {
-			if err := hotQuery(dbs[j]); err != nil {
+		for range turn {
+			if err := step(); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -140,14 +173,14 @@ func hotPaired(b *testing.B) {
 	b.StopTimer()
 	per := make([]float64, len(vs))
 	for j := range vs {
-		per[j] = float64(spent[j].Nanoseconds()) / float64(b.N*hotTurn)
+		per[j] = float64(spent[j].Nanoseconds()) / float64(b.N*turn)
 	}
 	for j, v := range vs[:4] {
-		b.ReportMetric(per[j], v.name+"-ns/query")
+		b.ReportMetric(per[j], v.name+"-ns/"+unit)
 	}
-	b.ReportMetric(per[2]-per[1], "on-null-ns/query")
-	b.ReportMetric(per[3]-per[1], "off-null-ns/query")
-	b.ReportMetric(per[4]-per[1], "null2-null-ns/query")
+	b.ReportMetric(per[2]-per[1], "on-null-ns/"+unit)
+	b.ReportMetric(per[3]-per[1], "off-null-ns/"+unit)
+	b.ReportMetric(per[4]-per[1], "null2-null-ns/"+unit)
 }
 
 // hotQuery is one query of BenchmarkHotPathQuery: QueryContext, one Next and Scan,
@@ -171,7 +204,9 @@ func hotQuery(db *sql.DB) error {
 	return rows.Close()
 }
 
-// BenchmarkHotPathNext is the cost of one sql.Rows.Next on an endless result.
+// BenchmarkHotPathNext is the cost of one sql.Rows.Next on an endless result. Each
+// variant runs as a sub-benchmark of its own (with allocations), then "paired" runs the
+// four in turns (see hotPairedNext).
 func BenchmarkHotPathNext(b *testing.B) {
 	for _, v := range hotVariants() {
 		b.Run(v.name, func(b *testing.B) {
@@ -179,6 +214,7 @@ func BenchmarkHotPathNext(b *testing.B) {
 			fakedb.BenchNext(b, db, hotStreamQuery)
 		})
 	}
+	b.Run("paired", hotPairedNext)
 }
 
 // BenchmarkHotPathQueryParallel is the per-query cost with every CPU querying at once:

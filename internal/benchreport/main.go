@@ -9,13 +9,13 @@
 // It builds the test binaries of driver/ and aggregator/ once, then runs every benchmark
 // group once per round and reports medians over the rounds. Each benchmark function runs
 // its variants (raw, telemetry on, off, …) side by side as sub-benchmarks of one run. The
-// end-to-end workloads and the hot path's per-query benchmark also run a "paired"
-// sub-benchmark, which measures the variants in short turns (for a single SELECT 1 and for
-// 8 clients' SELECT 1 each, one settling op, then four measured; for the hot path, 64
-// queries; see driver/bench_test.go and driver/hotpath_test.go): on a machine whose speed
-// drifts (this one is shared) its ratios and differences are the ones the goals are
-// judged on. Plain `go test -bench` output works
-// with benchstat as well.
+// end-to-end workloads and the hot path's per-query and per-Next benchmarks also run a
+// "paired" sub-benchmark, which measures the variants in short turns (for a single SELECT 1
+// and for 8 clients' SELECT 1 each, one settling op, then four measured; for the hot path,
+// 64 queries or 2048 Rows.Next; see driver/bench_test.go and driver/hotpath_test.go): on
+// a machine whose speed drifts (this one is shared) its ratios and differences are the
+// ones the goals are judged on. Plain `go test -bench` output works with benchstat as
+// well.
 package main
 
 import (
@@ -87,7 +87,7 @@ func benchGroups() []group {
 	seq, paired := "/^(raw|wrapped-on|wrapped-off|builtin-on)$", "/^paired$"
 	return []group{
 		{"hot", "driver", "^BenchmarkHotPath/^(raw|sqlmw-null|ours-on|ours-off)$", "1s"},
-		{"hot", "driver", "^BenchmarkHotPathQuery$/^paired$", "3s"},
+		{"hot", "driver", "^BenchmarkHotPath(Query|Next)$/^paired$", "3s"},
 		{"e2e", "driver", "^BenchmarkE2ESmallQuery$" + seq, "1s"},
 		{"e2e", "driver", "^BenchmarkE2ESmallQuery$" + paired, "12s"},
 		{"e2e", "driver", "^BenchmarkE2EConcurrent8$" + seq, "1s"},
@@ -390,17 +390,26 @@ func pct(v float64) string {
 	return fmt.Sprintf("±%.0f%%", 100*v/2)
 }
 
-// hotPairedUnit is the paired hot-path run's difference to sqlmw-null of each variant of ours.
-var hotPairedUnit = map[string]string{"ours-on": "on-null-ns/query", "ours-off": "off-null-ns/query"}
+// hotPairedUnit is the unit of the paired hot-path run's difference to sqlmw-null of each
+// variant of ours, per step of the benchmark (a query, a Next): "" for the others.
+func hotPairedUnit(variant, step string) string {
+	switch variant {
+	case "ours-on":
+		return "on-null-ns/" + step
+	case "ours-off":
+		return "off-null-ns/" + step
+	}
+	return ""
+}
 
 // hotPath: the in-memory fake, four ways; ours against sqlmw's NullInterceptor.
 func (r report) hotPath() {
 	t := table.NewWriter()
 	t.AppendHeader(table.Row{"benchmark", "variant", "time/op", "allocs/op", "B/op", "× raw", "over sqlmw-null", "goal", "holds"})
-	for _, b := range []struct{ name, label string }{
-		{"BenchmarkHotPathQuery", "per query"},
-		{"BenchmarkHotPathNext", "per Rows.Next"},
-		{"BenchmarkHotPathQueryParallel", "per query, all CPUs"},
+	for _, b := range []struct{ name, label, step string }{
+		{"BenchmarkHotPathQuery", "per query", "query"},
+		{"BenchmarkHotPathNext", "per Rows.Next", "next"},
+		{"BenchmarkHotPathQueryParallel", "per query, all CPUs", ""}, // not paired
 	} {
 		raw, null := b.name+"/raw", b.name+"/sqlmw-null"
 		for _, v := range []string{"raw", "sqlmw-null", "ours-on", "ours-off"} {
@@ -409,10 +418,10 @@ func (r report) hotPath() {
 				num(r.res.median(name, "B/op")), ratio(r.res.ratio(name, raw, "ns/op"))}
 			dns, dal := r.res.diff(name, null, "ns/op"), r.res.diff(name, null, "allocs/op")
 			over, goal, ok := fmt.Sprintf("%+.0f ns, %+.0f allocs", dns, dal), "", ""
-			// Per query the goals are judged on the paired run (the variants in turns, at the
-			// same moments): ours-on's difference, ours-off's ratio to sqlmw-null; the
-			// sub-benchmarks' figures are shown beside them.
-			p := r.res.median(b.name+"/paired", hotPairedUnit[v])
+			// Per query and per Next the goals are judged on the paired run (the variants
+			// in turns, at the same moments): ours-on's difference, ours-off's ratio to
+			// sqlmw-null; the sub-benchmarks' figures are shown beside them.
+			p := r.res.median(b.name+"/paired", hotPairedUnit(v, b.step))
 			if !math.IsNaN(p) {
 				over = fmt.Sprintf("%+.0f ns (paired; sequential %+.0f ns), %+.0f allocs", p, dns, dal)
 				if v == "ours-on" {
@@ -429,7 +438,7 @@ func (r report) hotPath() {
 			case v == "ours-off":
 				q := r.res.ratio(name, null, "ns/op")
 				over = fmt.Sprintf("%s, %+.0f allocs", ratio(q), dal)
-				if pq := r.res.unitRatio(b.name+"/paired", "ours-off-ns/query", "sqlmw-null-ns/query"); !math.IsNaN(p) && !math.IsNaN(pq) {
+				if pq := r.res.unitRatio(b.name+"/paired", "ours-off-ns/"+b.step, "sqlmw-null-ns/"+b.step); !math.IsNaN(p) && !math.IsNaN(pq) {
 					over = fmt.Sprintf("%s, %+.0f ns (paired; sequential %s), %+.0f allocs", ratio(pq), p, ratio(q), dal)
 					q = pq
 				}
@@ -440,8 +449,13 @@ func (r report) hotPath() {
 		}
 		t.AppendSeparator()
 	}
-	if n := r.res.median("BenchmarkHotPathQuery/paired", "null2-null-ns/query"); !math.IsNaN(n) {
-		t.AppendRow(table.Row{"per query", "sqlmw-null, 2nd instance", "", "", "", "", fmt.Sprintf("%+.0f ns (paired: the noise floor)", n), "", ""})
+	for _, f := range []struct{ name, label, step string }{
+		{"BenchmarkHotPathQuery", "per query", "query"},
+		{"BenchmarkHotPathNext", "per Rows.Next", "next"},
+	} {
+		if n := r.res.median(f.name+"/paired", "null2-null-ns/"+f.step); !math.IsNaN(n) {
+			t.AppendRow(table.Row{f.label, "sqlmw-null, 2nd instance", "", "", "", "", fmt.Sprintf("%+.1f ns (paired: the noise floor)", n), "", ""})
+		}
 	}
 	r.render("Hot path: in-memory driver fake, no network (sqlmw-null: sqlmw with NullInterceptor)", t)
 }
