@@ -185,24 +185,7 @@ func hotPairs(b *testing.B, turn int, unit string, prepare func(testing.TB, *sql
 
 // hotQuery is one query of BenchmarkHotPathQuery: QueryContext, one Next and Scan,
 // Rows.Err and Close.
-func hotQuery(db *sql.DB) error {
-	rows, err := db.QueryContext(context.Background(), hotSmallQuery)
-	if err != nil {
-		return err
-	}
-	var v int64
-	for rows.Next() {
-		if err := rows.Scan(&v); err != nil {
-			_ = rows.Close()
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		_ = rows.Close()
-		return err
-	}
-	return rows.Close()
-}
+func hotQuery(db *sql.DB) error { return fakedb.Query(context.Background(), db, hotSmallQuery) }
 
 // BenchmarkHotPathNext is the cost of one sql.Rows.Next on an endless result. Each
 // variant runs as a sub-benchmark of its own (with allocations), then "paired" runs the
