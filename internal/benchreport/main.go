@@ -402,15 +402,19 @@ func hotPairedUnit(variant, step string) string {
 	return ""
 }
 
+// hotBenches are the hot path's benchmarks, in report order; step names the unit of their
+// paired run ("" for none).
+var hotBenches = []struct{ name, label, step string }{
+	{"BenchmarkHotPathQuery", "per query", "query"},
+	{"BenchmarkHotPathNext", "per Rows.Next", "next"},
+	{"BenchmarkHotPathQueryParallel", "per query, all CPUs", ""},
+}
+
 // hotPath: the in-memory fake, four ways; ours against sqlmw's NullInterceptor.
 func (r report) hotPath() {
 	t := table.NewWriter()
 	t.AppendHeader(table.Row{"benchmark", "variant", "time/op", "allocs/op", "B/op", "× raw", "over sqlmw-null", "goal", "holds"})
-	for _, b := range []struct{ name, label, step string }{
-		{"BenchmarkHotPathQuery", "per query", "query"},
-		{"BenchmarkHotPathNext", "per Rows.Next", "next"},
-		{"BenchmarkHotPathQueryParallel", "per query, all CPUs", ""}, // not paired
-	} {
+	for _, b := range hotBenches {
 		raw, null := b.name+"/raw", b.name+"/sqlmw-null"
 		for _, v := range []string{"raw", "sqlmw-null", "ours-on", "ours-off"} {
 			name := b.name + "/" + v
@@ -449,11 +453,8 @@ func (r report) hotPath() {
 		}
 		t.AppendSeparator()
 	}
-	for _, f := range []struct{ name, label, step string }{
-		{"BenchmarkHotPathQuery", "per query", "query"},
-		{"BenchmarkHotPathNext", "per Rows.Next", "next"},
-	} {
-		if n := r.res.median(f.name+"/paired", "null2-null-ns/"+f.step); !math.IsNaN(n) {
+	for _, f := range hotBenches {
+		if n := r.res.median(f.name+"/paired", "null2-null-ns/"+f.step); f.step != "" && !math.IsNaN(n) {
 			t.AppendRow(table.Row{f.label, "sqlmw-null, 2nd instance", "", "", "", "", fmt.Sprintf("%+.1f ns (paired: the noise floor)", n), "", ""})
 		}
 	}
