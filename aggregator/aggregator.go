@@ -72,6 +72,7 @@ type Aggregator struct {
 	runCtx    context.Context
 	cancelRun context.CancelFunc
 	closing   atomic.Bool   // the first Close has begun
+	handers   handers       // see AddHandOver
 	closeDone chan struct{} // closed when the first Close returns, closeErr set
 	closeErr  error
 
@@ -552,6 +553,8 @@ func (a *Aggregator) shutdown(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, a.cfg.CloseTimeout)
 		defer cancel()
 	}
+	// What callers hold back comes in before the doors close (see AddHandOver).
+	a.handers.run(a.guard)
 	a.closed.Store(true)
 	// A panic while finishing a shard's statements (none is known: the clock is safe) is
 	// counted, and the shard is closed and the export goroutine stopped all the same.
@@ -587,6 +590,7 @@ func (a *Aggregator) run() {
 			return
 		case <-ticker.C:
 			a.guard(func() {
+				a.handers.run(a.guard)
 				a.sweepTTL()
 				a.exportQueued(true)
 			})
@@ -595,6 +599,7 @@ func (a *Aggregator) run() {
 		case res := <-a.flushReq:
 			err := errors.New("flush panicked")
 			a.guard(func() {
+				a.handers.run(a.guard)
 				a.sweepTTL()
 				err = a.exportQueued(true)
 			})

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -318,27 +317,10 @@ func BenchmarkE2ECloudFetch1M(b *testing.B) {
 	e2eBench(b, bigTurn, func(db *sql.DB) error { return readAll(db, e2eCloudQuery, 1_000_000) })
 }
 
-// capture keeps the batches exported to it.
-type capture struct {
-	mu   sync.Mutex
-	logs []*telemetry.FrontendLog
-}
-
-func (c *capture) Export(_ context.Context, logs []*telemetry.FrontendLog) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, l := range logs {
-		c.logs = append(c.logs, l.Clone()) // the aggregator reuses logs once Export returns
-	}
-	return nil
-}
-
-func (c *capture) Close(context.Context) error { return nil }
-
 // driverBatch returns a batch of n logs as the wrapped driver makes them: the
 // connection's open, then SELECT 1 statements.
 func driverBatch(b *testing.B, srv *warehouse.Server, n int) []*telemetry.FrontendLog {
-	exp := &capture{}
+	exp := &driver.LogCapture{}
 	c, err := driver.OpenConnector(srv.DSN()+"?enableTelemetry=true", driver.WithExporter(exp), driver.WithBatchSize(n))
 	require.NoError(b, err)
 	db := sql.OpenDB(c)
@@ -347,8 +329,9 @@ func driverBatch(b *testing.B, srv *warehouse.Server, n int) []*telemetry.Fronte
 		require.NoError(b, smallQuery(db))
 	}
 	require.NoError(b, db.Close())
-	require.GreaterOrEqual(b, len(exp.logs), n)
-	return exp.logs[:n]
+	logs := exp.Logs()
+	require.GreaterOrEqual(b, len(logs), n)
+	return logs[:n]
 }
 
 // BenchmarkExportToWarehouse: one batch of 100 driver logs per op, POSTed by the HTTP

@@ -50,6 +50,12 @@ type Connector struct {
 	hostOnce sync.Once
 	host     atomic.Pointer[hostRef]
 	agg      atomic.Pointer[aggregator.Aggregator] // its own (WithExporter) or its host's for its settings; set by the first Thrift call
+	// unhand unregisters handOverAll from agg (see setAggregator).
+	unhand func()
+
+	// conns are the connections whose held starts the connector hands over (see hold).
+	connsMu sync.Mutex
+	conns   map[*connState]struct{}
 
 	flagOnce  sync.Once
 	flagAsks  atomic.Uint64 // asks of the server's flag so far, each numbered: a later ask's answer wins
@@ -162,6 +168,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return conn, err
 	}
+	c.track(cs)
 	if c.flagAsks.Load() > 0 {
 		// The server's answer may have changed since: its host's cache says so once its
 		// TTL has passed (the fetch happens then, at most one per host at a time).
@@ -209,6 +216,12 @@ func (c *Connector) Close() error {
 			}
 			<-fetched
 		}
+		// The starts held back go in while the gate is open, so that a statement still
+		// running is finished by its completion (see gate.shutHandle).
+		c.handOverAll()
+		if c.unhand != nil {
+			c.unhand()
+		}
 		c.gate.shut() // still undecided: nothing is sent
 		safely(func() {
 			if h := c.host.Load(); h != nil {
@@ -227,10 +240,13 @@ func (c *Connector) Close() error {
 // Stats returns the counters of this connector's aggregator, which the host's connectors
 // of the same telemetry settings share (zero before the first connection or when
 // telemetry is off), with what this connector dropped before its events reached the
-// aggregator (Dropped.Undecided and part of Dropped.Closed).
+// aggregator (Dropped.Undecided and part of Dropped.Closed). The starts of queries whose
+// rows are open, which the connector holds back (see hold), are handed over first, so
+// that OpenStatements counts them.
 func (c *Connector) Stats() aggregator.Stats {
 	var st aggregator.Stats
 	if a := c.agg.Load(); a != nil {
+		c.handOverAll()
 		st = a.Stats()
 	}
 	// What this connector dropped before its events reached the aggregator.
@@ -412,9 +428,7 @@ func (c *Connector) attach(u *url.URL) {
 		aggregator.WithClientContext(telemetry.ClientVersion, ""),
 	}
 	if c.cfg.exporter != nil {
-		a := aggregator.New(c.cfg.exporter, aggOpts...)
-		c.agg.Store(a)
-		c.gate.setSink(a)
+		c.setAggregator(aggregator.New(c.cfg.exporter, aggOpts...))
 		if c.cfg.enabled == nil {
 			c.gate.resolve(true) // a local exporter has no server flag to ask
 		}
@@ -440,8 +454,15 @@ func (c *Connector) attach(u *url.URL) {
 		return
 	}
 	c.host.Store(ref)
-	c.agg.Store(ref.agg)
-	c.gate.setSink(ref.agg)
+	c.setAggregator(ref.agg)
+}
+
+// setAggregator makes a the connector's aggregator, which asks it for its held starts
+// (see hold). Called once, under hostOnce.
+func (c *Connector) setAggregator(a *aggregator.Aggregator) {
+	c.unhand = a.AddHandOver(c.handOverAll)
+	c.agg.Store(a)
+	c.gate.setSink(a)
 }
 
 // askFlag lets the server's feature flag decide, once the connector has credentials

@@ -1,5 +1,38 @@
 package driver
 
+import (
+	"context"
+	"sync"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+)
+
 // NewBaseTransport is newBaseTransport, for the external tests: the transport that
 // mirrors the driver's own pooled one.
 var NewBaseTransport = newBaseTransport
+
+// LogCapture is an exporter that keeps the logs exported to it.
+type LogCapture struct {
+	mu   sync.Mutex
+	logs []*telemetry.FrontendLog
+}
+
+// Export keeps a copy of logs: the aggregator reuses them once Export returns.
+func (l *LogCapture) Export(_ context.Context, logs []*telemetry.FrontendLog) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, log := range logs {
+		l.logs = append(l.logs, log.Clone())
+	}
+	return nil
+}
+
+// Close does nothing.
+func (*LogCapture) Close(context.Context) error { return nil }
+
+// Logs returns the logs exported so far, in order.
+func (l *LogCapture) Logs() []*telemetry.FrontendLog {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*telemetry.FrontendLog(nil), l.logs...)
+}

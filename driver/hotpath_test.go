@@ -78,6 +78,15 @@ func hotDB(tb testing.TB, c driver.Connector) *sql.DB {
 // over an exporter that accepts at once, as they would to a host's: the fake makes no
 // Thrift call, so the host is never attached from the transport.
 func hotConnector(tb testing.TB, on bool) *Connector {
+	if !on {
+		return fakeConnector(tb, false, nil)
+	}
+	return fakeConnector(tb, true, nopExporter{})
+}
+
+// fakeConnector wraps the fake with our telemetry, on or off; on, its aggregator exports
+// to exp.
+func fakeConnector(tb testing.TB, on bool, exp telemetry.Exporter) *Connector {
 	cfg := defaultConfig()
 	cfg.enabled = &on
 	cfg.hosts = NewHosts()
@@ -85,10 +94,8 @@ func hotConnector(tb testing.TB, on bool) *Connector {
 	c, err := (&Connector{cfg: cfg, gate: newGate()}).wrap(fakedb.NewConnector(hotFakeOptions()...))
 	require.NoError(tb, err)
 	if on {
-		a := aggregator.New(nopExporter{}, aggregator.WithConfig(cfg.tel),
-			aggregator.WithSystemConfiguration(&telemetry.SystemConfiguration{}))
-		c.agg.Store(a)
-		c.gate.setSink(a)
+		c.setAggregator(aggregator.New(exp, aggregator.WithConfig(cfg.tel),
+			aggregator.WithSystemConfiguration(&telemetry.SystemConfiguration{})))
 	}
 	return c
 }

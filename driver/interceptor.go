@@ -138,22 +138,15 @@ func (i *interceptor) returned(st *stmtState, kind string, err error, open bool)
 			st.setID(ee.QueryId())
 		}
 	}
-	if id := st.statementID(); id != "" {
+	if st.statementID() != "" {
 		st.started = true
-		// The result format is known from the first reply; it is said here as well as at
-		// the completion, for a statement whose rows are never closed.
-		format, _ := st.resultFormat()
-		ev := telemetry.Event{
-			Kind:          telemetry.KindStatementStart,
-			Time:          st.start,
-			Latency:       st.ready,
-			SessionID:     st.sessionID(),
-			StatementID:   id,
-			OperationType: telemetry.OpExecuteStatement,
-			StatementType: kind,
-			ResultFormat:  format,
+		st.exec = kind == telemetry.StatementUpdate
+		switch {
+		case !open:
+			st.carried = true // it completes below, and its completion carries the start
+		case !i.c.hold(st):
+			i.c.emitStart(st)
 		}
-		i.c.emit(&ev)
 	}
 	if err != nil {
 		i.c.stmtFailed(st, err)
@@ -190,7 +183,7 @@ func (i *interceptor) complete(st *stmtState) { i.c.complete(st, nil) }
 // it. Its CloudFetch links are forgotten whenever it is called: a link kept in the
 // connector would keep the statement's state for the connector's lifetime.
 func (c *Connector) complete(st *stmtState, err error) {
-	c.forgetLinks(st)
+	carried := c.forgetLinks(st)
 	if st.done {
 		return
 	}
@@ -215,6 +208,36 @@ func (c *Connector) complete(st *stmtState, err error) {
 		ChunksPresent:      present,
 		RetryCount:         st.retries.Load(),
 		Err:                err,
+	}
+	if carried {
+		// No statement.start went: what it would have said comes with the completion.
+		ev.OperationType, ev.StatementType = telemetry.OpExecuteStatement, st.statementType()
+	}
+	c.emit(&ev)
+}
+
+// statementType is the statement's type for its log.
+func (st *stmtState) statementType() string {
+	if st.exec {
+		return telemetry.StatementUpdate
+	}
+	return telemetry.StatementQuery
+}
+
+// emitStart emits the statement's statement.start. The result format is known from the
+// first reply; it is said here as well as at the completion, for a statement whose rows
+// are never closed.
+func (c *Connector) emitStart(st *stmtState) {
+	format, _ := st.resultFormat()
+	ev := telemetry.Event{
+		Kind:          telemetry.KindStatementStart,
+		Time:          st.start,
+		Latency:       st.ready,
+		SessionID:     st.sessionID(),
+		StatementID:   st.statementID(),
+		OperationType: telemetry.OpExecuteStatement,
+		StatementType: st.statementType(),
+		ResultFormat:  format,
 	}
 	c.emit(&ev)
 }
@@ -305,14 +328,20 @@ func (i *interceptor) TxRollback(ctx context.Context, tx driver.Tx) error {
 }
 
 // forgetLinks drops the statement's CloudFetch links that were never downloaded (Rows
-// closed early), so that the connector does not keep them, nor the statement, until Close.
-func (c *Connector) forgetLinks(st *stmtState) {
-	st.linkMu.Lock()
+// closed early), so that the connector does not keep them, nor the statement, until
+// Close. It reports whether the statement's start is still to be said, by its completion
+// (see Connector.hold), and takes the statement off its connection's held: under the same
+// lock as a hand-over, so that a completion never overtakes the start it did not carry.
+func (c *Connector) forgetLinks(st *stmtState) (carried bool) {
+	st.mu.Lock()
 	links := st.links
 	st.links = nil
 	st.linksGone = true
-	st.linkMu.Unlock()
+	carried = st.carried && (!st.held || st.conn.held.CompareAndSwap(st, nil))
+	st.carried = false
+	st.mu.Unlock()
 	for _, l := range links {
 		c.links.Delete(l)
 	}
+	return carried
 }

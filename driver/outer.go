@@ -57,6 +57,7 @@ func (c *outerConn) Close() error {
 	err := c.mw.Close()
 	safely(func() {
 		cs := c.cs
+		cs.c.untrack(cs)
 		ev := telemetry.Event{
 			Kind:      telemetry.KindConnectionClose,
 			Time:      began,
@@ -144,12 +145,7 @@ func outerRowsOf(rows driver.Rows, st *stmtState, err error) (driver.Rows, error
 	if err != nil {
 		return nil, err
 	}
-	st.outer = outerRows{Rows: rows, next: rows, st: st}
-	if st.inner != nil {
-		// Next goes straight to the driver's rows, without sqlmw's layer in between, and
-		// reports what ended them itself (see Next).
-		st.outer.next = st.inner
-	}
+	st.outer = outerRows{Rows: rows, st: st}
 	return &st.outer, nil
 }
 
@@ -157,17 +153,21 @@ func outerRowsOf(rows driver.Rows, st *stmtState, err error) (driver.Rows, error
 // methods and the Arrow access of the driver's own rows.
 type outerRows struct {
 	driver.Rows
-	next driver.Rows // what Next reads: the driver's own rows when known, else sqlmw's
-	st   *stmtState
+	st *stmtState
 }
 
-// Next reads the next row. On a big result the row loop is the hot path: a row costs one
-// call more than the driver's own, and nothing else (the rows are not counted: no field
-// of the wire format carries them). The end of the rows and errors, which sqlmw's
-// RowsNext would see, take the out-of-line path (ended).
+// Next reads the next row: from the driver's own rows when known (st.inner), without
+// sqlmw's layer in between, else from sqlmw's. On a big result the row loop is the hot
+// path: a row costs one call more than the driver's own, and nothing else (the rows are
+// not counted: no field of the wire format carries them). The end of the rows and
+// errors, which sqlmw's RowsNext sees on its own path, take the out-of-line path (ended).
 func (r *outerRows) Next(dest []driver.Value) error {
-	err := r.next.Next(dest)
-	if err != nil && r.st.inner != nil { // else sqlmw's RowsNext saw it
+	in := r.st.inner
+	if in == nil {
+		return r.Rows.Next(dest)
+	}
+	err := in.Next(dest)
+	if err != nil {
 		r.ended(err)
 	}
 	return err

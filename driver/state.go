@@ -18,6 +18,13 @@ type connState struct {
 	// onConnID is the driver's conn-id callback for this connection's statements, made
 	// once so that a statement does not pay for a closure.
 	onConnID driverctx.IdCallbackFunc
+	// held is the statement of this connection whose start is held back while its rows
+	// are open (see Connector.hold); nil for none.
+	held atomic.Pointer[stmtState]
+	// tracked says the connector knows the connection (Connector.track), and so hands its
+	// held start over when the aggregator sweeps or closes: only then is a start held.
+	// Set before the connection is handed out.
+	tracked bool
 }
 
 func newConnState(c *Connector) *connState {
@@ -80,14 +87,20 @@ type stmtState struct {
 	retries    atomic.Int32 // attempts that repeated a failed one (Thrift calls, CloudFetch downloads)
 	chunks     atomic.Int32 // files downloaded
 	linksSeen  atomic.Int32 // files the server listed
-	linkMu     sync.Mutex
-	links      []string    // the links listed, forgotten when the statement completes
-	inline     atomic.Bool // the server sent Arrow batches inline
-	linksGone  bool        // the statement completed: its links are not kept any more
+	// mu guards links, and the hand-over of a held start (see Connector.hold).
+	mu        sync.Mutex
+	links     []string    // the links listed, forgotten when the statement completes
+	inline    atomic.Bool // the server sent Arrow batches inline
+	linksGone bool        // the statement completed: its links are not kept any more
 
 	done    bool // statement.complete was emitted
 	claimed bool // an interceptor hook owns this state
-	started bool // statement.start was emitted
+	started bool // the server named the statement: its start is recorded (emitted, held or carried)
+	exec    bool // an Exec (StatementUpdate), else a query
+	// carried says the start has not been emitted: the completion carries it, unless
+	// the statement is held and its start was handed over meanwhile (see Connector.hold).
+	carried bool
+	held    bool // the statement waits in its connection's held
 }
 
 // newStmtState returns a statement's state over ctx, on the connection cs (nil when

@@ -446,14 +446,14 @@ func (r *reply) learn(b []byte) {
 			r.st.inline.Store(true)
 		}
 		if len(links) > 0 {
-			r.st.linkMu.Lock()
+			r.st.mu.Lock()
 			if !r.st.linksGone {
 				r.st.links = append(r.st.links, links...)
 				for _, link := range links {
 					r.t.c.links.Store(link, linkOwner{st: r.st, index: r.st.linksSeen.Add(1) - 1})
 				}
 			}
-			r.st.linkMu.Unlock()
+			r.st.mu.Unlock()
 		}
 	}
 }
@@ -471,9 +471,9 @@ func (t *transport) download(req *http.Request, link string, owner linkOwner, ba
 	began := time.Now()
 	resp, err := base.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		owner.st.linkMu.Lock()
+		owner.st.mu.Lock()
 		t.c.relinkLocked(link, owner)
-		owner.st.linkMu.Unlock()
+		owner.st.mu.Unlock()
 		return resp, err
 	}
 	resp.Body = &chunkBody{rc: resp.Body, st: owner.st, index: owner.index, began: began, c: t.c, url: link}
@@ -531,8 +531,8 @@ func (b *chunkBody) report(whole bool) {
 	b.reported = true
 	defer func() { _ = recover() }() // runs on the driver's download goroutine
 	st := b.st
-	st.linkMu.Lock()
-	defer st.linkMu.Unlock()
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	if st.linksGone {
 		return
 	}

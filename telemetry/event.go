@@ -14,6 +14,9 @@ const (
 	// KindStatementStart: a statement was sent and the server named it.
 	KindStatementStart
 	// KindStatementComplete: the statement's work is over (Exec returned, Rows closed or read).
+	// It may also carry the statement's start (OperationType, StatementType) instead of a
+	// KindStatementStart before it: the driver sends one event for a statement that
+	// completes while its start is held back, and the aggregator logs it the same.
 	KindStatementComplete
 	// KindChunk: one CloudFetch file was downloaded.
 	KindChunk
@@ -70,9 +73,11 @@ type Event struct {
 	// pointer until the log is exported: do not modify the value after emitting it.
 	Connection *ConnectionInfo
 
-	// OperationType is one of the Op* constants (statement.start; EXECUTE_STATEMENT when empty).
+	// OperationType is one of the Op* constants (statement.start, or a statement.complete
+	// that carries its start; EXECUTE_STATEMENT when empty).
 	OperationType string
-	// StatementType is one of the Statement* constants (statement.start).
+	// StatementType is one of the Statement* constants (statement.start, or a
+	// statement.complete that carries its start).
 	StatementType string
 	// ResultFormat is one of the Result* constants (statement.start, when the first reply
 	// said it, and statement.complete).

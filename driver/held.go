@@ -1,0 +1,78 @@
+package driver
+
+// A query's statement.start and statement.complete come microseconds apart when its rows
+// are read at once, which is the common case, and each costs the aggregator a step under
+// a shard lock: the start opens the statement's entry, the completion closes it. So the
+// driver holds a query's start back, in its connection's held (database/sql runs one
+// statement at a time on a connection, so one place per connection is enough), and the
+// completion carries it: one step, no entry. A statement whose rows stay open must still
+// be known to the aggregator, for StatementTTL, MaxOpenStatements and Close: the
+// aggregator asks for held starts (aggregator.AddHandOver) at every sweep, at Flush and
+// at Close, and the connector hands them over at its own Close, when a connection closes,
+// and at Stats. A hand-over and the completion take the statement's lock, so exactly one
+// of them says the start, and a completion after a hand-over comes after its start.
+
+// hold keeps st's start back in its connection's held; it reports false, and holds
+// nothing, when the connection is not tracked or holds another statement (a second query
+// whose rows are open at once, in a transaction): that start is emitted now.
+func (c *Connector) hold(st *stmtState) bool {
+	cs := st.conn
+	if !cs.tracked {
+		return false
+	}
+	st.carried, st.held = true, true // before st is published in held
+	if cs.held.CompareAndSwap(nil, st) {
+		return true
+	}
+	st.carried, st.held = false, false
+	return false
+}
+
+// handOver emits the start of the statement that cs holds back, if any.
+func (c *Connector) handOver(cs *connState) {
+	st := cs.held.Load()
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if cs.held.CompareAndSwap(st, nil) {
+		c.emitStart(st)
+	}
+}
+
+// handOverAll hands over the held starts of every connection the connector tracks.
+func (c *Connector) handOverAll() {
+	defer func() { _ = recover() }() // the aggregator's goroutine, or the caller's Close
+	c.connsMu.Lock()
+	held := make([]*connState, 0, len(c.conns))
+	for cs := range c.conns {
+		if cs.held.Load() != nil {
+			held = append(held, cs)
+		}
+	}
+	c.connsMu.Unlock()
+	for _, cs := range held {
+		c.handOver(cs)
+	}
+}
+
+// track makes cs known to the connector, which hands over its held start from then on.
+func (c *Connector) track(cs *connState) {
+	cs.tracked = true
+	c.connsMu.Lock()
+	if c.conns == nil {
+		c.conns = make(map[*connState]struct{})
+	}
+	c.conns[cs] = struct{}{}
+	c.connsMu.Unlock()
+}
+
+// untrack forgets cs, a connection that closes, after handing over its held start: a
+// statement whose rows outlive their connection stays known to the aggregator.
+func (c *Connector) untrack(cs *connState) {
+	c.handOver(cs)
+	c.connsMu.Lock()
+	delete(c.conns, cs)
+	c.connsMu.Unlock()
+}
