@@ -75,14 +75,14 @@ func (i *interceptor) begin(ctx context.Context) (*stmtState, context.Context) {
 	st.claimed = true
 	st.start = time.Now()
 	// The caller's callbacks are below the state; the driver fires them several times
-	// per call, some with an empty id.
+	// per call, some with an empty id. Without one of the caller's, the query-id callback
+	// is the connection's (see connState.onQueryID): a closure of the statement's own
+	// would cost an allocation per statement.
 	if userQuery, _ := st.Context.Value(driverctx.QueryIdCallbackKey).(driverctx.IdCallbackFunc); userQuery != nil {
 		st.queryCB = func(id string) {
 			st.setID(id)
 			userQuery(id)
 		}
-	} else {
-		st.queryCB = st.setID
 	}
 	onConn := st.conn.onConnID // the connection's session is the statement's
 	if userConn, _ := st.Context.Value(driverctx.ConnIdCallbackKey).(driverctx.IdCallbackFunc); userConn != nil {

@@ -16,8 +16,11 @@ type connState struct {
 	c         *Connector
 	sessionID atomic.Pointer[string]
 	// onConnID is the driver's conn-id callback for this connection's statements, made
-	// once so that a statement does not pay for a closure.
+	// once so that a statement does not pay for a closure; so is queryCB (onQueryID).
 	onConnID driverctx.IdCallbackFunc
+	queryCB  driverctx.IdCallbackFunc
+	// asking is the statement whose context handed out queryCB last (see onQueryID).
+	asking atomic.Pointer[stmtState]
 	// held is the statement of this connection whose start is held back while its rows
 	// are open (see Connector.hold); nil for none.
 	held atomic.Pointer[stmtState]
@@ -30,7 +33,19 @@ type connState struct {
 func newConnState(c *Connector) *connState {
 	cs := &connState{c: c}
 	cs.onConnID = cs.setSession
+	cs.queryCB = cs.onQueryID
 	return cs
+}
+
+// onQueryID is the query-id callback of the connection's statements: it names the
+// statement whose context handed it out last (stmtState.Value). The driver looks the
+// callback up in the statement's context and calls it at once (driverctx's
+// NewContextWithQueryId), and database/sql makes one call at a time on a connection, so
+// the statement that asked is the one named.
+func (cs *connState) onQueryID(id string) {
+	if st := cs.asking.Load(); st != nil {
+		st.setID(id)
+	}
 }
 
 func (cs *connState) session() string {
@@ -72,7 +87,8 @@ type stmtState struct {
 	idBuf string      // the first id, which id points to (written once, before id is stored)
 	inner driver.Rows // the driver's own rows, for the outer layer's Arrow access
 
-	// The driver's callbacks, as the context hands them out (nil: the caller's own, if any).
+	// The driver's callbacks, as the context hands them out: chained to the caller's own
+	// when it has one (nil: the connection's, see Value).
 	queryCB driverctx.IdCallbackFunc
 	connCB  driverctx.IdCallbackFunc
 
@@ -121,6 +137,10 @@ func (st *stmtState) Value(key any) any {
 	case driverctx.QueryIdCallbackKey:
 		if st.queryCB != nil {
 			return st.queryCB
+		}
+		if st.claimed && st.conn != nil {
+			st.conn.asking.Store(st)
+			return st.conn.queryCB
 		}
 	case driverctx.ConnIdCallbackKey:
 		if st.connCB != nil {
