@@ -52,6 +52,7 @@ type Connector struct {
 	agg      atomic.Pointer[aggregator.Aggregator] // its own (WithExporter) or its host's for its settings; set by the first Thrift call
 	// unhand unregisters handOverAll from agg (see setAggregator).
 	unhand func()
+	clock  startClock // the statements' start times
 
 	// conns are the connections whose held starts the connector hands over (see hold).
 	connsMu sync.Mutex
@@ -168,6 +169,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return conn, err
 	}
+	c.clock.reset()
 	c.track(cs)
 	if c.flagAsks.Load() > 0 {
 		// The server's answer may have changed since: its host's cache says so once its

@@ -44,6 +44,7 @@ func (c *Connector) handOver(cs *connState) {
 // handOverAll hands over the held starts of every connection the connector tracks.
 func (c *Connector) handOverAll() {
 	defer func() { _ = recover() }() // the aggregator's goroutine, or the caller's Close
+	c.clock.reset()                  // the aggregator's sweep: see startClock
 	c.connsMu.Lock()
 	held := make([]*connState, 0, len(c.conns))
 	for cs := range c.conns {

@@ -73,7 +73,7 @@ func (i *interceptor) begin(ctx context.Context) (*stmtState, context.Context) {
 		st.conn = newConnState(i.c)
 	}
 	st.claimed = true
-	st.start = time.Now()
+	st.start = i.c.clock.now()
 	// The caller's callbacks are below the state; the driver fires them several times
 	// per call, some with an empty id. Without one of the caller's, the query-id callback
 	// is the connection's (see connState.onQueryID): a closure of the statement's own
@@ -330,13 +330,20 @@ func (i *interceptor) TxRollback(ctx context.Context, tx driver.Tx) error {
 // forgetLinks drops the statement's CloudFetch links that were never downloaded (Rows
 // closed early), so that the connector does not keep them, nor the statement, until
 // Close. It reports whether the statement's start is still to be said, by its completion
-// (see Connector.hold), and takes the statement off its connection's held: under the same
-// lock as a hand-over, so that a completion never overtakes the start it did not carry.
+// (see Connector.hold), and takes the statement off its connection's held.
+//
+// A statement the server listed no link for needs no lock: no download can report a
+// chunk of it, and no reply of its can list one now (database/sql makes one call at a
+// time on a connection, and this completion comes after the statement's last).
 func (c *Connector) forgetLinks(st *stmtState) (carried bool) {
+	if st.linksSeen.Load() == 0 {
+		return st.takeStart()
+	}
 	st.mu.Lock()
 	links := st.links
 	st.links = nil
 	st.linksGone = true
+	// Under st.mu: a hand-over that took the start has said it already.
 	carried = st.carried && (!st.held || st.conn.held.CompareAndSwap(st, nil))
 	st.carried = false
 	st.mu.Unlock()
@@ -344,4 +351,21 @@ func (c *Connector) forgetLinks(st *stmtState) (carried bool) {
 		c.links.Delete(l)
 	}
 	return carried
+}
+
+// takeStart reports whether the completion carries the statement's start, and takes
+// the statement off its connection's held. When a hand-over took it first, it waits
+// for the hand-over's start to be emitted (under st.mu), so that the completion never
+// overtakes it.
+func (st *stmtState) takeStart() bool {
+	if !st.carried {
+		return false
+	}
+	st.carried = false
+	if !st.held || st.conn.held.CompareAndSwap(st, nil) {
+		return true
+	}
+	st.mu.Lock()
+	st.mu.Unlock() //nolint:staticcheck // empty critical section: waits for the hand-over
+	return false
 }

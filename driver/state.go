@@ -139,7 +139,9 @@ func (st *stmtState) Value(key any) any {
 			return st.queryCB
 		}
 		if st.claimed && st.conn != nil {
-			st.conn.asking.Store(st)
+			if st.conn.asking.Load() != st { // the driver asks several times per call
+				st.conn.asking.Store(st)
+			}
 			return st.conn.queryCB
 		}
 	case driverctx.ConnIdCallbackKey:

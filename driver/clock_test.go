@@ -1,0 +1,32 @@
+package driver
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A start's time carries a monotonic reading (its latencies never see a step of the wall
+// clock) and a wall time taken from the clock's base plus the monotonic time since it:
+// before any reset, the clock is time.Now itself; a reset renews the base.
+func TestStartClock(t *testing.T) {
+	var k startClock
+	before := time.Now()
+	first := k.now() // no base yet
+	require.Nil(t, k.base.Load())
+	assert.False(t, first.Before(before))
+	assert.NotEqual(t, first.Round(0), first, "a monotonic reading")
+
+	k.reset()
+	base := *k.base.Load()
+	at := k.now()
+	assert.NotEqual(t, at.Round(0), at, "a monotonic reading")
+	assert.False(t, at.Before(base), "no earlier than its base")
+	elapsed := at.Sub(base) // monotonic
+	assert.Equal(t, base.Round(0).Add(elapsed), at.Round(0), "the wall time is the base's plus the monotonic time since")
+
+	k.reset()
+	assert.False(t, k.base.Load().Before(at), "reset renews the base")
+}
