@@ -61,3 +61,31 @@ func ExampleAggregator() {
 	// {"frontend_log_event_id":"UUID","context":{"client_context":{"client_type":"golang-dbtelemetry","client_version":"0.1.0"}},"entry":{"sql_driver_log":{"session_id":"s1","sql_statement_id":"q1","operation_latency_ms":300,"system_configuration":{"driver_version":"1.15.1","driver_name":"databricks-sql-go"},"sql_operation":{"statement_type":"QUERY","is_compressed":true,"execution_result":"EXTERNAL_LINKS","chunk_details":{"initial_chunk_latency_millis":40,"slowest_chunk_latency_millis":60,"total_chunks_present":2,"total_chunks_iterated":2,"sum_chunks_download_time_millis":100},"result_latency":{"result_set_ready_latency_millis":180,"result_set_consumption_latency_millis":120},"operation_detail":{"n_operation_status_calls":1,"operation_status_latency_millis":15,"operation_type":"EXECUTE_STATEMENT"}}}}}
 	// received=4 exported=1 dropped=0
 }
+
+// A caller that holds a statement's start back (as the driver does while the statement's
+// rows are open) hands it over when the aggregator asks: here at Close, which then logs
+// the statement as one whose rows were never closed.
+func ExampleAggregator_AddHandOver() {
+	agg := aggregator.New(printExporter{},
+		aggregator.WithSystemConfiguration(&telemetry.SystemConfiguration{DriverName: telemetry.DriverName, DriverVersion: "1.15.1"}),
+	)
+	held := &telemetry.Event{Kind: telemetry.KindStatementStart, SessionID: "s1", StatementID: "q1",
+		StatementType: telemetry.StatementQuery}
+	remove := agg.AddHandOver(func() {
+		if held != nil {
+			agg.Handle(*held)
+			held = nil
+		}
+	})
+	defer remove()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = agg.Close(ctx)
+
+	s := agg.Stats()
+	fmt.Printf("received=%d evicted at close=%d\n", s.Received, s.Evicted.Close)
+	// Output:
+	// {"frontend_log_event_id":"UUID","context":{"client_context":{"client_type":"golang-dbtelemetry","client_version":"0.1.0"}},"entry":{"sql_driver_log":{"session_id":"s1","sql_statement_id":"q1","operation_latency_ms":0,"system_configuration":{"driver_version":"1.15.1","driver_name":"databricks-sql-go"},"sql_operation":{"statement_type":"QUERY","operation_detail":{"operation_type":"EXECUTE_STATEMENT"}}}}}
+	// received=1 evicted at close=1
+}

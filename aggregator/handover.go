@@ -10,8 +10,9 @@ import "sync"
 // sweep and Close, so the aggregator calls fn on its export goroutine before every
 // StatementTTL sweep (each FlushInterval tick and each Flush) and once when Close begins,
 // before it stops accepting events. fn hands over by calling Handle (through the caller's
-// emitter) with each held statement.start; a panic in it is counted in Stats.Panics.
-// remove unregisters fn; it is idempotent. fn must not call Flush or Close.
+// emitter) with each held statement.start; a panic in it is counted in Stats.Panics. It
+// may run on the export goroutine and on Close's caller at once: it must be safe for
+// concurrent use. remove unregisters fn; it is idempotent. fn must not call Flush or Close.
 func (a *Aggregator) AddHandOver(fn func()) (remove func()) {
 	return a.handers.add(fn)
 }
