@@ -188,3 +188,20 @@ func TestHandOverRacesCompletion(t *testing.T) {
 	assert.Zero(t, st.Dropped.QueueFull)
 	assert.Equal(t, statements, len(exp.statements()), "one log per statement")
 }
+
+// A completed statement is not kept by its connection: an idle connection in the pool
+// would otherwise keep the statement's state, and with it the caller's context and the
+// driver's rows, until its next statement.
+func TestCompletedStatementNotKeptByConnection(t *testing.T) {
+	_, conn, _ := heldConn(t)
+	rows := openRows(t, conn)
+	require.NotNil(t, conn.cs.asking.Load(), "the running statement is the one the callback names")
+	require.NotNil(t, conn.cs.held.Load(), "its start is held")
+	require.NoError(t, rows.Close())
+	assert.Nil(t, conn.cs.asking.Load())
+	assert.Nil(t, conn.cs.held.Load())
+
+	_, err := conn.ExecContext(context.Background(), "DELETE FROM t", nil)
+	require.NoError(t, err)
+	assert.Nil(t, conn.cs.asking.Load(), "nor after an Exec")
+}

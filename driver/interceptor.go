@@ -188,6 +188,11 @@ func (c *Connector) complete(st *stmtState, err error) {
 		return
 	}
 	st.done = true
+	if cs := st.conn; cs.asking.Load() == st {
+		// The connection would keep the statement (its caller's context, its rows) until
+		// its next statement asks: an idle connection in the pool, for long.
+		cs.asking.CompareAndSwap(st, nil)
+	}
 	if !st.started {
 		return // the server never named it: nothing to complete
 	}
