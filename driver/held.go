@@ -9,8 +9,10 @@ package driver
 // be known to the aggregator, for StatementTTL, MaxOpenStatements and Close: the
 // aggregator asks for held starts (aggregator.AddHandOver) at every sweep, at Flush and
 // at Close, and the connector hands them over at its own Close, when a connection closes,
-// and at Stats. A hand-over and the completion take the statement's lock, so exactly one
-// of them says the start, and a completion after a hand-over comes after its start.
+// and at Stats. A hand-over and the completion each try to take the statement off its
+// connection's held (a compare-and-swap), so exactly one of them says the start; the
+// hand-over emits it under the statement's lock, which a completion that lost takes
+// before it emits (see takeStart), so that it never overtakes the start.
 
 // hold keeps st's start back in its connection's held; it reports false, and holds
 // nothing, when the connection is not tracked or holds another statement (a second query
