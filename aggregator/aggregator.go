@@ -7,8 +7,9 @@
 // Close). A completion may carry its statement's start instead of following one: a
 // caller that holds starts back (the driver does, for a query whose rows are read at
 // once) hands the held ones over when the aggregator asks (AddHandOver), before every
-// sweep and at Close, so that statements left open still reach TTL and Close. Retryable errors wait on their statement and are exported with it; terminal
-// errors finish their statement and flush at once. An evicted statement's log goes at its
+// sweep and at Close, so that statements left open still reach TTL and Close.
+// Retryable errors wait on their statement and are exported with it; terminal errors
+// finish their statement and flush at once. An evicted statement's log goes at its
 // eviction: its later chunks and completion are dropped (counted as late), its later
 // errors logged on their own.
 //

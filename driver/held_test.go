@@ -2,7 +2,6 @@ package driver
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"sync"
 	"testing"
@@ -62,8 +61,7 @@ func flushed(t *testing.T, c *Connector) aggregator.Stats {
 func TestQueryStartCarriedByCompletion(t *testing.T) {
 	exp := &LogCapture{}
 	c := fakeConnector(t, true, exp)
-	db := sql.OpenDB(c)
-	t.Cleanup(func() { _ = db.Close() })
+	db := hotDB(t, c)
 	require.NoError(t, db.PingContext(context.Background()))
 	opened := c.agg.Load().Stats().Received // the connection's log
 	require.NoError(t, fakedb.Query(context.Background(), db, hotSmallQuery))

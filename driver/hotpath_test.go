@@ -78,14 +78,11 @@ func hotDB(tb testing.TB, c driver.Connector) *sql.DB {
 // over an exporter that accepts at once, as they would to a host's: the fake makes no
 // Thrift call, so the host is never attached from the transport.
 func hotConnector(tb testing.TB, on bool) *Connector {
-	if !on {
-		return fakeConnector(tb, false, nil)
-	}
-	return fakeConnector(tb, true, nopExporter{})
+	return fakeConnector(tb, on, nopExporter{})
 }
 
 // fakeConnector wraps the fake with our telemetry, on or off; on, its aggregator exports
-// to exp.
+// to exp (unused when off).
 func fakeConnector(tb testing.TB, on bool, exp telemetry.Exporter) *Connector {
 	cfg := defaultConfig()
 	cfg.enabled = &on
