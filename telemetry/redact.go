@@ -182,7 +182,8 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 
 // redactKVSecrets rewrites key=value and key: value (spaces allowed around '=' or ':')
 // when the key names a secret. The value is a quoted string (an unclosed one runs to the
-// end) or a run up to whitespace or one of & ; , ' " } ). The key is a bare word: a
+// end; backslash escapes honoured, and \" opens one inside a JSON string) or a run up to
+// whitespace or one of & ; , ' " } ). The key is a bare word: a
 // quoted one is JSON's (redactJSONSecrets), and "https:" names no secret.
 func redactKVSecrets(s string) string {
 	var b strings.Builder
@@ -207,13 +208,12 @@ func redactKVSecrets(s string) string {
 			v++
 		}
 		end := v
-		if v < len(s) && (s[v] == '\'' || s[v] == '"') {
-			if j := strings.IndexByte(s[v+1:], s[v]); j >= 0 {
-				end = v + 1 + j + 1
-			} else {
-				end = len(s)
-			}
-		} else {
+		switch {
+		case v < len(s) && (s[v] == '\'' || s[v] == '"'):
+			end = quotedEnd(s, v+1, s[v], false, false) // Go's %q escapes quotes inside
+		case v+1 < len(s) && s[v] == '\\' && (s[v+1] == '\'' || s[v+1] == '"'):
+			end = quotedEnd(s, v+2, s[v+1], true, false) // quoted inside a JSON string
+		default:
 			for end < len(s) && !isSpace(s[end]) && strings.IndexByte("&;,'\"})", s[end]) < 0 {
 				end++
 			}

@@ -80,6 +80,8 @@ func TestRedact(t *testing.T) {
 		{"k:v", "client_secret:s3cr3t; next", "client_secret:[REDACTED]; next"},
 		{"a colon after a word that names no secret", "failed: timeout: 10s", "failed: timeout: 10s"},
 		{"k=v variants", "access_token = abc; refresh_token=def, API-KEY=ghi client_secret='x y'", "access_token = [REDACTED]; refresh_token=[REDACTED], API-KEY=[REDACTED] client_secret=[REDACTED]"},
+		{"k=v quoted value with escaped quotes", `login: password="p\"ass word" user=bob; secret='ab\'cd ef' done`, "login: password=[REDACTED] user=bob; secret=[REDACTED] done"},
+		{"k=v quoted value escaped one level", `detail: token=\"abc\\\"def ghi\" rest`, `detail: token=[REDACTED] rest`},
 		{"k=v unclosed quoted value runs to the end", "connect failed: password='hunter2 and more, token=\"abc123 def", "connect failed: password=[REDACTED]"},
 		{"k=v credential keys", "aws_credential=AKIAXXXSECRETVAL rest; Credentials: s3cr3tvalue", "aws_credential=[REDACTED] rest; Credentials: [REDACTED]"},
 		{"jdbc pwd", "jdbc:databricks://h:443/default;AuthMech=3;UID=token;PWD=" + "abc123", "jdbc:databricks://h:443/default;AuthMech=3;UID=token;PWD=[REDACTED]"},
@@ -194,15 +196,18 @@ func TestRedactCap(t *testing.T) {
 
 func TestProcessName(t *testing.T) {
 	tests := map[string]string{
-		"":                                     "",
-		"myapp":                                "myapp",
-		"/home/alice/bin/myapp --token=x":      "myapp",
-		`C:\Program Files\app.exe`:             "app.exe",
-		"/Users/John Smith/Library/app":        "app",
-		`C:\Users\John Smith\AppData\etl.exe`:  "etl.exe",
-		`C:\tools\etl.exe --password secret`:   "etl.exe",
-		"  ./run.sh arg":                       "run.sh",
-		"/tmp/go-build123/b001/telemetry.test": "telemetry.test",
+		"":                                       "",
+		"myapp":                                  "myapp",
+		"/home/alice/bin/myapp --token=x":        "myapp",
+		`C:\Program Files\app.exe`:               "app.exe",
+		"/Users/John Smith/Library/app":          "app",
+		`C:\Users\John Smith\AppData\etl.exe`:    "etl.exe",
+		`C:\tools\etl.exe --password secret`:     "etl.exe",
+		"  ./run.sh arg":                         "run.sh",
+		"/tmp/go-build123/b001/telemetry.test":   "telemetry.test",
+		"/opt/bin/etl --token=abc/dapi-part":     "etl",
+		"/opt/John Smith/etl -p a/b --x=/c":      "etl",
+		`C:\Program Files\etl.exe -out C:\tmp\x`: "etl.exe",
 	}
 	for in, want := range tests {
 		assert.Equal(t, want, ProcessName(in), in)

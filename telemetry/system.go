@@ -70,11 +70,18 @@ func DriverVersion() string {
 }
 
 // ProcessName reduces a program's path (os.Args[0]) to its base name (SPEC §4a), so that
-// no directory of the user's machine is sent: the last element first, since a directory
-// may hold spaces ("/Users/John Smith/app", `C:\Program Files\app.exe`), then its first
-// word, in case arguments follow it.
+// no directory of the user's machine is sent. Options that follow the path (a word after
+// whitespace that starts with '-') go first, as their values may hold slashes; then the
+// last element, since a directory may hold spaces ("/Users/John Smith/app",
+// `C:\Program Files\app.exe`); then its first word, in case other arguments follow it.
 func ProcessName(cmdline string) string {
 	cmdline = strings.TrimSpace(cmdline)
+	for i := 1; i < len(cmdline); i++ {
+		if cmdline[i] == '-' && isSpace(cmdline[i-1]) {
+			cmdline = cmdline[:i]
+			break
+		}
+	}
 	if i := strings.LastIndexAny(cmdline, `/\`); i >= 0 {
 		cmdline = cmdline[i+1:]
 	}
