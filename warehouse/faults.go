@@ -208,13 +208,12 @@ func (s *Server) abortIfClosing() {
 	}
 }
 
-// dropConnection closes the client's connection without writing a response.
+// dropConnection closes the client's connection without writing a response. It reaches
+// the connection through the writers that wrap net/http's (Unwrap), so the handler
+// returns and its request's record is finished; only a writer that cannot be hijacked
+// aborts the handler.
 func dropConnection(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic(http.ErrAbortHandler)
-	}
-	conn, buf, err := hj.Hijack()
+	conn, buf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		panic(http.ErrAbortHandler)
 	}

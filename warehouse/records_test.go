@@ -58,6 +58,18 @@ func TestTakeTelemetryRequests(t *testing.T) {
 		return len(got) == 1
 	}, 5*time.Second, 5*time.Millisecond)
 	assert.Zero(t, got[0].Status, "the client gave up: nothing was answered")
+
+	// A dropped connection answers nothing, and its request is taken all the same.
+	srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Drop: true})
+	_, _, err = post(t, client, srv, "/telemetry-ext", telemetryBody)
+	require.Error(t, err)
+	require.Eventually(t, func() bool {
+		got = append(got[:0], srv.TakeTelemetryRequests()...)
+		return len(got) == 1
+	}, 5*time.Second, 5*time.Millisecond)
+	assert.Zero(t, got[0].Status)
+	assert.Equal(t, []string{`{"frontend_log_event_id":"a"}`, `{"frontend_log_event_id":"b"}`}, got[0].ProtoLogs())
+	assert.Empty(t, srv.TelemetryRequests())
 }
 
 // WithStatementRecords keeps the most recent statements only.
