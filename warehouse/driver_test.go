@@ -368,6 +368,33 @@ func TestSessionsAreIsolated(t *testing.T) {
 	assert.Equal(t, "main", schema2)
 }
 
+// A statement on a session the server does not know (here: the server restarted under
+// the pool) makes the driver report a bad connection, and database/sql runs it again on a
+// new one, as it does against Databricks.
+func TestUnknownSessionReconnects(t *testing.T) {
+	first, err := warehouse.NewServer(warehouse.WithToken("dapi-restart"))
+	require.NoError(t, err)
+	addr := first.Addr()
+	db := open(t, first, "")
+	db.SetMaxOpenConns(1)
+	ctx := ctxTimeout(t, time.Minute)
+	var n int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT 1").Scan(&n))
+	require.NoError(t, first.Close())
+
+	second := start(t, warehouse.WithAddr(addr), warehouse.WithToken("dapi-restart"))
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT 2").Scan(&n), "run again on a new session")
+	assert.Equal(t, 2, n)
+	require.Len(t, second.Sessions(), 1)
+	require.Len(t, second.Statements(), 1)
+	assert.Equal(t, "SELECT 2", second.Statements()[0].SQL)
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT 3").Scan(&n), "the pool keeps the new connection")
+	assert.Len(t, second.Sessions(), 1)
+	// Before the server's cleanup: the driver would spend its retries (about 15 s) on
+	// closing the session against a server that is gone.
+	require.NoError(t, db.Close())
+}
+
 func TestSessionRecordsConfiguration(t *testing.T) {
 	srv := start(t)
 	setup := open(t, srv, "")

@@ -82,6 +82,15 @@ func missingRequest() *tcli.TStatus {
 	return errStatus(tcli.TStatusCode_ERROR_STATUS, "the call carries no request")
 }
 
+// errUnknownSession answers a statement on a session this server does not know (closed,
+// or opened before the server restarted) as Databricks does: a Thrift application error
+// whose text says "Invalid SessionHandle". The driver turns it into driver.ErrBadConn, so
+// database/sql retries the statement on a new connection (DRIVER-PROTOCOL §4); a status
+// of INVALID_HANDLE would fail it, and every later statement on that connection.
+func errUnknownSession(id string) error {
+	return fmt.Errorf("Invalid SessionHandle: %s", id) //nolint:staticcheck // the driver matches this text
+}
+
 func invalidHandle(kind string) *tcli.TStatus {
 	return errStatus(tcli.TStatusCode_INVALID_HANDLE_STATUS, "Invalid "+kind)
 }
@@ -207,7 +216,7 @@ func (v *service) ExecuteStatement(ctx context.Context, req *tcli.TExecuteStatem
 	sess, ok := s.sessions[id]
 	s.mu.Unlock()
 	if !ok {
-		return &tcli.TExecuteStatementResp{Status: invalidHandle("SessionHandle")}, nil
+		return nil, errUnknownSession(id)
 	}
 	if !req.GetCanReadArrowResult_() {
 		return &tcli.TExecuteStatementResp{Status: errStatus(tcli.TStatusCode_ERROR_STATUS,
