@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -379,4 +380,45 @@ func statementPolled(srv *warehouse.Server, sql string) bool {
 		}
 	}
 	return false
+}
+
+// A warehouse restarted under the pool: the driver reports the statement's connection as
+// bad, and database/sql runs the statement again on a new one. Through the wrapper too,
+// the caller gets the result of the second attempt, and telemetry follows the new session
+// to the same host.
+func TestRestartedWarehouseReconnects(t *testing.T) {
+	first, err := warehouse.NewServer(warehouse.WithToken("dapi-restart"))
+	require.NoError(t, err)
+	addr := first.Addr()
+	db, err := sql.Open("databricks-telemetry", first.DSN()+"?enableTelemetry=true")
+	require.NoError(t, err)
+	db.SetMaxOpenConns(1)
+	ctx := context.Background()
+	var n int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT 1").Scan(&n))
+	require.NoError(t, first.Close())
+
+	second, err := warehouse.NewServer(warehouse.WithAddr(addr), warehouse.WithToken("dapi-restart"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = second.Close() })
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT 2").Scan(&n))
+	assert.Equal(t, 2, n)
+	require.NoError(t, db.Close())
+
+	require.Len(t, second.Sessions(), 1)
+	require.Len(t, second.Statements(), 1)
+	logs := decodeLogs(t, second)
+	got := statementLogs(logs)
+	require.Len(t, got[second.Statements()[0].ID], 1, "the statement that ran is logged once")
+	assert.Equal(t, second.Sessions()[0].ID, got[second.Statements()[0].ID][0].SessionID)
+	// The first attempt's failure is logged on the old session, as a connection error.
+	var failed bool
+	for _, d := range errorLogs(logs) {
+		if strings.Contains(d.ErrorInfo.StackTrace, "Invalid SessionHandle") {
+			failed = true
+			assert.Equal(t, "connection_error", d.ErrorInfo.ErrorName)
+			assert.NotEqual(t, second.Sessions()[0].ID, d.SessionID)
+		}
+	}
+	assert.True(t, failed, "the failed attempt is logged")
 }
