@@ -449,7 +449,7 @@ func outboxCap(maxPending, n int) int {
 // finds MaxPendingLogs reached, moves to the queue (taking the queue's lock, which
 // applies the drop policy); a full batch wakes the exporter.
 func (a *Aggregator) stage(sh *shard, rec *record) {
-	if len(sh.outbox) < a.outboxCap && a.q.reserve() {
+	if len(sh.outbox) < a.outboxCap && a.q.reserveOutbox(rec) {
 		sh.outbox = append(sh.outbox, *rec)
 	} else {
 		a.moveOutbox(sh, rec)

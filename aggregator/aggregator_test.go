@@ -563,6 +563,56 @@ func TestQueueCountsReservedPlaces(t *testing.T) {
 	assert.True(t, q.reserve(), "places freed by pop")
 }
 
+// At max, an error log that finds only error logs in the queue and logs without an error
+// in outboxes does not push out an error log: one of the outboxes' logs goes instead, when
+// it moves in (SPEC §2: the oldest non-error log goes first, wherever it waits).
+func TestQueueFullDropsAnOutboxLogBeforeAnError(t *testing.T) {
+	q := queue{max: 4}
+	outbox := []record{{sessionID: "n1"}, {sessionID: "n2"}}
+	for i := range outbox {
+		require.True(t, q.reserveOutbox(&outbox[i]))
+	}
+	errLog := func(name string) *record { return &record{kind: recError, sessionID: name, err: errData{name: "e"}} }
+	q.push(errLog("e1"))
+	q.push(errLog("e2"))
+	assert.Equal(t, 4, q.waiting(), "max reached")
+
+	q.push(errLog("e3")) // over max: n1 or n2 owes its place
+	q.push(errLog("e4")) // and the other
+	q.push(errLog("e5")) // no outbox log left to owe it: the oldest error log goes
+	assert.Equal(t, int64(1), q.droppedFull)
+	q.moveIn(outbox, nil)
+	assert.Equal(t, int64(3), q.droppedFull)
+	assert.Equal(t, 4, q.waiting())
+	assert.Zero(t, q.debt)
+
+	var names []string
+	for _, r := range q.pop(nil, 10) {
+		names = append(names, r.sessionID)
+	}
+	assert.Equal(t, []string{"e2", "e3", "e4", "e5"}, names)
+	assert.Equal(t, int64(7), q.queued, "5 pushed, 2 moved in")
+	assert.Zero(t, q.outboxErrs.Load())
+	assert.Zero(t, q.waiting())
+}
+
+// An outbox's error logs are not counted as logs that could go in an error's place.
+func TestQueueFullOutboxOfErrors(t *testing.T) {
+	q := queue{max: 2}
+	outbox := []record{{kind: recError, sessionID: "oe", err: errData{name: "e"}}}
+	require.True(t, q.reserveOutbox(&outbox[0]))
+	q.push(&record{kind: recError, sessionID: "e1", err: errData{name: "e"}})
+	q.push(&record{kind: recError, sessionID: "e2", err: errData{name: "e"}}) // e1 goes
+	assert.Zero(t, q.debt)
+	q.moveIn(outbox, nil)
+	var names []string
+	for _, r := range q.pop(nil, 10) {
+		names = append(names, r.sessionID)
+	}
+	assert.Equal(t, []string{"e2", "oe"}, names)
+	assert.Equal(t, int64(1), q.droppedFull)
+}
+
 func TestQueuePopKeepsOrder(t *testing.T) {
 	q := queue{max: 100}
 	for i := 0; i < 40; i++ {
@@ -623,6 +673,57 @@ func TestMaxPendingLogsWhileExporterHangs(t *testing.T) {
 	assert.Equal(t, want, kept, "the oldest logs without an error are dropped")
 	s = a.Stats()
 	assert.Equal(t, s.Queued, s.Exported+s.Dropped.QueueFull)
+}
+
+// At MaxPendingLogs, with error logs in the queue and finished statements in outboxes, a
+// terminal error pushes out a statement's log, not an older error log.
+func TestMaxPendingLogsKeepsErrorsOverOutboxLogs(t *testing.T) {
+	exp := newFake()
+	release := exp.block(false)
+	defer release()
+	a := newTest(t, exp, WithBatchSize(10), WithMaxPendingLogs(40))
+	for i := 0; i < 10; i++ { // one full batch: it goes in flight and hangs
+		a.Handle(connOpen(fmt.Sprint("a", i)))
+	}
+	testwait.Recv(t, exp.started, 5*time.Second, "the full batch's export to begin")
+	for i := 0; i < 35; i++ {
+		a.Handle(telemetry.Event{Kind: telemetry.KindError, SessionID: fmt.Sprint("err", i), ErrorName: telemetry.ErrNameTimeout})
+	}
+	for i := 0; i < 5; i++ {
+		a.Handle(complete(fmt.Sprint("s", i)))
+	}
+	require.Equal(t, 40, a.Stats().Pending)
+	require.Equal(t, 35, a.q.len(), "the statements' logs wait in outboxes")
+	x := "x"
+	for i := 0; ; i++ { // a statement whose shard's outbox is empty
+		x = fmt.Sprint("x", i)
+		sh := a.shardFor(x)
+		sh.mu.Lock()
+		empty := len(sh.outbox) == 0
+		sh.mu.Unlock()
+		if empty {
+			break
+		}
+	}
+	a.Handle(stmtErr(x, true))
+
+	release()
+	flush(t, a)
+	var errs, stmts int
+	for _, l := range exp.logs() {
+		switch d := driverLog(l); {
+		case d.ErrorInfo != nil:
+			errs++
+		case d.SQLStatementID != "":
+			stmts++
+		}
+	}
+	assert.Equal(t, 36, errs, "every error log is exported")
+	assert.Equal(t, 4, stmts, "one statement's log made room")
+	s := a.Stats()
+	assert.Equal(t, int64(1), s.Dropped.QueueFull)
+	assert.Equal(t, s.Queued, s.Exported+s.Dropped.QueueFull)
+	assert.Zero(t, s.Pending)
 }
 
 func TestHandleNeverBlocksWhileExporterHangs(t *testing.T) {

@@ -100,7 +100,9 @@ func (r *ring) popInto(dst *record) {
 //
 // At most max logs await export, in the queue and in the shards' outboxes together:
 // pending counts both, and a log takes its place in it (reserve, or the drop policy of
-// push) before it is kept anywhere.
+// push) before it is kept anywhere. The one excess: an error log that finds only error
+// logs in the queue and others in outboxes goes in over max until one of those moves in
+// and is dropped (debt), at most the outboxes' size.
 type queue struct {
 	mu      sync.Mutex
 	normal  ring
@@ -108,7 +110,15 @@ type queue struct {
 	seq     uint64
 	max     int
 	closed  bool
-	pending atomic.Int64 // logs awaiting export, in the rings and in outboxes; at most max
+	pending atomic.Int64 // logs awaiting export, in the rings and in outboxes; at most max (plus debt)
+	// outboxErrs counts the error logs among the places reserved for outboxes (counted
+	// before the place is taken), so that pending - queued - outboxErrs is the number of
+	// non-error logs waiting in outboxes.
+	outboxErrs atomic.Int64
+	// debt counts the error logs let in over max while the only non-error logs waited in
+	// outboxes: as many of those are dropped when they move in (see pushLocked). Guarded
+	// by mu.
+	debt int64
 	// counters, guarded by mu
 	queued, droppedFull, droppedClosed, unfinished int64
 }
@@ -127,12 +137,36 @@ func (q *queue) reserve() bool {
 	}
 }
 
+// reserveOutbox takes a place for rec in an outbox (see reserve), counting it among the
+// outboxes' error logs first when it is one.
+func (q *queue) reserveOutbox(rec *record) bool {
+	isErr := rec.hasError()
+	if isErr {
+		q.outboxErrs.Add(1)
+	}
+	if q.reserve() {
+		return true
+	}
+	if isErr {
+		q.outboxErrs.Add(-1)
+	}
+	return false
+}
+
+// outboxNormals is the number of non-error logs waiting in outboxes that no debt has
+// claimed yet; called with mu held.
+func (q *queue) outboxNormals() int64 {
+	return q.pending.Load() - int64(q.normal.n+q.errs.n) - q.outboxErrs.Load() - q.debt
+}
+
 // waiting returns how many logs await export, in the queue and in outboxes.
 func (q *queue) waiting() int { return int(q.pending.Load()) }
 
 // push appends rec; when max logs await export it drops the oldest log without an error,
-// which is rec itself when only error logs wait in the queue (an error log rec takes the
-// place of the oldest error log then); when they all wait in outboxes, rec is dropped.
+// which is rec itself when only error logs wait in the queue. An error log rec then goes
+// in over max when logs without an error wait in outboxes (the first of them to move in
+// is dropped instead), else it takes the place of the oldest error log; when every place
+// is an outbox's, rec is dropped.
 // It reports how many logs await export after the push.
 func (q *queue) push(rec *record) int {
 	q.mu.Lock()
@@ -147,12 +181,23 @@ func (q *queue) moveIn(recs []record, rec *record) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for i := range recs {
-		if q.closed {
+		isErr := recs[i].hasError()
+		if isErr {
+			q.outboxErrs.Add(-1)
+		}
+		switch {
+		case q.closed:
 			q.droppedClosed++
 			q.pending.Add(-1)
-			continue
+		case !isErr && q.debt > 0:
+			// An error log took its place over max (see pushLocked): it goes now.
+			q.debt--
+			q.queued++
+			q.droppedFull++
+			q.pending.Add(-1)
+		default:
+			q.add(&recs[i])
 		}
-		q.add(&recs[i])
 	}
 	if rec != nil {
 		q.pushLocked(rec)
@@ -171,6 +216,14 @@ func (q *queue) pushLocked(rec *record) {
 		switch {
 		case q.normal.n > 0:
 			q.normal.popInto(nil)
+		case rec.hasError() && q.outboxNormals() > 0:
+			// The non-error logs wait in outboxes, out of reach here (their shards' locks
+			// come before this one): rec goes in over max, and the first of them to move
+			// in is dropped in its place.
+			q.pending.Add(1)
+			q.debt++
+			q.add(rec)
+			return
 		case q.errs.n > 0 && rec.hasError():
 			q.errs.popInto(nil)
 		default:
@@ -223,6 +276,7 @@ func (q *queue) close() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.closed = true
+	q.debt = 0
 	for q.normal.n > 0 {
 		q.normal.popInto(nil)
 		q.unfinished++
