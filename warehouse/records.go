@@ -47,6 +47,7 @@ type SessionRecord struct {
 	Header           http.Header // headers of the OpenSession request (User-Agent, …)
 	OpenedAt         time.Time
 	ClosedAt         time.Time // zero while open
+	Expired          bool      // the server closed it after WithSessionIdleTimeout
 }
 
 // StatementRecord is what the server saw of one statement.
@@ -135,6 +136,11 @@ func (r *recorder) session(id string, f func(*SessionRecord)) {
 func (r *recorder) addSession(rec *SessionRecord) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.keepStmts > 0 && len(r.sessions) >= r.keepStmts {
+		delete(r.bySess, r.sessions[0].ID)
+		r.sessions[0] = nil
+		r.sessions = r.sessions[1:] // append moves the rest to a new array in time
+	}
 	r.sessions = append(r.sessions, rec)
 	r.bySess[rec.ID] = rec
 }

@@ -73,6 +73,29 @@ func TestTakeTelemetryRequests(t *testing.T) {
 }
 
 // WithStatementRecords keeps the most recent statements only.
+// WithSessionIdleTimeout closes a session left idle; the driver's next statement on it
+// finds it unknown and runs on a new session. A session running a statement is not idle.
+func TestIdleSessionExpires(t *testing.T) {
+	// Longer than the driver's 1 s between polls of a running statement.
+	srv := start(t, warehouse.WithSessionIdleTimeout(1300*time.Millisecond), warehouse.WithAsyncThreshold(50*time.Millisecond))
+	db := open(t, srv, "")
+	db.SetMaxOpenConns(1)
+	ctx := ctxTimeout(t, time.Minute)
+	var n int
+	// Running longer than the idle timeout: the driver polls it, and it is not idle.
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT wait_ms(1600) + 1").Scan(&n))
+	require.Len(t, srv.Sessions(), 1)
+	assert.True(t, srv.Sessions()[0].ClosedAt.IsZero(), "a session running a statement is not idle")
+
+	require.Eventually(t, func() bool { return !srv.Sessions()[0].ClosedAt.IsZero() }, 10*time.Second, 10*time.Millisecond)
+	assert.True(t, srv.Sessions()[0].Expired)
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT 2").Scan(&n))
+	assert.Equal(t, 2, n)
+	require.Len(t, srv.Sessions(), 2, "the statement ran on a new session")
+	assert.Equal(t, srv.Sessions()[1].ID, lastStatement(t, srv).SessionID)
+	require.NoError(t, db.Close()) // before the server's cleanup
+}
+
 func TestWithStatementRecords(t *testing.T) {
 	srv := start(t, warehouse.WithStatementRecords(3))
 	db, err := sql.Open("databricks", srv.DSN())
@@ -90,4 +113,17 @@ func TestWithStatementRecords(t *testing.T) {
 	first := srv.Statements()[0]
 	_, ok := srv.Statement(first.ID)
 	assert.True(t, ok)
+
+	// Sessions too: five connections opened one after another leave the last three.
+	db.SetMaxIdleConns(0) // every connection closes its session when released
+	var opened []string
+	for range 5 {
+		require.NoError(t, db.Ping())
+		opened = append(opened, srv.Sessions()[len(srv.Sessions())-1].ID)
+	}
+	var kept []string
+	for _, ss := range srv.Sessions() {
+		kept = append(kept, ss.ID)
+	}
+	assert.Equal(t, opened[2:], kept)
 }

@@ -53,6 +53,7 @@ type config struct {
 	failedOpTTL      time.Duration
 	maxBodyBytes     int64
 	statementRecords int
+	sessionIdle      time.Duration
 }
 
 func defaultConfig() config {
@@ -120,10 +121,17 @@ func WithFailedOperationTTL(d time.Duration) Option { return func(c *config) { c
 // WithMaxBodyBytes caps request bodies (default 16 MiB); larger ones get 413.
 func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBodyBytes = n } }
 
-// WithStatementRecords keeps the records of the n most recent statements only (default
-// 0: every statement), so that a long run's records do not grow without bound; the
-// older ones leave Statements and Statement.
+// WithStatementRecords keeps the records of the n most recent statements, and of the n
+// most recent sessions, only (default 0: every one), so that a long run's records do not
+// grow without bound; the older ones leave Statements, Statement and Sessions.
 func WithStatementRecords(n int) Option { return func(c *config) { c.statementRecords = n } }
+
+// WithSessionIdleTimeout closes a session that has had no call for d (default 0: never),
+// as a server that expires idle sessions does: its statements are forgotten and its
+// database connection closed, and a statement on it later fails as one on an unknown
+// session, so the driver opens a new one. A session with a statement still running is
+// not idle. It frees what a client that went away without closing its sessions left.
+func WithSessionIdleTimeout(d time.Duration) Option { return func(c *config) { c.sessionIdle = d } }
 
 // Server is a running local warehouse.
 type Server struct {
@@ -276,7 +284,11 @@ func (s *Server) Close() error {
 // sweepInterval is how often the janitor runs: often enough that nothing outlives its
 // TTL by more than half of it, at most once a minute, at least every 10 ms.
 func sweepInterval(cfg config) time.Duration {
-	return min(max(min(cfg.linkTTL, cfg.failedOpTTL)/2, 10*time.Millisecond), time.Minute)
+	shortest := min(cfg.linkTTL, cfg.failedOpTTL)
+	if cfg.sessionIdle > 0 {
+		shortest = min(shortest, cfg.sessionIdle)
+	}
+	return min(max(shortest/2, 10*time.Millisecond), time.Minute)
 }
 
 // sweep frees, until the server closes, the CloudFetch files whose links have expired
@@ -293,6 +305,7 @@ func (s *Server) sweep(every time.Duration) {
 		case now := <-t.C:
 			s.dropExpiredChunks(now)
 			s.reapFailedOperations(now)
+			s.reapIdleSessions(now)
 		}
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dbtelemetry/dbtelemetry/warehouse/internal/tcli"
@@ -29,6 +31,7 @@ type session struct {
 
 	mu     sync.Mutex // one statement at a time on conn
 	closed bool
+	used   atomic.Int64 // when it was last called, in Unix nanoseconds (see reapIdleSessions)
 }
 
 type operation struct {
@@ -137,6 +140,7 @@ func (v *service) OpenSession(ctx context.Context, req *tcli.TOpenSessionReq) (*
 		handle: &tcli.TSessionHandle{SessionId: &tcli.THandleIdentifier{GUID: guid, Secret: newGUID()}},
 		conn:   conn,
 	}
+	sess.used.Store(time.Now().UnixNano())
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -195,12 +199,7 @@ func (v *service) CloseSession(_ context.Context, req *tcli.TCloseSessionReq) (*
 	if !ok {
 		return &tcli.TCloseSessionResp{Status: invalidHandle("SessionHandle")}, nil
 	}
-	sess.mu.Lock()
-	sess.closed = true
-	err := sess.conn.Close()
-	sess.mu.Unlock()
-	s.rec.session(id, func(r *SessionRecord) { r.ClosedAt = time.Now() })
-	if err != nil {
+	if err := s.endSession(sess, false); err != nil {
 		return &tcli.TCloseSessionResp{Status: errStatus(tcli.TStatusCode_ERROR_STATUS, err.Error())}, nil
 	}
 	return &tcli.TCloseSessionResp{Status: success()}, nil
@@ -214,6 +213,9 @@ func (v *service) ExecuteStatement(ctx context.Context, req *tcli.TExecuteStatem
 	id := guidString(req.GetSessionHandle().GetSessionId().GetGUID())
 	s.mu.Lock()
 	sess, ok := s.sessions[id]
+	if ok {
+		sess.used.Store(time.Now().UnixNano()) // under mu: reapIdleSessions sees it
+	}
 	s.mu.Unlock()
 	if !ok {
 		return nil, errUnknownSession(id)
@@ -332,6 +334,7 @@ func (s *Server) run(op *operation) {
 	}()
 	now := time.Now()
 	op.ended = now
+	sess.used.Store(now.UnixNano()) // idle from its statement's end, not from the last poll
 	if err != nil {
 		switch {
 		case errors.Is(ctx.Err(), context.DeadlineExceeded) && op.ctx.Err() == nil:
@@ -527,7 +530,56 @@ func (s *Server) lookupOp(h *tcli.TOperationHandle) (*operation, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	op, ok := s.ops[id]
+	if ok {
+		op.sess.used.Store(time.Now().UnixNano()) // a call on one of its statements
+	}
 	return op, ok
+}
+
+// endSession closes a session already taken out of the server's maps (with its
+// operations), and records when; expired says the server closed it for being idle.
+func (s *Server) endSession(sess *session, expired bool) error {
+	sess.mu.Lock()
+	sess.closed = true
+	err := sess.conn.Close()
+	sess.mu.Unlock()
+	now := time.Now()
+	s.rec.session(sess.id, func(r *SessionRecord) { r.ClosedAt, r.Expired = now, expired })
+	return err
+}
+
+// reapIdleSessions closes the sessions that have had no call for WithSessionIdleTimeout
+// and run no statement.
+func (s *Server) reapIdleSessions(now time.Time) {
+	if s.cfg.sessionIdle <= 0 {
+		return
+	}
+	cutoff := now.Add(-s.cfg.sessionIdle).UnixNano()
+	s.mu.Lock()
+	busy := map[*session]bool{}
+	for _, op := range s.ops {
+		select {
+		case <-op.done:
+		default:
+			busy[op.sess] = true
+		}
+	}
+	var idle []*session
+	for id, sess := range s.sessions {
+		if !busy[sess] && sess.used.Load() < cutoff {
+			delete(s.sessions, id)
+			idle = append(idle, sess)
+		}
+	}
+	for _, op := range s.ops {
+		if slices.Contains(idle, op.sess) {
+			s.forgetOperationLocked(op)
+		}
+	}
+	s.mu.Unlock()
+	for _, sess := range idle {
+		_ = s.endSession(sess, true)
+	}
 }
 
 // closeOperation interrupts the operation if it still runs and frees its server state.

@@ -21,6 +21,7 @@ func main() {
 	flagOn := fs.Bool("telemetry-flag", true, "what the connector feature-flag endpoint says about telemetry")
 	async := fs.Duration("async-threshold", 200*time.Millisecond, "how long ExecuteStatement waits before the client has to poll")
 	cloud := fs.Int64("cloudfetch-threshold", 100_000, "rows above which results are delivered by CloudFetch")
+	idle := fs.Duration("session-idle", time.Hour, "close a session after this long without a call (0: never)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: warehouse [flags]\n\nRuns an embedded Databricks SQL endpoint (Thrift over HTTP on DuckDB) and prints its DSN.\n\n")
 		fs.PrintDefaults()
@@ -34,8 +35,9 @@ func main() {
 	opts := []warehouse.Option{
 		warehouse.WithAddr(*addr), warehouse.WithTelemetryFlag(*flagOn),
 		warehouse.WithAsyncThreshold(*async), warehouse.WithCloudFetchThreshold(*cloud),
-		// It runs until Ctrl-C: its records must not grow without bound (nothing reads them).
-		warehouse.WithStatementRecords(keptStatements),
+		// It runs until Ctrl-C: its records must not grow without bound (nothing reads them),
+		// nor the sessions of clients that went away without closing them.
+		warehouse.WithStatementRecords(keptStatements), warehouse.WithSessionIdleTimeout(*idle),
 	}
 	if *token != "" {
 		opts = append(opts, warehouse.WithToken(*token))
@@ -55,8 +57,8 @@ func main() {
 	}
 }
 
-// What the standalone warehouse keeps of its records: the last keptStatements statements,
-// and the telemetry requests of the last forgetEvery at most.
+// What the standalone warehouse keeps of its records: the last keptStatements statements
+// and sessions, and the telemetry requests of the last forgetEvery at most.
 const (
 	keptStatements = 1000
 	forgetEvery    = 10 * time.Second
