@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/databricks/databricks-sql-go/driverctx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -62,9 +63,29 @@ func (w *tw) binStructs(id int16, items [][]byte, i64ID int16) {
 // executeReply is an ExecuteStatement reply with direct results whose row set carries
 // the given inline batches and CloudFetch links.
 func executeReply(batches [][]byte, links []string) []byte {
+	return namedExecuteReply(nil, batches, links)
+}
+
+// namedExecuteReply is executeReply with an operation handle whose id is guid (none when
+// nil).
+func namedExecuteReply(guid []byte, batches [][]byte, links []string) []byte {
 	var w tw
 	w.reply("ExecuteStatement")
 	w.statusOK(1)
+	if guid != nil {
+		w.field(thriftStruct, 2) // operationHandle
+		w.field(thriftStruct, 1) // operationId
+		w.field(thriftString, 1)
+		w.bin(guid)
+		w.field(thriftString, 2)
+		w.bin(make([]byte, 16))
+		w.stop()
+		w.field(thriftI32, 2) // operationType
+		w.i32(0)
+		w.field(thriftBool, 3) // hasResultSet
+		w.i8(1)
+		w.stop()
+	}
 	w.field(thriftStruct, 1281) // directResults
 	w.field(thriftStruct, 2)    // resultSetMetadata, with a schema blob to skip
 	w.field(thriftString, 1282)
@@ -257,12 +278,22 @@ func TestReplySniffing(t *testing.T) {
 			readReply(t, c, big, n, int64(len(big)), st, cs)
 			assert.True(t, st.inline.Load(), "a big inline reply with Content-Length")
 
+			// The driver does not name a statement whose context carries the caller's own
+			// query id: the reply does, at its start, big as it is.
+			guid := []byte{0x01, 0xef, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab}
+			named := namedExecuteReply(guid, [][]byte{bytes.Repeat([]byte{'a'}, maxSniff), bytes.Repeat([]byte{'b'}, maxSniff)}, nil)
+			for _, size := range []int64{-1, int64(len(named))} {
+				st = newStmtState(driverctx.NewContextWithQueryId(context.Background(), "callers"), cs)
+				readReply(t, c, named, n, size, st, cs)
+				assert.Equal(t, "01ef1234-5678-9abc-def0-0123456789ab", st.statementID(), "Content-Length %d", size)
+				assert.True(t, st.inline.Load())
+			}
+
 			st = newStmtState(context.Background(), cs)
 			readReply(t, c, pollReply(), n, -1, st, cs)
 			assert.EqualValues(t, 1, st.polls.Load())
 			assert.Equal(t, int64(3*time.Millisecond), st.pollNanos.Load())
 
-			guid := []byte{0x01, 0xef, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab}
 			readReply(t, c, openSessionReply(guid), n, -1, nil, cs)
 			assert.Equal(t, "01ef1234-5678-9abc-def0-0123456789ab", cs.session())
 

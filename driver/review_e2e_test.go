@@ -34,6 +34,9 @@ func TestCallerQueryIDKeepsStatementIDs(t *testing.T) {
 		require.Error(t, err)
 		var n int
 		require.NoError(t, db.QueryRowContext(ctx, "SELECT 1").Scan(&n))
+		// An Exec whose reply carries a big inline result: the id is read off its start.
+		_, err = db.ExecContext(ctx, "SELECT range FROM range(50000)")
+		require.NoError(t, err)
 	})
 	byID := statementLogs(logs)
 	for _, s := range srv.Statements() {

@@ -304,7 +304,7 @@ type reply struct {
 
 	head   [8 + 64 + 4]byte // the message header, until the method is known
 	nhead  int
-	mode   uint8 // replyHead, replyKeep or replyPass
+	mode   uint8 // replyHead, replyKeep, replyID or replyPass
 	method string
 	buf    *[]byte
 }
@@ -312,6 +312,7 @@ type reply struct {
 const (
 	replyHead = iota // reading the message header
 	replyKeep        // keeping the reply, to read it once it is all in
+	replyID          // keeping the start of an ExecuteStatement reply, for its statement id
 	replyPass        // nothing more to learn
 )
 
@@ -325,7 +326,7 @@ func (r *reply) Read(p []byte) (int, error) {
 		if r.mode == replyHead {
 			safely(func() { r.observe(p[:n]) })
 		} else {
-			r.keep(p[:n])
+			safely(func() { r.keep(p[:n]) })
 		}
 	}
 	// The whole reply is in: at EOF, or once Content-Length bytes came (the driver need
@@ -354,7 +355,7 @@ func (r *reply) observe(b []byte) {
 	case ok:
 		r.method = method
 		r.decide()
-		if r.mode == replyKeep {
+		if r.mode == replyKeep || r.mode == replyID {
 			r.keep(r.head[:r.nhead])
 			r.keep(b[k:])
 		}
@@ -375,6 +376,9 @@ func (r *reply) decide() {
 	case r.st != nil && (r.method == "ExecuteStatement" || r.method == "FetchResults"):
 		if r.size > maxSniff {
 			r.st.inline.Store(true) // too big for links alone: inline result data
+			if r.needsID() {
+				r.mode = replyID
+			}
 			return
 		}
 		// The driver downloads CloudFetch files without the statement's context, so the
@@ -384,18 +388,19 @@ func (r *reply) decide() {
 }
 
 func (r *reply) keep(b []byte) {
-	if r.mode != replyKeep {
+	switch r.mode {
+	case replyID:
+		r.keepForID(b, false)
+		return
+	case replyKeep:
+	default:
 		return
 	}
 	if r.buf == nil {
 		r.buf = r.t.c.sniffBuf(0)
 	}
 	if len(*r.buf)+len(b) > maxSniff {
-		r.release()
-		r.mode = replyPass
-		if r.st != nil {
-			r.st.inline.Store(true)
-		}
+		r.stopKeeping(b)
 		return
 	}
 	before := len(*r.buf)
@@ -404,18 +409,66 @@ func (r *reply) keep(b []byte) {
 	// its start when the kept bytes pass 16 KB, 32 KB, … and stop keeping it once known.
 	if r.st != nil && r.method != "OpenSession" && len(*r.buf) >= probeFrom && bits.Len(uint(before)) < bits.Len(uint(len(*r.buf))) {
 		if inlineAhead(*r.buf) {
-			r.st.inline.Store(true)
-			r.release()
-			r.mode = replyPass
+			r.stopKeeping(nil)
 		}
 	}
 }
+
+// stopKeeping gives up a reply found to carry inline result data, whose next bytes are b
+// (not kept yet). An ExecuteStatement reply that must name its statement keeps its start
+// until it has (replyID).
+func (r *reply) stopKeeping(b []byte) {
+	if r.st != nil {
+		r.st.inline.Store(true)
+	}
+	if r.needsID() {
+		r.mode = replyID
+		r.keepForID(b, false)
+		return
+	}
+	r.release()
+	r.mode = replyPass
+}
+
+// needsID says whether the reply is the only one that can name its statement: an
+// ExecuteStatement reply of a statement the driver did not name (see learn).
+func (r *reply) needsID() bool {
+	return r.method == "ExecuteStatement" && r.st != nil && r.st.statementID() == "" && r.st.callerQueryID()
+}
+
+// keepForID keeps the start of an ExecuteStatement reply until the statement's id can be
+// read off it: the id comes before any row data, within idHead bytes. last says the reply
+// is all in.
+func (r *reply) keepForID(b []byte, last bool) {
+	if r.buf == nil {
+		r.buf = r.t.c.sniffBuf(0)
+	}
+	if room := idHead - len(*r.buf); room > 0 {
+		*r.buf = append(*r.buf, b[:min(len(b), room)]...)
+	}
+	id, ok := executeStatementID(*r.buf)
+	if !ok && !last && len(*r.buf) < idHead {
+		return // more to come
+	}
+	if ok {
+		r.st.setID(id)
+	}
+	r.release()
+	r.mode = replyPass
+}
+
+// idHead bounds the start of a reply kept for its statement id alone.
+const idHead = 4 << 10
 
 // probeFrom is the size from which a kept reply is probed for inline batches.
 const probeFrom = 16 << 10
 
 // finish reads what the kept reply says, once it is all in.
 func (r *reply) finish() {
+	if r.mode == replyID {
+		r.keepForID(nil, true)
+		return
+	}
 	if r.mode != replyKeep || r.buf == nil {
 		r.mode = replyPass
 		return
