@@ -132,13 +132,16 @@ func TestWorkloadEndToEnd(t *testing.T) {
 	require.NotNil(t, missing[0].ErrorInfo, "the terminal error joins its statement's log")
 	assert.Equal(t, "not_found", missing[0].ErrorInfo.ErrorName)
 	assert.Empty(t, errLogs[ee.QueryId()], "no second log for the failed statement")
+	var cancelled bool
 	for _, st := range srv.Statements() {
 		if st.SQL == "SELECT wait_ms(30000)" {
+			cancelled = true
 			require.Len(t, errLogs[st.ID], 1, "the cancelled statement's retryable error is held and exported with it")
 			assert.Equal(t, "timeout", errLogs[st.ID][0].ErrorInfo.ErrorName)
 			assert.Equal(t, warehouse.StateCanceled, st.State)
 		}
 	}
+	assert.True(t, cancelled, "the cancelled statement reached the warehouse")
 }
 
 // Rows the caller never closes still make their statement's log, at the pool's Close

@@ -57,7 +57,7 @@ func TestBreakerOpensHalfOpensAndCloses(t *testing.T) {
 	if !errors.Is(err, ErrBreakerOpen) {
 		t.Fatalf("err = %v, want ErrBreakerOpen", err)
 	}
-	if d := time.Since(start); d > 20*time.Millisecond {
+	if d := time.Since(start); d > time.Second { // waits for nothing (a bound, not a speed)
 		t.Fatalf("rejection took %v", d)
 	}
 	equal(t, rc.hits.Load(), int64(20), "no request while open")

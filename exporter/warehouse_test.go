@@ -418,13 +418,11 @@ func TestWarehouseExportWrongTokenIsTerminal(t *testing.T) {
 	e := exporter.NewHTTPExporter(whTarget(t, srv), exporter.WithCredentials(exporter.BearerToken("dapi-not-the-token")))
 	t.Cleanup(func() { assert.NoError(t, e.Close(context.Background())) })
 
-	var err error
-	took := timed(func() { err = e.Export(context.Background(), whLogs(1, 3)) })
+	err := e.Export(context.Background(), whLogs(1, 3))
 	var se *exporter.StatusError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, http.StatusUnauthorized, se.StatusCode)
 	assert.False(t, se.Retryable())
-	assert.Less(t, took, exporter.DefaultBackoffBase)
 
 	reqs := srv.TelemetryRequests()
 	require.Len(t, reqs, 1, "401 is terminal: exactly one request")
@@ -844,7 +842,7 @@ func TestWarehouseBreakerTransitions(t *testing.T) {
 		var err error
 		took := timed(func() { err = e.Export(ctx, whLogs(10+i, 2)) })
 		require.ErrorIs(t, err, exporter.ErrBreakerOpen)
-		assert.Less(t, took, 250*time.Millisecond, "dropped at once")
+		assert.Less(t, took, time.Second, "dropped without waiting (a bound, not a speed)")
 	}
 	assert.Len(t, srv.TelemetryRequests(), requests, "no request while open")
 	clk.advance(time.Hour)

@@ -199,6 +199,9 @@ func TestNothingPrivateLeaves(t *testing.T) {
 	if paths["/telemetry-ext"] == 0 || paths["/telemetry-unauth"] == 0 {
 		t.Errorf("want both authenticated and unauthenticated exports, got %v", paths)
 	}
+	if len(logs.lines()) == 0 {
+		t.Error("no debug line to scan: the logger was not passed through")
+	}
 	for i, line := range logs.lines() {
 		scanPrivate(t, fmt.Sprintf("debug log line %d", i), line, forbidden)
 		if !strings.Contains(line, `"level":"debug"`) {

@@ -72,7 +72,6 @@ func TestTakeTelemetryRequests(t *testing.T) {
 	assert.Empty(t, srv.TelemetryRequests())
 }
 
-// WithStatementRecords keeps the most recent statements only.
 // WithSessionIdleTimeout closes a session left idle; the driver's next statement on it
 // finds it unknown and runs on a new session. A session running a statement is not idle.
 func TestIdleSessionExpires(t *testing.T) {
@@ -96,6 +95,7 @@ func TestIdleSessionExpires(t *testing.T) {
 	require.NoError(t, db.Close()) // before the server's cleanup
 }
 
+// WithStatementRecords keeps the most recent statements and sessions only.
 func TestWithStatementRecords(t *testing.T) {
 	srv := start(t, warehouse.WithStatementRecords(3))
 	db, err := sql.Open("databricks", srv.DSN())
