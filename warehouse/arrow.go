@@ -29,6 +29,9 @@ var eosMarker = []byte{0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0}
 type encodeOptions struct {
 	decimalAsArrow bool  // send DECIMAL as decimal128 instead of a string
 	batchRows      int64 // rows per Arrow record batch
+	// loc is the session's time zone: a TIMESTAMP without one is a wall time in it, as
+	// Databricks reads timestamp literals (nil: UTC).
+	loc *time.Location
 }
 
 // column converts one DuckDB result column into Arrow and describes it in Thrift.
@@ -290,10 +293,17 @@ func newColumn(name, dbType string, opts encodeOptions) column {
 			return nil
 		})
 	case strings.HasPrefix(base, "TIMESTAMP"):
+		// DuckDB's TIMESTAMP is a wall time (handed over as UTC), its TIMESTAMP WITH TIME
+		// ZONE an instant; Databricks' TIMESTAMP is an instant whose literals are read in
+		// the session's zone.
+		wall := opts.loc != nil && opts.loc != time.UTC && base != "TIMESTAMPTZ" && !strings.Contains(base, "TIME ZONE")
 		set(tcli.TTypeId_TIMESTAMP_TYPE, &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "Etc/UTC"}, func(b array.Builder, v any) error {
 			t, ok := v.(time.Time)
 			if !ok {
 				return typeErr(v, base)
+			}
+			if wall {
+				t = time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), opts.loc)
 			}
 			b.(*array.TimestampBuilder).Append(arrow.Timestamp(t.UnixMicro()))
 			return nil

@@ -82,6 +82,35 @@ func TestTypesRoundTrip(t *testing.T) {
 // Complex types arrive as JSON strings, as the driver renders the Arrow lists, structs and
 // maps Databricks sends: decimals as exact number literals, dates and timestamps quoted in
 // Go's time.String form (UTC session). An array is an array whatever its element type.
+// The session's time zone (the driver's `timezone`, UTC by default) is DuckDB's, whatever
+// the host's: a timestamp literal is a wall time in it, a TIMESTAMPTZ an instant.
+func TestSessionTimeZone(t *testing.T) {
+	srv := start(t)
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		params string
+		zone   string
+		loc    *time.Location
+	}{
+		{"", "UTC", time.UTC},
+		{"timezone=America/New_York", "America/New_York", ny},
+	} {
+		t.Run(tc.zone, func(t *testing.T) {
+			db := open(t, srv, tc.params)
+			var zone string
+			require.NoError(t, db.QueryRow("SELECT current_setting('TimeZone')").Scan(&zone))
+			assert.Equal(t, tc.zone, zone)
+			var ts, tz time.Time
+			require.NoError(t, db.QueryRow("SELECT TIMESTAMP '2024-01-01 00:00:00', TIMESTAMPTZ '2024-01-01 00:00:00'").Scan(&ts, &tz))
+			want := time.Date(2024, 1, 1, 0, 0, 0, 0, tc.loc)
+			assert.True(t, want.Equal(ts), "TIMESTAMP: %v, want %v", ts, want)
+			assert.True(t, want.Equal(tz), "TIMESTAMPTZ: %v, want %v", tz, want)
+			assert.Equal(t, 0, ts.In(tc.loc).Hour(), "the driver shows it in the session's zone")
+		})
+	}
+}
+
 func TestComplexTypes(t *testing.T) {
 	srv := start(t)
 	cases := []struct {

@@ -29,6 +29,8 @@ type session struct {
 	handle *tcli.TSessionHandle
 	conn   *sql.Conn
 
+	loc *time.Location // the session's time zone (configuration `timezone`, else UTC)
+
 	mu     sync.Mutex // one statement at a time on conn
 	closed bool
 	used   atomic.Int64 // when it was last called, in Unix nanoseconds (see reapIdleSessions)
@@ -114,6 +116,15 @@ func (v *service) OpenSession(ctx context.Context, req *tcli.TOpenSessionReq) (*
 		resp.Status = errStatus(tcli.TStatusCode_ERROR_STATUS, "cannot open a database connection: "+err.Error())
 		return resp, nil
 	}
+	loc, setZone, err := sessionZone(req.GetConfiguration())
+	if err == nil {
+		_, err = conn.ExecContext(ctx, setZone)
+	}
+	if err != nil {
+		_ = conn.Close()
+		resp.Status = errStatus(tcli.TStatusCode_ERROR_STATUS, "cannot prepare the session: "+err.Error())
+		return resp, nil
+	}
 	if ansiOff(req.GetConfiguration()) {
 		if _, err := conn.ExecContext(ctx, legacyDivide); err != nil {
 			_ = conn.Close()
@@ -139,6 +150,7 @@ func (v *service) OpenSession(ctx context.Context, req *tcli.TOpenSessionReq) (*
 		id:     guidString(guid),
 		handle: &tcli.TSessionHandle{SessionId: &tcli.THandleIdentifier{GUID: guid, Secret: newGUID()}},
 		conn:   conn,
+		loc:    loc,
 	}
 	sess.used.Store(time.Now().UnixNano())
 	s.mu.Lock()
@@ -245,6 +257,7 @@ func (v *service) ExecuteStatement(ctx context.Context, req *tcli.TExecuteStatem
 		compress: req.GetCanDecompressLZ4Result_(),
 		encodeOps: encodeOptions{
 			decimalAsArrow: req.UseArrowNativeTypes != nil && req.UseArrowNativeTypes.GetDecimalAsArrow(),
+			loc:            sess.loc,
 			batchRows:      min(s.cfg.batchRows, maxRows),
 		},
 		handle: &tcli.TOperationHandle{

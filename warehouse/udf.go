@@ -86,6 +86,23 @@ func initSession(execer driver.ExecerContext) error {
 	return nil
 }
 
+// sessionZone is the time zone a session configuration names (`timezone`, as the driver
+// sends it; UTC when none), and the statement that sets it on DuckDB, which reads
+// TIMESTAMP WITH TIME ZONE literals and renders them in it (by default in the host's).
+func sessionZone(conf map[string]string) (*time.Location, string, error) {
+	name := "UTC"
+	for k, v := range conf {
+		if strings.EqualFold(k, "timezone") && strings.TrimSpace(v) != "" {
+			name = strings.TrimSpace(v)
+		}
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, "", fmt.Errorf("invalid session time zone %q: %w", name, err)
+	}
+	return loc, "SET TimeZone = '" + strings.ReplaceAll(loc.String(), "'", "''") + "'", nil
+}
+
 // ansiOff reports whether a session configuration turns Databricks' ANSI mode off.
 func ansiOff(conf map[string]string) bool {
 	for k, v := range conf {
