@@ -19,19 +19,22 @@ type chunk struct {
 	index     int
 	body      []byte
 	signature string
-	expires   time.Time
+	// expires is when its link expires, counted from when the link is handed out (see
+	// handOutLinksLocked); zero until then: an operation's files are kept until their
+	// links go out, or until the operation is forgotten.
+	expires time.Time
 }
 
 // publishChunks turns the operation's result into CloudFetch files of about chunkRows
-// rows each (whole Arrow batches), stores them and returns their links. An operation
-// closed meanwhile stores none: nothing would free them before they expire.
+// rows each (whole Arrow batches), stores them and returns their links, whose URL and
+// expiry are set when they are handed out. An operation closed meanwhile stores none:
+// nothing would free them.
 func (s *Server) publishChunks(op *operation, res *encodedResult) ([]*tcli.TSparkArrowResultLink, error) {
 	var (
 		links  []*tcli.TSparkArrowResultLink
 		tokens []string
 		files  []*chunk
 	)
-	expires := time.Now().Add(s.cfg.linkTTL)
 	for i := 0; i < len(res.batches); {
 		j, rows := i, int64(0)
 		for j < len(res.batches) && (j == i || rows+res.batches[j].rows <= s.cfg.chunkRows) {
@@ -46,12 +49,9 @@ func (s *Server) publishChunks(op *operation, res *encodedResult) ([]*tcli.TSpar
 			}
 		}
 		token := randomHex(16)
-		c := &chunk{stmtID: op.id, index: len(links), body: body, signature: randomHex(16), expires: expires}
+		c := &chunk{stmtID: op.id, index: len(links), body: body, signature: randomHex(16)}
 		tokens, files = append(tokens, token), append(files, c)
 		links = append(links, &tcli.TSparkArrowResultLink{
-			// Like a presigned URL, the link carries its credentials in the query string.
-			FileLink:       fmt.Sprintf("%s/cloudfetch/%s?X-Expires=%d&X-Signature=%s", s.baseURL, token, expires.Unix(), c.signature),
-			ExpiryTime:     expires.Unix(),
 			StartRowOffset: res.batches[i].start,
 			RowCount:       rows,
 			BytesNum:       int64(len(body)),
@@ -75,6 +75,26 @@ func (s *Server) publishChunks(op *operation, res *encodedResult) ([]*tcli.TSpar
 	return links, nil
 }
 
+// handOutLinksLocked returns the operation's links [from, to) as they go out in a page:
+// each expires linkTTL from now, as a presigned URL made for the page would. Called with
+// s.mu held.
+func (s *Server) handOutLinksLocked(op *operation, from, to int) []*tcli.TSparkArrowResultLink {
+	expires := time.Now().Add(s.cfg.linkTTL)
+	out := make([]*tcli.TSparkArrowResultLink, 0, to-from)
+	for i := from; i < to; i++ {
+		link := *op.links[i]
+		token := op.files[i]
+		if c, ok := s.chunks[token]; ok {
+			c.expires = expires
+			// Like a presigned URL, the link carries its credentials in the query string.
+			link.FileLink = fmt.Sprintf("%s/cloudfetch/%s?X-Expires=%d&X-Signature=%s", s.baseURL, token, expires.Unix(), c.signature)
+			link.ExpiryTime = expires.Unix()
+		}
+		out = append(out, &link)
+	}
+	return out
+}
+
 // serveChunk serves one CloudFetch file. A file is freed once it was served in full.
 func (s *Server) serveChunk(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
@@ -88,7 +108,7 @@ func (s *Server) serveChunk(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Query().Get("X-Signature") != c.signature:
 		http.Error(w, "signature does not match", http.StatusForbidden)
 		return
-	case time.Now().After(c.expires):
+	case c.expires.IsZero() || time.Now().After(c.expires):
 		http.Error(w, "link expired", http.StatusForbidden)
 		return
 	}
@@ -110,7 +130,7 @@ func (s *Server) dropExpiredChunks(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, c := range s.chunks {
-		if now.After(c.expires) {
+		if !c.expires.IsZero() && now.After(c.expires) {
 			delete(s.chunks, k)
 		}
 	}

@@ -318,6 +318,29 @@ func TestCloudFetch(t *testing.T) {
 	assert.Equal(t, st.Chunks, st.ChunkDownloads)
 }
 
+// A link expires linkTTL after the page that lists it went out, not after the statement
+// ended: a reader slower than the TTL over the whole result still gets every file.
+func TestCloudFetchSlowReader(t *testing.T) {
+	srv := start(t, warehouse.WithCloudFetchThreshold(100), warehouse.WithChunkRows(100),
+		warehouse.WithBatchRows(100), warehouse.WithLinkTTL(time.Second))
+	db := open(t, srv, "")
+	rows, err := db.Query("SELECT * FROM range(2400)")
+	require.NoError(t, err)
+	var n int64
+	for rows.Next() {
+		n++
+		if n%100 == 0 {
+			time.Sleep(150 * time.Millisecond) // 3.6 s in all; the second page comes after 1.2 s
+		}
+	}
+	require.NoError(t, rows.Err())
+	require.NoError(t, rows.Close())
+	assert.Equal(t, int64(2400), n)
+	st := lastStatement(t, srv)
+	assert.Equal(t, 24, st.Chunks)
+	assert.Equal(t, 24, st.ChunkDownloads)
+}
+
 func TestInlinePaging(t *testing.T) {
 	srv := start(t, warehouse.WithBatchRows(700))
 	db := open(t, srv, "maxRows=1000")

@@ -511,7 +511,7 @@ func (s *Server) nextPage(op *operation) (*tcli.TRowSet, bool) {
 		if op.cursor < end {
 			rs.StartRowOffset = op.links[op.cursor].StartRowOffset
 		}
-		rs.ResultLinks = op.links[op.cursor:end]
+		rs.ResultLinks = s.handOutLinksLocked(op, op.cursor, end)
 		op.cursor = end
 		return rs, op.cursor < len(op.links)
 	}
