@@ -107,6 +107,14 @@ func TestSessionTimeZone(t *testing.T) {
 			assert.True(t, want.Equal(ts), "TIMESTAMP: %v, want %v", ts, want)
 			assert.True(t, want.Equal(tz), "TIMESTAMPTZ: %v, want %v", tz, want)
 			assert.Equal(t, 0, ts.In(tc.loc).Hour(), "the driver shows it in the session's zone")
+
+			// A timestamp parameter is an instant; it compares with the session's literals.
+			var back time.Time
+			var same bool
+			at := time.Date(2024, 1, 1, 5, 0, 0, 0, time.UTC).In(time.FixedZone("X", 3600))
+			require.NoError(t, db.QueryRow("SELECT ?, ? = TIMESTAMP '2024-01-01 00:00:00'", at, want).Scan(&back, &same))
+			assert.True(t, at.Equal(back), "parameter: %v, want %v", back, at)
+			assert.True(t, same, "a parameter and a literal of the same instant are equal")
 		})
 	}
 }

@@ -270,7 +270,7 @@ func paramValue(p *tcli.TSparkParameter) (v any, cast string, err error) {
 	case strings.HasPrefix(typ, "TIMESTAMP"):
 		for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999", "2006-01-02"} {
 			if t, err := time.Parse(layout, s); err == nil {
-				return t.UTC(), "", nil
+				return t.UTC(), "", nil // an instant: DuckDB binds it WITH TIME ZONE
 			}
 		}
 		return bad(errors.New("unknown timestamp layout"))
