@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	dbsql "github.com/databricks/databricks-sql-go"
 	dbsqlerr "github.com/databricks/databricks-sql-go/errors"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -197,6 +198,10 @@ func TestParameters(t *testing.T) {
 		{"named", "SELECT :a + :b", []any{sql.Named("a", 40), sql.Named("b", 2)}, int64(42)},
 		{"named reused", "SELECT :a * :a", []any{sql.Named("a", 7)}, int64(49)},
 		{"named with cast", "SELECT :s::INTEGER + 1", []any{sql.Named("s", "41")}, int32(42)},
+		{"interval month", "SELECT ?", []any{dbsql.Parameter{Type: dbsql.SqlIntervalMonth, Value: "3"}}, "0-3 0 00:00:00.000000"},
+		{"interval day", "SELECT ?", []any{dbsql.Parameter{Type: dbsql.SqlIntervalDay, Value: "3"}}, "3 00:00:00.000000"},
+		{"interval year-month", "SELECT ?", []any{dbsql.Parameter{Type: dbsql.SqlIntervalMonth, Value: "-1-2"}}, "-1-2 0 00:00:00.000000"},
+		{"interval day-time", "SELECT ?", []any{dbsql.Parameter{Type: dbsql.SqlIntervalDay, Value: "1 02:03:04.5"}}, "1 02:03:04.500000"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -274,7 +274,13 @@ func paramValue(p *tcli.TSparkParameter) (v any, cast string, err error) {
 			}
 		}
 		return bad(errors.New("unknown timestamp layout"))
-	case typ == "DATE" || strings.HasPrefix(typ, "DECIMAL") || strings.HasPrefix(typ, "INTERVAL") || typ == "BINARY":
+	case strings.HasPrefix(typ, "INTERVAL"):
+		text, err := intervalText(typ, s)
+		if err != nil {
+			return bad(err)
+		}
+		return text, "INTERVAL", nil
+	case typ == "DATE" || strings.HasPrefix(typ, "DECIMAL") || typ == "BINARY":
 		castTo := typ
 		if typ == "BINARY" {
 			castTo = "BLOB"
@@ -282,6 +288,55 @@ func paramValue(p *tcli.TSparkParameter) (v any, cast string, err error) {
 		return s, castTo, nil
 	}
 	return nil, "", fmt.Errorf("unsupported parameter type %q", typ)
+}
+
+// Databricks' interval literals: year-month ("1-2") and day-time ("1 02:03:04.5").
+var (
+	yearMonthRe = regexp.MustCompile(`^([+-]?)(\d+)-(\d+)$`)
+	dayTimeRe   = regexp.MustCompile(`^([+-]?)(\d+) (\d+:\d+:\d+(?:\.\d+)?)$`)
+	unitsRe     = regexp.MustCompile(`^[+-]?\d+$`)
+)
+
+// intervalText turns an interval parameter into text DuckDB casts to INTERVAL. The
+// driver's INTERVAL MONTH and INTERVAL DAY (and Databricks' other qualifiers) give a
+// bare number its unit, which DuckDB's CAST ignores; Databricks' literal forms are
+// spelled out; anything else ("3 days") is DuckDB's to read.
+func intervalText(typ, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	unit := ""
+	switch q := strings.TrimSpace(strings.TrimPrefix(typ, "INTERVAL")); {
+	case strings.HasSuffix(q, "MONTH"):
+		unit = "months"
+	case strings.HasSuffix(q, "YEAR"):
+		unit = "years"
+	case strings.HasSuffix(q, "DAY"):
+		unit = "days"
+	case strings.HasSuffix(q, "HOUR"):
+		unit = "hours"
+	case strings.HasSuffix(q, "MINUTE"):
+		unit = "minutes"
+	case strings.HasSuffix(q, "SECOND"):
+		unit = "seconds"
+	}
+	neg := func(sign string) string {
+		if sign == "-" {
+			return "-"
+		}
+		return ""
+	}
+	switch {
+	case unit != "" && unitsRe.MatchString(s):
+		return s + " " + unit, nil
+	case yearMonthRe.MatchString(s):
+		m := yearMonthRe.FindStringSubmatch(s)
+		return neg(m[1]) + m[2] + " years " + neg(m[1]) + m[3] + " months", nil
+	case dayTimeRe.MatchString(s):
+		m := dayTimeRe.FindStringSubmatch(s)
+		return neg(m[1]) + m[2] + " days " + neg(m[1]) + m[3], nil
+	case s == "":
+		return "", errors.New("empty interval")
+	}
+	return s, nil
 }
 
 // sqlError is a failed statement as the service reports it.
