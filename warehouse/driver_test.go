@@ -187,7 +187,11 @@ func TestParameters(t *testing.T) {
 		args []any
 		want any
 	}{
-		{"positional int", "SELECT ? + 1", []any{41}, int64(42)},
+		{"positional int", "SELECT ? + 1", []any{41}, int64(42)}, // database/sql sends a BIGINT
+		{"typed integer", "SELECT ?", []any{dbsql.Parameter{Type: dbsql.SqlInteger, Value: "41"}}, int32(41)},
+		{"typed smallint", "SELECT ?", []any{dbsql.Parameter{Type: dbsql.SqlSmallInt, Value: "-7"}}, int16(-7)},
+		{"typed tinyint", "SELECT ?", []any{dbsql.Parameter{Type: dbsql.SqlTinyInt, Value: "7"}}, int8(7)},
+		{"typed float", "SELECT ?", []any{dbsql.Parameter{Type: dbsql.SqlFloat, Value: "1.5"}}, float32(1.5)},
 		{"positional several", "SELECT ? || '-' || ?", []any{"a", "b"}, "a-b"},
 		{"float", "SELECT ? * 2", []any{1.25}, float64(2.5)},
 		{"bool", "SELECT NOT ?", []any{false}, true},
@@ -210,6 +214,15 @@ func TestParameters(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 		})
 	}
+
+	// A typed INTEGER beyond its range overflows, as on Databricks.
+	var got any
+	err := db.QueryRow("SELECT ?", dbsql.Parameter{Type: dbsql.SqlInteger, Value: "3000000000"}).Scan(&got)
+	var ee dbsqlerr.DBExecutionError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, "22003", ee.SqlState())
+	assert.Contains(t, err.Error(), "CAST_OVERFLOW")
+	assert.NotContains(t, err.Error(), "3000000000", "the value is the caller's data")
 }
 
 func TestMissingTableIsExecutionError(t *testing.T) {

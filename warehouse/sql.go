@@ -247,16 +247,32 @@ func paramValue(p *tcli.TSparkParameter) (v any, cast string, err error) {
 		return nil, "", fmt.Errorf("parameter value %q is not a valid %s: %w", s, typ, err)
 	}
 	switch {
-	case typ == "BIGINT" || typ == "INT" || typ == "INTEGER" || typ == "SMALLINT" || typ == "TINYINT" || typ == "LONG" || typ == "SHORT" || typ == "BYTE":
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
+	case intBits[typ] > 0:
+		// Typed at its width, as Databricks types it (a Parameter of SqlInteger comes
+		// back as an int32); database/sql hands the driver every Go int as an int64,
+		// which it sends as a BIGINT.
+		bits := intBits[typ]
+		n, err := strconv.ParseInt(s, 10, bits)
+		switch {
+		case errors.Is(err, strconv.ErrRange):
+			return nil, "", &overflowError{typ: typ}
+		case err != nil:
 			return bad(err)
+		case bits < 64:
+			return n, intCast[bits], nil
 		}
 		return n, "", nil
 	case typ == "DOUBLE" || typ == "FLOAT" || typ == "REAL":
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
+		bits := 64
+		if typ != "DOUBLE" {
+			bits = 32 // a Parameter of SqlFloat
+		}
+		f, err := strconv.ParseFloat(s, bits)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			return bad(err)
+		}
+		if bits == 32 {
+			return f, "FLOAT", nil
 		}
 		return f, "", nil
 	case typ == "BOOLEAN":
@@ -288,6 +304,21 @@ func paramValue(p *tcli.TSparkParameter) (v any, cast string, err error) {
 		return s, castTo, nil
 	}
 	return nil, "", fmt.Errorf("unsupported parameter type %q", typ)
+}
+
+// intBits is the width of each integer parameter type.
+var intBits = map[string]int{"TINYINT": 8, "BYTE": 8, "SMALLINT": 16, "SHORT": 16, "INT": 32, "INTEGER": 32, "BIGINT": 64, "LONG": 64}
+
+// intCast is the DuckDB type of each narrower width: a bound Go value alone comes back
+// as a BIGINT.
+var intCast = map[int]string{8: "TINYINT", 16: "SMALLINT", 32: "INTEGER"}
+
+// overflowError is an integer parameter out of its type's range, which Databricks
+// reports as CAST_OVERFLOW. The value is not repeated: it is the caller's data.
+type overflowError struct{ typ string }
+
+func (e *overflowError) Error() string {
+	return fmt.Sprintf("The value of a parameter of the type \"STRING\" cannot be cast to \"%s\" due to an overflow.", e.typ)
 }
 
 // Databricks' interval literals: year-month ("1-2") and day-time ("1 02:03:04.5").
@@ -376,6 +407,10 @@ const divideByZeroMessage = "Division by zero. Use `try_divide` to tolerate divi
 
 // mapError turns a DuckDB error into the SQLSTATE and error class Databricks would report.
 func mapError(err error) sqlError {
+	var oe *overflowError
+	if errors.As(err, &oe) {
+		return sqlError{state: "22003", class: "CAST_OVERFLOW", message: oe.Error()}
+	}
 	var pe *paramError
 	if errors.As(err, &pe) || strings.Contains(err.Error(), "incorrect argument count") {
 		// Parameters that could not be bound: ours (bindParameters), or duckdb-go's count

@@ -39,7 +39,7 @@ func TestBindParameters(t *testing.T) {
 		{"no params", "SELECT 1", nil, "SELECT 1", 0, ""},
 		{"positional", "SELECT ? + ?", []*tcli.TSparkParameter{param("", "BIGINT", str("1")), param("", "BIGINT", str("2"))}, "SELECT $1 + $2", 2, ""},
 		{"marker in string and comment", "SELECT '?', \"?\" -- ?\n, ? /* ? */", []*tcli.TSparkParameter{param("", "STRING", str("x"))}, "SELECT '?', \"?\" -- ?\n, $1 /* ? */", 1, ""},
-		{"named", "SELECT :a + :b", []*tcli.TSparkParameter{param("a", "INT", str("1")), param("b", "INT", str("2"))}, "SELECT $a + $b", 2, ""},
+		{"named", "SELECT :a + :b", []*tcli.TSparkParameter{param("a", "INT", str("1")), param("b", "INT", str("2"))}, "SELECT CAST($a AS INTEGER) + CAST($b AS INTEGER)", 2, ""},
 		{"named keeps casts", "SELECT :a::INT, 1::INT", []*tcli.TSparkParameter{param("a", "STRING", str("1"))}, "SELECT $a::INT, 1::INT", 1, ""},
 		{"decimal cast", "SELECT ?", []*tcli.TSparkParameter{param("", "DECIMAL(5,2)", str("1.25"))}, "SELECT CAST($1 AS DECIMAL(5,2))", 1, ""},
 		{"null", "SELECT ?", []*tcli.TSparkParameter{param("", "VOID", nil)}, "SELECT $1", 1, ""},
