@@ -265,7 +265,7 @@ func newColumn(name, dbType string, opts encodeOptions) column {
 				if !ok {
 					return typeErr(v, base)
 				}
-				b.(*array.StringBuilder).Append(decimal128.FromBigInt(d.Value).ToString(int32(d.Scale)))
+				b.(*array.StringBuilder).Append(decimalString(d))
 				return nil
 			})
 		}
@@ -366,13 +366,19 @@ func stringAdder(dbType string) func(array.Builder, any) error {
 	}
 }
 
+// decimalString renders a DECIMAL(p,s) as Databricks does: with s digits after the point
+// (1.500, 0.000), which duckdb.Decimal.String drops.
+func decimalString(d duckdb.Decimal) string {
+	return decimal128.FromBigInt(d.Value).ToString(int32(d.Scale))
+}
+
 // formatValue renders a DuckDB value the way Databricks renders it as a string.
 func formatValue(v any) (string, error) {
 	switch x := v.(type) {
 	case string:
 		return x, nil
 	case duckdb.Decimal:
-		return x.String(), nil
+		return decimalString(x), nil
 	case *big.Int:
 		return x.String(), nil
 	case uint64:
@@ -422,7 +428,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	case nil:
 		return append(b, "null"...), nil
 	case duckdb.Decimal:
-		return append(b, x.String()...), nil
+		return append(b, decimalString(x)...), nil
 	case time.Time:
 		return strconv.AppendQuote(b, x.UTC().String()), nil
 	case []any:

@@ -131,6 +131,7 @@ func TestComplexTypes(t *testing.T) {
 		{"dates", "[DATE '2020-01-01']", "ARRAY", `["2020-01-01 00:00:00 +0000 UTC"]`},
 		{"decimals", "[1.5::DECIMAL(4,1), -0.05::DECIMAL(4,1), NULL]", "ARRAY", `[1.5,-0.1,null]`},
 		{"wide decimals", "[12345678901234567890.123456789::DECIMAL(38,9)]", "ARRAY", `[12345678901234567890.123456789]`},
+		{"decimals keep their scale", "[1.50::DECIMAL(4,2), 0::DECIMAL(4,2)]", "ARRAY", `[1.50,0.00]`},
 		{"fixed-size array", "[1, 2, 3]::INTEGER[3]", "ARRAY", `[1,2,3]`},
 		{"nested arrays", "[[1, 2], [3]]", "ARRAY", `[[1,2],[3]]`},
 		{"array of structs", "[{'a': 2.25::DECIMAL(5,2), 'b': DATE '2020-01-01'}]", "ARRAY", `[{"a":2.25,"b":"2020-01-01 00:00:00 +0000 UTC"}]`},
