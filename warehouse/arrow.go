@@ -206,7 +206,7 @@ func newColumn(name, dbType string, opts encodeOptions) column {
 	switch base := strings.ToUpper(dbType); {
 	// First: an array's name starts with its element type's (TIMESTAMP[], DECIMAL(4,1)[]).
 	case strings.HasSuffix(base, "]"):
-		set(tcli.TTypeId_ARRAY_TYPE, arrow.BinaryTypes.String, stringAdder(base))
+		set(tcli.TTypeId_ARRAY_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.loc))
 	case base == "BOOLEAN":
 		set(tcli.TTypeId_BOOLEAN_TYPE, arrow.FixedWidthTypes.Boolean, func(b array.Builder, v any) error {
 			x, ok := v.(bool)
@@ -271,9 +271,9 @@ func newColumn(name, dbType string, opts encodeOptions) column {
 		}
 	case base == "HUGEINT" || base == "UHUGEINT" || base == "UBIGINT" || base == "BIGNUM" || base == "VARINT":
 		c.quals = map[string]*tcli.TTypeQualifierValue{"precision": {I32Value: ptr(int32(38))}, "scale": {I32Value: ptr(int32(0))}}
-		set(tcli.TTypeId_DECIMAL_TYPE, arrow.BinaryTypes.String, stringAdder(base))
+		set(tcli.TTypeId_DECIMAL_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.loc))
 	case base == "VARCHAR" || strings.HasPrefix(base, "ENUM"):
-		set(tcli.TTypeId_STRING_TYPE, arrow.BinaryTypes.String, stringAdder(base))
+		set(tcli.TTypeId_STRING_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.loc))
 	case base == "BLOB":
 		set(tcli.TTypeId_BINARY_TYPE, arrow.BinaryTypes.Binary, func(b array.Builder, v any) error {
 			x, ok := v.([]byte)
@@ -314,11 +314,11 @@ func newColumn(name, dbType string, opts encodeOptions) column {
 			return nil
 		})
 	case strings.HasPrefix(base, "STRUCT"):
-		set(tcli.TTypeId_STRUCT_TYPE, arrow.BinaryTypes.String, stringAdder(base))
+		set(tcli.TTypeId_STRUCT_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.loc))
 	case strings.HasPrefix(base, "MAP"):
-		set(tcli.TTypeId_MAP_TYPE, arrow.BinaryTypes.String, stringAdder(base))
+		set(tcli.TTypeId_MAP_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.loc))
 	default: // TIME, INTERVAL, UUID, BIT, unions, …: Databricks sends these as strings too.
-		set(tcli.TTypeId_STRING_TYPE, arrow.BinaryTypes.String, stringAdder(base))
+		set(tcli.TTypeId_STRING_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.loc))
 	}
 	return c
 }
@@ -355,9 +355,13 @@ func intAdder(appendInt func(array.Builder, int64)) func(array.Builder, any) err
 	}
 }
 
-func stringAdder(dbType string) func(array.Builder, any) error {
+func stringAdder(dbType string, loc *time.Location) func(array.Builder, any) error {
+	shape := parseNested(dbType)
+	if loc == nil {
+		loc = time.UTC
+	}
 	return func(b array.Builder, v any) error {
-		s, err := formatValue(v)
+		s, err := formatValue(v, shape, loc)
 		if err != nil {
 			return fmt.Errorf("%s: %w", dbType, err)
 		}
@@ -372,8 +376,9 @@ func decimalString(d duckdb.Decimal) string {
 	return decimal128.FromBigInt(d.Value).ToString(int32(d.Scale))
 }
 
-// formatValue renders a DuckDB value the way Databricks renders it as a string.
-func formatValue(v any) (string, error) {
+// formatValue renders a DuckDB value the way Databricks renders it as a string; shape is
+// its type's (see parseNested), loc the session's time zone.
+func formatValue(v any, shape *nestedType, loc *time.Location) (string, error) {
 	switch x := v.(type) {
 	case string:
 		return x, nil
@@ -394,15 +399,12 @@ func formatValue(v any) (string, error) {
 		return string(x), nil
 	case duckdb.UUID:
 		return x.String(), nil
-	case duckdb.OrderedMap:
-		m := make(map[string]any, x.Len())
-		keys, values := x.Keys(), x.Values()
-		for i := range keys {
-			m[fmt.Sprint(keys[i])] = values[i]
+	case []any, map[string]any, duckdb.OrderedMap:
+		b, err := appendJSON(nil, x, shape, loc)
+		if err != nil {
+			return "", err
 		}
-		return toJSON(m)
-	case []any, map[string]any:
-		return toJSON(x)
+		return string(b), nil
 	case fmt.Stringer:
 		return x.String(), nil
 	default:
@@ -410,42 +412,128 @@ func formatValue(v any) (string, error) {
 	}
 }
 
-func toJSON(v any) (string, error) {
-	b, err := appendJSON(nil, v)
-	if err != nil {
-		return "", err
+// nestedType is what rendering a nested value needs of its type that the Go value lost:
+// a struct's field order, and whether a timestamp has a time zone. It is read off the
+// type's DuckDB name (parseNested); nil or partial where the name says nothing.
+type nestedType struct {
+	fields []string      // STRUCT: its fields, in declared order
+	types  []*nestedType // STRUCT: their types
+	elem   *nestedType   // a list's elements, a MAP's values
+	wall   bool          // a TIMESTAMP without a time zone: a wall time in the session's
+}
+
+// parseNested reads a DuckDB type name such as STRUCT("a b" DECIMAL(5,2), c DATE[])[].
+func parseNested(name string) *nestedType {
+	s := strings.TrimSpace(name)
+	upper := strings.ToUpper(s)
+	t := &nestedType{}
+	switch {
+	case strings.HasSuffix(s, "]"):
+		if i := strings.LastIndexByte(s, '['); i > 0 {
+			t.elem = parseNested(s[:i])
+		}
+	case strings.HasPrefix(upper, "STRUCT(") && strings.HasSuffix(s, ")"):
+		for _, part := range splitTopLevel(s[len("STRUCT(") : len(s)-1]) {
+			field, typ := splitField(part)
+			t.fields, t.types = append(t.fields, field), append(t.types, parseNested(typ))
+		}
+	case strings.HasPrefix(upper, "MAP(") && strings.HasSuffix(s, ")"):
+		if kv := splitTopLevel(s[len("MAP(") : len(s)-1]); len(kv) == 2 {
+			t.elem = parseNested(kv[1])
+		}
+	case strings.HasPrefix(upper, "TIMESTAMP"):
+		t.wall = upper != "TIMESTAMPTZ" && !strings.Contains(upper, "TIME ZONE")
 	}
-	return string(b), nil
+	return t
+}
+
+// splitTopLevel splits s at the commas outside parentheses, brackets and double quotes.
+func splitTopLevel(s string) []string {
+	var parts []string
+	depth, quoted, from := 0, false, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			quoted = !quoted // "" inside a quoted name toggles twice
+		case quoted:
+		case c == '(' || c == '[':
+			depth++
+		case c == ')' || c == ']':
+			depth--
+		case c == ',' && depth == 0:
+			parts, from = append(parts, s[from:i]), i+1
+		}
+	}
+	return append(parts, s[from:])
+}
+
+// splitField splits a STRUCT member "name TYPE" (the name double-quoted when it must be).
+func splitField(part string) (name, typ string) {
+	part = strings.TrimSpace(part)
+	if strings.HasPrefix(part, `"`) {
+		for i := 1; i < len(part); i++ {
+			if part[i] != '"' {
+				continue
+			}
+			if i+1 < len(part) && part[i+1] == '"' {
+				i++ // an escaped quote
+				continue
+			}
+			return strings.ReplaceAll(part[1:i], `""`, `"`), part[i+1:]
+		}
+		return part, ""
+	}
+	if i := strings.IndexByte(part, ' '); i > 0 {
+		return part[:i], part[i+1:]
+	}
+	return part, ""
 }
 
 // appendJSON renders a nested value the way the driver renders the complex types
-// Databricks sends it as Arrow: JSON in which a decimal is its exact number literal and a
-// date or timestamp is Go's time.String in the session's time zone (UTC), quoted.
-// encoding/json alone would write a duckdb.Decimal as the struct it is.
-func appendJSON(b []byte, v any) ([]byte, error) {
+// Databricks sends it as Arrow: JSON in which a struct's fields keep their declared order
+// (shape), a decimal is its exact number literal, and a date or timestamp is Go's
+// time.String in the session's time zone, quoted. encoding/json alone would write a
+// duckdb.Decimal as the struct it is. shape may be nil: then a struct's fields come in
+// name order.
+func appendJSON(b []byte, v any, shape *nestedType, loc *time.Location) ([]byte, error) {
 	var err error
+	var elem *nestedType
+	if shape != nil {
+		elem = shape.elem
+	}
 	switch x := v.(type) {
 	case nil:
 		return append(b, "null"...), nil
 	case duckdb.Decimal:
 		return append(b, decimalString(x)...), nil
 	case time.Time:
-		return strconv.AppendQuote(b, x.UTC().String()), nil
+		if shape != nil && shape.wall {
+			x = time.Date(x.Year(), x.Month(), x.Day(), x.Hour(), x.Minute(), x.Second(), x.Nanosecond(), loc)
+		}
+		return strconv.AppendQuote(b, x.In(loc).String()), nil
 	case []any:
 		b = append(b, '[')
 		for i, e := range x {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			if b, err = appendJSON(b, e); err != nil {
+			if b, err = appendJSON(b, e, elem, loc); err != nil {
 				return nil, err
 			}
 		}
 		return append(b, ']'), nil
-	case map[string]any: // a STRUCT: its fields in name order, as encoding/json has them
+	case map[string]any: // a STRUCT
 		b = append(b, '{')
+		if shape != nil && len(shape.fields) == len(x) && allIn(shape.fields, x) {
+			for i, k := range shape.fields {
+				if b, err = appendMember(b, i, k, x[k], shape.types[i], loc); err != nil {
+					return nil, err
+				}
+			}
+			return append(b, '}'), nil
+		}
 		for i, k := range slices.Sorted(maps.Keys(x)) {
-			if b, err = appendMember(b, i, k, x[k]); err != nil {
+			if b, err = appendMember(b, i, k, x[k], nil, loc); err != nil {
 				return nil, err
 			}
 		}
@@ -454,7 +542,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		b = append(b, '{')
 		keys, values := x.Keys(), x.Values()
 		for i := range keys {
-			if b, err = appendMember(b, i, fmt.Sprint(keys[i]), values[i]); err != nil {
+			if b, err = appendMember(b, i, fmt.Sprint(keys[i]), values[i], elem, loc); err != nil {
 				return nil, err
 			}
 		}
@@ -467,8 +555,18 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	return append(b, j...), nil
 }
 
+// allIn reports whether every name is a key of m.
+func allIn(names []string, m map[string]any) bool {
+	for _, n := range names {
+		if _, ok := m[n]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // appendMember renders the i-th member "key":value of a JSON object.
-func appendMember(b []byte, i int, key string, v any) ([]byte, error) {
+func appendMember(b []byte, i int, key string, v any, shape *nestedType, loc *time.Location) ([]byte, error) {
 	if i > 0 {
 		b = append(b, ',')
 	}
@@ -477,7 +575,7 @@ func appendMember(b []byte, i int, key string, v any) ([]byte, error) {
 		return nil, err
 	}
 	b = append(append(b, k...), ':')
-	return appendJSON(b, v)
+	return appendJSON(b, v, shape, loc)
 }
 
 func formatInterval(iv duckdb.Interval) string {

@@ -109,6 +109,13 @@ func TestSessionTimeZone(t *testing.T) {
 			assert.True(t, want.Equal(tz), "TIMESTAMPTZ: %v, want %v", tz, want)
 			assert.Equal(t, 0, ts.In(tc.loc).Hour(), "the driver shows it in the session's zone")
 
+			// Nested, a TIMESTAMP is the same wall time, a TIMESTAMPTZ the same instant,
+			// both shown in the session's zone.
+			var wall, instant string
+			require.NoError(t, db.QueryRow("SELECT [TIMESTAMP '2024-01-01 00:00:00'], [TIMESTAMPTZ '2024-01-01 00:00:00']").Scan(&wall, &instant))
+			assert.Equal(t, fmt.Sprintf(`[%q]`, want.String()), wall)
+			assert.Equal(t, fmt.Sprintf(`[%q]`, want.String()), instant)
+
 			// A timestamp parameter is an instant; it compares with the session's literals.
 			var back time.Time
 			var same bool
@@ -136,8 +143,11 @@ func TestComplexTypes(t *testing.T) {
 		{"nested arrays", "[[1, 2], [3]]", "ARRAY", `[[1,2],[3]]`},
 		{"array of structs", "[{'a': 2.25::DECIMAL(5,2), 'b': DATE '2020-01-01'}]", "ARRAY", `[{"a":2.25,"b":"2020-01-01 00:00:00 +0000 UTC"}]`},
 		{"array of maps", "[MAP {'k': 1.5::DECIMAL(4,1)}]", "ARRAY", `[{"k":1.5}]`},
-		{"struct", "{'b': [1.5::DECIMAL(4,1)], 'a': 'x'}", "STRUCT", `{"a":"x","b":[1.5]}`},
+		{"struct", "{'b': [1.5::DECIMAL(4,1)], 'a': 'x'}", "STRUCT", `{"b":[1.5],"a":"x"}`}, // declared order
+		{"struct with quoted names", `{'"q"': 1, 'a b': {'z': 2, 'y': 3}}`, "STRUCT", `{"\"q\"":1,"a b":{"z":2,"y":3}}`},
+		{"array of structs in order", "[{'y': 1, 'x': 2}]", "ARRAY", `[{"y":1,"x":2}]`},
 		{"map", "MAP {'k': [TIMESTAMP '2024-01-01 00:00:00']}", "MAP", `{"k":["2024-01-01 00:00:00 +0000 UTC"]}`},
+		{"map in order", "MAP {'b': 1, 'a': 2}", "MAP", `{"b":1,"a":2}`},
 	}
 	// Native decimals change top-level DECIMAL columns only.
 	for _, mode := range []struct{ name, params string }{{"string decimals", ""}, {"native decimals", "useArrowNativeDecimal=true"}} {
