@@ -38,15 +38,16 @@ import (
 // files) slowed the probe, not telemetry.
 
 // maxPairedRatio bounds the case's median latency over the control's: 5 % when the
-// matrix soaks (thousands of pairs); generous in the short CI version, whose 50 to a few
-// hundred pairs under -race move by ±30 % (performance claims belong to benchmarks), but
+// matrix soaks (thousands of pairs); generous in the short CI version, whose 40 to a few
+// hundred pairs under -race move by ±30 % and, on a loaded machine, have reached 2.1× with
+// no fault at all (performance claims belong to benchmarks), but
 // still far below what a query that waits for telemetry would show (an export attempt
 // times out after 250 ms; a small query takes 1–3 ms).
 func maxPairedRatio() float64 {
 	if *soak >= 10*time.Second {
 		return 1.05
 	}
-	return 2
+	return 4
 }
 
 // minPairs is how many pairs make a measure: a soak's minute gives thousands.
