@@ -328,26 +328,21 @@ var (
 	unitsRe     = regexp.MustCompile(`^[+-]?\d+$`)
 )
 
+// intervalUnits names the unit of a bare number for each interval qualifier's last field.
+var intervalUnits = [][2]string{{"MONTH", "months"}, {"YEAR", "years"}, {"DAY", "days"}, {"HOUR", "hours"}, {"MINUTE", "minutes"}, {"SECOND", "seconds"}}
+
 // intervalText turns an interval parameter into text DuckDB casts to INTERVAL. The
 // driver's INTERVAL MONTH and INTERVAL DAY (and Databricks' other qualifiers) give a
 // bare number its unit, which DuckDB's CAST ignores; Databricks' literal forms are
 // spelled out; anything else ("3 days") is DuckDB's to read.
 func intervalText(typ, s string) (string, error) {
 	s = strings.TrimSpace(s)
-	unit := ""
-	switch q := strings.TrimSpace(strings.TrimPrefix(typ, "INTERVAL")); {
-	case strings.HasSuffix(q, "MONTH"):
-		unit = "months"
-	case strings.HasSuffix(q, "YEAR"):
-		unit = "years"
-	case strings.HasSuffix(q, "DAY"):
-		unit = "days"
-	case strings.HasSuffix(q, "HOUR"):
-		unit = "hours"
-	case strings.HasSuffix(q, "MINUTE"):
-		unit = "minutes"
-	case strings.HasSuffix(q, "SECOND"):
-		unit = "seconds"
+	unit := "" // of the qualifier's last field: INTERVAL YEAR TO MONTH counts months
+	for _, u := range intervalUnits {
+		if strings.HasSuffix(typ, u[0]) {
+			unit = u[1]
+			break
+		}
 	}
 	neg := func(sign string) string {
 		if sign == "-" {
