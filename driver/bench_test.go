@@ -172,7 +172,7 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 	spent := make([]time.Duration, len(vs))
 	cpu := make([]time.Duration, len(vs)) // the process's CPU time during the measured ops
 	b.ResetTimer()
-	paired.Turns(b, len(vs), 1, func(j int) {
+	paired.Turns(b, len(vs), paired.Seed(1), func(j int) {
 		for k := range t.settle + t.measured {
 			began, cpuBegan := time.Now(), processCPU()
 			if err := body(dbs[j]); err != nil {

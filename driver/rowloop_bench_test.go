@@ -37,7 +37,7 @@ func BenchmarkE2ERowLoop(b *testing.B) {
 	}
 	perRow := make([][]float64, len(vs))
 	b.ResetTimer()
-	paired.Turns(b, len(vs), 3, func(j int) {
+	paired.Turns(b, len(vs), paired.Seed(3), func(j int) {
 		d, err := rowLoop(dbs[j], e2eInlineQuery, 100_000)
 		if err != nil {
 			b.Fatal(err)

@@ -39,6 +39,8 @@ import (
 	"time"
 
 	"github.com/jedib0t/go-pretty/v6/table"
+
+	"github.com/dbtelemetry/dbtelemetry/internal/paired"
 )
 
 type options struct {
@@ -138,6 +140,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			cmd := exec.CommandContext(ctx, bins[g.pkg], "-test.run=^$", "-test.bench="+g.bench,
 				"-test.benchtime="+g.benchtime, "-test.benchmem", "-test.count=1")
 			cmd.Dir = filepath.Join(root, g.pkg)
+			// Turn orders of the round's own (the same in a rerun of the report).
+			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", paired.SeedEnv, r))
 			text, err := output(cmd, o.verbose)
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", g.pkg, g.bench, err)
@@ -437,6 +441,10 @@ func (r report) hotPath() {
 				over = ""
 			case v == "ours-on" && b.name == "BenchmarkHotPathNext":
 				goal, ok = "≤ +20 ns, 0 allocs", holds(dns <= 20 && r.res.median(name, "allocs/op") == 0)
+			case v == "ours-on" && b.step == "":
+				// Wall time per query with every CPU busy: a CPU cost of up to NumCPU times
+				// that. Shown, not judged: the goal is per query.
+				over = fmt.Sprintf("%+.0f ns of wall time (up to %+.0f ns of CPU over %d CPUs), %+.0f allocs", dns, dns*float64(runtime.NumCPU()), runtime.NumCPU(), dal)
 			case v == "ours-on":
 				goal, ok = "≤ +1 µs, ≤ +8 allocs", holds(dns <= 1000 && dal <= 8)
 			case v == "ours-off":
@@ -560,7 +568,14 @@ func (r report) throughput() {
 	t := table.NewWriter()
 	t.AppendHeader(table.Row{"benchmark", "rate", "time/op", "allocs/op", "goal", "holds"})
 	ev := r.res.median("BenchmarkThroughput8Emitters", "events/s")
-	t.AppendRow(table.Row{"aggregator, 8 emitters", fmt.Sprintf("%.2f M events/s", ev/1e6),
+	// Events taken, not logs exported: with every CPU emitting, the one export goroutine
+	// falls behind, and the logs a full queue drops are counted (shown beside the rate).
+	dropped, exported := r.res.median("BenchmarkThroughput8Emitters", "dropped"), r.res.median("BenchmarkThroughput8Emitters", "logs-exported")
+	rate := fmt.Sprintf("%.2f M events/s", ev/1e6)
+	if dropped+exported > 0 {
+		rate += fmt.Sprintf(" (logs: %.1f %% dropped for a full queue, the rest exported)", 100*dropped/(dropped+exported))
+	}
+	t.AppendRow(table.Row{"aggregator, 8 emitters", rate,
 		ns(r.res.median("BenchmarkThroughput8Emitters", "ns/op")), num(r.res.median("BenchmarkThroughput8Emitters", "allocs/op")),
 		"≥ 2 M events/s", holds(ev >= 2e6)})
 	name := "BenchmarkExportToWarehouse"

@@ -4,8 +4,25 @@ package paired
 
 import (
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 )
+
+// SeedEnv names the environment variable that picks the turn orders of a run (see
+// Seed): benchreport sets it to the round's number, so that every round has orders of
+// its own and a report can be replayed.
+const SeedEnv = "DBTELEMETRY_PAIRED_SEED"
+
+// Seed is the seed of a benchmark's turns: base mixed with SeedEnv when it is set (an
+// unsigned integer), else with a random number, so that runs do not replay the same
+// orders and an order effect is averaged over them rather than repeated.
+func Seed(base uint64) uint64 {
+	if v, err := strconv.ParseUint(os.Getenv(SeedEnv), 10, 64); err == nil {
+		return base ^ (v+1)*0x9e3779b97f4a7c15
+	}
+	return base ^ rand.Uint64()
+}
 
 // Turns calls each(j) once for every variant j per iteration, b.N iterations, in a new
 // random order each time (so that no variant always follows the same one): the same

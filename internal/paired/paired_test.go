@@ -50,3 +50,20 @@ func fmtInts(v []int) string {
 	}
 	return string(b)
 }
+
+// Seed follows SeedEnv, differs from one value of it to the next, and is random without it.
+func TestSeed(t *testing.T) {
+	t.Setenv(SeedEnv, "0")
+	zero := Seed(5)
+	if Seed(5) != zero {
+		t.Fatal("one value of the variable, two seeds")
+	}
+	t.Setenv(SeedEnv, "1")
+	if Seed(5) == zero {
+		t.Fatal("rounds 0 and 1 have one seed")
+	}
+	t.Setenv(SeedEnv, "")
+	if Seed(5) == Seed(5) {
+		t.Fatal("without the variable, two runs have one seed")
+	}
+}
