@@ -329,6 +329,17 @@ func TestDivision(t *testing.T) {
 	assert.Nil(t, got, "1/0 with ansi_mode=false")
 	require.NoError(t, legacy.QueryRow("SELECT 6/4").Scan(&got))
 	assert.Equal(t, 1.5, got)
+
+	// SET switches it within a session, both ways, under either name.
+	_, err = conn.ExecContext(context.Background(), "SET ansi_mode = false")
+	require.NoError(t, err)
+	require.NoError(t, conn.QueryRowContext(context.Background(), "SELECT 1/0").Scan(&got))
+	assert.Nil(t, got, "1/0 after SET ansi_mode = false")
+	_, err = conn.ExecContext(context.Background(), "set spark.sql.ansi.enabled = 'true';")
+	require.NoError(t, err)
+	_, err = conn.ExecContext(context.Background(), "SELECT 1/0")
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, "22012", ee.SqlState())
 }
 
 func TestCloudFetch(t *testing.T) {

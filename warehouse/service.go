@@ -388,6 +388,9 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 	if err != nil {
 		return &paramError{err}
 	}
+	if q, ok := ansiModeStatement(query); ok {
+		query = q
+	}
 	kind, verb := classify(query)
 	rows, err := op.sess.conn.QueryContext(ctx, query, args...)
 	if err != nil {

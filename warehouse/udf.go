@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -101,6 +102,23 @@ func sessionZone(conf map[string]string) (*time.Location, string, error) {
 		return nil, "", fmt.Errorf("invalid session time zone %q: %w", name, err)
 	}
 	return loc, "SET TimeZone = '" + strings.ReplaceAll(loc.String(), "'", "''") + "'", nil
+}
+
+// setAnsiRe matches Databricks' SET of ANSI mode: SET ansi_mode = false, and its Spark
+// name.
+var setAnsiRe = regexp.MustCompile(`(?i)^\s*SET\s+(?:ansi_mode|spark\.sql\.ansi\.enabled)\s*=\s*'?(true|false)'?\s*;?\s*$`)
+
+// ansiModeStatement is the DuckDB statement that does what stmt asks when stmt sets ANSI
+// mode (DuckDB has no such setting: the session's "/" macro is replaced).
+func ansiModeStatement(stmt string) (string, bool) {
+	m := setAnsiRe.FindStringSubmatch(stmt)
+	switch {
+	case m == nil:
+		return "", false
+	case strings.EqualFold(m[1], "false"):
+		return legacyDivide, true
+	}
+	return ansiDivide, true
 }
 
 // ansiOff reports whether a session configuration turns Databricks' ANSI mode off.
