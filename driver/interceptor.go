@@ -341,21 +341,17 @@ func (i *interceptor) TxRollback(ctx context.Context, tx driver.Tx) error {
 // chunk of it, and no reply of its can list one now (database/sql makes one call at a
 // time on a connection, and this completion comes after the statement's last).
 func (c *Connector) forgetLinks(st *stmtState) (carried bool) {
-	if st.linksSeen.Load() == 0 {
-		return st.takeStart()
+	if st.linksSeen.Load() > 0 {
+		st.mu.Lock()
+		links := st.links
+		st.links = nil
+		st.linksGone = true
+		st.mu.Unlock()
+		for _, l := range links {
+			c.links.Delete(l)
+		}
 	}
-	st.mu.Lock()
-	links := st.links
-	st.links = nil
-	st.linksGone = true
-	// Under st.mu: a hand-over that took the start has said it already.
-	carried = st.carried && (!st.held || st.conn.held.CompareAndSwap(st, nil))
-	st.carried = false
-	st.mu.Unlock()
-	for _, l := range links {
-		c.links.Delete(l)
-	}
-	return carried
+	return st.takeStart()
 }
 
 // takeStart reports whether the completion carries the statement's start, and takes
