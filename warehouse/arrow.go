@@ -296,14 +296,14 @@ func newColumn(name, dbType string, opts encodeOptions) column {
 		// DuckDB's TIMESTAMP is a wall time (handed over as UTC), its TIMESTAMP WITH TIME
 		// ZONE an instant; Databricks' TIMESTAMP is an instant whose literals are read in
 		// the session's zone.
-		wall := opts.loc != nil && opts.loc != time.UTC && base != "TIMESTAMPTZ" && !strings.Contains(base, "TIME ZONE")
+		wall := opts.loc != nil && opts.loc != time.UTC && !hasZone(base)
 		set(tcli.TTypeId_TIMESTAMP_TYPE, &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "Etc/UTC"}, func(b array.Builder, v any) error {
 			t, ok := v.(time.Time)
 			if !ok {
 				return typeErr(v, base)
 			}
 			if wall {
-				t = time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), opts.loc)
+				t = wallIn(t, opts.loc)
 			}
 			b.(*array.TimestampBuilder).Append(arrow.Timestamp(t.UnixMicro()))
 			return nil
@@ -368,6 +368,18 @@ func stringAdder(dbType string, loc *time.Location) func(array.Builder, any) err
 		b.(*array.StringBuilder).Append(s)
 		return nil
 	}
+}
+
+// hasZone reports whether a DuckDB timestamp type, named in upper case, is an instant
+// (TIMESTAMPTZ, TIMESTAMP WITH TIME ZONE) rather than a wall time.
+func hasZone(upper string) bool {
+	return upper == "TIMESTAMPTZ" || strings.Contains(upper, "TIME ZONE")
+}
+
+// wallIn is the instant at which loc's clocks show t's wall time: DuckDB hands a
+// TIMESTAMP without a zone over as that wall time in UTC.
+func wallIn(t time.Time, loc *time.Location) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
 }
 
 // decimalString renders a DECIMAL(p,s) as Databricks does: with s digits after the point
@@ -442,7 +454,7 @@ func parseNested(name string) *nestedType {
 			t.elem = parseNested(kv[1])
 		}
 	case strings.HasPrefix(upper, "TIMESTAMP"):
-		t.wall = upper != "TIMESTAMPTZ" && !strings.Contains(upper, "TIME ZONE")
+		t.wall = !hasZone(upper)
 	}
 	return t
 }
@@ -508,7 +520,7 @@ func appendJSON(b []byte, v any, shape *nestedType, loc *time.Location) ([]byte,
 		return append(b, decimalString(x)...), nil
 	case time.Time:
 		if shape != nil && shape.wall {
-			x = time.Date(x.Year(), x.Month(), x.Day(), x.Hour(), x.Minute(), x.Second(), x.Nanosecond(), loc)
+			x = wallIn(x, loc)
 		}
 		return strconv.AppendQuote(b, x.In(loc).String()), nil
 	case []any:

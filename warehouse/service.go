@@ -388,10 +388,12 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 	if err != nil {
 		return &paramError{err}
 	}
-	if q, ok := ansiModeStatement(query); ok {
-		query = q
-	}
 	kind, verb := classify(query)
+	if verb == "SET" {
+		if q, ok := ansiModeStatement(query); ok {
+			query = q
+		}
+	}
 	rows, err := op.sess.conn.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err

@@ -92,10 +92,8 @@ func initSession(execer driver.ExecerContext) error {
 // TIMESTAMP WITH TIME ZONE literals and renders them in it (by default in the host's).
 func sessionZone(conf map[string]string) (*time.Location, string, error) {
 	name := "UTC"
-	for k, v := range conf {
-		if strings.EqualFold(k, "timezone") && strings.TrimSpace(v) != "" {
-			name = strings.TrimSpace(v)
-		}
+	if v, ok := confValue(conf, "timezone"); ok && v != "" {
+		name = v
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
@@ -108,8 +106,8 @@ func sessionZone(conf map[string]string) (*time.Location, string, error) {
 // name.
 var setAnsiRe = regexp.MustCompile(`(?i)^\s*SET\s+(?:ansi_mode|spark\.sql\.ansi\.enabled)\s*=\s*'?(true|false)'?\s*;?\s*$`)
 
-// ansiModeStatement is the DuckDB statement that does what stmt asks when stmt sets ANSI
-// mode (DuckDB has no such setting: the session's "/" macro is replaced).
+// ansiModeStatement is the DuckDB statement that does what stmt, a SET, asks when it sets
+// ANSI mode (DuckDB has no such setting: the session's "/" macro is replaced).
 func ansiModeStatement(stmt string) (string, bool) {
 	m := setAnsiRe.FindStringSubmatch(stmt)
 	switch {
@@ -123,10 +121,19 @@ func ansiModeStatement(stmt string) (string, bool) {
 
 // ansiOff reports whether a session configuration turns Databricks' ANSI mode off.
 func ansiOff(conf map[string]string) bool {
+	v, _ := confValue(conf, "ansi_mode", "spark.sql.ansi.enabled")
+	return strings.EqualFold(v, "false")
+}
+
+// confValue is the trimmed value of the first session parameter found under one of
+// names, whose case does not matter (the driver sends the DSN's spelling).
+func confValue(conf map[string]string, names ...string) (string, bool) {
 	for k, v := range conf {
-		if strings.EqualFold(k, "ansi_mode") || strings.EqualFold(k, "spark.sql.ansi.enabled") {
-			return strings.EqualFold(strings.TrimSpace(v), "false")
+		for _, n := range names {
+			if strings.EqualFold(k, n) {
+				return strings.TrimSpace(v), true
+			}
 		}
 	}
-	return false
+	return "", false
 }
