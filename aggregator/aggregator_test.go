@@ -634,15 +634,24 @@ func TestQueuePopKeepsOrder(t *testing.T) {
 	}
 }
 
-func TestMaxPendingLogsWhileExporterHangs(t *testing.T) {
-	exp := newFake()
-	release := exp.block(false)
-	defer release()
-	a := newTest(t, exp, WithBatchSize(10), WithMaxPendingLogs(20))
-	for i := 0; i < 10; i++ { // one full batch: it goes in flight and hangs
+// batchInFlight returns an aggregator of batches of 10 logs, at most maxPending waiting,
+// whose first batch (the connection logs a0…a9) is in flight: its export hangs until
+// release (also called when the test ends, before the aggregator closes).
+func batchInFlight(t *testing.T, maxPending int) (a *Aggregator, exp *fakeExporter, release func()) {
+	t.Helper()
+	exp = newFake()
+	release = exp.block(false)
+	a = newTest(t, exp, WithBatchSize(10), WithMaxPendingLogs(maxPending))
+	t.Cleanup(release)
+	for i := 0; i < 10; i++ {
 		a.Handle(connOpen(fmt.Sprint("a", i)))
 	}
 	testwait.Recv(t, exp.started, 5*time.Second, "the full batch's export to begin")
+	return a, exp, release
+}
+
+func TestMaxPendingLogsWhileExporterHangs(t *testing.T) {
+	a, exp, release := batchInFlight(t, 20)
 	a.Handle(telemetry.Event{Kind: telemetry.KindError, SessionID: "err", ErrorName: telemetry.ErrNameTimeout})
 	for i := 0; i < 100; i++ {
 		a.Handle(connOpen(fmt.Sprint("b", i)))
@@ -678,14 +687,7 @@ func TestMaxPendingLogsWhileExporterHangs(t *testing.T) {
 // At MaxPendingLogs, with error logs in the queue and finished statements in outboxes, a
 // terminal error pushes out a statement's log, not an older error log.
 func TestMaxPendingLogsKeepsErrorsOverOutboxLogs(t *testing.T) {
-	exp := newFake()
-	release := exp.block(false)
-	defer release()
-	a := newTest(t, exp, WithBatchSize(10), WithMaxPendingLogs(40))
-	for i := 0; i < 10; i++ { // one full batch: it goes in flight and hangs
-		a.Handle(connOpen(fmt.Sprint("a", i)))
-	}
-	testwait.Recv(t, exp.started, 5*time.Second, "the full batch's export to begin")
+	a, exp, release := batchInFlight(t, 40)
 	for i := 0; i < 35; i++ {
 		a.Handle(telemetry.Event{Kind: telemetry.KindError, SessionID: fmt.Sprint("err", i), ErrorName: telemetry.ErrNameTimeout})
 	}
