@@ -45,6 +45,16 @@ func (w *tw) statusOK(id int16) {
 	w.stop()
 }
 
+// handleID writes field id of a handle, a THandleIdentifier: guid and a zero secret.
+func (w *tw) handleID(id int16, guid []byte) {
+	w.field(thriftStruct, id)
+	w.field(thriftString, 1)
+	w.bin(guid)
+	w.field(thriftString, 2)
+	w.bin(make([]byte, 16))
+	w.stop()
+}
+
 // binStructs writes list field id of structs, each a binary field 1 holding one of items
 // and a zero i64 field i64ID.
 func (w *tw) binStructs(id int16, items [][]byte, i64ID int16) {
@@ -74,13 +84,8 @@ func namedExecuteReply(guid []byte, batches [][]byte, links []string) []byte {
 	w.statusOK(1)
 	if guid != nil {
 		w.field(thriftStruct, 2) // operationHandle
-		w.field(thriftStruct, 1) // operationId
-		w.field(thriftString, 1)
-		w.bin(guid)
-		w.field(thriftString, 2)
-		w.bin(make([]byte, 16))
-		w.stop()
-		w.field(thriftI32, 2) // operationType
+		w.handleID(1, guid)      // operationId
+		w.field(thriftI32, 2)    // operationType
 		w.i32(0)
 		w.field(thriftBool, 3) // hasResultSet
 		w.i8(1)
@@ -124,12 +129,7 @@ func openSessionReply(guid []byte) []byte {
 	w.field(thriftI32, 2)
 	w.i32(42248)
 	w.field(thriftStruct, 3) // sessionHandle
-	w.field(thriftStruct, 1) // sessionId
-	w.field(thriftString, 1)
-	w.bin(guid)
-	w.field(thriftString, 2)
-	w.bin(make([]byte, 16))
-	w.stop()
+	w.handleID(1, guid)      // sessionId
 	w.stop()
 	w.stop()
 	w.stop()
