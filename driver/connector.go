@@ -114,6 +114,9 @@ func newConnector(cfg config, dsn *dsnConfig) (*Connector, error) {
 			seen.HTTPPath, query = path, q
 			seen.UseCloudFetch, seen.QueryTimeout = c.settings.useCloudFetch, c.settings.queryTimeout
 		}
+		if a := c.settings.authType; a != "" {
+			seen.AuthType = a // the caller's options may have replaced the DSN's credentials
+		}
 		c.tr.thrift = seen.HTTPPath
 		info := seen.connectionInfo()
 		c.info.Store(&info)
@@ -337,8 +340,9 @@ func (c *Connector) observeThrift(req *http.Request) {
 
 // learnInfo describes the connection from the first Thrift call when no DSN did
 // (NewConnector with the driver's options): the host, port and HTTP path the driver
-// calls, a personal access token's auth type when its Authorization header carries one,
-// and the CloudFetch and timeout settings read back from the driver's configuration.
+// calls, and the auth type, CloudFetch and timeout settings read back from the driver's
+// configuration (without them, a personal access token's auth type when the call's
+// Authorization header carries one).
 func (c *Connector) learnInfo(req *http.Request) {
 	if c.dsnURL != nil {
 		return
@@ -349,8 +353,11 @@ func (c *Connector) learnInfo(req *http.Request) {
 	if c.settings.ok {
 		seen.UseCloudFetch, seen.QueryTimeout = c.settings.useCloudFetch, c.settings.queryTimeout
 	}
-	if strings.HasPrefix(authorization(req.Header), "Bearer dapi") {
-		seen.AuthType = dsnAuthPAT
+	switch {
+	case c.settings.authType != "":
+		seen.AuthType = c.settings.authType
+	case strings.HasPrefix(authorization(req.Header), "Bearer dapi"):
+		seen.AuthType = dsnAuthPAT // a driver whose configuration could not be read
 	}
 	info := seen.connectionInfo()
 	c.info.Store(&info)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"net"
+	"net/http"
 	"strconv"
 	"testing"
 	"time"
 
+	dbsql "github.com/databricks/databricks-sql-go"
+	"github.com/databricks/databricks-sql-go/auth/tokenprovider"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -64,6 +67,72 @@ func TestNewConnectorDescribesItsConnection(t *testing.T) {
 			assert.Equal(t, int32(p), params.HostInfo.Port)
 		})
 	}
+}
+
+// Every log of a connection names the authenticator the driver used, as the wire
+// format's auth_type does, whether the driver's options or a DSN chose it: the driver's
+// options override a DSN's credentials, and so does the auth_type.
+func TestAuthTypeFollowsTheDriversAuthenticator(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	token := srv.Token()
+	base := connOptions(srv)[:3] // host, port and path: no credentials
+	fromOptions := func(auth dbsql.ConnOption) func() (*driver.Connector, error) {
+		return func() (*driver.Connector, error) {
+			return driver.NewConnector(driver.WithConnOptions(append(base[:3:3], auth)...), driver.WithTelemetry(true), driver.WithHosts(driver.NewHosts()))
+		}
+	}
+	cases := []struct {
+		name string
+		open func() (*driver.Connector, error)
+		want string
+	}{
+		{"access token", fromOptions(dbsql.WithAccessToken(token)), "pat"},
+		{"static token", fromOptions(dbsql.WithStaticToken(token)), "static-token"},
+		{"external token", fromOptions(dbsql.WithExternalToken(func() (string, error) { return token, nil })), "external-token"},
+		{"token provider", fromOptions(dbsql.WithTokenProvider(tokenprovider.NewCachedTokenProvider(tokenprovider.NewStaticTokenProvider(token)))), "token-provider"},
+		{"custom authenticator", fromOptions(dbsql.WithAuthenticator(bearerAuth(token))), "custom"},
+		{"DSN", func() (*driver.Connector, error) {
+			return driver.OpenConnector(srv.DSN()+"?enableTelemetry=true", driver.WithHosts(driver.NewHosts()))
+		}, "pat"},
+		{"DSN, then the driver's option", func() (*driver.Connector, error) {
+			return driver.OpenConnector(srv.DSN()+"?enableTelemetry=true", driver.WithHosts(driver.NewHosts()),
+				driver.WithConnOptions(dbsql.WithExternalToken(func() (string, error) { return token, nil })))
+		}, "external-token"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv.TakeTelemetryRequests()
+			c, err := tc.open()
+			require.NoError(t, err)
+			db := sql.OpenDB(c)
+			var n int
+			require.NoError(t, db.QueryRowContext(context.Background(), "SELECT 1").Scan(&n))
+			require.NoError(t, db.Close())
+			logs := decodeLogs(t, srv)
+			require.NotEmpty(t, logs)
+			opened := 0
+			for _, l := range logs {
+				assert.Equal(t, tc.want, l.Entry.SQLDriverLog.AuthType, "every log")
+				if opType(l) == telemetry.OpCreateSession {
+					opened++
+					params := l.Entry.SQLDriverLog.DriverConnectionParams
+					require.NotNil(t, params)
+					assert.Equal(t, tc.want, params.AuthMech)
+				}
+			}
+			assert.Equal(t, 1, opened)
+		})
+	}
+}
+
+// bearerAuth is an authenticator of the caller's own: it sends the token as a bearer.
+type bearerAuth string
+
+func (b bearerAuth) Authenticate(r *http.Request) error {
+	r.Header.Set("Authorization", "Bearer "+string(b))
+	return nil
 }
 
 // A statement that polls and then fails with a terminal error keeps, in its one log, what

@@ -37,13 +37,19 @@ const (
 	paramRetryDelay      = telemetry.ParamRetryDelay
 )
 
-// Authentication kinds a DSN can select, named as the telemetry wire format names
-// auth_type.
+// Authentication kinds, named as the telemetry wire format names auth_type: first those
+// a DSN can select.
 const (
 	dsnAuthPAT             = "pat"
 	dsnAuthOAuthM2M        = "oauth-m2m"
 	dsnAuthExternalBrowser = "external-browser" // OAuth U2M
 	dsnAuthUnknown         = "unknown"          // no credentials in the DSN
+
+	// The auth types that only the driver's options set (see authTypeOf).
+	authStaticToken   = "static-token"   // dbsql.WithStaticToken
+	authExternalToken = "external-token" // dbsql.WithExternalToken
+	authTokenProvider = "token-provider" // dbsql.WithTokenProvider, WithFederatedTokenProvider
+	authCustom        = "custom"         // dbsql.WithAuthenticator
 )
 
 // Defaults the driver documents for the options a DSN may leave unset

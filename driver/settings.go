@@ -15,6 +15,9 @@ type driverSettings struct {
 	httpPath      string
 	useCloudFetch bool
 	queryTimeout  time.Duration
+	// authType names the driver's authenticator as the wire format's auth_type does (see
+	// authTypeOf); "" when its configuration had no Authenticator field.
+	authType string
 }
 
 // settingsProbe returns a connector option of the Databricks driver that reads what the
@@ -50,6 +53,75 @@ func (s *driverSettings) read(v reflect.Value) {
 		return
 	}
 	*s = driverSettings{ok: true, httpPath: path.String(), useCloudFetch: cloudFetch.Bool(), queryTimeout: time.Duration(timeout.Int())}
+	if a := v.FieldByName("Authenticator"); a.Kind() == reflect.Interface {
+		s.authType = authTypeOf(a)
+	}
+}
+
+// driverModule is the import path of the Databricks driver, whose packages name its
+// authenticators.
+const driverModule = "github.com/databricks/databricks-sql-go"
+
+// authTypeOf names the authenticator a (an interface value: the driver's
+// auth.Authenticator) by its package, as the wire format's auth_type does: pat,
+// oauth-m2m, external-browser (OAuth U2M), static-token, external-token and
+// token-provider (the driver's token-provider options, federated ones included), unknown
+// for none (the driver's no-op authenticator), custom for one of the caller's own
+// (dbsql.WithAuthenticator).
+func authTypeOf(a reflect.Value) string {
+	if a.IsNil() {
+		return dsnAuthUnknown
+	}
+	v := a.Elem()
+	t := v.Type()
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.PkgPath() {
+	case driverModule + "/auth/pat":
+		return dsnAuthPAT
+	case driverModule + "/auth/oauth/m2m":
+		return dsnAuthOAuthM2M
+	case driverModule + "/auth/oauth/u2m":
+		return dsnAuthExternalBrowser
+	case driverModule + "/auth/noop":
+		return dsnAuthUnknown
+	case driverModule + "/auth/tokenprovider":
+		return tokenProviderType(v)
+	case driverModule:
+		// WithFederatedTokenProvider's authenticator, the driver's own type.
+		return authTokenProvider
+	}
+	return authCustom
+}
+
+// tokenProviderType names the token provider of the driver's token-provider
+// authenticator v: WithStaticToken's, WithExternalToken's, or any other
+// (WithTokenProvider's).
+func tokenProviderType(v reflect.Value) string {
+	if v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return authTokenProvider
+	}
+	p := v.FieldByName("provider")
+	if p.Kind() != reflect.Interface || p.IsNil() {
+		return authTokenProvider
+	}
+	t := p.Elem().Type()
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.PkgPath() == driverModule+"/auth/tokenprovider" {
+		switch t.Name() {
+		case "StaticTokenProvider":
+			return authStaticToken
+		case "ExternalTokenProvider":
+			return authExternalToken
+		}
+	}
+	return authTokenProvider
 }
 
 // endpointPath splits the driver's http path as its Thrift client's URL does (the driver
