@@ -283,6 +283,52 @@ func TestMissingTableIsExecutionError(t *testing.T) {
 	assert.Contains(t, err.Error(), "UNBOUND_SQL_PARAMETER")
 }
 
+// TestSetTimeZone checks that Databricks' SET of the session time zone, in each of its
+// spellings, changes the zone the session's later statements read and show TIMESTAMP
+// literals in, and that a zone that names none fails as Databricks reports it, leaving the
+// zone as it was.
+func TestSetTimeZone(t *testing.T) {
+	srv := start(t)
+	conn, err := open(t, srv, "").Conn(context.Background())
+	require.NoError(t, err)
+	defer func() { _ = conn.Close() }()
+	ctx := context.Background()
+	for _, tc := range []struct{ set, zone string }{
+		{"SET TIME ZONE 'America/New_York'", "America/New_York"},
+		{"set time zone LOCAL", "UTC"},
+		{"SET spark.sql.session.timeZone = Asia/Tokyo", "Asia/Tokyo"},
+		{"SET timezone = 'Europe/Paris';", "Europe/Paris"},
+		{`SET TIME ZONE "+05:00"`, "Etc/GMT-5"},
+		{"SET TIME ZONE 'GMT-03:00'", "Etc/GMT+3"},
+		{"SET TIME ZONE 'UTC'", "UTC"},
+	} {
+		_, err := conn.ExecContext(ctx, tc.set)
+		require.NoError(t, err, tc.set)
+		var zone string
+		require.NoError(t, conn.QueryRowContext(ctx, "SELECT current_setting('TimeZone')").Scan(&zone), tc.set)
+		assert.Equal(t, tc.zone, zone, tc.set)
+		loc, err := time.LoadLocation(tc.zone)
+		require.NoError(t, err)
+		var ts time.Time
+		require.NoError(t, conn.QueryRowContext(ctx, "SELECT TIMESTAMP '2024-01-01 00:00:00'").Scan(&ts), tc.set)
+		want := time.Date(2024, 1, 1, 0, 0, 0, 0, loc)
+		assert.True(t, want.Equal(ts), "%s: TIMESTAMP %v, want %v", tc.set, ts, want)
+	}
+
+	_, err = conn.ExecContext(ctx, "SET TIME ZONE 'America/New_York'")
+	require.NoError(t, err)
+	for _, bad := range []string{"SET TIME ZONE 'Mars/Olympus'", "SET TIME ZONE '+05:30'", "SET timezone = ''"} {
+		_, err = conn.ExecContext(ctx, bad)
+		var ee dbsqlerr.DBExecutionError
+		require.True(t, errors.As(err, &ee), "%s: got %T: %v", bad, err, err)
+		assert.Equal(t, "22022", ee.SqlState(), bad)
+		assert.Contains(t, err.Error(), "[INVALID_CONF_VALUE.TIME_ZONE]", bad)
+		var zone string
+		require.NoError(t, conn.QueryRowContext(ctx, "SELECT current_setting('TimeZone')").Scan(&zone))
+		assert.Equal(t, "America/New_York", zone, "%s leaves the zone as it was", bad)
+	}
+}
+
 // TestDivision checks that "/" keeps DuckDB's results, types and NULLs where the divisor
 // is not zero (ansiDivide only adds the error), whatever the current schema.
 func TestDivision(t *testing.T) {

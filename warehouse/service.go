@@ -29,7 +29,9 @@ type session struct {
 	handle *tcli.TSessionHandle
 	conn   *sql.Conn
 
-	loc *time.Location // the session's time zone (configuration `timezone`, else UTC)
+	// loc is the session's time zone (configuration `timezone`, else UTC; then what a SET
+	// of it said). Guarded by mu: statements read and set it as they run.
+	loc *time.Location
 
 	mu     sync.Mutex // one statement at a time on conn
 	closed bool
@@ -257,7 +259,6 @@ func (v *service) ExecuteStatement(ctx context.Context, req *tcli.TExecuteStatem
 		compress: req.GetCanDecompressLZ4Result_(),
 		encodeOps: encodeOptions{
 			decimalAsArrow: req.UseArrowNativeTypes != nil && req.UseArrowNativeTypes.GetDecimalAsArrow(),
-			loc:            sess.loc,
 			batchRows:      min(s.cfg.batchRows, maxRows),
 		},
 		handle: &tcli.TOperationHandle{
@@ -389,15 +390,26 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 		return &paramError{err}
 	}
 	kind, verb := classify(query)
+	var zone *time.Location // what a SET of the time zone sets, once DuckDB took it
 	if verb == "SET" {
 		if q, ok := ansiModeStatement(query); ok {
 			query = q
+		} else if name, ok := timeZoneSet(query); ok {
+			loc, set, err := zoneSetting(name)
+			if err != nil || name == "" {
+				return &zoneError{zone: name}
+			}
+			query, zone = set, loc
 		}
 	}
 	rows, err := op.sess.conn.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
+	if zone != nil {
+		op.sess.loc = zone
+	}
+	op.encodeOps.loc = op.sess.loc // run holds the session's lock
 	switch kind {
 	case kindDML:
 		var n int64

@@ -406,6 +406,10 @@ func mapError(err error) sqlError {
 	if errors.As(err, &oe) {
 		return sqlError{state: "22003", class: "CAST_OVERFLOW", message: oe.Error()}
 	}
+	var ze *zoneError
+	if errors.As(err, &ze) {
+		return sqlError{state: "22022", class: "INVALID_CONF_VALUE.TIME_ZONE", message: ze.Error()}
+	}
 	var pe *paramError
 	if errors.As(err, &pe) || strings.Contains(err.Error(), "incorrect argument count") {
 		// Parameters that could not be bound: ours (bindParameters), or duckdb-go's count

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,11 +96,77 @@ func sessionZone(conf map[string]string) (*time.Location, string, error) {
 	if v, ok := confValue(conf, "timezone"); ok && v != "" {
 		name = v
 	}
-	loc, err := time.LoadLocation(name)
+	loc, set, err := zoneSetting(name)
 	if err != nil {
 		return nil, "", fmt.Errorf("invalid session time zone %q: %w", name, err)
 	}
+	return loc, set, nil
+}
+
+// zoneSetting is the time zone name names (an IANA name, UTC, or a fixed offset such as
+// +05:30), and the DuckDB statement that makes it the session's.
+func zoneSetting(name string) (*time.Location, string, error) {
+	loc, err := loadZone(name)
+	if err != nil {
+		return nil, "", err
+	}
 	return loc, "SET TimeZone = '" + strings.ReplaceAll(loc.String(), "'", "''") + "'", nil
+}
+
+// offsetRe matches a fixed offset from UTC as Spark's time zones take one: +05:30, -8:00,
+// and the same after UTC or GMT.
+var offsetRe = regexp.MustCompile(`^(?i:UTC|GMT)?([+-])(\d{1,2}):(\d{2})$`)
+
+// loadZone loads the zone name names. A fixed offset becomes DuckDB's Etc/GMT zone when
+// it is whole hours (Etc/GMT signs are reversed); other offsets are refused, as DuckDB
+// names no zone for them.
+func loadZone(name string) (*time.Location, error) {
+	m := offsetRe.FindStringSubmatch(name)
+	if m == nil {
+		return time.LoadLocation(name)
+	}
+	h, _ := strconv.Atoi(m[2])
+	if m[3] != "00" || h > 14 {
+		return nil, fmt.Errorf("unsupported offset %q: only whole hours up to 14", name)
+	}
+	if h == 0 {
+		return time.UTC, nil
+	}
+	sign := "-" // +05:00 is Etc/GMT-5
+	if m[1] == "-" {
+		sign = "+"
+	}
+	return time.LoadLocation("Etc/GMT" + sign + strconv.Itoa(h))
+}
+
+// setZoneRe matches Databricks' SET of the session time zone: SET TIME ZONE LOCAL,
+// SET TIME ZONE 'zone', and SET spark.sql.session.timeZone = zone (or timezone = zone).
+// SET TIME ZONE INTERVAL is left to DuckDB, which refuses it.
+var setZoneRe = regexp.MustCompile(`(?i)^\s*SET\s+(?:TIME\s+ZONE\s+(?:(LOCAL)|'([^']*)'|"([^"]*)")|(?:spark\.sql\.session\.timeZone|timezone)\s*=\s*(?:'([^']*)'|"([^"]*)"|([^\s;'"]+)))\s*;?\s*$`)
+
+// timeZoneSet reports whether stmt, a SET, sets the session's time zone, and the zone it
+// names: LOCAL is the warehouse's own zone, UTC (never the host's, see sessionZone).
+func timeZoneSet(stmt string) (zone string, ok bool) {
+	m := setZoneRe.FindStringSubmatch(stmt)
+	if m == nil {
+		return "", false
+	}
+	if m[1] != "" {
+		return "UTC", true
+	}
+	for _, g := range m[2:] {
+		if g != "" {
+			return strings.TrimSpace(g), true
+		}
+	}
+	return "", true
+}
+
+// zoneError is a SET of a time zone that names none.
+type zoneError struct{ zone string }
+
+func (e *zoneError) Error() string {
+	return fmt.Sprintf(`The value '%s' in the config "spark.sql.session.timeZone" is invalid. Cannot resolve the given timezone.`, e.zone)
 }
 
 // setAnsiRe matches Databricks' SET of ANSI mode: SET ansi_mode = false, and its Spark
