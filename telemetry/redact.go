@@ -47,6 +47,14 @@ var (
 	// The row a Delta constraint rejected, column by column, values bare:
 	// "CHECK constraint c (x > 0) violated by row with values:\n - name : Alice\n - x : -1".
 	rowValuesRe = regexp.MustCompile(`(?is)(\bviolated by row with values:).*`)
+	// Values Spark prints bare in the messages of some error classes: the record a parser
+	// rejected (MALFORMED_RECORD_IN_PARSING: "detected in record parsing: [Alice,null].
+	// Parse Mode: FAILFAST"), a duplicate map key (DUPLICATED_MAP_KEY: "Duplicate map key
+	// alice was found") and a JSON field's value (CANNOT_PARSE_JSON_FIELD: "and the value
+	// alice of the JSON token type"). Quoted values and numbers have rules of their own.
+	parsedRecordRe = regexp.MustCompile(`(?s)(\bdetected in record parsing:).*?(\.\s+Parse Mode:|\s+SQLSTATE:|$)`)
+	mapKeyRe       = regexp.MustCompile(`(?s)(\bDuplicate map key)\s.*?(\s+was found\b|\s+SQLSTATE:|$)`)
+	jsonValueRe    = regexp.MustCompile(`(?s)(\band the value)\s.*?(\s+of the JSON token type\b)`)
 	// The message of the caller's own raise_error or assert_true: text of the
 	// application's, which may hold anything; the SQLSTATE after it stays.
 	userRaisedRe = regexp.MustCompile(`(?s)(\[USER_RAISED_EXCEPTION\]).*?(\s+SQLSTATE:|$)`)
@@ -66,7 +74,11 @@ var (
 		{need: []string{"sql"}, re: sqlBlockRe, repl: "${1} " + Redacted},
 		{need: []string{"with values:"}, re: rowValuesRe, repl: "${1} " + Redacted},
 		{need: []string{"user_raised_exception"}, re: userRaisedRe, repl: "${1} " + Redacted + "${2}"},
-		// URLs: userinfo, query and fragment go (SPEC §4a, CloudFetch pre-signed links).
+		{need: []string{"record parsing:"}, re: parsedRecordRe, repl: "${1} " + Redacted + "${2}"},
+		{need: []string{"duplicate map key"}, re: mapKeyRe, repl: "${1} " + Redacted + "${2}"},
+		{need: []string{"json token type"}, re: jsonValueRe, repl: "${1} " + Redacted + "${2}"},
+		// URLs: userinfo, query and fragment go, and so does the path of a pre-signed link
+		// or of a cloud object store's (SPEC §4a, CloudFetch links).
 		{need: []string{"://"}, apply: redactURLs},
 		// Keyed secrets before the rules that could eat their key.
 		{need: []string{`"`}, apply: redactJSONSecrets},
@@ -295,6 +307,9 @@ func redactJSONSecrets(s string) string {
 }
 
 // redactURL keeps scheme, host and path of an URL and drops userinfo, query and fragment.
+// The path goes too ("/[PATH]") when the URL had a query, as a pre-signed link has, or
+// goes to a cloud object store: either may be a CloudFetch link, whose path names
+// the workspace and the statement's result files.
 func redactURL(u string) string {
 	// Trailing punctuation usually belongs to the sentence, not the URL.
 	trail := len(u)
@@ -315,13 +330,39 @@ func redactURL(u string) string {
 	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
 		authority = Redacted + "@" + authority[at+1:]
 	}
+	signed := false
 	if q := strings.IndexAny(rest, "?#"); q >= 0 {
-		rest = rest[:q]
+		rest, signed = rest[:q], rest[q] == '?'
 	}
-	if strings.EqualFold(scheme, "file://") {
+	switch {
+	case strings.EqualFold(scheme, "file://"):
 		rest = redactUnixPaths(rest) // a local path: its directories go, as any path's
+	case strings.HasPrefix(rest, "/[PATH"):
+		// Redacted in the first pass; the second saw its "]" as trailing punctuation.
+	case len(rest) > 1 && (signed || objectStore(authority)):
+		rest = "/[PATH]"
 	}
 	return scheme + authority + rest + tail
+}
+
+// objectStoreSuffixes end the host names of the cloud object stores that serve CloudFetch
+// files (S3, Azure Blob and Data Lake storage, Google Cloud Storage).
+var objectStoreSuffixes = [...]string{".amazonaws.com", ".blob.core.windows.net", ".dfs.core.windows.net", "storage.googleapis.com"}
+
+// objectStore reports whether an URL's authority (host, maybe port) is a cloud object
+// store's.
+func objectStore(authority string) bool {
+	host := authority
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
+		host = host[:i]
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	for _, suffix := range objectStoreSuffixes {
+		if strings.HasSuffix(host, suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // redactBasic redacts "Basic <value>" unless the value is a plain lower-case word (as in

@@ -127,15 +127,20 @@ func keepNumber(s string, i, end int) bool {
 const maxNameScan = 64
 
 // dottedBefore reports whether the name that ends at s[k] (exclusive) is a dotted one
-// with a letter or a dot (host.example, main.go, 10.0.0.1) or localhost: a host or a
-// file, not a key of a value (ssn:123, ID:987) nor a time (09:03).
+// with a letter (host.example, main.go) or two dots (10.0.0.1), or localhost: a host or a
+// file, not a key of a value (ssn:123, ID:987), a time (09:03) nor a decimal number
+// (12.50:3), which redactNumbers replaces: its digits after the colon would otherwise
+// be kept in one pass and replaced in the next.
 func dottedBefore(s string, k int) bool {
-	j, dot := k, false
+	j, dots, letter := k, 0, false
 	for j > 0 && k-j < maxNameScan && (isWordChar(s[j-1]) || s[j-1] == '.' || s[j-1] == '-') {
 		j--
-		dot = dot || s[j] == '.'
+		if s[j] == '.' {
+			dots++
+		}
+		letter = letter || isLetter(s[j])
 	}
-	return dot || k-j == len("localhost") && indexFold(s[j:k], "localhost") == 0
+	return dots > 0 && (letter || dots > 1) || k-j == len("localhost") && indexFold(s[j:k], "localhost") == 0
 }
 
 // lettersBefore reports whether the word that ends at s[k] (exclusive) holds a letter.
@@ -164,7 +169,21 @@ func afterHTTP(s string, i int) bool {
 	if indexFold(t, "error") == 0 && len(t) == len("error") {
 		_, t = tok(start)
 	}
-	return len(t) >= 4 && indexFold(t[:4], "http") == 0 && (len(t) == 4 || t[4] == '/')
+	return len(t) >= 4 && indexFold(t[:4], "http") == 0 && (len(t) == 4 || httpVersion(t[4:]))
+}
+
+// httpVersion reports whether v is "/" and a protocol version (1.1, 2): anything else
+// after HTTP/ is no status line.
+func httpVersion(v string) bool {
+	if len(v) < 2 || v[0] != '/' {
+		return false
+	}
+	for i := 1; i < len(v); i++ {
+		if c := v[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // wordBefore reports whether the letters that end at s[k] (exclusive) form one of words
