@@ -126,18 +126,21 @@ func TestRegistryConcurrentAcquireRelease(t *testing.T) {
 func TestRegistryDoubleReleaseIsIgnoredAndLogged(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
+	srv, rc := newServer(t, nil)
 	r := newTestRegistry(t, WithLogger(zerolog.New(&lockedWriter{w: &buf, mu: &mu}).Level(zerolog.DebugLevel)))
 	ctx := context.Background()
-	a, err := r.Acquire("dbc.databricks.com")
+	a, err := r.Acquire(srv.URL, WithLoopbackDSN(), WithConnCredentials(BearerToken("t")))
 	noErr(t, err, "a")
-	b, err := r.Acquire("dbc.databricks.com")
+	b, err := r.Acquire(srv.URL, WithLoopbackDSN(), WithConnCredentials(BearerToken("t")))
 	noErr(t, err, "b")
 	noErr(t, a.Release(ctx), "release a")
 	noErr(t, a.Release(ctx), "release a again")
 	equal(t, r.Refs(a.Key()), 1, "b still holds it")
-	if err := b.Exporter().Export(ctx, nil); err != nil {
+	// A batch of one log goes out: an empty one would return before the closed check.
+	if err := b.Exporter().Export(ctx, batch(1)); err != nil {
 		t.Fatalf("exporter closed by a double release: %v", err)
 	}
+	equal(t, rc.hits.Load(), int64(1), "the batch reached the host")
 	noErr(t, b.Release(ctx), "release b")
 	equal(t, r.Len(), 0, "hosts")
 	mu.Lock()
