@@ -179,8 +179,11 @@ func (a *Aggregator) Handle(ev telemetry.Event) {
 			a.receivedOther.Add(1)
 			if ev.Kind == telemetry.KindStatementComplete {
 				// Nothing to aggregate with; the completion alone is still worth a log.
-				rec := statementRecord(nil, &ev, a.now())
+				rec := statementRecord(nil, &ev, a.eventTime(&ev))
 				a.enqueue(&rec)
+				if ev.Terminal {
+					a.requestFlush() // it carries its terminal error
+				}
 				return
 			}
 			a.invalid.Add(1)
@@ -248,9 +251,10 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event, openOnly bool) {
 		sh.closedDrops++
 		return
 	}
-	// An evicted statement's log has gone: its later events would log it again, as often
-	// as it is evicted (Rows still read after StatementTTL). They are dropped, its errors
-	// logged on their own, like those of a statement that completed.
+	// An evicted statement's log has gone, and so has that of a statement a terminal error
+	// finished: its later events would log it again, as often as it is evicted (Rows still
+	// read after StatementTTL), or once more after the error (its Rows closed). They are
+	// dropped, its errors logged on their own, like those of a statement that completed.
 	evicted := e == nil && sh.wasEvicted(ev.StatementID)
 	if evicted && ev.Kind != telemetry.KindError {
 		sh.lateDrops++
@@ -263,6 +267,7 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event, openOnly bool) {
 			a.requestFlush() // a completion that carries its terminal error: flushed now
 		}
 	case ev.Kind == telemetry.KindError && ev.Terminal:
+		sh.tombstone(ev.StatementID)
 		a.finish(sh, e, ev)
 		a.requestFlush()
 	case ev.Kind == telemetry.KindError && (ev.Standalone || evicted) && e == nil:
@@ -571,7 +576,7 @@ func (a *Aggregator) shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		a.cancelRun() // aborts the export in flight; run then counts what is left
-		a.log.Debug().Err(ctx.Err()).Msg("telemetry: aggregator close deadline passed")
+		a.guard(func() { a.log.Debug().Err(ctx.Err()).Msg("telemetry: aggregator close deadline passed") })
 		return fmt.Errorf("aggregator: close: %w", ctx.Err())
 	}
 }

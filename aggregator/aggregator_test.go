@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -267,6 +268,45 @@ func TestTerminalErrorFlushesNow(t *testing.T) {
 	a.Handle(stmtErr("q1", true))
 	waitFor(t, "the terminal error's flush", func() bool { return len(exp.logs()) == 2 })
 	assert.Equal(t, []int{2}, exp.batchSizes(), "the batch with the connection log went too")
+}
+
+// A statement a terminal error finished has one log, the error's: its later events (its
+// completion when its Rows close, a chunk still read) are dropped as late, and a later
+// error is logged on its own, as for a statement that completed. The statement need not
+// have been open: a sink may send the error without a start.
+func TestTerminalErrorEndsTheStatement(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		opened   bool
+		after    telemetry.Event
+		wantLogs int
+		wantLate int64
+	}{
+		{"completion", true, complete("q1"), 1, 1},
+		{"completion, never opened", false, complete("q1"), 1, 1},
+		{"chunk", true, chunk("q1", 0, time.Millisecond, false), 1, 1},
+		{"retryable error", true, stmtErr("q1", false), 2, 0},
+		{"terminal error", true, stmtErr("q1", true), 2, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := newFake()
+			a := newTest(t, exp)
+			if tc.opened {
+				a.Handle(start("q1"))
+			}
+			a.Handle(stmtErr("q1", true))
+			a.Handle(tc.after)
+			flush(t, a)
+			logs := exp.logs()
+			require.Len(t, logs, tc.wantLogs)
+			for _, l := range logs {
+				assert.NotNil(t, driverLog(l).ErrorInfo, "an error's log")
+			}
+			s := a.Stats()
+			assert.Equal(t, tc.wantLate, s.Dropped.Late)
+			assert.Zero(t, s.OpenStatements, "nothing waits for StatementTTL")
+		})
+	}
 }
 
 // A statement.complete that carries its terminal error (the driver's way of ending a
@@ -596,6 +636,26 @@ func TestQueueFullDropsAnOutboxLogBeforeAnError(t *testing.T) {
 	assert.Zero(t, q.waiting())
 }
 
+// An export that makes room before the outbox's logs move in cancels the debt: no log
+// is dropped while fewer than max await export.
+func TestQueueDebtCancelledByAnExport(t *testing.T) {
+	q := queue{max: 4}
+	outbox := []record{{sessionID: "n1"}, {sessionID: "n2"}}
+	for i := range outbox {
+		require.True(t, q.reserveOutbox(&outbox[i]))
+	}
+	for _, name := range []string{"e1", "e2", "e3"} { // e3 goes in over max
+		q.push(&record{kind: recError, sessionID: name, err: errData{name: "e"}})
+	}
+	require.Equal(t, int64(1), q.debt)
+	require.Len(t, q.pop(nil, 10), 3, "the export takes the error logs")
+	q.moveIn(outbox, nil)
+	assert.Zero(t, q.droppedFull, "room was made: nothing is dropped")
+	assert.Zero(t, q.debt)
+	assert.Equal(t, 2, q.waiting())
+	assert.Len(t, q.pop(nil, 10), 2)
+}
+
 // An outbox's error logs are not counted as logs that could go in an error's place.
 func TestQueueFullOutboxOfErrors(t *testing.T) {
 	q := queue{max: 2}
@@ -691,23 +751,19 @@ func TestMaxPendingLogsKeepsErrorsOverOutboxLogs(t *testing.T) {
 	for i := 0; i < 35; i++ {
 		a.Handle(telemetry.Event{Kind: telemetry.KindError, SessionID: fmt.Sprint("err", i), ErrorName: telemetry.ErrNameTimeout})
 	}
-	for i := 0; i < 5; i++ {
-		a.Handle(complete(fmt.Sprint("s", i)))
-	}
-	require.Equal(t, 40, a.Stats().Pending)
-	require.Equal(t, 35, a.q.len(), "the statements' logs wait in outboxes")
-	x := "x"
-	for i := 0; ; i++ { // a statement whose shard's outbox is empty
-		x = fmt.Sprint("x", i)
-		sh := a.shardFor(x)
-		sh.mu.Lock()
-		empty := len(sh.outbox) == 0
-		sh.mu.Unlock()
-		if empty {
-			break
+	// Five statements, placed so that no outbox overflows into the queue (the shard count
+	// and the outboxes' size follow GOMAXPROCS), and a last shard left empty.
+	shard := 0
+	for placed := 0; placed < 5; shard++ {
+		for _, id := range idsOnShard(a, shard, min(a.outboxCap, 5-placed)) {
+			a.Handle(complete(id))
+			placed++
 		}
 	}
-	a.Handle(stmtErr(x, true))
+	require.Less(t, shard, len(a.shards), "a shard is left for the error")
+	require.Equal(t, 40, a.Stats().Pending)
+	require.Equal(t, 35, a.q.len(), "the statements' logs wait in outboxes")
+	a.Handle(stmtErr(idsOnShard(a, len(a.shards)-1, 1)[0], true)) // a statement whose outbox is empty
 
 	release()
 	flush(t, a)
@@ -857,6 +913,42 @@ func TestCloseBoundedByContext(t *testing.T) {
 	s := a.Stats()
 	assert.Equal(t, int64(1), s.Dropped.ExportFailed, "the cancelled batch")
 	assert.Equal(t, int64(1), s.Dropped.Unfinished, "the log that never left")
+}
+
+// panicWriter is a log destination that panics on every write.
+type panicWriter struct{}
+
+func (panicWriter) Write([]byte) (int, error) { panic("log writer") }
+
+// A caller's logger that panics while Close reports its deadline is counted, as every
+// other of the aggregator's log lines: Close returns its error, and so does the next.
+func TestCloseDeadlineWithAPanickingLogger(t *testing.T) {
+	exp := newFake()
+	release := exp.block(false)
+	defer release()
+	a := New(exp, WithBatchSize(1), WithLogger(zerolog.New(panicWriter{}).Level(zerolog.DebugLevel)))
+	a.Handle(connOpen("s1"))
+	<-exp.started
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	var err error
+	require.NotPanics(t, func() { err = a.Close(ctx) })
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorIs(t, a.Close(context.Background()), context.DeadlineExceeded, "a second Close says the same")
+	assert.Positive(t, a.Stats().Panics)
+}
+
+// A completion without a statement id that carries its terminal error is flushed at once,
+// as one with an id is, and dated by its event.
+func TestCompletionWithoutIDWithATerminalErrorFlushesNow(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp) // timer 1 h, batch 100: only the error can trigger the export
+	done := complete("")
+	done.Time = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	done.ErrorName, done.Terminal = telemetry.ErrNameData, true
+	a.Handle(done)
+	waitFor(t, "the terminal error's flush", func() bool { return len(exp.logs()) == 1 })
+	assert.Equal(t, done.Time.UnixMilli(), exp.logs()[0].Context.ClientContext.TimestampMillis)
 }
 
 func TestFlushBoundedByContext(t *testing.T) {

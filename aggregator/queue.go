@@ -116,8 +116,9 @@ type queue struct {
 	// non-error logs waiting in outboxes.
 	outboxErrs atomic.Int64
 	// debt counts the error logs let in over max while the only non-error logs waited in
-	// outboxes: as many of those are dropped when they move in (see pushLocked). Guarded
-	// by mu.
+	// outboxes: as many of those are dropped when they move in (see pushLocked), while
+	// more than max logs await export; an export that made room first cancels it.
+	// Guarded by mu.
 	debt int64
 	// counters, guarded by mu
 	queued, droppedFull, droppedClosed, unfinished int64
@@ -189,13 +190,16 @@ func (q *queue) moveIn(recs []record, rec *record) {
 		case q.closed:
 			q.droppedClosed++
 			q.pending.Add(-1)
-		case !isErr && q.debt > 0:
+		case !isErr && q.debt > 0 && q.pending.Load() > int64(q.max):
 			// An error log took its place over max (see pushLocked): it goes now.
 			q.debt--
 			q.queued++
 			q.droppedFull++
 			q.pending.Add(-1)
 		default:
+			if !isErr {
+				q.debt = 0 // exports made room meanwhile: no log is over max any more
+			}
 			q.add(&recs[i])
 		}
 	}

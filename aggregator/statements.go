@@ -176,7 +176,8 @@ func statementRecord(e *entry, ev *telemetry.Event, now time.Time) record {
 	return rec
 }
 
-// wasEvicted reports whether the statement id is among the last evicted.
+// wasEvicted reports whether the statement id is among the last evicted, or finished by
+// a terminal error (see tombstone).
 func (s *shard) wasEvicted(id string) bool {
 	if len(s.evicted) == 0 {
 		return false
@@ -185,9 +186,12 @@ func (s *shard) wasEvicted(id string) bool {
 	return ok
 }
 
-// tombstone remembers that the statement id was evicted: its log has gone. The oldest
-// id is forgotten when the ring is full.
+// tombstone remembers that the statement id was evicted, or finished by a terminal
+// error: its log has gone. The oldest id is forgotten when the ring is full.
 func (s *shard) tombstone(id string) {
+	if s.wasEvicted(id) {
+		return // once in the ring: a second copy would outlive the first's delete
+	}
 	if s.evictedIDs == nil {
 		s.evictedIDs = make([]string, s.evictedCap)
 		s.evicted = make(map[string]struct{})

@@ -51,8 +51,10 @@ type Dropped struct {
 	Unfinished int64
 	// Invalid: events with an unknown kind, or a statement event without a statement id.
 	Invalid int64
-	// Late: events of a statement already evicted (its log went at the eviction), such as
-	// the chunks and completion of Rows read for longer than StatementTTL.
+	// Late: events of a statement whose log has gone: one evicted (its log went at the
+	// eviction), such as the chunks and completion of Rows read for longer than
+	// StatementTTL, or one a terminal error event finished, such as its completion when
+	// its Rows close afterwards.
 	Late int64
 	// Undecided: events a connector dropped while it waited for the server's feature flag:
 	// those beyond the 1024 it keeps meanwhile, and those it kept when the answer was off
