@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	dbsql "github.com/databricks/databricks-sql-go"
+	"github.com/databricks/databricks-sql-go/driverctx"
 	"github.com/ngrok/sqlmw"
 
 	"github.com/dbtelemetry/dbtelemetry/aggregator"
@@ -168,7 +169,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 	// The connection's state, shared by the interceptor's hooks and the outer layer.
 	cs := newConnState(c)
-	conn, err := c.inner.Connect(withConn(ctx, cs))
+	conn, err := c.inner.Connect(connectContext(ctx, cs))
 	if err != nil {
 		return conn, err
 	}
@@ -180,6 +181,21 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 		c.askFlag()
 	}
 	return &outerConn{mw: conn, cs: cs}, nil
+}
+
+// connectContext is ctx with the connection's state, and the driver's conn-id callback,
+// by which the driver names the session as soon as its OpenSession returns (chained to
+// the caller's own, if ctx carries one). The transport reads the id off the reply too,
+// which a reply read only at the driver's next call would tell too late.
+func connectContext(ctx context.Context, cs *connState) context.Context {
+	onConn := cs.onConnID
+	if user, _ := ctx.Value(driverctx.ConnIdCallbackKey).(driverctx.IdCallbackFunc); user != nil {
+		onConn = func(id string) {
+			cs.onConnID(id)
+			user(id)
+		}
+	}
+	return driverctx.NewContextWithConnIdCallback(withConn(ctx, cs), onConn)
 }
 
 // Driver returns the registered databricks-telemetry driver.

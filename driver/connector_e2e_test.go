@@ -11,6 +11,7 @@ import (
 
 	dbsql "github.com/databricks/databricks-sql-go"
 	"github.com/databricks/databricks-sql-go/auth/tokenprovider"
+	"github.com/databricks/databricks-sql-go/driverctx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -125,6 +126,43 @@ func TestAuthTypeFollowsTheDriversAuthenticator(t *testing.T) {
 			assert.Equal(t, 1, opened)
 		})
 	}
+}
+
+// A caller's own conn-id callback in the context that opens a connection still hears the
+// session id, beside telemetry's own callback (which names the CREATE_SESSION log).
+func TestConnectKeepsTheCallersConnIDCallback(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	exp := &driver.LogCapture{}
+	c, err := driver.OpenConnector(srv.DSN(), driver.WithExporter(exp), driver.WithTelemetry(true), driver.WithHosts(driver.NewHosts()))
+	require.NoError(t, err)
+	db := sql.OpenDB(c)
+	var heard []string
+	ctx := driverctx.NewContextWithConnIdCallback(context.Background(), func(id string) { heard = append(heard, id) })
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	require.NoError(t, conn.Close())
+	require.NoError(t, db.Close())
+	require.NoError(t, c.Close())
+	sessions := srv.Sessions()
+	require.Len(t, sessions, 1)
+	named := 0
+	for _, id := range heard { // the driver also calls it with "" before it knows the session
+		if id != "" {
+			named++
+			assert.Equal(t, sessions[0].ID, id)
+		}
+	}
+	assert.Positive(t, named, "the caller's callback heard the session")
+	opened := 0
+	for _, l := range exp.Logs() {
+		if opType(*l) == telemetry.OpCreateSession {
+			opened++
+			assert.Equal(t, sessions[0].ID, l.Entry.SQLDriverLog.SessionID)
+		}
+	}
+	assert.Equal(t, 1, opened)
 }
 
 // bearerAuth is an authenticator of the caller's own: it sends the token as a bearer.

@@ -36,3 +36,13 @@ func (l *LogCapture) Logs() []*telemetry.FrontendLog {
 	defer l.mu.Unlock()
 	return append([]*telemetry.FrontendLog(nil), l.logs...)
 }
+
+// LinksKept is the number of CloudFetch links c keeps for downloads to come.
+func LinksKept(c *Connector) int {
+	n := 0
+	c.links.Range(func(any, any) bool {
+		n++
+		return true
+	})
+	return n
+}

@@ -338,9 +338,11 @@ func (i *interceptor) TxRollback(ctx context.Context, tx driver.Tx) error {
 // (see Connector.hold), and takes the statement off its connection's held.
 //
 // A statement the server listed no link for needs no lock: no download can report a
-// chunk of it, and no reply of its can list one now (database/sql makes one call at a
-// time on a connection, and this completion comes after the statement's last).
+// chunk of it, and a reply of its learnt from later (one whose end the driver read at its
+// next call) finds it ended and keeps no link. Ended is set before the links are counted,
+// and a reply counts its links before it looks at ended: one of the two sees the other.
 func (c *Connector) forgetLinks(st *stmtState) (carried bool) {
+	st.ended.Store(true)
 	if st.linksSeen.Load() > 0 {
 		st.mu.Lock()
 		links := st.links

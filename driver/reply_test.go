@@ -198,6 +198,104 @@ func callReply(t *testing.T, c *Connector, base http.RoundTripper, st *stmtState
 	return got
 }
 
+// lateEnd is a reply body without Content-Length whose end comes only once released:
+// the message in reads of at most n bytes, then EOF after release (a chunked body's last
+// chunk, or HTTP/2's end of stream, sent late).
+type lateEnd struct {
+	msg     *chunked
+	release chan struct{}
+}
+
+func (l *lateEnd) Read(p []byte) (int, error) {
+	if n, err := l.msg.Read(p); n > 0 || err != io.EOF {
+		return n, err
+	}
+	<-l.release
+	return 0, io.EOF
+}
+
+func (l *lateEnd) Close() error { return nil }
+
+type lateEndReply struct{ body *lateEnd }
+
+func (l lateEndReply) RoundTrip(*http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: http.StatusOK, ContentLength: -1, Body: l.body}, nil
+}
+
+// A reply without Content-Length is learnt from once its Thrift message is in, as the
+// driver reads it to its last byte and no further: not at the body's end, which comes at
+// the driver's next call, after the statement may have completed. The driver gets the
+// message unchanged, then the body's end.
+func TestUnsizedReplyLearntAtTheMessagesEnd(t *testing.T) {
+	guid := []byte{0x01, 0xef, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab}
+	for _, n := range []int{1, 7, 4096, 1 << 20} {
+		t.Run(fmt.Sprintf("reads of %d bytes", n), func(t *testing.T) {
+			c := &Connector{}
+			cs := newConnState(c)
+			call := func(st *stmtState, body []byte) (finish func()) {
+				t.Helper()
+				var ctx context.Context = withConn(context.Background(), cs)
+				if st != nil {
+					ctx = st
+				}
+				late := &lateEnd{msg: &chunked{r: bytes.NewReader(body), n: n}, release: make(chan struct{})}
+				tr := &transport{base: lateEndReply{late}, c: c, thrift: "/sql/1.0/warehouses/x"}
+				req := httptest.NewRequestWithContext(ctx, http.MethodPost, "https://h/sql/1.0/warehouses/x", strings.NewReader("x"))
+				resp, err := tr.RoundTrip(req)
+				require.NoError(t, err)
+				got := make([]byte, len(body))
+				_, err = io.ReadFull(resp.Body, got)
+				require.NoError(t, err)
+				require.Equal(t, body, got, "the driver reads the message unchanged")
+				return func() {
+					close(late.release)
+					rest, err := io.ReadAll(resp.Body)
+					require.NoError(t, err)
+					assert.Empty(t, rest)
+					require.NoError(t, resp.Body.Close())
+				}
+			}
+
+			finish := call(nil, openSessionReply(guid))
+			assert.Equal(t, "01ef1234-5678-9abc-def0-0123456789ab", cs.session(), "before the body's end")
+			finish()
+
+			st := newStmtState(context.Background(), cs)
+			finish = call(st, executeReply(nil, []string{"https://f/0?sig=a", "https://f/1?sig=b"}))
+			assert.EqualValues(t, 2, st.linksSeen.Load(), "before the body's end")
+			_, ok := c.links.Load("https://f/1?sig=b")
+			assert.True(t, ok)
+			finish()
+
+			st = newStmtState(context.Background(), cs)
+			finish = call(st, pollReply())
+			assert.EqualValues(t, 1, st.polls.Load(), "before the body's end")
+			finish()
+
+			// Bigger than maxSniff: watched as the driver reads it, from its start.
+			st = newStmtState(context.Background(), cs)
+			finish = call(st, executeReply([][]byte{bytes.Repeat([]byte{'a'}, maxSniff)}, nil))
+			assert.True(t, st.inline.Load())
+			finish()
+		})
+	}
+}
+
+// A reply learnt from after its statement completed (its body's end read at the
+// driver's next call) keeps none of its links: the connector would keep them, and the
+// statement with them, until it closed.
+func TestReplyAfterCompletionKeepsNoLinks(t *testing.T) {
+	c := &Connector{}
+	cs := newConnState(c)
+	st := newStmtState(context.Background(), cs)
+	st.claimed, st.done = true, true
+	c.forgetLinks(st)
+	readReply(t, c, executeReply(nil, []string{"https://f/0?sig=a"}), 4096, -1, st, cs)
+	_, ok := c.links.Load("https://f/0?sig=a")
+	assert.False(t, ok)
+	assert.Empty(t, st.links)
+}
+
 // Replies of known size are read at once in the transport; the driver reads them from
 // memory, unchanged.
 func TestReplyReadAtOnce(t *testing.T) {

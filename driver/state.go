@@ -104,10 +104,13 @@ type stmtState struct {
 	chunks     atomic.Int32 // files downloaded
 	linksSeen  atomic.Int32 // files the server listed
 	// mu guards links, and the hand-over of a held start (see Connector.hold).
-	mu        sync.Mutex
-	links     []string    // the links listed, forgotten when the statement completes
-	inline    atomic.Bool // the server sent Arrow batches inline
-	linksGone bool        // the statement completed: its links are not kept any more
+	mu     sync.Mutex
+	links  []string    // the links listed, forgotten when the statement completes
+	inline atomic.Bool // the server sent Arrow batches inline
+	// ended is set when the statement completes, before its links are read (see
+	// forgetLinks): a reply learnt from later keeps no link.
+	ended     atomic.Bool
+	linksGone bool // the statement completed: its links are not kept any more
 
 	done    bool // statement.complete was emitted
 	claimed bool // an interceptor hook owns this state

@@ -44,6 +44,20 @@ func rpcMethod(b []byte) (string, int, bool) {
 	return "other", end, true
 }
 
+// messageComplete reports whether b holds a whole Thrift reply, its header and its
+// result struct, by walking its fields (strings, binaries and lists of fixed-width
+// values are stepped over by their sizes). A message nested deeper than skip goes is
+// never found complete.
+func messageComplete(b []byte) bool {
+	_, end, ok := rpcMethod(b)
+	if !ok {
+		return false
+	}
+	r := thriftReader{b: b, off: end}
+	r.skip(thriftStruct, 0)
+	return !r.bad
+}
+
 // headerPossible reports whether b may be the start of a strict binary-protocol message
 // header (more bytes may make it one).
 func headerPossible(b []byte) bool {

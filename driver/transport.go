@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -191,11 +192,14 @@ func (t *transport) thriftCall(req *http.Request) (*http.Response, error) {
 	if st != nil {
 		latency = time.Since(began)
 	}
-	if n := resp.ContentLength; n >= 0 && n <= maxSniff {
+	switch n := resp.ContentLength; {
+	case n < 0:
+		resp.Body = t.readUnsized(resp.Body, st, cs, latency)
+	case n <= maxSniff:
 		resp.Body = t.readReply(resp.Body, int(n), st, cs, latency)
-		return resp, nil
+	default:
+		resp.Body = &reply{rc: resp.Body, t: t, st: st, cs: cs, size: n, latency: latency}
 	}
-	resp.Body = &reply{rc: resp.Body, t: t, st: st, cs: cs, size: resp.ContentLength, latency: latency}
 	return resp, nil
 }
 
@@ -213,16 +217,75 @@ func (t *transport) readReply(body io.ReadCloser, n int, st *stmtState, cs *conn
 		return &cutReplyBody{replyBody: replyBody{buf: buf, c: t.c}, err: err, closer: body}
 	}
 	_ = body.Close()
-	r := reply{t: t, st: st, cs: cs, latency: latency, mode: replyKeep, buf: buf}
-	if method, _, ok := rpcMethod(*buf); ok {
-		r.method = method
-		safely(func() {
-			if r.decide(); r.mode == replyKeep {
-				r.learn(*buf)
-			}
-		})
-	}
+	t.learnReply(*buf, st, cs, latency)
 	return &replyBody{buf: buf, c: t.c}
+}
+
+// learnReply learns from a whole reply read into memory (see reply.decide and
+// reply.learn).
+func (t *transport) learnReply(b []byte, st *stmtState, cs *connState, latency time.Duration) {
+	method, _, ok := rpcMethod(b)
+	if !ok {
+		return
+	}
+	r := reply{t: t, st: st, cs: cs, latency: latency, method: method}
+	safely(func() {
+		if r.decide(); r.mode == replyKeep {
+			r.learn(b)
+		}
+	})
+}
+
+// readUnsized reads a reply of unknown size (a chunked body, or HTTP/2 without a
+// Content-Length) at once up to the end of its Thrift message, when that comes within
+// maxSniff bytes, and learns from it as readReply does. The driver reads a message to its
+// last byte and no further: the body's end, which a reply watched as it is read would
+// wait for, comes at the driver's next call on the connection (after the statement may
+// have completed), or never. The message's end is found by walking its fields after each
+// read (see messageComplete); reads off the network are few and large. A bigger reply
+// (inline result data) is watched as the driver reads it, from its start.
+func (t *transport) readUnsized(body io.ReadCloser, st *stmtState, cs *connState, latency time.Duration) io.ReadCloser {
+	buf := t.c.sniffBuf(0)
+	for {
+		if len(*buf) == cap(*buf) {
+			*buf = slices.Grow(*buf, min(max(cap(*buf), 4<<10), maxSniff+1-len(*buf)))
+		}
+		m, err := body.Read((*buf)[len(*buf):min(cap(*buf), maxSniff+1)])
+		*buf = (*buf)[:len(*buf)+m]
+		switch {
+		case err == io.EOF:
+			_ = body.Close()
+			t.learnReply(*buf, st, cs, latency)
+			return &replyBody{buf: buf, c: t.c}
+		case err != nil:
+			// The driver gets what came, then the error, as from the body itself.
+			return &cutReplyBody{replyBody: replyBody{buf: buf, c: t.c}, err: err, closer: body}
+		case len(*buf) > maxSniff:
+			return &reply{rc: &restBody{replyBody: replyBody{buf: buf, c: t.c}, rest: body}, t: t, st: st, cs: cs, size: -1, latency: latency}
+		case m > 0 && messageComplete(*buf):
+			t.learnReply(*buf, st, cs, latency)
+			return &restBody{replyBody: replyBody{buf: buf, c: t.c}, rest: body}
+		}
+	}
+}
+
+// restBody is the start of a reply read into memory, then the rest of its body.
+type restBody struct {
+	replyBody
+	rest io.ReadCloser
+}
+
+func (r *restBody) Read(p []byte) (int, error) {
+	if r.buf != nil && r.off < len(*r.buf) {
+		return r.replyBody.Read(p)
+	}
+	r.release()
+	return r.rest.Read(p)
+}
+
+func (r *restBody) Close() error {
+	r.release()
+	return r.rest.Close()
 }
 
 // replyBody is a reply read into memory, handed to the driver. Its buffer goes back to
@@ -500,10 +563,12 @@ func (r *reply) learn(b []byte) {
 		}
 		if len(links) > 0 {
 			r.st.mu.Lock()
-			if !r.st.linksGone {
+			// Counted before ended is read (see Connector.forgetLinks).
+			first := r.st.linksSeen.Add(int32(len(links))) - int32(len(links))
+			if !r.st.linksGone && !r.st.ended.Load() {
 				r.st.links = append(r.st.links, links...)
-				for _, link := range links {
-					r.t.c.links.Store(link, linkOwner{st: r.st, index: r.st.linksSeen.Add(1) - 1})
+				for i, link := range links {
+					r.t.c.links.Store(link, linkOwner{st: r.st, index: first + int32(i)})
 				}
 			}
 			r.st.mu.Unlock()

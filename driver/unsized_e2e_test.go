@@ -1,0 +1,111 @@
+package driver_test
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/driver"
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+)
+
+// unsizedProxy forwards to upstream and answers as a streaming front end may: without
+// Content-Length, the body flushed at once and the end of the (chunked) stream only
+// 30 ms later. The driver reads each Thrift message to its last byte, so it reads a
+// reply's end only at its next call.
+func unsizedProxy(t *testing.T, upstream string) *httptest.Server {
+	px := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+upstream+r.URL.RequestURI(), r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer func() { _ = resp.Body.Close() }()
+		for k, v := range resp.Header {
+			if k != "Content-Length" {
+				w.Header()[k] = v
+			}
+		}
+		w.WriteHeader(resp.StatusCode)
+		body, _ := io.ReadAll(resp.Body)
+		_, _ = w.Write(body)
+		w.(http.Flusher).Flush()
+		time.Sleep(30 * time.Millisecond)
+	}))
+	t.Cleanup(px.Close)
+	return px
+}
+
+// Through a front end whose Thrift replies carry no Content-Length and end late, every
+// log still says what it says through the warehouse alone: the session of the
+// CREATE_SESSION log, and a CloudFetch statement's result format and chunks; and the
+// connector keeps no CloudFetch link once the statements' rows are closed.
+func TestRepliesWithoutContentLength(t *testing.T) {
+	srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(10))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	px := unsizedProxy(t, srv.Addr())
+	dsn := strings.Replace(srv.DSN(), srv.Addr(), strings.TrimPrefix(px.URL, "http://"), 1)
+	exp := &driver.LogCapture{}
+	c, err := driver.OpenConnector(dsn, driver.WithExporter(exp), driver.WithTelemetry(true), driver.WithHosts(driver.NewHosts()))
+	require.NoError(t, err)
+	db := sql.OpenDB(c)
+	db.SetMaxOpenConns(1)
+	ctx := context.Background()
+	const queries = 3
+	for range queries {
+		rows, err := db.QueryContext(ctx, "SELECT range FROM range(1000)")
+		require.NoError(t, err)
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		require.NoError(t, rows.Err())
+		require.NoError(t, rows.Close())
+		require.Equal(t, 1000, n)
+	}
+	assert.Zero(t, driver.LinksKept(c), "no link kept after the rows closed")
+	require.NoError(t, db.Close())
+	require.NoError(t, c.Close())
+
+	sessions := srv.Sessions()
+	require.Len(t, sessions, 1)
+	var opened, statements int
+	for _, l := range exp.Logs() {
+		d := l.Entry.SQLDriverLog
+		if op := d.SQLOperation; op != nil && op.OperationDetail != nil && op.OperationDetail.OperationType == telemetry.OpCreateSession {
+			opened++
+			assert.Equal(t, sessions[0].ID, d.SessionID, "the CREATE_SESSION log names its session")
+			continue
+		}
+		if d.SQLStatementID == "" || d.SQLOperation == nil {
+			continue
+		}
+		statements++
+		assert.Equal(t, telemetry.ResultExternalLinks, d.SQLOperation.ExecutionResult)
+		rec, ok := srv.Statement(d.SQLStatementID)
+		require.True(t, ok, "the warehouse ran %s", d.SQLStatementID)
+		if cd := d.SQLOperation.ChunkDetails; assert.NotNil(t, cd) {
+			assert.EqualValues(t, rec.Chunks, cd.TotalChunksPresent)
+			assert.EqualValues(t, rec.ChunkDownloads, cd.TotalChunksIterated)
+			assert.Positive(t, cd.TotalChunksIterated)
+		}
+	}
+	assert.Equal(t, 1, opened)
+	assert.Equal(t, queries, statements)
+}
