@@ -100,6 +100,7 @@ func TestCompletionOnRowsCloseEndToEnd(t *testing.T) {
 		require.Equal(t, "every row, CloudFetch", whole.name)
 		chunks := byStmt[id]
 		require.NotEmpty(t, chunks)
+		require.Len(t, chunks, int(events.completions()[3].ChunksPresent), "one event per file listed")
 		indexes := map[int32]bool{}
 		for _, ev := range chunks {
 			assert.Positive(t, ev.Bytes)

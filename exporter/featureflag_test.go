@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -308,11 +309,15 @@ func FuzzParseFlags(f *testing.F) {
 		if r.TTL != 0 && (r.TTL < MinFlagTTL || r.TTL > MaxFlagTTL) {
 			t.Fatalf("ttl %v outside the clamp", r.TTL)
 		}
-		for name, v := range r.Flags {
-			if r.Enabled(name) != strings.EqualFold(v, "true") {
-				t.Fatalf("Enabled(%q) disagrees with value %q", name, v)
+		want, ok := flagsOracle(body)
+		if !ok {
+			t.Fatalf("ParseFlags accepted a body the oracle cannot read: %q", body)
+		}
+		for name, on := range want {
+			if r.Enabled(name) != on {
+				t.Fatalf("Enabled(%q) = %v, the body says %v", name, !on, on)
 			}
-			if other := name + "x"; r.Enabled(other) && !strings.EqualFold(r.Flags[other], "true") {
+			if other := name + "x"; r.Enabled(other) && !want[other] {
 				t.Fatalf("Enabled(%q) from the flag %q", other, name)
 			}
 		}
@@ -320,6 +325,33 @@ func FuzzParseFlags(f *testing.F) {
 			t.Fatal("a flag the body does not hold is enabled")
 		}
 	})
+}
+
+// flagsOracle says which flags a feature-flag body enables, read without ParseFlags: a
+// string value equal to "true" in any case, or the boolean true; of flags named twice,
+// the last. ok is false when the body is no JSON object of that shape.
+func flagsOracle(body []byte) (on map[string]bool, ok bool) {
+	var raw struct {
+		Flags []struct {
+			Name  string `json:"name"`
+			Value any    `json:"value"`
+		} `json:"flags"`
+	}
+	if json.Unmarshal(body, &raw) != nil {
+		return nil, false
+	}
+	on = map[string]bool{}
+	for _, f := range raw.Flags {
+		switch v := f.Value.(type) {
+		case string:
+			on[f.Name] = strings.EqualFold(v, "true")
+		case bool:
+			on[f.Name] = v
+		default:
+			on[f.Name] = false
+		}
+	}
+	return on, true
 }
 
 // The flag cache reads the caller's clock (WithClock) with its lock held: a clock that

@@ -233,12 +233,13 @@ func TestExportRetryAfter(t *testing.T) {
 
 func TestExportBackoffSchedule(t *testing.T) {
 	srv, rc := newServer(t, status(503))
-	e := newTestExporter(t, srv, WithBackoff(20*time.Millisecond, 50*time.Millisecond, 5*time.Millisecond))
+	e := newTestExporter(t, srv, WithBackoff(40*time.Millisecond, 50*time.Millisecond, 5*time.Millisecond))
 	_ = e.Export(context.Background(), batch(1))
 	reqs := rc.requests()
 	equal(t, len(reqs), 4, "attempts")
-	// min(20ms×2^n, 50ms) + 0…5ms: 20, 40, 50.
-	for i, want := range []time.Duration{20, 40, 50} {
+	// min(40ms×2^n, 50ms) + 0…5ms: 40, 50, 50. Without the cap the last gap would be
+	// 160 ms, past the window.
+	for i, want := range []time.Duration{40, 50, 50} {
 		want *= time.Millisecond
 		gap := reqs[i+1].At.Sub(reqs[i].At)
 		if gap < want || gap > want+80*time.Millisecond {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -39,19 +40,37 @@ func TestJSONLinesConcurrentBatchesDoNotInterleave(t *testing.T) {
 	var buf bytes.Buffer
 	j := NewJSONLinesExporter(&buf)
 	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() { noErr(t, j.Export(context.Background(), batch(25)), "export") })
+	for b := range 16 {
+		logs := batch(25)
+		for _, l := range logs { // each batch its own session, to tell the batches apart
+			l.Entry.SQLDriverLog.SessionID = fmt.Sprint("batch-", b)
+		}
+		wg.Go(func() { noErr(t, j.Export(context.Background(), logs), "export") })
 	}
 	wg.Wait()
 	sc := bufio.NewScanner(&buf)
 	sc.Buffer(nil, 1<<20)
-	n := 0
+	var sessions []string // one per line
 	for sc.Scan() {
 		var l telemetry.FrontendLog
-		noErr(t, json.Unmarshal(sc.Bytes(), &l), "line", n)
-		n++
+		noErr(t, json.Unmarshal(sc.Bytes(), &l), "line", len(sessions))
+		sessions = append(sessions, l.Entry.SQLDriverLog.SessionID)
 	}
-	equal(t, n, 400, "lines")
+	equal(t, len(sessions), 400, "lines")
+	// 16 runs of 25 lines, each of one batch, in its own order.
+	seen := map[string]bool{}
+	for i := 0; i < len(sessions); i += 25 {
+		run := sessions[i]
+		if seen[run] {
+			t.Fatalf("batch %s comes back at line %d", run, i)
+		}
+		seen[run] = true
+		for k := i; k < i+25; k++ {
+			if sessions[k] != run {
+				t.Fatalf("line %d is of %s inside the run of %s: batches interleave", k, sessions[k], run)
+			}
+		}
+	}
 }
 
 type failingWriter struct{}
