@@ -123,6 +123,13 @@ func TestSessionTimeZone(t *testing.T) {
 			require.NoError(t, db.QueryRow("SELECT ?, ? = TIMESTAMP '2024-01-01 00:00:00'", at, want).Scan(&back, &same))
 			assert.True(t, at.Equal(back), "parameter: %v, want %v", back, at)
 			assert.True(t, same, "a parameter and a literal of the same instant are equal")
+
+			// A TIMESTAMP parameter without a zone is a wall time in the session's zone, as
+			// a literal is.
+			wallParam := dbsql.Parameter{Type: dbsql.SqlTimestamp, Value: "2024-01-01 00:00:00"}
+			require.NoError(t, db.QueryRow("SELECT ?, ? = TIMESTAMP '2024-01-01 00:00:00'", wallParam, wallParam).Scan(&back, &same))
+			assert.True(t, want.Equal(back), "wall-time parameter: %v, want %v", back, want)
+			assert.True(t, same, "a wall-time parameter equals the literal")
 		})
 	}
 }
@@ -360,11 +367,15 @@ func TestDivision(t *testing.T) {
 		require.NoError(t, conn.QueryRowContext(context.Background(), tc.q).Scan(&got), tc.q)
 		assert.Equal(t, tc.want, got, tc.q)
 	}
+	before := srv.RPCs()["GetResultSetMetadata"]
 	_, err = conn.ExecContext(context.Background(), "SELECT 1/0")
 	var ee dbsqlerr.DBExecutionError
 	require.True(t, errors.As(err, &ee), "got %T: %v", err, err)
 	assert.Equal(t, "22012", ee.SqlState())
 	assert.Contains(t, err.Error(), "[DIVIDE_BY_ZERO] Division by zero.")
+	// The failed statement's direct results carry its (empty) metadata: the driver's Exec,
+	// which asks whether it was a staging operation, makes no call on its closed handle.
+	assert.Equal(t, before, srv.RPCs()["GetResultSetMetadata"], "no GetResultSetMetadata after a failed Exec")
 	var got any
 	require.NoError(t, conn.QueryRowContext(context.Background(), "SELECT ? / ?", nil, 0).Scan(&got))
 	assert.Nil(t, got, "NULL / 0")

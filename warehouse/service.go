@@ -313,6 +313,10 @@ func (v *service) ExecuteStatement(ctx context.Context, req *tcli.TExecuteStatem
 func (s *Server) directResults(op *operation) *tcli.TSparkDirectResults {
 	dr := &tcli.TSparkDirectResults{OperationStatus: op.status()}
 	if op.state != tcli.TOperationState_FINISHED_STATE {
+		// The metadata too, though empty: the driver's Exec asks whether the statement was
+		// a staging operation even when it failed, with another call (on a handle closed
+		// here) when the direct results hold no metadata.
+		dr.ResultSetMetadata = op.metadata()
 		s.closeOperation(op)
 		dr.CloseOperation = &tcli.TCloseOperationResp{Status: success()}
 		return dr
@@ -385,7 +389,7 @@ func (s *Server) run(op *operation) {
 }
 
 func (s *Server) execute(ctx context.Context, op *operation) error {
-	query, args, err := bindParameters(op.stmt, op.params)
+	query, args, err := bindParameters(op.stmt, op.params, op.sess.loc) // run holds the session's lock
 	if err != nil {
 		return &paramError{err}
 	}

@@ -103,8 +103,9 @@ func firstKeyword(s string) string {
 // bindParameters rewrites the driver's parameter markers (positional `?`, named `:name`)
 // into DuckDB's ($1…, $name) and converts the string-typed values the driver sends into
 // typed Go values. Types with no exact Go form (DECIMAL, INTERVAL, …) are bound as
-// strings inside an explicit CAST.
-func bindParameters(stmt string, params []*tcli.TSparkParameter) (string, []any, error) {
+// strings inside an explicit CAST. A TIMESTAMP without a zone is a wall time in loc, the
+// session's time zone (nil: UTC).
+func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Location) (string, []any, error) {
 	if len(params) == 0 {
 		return stmt, nil, nil
 	}
@@ -123,7 +124,7 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter) (string, []any,
 	used := map[string]bool{}
 	next := 0
 	marker := func(p *tcli.TSparkParameter, ref string) error {
-		v, cast, err := paramValue(p)
+		v, cast, err := paramValue(p, loc)
 		if err != nil {
 			return err
 		}
@@ -227,8 +228,8 @@ func isIdentStart(c byte) bool {
 func isIdentPart(c byte) bool { return isIdentStart(c) || c >= '0' && c <= '9' }
 
 // paramValue converts one driver parameter; cast is non-empty when the value is bound as
-// a string to be cast by SQL.
-func paramValue(p *tcli.TSparkParameter) (v any, cast string, err error) {
+// a string to be cast by SQL. loc is the session's time zone (see bindParameters).
+func paramValue(p *tcli.TSparkParameter, loc *time.Location) (v any, cast string, err error) {
 	typ := strings.ToUpper(strings.TrimSpace(p.GetType()))
 	if typ == "" {
 		typ = "STRING"
@@ -284,9 +285,18 @@ func paramValue(p *tcli.TSparkParameter) (v any, cast string, err error) {
 	case typ == "STRING" || strings.HasPrefix(typ, "VARCHAR") || strings.HasPrefix(typ, "CHAR"):
 		return s, "", nil
 	case strings.HasPrefix(typ, "TIMESTAMP"):
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999", "2006-01-02"} {
-			if t, err := time.Parse(layout, s); err == nil {
-				return t.UTC(), "", nil // an instant: DuckDB binds it WITH TIME ZONE
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t.UTC(), "", nil // an instant: DuckDB binds it WITH TIME ZONE
+		}
+		// Without a zone: a wall time in the session's zone, as Databricks casts it and
+		// as the session reads a TIMESTAMP literal (TIMESTAMP_NTZ stays a UTC wall time).
+		in := time.UTC
+		if loc != nil && typ == "TIMESTAMP" {
+			in = loc
+		}
+		for _, layout := range []string{"2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999", "2006-01-02"} {
+			if t, err := time.ParseInLocation(layout, s, in); err == nil {
+				return t.UTC(), "", nil
 			}
 		}
 		return bad(errors.New("unknown timestamp layout"))

@@ -52,7 +52,7 @@ func TestBindParameters(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sql, args, err := bindParameters(tc.stmt, tc.params)
+			sql, args, err := bindParameters(tc.stmt, tc.params, nil)
 			if tc.wantErr != "" {
 				require.ErrorContains(t, err, tc.wantErr)
 				return
@@ -104,7 +104,7 @@ func FuzzBindParameters(f *testing.F) {
 		if named {
 			name = "a"
 		}
-		sql, args, err := bindParameters(stmt, []*tcli.TSparkParameter{param(name, typ, &value)})
+		sql, args, err := bindParameters(stmt, []*tcli.TSparkParameter{param(name, typ, &value)}, nil)
 		// A positional parameter is bound exactly once; a named one at most once
 		// (a name the statement does not use is ignored, as on Databricks).
 		if err == nil && (len(args) > 1 || !named && len(args) != 1) {
