@@ -5,10 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	dbsql "github.com/databricks/databricks-sql-go"
 	dbsqlerr "github.com/databricks/databricks-sql-go/errors"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -95,8 +100,9 @@ func TestCloudFetchFilesAreFreed(t *testing.T) {
 		{"closed by direct results, nothing downloaded", 5000, 500 * time.Millisecond, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// No retention: a file is freed once served (TestServedFileRetention keeps some).
 			srv := start(t, warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(1000),
-				warehouse.WithBatchRows(1000), warehouse.WithLinkTTL(tc.ttl))
+				warehouse.WithBatchRows(1000), warehouse.WithLinkTTL(tc.ttl), warehouse.WithServedFileRetention(0))
 			ctx := context.Background()
 			rc := rawClient(t, srv, http.DefaultTransport)
 			resp, dr := executeWithLinks(t, rc, tc.rows)
@@ -127,6 +133,99 @@ func TestCloudFetchFilesAreFreed(t *testing.T) {
 		})
 	}
 }
+
+// Files served in full stay downloadable within the served-file retention, the ones
+// served longest ago going first beyond it, as long as their links are valid: a client
+// whose download was cut short downloads the file again.
+func TestServedFileRetention(t *testing.T) {
+	probe := start(t, warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(1000), warehouse.WithBatchRows(1000))
+	_, dr := executeWithLinks(t, rawClient(t, probe, http.DefaultTransport), 3000)
+	size := dr.ResultSet.Results.ResultLinks[0].BytesNum // every file holds 1000 rows of one BIGINT
+
+	// Room for two files: the third one served pushes out the first.
+	srv := start(t, warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(1000), warehouse.WithBatchRows(1000),
+		warehouse.WithServedFileRetention(2*size+size/2))
+	_, dr = executeWithLinks(t, rawClient(t, srv, http.DefaultTransport), 3000)
+	links := dr.ResultSet.Results.ResultLinks
+	require.Len(t, links, 3)
+	get := func(l *tcli.TSparkArrowResultLink) int {
+		r, err := http.Get(l.FileLink)
+		require.NoError(t, err)
+		body, err := io.ReadAll(r.Body)
+		require.NoError(t, err)
+		require.NoError(t, r.Body.Close())
+		if r.StatusCode == http.StatusOK {
+			assert.Len(t, body, int(l.BytesNum))
+		}
+		return r.StatusCode
+	}
+	assert.Equal(t, http.StatusOK, get(links[0]))
+	assert.Equal(t, http.StatusOK, get(links[0]), "served again")
+	assert.Equal(t, http.StatusOK, get(links[1]))
+	assert.Equal(t, 3, srv.HeldChunks(), "two served, one not yet")
+	assert.Equal(t, http.StatusOK, get(links[2]))
+	assert.Equal(t, 2, srv.HeldChunks(), "the oldest served went")
+	assert.Equal(t, http.StatusNotFound, get(links[0]))
+	assert.Equal(t, http.StatusOK, get(links[1]))
+	assert.Equal(t, http.StatusOK, get(links[2]))
+	assert.Equal(t, 6, lastStatement(t, srv).ChunkDownloads, "every download served in full")
+}
+
+// The driver downloads a CloudFetch file again when its body is cut short (a 200 whose
+// read fails midway): the retry finds the file, and the rows all come.
+func TestCloudFetchDownloadRetried(t *testing.T) {
+	srv := start(t, warehouse.WithCloudFetchThreshold(10))
+	host, port, err := net.SplitHostPort(srv.Addr())
+	require.NoError(t, err)
+	p, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	c, err := dbsql.NewConnector(dbsql.WithServerHostname("http://"+host), dbsql.WithPort(p),
+		dbsql.WithHTTPPath(warehouse.HTTPPath), dbsql.WithAccessToken(srv.Token()),
+		dbsql.WithTransport(&cutFirstDownload{}), dbsql.WithRetries(4, 10*time.Millisecond, 50*time.Millisecond))
+	require.NoError(t, err)
+	db := sql.OpenDB(c)
+	t.Cleanup(func() { _ = db.Close() })
+	rows, err := db.Query("SELECT range FROM range(1000)")
+	require.NoError(t, err)
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	require.NoError(t, rows.Err())
+	require.NoError(t, rows.Close())
+	assert.Equal(t, 1000, n)
+	st := lastStatement(t, srv)
+	assert.Equal(t, warehouse.DeliveryCloudFetch, st.Delivery)
+	assert.Equal(t, st.Chunks+1, st.ChunkDownloads, "the cut download and its retry")
+}
+
+// cutFirstDownload cuts the body of the first CloudFetch download after 16 bytes.
+type cutFirstDownload struct{ cut atomic.Bool }
+
+func (c *cutFirstDownload) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil && strings.HasPrefix(r.URL.Path, "/cloudfetch/") && c.cut.CompareAndSwap(false, true) {
+		resp.Body = &cutBody{rc: resp.Body, left: 16}
+	}
+	return resp, err
+}
+
+// cutBody ends with io.ErrUnexpectedEOF after left bytes.
+type cutBody struct {
+	rc   io.ReadCloser
+	left int
+}
+
+func (b *cutBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	n, err := b.rc.Read(p[:min(len(p), b.left)])
+	b.left -= n
+	return n, err
+}
+
+func (b *cutBody) Close() error { return b.rc.Close() }
 
 // The driver does not close a statement that ended cancelled, failed or timed out while
 // it polled (QueryContext returns the error; after CancelOperation nothing more is sent):

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -23,6 +24,7 @@ type chunk struct {
 	// handOutLinksLocked); zero until then: an operation's files are kept until their
 	// links go out, or until the operation is forgotten.
 	expires time.Time
+	served  bool // served in full once: counted in Server.servedBytes while held
 }
 
 // publishChunks turns the operation's result into CloudFetch files of about chunkRows
@@ -95,7 +97,8 @@ func (s *Server) handOutLinksLocked(op *operation, from, to int) []*tcli.TSparkA
 	return out
 }
 
-// serveChunk serves one CloudFetch file. A file is freed once it was served in full.
+// serveChunk serves one CloudFetch file, as often as asked while its link is valid; one
+// served in full is kept within the served-file retention (see keepServedLocked).
 func (s *Server) serveChunk(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	s.mu.Lock()
@@ -121,19 +124,53 @@ func (s *Server) serveChunk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	delete(s.chunks, token)
+	if s.chunks[token] == c && !c.served {
+		s.keepServedLocked(token, c)
+	}
 	s.mu.Unlock()
 }
 
-// dropExpiredChunks frees files whose links have expired.
+// keepServedLocked keeps c, just served in full, as a real store keeps a file until its
+// presigned URL expires, within the served-file retention: beyond it, the files served
+// longest ago are freed. Called with s.mu held.
+func (s *Server) keepServedLocked(token string, c *chunk) {
+	c.served = true
+	s.served = append(s.served, token)
+	s.servedBytes += int64(len(c.body))
+	for s.servedBytes > s.cfg.servedRetention && len(s.served) > 0 {
+		oldest := s.served[0]
+		s.served[0] = ""
+		s.served = s.served[1:]
+		if old, ok := s.chunks[oldest]; ok && old.served {
+			s.dropChunkLocked(oldest)
+		}
+	}
+}
+
+// dropChunkLocked frees one file. Called with s.mu held.
+func (s *Server) dropChunkLocked(token string) {
+	if c, ok := s.chunks[token]; ok {
+		if c.served {
+			s.servedBytes -= int64(len(c.body))
+		}
+		delete(s.chunks, token)
+	}
+}
+
+// dropExpiredChunks frees files whose links have expired, and forgets the served ones
+// among them.
 func (s *Server) dropExpiredChunks(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, c := range s.chunks {
 		if !c.expires.IsZero() && now.After(c.expires) {
-			delete(s.chunks, k)
+			s.dropChunkLocked(k)
 		}
 	}
+	s.served = slices.DeleteFunc(s.served, func(token string) bool {
+		c, ok := s.chunks[token]
+		return !ok || !c.served
+	})
 }
 
 // dropUnsentChunksLocked frees the operation's files whose links were never handed out:
@@ -141,7 +178,7 @@ func (s *Server) dropExpiredChunks(now time.Time) {
 // (the n-th file is the n-th link, and cursor counts the links handed out).
 func (s *Server) dropUnsentChunksLocked(op *operation) {
 	for _, token := range op.files[min(op.cursor, len(op.files)):] {
-		delete(s.chunks, token)
+		s.dropChunkLocked(token)
 	}
 }
 

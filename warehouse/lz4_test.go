@@ -95,10 +95,14 @@ func TestLZ4Results(t *testing.T) {
 		assert.True(t, st.Compressed)
 		assert.Equal(t, 4, st.ChunkDownloads)
 
-		// A file is freed once served.
+		// A file served stays downloadable while its link is valid (the served-file
+		// retention), as from a real store.
 		r, err := http.Get(links[0].FileLink)
 		require.NoError(t, err)
+		again, err := io.ReadAll(r.Body)
+		require.NoError(t, err)
 		r.Body.Close()
-		assert.Equal(t, http.StatusNotFound, r.StatusCode)
+		assert.Equal(t, http.StatusOK, r.StatusCode)
+		assert.Equal(t, links[0].BytesNum, int64(len(again)))
 	})
 }

@@ -54,20 +54,22 @@ type config struct {
 	maxBodyBytes     int64
 	statementRecords int
 	sessionIdle      time.Duration
+	servedRetention  int64
 }
 
 func defaultConfig() config {
 	return config{
-		addr:           "127.0.0.1:0",
-		telemetryFlag:  true,
-		flagTTL:        15 * time.Minute,
-		asyncThreshold: 200 * time.Millisecond,
-		cloudFetchRows: 100_000,
-		chunkRows:      250_000,
-		batchRows:      50_000,
-		linkTTL:        15 * time.Minute,
-		failedOpTTL:    time.Minute,
-		maxBodyBytes:   16 << 20,
+		addr:            "127.0.0.1:0",
+		telemetryFlag:   true,
+		flagTTL:         15 * time.Minute,
+		asyncThreshold:  200 * time.Millisecond,
+		cloudFetchRows:  100_000,
+		chunkRows:       250_000,
+		batchRows:       50_000,
+		linkTTL:         15 * time.Minute,
+		failedOpTTL:     time.Minute,
+		maxBodyBytes:    16 << 20,
+		servedRetention: 256 << 20,
 	}
 }
 
@@ -110,6 +112,15 @@ func WithBatchRows(rows int64) Option { return func(c *config) { c.batchRows = r
 
 // WithLinkTTL sets how long CloudFetch links stay valid (default 15 min).
 func WithLinkTTL(d time.Duration) Option { return func(c *config) { c.linkTTL = d } }
+
+// WithServedFileRetention sets how many bytes of CloudFetch files already served in full
+// the server keeps, so that a client whose download was cut short can download a file
+// again while its link is valid, as from a real store (default 256 MiB). Beyond it the
+// files served longest ago go first; 0 frees a file once it was served. Files not served
+// yet are kept until their links expire, whatever their size.
+func WithServedFileRetention(bytes int64) Option {
+	return func(c *config) { c.servedRetention = max(bytes, 0) }
+}
 
 // WithFailedOperationTTL sets how long a statement that was cancelled, failed or timed
 // out stays known after it ended when the client does not close it (default 1 min), and
@@ -155,6 +166,10 @@ type Server struct {
 	sessions map[string]*session
 	ops      map[string]*operation
 	chunks   map[string]*chunk
+	// served lists the tokens of the files served in full, oldest first (some may be gone
+	// already), and servedBytes the size of those still held: see keepServedLocked.
+	served      []string
+	servedBytes int64
 }
 
 // NewServer starts a warehouse listening on a random loopback port; it is ready when
@@ -270,6 +285,7 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	sessions := s.sessions
 	s.sessions, s.ops, s.chunks = map[string]*session{}, map[string]*operation{}, map[string]*chunk{}
+	s.served, s.servedBytes = nil, 0
 	s.mu.Unlock()
 	for _, sess := range sessions {
 		_ = sess.conn.Close()
