@@ -136,7 +136,13 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 	wl := newWorkload(db, d, o.concurrency, cmp.Or(o.scanRows, defaultScanRows), runStart, b)
 	var spans []phaseSpan
 	var outageRes *outageResult
-	setupView := &phaseView{name: "setup", goal: "create and seed table " + wl.table}
+	setupGoal := "create and seed table " + wl.table
+	if !local {
+		// The first connection is the first call to the host: the driver retries one that
+		// is refused or unanswered for about 15 s before it gives up.
+		setupGoal += " (an unreachable host takes the driver about 15 s of retries to give up)"
+	}
+	setupView := &phaseView{name: "setup", goal: setupGoal}
 	ui.start(setupView)
 	seeded, setupErr := wl.setup(ctx)
 	if setupErr == nil {

@@ -74,6 +74,7 @@ func main() {
 // options are the parsed flags.
 type options struct {
 	dsn          string // "": the local warehouse
+	dsnSource    string // where dsn came from, for its errors: "-dsn" or "$DATABRICKS_DSN"
 	duration     time.Duration
 	queries      int64
 	concurrency  int
@@ -113,7 +114,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tweak
 		// OpenConnector parses the DSN exactly as sql.Open would; nothing connects yet.
 		c, err := driver.OpenConnector(o.dsn)
 		if err != nil {
-			fmt.Fprintf(stderr, "demo: invalid -dsn: %s\n", oneLine(redactDSN(err.Error(), o.dsn)))
+			fmt.Fprintf(stderr, "demo: invalid %s: %s (want token:<pat>@<host>:<port>/<http-path>[?params])\n",
+				o.dsnSource, oneLine(redactDSN(err.Error(), o.dsn)))
 			return exitUsage, nil
 		}
 		_ = c.Close()
@@ -187,8 +189,9 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	o.dsnSource = "-dsn"
 	if o.dsn == "" {
-		o.dsn = strings.TrimSpace(os.Getenv(envDSN))
+		o.dsn, o.dsnSource = strings.TrimSpace(os.Getenv(envDSN)), "$"+envDSN
 	}
 	switch {
 	case o.duration <= 0:

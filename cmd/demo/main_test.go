@@ -391,7 +391,7 @@ func TestBadUsage(t *testing.T) {
 		{"argument", []string{"now"}, "", `unexpected argument "now"`},
 		{"bad dsn", []string{"-dsn", "https://token:" + token + "@example.cloud.databricks.com:443/sql/1.0/warehouses/x?telemetry_batch_size=lots"}, "",
 			`invalid -dsn: dbtelemetry: DSN parameter telemetry_batch_size="lots": want an integer from 1 to 10000`},
-		{"bad dsn from the environment", nil, "https://token:" + token + "@example.cloud.databricks.com:443/sql/1.0/warehouses/x?telemetry_flush_interval=never", "invalid -dsn: "},
+		{"bad dsn from the environment", nil, "https://token:" + token + "@example.cloud.databricks.com:443/sql/1.0/warehouses/x?telemetry_flush_interval=never", "invalid $DATABRICKS_DSN: "},
 		{"unparsable dsn", []string{"-dsn", "https://token:" + token + "@ex:ample:99/x"}, "", "invalid -dsn: "},
 		{"secret parameter", []string{"-dsn", "https://host:443/sql?authType=OauthM2M&clientID=x&clientSecret=" + token + "&timeout=abc"}, "", "invalid -dsn: "},
 		{"telemetry-out", []string{"-telemetry-out", filepath.Join(t.TempDir(), "no", "such", "dir", "x.jsonl")}, "", "-telemetry-out"},

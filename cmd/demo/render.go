@@ -262,11 +262,11 @@ func writeTelemetry(w io.Writer, r *Report) {
 		{"export failed: in a batch not delivered (breaker open included)", commas(d.ExportFailed), expectOutage(r)},
 		{"queue full: the bounded queue overflowed while exports failed", commas(d.QueueFull), expectOutage(r)},
 		{"unfinished at close", commas(d.Unfinished), "0"},
-		{"closed (events after close)", commas(d.Closed), "0"},
+		{"closed: events after close, or held for a feature flag that never answered", commas(d.Closed), "0"},
 		{"error limit per statement", commas(d.ErrorLimit), "0"},
 		{"invalid", commas(d.Invalid), "0"},
 		{"undecided: beyond the 1024 kept while the feature flag was not known", commas(d.Undecided), "0"},
-		{"late: events of a statement evicted before they came", commas(d.Late), "0"},
+		{"late: events of a statement whose log had gone (evicted, or ended by a terminal error)", commas(d.Late), "0"},
 	})
 	t.AppendFooter(table.Row{"total", commas(tel.DroppedTotal), ""})
 	rightAligned(t, 2, 3)
