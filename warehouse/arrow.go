@@ -29,6 +29,9 @@ var eosMarker = []byte{0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0}
 type encodeOptions struct {
 	decimalAsArrow bool  // send DECIMAL as decimal128 instead of a string
 	batchRows      int64 // rows per Arrow record batch
+	// batchBytes caps a batch's variable-width data (strings, binaries, nested values as
+	// text): the driver refuses a Thrift binary field over 100 MB.
+	batchBytes int
 	// loc is the session's time zone: a TIMESTAMP without one is a wall time in it, as
 	// Databricks reads timestamp literals (nil: UTC).
 	loc *time.Location
@@ -63,7 +66,8 @@ func emptyResult() *encodedResult {
 	return &encodedResult{schema: &tcli.TTableSchema{Columns: []*tcli.TColumnDesc{}}}
 }
 
-// encodeRows drains rows into Arrow record batches of at most opts.batchRows rows.
+// encodeRows drains rows into Arrow record batches of at most opts.batchRows rows and
+// about opts.batchBytes of variable-width data (0: no cap).
 func encodeRows(rows *sql.Rows, opts encodeOptions) (*encodedResult, error) {
 	types, err := rows.ColumnTypes()
 	if err != nil {
@@ -83,6 +87,24 @@ func encodeRows(rows *sql.Rows, opts encodeOptions) (*encodedResult, error) {
 
 	bld := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer bld.Release()
+	// The variable-width columns' builders, whose data grows with every row.
+	type dataLener interface{ DataLen() int }
+	var varWidth []dataLener
+	for i := range cols {
+		if b, ok := bld.Field(i).(dataLener); ok {
+			varWidth = append(varWidth, b)
+		}
+	}
+	full := func() bool {
+		if opts.batchBytes <= 0 {
+			return false
+		}
+		n := 0
+		for _, b := range varWidth {
+			n += b.DataLen()
+		}
+		return n >= opts.batchBytes
+	}
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))
 	for i := range vals {
@@ -119,7 +141,7 @@ func encodeRows(rows *sql.Rows, opts encodeOptions) (*encodedResult, error) {
 			}
 		}
 		inBatch++
-		if inBatch >= opts.batchRows {
+		if inBatch >= opts.batchRows || full() {
 			if err := flush(); err != nil {
 				return nil, err
 			}

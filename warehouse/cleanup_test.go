@@ -289,3 +289,42 @@ func sqlState(want string) func(t *testing.T, err error) {
 		assert.Equal(t, want, ee.SqlState())
 	}
 }
+
+// Wide rows end an Arrow batch before its row count (WithBatchBytes): one inline batch is
+// one Thrift binary field, which the driver refuses over 100 MB. The driver reads every
+// row of the many batches.
+func TestWideRowsSplitBatches(t *testing.T) {
+	srv := start(t, warehouse.WithBatchBytes(64<<10))
+	ctx := context.Background()
+	rc := rawClient(t, srv, http.DefaultTransport)
+	sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
+	require.NoError(t, err)
+	const q = "SELECT repeat('x', 1000) AS s FROM range(1000)"
+	resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
+		SessionHandle: sess.SessionHandle, Statement: q, RunAsync: true, CanReadArrowResult_: ptr(true),
+		GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 100000},
+	})
+	require.NoError(t, err)
+	batches := resp.DirectResults.ResultSet.Results.ArrowBatches
+	require.GreaterOrEqual(t, len(batches), 1000*1000/(64<<10), "about 64 KiB of strings per batch")
+	var rows int64
+	for _, b := range batches {
+		assert.Less(t, len(b.Batch), 80<<10)
+		rows += b.RowCount
+	}
+	assert.Equal(t, int64(1000), rows)
+
+	db := open(t, srv, "")
+	got, err := db.Query(q)
+	require.NoError(t, err)
+	read := 0
+	for got.Next() {
+		var s string
+		require.NoError(t, got.Scan(&s))
+		require.Len(t, s, 1000)
+		read++
+	}
+	require.NoError(t, got.Err())
+	require.NoError(t, got.Close())
+	assert.Equal(t, 1000, read)
+}

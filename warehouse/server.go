@@ -49,6 +49,7 @@ type config struct {
 	cloudFetchRows   int64
 	chunkRows        int64
 	batchRows        int64
+	batchBytes       int
 	linkTTL          time.Duration
 	failedOpTTL      time.Duration
 	maxBodyBytes     int64
@@ -66,6 +67,7 @@ func defaultConfig() config {
 		cloudFetchRows:  100_000,
 		chunkRows:       250_000,
 		batchRows:       50_000,
+		batchBytes:      16 << 20,
 		linkTTL:         15 * time.Minute,
 		failedOpTTL:     time.Minute,
 		maxBodyBytes:    16 << 20,
@@ -109,6 +111,12 @@ func WithChunkRows(rows int64) Option { return func(c *config) { c.chunkRows = r
 // WithBatchRows sets the rows per Arrow record batch (default 50,000; never more than the
 // client's maxRows).
 func WithBatchRows(rows int64) Option { return func(c *config) { c.batchRows = rows } }
+
+// WithBatchBytes caps the variable-width data (strings, binaries, nested values as text)
+// of an Arrow record batch (default 16 MiB; 0: no cap): a batch of wide rows ends
+// before WithBatchRows' count. An inline batch is one Thrift binary field, which the
+// driver refuses over 100 MB.
+func WithBatchBytes(n int) Option { return func(c *config) { c.batchBytes = max(n, 0) } }
 
 // WithLinkTTL sets how long CloudFetch links stay valid (default 15 min).
 func WithLinkTTL(d time.Duration) Option { return func(c *config) { c.linkTTL = d } }

@@ -260,6 +260,7 @@ func (v *service) ExecuteStatement(ctx context.Context, req *tcli.TExecuteStatem
 		encodeOps: encodeOptions{
 			decimalAsArrow: req.UseArrowNativeTypes != nil && req.UseArrowNativeTypes.GetDecimalAsArrow(),
 			batchRows:      min(s.cfg.batchRows, maxRows),
+			batchBytes:     s.cfg.batchBytes,
 		},
 		handle: &tcli.TOperationHandle{
 			OperationId:   &tcli.THandleIdentifier{GUID: guid, Secret: newGUID()},
