@@ -576,7 +576,11 @@ func appendJSON(b []byte, v any, shape *nestedType, loc *time.Location) ([]byte,
 		b = append(b, '{')
 		keys, values := x.Keys(), x.Values()
 		for i := range keys {
-			if b, err = appendMember(b, i, fmt.Sprint(keys[i]), values[i], elem, loc); err != nil {
+			k, err := mapKey(keys[i], loc)
+			if err != nil {
+				return nil, err
+			}
+			if b, err = appendMember(b, i, k, values[i], elem, loc); err != nil {
 				return nil, err
 			}
 		}
@@ -587,6 +591,21 @@ func appendJSON(b []byte, v any, shape *nestedType, loc *time.Location) ([]byte,
 		return nil, err
 	}
 	return append(b, j...), nil
+}
+
+// mapKey is a MAP key's text: the key shown as a nested value is (a decimal keeps its
+// scale, a timestamp is shown in the session's zone), without its quotes.
+func mapKey(k any, loc *time.Location) (string, error) {
+	j, err := appendJSON(nil, k, nil, loc)
+	if err != nil {
+		return "", err
+	}
+	if len(j) > 1 && j[0] == '"' {
+		if s, err := strconv.Unquote(string(j)); err == nil {
+			return s, nil
+		}
+	}
+	return string(j), nil
 }
 
 // allIn reports whether every name is a key of m.

@@ -155,6 +155,9 @@ func TestComplexTypes(t *testing.T) {
 		{"array of structs in order", "[{'y': 1, 'x': 2}]", "ARRAY", `[{"y":1,"x":2}]`},
 		{"map", "MAP {'k': [TIMESTAMP '2024-01-01 00:00:00']}", "MAP", `{"k":["2024-01-01 00:00:00 +0000 UTC"]}`},
 		{"map in order", "MAP {'b': 1, 'a': 2}", "MAP", `{"b":1,"a":2}`},
+		{"map keys shown as values are", "MAP {1.50::DECIMAL(4,2): 1, 2.00::DECIMAL(4,2): 2}", "MAP", `{"1.50":1,"2.00":2}`},
+		{"map timestamp key", "MAP {TIMESTAMPTZ '2024-01-01 00:00:00+00': 1}", "MAP", `{"2024-01-01 00:00:00 +0000 UTC":1}`},
+		{"map string key with a quote", `MAP {'a"b': 1}`, "MAP", `{"a\"b":1}`},
 	}
 	// Native decimals change top-level DECIMAL columns only.
 	for _, mode := range []struct{ name, params string }{{"string decimals", ""}, {"native decimals", "useArrowNativeDecimal=true"}} {
