@@ -355,7 +355,10 @@ func TestRedactAdversarialInputs(t *testing.T) {
 		out := Redact(in)
 		runtime.ReadMemStats(&after)
 		assert.LessOrEqual(t, len(out), MaxRedactedLen, name)
-		assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64*len(in)+1<<20), name)
+		// Linear, with room for the race detector, whose sync.Pool drops items at random
+		// (regexp machines are pooled): up to 400 bytes per input byte there, 40 without.
+		// A rebuild per match would be thousands.
+		assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1024*len(in)), name)
 	}
 }
 
