@@ -77,6 +77,23 @@ var (
 		{need: []string{"record parsing:"}, re: parsedRecordRe, repl: "${1} " + Redacted + "${2}"},
 		{need: []string{"duplicate map key"}, re: mapKeyRe, repl: "${1} " + Redacted + "${2}"},
 		{need: []string{"json token type"}, re: jsonValueRe, repl: "${1} " + Redacted + "${2}"},
+		// More values Spark prints bare, each between its message's fixed words: what is
+		// between ${1} and ${2} goes.
+		bareValue(`(?s)(\bThe url is invalid:|\bFind an invalid url string)\s.*?(\.\s+(?:Use|If necessary)\b|\s+SQLSTATE:|$)`, "url is invalid:", "invalid url string"),                                                   // INVALID_URL
+		bareValue(`(?s)(\bURL cannot be decoded:)\s.*?(\.\s+Please ensure\b|\s+SQLSTATE:|$)`, "url cannot be decoded:"),                                                                                                   // CANNOT_DECODE_URL
+		bareValue(`(?s)(\bThe input\s+"[^"\n]*")\s.*?(\s+does not match the format\b)`, "does not match the format"),                                                                                                      // INVALID_FORMAT.MISMATCH_INPUT
+		bareValue(`(?s)(\bIllegal input for day of week:)\s.*?(\.?\s+SQLSTATE:|\.?\s*$)`, "day of week:"),                                                                                                                 // ILLEGAL_DAY_OF_WEEK
+		bareValue(`(?s)(\bMalformed CSV record:)\s.*?(\s+SQLSTATE:|\n\s*at\s|$)`, "malformed csv record:"),                                                                                                                // MALFORMED_CSV_RECORD
+		bareValue(`(?s)(\bbyte sequence found in string:)\s.*?(\.?\s+SQLSTATE:|\.?\s*$)`, "found in string:"),                                                                                                             // INVALID_UTF8_STRING
+		bareValue(`(?s)(\breturned a NULL for a comparison between)\s.*?(\.\s+It should\b|\s+SQLSTATE:|$)`, "comparison between"),                                                                                         // COMPARATOR_RETURNS_NULL
+		bareValue(`\b(Unrecognized number|Invalid unit|Invalid value|Invalid prefix|Expect a number after|Expect a unit name after|Unknown error when parsing|nanosecond precision,)\s+\S+?(\.?(?:\s|$))`, "to interval"), // INVALID_INTERVAL_FORMAT.*
+		{need: []string{"cannot have fractional part"}, re: regexp.MustCompile(`\S+(\s+cannot have fractional part\b)`), repl: Redacted + "${1}"},
+		bareValue(`(?s)(\bInterval string does not match .*? when cast to [^:\n]*:)\s.*?(\.\s+Set\b|\.?\s+SQLSTATE:|\.?\s*$)`, "interval string does not match"),
+		bareValue(`(?s)(\bexpects one of the [^\n]*?, but got)\s.*?(\.?\s+SQLSTATE:|\.?\s*$)`, "but got"),                     // INVALID_PARAMETER_VALUE.CHARSET
+		bareValue(`(?s)(\bFailed to convert (?:the row )?value)\s.*?(\s+(?:of the class|\(class of)\b)`, "failed to convert"), // FAILED_ROW_TO_JSON
+		bareValue(`(?s)(\bThe timezone:)\s.*?(\s+is invalid\b)`, "the timezone:"),                                             // INVALID_TIMEZONE
+		bareValue(`(\bUnknown time-zone ID:)\s+\S+?(\.?(?:\s|$))`, "time-zone id:"),
+		bareValue(`(?s)(\bFailed to cast value)\s.*?(\s+to data type\b)`, "failed to cast value"), // INVALID_PARTITION_VALUE
 		// URLs: userinfo, query and fragment go, and so does the path of a pre-signed link
 		// or of a cloud object store's (SPEC §4a, CloudFetch links).
 		{need: []string{"://"}, apply: redactURLs},
@@ -105,6 +122,13 @@ var (
 		{need: []string{"`"}, apply: redactBackquoted},
 	}
 )
+
+// bareValue is a rule that replaces what its pattern's match holds between groups 1 and
+// 2 (the fixed words around a value Spark prints bare), in messages that hold one of need
+// (lower case).
+func bareValue(pattern string, need ...string) redactRule {
+	return redactRule{need: need, re: regexp.MustCompile(pattern), repl: "${1} " + Redacted + "${2}"}
+}
 
 // Redact removes from s what must never leave the process (SPEC §4a) and caps it at
 // MaxRedactedLen bytes. It is meant for error messages and stack traces:

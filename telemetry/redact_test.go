@@ -233,6 +233,52 @@ func TestProcessName(t *testing.T) {
 
 // FuzzRedact checks Redact's invariants on arbitrary text around seeded secrets: it never
 // panics, never exceeds MaxRedactedLen, is idempotent and never lets a secret through.
+// Values Spark prints bare in the messages of some error classes (a URL, a record, a
+// map key, a day of week, an interval's word, a charset, a time zone…) are redacted with
+// the message's fixed words kept: none of a row's values survives.
+func TestRedactBareValuesOfSparkErrors(t *testing.T) {
+	for _, msg := range []string{
+		"[CANNOT_DECODE_URL] The provided URL cannot be decoded: name=Alice%20Smith&email=alice.smith%40x.com&note=secretword%ZZ. Please ensure that the URL is properly formatted and try again. SQLSTATE: 22546",
+		"[CANNOT_DECODE_URL] The provided URL cannot be decoded: Alice Smith secretword%. Please ensure that the URL is properly formatted and try again. SQLSTATE: 22546",
+		"[INVALID_URL] The url is invalid: https://crm.example.com/customers/Alice Smith/profile. Use `try_parse_url` to tolerate invalid URL and return NULL instead. SQLSTATE: 22P02",
+		"[INVALID_URL] The url is invalid: Alice Smith secretword. Use `try_parse_url` to tolerate invalid URL and return NULL instead. SQLSTATE: 22P02",
+		"[INVALID_URL] The url is invalid: http://x.com/a b?user=alice&secret_q=secretword. Use `try_parse_url` to tolerate invalid URL and return NULL instead. SQLSTATE: 22P02",
+		"[ILLEGAL_DAY_OF_WEEK] Illegal input for day of week: secretword. SQLSTATE: 22009",
+		"[ILLEGAL_DAY_OF_WEEK] Illegal input for day of week: Alice Smith. SQLSTATE: 22009",
+		"[INVALID_FORMAT.MISMATCH_INPUT] The format is invalid: 999.99. The input \"STRING\" Alice Smith does not match the format. SQLSTATE: 42601",
+		"[INVALID_FORMAT.MISMATCH_INPUT] The format is invalid: '999.99'. The input \"STRING\" secretword does not match the format. SQLSTATE: 42601",
+		"[MALFORMED_CSV_RECORD] Malformed CSV record: Alice Smith,alice.smith@x,secretword SQLSTATE: KD000",
+		"[MALFORMED_CSV_RECORD] Malformed CSV record: 4711;\"Alice Smith\";secretword\n\tat org.apache.spark.sql.catalyst.csv.UnivocityParser.parseLine",
+		"[INVALID_INTERVAL_FORMAT.UNRECOGNIZED_NUMBER] Error parsing 'alice smith' to interval. Please ensure that the value provided is in a valid format for defining an interval. You can reference the documentation for the correct format. Unrecognized number alice. SQLSTATE: 22006",
+		"[INVALID_INTERVAL_FORMAT.INVALID_UNIT] Error parsing '5 secretword' to interval. Please ensure that the value provided is in a valid format for defining an interval. You can reference the documentation for the correct format. Invalid unit secretword. SQLSTATE: 22006",
+		"[INVALID_INTERVAL_FORMAT.INVALID_VALUE] Error parsing '5x secretword' to interval. Please ensure that the value provided is in a valid format for defining an interval. You can reference the documentation for the correct format. Invalid value 5x. SQLSTATE: 22006",
+		"[INVALID_INTERVAL_FORMAT.UNMATCHED_FORMAT_STRING] Error parsing 'alice smith' to interval. Please ensure that the value provided is in a valid format for defining an interval. You can reference the documentation for the correct format. Interval string does not match day-time format of `[+|-]d h`, `INTERVAL [+|-]'[+|-]d h' DAY TO HOUR` when cast to interval day to hour: alice smith. SQLSTATE: 22006",
+		"[COMPARATOR_RETURNS_NULL] The comparator has returned a NULL for a comparison between Alice Smith and secretword. It should return a positive integer for \"greater than\", 0 for \"equal\" and a negative integer for \"less than\". SQLSTATE: 22004",
+		"[INVALID_PARAMETER_VALUE.CHARSET] The value of parameter(s) `charset` in `decode` is invalid: expects one of the us-ascii, iso-8859-1, utf-8, utf-16be, utf-16le, utf-16, utf-32, but got secretword. SQLSTATE: 22023",
+		"[INVALID_VARIANT_CAST] The variant value `\"Alice Smith\"` cannot be cast into `INT`. Please use `try_variant_get` instead. SQLSTATE: 22023",
+		"[INVALID_VARIANT_CAST] The variant value `{\"name\":\"Alice Smith\",\"pw\":\"secretword\"}` cannot be cast into `INT`. Please use `try_variant_get` instead. SQLSTATE: 22023",
+		"[INVALID_PARTITION_VALUE] Failed to cast value Alice Smith to data type \"INT\" for partition column `region`. Ensure the value matches the expected data type for this partition column. SQLSTATE: 42846",
+		"Failed to convert value Alice Smith (class of class java.lang.String) with the type of IntegerType to JSON.",
+		"[FAILED_ROW_TO_JSON] Failed to convert the row value [Alice Smith,secretword] of the class class org.apache.spark.sql.catalyst.expressions.GenericInternalRow to the target SQL type \"STRUCT\" in the JSON format. SQLSTATE: 2203G",
+		"[MALFORMED_RECORD_IN_PARSING.CANNOT_PARSE_STRING_AS_DATATYPE] Malformed records are detected in record parsing: {\"a\": \"Alice Smith\"}.\nParse Mode: FAILFAST. To process malformed records as null result, try setting the option 'mode' as 'PERMISSIVE'. Cannot parse the value 'Alice Smith' of the field `a` as target spark data type FloatType from the input type StringType. SQLSTATE: 22023",
+		"[MALFORMED_RECORD_IN_PARSING.WITHOUT_SUGGESTION] Malformed records are detected in record parsing: Alice Smith. secretword,4711.\nParse Mode: FAILFAST. To process malformed records as null result, try setting the option 'mode' as 'PERMISSIVE'. SQLSTATE: 22023",
+		"[DUPLICATED_MAP_KEY] Duplicate map key Alice Smith was found, please check the input data.\nIf you want to remove the duplicated keys, you can set \"spark.sql.mapKeyDedupPolicy\" to \"LAST_WIN\" so that the key inserted at last takes precedence. SQLSTATE: 23505",
+		"[CANNOT_PARSE_JSON_FIELD] Cannot parse the field name 'name' and the value Alice Smith of the JSON token type VALUE_STRING to target Spark data type \"INT\". SQLSTATE: 2203G",
+		"[UNSUPPORTED_FEATURE.PIVOT_TYPE] The feature is not supported: Pivoting by the value '[Alice Smith,1]' of the column data type \"STRUCT<name: STRING, id: INT>\". SQLSTATE: 0A000",
+		"[INVALID_TIMEZONE] The timezone: Alice/Smith is invalid. The timezone must be either a region-based zone ID or a zone offset. SQLSTATE: 22009",
+		"[INVALID_TIMEZONE] The timezone: secretword is invalid. The timezone must be either a region-based zone ID or a zone offset. SQLSTATE: 22009",
+	} {
+		out := Redact(msg)
+		for _, value := range []string{"Alice", "alice", "Smith", "smith", "secretword", "4711"} {
+			assert.NotContains(t, out, value, "%s\n→ %s", msg, out)
+		}
+		if strings.HasPrefix(msg, "[") {
+			class := msg[:strings.IndexByte(msg, ']')+1]
+			assert.True(t, strings.HasPrefix(out, class), "the class stays: %s", out)
+		}
+	}
+}
+
 func FuzzRedact(f *testing.F) {
 	seeds := [][2]string{
 		{"", ""},
