@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	dbsql "github.com/databricks/databricks-sql-go"
 	"github.com/databricks/databricks-sql-go/driverctx"
@@ -38,6 +39,7 @@ type Connector struct {
 	info atomic.Pointer[telemetry.ConnectionInfo]
 
 	auth   atomic.Pointer[string] // the Authorization header of the latest Thrift call
+	authAt atomic.Int64           // when a Thrift call with it was last answered, Unix ns
 	links  sync.Map               // CloudFetch link → linkOwner, until downloaded
 	dsnURL *url.URL               // the DSN's endpoint (with the driver's http path), when the connector came from a DSN
 	// settings are what the driver uses, read back from its configuration (see
@@ -393,6 +395,7 @@ func (c *Connector) observeAuth(req *http.Request) {
 			s := a // only a changed header is allocated
 			c.auth.Store(&s)
 		}
+		c.authAt.Store(time.Now().UnixNano())
 	}
 	c.flagOnce.Do(c.askFlag)
 }
@@ -426,15 +429,28 @@ func authorization(h http.Header) string {
 	return ""
 }
 
-func (c *Connector) credentials() exporter.Credentials {
-	return exporter.CredentialsFunc(func(r *http.Request) error {
-		p := c.auth.Load()
-		if p == nil {
-			return errors.New("no credentials seen yet")
-		}
-		r.Header.Set("Authorization", *p)
-		return nil
-	})
+// credentials are the connector's credentials for its host's exporter: the
+// Authorization header of its latest Thrift call the server answered, and when that was
+// (exporter.Accepted), so that of a host's connectors the one whose header the server
+// accepted last speaks for all.
+func (c *Connector) credentials() exporter.Credentials { return connCredentials{c} }
+
+type connCredentials struct{ c *Connector }
+
+func (cc connCredentials) Authenticate(r *http.Request) error {
+	p := cc.c.auth.Load()
+	if p == nil {
+		return errors.New("no credentials seen yet")
+	}
+	r.Header.Set("Authorization", *p)
+	return nil
+}
+
+func (cc connCredentials) LastAccepted() time.Time {
+	if at := cc.c.authAt.Load(); at != 0 {
+		return time.Unix(0, at)
+	}
+	return time.Time{}
 }
 
 // attach connects the connector to its host's telemetry, once.

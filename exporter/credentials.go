@@ -3,6 +3,7 @@ package exporter
 import (
 	"net/http"
 	"sync/atomic"
+	"time"
 )
 
 // Credentials authenticates an outgoing request by setting its headers. The driver's
@@ -11,6 +12,15 @@ import (
 // credentials are not usable: the batch then goes to /telemetry-unauth, stripped.
 type Credentials interface {
 	Authenticate(req *http.Request) error
+}
+
+// Accepted is implemented by credentials that know when the server last accepted them
+// (a connection's Authorization header, as of its last call the server answered). Of a
+// host's connections, the host's exporter uses those accepted last: a pool whose token
+// expired while it sat idle does not speak for a pool whose token was just refreshed.
+// LastAccepted is zero while they were never accepted.
+type Accepted interface {
+	LastAccepted() time.Time
 }
 
 // CredentialsFunc adapts a function to Credentials.

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Layer is a per-host value built over the host's exporter by WithLayer and shared by
@@ -44,7 +46,8 @@ type entry struct {
 }
 
 // hostCredentials are the credentials of a host's exporter: those of its live handles,
-// newest first, the first that authenticates the request winning. A connection that has
+// the ones the server accepted last first (see Accepted), then newest first, the first
+// that authenticates the request winning. A connection that has
 // not authenticated yet (or never will, with a wrong token) then does not send every
 // connection's telemetry to the unauthenticated path, stripped of its ids, while other
 // connections' credentials work. When none of them works (the final flush, after the
@@ -68,6 +71,9 @@ func (hc hostCredentials) Authenticate(req *http.Request) error {
 	}
 	kept := hc.e.kept
 	hc.r.mu.Unlock()
+	slices.SortStableFunc(cands, func(a, b Credentials) int {
+		return lastAccepted(b).Compare(lastAccepted(a)) // the latest first; the rest keep their order
+	})
 	if b := hc.e.lastGood.Load(); b != nil {
 		cands = append(cands, b.c)
 	}
@@ -84,6 +90,15 @@ func (hc hostCredentials) Authenticate(req *http.Request) error {
 	}
 	req.Header = make(http.Header)
 	return err
+}
+
+// lastAccepted is when the server last accepted c (zero: not known).
+func lastAccepted(c Credentials) (t time.Time) {
+	defer func() { _ = recover() }() // the caller's credentials: a panic means not known
+	if a, ok := c.(Accepted); ok {
+		t = a.LastAccepted()
+	}
+	return t
 }
 
 // Handle is one connection's reference to its host's shared exporter. Release it
@@ -106,8 +121,9 @@ type acquireConfig struct {
 
 // WithConnCredentials gives the connection's credentials (e.g. its PAT as
 // BearerToken, or the driver's authenticator). Default none. The host's exporter uses
-// the credentials of its live handles, newest first, the first that authenticates (an
-// Authenticate that returns an error is passed over); credentials are never forgotten,
+// the credentials of its live handles, those the server accepted last first (see
+// Accepted), then newest first, the first that authenticates (an Authenticate that
+// returns an error is passed over); credentials are never forgotten,
 // so logs of a closed connection and the final flush still authenticate.
 func WithConnCredentials(c Credentials) AcquireOption {
 	return func(a *acquireConfig) { a.creds = c }

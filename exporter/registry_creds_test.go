@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // A newer connection whose credentials do not work yet (it has not authenticated, or
@@ -43,4 +44,56 @@ func TestRegistryPassesOverCredentialsThatDoNotWork(t *testing.T) {
 		equal(t, reqs[i].Header.Get("Authorization"), want, "credentials of request", i)
 	}
 	equal(t, reqs[0].Header.Get("X-Partial"), "", "headers of credentials that failed")
+}
+
+// acceptedToken is a bearer token that says when the server last accepted it.
+type acceptedToken struct {
+	token string
+	at    *atomic.Int64 // Unix ns; 0: never
+}
+
+func (a acceptedToken) Authenticate(req *http.Request) error {
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	return nil
+}
+
+func (a acceptedToken) LastAccepted() time.Time {
+	if ns := a.at.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// Of a host's connections, those the server accepted last speak for the host, whatever
+// their order: a newer connection whose token went stale does not; credentials that
+// cannot say when they were accepted come after those that can, newest first.
+func TestRegistryPrefersTheCredentialsAcceptedLast(t *testing.T) {
+	srv, rc := newServer(t, nil)
+	r := newTestRegistry(t)
+	ctx := context.Background()
+	var atA, atB atomic.Int64
+	acquire := func(c Credentials) *Handle {
+		h, err := r.Acquire(srv.URL, WithLoopbackDSN(), WithConnCredentials(c))
+		noErr(t, err, "acquire")
+		return h
+	}
+	plain := acquire(BearerToken("token-plain"))
+	a := acquire(acceptedToken{"token-a", &atA})
+	b := acquire(acceptedToken{"token-b", &atB})
+	export := func() string {
+		noErr(t, plain.Exporter().Export(ctx, batch(1)), "export")
+		reqs := rc.requests()
+		return reqs[len(reqs)-1].Header.Get("Authorization")
+	}
+
+	equal(t, export(), "Bearer token-b", "none accepted yet: the newest")
+	atB.Store(time.Now().UnixNano())
+	atA.Store(time.Now().Add(time.Second).UnixNano())
+	equal(t, export(), "Bearer token-a", "a accepted last")
+	atB.Store(time.Now().Add(2 * time.Second).UnixNano())
+	equal(t, export(), "Bearer token-b", "then b")
+	noErr(t, a.Release(ctx), "release a")
+	noErr(t, b.Release(ctx), "release b")
+	equal(t, export(), "Bearer token-plain", "once they left, the live connection")
+	noErr(t, plain.Release(ctx), "release plain")
 }
