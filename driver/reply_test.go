@@ -430,3 +430,59 @@ func TestThriftCallLeavesTheRequestBody(t *testing.T) {
 	assert.True(t, base.ok)
 	assert.EqualValues(t, 1, st.polls.Load())
 }
+
+// emptyReads is a body that returns nothing, and no error, forever.
+type emptyReads struct{}
+
+func (emptyReads) Read([]byte) (int, error) { return 0, nil }
+func (emptyReads) Close() error             { return nil }
+
+type emptyReadsReply struct{}
+
+func (emptyReadsReply) RoundTrip(*http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: http.StatusOK, ContentLength: -1, Body: emptyReads{}}, nil
+}
+
+// A reply body without Content-Length that returns nothing and no error, read after read,
+// ends as bufio ends such a reader (io.ErrNoProgress) instead of holding the call forever.
+func TestUnsizedReplyWithoutProgress(t *testing.T) {
+	c := &Connector{}
+	cs := newConnState(c)
+	tr := &transport{base: emptyReadsReply{}, c: c, thrift: "/sql/1.0/warehouses/x"}
+	req := httptest.NewRequestWithContext(withConn(context.Background(), cs), http.MethodPost, "https://h/sql/1.0/warehouses/x", strings.NewReader("x"))
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	_, err = io.ReadAll(resp.Body)
+	assert.ErrorIs(t, err, io.ErrNoProgress)
+	require.NoError(t, resp.Body.Close())
+}
+
+// BenchmarkUnsizedInlineReply reads a 4 MiB inline reply of an ExecuteStatement through
+// the transport in 16 KiB reads, with and without Content-Length: without it, the reply
+// is found to carry inline data at its start and watched from there, not read ahead.
+func BenchmarkUnsizedInlineReply(b *testing.B) {
+	body := executeReply([][]byte{bytes.Repeat([]byte{'a'}, 4<<20)}, nil)
+	for _, size := range []int64{int64(len(body)), -1} {
+		b.Run(fmt.Sprintf("Content-Length %d", size), func(b *testing.B) {
+			c := &Connector{}
+			st := newStmtState(context.Background(), newConnState(c))
+			tr := &transport{base: fixedReply{body: body, n: 16 << 10, size: size}, c: c, thrift: "/sql/1.0/warehouses/x"}
+			p := make([]byte, 16<<10)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				req := httptest.NewRequestWithContext(st, http.MethodPost, "https://h/sql/1.0/warehouses/x", strings.NewReader("x"))
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					if _, err := resp.Body.Read(p); err != nil {
+						break
+					}
+				}
+				_ = resp.Body.Close()
+			}
+		})
+	}
+}

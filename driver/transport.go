@@ -237,21 +237,28 @@ func (t *transport) learnReply(b []byte, st *stmtState, cs *connState, latency t
 }
 
 // readUnsized reads a reply of unknown size (a chunked body, or HTTP/2 without a
-// Content-Length) at once up to the end of its Thrift message, when that comes within
-// maxSniff bytes, and learns from it as readReply does. The driver reads a message to its
-// last byte and no further: the body's end, which a reply watched as it is read would
-// wait for, comes at the driver's next call on the connection (after the statement may
-// have completed), or never. The message's end is found by walking its fields after each
-// read (see messageComplete); reads off the network are few and large. A bigger reply
-// (inline result data) is watched as the driver reads it, from its start.
+// Content-Length) that telemetry learns from (an OpenSession, ExecuteStatement or
+// FetchResults reply: see keepsReply) at once, up to the end of its Thrift message, when
+// that comes within maxSniff bytes, and learns from it as readReply does. The driver reads
+// a message to its last byte and no further: the body's end, which a reply watched as it
+// is read would wait for, comes at the driver's next call on the connection (after the
+// statement may have completed), or never. The message's end is found by walking its
+// fields after each read (see messageComplete); reads off the network are few and large.
+// Any other reply, and one found to carry inline result data, is watched as the driver
+// reads it, from its start, as a reply of known size over maxSniff is.
 func (t *transport) readUnsized(body io.ReadCloser, st *stmtState, cs *connState, latency time.Duration) io.ReadCloser {
 	buf := t.c.sniffBuf(0)
+	watch := func() io.ReadCloser {
+		return &reply{rc: &restBody{replyBody: replyBody{buf: buf, c: t.c}, rest: body}, t: t, st: st, cs: cs, size: -1, latency: latency}
+	}
+	method, empty := "", 0
 	for {
 		if len(*buf) == cap(*buf) {
 			*buf = slices.Grow(*buf, min(max(cap(*buf), 4<<10), maxSniff+1-len(*buf)))
 		}
-		m, err := body.Read((*buf)[len(*buf):min(cap(*buf), maxSniff+1)])
-		*buf = (*buf)[:len(*buf)+m]
+		before := len(*buf)
+		m, err := body.Read((*buf)[before:min(cap(*buf), maxSniff+1)])
+		*buf = (*buf)[:before+m]
 		switch {
 		case err == io.EOF:
 			_ = body.Close()
@@ -260,13 +267,51 @@ func (t *transport) readUnsized(body io.ReadCloser, st *stmtState, cs *connState
 		case err != nil:
 			// The driver gets what came, then the error, as from the body itself.
 			return &cutReplyBody{replyBody: replyBody{buf: buf, c: t.c}, err: err, closer: body}
+		case m == 0:
+			if empty++; empty == maxEmptyReads { // as bufio gives up on such a reader
+				return &cutReplyBody{replyBody: replyBody{buf: buf, c: t.c}, err: io.ErrNoProgress, closer: body}
+			}
+			continue
+		}
+		empty = 0
+		if method == "" {
+			name, _, ok := rpcMethod(*buf)
+			switch {
+			case ok && keepsReply(name, st, cs):
+				method = name
+			case ok, !headerPossible(*buf), len(*buf) >= len(reply{}.head):
+				return watch() // nothing to learn from it whole, or no Thrift message
+			default:
+				continue // more of the header to come
+			}
+		}
+		switch {
 		case len(*buf) > maxSniff:
-			return &reply{rc: &restBody{replyBody: replyBody{buf: buf, c: t.c}, rest: body}, t: t, st: st, cs: cs, size: -1, latency: latency}
-		case m > 0 && messageComplete(*buf):
+			return watch()
+		case method != "OpenSession" && len(*buf) >= probeFrom && bits.Len(uint(before)) < bits.Len(uint(len(*buf))) && inlineAhead(*buf):
+			return watch() // inline result data: the watcher says so, and keeps nothing
+		case messageComplete(*buf):
 			t.learnReply(*buf, st, cs, latency)
 			return &restBody{replyBody: replyBody{buf: buf, c: t.c}, rest: body}
 		}
 	}
+}
+
+// maxEmptyReads is how many reads in a row that return nothing readUnsized takes before
+// it gives up on the body (io.ErrNoProgress), as bufio does.
+const maxEmptyReads = 100
+
+// keepsReply says whether the reply of method is read whole to learn from: an
+// OpenSession's (its session id) on a known connection, and a statement's
+// ExecuteStatement and FetchResults replies (how its rows come, its CloudFetch links).
+func keepsReply(method string, st *stmtState, cs *connState) bool {
+	switch method {
+	case "OpenSession":
+		return cs != nil
+	case "ExecuteStatement", "FetchResults":
+		return st != nil
+	}
+	return false
 }
 
 // restBody is the start of a reply read into memory, then the rest of its body.
@@ -434,9 +479,10 @@ func (r *reply) decide() {
 	case r.st != nil && r.method == "GetOperationStatus":
 		r.st.polls.Add(1)
 		r.st.pollNanos.Add(int64(r.latency))
-	case r.cs != nil && r.method == "OpenSession":
+	case !keepsReply(r.method, r.st, r.cs):
+	case r.method == "OpenSession":
 		r.mode = replyKeep
-	case r.st != nil && (r.method == "ExecuteStatement" || r.method == "FetchResults"):
+	default: // ExecuteStatement, FetchResults
 		if r.size > maxSniff {
 			r.st.inline.Store(true) // too big for links alone: inline result data
 			if r.needsID() {

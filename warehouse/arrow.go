@@ -29,8 +29,8 @@ var eosMarker = []byte{0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0}
 type encodeOptions struct {
 	decimalAsArrow bool  // send DECIMAL as decimal128 instead of a string
 	batchRows      int64 // rows per Arrow record batch
-	// batchBytes caps a batch's variable-width data (strings, binaries, nested values as
-	// text): the driver refuses a Thrift binary field over 100 MB.
+	// batchBytes caps a batch's data (strings, binaries, nested values as text, and 8
+	// bytes a fixed-width value): the driver refuses a Thrift binary field over 100 MB.
 	batchBytes int
 	// loc is the session's time zone: a TIMESTAMP without one is a wall time in it, as
 	// Databricks reads timestamp literals (nil: UTC).
@@ -67,7 +67,7 @@ func emptyResult() *encodedResult {
 }
 
 // encodeRows drains rows into Arrow record batches of at most opts.batchRows rows and
-// about opts.batchBytes of variable-width data (0: no cap).
+// about opts.batchBytes of data (0: no cap).
 func encodeRows(rows *sql.Rows, opts encodeOptions) (*encodedResult, error) {
 	types, err := rows.ColumnTypes()
 	if err != nil {
@@ -95,11 +95,11 @@ func encodeRows(rows *sql.Rows, opts encodeOptions) (*encodedResult, error) {
 			varWidth = append(varWidth, b)
 		}
 	}
-	full := func() bool {
+	full := func(rows int64) bool {
 		if opts.batchBytes <= 0 {
 			return false
 		}
-		n := 0
+		n := int(rows) * 8 * (len(cols) - len(varWidth)) // at most 8 bytes a fixed-width value
 		for _, b := range varWidth {
 			n += b.DataLen()
 		}
@@ -141,7 +141,7 @@ func encodeRows(rows *sql.Rows, opts encodeOptions) (*encodedResult, error) {
 			}
 		}
 		inBatch++
-		if inBatch >= opts.batchRows || full() {
+		if inBatch >= opts.batchRows || full(inBatch) {
 			if err := flush(); err != nil {
 				return nil, err
 			}

@@ -316,6 +316,21 @@ func TestWideRowsSplitBatches(t *testing.T) {
 	}
 	assert.Equal(t, int64(1000), rows)
 
+	// Many fixed-width columns count too: 8 BIGINTs a row, 64 bytes.
+	resp, err = rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
+		SessionHandle: sess.SessionHandle, RunAsync: true, CanReadArrowResult_: ptr(true),
+		Statement:        "SELECT range a, range b, range c, range d, range e, range f, range g, range h FROM range(10000)",
+		GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 100000},
+	})
+	require.NoError(t, err)
+	batches = resp.DirectResults.ResultSet.Results.ArrowBatches
+	assert.GreaterOrEqual(t, len(batches), 10000*64/(64<<10))
+	rows = 0
+	for _, b := range batches {
+		rows += b.RowCount
+	}
+	assert.Equal(t, int64(10000), rows)
+
 	db := open(t, srv, "")
 	got, err := db.Query(q)
 	require.NoError(t, err)

@@ -311,6 +311,9 @@ func TestSetTimeZone(t *testing.T) {
 		{`SET TIME ZONE "+05:00"`, "Etc/GMT-5"},
 		{"SET TIME ZONE 'GMT-03:00'", "Etc/GMT+3"},
 		{"SET TIME ZONE 'UTC'", "UTC"},
+		{"SET TIME ZONE 'GMT+8'", "Etc/GMT-8"},
+		{"SET TIME ZONE '+14:00'", "Etc/GMT-14"},
+		{"SET TIME ZONE '-12:00'", "Etc/GMT+12"},
 	} {
 		_, err := conn.ExecContext(ctx, tc.set)
 		require.NoError(t, err, tc.set)
@@ -327,7 +330,7 @@ func TestSetTimeZone(t *testing.T) {
 
 	_, err = conn.ExecContext(ctx, "SET TIME ZONE 'America/New_York'")
 	require.NoError(t, err)
-	for _, bad := range []string{"SET TIME ZONE 'Mars/Olympus'", "SET TIME ZONE '+05:30'", "SET timezone = ''"} {
+	for _, bad := range []string{"SET TIME ZONE 'Mars/Olympus'", "SET TIME ZONE '+05:30'", "SET timezone = ''", "SET TIME ZONE 'Local'", "SET TIME ZONE '-13:00'"} {
 		_, err = conn.ExecContext(ctx, bad)
 		var ee dbsqlerr.DBExecutionError
 		require.True(t, errors.As(err, &ee), "%s: got %T: %v", bad, err, err)

@@ -112,9 +112,9 @@ func WithChunkRows(rows int64) Option { return func(c *config) { c.chunkRows = r
 // client's maxRows).
 func WithBatchRows(rows int64) Option { return func(c *config) { c.batchRows = rows } }
 
-// WithBatchBytes caps the variable-width data (strings, binaries, nested values as text)
-// of an Arrow record batch (default 16 MiB; 0: no cap): a batch of wide rows ends
-// before WithBatchRows' count. An inline batch is one Thrift binary field, which the
+// WithBatchBytes caps the data of an Arrow record batch (strings, binaries, nested values
+// as text, and 8 bytes a fixed-width value; default 16 MiB; 0: no cap): a batch of wide
+// rows ends before WithBatchRows' count. An inline batch is one Thrift binary field, which the
 // driver refuses over 100 MB.
 func WithBatchBytes(n int) Option { return func(c *config) { c.batchBytes = max(n, 0) } }
 

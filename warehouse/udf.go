@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -114,20 +115,24 @@ func zoneSetting(name string) (*time.Location, string, error) {
 }
 
 // offsetRe matches a fixed offset from UTC as Spark's time zones take one: +05:30, -8:00,
-// and the same after UTC or GMT.
-var offsetRe = regexp.MustCompile(`^(?i:UTC|GMT)?([+-])(\d{1,2}):(\d{2})$`)
+// GMT+8, and the same after UTC or GMT.
+var offsetRe = regexp.MustCompile(`^(?i:UTC|GMT)?([+-])(\d{1,2})(?::(\d{2}))?$`)
 
 // loadZone loads the zone name names. A fixed offset becomes DuckDB's Etc/GMT zone when
-// it is whole hours (Etc/GMT signs are reversed); other offsets are refused, as DuckDB
-// names no zone for them.
+// it is whole hours, from -12 to +14 (Etc/GMT signs are reversed); other offsets are
+// refused, as DuckDB names no zone for them. "Local" is refused too: it would be the
+// host's zone (Databricks refuses it as well).
 func loadZone(name string) (*time.Location, error) {
+	if strings.EqualFold(name, "Local") {
+		return nil, errors.New(`"Local" names no time zone`)
+	}
 	m := offsetRe.FindStringSubmatch(name)
 	if m == nil {
 		return time.LoadLocation(name)
 	}
 	h, _ := strconv.Atoi(m[2])
-	if m[3] != "00" || h > 14 {
-		return nil, fmt.Errorf("unsupported offset %q: only whole hours up to 14", name)
+	if m[3] != "" && m[3] != "00" || m[1] == "+" && h > 14 || m[1] == "-" && h > 12 {
+		return nil, fmt.Errorf("unsupported offset %q: only whole hours, from -12 to +14", name)
 	}
 	if h == 0 {
 		return time.UTC, nil
