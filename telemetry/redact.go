@@ -52,8 +52,8 @@ var (
 	// Parse Mode: FAILFAST"), a duplicate map key (DUPLICATED_MAP_KEY: "Duplicate map key
 	// alice was found") and a JSON field's value (CANNOT_PARSE_JSON_FIELD: "and the value
 	// alice of the JSON token type"). Quoted values and numbers have rules of their own.
-	parsedRecordRe = regexp.MustCompile(`(?s)(\bdetected in record parsing:).*?(\.\s+Parse Mode:|\s+SQLSTATE:|$)`)
-	mapKeyRe       = regexp.MustCompile(`(?s)(\bDuplicate map key)\s.*?(\s+was found\b|\s+SQLSTATE:|$)`)
+	parsedRecordRe = regexp.MustCompile(`(?s)(\bdetected in record parsing:).*?(\.\s+Parse Mode:|\s+SQLSTATE:|\n\s*at\s|$)`)
+	mapKeyRe       = regexp.MustCompile(`(?s)(\bDuplicate map key)\s.*?(\s+was found\b|\s+SQLSTATE:|\n|$)`)
 	jsonValueRe    = regexp.MustCompile(`(?s)(\band the value)\s.*?(\s+of the JSON token type\b)`)
 	// The message of the caller's own raise_error or assert_true: text of the
 	// application's, which may hold anything; the SQLSTATE after it stays.
@@ -78,18 +78,19 @@ var (
 		{need: []string{"duplicate map key"}, re: mapKeyRe, repl: "${1} " + Redacted + "${2}"},
 		{need: []string{"json token type"}, re: jsonValueRe, repl: "${1} " + Redacted + "${2}"},
 		// More values Spark prints bare, each between its message's fixed words: what is
-		// between ${1} and ${2} goes.
-		bareValue(`(?s)(\bThe url is invalid:|\bFind an invalid url string)\s.*?(\.\s+(?:Use|If necessary)\b|\s+SQLSTATE:|$)`, "url is invalid:", "invalid url string"),                                                   // INVALID_URL
-		bareValue(`(?s)(\bURL cannot be decoded:)\s.*?(\.\s+Please ensure\b|\s+SQLSTATE:|$)`, "url cannot be decoded:"),                                                                                                   // CANNOT_DECODE_URL
-		bareValue(`(?s)(\bThe input\s+"[^"\n]*")\s.*?(\s+does not match the format\b)`, "does not match the format"),                                                                                                      // INVALID_FORMAT.MISMATCH_INPUT
-		bareValue(`(?s)(\bIllegal input for day of week:)\s.*?(\.?\s+SQLSTATE:|\.?\s*$)`, "day of week:"),                                                                                                                 // ILLEGAL_DAY_OF_WEEK
-		bareValue(`(?s)(\bMalformed CSV record:)\s.*?(\s+SQLSTATE:|\n\s*at\s|$)`, "malformed csv record:"),                                                                                                                // MALFORMED_CSV_RECORD
-		bareValue(`(?s)(\bbyte sequence found in string:)\s.*?(\.?\s+SQLSTATE:|\.?\s*$)`, "found in string:"),                                                                                                             // INVALID_UTF8_STRING
-		bareValue(`(?s)(\breturned a NULL for a comparison between)\s.*?(\.\s+It should\b|\s+SQLSTATE:|$)`, "comparison between"),                                                                                         // COMPARATOR_RETURNS_NULL
-		bareValue(`\b(Unrecognized number|Invalid unit|Invalid value|Invalid prefix|Expect a number after|Expect a unit name after|Unknown error when parsing|nanosecond precision,)\s+\S+?(\.?(?:\s|$))`, "to interval"), // INVALID_INTERVAL_FORMAT.*
+		// between ${1} and ${2} goes. A value ends at its line's end at the latest, so that a
+		// stack trace after the message stays.
+		bareValue(`(?s)(\bThe url is invalid:|\bFind an invalid url string)\s.*?(\.\s+(?:Use|If necessary)\b|\s+SQLSTATE:|\n|$)`, "url is invalid:", "invalid url string"),                                                            // INVALID_URL
+		bareValue(`(?s)(\bURL cannot be decoded:)\s.*?(\.\s+Please ensure\b|\s+SQLSTATE:|\n|$)`, "url cannot be decoded:"),                                                                                                            // CANNOT_DECODE_URL
+		bareValue(`(?s)(\bThe input\s+"[^"\n]*")\s.*?(\s+does not match the format\b)`, "does not match the format"),                                                                                                                  // INVALID_FORMAT.MISMATCH_INPUT
+		bareValue(`(?s)(\bIllegal input for day of week:)\s.*?(\.?\s+SQLSTATE:|\.?[ \t]*(?:\n|$))`, "day of week:"),                                                                                                                   // ILLEGAL_DAY_OF_WEEK
+		bareValue(`(?s)(\bMalformed CSV record:)\s.*?(\s+SQLSTATE:|\n|$)`, "malformed csv record:"),                                                                                                                                   // MALFORMED_CSV_RECORD
+		bareValue(`(?s)(\bbyte sequence found in string:)\s.*?(\.?\s+SQLSTATE:|\.?[ \t]*(?:\n|$))`, "found in string:"),                                                                                                               // INVALID_UTF8_STRING
+		bareValue(`(?s)(\breturned a NULL for a comparison between)\s.*?(\.\s+It should\b|\s+SQLSTATE:|\n|$)`, "comparison between"),                                                                                                  // COMPARATOR_RETURNS_NULL
+		bareValue(`\b(Unrecognized number|Invalid unit|Invalid value|Invalid prefix|Expect a number after|Expect a unit name after|Unknown error when parsing|nanosecond precision,)\s+\S+?(\.?(?:\s|$))`, "invalid_interval_format"), // INVALID_INTERVAL_FORMAT.*
 		{need: []string{"cannot have fractional part"}, re: regexp.MustCompile(`\S+(\s+cannot have fractional part\b)`), repl: Redacted + "${1}"},
-		bareValue(`(?s)(\bInterval string does not match .*? when cast to [^:\n]*:)\s.*?(\.\s+Set\b|\.?\s+SQLSTATE:|\.?\s*$)`, "interval string does not match"),
-		bareValue(`(?s)(\bexpects one of the [^\n]*?, but got)\s.*?(\.?\s+SQLSTATE:|\.?\s*$)`, "but got"),                     // INVALID_PARAMETER_VALUE.CHARSET
+		bareValue(`(?s)(\bInterval string does not match .*? when cast to [^:\n]*:)\s.*?(\.\s+Set\b|\.?\s+SQLSTATE:|\.?[ \t]*(?:\n|$))`, "interval string does not match"),
+		bareValue(`(?s)(\bexpects one of the [^\n]*?, but got)\s.*?(\.?\s+SQLSTATE:|\.?[ \t]*(?:\n|$))`, "charset"),           // INVALID_PARAMETER_VALUE.CHARSET
 		bareValue(`(?s)(\bFailed to convert (?:the row )?value)\s.*?(\s+(?:of the class|\(class of)\b)`, "failed to convert"), // FAILED_ROW_TO_JSON
 		bareValue(`(?s)(\bThe timezone:)\s.*?(\s+is invalid\b)`, "the timezone:"),                                             // INVALID_TIMEZONE
 		bareValue(`(\bUnknown time-zone ID:)\s+\S+?(\.?(?:\s|$))`, "time-zone id:"),

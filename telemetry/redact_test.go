@@ -233,6 +233,22 @@ func TestProcessName(t *testing.T) {
 
 // FuzzRedact checks Redact's invariants on arbitrary text around seeded secrets: it never
 // panics, never exceeds MaxRedactedLen, is idempotent and never lets a secret through.
+// A value Spark prints bare ends at its line: the stack trace after the message stays, and
+// ordinary text that happens to share a rule's words is left alone.
+func TestRedactBareValueKeepsTheRest(t *testing.T) {
+	const frames = "\n\tat org.apache.spark.Foo.bar(Foo.scala:12)\n\tat org.apache.spark.Baz.run(Baz.scala:3)"
+	for _, tc := range []struct{ in, want string }{
+		{"Illegal input for day of week: xyz" + frames, "Illegal input for day of week: [REDACTED]" + frames},
+		{"Malformed CSV record: a,b" + frames, "Malformed CSV record: [REDACTED]" + frames},
+		{"Duplicate map key k" + frames, "Duplicate map key [REDACTED]" + frames},
+		{"The url is invalid: x y" + frames, "The url is invalid: [REDACTED]" + frames},
+		{"Function f expects one of the values a, b, but got 3 arguments." + frames, "Function f expects one of the values a, b, but got ? arguments." + frames},
+		{"Invalid value for the field", "Invalid value for the field"},
+	} {
+		assert.Equal(t, tc.want, Redact(tc.in), tc.in)
+	}
+}
+
 // Values Spark prints bare in the messages of some error classes (a URL, a record, a
 // map key, a day of week, an interval's word, a charset, a time zone…) are redacted with
 // the message's fixed words kept: none of a row's values survives.

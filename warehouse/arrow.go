@@ -453,6 +453,7 @@ type nestedType struct {
 	fields []string      // STRUCT: its fields, in declared order
 	types  []*nestedType // STRUCT: their types
 	elem   *nestedType   // a list's elements, a MAP's values
+	key    *nestedType   // a MAP's keys
 	wall   bool          // a TIMESTAMP without a time zone: a wall time in the session's
 }
 
@@ -473,7 +474,7 @@ func parseNested(name string) *nestedType {
 		}
 	case strings.HasPrefix(upper, "MAP(") && strings.HasSuffix(s, ")"):
 		if kv := splitTopLevel(s[len("MAP(") : len(s)-1]); len(kv) == 2 {
-			t.elem = parseNested(kv[1])
+			t.key, t.elem = parseNested(kv[0]), parseNested(kv[1])
 		}
 	case strings.HasPrefix(upper, "TIMESTAMP"):
 		t.wall = !hasZone(upper)
@@ -575,8 +576,12 @@ func appendJSON(b []byte, v any, shape *nestedType, loc *time.Location) ([]byte,
 	case duckdb.OrderedMap: // a MAP: its entries in order, keys as strings
 		b = append(b, '{')
 		keys, values := x.Keys(), x.Values()
+		var keyShape *nestedType
+		if shape != nil {
+			keyShape = shape.key
+		}
 		for i := range keys {
-			k, err := mapKey(keys[i], loc)
+			k, err := mapKey(keys[i], keyShape, loc)
 			if err != nil {
 				return nil, err
 			}
@@ -595,8 +600,8 @@ func appendJSON(b []byte, v any, shape *nestedType, loc *time.Location) ([]byte,
 
 // mapKey is a MAP key's text: the key shown as a nested value is (a decimal keeps its
 // scale, a timestamp is shown in the session's zone), without its quotes.
-func mapKey(k any, loc *time.Location) (string, error) {
-	j, err := appendJSON(nil, k, nil, loc)
+func mapKey(k any, shape *nestedType, loc *time.Location) (string, error) {
+	j, err := appendJSON(nil, k, shape, loc)
 	if err != nil {
 		return "", err
 	}

@@ -115,6 +115,11 @@ func TestSessionTimeZone(t *testing.T) {
 			require.NoError(t, db.QueryRow("SELECT [TIMESTAMP '2024-01-01 00:00:00'], [TIMESTAMPTZ '2024-01-01 00:00:00']").Scan(&wall, &instant))
 			assert.Equal(t, fmt.Sprintf(`[%q]`, want.String()), wall)
 			assert.Equal(t, fmt.Sprintf(`[%q]`, want.String()), instant)
+			// A MAP's keys are shown as its values are.
+			var wallKey, instantKey string
+			require.NoError(t, db.QueryRow("SELECT MAP {TIMESTAMP '2024-01-01 00:00:00': TIMESTAMP '2024-01-01 00:00:00'}, MAP {TIMESTAMPTZ '2024-01-01 00:00:00': 1}").Scan(&wallKey, &instantKey))
+			assert.Equal(t, fmt.Sprintf(`{%q:%q}`, want.String(), want.String()), wallKey)
+			assert.Equal(t, fmt.Sprintf(`{%q:1}`, want.String()), instantKey)
 
 			// A timestamp parameter is an instant; it compares with the session's literals.
 			var back time.Time
