@@ -77,19 +77,19 @@ func TestRegistryPrefersTheCredentialsAcceptedLast(t *testing.T) {
 		noErr(t, err, "acquire")
 		return h
 	}
-	plain := acquire(BearerToken("token-plain"))
 	a := acquire(acceptedToken{"token-a", &atA})
 	b := acquire(acceptedToken{"token-b", &atB})
+	plain := acquire(BearerToken("token-plain")) // the newest, but never known accepted
 	export := func() string {
 		noErr(t, plain.Exporter().Export(ctx, batch(1)), "export")
 		reqs := rc.requests()
 		return reqs[len(reqs)-1].Header.Get("Authorization")
 	}
 
-	equal(t, export(), "Bearer token-b", "none accepted yet: the newest")
+	equal(t, export(), "Bearer token-plain", "none known accepted yet: the newest")
 	atB.Store(time.Now().UnixNano())
 	atA.Store(time.Now().Add(time.Second).UnixNano())
-	equal(t, export(), "Bearer token-a", "a accepted last")
+	equal(t, export(), "Bearer token-a", "a accepted last, before the newest that cannot say")
 	atB.Store(time.Now().Add(2 * time.Second).UnixNano())
 	equal(t, export(), "Bearer token-b", "then b")
 	noErr(t, a.Release(ctx), "release a")
