@@ -187,6 +187,10 @@ func faultCases() []faultCase {
 	add(faultCase{name: "telemetry hangs past every timeout", inject: inj, clear: clr, breaker: breakerRecovers})
 	inj, clr = telemetryFaults(warehouse.Fault{SlowDrip: 50 * time.Millisecond, Times: forever})
 	add(faultCase{name: "telemetry slow-drip body", inject: inj, clear: clr, breaker: breakerStays})
+	// Slow but within every timeout: every export succeeds and the breaker never opens;
+	// the queries run at the control's speed all the same.
+	inj, clr = telemetryFaults(warehouse.Fault{Latency: 150 * time.Millisecond, Times: forever})
+	add(faultCase{name: "telemetry answers after 150 ms", inject: inj, clear: clr, breaker: breakerStays})
 	inj, clr = telemetryFaults(warehouse.Fault{Garbage: true, BodyBytes: tenMiB, Times: forever})
 	add(faultCase{name: "telemetry garbage 10 MiB body", inject: inj, clear: clr, breaker: breakerStays})
 	add(faultCase{

@@ -19,13 +19,14 @@ import (
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
-// The fault-free run a case's latency is compared with runs at the same moments as the
-// case: a control database, wrapped and with telemetry on like the case's, whose
-// telemetry goes to a healthy ingest of its own instead of the faulty endpoint. A probe
-// runs SELECT 1 on the case's telemetry and on the control in turns (the order swapped
-// every round), on the same warehouse, while the workload runs. What the machine's other
-// load does to one, it does to the other; the ratio of their medians is what the fault
-// costs a query through telemetry. Two runs in sequence on this shared 2-core machine
+// The run a case's latency is compared with runs at the same moments as the case: a
+// control database through the same wrapper with telemetry off. A probe runs SELECT 1 on
+// the case's telemetry and on the control in turns (the order swapped every round), on the
+// same warehouse, while the workload runs. What the machine's other load does to one, it
+// does to the other; the ratio of their medians is what telemetry, under the fault, costs
+// a query. (A control with telemetry on, exporting to a healthy ingest, paid whatever
+// telemetry itself cost: with each statement made to wait for a flush of the aggregator,
+// the fault-free case came out at 1.6× it, and at 2.4× a control with telemetry off.) Two runs in sequence on this shared 2-core machine
 // differ by more than 5 % with no fault at all, so the sequential p50 column of the table
 // can show only gross effects.
 //
@@ -40,9 +41,10 @@ import (
 // maxPairedRatio bounds the case's median latency over the control's: 5 % when the
 // matrix soaks (thousands of pairs); generous in the short CI version, whose 40 to a few
 // hundred pairs under -race move by ±30 % and, on a loaded machine, have reached 2.1× with
-// no fault at all (performance claims belong to benchmarks), but
-// still far below what a query that waits for telemetry would show (an export attempt
-// times out after 250 ms; a small query takes 1–3 ms).
+// no fault at all (performance claims belong to benchmarks). It catches a query that
+// waits for an export attempt to time out (250 ms; a small query takes 1–3 ms), not a
+// smaller cost: with each statement made to wait for a flush of the aggregator, the
+// fault-free case came out at 2.4×. The soak's 5 % catches that.
 func maxPairedRatio() float64 {
 	if *soak >= 10*time.Second {
 		return 1.05
@@ -58,14 +60,15 @@ func minPairs() int {
 	return 5
 }
 
-// openControl opens the control database of case e: the case's DSN host, telemetry on,
-// its own hosts exporting to a healthy ingest.
+// openControl opens the control database of case e: the case's DSN host, through the
+// wrapper with telemetry off (its own hosts, which it never uses, exporting to a healthy
+// ingest all the same).
 func openControl(t *testing.T, e *caseEnv) (*sql.DB, func()) {
 	t.Helper()
 	ingest := httptest.NewServer(http.HandlerFunc(ingesttest.Handler))
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	hosts := driver.NewHosts(exporter.WithHTTPClient(&http.Client{Transport: &ingesttest.Redirect{Host: ingest.Listener.Addr().String(), Base: base}}))
-	dsn := fmt.Sprintf("http://token:%s@%s%s?enableTelemetry=true&%s", e.srv.Token(), e.dsnHost, warehouse.HTTPPath, telemetryParams)
+	dsn := fmt.Sprintf("http://token:%s@%s%s?enableTelemetry=false&%s", e.srv.Token(), e.dsnHost, warehouse.HTTPPath, telemetryParams)
 	c, err := driver.OpenConnector(dsn, driver.WithHosts(hosts),
 		driver.WithConnOptions(dbsql.WithRetries(2, 10*time.Millisecond, 100*time.Millisecond)))
 	if err != nil {
