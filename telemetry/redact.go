@@ -47,17 +47,6 @@ var (
 	// The row a Delta constraint rejected, column by column, values bare:
 	// "CHECK constraint c (x > 0) violated by row with values:\n - name : Alice\n - x : -1".
 	rowValuesRe = regexp.MustCompile(`(?is)(\bviolated by row with values:).*`)
-	// Values Spark prints bare in the messages of some error classes: the record a parser
-	// rejected (MALFORMED_RECORD_IN_PARSING: "detected in record parsing: [Alice,null].
-	// Parse Mode: FAILFAST"), a duplicate map key (DUPLICATED_MAP_KEY: "Duplicate map key
-	// alice was found") and a JSON field's value (CANNOT_PARSE_JSON_FIELD: "and the value
-	// alice of the JSON token type"). Quoted values and numbers have rules of their own.
-	parsedRecordRe = regexp.MustCompile(`(?s)(\bdetected in record parsing:).*?(\.\s+Parse Mode:|\s+SQLSTATE:|\n\s*at\s|$)`)
-	mapKeyRe       = regexp.MustCompile(`(?s)(\bDuplicate map key)\s.*?(\s+was found\b|\s+SQLSTATE:|\n|$)`)
-	jsonValueRe    = regexp.MustCompile(`(?s)(\band the value)\s.*?(\s+of the JSON token type\b)`)
-	// The message of the caller's own raise_error or assert_true: text of the
-	// application's, which may hold anything; the SQLSTATE after it stays.
-	userRaisedRe = regexp.MustCompile(`(?s)(\[USER_RAISED_EXCEPTION\]).*?(\s+SQLSTATE:|$)`)
 	// user:secret@host without a scheme (the Go driver's DSN: token:<pat>@host).
 	userinfoRe = regexp.MustCompile("[A-Za-z0-9._%+\\-]+:[^@\\s/'\"`]+@")
 	bearerRe   = regexp.MustCompile(`(?i)\b(bearer)(\s+|\s*[:=]\s*)[A-Za-z0-9\-._~+/]{8,}=*`)
@@ -73,13 +62,17 @@ var (
 	redactRules = [...]redactRule{
 		{need: []string{"sql"}, re: sqlBlockRe, repl: "${1} " + Redacted},
 		{need: []string{"with values:"}, re: rowValuesRe, repl: "${1} " + Redacted},
-		{need: []string{"user_raised_exception"}, re: userRaisedRe, repl: "${1} " + Redacted + "${2}"},
-		{need: []string{"record parsing:"}, re: parsedRecordRe, repl: "${1} " + Redacted + "${2}"},
-		{need: []string{"duplicate map key"}, re: mapKeyRe, repl: "${1} " + Redacted + "${2}"},
-		{need: []string{"json token type"}, re: jsonValueRe, repl: "${1} " + Redacted + "${2}"},
-		// More values Spark prints bare, each between its message's fixed words: what is
-		// between ${1} and ${2} goes. A value ends at its line's end at the latest, so that a
-		// stack trace after the message stays.
+		// The message of the caller's own raise_error or assert_true: text of the
+		// application's, which may hold anything; the SQLSTATE after it stays.
+		bareValue(`(?s)(\[USER_RAISED_EXCEPTION\]).*?(\s+SQLSTATE:|$)`, "user_raised_exception"),
+		// Values Spark prints bare in the messages of some error classes, each between its
+		// message's fixed words: what is between ${1} and ${2} goes. A value ends at its
+		// line's end at the latest, so that a stack trace after the message stays (a parsed
+		// record may span lines: it ends at the parse mode or a stack frame). Quoted values
+		// and numbers have rules of their own.
+		bareValue(`(?s)(\bdetected in record parsing:).*?(\.\s+Parse Mode:|\s+SQLSTATE:|\n\s*at\s|$)`, "record parsing:"),                                                                                                             // MALFORMED_RECORD_IN_PARSING
+		bareValue(`(?s)(\bDuplicate map key)\s.*?(\s+was found\b|\s+SQLSTATE:|\n|$)`, "duplicate map key"),                                                                                                                            // DUPLICATED_MAP_KEY
+		bareValue(`(?s)(\band the value)\s.*?(\s+of the JSON token type\b)`, "json token type"),                                                                                                                                       // CANNOT_PARSE_JSON_FIELD
 		bareValue(`(?s)(\bThe url is invalid:|\bFind an invalid url string)\s.*?(\.\s+(?:Use|If necessary)\b|\s+SQLSTATE:|\n|$)`, "url is invalid:", "invalid url string"),                                                            // INVALID_URL
 		bareValue(`(?s)(\bURL cannot be decoded:)\s.*?(\.\s+Please ensure\b|\s+SQLSTATE:|\n|$)`, "url cannot be decoded:"),                                                                                                            // CANNOT_DECODE_URL
 		bareValue(`(?s)(\bThe input\s+"[^"\n]*")\s.*?(\s+does not match the format\b)`, "does not match the format"),                                                                                                                  // INVALID_FORMAT.MISMATCH_INPUT
