@@ -609,9 +609,10 @@ func (r *reply) learn(b []byte) {
 		}
 		if len(links) > 0 {
 			r.st.mu.Lock()
-			// Counted before ended is read (see Connector.forgetLinks).
+			// Counted before ended is read (see Connector.forgetLinks); ended is set before
+			// linksGone, so it alone says the statement completed.
 			first := r.st.linksSeen.Add(int32(len(links))) - int32(len(links))
-			if !r.st.linksGone && !r.st.ended.Load() {
+			if !r.st.ended.Load() {
 				r.st.links = append(r.st.links, links...)
 				for i, link := range links {
 					r.t.c.links.Store(link, linkOwner{st: r.st, index: first + int32(i)})
