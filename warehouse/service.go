@@ -401,7 +401,7 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 			query = q
 		} else if name, ok := timeZoneSet(query); ok {
 			loc, set, err := zoneSetting(name)
-			if err != nil || name == "" {
+			if err != nil {
 				return &zoneError{zone: name}
 			}
 			query, zone = set, loc

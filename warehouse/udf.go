@@ -121,9 +121,12 @@ var offsetRe = regexp.MustCompile(`^(?i:UTC|GMT)?([+-])(\d{1,2})(?::(\d{2}))?$`)
 // loadZone loads the zone name names. A fixed offset becomes DuckDB's Etc/GMT zone when
 // it is whole hours, from -12 to +14 (Etc/GMT signs are reversed); other offsets are
 // refused, as DuckDB names no zone for them. "Local" is refused too: it would be the
-// host's zone (Databricks refuses it as well).
+// host's zone (Databricks refuses it as well); and so is an empty name.
 func loadZone(name string) (*time.Location, error) {
-	if strings.EqualFold(name, "Local") {
+	switch {
+	case name == "":
+		return nil, errors.New("no time zone named") // time.LoadLocation would answer UTC
+	case strings.EqualFold(name, "Local"):
 		return nil, errors.New(`"Local" names no time zone`)
 	}
 	m := offsetRe.FindStringSubmatch(name)
