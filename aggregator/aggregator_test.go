@@ -624,7 +624,7 @@ func TestQueueFullDropsAnOutboxLogBeforeAnError(t *testing.T) {
 	q.moveIn(outbox, nil)
 	assert.Equal(t, int64(3), q.droppedFull)
 	assert.Equal(t, 4, q.waiting())
-	assert.Zero(t, q.debt)
+	assert.Zero(t, q.excess())
 
 	var names []string
 	for _, r := range q.pop(nil, 10) {
@@ -636,9 +636,9 @@ func TestQueueFullDropsAnOutboxLogBeforeAnError(t *testing.T) {
 	assert.Zero(t, q.waiting())
 }
 
-// An export that makes room before the outbox's logs move in cancels the debt: no log
+// An export that makes room before the outbox's logs move in ends the excess over max: no log
 // is dropped while fewer than max await export.
-func TestQueueDebtCancelledByAnExport(t *testing.T) {
+func TestQueueExcessEndedByAnExport(t *testing.T) {
 	q := queue{max: 4}
 	outbox := []record{{sessionID: "n1"}, {sessionID: "n2"}}
 	for i := range outbox {
@@ -647,11 +647,11 @@ func TestQueueDebtCancelledByAnExport(t *testing.T) {
 	for _, name := range []string{"e1", "e2", "e3"} { // e3 goes in over max
 		q.push(&record{kind: recError, sessionID: name, err: errData{name: "e"}})
 	}
-	require.Equal(t, int64(1), q.debt)
+	require.Equal(t, int64(1), q.excess())
 	require.Len(t, q.pop(nil, 10), 3, "the export takes the error logs")
 	q.moveIn(outbox, nil)
 	assert.Zero(t, q.droppedFull, "room was made: nothing is dropped")
-	assert.Zero(t, q.debt)
+	assert.Zero(t, q.excess())
 	assert.Equal(t, 2, q.waiting())
 	assert.Len(t, q.pop(nil, 10), 2)
 }
@@ -663,7 +663,7 @@ func TestQueueFullOutboxOfErrors(t *testing.T) {
 	require.True(t, q.reserveOutbox(&outbox[0]))
 	q.push(&record{kind: recError, sessionID: "e1", err: errData{name: "e"}})
 	q.push(&record{kind: recError, sessionID: "e2", err: errData{name: "e"}}) // e1 goes
-	assert.Zero(t, q.debt)
+	assert.Zero(t, q.excess())
 	q.moveIn(outbox, nil)
 	var names []string
 	for _, r := range q.pop(nil, 10) {

@@ -102,7 +102,7 @@ func (r *ring) popInto(dst *record) {
 // pending counts both, and a log takes its place in it (reserve, or the drop policy of
 // push) before it is kept anywhere. The one excess: an error log that finds only error
 // logs in the queue and others in outboxes goes in over max until one of those moves in
-// and is dropped (debt), at most the outboxes' size.
+// and is dropped (the excess, see excess), at most the outboxes' size.
 type queue struct {
 	mu      sync.Mutex
 	normal  ring
@@ -110,16 +110,11 @@ type queue struct {
 	seq     uint64
 	max     int
 	closed  bool
-	pending atomic.Int64 // logs awaiting export, in the rings and in outboxes; at most max (plus debt)
+	pending atomic.Int64 // logs awaiting export, in the rings and in outboxes; at most max (plus the excess)
 	// outboxErrs counts the error logs among the places reserved for outboxes (counted
 	// before the place is taken), so that pending - queued - outboxErrs is the number of
 	// non-error logs waiting in outboxes.
 	outboxErrs atomic.Int64
-	// debt counts the error logs let in over max while the only non-error logs waited in
-	// outboxes: as many of those are dropped when they move in (see pushLocked), while
-	// more than max logs await export; an export that made room first cancels it.
-	// Guarded by mu.
-	debt int64
 	// counters, guarded by mu
 	queued, droppedFull, droppedClosed, unfinished int64
 }
@@ -154,10 +149,17 @@ func (q *queue) reserveOutbox(rec *record) bool {
 	return false
 }
 
-// outboxNormals is the number of non-error logs waiting in outboxes that no debt has
+// excess is how many logs await export over max: error logs let in over it while the
+// only non-error logs waited in outboxes (see pushLocked). As many of those are dropped
+// when they move in, while the excess lasts; an export that made room first ends it.
+// Only pushLocked takes pending over max (reserve stops at it), under mu, where excess
+// is read.
+func (q *queue) excess() int64 { return max(0, q.pending.Load()-int64(q.max)) }
+
+// outboxNormals is the number of non-error logs waiting in outboxes that the excess has
 // claimed yet; called with mu held.
 func (q *queue) outboxNormals() int64 {
-	return q.pending.Load() - int64(q.normal.n+q.errs.n) - q.outboxErrs.Load() - q.debt
+	return q.pending.Load() - int64(q.normal.n+q.errs.n) - q.outboxErrs.Load() - q.excess()
 }
 
 // waiting returns how many logs await export, in the queue and in outboxes.
@@ -190,16 +192,12 @@ func (q *queue) moveIn(recs []record, rec *record) {
 		case q.closed:
 			q.droppedClosed++
 			q.pending.Add(-1)
-		case !isErr && q.debt > 0 && q.pending.Load() > int64(q.max):
+		case !isErr && q.excess() > 0:
 			// An error log took its place over max (see pushLocked): it goes now.
-			q.debt--
 			q.queued++
 			q.droppedFull++
 			q.pending.Add(-1)
 		default:
-			if !isErr {
-				q.debt = 0 // exports made room meanwhile: no log is over max any more
-			}
 			q.add(&recs[i])
 		}
 	}
@@ -225,7 +223,6 @@ func (q *queue) pushLocked(rec *record) {
 			// come before this one): rec goes in over max, and the first of them to move
 			// in is dropped in its place.
 			q.pending.Add(1)
-			q.debt++
 			q.add(rec)
 			return
 		case q.errs.n > 0 && rec.hasError():
@@ -280,7 +277,6 @@ func (q *queue) close() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.closed = true
-	q.debt = 0
 	for q.normal.n > 0 {
 		q.normal.popInto(nil)
 		q.unfinished++
