@@ -636,8 +636,8 @@ func TestQueueFullDropsAnOutboxLogBeforeAnError(t *testing.T) {
 	assert.Zero(t, q.waiting())
 }
 
-// An export that makes room before the outbox's logs move in ends the excess over max: no log
-// is dropped while fewer than max await export.
+// An export that makes room before the outbox's logs move in ends the excess over max:
+// no log is dropped while fewer than max await export.
 func TestQueueExcessEndedByAnExport(t *testing.T) {
 	q := queue{max: 4}
 	outbox := []record{{sessionID: "n1"}, {sessionID: "n2"}}
