@@ -595,7 +595,27 @@ func redactBackquoted(s string) string { return redactQuoted(s, '`') }
 // "{"k": v}"): a literal that seems to close is read on to a later quote while the
 // quotes after it could not pair up (an odd number of them), or while the next one could
 // not open a literal (it follows a word: y'), since both mean the value held a quote.
+//
+// A pass's output can pair up differently (an unclosed quote after a backslash becomes a
+// closed one, '?'), so the passes repeat until nothing changes: Redact must be
+// idempotent. The repeats stop after maxQuotedPasses.
 func redactQuoted(s string, q byte) string {
+	for range maxQuotedPasses {
+		t := redactQuotedOnce(s, q)
+		if t == s {
+			break
+		}
+		s = t
+	}
+	return s
+}
+
+// maxQuotedPasses bounds redactQuoted's passes; two reach the fixed point on every input
+// found so far.
+const maxQuotedPasses = 4
+
+// redactQuotedOnce is one pass of redactQuoted.
+func redactQuotedOnce(s string, q byte) string {
 	w := rewriter{s: s}
 	var free []int // positions of the quotes that may open or close (freeQuotes), made on demand
 	for i := 0; i < len(s); i++ {

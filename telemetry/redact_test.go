@@ -231,8 +231,22 @@ func TestProcessName(t *testing.T) {
 	}
 }
 
-// FuzzRedact checks Redact's invariants on arbitrary text around seeded secrets: it never
-// panics, never exceeds MaxRedactedLen, is idempotent and never lets a secret through.
+// A quote left open after a backslash is closed by the redaction ('?'), which a second
+// pass used to pair with the literal before it: Redact is idempotent on them too.
+func TestRedactIdempotentAfterEscapedQuote(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`a 'x' \'y`, `a '?'`},
+		{`where x = 'literal-value-123' \'y`, `where x = '?'`},
+		{`\' 'x' \'y z`, `\'?'`},
+		{`e 'a\' b' \'c`, `e '?'`},
+		{`no quote before \'y`, `no quote before \'?'`},
+	} {
+		out := Redact(tc.in)
+		assert.Equal(t, tc.want, out, tc.in)
+		assert.Equal(t, out, Redact(out), "idempotent: %s", tc.in)
+	}
+}
+
 // A value Spark prints bare ends at its line: the stack trace after the message stays, and
 // ordinary text that happens to share a rule's words is left alone.
 func TestRedactBareValueKeepsTheRest(t *testing.T) {
@@ -295,6 +309,8 @@ func TestRedactBareValuesOfSparkErrors(t *testing.T) {
 	}
 }
 
+// FuzzRedact checks Redact's invariants on arbitrary text around seeded secrets: it never
+// panics, never exceeds MaxRedactedLen, is idempotent and never lets a secret through.
 func FuzzRedact(f *testing.F) {
 	seeds := [][2]string{
 		{"", ""},
@@ -317,6 +333,7 @@ func FuzzRedact(f *testing.F) {
 		{"5,'a:/", "/b' x@1.co"},
 		{"{\"v\":9876,\"u\":\"https:/", "/h/x\"} 26T09:03Z"},
 		{"a@b.com", "5 ID:12 HTTP/1.1 503"},
+		{"", `\'y`},
 	}
 	for _, s := range seeds {
 		f.Add(s[0], s[1])
