@@ -399,10 +399,43 @@ func hasZone(upper string) bool {
 }
 
 // wallIn is the instant at which loc's clocks show t's wall time: DuckDB hands a
-// TIMESTAMP without a zone over as that wall time in UTC.
+// TIMESTAMP without a zone over as that wall time in UTC. Where loc's clocks change, it
+// reads the wall time as Spark does (java.time's ZonedDateTime.of), which time.Date
+// leaves open:
+//   - a wall time the clocks skip (summer time begins) moves forward by the gap: 02:30 on
+//     the night New York goes from 02:00 to 03:00 is 03:30 EDT, as DuckDB's TIMESTAMPTZ
+//     casts read it too;
+//   - a wall time the clocks show twice (summer time ends) is the earlier instant, the one
+//     with the offset before the change. DuckDB's TIMESTAMPTZ casts take the later one.
 func wallIn(t time.Time, loc *time.Location) time.Time {
-	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
+	r := time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
+	_, off := r.Zone()
+	_, before := r.Add(-clockChangeReach).Zone()
+	_, after := r.Add(clockChangeReach).Zone()
+	if before == off && after == off {
+		return r // no change of the clocks near
+	}
+	naive := time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+	var shown, skipped time.Time // the earliest instant that shows t; the latest of a gap
+	for _, o := range []int{before, off, after} {
+		at := naive.Add(-time.Duration(o) * time.Second)
+		_, atOff := at.In(loc).Zone()
+		switch {
+		case atOff == o && (shown.IsZero() || at.Before(shown)):
+			shown = at
+		case atOff != o && at.After(skipped):
+			skipped = at
+		}
+	}
+	if shown.IsZero() {
+		shown = skipped
+	}
+	return shown.In(loc)
 }
+
+// clockChangeReach is how far from a wall time wallIn looks for a change of the clocks:
+// a day and more, for the zones that skipped a whole day (Samoa, 2011).
+const clockChangeReach = 26 * time.Hour
 
 // decimalString renders a DECIMAL(p,s) as Databricks does: with s digits after the point
 // (1.500, 0.000), which duckdb.Decimal.String drops.

@@ -80,6 +80,48 @@ func TestTypesRoundTrip(t *testing.T) {
 	})
 }
 
+// A wall time the session's clocks skip (summer time begins) is moved forward by the gap,
+// as Spark and DuckDB's TIMESTAMPTZ move it: a literal, a parameter and a nested value
+// alike. A wall time the clocks show twice (summer time ends) is the earlier instant, as
+// in Spark. Zones west and east of Greenwich, where time.Date picks differently, and the
+// day Samoa skipped.
+func TestTimestampAcrossClockChanges(t *testing.T) {
+	srv := start(t)
+	for _, tc := range []struct {
+		zone, wall string
+		want       time.Time // the instant, in UTC
+		gap        bool      // DuckDB's TIMESTAMPTZ reads it so too (in an overlap it takes the later instant)
+	}{
+		{"America/New_York", "2024-03-10 02:30:00", time.Date(2024, 3, 10, 7, 30, 0, 0, time.UTC), true},
+		{"Europe/Berlin", "2024-03-31 02:30:00", time.Date(2024, 3, 31, 1, 30, 0, 0, time.UTC), true},
+		{"Pacific/Apia", "2011-12-30 12:00:00", time.Date(2011, 12, 30, 22, 0, 0, 0, time.UTC), true},
+		{"America/New_York", "2024-11-03 01:30:00", time.Date(2024, 11, 3, 5, 30, 0, 0, time.UTC), false},
+		{"Europe/Berlin", "2024-10-27 02:30:00", time.Date(2024, 10, 27, 0, 30, 0, 0, time.UTC), false},
+		{"America/New_York", "2024-03-10 01:59:59", time.Date(2024, 3, 10, 6, 59, 59, 0, time.UTC), true},
+		{"America/New_York", "2024-03-10 03:00:00", time.Date(2024, 3, 10, 7, 0, 0, 0, time.UTC), true},
+	} {
+		t.Run(tc.zone+" "+tc.wall, func(t *testing.T) {
+			db := open(t, srv, "timezone="+tc.zone)
+			var lit, tz time.Time
+			var equal bool
+			require.NoError(t, db.QueryRow(fmt.Sprintf("SELECT TIMESTAMP '%[1]s', TIMESTAMPTZ '%[1]s', TIMESTAMP '%[1]s' = TIMESTAMPTZ '%[1]s'", tc.wall)).Scan(&lit, &tz, &equal))
+			if tc.gap {
+				assert.True(t, equal)
+				assert.True(t, tc.want.Equal(tz), "TIMESTAMPTZ (DuckDB's own): %v, want %v", tz.UTC(), tc.want)
+			}
+			assert.True(t, tc.want.Equal(lit), "TIMESTAMP: %v, want %v", lit.UTC(), tc.want)
+
+			var param time.Time
+			require.NoError(t, db.QueryRow("SELECT ?", dbsql.Parameter{Type: dbsql.SqlTimestamp, Value: tc.wall}).Scan(&param))
+			assert.True(t, tc.want.Equal(param), "parameter: %v, want %v", param.UTC(), tc.want)
+
+			var nested string
+			require.NoError(t, db.QueryRow(fmt.Sprintf("SELECT [TIMESTAMP '%s']", tc.wall)).Scan(&nested))
+			assert.Equal(t, fmt.Sprintf("[%q]", tc.want.In(lit.Location()).String()), nested)
+		})
+	}
+}
+
 // Complex types arrive as JSON strings, as the driver renders the Arrow lists, structs and
 // maps Databricks sends: decimals as exact number literals, dates and timestamps quoted in
 // Go's time.String form (UTC session). An array is an array whatever its element type.

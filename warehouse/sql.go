@@ -295,8 +295,8 @@ func paramValue(p *tcli.TSparkParameter, loc *time.Location) (v any, cast string
 			in = loc
 		}
 		for _, layout := range []string{"2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999", "2006-01-02"} {
-			if t, err := time.ParseInLocation(layout, s, in); err == nil {
-				return t.UTC(), "", nil
+			if t, err := time.Parse(layout, s); err == nil {
+				return wallIn(t, in).UTC(), "", nil
 			}
 		}
 		return bad(errors.New("unknown timestamp layout"))
