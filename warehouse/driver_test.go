@@ -291,6 +291,25 @@ func TestParameters(t *testing.T) {
 	assert.Equal(t, "22003", ee.SqlState())
 	assert.Contains(t, err.Error(), "CAST_OVERFLOW")
 	assert.NotContains(t, err.Error(), "3000000000", "the value is the caller's data")
+
+	// A typed value its type cannot read is a cast error, whichever side reads it (Go for
+	// numbers, booleans and timestamps; DuckDB for dates): every marker has its value.
+	for _, p := range []dbsql.Parameter{
+		{Type: dbsql.SqlInteger, Value: "abc"},
+		{Type: dbsql.SqlBigInt, Value: "1.5"},
+		{Type: dbsql.SqlDouble, Value: "abc"},
+		{Type: dbsql.SqlBoolean, Value: "maybe"},
+		{Type: dbsql.SqlTimestamp, Value: "yesterday"},
+		{Type: dbsql.SqlDate, Value: "yesterday"},
+	} {
+		err := db.QueryRow("SELECT ?", p).Scan(&got)
+		require.ErrorAs(t, err, &ee, "%s %q", p.Type, p.Value)
+		assert.Equal(t, "22018", ee.SqlState(), "%s %q: %v", p.Type, p.Value, err)
+		assert.Contains(t, err.Error(), "CAST_INVALID_INPUT")
+		if p.Type != dbsql.SqlDate { // DuckDB's own message for a date quotes it
+			assert.NotContains(t, err.Error(), p.Value.(string), "the value is the caller's data")
+		}
+	}
 }
 
 func TestMissingTableIsExecutionError(t *testing.T) {

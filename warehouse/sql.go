@@ -244,9 +244,7 @@ func paramValue(p *tcli.TSparkParameter, loc *time.Location) (v any, cast string
 		return nil, "", nil
 	}
 	s := *p.Value.StringValue
-	bad := func(err error) (any, string, error) {
-		return nil, "", fmt.Errorf("parameter value %q is not a valid %s: %w", s, typ, err)
-	}
+	bad := func(error) (any, string, error) { return nil, "", &castInputError{typ: typ} }
 	switch {
 	case intBits[typ] > 0:
 		// Typed at its width, as Databricks types it (a Parameter of SqlInteger comes
@@ -329,6 +327,16 @@ type overflowError struct{ typ string }
 
 func (e *overflowError) Error() string {
 	return fmt.Sprintf("The value of a parameter of the type \"STRING\" cannot be cast to \"%s\" due to an overflow.", e.typ)
+}
+
+// castInputError is a parameter whose value its type cannot read ('abc' as an INT),
+// which Databricks reports as CAST_INVALID_INPUT: every marker has its value, so it is no
+// UNBOUND_SQL_PARAMETER. The value is not repeated: it is the caller's data.
+type castInputError struct{ typ string }
+
+func (e *castInputError) Error() string {
+	return fmt.Sprintf("The value of a parameter of the type \"STRING\" cannot be cast to \"%s\" because it is malformed. "+
+		"Correct the value as per the syntax, or change its target type. Use `try_cast` to tolerate malformed input and return NULL instead.", e.typ)
 }
 
 // Databricks' interval literals: year-month ("1-2") and day-time ("1 02:03:04.5").
@@ -415,6 +423,10 @@ func mapError(err error) sqlError {
 	var oe *overflowError
 	if errors.As(err, &oe) {
 		return sqlError{state: "22003", class: "CAST_OVERFLOW", message: oe.Error()}
+	}
+	var ce *castInputError
+	if errors.As(err, &ce) {
+		return sqlError{state: "22018", class: "CAST_INVALID_INPUT", message: ce.Error()}
 	}
 	var ze *zoneError
 	if errors.As(err, &ze) {

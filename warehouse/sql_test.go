@@ -47,7 +47,7 @@ func TestBindParameters(t *testing.T) {
 		{"too many markers", "SELECT ?, ?", []*tcli.TSparkParameter{param("", "INT", str("1"))}, "", 0, "more ? markers"},
 		{"missing name", "SELECT :x", []*tcli.TSparkParameter{param("a", "INT", str("1"))}, "", 0, ":x"},
 		{"mixed", "SELECT ?", []*tcli.TSparkParameter{param("a", "INT", str("1")), param("", "INT", str("1"))}, "", 0, "mixed"},
-		{"bad int", "SELECT ?", []*tcli.TSparkParameter{param("", "BIGINT", str("x"))}, "", 0, "not a valid BIGINT"},
+		{"bad int", "SELECT ?", []*tcli.TSparkParameter{param("", "BIGINT", str("x"))}, "", 0, `cannot be cast to "BIGINT" because it is malformed`},
 		{"unknown type", "SELECT ?", []*tcli.TSparkParameter{param("", "GEOGRAPHY", str("x"))}, "", 0, "unsupported parameter type"},
 	}
 	for _, tc := range cases {
