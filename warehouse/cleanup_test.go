@@ -345,3 +345,65 @@ func TestWideRowsSplitBatches(t *testing.T) {
 	require.NoError(t, got.Close())
 	assert.Equal(t, 1000, read)
 }
+
+// CloseSession forgets the session's statements, even those whose result the client had
+// not finished reading, inline or by CloudFetch: only the files of links already handed
+// out stay, for their downloads.
+func TestCloseSessionFreesOperations(t *testing.T) {
+	srv := start(t, warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(100), warehouse.WithBatchRows(100))
+	ctx := context.Background()
+	rc := rawClient(t, srv, http.DefaultTransport)
+	sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
+	require.NoError(t, err)
+	for _, cloud := range []bool{false, true} {
+		resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
+			SessionHandle: sess.SessionHandle, Statement: "SELECT range FROM range(5000)", RunAsync: true,
+			CanReadArrowResult_: ptr(true), CanDownloadResult_: ptr(cloud),
+			GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 1000},
+		})
+		require.NoError(t, err)
+		require.Nil(t, resp.DirectResults.CloseOperation, "more pages follow: the statement stays open")
+	}
+	require.Equal(t, 2, srv.OpenOperations())
+	cl, err := rc.CloseSession(ctx, &tcli.TCloseSessionReq{SessionHandle: sess.SessionHandle})
+	require.NoError(t, err)
+	require.Equal(t, tcli.TStatusCode_SUCCESS_STATUS, cl.Status.StatusCode)
+	assert.Zero(t, srv.OpenOperations(), "CloseSession frees the session's statements")
+	assert.Equal(t, 8, srv.HeldChunks(), "only the files of the links handed out stay")
+}
+
+// A session that expires forgets its statements with it, even one with pages unread.
+func TestIdleSessionFreesOperations(t *testing.T) {
+	srv := start(t, warehouse.WithSessionIdleTimeout(300*time.Millisecond))
+	ctx := context.Background()
+	rc := rawClient(t, srv, http.DefaultTransport)
+	sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
+	require.NoError(t, err)
+	resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
+		SessionHandle: sess.SessionHandle, Statement: "SELECT range FROM range(5000)", RunAsync: true,
+		CanReadArrowResult_: ptr(true), GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 1000},
+	})
+	require.NoError(t, err)
+	require.Nil(t, resp.DirectResults.CloseOperation)
+	require.Equal(t, 1, srv.OpenOperations())
+	require.Eventually(t, func() bool { return !srv.Sessions()[0].ClosedAt.IsZero() }, 5*time.Second, 10*time.Millisecond)
+	assert.Zero(t, srv.OpenOperations(), "the expired session's statements are forgotten")
+}
+
+// A client reading a paged result calls on the session at every page: the session is not
+// idle while it reads, however long ago its statement finished.
+func TestSlowReaderKeepsSession(t *testing.T) {
+	srv := start(t, warehouse.WithSessionIdleTimeout(600*time.Millisecond), warehouse.WithBatchRows(100))
+	db := open(t, srv, "maxRows=100")
+	rows, err := db.Query("SELECT range FROM range(400)")
+	require.NoError(t, err)
+	defer func() { _ = rows.Close() }()
+	n := 0
+	for rows.Next() {
+		if n++; n%100 == 0 {
+			time.Sleep(400 * time.Millisecond) // a page's gap under the idle timeout, two over it
+		}
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, 400, n)
+}
