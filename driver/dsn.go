@@ -198,6 +198,9 @@ func parseDSN(dsn string) (*dsnConfig, error) {
 	if err := checkDroppedPairs(u.RawQuery); err != nil {
 		return nil, err
 	}
+	if err := checkFragment(u.EscapedFragment()); err != nil {
+		return nil, err
+	}
 	params := dsnParams(u.Query())
 	if err := cfg.parseAuth(u, params); err != nil {
 		return nil, err
@@ -391,6 +394,31 @@ func ownParamFold(own []ownParam, key string) (ownParam, bool) {
 // newDSNCaseError is the error for key, one of our parameters in another case.
 func newDSNCaseError(key, value string, p ownParam) error {
 	return newDSNParamError(key, value, "the name "+p.name+" (our parameter names are case-sensitive)")
+}
+
+// checkFragment fails a DSN whose fragment names one of our parameters, in any case. An
+// unescaped '#' (in a secret: clientSecret=a#b) ends the query: the driver ignores the
+// rest, and a setting of ours after it (&enableTelemetry=false) would be dropped
+// silently, leaving telemetry to the server's flag.
+func checkFragment(frag string) error {
+	if frag == "" {
+		return nil
+	}
+	own := ownParams(&dsnTelemetry{})
+	for _, pair := range strings.FieldsFunc(frag, func(r rune) bool { return r == '&' || r == ';' || r == '?' || r == '#' }) {
+		rawKey, value, _ := strings.Cut(pair, "=")
+		key := rawKey
+		if k, err := url.QueryUnescape(rawKey); err == nil {
+			key = k
+		}
+		for _, p := range own {
+			if strings.EqualFold(key, p.name) {
+				return newDSNParamError(key, value, p.want+", in the query: this one follows an unescaped '#', "+
+					"which ends the query (escape a '#' in a value as %23)")
+			}
+		}
+	}
+	return nil
 }
 
 // ownParam is one of our DSN parameters: its name, the values it accepts, and how it

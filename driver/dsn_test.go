@@ -376,6 +376,24 @@ func TestParseDSNTelemetryErrors(t *testing.T) {
 		_, err := parseDSN(testDSN + "?ansi_mode=true;enableTelemetry=false")
 		assert.EqualError(t, err, `dbtelemetry: DSN parameter enableTelemetry="false": `+wantBool)
 	})
+	t.Run("ours after an unescaped '#', which ends the query", func(t *testing.T) {
+		const wantHash = ", in the query: this one follows an unescaped '#', which ends the query (escape a '#' in a value as %23)"
+		for _, tc := range []struct{ dsn, err string }{
+			{"?clientId=a&clientSecret=" + testToken + "#x&enableTelemetry=false", `enableTelemetry="false": ` + wantBool + wantHash},
+			{"#enableTelemetry=false", `enableTelemetry="false": ` + wantBool + wantHash},
+			{"?ansi_mode=true#a;Telemetry_Batch_Size=5", `Telemetry_Batch_Size="5": ` + wantBatch + wantHash},
+			{"?ansi_mode=true#x&telemetry_retry_count", `telemetry_retry_count="": ` + wantCount + wantHash},
+		} {
+			_, err := parseDSN("token:" + testToken + "@example.cloud.databricks.com:443/sql/1.0/warehouses/abc" + tc.dsn)
+			require.ErrorIs(t, err, ErrInvalidParam, tc.dsn)
+			assert.EqualError(t, err, "dbtelemetry: DSN parameter "+tc.err)
+			assert.NotContains(t, err.Error(), testToken)
+		}
+		for _, dsn := range []string{"#", "#section", "?ansi_mode=true#x&y=1", "?clientSecret=a%23b&enableTelemetry=false"} {
+			_, err := parseDSN(testDSN + dsn)
+			assert.NoError(t, err, "a fragment without ours is the driver's to ignore: %s", dsn)
+		}
+	})
 	t.Run("a malformed pair of the driver's is dropped, as the driver drops it", func(t *testing.T) {
 		_, err := parseDSN(testDSN + "?enableTelemetry=false&ansi_mode=tr%ue&a=1;b=2")
 		assert.NoError(t, err)
