@@ -45,7 +45,9 @@ type Dropped struct {
 	ExportFailed int64
 	// Closed: events handed to Handle after Close began (and logs of events racing with
 	// Close that arrived after the final flush); the driver's Connector.Stats adds the
-	// events its connector dropped once closed (a connection still in use at db.Close).
+	// events its connector dropped once closed (a connection still in use at db.Close),
+	// and all those of a connector that can send none: its driver calls another endpoint
+	// than its DSN's, or its host is one telemetry is never sent to (a private address).
 	Closed int64
 	// Unfinished: logs still queued when Close's deadline cut the final flush short.
 	Unfinished int64

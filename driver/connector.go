@@ -491,7 +491,7 @@ func (c *Connector) attach(u *url.URL) {
 	ref, err := c.cfg.hosts.get(u.Scheme+"://"+u.Host, key, aggOpts, acq...)
 	if err != nil {
 		c.cfg.logger.Debug().Err(err).Msg("telemetry off for this connector: its host cannot receive telemetry")
-		c.gate.resolve(false)
+		c.gate.shut() // what waits and what comes are counted (Dropped.Closed), as for a foreign endpoint
 		return
 	}
 	c.host.Store(ref)

@@ -225,6 +225,27 @@ func TestEventsAfterCloseAreCounted(t *testing.T) {
 	assert.GreaterOrEqual(t, c.Stats().Dropped.Closed, int64(2), "its start and completion")
 }
 
+// A connector whose host telemetry is never sent to (a private address) drops its events,
+// and counts them: whether the DSN switched telemetry on or left it to the server's flag,
+// which such a host cannot be asked.
+func TestRefusedHostDropsAreCounted(t *testing.T) {
+	for _, setting := range []string{"?enableTelemetry=true", ""} {
+		t.Run("dsn"+setting, func(t *testing.T) {
+			c, err := driver.OpenConnector("token:dapi0123@10.255.255.1:443/sql/1.0/warehouses/x"+setting, driver.WithHosts(driver.NewHosts()))
+			require.NoError(t, err)
+			db := sql.OpenDB(c)
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			require.Error(t, db.PingContext(ctx), "nothing answers there")
+			require.NoError(t, db.Close())
+			st := c.Stats()
+			assert.Zero(t, st.Exported)
+			assert.GreaterOrEqual(t, st.Dropped.Closed, int64(1), "its connection.open event: %+v", st.Dropped)
+			require.NoError(t, c.Close())
+		})
+	}
+}
+
 // A statement still running when its connector closes, on an aggregator the host's
 // other connector keeps: its completion finishes it there (one log, with its own
 // latency), instead of leaving it open until StatementTTL or the last Close evicts it
