@@ -3,9 +3,11 @@ package driver_test
 import (
 	"context"
 	"database/sql"
+	sqldriver "database/sql/driver"
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,6 +165,55 @@ func TestConnectKeepsTheCallersConnIDCallback(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, opened)
+}
+
+// The caller's own driverctx callbacks hear, through the wrapper, every id they hear from
+// the driver unwrapped: the sessions and the statements (an Exec, a query read to its end,
+// a failed statement), the latter named by the wrapper's chained query-id callback.
+func TestCallersIDCallbacksHearWhatTheyHearUnwrapped(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	heard := func(c sqldriver.Connector) (sessions, statements map[string]bool) {
+		db := sql.OpenDB(c)
+		defer func() { _ = db.Close() }()
+		var mu sync.Mutex
+		sessions, statements = map[string]bool{}, map[string]bool{}
+		note := func(into map[string]bool) driverctx.IdCallbackFunc {
+			return func(id string) {
+				if id != "" {
+					mu.Lock()
+					into[id] = true
+					mu.Unlock()
+				}
+			}
+		}
+		ctx := driverctx.NewContextWithConnIdCallback(context.Background(), note(sessions))
+		ctx = driverctx.NewContextWithQueryIdCallback(ctx, note(statements))
+		_, err := db.ExecContext(ctx, "SELECT 1")
+		require.NoError(t, err)
+		rows, err := db.QueryContext(ctx, "SELECT range FROM range(10)")
+		require.NoError(t, err)
+		for rows.Next() {
+		}
+		require.NoError(t, rows.Close())
+		_, err = db.ExecContext(ctx, "SELECT * FROM no_such_table")
+		require.Error(t, err)
+		mu.Lock()
+		defer mu.Unlock()
+		return sessions, statements
+	}
+	raw, err := dbsql.NewConnector(connOptions(srv)...)
+	require.NoError(t, err)
+	rawSessions, rawStatements := heard(raw)
+	wrapped, err := driver.OpenConnector(srv.DSN(), driver.WithExporter(&driver.LogCapture{}), driver.WithTelemetry(true), driver.WithHosts(driver.NewHosts()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = wrapped.Close() })
+	sessions, statements := heard(wrapped)
+	require.Len(t, rawStatements, 3, "the driver names each statement: %v", rawStatements)
+	assert.Len(t, statements, len(rawStatements), "statements heard: %v", statements)
+	assert.Len(t, sessions, len(rawSessions), "sessions heard: %v", sessions)
+	assert.NotEmpty(t, sessions)
 }
 
 // bearerAuth is an authenticator of the caller's own: it sends the token as a bearer.

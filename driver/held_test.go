@@ -203,3 +203,20 @@ func TestCompletedStatementNotKeptByConnection(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, conn.cs.asking.Load(), "nor after an Exec")
 }
+
+// A connection that closes is forgotten by its connector: a pool that opens and closes
+// connections (no idle ones kept) would otherwise pile up their states, and every
+// aggregator sweep would walk them all.
+func TestClosedConnectionsAreForgotten(t *testing.T) {
+	c := fakeConnector(t, true, nopExporter{})
+	db := hotDB(t, c)
+	db.SetMaxIdleConns(0)
+	for range 20 {
+		require.NoError(t, hotQuery(db))
+	}
+	c.connsMu.Lock()
+	n := len(c.conns)
+	c.connsMu.Unlock()
+	assert.Equal(t, int64(20), db.Stats().MaxIdleClosed, "each query had a connection of its own")
+	assert.Zero(t, n, "connections closed but still tracked")
+}
