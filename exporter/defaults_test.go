@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dbtelemetry/dbtelemetry/internal/testlog"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
@@ -80,6 +82,89 @@ func TestDefaultRetryAfterCap(t *testing.T) {
 	}
 	assert.Equal(t, 5*time.Second, delay(time.Hour), "capped")
 	assert.Equal(t, 2*time.Second, delay(2*time.Second), "honoured below the cap")
+}
+
+// By default a retry waits its backoff plus a random 0–100 ms (SPEC §4): the random
+// source is asked for a draw in [0, 100 ms], and the largest draw adds exactly 100 ms.
+func TestDefaultJitter(t *testing.T) {
+	cfg := newConfig(nil)
+	ms := time.Millisecond
+	for retries, backoff := range []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, time.Second} {
+		var asked time.Duration
+		highest := func(n time.Duration) time.Duration { asked = n; return n - 1 }
+		got := delayFor(cfg.backoffBase, cfg.backoffMax, cfg.jitter, cfg.retryAfterCap, retries,
+			&StatusError{StatusCode: http.StatusServiceUnavailable}, highest)
+		assert.Equal(t, 100*ms+1, asked, "after %d retries: drawn from [0, 100 ms]", retries)
+		assert.Equal(t, backoff+100*ms, got, "after %d retries: the largest jitter", retries)
+	}
+}
+
+// WithRetryAfterCap(0) ignores Retry-After: a 429 or 503 asking for a wait, short or
+// long, is retried after the normal backoff, neither at once nor after what it asked.
+func TestRetryAfterCapZeroIgnoresRetryAfter(t *testing.T) {
+	ms := time.Millisecond
+	cfg := newConfig([]Option{WithBackoff(50*ms, time.Second, 0), WithRetryAfterCap(0)})
+	for _, tc := range []struct {
+		status     int
+		retryAfter time.Duration
+		retries    int
+		want       time.Duration
+	}{
+		{http.StatusTooManyRequests, time.Second, 0, 50 * ms},
+		{http.StatusServiceUnavailable, time.Hour, 0, 50 * ms},
+		{http.StatusTooManyRequests, 10 * ms, 0, 50 * ms},
+		{http.StatusServiceUnavailable, time.Second, 2, 200 * ms},
+	} {
+		err := fmt.Errorf("attempt: %w", &StatusError{StatusCode: tc.status, RetryAfter: tc.retryAfter})
+		got := delayFor(cfg.backoffBase, cfg.backoffMax, cfg.jitter, cfg.retryAfterCap, tc.retries, err, noRand(t))
+		assert.Equal(t, tc.want, got, "%d with Retry-After %v after %d retries", tc.status, tc.retryAfter, tc.retries)
+	}
+}
+
+// defaultExporter is an exporter with the default options but a bearer token, for a
+// public host, whose every request rt answers.
+func defaultExporter(t *testing.T, rt http.RoundTripper, opts ...Option) *HTTPExporter {
+	t.Helper()
+	tgt, err := ParseTarget("adb-1.azuredatabricks.net", false)
+	require.NoError(t, err)
+	e := NewHTTPExporter(tgt, append([]Option{WithHTTPClient(&http.Client{Transport: rt}),
+		WithCredentials(BearerToken("t"))}, opts...)...)
+	t.Cleanup(func() { _ = e.Close(context.Background()) })
+	return e
+}
+
+// paddedJSON is the JSON object that head opens, closed after a "pad" member that makes
+// it exactly size bytes long.
+func paddedJSON(head string, size int) []byte {
+	const pad, end = `,"pad":"`, `"}`
+	return []byte(head + pad + strings.Repeat("x", size-len(head)-len(pad)-len(end)) + end)
+}
+
+// By default at most 64 KiB of a telemetry answer is read (WithMaxResponseBytes): an
+// answer of exactly 64 KiB is read and parsed, one a byte longer is discarded, and of a
+// hostile 8 MiB answer no more is read than the cap and a drain as long.
+func TestDefaultMaxResponseBytes(t *testing.T) {
+	const answer = `{"errors":[],"numSuccess":7,"numProtoSuccess":7,"numRealtimeSuccess":0`
+	for _, tc := range []struct {
+		name    string
+		size    int
+		parsed  bool
+		maxRead int64
+	}{
+		{"64 KiB", 64 << 10, true, 64 << 10},
+		{"64 KiB and a byte", 64<<10 + 1, false, 64<<10 + 1},
+		{"8 MiB", 8 << 20, false, 2*(64<<10) + 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := &scriptedTransport{status: http.StatusOK, body: paddedJSON(answer, tc.size)}
+			logs := &testlog.Buffer{} // the delivered batch's debug line has the answer's counts when it was parsed
+			e := defaultExporter(t, rt, WithLogger(zerolog.New(logs).Level(zerolog.DebugLevel)))
+			require.NoError(t, e.Export(context.Background(), batch(1)), "a 2xx is delivered whatever its body")
+			assert.Equal(t, tc.parsed, strings.Contains(logs.String(), `"num_proto_success":7`),
+				"answer read and parsed; log: %s", logs)
+			assert.LessOrEqual(t, rt.read.Load(), tc.maxRead, "bytes read of a %d-byte answer", tc.size)
+		})
+	}
 }
 
 // deadlineTransport answers every request itself and records, per method and path, how

@@ -86,13 +86,15 @@ func TestFeatureFlagTTL(t *testing.T) {
 		ttl  string
 		want time.Duration
 	}{
-		{"", DefaultFlagTTL},
-		{"0", DefaultFlagTTL},
-		{"-5", DefaultFlagTTL},
-		{"10", MinFlagTTL},
+		// Literal durations: SPEC §5's 15 min default and 1 min … 1 h clamp, not the
+		// constants, which the code reads too.
+		{"", 15 * time.Minute},
+		{"0", 15 * time.Minute},
+		{"-5", 15 * time.Minute},
+		{"10", time.Minute},
 		{"300", 5 * time.Minute},
-		{"99999", MaxFlagTTL},
-		{"1e308", MaxFlagTTL},
+		{"99999", time.Hour},
+		{"1e308", time.Hour},
 	} {
 		t.Run("ttl="+tc.ttl, func(t *testing.T) {
 			var body atomic.Value
@@ -288,6 +290,61 @@ func TestParseFlags(t *testing.T) {
 		if _, err := ParseFlags([]byte(bad)); err == nil {
 			t.Errorf("ParseFlags(%q) accepted", bad)
 		}
+	}
+}
+
+// ParseFlags clamps ttl_seconds to 60 s … 1 h (SPEC §5), fractions kept within; a
+// ttl_seconds that is not positive is none (0).
+func TestParseFlagsClampsTTL(t *testing.T) {
+	for _, tc := range []struct {
+		ttl  string
+		want time.Duration
+	}{
+		{"0.5", time.Minute},
+		{"1", time.Minute},
+		{"59.9", time.Minute},
+		{"60", time.Minute},
+		{"61", 61 * time.Second},
+		{"90.25", 90250 * time.Millisecond},
+		{"3599", 3599 * time.Second},
+		{"3600", time.Hour},
+		{"3601", time.Hour},
+		{"86400", time.Hour},
+		{"1e308", time.Hour},
+		{"0", 0},
+		{"-1", 0},
+	} {
+		r, err := ParseFlags([]byte(`{"flags":[],"ttl_seconds":` + tc.ttl + `}`))
+		noErr(t, err, "ttl_seconds "+tc.ttl)
+		equal(t, r.TTL, tc.want, "ttl_seconds "+tc.ttl)
+	}
+}
+
+// A flag answer is read up to 256 KiB: one of exactly 256 KiB enables the flag, one a
+// byte longer is a failed fetch (off when nothing is known, never a flag read from
+// beyond the cap), and of a hostile 8 MiB answer no more is read than the cap and a
+// drain as long.
+func TestFeatureFlagResponseCap(t *testing.T) {
+	head := `{"flags":[{"name":"` + DefaultFlagName + `","value":"true"}]`
+	for _, tc := range []struct {
+		name    string
+		size    int
+		want    bool
+		maxRead int64
+	}{
+		{"256 KiB", 256 << 10, true, 256 << 10},
+		{"256 KiB and a byte", 256<<10 + 1, false, 256<<10 + 1},
+		{"8 MiB", 8 << 20, false, 2*(256<<10) + 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := &scriptedTransport{status: http.StatusOK, body: paddedJSON(head, tc.size)}
+			e := defaultExporter(t, rt)
+			on := e.FeatureFlags().Enabled(context.Background())
+			if n := rt.read.Load(); n > tc.maxRead {
+				t.Errorf("read %d bytes of a %d-byte flag answer, want at most %d", n, tc.size, tc.maxRead)
+			}
+			equal(t, on, tc.want, "enabled")
+		})
 	}
 }
 

@@ -288,16 +288,25 @@ func TestCancelledHalfOpenProbeLeavesTheBreakerHalfOpen(t *testing.T) {
 // A caller that gives up on the flag gets the last known value for itself; the fetch
 // goes on for the others and its answer is cached.
 func TestFeatureFlagCallerGivingUpDoesNotPoisonTheCache(t *testing.T) {
+	// A caller whose ctx is already done starts no fetch: none is in flight when it
+	// returns. The gate holds every request, so a fetch it had started could not have
+	// ended (and left nothing to see) by then.
 	t.Run("initiator cancelled before the call", func(t *testing.T) {
-		var body atomic.Value
-		body.Store(flagBody("true", ""))
-		e, rc, _ := flagServer(t, &body)
+		g := newGate(func(w http.ResponseWriter) { _, _ = io.WriteString(w, flagBody("true", "")) })
+		srv, rc := newServer(t, g.serve)
+		t.Cleanup(g.open)
+		e := newTestExporter(t, srv, WithCredentials(BearerToken("dapi-flag")))
+		ff := e.FeatureFlags()
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		assert.False(t, e.FeatureFlags().Enabled(ctx), "nothing known yet")
-		assert.Zero(t, rc.hits.Load(), "no fetch for a caller that already gave up")
-		assert.True(t, e.FeatureFlags().Enabled(context.Background()))
-		assert.Equal(t, int64(1), rc.hits.Load())
+		assert.False(t, ff.Enabled(ctx), "nothing known yet")
+		ff.mu.Lock()
+		started := ff.call != nil
+		ff.mu.Unlock()
+		assert.False(t, started, "no fetch for a caller that already gave up")
+		g.open()
+		assert.True(t, ff.Enabled(context.Background()), "a live caller fetches")
+		assert.Equal(t, int64(1), rc.hits.Load(), "the live caller's fetch only")
 	})
 
 	for _, tc := range []struct {

@@ -151,6 +151,8 @@ func TestParseTarget(t *testing.T) {
 		{"METADATA.GOOGLE.INTERNAL.", false, ErrForbiddenHost},
 		{"x.metadata.google.internal", false, ErrForbiddenHost},
 		{"metadata", false, ErrForbiddenHost},
+		{"metadata.goog", false, ErrForbiddenHost},
+		{"instance-data", false, ErrForbiddenHost},
 		{"instance-data.ec2.internal", false, ErrForbiddenHost},
 		{"127.0.0.1", false, ErrForbiddenHost}, // loopback without a loopback DSN
 		{"http://localhost:8080", false, ErrForbiddenHost},

@@ -73,11 +73,18 @@ func TestExportAuthenticatedRequest(t *testing.T) {
 	equal(t, st.Breaker, telemetry.BreakerClosed, "breaker")
 }
 
+// Without usable credentials a batch goes to /telemetry-unauth stripped of ids and
+// configuration, and carries no header the credentials set before they failed.
 func TestExportUnauthSendsNoIDs(t *testing.T) {
 	for name, creds := range map[string]Credentials{
 		"none":     nil,
 		"unusable": CredentialsFunc(func(*http.Request) error { return errors.New("token expired") }),
 		"empty":    CredentialsFunc(func(*http.Request) error { return nil }),
+		"set, then failed": CredentialsFunc(func(req *http.Request) error {
+			req.Header.Set("Authorization", "Bearer dapi-secret")
+			req.Header.Set(orgIDHeader, "1234567890123456")
+			return errors.New("token expired")
+		}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			srv, rc := newServer(t, nil)

@@ -340,3 +340,54 @@ func TestRegistryHostOptionsApplyWhenTheHostIsCreated(t *testing.T) {
 	noErr(t, first.Release(ctx), "release first")
 	noErr(t, second.Release(ctx), "release second")
 }
+
+// A host's exporter in the registry never follows a redirect, whichever client it uses:
+// a 3xx from the telemetry or the feature-flag endpoint is the answer, so neither the
+// batch nor the bearer token (which net/http keeps for the same hostname on another
+// port) reaches the server it points to, and a caller's client is left as it was.
+func TestRegistryRedirectNotFollowed(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		regOpts  func(caller *http.Client) []Option // NewRegistry's
+		hostOpts func(caller *http.Client) []Option // WithHostOptions of the Acquire
+	}{
+		{"the registry's own per-host client",
+			func(*http.Client) []Option { return nil },
+			func(*http.Client) []Option { return nil }},
+		{"a caller's client in the host options",
+			func(*http.Client) []Option { return nil },
+			func(c *http.Client) []Option { return []Option{WithHTTPClient(c)} }},
+		{"a caller's client given to NewRegistry",
+			func(c *http.Client) []Option { return []Option{WithHTTPClient(c)} },
+			func(*http.Client) []Option { return nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			other, otherRC := newServer(t, nil)
+			srv, rc := newServer(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+			})
+			caller := &http.Client{Transport: &http.Transport{}}
+			t.Cleanup(caller.CloseIdleConnections)
+			r := newTestRegistry(t, tc.regOpts(caller)...)
+			h, err := r.Acquire(srv.URL, WithLoopbackDSN(), WithConnCredentials(BearerToken("dapi-secret")),
+				WithHostOptions(tc.hostOpts(caller)...))
+			noErr(t, err, "acquire")
+			defer h.Release(context.Background())
+
+			err = h.Exporter().Export(context.Background(), batch(1))
+			var se *StatusError
+			if !errors.As(err, &se) || se.StatusCode != http.StatusTemporaryRedirect {
+				t.Errorf("export: err = %v, want the 307 as a StatusError", err)
+			}
+			equal(t, h.FeatureFlags().Enabled(context.Background()), false, "flag answered by a redirect")
+			equal(t, rc.hits.Load(), int64(2), "origin requests (the batch, the flag)")
+			for _, req := range otherRC.requests() {
+				t.Errorf("redirect followed: %s %s reached another server with Authorization %q",
+					req.Method, req.Path, req.Header.Get("Authorization"))
+			}
+			if caller.CheckRedirect != nil {
+				t.Error("the caller's client was modified")
+			}
+		})
+	}
+}
