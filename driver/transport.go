@@ -239,13 +239,13 @@ func (t *transport) learnReply(b []byte, st *stmtState, cs *connState, latency t
 // readUnsized reads a reply of unknown size (a chunked body, or HTTP/2 without a
 // Content-Length) that telemetry learns from (an OpenSession, ExecuteStatement or
 // FetchResults reply: see keepsReply) at once, up to the end of its Thrift message, when
-// that comes within maxSniff bytes, and learns from it as readReply does. The driver reads
+// that comes within maxKept bytes, and learns from it as readReply does. The driver reads
 // a message to its last byte and no further: the body's end, which a reply watched as it
 // is read would wait for, comes at the driver's next call on the connection (after the
 // statement may have completed), or never. The message's end is found by walking its
 // fields after each read (see messageComplete); reads off the network are few and large.
 // Any other reply, and one found to carry inline result data, is watched as the driver
-// reads it, from its start, as a reply of known size over maxSniff is.
+// reads it, from its start, as a reply of known size over maxKept is.
 func (t *transport) readUnsized(body io.ReadCloser, st *stmtState, cs *connState, latency time.Duration) io.ReadCloser {
 	buf := t.c.sniffBuf(0)
 	watch := func() io.ReadCloser {
@@ -254,10 +254,10 @@ func (t *transport) readUnsized(body io.ReadCloser, st *stmtState, cs *connState
 	method, empty := "", 0
 	for {
 		if len(*buf) == cap(*buf) {
-			*buf = slices.Grow(*buf, min(max(cap(*buf), 4<<10), maxSniff+1-len(*buf)))
+			*buf = slices.Grow(*buf, min(max(cap(*buf), 4<<10), maxKept+1-len(*buf)))
 		}
 		before := len(*buf)
-		m, err := body.Read((*buf)[before:min(cap(*buf), maxSniff+1)])
+		m, err := body.Read((*buf)[before:min(cap(*buf), maxKept+1)])
 		*buf = (*buf)[:before+m]
 		switch {
 		case err == io.EOF:
@@ -286,7 +286,7 @@ func (t *transport) readUnsized(body io.ReadCloser, st *stmtState, cs *connState
 			}
 		}
 		switch {
-		case len(*buf) > maxSniff:
+		case len(*buf) > maxKept:
 			return watch()
 		case method != "OpenSession" && len(*buf) >= probeFrom && bits.Len(uint(before)) < bits.Len(uint(len(*buf))) && inlineAhead(*buf):
 			return watch() // inline result data: the watcher says so, and keeps nothing
@@ -392,9 +392,16 @@ type linkOwner struct {
 	failed bool // a download of the link failed: the next one is a retry
 }
 
-// maxSniff bounds the replies kept for reading: the facts sniffed (a session id,
-// CloudFetch links) only come in small replies; a bigger one carries inline result data.
+// maxSniff bounds the replies of known size read whole at once, before the driver reads
+// them (see readReply); a bigger one is watched as the driver reads it (see reply).
 const maxSniff = 256 << 10
+
+// maxKept bounds the replies kept for reading the facts they carry (a session id,
+// CloudFetch links). A reply that shows inline result data is given up at once (see
+// inlineAhead), whatever its size; one that does not can still be big: a wide table's
+// schema (resultSetMetadata, in every FetchResults reply) passes 256 KiB at a few
+// thousand columns, before the links. A reply bigger than this is taken for inline data.
+const maxKept = 4 << 20
 
 // reply watches a Thrift reply as the driver reads it. Its message header names the
 // RPC: a GetOperationStatus counts as a poll of the statement; an OpenSession reply is
@@ -483,8 +490,8 @@ func (r *reply) decide() {
 	case r.method == "OpenSession":
 		r.mode = replyKeep
 	default: // ExecuteStatement, FetchResults
-		if r.size > maxSniff {
-			r.st.inline.Store(true) // too big for links alone: inline result data
+		if r.size > maxKept {
+			r.st.inline.Store(true) // too big for links and a schema alone: inline result data
 			if r.needsID() {
 				r.mode = replyID
 			}
@@ -508,7 +515,7 @@ func (r *reply) keep(b []byte) {
 	if r.buf == nil {
 		r.buf = r.t.c.sniffBuf(0)
 	}
-	if len(*r.buf)+len(b) > maxSniff {
+	if len(*r.buf)+len(b) > maxKept {
 		r.stopKeeping(b)
 		return
 	}

@@ -3,6 +3,7 @@ package driver_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -108,4 +109,78 @@ func TestRepliesWithoutContentLength(t *testing.T) {
 	}
 	assert.Equal(t, 1, opened)
 	assert.Equal(t, queries, statements)
+}
+
+// A wide table's replies pass 256 KiB on their schema alone (resultSetMetadata, in the
+// ExecuteStatement reply and in every FetchResults reply), before any row: its CloudFetch
+// result is still told from an inline one, with its links learnt and its downloads
+// counted, whether the replies carry a Content-Length or not. An inline result as wide is
+// still inline.
+func TestWideResults(t *testing.T) {
+	const columns = 3000 // a schema of about 400 KiB
+	cols := make([]string, columns)
+	for i := range cols {
+		cols[i] = fmt.Sprintf("range AS column_with_a_long_name_%04d", i)
+	}
+	query := "SELECT " + strings.Join(cols, ", ") + " FROM range(100)"
+	for _, tc := range []struct {
+		name      string
+		threshold int64 // rows from which the warehouse answers by CloudFetch
+		unsized   bool
+		want      string
+	}{
+		{"cloudfetch", 10, false, telemetry.ResultExternalLinks},
+		{"cloudfetch without Content-Length", 10, true, telemetry.ResultExternalLinks},
+		{"inline", 1000, false, telemetry.ResultInlineArrow},
+		{"inline without Content-Length", 1000, true, telemetry.ResultInlineArrow},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(tc.threshold))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = srv.Close() })
+			dsn := srv.DSN()
+			if tc.unsized {
+				px := unsizedProxy(t, srv.Addr())
+				dsn = strings.Replace(dsn, srv.Addr(), strings.TrimPrefix(px.URL, "http://"), 1)
+			}
+			exp := &driver.LogCapture{}
+			c, err := driver.OpenConnector(dsn, driver.WithExporter(exp), driver.WithTelemetry(true), driver.WithHosts(driver.NewHosts()))
+			require.NoError(t, err)
+			db := sql.OpenDB(c)
+			rows, err := db.Query(query)
+			require.NoError(t, err)
+			n := 0
+			for rows.Next() {
+				n++
+			}
+			require.NoError(t, rows.Err())
+			require.NoError(t, rows.Close())
+			require.Equal(t, 100, n)
+			assert.Zero(t, driver.LinksKept(c), "no link kept after the rows closed")
+			require.NoError(t, db.Close())
+			require.NoError(t, c.Close())
+
+			statements := 0
+			for _, l := range exp.Logs() {
+				d := l.Entry.SQLDriverLog
+				if d.SQLStatementID == "" || d.SQLOperation == nil {
+					continue
+				}
+				statements++
+				rec, ok := srv.Statement(d.SQLStatementID)
+				require.True(t, ok)
+				assert.Equal(t, tc.want, d.SQLOperation.ExecutionResult)
+				if tc.want != telemetry.ResultExternalLinks {
+					assert.Nil(t, d.SQLOperation.ChunkDetails)
+					continue
+				}
+				require.Equal(t, warehouse.DeliveryCloudFetch, rec.Delivery)
+				if cd := d.SQLOperation.ChunkDetails; assert.NotNil(t, cd, "chunks downloaded") {
+					assert.EqualValues(t, rec.Chunks, cd.TotalChunksPresent)
+					assert.EqualValues(t, rec.ChunkDownloads, cd.TotalChunksIterated)
+				}
+			}
+			assert.Equal(t, 1, statements)
+		})
+	}
 }
