@@ -35,6 +35,30 @@ func TestTelemetryLogsOnlyAccepted(t *testing.T) {
 		"only the batch answered 200")
 }
 
+// A telemetry handler of the caller's that writes nothing is answered 200 by net/http:
+// the request is recorded so, and its logs as accepted. A hang (the client gives up) and
+// a dropped connection answer nothing, and are recorded as 0.
+func TestSilentTelemetryHandlerIsRecordedAs200(t *testing.T) {
+	srv := start(t, warehouse.WithTelemetryHandler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, _, err := post(t, client, srv, "/telemetry-ext", telemetryBody)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "what the client saw")
+	srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Drop: true}, warehouse.Fault{Hang: true})
+	_, _, err = post(t, client, srv, "/telemetry-ext", telemetryBody)
+	require.Error(t, err, "dropped")
+	_, _, err = post(t, &http.Client{Timeout: 200 * time.Millisecond}, srv, "/telemetry-ext", telemetryBody)
+	require.Error(t, err, "hung")
+	require.Eventually(t, func() bool { return len(srv.TelemetryRequests()) == 3 && srv.TelemetryRequests()[2].Status == 0 },
+		5*time.Second, 10*time.Millisecond)
+	var statuses []int
+	for _, r := range srv.TelemetryRequests() {
+		statuses = append(statuses, r.Status)
+	}
+	assert.Equal(t, []int{200, 0, 0}, statuses)
+	assert.Len(t, srv.TelemetryLogs(), 2, "the batch answered 200")
+}
+
 // The ingest checks the wire format's required fields and the size limit exactly.
 func TestTelemetryIngestValidation(t *testing.T) {
 	const limit = 256
@@ -51,6 +75,8 @@ func TestTelemetryIngestValidation(t *testing.T) {
 		{"valid", telemetryBody, http.StatusOK},
 		{"no uploadTime", `{"items":[],"protoLogs":["{}"]}`, http.StatusBadRequest},
 		{"no protoLogs", `{"uploadTime":1,"items":[]}`, http.StatusBadRequest},
+		{"no items (SPEC §3: required, always empty)", `{"uploadTime":1,"protoLogs":["{}"]}`, http.StatusBadRequest},
+		{"items null", `{"uploadTime":1,"items":null,"protoLogs":["{}"]}`, http.StatusBadRequest},
 		{"exactly the limit", pad(limit), http.StatusOK},
 		{"one byte over the limit", pad(limit + 1), http.StatusRequestEntityTooLarge},
 	} {
@@ -65,7 +91,7 @@ func TestTelemetryIngestValidation(t *testing.T) {
 	for _, r := range srv.TakeTelemetryRequests() {
 		statuses = append(statuses, r.Status)
 	}
-	assert.Equal(t, []int{200, 400, 400, 200, 413}, statuses)
+	assert.Equal(t, []int{200, 400, 400, 400, 400, 200, 413}, statuses)
 	assert.Empty(t, srv.TelemetryRequests())
 }
 

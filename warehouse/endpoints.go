@@ -14,12 +14,14 @@ func (s *Server) telemetryAnswer() http.Handler {
 		return s.cfg.telemetryHandler
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every field is required, items too (always empty): an exporter that leaves one
+		// out is refused, as by the service.
 		var req struct {
-			UploadTime *int64    `json:"uploadTime"`
-			Items      []string  `json:"items"`
-			ProtoLogs  *[]string `json:"protoLogs"`
+			UploadTime *int64             `json:"uploadTime"`
+			Items      *[]json.RawMessage `json:"items"`
+			ProtoLogs  *[]string          `json:"protoLogs"`
 		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.ProtoLogs == nil || req.UploadTime == nil {
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.ProtoLogs == nil || req.UploadTime == nil || req.Items == nil {
 			http.Error(w, `{"error":"malformed telemetry request"}`, http.StatusBadRequest)
 			return
 		}

@@ -1,10 +1,12 @@
 package warehouse
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -258,10 +260,17 @@ func (s *Server) RPCs() map[string]int {
 	return maps.Clone(s.rec.rpcs)
 }
 
-// statusRecorder remembers the status a handler answered.
+// statusRecorder remembers the status a handler answered, and whether it took the
+// connection (a dropped connection answers nothing).
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status   int
+	hijacked bool
+}
+
+func (w *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.hijacked = true
+	return http.NewResponseController(w.ResponseWriter).Hijack()
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
@@ -307,6 +316,11 @@ func (s *Server) recordTelemetry(h http.Handler) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		sw := &statusRecorder{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
+		if sw.status == 0 && !sw.hijacked && r.Context().Err() == nil {
+			// The handler wrote nothing: net/http answers 200 for it. A hang or a drop
+			// answered nothing (the client went away, or the connection was taken).
+			sw.status = http.StatusOK
+		}
 		s.setTelemetryStatus(rec, sw.status)
 	})
 }
