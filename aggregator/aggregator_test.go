@@ -23,6 +23,16 @@ import (
 
 func driverLog(l *telemetry.FrontendLog) *telemetry.SQLDriverLog { return l.Entry.SQLDriverLog }
 
+// byStatement indexes logs by statement id: logs of different statements may leave
+// their shards' outboxes in any order.
+func byStatement(logs []*telemetry.FrontendLog) map[string]*telemetry.SQLDriverLog {
+	out := make(map[string]*telemetry.SQLDriverLog, len(logs))
+	for _, l := range logs {
+		out[driverLog(l).SQLStatementID] = driverLog(l)
+	}
+	return out
+}
+
 func opType(l *telemetry.FrontendLog) string {
 	if op := driverLog(l).SQLOperation; op != nil && op.OperationDetail != nil {
 		return op.OperationDetail.OperationType
@@ -73,6 +83,21 @@ func TestAggregation(t *testing.T) {
 			},
 		},
 		{
+			// SPEC §3 lists driver_connection_params; each field the connection knows is sent,
+			// host_info included when only the port is known.
+			name: "every driver_connection_params field is sent",
+			events: []telemetry.Event{{Kind: telemetry.KindConnectionOpen, SessionID: "s", Connection: &telemetry.ConnectionInfo{
+				Port: 8443, HTTPPath: "/p", Mode: "THRIFT", AuthMech: "OAUTH", AuthFlow: "CLIENT_CREDENTIALS",
+				EnableDirectResults: true, QueryTags: "team:x", SocketTimeout: 30 * time.Second}}},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				require.Len(t, logs, 1)
+				assert.Equal(t, &telemetry.DriverConnectionParams{HTTPPath: "/p", Mode: "THRIFT",
+					HostInfo: &telemetry.HostInfo{Port: 8443}, AuthMech: "OAUTH", AuthFlow: "CLIENT_CREDENTIALS",
+					EnableDirectResults: true, QueryTags: "team:x", SocketTimeout: 30},
+					driverLog(logs[0]).DriverConnectionParams)
+			},
+		},
+		{
 			name: "chunks and polls accumulate into one log per statement",
 			events: []telemetry.Event{
 				start("q1"),
@@ -100,6 +125,84 @@ func TestAggregation(t *testing.T) {
 					OperationType: telemetry.OpExecuteStatement}, op.OperationDetail)
 				assert.Nil(t, dl.ErrorInfo)
 				assert.Equal(t, 0, s.OpenStatements, "the entry is freed")
+			},
+		},
+		{
+			// Event.PollCount and PollLatency are increments: a statement's polls add up
+			// across its events (SPEC §2: polls accumulate into the entry).
+			name: "polls add up across a statement's events",
+			events: func() []telemetry.Event {
+				st, done := start("q1"), complete("q1")
+				st.PollCount, st.PollLatency = 2, 20*time.Millisecond
+				done.PollCount, done.PollLatency = 3, 30*time.Millisecond
+				return []telemetry.Event{st, done}
+			}(),
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				require.Len(t, logs, 1)
+				od := driverLog(logs[0]).SQLOperation.OperationDetail
+				assert.Equal(t, int32(5), od.NOperationStatusCalls)
+				assert.Equal(t, int64(50), od.OperationStatusLatencyMillis)
+			},
+		},
+		{
+			// The start knows what was sent: the completion fills in only what it left
+			// out, and a completion without a result format keeps the start's.
+			name: "the start's operation type, statement type and result format stand",
+			events: func() []telemetry.Event {
+				st, done := start("q1"), complete("q1") // start: EXECUTE_STATEMENT, QUERY
+				st.ResultFormat = telemetry.ResultColumnarInline
+				done.ResultFormat = ""
+				done.OperationType, done.StatementType = telemetry.OpUnspecified, telemetry.StatementSQL
+				return []telemetry.Event{st, done}
+			}(),
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				require.Len(t, logs, 1)
+				op := driverLog(logs[0]).SQLOperation
+				assert.Equal(t, telemetry.OpExecuteStatement, op.OperationDetail.OperationType)
+				assert.Equal(t, telemetry.StatementQuery, op.StatementType)
+				assert.Equal(t, telemetry.ResultColumnarInline, op.ExecutionResult)
+			},
+		},
+		{
+			// A start may come before the session id is known: the session is taken from
+			// the completion, or from any later event of the statement.
+			name: "a statement's session comes from whichever event knows it",
+			events: []telemetry.Event{
+				{Kind: telemetry.KindStatementStart, StatementID: "q1"},
+				{Kind: telemetry.KindStatementComplete, StatementID: "q1", SessionID: "s1"},
+				{Kind: telemetry.KindStatementStart, StatementID: "q2"},
+				{Kind: telemetry.KindChunk, StatementID: "q2", SessionID: "s2", Latency: time.Millisecond},
+				{Kind: telemetry.KindStatementComplete, StatementID: "q2"},
+			},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				got := map[string]string{}
+				for id, dl := range byStatement(logs) {
+					got[id] = dl.SessionID
+				}
+				assert.Equal(t, map[string]string{"q1": "s1", "q2": "s2"}, got)
+			},
+		},
+		{
+			// SPEC §3: chunks mean CloudFetch (EXTERNAL_LINKS) when the completion names no
+			// format; chunk_details and result_latency are sent when any of their fields is known.
+			name: "CloudFetch details from partial information",
+			events: []telemetry.Event{
+				start("q1"),
+				chunk("q1", 0, 10*time.Millisecond, false),
+				{Kind: telemetry.KindStatementComplete, StatementID: "q1", Latency: time.Second},
+				start("q2"),
+				{Kind: telemetry.KindStatementComplete, StatementID: "q2", Latency: time.Second,
+					ResultFormat: telemetry.ResultExternalLinks, ChunksPresent: 3, ConsumptionLatency: 40 * time.Millisecond},
+			},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				byID := byStatement(logs)
+				require.Len(t, byID, 2)
+				require.Contains(t, byID, "q1")
+				assert.Equal(t, telemetry.ResultExternalLinks, byID["q1"].SQLOperation.ExecutionResult)
+				require.Contains(t, byID, "q2")
+				op := byID["q2"].SQLOperation
+				assert.Equal(t, &telemetry.ChunkDetails{TotalChunksPresent: 3}, op.ChunkDetails, "chunks present, none iterated")
+				assert.Equal(t, &telemetry.ResultLatency{ResultSetConsumptionLatencyMillis: 40}, op.ResultLatency, "consumption only")
 			},
 		},
 		{
@@ -214,6 +317,17 @@ func TestAggregation(t *testing.T) {
 				assert.Equal(t, "sess-1", dl.SessionID)
 				assert.Empty(t, dl.SQLStatementID)
 				assert.Equal(t, telemetry.ErrNameConnection, dl.ErrorInfo.ErrorName)
+			},
+		},
+		{
+			// An error event handed straight to the sink (not through the emitter, which
+			// names it) is still an error log: error_info with the generic name.
+			name:   "error without a name or message is still an error log",
+			events: []telemetry.Event{{Kind: telemetry.KindError, SessionID: "s"}},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				require.Len(t, logs, 1)
+				require.NotNil(t, driverLog(logs[0]).ErrorInfo)
+				assert.Equal(t, telemetry.ErrNameGeneric, driverLog(logs[0]).ErrorInfo.ErrorName)
 			},
 		},
 		{
@@ -694,6 +808,16 @@ func TestQueuePopKeepsOrder(t *testing.T) {
 	}
 }
 
+// A log pushed after the queue closed (an event racing with Close) is counted as
+// Dropped.Closed: SPEC §2 wants every drop counted.
+func TestQueueCountsPushAfterClose(t *testing.T) {
+	q := queue{max: 10}
+	q.close()
+	q.push(&record{kind: recConnOpen})
+	assert.Equal(t, int64(1), q.droppedClosed)
+	assert.Zero(t, q.len())
+}
+
 // batchInFlight returns an aggregator of batches of 10 logs, at most maxPending waiting,
 // whose first batch (the connection logs a0…a9) is in flight: its export hangs until
 // release (also called when the test ends, before the aggregator closes).
@@ -895,6 +1019,26 @@ func TestCloseIdempotentAndAfterwards(t *testing.T) {
 	assert.NoError(t, a.Close(context.Background()))
 }
 
+// FinishOpen (a connector closed while its statement ran) finishes only a statement open
+// here, and drops what is not one, counted as Dropped.Closed: a completion of a statement
+// this aggregator never saw open, or an event that is not a completion.
+func TestFinishOpenFinishesOnlyOpenStatements(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp)
+	a.FinishOpen(complete("unknown"))                                           // not open here
+	a.FinishOpen(telemetry.Event{Kind: telemetry.KindChunk, StatementID: "q1"}) // not a completion
+	a.Handle(start("q1"))
+	a.FinishOpen(complete("q1"))
+	flush(t, a)
+	logs := exp.logs()
+	require.Len(t, logs, 1)
+	assert.Equal(t, "q1", driverLog(logs[0]).SQLStatementID)
+	assert.Equal(t, int64(250), driverLog(logs[0]).OperationLatencyMs, "the completion's latency")
+	s := a.Stats()
+	assert.Equal(t, int64(2), s.Dropped.Closed)
+	assert.Zero(t, s.OpenStatements)
+}
+
 func TestCloseBoundedByContext(t *testing.T) {
 	exp := newFake()
 	release := exp.block(false) // honours ctx: Close's cancellation frees it
@@ -962,6 +1106,25 @@ func TestFlushBoundedByContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
 	assert.ErrorIs(t, a.Flush(ctx), context.DeadlineExceeded)
+}
+
+// WithExportTimeout bounds each Export call on its own: an exporter that waits on its
+// context is cut off after the timeout, and the batch counted as failed, long before the
+// caller's Flush deadline. Without the bound, one hung export would hold every later flush.
+func TestExportTimeoutBoundsEachExport(t *testing.T) {
+	exp := newFake()
+	release := exp.block(false) // waits for its ctx
+	defer release()
+	a := newTest(t, exp, WithExportTimeout(50*time.Millisecond))
+	a.Handle(connOpen("s"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := a.Flush(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NoError(t, ctx.Err(), "the export timed out, not the Flush")
+	s := a.Stats()
+	assert.Equal(t, int64(1), s.BatchesFailed)
+	assert.Equal(t, int64(1), s.Dropped.ExportFailed)
 }
 
 func TestOneExportInFlight(t *testing.T) {
@@ -1070,6 +1233,21 @@ func TestLogEnvelope(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `"operation_latency_ms":250`)
 	assert.Contains(t, string(b), `"client_type":"golang-dbtelemetry"`)
+}
+
+// Empty arguments keep the defaults: WithClientContext("", ua) keeps
+// telemetry.ClientVersion, and WithClock(nil) keeps time.Now rather than a nil clock
+// whose every call would panic (recovered and counted in Stats.Panics).
+func TestEmptyOptionArgumentsKeepDefaults(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp, WithClientContext("", "ua"), WithClock(nil))
+	a.Handle(connOpen("s"))
+	flush(t, a)
+	logs := exp.logs()
+	require.Len(t, logs, 1)
+	assert.Equal(t, telemetry.ClientVersion, logs[0].Context.ClientContext.ClientVersion)
+	assert.Equal(t, "ua", logs[0].Context.ClientContext.UserAgent)
+	assert.Zero(t, a.Stats().Panics)
 }
 
 func TestUnauthenticatedLogsCarryNoIdentifiers(t *testing.T) {

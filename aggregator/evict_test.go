@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -74,4 +75,34 @@ func TestLateTerminalErrorFlushesNow(t *testing.T) {
 		}
 		return false
 	}, 5*time.Second, 5*time.Millisecond)
+}
+
+// A statement evicted at Close whose start is stamped after the aggregator's clock (the
+// driver's clock ahead of a WithClock one) logs a latency of 0, never a negative one:
+// operation_latency_ms is always present and may be 0 (SPEC §3).
+func TestEvictedStatementLatencyNeverNegative(t *testing.T) {
+	exp, clock := newFake(), newClock()
+	a := newTest(t, exp, WithClock(clock.Now))
+	st := start("q1")
+	st.Time = clock.Now().Add(time.Hour)
+	a.Handle(st)
+	require.NoError(t, a.Close(context.Background()))
+	logs := exp.logs()
+	require.Len(t, logs, 1)
+	assert.Equal(t, int64(0), driverLog(logs[0]).OperationLatencyMs)
+	assert.Equal(t, int64(1), a.Stats().Evicted.Close)
+}
+
+// The ring of evicted statement ids forgets the oldest id from its map too, so that the
+// memory kept for late events stays bounded (SPEC §2: memory is bounded).
+func TestTombstonesBounded(t *testing.T) {
+	sh := &shard{evictedCap: 4}
+	for _, id := range []string{"a", "b", "c", "d", "e", "f", "g"} {
+		sh.tombstone(id)
+	}
+	assert.Len(t, sh.evicted, 4)
+	assert.False(t, sh.wasEvicted("c"), "forgotten")
+	for _, id := range []string{"d", "e", "f", "g"} {
+		assert.True(t, sh.wasEvicted(id), id)
+	}
 }

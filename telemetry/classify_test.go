@@ -75,6 +75,12 @@ type statusErr int
 func (e statusErr) Error() string   { return fmt.Sprintf("telemetry export failed (%d)", int(e)) }
 func (e statusErr) StatusCode() int { return int(e) }
 
+// httpStatusErr reports its status through HTTPStatusCode(), as some HTTP clients' errors do.
+type httpStatusErr int
+
+func (e httpStatusErr) Error() string       { return fmt.Sprintf("request failed (%d)", int(e)) }
+func (e httpStatusErr) HTTPStatusCode() int { return int(e) }
+
 type timeoutErr struct{}
 
 func (timeoutErr) Error() string   { return "i/o deadline reached" }
@@ -118,6 +124,8 @@ func TestClassify(t *testing.T) {
 		{"a word after SQLSTATE is no code", errors.New("query failed, no SQLSTATE given"), ErrNameGeneric, false, "", 0, "default"},
 		{"the code after a word that is none", errors.New("SQLSTATE known: SQLSTATE 22012"), ErrNameData, true, "22012", 0, "sqlstate"},
 		{"SQLState() method", fmt.Errorf("wrap: %w", sqlStateErr("08006")), ErrNameConnection, false, "08006", 0, "sqlstate"},
+		{"feature not supported 0A000", execErr("0A000", "[UNSUPPORTED_FEATURE]"), ErrNameUnsupported, true, "0A000", 0, "sqlstate"},
+		{"unique violation 23505", execErr("23505", "duplicate key"), ErrNameConstraint, true, "23505", 0, "sqlstate"},
 		{"unknown sqlstate class falls through", execErr("XX000", "[INTERNAL_ERROR]"), ErrNameExecution, true, "XX000", 0, "driver"},
 		// HTTP status, typed.
 		{"http 400", statusErr(400), ErrNameInvalidRequest, true, "", 400, "http"},
@@ -134,6 +142,7 @@ func TestClassify(t *testing.T) {
 		{"http 505 other 5xx", statusErr(505), ErrNameServer, false, "", 505, "http"},
 		{"http 507 other 5xx", statusErr(507), ErrNameServer, false, "", 507, "http"},
 		{"http 599 other 5xx", statusErr(599), ErrNameServer, false, "", 599, "http"},
+		{"HTTPStatusCode() method", fmt.Errorf("export: %w", httpStatusErr(403)), ErrNamePermission, true, "", 403, "http"},
 		// HTTP status, as the driver writes it.
 		{"driver 503 message", requestErr(`open session request error: Post "http://h/p": request error after 5 attempt(s): unexpected HTTP status 503 Service Unavailable`, nil, false), ErrNameServer, false, "", 503, "http"},
 		{"driver 429 message", requestErr("rate limit exceeded (HTTP 429)", nil, false), ErrNameRateLimit, false, "", 429, "http"},
@@ -147,6 +156,13 @@ func TestClassify(t *testing.T) {
 		{"connect timed out (ETIMEDOUT is a Timeout() error)", opErr(syscall.ETIMEDOUT), ErrNameTimeout, false, "", 0, "network"},
 		{"bare ETIMEDOUT wrapped", fmt.Errorf("read: %w", syscall.ETIMEDOUT), ErrNameTimeout, false, "", 0, "network"},
 		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), ErrNameConnection, false, "", 0, "network"},
+		// Connection errnos found outside a *net.OpError, and an OpError of any cause (SPEC §1).
+		{"bare ECONNREFUSED wrapped", fmt.Errorf("dial: %w", syscall.ECONNREFUSED), ErrNameConnection, false, "", 0, "network"},
+		{"bare ECONNRESET wrapped", fmt.Errorf("read: %w", syscall.ECONNRESET), ErrNameConnection, false, "", 0, "network"},
+		{"bare ECONNABORTED wrapped", fmt.Errorf("read: %w", syscall.ECONNABORTED), ErrNameConnection, false, "", 0, "network"},
+		{"bare ENETUNREACH wrapped", fmt.Errorf("dial: %w", syscall.ENETUNREACH), ErrNameConnection, false, "", 0, "network"},
+		{"bare ENETDOWN wrapped", fmt.Errorf("dial: %w", syscall.ENETDOWN), ErrNameConnection, false, "", 0, "network"},
+		{"net.OpError of another cause", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("weird")}, ErrNameConnection, false, "", 0, "network"},
 		{"net timeout", &url.Error{Op: "Post", URL: "http://h", Err: timeoutErr{}}, ErrNameTimeout, false, "", 0, "network"},
 		{"dns not found", &net.DNSError{Err: "no such host", Name: "nope.invalid", IsNotFound: true}, ErrNameDNS, true, "", 0, "network"},
 		{"dns temporary", &net.DNSError{Err: "server misbehaving", Name: "h", IsTemporary: true}, ErrNameDNS, false, "", 0, "network"},

@@ -59,6 +59,7 @@ func TestWorkspaceIDFromHTTPPath(t *testing.T) {
 		"/sql/1.0/warehouses/abc?o=notanumber":  0,
 		"/o/":                                   0,
 		"/sql/protocolv1/o/-3/x":                0,
+		"/sql/1.0/o/123/warehouses/x?o=-5":      123, // a non-positive ?o= names none; /o/<id>/ still does
 		"":                                      0,
 	} {
 		assert.Equal(t, want, WorkspaceIDFromHTTPPath(path), path)
