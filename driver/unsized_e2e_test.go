@@ -67,18 +67,9 @@ func TestRepliesWithoutContentLength(t *testing.T) {
 	require.NoError(t, err)
 	db := sql.OpenDB(c)
 	db.SetMaxOpenConns(1)
-	ctx := context.Background()
 	const queries = 3
 	for range queries {
-		rows, err := db.QueryContext(ctx, "SELECT range FROM range(1000)")
-		require.NoError(t, err)
-		n := 0
-		for rows.Next() {
-			n++
-		}
-		require.NoError(t, rows.Err())
-		require.NoError(t, rows.Close())
-		require.Equal(t, 1000, n)
+		require.Equal(t, 1000, countAll(t, db, "SELECT range FROM range(1000)"))
 	}
 	assert.Zero(t, driver.LinksKept(c), "no link kept after the rows closed")
 	require.NoError(t, db.Close())
@@ -147,15 +138,7 @@ func TestWideResults(t *testing.T) {
 			c, err := driver.OpenConnector(dsn, driver.WithExporter(exp), driver.WithTelemetry(true), driver.WithHosts(driver.NewHosts()))
 			require.NoError(t, err)
 			db := sql.OpenDB(c)
-			rows, err := db.Query(query)
-			require.NoError(t, err)
-			n := 0
-			for rows.Next() {
-				n++
-			}
-			require.NoError(t, rows.Err())
-			require.NoError(t, rows.Close())
-			require.Equal(t, 100, n)
+			require.Equal(t, 100, countAll(t, db, query))
 			assert.Zero(t, driver.LinksKept(c), "no link kept after the rows closed")
 			require.NoError(t, db.Close())
 			require.NoError(t, c.Close())
@@ -183,4 +166,19 @@ func TestWideResults(t *testing.T) {
 			assert.Equal(t, 1, statements)
 		})
 	}
+}
+
+// countAll runs query, reads its rows to the end without scanning them, closes them and
+// returns how many there were.
+func countAll(t *testing.T, db *sql.DB, query string) int {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), query)
+	require.NoError(t, err)
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	require.NoError(t, rows.Err())
+	require.NoError(t, rows.Close())
+	return n
 }
