@@ -76,41 +76,56 @@ func TestChecksDisagree(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		disagree func(in *inputs, r *Report, logs []telemetry.FrontendLog)
-		failing  string // the check that must fail
+		failing  []string // the checks that must fail, in the report's order
 	}{
 		{"fewer logs on the wire", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) { r.Telemetry.DeliveredLogs = 1 },
-			"exported = delivered on the wire"},
+			[]string{"exported = delivered on the wire"}},
 		{"a log unaccounted for", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) { in.stats.Queued = 3 },
-			"every log accounted for"},
+			[]string{"every log accounted for"}},
 		{"fewer logs at the ingest", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) { r.Warehouse.IngestLogs = 1 },
-			"exported = received by the ingest"},
+			[]string{"exported = received by the ingest"}},
 		{"a statement the warehouse never saw", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) {
 			in.mix = append(in.mix, sample{kind: kindLookup, id: "01ef0000-0000-0000-0000-000000000000", rows: 1})
-		}, "statements: application = warehouse"},
+		}, []string{"statements: application = warehouse"}},
 		{"a statement the application never ran", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) { in.mix = nil },
-			"statements: application = warehouse"},
+			[]string{"statements: application = warehouse"}},
 		{"a session without its log", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) { r.Warehouse.Sessions++ },
-			"sessions: CREATE_SESSION logs = warehouse sessions"},
+			[]string{"sessions: CREATE_SESSION logs = warehouse sessions"}},
 		{"a session log while telemetry is off", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) { in.enabled = false },
-			"sessions: no CREATE_SESSION log while telemetry is off"},
+			[]string{"sessions: no CREATE_SESSION log while telemetry is off", "statements: no statement log while telemetry is off"}},
 		{"a session log while the server's flag is off", func(in *inputs, r *Report, _ []telemetry.FrontendLog) {
 			// The flag off: the aggregator received nothing, the exporter sent nothing.
 			in.stats = aggregator.Stats{}
 			r.Telemetry.DeliveredLogs, r.Warehouse.IngestLogs = 0, 0
-		}, "sessions: no CREATE_SESSION log while telemetry is off"},
+		}, []string{"sessions: no CREATE_SESSION log while telemetry is off", "statements: no statement log while telemetry is off"}},
 		{"chunks", func(_ *inputs, _ *Report, logs []telemetry.FrontendLog) {
 			stmtOp(logs).ChunkDetails.TotalChunksIterated++
 		},
-			"telemetry = warehouse, statement by statement"},
+			[]string{"telemetry = warehouse, statement by statement"}},
 		{"polls", func(_ *inputs, _ *Report, logs []telemetry.FrontendLog) {
 			stmtOp(logs).OperationDetail.NOperationStatusCalls++
 		},
-			"telemetry = warehouse, statement by statement"},
+			[]string{"telemetry = warehouse, statement by statement"}},
 		{"delivery", func(_ *inputs, _ *Report, logs []telemetry.FrontendLog) {
 			stmtOp(logs).ExecutionResult = string(warehouse.DeliveryInline)
-		}, "telemetry = warehouse, statement by statement"},
+		}, []string{"telemetry = warehouse, statement by statement"}},
 		{"rows", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) { in.mix[0].rows-- },
-			"rows: application = warehouse"},
+			[]string{"rows: application = warehouse"}},
+		{"a statement without its log, no drop counted", func(_ *inputs, _ *Report, logs []telemetry.FrontendLog) {
+			logs[1].Entry.SQLDriverLog.SQLStatementID = "01ef0000-0000-0000-0000-00000000beef"
+		}, []string{"statements: a log for each, or its loss counted"}},
+		{"a statement whose log is among the drops", func(in *inputs, _ *Report, logs []telemetry.FrontendLog) {
+			logs[1].Entry.SQLDriverLog.SQLStatementID = "01ef0000-0000-0000-0000-00000000beef"
+			in.stats.Queued, in.stats.Dropped.ExportFailed = 3, 1
+		}, nil},
+		{"a session whose log is among the drops", func(in *inputs, r *Report, _ []telemetry.FrontendLog) {
+			r.Warehouse.Sessions++
+			in.stats.Queued, in.stats.Dropped.ExportFailed = 3, 1
+		}, nil},
+		{"two sessions without their logs, one drop", func(in *inputs, r *Report, _ []telemetry.FrontendLog) {
+			r.Warehouse.Sessions += 2
+			in.stats.Queued, in.stats.Dropped.ExportFailed = 3, 1
+		}, []string{"sessions: CREATE_SESSION logs = warehouse sessions"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in, r, logs := agreeing()
@@ -121,7 +136,7 @@ func TestChecksDisagree(t *testing.T) {
 					failed = append(failed, c.Name)
 				}
 			}
-			assert.Equal(t, []string{tc.failing}, failed)
+			assert.Equal(t, tc.failing, failed)
 		})
 	}
 }

@@ -404,19 +404,28 @@ func (l *liveStats) status(phase int) string {
 const remoteQueryTimeout = 2 * time.Minute
 
 // withQueryTimeout adds the driver's timeout parameter (seconds, enforced by the server)
-// to dsn, unless it has one; it reports whether it did.
+// to dsn, unless it has one; it reports whether it did. The parameter goes at the end of
+// the query, before any '#' (which ends the query: the driver ignores what follows). A
+// pair the driver drops (a bad escape, a ';') does not hide the query's other pairs, and
+// a timeout in such a pair is none.
 func withQueryTimeout(dsn string, d time.Duration) (string, bool) {
-	_, query, hasQuery := strings.Cut(dsn, "?")
-	q, err := url.ParseQuery(query)
-	if err != nil || q.Has("timeout") {
-		return dsn, false
-	}
-	sep := "?"
-	if hasQuery {
-		sep = "&"
-		if query == "" || strings.HasSuffix(query, "&") {
-			sep = ""
+	rest, frag, hasFrag := strings.Cut(dsn, "#")
+	base, query, hasQuery := strings.Cut(rest, "?")
+	for _, pair := range strings.Split(query, "&") {
+		key, _, _ := strings.Cut(pair, "=")
+		if k, err := url.QueryUnescape(key); err == nil && k == "timeout" {
+			if _, err := url.ParseQuery(pair); err == nil {
+				return dsn, false // the user's own
+			}
 		}
 	}
-	return dsn + sep + "timeout=" + strconv.Itoa(int(d/time.Second)), true
+	sep := "&"
+	if !hasQuery || query == "" || strings.HasSuffix(query, "&") {
+		sep = ""
+	}
+	out := base + "?" + query + sep + "timeout=" + strconv.Itoa(int(d/time.Second))
+	if hasFrag {
+		out += "#" + frag
+	}
+	return out, true
 }

@@ -506,7 +506,12 @@ func TestWithQueryTimeout(t *testing.T) {
 		{"a trailing &", host + "?catalog=main&", host + "?catalog=main&timeout=120", true},
 		{"the user's timeout stays", host + "?timeout=5", host + "?timeout=5", false},
 		{"an empty timeout is the user's too", host + "?timeout=", host + "?timeout=", false},
-		{"a malformed query is left to the parser", host + "?a=%zz", host + "?a=%zz", false},
+		{"a pair the driver drops hides no other", host + "?a=%zz", host + "?a=%zz&timeout=120", true},
+		{"a timeout the driver drops is none", host + "?timeout=%zz", host + "?timeout=%zz&timeout=120", true},
+		{"the user's timeout beside a dropped pair", host + "?a=%zz&timeout=5", host + "?a=%zz&timeout=5", false},
+		{"before a '#', which ends the query", host + "?x=1#frag", host + "?x=1&timeout=120#frag", true},
+		{"a '#' in a secret", host + "?clientSecret=a#b&c=d", host + "?clientSecret=a&timeout=120#b&c=d", true},
+		{"a '#' without a query", host + "#x", host + "?timeout=120#x", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
