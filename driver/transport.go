@@ -288,7 +288,7 @@ func (t *transport) readUnsized(body io.ReadCloser, st *stmtState, cs *connState
 		switch {
 		case len(*buf) > maxKept:
 			return watch()
-		case method != "OpenSession" && len(*buf) >= probeFrom && bits.Len(uint(before)) < bits.Len(uint(len(*buf))) && inlineAhead(*buf):
+		case showsInline(method, before, *buf):
 			return watch() // inline result data: the watcher says so, and keeps nothing
 		case messageComplete(*buf):
 			t.learnReply(*buf, st, cs, latency)
@@ -521,12 +521,8 @@ func (r *reply) keep(b []byte) {
 	}
 	before := len(*r.buf)
 	*r.buf = append(*r.buf, b...)
-	// A reply that carries inline Arrow batches says so early (see inlineAhead): look at
-	// its start when the kept bytes pass 16 KB, 32 KB, … and stop keeping it once known.
-	if r.st != nil && r.method != "OpenSession" && len(*r.buf) >= probeFrom && bits.Len(uint(before)) < bits.Len(uint(len(*r.buf))) {
-		if inlineAhead(*r.buf) {
-			r.stopKeeping(nil)
-		}
+	if r.st != nil && showsInline(r.method, before, *r.buf) {
+		r.stopKeeping(nil)
 	}
 }
 
@@ -578,6 +574,14 @@ const idHead = 4 << 10
 
 // probeFrom is the size from which a kept reply is probed for inline batches.
 const probeFrom = 16 << 10
+
+// showsInline reports whether b, the start kept so far of a statement's reply of method
+// (before bytes of it before the last read), shows inline Arrow batches. A reply that
+// carries them says so early (see inlineAhead): its start is looked at when the kept
+// bytes pass 16 KB, 32 KB, …, so that a reply is walked a logarithmic number of times.
+func showsInline(method string, before int, b []byte) bool {
+	return method != "OpenSession" && len(b) >= probeFrom && bits.Len(uint(before)) < bits.Len(uint(len(b))) && inlineAhead(b)
+}
 
 // finish reads what the kept reply says, once it is all in.
 func (r *reply) finish() {
