@@ -26,7 +26,7 @@ func (s *Server) telemetryAnswer() http.Handler {
 			return
 		}
 		n := len(*req.ProtoLogs)
-		writeJSON(w, map[string]any{"errors": []string{}, "numSuccess": n, "numProtoSuccess": n, "numRealtimeSuccess": 0})
+		writeJSON(w, map[string]any{"errors": []string{}, "numSuccess": n, "numProtoSuccess": n, "numRealtimeSuccess": n})
 	})
 }
 

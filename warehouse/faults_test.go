@@ -215,10 +215,13 @@ func TestTelemetryIngest(t *testing.T) {
 		Errors          []string `json:"errors"`
 		NumSuccess      int      `json:"numSuccess"`
 		NumProtoSuccess int      `json:"numProtoSuccess"`
+		// SPEC §3: every count is N, the realtime one too.
+		NumRealtimeSuccess int `json:"numRealtimeSuccess"`
 	}
 	require.NoError(t, json.Unmarshal(body, &answer))
 	assert.Equal(t, 2, answer.NumSuccess)
 	assert.Equal(t, 2, answer.NumProtoSuccess)
+	assert.Equal(t, 2, answer.NumRealtimeSuccess)
 	assert.Empty(t, answer.Errors)
 
 	resp, _, err = post(t, client, srv, "/telemetry-unauth", `not json`)

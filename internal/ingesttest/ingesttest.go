@@ -11,7 +11,7 @@ import (
 )
 
 // Ack is the answer of a successful ingest.
-const Ack = `{"errors":[],"numSuccess":1,"numProtoSuccess":1,"numRealtimeSuccess":0}`
+const Ack = `{"errors":[],"numSuccess":1,"numProtoSuccess":1,"numRealtimeSuccess":1}`
 
 // Handler reads the request body and acknowledges it with Ack.
 func Handler(w http.ResponseWriter, r *http.Request) {
