@@ -40,7 +40,7 @@ func openBuiltinWith(tb testing.TB, srv *warehouse.Server, h http.Handler) *sql.
 
 	ingest := httptest.NewServer(h)
 	tb.Cleanup(ingest.Close)
-	base := driver.NewBaseTransport(false) // as the driver's own pooled transport
+	base := driver.NewBaseTransport(nil) // as the driver's own pooled transport
 	tb.Cleanup(base.CloseIdleConnections)
 	c, err := dbsql.NewConnector(
 		dbsql.WithServerHostname(u.Scheme+"://"+u.Hostname()),

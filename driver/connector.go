@@ -45,6 +45,9 @@ type Connector struct {
 	// settings are what the driver uses, read back from its configuration (see
 	// settingsProbe); unread (ok false) for a fake driver in tests.
 	settings driverSettings
+	// callerTr is the transport the caller's options gave the driver, which the
+	// connector's goes through, and the host's telemetry too (see callerTransport).
+	callerTr callerTransport
 	// foreign is set once a Thrift call went to another endpoint than the DSN's (the
 	// driver's own options, WithConnOptions, can send it elsewhere): telemetry goes to the
 	// DSN's host only, and that host must never receive another server's credentials.
@@ -95,20 +98,26 @@ func newConnector(cfg config, dsn *dsnConfig) (*Connector, error) {
 	// alike (a zero retry delay would leave the backoff to its jitter).
 	cfg.tel = cfg.tel.Normalize()
 	c := &Connector{cfg: cfg, gate: newGate()}
-	c.tr = &transport{base: newBaseTransport(cfg.skipVerify), c: c}
+	c.tr = &transport{c: c}
 	c.info.Store(&telemetry.ConnectionInfo{})
 	// The driver sends its Thrift calls through its Transport, and its CloudFetch downloads
 	// through its HTTPClient, unless the caller's options gave one: the downloads keep
 	// http.DefaultClient's settings and transport (see downloadClient; the first
 	// WithTransport makes a client of the transport alone when the driver's configuration
-	// cannot be given one), the Thrift calls get the connector's. The probe, last, reads
-	// back what the driver will use (the caller's options override the DSN).
+	// cannot be given one), the Thrift calls get the connector's, over the caller's own
+	// transport if the options gave one (transportProbe). The last probe reads back what
+	// the driver will use (the caller's options override the DSN).
 	raw, err := dbsql.NewConnector(append(append([]dbsql.ConnOption{}, cfg.connOpts...),
+		transportProbe[dbsql.ConnOption](&c.callerTr, c.tr),
 		downloadClientOption[dbsql.ConnOption](downloadClient(c.tr)),
-		dbsql.WithTransport(downloadTransport{c.tr}), dbsql.WithTransport(c.tr),
+		dbsql.WithTransport(downloadTransport{t: c.tr}), dbsql.WithTransport(c.tr),
 		settingsProbe[dbsql.ConnOption](&c.settings))...)
 	if err != nil {
 		return nil, err
+	}
+	c.tr.base = c.callerTr.rt
+	if c.tr.base == nil {
+		c.tr.base = newBaseTransport(c.callerTr.tls)
 	}
 	if dsn != nil {
 		seen := dsn.dsnConnInfo
@@ -253,8 +262,8 @@ func (c *Connector) Close() error {
 				_ = a.Close(ctx)
 			}
 		})
-		if c.tr != nil {
-			c.tr.base.(*http.Transport).CloseIdleConnections()
+		if own, ok := c.tr.ownBase(); ok {
+			own.CloseIdleConnections() // a caller's transport is the caller's to close
 		}
 	})
 	return nil
@@ -481,6 +490,12 @@ func (c *Connector) attach(u *url.URL) {
 		exporter.WithMaxRetries(c.cfg.tel.RetryCount),
 		exporter.WithBackoff(c.cfg.tel.RetryDelay, exporter.DefaultBackoffMax, exporter.DefaultJitter),
 		exporter.WithLogger(c.cfg.logger),
+	}
+	switch {
+	case c.callerTr.rt != nil:
+		host = append(host, exporter.WithTransport(c.callerTr.rt))
+	case c.callerTr.tls != nil:
+		host = append(host, exporter.WithTLSConfig(c.callerTr.tls))
 	}
 	acq := []exporter.AcquireOption{exporter.WithConnCredentials(c.credentials()), exporter.WithHostOptions(host...)}
 	if isLoopback(u.Hostname()) {

@@ -17,14 +17,13 @@ import (
 type Option func(*config)
 
 type config struct {
-	connOpts   []dbsql.ConnOption
-	enabled    *bool // nil: the server's feature flag decides
-	logger     zerolog.Logger
-	exporter   telemetry.Exporter // nil: the Databricks HTTP exporter of the host
-	hosts      *Hosts
-	tel        telemetry.Config
-	lookupEnv  telemetry.LookupEnvFunc
-	skipVerify bool
+	connOpts  []dbsql.ConnOption
+	enabled   *bool // nil: the server's feature flag decides
+	logger    zerolog.Logger
+	exporter  telemetry.Exporter // nil: the Databricks HTTP exporter of the host
+	hosts     *Hosts
+	tel       telemetry.Config
+	lookupEnv telemetry.LookupEnvFunc
 }
 
 func defaultConfig() config {
@@ -41,9 +40,12 @@ func (c *config) apply(opts []Option) {
 }
 
 // WithConnOptions passes options to the Databricks driver's own connector
-// (dbsql.NewConnector). Two of them act on the HTTP transport, which the wrapper
-// installs itself: dbsql.WithTransport is replaced, and for dbsql.WithSkipTLSHostVerify
-// use this package's WithSkipTLSHostVerify.
+// (dbsql.NewConnector). The wrapper's transport goes through the caller's
+// dbsql.WithTransport, which thus still sees every call the driver makes (its Thrift
+// calls, and its CloudFetch downloads unless the caller gave them a client of their own),
+// and skips verification of the host's certificate after dbsql.WithSkipTLSHostVerify, as
+// the driver would. The host's telemetry goes out the same way, through the transport of
+// the host's first connector (it is shared by the host's connectors).
 func WithConnOptions(opts ...dbsql.ConnOption) Option {
 	return func(c *config) { c.connOpts = append(c.connOpts, opts...) }
 }
@@ -86,11 +88,9 @@ func WithTelemetryConfig(tc telemetry.Config) Option { return func(c *config) { 
 // WithLookupEnv replaces os.LookupEnv for the kill switch (tests).
 func WithLookupEnv(f telemetry.LookupEnvFunc) Option { return func(c *config) { c.lookupEnv = f } }
 
-// WithSkipTLSHostVerify skips TLS certificate verification, like the driver's own
-// dbsql.WithSkipTLSHostVerify (which the wrapper's transport would otherwise not see).
+// WithSkipTLSHostVerify skips TLS certificate verification: it is the driver's own
+// dbsql.WithSkipTLSHostVerify passed with WithConnOptions. The host's telemetry skips it
+// too (see WithConnOptions).
 func WithSkipTLSHostVerify() Option {
-	return func(c *config) {
-		c.skipVerify = true
-		c.connOpts = append(c.connOpts, dbsql.WithSkipTLSHostVerify())
-	}
+	return func(c *config) { c.connOpts = append(c.connOpts, dbsql.WithSkipTLSHostVerify()) }
 }

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"crypto/tls"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -159,4 +160,63 @@ func setHTTPClient(v reflect.Value, hc *http.Client) {
 		return
 	}
 	f.Set(reflect.ValueOf(hc))
+}
+
+// callerTransport is what the options before transportProbe gave the driver for its HTTP
+// calls: the caller's dbsql.WithTransport, else the TLS settings that the driver's own
+// pooled transport would use (dbsql.WithSkipTLSHostVerify's). Unwrapped, the driver sends
+// its Thrift calls through the one, or with the other; wrapped, the connector's transport
+// does so in its place, and the host's telemetry goes out the same way.
+type callerTransport struct {
+	rt  http.RoundTripper // the caller's transport; nil for none
+	tls *tls.Config       // with rt nil: the driver's TLS settings when they skip verification, else nil
+}
+
+// transportProbe returns a connector option of the Databricks driver that reads the
+// transport the options before it configured into ct, and hands the CloudFetch
+// downloads to t over it (see callerDownloads). As settingsProbe, O is dbsql.ConnOption;
+// when a release of the driver renames a field, ct stays unread and the connector's
+// transport is its own, as before.
+func transportProbe[O ~func(C), C any](ct *callerTransport, t *transport) O {
+	return func(c C) { ct.read(reflect.ValueOf(c), t) }
+}
+
+func (ct *callerTransport) read(v reflect.Value, t *transport) {
+	defer func() { _ = recover() }() // an unexpected shape leaves ct unread
+	cfg, ok := configStruct(v)
+	if !ok {
+		return
+	}
+	if f := cfg.FieldByName("Transport"); f.Kind() == reflect.Interface && !f.IsNil() {
+		rt, ok := f.Interface().(http.RoundTripper)
+		if !ok {
+			return
+		}
+		ct.rt = rt
+		callerDownloads(cfg, rt, t)
+		return
+	}
+	if f := cfg.FieldByName("TLSConfig"); f.IsValid() && f.Type() == reflect.TypeFor[*tls.Config]() && !f.IsNil() {
+		// As the driver's client.PooledTransport: its TLS settings apply only when they
+		// skip verification.
+		if tc := f.Interface().(*tls.Config); tc.InsecureSkipVerify {
+			ct.tls = tc.Clone()
+		}
+	}
+}
+
+// callerDownloads gives the driver's CloudFetch downloads to t over rt, the caller's
+// transport, when the driver's client for them (its configuration's HTTPClient) is the
+// one dbsql.WithTransport made of rt: they then go through rt as unwrapped, and are
+// observed. A client the caller made otherwise is left as it is.
+func callerDownloads(cfg reflect.Value, rt http.RoundTripper, t *transport) {
+	f := cfg.FieldByName("HTTPClient")
+	if !f.IsValid() || !f.CanSet() || f.Type() != reflect.TypeFor[*http.Client]() || f.IsNil() {
+		return
+	}
+	hc := f.Interface().(*http.Client)
+	if hc.Transport != rt {
+		return
+	}
+	f.Set(reflect.ValueOf(&http.Client{Transport: downloadTransport{t: t, base: rt}, CheckRedirect: hc.CheckRedirect, Jar: hc.Jar, Timeout: hc.Timeout}))
 }

@@ -37,8 +37,9 @@ type transport struct {
 const thriftContentType = "application/x-thrift"
 
 // newBaseTransport mirrors the driver's own pooled transport (client.PooledTransport), so
-// that a wrapped connection dials, pools and times out like an unwrapped one.
-func newBaseTransport(skipVerify bool) *http.Transport {
+// that a wrapped connection dials, pools and times out like an unwrapped one. tlsConfig,
+// when not nil, is the driver's TLS settings that skip verification (see callerTransport).
+func newBaseTransport(tlsConfig *tls.Config) *http.Transport {
 	t := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
@@ -53,10 +54,20 @@ func newBaseTransport(skipVerify bool) *http.Transport {
 		MaxIdleConnsPerHost:   10,
 		MaxConnsPerHost:       100,
 	}
-	if skipVerify {
-		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true} // #nosec G402 -- the user asked for it
+	if tlsConfig != nil {
+		t.TLSClientConfig = tlsConfig // #nosec G402 -- the caller asked the driver to skip verification
 	}
 	return t
+}
+
+// ownBase returns the transport's base when the connector made it (newBaseTransport),
+// not a caller's (dbsql.WithTransport); t may be nil (a fake driver's connector).
+func (t *transport) ownBase() (*http.Transport, bool) {
+	if t == nil || t.c == nil || t.c.callerTr.rt != nil {
+		return nil, false
+	}
+	own, ok := t.base.(*http.Transport)
+	return own, ok
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -91,21 +102,28 @@ func (t *transport) roundTrip(req *http.Request, base http.RoundTripper) (*http.
 // driver downloads its files with http.DefaultClient (its client for them when no
 // dbsql.WithTransport is given): so do they wrapped, through http.DefaultClient's
 // transport as it is at the time of the download, so that what a program configured
-// there (a proxy, TLS roots, tracing, a test's HTTP mock) still applies, and this
-// package's WithSkipTLSHostVerify no more than the driver's own. The downloads are
-// observed as on the connector's transport. The client around it (downloadClient) has
-// http.DefaultClient's Timeout, cookie jar and redirect policy.
-type downloadTransport struct{ t *transport }
+// there (a proxy, TLS roots, tracing, a test's HTTP mock) still applies, and
+// WithSkipTLSHostVerify no more than unwrapped. The downloads are observed as on the
+// connector's transport. The client around it (downloadClient) has http.DefaultClient's
+// Timeout, cookie jar and redirect policy. With the caller's dbsql.WithTransport, the
+// downloads go through base, that transport, as unwrapped (see callerDownloads).
+type downloadTransport struct {
+	t    *transport
+	base http.RoundTripper // nil: http.DefaultClient's transport at the time of the download
+}
 
 // downloadClient is the driver's client for its CloudFetch downloads: http.DefaultClient
 // as it is when the connector is made (its Timeout cuts a stalled download, which the
 // driver then makes again, as unwrapped), through downloadTransport.
 func downloadClient(t *transport) *http.Client {
 	dc := http.DefaultClient
-	return &http.Client{Transport: downloadTransport{t}, CheckRedirect: dc.CheckRedirect, Jar: dc.Jar, Timeout: dc.Timeout}
+	return &http.Client{Transport: downloadTransport{t: t}, CheckRedirect: dc.CheckRedirect, Jar: dc.Jar, Timeout: dc.Timeout}
 }
 
 func (d downloadTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if d.base != nil {
+		return d.t.roundTrip(req, d.base)
+	}
 	return d.t.roundTrip(req, defaultClientTransport())
 }
 

@@ -191,7 +191,7 @@ func TestTransportOffDownloadsUseTheDefaultClient(t *testing.T) {
 	base := &countingRT{}
 	tr := &transport{base: base, c: &Connector{}, off: true}
 	req := httptest.NewRequest(http.MethodGet, "https://files.example.com/cloudfetch/1", nil)
-	_, err := downloadTransport{tr}.RoundTrip(req)
+	_, err := downloadTransport{t: tr}.RoundTrip(req)
 	require.NoError(t, err)
 	assert.Equal(t, 1, dflt.n, "through http.DefaultClient's transport")
 	assert.Zero(t, base.n, "not through the connector's")

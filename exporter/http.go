@@ -180,9 +180,7 @@ func (e *HTTPExporter) Close(ctx context.Context) error {
 		err = fmt.Errorf("exporter: close: %w", ctx.Err())
 	}
 	e.abort()
-	if e.cfg.ownClient {
-		e.cfg.client.CloseIdleConnections()
-	}
+	e.cfg.closeIdle()
 	return err
 }
 

@@ -61,6 +61,8 @@ type Option func(*config)
 type config struct {
 	client           *http.Client
 	ownClient        bool
+	transport        http.RoundTripper // the caller's, for a client of the exporter's own (WithTransport)
+	tlsConfig        *tls.Config       // the TLS settings of a transport of its own (WithTLSConfig)
 	logger           zerolog.Logger
 	now              func() time.Time
 	userAgent        string
@@ -116,7 +118,7 @@ func newConfig(opts []Option) config {
 		}
 	}
 	if c.client == nil {
-		c.client = &http.Client{Transport: newTransport()}
+		c.client = &http.Client{Transport: c.clientTransport()}
 		c.ownClient = true
 	} else {
 		// A shallow copy, so that refusing redirects does not change the caller's client.
@@ -134,15 +136,37 @@ func newConfig(opts []Option) config {
 // HTTP/2 frames it does not handle, one line per frame: a telemetry server must not be
 // able to write there. A batch every few seconds can afford a connection of its own; its
 // TLS sessions are resumed.
-func newTransport() *http.Transport {
+func newTransport(tlsConfig *tls.Config) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(16)}
+	if tlsConfig != nil {
+		t.TLSClientConfig = tlsConfig.Clone()
+	} else {
+		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	t.TLSClientConfig.ClientSessionCache = tls.NewLRUClientSessionCache(16)
 	t.ForceAttemptHTTP2 = false
 	t.Protocols = new(http.Protocols)
 	t.Protocols.SetHTTP1(true)
 	t.MaxIdleConnsPerHost = -1 // no idle connection: see net/http's Transport.tryPutIdleConn
 	t.MaxResponseHeaderBytes = maxResponseHeaderBytes
 	return t
+}
+
+// clientTransport is the transport of a client the exporter makes itself: the caller's
+// (WithTransport), else one of its own (newTransport) with the WithTLSConfig settings.
+func (c *config) clientTransport() http.RoundTripper {
+	if c.transport != nil {
+		return c.transport
+	}
+	return newTransport(c.tlsConfig)
+}
+
+// closeIdle releases the idle connections of the exporter's client when the client and
+// its transport are its own: a caller's client or transport outlives the exporter.
+func (c *config) closeIdle() {
+	if c.ownClient && c.transport == nil {
+		c.client.CloseIdleConnections()
+	}
 }
 
 // refuseRedirect hands the 3xx back as the answer: a redirect could send the token
@@ -153,6 +177,22 @@ func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLa
 // copied and its CheckRedirect replaced so that redirects are never followed. Default:
 // a client of its own (see newTransport): HTTP/1.1, a connection per request.
 func WithHTTPClient(c *http.Client) Option { return func(cfg *config) { cfg.client = c } }
+
+// WithTransport makes the exporter's own client send through rt instead of a transport
+// of its own (newTransport); the client still refuses redirects, and rt's idle
+// connections are left to its owner. A driver connection given a transport of its
+// caller's uses it for its host's telemetry, as for its queries. Ignored with
+// WithHTTPClient. Default: nil, a transport of the exporter's own.
+func WithTransport(rt http.RoundTripper) Option { return func(cfg *config) { cfg.transport = rt } }
+
+// WithTLSConfig sets the TLS settings of the exporter's own transport (a clone of
+// tlsConfig is used, with a session cache added): for example InsecureSkipVerify, for a
+// driver connection that skips verification of its host's certificate. Ignored with
+// WithHTTPClient or WithTransport. Default: nil, TLS 1.2 or later, the server's
+// certificate verified against the system's roots.
+func WithTLSConfig(tlsConfig *tls.Config) Option {
+	return func(cfg *config) { cfg.tlsConfig = tlsConfig }
+}
 
 // WithLogger sets the logger; the package logs at debug level only. Default zerolog.Nop().
 func WithLogger(l zerolog.Logger) Option { return func(c *config) { c.logger = l } }

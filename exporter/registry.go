@@ -179,8 +179,9 @@ func (r *Registry) Acquire(host string, opts ...AcquireOption) (*Handle, error) 
 		case cfg.client == nil || (cfg.client == client && r.cfg.ownClient):
 			// No caller's client (WithHTTPClient(nil) in the host options means none, as
 			// in newConfig): the host gets a client of its own (newTransport: a
-			// connection per request, none kept idle), which its exporter's Close releases.
-			cfg.client = &http.Client{Transport: newTransport(), CheckRedirect: refuseRedirect}
+			// connection per request, none kept idle, unless WithTransport gave one),
+			// which its exporter's Close releases.
+			cfg.client = &http.Client{Transport: cfg.clientTransport(), CheckRedirect: refuseRedirect}
 			cfg.ownClient = true
 		case cfg.client != client:
 			// Like newConfig: a copy that refuses redirects, the caller's stays as it is.
