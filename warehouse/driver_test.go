@@ -764,3 +764,19 @@ func TestDSNEscapesTheToken(t *testing.T) {
 		})
 	}
 }
+
+// A server listening on every address gives a DSN and a URL the driver can dial (its
+// loopback address), not the unspecified address it listens on.
+func TestDSNOfAServerOnEveryAddress(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0"} {
+		t.Run(addr, func(t *testing.T) {
+			srv := start(t, warehouse.WithAddr(addr))
+			require.Contains(t, srv.DSN(), "@127.0.0.1:")
+			require.True(t, strings.HasPrefix(srv.URL(), "http://127.0.0.1:"), srv.URL())
+			db, err := sql.Open("databricks", srv.DSN())
+			require.NoError(t, err)
+			defer db.Close()
+			require.NoError(t, db.PingContext(ctxTimeout(t, 20*time.Second)))
+		})
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -215,7 +216,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		ln:       ln,
-		baseURL:  "http://" + ln.Addr().String(),
+		baseURL:  "http://" + dialAddr(ln.Addr()),
 		conn:     connector,
 		db:       db,
 		closing:  make(chan struct{}),
@@ -248,10 +249,23 @@ func NewServer(opts ...Option) (*Server, error) {
 }
 
 // DSN returns a DSN for the Databricks driver:
-// http://token:<tok>@127.0.0.1:PORT/sql/1.0/warehouses/local, the token escaped.
+// http://token:<tok>@127.0.0.1:PORT/sql/1.0/warehouses/local, the token escaped. A
+// server listening on every address (0.0.0.0, [::]) is named by its loopback address.
 func (s *Server) DSN() string {
-	u := url.URL{Scheme: "http", User: url.UserPassword("token", s.cfg.token), Host: s.ln.Addr().String(), Path: HTTPPath}
+	u := url.URL{Scheme: "http", User: url.UserPassword("token", s.cfg.token), Host: dialAddr(s.ln.Addr()), Path: HTTPPath}
 	return u.String()
+}
+
+// dialAddr is the host:port a client on this machine dials to reach a listener on addr:
+// the loopback address for one on every address (0.0.0.0, [::], WithAddr(":8080")),
+// which no client can dial by name, else addr itself. (The Databricks driver cannot
+// parse an IPv6 literal host: listen on an IPv4 address, or on every address, for a DSN
+// it can use.)
+func dialAddr(addr net.Addr) string {
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+	}
+	return addr.String()
 }
 
 // URL returns the server's base URL, http://127.0.0.1:PORT.
