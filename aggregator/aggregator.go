@@ -537,9 +537,11 @@ func (a *Aggregator) Flush(ctx context.Context) error {
 
 // Close stops accepting events, finishes every open statement, waits for the export in
 // flight and exports the rest, all bounded by ctx (by the CloseTimeout, default 2 s, when
-// ctx has no deadline). When the deadline passes, the export in flight is cancelled, what
-// is left is counted as Dropped.Unfinished and Close returns an error wrapping ctx.Err();
-// the driver may ignore it, nothing else needs to be done. Close is idempotent: later
+// ctx has no deadline). Shortly before the deadline (a tenth of the time left, at most
+// 50 ms) the export in flight is cancelled; its batch is counted as Dropped.ExportFailed
+// and what is left as Dropped.Unfinished by the time Close returns (unless the exporter
+// ignores its context), and Close returns an error wrapping context.DeadlineExceeded (or
+// ctx.Err()); the driver may ignore it, nothing else needs to be done. Close is idempotent: later
 // calls return the first call's result, and a call made while the first one is still
 // closing waits for it as long as its own ctx allows. It does not close the exporter.
 func (a *Aggregator) Close(ctx context.Context) error {
@@ -571,14 +573,36 @@ func (a *Aggregator) shutdown(ctx context.Context) error {
 		a.guard(func() { a.closeShard(&a.shards[i]) })
 	}
 	close(a.stop)
+	// The export in flight is cancelled a little before the deadline (cancelMargin), so
+	// that the export goroutine has counted what is left (the batch as failed, the rest as
+	// unfinished) when Close returns: Stats then adds up. An exporter that ignores its
+	// context keeps its batch pending until it returns, and Close keeps its deadline.
+	dl, _ := ctx.Deadline()
+	soon, cancel := context.WithDeadline(ctx, dl.Add(-cancelMargin(time.Until(dl))))
+	defer cancel()
 	select {
 	case <-a.done:
 		return nil
-	case <-ctx.Done():
-		a.cancelRun() // aborts the export in flight; run then counts what is left
-		a.guard(func() { a.log.Debug().Err(ctx.Err()).Msg("telemetry: aggregator close deadline passed") })
-		return fmt.Errorf("aggregator: close: %w", ctx.Err())
+	case <-soon.Done():
 	}
+	a.cancelRun() // aborts the export in flight; run then counts what is left
+	select {
+	case <-a.done:
+	case <-ctx.Done():
+	}
+	err := ctx.Err()
+	if err == nil {
+		err = context.DeadlineExceeded // cut short by the margin before the deadline
+	}
+	a.guard(func() { a.log.Debug().Err(err).Msg("telemetry: aggregator close deadline passed") })
+	return fmt.Errorf("aggregator: close: %w", err)
+}
+
+// cancelMargin is how long before Close's deadline the export in flight is cancelled,
+// for the export goroutine to count what is left: a tenth of the time left, at most
+// 50 ms.
+func cancelMargin(left time.Duration) time.Duration {
+	return max(0, min(left/10, 50*time.Millisecond))
 }
 
 // run is the export goroutine.
