@@ -264,6 +264,10 @@ func faultCases() []faultCase {
 			for _, op := range e.tap.cloudFetchLogs(t) {
 				if op.RetryCount > 0 {
 					retried++
+					// One download failed once, and the driver sent it again once.
+					if op.RetryCount != 1 {
+						t.Errorf("the CloudFetch statement whose download failed once counts %d retries; want 1", op.RetryCount)
+					}
 				}
 			}
 			if retried != 1 {
@@ -428,7 +432,15 @@ func runCase(t *testing.T, fc faultCase, base *result) result {
 			t.Fatal("the latency probe did not finish within 2 minutes of being stopped")
 		}
 	}
-	closeProbe() // before db.Close, whose host reference is then the last
+	// The probe's database is closed first, so that db.Close's host reference is the last;
+	// its Close keeps the same deadline. (It closed untimed: with the flag endpoint hanging,
+	// it waited for the fetch the two connectors share, which db.Close then found ended, so
+	// a Close that waited for the flag request's own 10 s timeout passed.)
+	probeBegan := time.Now()
+	closeProbe()
+	if d := time.Since(probeBegan); d > closeDeadline {
+		t.Errorf("closing the probe's database took %v; the deadline is 2 s", d)
+	}
 	if !fc.kill {
 		verifyCtx, cancelVerify := context.WithTimeout(context.Background(), time.Minute)
 		defer cancelVerify()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	dbsql "github.com/databricks/databricks-sql-go"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
@@ -18,6 +19,10 @@ import (
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
+
+// workspaceID is the workspace an HTTP path names (?o=), which logs carry on the
+// authenticated path only.
+const workspaceID = "6051921418418893"
 
 // panicWriter is a logger output that panics on every line.
 type panicWriter struct{}
@@ -65,8 +70,10 @@ type collaboratorCase struct {
 // Everything telemetry lets a program plug in may panic — its logger, the exporter's
 // HTTP transport or clock, an exporter's credentials — and no panic reaches a query, the
 // process survives (a panic inside the breaker's listener used to be a fatal error), and
-// telemetry recovers once the collaborator behaves. TestPanicsStayInside in driver/ covers
-// a panicking exporter.
+// telemetry recovers once the collaborator behaves. A half-open probe whose transport
+// panics is a failed probe (the breaker opens again), and the logs that panicking
+// credentials send to /telemetry-unauth, statements' included, carry no ids.
+// TestPanicsStayInside in driver/ covers a panicking exporter.
 func TestPanickingCollaborators(t *testing.T) {
 	mt := newModalTransport()
 	cases := []collaboratorCase{
@@ -102,6 +109,7 @@ func TestPanickingCollaborators(t *testing.T) {
 					driver.WithHosts(driver.NewHosts(
 						exporter.WithHTTPClient(&http.Client{Transport: mt}),
 						exporter.WithBreaker(5, breakerDelay, 2),
+						exporter.WithTransitionLog(1000), // the whole history: the check below slices it
 					)),
 				}, mt.base.CloseIdleConnections
 			},
@@ -110,9 +118,20 @@ func TestPanickingCollaborators(t *testing.T) {
 					t.Errorf("the breaker did not open: %s", transitions(c.Transitions()))
 				}
 				// Half-open probes that panic used to leak the breaker's permits for good.
+				before := len(c.Transitions())
 				mt.mode.Store(rtPanic)
 				time.Sleep(4 * breakerDelay)
 				mt.mode.Store(rtForward)
+				// A probe that panics is a failed one: the breaker goes back to open.
+				reopened := 0
+				for _, tr := range c.Transitions()[before:] {
+					if tr.From == telemetry.BreakerHalfOpen && tr.To == telemetry.BreakerOpen {
+						reopened++
+					}
+				}
+				if reopened == 0 {
+					t.Errorf("no half-open probe that panicked reopened the breaker: %s", transitions(c.Transitions()))
+				}
 				if !waitFor(10*time.Second, func() bool { return lastState(c.Transitions()) == telemetry.BreakerClosed }) {
 					t.Errorf("telemetry did not recover after the transport did: %s", transitions(c.Transitions()))
 				}
@@ -147,17 +166,33 @@ func TestPanickingCollaborators(t *testing.T) {
 				}
 				exp := exporter.NewHTTPExporter(tgt, exporter.WithCredentials(
 					exporter.CredentialsFunc(func(*http.Request) error { panic("credentials boom " + srv.Token()) })))
-				return []driver.Option{driver.WithExporter(exp)}, func() { _ = exp.Close(context.Background()) }
+				// The HTTP path names a workspace, which the logs then carry: the
+				// unauthenticated path must strip it.
+				return []driver.Option{driver.WithExporter(exp), driver.WithConnOptions(dbsql.WithHTTPPath(warehouse.HTTPPath + "?o=" + workspaceID))},
+					func() { _ = exp.Close(context.Background()) }
 			},
 			check: func(t *testing.T, srv *warehouse.Server, c *driver.Connector) {
 				reqs := srv.TelemetryRequests()
 				if len(reqs) == 0 {
 					t.Fatal("nothing was exported")
 				}
+				statements := 0
 				for _, r := range reqs {
 					if r.Path != "/telemetry-unauth" || r.Header.Get("Authorization") != "" {
 						t.Errorf("with credentials that panic, a batch went to %s with Authorization %q", r.Path, r.Header.Get("Authorization"))
 					}
+					// These are logs of sessions and statements the server named, unlike those
+					// of TestNothingPrivateLeaves' connections that never authenticated: the
+					// unauthenticated path must strip their ids too.
+					checkUnauthStripped(t, r)
+					for _, l := range r.ProtoLogs() {
+						if strings.Contains(l, `"sql_operation"`) {
+							statements++
+						}
+					}
+				}
+				if statements == 0 {
+					t.Error("no statement's log went to /telemetry-unauth: the stripping of its ids was not seen")
 				}
 			},
 		},
