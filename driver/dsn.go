@@ -381,19 +381,27 @@ func (cfg *dsnConfig) parseTelemetryParams(params dsnParams) error {
 	return nil
 }
 
-// ownParamFold returns our parameter that key names in another case.
+// ownParamFold returns our parameter that key names in another case, or with spaces
+// around it (a "%20enableTelemetry" or "enableTelemetry+" would as silently become a
+// session parameter).
 func ownParamFold(own []ownParam, key string) (ownParam, bool) {
 	for _, p := range own {
-		if key != p.name && strings.EqualFold(key, p.name) {
+		if key != p.name && namesOwn(key, p) {
 			return p, true
 		}
 	}
 	return ownParam{}, false
 }
 
-// newDSNCaseError is the error for key, one of our parameters in another case.
+// namesOwn reports whether key names p in any case, spaces around it ignored.
+func namesOwn(key string, p ownParam) bool {
+	return strings.EqualFold(strings.TrimSpace(key), p.name)
+}
+
+// newDSNCaseError is the error for key, one of our parameters in another case or with
+// spaces around it.
 func newDSNCaseError(key, value string, p ownParam) error {
-	return newDSNParamError(key, value, "the name "+p.name+" (our parameter names are case-sensitive)")
+	return newDSNParamError(key, value, "the name "+p.name+" (our parameter names are case-sensitive, with no spaces around them)")
 }
 
 // checkFragment fails a DSN whose fragment names one of our parameters, in any case. An
@@ -412,7 +420,7 @@ func checkFragment(frag string) error {
 			key = k
 		}
 		for _, p := range own {
-			if strings.EqualFold(key, p.name) {
+			if namesOwn(key, p) {
 				return newDSNParamError(key, value, p.want+", in the query: this one follows an unescaped '#', "+
 					"which ends the query (escape a '#' in a value as %23)")
 			}

@@ -355,6 +355,24 @@ func TestParseDSNTelemetryErrors(t *testing.T) {
 			})
 		}
 	}
+	// So would one of ours with spaces around it, however it is escaped.
+	for _, raw := range []string{"%20enableTelemetry", "enableTelemetry+", "+enableTelemetry", "enableTelemetry%09", "%20telemetry_batch_size"} {
+		name, err := url.QueryUnescape(raw)
+		require.NoError(t, err)
+		for _, pair := range []string{raw + "=false", raw + "=false;"} {
+			t.Run(pair, func(t *testing.T) {
+				_, err := parseDSN(testDSN + "?ansi_mode=true&" + pair)
+				require.ErrorIs(t, err, ErrInvalidParam)
+				assert.Contains(t, err.Error(), name+"=")
+				assert.Contains(t, err.Error(), "with no spaces around them")
+			})
+		}
+		t.Run(raw+" after a '#'", func(t *testing.T) {
+			_, err := parseDSN(testDSN + "?ansi_mode=true#" + raw + "=false")
+			require.ErrorIs(t, err, ErrInvalidParam)
+			assert.Contains(t, err.Error(), "unescaped '#'")
+		})
+	}
 	t.Run("two in another case: the first by name, every time", func(t *testing.T) {
 		for range 20 {
 			_, err := parseDSN(testDSN + "?TELEMETRY_BATCH_SIZE=3&EnableTelemetry=x")
