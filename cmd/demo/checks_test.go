@@ -38,21 +38,28 @@ func TestChecksDisagree(t *testing.T) {
 	require.Equal(t, warehouse.DeliveryCloudFetch, rec.Delivery)
 	require.Positive(t, rec.ChunkDownloads)
 
-	// agreeing is a run whose numbers all agree: one session, one statement, two logs.
+	require.Len(t, srv.Sessions(), 1)
+	require.False(t, srv.Sessions()[0].ClosedAt.IsZero(), "db.Close closed the session")
+
+	// agreeing is a run whose numbers all agree: one session, opened and closed, one
+	// statement, three logs.
 	agreeing := func() (inputs, *Report, []telemetry.FrontendLog) {
 		in := inputs{
 			srv:     srv,
 			enabled: true,
-			stats:   aggregator.Stats{Received: 2, Queued: 2, Exported: 2},
+			stats:   aggregator.Stats{Received: 3, Queued: 3, Exported: 3},
 			mix:     []sample{{kind: kindLookup, id: rec.ID, rows: n}},
 		}
 		r := &Report{
-			Telemetry: TelemetryReport{DeliveredLogs: 2},
-			Warehouse: &WarehouseReport{IngestLogs: 2, Sessions: len(srv.Sessions())},
+			Telemetry: TelemetryReport{DeliveredLogs: 3},
+			Warehouse: &WarehouseReport{IngestLogs: 3, Sessions: 1, SessionsClosed: 1},
 		}
 		logs := []telemetry.FrontendLog{
 			{Entry: &telemetry.LogEntry{SQLDriverLog: &telemetry.SQLDriverLog{
 				SQLOperation: &telemetry.SQLOperation{OperationDetail: &telemetry.OperationDetail{OperationType: telemetry.OpCreateSession}},
+			}}},
+			{Entry: &telemetry.LogEntry{SQLDriverLog: &telemetry.SQLDriverLog{
+				SQLOperation: &telemetry.SQLOperation{OperationDetail: &telemetry.OperationDetail{OperationType: telemetry.OpDeleteSession}},
 			}}},
 			{Entry: &telemetry.LogEntry{SQLDriverLog: &telemetry.SQLDriverLog{
 				SQLStatementID: rec.ID,
@@ -71,18 +78,18 @@ func TestChecksDisagree(t *testing.T) {
 	}
 
 	stmtOp := func(logs []telemetry.FrontendLog) *telemetry.SQLOperation {
-		return logs[1].Entry.SQLDriverLog.SQLOperation
+		return logs[2].Entry.SQLDriverLog.SQLOperation
 	}
 	for _, tc := range []struct {
 		name     string
 		disagree func(in *inputs, r *Report, logs []telemetry.FrontendLog)
 		failing  []string // the checks that must fail, in the report's order
 	}{
-		{"fewer logs on the wire", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) { r.Telemetry.DeliveredLogs = 1 },
+		{"fewer logs on the wire", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) { r.Telemetry.DeliveredLogs = 2 },
 			[]string{"exported = delivered on the wire"}},
-		{"a log unaccounted for", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) { in.stats.Queued = 3 },
+		{"a log unaccounted for", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) { in.stats.Queued = 4 },
 			[]string{"every log accounted for"}},
-		{"fewer logs at the ingest", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) { r.Warehouse.IngestLogs = 1 },
+		{"fewer logs at the ingest", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) { r.Warehouse.IngestLogs = 2 },
 			[]string{"exported = received by the ingest"}},
 		{"a statement the warehouse never saw", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) {
 			in.mix = append(in.mix, sample{kind: kindLookup, id: "01ef0000-0000-0000-0000-000000000000", rows: 1})
@@ -90,6 +97,14 @@ func TestChecksDisagree(t *testing.T) {
 		{"a statement the application never ran", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) { in.mix = nil },
 			[]string{"statements: application = warehouse"}},
 		{"a session without its log", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) { r.Warehouse.Sessions++ },
+			[]string{"logs: one per session opened, session closed and statement, or its loss counted"}},
+		{"a session closed without its log", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) {
+			r.Warehouse.Sessions++
+			r.Warehouse.SessionsClosed++
+		}, []string{"logs: one per session opened, session closed and statement, or its loss counted"}},
+		{"more session logs than sessions", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) { r.Warehouse.Sessions = 0 },
+			[]string{"sessions: CREATE_SESSION logs = warehouse sessions"}},
+		{"more DELETE_SESSION logs than sessions closed", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) { r.Warehouse.SessionsClosed = 0 },
 			[]string{"sessions: CREATE_SESSION logs = warehouse sessions"}},
 		{"a session log while telemetry is off", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) { in.enabled = false },
 			[]string{"sessions: no CREATE_SESSION log while telemetry is off", "statements: no statement log while telemetry is off"}},
@@ -112,20 +127,30 @@ func TestChecksDisagree(t *testing.T) {
 		{"rows", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) { in.mix[0].rows-- },
 			[]string{"rows: application = warehouse"}},
 		{"a statement without its log, no drop counted", func(_ *inputs, _ *Report, logs []telemetry.FrontendLog) {
-			logs[1].Entry.SQLDriverLog.SQLStatementID = "01ef0000-0000-0000-0000-00000000beef"
-		}, []string{"statements: a log for each, or its loss counted"}},
+			logs[2].Entry.SQLDriverLog.SQLStatementID = "01ef0000-0000-0000-0000-00000000beef"
+		}, []string{"logs: one per session opened, session closed and statement, or its loss counted"}},
 		{"a statement whose log is among the drops", func(in *inputs, _ *Report, logs []telemetry.FrontendLog) {
-			logs[1].Entry.SQLDriverLog.SQLStatementID = "01ef0000-0000-0000-0000-00000000beef"
-			in.stats.Queued, in.stats.Dropped.ExportFailed = 3, 1
+			logs[2].Entry.SQLDriverLog.SQLStatementID = "01ef0000-0000-0000-0000-00000000beef"
+			in.stats.Queued, in.stats.Dropped.ExportFailed = 4, 1
 		}, nil},
 		{"a session whose log is among the drops", func(in *inputs, r *Report, _ []telemetry.FrontendLog) {
 			r.Warehouse.Sessions++
-			in.stats.Queued, in.stats.Dropped.ExportFailed = 3, 1
+			in.stats.Queued, in.stats.Dropped.ExportFailed = 4, 1
+		}, nil},
+		{"a session opened and closed whose two logs are among the drops", func(in *inputs, r *Report, _ []telemetry.FrontendLog) {
+			r.Warehouse.Sessions++
+			r.Warehouse.SessionsClosed++
+			in.stats.Queued, in.stats.Dropped.ExportFailed = 5, 2
 		}, nil},
 		{"two sessions without their logs, one drop", func(in *inputs, r *Report, _ []telemetry.FrontendLog) {
 			r.Warehouse.Sessions += 2
-			in.stats.Queued, in.stats.Dropped.ExportFailed = 3, 1
-		}, []string{"sessions: CREATE_SESSION logs = warehouse sessions"}},
+			in.stats.Queued, in.stats.Dropped.ExportFailed = 4, 1
+		}, []string{"logs: one per session opened, session closed and statement, or its loss counted"}},
+		{"a session and a statement without their logs, one drop", func(in *inputs, r *Report, logs []telemetry.FrontendLog) {
+			r.Warehouse.Sessions++
+			logs[2].Entry.SQLDriverLog.SQLStatementID = "01ef0000-0000-0000-0000-00000000beef"
+			in.stats.Queued, in.stats.Dropped.ExportFailed = 4, 1
+		}, []string{"logs: one per session opened, session closed and statement, or its loss counted"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in, r, logs := agreeing()

@@ -407,18 +407,27 @@ const remoteQueryTimeout = 2 * time.Minute
 // to dsn, unless it has one; it reports whether it did. The parameter goes at the end of
 // the query, before any '#' (which ends the query: the driver ignores what follows). A
 // pair the driver drops (a bad escape, a ';') does not hide the query's other pairs, and
-// a timeout in such a pair is none.
+// a timeout in such a pair is none. An empty timeout is none to the driver too, and the
+// driver reads the first of a repeated key: an empty one is taken out, or it would hide
+// the one added.
 func withQueryTimeout(dsn string, d time.Duration) (string, bool) {
 	rest, frag, hasFrag := strings.Cut(dsn, "#")
 	base, query, hasQuery := strings.Cut(rest, "?")
-	for _, pair := range strings.Split(query, "&") {
+	pairs := strings.Split(query, "&")
+	kept := pairs[:0:0]
+	for _, pair := range pairs {
 		key, _, _ := strings.Cut(pair, "=")
 		if k, err := url.QueryUnescape(key); err == nil && k == "timeout" {
-			if _, err := url.ParseQuery(pair); err == nil {
-				return dsn, false // the user's own
+			if v, err := url.ParseQuery(pair); err == nil {
+				if v.Get("timeout") != "" {
+					return dsn, false // the user's own
+				}
+				continue // empty: none
 			}
 		}
+		kept = append(kept, pair)
 	}
+	query = strings.Join(kept, "&")
 	sep := "&"
 	if !hasQuery || query == "" || strings.HasSuffix(query, "&") {
 		sep = ""

@@ -167,6 +167,7 @@ type WarehouseReport struct {
 	ByState         map[string]int `json:"by_state"`
 	ByDelivery      map[string]int `json:"by_delivery"`
 	Sessions        int            `json:"sessions"`
+	SessionsClosed  int            `json:"sessions_closed"`
 	ChunkDownloads  int64          `json:"chunk_downloads"`
 	Polls           int64          `json:"polls"`
 	Rows            int64          `json:"rows"`
@@ -561,7 +562,13 @@ func warehouseReport(srv *warehouse.Server) *WarehouseReport {
 		w.Polls += int64(st.Polls)
 		w.Rows += st.Rows
 	}
-	w.Sessions = len(srv.Sessions())
+	sessions := srv.Sessions()
+	w.Sessions = len(sessions)
+	for _, ss := range sessions {
+		if !ss.ClosedAt.IsZero() {
+			w.SessionsClosed++
+		}
+	}
 	reqs := srv.TelemetryRequests()
 	w.TelemetryPosts = len(reqs)
 	for _, r := range reqs {
@@ -637,7 +644,8 @@ func checks(in inputs, r *Report, logs []telemetry.FrontendLog) []Check {
 		"application ran %d statements (%d of them cut before the server named them), the warehouse recorded %d (%d the application could not name)",
 		len(ran)+noID+cutNoID, noID+cutNoID, len(srvStmts), unknown)
 
-	// Sessions: a CREATE_SESSION log per warehouse session, unless the outage lost it.
+	// Sessions: a CREATE_SESSION log per warehouse session and a DELETE_SESSION log per
+	// session closed, unless the outage lost it (counted below, with the statements').
 	var opens, closes int
 	for i := range logs {
 		switch logKind(&logs[i]) {
@@ -654,9 +662,8 @@ func checks(in inputs, r *Report, logs []telemetry.FrontendLog) []Check {
 		add("sessions: no CREATE_SESSION log while telemetry is off", opens+closes == 0,
 			"%d CREATE_SESSION and %d DELETE_SESSION logs delivered, %d sessions on the warehouse", opens, closes, w.Sessions)
 	} else {
-		// A missing one must be among the logs counted as dropped.
-		add("sessions: CREATE_SESSION logs = warehouse sessions", opens <= w.Sessions && int64(w.Sessions-opens) <= dropped,
-			"%d CREATE_SESSION and %d DELETE_SESSION logs delivered, %d sessions on the warehouse, %d logs dropped", opens, closes, w.Sessions, dropped)
+		add("sessions: CREATE_SESSION logs = warehouse sessions", opens <= w.Sessions && closes <= w.SessionsClosed,
+			"%d CREATE_SESSION and %d DELETE_SESSION logs delivered, %d sessions on the warehouse, %d of them closed", opens, closes, w.Sessions, w.SessionsClosed)
 	}
 
 	// Per statement: what telemetry says about chunks, polls and delivery agrees with
@@ -695,9 +702,10 @@ func checks(in inputs, r *Report, logs []telemetry.FrontendLog) []Check {
 		"%d statements with a log: chunks %d = %d downloaded, polls %d = %d answered, delivery as served; %d disagree",
 		withLog, chunks, srvChunks, polls, srvPolls, mismatch)
 
-	// Every statement the warehouse named has its log, unless it is among the logs counted
-	// as dropped: a telemetry that lost statements uncounted fails here, however well the
-	// logs that did arrive agree.
+	// Every session the warehouse opened and closed, and every statement it named, has its
+	// log, unless the log is among those counted as dropped: each dropped log excuses one
+	// missing log, whatever its kind. A telemetry that lost logs uncounted fails here,
+	// however well the logs that did arrive agree.
 	named := 0
 	for id, s := range ran {
 		if _, ok := bySrv[id]; ok && !s.interrupted {
@@ -708,8 +716,10 @@ func checks(in inputs, r *Report, logs []telemetry.FrontendLog) []Check {
 		add("statements: no statement log while telemetry is off", withLog == 0,
 			"%d statement logs delivered, %d statements named by the warehouse", withLog, named)
 	} else {
-		add("statements: a log for each, or its loss counted", int64(named-withLog) <= dropped,
-			"%d statements named by the warehouse, %d with a log, %d logs dropped", named, withLog, dropped)
+		missing := max(0, w.Sessions-opens) + max(0, w.SessionsClosed-closes) + max(0, named-withLog)
+		add("logs: one per session opened, session closed and statement, or its loss counted", int64(missing) <= dropped,
+			"%d sessions opened and %d closed on the warehouse, %d CREATE_SESSION and %d DELETE_SESSION logs; %d statements named by the warehouse, %d with a log; %d logs missing, %d dropped",
+			w.Sessions, w.SessionsClosed, opens, closes, named, withLog, missing, dropped)
 	}
 
 	// Rows: what the application read is what the warehouse sent.
