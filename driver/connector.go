@@ -273,8 +273,8 @@ func (c *Connector) Close() error {
 // of the same telemetry settings share (zero before the first connection or when
 // telemetry is off), with what this connector dropped before its events reached the
 // aggregator (Dropped.Undecided and part of Dropped.Closed). The starts of queries whose
-// rows are open, which the connector holds back (see hold), are handed over first, so
-// that OpenStatements counts them.
+// rows are open, which the connector holds back until their rows close, are handed over
+// first, so that OpenStatements counts them.
 func (c *Connector) Stats() aggregator.Stats {
 	var st aggregator.Stats
 	if a := c.agg.Load(); a != nil {

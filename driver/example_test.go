@@ -3,6 +3,7 @@ package driver_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -85,4 +86,36 @@ func ExampleNewConnector() {
 	_ = db.Close() // releases the host's telemetry and flushes it
 	fmt.Println(n, len(operations(srv)), c.Stats().Exported)
 	// Output: 10 4 4
+}
+
+// OpenConnector takes the DSN as sql.Open does, and keeps the *Connector, whose Stats
+// say what telemetry sent and what it dropped.
+func ExampleOpenConnector() {
+	srv, err := warehouse.NewServer()
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+
+	c, err := driver.OpenConnector(srv.DSN() + "?enableTelemetry=true&telemetry_batch_size=10")
+	if err != nil {
+		panic(err)
+	}
+	db := sql.OpenDB(c)
+	for range 3 {
+		var one int
+		if err := db.QueryRow("SELECT 1").Scan(&one); err != nil {
+			panic(err)
+		}
+	}
+	_ = db.Close() // flushes the telemetry
+	st := c.Stats()
+	fmt.Println(st.Exported, st.Dropped.Total())
+
+	// A value of ours out of its bounds fails with the parameter and what it accepts.
+	_, err = driver.OpenConnector(srv.DSN() + "?telemetry_batch_size=0")
+	fmt.Println(errors.Is(err, driver.ErrInvalidParam))
+	// Output:
+	// 5 0
+	// true
 }

@@ -58,7 +58,9 @@ const (
 	MaxRetryDelay = time.Second
 )
 
-// ErrInvalidConfig is wrapped by the errors WithDSNParams returns.
+// ErrInvalidConfig is wrapped by the errors of a configuration out of bounds: those of
+// Config.Validate and WithDSNParams, and so those of the driver's NewConnector and
+// OpenConnector for a telemetry setting out of bounds (WithBatchSize(20000)).
 var ErrInvalidConfig = errors.New("telemetry: invalid config")
 
 // Config collects every tunable of the pipeline. The zero value is not useful; start from

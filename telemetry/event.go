@@ -124,20 +124,20 @@ func (e *Event) HasError() bool { return e.ErrorName != "" || e.Err != nil }
 // ConnectionInfo is what a connection.open event says about the connection. It carries
 // no credentials; Host is the DSN's host only.
 type ConnectionInfo struct {
-	Host     string
-	Port     int
-	HTTPPath string
+	Host     string // the DSN's host
+	Port     int    // the DSN's port
+	HTTPPath string // the HTTP path the driver uses, without its query (?o=<workspace>)
 	// AuthType is one of pat, oauth-m2m, external-browser, token-provider,
 	// external-token, static-token, custom, unknown.
 	AuthType            string
-	AuthMech            string
-	AuthFlow            string
-	Mode                string
-	EnableArrow         bool
-	EnableDirectResults bool
-	UseCloudFetch       bool
-	QueryTags           string
-	SocketTimeout       time.Duration
+	AuthMech            string        // the wire format's auth_mech: the driver sets it to AuthType
+	AuthFlow            string        // the wire format's auth_flow; "" (omitted) from the driver
+	Mode                string        // the connection's protocol: THRIFT from the driver
+	EnableArrow         bool          // results are asked for as Arrow
+	EnableDirectResults bool          // results may come with the statement's first reply
+	UseCloudFetch       bool          // big results may come as CloudFetch files
+	QueryTags           string        // the wire format's query_tags; "" (omitted) from the driver
+	SocketTimeout       time.Duration // the driver's query timeout (the DSN's timeout), 0 for none
 }
 
 // Sink receives events from an Emitter. Handle must be cheap and must not block: it is

@@ -55,31 +55,31 @@ type SessionRecord struct {
 // StatementRecord is what the server saw of one statement.
 type StatementRecord struct {
 	ID             string // the operation GUID as the driver prints it (the query id)
-	SessionID      string
-	SQL            string
-	Parameters     int
+	SessionID      string // the session it ran in (SessionRecord.ID)
+	SQL            string // the statement's text as received
+	Parameters     int    // the parameters bound to it
 	State          string // one of the State constants
 	SQLState       string // set when State is StateError or StateTimedOut
 	Message        string // the error message sent, if any
 	Delivery       Delivery
-	Rows           int64 // rows in the result set
-	ModifiedRows   int64 // rows inserted, updated or deleted
-	Chunks         int   // CloudFetch files in the result
-	ChunkDownloads int   // CloudFetch files served successfully
-	Polls          int   // GetOperationStatus calls
-	Fetches        int   // FetchResults calls
-	Async          bool  // answered RUNNING from ExecuteStatement, so the client polled
-	Compressed     bool  // the result was LZ4-compressed
-	Closed         bool  // CloseOperation arrived or direct results closed it
-	StartedAt      time.Time
-	FinishedAt     time.Time
+	Rows           int64     // rows in the result set
+	ModifiedRows   int64     // rows inserted, updated or deleted
+	Chunks         int       // CloudFetch files in the result
+	ChunkDownloads int       // CloudFetch files served successfully
+	Polls          int       // GetOperationStatus calls
+	Fetches        int       // FetchResults calls
+	Async          bool      // answered RUNNING from ExecuteStatement, so the client polled
+	Compressed     bool      // the result was LZ4-compressed
+	Closed         bool      // CloseOperation arrived or direct results closed it
+	StartedAt      time.Time // when ExecuteStatement arrived
+	FinishedAt     time.Time // when its run ended (zero while it runs)
 }
 
 // TelemetryRequest is one request received on a telemetry path.
 type TelemetryRequest struct {
-	Path   string
-	Header http.Header
-	Body   []byte
+	Path   string      // /telemetry-ext or /telemetry-unauth
+	Header http.Header // the request's headers (Authorization included)
+	Body   []byte      // the request's body, up to the server's body limit (and one byte)
 	// Received is when the request reached the handler.
 	Received time.Time
 	// Status is the HTTP status answered (0 when none was, e.g. a hang or dropped connection).
