@@ -102,7 +102,7 @@ func TestCloudFetchFilesAreFreed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// No retention: a file is freed once served (TestServedFileRetention keeps some).
 			srv := start(t, warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(1000),
-				warehouse.WithBatchRows(1000), warehouse.WithLinkTTL(tc.ttl), warehouse.WithServedFileRetention(0))
+				warehouse.WithBatchRows(1000), warehouse.WithLinkTTL(tc.ttl), warehouse.WithServedFileRetention(0), settled)
 			ctx := context.Background()
 			rc := rawClient(t, srv, http.DefaultTransport)
 			resp, dr := executeWithLinks(t, rc, tc.rows)
@@ -138,13 +138,13 @@ func TestCloudFetchFilesAreFreed(t *testing.T) {
 // served longest ago going first beyond it, as long as their links are valid: a client
 // whose download was cut short downloads the file again.
 func TestServedFileRetention(t *testing.T) {
-	probe := start(t, warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(1000), warehouse.WithBatchRows(1000))
+	probe := start(t, warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(1000), warehouse.WithBatchRows(1000), settled)
 	_, dr := executeWithLinks(t, rawClient(t, probe, http.DefaultTransport), 3000)
 	size := dr.ResultSet.Results.ResultLinks[0].BytesNum // every file holds 1000 rows of one BIGINT
 
 	// Room for two files: the third one served pushes out the first.
 	srv := start(t, warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(1000), warehouse.WithBatchRows(1000),
-		warehouse.WithServedFileRetention(2*size+size/2))
+		warehouse.WithServedFileRetention(2*size+size/2), settled)
 	_, dr = executeWithLinks(t, rawClient(t, srv, http.DefaultTransport), 3000)
 	links := dr.ResultSet.Results.ResultLinks
 	require.Len(t, links, 3)
@@ -296,7 +296,7 @@ func sqlState(want string) func(t *testing.T, err error) {
 // one Thrift binary field, which the driver refuses over 100 MB. The driver reads every
 // row of the many batches.
 func TestWideRowsSplitBatches(t *testing.T) {
-	srv := start(t, warehouse.WithBatchBytes(64<<10))
+	srv := start(t, warehouse.WithBatchBytes(64<<10), settled)
 	ctx := context.Background()
 	rc := rawClient(t, srv, http.DefaultTransport)
 	sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
@@ -350,7 +350,7 @@ func TestWideRowsSplitBatches(t *testing.T) {
 // not finished reading, inline or by CloudFetch: only the files of links already handed
 // out stay, for their downloads.
 func TestCloseSessionFreesOperations(t *testing.T) {
-	srv := start(t, warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(100), warehouse.WithBatchRows(100))
+	srv := start(t, warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(100), warehouse.WithBatchRows(100), settled)
 	ctx := context.Background()
 	rc := rawClient(t, srv, http.DefaultTransport)
 	sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
@@ -374,7 +374,7 @@ func TestCloseSessionFreesOperations(t *testing.T) {
 
 // A session that expires forgets its statements with it, even one with pages unread.
 func TestIdleSessionFreesOperations(t *testing.T) {
-	srv := start(t, warehouse.WithSessionIdleTimeout(300*time.Millisecond))
+	srv := start(t, warehouse.WithSessionIdleTimeout(300*time.Millisecond), settled)
 	ctx := context.Background()
 	rc := rawClient(t, srv, http.DefaultTransport)
 	sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})

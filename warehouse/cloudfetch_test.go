@@ -21,7 +21,7 @@ import (
 // of one BIGINT, all of one size.
 func thousandRowFiles(opts ...warehouse.Option) []warehouse.Option {
 	return append([]warehouse.Option{
-		warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(1000), warehouse.WithBatchRows(1000),
+		warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(1000), warehouse.WithBatchRows(1000), settled,
 	}, opts...)
 }
 
@@ -50,7 +50,7 @@ func oneConnection(t *testing.T) *http.Client {
 // time.Now().Unix() to skip expired links. The file comes with a Content-Length equal to
 // the link's bytesNum, as from an object store, so a client can tell a cut body.
 func TestCloudFetchLinkExpiryAndLength(t *testing.T) {
-	srv := start(t, warehouse.WithCloudFetchThreshold(10), warehouse.WithLinkTTL(time.Hour))
+	srv := start(t, warehouse.WithCloudFetchThreshold(10), warehouse.WithLinkTTL(time.Hour), settled)
 	before := time.Now()
 	_, dr := executeWithLinks(t, rawClient(t, srv, http.DefaultTransport), 1000)
 	after := time.Now()
@@ -151,7 +151,7 @@ func TestBatchLargerThanChunk(t *testing.T) {
 	// The async threshold bounds the wait for the result; should the files never be cut,
 	// Close would wait for ever, so it gets a bound too.
 	srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(500),
-		warehouse.WithBatchRows(1000), warehouse.WithAsyncThreshold(time.Second))
+		warehouse.WithBatchRows(1000), warehouse.WithAsyncThreshold(10*time.Second))
 	require.NoError(t, err)
 	t.Cleanup(func() { closeWithin(t, srv, 2*time.Second) })
 	_, dr := executeWithLinks(t, rawClient(t, srv, http.DefaultTransport), 3000)

@@ -136,7 +136,7 @@ func TestCloudFetchLinkChecks(t *testing.T) {
 		{"expired", 2 * time.Second, 2100 * time.Millisecond, func(url.Values) {}, http.StatusForbidden},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := start(t, warehouse.WithCloudFetchThreshold(10), warehouse.WithLinkTTL(tc.ttl))
+			srv := start(t, warehouse.WithCloudFetchThreshold(10), warehouse.WithLinkTTL(tc.ttl), settled)
 			link := cloudFetchLink(t, srv)
 			time.Sleep(tc.wait)
 			u, err := url.Parse(link)

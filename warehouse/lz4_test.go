@@ -43,7 +43,7 @@ func unlz4(t *testing.T, b []byte) []byte {
 
 // The Go driver never asks for LZ4, so a raw Thrift client checks the compressed paths.
 func TestLZ4Results(t *testing.T) {
-	srv := start(t, warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(3000), warehouse.WithBatchRows(1000))
+	srv := start(t, warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(3000), warehouse.WithBatchRows(1000), settled)
 	ctx := context.Background()
 	rc := rawClient(t, srv, http.DefaultTransport)
 	sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})

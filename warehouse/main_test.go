@@ -34,6 +34,12 @@ var clientSide = []goleak.Option{
 	goleak.IgnoreTopFunction("net/http.awaitLegacyCancel"),
 }
 
+// settled makes ExecuteStatement wait for the statement (up to 30 s) before it answers:
+// for the tests that read a result from the direct results of a raw Thrift client, which
+// the default 200 ms gives up on when a loaded machine runs the statement slower (the
+// answer is then RUNNING, with no result in it).
+var settled = warehouse.WithAsyncThreshold(30 * time.Second)
+
 // start runs a warehouse for the test and closes it at the end.
 func start(t testing.TB, opts ...warehouse.Option) *warehouse.Server {
 	t.Helper()
