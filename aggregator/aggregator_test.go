@@ -206,6 +206,33 @@ func TestAggregation(t *testing.T) {
 			},
 		},
 		{
+			// total_chunks_present is never below total_chunks_iterated: a completion that
+			// does not say how many chunks the result has (q1), or says fewer than were
+			// downloaded (q2), reports the chunks downloaded as present.
+			name: "chunks downloaded count as present",
+			events: []telemetry.Event{
+				start("q1"),
+				chunk("q1", 0, 10*time.Millisecond, false),
+				chunk("q1", 1, 10*time.Millisecond, false),
+				{Kind: telemetry.KindStatementComplete, StatementID: "q1", Latency: time.Second},
+				start("q2"),
+				chunk("q2", 0, 10*time.Millisecond, false),
+				chunk("q2", 1, 10*time.Millisecond, false),
+				chunk("q2", 2, 10*time.Millisecond, false),
+				{Kind: telemetry.KindStatementComplete, StatementID: "q2", Latency: time.Second, ChunksPresent: 2},
+			},
+			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
+				byID := byStatement(logs)
+				for id, want := range map[string]int32{"q1": 2, "q2": 3} {
+					require.Contains(t, byID, id)
+					cd := byID[id].SQLOperation.ChunkDetails
+					require.NotNil(t, cd, id)
+					assert.EqualValues(t, want, cd.TotalChunksIterated, "%s iterated", id)
+					assert.EqualValues(t, want, cd.TotalChunksPresent, "%s present", id)
+				}
+			},
+		},
+		{
 			name:   "inline statement",
 			events: []telemetry.Event{start("q1"), complete("q1")},
 			check: func(t *testing.T, logs []*telemetry.FrontendLog, s Stats) {
@@ -810,6 +837,44 @@ func TestQueuePopKeepsOrder(t *testing.T) {
 
 // A log pushed after the queue closed (an event racing with Close) is counted as
 // Dropped.Closed: SPEC §2 wants every drop counted.
+// Logs that move in from an outbox after the queue closed are dropped and counted as
+// Closed, and give back the places they held: every log stays accounted for.
+func TestQueueCountsMoveInAfterClose(t *testing.T) {
+	q := queue{max: 10}
+	outbox := []record{{sessionID: "n1"}, {kind: recError, sessionID: "e1", err: errData{name: "e"}}}
+	for i := range outbox {
+		require.True(t, q.reserveOutbox(&outbox[i]))
+	}
+	q.close()
+	q.moveIn(outbox, nil)
+	assert.Equal(t, int64(2), q.droppedClosed)
+	assert.Zero(t, q.waiting())
+	assert.Zero(t, q.outboxErrs.Load())
+	assert.Zero(t, q.len())
+}
+
+// An error log refused a place in an outbox (the queue was full) is not counted among
+// the outboxes' error logs: that count tells the logs without an error waiting in
+// outboxes, one of which a later error log displaces rather than an error log.
+func TestQueueRefusedOutboxErrorIsNotCounted(t *testing.T) {
+	q := queue{max: 2}
+	errLog := func(name string) *record { return &record{kind: recError, sessionID: name, err: errData{name: "e"}} }
+	q.push(errLog("e1"))
+	outbox := []record{{sessionID: "n1"}}
+	require.True(t, q.reserveOutbox(&outbox[0]))
+	require.False(t, q.reserveOutbox(errLog("refused")), "max reached")
+	assert.Zero(t, q.outboxErrs.Load())
+
+	q.push(errLog("e2")) // over max: n1 owes its place
+	q.moveIn(outbox, nil)
+	var names []string
+	for _, r := range q.pop(nil, 10) {
+		names = append(names, r.sessionID)
+	}
+	assert.Equal(t, []string{"e1", "e2"}, names, "both error logs kept, n1 dropped")
+	assert.Equal(t, int64(1), q.droppedFull)
+}
+
 func TestQueueCountsPushAfterClose(t *testing.T) {
 	q := queue{max: 10}
 	q.close()

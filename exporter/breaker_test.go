@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/rs/zerolog"
 
 	"github.com/dbtelemetry/dbtelemetry/internal/testwait"
@@ -208,5 +209,30 @@ func TestTransitionLogIsBounded(t *testing.T) {
 	equal(t, trs[3].To, telemetry.BreakerOpen, "newest last")
 	if e.ExportStats().BreakerOpened < 5 {
 		t.Fatalf("opened %d", e.ExportStats().BreakerOpened)
+	}
+}
+
+// Transitions keeps the last 32 breaker transitions by default (DefaultTransitionLog),
+// and none with WithTransitionLog(0).
+func TestTransitionLogDefaultAndOff(t *testing.T) {
+	tgt, err := ParseTarget("adb-1.azuredatabricks.net", false)
+	noErr(t, err, "target")
+	states := []circuitbreaker.State{circuitbreaker.ClosedState, circuitbreaker.OpenState, circuitbreaker.HalfOpenState}
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		want int
+	}{
+		{"default", nil, 32},
+		{"off", []Option{WithTransitionLog(0)}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := NewHTTPExporter(tgt, tc.opts...)
+			t.Cleanup(func() { _ = e.Close(context.Background()) })
+			for i := range 40 {
+				e.pol.onStateChanged(circuitbreaker.StateChangedEvent{OldState: states[i%3], NewState: states[(i+1)%3]})
+			}
+			equal(t, len(e.Transitions()), tc.want, "transitions kept")
+		})
 	}
 }

@@ -444,3 +444,16 @@ func TestFeatureFlagPanickingClock(t *testing.T) {
 		t.Fatal("Enabled blocked: the cache's lock stayed held")
 	}
 }
+
+// The flag request is bounded by WithFlagTimeout, not by WithAttemptTimeout, the export
+// attempts' bound: a flag endpoint slower than an export attempt may take, but within
+// the flag timeout, still answers.
+func TestFeatureFlagRequestBoundByTheFlagTimeout(t *testing.T) {
+	srv, _ := newServer(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(200 * time.Millisecond)
+		_, _ = io.WriteString(w, flagBody("true", ""))
+	})
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("t")),
+		WithAttemptTimeout(50*time.Millisecond), WithFlagTimeout(5*time.Second))
+	equal(t, e.FeatureFlags().Enabled(context.Background()), true, "enabled")
+}

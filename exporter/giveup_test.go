@@ -440,3 +440,38 @@ func TestHostThatNeverAnswersOpensTheBreaker(t *testing.T) {
 		})
 	}
 }
+
+// cancellingTransport ends the caller's context as the server's answer arrives, before
+// the attempt returns it, as when an export's deadline passes while the answer is on
+// its way.
+type cancellingTransport struct {
+	next   http.RoundTripper
+	cancel atomic.Pointer[context.CancelFunc]
+}
+
+func (c *cancellingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(r)
+	if cancel := c.cancel.Load(); cancel != nil {
+		(*cancel)()
+	}
+	return resp, err
+}
+
+// A 503 that arrives as its caller gives up is still the server's failure, and counts
+// for the breaker: the attempt sees the caller's context ended, and only the status (not
+// the context) tells it from a caller that left before any answer.
+func TestStatusArrivingAsTheCallerGivesUpCountsForTheBreaker(t *testing.T) {
+	srv, rc := newServer(t, status(http.StatusServiceUnavailable))
+	ct := &cancellingTransport{next: &http.Transport{DisableKeepAlives: true}}
+	e := newTestExporter(t, srv, WithHTTPClient(&http.Client{Transport: ct}), WithMaxRetries(0))
+	for i := range DefaultBreakerFailures {
+		ctx, cancel := context.WithCancel(context.Background())
+		ct.cancel.Store(&cancel)
+		err := e.Export(ctx, batch(1))
+		cancel()
+		require.Error(t, err, "call %d", i)
+		require.NotErrorIs(t, err, ErrBreakerOpen, "call %d", i)
+	}
+	assert.Equal(t, telemetry.BreakerOpen, e.ExportStats().Breaker)
+	assert.Equal(t, int64(DefaultBreakerFailures), rc.hits.Load(), "requests that reached the server")
+}

@@ -137,6 +137,7 @@ func TestParseTarget(t *testing.T) {
 		{"192.168.1.1", false, ErrForbiddenHost},
 		{"100.100.100.200", false, ErrForbiddenHost}, // Alibaba metadata (shared space)
 		{"0.0.0.0", true, ErrForbiddenHost},
+		{"0.1.2.3", false, ErrForbiddenHost}, // "this network", 0.0.0.0/8, not only 0.0.0.0
 		{"255.255.255.255", false, ErrForbiddenHost},
 		{"224.0.0.1", false, ErrForbiddenHost},
 		{"[::]", true, ErrForbiddenHost},

@@ -178,3 +178,27 @@ func TestHostileHugeResponseHeadersAreCapped(t *testing.T) {
 		t.Fatalf("one export allocated %d MiB for a hostile server's headers", alloc>>20)
 	}
 }
+
+// The exporter's own client refuses TLS below 1.2: a server (or a man in the middle)
+// that offers only TLS 1.0 gets no request, though its certificate is trusted.
+func TestOwnTransportRefusesTLSBelow12(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS10}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshake errors, server side
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+
+	tr := newConfig(nil).client.Transport.(*http.Transport) // the exporter's own
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	tr.TLSClientConfig.RootCAs = roots // trusted: only the protocol version may refuse
+	t.Cleanup(tr.CloseIdleConnections)
+	resp, err := (&http.Client{Transport: tr}).Get(srv.URL)
+	if err == nil {
+		_ = resp.Body.Close()
+		t.Fatal("a TLS 1.0 server was accepted")
+	}
+	if !strings.Contains(err.Error(), "protocol version") {
+		t.Fatalf("err = %v, want a protocol version failure", err)
+	}
+}

@@ -3,6 +3,7 @@ package exporter
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,9 +13,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -515,4 +518,46 @@ func TestPanickingCredentialsFallBackToUnauth(t *testing.T) {
 	e := newTestExporter(t, srv, WithCredentials(CredentialsFunc(func(*http.Request) error { panic("boom") })))
 	noErr(t, e.Export(context.Background(), batch(1)), "export")
 	equal(t, rc.requests()[0].Path, "/telemetry-unauth", "path")
+}
+
+// Certificate failures are not worth another attempt whichever x509 error the TLS
+// handshake wraps in its tls.CertificateVerificationError (x509.SystemRootsError on a
+// system without roots, a name-constraint violation, ...), not only the three that
+// isRetryable names; a refused connection is.
+func TestCertificateFailuresAreNotRetryable(t *testing.T) {
+	for name, err := range map[string]error{
+		"unknown authority":    x509.UnknownAuthorityError{},
+		"hostname":             x509.HostnameError{},
+		"invalid":              x509.CertificateInvalidError{},
+		"no system roots":      &tls.CertificateVerificationError{Err: x509.SystemRootsError{}},
+		"constraint violation": &tls.CertificateVerificationError{Err: x509.ConstraintViolationError{}},
+	} {
+		equal(t, isRetryable(&url.Error{Op: "Post", URL: "https://h", Err: err}), false, name)
+	}
+	equal(t, isRetryable(&url.Error{Op: "Post", URL: "https://h", Err: syscall.ECONNREFUSED}), true, "connection refused")
+}
+
+// BearerToken("") is no credentials: an exporter given it sends to /telemetry-unauth,
+// not an empty "Bearer " that the server refuses with a 401, a terminal status that
+// loses the batch.
+func TestEmptyBearerTokenIsNoCredentials(t *testing.T) {
+	if c := BearerToken(""); c != nil {
+		t.Fatalf("BearerToken(\"\") = %v, want nil", c)
+	}
+	srv, rc := newServer(t, nil)
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("")))
+	noErr(t, e.Export(context.Background(), batch(1)), "export")
+	r := rc.requests()[0]
+	equal(t, r.Path, telemetryUnauthPath, "path")
+	equal(t, r.Header.Get("Authorization"), "", "authorization")
+}
+
+// LogsExported counts the logs delivered, not the slots of the batch: nil entries are
+// skipped (as on the wire).
+func TestLogsExportedSkipsNilEntries(t *testing.T) {
+	srv, _ := newServer(t, nil)
+	e := newTestExporter(t, srv)
+	logs := append(batch(2), nil)
+	noErr(t, e.Export(context.Background(), logs), "export")
+	equal(t, e.ExportStats().LogsExported, int64(2), "logs exported")
 }

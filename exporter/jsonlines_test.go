@@ -140,3 +140,27 @@ func TestJSONLinesWaitsHonourTheirContext(t *testing.T) {
 		t.Errorf("Export after Close: %v, want ErrClosed", err)
 	}
 }
+
+// failingFlusher is a writer whose Flush fails; it counts the flushes.
+type failingFlusher struct {
+	bytes.Buffer
+	flushes int
+}
+
+func (f *failingFlusher) Flush() error {
+	f.flushes++
+	return errors.New("flush failed")
+}
+
+// Close is idempotent: a second Close returns nil without flushing the writer again,
+// also when the first one's flush failed.
+func TestJSONLinesCloseTwiceFlushesOnce(t *testing.T) {
+	w := &failingFlusher{}
+	j := NewJSONLinesExporter(w)
+	noErr(t, j.Export(context.Background(), batch(1)), "export")
+	if err := j.Close(context.Background()); err == nil {
+		t.Fatal("first close: want the flush error")
+	}
+	noErr(t, j.Close(context.Background()), "close again")
+	equal(t, w.flushes, 1, "flushes")
+}

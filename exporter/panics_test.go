@@ -156,3 +156,25 @@ func TestFeatureFlagFetchPanicDoesNotWedgeTheCache(t *testing.T) {
 		})
 	}
 }
+
+// countingPanicTransport panics on every request and counts them.
+type countingPanicTransport struct{ calls atomic.Int64 }
+
+func (c *countingPanicTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	c.calls.Add(1)
+	panic("round tripper boom")
+}
+
+// An attempt that panics is a failed attempt that is not retried: the same panic would
+// come again, after a backoff each time.
+func TestPanickingAttemptIsNotRetried(t *testing.T) {
+	rt := &countingPanicTransport{}
+	e := defaultExporter(t, rt, WithBackoff(time.Millisecond, time.Millisecond, 0))
+	err := e.Export(context.Background(), batch(1))
+	if !errors.Is(err, errPanicked) {
+		t.Fatalf("err = %v, want errPanicked", err)
+	}
+	equal(t, rt.calls.Load(), int64(1), "attempts")
+	equal(t, e.ExportStats().Retries, int64(0), "retries")
+	equal(t, e.ExportStats().BatchesFailed, int64(1), "failed batches")
+}

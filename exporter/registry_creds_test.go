@@ -97,3 +97,25 @@ func TestRegistryPrefersTheCredentialsAcceptedLast(t *testing.T) {
 	equal(t, export(), "Bearer token-plain", "once they left, the live connection")
 	noErr(t, plain.Release(ctx), "release plain")
 }
+
+// A connection without credentials that joins a host after one with credentials must not
+// make the host forget them: once the connection with credentials has left, before
+// anything was sent, the host's logs still go to /telemetry-ext with its credentials
+// (the registry keeps the newest credentials given), not stripped to /telemetry-unauth.
+func TestRegistryConnectionWithoutCredentialsKeepsTheKeptOnes(t *testing.T) {
+	srv, rc := newServer(t, nil)
+	r := newTestRegistry(t)
+	ctx := context.Background()
+	a, err := r.Acquire(srv.URL, WithLoopbackDSN(), WithConnCredentials(BearerToken("token-a")))
+	noErr(t, err, "a")
+	b, err := r.Acquire(srv.URL, WithLoopbackDSN()) // no credentials
+	noErr(t, err, "b")
+	noErr(t, a.Release(ctx), "release a before anything was sent")
+	noErr(t, b.Exporter().Export(ctx, batch(1)), "export")
+	noErr(t, b.Release(ctx), "release b")
+
+	reqs := rc.requests()
+	equal(t, len(reqs), 1, "requests")
+	equal(t, reqs[0].Path, telemetryExtPath, "path")
+	equal(t, reqs[0].Header.Get("Authorization"), "Bearer token-a", "credentials")
+}

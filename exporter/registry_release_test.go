@@ -2,6 +2,8 @@ package exporter
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -102,4 +104,27 @@ func TestCloseAgainWaitsForTheFirstClose(t *testing.T) {
 	ccancel()
 	require.ErrorIs(t, <-closed, context.Canceled)
 	require.NoError(t, r.Close(context.Background()), "the host is closed: nothing left to wait for")
+}
+
+// errLayer is a Layer whose Close (the host's final flush) fails with err.
+type errLayer struct{ err error }
+
+func (l errLayer) Close(context.Context) error { return l.err }
+
+// A host that its last Release closed leaves the registry for good: a registry that
+// outlives many short-lived hosts keeps none of them, and its Close neither waits for
+// them again nor reports their old shutdown errors.
+func TestReleasedHostsLeaveTheRegistry(t *testing.T) {
+	boom := errors.New("final flush failed")
+	r := NewRegistry(WithLayer(func(Target, telemetry.Exporter) Layer { return errLayer{err: boom} }))
+	for i := range 3 {
+		h, err := r.Acquire(fmt.Sprintf("adb-%d.azuredatabricks.net", i))
+		require.NoError(t, err)
+		require.ErrorIs(t, h.Release(context.Background()), boom, "host %d", i)
+	}
+	r.mu.Lock()
+	kept := len(r.closing)
+	r.mu.Unlock()
+	assert.Zero(t, kept, "hosts kept after their last Release")
+	assert.NoError(t, r.Close(context.Background()), "Close reports only the hosts it closed")
 }

@@ -155,3 +155,29 @@ func TestDisabledByEnv(t *testing.T) {
 	}
 	assert.False(t, DisabledByEnv(func(string) (string, bool) { return "", false }), "unset")
 }
+
+// A bare number of milliseconds that overflows a time.Duration is an error, not a
+// duration that wrapped around: 288230376151716744 ms is 5 s modulo 2^64 ns, which
+// telemetry_flush_interval's bounds would accept.
+func TestParseMillisOrDurationOverflow(t *testing.T) {
+	for _, s := range []string{"288230376151716744", "9223372036855", "-9223372036855"} {
+		_, err := ParseMillisOrDuration(s)
+		assert.Error(t, err, s)
+	}
+	d, err := ParseMillisOrDuration("9223372036854")
+	require.NoError(t, err, "the largest that fits")
+	assert.Equal(t, 9223372036854*time.Millisecond, d)
+	_, err = DefaultConfig().WithDSNParams(url.Values{ParamFlushInterval: {"288230376151716744"}})
+	assert.ErrorIs(t, err, ErrInvalidConfig)
+}
+
+// Without a lookup, DisabledByEnv reads the process environment: the kill switch stops
+// an Emitter built without WithLookupEnv.
+func TestDisabledByEnvReadsTheProcessEnvironment(t *testing.T) {
+	t.Setenv(DisableEnv, "true")
+	assert.True(t, DisabledByEnv(nil))
+	assert.False(t, NewEmitter(SinkFunc(func(Event) {})).Enabled(), "emitter")
+	t.Setenv(DisableEnv, "0")
+	assert.False(t, DisabledByEnv(nil))
+	assert.True(t, NewEmitter(SinkFunc(func(Event) {})).Enabled(), "emitter")
+}

@@ -457,3 +457,31 @@ func BenchmarkRedactAdversarial(b *testing.B) {
 		})
 	}
 }
+
+// Secrets that a single rule catches, each pinned to it: an AWS temporary key id, a
+// password holding '@' after "key: " (not the userinfo rule's user:secret@host), a Basic
+// credential whose base64 has letters only, a file URL with an upper-case scheme, a bare
+// value after a JSON authorization key, a number after a snake_case name that ends in a
+// kept word (zip_code is no "code"), a number too long for an HTTP status, and one that a
+// comma separates from a kept word.
+func TestRedactSecretsOneRuleCatches(t *testing.T) {
+	tests := []struct {
+		name, in, want, secret string
+	}{
+		{"AWS temporary key id", "aws key ASIAABCDEFGHIJKLMNOP", "aws key [REDACTED]", "ASIAABCDEFGHIJKLMNOP"},
+		{"password with an @ after a space", "password: p@ssw0rd", "password: [REDACTED]", "p@ssw0rd"},
+		{"Basic credential of letters only", "Authorization: Basic dXNlcjpwYXNz", "Authorization: Basic [REDACTED]", "dXNlcjpwYXNz"},
+		{"file URL in upper case", "FILE:///home/alice/secret/app.go", "FILE://[PATH]/app.go", "alice"},
+		{"bare value after a JSON authorization key", `{"X-Authorization": opaque-tok}`, `{"?": "?"}`, "opaque-tok"},
+		{"snake_case name ending in a kept word", "zip_code 90210", "zip_code ?", "90210"},
+		{"too long for an HTTP status", "HTTP 987654", "HTTP ?", "987654"},
+		{"a comma after a kept word", "status, 4111111111111111", "status, ?", "4111111111111111"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Redact(tc.in)
+			assert.NotContains(t, got, tc.secret)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
