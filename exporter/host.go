@@ -52,7 +52,7 @@ var metadataHosts = []string{
 //
 // Errors wrap ErrInvalidHost (whitespace, zero-width or other non-printable characters,
 // "@", "\\", "%", a path, query, fragment or userinfo, a bad port, an ambiguous numeric
-// host, or anything URL parsing would rewrite) or ErrForbiddenHost (private, link-local,
+// host, or anything URL parsing would rewrite) or ErrForbiddenHost (private (site-local and local-use NAT64 included), link-local,
 // shared, unspecified or multicast IP literals, cloud metadata names, or loopback
 // without loopbackDSN).
 func ParseTarget(raw string, loopbackDSN bool) (Target, error) {
@@ -261,6 +261,11 @@ var (
 	benchmarking = netip.MustParsePrefix("198.18.0.0/15")
 	reserved4    = netip.MustParsePrefix("240.0.0.0/4")
 	nat64        = netip.MustParsePrefix("64:ff9b::/96")
+	// nat64Local is the local-use NAT64 prefix (RFC 8215): a network's own translator,
+	// whose IPv4 address may sit at any of RFC 6052's positions, so the whole prefix is
+	// refused as private. siteLocal is the deprecated private space of IPv6 (RFC 3879).
+	nat64Local   = netip.MustParsePrefix("64:ff9b:1::/48")
+	siteLocal    = netip.MustParsePrefix("fec0::/10")
 	sixToFour    = netip.MustParsePrefix("2002::/16")
 	v4Compatible = netip.MustParsePrefix("::/96")
 )
@@ -279,6 +284,8 @@ func forbiddenIP(addr netip.Addr) (string, bool) {
 			return forbiddenIP(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}))
 		case v4Compatible.Contains(addr) && !addr.IsLoopback():
 			return "IPv4-compatible IPv6 address", false
+		case nat64Local.Contains(addr), siteLocal.Contains(addr):
+			return "private address", false
 		}
 	}
 	switch {

@@ -145,9 +145,13 @@ func TestParseTarget(t *testing.T) {
 		{"[fd00:ec2::254]", false, ErrForbiddenHost}, // AWS IPv6 metadata (ULA)
 		{"[::ffff:169.254.169.254]", false, ErrForbiddenHost},
 		{"[::ffff:10.0.0.1]", false, ErrForbiddenHost},
-		{"[64:ff9b::a9fe:a9fe]", false, ErrForbiddenHost}, // NAT64 of 169.254.169.254
-		{"[2002:a9fe:a9fe::1]", false, ErrForbiddenHost},  // 6to4 of 169.254.169.254
-		{"[::a9fe:a9fe]", false, ErrForbiddenHost},        // IPv4-compatible
+		{"[64:ff9b::a9fe:a9fe]", false, ErrForbiddenHost},   // NAT64 of 169.254.169.254
+		{"[2002:a9fe:a9fe::1]", false, ErrForbiddenHost},    // 6to4 of 169.254.169.254
+		{"[::a9fe:a9fe]", false, ErrForbiddenHost},          // IPv4-compatible
+		{"[64:ff9b:1::a9fe:a9fe]", false, ErrForbiddenHost}, // local-use NAT64 (RFC 8215) of 169.254.169.254
+		{"[64:ff9b:1::a00:1]", false, ErrForbiddenHost},     // local-use NAT64 of 10.0.0.1
+		{"[64:ff9b:1:a00:1::]", false, ErrForbiddenHost},    // the same at the /48 position (RFC 6052)
+		{"[fec0::1]", false, ErrForbiddenHost},              // site-local
 		{"metadata.google.internal", false, ErrForbiddenHost},
 		{"METADATA.GOOGLE.INTERNAL.", false, ErrForbiddenHost},
 		{"x.metadata.google.internal", false, ErrForbiddenHost},
