@@ -52,9 +52,9 @@ var metadataHosts = []string{
 //
 // Errors wrap ErrInvalidHost (whitespace, zero-width or other non-printable characters,
 // "@", "\\", "%", a path, query, fragment or userinfo, a bad port, an ambiguous numeric
-// host, or anything URL parsing would rewrite) or ErrForbiddenHost (private (site-local and local-use NAT64 included), link-local,
-// shared, unspecified or multicast IP literals, cloud metadata names, or loopback
-// without loopbackDSN).
+// host, or anything URL parsing would rewrite) or ErrForbiddenHost (private, link-local,
+// shared, unspecified or multicast IP literals, site-local and local-use NAT64 ones
+// among the private, cloud metadata names, or loopback without loopbackDSN).
 func ParseTarget(raw string, loopbackDSN bool) (Target, error) {
 	invalid := func(reason string) (Target, error) {
 		return Target{}, fmt.Errorf("%w %q: %s", ErrInvalidHost, raw, reason)
