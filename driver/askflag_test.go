@@ -1,14 +1,18 @@
 package driver
 
 import (
+	"context"
+	"database/sql"
 	"io"
 	"net/http"
 	"net/url"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dbtelemetry/dbtelemetry/exporter"
@@ -60,4 +64,99 @@ func attachedConnector(t *testing.T, tweak func(*config), hostOpts ...exporter.O
 	tok := "Bearer dapi0123456789abcdef"
 	c.auth.Store(&tok)
 	return c
+}
+
+// flagServer answers the exporter's requests of attachedConnector's host: the
+// feature-flag GETs with status (0: never, until the request is cut), every other
+// request 200. It counts the flag requests.
+type flagServer struct {
+	status int
+	asked  atomic.Int32
+}
+
+func (f *flagServer) client() *http.Client {
+	return &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		status := http.StatusOK
+		if req.Method == http.MethodGet {
+			f.asked.Add(1)
+			if f.status == 0 {
+				<-req.Context().Done()
+				return nil, req.Context().Err()
+			}
+			status = f.status
+		}
+		return &http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("{}")), Request: req}, nil
+	})}
+}
+
+// flagConnector is attachedConnector over flags, with a database of its own that has run
+// one query (its connection's and its statement's events are in the gate); tweak as
+// attachedConnector's.
+func flagConnector(t *testing.T, flags *flagServer, tweak func(*config)) (*Connector, *sql.DB) {
+	t.Helper()
+	c := attachedConnector(t, tweak, exporter.WithHTTPClient(flags.client()))
+	hosts := c.cfg.hosts
+	t.Cleanup(func() { _ = hosts.Close(context.Background()) })
+	db := sql.OpenDB(c)
+	t.Cleanup(func() { _ = db.Close() })
+	require.NoError(t, fakedb.Query(context.Background(), db, hotSmallQuery))
+	return c, db
+}
+
+// What waited for the server's flag when it answered off is in the connector's Stats, as
+// Dropped.Undecided: a program that reads Stats sees that its events were dropped, and why.
+func TestStatsCountWhatWaitedForAnOffFlag(t *testing.T) {
+	flags := &flagServer{status: http.StatusNotFound} // a non-2xx answer is off
+	c, _ := flagConnector(t, flags, nil)
+	c.flagOnce.Do(c.askFlag) // the first accepted Thrift call
+	c.work.Wait()
+	require.Equal(t, int32(1), flags.asked.Load())
+	require.Equal(t, int32(gateOff), c.gate.state.Load())
+	st := c.Stats()
+	assert.GreaterOrEqual(t, st.Dropped.Undecided, int64(2), "the connection's log and the statement's")
+	assert.Zero(t, st.Received, "nothing reached the aggregator")
+}
+
+// A setting of the caller's (the DSN's enableTelemetry, WithTelemetry) is never asked
+// about: the server's flag cannot turn off what the caller switched on, whether at the
+// first accepted Thrift call or at a new connection's re-ask.
+func TestExplicitSettingIsNotAskedAbout(t *testing.T) {
+	on := true
+	flags := &flagServer{status: http.StatusNotFound} // the server would say off
+	c, db := flagConnector(t, flags, func(cfg *config) { cfg.enabled = &on })
+	c.flagOnce.Do(c.askFlag)
+	c.askFlag()
+	c.work.Wait()
+	assert.Zero(t, flags.asked.Load(), "the flag is not fetched")
+	require.Equal(t, int32(gateOn), c.gate.state.Load())
+	require.NoError(t, fakedb.Query(context.Background(), db, hotSmallQuery))
+	assert.GreaterOrEqual(t, c.Stats().Received, int64(3), "both statements and the connection reached the aggregator")
+}
+
+// A Close that cuts a hanging flag fetch short (its CloseTimeout passed) counts what
+// waited for the answer as dropped at Close (Dropped.Closed): no answer came, so nothing
+// was dropped as undecided.
+func TestCloseCuttingTheFlagShortCountsClosed(t *testing.T) {
+	flags := &flagServer{} // the flag endpoint never answers
+	c, db := flagConnector(t, flags, func(cfg *config) { cfg.tel.CloseTimeout = 100 * time.Millisecond })
+	c.flagOnce.Do(c.askFlag)
+	require.Eventually(t, func() bool { return flags.asked.Load() == 1 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, db.Close()) // closes c
+	st := c.Stats()
+	assert.Zero(t, st.Dropped.Undecided)
+	assert.GreaterOrEqual(t, st.Dropped.Closed, int64(2), "the connection's log and the statement's")
+}
+
+// A closed connector starts no flag ask (a Connect that was in flight at Close re-asks):
+// no goroutine of it outlives its Close waiting on the host's fetch.
+func TestClosedConnectorAsksNoFlag(t *testing.T) {
+	flags := &flagServer{}
+	c := attachedConnector(t, nil, exporter.WithHTTPClient(flags.client()))
+	hosts := c.cfg.hosts
+	require.NoError(t, c.Close())
+	c.askFlag()
+	c.work.Wait()
+	assert.Zero(t, c.flagAsks.Load(), "no ask was made")
+	assert.False(t, c.asking.Load())
+	require.NoError(t, hosts.Close(context.Background()))
 }

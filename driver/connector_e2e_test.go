@@ -4,10 +4,14 @@ import (
 	"context"
 	"database/sql"
 	sqldriver "database/sql/driver"
+	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,4 +343,61 @@ func TestStatementInFlightAtCloseFinishesOnASharedAggregator(t *testing.T) {
 	require.Len(t, stmts, 1, "the statement in flight at Close is logged, the one after it is not")
 	assert.Less(t, stmts[0].OperationLatencyMs, int64(1000), "with its own latency, not the time until the last Close")
 	assert.Positive(t, c1.Stats().Dropped.Closed, "what came after the Close is counted")
+}
+
+// WithExporter alone switches telemetry on: the server's flag, which decides for the
+// Databricks service only, is not asked (here it would say off), and the connector's
+// logs reach the exporter.
+func TestExporterAloneSwitchesTelemetryOn(t *testing.T) {
+	srv, err := warehouse.NewServer(warehouse.WithTelemetryFlag(false))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	exp := &driver.LogCapture{}
+	c, err := driver.OpenConnector(srv.DSN(), driver.WithExporter(exp), driver.WithHosts(driver.NewHosts()))
+	require.NoError(t, err)
+	db := sql.OpenDB(c)
+	var n int
+	require.NoError(t, db.QueryRow("SELECT 1").Scan(&n))
+	require.NoError(t, db.Close())
+	assert.Len(t, exp.Logs(), 3, "the connection's open and close, and the statement")
+	st := c.Stats()
+	assert.Zero(t, st.Dropped.Undecided+st.Dropped.Closed, "nothing dropped: %+v", st.Dropped)
+	assert.Zero(t, srv.FeatureFlagRequests(), "the flag is not asked")
+	assert.Empty(t, srv.TelemetryRequests(), "nothing goes to the service")
+}
+
+// WithSkipTLSHostVerify reaches a server whose certificate is not trusted, as the
+// driver's own dbsql.WithSkipTLSHostVerify does unwrapped: the wrapper's transport, which
+// replaces the driver's, skips the verification too.
+func TestSkipTLSHostVerifyReachesAnUntrustedServer(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		http.Error(w, "no warehouse here", http.StatusNotFound) // not retried by the driver
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // a refused handshake is logged, without this
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	dsn := "token:dapi-x@" + srv.Listener.Addr().String() + "/sql/1.0/warehouses/w"
+	for _, tc := range []struct {
+		name    string
+		opts    []driver.Option
+		reaches bool
+	}{
+		{"verified", nil, false},
+		{"skipped", []driver.Option{driver.WithSkipTLSHostVerify()}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls.Store(0)
+			c, err := driver.OpenConnector(dsn+"?enableTelemetry=false", tc.opts...)
+			require.NoError(t, err)
+			db := sql.OpenDB(c)
+			// Refused, the driver retries the handshake until the context ends.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			require.Error(t, db.PingContext(ctx), "nothing answers Thrift there")
+			require.NoError(t, db.Close())
+			assert.Equal(t, tc.reaches, calls.Load() > 0, "the server got the driver's call")
+		})
+	}
 }

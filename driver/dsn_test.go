@@ -466,6 +466,22 @@ func TestDriverDefaults(t *testing.T) {
 	assert.Equal(t, driverDefaultUseCloudFetch, cfg.FieldByName("UseCloudFetch").Bool())
 }
 
+// inSubprocess reports whether this process is the child that runs the body of the test
+// name (env is set); in the parent, it runs that test in a child process of the test
+// binary with env set, and requires it to pass.
+func inSubprocess(t *testing.T, name, env string) bool {
+	t.Helper()
+	if os.Getenv(env) != "" {
+		return true
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), env+"=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "--- PASS: "+name)
+	return false
+}
+
 // u2mSubprocessEnv makes the test binary run TestParseDSNU2M's body.
 const u2mSubprocessEnv = "DBTELEMETRY_DSN_U2M_SUBPROCESS"
 
@@ -473,12 +489,7 @@ const u2mSubprocessEnv = "DBTELEMETRY_DSN_U2M_SUBPROCESS"
 // authenticator installs a SIGINT handler and an http.DefaultServeMux route when it is
 // built, so it is built in a child process, never in the test binary itself.
 func TestParseDSNU2M(t *testing.T) {
-	if os.Getenv(u2mSubprocessEnv) == "" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestParseDSNU2M$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), u2mSubprocessEnv+"=1")
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "%s", out)
-		require.Contains(t, string(out), "--- PASS: TestParseDSNU2M")
+	if !inSubprocess(t, "TestParseDSNU2M", u2mSubprocessEnv) {
 		return
 	}
 	quietDriverLogs(t)
@@ -688,4 +699,63 @@ func TestTelemetryConfigZeroFieldsTakeDefaults(t *testing.T) {
 		assert.Equal(t, want, c.cfg.tel)
 		require.NoError(t, c.Close())
 	}
+}
+
+// The DSN's telemetry parameters reach the configuration the connector's aggregator and
+// its host's exporter are made from, each at the bounds it accepts (a batch size of 1
+// included: every log its own batch); an option of ours overrides the DSN on what both
+// set.
+func TestDSNTelemetryParamsReachTheConnector(t *testing.T) {
+	def := telemetry.DefaultConfig()
+	with := func(mod func(*telemetry.Config)) telemetry.Config {
+		c := def
+		mod(&c)
+		return c
+	}
+	for _, tc := range []struct {
+		name   string
+		params string
+		opts   []Option
+		want   telemetry.Config
+	}{
+		{"none", "", nil, def},
+		{"batch size 1", "?telemetry_batch_size=1", nil, with(func(c *telemetry.Config) { c.BatchSize = 1 })},
+		{"batch size 10000", "?telemetry_batch_size=10000", nil, with(func(c *telemetry.Config) { c.BatchSize = 10000 })},
+		{"flush interval", "?telemetry_flush_interval=10ms", nil, with(func(c *telemetry.Config) { c.FlushInterval = 10 * time.Millisecond })},
+		{"no retries", "?telemetry_retry_count=0", nil, with(func(c *telemetry.Config) { c.RetryCount = 0 })},
+		{"retry delay", "?telemetry_retry_delay=1", nil, with(func(c *telemetry.Config) { c.RetryDelay = time.Millisecond })},
+		{"every parameter", "?telemetry_batch_size=7&telemetry_flush_interval=1h&telemetry_retry_count=10&telemetry_retry_delay=1s", nil,
+			with(func(c *telemetry.Config) {
+				c.BatchSize, c.FlushInterval, c.RetryCount, c.RetryDelay = 7, time.Hour, 10, time.Second
+			})},
+		{"options override the DSN", "?telemetry_batch_size=5&telemetry_flush_interval=1h",
+			[]Option{WithBatchSize(7), WithFlushInterval(20 * time.Millisecond)},
+			with(func(c *telemetry.Config) { c.BatchSize, c.FlushInterval = 7, 20*time.Millisecond })},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := OpenConnector(testDSN+tc.params, append([]Option{WithHosts(NewHosts())}, tc.opts...)...)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = c.Close() })
+			assert.Equal(t, tc.want.Normalize(), c.cfg.tel) // Normalize: a batch takes MaxPendingLogs up with it
+		})
+	}
+}
+
+// u2mAuthTypeSubprocessEnv makes the test binary run TestU2MAuthTypeIsExternalBrowser's
+// body (u2m.NewAuthenticator, as in TestParseDSNU2M, runs in a process of its own).
+const u2mAuthTypeSubprocessEnv = "DBTELEMETRY_U2M_AUTH_TYPE_SUBPROCESS"
+
+// A connector whose DSN selects OAuth U2M (authType=OauthU2M) reports the auth type
+// external-browser: the one read back from the driver's authenticator, which stands for
+// the DSN's, names U2M's package so.
+func TestU2MAuthTypeIsExternalBrowser(t *testing.T) {
+	if !inSubprocess(t, "TestU2MAuthTypeIsExternalBrowser", u2mAuthTypeSubprocessEnv) {
+		return
+	}
+	quietDriverLogs(t)
+	c, err := OpenConnector("adb-123.4.azuredatabricks.net:443"+testPath+"?authType=OauthU2M", WithHosts(NewHosts()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	assert.Equal(t, dsnAuthExternalBrowser, c.settings.authType, "read back from the driver")
+	assert.Equal(t, dsnAuthExternalBrowser, c.info.Load().AuthType, "what the logs say")
 }

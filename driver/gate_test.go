@@ -160,3 +160,20 @@ func TestGateReplayRace(t *testing.T) {
 	t.Logf("q1's completion overtook its start in %d of %d trials", hits, trials)
 	assert.Zero(t, hits)
 }
+
+// A gate switched on before it has its aggregator (WithTelemetry(true) before the first
+// Thrift call, or a connection that failed before any request) keeps what comes and hands
+// it over when the aggregator is set, in order: nothing is lost, nothing counted dropped.
+func TestGateOnBeforeItsSinkHandsOverAtSetSink(t *testing.T) {
+	a := aggregator.New(nopExporter{}, aggregator.WithSystemConfiguration(&telemetry.SystemConfiguration{}))
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	g := newGate()
+	g.resolve(true)
+	g.Handle(telemetry.Event{Kind: telemetry.KindConnectionOpen, Time: time.Now(), SessionID: "s"})
+	g.Handle(telemetry.Event{Kind: telemetry.KindConnectionOpen, Time: time.Now(), SessionID: "t"})
+	require.Len(t, g.pending, 2, "no aggregator yet: they wait")
+	g.setSink(a)
+	assert.Empty(t, g.pending)
+	assert.Equal(t, int64(2), a.Stats().Received, "both reached the aggregator")
+	assert.Zero(t, g.dropped.Load()+g.shutOut.Load())
+}

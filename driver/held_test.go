@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -219,4 +220,58 @@ func TestClosedConnectionsAreForgotten(t *testing.T) {
 	c.connsMu.Unlock()
 	assert.Equal(t, int64(20), db.Stats().MaxIdleClosed, "each query had a connection of its own")
 	assert.Zero(t, n, "connections closed but still tracked")
+}
+
+// orderSink keeps the kinds of the events it is handed, in order; the first
+// statement.start blocks it, once started is closed, until release is closed.
+type orderSink struct {
+	mu      sync.Mutex
+	kinds   []telemetry.Kind
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *orderSink) Handle(ev telemetry.Event) {
+	if ev.Kind == telemetry.KindStatementStart {
+		close(s.started)
+		<-s.release
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kinds = append(s.kinds, ev.Kind)
+}
+
+// A completion that loses its start to a hand-over waits until the hand-over has
+// emitted the start: while the start is on its way (here, held up in the sink), the
+// completion does not go, so it never overtakes it (the aggregator would log it alone,
+// and the start would open an entry that nothing completes). TestHandOverRacesCompletion
+// finds this only when the race happens to hit the window; here it is held open.
+func TestHandedOverStartIsNeverOvertaken(t *testing.T) {
+	sink := &orderSink{started: make(chan struct{}), release: make(chan struct{})}
+	c := &Connector{}
+	c.em = telemetry.NewEmitter(sink, telemetry.WithLookupEnv(func(string) (string, bool) { return "", false }))
+	cs := newConnState(c)
+	c.track(cs)
+	st := newStmtState(context.Background(), cs)
+	st.setID("q-held")
+	st.started = true
+	require.True(t, c.hold(st), "its rows are open: the start is held")
+
+	go c.handOverAll() // the aggregator's sweep takes the start and emits it
+	<-sink.started
+	completed := make(chan struct{})
+	go func() { // the rows close meanwhile
+		c.complete(st, nil)
+		close(completed)
+	}()
+	select {
+	case <-completed:
+		t.Error("the completion went while its start was still on its way")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(sink.release)
+	<-completed
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	assert.Equal(t, []telemetry.Kind{telemetry.KindStatementStart, telemetry.KindStatementComplete}, sink.kinds)
 }

@@ -3,11 +3,14 @@ package driver_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/databricks/databricks-sql-go/driverctx"
 	dbsqlerr "github.com/databricks/databricks-sql-go/errors"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -421,4 +424,89 @@ func TestRestartedWarehouseReconnects(t *testing.T) {
 		}
 	}
 	assert.True(t, failed, "the failed attempt is logged")
+}
+
+// A caller's own query-id callback (driverctx.NewContextWithQueryIdCallback) hears every
+// statement id through the wrapper, and the wrapper still names its statements with
+// them: each statement the warehouse ran has its one log, under the id the caller heard.
+func TestCallersQueryIDCallbackKeepsStatementLogs(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	var mu sync.Mutex
+	heard := map[string]bool{}
+	ctx := driverctx.NewContextWithQueryIdCallback(context.Background(), func(id string) {
+		if id != "" {
+			mu.Lock()
+			heard[id] = true
+			mu.Unlock()
+		}
+	})
+	logs := logsOf(t, srv, "", func(db *sql.DB) {
+		_, err := db.ExecContext(ctx, "CREATE TABLE t(a INT)")
+		require.NoError(t, err)
+		var n int
+		require.NoError(t, db.QueryRowContext(ctx, "SELECT 1").Scan(&n))
+		_, err = db.ExecContext(ctx, "INSERT INTO missing VALUES (1)")
+		require.Error(t, err)
+	})
+	byID := statementLogs(logs)
+	require.Len(t, srv.Statements(), 3)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range srv.Statements() {
+		assert.True(t, heard[s.ID], "the caller heard %q", s.SQL)
+		assert.Len(t, byID[s.ID], 1, "one log for %q", s.SQL)
+	}
+}
+
+// A statement that fails before the server named it, in a context carrying the caller's
+// own query id: the driver's error carries the caller's id as its query id, which is no
+// statement id. The failure is exported as an error of its session, and the caller's
+// value appears in no log.
+func TestCallersQueryIDOfAFailedCallIsNotExported(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	const callers = "my-request-43"
+	ctx := driverctx.NewContextWithQueryId(context.Background(), callers)
+	logs := logsOf(t, srv, "", func(db *sql.DB) {
+		require.NoError(t, db.PingContext(context.Background()))
+		// The ExecuteStatement gets a 404, not retried: no statement is named.
+		srv.InjectFaults(warehouse.GroupThrift, warehouse.Fault{Status: http.StatusNotFound})
+		_, err := db.ExecContext(ctx, "SELECT 1")
+		require.Error(t, err)
+		require.Equal(t, 1, srv.FaultsServed(warehouse.GroupThrift))
+	})
+	require.NotEmpty(t, logs)
+	for _, l := range logs {
+		b, err := json.Marshal(l)
+		require.NoError(t, err)
+		assert.NotContains(t, string(b), callers)
+	}
+	assert.Empty(t, statementLogs(logs), "no statement was named")
+	require.Len(t, errorLogs(logs), 1, "the failure, on its own")
+}
+
+// A connection whose Close fails (its CloseSession gets an error) has the error exported,
+// with its session, besides its connection.close log.
+func TestFailedConnectionCloseIsExported(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	logs := logsOf(t, srv, "", func(db *sql.DB) {
+		db.SetMaxIdleConns(0) // a connection given back is closed
+		conn, err := db.Conn(context.Background())
+		require.NoError(t, err)
+		require.NoError(t, conn.PingContext(context.Background()))
+		// The CloseSession gets a 404, not retried.
+		srv.InjectFaults(warehouse.GroupThrift, warehouse.Fault{Status: http.StatusNotFound})
+		require.NoError(t, conn.Close()) // database/sql closes the driver's connection, and keeps its error
+		require.Equal(t, 1, srv.FaultsServed(warehouse.GroupThrift))
+	})
+	sessions := srv.Sessions()
+	require.Len(t, sessions, 1)
+	errs := errorLogs(logs)
+	require.Len(t, errs, 1, "the failed close's error")
+	assert.Equal(t, sessions[0].ID, errs[0].SessionID, "of the session it failed to close")
 }

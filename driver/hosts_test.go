@@ -9,6 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dbtelemetry/dbtelemetry/aggregator"
+	"github.com/dbtelemetry/dbtelemetry/exporter"
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
@@ -53,4 +56,77 @@ func TestHostConnectorsKeepTheirSettings(t *testing.T) {
 	st := slowA.Stats()
 	assert.GreaterOrEqual(t, st.Exported, int64(4), "both slow pools' connection and statement logs, from their shared aggregator")
 	assert.Zero(t, st.Dropped.ExportFailed)
+}
+
+// A host whose telemetry is closing makes no aggregator: a connector that acquired the
+// host just before (its first connection racing Hosts.Close) gets exporter.ErrClosed and
+// lets its hold on the host go, instead of an aggregator that nothing would ever close.
+func TestClosingHostMakesNoAggregator(t *testing.T) {
+	hosts := NewHosts()
+	t.Cleanup(func() { _ = hosts.Close(context.Background()) })
+	const host = "https://adb-1.azuredatabricks.net:443"
+	key := aggKey{cfg: telemetry.DefaultConfig(), authType: "pat"}
+	ref, err := hosts.get(host, key, nil)
+	require.NoError(t, err)
+	// The registry closes the host's layer, as Hosts.Close does, between another
+	// connector's acquisition of the host and that of its aggregator.
+	require.NoError(t, ref.aggs.Close(context.Background()))
+	for _, k := range []aggKey{key, {cfg: telemetry.DefaultConfig(), authType: "oauth-m2m"}} {
+		other, err := hosts.get(host, k, nil)
+		require.ErrorIs(t, err, exporter.ErrClosed, k.authType)
+		require.Nil(t, other)
+	}
+	assert.Equal(t, 1, hosts.Refs(ref.handle.Key()), "the failed gets released the host")
+	assert.Empty(t, ref.aggs.aggs, "no aggregator was made")
+	require.NoError(t, ref.release(context.Background()))
+}
+
+// hangingExporter never finishes an export before its context ends.
+type hangingExporter struct{}
+
+func (hangingExporter) Export(ctx context.Context, _ []*telemetry.FrontendLog) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (hangingExporter) Close(context.Context) error { return nil }
+
+// Closing a host's aggregators reports a final flush that its deadline cut short (the
+// registry passes it on from Hosts.Close): the caller is not told that what was pending
+// went out.
+func TestHostAggregatorsCloseReportsTheDeadline(t *testing.T) {
+	h := &hostAggs{exp: hangingExporter{}, aggs: map[aggKey]*sharedAgg{}}
+	a := h.acquire(aggKey{authType: "pat"}, []aggregator.Option{aggregator.WithSystemConfiguration(&telemetry.SystemConfiguration{})})
+	require.NotNil(t, a)
+	a.Handle(telemetry.Event{Kind: telemetry.KindConnectionOpen, Time: time.Now(), SessionID: "s-1", Connection: &telemetry.ConnectionInfo{}})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := h.Close(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Zero(t, a.Stats().Exported, "the log the deadline cut short")
+}
+
+// The exporter's retries and backoff are the host's (its first connector's): two pools
+// that differ only in telemetry_retry_count or telemetry_retry_delay share their host's
+// aggregator for their settings, as two of the same settings do; a batch size of their
+// own gets them their own.
+func TestRetrySettingsShareTheHostsAggregator(t *testing.T) {
+	hosts := NewHosts()
+	t.Cleanup(func() { _ = hosts.Close(context.Background()) })
+	// A loopback host: nothing is dialled, attaching only acquires it.
+	const dsn = "token:dapi-x@127.0.0.1:1/sql/1.0/warehouses/w?enableTelemetry=true"
+	attached := func(params string) *Connector {
+		c, err := OpenConnector(dsn+params, WithHosts(hosts))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		c.attachToDSN()
+		require.NotNil(t, c.host.Load(), params)
+		return c
+	}
+	first := attached("")
+	for _, params := range []string{"", "&telemetry_retry_count=0", "&telemetry_retry_delay=1s", "&telemetry_retry_count=10&telemetry_retry_delay=5"} {
+		assert.Same(t, first.host.Load().agg, attached(params).host.Load().agg, params)
+	}
+	assert.NotSame(t, first.host.Load().agg, attached("&telemetry_batch_size=7").host.Load().agg)
+	assert.Equal(t, 1, hosts.Len())
 }

@@ -118,6 +118,24 @@ func TestDriverOpenReleasesItsConnector(t *testing.T) {
 	assert.NotEmpty(t, srv.TelemetryLogs(), "its telemetry was flushed")
 }
 
+// A connection Driver.Open fails to open releases the connector made for it: nothing else
+// holds that connector, and its host would stay acquired for the life of the program.
+func TestDriverOpenFailureReleasesItsConnector(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	d := &Driver{hosts: NewHosts()}
+	t.Cleanup(func() { _ = d.hosts.Close(context.Background()) })
+	// Every OpenSession gets a 404, which the driver does not retry.
+	srv.InjectFaults(warehouse.GroupThrift, warehouse.Fault{Status: http.StatusNotFound, Times: -1})
+	conn, err := d.Open(srv.DSN() + "?enableTelemetry=true")
+	require.Error(t, err)
+	require.Nil(t, conn)
+	require.Positive(t, srv.FaultsServed(warehouse.GroupThrift), "the connection was tried")
+	require.Eventually(t, func() bool { return d.hosts.Len() == 0 }, 5*time.Second, 5*time.Millisecond,
+		"the failed connection's connector released its host")
+}
+
 // authorization answers as Header.Get("Authorization") does, whichever way the header
 // was set.
 func TestAuthorizationIsHeaderGet(t *testing.T) {
