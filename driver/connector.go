@@ -2,9 +2,11 @@ package driver
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -114,6 +116,10 @@ func newConnector(cfg config, dsn *dsnConfig) (*Connector, error) {
 		settingsProbe[dbsql.ConnOption](&c.settings))...)
 	if err != nil {
 		return nil, err
+	}
+	if c.callerTr.rt == nil && c.callerTr.tls == nil && cfg.skipVerify {
+		// The driver's TLS settings were unreadable (see transportProbe).
+		c.callerTr.tls = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true} // #nosec G402 -- the caller asked for it
 	}
 	c.tr.base = c.callerTr.rt
 	if c.tr.base == nil {
@@ -498,6 +504,11 @@ func (c *Connector) attach(u *url.URL) {
 		host = append(host, exporter.WithTLSConfig(c.callerTr.tls))
 	}
 	acq := []exporter.AcquireOption{exporter.WithConnCredentials(c.credentials()), exporter.WithHostOptions(host...)}
+	if c.callerTr.rt != nil || c.callerTr.tls != nil {
+		// A transport of its own means an exporter of its own: its token never goes through
+		// another connector's transport, nor theirs through its (exporter.WithOwner).
+		acq = append(acq, exporter.WithOwner("connector-"+strconv.FormatUint(rand.Uint64(), 36)))
+	}
 	if isLoopback(u.Hostname()) {
 		acq = append(acq, exporter.WithLoopbackDSN())
 	}

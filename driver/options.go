@@ -24,6 +24,9 @@ type config struct {
 	hosts     *Hosts
 	tel       telemetry.Config
 	lookupEnv telemetry.LookupEnvFunc
+	// skipVerify is WithSkipTLSHostVerify: a fallback should the driver's TLS settings be
+	// unreadable (see transportProbe).
+	skipVerify bool
 }
 
 func defaultConfig() config {
@@ -41,11 +44,13 @@ func (c *config) apply(opts []Option) {
 
 // WithConnOptions passes options to the Databricks driver's own connector
 // (dbsql.NewConnector). The wrapper's transport goes through the caller's
-// dbsql.WithTransport, which thus still sees every call the driver makes (its Thrift
-// calls, and its CloudFetch downloads unless the caller gave them a client of their own),
-// and skips verification of the host's certificate after dbsql.WithSkipTLSHostVerify, as
-// the driver would. The host's telemetry goes out the same way, through the transport of
-// the host's first connector (it is shared by the host's connectors).
+// dbsql.WithTransport, which thus still carries the driver's Thrift calls and its
+// CloudFetch downloads, as unwrapped (the driver's own telemetry, which the wrapper keeps
+// off and answers itself, never reaches it), and skips verification of the host's
+// certificate after dbsql.WithSkipTLSHostVerify, as the driver would. The connector's
+// telemetry then goes out the same way, on an exporter of its own for its host (not
+// the one the host's other connectors share, so that no connector's token goes through
+// another's transport or TLS settings).
 func WithConnOptions(opts ...dbsql.ConnOption) Option {
 	return func(c *config) { c.connOpts = append(c.connOpts, opts...) }
 }
@@ -92,5 +97,8 @@ func WithLookupEnv(f telemetry.LookupEnvFunc) Option { return func(c *config) { 
 // dbsql.WithSkipTLSHostVerify passed with WithConnOptions. The host's telemetry skips it
 // too (see WithConnOptions).
 func WithSkipTLSHostVerify() Option {
-	return func(c *config) { c.connOpts = append(c.connOpts, dbsql.WithSkipTLSHostVerify()) }
+	return func(c *config) {
+		c.skipVerify = true
+		c.connOpts = append(c.connOpts, dbsql.WithSkipTLSHostVerify())
+	}
 }

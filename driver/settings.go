@@ -175,8 +175,10 @@ type callerTransport struct {
 // transportProbe returns a connector option of the Databricks driver that reads the
 // transport the options before it configured into ct, and hands the CloudFetch
 // downloads to t over it (see callerDownloads). As settingsProbe, O is dbsql.ConnOption;
-// when a release of the driver renames a field, ct stays unread and the connector's
-// transport is its own, as before.
+// when a release of the driver renames a field, ct stays unread: the connector's
+// transport is then its own (skipping verification after this package's
+// WithSkipTLSHostVerify all the same), and the caller's dbsql.WithTransport is replaced,
+// as before this probe.
 func transportProbe[O ~func(C), C any](ct *callerTransport, t *transport) O {
 	return func(c C) { ct.read(reflect.ValueOf(c), t) }
 }
@@ -205,18 +207,35 @@ func (ct *callerTransport) read(v reflect.Value, t *transport) {
 	}
 }
 
+// madeOf reports whether hc is the client dbsql.WithTransport made of rt: one with rt as
+// its transport and nothing else set. A transport of a type Go cannot compare (a func
+// adapter, a struct holding a map) is taken by its type: == would panic on it.
+func madeOf(hc *http.Client, rt http.RoundTripper) bool {
+	if hc.Timeout != 0 || hc.Jar != nil || hc.CheckRedirect != nil || hc.Transport == nil {
+		return false
+	}
+	t := reflect.TypeOf(hc.Transport)
+	if t != reflect.TypeOf(rt) {
+		return false
+	}
+	if !t.Comparable() {
+		return true
+	}
+	return hc.Transport == rt
+}
+
 // callerDownloads gives the driver's CloudFetch downloads to t over rt, the caller's
 // transport, when the driver's client for them (its configuration's HTTPClient) is the
-// one dbsql.WithTransport made of rt: they then go through rt as unwrapped, and are
-// observed. A client the caller made otherwise is left as it is.
+// one dbsql.WithTransport made of rt (see madeOf): they then go through rt as unwrapped,
+// and are observed. A client the caller made otherwise is left as it is.
 func callerDownloads(cfg reflect.Value, rt http.RoundTripper, t *transport) {
 	f := cfg.FieldByName("HTTPClient")
 	if !f.IsValid() || !f.CanSet() || f.Type() != reflect.TypeFor[*http.Client]() || f.IsNil() {
 		return
 	}
 	hc := f.Interface().(*http.Client)
-	if hc.Transport != rt {
+	if !madeOf(hc, rt) {
 		return
 	}
-	f.Set(reflect.ValueOf(&http.Client{Transport: downloadTransport{t: t, base: rt}, CheckRedirect: hc.CheckRedirect, Jar: hc.Jar, Timeout: hc.Timeout}))
+	f.Set(reflect.ValueOf(&http.Client{Transport: downloadTransport{t: t, base: rt}}))
 }

@@ -117,6 +117,7 @@ type acquireConfig struct {
 	creds    Credentials
 	loopback bool
 	hostOpts []Option
+	owner    string
 }
 
 // WithConnCredentials gives the connection's credentials (e.g. its PAT as
@@ -135,6 +136,14 @@ func WithConnCredentials(c Credentials) AcquireOption {
 func WithHostOptions(opts ...Option) AcquireOption {
 	return func(a *acquireConfig) { a.hostOpts = append(a.hostOpts, opts...) }
 }
+
+// WithOwner keeps the exporter this Acquire finds or creates to the connections that
+// give the same owner: the host's shared one for "" (the default), else one of the
+// owner's own for the host (keyed "scheme://host:port#owner"). A connection whose HTTP
+// transport or TLS settings are its own (WithHostOptions(WithTransport(…))) gives a
+// unique owner, so that neither its telemetry and credentials go through another
+// connection's transport, nor another's through its own.
+func WithOwner(owner string) AcquireOption { return func(a *acquireConfig) { a.owner = owner } }
 
 // WithLoopbackDSN says the connection's DSN targets a loopback host (a local
 // warehouse), which is then an acceptable telemetry target. Default false.
@@ -161,12 +170,16 @@ func (r *Registry) Acquire(host string, opts ...AcquireOption) (*Handle, error) 
 	if err != nil {
 		return nil, err
 	}
+	key := t.Key()
+	if ac.owner != "" {
+		key += "#" + ac.owner
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return nil, fmt.Errorf("exporter: acquire %s: %w", t.Key(), ErrClosed)
+		return nil, fmt.Errorf("exporter: acquire %s: %w", key, ErrClosed)
 	}
-	e := r.entries[t.Key()]
+	e := r.entries[key]
 	if e == nil {
 		cfg := r.cfg
 		client := cfg.client
@@ -192,7 +205,7 @@ func (r *Registry) Acquire(host string, opts ...AcquireOption) (*Handle, error) 
 		default:
 			cfg.ownClient = false // the caller's client outlives any one host
 		}
-		e = &entry{key: t.Key(), done: make(chan struct{})}
+		e = &entry{key: key, done: make(chan struct{})}
 		cfg.credentials = hostCredentials{r: r, e: e}
 		e.exp = newHTTPExporter(t, cfg)
 		if cfg.layer != nil {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dbtelemetry/dbtelemetry/internal/testwait"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
@@ -390,4 +392,38 @@ func TestRegistryRedirectNotFollowed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// WithOwner keeps an exporter to the connections that give its owner: "" shares the
+// host's, another owner gets one of its own for the host, keyed with it, and released
+// with its last handle, apart from the shared one.
+func TestRegistryOwnersKeepTheirExporters(t *testing.T) {
+	r := NewRegistry()
+	defer func() { _ = r.Close(context.Background()) }()
+	const host = "dbc-1.cloud.databricks.com"
+	shared1, err := r.Acquire(host)
+	require.NoError(t, err)
+	shared2, err := r.Acquire(host, WithOwner(""))
+	require.NoError(t, err)
+	mine, err := r.Acquire(host, WithOwner("a"))
+	require.NoError(t, err)
+	mineAgain, err := r.Acquire(host, WithOwner("a"))
+	require.NoError(t, err)
+	theirs, err := r.Acquire(host, WithOwner("b"))
+	require.NoError(t, err)
+
+	assert.Same(t, shared1.Exporter(), shared2.Exporter())
+	assert.Same(t, mine.Exporter(), mineAgain.Exporter())
+	assert.NotSame(t, shared1.Exporter(), mine.Exporter())
+	assert.NotSame(t, mine.Exporter(), theirs.Exporter())
+	assert.Equal(t, "https://dbc-1.cloud.databricks.com:443", shared1.Key())
+	assert.Equal(t, "https://dbc-1.cloud.databricks.com:443#a", mine.Key())
+	assert.Equal(t, 2, r.Refs(mine.Key()))
+	assert.Equal(t, 3, r.Len())
+
+	require.NoError(t, mine.Release(context.Background()))
+	require.NoError(t, mineAgain.Release(context.Background()))
+	assert.Zero(t, r.Refs("https://dbc-1.cloud.databricks.com:443#a"))
+	assert.Equal(t, 2, r.Refs(shared1.Key()), "the shared exporter stays")
+	assert.Equal(t, 2, r.Len())
 }
