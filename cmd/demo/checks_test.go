@@ -102,6 +102,9 @@ func TestChecksDisagree(t *testing.T) {
 			r.Warehouse.Sessions++
 			r.Warehouse.SessionsClosed++
 		}, []string{"logs: one per session opened, session closed and statement, or its loss counted"}},
+		{"a closed session without its DELETE_SESSION log", func(_ *inputs, _ *Report, logs []telemetry.FrontendLog) {
+			logs[1].Entry.SQLDriverLog.SQLOperation = nil
+		}, []string{"logs: one per session opened, session closed and statement, or its loss counted"}},
 		{"more session logs than sessions", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) { r.Warehouse.Sessions = 0 },
 			[]string{"sessions: CREATE_SESSION logs = warehouse sessions"}},
 		{"more DELETE_SESSION logs than sessions closed", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) { r.Warehouse.SessionsClosed = 0 },
@@ -190,4 +193,25 @@ func TestCrossCheckFailureExits1(t *testing.T) {
 	require.Equal(t, []string{"exported = received by the ingest"}, failed)
 	assert.Equal(t, exitFailed, code)
 	assert.Contains(t, stderr.String(), "demo: cross-check failed: exported = received by the ingest")
+}
+
+// The warehouse's report counts the sessions closed apart from those opened: a session
+// still open has no DELETE_SESSION log to miss.
+func TestWarehouseReportCountsClosedSessions(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	db, err := sql.Open("databricks", srv.DSN())
+	require.NoError(t, err)
+	conn, err := db.Conn(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, conn.PingContext(context.Background()))
+	w := warehouseReport(srv)
+	assert.Equal(t, 1, w.Sessions)
+	assert.Zero(t, w.SessionsClosed, "the session is open")
+	require.NoError(t, conn.Close())
+	require.NoError(t, db.Close())
+	w = warehouseReport(srv)
+	assert.Equal(t, 1, w.Sessions)
+	assert.Equal(t, 1, w.SessionsClosed)
 }

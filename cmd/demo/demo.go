@@ -86,8 +86,9 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 				localFlushInterval, localBreakerDelay, attemptTimeout))
 	} else {
 		settings["exporter"] = "the driver's defaults and the DSN's telemetry_* parameters"
-		if bounded, ok := withQueryTimeout(dsn, remoteQueryTimeout); ok {
-			dsn = bounded
+		bounded, added := withQueryTimeout(dsn, remoteQueryTimeout)
+		dsn = bounded // without its empty timeouts, if it had some
+		if added {
 			settings["query timeout"] = remoteQueryTimeout.String() + " (the DSN sets none)"
 		}
 		notes = append(notes, "against a real warehouse there is no outage and no ingest to ask: the cross-check of exported logs against the ingest is skipped; exported logs are checked against the batches the telemetry endpoint acknowledged on the wire.")
@@ -407,34 +408,50 @@ const remoteQueryTimeout = 2 * time.Minute
 // to dsn, unless it has one; it reports whether it did. The parameter goes at the end of
 // the query, before any '#' (which ends the query: the driver ignores what follows). A
 // pair the driver drops (a bad escape, a ';') does not hide the query's other pairs, and
-// a timeout in such a pair is none. An empty timeout is none to the driver too, and the
-// driver reads the first of a repeated key: an empty one is taken out, or it would hide
-// the one added.
+// a timeout in such a pair is none. The driver reads the first timeout, and an empty one
+// is none: when the first is empty, the empty ones are taken out (the DSN returned then
+// differs even when nothing is added), so that the driver reads the DSN's next timeout,
+// or the one added.
 func withQueryTimeout(dsn string, d time.Duration) (string, bool) {
 	rest, frag, hasFrag := strings.Cut(dsn, "#")
-	base, query, hasQuery := strings.Cut(rest, "?")
-	pairs := strings.Split(query, "&")
-	kept := pairs[:0:0]
-	for _, pair := range pairs {
-		key, _, _ := strings.Cut(pair, "=")
-		if k, err := url.QueryUnescape(key); err == nil && k == "timeout" {
-			if v, err := url.ParseQuery(pair); err == nil {
-				if v.Get("timeout") != "" {
-					return dsn, false // the user's own
-				}
-				continue // empty: none
+	base, query, _ := strings.Cut(rest, "?")
+	var kept []string
+	seen, own := false, false
+	for _, pair := range strings.Split(query, "&") {
+		if v, ok := timeoutOf(pair); ok {
+			if !seen && v != "" {
+				return dsn, false // the user's own, which the driver reads
 			}
+			seen = true
+			if v == "" {
+				continue // none to the driver, and it would hide the next one
+			}
+			own = true
 		}
-		kept = append(kept, pair)
+		if pair != "" {
+			kept = append(kept, pair)
+		}
 	}
-	query = strings.Join(kept, "&")
-	sep := "&"
-	if !hasQuery || query == "" || strings.HasSuffix(query, "&") {
-		sep = ""
+	if !own {
+		kept = append(kept, "timeout="+strconv.Itoa(int(d/time.Second)))
 	}
-	out := base + "?" + query + sep + "timeout=" + strconv.Itoa(int(d/time.Second))
+	out := base + "?" + strings.Join(kept, "&")
 	if hasFrag {
 		out += "#" + frag
 	}
-	return out, true
+	return out, !own
+}
+
+// timeoutOf returns the value of pair when it is a timeout the driver reads: a pair
+// url.ParseQuery keeps.
+func timeoutOf(pair string) (string, bool) {
+	key, _, _ := strings.Cut(pair, "=")
+	if k, err := url.QueryUnescape(key); err != nil || k != "timeout" {
+		return "", false
+	}
+	v, err := url.ParseQuery(pair)
+	if err != nil {
+		return "", false
+	}
+	return v.Get("timeout"), true
 }

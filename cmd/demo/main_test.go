@@ -508,6 +508,8 @@ func TestWithQueryTimeout(t *testing.T) {
 		{"an empty timeout is none, and taken out", host + "?timeout=", host + "?timeout=120", true},
 		{"an empty timeout among others", host + "?a=1&timeout=&b=2", host + "?a=1&b=2&timeout=120", true},
 		{"a timeout of 0 is the user's", host + "?timeout=0", host + "?timeout=0", false},
+		{"an empty timeout before the user's: the empty one out", host + "?timeout=&timeout=30", host + "?timeout=30", false},
+		{"the user's timeout before an empty one", host + "?timeout=30&timeout=", host + "?timeout=30&timeout=", false},
 		{"a pair the driver drops hides no other", host + "?a=%zz", host + "?a=%zz&timeout=120", true},
 		{"a timeout the driver drops is none", host + "?timeout=%zz", host + "?timeout=%zz&timeout=120", true},
 		{"the user's timeout beside a dropped pair", host + "?a=%zz&timeout=5", host + "?a=%zz&timeout=5", false},
