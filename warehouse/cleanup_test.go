@@ -299,11 +299,10 @@ func TestWideRowsSplitBatches(t *testing.T) {
 	srv := start(t, warehouse.WithBatchBytes(64<<10), settled)
 	ctx := context.Background()
 	rc := rawClient(t, srv, http.DefaultTransport)
-	sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
-	require.NoError(t, err)
+	sess := openRawSession(t, rc)
 	const q = "SELECT repeat('x', 1000) AS s FROM range(1000)"
 	resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-		SessionHandle: sess.SessionHandle, Statement: q, RunAsync: true, CanReadArrowResult_: ptr(true),
+		SessionHandle: sess, Statement: q, RunAsync: true, CanReadArrowResult_: ptr(true),
 		GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 100000},
 	})
 	require.NoError(t, err)
@@ -318,7 +317,7 @@ func TestWideRowsSplitBatches(t *testing.T) {
 
 	// Many fixed-width columns count too: 8 BIGINTs a row, 64 bytes.
 	resp, err = rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-		SessionHandle: sess.SessionHandle, RunAsync: true, CanReadArrowResult_: ptr(true),
+		SessionHandle: sess, RunAsync: true, CanReadArrowResult_: ptr(true),
 		Statement:        "SELECT range a, range b, range c, range d, range e, range f, range g, range h FROM range(10000)",
 		GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 100000},
 	})
@@ -353,11 +352,10 @@ func TestCloseSessionFreesOperations(t *testing.T) {
 	srv := start(t, warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(100), warehouse.WithBatchRows(100), settled)
 	ctx := context.Background()
 	rc := rawClient(t, srv, http.DefaultTransport)
-	sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
-	require.NoError(t, err)
+	sess := openRawSession(t, rc)
 	for _, cloud := range []bool{false, true} {
 		resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-			SessionHandle: sess.SessionHandle, Statement: "SELECT range FROM range(5000)", RunAsync: true,
+			SessionHandle: sess, Statement: "SELECT range FROM range(5000)", RunAsync: true,
 			CanReadArrowResult_: ptr(true), CanDownloadResult_: ptr(cloud),
 			GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 1000},
 		})
@@ -365,7 +363,7 @@ func TestCloseSessionFreesOperations(t *testing.T) {
 		require.Nil(t, resp.DirectResults.CloseOperation, "more pages follow: the statement stays open")
 	}
 	require.Equal(t, 2, srv.OpenOperations())
-	cl, err := rc.CloseSession(ctx, &tcli.TCloseSessionReq{SessionHandle: sess.SessionHandle})
+	cl, err := rc.CloseSession(ctx, &tcli.TCloseSessionReq{SessionHandle: sess})
 	require.NoError(t, err)
 	require.Equal(t, tcli.TStatusCode_SUCCESS_STATUS, cl.Status.StatusCode)
 	assert.Zero(t, srv.OpenOperations(), "CloseSession frees the session's statements")
@@ -377,10 +375,9 @@ func TestIdleSessionFreesOperations(t *testing.T) {
 	srv := start(t, warehouse.WithSessionIdleTimeout(300*time.Millisecond), settled)
 	ctx := context.Background()
 	rc := rawClient(t, srv, http.DefaultTransport)
-	sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
-	require.NoError(t, err)
+	sess := openRawSession(t, rc)
 	resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-		SessionHandle: sess.SessionHandle, Statement: "SELECT range FROM range(5000)", RunAsync: true,
+		SessionHandle: sess, Statement: "SELECT range FROM range(5000)", RunAsync: true,
 		CanReadArrowResult_: ptr(true), GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 1000},
 	})
 	require.NoError(t, err)

@@ -118,11 +118,10 @@ func TestCutDownloadNotCounted(t *testing.T) {
 	srv := start(t, warehouse.WithCloudFetchThreshold(10), warehouse.WithAsyncThreshold(30*time.Second))
 	rc := rawClient(t, srv, http.DefaultTransport)
 	ctx := context.Background()
-	sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
-	require.NoError(t, err)
+	sess := openRawSession(t, rc)
 	// Few wide rows: cheap to make, even under the race detector.
 	resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-		SessionHandle: sess.SessionHandle, Statement: "SELECT repeat('x', 1 << 20) AS s FROM range(32)", RunAsync: true,
+		SessionHandle: sess, Statement: "SELECT repeat('x', 1 << 20) AS s FROM range(32)", RunAsync: true,
 		CanReadArrowResult_: ptr(true), CanDownloadResult_: ptr(true), GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 100},
 	})
 	require.NoError(t, err)

@@ -172,10 +172,9 @@ func cloudFetchLink(t *testing.T, srv *warehouse.Server) string {
 func executeWithLinks(t *testing.T, rc *tcli.TCLIServiceClient, rows int) (*tcli.TExecuteStatementResp, *tcli.TSparkDirectResults) {
 	t.Helper()
 	ctx := context.Background()
-	sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
-	require.NoError(t, err)
+	sess := openRawSession(t, rc)
 	resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-		SessionHandle: sess.SessionHandle, Statement: fmt.Sprintf("SELECT range FROM range(%d)", rows), RunAsync: true,
+		SessionHandle: sess, Statement: fmt.Sprintf("SELECT range FROM range(%d)", rows), RunAsync: true,
 		CanReadArrowResult_: ptr(true), CanDownloadResult_: ptr(true),
 		GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 100000},
 	})

@@ -152,10 +152,9 @@ func TestCloseUnblocksEverything(t *testing.T) {
 	// (whose status polls retry for seconds against a closed server) outlives the test.
 	ctx := context.Background()
 	rc := rawClient(t, srv, transport)
-	sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
-	require.NoError(t, err)
+	sess := openRawSession(t, rc)
 	exec, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-		SessionHandle: sess.SessionHandle, Statement: "SELECT wait_ms(60000)", RunAsync: true, CanReadArrowResult_: ptr(true),
+		SessionHandle: sess, Statement: "SELECT wait_ms(60000)", RunAsync: true, CanReadArrowResult_: ptr(true),
 	})
 	require.NoError(t, err)
 	require.Equal(t, tcli.TOperationState_RUNNING_STATE, exec.DirectResults.OperationStatus.GetOperationState())
@@ -182,6 +181,15 @@ func rawClient(t *testing.T, srv *warehouse.Server, transport http.RoundTripper)
 	tr.(*thrift.THttpClient).SetHeader("Authorization", "Bearer "+srv.Token())
 	proto := thrift.NewTBinaryProtocolFactoryConf(&thrift.TConfiguration{})
 	return tcli.NewTCLIServiceClientFactory(tr, proto)
+}
+
+// openRawSession opens a session on rc as the driver does (its protocol version) and
+// returns its handle.
+func openRawSession(t *testing.T, rc *tcli.TCLIServiceClient) *tcli.TSessionHandle {
+	t.Helper()
+	sess, err := rc.OpenSession(context.Background(), &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
+	require.NoError(t, err)
+	return sess.SessionHandle
 }
 
 func ptr[T any](v T) *T { return &v }

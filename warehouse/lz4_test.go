@@ -46,11 +46,10 @@ func TestLZ4Results(t *testing.T) {
 	srv := start(t, warehouse.WithCloudFetchThreshold(1000), warehouse.WithChunkRows(3000), warehouse.WithBatchRows(1000), settled)
 	ctx := context.Background()
 	rc := rawClient(t, srv, http.DefaultTransport)
-	sess, err := rc.OpenSession(ctx, &tcli.TOpenSessionReq{ClientProtocolI64: ptr(int64(42248))})
-	require.NoError(t, err)
+	sess := openRawSession(t, rc)
 	exec := func(q string, cloud bool) *tcli.TExecuteStatementResp {
 		resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-			SessionHandle: sess.SessionHandle, Statement: q, RunAsync: true,
+			SessionHandle: sess, Statement: q, RunAsync: true,
 			CanReadArrowResult_: ptr(true), CanDownloadResult_: ptr(cloud), CanDecompressLZ4Result_: ptr(true),
 			GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 100000},
 		})
