@@ -166,7 +166,8 @@ func setHTTPClient(v reflect.Value, hc *http.Client) {
 // calls: the caller's dbsql.WithTransport, else the TLS settings that the driver's own
 // pooled transport would use (dbsql.WithSkipTLSHostVerify's). Unwrapped, the driver sends
 // its Thrift calls through the one, or with the other; wrapped, the connector's transport
-// does so in its place, and the host's telemetry goes out the same way.
+// does so in its place, and the connector's telemetry goes out the same way, on an
+// exporter of its own (see Connector.attach).
 type callerTransport struct {
 	rt  http.RoundTripper // the caller's transport; nil for none
 	tls *tls.Config       // with rt nil: the driver's TLS settings when they skip verification, else nil
