@@ -452,18 +452,21 @@ func TestDivision(t *testing.T) {
 	require.NoError(t, conn.QueryRowContext(context.Background(), "SELECT ? / ?", nil, 0).Scan(&got))
 	assert.Nil(t, got, "NULL / 0")
 
-	// A session that turns ANSI mode off gets NULL, as on Databricks.
-	legacy := open(t, srv, "ansi_mode=false")
-	require.NoError(t, legacy.QueryRow("SELECT 1/0").Scan(&got))
-	assert.Nil(t, got, "1/0 with ansi_mode=false")
-	require.NoError(t, legacy.QueryRow("SELECT 6/4").Scan(&got))
-	assert.Equal(t, 1.5, got)
+	// A session that turns ANSI mode off gets NULL, as on Databricks, however the value is
+	// spelt.
+	for _, off := range []string{"false", "FALSE", "False"} {
+		legacy := open(t, srv, "ansi_mode="+off)
+		require.NoError(t, legacy.QueryRow("SELECT 1/0").Scan(&got))
+		assert.Nil(t, got, "1/0 with ansi_mode=%s", off)
+		require.NoError(t, legacy.QueryRow("SELECT 6/4").Scan(&got))
+		assert.Equal(t, 1.5, got)
+	}
 
 	// SET switches it within a session, both ways, under either name.
-	_, err = conn.ExecContext(context.Background(), "SET ansi_mode = false")
+	_, err = conn.ExecContext(context.Background(), "SET ansi_mode = FALSE")
 	require.NoError(t, err)
 	require.NoError(t, conn.QueryRowContext(context.Background(), "SELECT 1/0").Scan(&got))
-	assert.Nil(t, got, "1/0 after SET ansi_mode = false")
+	assert.Nil(t, got, "1/0 after SET ansi_mode = FALSE")
 	_, err = conn.ExecContext(context.Background(), "set spark.sql.ansi.enabled = 'true';")
 	require.NoError(t, err)
 	_, err = conn.ExecContext(context.Background(), "SELECT 1/0")
