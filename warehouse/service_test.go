@@ -329,3 +329,26 @@ func TestMoreSQLStatesAndParameters(t *testing.T) {
 	require.NoError(t, db.QueryRow("SELECT ?", dbsql.Parameter{Type: dbsql.SqlIntervalDay, Value: "-1 02:03:04"}).Scan(&iv))
 	assert.Equal(t, "-1 -02:03:04.000000", iv)
 }
+
+// DuckDB errors of no kind the warehouse names more precisely take the defaults of their
+// family: a binder error other than an unknown column is ANALYSIS_ERROR (42000), a
+// catalog error other than a missing table, schema or routine is CATALOG_ERROR (42704).
+// Only a message's first line is sent: DuckDB's following lines ("LINE 1: …" and a caret
+// under the statement) quote the SQL back.
+func TestDefaultSQLStates(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	for _, tc := range []struct{ q, state, class string }{
+		{"SELECT abs('x'::VARCHAR)", "42000", "[ANALYSIS_ERROR]"},
+		{"DROP TYPE nosuch", "42704", "[CATALOG_ERROR]"},
+		{"SELECT 1 FROM range(3) WHERE", "42601", "[PARSE_SYNTAX_ERROR]"},
+	} {
+		_, err := db.ExecContext(ctxTimeout(t, 20*time.Second), tc.q)
+		var ee dbsqlerr.DBExecutionError
+		require.True(t, errors.As(err, &ee), "%s: %v", tc.q, err)
+		assert.Equal(t, tc.state, ee.SqlState(), tc.q)
+		assert.Contains(t, err.Error(), tc.class, tc.q)
+		assert.NotContains(t, err.Error(), "\n", "%s: the message's first line only", tc.q)
+		assert.NotContains(t, err.Error(), "LINE 1", tc.q)
+	}
+}
