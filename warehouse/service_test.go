@@ -352,3 +352,20 @@ func TestDefaultSQLStates(t *testing.T) {
 		assert.NotContains(t, err.Error(), "LINE 1", tc.q)
 	}
 }
+
+// DuckDB's TIME and UUID, which Databricks has not, come back as strings: a TIME keeps
+// its fraction of a second, a UUID its canonical form.
+func TestTimeAndUUIDAsStrings(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	for _, tc := range []struct{ q, want string }{
+		{"SELECT TIME '12:34:56.789'", "12:34:56.789"},
+		{"SELECT TIME '12:34:56.000123'", "12:34:56.000123"},
+		{"SELECT TIME '12:34:56'", "12:34:56"},
+		{"SELECT uuid '6ba7b810-9dad-11d1-80b4-00c04fd430c8'", "6ba7b810-9dad-11d1-80b4-00c04fd430c8"},
+	} {
+		var got any
+		require.NoError(t, db.QueryRowContext(ctxTimeout(t, 20*time.Second), tc.q).Scan(&got), tc.q)
+		assert.Equal(t, tc.want, got, tc.q)
+	}
+}
