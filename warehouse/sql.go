@@ -244,7 +244,8 @@ func paramValue(p *tcli.TSparkParameter, loc *time.Location) (v any, cast string
 		return nil, "", nil
 	}
 	s := *p.Value.StringValue
-	bad := func(error) (any, string, error) { return nil, "", &castInputError{typ: typ} }
+	// A value its type cannot read: the parse error is not passed on, it quotes the value.
+	bad := func() (any, string, error) { return nil, "", &castInputError{typ: typ} }
 	switch {
 	case intBits[typ] > 0:
 		// Typed at its width, as Databricks types it (a Parameter of SqlInteger comes
@@ -256,7 +257,7 @@ func paramValue(p *tcli.TSparkParameter, loc *time.Location) (v any, cast string
 		case errors.Is(err, strconv.ErrRange):
 			return nil, "", &overflowError{typ: typ}
 		case err != nil:
-			return bad(err)
+			return bad()
 		case bits < 64:
 			return n, intCast[bits], nil
 		}
@@ -268,7 +269,7 @@ func paramValue(p *tcli.TSparkParameter, loc *time.Location) (v any, cast string
 		}
 		f, err := strconv.ParseFloat(s, bits)
 		if err != nil && !errors.Is(err, strconv.ErrRange) {
-			return bad(err)
+			return bad()
 		}
 		if bits == 32 {
 			return f, "FLOAT", nil
@@ -277,7 +278,7 @@ func paramValue(p *tcli.TSparkParameter, loc *time.Location) (v any, cast string
 	case typ == "BOOLEAN":
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			return bad(err)
+			return bad()
 		}
 		return b, "", nil
 	case typ == "STRING" || strings.HasPrefix(typ, "VARCHAR") || strings.HasPrefix(typ, "CHAR"):
@@ -297,11 +298,11 @@ func paramValue(p *tcli.TSparkParameter, loc *time.Location) (v any, cast string
 				return wallIn(t, in).UTC(), "", nil
 			}
 		}
-		return bad(errors.New("unknown timestamp layout"))
+		return bad()
 	case strings.HasPrefix(typ, "INTERVAL"):
 		text, err := intervalText(typ, s)
 		if err != nil {
-			return bad(err)
+			return bad()
 		}
 		return text, "INTERVAL", nil
 	case typ == "DATE" || strings.HasPrefix(typ, "DECIMAL") || typ == "BINARY":
