@@ -497,14 +497,9 @@ func (c *Connector) attach(u *url.URL) {
 		exporter.WithBackoff(c.cfg.tel.RetryDelay, exporter.DefaultBackoffMax, exporter.DefaultJitter),
 		exporter.WithLogger(c.cfg.logger),
 	}
-	switch {
-	case c.callerTr.rt != nil:
-		host = append(host, exporter.WithTransport(c.callerTr.rt))
-	case c.callerTr.tls != nil:
-		host = append(host, exporter.WithTLSConfig(c.callerTr.tls))
-	}
-	acq := []exporter.AcquireOption{exporter.WithConnCredentials(c.credentials()), exporter.WithHostOptions(host...)}
-	if c.callerTr.rt != nil || c.callerTr.tls != nil {
+	own := c.callerTr.exporterOptions()
+	acq := []exporter.AcquireOption{exporter.WithConnCredentials(c.credentials()), exporter.WithHostOptions(append(host, own...)...)}
+	if own != nil {
 		// A transport of its own means an exporter of its own: its token never goes through
 		// another connector's transport, nor theirs through its (exporter.WithOwner).
 		acq = append(acq, exporter.WithOwner("connector-"+strconv.FormatUint(rand.Uint64(), 36)))

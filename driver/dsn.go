@@ -415,10 +415,7 @@ func checkFragment(frag string) error {
 	own := ownParams(&dsnTelemetry{})
 	for _, pair := range strings.FieldsFunc(frag, func(r rune) bool { return r == '&' || r == ';' || r == '?' || r == '#' }) {
 		rawKey, value, _ := strings.Cut(pair, "=")
-		key := rawKey
-		if k, err := url.QueryUnescape(rawKey); err == nil {
-			key = k
-		}
+		key := unescapedKey(rawKey)
 		for _, p := range own {
 			if namesOwn(key, p) {
 				return newDSNParamError(key, value, p.want+", in the query: this one follows an unescaped '#', "+
@@ -427,6 +424,15 @@ func checkFragment(frag string) error {
 		}
 	}
 	return nil
+}
+
+// unescapedKey is a query key as written, unescaped when it can be (a key with a bad
+// escape stays as written: it is still matched against our names).
+func unescapedKey(raw string) string {
+	if k, err := url.QueryUnescape(raw); err == nil {
+		return k
+	}
+	return raw
 }
 
 // ownParam is one of our DSN parameters: its name, the values it accepts, and how it
@@ -486,10 +492,7 @@ func checkDroppedPairs(raw string) error {
 		off := 0
 		for _, part := range strings.Split(pair, ";") {
 			rawKey, _, hasValue := strings.Cut(part, "=")
-			key := rawKey
-			if k, err := url.QueryUnescape(rawKey); err == nil {
-				key = k
-			}
+			key := unescapedKey(rawKey)
 			value := ""
 			if hasValue {
 				value = part[len(rawKey)+1:]

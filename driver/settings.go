@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"reflect"
 	"time"
+
+	"github.com/dbtelemetry/dbtelemetry/exporter"
 )
 
 // driverSettings is what the Databricks driver's connector uses of what telemetry
@@ -171,6 +173,19 @@ func setHTTPClient(v reflect.Value, hc *http.Client) {
 type callerTransport struct {
 	rt  http.RoundTripper // the caller's transport; nil for none
 	tls *tls.Config       // with rt nil: the driver's TLS settings when they skip verification, else nil
+}
+
+// exporterOptions are the options that send the connector's telemetry as its Thrift
+// calls go: through the caller's transport, or with the driver's TLS settings; nil for
+// neither (the host's shared exporter's own transport).
+func (ct *callerTransport) exporterOptions() []exporter.Option {
+	switch {
+	case ct.rt != nil:
+		return []exporter.Option{exporter.WithTransport(ct.rt)}
+	case ct.tls != nil:
+		return []exporter.Option{exporter.WithTLSConfig(ct.tls)}
+	}
+	return nil
 }
 
 // transportProbe returns a connector option of the Databricks driver that reads the
