@@ -297,15 +297,10 @@ func sqlState(want string) func(t *testing.T, err error) {
 // row of the many batches.
 func TestWideRowsSplitBatches(t *testing.T) {
 	srv := start(t, warehouse.WithBatchBytes(64<<10), settled)
-	ctx := context.Background()
 	rc := rawClient(t, srv, http.DefaultTransport)
 	sess := openRawSession(t, rc)
 	const q = "SELECT repeat('x', 1000) AS s FROM range(1000)"
-	resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-		SessionHandle: sess, Statement: q, RunAsync: true, CanReadArrowResult_: ptr(true),
-		GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 100000},
-	})
-	require.NoError(t, err)
+	resp := executeDirect(t, rc, sess, q, 100000, false)
 	batches := resp.DirectResults.ResultSet.Results.ArrowBatches
 	require.GreaterOrEqual(t, len(batches), 1000*1000/(64<<10), "about 64 KiB of strings per batch")
 	var rows int64
@@ -316,12 +311,7 @@ func TestWideRowsSplitBatches(t *testing.T) {
 	assert.Equal(t, int64(1000), rows)
 
 	// Many fixed-width columns count too: 8 BIGINTs a row, 64 bytes.
-	resp, err = rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-		SessionHandle: sess, RunAsync: true, CanReadArrowResult_: ptr(true),
-		Statement:        "SELECT range a, range b, range c, range d, range e, range f, range g, range h FROM range(10000)",
-		GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 100000},
-	})
-	require.NoError(t, err)
+	resp = executeDirect(t, rc, sess, "SELECT range a, range b, range c, range d, range e, range f, range g, range h FROM range(10000)", 100000, false)
 	batches = resp.DirectResults.ResultSet.Results.ArrowBatches
 	assert.GreaterOrEqual(t, len(batches), 10000*64/(64<<10))
 	rows = 0
@@ -354,12 +344,7 @@ func TestCloseSessionFreesOperations(t *testing.T) {
 	rc := rawClient(t, srv, http.DefaultTransport)
 	sess := openRawSession(t, rc)
 	for _, cloud := range []bool{false, true} {
-		resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-			SessionHandle: sess, Statement: "SELECT range FROM range(5000)", RunAsync: true,
-			CanReadArrowResult_: ptr(true), CanDownloadResult_: ptr(cloud),
-			GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 1000},
-		})
-		require.NoError(t, err)
+		resp := executeDirect(t, rc, sess, "SELECT range FROM range(5000)", 1000, cloud)
 		require.Nil(t, resp.DirectResults.CloseOperation, "more pages follow: the statement stays open")
 	}
 	require.Equal(t, 2, srv.OpenOperations())
@@ -373,14 +358,9 @@ func TestCloseSessionFreesOperations(t *testing.T) {
 // A session that expires forgets its statements with it, even one with pages unread.
 func TestIdleSessionFreesOperations(t *testing.T) {
 	srv := start(t, warehouse.WithSessionIdleTimeout(300*time.Millisecond), settled)
-	ctx := context.Background()
 	rc := rawClient(t, srv, http.DefaultTransport)
 	sess := openRawSession(t, rc)
-	resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-		SessionHandle: sess, Statement: "SELECT range FROM range(5000)", RunAsync: true,
-		CanReadArrowResult_: ptr(true), GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 1000},
-	})
-	require.NoError(t, err)
+	resp := executeDirect(t, rc, sess, "SELECT range FROM range(5000)", 1000, false)
 	require.Nil(t, resp.DirectResults.CloseOperation)
 	require.Equal(t, 1, srv.OpenOperations())
 	require.Eventually(t, func() bool { return !srv.Sessions()[0].ClosedAt.IsZero() }, 5*time.Second, 10*time.Millisecond)

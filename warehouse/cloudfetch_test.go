@@ -117,14 +117,9 @@ func TestServedRetentionBoundary(t *testing.T) {
 func TestCutDownloadNotCounted(t *testing.T) {
 	srv := start(t, warehouse.WithCloudFetchThreshold(10), warehouse.WithAsyncThreshold(30*time.Second))
 	rc := rawClient(t, srv, http.DefaultTransport)
-	ctx := context.Background()
 	sess := openRawSession(t, rc)
 	// Few wide rows: cheap to make, even under the race detector.
-	resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-		SessionHandle: sess, Statement: "SELECT repeat('x', 1 << 20) AS s FROM range(32)", RunAsync: true,
-		CanReadArrowResult_: ptr(true), CanDownloadResult_: ptr(true), GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 100},
-	})
-	require.NoError(t, err)
+	resp := executeDirect(t, rc, sess, "SELECT repeat('x', 1 << 20) AS s FROM range(32)", 100, true)
 	links := resp.DirectResults.ResultSet.Results.ResultLinks
 	require.Len(t, links, 1)
 	require.Greater(t, links[0].BytesNum, int64(32<<20))

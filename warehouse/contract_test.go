@@ -1,7 +1,6 @@
 package warehouse_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -171,14 +170,8 @@ func cloudFetchLink(t *testing.T, srv *warehouse.Server) string {
 // results say the statement finished and carry links.
 func executeWithLinks(t *testing.T, rc *tcli.TCLIServiceClient, rows int) (*tcli.TExecuteStatementResp, *tcli.TSparkDirectResults) {
 	t.Helper()
-	ctx := context.Background()
 	sess := openRawSession(t, rc)
-	resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-		SessionHandle: sess, Statement: fmt.Sprintf("SELECT range FROM range(%d)", rows), RunAsync: true,
-		CanReadArrowResult_: ptr(true), CanDownloadResult_: ptr(true),
-		GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 100000},
-	})
-	require.NoError(t, err)
+	resp := executeDirect(t, rc, sess, fmt.Sprintf("SELECT range FROM range(%d)", rows), 100000, true)
 	dr := resp.DirectResults
 	require.Equal(t, tcli.TOperationState_FINISHED_STATE, dr.OperationStatus.GetOperationState())
 	require.NotEmpty(t, dr.ResultSet.Results.ResultLinks)

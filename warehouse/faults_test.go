@@ -192,6 +192,19 @@ func openRawSession(t *testing.T, rc *tcli.TCLIServiceClient) *tcli.TSessionHand
 	return sess.SessionHandle
 }
 
+// executeDirect runs q in the session sess as the driver does (asynchronously, Arrow,
+// direct results of up to maxRows rows; CloudFetch when download) and returns the answer.
+func executeDirect(t *testing.T, rc *tcli.TCLIServiceClient, sess *tcli.TSessionHandle, q string, maxRows int64, download bool) *tcli.TExecuteStatementResp {
+	t.Helper()
+	resp, err := rc.ExecuteStatement(context.Background(), &tcli.TExecuteStatementReq{
+		SessionHandle: sess, Statement: q, RunAsync: true,
+		CanReadArrowResult_: ptr(true), CanDownloadResult_: ptr(download),
+		GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: maxRows},
+	})
+	require.NoError(t, err, q)
+	return resp
+}
+
 func ptr[T any](v T) *T { return &v }
 
 // post sends a telemetry request the way an exporter does.

@@ -55,11 +55,7 @@ func TestInlinePagesHoldMaxRows(t *testing.T) {
 			ctx := context.Background()
 			rc := rawClient(t, srv, http.DefaultTransport)
 			sess := openRawSession(t, rc)
-			resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-				SessionHandle: sess, Statement: "SELECT range FROM range(2500)", RunAsync: true,
-				CanReadArrowResult_: ptr(true), GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 1000},
-			})
-			require.NoError(t, err)
+			resp := executeDirect(t, rc, sess, "SELECT range FROM range(2500)", 1000, false)
 			dr := resp.DirectResults
 			require.Equal(t, tcli.TOperationState_FINISHED_STATE, dr.OperationStatus.GetOperationState())
 			assert.Nil(t, dr.CloseOperation, "more pages follow")
@@ -67,6 +63,7 @@ func TestInlinePagesHoldMaxRows(t *testing.T) {
 			var n, sum int64
 			for i, want := range []struct{ start, rows int64 }{{0, 1000}, {1000, 1000}, {2000, 500}} {
 				if i > 0 {
+					var err error
 					page, err = rc.FetchResults(ctx, &tcli.TFetchResultsReq{
 						OperationHandle: resp.OperationHandle, Orientation: tcli.TFetchOrientation_FETCH_NEXT,
 						MaxRows: 1000, IncludeResultSetMetadata: ptr(true),
@@ -206,11 +203,7 @@ func TestCloseUnknownHandles(t *testing.T) {
 	ctx := context.Background()
 	rc := rawClient(t, srv, http.DefaultTransport)
 	sess := openRawSession(t, rc)
-	resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-		SessionHandle: sess, Statement: "SELECT range FROM range(5000)", RunAsync: true,
-		CanReadArrowResult_: ptr(true), GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 1000},
-	})
-	require.NoError(t, err)
+	resp := executeDirect(t, rc, sess, "SELECT range FROM range(5000)", 1000, false)
 	for i, want := range []tcli.TStatusCode{tcli.TStatusCode_SUCCESS_STATUS, tcli.TStatusCode_INVALID_HANDLE_STATUS} {
 		cl, err := rc.CloseOperation(ctx, &tcli.TCloseOperationReq{OperationHandle: resp.OperationHandle})
 		require.NoError(t, err)
@@ -288,16 +281,11 @@ func TestCloudFetchThresholdIsExclusive(t *testing.T) {
 // no other call), leaves a session that still takes the next statement soon after.
 func TestLongStatementKeepsSession(t *testing.T) {
 	srv := start(t, warehouse.WithSessionIdleTimeout(time.Second), settled)
-	ctx := context.Background()
 	rc := rawClient(t, srv, http.DefaultTransport)
 	sess := openRawSession(t, rc)
 	exec := func(q string) {
 		t.Helper()
-		resp, err := rc.ExecuteStatement(ctx, &tcli.TExecuteStatementReq{
-			SessionHandle: sess, Statement: q, RunAsync: true, CanReadArrowResult_: ptr(true),
-			GetDirectResults: &tcli.TSparkGetDirectResults{MaxRows: 1000},
-		})
-		require.NoError(t, err, q)
+		resp := executeDirect(t, rc, sess, q, 1000, false)
 		require.Equal(t, tcli.TOperationState_FINISHED_STATE, resp.DirectResults.OperationStatus.GetOperationState(), q)
 	}
 	exec("SELECT wait_ms(2500)")
