@@ -189,13 +189,7 @@ func TestCloudFetchDownloadRetried(t *testing.T) {
 	t.Cleanup(func() { _ = db.Close() })
 	rows, err := db.Query("SELECT range FROM range(1000)")
 	require.NoError(t, err)
-	n := 0
-	for rows.Next() {
-		n++
-	}
-	require.NoError(t, rows.Err())
-	require.NoError(t, rows.Close())
-	assert.Equal(t, 1000, n)
+	assert.Equal(t, 1000, countRows(t, rows))
 	st := lastStatement(t, srv)
 	assert.Equal(t, warehouse.DeliveryCloudFetch, st.Delivery)
 	assert.Equal(t, st.Chunks+1, st.ChunkDownloads, "the cut download and its retry")

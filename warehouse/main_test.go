@@ -40,6 +40,18 @@ var clientSide = []goleak.Option{
 // answer is then RUNNING, with no result in it).
 var settled = warehouse.WithAsyncThreshold(30 * time.Second)
 
+// countRows reads rows to their end, closes them and returns how many there were.
+func countRows(t testing.TB, rows *sql.Rows) int {
+	t.Helper()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	require.NoError(t, rows.Err())
+	require.NoError(t, rows.Close())
+	return n
+}
+
 // start runs a warehouse for the test and closes it at the end.
 func start(t testing.TB, opts ...warehouse.Option) *warehouse.Server {
 	t.Helper()

@@ -265,13 +265,7 @@ func TestCloudFetchThresholdIsExclusive(t *testing.T) {
 	}{{1000, warehouse.DeliveryInline}, {1001, warehouse.DeliveryCloudFetch}} {
 		rows, err := db.QueryContext(ctxTimeout(t, 20*time.Second), "SELECT range FROM range(?)", tc.rows)
 		require.NoError(t, err)
-		n := 0
-		for rows.Next() {
-			n++
-		}
-		require.NoError(t, rows.Err())
-		require.NoError(t, rows.Close())
-		assert.Equal(t, tc.rows, n)
+		assert.Equal(t, tc.rows, countRows(t, rows))
 		assert.Equal(t, tc.want, lastStatement(t, srv).Delivery, "%d rows", tc.rows)
 	}
 }
