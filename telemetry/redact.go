@@ -47,6 +47,15 @@ var (
 	// The row a Delta constraint rejected, column by column, values bare:
 	// "CHECK constraint c (x > 0) violated by row with values:\n - name : Alice\n - x : -1".
 	rowValuesRe = regexp.MustCompile(`(?is)(\bviolated by row with values:).*`)
+	// The analysed plan Spark appends to an AnalysisException's message, after ";" and a
+	// newline: a root node, then its children ("+- ", ":- "), which print the statement's
+	// string literals bare and name the tables and columns it reads. It runs to the end of
+	// the message.
+	planTreeRe = regexp.MustCompile(`(?s)(;)[ \t]*\n[^\n]*\n[ \t]*[+:]- .*`)
+	// An XML element whose name says it holds a secret, as in the error body of an object
+	// store that refused a pre-signed link, which the driver quotes in a failed Volumes
+	// operation's error: <SignatureProvided>…</SignatureProvided> (S3), <X-Amz-Security-Token>.
+	secretElementRe = regexp.MustCompile(`(?i)(<[\w.-]*(?:signature|token|secret|password|credential)[\w.-]*>)[^<]*`)
 	// user:secret@host without a scheme (the Go driver's DSN: token:<pat>@host).
 	userinfoRe = regexp.MustCompile("[A-Za-z0-9._%+\\-]+:[^@\\s/'\"`]+@")
 	bearerRe   = regexp.MustCompile(`(?i)\b(bearer)(\s+|\s*[:=]\s*)[A-Za-z0-9\-._~+/]{8,}=*`)
@@ -62,6 +71,8 @@ var (
 	redactRules = [...]redactRule{
 		{need: []string{"sql"}, re: sqlBlockRe, repl: "${1} " + Redacted},
 		{need: []string{"with values:"}, re: rowValuesRe, repl: "${1} " + Redacted},
+		{need: []string{"+- ", ":- "}, re: planTreeRe, repl: "${1} " + Redacted},
+		{need: []string{"signature", "token", "secret", "password", "credential"}, pre: hasOpenTag, re: secretElementRe, repl: "${1}" + Redacted},
 		// The message of the caller's own raise_error or assert_true: text of the
 		// application's, which may hold anything; the SQLSTATE after it stays.
 		bareValue(`(?s)(\[USER_RAISED_EXCEPTION\]).*?(\s+SQLSTATE:|$)`, "user_raised_exception"),
@@ -142,6 +153,11 @@ func bareValue(pattern string, need ...string) redactRule {
 //   - the row a Delta constraint rejected ("violated by row with values: …", to the end
 //     of the message), whose values are listed bare, and the message of a
 //     [USER_RAISED_EXCEPTION] (raise_error, assert_true: the application's own text);
+//   - the analysed plan Spark appends to an analysis error (";" and a newline, then a
+//     tree of "+- " nodes, to the end of the message), which prints literals bare;
+//   - the text of XML elements named for a secret (<SignatureProvided>, <…Token>,
+//     <…Secret…>, <…Password…>, <…Credential…>), as an object store's error body echoes
+//     them;
 //   - numbers that stand alone, as a server quotes a value it could not cast or store
 //     ("The value 987654321L of the type …" → "The value ? of the type …"), and the
 //     parts of dates and times; error classes, SQLSTATEs, positions ("line 1, pos 7"),
@@ -864,6 +880,17 @@ func hasDrive(s string) bool {
 	for i := 1; i+1 < len(s); i++ {
 		if s[i] == ':' && (s[i+1] == '\\' || s[i+1] == '/') && isLetter(s[i-1]) &&
 			(i < 2 || !isLetter(s[i-2]) && (s[i-2] < '0' || s[i-2] > '9')) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasOpenTag reports whether s holds "<" followed by a character of an element's name
+// (a word character, "." or "-"): where secretElementRe can start to match.
+func hasOpenTag(s string) bool {
+	for i := 0; i+1 < len(s); i++ {
+		if c := s[i+1]; s[i] == '<' && (isLetter(c) || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
 			return true
 		}
 	}
