@@ -60,7 +60,9 @@ var (
 	userinfoRe = regexp.MustCompile("[A-Za-z0-9._%+\\-]+:[^@\\s/'\"`]+@")
 	bearerRe   = regexp.MustCompile(`(?i)\b(bearer)(\s+|\s*[:=]\s*)[A-Za-z0-9\-._~+/]{8,}=*`)
 	basicRe    = regexp.MustCompile(`(?i)\b(basic)\s+([A-Za-z0-9+/]{6,}={0,2})`)
-	jwtRe      = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)
+	// Azure Storage's shared-key scheme: "SharedKey <account>:<signature>".
+	sharedKeyRe = regexp.MustCompile(`(?i)\b(sharedkey(?:lite)?)\s+[^\s:]+:[A-Za-z0-9+/=]+`)
+	jwtRe       = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)
 	// Databricks tokens (PAT dapi…, dkea…, OAuth secrets dose…, dsapi…) and AWS key ids.
 	dbTokenRe     = regexp.MustCompile(`(?:dapi|dkea|dose|dsapi)[A-Za-z0-9]{16,}(?:-\d+)?|(?:AKIA|ASIA)[0-9A-Z]{16}`)
 	windowsPathRe = regexp.MustCompile(`(^|[^A-Za-z0-9])[A-Za-z]:[\\/](?:[^\\/\s'"<>|?*:]+[\\/])+`)
@@ -107,6 +109,7 @@ var (
 		{need: []string{"=", ":"}, apply: redactKVSecrets},
 		{need: []string{"bearer"}, re: bearerRe, repl: "${1} " + Redacted},
 		{need: []string{"basic"}, re: basicRe, fn: redactBasic},
+		{need: []string{"sharedkey"}, re: sharedKeyRe, repl: "${1} " + Redacted},
 		{need: []string{"eyj"}, re: jwtRe, repl: Redacted},
 		{need: []string{"dapi", "dkea", "dose", "dsapi", "akia", "asia"}, re: dbTokenRe, repl: Redacted},
 		{need: []string{"@"}, pre: hasUserinfo, re: userinfoRe, repl: Redacted + "@"},
@@ -139,9 +142,9 @@ func bareValue(pattern string, need ...string) redactRule {
 // MaxRedactedLen bytes. It is meant for error messages and stack traces:
 //
 //   - Bearer and Basic credentials, JWTs, Databricks tokens (dapi…, dkea…, dose…,
-//     dsapi…) and AWS access key ids;
-//   - password, pwd, token, secret, client_secret, access_token, refresh_token, api_key
-//     and similar keys, in JSON ("k": "v", or \"k\": \"v\" for JSON quoted in a JSON
+//     dsapi…) and AWS access key ids, and Azure Storage's "SharedKey account:signature";
+//   - password, pwd, token, secret, client_secret, access_token, refresh_token, api_key,
+//     signature, sig (a SAS signature) and similar keys, in JSON ("k": "v", or \"k\": \"v\" for JSON quoted in a JSON
 //     string) and k=v form;
 //   - URL userinfo (and user:secret@host without a scheme) and URL query strings and
 //     fragments (pre-signed CloudFetch links carry their signature there);
@@ -214,10 +217,13 @@ func redactOnce(s string) string {
 
 // secretKeyWords are the key names (SPEC §4a) whose values are secrets; a key matches
 // when it contains one, ignoring case: client_secret, accessToken, X-Api-Key, PWD, ...
-var secretKeyWords = []string{"password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey", "credential"}
+var secretKeyWords = []string{"password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey", "credential", "signature"}
 
+// isSecretKey reports whether key names a secret: it holds one of secretKeyWords, or is
+// "sig" (an Azure SAS signature, sig=…, which a URL rule misses once the URL is escaped or
+// cut), or, in JSON, holds "authorization".
 func isSecretKey(key string, json bool) bool {
-	return containsAnyFold(key, secretKeyWords) || json && indexFold(key, "authorization") >= 0
+	return containsAnyFold(key, secretKeyWords) || strings.EqualFold(key, "sig") || json && indexFold(key, "authorization") >= 0
 }
 
 func isKeyByte(c byte) bool {

@@ -45,6 +45,17 @@ func TestRedactRealServerMessagesLeakNothing(t *testing.T) {
 				"Aggregate [dept#12], [dept#12, name#13]\n+- Filter (name#13 = " + literal + ")\n   +- SubqueryAlias spark_catalog.hr.people\n" +
 				"      +- Relation spark_catalog.hr.people[dept#12,name#13,ssn#14] parquet\n",
 			[]string{literal, "hr.people", "ssn#"}},
+		// A signed Azure link whose URL rule cannot see it: JSON-escaped slashes, or the
+		// query alone; and Azure Storage's shared-key header echoed back.
+		{"Azure SAS behind JSON-escaped slashes",
+			`request failed: {"url":"https:\/\/acct.blob.core.windows.net\/c\/f?sv=2022-11-02&se=2026-11-27&sig=c2lnbmF0dXJlc2VjcmV0%3D"}`,
+			[]string{"c2lnbmF0dXJlc2VjcmV0"}},
+		{"bare SAS query", "sv=2022-11-02&sr=b&sig=c2lnbmF0dXJlc2VjcmV0%3D&se=2026-11-27",
+			[]string{"c2lnbmF0dXJlc2VjcmV0"}},
+		{"SigV4 header echoed", "Authorization: AWS4-HMAC-SHA256 Credential=x/y, SignedHeaders=host, Signature=" + s3Signature,
+			[]string{s3Signature}},
+		{"Azure shared key", "Authorization: SharedKey myaccount:c2lnbmF0dXJlc2VjcmV0bW9yZQ==",
+			[]string{"c2lnbmF0dXJlc2VjcmV0bW9yZQ"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
