@@ -504,7 +504,7 @@ func (c *Connector) attach(u *url.URL) {
 		// another connector's transport, nor theirs through its (exporter.WithOwner).
 		acq = append(acq, exporter.WithOwner("connector-"+strconv.FormatUint(rand.Uint64(), 36)))
 	}
-	if isLoopback(u.Hostname()) {
+	if loopbackHost(u) {
 		acq = append(acq, exporter.WithLoopbackDSN())
 	}
 	key := aggKey{cfg: c.cfg.tel, authType: authType, workspaceID: workspaceID}
@@ -574,12 +574,13 @@ func queryOf(u *url.URL) string {
 	return "?" + u.RawQuery
 }
 
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+// loopbackHost reports whether the DSN's host is a loopback host, judged as the exporter
+// judges the host it sends to (exporter.ParseTarget: localhost and names under
+// .localhost in any case, with or without a final dot, and loopback addresses), so that
+// the exporter never refuses, as a loopback host the DSN did not name, the DSN's own.
+func loopbackHost(u *url.URL) bool {
+	t, err := exporter.ParseTarget(u.Scheme+"://"+u.Host, true)
+	return err == nil && t.Loopback
 }
 
 // connectorDriver lets sqlmw wrap a ready connector.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -400,4 +401,21 @@ func TestSkipTLSHostVerifyReachesAnUntrustedServer(t *testing.T) {
 			assert.Equal(t, tc.reaches, calls.Load() > 0, "the server got the driver's call")
 		})
 	}
+}
+
+// A DSN that names the local warehouse LOCALHOST (the resolver takes the name in any
+// case) has its telemetry delivered there: the driver judges the host loopback as the
+// exporter does, which refuses a loopback host the DSN did not name.
+func TestLoopbackNameInAnyCaseGetsTelemetry(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	dsn := strings.Replace(srv.DSN(), "127.0.0.1", "LOCALHOST", 1)
+	require.Contains(t, dsn, "@LOCALHOST:")
+	db, err := sql.Open("databricks-telemetry", dsn+"?enableTelemetry=true")
+	require.NoError(t, err)
+	var one int
+	require.NoError(t, db.QueryRow("SELECT 1").Scan(&one))
+	require.NoError(t, db.Close())
+	require.NotEmpty(t, decodeLogs(t, srv), "the statement's log reached the warehouse's ingest")
 }

@@ -141,3 +141,31 @@ func TestFailedConnectionsAreNotTracked(t *testing.T) {
 	defer c.connsMu.Unlock()
 	assert.Empty(t, c.conns)
 }
+
+// The DSN's host counts as loopback exactly when the exporter judges it so: a host the
+// exporter calls loopback while the driver does not has its telemetry refused (a loopback
+// host the DSN did not name), and telemetry goes off for a DSN on LOCALHOST or
+// app.localhost.
+func TestLoopbackHostAgreesWithTheExporter(t *testing.T) {
+	for _, tc := range []struct {
+		dsn  string
+		want bool
+	}{
+		{"http://localhost:8080", true},
+		{"http://LocalHost:8080", true},
+		{"http://localhost.:8080", true},
+		{"http://app.localhost:8080", true},
+		{"https://App.LOCALHOST", true},
+		{"http://127.0.0.1:8080", true},
+		{"http://127.1.2.3", true},
+		{"http://[::1]:8080", true},
+		{"https://adb-1.azuredatabricks.net", false},
+		{"https://localhost.example.com", false},
+		{"https://notlocalhost", false},
+		{"http://10.0.0.1:8080", false},
+	} {
+		u, err := url.Parse(tc.dsn)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, loopbackHost(u), tc.dsn)
+	}
+}

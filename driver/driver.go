@@ -11,7 +11,8 @@
 // the caller's path. The DSN takes the driver's own telemetry parameters
 // (enableTelemetry, telemetry_batch_size, telemetry_flush_interval,
 // telemetry_retry_count, telemetry_retry_delay); without enableTelemetry the server's
-// feature flag decides. NewConnector does the same for sql.OpenDB.
+// feature flag decides. With NewConnector, for sql.OpenDB, the options WithTelemetry,
+// WithBatchSize, WithFlushInterval and WithTelemetryConfig set them.
 package driver
 
 import (

@@ -10,7 +10,8 @@ import (
 )
 
 // Hosts holds the telemetry shared by the connections to a host: one exporter (with its
-// circuit breaker, retry policy and feature-flag cache, as in the reference drivers) per host, and over it
+// circuit breaker, retry policy and feature-flag cache, as in the reference drivers) per host
+// (and one of its own for a connector with its own transport or TLS settings), and over it
 // one aggregator per distinct setting of the host's connectors (their telemetry_*
 // parameters, auth type and workspace), everything reference counted. The host's first
 // connector sets the exporter's retries and backoff; a later one's batch size and flush
@@ -67,7 +68,8 @@ func (r *hostRef) release(ctx context.Context) error {
 // Close flushes and closes every host's telemetry, bounded by ctx.
 func (h *Hosts) Close(ctx context.Context) error { return h.reg.Close(ctx) }
 
-// Len returns the number of hosts with live connectors.
+// Len returns the number of host exporters with live connectors: a host's shared one and
+// those of connectors with their own transport.
 func (h *Hosts) Len() int { return h.reg.Len() }
 
 // Refs returns the live references to the host key (scheme://host:port).

@@ -8,7 +8,8 @@
 //     failsafe-go circuit breaker that is kept per host.
 //   - FeatureFlagCache reads the server-side telemetry switch through the same breaker.
 //   - Registry hands out one reference-counted HTTPExporter (with its flag cache and an
-//     optional Layer, e.g. an aggregator) per normalised host.
+//     optional Layer, e.g. an aggregator) per normalised host, and one of its own to an
+//     owner that needs one (WithOwner).
 //   - JSONLinesExporter writes one log per line to an io.Writer, for local debugging.
 //
 // The telemetry target is only ever the DSN's own host, validated by ParseTarget

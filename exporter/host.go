@@ -19,7 +19,8 @@ type Target struct {
 	Host string
 	// Port is the explicit port, or the scheme's default (443 for https).
 	Port int
-	// Loopback reports a loopback host (127.0.0.0/8, ::1, localhost).
+	// Loopback reports a loopback host (127.0.0.0/8, ::1, localhost and names under
+	// .localhost).
 	Loopback bool
 }
 

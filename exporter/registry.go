@@ -19,7 +19,8 @@ type Layer interface {
 }
 
 // Registry shares one HTTPExporter (with its flag cache, circuit breaker and optional
-// Layer) per normalised host between connections, reference counted. It is a value the
+// Layer) per normalised host between connections, reference counted; an owner
+// (WithOwner) gets one of its own for the host. It is a value the
 // driver owns; there is no package-level state. No goroutine it starts outlives Close.
 type Registry struct {
 	cfg config
@@ -303,7 +304,8 @@ func (e *entry) wait(ctx context.Context) error {
 	}
 }
 
-// Len returns the number of hosts with live handles.
+// Len returns the number of host exporters with live handles: a host's shared one and
+// any owner's own (WithOwner).
 func (r *Registry) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
