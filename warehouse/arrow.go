@@ -488,6 +488,7 @@ type nestedType struct {
 	elem   *nestedType   // a list's elements, a MAP's values
 	key    *nestedType   // a MAP's keys
 	wall   bool          // a TIMESTAMP without a time zone: a wall time in the session's
+	scalar string        // any other type: its name in upper case (UUID, TIME, BLOB, …)
 }
 
 // parseNested reads a DuckDB type name such as STRUCT("a b" DECIMAL(5,2), c DATE[])[].
@@ -511,6 +512,8 @@ func parseNested(name string) *nestedType {
 		}
 	case strings.HasPrefix(upper, "TIMESTAMP"):
 		t.wall = !hasZone(upper)
+	default:
+		t.scalar = upper
 	}
 	return t
 }
@@ -574,7 +577,25 @@ func appendJSON(b []byte, v any, shape *nestedType, loc *time.Location) ([]byte,
 		return append(b, "null"...), nil
 	case duckdb.Decimal:
 		return append(b, decimalString(x)...), nil
+	case duckdb.Interval, duckdb.UUID:
+		// Strings at the top level (formatValue), strings nested.
+		s, err := formatValue(x, nil, loc)
+		if err != nil {
+			return nil, err
+		}
+		return strconv.AppendQuote(b, s), nil
+	case []byte:
+		if shape != nil && shape.scalar == "UUID" && len(x) == 16 {
+			s, err := formatValue(x, nil, loc)
+			if err != nil {
+				return nil, err
+			}
+			return strconv.AppendQuote(b, s), nil
+		}
 	case time.Time:
+		if shape != nil && strings.HasPrefix(shape.scalar, "TIME") { // TIME, TIMETZ: strings at the top level
+			return strconv.AppendQuote(b, x.Format("15:04:05.999999")), nil
+		}
 		if shape != nil && shape.wall {
 			x = wallIn(x, loc)
 		}
@@ -678,25 +699,27 @@ func formatInterval(iv duckdb.Interval) string {
 		}
 		parts = append(parts, fmt.Sprintf("%s%d-%d", sign, m/12, m%12))
 	}
-	d := time.Duration(iv.Micros) * time.Microsecond
-	parts = append(parts, fmt.Sprintf("%d %s", iv.Days, formatClock(d)))
+	// Days and microseconds may differ in sign: one sign for their sum, a day 24 hours,
+	// in int64 microseconds (a time.Duration overflows at 292 years).
+	const dayMicros = int64(24 * time.Hour / time.Microsecond)
+	days, us := int64(iv.Days)+iv.Micros/dayMicros, iv.Micros%dayMicros
+	switch {
+	case days > 0 && us < 0:
+		days, us = days-1, us+dayMicros
+	case days < 0 && us > 0:
+		days, us = days+1, us-dayMicros
+	}
+	sign := ""
+	if days < 0 || us < 0 {
+		sign, days, us = "-", -days, -us
+	}
+	const (
+		second = int64(time.Second / time.Microsecond)
+		minute = 60 * second
+		hour   = 60 * minute
+	)
+	parts = append(parts, fmt.Sprintf("%s%d %02d:%02d:%02d.%06d", sign, days, us/hour, us%hour/minute, us%minute/second, us%second))
 	return strings.Join(parts, " ")
-}
-
-func formatClock(d time.Duration) string {
-	neg := d < 0
-	if neg {
-		d = -d
-	}
-	h := d / time.Hour
-	m := (d % time.Hour) / time.Minute
-	s := (d % time.Minute) / time.Second
-	us := (d % time.Second) / time.Microsecond
-	out := fmt.Sprintf("%02d:%02d:%02d.%06d", h, m, s, us)
-	if neg {
-		out = "-" + out
-	}
-	return out
 }
 
 // decimalSize parses DECIMAL(p,s); DuckDB's default is (18,3).

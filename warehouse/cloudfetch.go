@@ -117,6 +117,9 @@ func (s *Server) serveChunk(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.Itoa(len(c.body)))
+	if r.Method == http.MethodHead { // the file's headers only: not a download
+		return
+	}
 	// Counted before the write: a client that has read the file must find it counted.
 	s.rec.statement(c.stmtID, func(st *StatementRecord) { st.ChunkDownloads++ })
 	if _, err := w.Write(c.body); err != nil {

@@ -83,8 +83,8 @@ func TestTypesRoundTrip(t *testing.T) {
 // A wall time the session's clocks skip (summer time begins) is moved forward by the gap,
 // as Spark and DuckDB's TIMESTAMPTZ move it: a literal, a parameter and a nested value
 // alike. A wall time the clocks show twice (summer time ends) is the earlier instant, as
-// in Spark. Zones west and east of Greenwich, where time.Date picks differently, and the
-// day Samoa skipped.
+// in Spark. Zones west and east of Greenwich, where time.Date picks differently, the
+// day Samoa skipped and the day it repeated.
 func TestTimestampAcrossClockChanges(t *testing.T) {
 	srv := start(t)
 	for _, tc := range []struct {
@@ -99,6 +99,9 @@ func TestTimestampAcrossClockChanges(t *testing.T) {
 		{"Europe/Berlin", "2024-10-27 02:30:00", time.Date(2024, 10, 27, 0, 30, 0, 0, time.UTC), false},
 		{"America/New_York", "2024-03-10 01:59:59", time.Date(2024, 3, 10, 6, 59, 59, 0, time.UTC), true},
 		{"America/New_York", "2024-03-10 03:00:00", time.Date(2024, 3, 10, 7, 0, 0, 0, time.UTC), true},
+		// The day Samoa lived twice (1892, +12:33:04 to -11:26:56): the earlier instant,
+		// which only a look a whole day around the wall time finds.
+		{"Pacific/Apia", "1892-07-04 12:00:00", time.Date(1892, 7, 3, 23, 26, 56, 0, time.UTC), false},
 	} {
 		t.Run(tc.zone+" "+tc.wall, func(t *testing.T) {
 			db := open(t, srv, "timezone="+tc.zone)
@@ -200,11 +203,14 @@ func TestComplexTypes(t *testing.T) {
 		{"struct", "{'b': [1.5::DECIMAL(4,1)], 'a': 'x'}", "STRUCT", `{"b":[1.5],"a":"x"}`}, // declared order
 		{"struct with quoted names", `{'"q"': 1, 'a b': {'z': 2, 'y': 3}}`, "STRUCT", `{"\"q\"":1,"a b":{"z":2,"y":3}}`},
 		{"array of structs in order", "[{'y': 1, 'x': 2}]", "ARRAY", `[{"y":1,"x":2}]`},
+		{"array of structs holding arrays, in order", "[{'y': [1], 'x': 2}]", "ARRAY", `[{"y":[1],"x":2}]`},
 		{"map", "MAP {'k': [TIMESTAMP '2024-01-01 00:00:00']}", "MAP", `{"k":["2024-01-01 00:00:00 +0000 UTC"]}`},
 		{"map in order", "MAP {'b': 1, 'a': 2}", "MAP", `{"b":1,"a":2}`},
 		{"map keys shown as values are", "MAP {1.50::DECIMAL(4,2): 1, 2.00::DECIMAL(4,2): 2}", "MAP", `{"1.50":1,"2.00":2}`},
 		{"map timestamp key", "MAP {TIMESTAMPTZ '2024-01-01 00:00:00+00': 1}", "MAP", `{"2024-01-01 00:00:00 +0000 UTC":1}`},
 		{"map string key with a quote", `MAP {'a"b': 1}`, "MAP", `{"a\"b":1}`},
+		{"map empty string key", "MAP {'': 1}", "MAP", `{"":1}`},
+		{"struct with a comma and a parenthesis in a name", "{'z,y)': 1, 'a': 2}", "STRUCT", `{"z,y)":1,"a":2}`}, // declared order
 	}
 	// Native decimals change top-level DECIMAL columns only.
 	for _, mode := range []struct{ name, params string }{{"string decimals", ""}, {"native decimals", "useArrowNativeDecimal=true"}} {

@@ -32,6 +32,11 @@ func main() {
 		}
 		os.Exit(2)
 	}
+	if err := checkArgs(fs, *async, *cloud, *idle); err != nil {
+		fmt.Fprintln(fs.Output(), "warehouse:", err)
+		fs.Usage()
+		os.Exit(2)
+	}
 	opts := []warehouse.Option{
 		warehouse.WithAddr(*addr), warehouse.WithTelemetryFlag(*flagOn),
 		warehouse.WithAsyncThreshold(*async), warehouse.WithCloudFetchThreshold(*cloud),
@@ -47,14 +52,32 @@ func main() {
 		fmt.Fprintln(os.Stderr, "warehouse:", err)
 		os.Exit(1)
 	}
-	fmt.Println(srv.DSN())
+	// Caught before the DSN goes out: a supervisor that stops it once it has read the
+	// DSN must not kill it before it closes the server.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	fmt.Println(srv.DSN())
 	forgetTelemetry(ctx, srv, forgetEvery)
 	if err := srv.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "warehouse: close:", err)
 		os.Exit(1)
 	}
+}
+
+// checkArgs refuses what flag.Parse lets through: stray arguments (the flags after the
+// first are not parsed at all) and negative durations and row counts.
+func checkArgs(fs *flag.FlagSet, async time.Duration, cloud int64, idle time.Duration) error {
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))
+	case async < 0:
+		return fmt.Errorf("-async-threshold %v is negative", async)
+	case cloud < 0:
+		return fmt.Errorf("-cloudfetch-threshold %d is negative", cloud)
+	case idle < 0:
+		return fmt.Errorf("-session-idle %v is negative (0: never)", idle)
+	}
+	return nil
 }
 
 // What the standalone warehouse keeps of its records: the last keptStatements statements
