@@ -13,11 +13,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/dbtelemetry/dbtelemetry/internal/testlog"
+	"github.com/dbtelemetry/dbtelemetry/internal/testwait"
 )
 
 // A telemetry or feature-flag server that writes bytes on a connection the exporter has
@@ -200,5 +205,73 @@ func TestOwnTransportRefusesTLSBelow12(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "protocol version") {
 		t.Fatalf("err = %v, want a protocol version failure", err)
+	}
+}
+
+// endlessBody is a response body that never ends until it is closed, as a hostile server
+// holds a connection open; it records its Close.
+type endlessBody struct {
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (b *endlessBody) Read([]byte) (int, error) {
+	<-b.closed
+	return 0, net.ErrClosed
+}
+
+func (b *endlessBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
+// contextBlindTransport answers every request at once with status and an endless body,
+// and never looks at the request's context (a caller's transport may not): only the
+// exporter can end the read.
+type contextBlindTransport struct {
+	status int
+	bodies chan *endlessBody
+}
+
+func (rt *contextBlindTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+	b := &endlessBody{closed: make(chan struct{})}
+	rt.bodies <- b
+	return &http.Response{StatusCode: rt.status, Header: http.Header{}, Body: b, Request: req}, nil
+}
+
+// A body that never ends, from a transport that ignores the request's context, holds an
+// attempt no longer than its timeout: the exporter closes the body when the attempt
+// ends, for an answer of every class. A 101's body (the raw connection net/http hands
+// over) is closed unread, at once: its attempt ends long before its timeout.
+func TestEndlessBodyEndsWithTheAttempt(t *testing.T) {
+	for _, status := range []int{http.StatusOK, http.StatusServiceUnavailable, http.StatusNotFound, http.StatusSwitchingProtocols} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			rt := &contextBlindTransport{status: status, bodies: make(chan *endlessBody, 1)}
+			timeout := 50 * time.Millisecond
+			if status == http.StatusSwitchingProtocols {
+				timeout = time.Hour
+			}
+			e := defaultExporter(t, rt, WithMaxRetries(0), WithAttemptTimeout(timeout))
+			t.Cleanup(func() { // before the exporter's Close: an export stuck on a body ends
+				select {
+				case b := <-rt.bodies:
+					_ = b.Close()
+				default:
+				}
+			})
+			done := make(chan error, 1)
+			go func() { done <- e.Export(context.Background(), batch(1)) }()
+			err := testwait.Recv(t, done, 10*time.Second, "the export to end")
+			b := testwait.Recv(t, rt.bodies, time.Second, "the attempt's body")
+			testwait.Recv(t, b.closed, time.Second, "the body's Close")
+			if status == http.StatusOK {
+				require.NoError(t, err, "a 2xx is delivered whatever its body")
+				return
+			}
+			require.Error(t, err)
+		})
 	}
 }

@@ -281,6 +281,16 @@ func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http
 	if err != nil {
 		return nil, attemptError(actx, err)
 	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// net/http hands a 101's connection over as the body: nothing to read there.
+		_ = resp.Body.Close()
+		return nil, &StatusError{StatusCode: resp.StatusCode}
+	}
+	// The attempt's end closes the body: a transport may stop watching the request's
+	// context once the headers are in (a caller's transport may never watch it), and a
+	// body that never ends must not hold the attempt past its timeout.
+	stop := context.AfterFunc(actx, func() { _ = resp.Body.Close() })
+	defer stop()
 	data, readErr := readCapped(resp.Body, maxBody)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, &StatusError{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp, e.cfg.now())}
