@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dbtelemetry/dbtelemetry/internal/quietlog"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/rs/zerolog"
 )
@@ -594,7 +595,7 @@ func (a *Aggregator) shutdown(ctx context.Context) error {
 	if err == nil {
 		err = context.DeadlineExceeded // cut short by the margin before the deadline
 	}
-	a.guard(func() { a.log.Debug().Err(err).Msg("telemetry: aggregator close deadline passed") })
+	quietlog.Debug(a.log, func(ev *zerolog.Event) { ev.Err(err).Msg("telemetry: aggregator close deadline passed") })
 	return fmt.Errorf("aggregator: close: %w", err)
 }
 

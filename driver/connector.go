@@ -19,9 +19,11 @@ import (
 	dbsql "github.com/databricks/databricks-sql-go"
 	"github.com/databricks/databricks-sql-go/driverctx"
 	"github.com/ngrok/sqlmw"
+	"github.com/rs/zerolog"
 
 	"github.com/dbtelemetry/dbtelemetry/aggregator"
 	"github.com/dbtelemetry/dbtelemetry/exporter"
+	"github.com/dbtelemetry/dbtelemetry/internal/quietlog"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
@@ -252,7 +254,15 @@ func (c *Connector) Close() error {
 			if stop != nil {
 				stop()
 			}
-			<-fetched
+			// Cut short, the ask ends at once, unless a collaborator of the caller's holds
+			// it (a logger whose output stalls): Close keeps its deadline, and an answer
+			// that comes later finds the gate shut.
+			askCut := time.NewTimer(askCutGrace)
+			select {
+			case <-fetched:
+			case <-askCut.C:
+			}
+			askCut.Stop()
 		}
 		// The starts held back go in while the gate is open, so that a statement still
 		// running is finished by its completion (see gate.shutHandle).
@@ -362,7 +372,9 @@ func (c *Connector) observeThrift(req *http.Request) {
 	if c.dsnURL != nil && !c.foreign.Load() && !sameEndpoint(req.URL, c.dsnURL) {
 		c.foreign.Store(true)
 		c.gate.shut() // what waits and what comes are counted (Dropped.Closed)
-		c.cfg.logger.Debug().Msg("telemetry off for this connector: the driver calls another endpoint than its DSN's")
+		quietlog.Debug(c.cfg.logger, func(ev *zerolog.Event) {
+			ev.Msg("telemetry off for this connector: the driver calls another endpoint than its DSN's")
+		})
 		return
 	}
 	c.hostOnce.Do(func() {
@@ -511,7 +523,9 @@ func (c *Connector) attach(u *url.URL) {
 	key.cfg.RetryCount, key.cfg.RetryDelay = 0, 0 // the exporter's: the host's
 	ref, err := c.cfg.hosts.get(u.Scheme+"://"+u.Host, key, aggOpts, acq...)
 	if err != nil {
-		c.cfg.logger.Debug().Err(err).Msg("telemetry off for this connector: its host cannot receive telemetry")
+		quietlog.Debug(c.cfg.logger, func(ev *zerolog.Event) {
+			ev.Err(err).Msg("telemetry off for this connector: its host cannot receive telemetry")
+		})
 		c.gate.shut() // what waits and what comes are counted (Dropped.Closed), as for a foreign endpoint
 		return
 	}
@@ -612,6 +626,10 @@ const (
 )
 
 const maxUndecided = 1024
+
+// askCutGrace is how long Close, its deadline passed, waits for a flag ask it cut short
+// to end: at once, unless something of the caller's holds it.
+const askCutGrace = 50 * time.Millisecond
 
 func newGate() *gate { return &gate{} }
 

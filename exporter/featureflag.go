@@ -159,7 +159,19 @@ func (c *FeatureFlagCache) refresh(ctx context.Context, done func(), call chan s
 // store records a fetch's outcome and ends the fetch in flight, whatever happens (a
 // caller's clock may panic): later callers must not wait on it for ever. A fetch cut by
 // the exporter's Close is not cached.
+//
+// Its log line is written after the lock is let go: a caller's logger whose output has
+// stopped draining must not hold the callers that read the flag.
 func (c *FeatureFlagCache) store(call chan struct{}, enabled bool, ttl time.Duration, err error) {
+	kept, failed := c.record(call, enabled, ttl, err)
+	if failed {
+		c.exp.log.Debug().Err(err).Bool("kept", kept).Msg("feature flag fetch failed")
+	}
+}
+
+// record is store's part under c.mu; it reports the value kept and whether the fetch
+// failed (not cut by Close).
+func (c *FeatureFlagCache) record(call chan struct{}, enabled bool, ttl time.Duration, err error) (kept, failed bool) {
 	c.mu.Lock()
 	defer func() {
 		c.call = nil
@@ -170,11 +182,12 @@ func (c *FeatureFlagCache) store(call chan struct{}, enabled bool, ttl time.Dura
 	case errors.Is(err, ErrClosed):
 	case err != nil:
 		c.expires = c.exp.cfg.now().Add(MinFlagTTL)
-		c.exp.log.Debug().Err(err).Bool("kept", c.value).Msg("feature flag fetch failed")
+		return c.value, true
 	default:
 		c.value = enabled
 		c.expires = c.exp.cfg.now().Add(ttl)
 	}
+	return c.value, false
 }
 
 // errNoCredentials: the flag endpoint needs authentication; without it we do not ask.

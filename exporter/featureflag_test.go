@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/internal/testwait"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
@@ -456,4 +460,41 @@ func TestFeatureFlagRequestBoundByTheFlagTimeout(t *testing.T) {
 	e := newTestExporter(t, srv, WithCredentials(BearerToken("t")),
 		WithAttemptTimeout(50*time.Millisecond), WithFlagTimeout(5*time.Second))
 	equal(t, e.FeatureFlags().Enabled(context.Background()), true, "enabled")
+}
+
+// stallWriter is a log writer that blocks every write until release is closed, and
+// counts the writes begun.
+type stallWriter struct {
+	writes  atomic.Int64
+	release chan struct{}
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	w.writes.Add(1)
+	<-w.release
+	return len(p), nil
+}
+
+// A failed fetch's debug line goes to the caller's logger with the cache's lock let
+// go: while the logger's output stalls, a caller that asks gets the value kept, within
+// its own context, instead of waiting for the lock until the output drains.
+func TestFeatureFlagStalledLoggerHoldsNoCaller(t *testing.T) {
+	srv, _ := newServer(t, func(int, http.ResponseWriter, *http.Request) {
+		panic(http.ErrAbortHandler) // the connection drops: the fetch fails
+	})
+	w := &stallWriter{release: make(chan struct{})}
+	e := newTestExporter(t, srv, WithCredentials(BearerToken("t")),
+		WithLogger(zerolog.New(w).Level(zerolog.DebugLevel)))
+	t.Cleanup(func() { close(w.release) }) // before the exporter's Close, which waits for the fetch
+	ff := e.FeatureFlags()
+	asked := make(chan bool, 1)
+	go func() { asked <- ff.Enabled(context.Background()) }()
+	require.Eventually(t, func() bool { return w.writes.Load() > 0 }, 10*time.Second, time.Millisecond,
+		"the failed fetch is logged")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	got := make(chan bool, 1)
+	go func() { got <- ff.Enabled(ctx) }()
+	equal(t, testwait.Recv(t, got, 10*time.Second, "a caller's answer while the log line stalls"), false, "nothing known")
+	equal(t, testwait.Recv(t, asked, 10*time.Second, "the first caller's answer"), false, "the fetch failed")
 }

@@ -9,6 +9,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/dbtelemetry/dbtelemetry/internal/quietlog"
 )
 
 // Layer is a per-host value built over the host's exporter by WithLayer and shared by
@@ -243,7 +247,8 @@ func (h *Handle) Key() string { return h.e.key }
 // registry closed is safe.
 func (h *Handle) Release(ctx context.Context) error {
 	if !h.released.CompareAndSwap(false, true) {
-		h.r.cfg.logger.Debug().Str("host", h.e.key).Msg("telemetry handle released twice; ignored")
+		key := h.e.key
+		quietlog.Debug(h.r.cfg.logger, func(ev *zerolog.Event) { ev.Str("host", key).Msg("telemetry handle released twice; ignored") })
 		return nil
 	}
 	r, e := h.r, h.e

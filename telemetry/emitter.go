@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
+
+	"github.com/dbtelemetry/dbtelemetry/internal/quietlog"
 )
 
 // Emitter is what the driver wrapper calls on the hot path. It never returns an error,
@@ -58,8 +60,9 @@ func NewEmitter(sink Sink, opts ...EmitterOption) *Emitter {
 	}
 	on := o.enabled && sink != nil && !DisabledByEnv(o.lookup)
 	if !on {
-		quietly(func() {
-			o.log.Debug().Bool("sink", sink != nil).Bool("enabled", o.enabled).Msg("telemetry: emitter disabled")
+		enabled := o.enabled
+		quietlog.Debug(o.log, func(ev *zerolog.Event) {
+			ev.Bool("sink", sink != nil).Bool("enabled", enabled).Msg("telemetry: emitter disabled")
 		})
 	}
 	return &Emitter{sink: sink, log: o.log, on: on}
@@ -113,17 +116,10 @@ func (e *Emitter) emit(ev *Event) {
 func (e *Emitter) recoverPanic(kind Kind) {
 	if r := recover(); r != nil {
 		e.panics.Add(1)
-		quietly(func() {
-			e.log.Debug().Str("kind", kind.String()).Interface("panic", r).Msg("telemetry: recovered panic while emitting")
+		quietlog.Debug(e.log, func(ev *zerolog.Event) {
+			ev.Str("kind", kind.String()).Interface("panic", r).Msg("telemetry: recovered panic while emitting")
 		})
 	}
-}
-
-// quietly runs log, a write to the caller's logger, and swallows a panic in it: the
-// Emitter runs on the driver's path, and the logger (WithLogger) is the caller's code.
-func quietly(log func()) {
-	defer func() { _ = recover() }()
-	log()
 }
 
 // prepareError fills the error fields from ev.Err and redacts the message. It reports
