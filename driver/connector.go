@@ -208,7 +208,9 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 // which a reply read only at the driver's next call would tell too late.
 func connectContext(ctx context.Context, cs *connState) context.Context {
 	onConn := cs.onConnID
-	if user, _ := ctx.Value(driverctx.ConnIdCallbackKey).(driverctx.IdCallbackFunc); user != nil {
+	// The caller's callback is called whenever the driver would call it: a nil one too
+	// (its panic is the driver's, unwrapped).
+	if user, ok := ctx.Value(driverctx.ConnIdCallbackKey).(driverctx.IdCallbackFunc); ok {
 		onConn = func(id string) {
 			cs.onConnID(id)
 			user(id)

@@ -77,15 +77,16 @@ func (i *interceptor) begin(ctx context.Context) (*stmtState, context.Context) {
 	// The caller's callbacks are below the state; the driver fires them several times
 	// per call, some with an empty id. Without one of the caller's, the query-id callback
 	// is the connection's (see connState.onQueryID): a closure of the statement's own
-	// would cost an allocation per statement.
-	if userQuery, _ := st.Context.Value(driverctx.QueryIdCallbackKey).(driverctx.IdCallbackFunc); userQuery != nil {
+	// would cost an allocation per statement. A caller's callback is called whenever the
+	// driver would call it, a nil one too (its panic is the driver's, unwrapped).
+	if userQuery, ok := st.Context.Value(driverctx.QueryIdCallbackKey).(driverctx.IdCallbackFunc); ok {
 		st.queryCB = func(id string) {
 			st.setID(id)
 			userQuery(id)
 		}
 	}
 	onConn := st.conn.onConnID // the connection's session is the statement's
-	if userConn, _ := st.Context.Value(driverctx.ConnIdCallbackKey).(driverctx.IdCallbackFunc); userConn != nil {
+	if userConn, ok := st.Context.Value(driverctx.ConnIdCallbackKey).(driverctx.IdCallbackFunc); ok {
 		st.connCB = func(id string) {
 			onConn(id)
 			userConn(id)

@@ -176,11 +176,16 @@ type callerTransport struct {
 }
 
 // exporterOptions are the options that send the connector's telemetry as its Thrift
-// calls go: through the caller's transport, or with the driver's TLS settings; nil for
-// neither (the host's shared exporter's own transport).
+// calls go: with the settings of the caller's *http.Transport (a clone: telemetry never
+// takes one of the connections its queries need), through the caller's transport of any
+// other type, or with the driver's TLS settings; nil for none of these (the host's
+// shared exporter's own transport).
 func (ct *callerTransport) exporterOptions() []exporter.Option {
 	switch {
 	case ct.rt != nil:
+		if base, ok := ct.rt.(*http.Transport); ok {
+			return []exporter.Option{exporter.WithBaseTransport(base)}
+		}
 		return []exporter.Option{exporter.WithTransport(ct.rt)}
 	case ct.tls != nil:
 		return []exporter.Option{exporter.WithTLSConfig(ct.tls)}

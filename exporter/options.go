@@ -63,6 +63,7 @@ type config struct {
 	ownClient        bool
 	transport        http.RoundTripper // the caller's, for a client of the exporter's own (WithTransport)
 	tlsConfig        *tls.Config       // the TLS settings of a transport of its own (WithTLSConfig)
+	baseTransport    *http.Transport   // what a transport of its own is cloned from (WithBaseTransport)
 	logger           zerolog.Logger
 	now              func() time.Time
 	userAgent        string
@@ -129,20 +130,26 @@ func newConfig(opts []Option) config {
 	return c
 }
 
-// newTransport is the transport of a client the exporter makes itself: a clone of
-// http.DefaultTransport that speaks HTTP/1.1 only and keeps no idle connection. net/http
+// newTransport is the transport of a client the exporter makes itself: a clone of base
+// (http.DefaultTransport when nil) that speaks HTTP/1.1 only and keeps no idle
+// connection, with tlsConfig's TLS settings, else base's, at TLS 1.2 or later. net/http
 // writes to the standard logger, which is the application's, when a server sends bytes
 // on an idle connection ("Unsolicited response received on idle HTTP channel") and for
 // HTTP/2 frames it does not handle, one line per frame: a telemetry server must not be
 // able to write there. A batch every few seconds can afford a connection of its own; its
 // TLS sessions are resumed.
-func newTransport(tlsConfig *tls.Config) *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	if tlsConfig != nil {
-		t.TLSClientConfig = tlsConfig.Clone()
-	} else {
-		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+func newTransport(base *http.Transport, tlsConfig *tls.Config) *http.Transport {
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport)
 	}
+	t := base.Clone()
+	switch {
+	case tlsConfig != nil:
+		t.TLSClientConfig = tlsConfig.Clone()
+	case t.TLSClientConfig == nil: // Clone cloned base's
+		t.TLSClientConfig = &tls.Config{}
+	}
+	t.TLSClientConfig.MinVersion = max(t.TLSClientConfig.MinVersion, tls.VersionTLS12)
 	t.TLSClientConfig.ClientSessionCache = tls.NewLRUClientSessionCache(16)
 	t.ForceAttemptHTTP2 = false
 	t.Protocols = new(http.Protocols)
@@ -153,12 +160,13 @@ func newTransport(tlsConfig *tls.Config) *http.Transport {
 }
 
 // clientTransport is the transport of a client the exporter makes itself: the caller's
-// (WithTransport), else one of its own (newTransport) with the WithTLSConfig settings.
+// (WithTransport), else one of its own (newTransport) from the WithBaseTransport and
+// WithTLSConfig settings.
 func (c *config) clientTransport() http.RoundTripper {
 	if c.transport != nil {
 		return c.transport
 	}
-	return newTransport(c.tlsConfig)
+	return newTransport(c.baseTransport, c.tlsConfig)
 }
 
 // closeIdle releases the idle connections of the exporter's client when the client and
@@ -184,6 +192,18 @@ func WithHTTPClient(c *http.Client) Option { return func(cfg *config) { cfg.clie
 // caller's uses it for its host's telemetry, as for its queries. Ignored with
 // WithHTTPClient. Default: nil, a transport of the exporter's own.
 func WithTransport(rt http.RoundTripper) Option { return func(cfg *config) { cfg.transport = rt } }
+
+// WithBaseTransport makes the exporter's own transport a clone of base: its proxy, dialer
+// and TLS settings (roots, client certificates, verification) are base's, with the
+// exporter's hardening over them (HTTP/1.1 only, no idle connection, capped response
+// headers, TLS 1.2 or later). Its connections are its own, never one of base's, whose
+// limits (MaxConnsPerHost) the caller's own requests share, and they are released with
+// the exporter. A driver connection given an *http.Transport of its caller's sends its
+// host's telemetry so. Ignored with WithHTTPClient or WithTransport; WithTLSConfig
+// replaces base's TLS settings. Default: nil, a clone of http.DefaultTransport.
+func WithBaseTransport(base *http.Transport) Option {
+	return func(cfg *config) { cfg.baseTransport = base }
+}
 
 // WithTLSConfig sets the TLS settings of the exporter's own transport (a clone of
 // tlsConfig is used, with a session cache added): for example InsecureSkipVerify, for a
