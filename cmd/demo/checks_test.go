@@ -154,6 +154,31 @@ func TestChecksDisagree(t *testing.T) {
 			logs[2].Entry.SQLDriverLog.SQLStatementID = "01ef0000-0000-0000-0000-00000000beef"
 			in.stats.Queued, in.stats.Dropped.ExportFailed = 4, 1
 		}, []string{"logs: one per session opened, session closed and statement, or its loss counted"}},
+		{"more logs on the wire than exported", func(_ *inputs, r *Report, _ []telemetry.FrontendLog) { r.Telemetry.DeliveredLogs = 4 },
+			[]string{"exported = delivered on the wire"}},
+		{"a log unfinished at close is accounted for", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) {
+			in.stats.Queued, in.stats.Dropped.Unfinished = 4, 1
+		}, nil},
+		{"a log still pending is accounted for", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) {
+			in.stats.Queued, in.stats.Pending = 4, 1
+		}, nil},
+		{"a log dropped by the full queue is accounted for", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) {
+			in.stats.Queued, in.stats.Dropped.QueueFull = 4, 1
+		}, nil},
+		{"a statement the application ran that the warehouse never named", func(in *inputs, _ *Report, _ []telemetry.FrontendLog) {
+			in.mix = append(in.mix, sample{kind: kindCancelled, err: context.DeadlineExceeded})
+		}, []string{"statements: application = warehouse"}},
+		{"a DELETE_SESSION log while telemetry is off", func(in *inputs, _ *Report, logs []telemetry.FrontendLog) {
+			in.enabled = false
+			logs[0].Entry.SQLDriverLog.SQLOperation = nil // no CREATE_SESSION log, the DELETE_SESSION one stays
+		}, []string{"sessions: no CREATE_SESSION log while telemetry is off", "statements: no statement log while telemetry is off"}},
+		{"events received, no log queued, delivered or dropped", func(in *inputs, r *Report, logs []telemetry.FrontendLog) {
+			in.stats = aggregator.Stats{Received: 3}
+			r.Telemetry.DeliveredLogs, r.Warehouse.IngestLogs = 0, 0
+			for i := range logs {
+				logs[i].Entry.SQLDriverLog = &telemetry.SQLDriverLog{}
+			}
+		}, []string{"logs: one per session opened, session closed and statement, or its loss counted"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in, r, logs := agreeing()

@@ -388,6 +388,7 @@ func TestBadUsage(t *testing.T) {
 		{"zero duration", []string{"-duration", "0s"}, "", "-duration must be positive"},
 		{"negative queries", []string{"-queries", "-1"}, "", "-queries must be 0"},
 		{"concurrency", []string{"-concurrency", "0"}, "", "-concurrency must be 1-64"},
+		{"concurrency above the maximum", []string{"-concurrency", "65"}, "", "-concurrency must be 1-64, got 65"},
 		{"argument", []string{"now"}, "", `unexpected argument "now"`},
 		{"bad dsn", []string{"-dsn", "https://token:" + token + "@example.cloud.databricks.com:443/sql/1.0/warehouses/x?telemetry_batch_size=lots"}, "",
 			`invalid -dsn: dbtelemetry: DSN parameter telemetry_batch_size="lots": want an integer from 1 to 10000`},
@@ -446,6 +447,11 @@ func TestLiveStatsStatus(t *testing.T) {
 		assert.Equal(t, "31 statements, 0 errors", l.status(1), "not while the phase runs")
 		l.end[1] = t0.Add(100 * time.Millisecond)
 		assert.Equal(t, "31 statements, 0 errors, 4 still running", l.status(1))
+	})
+	t.Run("one statement still running", func(t *testing.T) {
+		l := newLiveStats()
+		l.begun[1], l.count[1], l.begin[1], l.end[1] = 32, 31, t0, t0.Add(100*time.Millisecond)
+		assert.Equal(t, "31 statements, 0 errors, 1 still running", l.status(1))
 	})
 }
 
@@ -537,6 +543,7 @@ func TestRedactDSN(t *testing.T) {
 			"bad clientSecret=[REDACTED] given"},
 		{"a short token inside a word stays", "mytokvalue", "token:tok@h:443/p", "mytokvalue"},
 		{"a long token goes even inside a word", "mytokenvalue", "token:tokenvalu@h:443/p", "my[REDACTED]e"},
+		{"an 8-byte token is long enough to go inside a word", "xs3cretpwx", "token:s3cretpw@h:443/p", "x[REDACTED]x"},
 		{"a Databricks token anywhere", "auth dapi0123456789abcdef0123 refused", "h:443/p", "auth [REDACTED] refused"},
 	}
 	for _, tt := range tests {

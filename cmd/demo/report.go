@@ -608,6 +608,22 @@ func checks(in inputs, r *Report, logs []telemetry.FrontendLog) []Check {
 	add("every log accounted for", st.Queued == accounted,
 		"queued %d = exported %d + export failed %d + queue full %d + unfinished %d + pending %d",
 		st.Queued, st.Exported, st.Dropped.ExportFailed, st.Dropped.QueueFull, st.Dropped.Unfinished, st.Pending)
+	// The workload: a statement of a kind not meant to fail that failed is a failed run
+	// (an interruption by Ctrl-C is not a failure).
+	unexpected := map[string]int{}
+	nUnexpected := 0
+	for _, s := range in.mix {
+		if s.failed() && !kinds[s.kind].fails {
+			unexpected[kinds[s.kind].name]++
+			nUnexpected++
+		}
+	}
+	which := ""
+	if nUnexpected > 0 {
+		which = " (" + fmtCounts(unexpected) + ")"
+	}
+	add("workload: only the statements meant to fail failed", nUnexpected == 0,
+		"%d statement(s) failed that should not have%s", nUnexpected, which)
 	if in.srv == nil {
 		return out
 	}
@@ -673,6 +689,7 @@ func checks(in inputs, r *Report, logs []telemetry.FrontendLog) []Check {
 		bySrv[st.ID] = st
 	}
 	var withLog, mismatch int
+	logged := map[string]bool{} // statements with a log: a log delivered twice stands for one
 	var chunks, srvChunks, polls, srvPolls int64
 	for i := range logs {
 		if logKind(&logs[i]) != logStatement {
@@ -684,6 +701,7 @@ func checks(in inputs, r *Report, logs []telemetry.FrontendLog) []Check {
 			continue // Ctrl-C cut the statement: client and server stopped at different points
 		}
 		withLog++
+		logged[d.SQLStatementID] = true
 		op := d.SQLOperation
 		var c, p int64
 		if op.ChunkDetails != nil {
@@ -716,7 +734,7 @@ func checks(in inputs, r *Report, logs []telemetry.FrontendLog) []Check {
 		add("statements: no statement log while telemetry is off", withLog == 0,
 			"%d statement logs delivered, %d statements named by the warehouse", withLog, named)
 	} else {
-		missing := max(0, w.Sessions-opens) + max(0, w.SessionsClosed-closes) + max(0, named-withLog)
+		missing := max(0, w.Sessions-opens) + max(0, w.SessionsClosed-closes) + max(0, named-len(logged))
 		add("logs: one per session opened, session closed and statement, or its loss counted", int64(missing) <= dropped,
 			"%d sessions opened and %d closed on the warehouse, %d CREATE_SESSION and %d DELETE_SESSION logs; %d statements named by the warehouse, %d with a log; %d logs missing, %d dropped",
 			w.Sessions, w.SessionsClosed, opens, closes, named, withLog, missing, dropped)
