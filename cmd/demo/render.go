@@ -265,7 +265,7 @@ func writeTelemetry(w io.Writer, r *Report) {
 		{"closed: events after close, or held for a feature flag that never answered", commas(d.Closed), "0"},
 		{"error limit per statement", commas(d.ErrorLimit), "0"},
 		{"invalid", commas(d.Invalid), "0"},
-		{"undecided: beyond the 1024 kept while the feature flag was not known", commas(d.Undecided), "0"},
+		{"undecided: beyond the 1024 kept while the feature flag was not known, or kept until it said off", commas(d.Undecided), "0"},
 		{"late: events of a statement whose log had gone (evicted, or ended by a terminal error)", commas(d.Late), "0"},
 	})
 	t.AppendFooter(table.Row{"total", commas(tel.DroppedTotal), ""})

@@ -142,7 +142,7 @@ type DroppedReport struct {
 	Closed       int64 `json:"closed"`
 	Unfinished   int64 `json:"unfinished"`
 	Invalid      int64 `json:"invalid"`
-	Undecided    int64 `json:"undecided"` // while the server's feature flag was not known yet
+	Undecided    int64 `json:"undecided"` // while the server's feature flag was not known yet (beyond the 1024 kept), or kept until it said off
 	Late         int64 `json:"late"`      // events of a statement already evicted
 }
 
