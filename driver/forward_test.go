@@ -92,11 +92,7 @@ func TestOptionalInterfacesAsUnwrapped(t *testing.T) {
 	srv, err := warehouse.NewServer()
 	require.NoError(t, err)
 	defer srv.Close()
-	raw, err := sql.Open("databricks", srv.DSN())
-	require.NoError(t, err)
-	defer raw.Close()
-	wrapped, err := sql.Open("databricks-telemetry", srv.DSN()+"?enableTelemetry=true")
-	require.NoError(t, err)
+	raw, wrapped := rawAndWrapped(t, srv)
 
 	rc, rs, rr, rn := shape(t, raw)
 	wc, ws, wr, wn := shape(t, wrapped)

@@ -1,10 +1,13 @@
 package driver_test
 
 import (
+	"database/sql"
 	"net"
 	"strconv"
+	"testing"
 
 	dbsql "github.com/databricks/databricks-sql-go"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
@@ -19,4 +22,17 @@ func connOptions(srv *warehouse.Server) []dbsql.ConnOption {
 		dbsql.WithHTTPPath(warehouse.HTTPPath),
 		dbsql.WithAccessToken(srv.Token()),
 	}
+}
+
+// rawAndWrapped opens the raw driver and the wrapped one (telemetry on) on srv, closed
+// when the test ends: the two sides of a parity test.
+func rawAndWrapped(t *testing.T, srv *warehouse.Server) (raw, wrapped *sql.DB) {
+	t.Helper()
+	raw, err := sql.Open("databricks", srv.DSN())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = raw.Close() })
+	wrapped, err = sql.Open("databricks-telemetry", srv.DSN()+"?enableTelemetry=true")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = wrapped.Close() })
+	return raw, wrapped
 }

@@ -94,12 +94,7 @@ func TestRawRowsOfEveryPathKeepTheirInterfaces(t *testing.T) {
 	srv, err := warehouse.NewServer()
 	require.NoError(t, err)
 	defer srv.Close()
-	raw, err := sql.Open("databricks", srv.DSN())
-	require.NoError(t, err)
-	defer raw.Close()
-	wrapped, err := sql.Open("databricks-telemetry", srv.DSN()+"?enableTelemetry=true")
-	require.NoError(t, err)
-	defer wrapped.Close()
+	raw, wrapped := rawAndWrapped(t, srv)
 
 	const q = "SELECT range FROM range(3)"
 	paths := []struct {
@@ -299,12 +294,7 @@ func TestDatabaseSQLFeaturesAsUnwrapped(t *testing.T) {
 		warehouse.WithChunkRows(10000), warehouse.WithBatchRows(5000))
 	require.NoError(t, err)
 	defer srv.Close()
-	raw, err := sql.Open("databricks", srv.DSN())
-	require.NoError(t, err)
-	defer raw.Close()
-	wrapped, err := sql.Open("databricks-telemetry", srv.DSN()+"?enableTelemetry=true")
-	require.NoError(t, err)
-	defer wrapped.Close()
+	raw, wrapped := rawAndWrapped(t, srv)
 
 	// row reads one row of query (of ncols columns) as text, or the error.
 	row := func(ctx context.Context, q interface {
@@ -497,12 +487,7 @@ func TestNilCallerCallbacksAsUnwrapped(t *testing.T) {
 	srv, err := warehouse.NewServer()
 	require.NoError(t, err)
 	defer srv.Close()
-	raw, err := sql.Open("databricks", srv.DSN())
-	require.NoError(t, err)
-	defer raw.Close()
-	wrapped, err := sql.Open("databricks-telemetry", srv.DSN()+"?enableTelemetry=true")
-	require.NoError(t, err)
-	defer wrapped.Close()
+	raw, wrapped := rawAndWrapped(t, srv)
 	outcome := func(db *sql.DB, ctx context.Context) (out string) {
 		defer func() {
 			if r := recover(); r != nil {
