@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -33,10 +34,12 @@ func TestQueriesBudgetEndsBaseline(t *testing.T) {
 
 // With the server's feature flag off, the events held while the connector waited for its
 // answer are dropped and counted (Dropped.Undecided): the note says so, with their number.
+// The flag answers late, so that the first statements' events wait for it.
 func TestFlagOffNote(t *testing.T) {
 	srv, err := warehouse.NewServer(warehouse.WithTelemetryFlag(false))
 	require.NoError(t, err)
 	defer srv.Close()
+	srv.InjectFaults(warehouse.GroupFeatureFlag, warehouse.Fault{Latency: time.Second, Times: -1})
 	t.Setenv(envDSN, srv.DSN())
 	t.Setenv(telemetry.DisableEnv, "")
 	var stdout, stderr bytes.Buffer
