@@ -145,8 +145,8 @@ func WithHostOptions(opts ...Option) AcquireOption {
 // WithOwner keeps the exporter this Acquire finds or creates to the connections that
 // give the same owner: the host's shared one for "" (the default), else one of the
 // owner's own for the host (keyed "scheme://host:port#owner"). A connection whose HTTP
-// transport or TLS settings are its own (WithHostOptions(WithTransport(…))) gives a
-// unique owner, so that neither its telemetry and credentials go through another
+// transport or TLS settings are its own (WithHostOptions with WithTransport,
+// WithBaseTransport or WithTLSConfig) gives a unique owner, so that neither its telemetry and credentials go through another
 // connection's transport, nor another's through its own.
 func WithOwner(owner string) AcquireOption { return func(a *acquireConfig) { a.owner = owner } }
 

@@ -181,16 +181,11 @@ func TestFlagSwitchingProtocolsLeavesNothingBehind(t *testing.T) {
 // stallingWriter is a zerolog writer that blocks every write until released: a logger
 // whose output (a pipe, a terminal, a log shipper) has stopped draining.
 type stallingWriter struct {
-	writes  atomic.Int64
-	release chan struct{}
-	once    sync.Once
+	writes atomic.Int64
+	*stall
 }
 
-func newStallingWriter(t *testing.T) *stallingWriter {
-	w := &stallingWriter{release: make(chan struct{})}
-	t.Cleanup(w.open)
-	return w
-}
+func newStallingWriter(t *testing.T) *stallingWriter { return &stallingWriter{stall: newStall(t)} }
 
 func (w *stallingWriter) Write(p []byte) (int, error) {
 	w.writes.Add(1)
@@ -198,7 +193,19 @@ func (w *stallingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (w *stallingWriter) open() { w.once.Do(func() { close(w.release) }) }
+// stall blocks what waits on release until open, at the latest when the test ends.
+type stall struct {
+	release chan struct{}
+	once    sync.Once
+}
+
+func newStall(t *testing.T) *stall {
+	s := &stall{release: make(chan struct{})}
+	t.Cleanup(s.open)
+	return s
+}
+
+func (s *stall) open() { s.once.Do(func() { close(s.release) }) }
 
 // A logger whose writer has stopped draining (WithLogger at debug level) stalls only
 // telemetry's own goroutines: with the flag endpoint refusing connections, the failed
@@ -436,17 +443,12 @@ func TestAbsurdRetryAfterDoesNotHoldClose(t *testing.T) {
 // stallingClock is time.Now until armed; armed, every call blocks until it is released:
 // a clock of the caller's (exporter.WithClock) that has stopped answering.
 type stallingClock struct {
-	armed   atomic.Bool
-	calls   atomic.Int64 // calls made while armed
-	release chan struct{}
-	once    sync.Once
+	armed atomic.Bool
+	calls atomic.Int64 // calls made while armed
+	*stall
 }
 
-func newStallingClock(t *testing.T) *stallingClock {
-	c := &stallingClock{release: make(chan struct{})}
-	t.Cleanup(c.open)
-	return c
-}
+func newStallingClock(t *testing.T) *stallingClock { return &stallingClock{stall: newStall(t)} }
 
 func (c *stallingClock) now() time.Time {
 	if c.armed.Load() {
@@ -455,8 +457,6 @@ func (c *stallingClock) now() time.Time {
 	}
 	return time.Now()
 }
-
-func (c *stallingClock) open() { c.once.Do(func() { close(c.release) }) }
 
 // db.Close keeps its deadline even when a collaborator of the caller's holds the flag
 // ask it cuts short: here the host's clock stops answering as the hanging flag fetch

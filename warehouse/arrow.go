@@ -443,6 +443,16 @@ func decimalString(d duckdb.Decimal) string {
 	return decimal128.FromBigInt(d.Value).ToString(int32(d.Scale))
 }
 
+// appendFormatted appends v, nested, as the quoted string it is at the top level
+// (formatValue): an interval, a UUID, a time of day.
+func appendFormatted(b []byte, v any, loc *time.Location) ([]byte, error) {
+	s, err := formatValue(v, nil, loc)
+	if err != nil {
+		return nil, err
+	}
+	return strconv.AppendQuote(b, s), nil
+}
+
 // formatValue renders a DuckDB value the way Databricks renders it as a string; shape is
 // its type's (see parseNested), loc the session's time zone.
 func formatValue(v any, shape *nestedType, loc *time.Location) (string, error) {
@@ -578,23 +588,14 @@ func appendJSON(b []byte, v any, shape *nestedType, loc *time.Location) ([]byte,
 	case duckdb.Decimal:
 		return append(b, decimalString(x)...), nil
 	case duckdb.Interval, duckdb.UUID:
-		// Strings at the top level (formatValue), strings nested.
-		s, err := formatValue(x, nil, loc)
-		if err != nil {
-			return nil, err
-		}
-		return strconv.AppendQuote(b, s), nil
+		return appendFormatted(b, x, loc)
 	case []byte:
 		if shape != nil && shape.scalar == "UUID" && len(x) == 16 {
-			s, err := formatValue(x, nil, loc)
-			if err != nil {
-				return nil, err
-			}
-			return strconv.AppendQuote(b, s), nil
+			return appendFormatted(b, x, loc)
 		}
 	case time.Time:
-		if shape != nil && strings.HasPrefix(shape.scalar, "TIME") { // TIME, TIMETZ: strings at the top level
-			return strconv.AppendQuote(b, x.Format("15:04:05.999999")), nil
+		if shape != nil && strings.HasPrefix(shape.scalar, "TIME") { // TIME, TIMETZ
+			return appendFormatted(b, x, loc)
 		}
 		if shape != nil && shape.wall {
 			x = wallIn(x, loc)
