@@ -146,7 +146,12 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 	setupView := &phaseView{name: "setup", goal: setupGoal}
 	ui.start(setupView)
 	seeded, setupErr := wl.setup(ctx)
-	if setupErr == nil {
+	switch {
+	case setupErr != nil && ctx.Err() != nil:
+		ui.fail(setupView, "interrupted")
+	case setupErr != nil:
+		ui.fail(setupView, "failed (the error is printed last)")
+	default:
 		ui.end(setupView, fmt.Sprintf("table %s with %d rows", wl.table, seeded))
 		b.start = time.Now()
 		live := newLiveStats()

@@ -40,6 +40,8 @@ func (v *phaseView) line() string {
 type progressUI interface {
 	start(v *phaseView)
 	end(v *phaseView, summary string)
+	// fail ends a phase that did not get done (its bar, on a terminal, stays short).
+	fail(v *phaseView, why string)
 	event(msg string)
 	stop()
 }
@@ -70,6 +72,13 @@ func (p *plainUI) end(v *phaseView, summary string) {
 	v.summary = summary
 	v.mu.Unlock()
 	p.printf("%s: done, %s", v.name, summary)
+}
+
+func (p *plainUI) fail(v *phaseView, why string) {
+	v.mu.Lock()
+	v.summary = why
+	v.mu.Unlock()
+	p.printf("%s: %s", v.name, why)
 }
 
 func (p *plainUI) event(msg string) { p.printf("  %s", msg) }
@@ -134,6 +143,17 @@ func (u *barUI) start(v *phaseView) {
 }
 
 func (u *barUI) end(v *phaseView, summary string) {
+	u.finish(v, summary)
+	v.bar.SetCurrent(1000) // reaching the total completes the bar
+}
+
+func (u *barUI) fail(v *phaseView, why string) {
+	u.finish(v, why)
+	v.bar.Abort(false) // drawn where it stopped
+}
+
+// finish sets v's last line and takes it off the active bars.
+func (u *barUI) finish(v *phaseView, summary string) {
 	v.mu.Lock()
 	v.summary = summary
 	v.mu.Unlock()
@@ -145,7 +165,6 @@ func (u *barUI) end(v *phaseView, summary string) {
 		}
 	}
 	u.mu.Unlock()
-	v.bar.SetCurrent(1000) // reaching the total completes the bar
 }
 
 func (u *barUI) event(msg string) {

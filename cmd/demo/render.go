@@ -54,8 +54,12 @@ func writeText(w io.Writer, r *Report) {
 	if r.Interrupted {
 		state = "interrupted (Ctrl-C): the report so far"
 	}
-	fmt.Fprintf(w, "%s statements in %.1f s on %d connections against %s (%s), %s.\n\n",
-		commas(int64(r.Statements)), r.ElapsedS, r.Concurrency, where, r.Dialect, state)
+	setup := ""
+	if r.Setup > 0 {
+		setup = fmt.Sprintf(" (and %s for setup)", commas(int64(r.Setup)))
+	}
+	fmt.Fprintf(w, "%s statements%s in %.1f s on %d connections against %s (%s), %s.\n\n",
+		commas(int64(r.Statements)), setup, r.ElapsedS, r.Concurrency, where, r.Dialect, state)
 
 	writeKinds(w, r)
 	writePhases(w, r)

@@ -37,7 +37,7 @@ func TestWriteTextFigures(t *testing.T) {
 	five, two := 5, 2
 	r := &Report{
 		Target: "http://127.0.0.1:1", Local: true, Dialect: "DuckDB", Concurrency: 3, ElapsedS: 4,
-		Statements: 1234567, Interrupts: 1,
+		Statements: 1234567, Interrupts: 1, Setup: 4,
 		Kinds: []KindReport{
 			{Kind: "missing-table", Count: 4, ErrorsTerminal: 4, Logs: 2},
 			{Kind: "scan", Count: 3, Rows: 3_000_000, Bytes: 24_000_000, ErrorsRetryable: 1, Logs: 3, Chunks: 12, Polls: 5},
@@ -54,7 +54,7 @@ func TestWriteTextFigures(t *testing.T) {
 	writeText(&b, r)
 	text := b.String()
 
-	require.Contains(t, text, "1,234,567 statements in 4.0 s on 3 connections against the local warehouse at http://127.0.0.1:1 (DuckDB), finished.")
+	require.Contains(t, text, "1,234,567 statements (and 4 for setup) in 4.0 s on 3 connections against the local warehouse at http://127.0.0.1:1 (DuckDB), finished.")
 	for _, tc := range []struct {
 		title, row string
 		col        int

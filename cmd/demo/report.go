@@ -26,7 +26,8 @@ type Report struct {
 	Budget       BudgetReport     `json:"budget"`
 	ElapsedS     float64          `json:"elapsed_s"` // the workload, setup excluded
 	Interrupted  bool             `json:"interrupted"`
-	Statements   int              `json:"statements"` // workload statements (DDL excluded)
+	Statements   int              `json:"statements"`       // workload statements (DDL excluded)
+	Setup        int              `json:"setup_statements"` // the DDL that made, seeded and dropped the table
 	Interrupts   int              `json:"interrupted_statements"`
 	Kinds        []KindReport     `json:"kinds"`
 	Phases       []PhaseReport    `json:"phases"`
@@ -245,7 +246,6 @@ func buildReport(in inputs) *Report {
 		ElapsedS:     round2(in.elapsed.Seconds()),
 		Interrupted:  in.interrupted,
 		Outage:       in.outage,
-		Notes:        in.notes,
 		TelemetryOut: in.opts.telemetryOut,
 	}
 	logs, bad := decodeLogs(in.delivered)
@@ -329,7 +329,9 @@ func buildReport(in inputs) *Report {
 				kr.ErrorsRetryable++
 			}
 		}
-		if k != kindDDL {
+		if k == kindDDL {
+			r.Setup = len(ss)
+		} else {
 			r.Statements += len(ss)
 			r.Interrupts += kr.Interrupted
 		}
@@ -371,7 +373,36 @@ func buildReport(in inputs) *Report {
 		receivedByKind(r, in.srv)
 	}
 	r.Checks = checks(in, r, logs)
+	r.Notes = append(slices.Clone(in.notes), outcomeNotes(r, budgetGoal(in.opts))...)
 	return r
+}
+
+// outcomeNotes are the notes the run's own figures call for: telemetry that delivered
+// nothing, and phases of the local run that the budget left without a statement.
+func outcomeNotes(r *Report, budget string) []string {
+	var notes []string
+	if t := r.Telemetry; t.Enabled && t.Queued > 0 && t.Exported == 0 {
+		notes = append(notes, fmt.Sprintf("no telemetry log was delivered: the telemetry endpoint acknowledged none of the %d batch(es) sent (answers: %s), so the %d log(s) were dropped and counted (see Dropped by reason). The queries ran all the same.",
+			t.Batches, fmtAnswers(t.Answers), t.DroppedTotal))
+	}
+	if !r.Local || r.Interrupted {
+		return notes
+	}
+	var empty []string
+	for _, p := range r.Phases {
+		if p.Statements == 0 {
+			empty = append(empty, p.Name)
+		}
+	}
+	if len(empty) > 0 {
+		what := "phase"
+		if len(empty) > 1 {
+			what = "phases"
+		}
+		notes = append(notes, fmt.Sprintf("the %s %s ran no statement: %s was spent by then. The outage lasts until the breaker has opened and closed again (about 5 s); -duration 10s or more, with no -queries limit or a large one, gives every phase statements of its own.",
+			strings.Join(empty, " and "), what, budget))
+	}
+	return notes
 }
 
 // isQuick reports whether statements of kind k are quick ones: lookups, aggregates, DML.
