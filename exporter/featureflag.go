@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,13 +31,15 @@ func (r FlagResponse) Enabled(name string) bool {
 
 // ParseFlags parses a feature-flag response body. Values may be JSON strings or
 // booleans; other value types are kept as their JSON text (and so never read as true).
+// ttl_seconds may be a number or a string that holds one (proto3's JSON writes an int64
+// so); one of any other form is no TTL, and the flags stand.
 func ParseFlags(body []byte) (FlagResponse, error) {
 	var raw struct {
 		Flags []struct {
 			Name  string          `json:"name"`
 			Value json.RawMessage `json:"value"`
 		} `json:"flags"`
-		TTLSeconds *float64 `json:"ttl_seconds"`
+		TTLSeconds json.RawMessage `json:"ttl_seconds"`
 	}
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return FlagResponse{}, fmt.Errorf("exporter: parse feature flags: %w", err)
@@ -49,8 +52,7 @@ func ParseFlags(body []byte) (FlagResponse, error) {
 		}
 		r.Flags[f.Name] = s
 	}
-	if raw.TTLSeconds != nil && *raw.TTLSeconds > 0 {
-		secs := *raw.TTLSeconds
+	if secs, ok := ttlSeconds(raw.TTLSeconds); ok && secs > 0 {
 		switch {
 		case secs >= MaxFlagTTL.Seconds() || math.IsInf(secs, 1):
 			r.TTL = MaxFlagTTL
@@ -61,6 +63,20 @@ func ParseFlags(body []byte) (FlagResponse, error) {
 		}
 	}
 	return r, nil
+}
+
+// ttlSeconds reads ttl_seconds: a JSON number, or a string holding one.
+func ttlSeconds(raw json.RawMessage) (float64, bool) {
+	var secs float64
+	if json.Unmarshal(raw, &secs) == nil {
+		return secs, true
+	}
+	var text string
+	if json.Unmarshal(raw, &text) != nil {
+		return 0, false
+	}
+	secs, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
+	return secs, err == nil && !math.IsNaN(secs)
 }
 
 // FeatureFlagCache caches one host's server-side telemetry switch (SPEC §5). It fetches

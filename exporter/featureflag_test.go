@@ -290,10 +290,39 @@ func TestParseFlags(t *testing.T) {
 	equal(t, r.Enabled("a"), false, "later duplicate wins")
 	equal(t, r.Flags["b"], "1", "number kept as text")
 	equal(t, r.TTL, 120500*time.Millisecond, "ttl")
-	for _, bad := range []string{``, `[`, `{"flags":{}}`, `{"ttl_seconds":"60"}`, `null x`} {
+	for _, bad := range []string{``, `[`, `{"flags":{}}`, `null x`} {
 		if _, err := ParseFlags([]byte(bad)); err == nil {
 			t.Errorf("ParseFlags(%q) accepted", bad)
 		}
+	}
+}
+
+// ttl_seconds written as a string (as proto3's JSON writes an int64) is read as its
+// number; a ttl_seconds of any other form is no TTL, and the answer's flags still stand:
+// a malformed TTL must not turn the server's "true" into "off".
+func TestParseFlagsTTLForms(t *testing.T) {
+	for _, tc := range []struct {
+		ttl  string
+		want time.Duration
+	}{
+		{`"300"`, 300 * time.Second},
+		{`" 120.5 "`, 120500 * time.Millisecond},
+		{`"1"`, MinFlagTTL},
+		{`"1e9"`, MaxFlagTTL},
+		{`"Inf"`, MaxFlagTTL},
+		{`"NaN"`, 0},
+		{`"x"`, 0},
+		{`""`, 0},
+		{`true`, 0},
+		{`{"s":1}`, 0},
+		{`[60]`, 0},
+		{`null`, 0},
+		{`1e999`, 0},
+	} {
+		r, err := ParseFlags([]byte(`{"flags":[{"name":"a","value":"true"}],"ttl_seconds":` + tc.ttl + `}`))
+		noErr(t, err, "parse "+tc.ttl)
+		equal(t, r.TTL, tc.want, "ttl "+tc.ttl)
+		equal(t, r.Enabled("a"), true, "flag beside ttl "+tc.ttl)
 	}
 }
 
