@@ -195,9 +195,6 @@ func (a *Aggregator) Handle(ev telemetry.Event) {
 		if ev.StatementID == "" {
 			a.receivedOther.Add(1)
 			rec := record{kind: recError, at: a.now(), sessionID: ev.SessionID, err: errFromEvent(&ev)}
-			if rec.err.name == "" {
-				rec.err.name = telemetry.ErrNameGeneric
-			}
 			a.enqueue(&rec)
 			if rec.err.terminal {
 				a.requestFlush()
@@ -275,8 +272,16 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event, openOnly bool) {
 		a.finish(sh, nil, ev) // the statement's log is gone: the error is logged on its own
 	default:
 		if e == nil {
-			if e = a.open(sh, ev); e == nil {
-				return // the shard closed while open made room elsewhere
+			var late bool
+			if e, late = a.open(sh, ev); e == nil {
+				switch {
+				case !late: // the shard closed while open made room elsewhere
+				case ev.Kind == telemetry.KindError:
+					a.finish(sh, nil, ev) // its log went meanwhile: logged on its own
+				default:
+					sh.lateDrops++
+				}
+				return
 			}
 		}
 		if e.session == "" {
@@ -303,27 +308,34 @@ func (a *Aggregator) evict(sh *shard) {
 
 // open creates the entry for ev once it has a place among MaxOpenStatements (see
 // reserveOpen). Called with sh.mu held; it returns nil, and counts the event as dropped,
-// when sh closed while the lock was let go to make room on another shard.
+// when sh closed while the lock was let go to make room on another shard. It returns nil
+// and late, counting nothing, when the statement's log went while the lock was let go (a
+// concurrent event evicted it or a terminal error finished it): ev came after its end.
 //
 // The entry keeps two times (see openTimes): created, when the statement began (for its
 // latency), and seen, when the aggregator first heard of it, from which StatementTTL
 // runs. The driver emits statement.start only once the server has answered, so a query
 // that ran longer than the TTL must not count as expired the moment it arrives.
-func (a *Aggregator) open(sh *shard, ev *telemetry.Event) *entry {
+func (a *Aggregator) open(sh *shard, ev *telemetry.Event) (e *entry, late bool) {
 	created, seen := a.openTimes(ev) // before the place is taken: nothing after it may fail
 	reserved, unlocked := a.reserveOpen(sh)
 	if !reserved {
 		sh.closedDrops++
-		return nil
+		return nil, false
 	}
 	if unlocked {
-		// An event for the same statement may have opened it meanwhile.
+		// An event for the same statement may have opened it meanwhile, or opened and
+		// ended it (its log has gone).
 		if e := sh.m[ev.StatementID]; e != nil {
 			a.openStmts.Add(-1)
-			return e
+			return e, false
+		}
+		if sh.wasEvicted(ev.StatementID) {
+			a.openStmts.Add(-1)
+			return nil, true
 		}
 	}
-	return sh.newEntry(ev.StatementID, ev.SessionID, created, seen)
+	return sh.newEntry(ev.StatementID, ev.SessionID, created, seen), false
 }
 
 // openTimes are the times of the statement ev opens: created, when it began (the
@@ -565,8 +577,22 @@ func (a *Aggregator) shutdown(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, a.cfg.CloseTimeout)
 		defer cancel()
 	}
-	// What callers hold back comes in before the doors close (see AddHandOver).
-	a.handers.run(a.guard)
+	dl, _ := ctx.Deadline()
+	soon, cancel := context.WithDeadline(ctx, dl.Add(-cancelMargin(time.Until(dl))))
+	defer cancel()
+	// What callers hold back comes in before the doors close (see AddHandOver), as long
+	// as the deadline allows: a hand-over that does not return (a caller's lock held
+	// elsewhere) must not hold Close, and what it emits once the doors closed is counted
+	// as Dropped.Closed.
+	handed := make(chan struct{})
+	go func() {
+		defer close(handed)
+		a.handers.run(a.guard)
+	}()
+	select {
+	case <-handed:
+	case <-soon.Done():
+	}
 	a.closed.Store(true)
 	// A panic while finishing a shard's statements (none is known: the clock is safe) is
 	// counted, and the shard is closed and the export goroutine stopped all the same.
@@ -578,9 +604,6 @@ func (a *Aggregator) shutdown(ctx context.Context) error {
 	// that the export goroutine has counted what is left (the batch as failed, the rest as
 	// unfinished) when Close returns: Stats then adds up. An exporter that ignores its
 	// context keeps its batch pending until it returns, and Close keeps its deadline.
-	dl, _ := ctx.Deadline()
-	soon, cancel := context.WithDeadline(ctx, dl.Add(-cancelMargin(time.Until(dl))))
-	defer cancel()
 	select {
 	case <-a.done:
 		return nil

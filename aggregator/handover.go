@@ -9,10 +9,12 @@ import "sync"
 // statement's entry. A statement whose rows stay open must still reach StatementTTL's
 // sweep and Close, so the aggregator calls fn on its export goroutine before every
 // StatementTTL sweep (each FlushInterval tick and each Flush) and once when Close begins,
-// before it stops accepting events. fn hands over by calling Handle (through the caller's
-// emitter) with each held statement.start; a panic in it is counted in Stats.Panics. It
-// may run on the export goroutine and on Close's caller at once: it must be safe for
-// concurrent use. remove unregisters fn; it is idempotent. fn must not call Flush or Close.
+// before it stops accepting events. Close waits for it only until shortly before its
+// deadline; what fn emits later is counted as Dropped.Closed. fn hands over by calling
+// Handle (through the caller's emitter) with each held statement.start; a panic in it is
+// counted in Stats.Panics. It may run on the export goroutine and on Close's goroutine at
+// once: it must be safe for concurrent use. remove unregisters fn; it is idempotent. fn
+// must not call Flush or Close.
 func (a *Aggregator) AddHandOver(fn func()) (remove func()) {
 	return a.handers.add(fn)
 }

@@ -40,9 +40,13 @@ type errData struct {
 	terminal                bool
 }
 
+// errFromEvent is the failure ev carries; it is called only for an error (a KindError
+// event, or one whose HasError holds), which is named even when the event is not: a
+// Sink fed directly may leave ErrorName and Message empty, and a record without a name
+// is no error log (no error_info, and dropped as a non-error log when the queue is full).
 func errFromEvent(ev *telemetry.Event) errData {
 	name := ev.ErrorName
-	if name == "" && ev.Message != "" {
+	if name == "" {
 		name = telemetry.ErrNameGeneric
 	}
 	return errData{name: name, sqlState: ev.SQLState, message: ev.Message, httpStatus: ev.HTTPStatus, terminal: ev.Terminal}

@@ -159,7 +159,7 @@ func statementRecord(e *entry, ev *telemetry.Event, now time.Time) record {
 			mergeStatement(&rec.stmt, ev)
 			rec.latency = ev.Latency
 		}
-		if ev.HasError() {
+		if ev.HasError() || ev.Kind == telemetry.KindError {
 			rec.err = errFromEvent(ev)
 		}
 	}
