@@ -26,8 +26,6 @@ type stmtData struct {
 	pollLatency                    time.Duration
 	ready, consume                 time.Duration
 	chunksPresent, chunks          int32
-	maxChunkIndex                  int32
-	bytes                          int64
 	compressed                     bool
 	initial, slowest, sum          time.Duration
 	retries                        int32 // reported by events (max): retries the driver made

@@ -112,15 +112,13 @@ func mergeStatement(d *stmtData, ev *telemetry.Event) {
 			d.resultFormat = ev.ResultFormat // the completion may say it again, or later
 		}
 	case telemetry.KindChunk:
-		d.chunks++
-		d.bytes += ev.Bytes
+		d.chunks++ // its bytes and index have no field in the log
 		d.compressed = d.compressed || ev.Compressed
 		if d.chunks == 1 {
 			d.initial = ev.Latency
 		}
 		d.slowest = max(d.slowest, ev.Latency)
 		d.sum += ev.Latency
-		d.maxChunkIndex = max(d.maxChunkIndex, ev.ChunkIndex)
 	case telemetry.KindStatementComplete:
 		if ev.ResultFormat != "" {
 			d.resultFormat = ev.ResultFormat
