@@ -799,11 +799,12 @@ func (a *Aggregator) Stats() Stats {
 	s.Exported = a.exported.Load()
 	s.Batches = a.batches.Load()
 	s.BatchesFailed = a.batchesFailed.Load()
-	s.Panics = a.panics.Load()
 	if sr, ok := a.exp.(telemetry.StatsReporter); ok {
-		s.Exporter = sr.ExportStats()
+		// A caller's exporter that panics here leaves its figures zero, counted.
+		a.guard(func() { s.Exporter = sr.ExportStats() })
 		s.Retried = s.Exporter.Retries
 		s.Breaker = s.Exporter.Breaker
 	}
+	s.Panics = a.panics.Load()
 	return s
 }

@@ -5,6 +5,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
 // Total sums every reason of Dropped and of Evicted, one added later included: each field
@@ -20,4 +23,19 @@ func TestTotalsSumEveryReason(t *testing.T) {
 		}
 		assert.Equal(t, want, counts.Total(), "%T", counts)
 	}
+}
+
+// panickyStats is an exporter whose ExportStats panics.
+type panickyStats struct{ fakeExporter }
+
+func (*panickyStats) ExportStats() telemetry.ExportStats { panic("stats") }
+
+// A caller's exporter whose ExportStats panics leaves Stats' exporter figures zero and the
+// panic counted: Stats itself never panics.
+func TestStatsSurviveAPanickingExporter(t *testing.T) {
+	a := newTest(t, &panickyStats{})
+	var s Stats
+	require.NotPanics(t, func() { s = a.Stats() })
+	require.Equal(t, telemetry.ExportStats{}, s.Exporter)
+	require.Equal(t, int64(1), s.Panics)
 }
