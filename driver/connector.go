@@ -112,6 +112,7 @@ func newConnector(cfg config, dsn *dsnConfig) (*Connector, error) {
 	// transport if the options gave one (transportProbe). The last probe reads back what
 	// the driver will use (the caller's options override the DSN).
 	raw, err := dbsql.NewConnector(append(append([]dbsql.ConnOption{}, cfg.connOpts...),
+		builtinTelemetryOff[dbsql.ConnOption](),
 		transportProbe[dbsql.ConnOption](&c.callerTr, c.tr),
 		downloadClientOption[dbsql.ConnOption](downloadClient(c.tr)),
 		dbsql.WithTransport(downloadTransport{t: c.tr}), dbsql.WithTransport(c.tr),

@@ -110,7 +110,7 @@ type dsnConnInfo struct {
 }
 
 // dsnTelemetry holds our telemetry parameters. A zero or nil field means the parameter
-// was absent (or empty), so the default applies.
+// was absent, so the default applies (an empty value is an error, see takeOwn).
 type dsnTelemetry struct {
 	// EnableTelemetry is enableTelemetry; nil lets the server's feature flag decide.
 	EnableTelemetry *bool
@@ -199,6 +199,9 @@ func parseDSN(dsn string) (*dsnConfig, error) {
 		return nil, err
 	}
 	if err := checkFragment(u.EscapedFragment()); err != nil {
+		return nil, err
+	}
+	if err := checkQuestionMarks(u.RawQuery); err != nil {
 		return nil, err
 	}
 	params := dsnParams(u.Query())
@@ -420,6 +423,35 @@ func checkFragment(frag string) error {
 			if namesOwn(key, p) {
 				return newDSNParamError(key, value, p.want+", in the query: this one follows an unescaped '#', "+
 					"which ends the query (escape a '#' in a value as %23)")
+			}
+		}
+	}
+	return nil
+}
+
+// checkQuestionMarks fails a DSN where one of our parameters, in any case, follows an
+// unescaped '?' inside the query: a second '?' (dsn+"?enableTelemetry=false" on a DSN
+// that has a query already) starts no parameter, and the setting would silently reach the
+// server inside another parameter's value (ansi_mode=true?enableTelemetry=false) or as a
+// session parameter of its own (?enableTelemetry), leaving telemetry to the server's flag.
+// An escaped one (%3F) is a value's own.
+func checkQuestionMarks(raw string) error {
+	if !strings.Contains(raw, "?") {
+		return nil
+	}
+	own := ownParams(&dsnTelemetry{})
+	for _, pair := range strings.FieldsFunc(raw, func(r rune) bool { return r == '&' || r == ';' }) {
+		for _, part := range strings.Split(pair, "?")[1:] {
+			rawKey, value, _ := strings.Cut(part, "=")
+			key := unescapedKey(rawKey)
+			for _, p := range own {
+				if namesOwn(key, p) {
+					if v, err := url.QueryUnescape(value); err == nil {
+						value = v
+					}
+					return newDSNParamError(key, value, p.want+", in the query: this one follows a '?' inside it, "+
+						"which starts no parameter (join parameters with '&', escape a '?' in a value as %3F)")
+				}
 			}
 		}
 	}

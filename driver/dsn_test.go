@@ -728,6 +728,11 @@ func TestDSNTelemetryParamsReachTheConnector(t *testing.T) {
 			with(func(c *telemetry.Config) {
 				c.BatchSize, c.FlushInterval, c.RetryCount, c.RetryDelay = 7, time.Hour, 10, time.Second
 			})},
+		{"an option leaves the DSN's other settings", "?telemetry_flush_interval=1h&telemetry_retry_count=1&telemetry_retry_delay=5",
+			[]Option{WithBatchSize(7)},
+			with(func(c *telemetry.Config) {
+				c.BatchSize, c.FlushInterval, c.RetryCount, c.RetryDelay = 7, time.Hour, 1, 5*time.Millisecond
+			})},
 		{"options override the DSN", "?telemetry_batch_size=5&telemetry_flush_interval=1h",
 			[]Option{WithBatchSize(7), WithFlushInterval(20 * time.Millisecond)},
 			with(func(c *telemetry.Config) { c.BatchSize, c.FlushInterval = 7, 20*time.Millisecond })},

@@ -50,9 +50,15 @@ func (c *config) apply(opts []Option) {
 // certificate after dbsql.WithSkipTLSHostVerify, as the driver would. The connector's
 // telemetry then goes out the same way, on an exporter of its own for its host (not
 // the one the host's other connectors share, so that no connector's token goes through
-// another's transport or TLS settings).
+// another's transport or TLS settings). A nil ConnOption is ignored, as a nil Option is.
 func WithConnOptions(opts ...dbsql.ConnOption) Option {
-	return func(c *config) { c.connOpts = append(c.connOpts, opts...) }
+	return func(c *config) {
+		for _, o := range opts {
+			if o != nil {
+				c.connOpts = append(c.connOpts, o)
+			}
+		}
+	}
 }
 
 // WithTelemetry switches telemetry on or off for the connector, whatever the server's

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"reflect"
 	"time"
+	"unsafe"
 
 	"github.com/dbtelemetry/dbtelemetry/exporter"
 )
@@ -162,6 +163,42 @@ func setHTTPClient(v reflect.Value, hc *http.Client) {
 		return
 	}
 	f.Set(reflect.ValueOf(hc))
+}
+
+// builtinTelemetryOff returns a connector option of the Databricks driver that switches
+// its built-in telemetry off, as enableTelemetry=false in the driver's own DSN does: its
+// configuration's EnableTelemetry, a ConfigValue[bool] of the driver's internal package
+// whose one field is a *bool (the driver offers no option for it). Left unset, the
+// built-in telemetry asks the server's flag through a cache, and logs through a
+// telemetry client, that the driver keeps per host name for the whole process: a wrapped
+// connection would take the "on" of a raw pool of the driver on the same host, and be
+// logged through that pool's client, which the connector's transport never sees (its
+// statements counted twice, or sent with enableTelemetry=false); and the transport's
+// answer to the flag (builtinAnswer) would become the raw pools' answer. As
+// settingsProbe, O is dbsql.ConnOption; when a release of the driver changes the
+// field's shape, nothing is set, and the transport still answers the driver's own
+// telemetry (isBuiltinTelemetry).
+func builtinTelemetryOff[O ~func(C), C any]() O {
+	return func(c C) { setBuiltinTelemetryOff(reflect.ValueOf(c)) }
+}
+
+func setBuiltinTelemetryOff(v reflect.Value) {
+	defer func() { _ = recover() }() // an unexpected shape sets nothing
+	cfg, ok := configStruct(v)
+	if !ok {
+		return
+	}
+	f := cfg.FieldByName("EnableTelemetry")
+	if f.Kind() != reflect.Struct || f.NumField() != 1 || !f.CanAddr() {
+		return
+	}
+	p := f.Field(0)
+	if p.Kind() != reflect.Pointer || p.Type().Elem().Kind() != reflect.Bool {
+		return
+	}
+	off := false
+	// #nosec G103 -- the field is unexported in the driver's internal package; its shape is checked above
+	reflect.NewAt(p.Type(), unsafe.Pointer(p.UnsafeAddr())).Elem().Set(reflect.ValueOf(&off))
 }
 
 // callerTransport is what the options before transportProbe gave the driver for its HTTP

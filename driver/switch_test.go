@@ -206,10 +206,20 @@ func TestBadTelemetryOptionsFailOpen(t *testing.T) {
 
 // A nil Option is no option, as in the aggregator, exporter and telemetry packages: a
 // conditional option left unset (var logOpt driver.Option) does not panic the program.
+// Nor does a nil option of the driver's passed through WithConnOptions (var tokenOpt
+// dbsql.ConnOption), which the raw driver would call.
 func TestNilOptionIsIgnored(t *testing.T) {
 	dsn := "token:x@example.cloud.databricks.com:443/sql/1.0/warehouses/w"
 	var unset driver.Option
+	var unsetConn dbsql.ConnOption
 	for name, open := range map[string]func() (*driver.Connector, error){
+		"OpenConnector, a nil ConnOption": func() (*driver.Connector, error) {
+			return driver.OpenConnector(dsn, driver.WithConnOptions(unsetConn, dbsql.WithMaxRows(7)), driver.WithHosts(driver.NewHosts()))
+		},
+		"NewConnector, a nil ConnOption": func() (*driver.Connector, error) {
+			return driver.NewConnector(driver.WithConnOptions(dbsql.WithServerHostname("example.cloud.databricks.com"), unsetConn),
+				driver.WithHosts(driver.NewHosts()))
+		},
 		"OpenConnector": func() (*driver.Connector, error) {
 			return driver.OpenConnector(dsn, unset, driver.WithBatchSize(7))
 		},

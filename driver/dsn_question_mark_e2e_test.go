@@ -1,0 +1,62 @@
+package driver_test
+
+import (
+	"database/sql"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/driver"
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+)
+
+// Only the first '?' of a DSN starts its query: one of our parameters after a second,
+// unescaped '?' (dsn+"?enableTelemetry=false" on a DSN that has a query already) would
+// silently reach the server inside another parameter's value, or as a session parameter
+// of its own, leaving telemetry to the server's flag. sql.Open fails instead, naming the
+// parameter and what it accepts; a '?' escaped as %3F is a value's own, as unwrapped.
+func TestOurParamAfterASecondQuestionMarkFailsOpen(t *testing.T) {
+	srv, err := warehouse.NewServer(warehouse.WithTelemetryFlag(true))
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, srv.Close()) })
+	base := srv.DSN()
+	for _, tc := range []struct{ name, query, param, value, want string }{
+		{"appended to a query", "?QUERY_TAGS=team:a?enableTelemetry=false", "enableTelemetry", "false", "want a boolean"},
+		{"appended to an empty query", "??enableTelemetry=false", "enableTelemetry", "false", "want a boolean"},
+		{"as a pair of its own", "?QUERY_TAGS=team:a&?enableTelemetry=0", "enableTelemetry", "0", "want a boolean"},
+		{"in a driver parameter's value", "?userAgentEntry=acme?telemetry_batch_size=5", "telemetry_batch_size", "5", "want an integer from 1 to 10000"},
+		{"in another case", "?QUERY_TAGS=team:a?EnableTelemetry=false", "EnableTelemetry", "false", "want a boolean"},
+		{"escaped", "?QUERY_TAGS=team:a?telemetry_flush_interval=1%73", "telemetry_flush_interval", "1s", "want a duration"},
+		{"before a ';'", "?QUERY_TAGS=a?enableTelemetry=false;accessToken=" + srv.Token(), "enableTelemetry", "false", "want a boolean"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := sql.Open(driver.DriverName, base+tc.query)
+			if err == nil {
+				err = db.Ping()
+				_ = db.Close()
+			}
+			require.ErrorIs(t, err, driver.ErrInvalidParam)
+			assert.Contains(t, err.Error(), "DSN parameter "+tc.param+`="`+tc.value+`"`)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Contains(t, err.Error(), "'?'")
+			assert.NotContains(t, err.Error(), srv.Token())
+		})
+	}
+	t.Run("an escaped '?' is the value's own, as unwrapped", func(t *testing.T) {
+		const query = "?QUERY_TAGS=team:a%3FenableTelemetry=false"
+		before := len(srv.Sessions())
+		raw, err := sql.Open("databricks", base+query)
+		require.NoError(t, err)
+		defer raw.Close()
+		require.NoError(t, raw.Ping())
+		ours, err := sql.Open(driver.DriverName, base+query+"&enableTelemetry=false")
+		require.NoError(t, err)
+		defer ours.Close()
+		require.NoError(t, ours.Ping())
+		sessions := srv.Sessions()[before:]
+		require.Len(t, sessions, 2)
+		assert.Equal(t, "team:a?enableTelemetry=false", sessions[0].Configuration["QUERY_TAGS"])
+		assert.Equal(t, sessions[0].Configuration, sessions[1].Configuration)
+	})
+}
