@@ -74,7 +74,7 @@ func TestCompletionOnRowsCloseEndToEnd(t *testing.T) {
 	}{
 		{"every row, inline", "SELECT range FROM range(2500)", 1 << 30, 2500, telemetry.ResultInlineArrow},
 		{"closed after 10 rows", "SELECT range FROM range(2500)", 10, 10, telemetry.ResultInlineArrow},
-		{"no rows", "SELECT 1 WHERE false", 1 << 30, 0, ""},
+		{"no rows", "SELECT 1 WHERE false", 1 << 30, 0, telemetry.ResultInlineArrow}, // an empty result, inline (the warehouse says so)
 		{"every row, CloudFetch", "SELECT range FROM range(300000)", 1 << 30, 300000, telemetry.ResultExternalLinks},
 		{"closed after a row, CloudFetch", "SELECT range FROM range(300000)", 1, 1, telemetry.ResultExternalLinks},
 	}

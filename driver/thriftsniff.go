@@ -372,3 +372,45 @@ func readLinks(r *thriftReader) []string {
 	}
 	return links
 }
+
+// emptyInlineResult reports whether an ExecuteStatement reply whose row set carries
+// neither a batch nor a link still delivers an (empty) inline Arrow result: its direct
+// results say the statement has a result set, and its row set has an Arrow batch list.
+// A query that returns no rows is so; a statement without a result set (DDL) is not.
+func emptyInlineResult(b []byte) bool {
+	method, end, ok := rpcMethod(b)
+	if !ok || method != "ExecuteStatement" {
+		return false
+	}
+	r := thriftReader{b: b, off: end}
+	if !r.enter(0) || !r.enter(1281) || !r.enter(1) {
+		return false
+	}
+	has := false
+	for !r.bad {
+		t, fid := r.field()
+		if t == thriftStop {
+			break
+		}
+		if fid == 9 && t == thriftBool {
+			has = r.u8() != 0
+			continue
+		}
+		r.skip(t, 0)
+	}
+	if !has || r.bad {
+		return false
+	}
+	rs, ok := rowSet(b)
+	for ok && !rs.bad {
+		t, fid := rs.field()
+		if t == thriftStop {
+			return false
+		}
+		if fid == 1281 && t == thriftList {
+			return true
+		}
+		rs.skip(t, 0)
+	}
+	return false
+}

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"regexp"
@@ -178,6 +179,9 @@ func fuzzCheckSniffers(t *testing.T, b []byte) {
 		if !strings.Contains(string(b), l) {
 			t.Fatalf("rowSetFacts invented the link %q", l)
 		}
+	}
+	if emptyInlineResult(b) && !bytes.Contains(b, []byte("ExecuteStatement")) {
+		t.Fatalf("emptyInlineResult holds for a message that is no ExecuteStatement reply")
 	}
 }
 

@@ -633,7 +633,7 @@ func (r *reply) learn(b []byte) {
 			}
 		}
 		links, batches := rowSetFacts(b)
-		if batches > 0 {
+		if batches > 0 || (len(links) == 0 && emptyInlineResult(b)) {
 			r.st.inline.Store(true)
 		}
 		if len(links) > 0 {
@@ -664,6 +664,20 @@ func (r *reply) release() {
 func (t *transport) download(req *http.Request, link string, owner linkOwner, base http.RoundTripper) (*http.Response, error) {
 	began := time.Now()
 	resp, err := base.RoundTrip(req)
+	if err == nil && isRedirect(resp.StatusCode) {
+		if loc, lerr := resp.Location(); lerr == nil {
+			// The client follows it: the file comes from there, no failed attempt.
+			owner.failed = false
+			owner.st.mu.Lock()
+			if !owner.st.linksGone {
+				next := loc.String()
+				owner.st.links = append(owner.st.links, next)
+				t.c.links.Store(next, owner)
+			}
+			owner.st.mu.Unlock()
+			return resp, nil
+		}
+	}
 	if err != nil || resp.StatusCode != http.StatusOK {
 		owner.st.mu.Lock()
 		t.c.relinkLocked(link, owner)
@@ -672,6 +686,16 @@ func (t *transport) download(req *http.Request, link string, owner linkOwner, ba
 	}
 	resp.Body = &chunkBody{rc: resp.Body, st: owner.st, index: owner.index, began: began, c: t.c, url: link}
 	return resp, nil
+}
+
+// isRedirect says whether an http.Client follows a reply of this status (with a Location).
+func isRedirect(code int) bool {
+	switch code {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
 }
 
 // relinkLocked keeps the link of a failed download, marked failed: the driver may
