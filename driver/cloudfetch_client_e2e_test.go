@@ -38,9 +38,7 @@ func TestCloudFetchDownloadsUseTheDefaultClientAsUnwrapped(t *testing.T) {
 	require.NoError(t, err)
 	defer srv.Close()
 	counter := &downloadCounter{next: http.DefaultTransport}
-	saved := http.DefaultClient.Transport
-	http.DefaultClient.Transport = counter
-	t.Cleanup(func() { http.DefaultClient.Transport = saved })
+	useDefaultClientTransport(t, counter)
 
 	const query = "SELECT range FROM range(25000)"
 	read := func(db *sql.DB) {

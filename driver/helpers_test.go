@@ -3,6 +3,7 @@ package driver_test
 import (
 	"database/sql"
 	"net"
+	"net/http"
 	"strconv"
 	"testing"
 
@@ -35,4 +36,13 @@ func rawAndWrapped(t *testing.T, srv *warehouse.Server) (raw, wrapped *sql.DB) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = wrapped.Close() })
 	return raw, wrapped
+}
+
+// useDefaultClientTransport makes rt the transport of http.DefaultClient, through which
+// the driver downloads CloudFetch files, until the test ends.
+func useDefaultClientTransport(t *testing.T, rt http.RoundTripper) {
+	t.Helper()
+	saved := http.DefaultClient.Transport
+	http.DefaultClient.Transport = rt
+	t.Cleanup(func() { http.DefaultClient.Transport = saved })
 }

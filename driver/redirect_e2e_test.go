@@ -44,9 +44,7 @@ func TestRedirectedDownloadIsAChunk(t *testing.T) {
 		warehouse.WithChunkRows(10000), warehouse.WithBatchRows(5000))
 	require.NoError(t, err)
 	defer srv.Close()
-	saved := http.DefaultClient.Transport
-	http.DefaultClient.Transport = redirectingStore{next: http.DefaultTransport}
-	t.Cleanup(func() { http.DefaultClient.Transport = saved })
+	useDefaultClientTransport(t, redirectingStore{next: http.DefaultTransport})
 
 	const query = "SELECT range FROM range(25000)"
 	logs := logsOf(t, srv, "", func(db *sql.DB) {
