@@ -28,8 +28,9 @@ const (
 	DefaultExportTimeout = 45 * time.Second
 )
 
-// DisableEnv is the kill switch: 1, true, yes or on (any case) disables telemetry,
-// whatever the DSN or the server says (SPEC §4).
+// DisableEnv is the kill switch: 1, true, yes or on (any case), or any other value but
+// an empty one, 0, false, no and off, disables telemetry, whatever the DSN or the server
+// says (SPEC §4; see DisabledByEnv).
 const DisableEnv = "DATABRICKS_TELEMETRY_DISABLED"
 
 // DSN parameters that configure telemetry (SPEC §6). The driver wrapper removes them
@@ -256,8 +257,10 @@ func ParseMillisOrDuration(s string) (time.Duration, error) {
 // LookupEnvFunc reads an environment variable; os.LookupEnv is one. Tests inject their own.
 type LookupEnvFunc func(key string) (string, bool)
 
-// DisabledByEnv reports whether the kill switch DisableEnv is set to 1, true, yes or on
-// (any case, surrounding spaces ignored). A nil lookup reads the process environment.
+// DisabledByEnv reports whether the kill switch DisableEnv is set: to anything but an
+// empty value or 0, false, no or off (any case, surrounding spaces ignored). A value it
+// does not know (DISABLED, y, 2) switches telemetry off: whoever set the switch meant it
+// off more likely than on. A nil lookup reads the process environment.
 func DisabledByEnv(lookup LookupEnvFunc) bool {
 	if lookup == nil {
 		lookup = os.LookupEnv
@@ -267,8 +270,8 @@ func DisabledByEnv(lookup LookupEnvFunc) bool {
 		return false
 	}
 	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "1", "true", "yes", "on":
-		return true
+	case "", "0", "false", "no", "off":
+		return false
 	}
-	return false
+	return true
 }

@@ -138,12 +138,15 @@ func TestWithDSNParams(t *testing.T) {
 }
 
 // The kill switch of SPEC §4: DATABRICKS_TELEMETRY_DISABLED set to 1/true/yes/on (any
-// case, spaces around) disables telemetry. The name is spelled out, not taken from
-// DisableEnv, so that a change to the constant fails here.
+// case, spaces around) disables telemetry; so does a value it does not know, which was
+// set to switch telemetry off more likely than on. Empty, 0, false, no and off leave it
+// on. The name is spelled out, not taken from DisableEnv, so that a change to the
+// constant fails here.
 func TestDisabledByEnv(t *testing.T) {
 	for value, want := range map[string]bool{
 		"1": true, "true": true, "TRUE": true, "yes": true, "On": true, " on ": true,
-		"0": false, "false": false, "no": false, "off": false, "": false, "disabled": false,
+		"disabled": true, "y": true, "2": true, "enabled?": true,
+		"0": false, "false": false, "FALSE": false, "no": false, "off": false, " Off ": false, "": false, "  ": false,
 	} {
 		lookup := func(k string) (string, bool) {
 			if k == "DATABRICKS_TELEMETRY_DISABLED" {
