@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/dbtelemetry/dbtelemetry/aggregator"
@@ -69,12 +70,14 @@ func ExampleAggregator_AddHandOver() {
 	agg := aggregator.New(printExporter{},
 		aggregator.WithSystemConfiguration(&telemetry.SystemConfiguration{DriverName: telemetry.DriverName, DriverVersion: "1.15.1"}),
 	)
-	held := &telemetry.Event{Kind: telemetry.KindStatementStart, SessionID: "s1", StatementID: "q1",
-		StatementType: telemetry.StatementQuery}
+	// fn may run on the export goroutine and on Close's at once: the held start is
+	// taken atomically, so that it is handed over exactly once.
+	var held atomic.Pointer[telemetry.Event]
+	held.Store(&telemetry.Event{Kind: telemetry.KindStatementStart, SessionID: "s1", StatementID: "q1",
+		StatementType: telemetry.StatementQuery})
 	remove := agg.AddHandOver(func() {
-		if held != nil {
-			agg.Handle(*held)
-			held = nil
+		if ev := held.Swap(nil); ev != nil {
+			agg.Handle(*ev)
 		}
 	})
 	defer remove()

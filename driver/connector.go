@@ -29,7 +29,9 @@ import (
 
 // Connector is a database/sql/driver.Connector for sql.OpenDB: the Databricks driver's
 // connector wrapped with telemetry. It is also an io.Closer: db.Close() calls Close,
-// which releases the connector's share of its host's telemetry and flushes it.
+// which releases the connector's share of its host's telemetry and flushes it. Make one
+// with NewConnector or OpenConnector: the zero value is not usable. Its methods are safe
+// for concurrent use.
 type Connector struct {
 	cfg   config
 	inner driver.Connector // what Connect uses: sqlmw over the driver, or the driver alone when telemetry is off

@@ -16,7 +16,8 @@ import (
 // parameters, auth type and workspace), everything reference counted. The host's first
 // connector sets the exporter's retries and backoff; a later one's batch size and flush
 // interval apply to its own statements. The registered driver owns one; tests make their
-// own with NewHosts.
+// own with NewHosts. The zero value is not usable: a connector given one (WithHosts(&Hosts{}))
+// exports nothing, every event counted in Stats().Dropped.Closed.
 type Hosts struct {
 	reg *exporter.Registry
 }

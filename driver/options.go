@@ -78,8 +78,9 @@ func WithLogger(l zerolog.Logger) Option { return func(c *config) { c.logger = l
 // keep the logs it is given once Export returns (telemetry.Exporter; FrontendLog.Clone).
 func WithExporter(exp telemetry.Exporter) Option { return func(c *config) { c.exporter = exp } }
 
-// WithHosts uses h for the shared per-host exporters instead of the registered driver's.
-// Tests use it to keep their hosts apart.
+// WithHosts uses h, made by NewHosts, for the shared per-host exporters instead of the
+// registered driver's (a nil h keeps the registered driver's). Tests use it to keep their
+// hosts apart.
 func WithHosts(h *Hosts) Option { return func(c *config) { c.hosts = h } }
 
 // WithBatchSize sets how many logs make an export batch: 1 to 10000, or 0 for the

@@ -37,6 +37,10 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("exporter: unexpected status %d %s", e.StatusCode, http.StatusText(e.StatusCode))
 }
 
+// HTTPStatusCode returns StatusCode: telemetry.Classify reads it, so that an export
+// error classified carries its status.
+func (e *StatusError) HTTPStatusCode() int { return e.StatusCode }
+
 // Retryable reports whether another attempt may succeed: 429 and every 5xx. Every other
 // status (400, 401, 403, 404, other 4xx, and the 3xx a redirect we did not follow) is terminal.
 func (e *StatusError) Retryable() bool {

@@ -10,7 +10,8 @@ import (
 )
 
 // Target is a validated telemetry destination: the DSN's own host and port (SPEC §4a).
-// Build one with ParseTarget; the zero value is not usable.
+// Build one with ParseTarget; the zero value is not usable, and NewHTTPExporter refuses
+// a Target whose fields were set or changed by hand (see NewHTTPExporter).
 type Target struct {
 	// Scheme is "https", or "http" for a loopback host the DSN reached over plain http.
 	Scheme string
@@ -32,6 +33,20 @@ func (t Target) URL(path string) string { return t.Key() + path }
 
 // String implements fmt.Stringer; it is the same as Key.
 func (t Target) String() string { return t.Key() }
+
+// checkTarget returns nil when t is what ParseTarget makes of its own Key, and else an
+// error wrapping ErrInvalidHost or ErrForbiddenHost: a Target's fields are exported, and
+// one built by hand must not reach a host, or carry credentials, that ParseTarget refuses.
+func checkTarget(t Target) error {
+	parsed, err := ParseTarget(t.Key(), t.Loopback)
+	if err != nil {
+		return err
+	}
+	if parsed != t {
+		return fmt.Errorf("%w %q: not as ParseTarget returns it (%+v)", ErrInvalidHost, t.Key(), parsed)
+	}
+	return nil
+}
 
 func (t Target) hostPort() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
 

@@ -18,16 +18,21 @@ import (
 
 // HTTPExporter is the Databricks telemetry exporter for one host. It is safe for
 // concurrent use. The only goroutine it starts is the feature-flag fetch in flight (see
-// FeatureFlagCache), which Close waits for within its ctx and then cancels.
+// FeatureFlagCache), which Close waits for within its ctx and then cancels. Make one with
+// NewHTTPExporter, or get a host's shared one from a Registry: the zero value is not
+// usable.
 type HTTPExporter struct {
 	cfg    config
 	target Target
-	creds  credSlot
-	pol    *hostPolicy
-	stats  counters
-	flags  *FeatureFlagCache
-	log    zerolog.Logger
-	bodies bodyPool
+	// badTarget is why target is not one ParseTarget returns (a Target built by hand):
+	// then nothing is sent, and every export and flag fetch fails with it.
+	badTarget error
+	creds     credSlot
+	pol       *hostPolicy
+	stats     counters
+	flags     *FeatureFlagCache
+	log       zerolog.Logger
+	bodies    bodyPool
 
 	mu       sync.Mutex
 	closed   bool
@@ -48,13 +53,16 @@ var (
 
 // NewHTTPExporter returns an exporter for target with its own circuit breaker and
 // feature-flag cache. Most callers get one from a Registry instead, which shares it
-// between every connection to the host.
+// between every connection to the host. target must come from ParseTarget: a Target
+// built or changed by hand that ParseTarget would not return (another host, Loopback set
+// on a remote one, a zero Target) sends nothing, and its Export and flag fetches fail
+// with an error wrapping ErrInvalidHost or ErrForbiddenHost.
 func NewHTTPExporter(target Target, opts ...Option) *HTTPExporter {
 	return newHTTPExporter(target, newConfig(opts))
 }
 
 func newHTTPExporter(target Target, cfg config) *HTTPExporter {
-	e := &HTTPExporter{cfg: cfg, target: target, idle: make(chan struct{})}
+	e := &HTTPExporter{cfg: cfg, target: target, idle: make(chan struct{}), badTarget: checkTarget(target)}
 	e.log = cfg.logger.With().Str("component", "telemetry-exporter").Str("host", target.Key()).Logger()
 	e.creds.store(cfg.credentials)
 	e.pol = newHostPolicy(&e.cfg, target.Key(), &e.stats)
@@ -187,6 +195,9 @@ func (e *HTTPExporter) Close(ctx context.Context) error {
 // begin registers a call in flight and ties ctx to the exporter's life, so Close can
 // cancel what it stops waiting for.
 func (e *HTTPExporter) begin(ctx context.Context) (context.Context, func(), error) {
+	if e.badTarget != nil {
+		return nil, nil, e.badTarget
+	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()

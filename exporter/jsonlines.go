@@ -11,12 +11,14 @@ import (
 
 // JSONLinesExporter writes each FrontendLog as one line of JSON to an io.Writer, for
 // local debugging. It is safe for concurrent use: a batch is written under a lock in one
-// Write call, so batches never interleave.
+// Write call, so batches never interleave. Make one with NewJSONLinesExporter: the zero
+// value is not usable (its Export and Close wait for their ctx to end).
 type JSONLinesExporter struct {
-	lock   chan struct{} // holds a token while a batch is written: a mutex whose wait honours a context
-	w      io.Writer
-	buf    []byte // under lock
-	closed atomic.Bool
+	lock    chan struct{} // holds a token while a batch is written: a mutex whose wait honours a context
+	w       io.Writer
+	buf     []byte // under lock
+	closed  atomic.Bool
+	flushed bool // under lock: a Close has flushed w (or found nothing to flush)
 
 	batches, failed, logs atomic.Int64
 }
@@ -26,9 +28,9 @@ var (
 	_ telemetry.StatsReporter = (*JSONLinesExporter)(nil)
 )
 
-// NewJSONLinesExporter returns an exporter writing to w. The caller keeps ownership of
-// w; Close flushes it when it has a Flush() error method (e.g. *bufio.Writer) but does
-// not close it.
+// NewJSONLinesExporter returns an exporter writing to w, which must not be nil. The
+// caller keeps ownership of w; Close flushes it when it has a Flush() error method (e.g.
+// *bufio.Writer) but does not close it.
 func NewJSONLinesExporter(w io.Writer) *JSONLinesExporter {
 	return &JSONLinesExporter{w: w, lock: make(chan struct{}, 1)}
 }
@@ -89,16 +91,19 @@ func (j *JSONLinesExporter) ExportStats() telemetry.ExportStats {
 }
 
 // Close stops accepting batches and flushes the writer if it can, once the batch being
-// written (if any) is done; when ctx ends first it returns ctx's error without flushing.
-// Idempotent: later calls return nil.
+// written (if any) is done; when ctx ends first it returns ctx's error without flushing,
+// and a later Close flushes. Once a Close has flushed (or tried to), later calls return
+// nil.
 func (j *JSONLinesExporter) Close(ctx context.Context) error {
-	if j.closed.Swap(true) {
-		return nil
-	}
+	j.closed.Store(true)
 	if err := j.acquire(ctx); err != nil {
 		return err
 	}
 	defer j.release()
+	if j.flushed {
+		return nil
+	}
+	j.flushed = true
 	if f, ok := j.w.(interface{ Flush() error }); ok {
 		if err := f.Flush(); err != nil {
 			return fmt.Errorf("exporter: json lines: flush: %w", err)

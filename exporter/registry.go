@@ -26,6 +26,7 @@ type Layer interface {
 // Layer) per normalised host between connections, reference counted; an owner
 // (WithOwner) gets one of its own for the host. It is a value the
 // driver owns; there is no package-level state. No goroutine it starts outlives Close.
+// Make one with NewRegistry: the zero value is not usable.
 type Registry struct {
 	cfg config
 

@@ -61,8 +61,9 @@ type Class struct {
 // Retryable reports whether retrying may help (a non-nil error that is not terminal).
 func (c Class) Retryable() bool { return c.Name != "" && !c.Terminal }
 
-// StatusCoder is implemented by errors that know the HTTP status behind them (the
-// exporter's errors do). Classify also reads HTTPStatusCode() int.
+// StatusCoder is implemented by errors that know the HTTP status behind them. Classify
+// also reads an HTTPStatusCode() int method, which the exporter's *StatusError has (its
+// StatusCode is a field).
 type StatusCoder interface {
 	StatusCode() int
 }

@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// Group is a set of endpoints that faults are injected into together.
+// Group is a set of endpoints that faults are injected into together. InjectFaults,
+// ClearFaults and FaultsServed take one of the Group constants; any other value panics.
 type Group int
 
 // Endpoint groups.

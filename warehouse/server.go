@@ -37,7 +37,7 @@ const HTTPPath = "/sql/1.0/warehouses/local"
 // TelemetryFlagName is the feature flag that switches the Go driver's telemetry on.
 const TelemetryFlagName = "databricks.partnerplatform.clientConfigsFeatureFlags.enableTelemetryForGoDriver"
 
-// Option configures a Server.
+// Option configures a Server; a nil Option is ignored.
 type Option func(*config)
 
 type config struct {
@@ -153,7 +153,8 @@ func WithStatementRecords(n int) Option { return func(c *config) { c.statementRe
 // not idle. It frees what a client that went away without closing its sessions left.
 func WithSessionIdleTimeout(d time.Duration) Option { return func(c *config) { c.sessionIdle = d } }
 
-// Server is a running local warehouse.
+// Server is a running local warehouse. Start one with NewServer: the zero value is not
+// usable. Its methods are safe for concurrent use.
 type Server struct {
 	cfg      config
 	ln       net.Listener
@@ -186,7 +187,9 @@ type Server struct {
 func NewServer(opts ...Option) (*Server, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o(&cfg)
+		}
 	}
 	if cfg.token == "" {
 		cfg.token = "dapi" + randomHex(16)
