@@ -38,14 +38,17 @@ func WithConfig(c telemetry.Config) Option {
 	return func(o *options) { o.cfg = c }
 }
 
-// WithBatchSize sets the number of logs that triggers an export. Default 100.
+// WithBatchSize sets the number of logs that triggers an export. Default 100; at most
+// telemetry.MaxBatchSize (10000: a larger size is cut to it), and zero or less is the
+// default. (The driver's WithBatchSize refuses an out-of-range size instead.)
 func WithBatchSize(n int) Option {
 	return func(o *options) { o.cfg.BatchSize = n }
 }
 
-// WithFlushInterval sets the period of the flush timer: default 5 s, at least
-// telemetry.MinFlushInterval (10 ms; a shorter period is raised to it). Flushes triggered
-// by a full batch or a terminal error do not reset the timer.
+// WithFlushInterval sets the period of the flush timer: default 5 s (zero or less is the
+// default), at least telemetry.MinFlushInterval (10 ms; a shorter period is raised to it)
+// and at most telemetry.MaxFlushInterval (1 h; a longer one is cut to it). Flushes
+// triggered by a full batch or a terminal error do not reset the timer.
 func WithFlushInterval(d time.Duration) Option {
 	return func(o *options) { o.cfg.FlushInterval = d }
 }
@@ -59,7 +62,8 @@ func WithMaxPendingLogs(n int) Option {
 }
 
 // WithMaxOpenStatements bounds the statements being aggregated; beyond it the oldest is
-// evicted (it still produces its log, with its held errors). Default 5000.
+// evicted (it still produces its log, with its held errors). Default 5000 (zero or less is
+// the default).
 func WithMaxOpenStatements(n int) Option {
 	return func(o *options) { o.cfg.MaxOpenStatements = n }
 }
