@@ -28,10 +28,10 @@ const (
 
 	// DefaultFlagName is the Go driver's telemetry flag (WithFeatureFlag).
 	DefaultFlagName      = "databricks.partnerplatform.clientConfigsFeatureFlags.enableTelemetryForGoDriver"
-	DefaultFlagClient    = "GOLANG"         // WithFeatureFlag: the <CLIENT> URL segment
-	DefaultDriverVersion = "1.15.1"         // WithFeatureFlag: the <driver_version> URL segment
-	DefaultFlagTTL       = 15 * time.Minute // WithFlagTTL
-	DefaultFlagTimeout   = 10 * time.Second // WithFlagTimeout
+	DefaultFlagClient    = "GOLANG"                     // WithFeatureFlag: the <CLIENT> URL segment
+	DefaultDriverVersion = telemetry.KnownDriverVersion // WithFeatureFlag: the <driver_version> URL segment when the build names no driver version
+	DefaultFlagTTL       = 15 * time.Minute             // WithFlagTTL
+	DefaultFlagTimeout   = 10 * time.Second             // WithFlagTimeout
 )
 
 // Bounds of a server-given ttl_seconds. MinFlagTTL is also how long a failed or
@@ -108,7 +108,7 @@ func newConfig(opts []Option) config {
 		transitionLog:    DefaultTransitionLog,
 		flagName:         DefaultFlagName,
 		flagClient:       DefaultFlagClient,
-		driverVersion:    DefaultDriverVersion,
+		driverVersion:    telemetry.DriverVersion(), // the linked driver's, as the driver's own fetch says it
 		flagTTL:          DefaultFlagTTL,
 		flagTimeout:      DefaultFlagTimeout,
 		maxFlagBytes:     maxFlagBytes,
@@ -303,7 +303,9 @@ func WithTransitionLog(n int) Option {
 }
 
 // WithFeatureFlag sets the flag's name, the client segment of its URL and the driver
-// version segment. Defaults DefaultFlagName, "GOLANG", DefaultDriverVersion.
+// version segment. Defaults DefaultFlagName, "GOLANG" and the version of the Databricks
+// driver linked into the binary (telemetry.DriverVersion; DefaultDriverVersion when the
+// build information does not name it).
 func WithFeatureFlag(name, client, driverVersion string) Option {
 	return func(c *config) {
 		if name != "" {
