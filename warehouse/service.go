@@ -107,7 +107,7 @@ func (v *service) OpenSession(ctx context.Context, req *tcli.TOpenSessionReq) (*
 		return &tcli.TOpenSessionResp{Status: missingRequest()}, nil
 	}
 	s := v.s
-	resp := &tcli.TOpenSessionResp{ServerProtocolVersion: serverProtocol}
+	resp := &tcli.TOpenSessionResp{ServerProtocolVersion: negotiateProtocol(req)}
 	if s.isClosing() {
 		resp.Status = errStatus(tcli.TStatusCode_ERROR_STATUS, "the warehouse is shutting down")
 		return resp, nil
@@ -179,6 +179,17 @@ func (v *service) OpenSession(ctx context.Context, req *tcli.TOpenSessionReq) (*
 		resp.InitialNamespace = req.InitialNamespace
 	}
 	return resp, nil
+}
+
+// negotiateProtocol is the protocol version a session speaks: the lower of the client's
+// (client_protocol_i64, else client_protocol) and the server's, as HiveServer2 and
+// Databricks answer it.
+func negotiateProtocol(req *tcli.TOpenSessionReq) tcli.TProtocolVersion {
+	client := int64(req.GetClientProtocol())
+	if req.ClientProtocolI64 != nil {
+		client = *req.ClientProtocolI64
+	}
+	return tcli.TProtocolVersion(min(client, int64(serverProtocol)))
 }
 
 // useStatement switches a new session to its initial namespace.
@@ -274,6 +285,13 @@ func (v *service) ExecuteStatement(ctx context.Context, req *tcli.TExecuteStatem
 		cancel()
 		return &tcli.TExecuteStatementResp{Status: errStatus(tcli.TStatusCode_ERROR_STATUS, "the warehouse is shutting down")}, nil
 	}
+	if s.sessions[id] != sess {
+		// Closed (or expired) since it was looked up: CloseSession has already forgotten
+		// its operations, so this one would outlive it.
+		s.mu.Unlock()
+		cancel()
+		return nil, errUnknownSession(id)
+	}
 	s.ops[op.id] = op
 	s.work.Add(1)
 	s.mu.Unlock()
@@ -323,7 +341,7 @@ func (s *Server) directResults(op *operation) *tcli.TSparkDirectResults {
 		return dr
 	}
 	dr.ResultSetMetadata = op.metadata()
-	page, more := s.nextPage(op)
+	page, more := s.nextPage(op, op.maxRows)
 	dr.ResultSet = &tcli.TFetchResultsResp{Status: success(), HasMoreRows: ptr(more), Results: page, ResultSetMetadata: dr.ResultSetMetadata}
 	if !more {
 		s.closeOperation(op)
@@ -518,7 +536,8 @@ func (op *operation) metadata() *tcli.TGetResultSetMetadataResp {
 }
 
 // nextPage returns the operation's next page of results and whether more follow.
-func (s *Server) nextPage(op *operation) (*tcli.TRowSet, bool) {
+// A page holds at most maxRows rows in whole batches (at least one batch).
+func (s *Server) nextPage(op *operation, maxRows int64) (*tcli.TRowSet, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res := op.res
@@ -541,7 +560,7 @@ func (s *Server) nextPage(op *operation) (*tcli.TRowSet, bool) {
 	var rows int64
 	for op.cursor < len(res.batches) {
 		b := res.batches[op.cursor]
-		if len(rs.ArrowBatches) > 0 && rows+b.rows > op.maxRows {
+		if len(rs.ArrowBatches) > 0 && rows+b.rows > maxRows {
 			break
 		}
 		if len(rs.ArrowBatches) == 0 {
@@ -738,7 +757,16 @@ func (v *service) FetchResults(_ context.Context, req *tcli.TFetchResultsReq) (*
 	if op.state != tcli.TOperationState_FINISHED_STATE {
 		return &tcli.TFetchResultsResp{Status: errStatus(tcli.TStatusCode_ERROR_STATUS, "the statement has no results")}, nil
 	}
+	if req.Orientation != tcli.TFetchOrientation_FETCH_NEXT {
+		// The cursor only moves forward: answering the next page would skip it.
+		return &tcli.TFetchResultsResp{Status: errStatus(tcli.TStatusCode_ERROR_STATUS,
+			"fetch orientation "+req.Orientation.String()+" is not supported: only FETCH_NEXT")}, nil
+	}
+	maxRows := op.maxRows
+	if req.MaxRows > 0 {
+		maxRows = req.MaxRows
+	}
 	v.s.rec.statement(op.id, func(r *StatementRecord) { r.Fetches++ })
-	page, more := v.s.nextPage(op)
+	page, more := v.s.nextPage(op, maxRows)
 	return &tcli.TFetchResultsResp{Status: success(), HasMoreRows: ptr(more), Results: page, ResultSetMetadata: op.metadata()}, nil
 }
