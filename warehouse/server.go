@@ -204,11 +204,11 @@ func NewServer(opts ...Option) (*Server, error) {
 	db := sql.OpenDB(connector)
 	// A session's connection is never reused: its schema, temp tables and settings die with it.
 	db.SetMaxIdleConns(0)
-	// Functions live in the database's catalog: register them once, for every session.
-	if err := registerUDFs(db); err != nil {
+	// Functions and schemas live in the database's catalog: made once, for every session.
+	if err := prepareCatalog(db); err != nil {
 		_ = db.Close()
 		_ = connector.Close()
-		return nil, fmt.Errorf("warehouse: register functions: %w", err)
+		return nil, fmt.Errorf("warehouse: prepare the catalog: %w", err)
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

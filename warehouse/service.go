@@ -192,9 +192,18 @@ func negotiateProtocol(req *tcli.TOpenSessionReq) tcli.TProtocolVersion {
 	return tcli.TProtocolVersion(min(client, int64(serverProtocol)))
 }
 
+// defaultCatalogs are the names Databricks gives the default catalog (Unity Catalog's
+// main, and the legacy metastore's): a DSN that names one (catalog=main&schema=default,
+// as common as DSNs go) starts in DuckDB's own catalog, where schema default exists too
+// (see defaultSchema).
+var defaultCatalogs = []string{"main", "hive_metastore", "spark_catalog"}
+
 // useStatement switches a new session to its initial namespace.
 func useStatement(ns Namespace) string {
 	quote := func(id string) string { return `"` + strings.ReplaceAll(id, `"`, `""`) + `"` }
+	if slices.ContainsFunc(defaultCatalogs, func(c string) bool { return strings.EqualFold(c, ns.Catalog) }) {
+		ns.Catalog = ""
+	}
 	switch {
 	case ns.Catalog != "" && ns.Schema != "":
 		return "USE " + quote(ns.Catalog) + "." + quote(ns.Schema)

@@ -352,3 +352,29 @@ func TestTimeAndUUIDAsStrings(t *testing.T) {
 		assert.Equal(t, tc.want, got, tc.q)
 	}
 }
+
+// The names Databricks gives its default catalog and schema work as they do there: a
+// DSN with catalog=main&schema=default (or hive_metastore, spark_catalog, in any case)
+// starts in schema default of DuckDB's catalog, where a table made in one such session
+// is seen by the next. A catalog that does not exist still fails the session.
+func TestDatabricksDefaultNamespace(t *testing.T) {
+	srv := start(t)
+	for _, params := range []string{"catalog=main&schema=default", "schema=default", "catalog=hive_metastore&schema=default", "catalog=SPARK_CATALOG&schema=default"} {
+		t.Run(params, func(t *testing.T) {
+			db := open(t, srv, params)
+			var catalog, schema string
+			require.NoError(t, db.QueryRow("SELECT current_database(), current_schema()").Scan(&catalog, &schema))
+			assert.Equal(t, "memory", catalog)
+			assert.Equal(t, "default", schema)
+		})
+	}
+	_, err := open(t, srv, "catalog=main&schema=default").Exec("CREATE TABLE t AS SELECT 42 AS v")
+	require.NoError(t, err)
+	var v int
+	require.NoError(t, open(t, srv, "catalog=main&schema=default").QueryRow("SELECT v FROM t").Scan(&v))
+	assert.Equal(t, 42, v)
+	require.NoError(t, open(t, srv, "").QueryRow(`SELECT v FROM "default".t`).Scan(&v), "in schema default of the one catalog")
+
+	err = open(t, srv, "catalog=nosuch&schema=default").Ping()
+	require.Error(t, err)
+}

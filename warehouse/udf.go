@@ -41,8 +41,9 @@ func (u sleepUDF) Executor() duckdb.ScalarFuncExecutor {
 	}}
 }
 
-// registerUDFs adds the warehouse's functions to the database's catalog.
-func registerUDFs(db *sql.DB) error {
+// prepareCatalog adds the warehouse's functions to the database's catalog, and
+// Databricks' default schema, default, beside DuckDB's main.
+func prepareCatalog(db *sql.DB) error {
 	info, err := duckdb.NewTypeInfo(duckdb.TYPE_BIGINT)
 	if err != nil {
 		return err
@@ -52,6 +53,9 @@ func registerUDFs(db *sql.DB) error {
 		return err
 	}
 	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), `CREATE SCHEMA IF NOT EXISTS "default"`); err != nil {
+		return err
+	}
 	return duckdb.RegisterScalarUDF(conn, "wait_ms", sleepUDF{info: info})
 }
 
