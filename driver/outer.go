@@ -3,9 +3,11 @@ package driver
 import (
 	"context"
 	"database/sql/driver"
+	"io"
 	"reflect"
 	"time"
 
+	"github.com/apache/arrow/go/v12/arrow"
 	dbsqlrows "github.com/databricks/databricks-sql-go/rows"
 
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
@@ -208,11 +210,59 @@ func (r *outerRows) ColumnTypeLength(i int) (int64, bool) {
 }
 
 // GetArrowBatches reads the rest of the result as Arrow records, as the driver does.
+// The errors of the iterator (a CloudFetch file that cannot be downloaded) are the
+// statement's, as those of Next are.
 func (r *outerRows) GetArrowBatches(ctx context.Context) (dbsqlrows.ArrowBatchIterator, error) {
-	return r.st.inner.(dbsqlrows.Rows).GetArrowBatches(ctx)
+	it, err := r.st.inner.(dbsqlrows.Rows).GetArrowBatches(ctx)
+	if err != nil {
+		r.ended(err)
+		return it, err
+	}
+	if it == nil {
+		return it, nil
+	}
+	return &arrowBatches{ArrowBatchIterator: it, r: r}, nil
 }
 
-// GetArrowIPCStreams reads the rest of the result as Arrow IPC streams, as the driver does.
+// GetArrowIPCStreams reads the rest of the result as Arrow IPC streams, as the driver
+// does; the iterator's errors are the statement's (see GetArrowBatches).
 func (r *outerRows) GetArrowIPCStreams(ctx context.Context) (dbsqlrows.ArrowIPCStreamIterator, error) {
-	return r.st.inner.(dbsqlrows.Rows).GetArrowIPCStreams(ctx)
+	it, err := r.st.inner.(dbsqlrows.Rows).GetArrowIPCStreams(ctx)
+	if err != nil {
+		r.ended(err)
+		return it, err
+	}
+	if it == nil {
+		return it, nil
+	}
+	return &arrowStreams{ArrowIPCStreamIterator: it, r: r}, nil
+}
+
+// arrowBatches is the driver's Arrow record iterator, whose errors it records (the
+// bare io.EOF that ends it is no error: see rowRead).
+type arrowBatches struct {
+	dbsqlrows.ArrowBatchIterator
+	r *outerRows
+}
+
+func (it *arrowBatches) Next() (arrow.Record, error) {
+	rec, err := it.ArrowBatchIterator.Next()
+	if err != nil {
+		it.r.ended(err)
+	}
+	return rec, err
+}
+
+// arrowStreams is the driver's Arrow IPC stream iterator, whose errors it records.
+type arrowStreams struct {
+	dbsqlrows.ArrowIPCStreamIterator
+	r *outerRows
+}
+
+func (it *arrowStreams) Next() (io.Reader, error) {
+	rd, err := it.ArrowIPCStreamIterator.Next()
+	if err != nil {
+		it.r.ended(err)
+	}
+	return rd, err
 }

@@ -392,6 +392,9 @@ var messagePatterns = [...]messagePattern{
 	{"broken pipe", ErrNameConnection, false},
 	{"no route to host", ErrNameConnection, false},
 	{"unexpected eof", ErrNameConnection, false},
+	// TLS failures whose chain net/http cuts: a server that answers the TLS hello in
+	// plain HTTP (a tls.RecordHeaderError that the transport reports as text alone).
+	{"server gave http response to https client", ErrNameTLS, true},
 	{"too many requests", ErrNameRateLimit, false},
 	{"rate limit", ErrNameRateLimit, false},
 	{"service unavailable", ErrNameServer, false},

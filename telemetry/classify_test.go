@@ -167,6 +167,7 @@ func TestClassify(t *testing.T) {
 		{"dns not found", &net.DNSError{Err: "no such host", Name: "nope.invalid", IsNotFound: true}, ErrNameDNS, true, "", 0, "network"},
 		{"dns temporary", &net.DNSError{Err: "server misbehaving", Name: "h", IsTemporary: true}, ErrNameDNS, false, "", 0, "network"},
 		{"unknown authority", &url.Error{Op: "Get", URL: "https://h", Err: x509.UnknownAuthorityError{}}, ErrNameTLS, true, "", 0, "network"},
+		{"plain HTTP answer to a TLS hello", requestErr(`open session request error: Post "https://h": http: server gave HTTP response to HTTPS client`, nil, false), ErrNameTLS, true, "", 0, "message"},
 		{"unexpected EOF", fmt.Errorf("read body: %w", io.ErrUnexpectedEOF), ErrNameConnection, false, "", 0, "network"},
 		{"wrapped EOF is a dropped connection", &url.Error{Op: "Post", URL: "http://h", Err: io.EOF}, ErrNameConnection, false, "", 0, "network"},
 		// The driver's own verdict.
