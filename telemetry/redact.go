@@ -59,7 +59,10 @@ var (
 	// user:secret@host without a scheme (the Go driver's DSN: token:<pat>@host).
 	userinfoRe = regexp.MustCompile("[A-Za-z0-9._%+\\-]+:[^@\\s/'\"`]+@")
 	bearerRe   = regexp.MustCompile(`(?i)\b(bearer)(\s+|\s*[:=]\s*)[A-Za-z0-9\-._~+/]{8,}=*`)
-	basicRe    = regexp.MustCompile(`(?i)\b(basic)\s+([A-Za-z0-9+/]{6,}={0,2})`)
+	// An Authorization header of any scheme (token, Negotiate, ...): the credential that
+	// follows the scheme's name.
+	authHeaderRe = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization\s*[:=]\s*[A-Za-z][\w-]*)\s+[A-Za-z0-9\-._~+/]{8,}=*`)
+	basicRe      = regexp.MustCompile(`(?i)\b(basic)\s+([A-Za-z0-9+/]{6,}={0,2})`)
 	// Azure Storage's shared-key scheme: "SharedKey <account>:<signature>".
 	sharedKeyRe = regexp.MustCompile(`(?i)\b(sharedkey(?:lite)?)\s+[^\s:]+:[A-Za-z0-9+/=]+`)
 	jwtRe       = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)
@@ -107,6 +110,7 @@ var (
 		// Keyed secrets before the rules that could eat their key.
 		{need: []string{`"`}, apply: redactJSONSecrets},
 		{need: []string{"=", ":"}, apply: redactKVSecrets},
+		{need: []string{"authorization"}, re: authHeaderRe, repl: "${1} " + Redacted},
 		{need: []string{"bearer"}, re: bearerRe, repl: "${1} " + Redacted},
 		{need: []string{"basic"}, re: basicRe, fn: redactBasic},
 		{need: []string{"sharedkey"}, re: sharedKeyRe, repl: "${1} " + Redacted},
@@ -141,7 +145,8 @@ func bareValue(pattern string, need ...string) redactRule {
 // Redact removes from s what must never leave the process (SPEC §4a) and caps it at
 // MaxRedactedLen bytes. It is meant for error messages and stack traces:
 //
-//   - Bearer and Basic credentials, JWTs, Databricks tokens (dapi…, dkea…, dose…,
+//   - Bearer and Basic credentials (and the credential of an Authorization header of
+//     any scheme), JWTs, Databricks tokens (dapi…, dkea…, dose…,
 //     dsapi…) and AWS access key ids, and Azure Storage's "SharedKey account:signature";
 //   - password, pwd, token, secret, client_secret, access_token, refresh_token, api_key,
 //     signature, sig (a SAS signature), private_key, cookie and similar keys, in JSON ("k": "v", or \"k\": \"v\" for JSON quoted in a JSON
