@@ -100,7 +100,7 @@ func keepNumber(s string, i, end int) bool {
 	if i >= 2 && s[i-1] == ':' && digitsOnly && dottedBefore(s, i-1) {
 		return true // host.example:443, 10.0.0.1:443, localhost:8080, main.go:12
 	}
-	if i >= 2 && s[i-1] == '/' && !isDigit(s[i-2]) || i >= 2 && s[i-1] == '-' && lettersBefore(s, i-1) {
+	if i >= 2 && s[i-1] == '/' && !isDigit(s[i-2]) || i >= 2 && s[i-1] == '-' && nameBefore(s, i-1) {
 		return true // a path's element (/sql/1.0/…), a hyphenated name (adb-1, utf-8)
 	}
 	if digitsOnly && end-i == 3 && s[i] >= '1' && s[i] <= '5' && afterHTTP(s, i) {
@@ -123,7 +123,7 @@ func keepNumber(s string, i, end int) bool {
 	return k > 0 && s[k-1] == '(' && wordBefore(s, k-1, sizedTypes)
 }
 
-// maxNameScan bounds how far back dottedBefore and lettersBefore read.
+// maxNameScan bounds how far back dottedBefore and nameBefore read.
 const maxNameScan = 64
 
 // dottedBefore reports whether the name that ends at s[k] (exclusive) is a dotted one
@@ -143,14 +143,16 @@ func dottedBefore(s string, k int) bool {
 	return dots > 0 && (letter || dots > 1) || k-j == len("localhost") && indexFold(s[j:k], "localhost") == 0
 }
 
-// lettersBefore reports whether the word that ends at s[k] (exclusive) holds a letter.
-func lettersBefore(s string, k int) bool {
-	for n := 0; k > 0 && n < maxNameScan && isWordChar(s[k-1]); k, n = k-1, n+1 {
-		if isLetter(s[k-1]) {
-			return true
-		}
+// nameBefore reports whether the word that ends at s[k] (exclusive) is a name: it
+// starts with a letter (adb, utf, x86). A word that starts with a digit may be a number
+// with a suffix (0Y, 12L), which redactNumbers replaces: the digits after its hyphen
+// would be kept in one pass and replaced in the next.
+func nameBefore(s string, k int) bool {
+	j := k
+	for j > 0 && k-j < maxNameScan && isWordChar(s[j-1]) {
+		j--
 	}
-	return false
+	return j < k && isLetter(s[j])
 }
 
 // afterHTTP reports whether the number at s[i] follows "HTTP", "HTTP/1.1" or "HTTP error".
