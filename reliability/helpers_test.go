@@ -1,6 +1,8 @@
 package reliability_test
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"runtime"
 	"strings"
@@ -8,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dbtelemetry/dbtelemetry/aggregator"
 	"github.com/dbtelemetry/dbtelemetry/exporter"
@@ -217,3 +220,14 @@ func waitFor(d time.Duration, cond func() bool) bool {
 }
 
 func mib(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// addOnes runs "SELECT k + 1" for k from first to first+n-1 on db, each answered right:
+// the queries of a pool whose telemetry is under test.
+func addOnes(t testing.TB, ctx context.Context, db *sql.DB, first, n int) {
+	t.Helper()
+	for k := first; k < first+n; k++ {
+		var got int
+		require.NoError(t, db.QueryRowContext(ctx, "SELECT ? + 1", k).Scan(&got))
+		require.Equal(t, k+1, got)
+	}
+}

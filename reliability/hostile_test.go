@@ -100,22 +100,13 @@ func TestIngestSwitchingProtocolsIsBounded(t *testing.T) {
 	t.Cleanup(func() { _ = closeDB() }) // a failed check below leaves no aggregator running
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	query := func(k int) {
-		var got int
-		require.NoError(t, db.QueryRowContext(ctx, "SELECT ? + 1", k).Scan(&got))
-		require.Equal(t, k+1, got)
-	}
-	for k := range 10 {
-		query(k)
-	}
+	addOnes(t, ctx, db, 0, 10)
 	require.True(t, waitFor(10*time.Second, func() bool { return ingest.hits.Load() > 0 }),
 		"no batch reached the ingest: %+v", c.Stats())
 	// The attempt timeout (250 ms) ends the attempt: the batch is counted as failed.
 	require.True(t, waitFor(10*time.Second, func() bool { return c.Stats().BatchesFailed > 0 }),
 		"the export of a batch answered 101 never ended: %+v\n%s", c.Stats(), telemetryStacks())
-	for k := range 10 {
-		query(k) // the queries are unaffected
-	}
+	addOnes(t, ctx, db, 0, 10) // the queries are unaffected
 
 	closed := make(chan error, 1)
 	go func() { closed <- closeDB() }()
@@ -162,9 +153,7 @@ func TestFlagSwitchingProtocolsLeavesNothingBehind(t *testing.T) {
 		c, err := driver.OpenConnector(dsn, driver.WithHosts(hosts))
 		require.NoError(t, err)
 		db := sql.OpenDB(c)
-		var got int
-		require.NoError(t, db.QueryRowContext(ctx, "SELECT ? + 1", i).Scan(&got))
-		require.Equal(t, i+1, got)
+		addOnes(t, ctx, db, i, 1)
 		require.True(t, waitFor(10*time.Second, func() bool { return flag.hits.Load() > int64(i) }),
 			"pool %d asked for no flag", i)
 		began := time.Now()
@@ -224,11 +213,7 @@ func TestStalledLoggerCannotHoldClose(t *testing.T) {
 	db := sql.OpenDB(c)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for k := range 5 {
-		var got int
-		require.NoError(t, db.QueryRowContext(ctx, "SELECT ? + 1", k).Scan(&got))
-		require.Equal(t, k+1, got)
-	}
+	addOnes(t, ctx, db, 0, 5)
 	require.True(t, waitFor(10*time.Second, func() bool { return w.writes.Load() > 0 }),
 		"telemetry logged nothing about the failed flag fetch")
 
@@ -424,11 +409,7 @@ func TestAbsurdRetryAfterDoesNotHoldClose(t *testing.T) {
 	db := sql.OpenDB(c)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for k := range 10 {
-		var got int
-		require.NoError(t, db.QueryRowContext(ctx, "SELECT ? + 1", k).Scan(&got))
-		require.Equal(t, k+1, got)
-	}
+	addOnes(t, ctx, db, 0, 10)
 	// A 429 came back and the batch waits for its retry.
 	require.True(t, waitFor(10*time.Second, func() bool { return srv.FaultsServed(warehouse.GroupTelemetry) > 0 }),
 		"no batch reached the ingest: %+v", c.Stats())
