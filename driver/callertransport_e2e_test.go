@@ -46,10 +46,7 @@ func (g *gatewayRT) RoundTrip(r *http.Request) (*http.Response, error) {
 // and CloudFetch downloads take it as unwrapped (the same downloads as the raw driver
 // with it), telemetry still sees the files, and the host's telemetry posts take it too.
 func TestCallerTransportCarriesEveryCall(t *testing.T) {
-	srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(10000),
-		warehouse.WithChunkRows(10000), warehouse.WithBatchRows(5000))
-	require.NoError(t, err)
-	defer srv.Close()
+	srv := cloudFetchServer(t)
 	const query = "SELECT range FROM range(25000)"
 	read := func(db *sql.DB) { require.Equal(t, 25000, countAll(t, db, query)) }
 

@@ -38,10 +38,7 @@ func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r)
 // comparing it with the driver's client's transport panicked (recovered), and the
 // downloads bypassed the wrapper.
 func TestFuncCallerTransportDownloadsAreObserved(t *testing.T) {
-	srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(10000),
-		warehouse.WithChunkRows(10000), warehouse.WithBatchRows(5000))
-	require.NoError(t, err)
-	defer srv.Close()
+	srv := cloudFetchServer(t)
 	const query = "SELECT range FROM range(25000)"
 	var downloads atomic.Int64
 	rt := rtFunc(func(r *http.Request) (*http.Response, error) {

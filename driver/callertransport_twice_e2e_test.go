@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dbtelemetry/dbtelemetry/driver"
-	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
 // Two dbsql.WithTransport: the driver downloads its CloudFetch files through the client
@@ -17,10 +16,7 @@ import (
 // downloads keep going through the first (callerDownloads leaves a client that is not
 // the caller's last transport's as it is), as unwrapped.
 func TestSecondCallerTransportLeavesTheDownloadsToTheFirst(t *testing.T) {
-	srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(10000),
-		warehouse.WithChunkRows(10000), warehouse.WithBatchRows(5000))
-	require.NoError(t, err)
-	defer srv.Close()
+	srv := cloudFetchServer(t)
 	const query = "SELECT range FROM range(25000)"
 
 	rawFirst, rawSecond := &gatewayRT{}, &gatewayRT{}

@@ -10,8 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
 // downloadCounter is an http.RoundTripper that counts the CloudFetch downloads going
@@ -33,10 +31,7 @@ func (d *downloadCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 // driver's downloads go through that. Wrapped, they still do, and telemetry still
 // counts them.
 func TestCloudFetchDownloadsUseTheDefaultClientAsUnwrapped(t *testing.T) {
-	srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(10000),
-		warehouse.WithChunkRows(10000), warehouse.WithBatchRows(5000))
-	require.NoError(t, err)
-	defer srv.Close()
+	srv := cloudFetchServer(t)
 	counter := &downloadCounter{next: http.DefaultTransport}
 	useDefaultClientTransport(t, counter)
 

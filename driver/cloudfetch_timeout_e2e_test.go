@@ -23,10 +23,7 @@ func TestCloudFetchDownloadsKeepTheDefaultClientsTimeout(t *testing.T) {
 	http.DefaultClient.Timeout = 500 * time.Millisecond
 	t.Cleanup(func() { http.DefaultClient.Timeout = saved })
 
-	srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(10000),
-		warehouse.WithChunkRows(10000), warehouse.WithBatchRows(5000))
-	require.NoError(t, err)
-	defer srv.Close()
+	srv := cloudFetchServer(t)
 
 	const query = "SELECT range FROM range(25000)"
 	read := func(db *sql.DB) (int, error) {

@@ -101,10 +101,7 @@ func readArrow(ctx context.Context, db *sql.DB, query string, ipc bool) error {
 // and is flushed at once; one answering 500 (after the driver's retries) is a retryable
 // server_error exported, with the statement's id, when the statement's log is.
 func TestArrowIteratorErrorsAreRecorded(t *testing.T) {
-	srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(10000),
-		warehouse.WithChunkRows(10000), warehouse.WithBatchRows(5000))
-	require.NoError(t, err)
-	defer srv.Close()
+	srv := cloudFetchServer(t)
 	retries := dbsql.WithRetries(1, 10*time.Millisecond, 20*time.Millisecond)
 	const big = "SELECT range FROM range(25000)"
 

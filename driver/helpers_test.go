@@ -46,3 +46,15 @@ func useDefaultClientTransport(t *testing.T, rt http.RoundTripper) {
 	http.DefaultClient.Transport = rt
 	t.Cleanup(func() { http.DefaultClient.Transport = saved })
 }
+
+// cloudFetchServer starts a warehouse that sends results of 10,000 rows or more by
+// CloudFetch, in files of 10,000 rows and batches of 5,000: small results that still take
+// several files. It closes when the test ends.
+func cloudFetchServer(t *testing.T) *warehouse.Server {
+	t.Helper()
+	srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(10000),
+		warehouse.WithChunkRows(10000), warehouse.WithBatchRows(5000))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}

@@ -162,10 +162,7 @@ func errKinds(err error) string {
 // the fault hits a statement, its polls, its rows or the connection's OpenSession. The
 // driver's retries are shortened (dbsql.WithRetries) so that each fault is over quickly.
 func TestErrorsUnderFaultsAsUnwrapped(t *testing.T) {
-	srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(10000),
-		warehouse.WithChunkRows(10000), warehouse.WithBatchRows(5000))
-	require.NoError(t, err)
-	defer srv.Close()
+	srv := cloudFetchServer(t)
 	retries := dbsql.WithRetries(1, 10*time.Millisecond, 20*time.Millisecond)
 	rc, err := dbsql.NewConnector(append(connOptions(srv), retries, dbsql.WithMaxDownloadThreads(1))...)
 	require.NoError(t, err)
@@ -290,10 +287,7 @@ func (v valuer) Value() (driver.Value, error) { return v.n * 10, nil }
 // driver.Valuer, a prepared statement closed while its rows are open, rows closed
 // early on a CloudFetch result, and a context cancelled before the query.
 func TestDatabaseSQLFeaturesAsUnwrapped(t *testing.T) {
-	srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(10000),
-		warehouse.WithChunkRows(10000), warehouse.WithBatchRows(5000))
-	require.NoError(t, err)
-	defer srv.Close()
+	srv := cloudFetchServer(t)
 	raw, wrapped := rawAndWrapped(t, srv)
 
 	// row reads one row of query (of ncols columns) as text, or the error.

@@ -10,8 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
 // redirectingStore answers every CloudFetch link with a 307 to a second URL that serves
@@ -40,10 +38,7 @@ func (s redirectingStore) RoundTrip(r *http.Request) (*http.Response, error) {
 // A CloudFetch file the store serves after a redirect is downloaded once: one chunk,
 // no failed attempt and no retry.
 func TestRedirectedDownloadIsAChunk(t *testing.T) {
-	srv, err := warehouse.NewServer(warehouse.WithCloudFetchThreshold(10000),
-		warehouse.WithChunkRows(10000), warehouse.WithBatchRows(5000))
-	require.NoError(t, err)
-	defer srv.Close()
+	srv := cloudFetchServer(t)
 	useDefaultClientTransport(t, redirectingStore{next: http.DefaultTransport})
 
 	const query = "SELECT range FROM range(25000)"
