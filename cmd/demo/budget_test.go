@@ -21,12 +21,7 @@ import (
 func TestQueriesBudgetEndsBaseline(t *testing.T) {
 	t.Setenv(envDSN, "")
 	t.Setenv(telemetry.DisableEnv, "")
-	var stdout, stderr bytes.Buffer
-	code, res := runDemo(context.Background(), []string{"-queries", "200", "-concurrency", "2", "-duration", "60s", "-json"}, &stdout, &stderr, cheaperScan)
-	require.Equal(t, exitOK, code, "stderr:\n%s", stderr.String())
-	require.NotNil(t, res)
-	require.NotNil(t, res.report)
-	phases := res.report.Phases
+	phases := runReport(t, "-queries", "200", "-concurrency", "2", "-duration", "60s").Phases
 	require.Len(t, phases, 3)
 	require.Equal(t, 200, phases[0].Statements+phases[1].Statements+phases[2].Statements)
 	require.Less(t, phases[0].Statements, 200, "the baseline ended at a quarter of the statements: %+v", phases)
@@ -42,13 +37,21 @@ func TestFlagOffNote(t *testing.T) {
 	srv.InjectFaults(warehouse.GroupFeatureFlag, warehouse.Fault{Latency: time.Second, Times: -1})
 	t.Setenv(envDSN, srv.DSN())
 	t.Setenv(telemetry.DisableEnv, "")
+	r := runReport(t, "-queries", "4", "-concurrency", "1")
+	d := r.Telemetry.Dropped
+	require.Positive(t, d.Undecided, "%+v", d)
+	require.Contains(t, strings.Join(r.Notes, "\n"),
+		fmt.Sprintf("the %d event(s) held for its answer were dropped", d.Closed+d.Undecided))
+}
+
+// runReport runs the demo with args and -json (the cheaper scan of the tests), requires
+// it to succeed, and returns its report.
+func runReport(t *testing.T, args ...string) *Report {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code, res := runDemo(context.Background(), []string{"-queries", "4", "-concurrency", "1", "-json"}, &stdout, &stderr, cheaperScan)
+	code, res := runDemo(context.Background(), append(args, "-json"), &stdout, &stderr, cheaperScan)
 	require.Equal(t, exitOK, code, "stderr:\n%s", stderr.String())
 	require.NotNil(t, res)
 	require.NotNil(t, res.report)
-	d := res.report.Telemetry.Dropped
-	require.Positive(t, d.Undecided, "%+v", d)
-	require.Contains(t, strings.Join(res.report.Notes, "\n"),
-		fmt.Sprintf("the %d event(s) held for its answer were dropped", d.Closed+d.Undecided))
+	return res.report
 }

@@ -67,15 +67,10 @@ func TestNothingDeliveredIsNoted(t *testing.T) {
 	srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Status: 503, Times: -1})
 	t.Setenv(envDSN, srv.DSN()+"?telemetry_retry_count=0&telemetry_flush_interval=50ms")
 	t.Setenv(telemetry.DisableEnv, "")
-	var stdout, stderr bytes.Buffer
-	code, res := runDemo(context.Background(), []string{"-queries", "4", "-concurrency", "1", "-json"}, &stdout, &stderr, cheaperScan)
-	require.Equal(t, exitOK, code, "stderr:\n%s", stderr.String())
-	require.NotNil(t, res)
-	require.NotNil(t, res.report)
-	tel := res.report.Telemetry
-	require.Zero(t, tel.Exported)
-	require.Positive(t, tel.Queued)
-	require.Contains(t, strings.Join(res.report.Notes, "\n"), "no telemetry log was delivered")
+	r := runReport(t, "-queries", "4", "-concurrency", "1")
+	require.Zero(t, r.Telemetry.Exported)
+	require.Positive(t, r.Telemetry.Queued)
+	require.Contains(t, strings.Join(r.Notes, "\n"), "no telemetry log was delivered")
 }
 
 // A setup that fails ends its progress line with "failed" (the progress would otherwise
