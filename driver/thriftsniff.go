@@ -319,11 +319,13 @@ func inlineAhead(b []byte) bool {
 }
 
 // rowSetFacts says how an ExecuteStatement or FetchResults reply delivers rows: the
-// CloudFetch file links it lists, and how many inline Arrow batches it carries.
-func rowSetFacts(b []byte) (links []string, batches int) {
+// CloudFetch file links it lists, how many inline Arrow batches it carries, and whether
+// it has a list of Arrow batches at all (an empty one is an empty inline result's, see
+// announcesResultSet).
+func rowSetFacts(b []byte) (links []string, batches int, arrowList bool) {
 	r, ok := rowSet(b)
 	if !ok {
-		return nil, 0
+		return nil, 0, false
 	}
 	for !r.bad {
 		t, fid := r.field()
@@ -336,7 +338,7 @@ func rowSetFacts(b []byte) (links []string, batches int) {
 			for i := 0; i < n && !r.bad; i++ {
 				r.skip(et, 0)
 			}
-			batches = n
+			batches, arrowList = n, true
 		case fid == 1282 && t == thriftList:
 			links = readLinks(&r)
 		default:
@@ -344,9 +346,9 @@ func rowSetFacts(b []byte) (links []string, batches int) {
 		}
 	}
 	if r.bad {
-		return nil, 0
+		return nil, 0, false
 	}
-	return links, batches
+	return links, batches, arrowList
 }
 
 // readLinks reads a list<TSparkArrowResultLink> and returns the fileLinks.
@@ -373,11 +375,10 @@ func readLinks(r *thriftReader) []string {
 	return links
 }
 
-// emptyInlineResult reports whether an ExecuteStatement reply whose row set carries
-// neither a batch nor a link still delivers an (empty) inline Arrow result: its direct
-// results say the statement has a result set, and its row set has an Arrow batch list.
-// A query that returns no rows is so; a statement without a result set (DDL) is not.
-func emptyInlineResult(b []byte) bool {
+// announcesResultSet reports whether an ExecuteStatement reply's direct results say that
+// the statement has a result set: a query that returns no rows has one (an empty inline
+// Arrow result), a statement such as DDL has none.
+func announcesResultSet(b []byte) bool {
 	method, end, ok := rpcMethod(b)
 	if !ok || method != "ExecuteStatement" {
 		return false
@@ -398,19 +399,5 @@ func emptyInlineResult(b []byte) bool {
 		}
 		r.skip(t, 0)
 	}
-	if !has || r.bad {
-		return false
-	}
-	rs, ok := rowSet(b)
-	for ok && !rs.bad {
-		t, fid := rs.field()
-		if t == thriftStop {
-			return false
-		}
-		if fid == 1281 && t == thriftList {
-			return true
-		}
-		rs.skip(t, 0)
-	}
-	return false
+	return has && !r.bad
 }

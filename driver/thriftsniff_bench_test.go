@@ -69,7 +69,7 @@ func BenchmarkRowSetFacts(b *testing.B) {
 	b.SetBytes(int64(len(reply)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if links, n := rowSetFacts(reply); n != 1 || links != nil {
+		if links, n, _ := rowSetFacts(reply); n != 1 || links != nil {
 			b.Fatalf("rowSetFacts = %q, %d", links, n)
 		}
 	}

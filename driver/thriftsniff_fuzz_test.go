@@ -171,7 +171,7 @@ func fuzzCheckSniffers(t *testing.T, b []byte) {
 	if id, ok := openSessionID(b); ok && !fuzzGUIDRe.MatchString(id) {
 		t.Fatalf("openSessionID returned %q", id)
 	}
-	links, batches := rowSetFacts(b)
+	links, batches, _ := rowSetFacts(b)
 	if batches < 0 || batches > len(b) || len(links) > 1<<16 {
 		t.Fatalf("rowSetFacts: %d links, %d batches from %d bytes", len(links), batches, len(b))
 	}
@@ -180,8 +180,8 @@ func fuzzCheckSniffers(t *testing.T, b []byte) {
 			t.Fatalf("rowSetFacts invented the link %q", l)
 		}
 	}
-	if emptyInlineResult(b) && !bytes.Contains(b, []byte("ExecuteStatement")) {
-		t.Fatalf("emptyInlineResult holds for a message that is no ExecuteStatement reply")
+	if announcesResultSet(b) && !bytes.Contains(b, []byte("ExecuteStatement")) {
+		t.Fatalf("announcesResultSet holds for a message that is no ExecuteStatement reply")
 	}
 }
 
@@ -241,7 +241,7 @@ func FuzzThriftSniffRoundTrip(f *testing.F) {
 		batches := int(nBatches % 64)
 		b = fuzzRowSetReply(execute, batches, links, kind, junk)
 		fuzzCheckSniffers(t, b)
-		gotLinks, gotBatches := rowSetFacts(b)
+		gotLinks, gotBatches, _ := rowSetFacts(b)
 		if gotBatches != batches || !slices.Equal(gotLinks, links) {
 			t.Fatalf("rowSetFacts = %q, %d; want %q, %d", gotLinks, gotBatches, links, batches)
 		}

@@ -632,8 +632,8 @@ func (r *reply) learn(b []byte) {
 				r.st.setID(id)
 			}
 		}
-		links, batches := rowSetFacts(b)
-		if batches > 0 || (len(links) == 0 && emptyInlineResult(b)) {
+		links, batches, arrowList := rowSetFacts(b)
+		if batches > 0 || arrowList && len(links) == 0 && announcesResultSet(b) {
 			r.st.inline.Store(true)
 		}
 		if len(links) > 0 {

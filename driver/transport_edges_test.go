@@ -315,7 +315,7 @@ func TestMalformedRepliesYieldNoFacts(t *testing.T) {
 		msg := executeReply(nil, []string{"https://f/0?sig=a"})
 		// In place of the five stops that end it: a field of an unknown type.
 		bad := append(msg[:len(msg)-5:len(msg)-5], 99, 0, 1)
-		links, _ := rowSetFacts(bad)
+		links, _, _ := rowSetFacts(bad)
 		assert.Empty(t, links)
 	})
 	t.Run("guid", func(t *testing.T) {
