@@ -253,9 +253,8 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event, openOnly bool) {
 	// finished: its later events would log it again, as often as it is evicted (Rows still
 	// read after StatementTTL), or once more after the error (its Rows closed). They are
 	// dropped, its errors logged on their own, like those of a statement that completed.
-	evicted := e == nil && sh.wasEvicted(ev.StatementID)
-	if evicted && ev.Kind != telemetry.KindError {
-		sh.lateDrops++
+	if e == nil && sh.wasEvicted(ev.StatementID) && (ev.Kind != telemetry.KindError || !ev.Terminal) {
+		a.afterEnd(sh, ev)
 		return
 	}
 	switch {
@@ -268,18 +267,14 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event, openOnly bool) {
 		sh.tombstone(ev.StatementID)
 		a.finish(sh, e, ev)
 		a.requestFlush()
-	case ev.Kind == telemetry.KindError && (ev.Standalone || evicted) && e == nil:
+	case ev.Kind == telemetry.KindError && ev.Standalone && e == nil:
 		a.finish(sh, nil, ev) // the statement's log is gone: the error is logged on its own
 	default:
 		if e == nil {
 			var late bool
 			if e, late = a.open(sh, ev); e == nil {
-				switch {
-				case !late: // the shard closed while open made room elsewhere
-				case ev.Kind == telemetry.KindError:
-					a.finish(sh, nil, ev) // its log went meanwhile: logged on its own
-				default:
-					sh.lateDrops++
+				if late { // its log went while the shard was let go (else the shard closed)
+					a.afterEnd(sh, ev)
 				}
 				return
 			}
@@ -297,6 +292,17 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event, openOnly bool) {
 		}
 		mergeStatement(&e.stmt, ev)
 	}
+}
+
+// afterEnd takes an event, other than a terminal error, of a statement whose log has
+// gone (evicted, or ended by a terminal error): an error is logged on its own, anything
+// else is dropped as late. Called with sh.mu held.
+func (a *Aggregator) afterEnd(sh *shard, ev *telemetry.Event) {
+	if ev.Kind == telemetry.KindError {
+		a.finish(sh, nil, ev)
+		return
+	}
+	sh.lateDrops++
 }
 
 // evict finishes sh's oldest statement before its completion; its later events are
