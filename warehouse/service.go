@@ -195,7 +195,7 @@ func negotiateProtocol(req *tcli.TOpenSessionReq) tcli.TProtocolVersion {
 // defaultCatalogs are the names Databricks gives the default catalog (Unity Catalog's
 // main, and the legacy metastore's): a DSN that names one (catalog=main&schema=default,
 // as common as DSNs go) starts in DuckDB's own catalog, where schema default exists too
-// (see defaultSchema).
+// (see prepareCatalog).
 var defaultCatalogs = []string{"main", "hive_metastore", "spark_catalog"}
 
 // useStatement switches a new session to its initial namespace.
