@@ -41,7 +41,8 @@ func (g Group) String() string {
 // Fields combine: Latency is waited first, then the first of Hang, Drop, Garbage, Status
 // that is set decides the answer; a fault with only Latency lets the request through late.
 type Fault struct {
-	// Status answers with this HTTP status and a short body.
+	// Status answers with this HTTP status and a short body. It is a final status,
+	// 200–999 (0: none), as net/http can send it: InjectFaults panics on any other.
 	Status int
 	// RetryAfter, with Status, sets the Retry-After header (whole seconds).
 	RetryAfter time.Duration
@@ -80,6 +81,11 @@ type faultTable struct {
 // up the group answers normally again. Example: InjectFaults(GroupTelemetry,
 // Fault{Status: 503, Times: 3}) answers three requests with 503, then lets them through.
 func (s *Server) InjectFaults(g Group, faults ...Fault) {
+	for _, f := range faults {
+		if f.Status != 0 && (f.Status < 200 || f.Status > 999) {
+			panic("warehouse: Fault.Status " + strconv.Itoa(f.Status) + " is not a final HTTP status (200–999)")
+		}
+	}
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	s.faults.groups[g].pending = append(s.faults.groups[g].pending, faults...)

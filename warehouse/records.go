@@ -299,7 +299,7 @@ func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 func (s *Server) recordTelemetry(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		received := time.Now()
-		body, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.maxBodyBytes+1))
+		body, err := readCapped(r.Body, s.cfg.maxBodyBytes)
 		if err != nil {
 			http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
 			return
@@ -315,7 +315,16 @@ func (s *Server) recordTelemetry(h http.Handler) http.Handler {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		sw := &statusRecorder{ResponseWriter: w}
+		panicked := true
+		defer func() {
+			if panicked {
+				// net/http cuts the connection of a handler that panics (an abort, a
+				// cut at Close, a telemetry handler's bug): nothing was answered.
+				s.setTelemetryStatus(rec, 0)
+			}
+		}()
 		h.ServeHTTP(sw, r)
+		panicked = false
 		if sw.status == 0 && !sw.hijacked && r.Context().Err() == nil {
 			// The handler wrote nothing: net/http answers 200 for it. A hang or a drop
 			// answered nothing (the client went away, or the connection was taken).

@@ -119,7 +119,8 @@ func WithBatchRows(rows int64) Option { return func(c *config) { c.batchRows = r
 // driver refuses over 100 MB.
 func WithBatchBytes(n int) Option { return func(c *config) { c.batchBytes = max(n, 0) } }
 
-// WithLinkTTL sets how long CloudFetch links stay valid (default 15 min).
+// WithLinkTTL sets how long CloudFetch links stay valid (default 15 min); it must be
+// positive (NewServer fails otherwise).
 func WithLinkTTL(d time.Duration) Option { return func(c *config) { c.linkTTL = d } }
 
 // WithServedFileRetention sets how many bytes of CloudFetch files already served in full
@@ -138,7 +139,8 @@ func WithServedFileRetention(bytes int64) Option {
 // after CancelOperation it sends nothing more.
 func WithFailedOperationTTL(d time.Duration) Option { return func(c *config) { c.failedOpTTL = d } }
 
-// WithMaxBodyBytes caps request bodies (default 16 MiB); larger ones get 413.
+// WithMaxBodyBytes caps request bodies (default 16 MiB); larger ones get 413. It must be
+// positive (NewServer fails otherwise); math.MaxInt64 is no cap in practice.
 func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBodyBytes = n } }
 
 // WithStatementRecords keeps the records of the n most recent statements, and of the n
@@ -164,6 +166,7 @@ type Server struct {
 	conn     *duckdb.Connector
 	flag     atomic.Bool
 	closing  chan struct{}
+	shut     chan struct{}  // closed when the first Close has returned
 	handlers sync.WaitGroup // in-flight HTTP handlers
 	work     sync.WaitGroup // statement goroutines
 	janitor  chan struct{}  // closed when the janitor goroutine has returned
@@ -197,6 +200,12 @@ func NewServer(opts ...Option) (*Server, error) {
 	if cfg.batchRows <= 0 || cfg.chunkRows <= 0 {
 		return nil, errors.New("warehouse: batch and chunk rows must be positive")
 	}
+	if cfg.maxBodyBytes <= 0 {
+		return nil, fmt.Errorf("warehouse: WithMaxBodyBytes(%d): the body cap must be positive", cfg.maxBodyBytes)
+	}
+	if cfg.linkTTL <= 0 {
+		return nil, fmt.Errorf("warehouse: WithLinkTTL(%v): the link lifetime must be positive", cfg.linkTTL)
+	}
 	connector, err := duckdb.NewConnector("", initSession)
 	if err != nil {
 		return nil, fmt.Errorf("warehouse: open duckdb: %w", err)
@@ -223,6 +232,7 @@ func NewServer(opts ...Option) (*Server, error) {
 		conn:     connector,
 		db:       db,
 		closing:  make(chan struct{}),
+		shut:     make(chan struct{}),
 		janitor:  make(chan struct{}),
 		sessions: map[string]*session{},
 		ops:      map[string]*operation{},
@@ -285,14 +295,17 @@ func (s *Server) SetTelemetryFlag(enabled bool) { s.flag.Store(enabled) }
 
 // Close stops the server: it unblocks hanging requests, closes connections, interrupts
 // running statements, waits for every goroutine it started and closes the database.
+// Later calls return nil once the first has returned, concurrent ones included.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		<-s.shut
 		return nil
 	}
 	s.closed = true
 	close(s.closing)
+	defer close(s.shut)
 	ops := make([]*operation, 0, len(s.ops))
 	for _, op := range s.ops {
 		ops = append(ops, op)

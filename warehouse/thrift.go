@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 
@@ -47,7 +48,7 @@ func (h *thriftHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Content-Type must be application/x-thrift", http.StatusUnsupportedMediaType)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, h.s.cfg.maxBodyBytes+1))
+	body, err := readCapped(r.Body, h.s.cfg.maxBodyBytes)
 	if err != nil {
 		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
 		return
@@ -82,6 +83,13 @@ func (h *thriftHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// written a Thrift exception: that is the answer the client understands.
 	w.Header().Set("Content-Type", "application/x-thrift")
 	_, _ = w.Write(out.Bytes())
+}
+
+// readCapped reads r up to one byte past limit, so that a body over the limit is seen
+// to be: the caller refuses one longer than limit. A limit of math.MaxInt64 does not
+// overflow into a reader that reads nothing.
+func readCapped(r io.Reader, limit int64) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(r, min(limit, math.MaxInt64-1)+1))
 }
 
 // sniffMethod reads the method name of a strict binary-protocol message header.
