@@ -4,10 +4,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -16,7 +20,7 @@ import (
 
 func main() {
 	fs := flag.NewFlagSet("warehouse", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback, random port by default)")
+	addr := fs.String("addr", "127.0.0.1:0", "listen address, host:port with an IPv4 address or a host name (port 0: a random one)")
 	token := fs.String("token", "", "personal access token to accept (random by default)")
 	flagOn := fs.Bool("telemetry-flag", true, "what the connector feature-flag endpoint says about telemetry")
 	async := fs.Duration("async-threshold", 200*time.Millisecond, "how long ExecuteStatement waits before the client has to poll")
@@ -32,7 +36,7 @@ func main() {
 		}
 		os.Exit(2)
 	}
-	if err := checkArgs(fs, *async, *cloud, *idle); err != nil {
+	if err := checkArgs(fs, *addr, *async, *cloud, *idle); err != nil {
 		fmt.Fprintln(fs.Output(), "warehouse:", err)
 		fs.Usage()
 		os.Exit(2)
@@ -49,8 +53,20 @@ func main() {
 	}
 	srv, err := warehouse.NewServer(opts...)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "warehouse:", err)
+		// A port taken, a host that names no address of this machine: the flag is
+		// named. The server's errors say they are the warehouse's already.
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "listen" {
+			err = fmt.Errorf("warehouse: -addr %s: %w", *addr, op)
+		}
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+	if err := checkListener(srv.Addr()); err != nil {
+		_ = srv.Close()
+		fmt.Fprintln(fs.Output(), "warehouse:", err)
+		fs.Usage()
+		os.Exit(2)
 	}
 	// Caught before the DSN goes out: a supervisor that stops it once it has read the
 	// DSN must not kill it before it closes the server.
@@ -65,17 +81,58 @@ func main() {
 }
 
 // checkArgs refuses what flag.Parse lets through: stray arguments (the flags after the
-// first are not parsed at all) and negative durations and row counts.
-func checkArgs(fs *flag.FlagSet, async time.Duration, cloud int64, idle time.Duration) error {
-	switch {
-	case fs.NArg() > 0:
+// first are not parsed at all), an -addr that is no host:port or that names an IPv6
+// address (see checkListener), and negative durations and row counts.
+func checkArgs(fs *flag.FlagSet, addr string, async time.Duration, cloud int64, idle time.Duration) error {
+	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-addr %q is not host:port (%s)", addr, addrForms)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("-addr %q: port %q is not a number 0–65535 (%s)", addr, port, addrForms)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if err := checkIP(ip); err != nil {
+			return fmt.Errorf("-addr %q: %w", addr, err)
+		}
+	}
+	switch {
 	case async < 0:
 		return fmt.Errorf("-async-threshold %v is negative", async)
 	case cloud < 0:
 		return fmt.Errorf("-cloudfetch-threshold %d is negative", cloud)
 	case idle < 0:
 		return fmt.Errorf("-session-idle %v is negative (0: never)", idle)
+	}
+	return nil
+}
+
+// addrForms is what -addr accepts.
+const addrForms = "want host:port with an IPv4 address or a host name and a port 0–65535, " +
+	"0 for a random one: 127.0.0.1:0, localhost:8080, or :8080 for every address"
+
+// checkIP refuses an IPv6 address other than [::] (every address, named by 127.0.0.1 in
+// the DSN): the Databricks driver cannot parse an IPv6 host in a DSN, so the DSN printed
+// would not work.
+func checkIP(ip netip.Addr) error {
+	if ip = ip.Unmap(); ip.Is6() && !ip.IsUnspecified() {
+		return fmt.Errorf("the Databricks driver cannot reach IPv6 address %s (%s)", ip, addrForms)
+	}
+	return nil
+}
+
+// checkListener refuses the address a host name of -addr made the server listen on when
+// it is one checkIP refuses: a DSN that names it would not work.
+func checkListener(addr string) error {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil
+	}
+	if err := checkIP(ap.Addr()); err != nil {
+		return fmt.Errorf("-addr listens on %s: %w", addr, err)
 	}
 	return nil
 }
