@@ -170,6 +170,7 @@ type Server struct {
 	handlers sync.WaitGroup // in-flight HTTP handlers
 	work     sync.WaitGroup // statement goroutines
 	janitor  chan struct{}  // closed when the janitor goroutine has returned
+	serving  chan struct{}  // closed when the http.Server's Serve has returned
 	faults   faultTable
 	rec      recorder
 	tcli     http.Handler
@@ -234,6 +235,7 @@ func NewServer(opts ...Option) (*Server, error) {
 		closing:  make(chan struct{}),
 		shut:     make(chan struct{}),
 		janitor:  make(chan struct{}),
+		serving:  make(chan struct{}),
 		sessions: map[string]*session{},
 		ops:      map[string]*operation{},
 		chunks:   map[string]*chunk{},
@@ -256,7 +258,10 @@ func NewServer(opts ...Option) (*Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          nil,
 	}
-	go func() { _ = s.http.Serve(ln) }()
+	go func() {
+		defer close(s.serving)
+		_ = s.http.Serve(ln)
+	}()
 	go s.sweep(sweepInterval(cfg))
 	return s, nil
 }
@@ -319,6 +324,7 @@ func (s *Server) Close() error {
 	s.handlers.Wait()
 	s.work.Wait()
 	<-s.janitor
+	<-s.serving
 
 	s.mu.Lock()
 	sessions := s.sessions
