@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"math"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -154,6 +155,14 @@ func newTransport(base *http.Transport, tlsConfig *tls.Config) *http.Transport {
 	t.ForceAttemptHTTP2 = false
 	t.Protocols = new(http.Protocols)
 	t.Protocols.SetHTTP1(true)
+	// HTTP/1.1 only is also what ALPN offers: base's TLS settings offer h2 once base has
+	// been set up for HTTP/2 (Clone does that to http.DefaultTransport), and a server
+	// that picks it would get HTTP/1.1 on an HTTP/2 connection, every request failing.
+	// No HTTP/2 implementation of base's (TLSNextProto) is kept either: it would carry
+	// the telemetry on base's connections.
+	t.TLSClientConfig.NextProtos = slices.DeleteFunc(slices.Clone(t.TLSClientConfig.NextProtos),
+		func(p string) bool { return p == "h2" })
+	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	t.MaxIdleConnsPerHost = -1 // no idle connection: see net/http's Transport.tryPutIdleConn
 	t.MaxResponseHeaderBytes = maxResponseHeaderBytes
 	return t
