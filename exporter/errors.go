@@ -28,7 +28,8 @@ var (
 type StatusError struct {
 	// StatusCode is the HTTP status.
 	StatusCode int
-	// RetryAfter is the server's Retry-After on 429 and 503, uncapped; 0 when absent.
+	// RetryAfter is the server's Retry-After on 429 and 503, at most 24 h (the retry policy
+	// caps its wait further); 0 when absent or not in the future.
 	RetryAfter time.Duration
 }
 
