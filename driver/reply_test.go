@@ -324,18 +324,35 @@ func TestReplyReadAtOnce(t *testing.T) {
 		assert.Equal(t, "abababab-abab-abab-abab-abababababab", cs.session())
 	}
 
-	// A reply cut short: the driver reads what came, then the error, as it would have.
-	st := newStmtState(context.Background(), cs)
+	// A reply cut short: the driver reads what came, then the body's own error (net/http's
+	// io.ErrUnexpectedEOF), as it would have. A body that ends before its Content-Length
+	// with a plain io.EOF (a caller's transport's stale length) ends so for the driver too.
 	body := pollReply()
-	tr := &transport{base: fixedReply{body: body, n: 7, size: int64(len(body)) + 10}, c: c, thrift: "/p"}
-	req := httptest.NewRequestWithContext(st, http.MethodPost, "https://h/p", strings.NewReader("x"))
-	resp, err := tr.RoundTrip(req)
-	require.NoError(t, err)
-	got, err := io.ReadAll(resp.Body)
-	assert.Equal(t, body, got)
-	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
-	require.NoError(t, resp.Body.Close())
+	for _, end := range []error{io.ErrUnexpectedEOF, io.EOF} {
+		st := newStmtState(context.Background(), cs)
+		base := roundTripFunc(func(*http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: http.StatusOK, ContentLength: int64(len(body)) + 10,
+				Body: io.NopCloser(io.MultiReader(&chunked{r: bytes.NewReader(body), n: 7}, errReader{end}))}, nil
+		})
+		tr := &transport{base: base, c: c, thrift: "/p"}
+		req := httptest.NewRequestWithContext(st, http.MethodPost, "https://h/p", strings.NewReader("x"))
+		resp, err := tr.RoundTrip(req)
+		require.NoError(t, err)
+		got, err := io.ReadAll(resp.Body)
+		assert.Equal(t, body, got)
+		if end == io.EOF {
+			assert.NoError(t, err)
+		} else {
+			assert.ErrorIs(t, err, end)
+		}
+		require.NoError(t, resp.Body.Close())
+	}
 }
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 func TestReplySniffing(t *testing.T) {
 	for _, n := range []int{1, 7, 4096, 1 << 20} {

@@ -211,7 +211,11 @@ func (t *transport) thriftCall(req *http.Request) (*http.Response, error) {
 		latency = time.Since(began)
 	}
 	switch n := resp.ContentLength; {
-	case n < 0:
+	case resp.Body == nil:
+		// A caller's transport's: http.Client makes it empty for the driver, as unwrapped.
+	case n <= 0:
+		// No Thrift reply is empty: 0 is what a Response built without its length says
+		// (a caller's transport's), whose body the driver reads to its end all the same.
 		resp.Body = t.readUnsized(resp.Body, st, cs, latency)
 	case n <= maxSniff:
 		resp.Body = t.readReply(resp.Body, int(n), st, cs, latency)
@@ -226,11 +230,26 @@ func (t *transport) thriftCall(req *http.Request) (*http.Response, error) {
 // a byte or a few at a time, so a reader in between would pay on every one of those
 // reads; and it deserializes the whole message before using any of it, so reading it
 // first costs it nothing.
+//
+// The body's end is what the driver goes by, as Thrift's THttpClient reads it, not the
+// Content-Length, which a caller's transport may have left stale: a body that ends
+// sooner gives the driver what came, then its end, and one that did not end with its
+// n-th byte gives the driver the rest of it.
 func (t *transport) readReply(body io.ReadCloser, n int, st *stmtState, cs *connState, latency time.Duration) io.ReadCloser {
 	buf := t.c.sniffBuf(n)
-	m, err := io.ReadFull(body, (*buf)[:n])
+	m, err := 0, error(nil)
+	for m < n && err == nil {
+		var k int
+		k, err = body.Read((*buf)[m:n])
+		m += k
+	}
 	*buf = (*buf)[:m]
-	if err != nil {
+	switch {
+	case err == nil:
+		// net/http's body says its end with its last bytes: one that did not may go on.
+		t.learnReply(*buf, st, cs, latency)
+		return &restBody{replyBody: replyBody{buf: buf, c: t.c}, rest: body}
+	case err != io.EOF:
 		// The driver gets what came, then the error, as from the body itself.
 		return &cutReplyBody{replyBody: replyBody{buf: buf, c: t.c}, err: err, closer: body}
 	}
