@@ -703,6 +703,9 @@ func (t *transport) download(req *http.Request, link string, owner linkOwner, ba
 		owner.st.mu.Unlock()
 		return resp, err
 	}
+	if resp.Body == nil {
+		return resp, nil // a caller's transport's: http.Client makes it empty, as unwrapped
+	}
 	resp.Body = &chunkBody{rc: resp.Body, st: owner.st, index: owner.index, began: began, c: t.c, url: link}
 	return resp, nil
 }

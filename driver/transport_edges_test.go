@@ -374,3 +374,18 @@ func TestWideReplyLinksAreLearnt(t *testing.T) {
 		}
 	}
 }
+
+// A download that a caller's transport answers 200 with no body is handed on as it came:
+// http.Client makes the body empty for the driver, as unwrapped. Wrapped in a chunk's
+// body, it made the driver's read panic on its download goroutine, which ends the process.
+func TestDownloadWithoutBodyIsPassedOn(t *testing.T) {
+	const link = "https://f/0?sig=a"
+	c, events := recordingConnector()
+	st := newStmtState(context.Background(), newConnState(c))
+	c.links.Store(link, linkOwner{st: st})
+	resp := downloadFrom(t, c, link, func() *http.Response {
+		return &http.Response{StatusCode: http.StatusOK}
+	})
+	assert.Nil(t, resp.Body, "passed on untouched, for http.Client to fill")
+	assert.Empty(t, events.kinds(telemetry.KindChunk))
+}
