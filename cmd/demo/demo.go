@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	dbsqllog "github.com/databricks/databricks-sql-go/logger"
-
 	"github.com/dbtelemetry/dbtelemetry/driver"
 	"github.com/dbtelemetry/dbtelemetry/exporter"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
@@ -25,6 +23,12 @@ import (
 // closeBudget bounds the shutdown of the hosts' telemetry after the pool closed (the
 // pool's own close already flushed within the driver's 2 s).
 const closeBudget = 3 * time.Second
+
+// stopGrace bounds what the demo waits for after Ctrl-C: the statements in flight, the
+// table's DROP and the pool's close. The driver cancels, polls and closes with contexts
+// of its own, bounded only by its HTTP client's 15 minutes (and retries): against a
+// warehouse that stopped answering, they would hold Ctrl-C's report that long.
+const stopGrace = 10 * time.Second
 
 // outcome is what one run produced: the report and, against the local warehouse, the
 // server (closed, its records kept) and the raw samples, for tests.
@@ -46,11 +50,12 @@ const (
 // execute runs the demo. progress receives the live view (bars when tty), teeOut the
 // delivered telemetry logs as JSON lines (nil: none).
 func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOut io.Writer) (*outcome, error) {
-	// The driver logs failed statements at error level on its own; the demo fails
-	// statements on purpose.
-	_ = dbsqllog.SetLogLevel("disabled")
-
 	out := &outcome{}
+	// stopping ends stopGrace after ctx (Ctrl-C): the demo then stops waiting for the
+	// warehouse and prints what it has.
+	stopping, stopNow := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopNow()
+	defer context.AfterFunc(ctx, func() { time.AfterFunc(stopGrace, stopNow) })()
 	local := o.dsn == ""
 	dsn, target, d := o.dsn, dsnHost(o.dsn), databricksSQL
 	settings := map[string]string{}
@@ -205,7 +210,10 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 				b.fraction, func() string { return live.status(0) },
 				func() { waitUntil(ctx, runDone, func() bool { return false }) })
 		}
-		<-runDone
+		if !waitOrStop(runDone, stopping) {
+			stuck := wl.running.Load()
+			notes = append(notes, fmt.Sprintf("%d statement(s) still waited for the warehouse %s after Ctrl-C, when the demo stopped waiting: they are not in the report.", stuck, stopGrace))
+		}
 	}
 	elapsed := time.Since(b.start)
 	if b.start.IsZero() {
@@ -214,14 +222,21 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 	if !local || ctx.Err() == nil {
 		// After Ctrl-C the local warehouse's table goes with the warehouse; a real
 		// warehouse's is dropped even then.
-		wl.teardown(ctx)
+		wl.teardown(stopping)
 	}
 
 	// Closing the pool closes the sessions (DELETE_SESSION logs) and then the
 	// connector, which flushes the host's telemetry within the driver's 2 s.
 	closeView := &phaseView{name: "close", goal: "close the pool: sessions end, telemetry flushes (bounded by 2 s)"}
 	ui.start(closeView)
-	closeErr := db.Close()
+	closed := make(chan error, 1)
+	go func() { closed <- db.Close() }()
+	var closeErr error
+	select {
+	case closeErr = <-closed:
+	case <-stopping.Done():
+		notes = append(notes, fmt.Sprintf("closing the pool had not finished %s after Ctrl-C: the warehouse did not answer, and ends its sessions itself when they expire.", stopGrace))
+	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeBudget)
 	hostsErr := hosts.Close(cctx)
 	cancel()
@@ -272,19 +287,29 @@ func budgetGoal(o options) string {
 	return fmt.Sprintf("the budget (%s)", o.duration)
 }
 
-// waitUntil returns when done is closed, ctx is cancelled or cond holds (polled).
+// waitUntil returns when done is closed, ctx is cancelled or cond holds (polled). After
+// Ctrl-C, the caller waits for the workers (waitOrStop).
 func waitUntil(ctx context.Context, done <-chan struct{}, cond func() bool) {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for !cond() {
 		select {
 		case <-ctx.Done():
-			<-done // the workers stop on ctx; wait for them
 			return
 		case <-done:
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// waitOrStop waits for done until stopping ends; it reports whether done closed.
+func waitOrStop(done <-chan struct{}, stopping context.Context) bool {
+	select {
+	case <-done:
+		return true
+	case <-stopping.Done():
+		return false
 	}
 }
 

@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	dbsqllog "github.com/databricks/databricks-sql-go/logger"
 	"golang.org/x/term"
 
 	"github.com/dbtelemetry/dbtelemetry/driver"
@@ -63,6 +64,7 @@ func main() {
 	// client returned a response with its error when Ctrl-C cancels a call; the demo
 	// prints what matters itself.
 	log.SetOutput(io.Discard)
+	quietDriver()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// A second Ctrl-C kills at once: after the first, the default handling is back.
 	context.AfterFunc(ctx, stop)
@@ -284,3 +286,9 @@ func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd())) //nolint:gosec // a file descriptor fits in an int
 }
+
+// quietDriver turns the driver's own logging off: it logs failed statements at error
+// level, and the demo fails statements on purpose. Set once, before any run: the level
+// is the process's, and the calls a run interrupted by Ctrl-C left behind may still read
+// it while another run starts (in tests).
+func quietDriver() { _ = dbsqllog.SetLogLevel("disabled") }

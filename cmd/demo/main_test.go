@@ -23,6 +23,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	quietDriver()
 	goleak.VerifyTestMain(m,
 		// Idle keep-alive connections and timeout watchers of HTTP clients (the driver's
 		// and ours), which end by themselves.

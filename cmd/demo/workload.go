@@ -193,6 +193,7 @@ type workload struct {
 	start    time.Time
 	budget   *budget
 	phase    atomic.Int32
+	running  atomic.Int64 // workload statements in flight
 	// onBegin, when set before run, hears of each workload statement as it begins, with
 	// its phase.
 	onBegin func(phase int)
@@ -272,13 +273,13 @@ func (w *workload) setup(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// teardown drops the demo table, with a context of its own: after Ctrl-C too. It does
-// nothing when setup never created it.
+// teardown drops the demo table, within 10 s and until ctx ends: after Ctrl-C too. It
+// does nothing when setup never created it.
 func (w *workload) teardown(ctx context.Context) {
 	if !w.created {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	w.ddl = append(w.ddl, w.exec(ctx, kindDDL, -1, w.sql(w.d.drop)))
 }
@@ -301,7 +302,9 @@ func (w *workload) worker(ctx context.Context, idx int, onSample func(sample)) {
 			return
 		}
 		k := w.deck[seq%int64(len(w.deck))]
+		w.running.Add(1)
 		s := w.statement(ctx, k, seq, idx, rng)
+		w.running.Add(-1)
 		w.budget.done.Add(1)
 		w.mu.Lock()
 		w.samples = append(w.samples, s)
