@@ -515,7 +515,8 @@ func (c *Connector) attach(u *url.URL) {
 		exporter.WithLogger(c.cfg.logger),
 	}
 	own := c.callerTr.exporterOptions()
-	acq := []exporter.AcquireOption{exporter.WithConnCredentials(c.credentials()), exporter.WithHostOptions(append(host, own...)...)}
+	acq := []exporter.AcquireOption{exporter.WithConnCredentials(c.credentials()), exporter.WithConnWorkspace(workspaceID),
+		exporter.WithHostOptions(append(host, own...)...)}
 	if own != nil {
 		// A transport of its own means an exporter of its own: its token never goes through
 		// another connector's transport, nor theirs through its (exporter.WithOwner).
@@ -579,7 +580,9 @@ func (c *Connector) askFlag() {
 		// No bound of its own: the host's fetch ends within its exporter's flag timeout
 		// (exporter.WithFlagTimeout, given to NewHosts), or when Close cancels ctx.
 		on := false
-		safely(func() { on = ref.handle.FeatureFlags().Enabled(ctx) })
+		// The connection's workspace goes with the fetch, as with its telemetry: a
+		// unified host redirects a request that names none to its login page.
+		safely(func() { on = ref.handle.FeatureFlags().EnabledForWorkspace(ctx, ref.key.workspaceID) })
 		if ctx.Err() == nil {
 			c.gate.answer(seq, on)
 		}

@@ -45,7 +45,19 @@ func BearerToken(token string) Credentials {
 // when connections come and go but never clears them, so the final flush keeps them.
 type credSlot struct{ p atomic.Pointer[credBox] }
 
-type credBox struct{ c Credentials }
+type credBox struct {
+	c  Credentials
+	ws int64 // the workspace of the connection they came from (registry only)
+}
+
+// workspaceKey is the context key of the workspace a request names (authHeadersFor).
+type workspaceKey struct{}
+
+// requestWorkspace is the workspace req will name in X-Databricks-Org-Id, 0 for none.
+func requestWorkspace(req *http.Request) int64 {
+	id, _ := req.Context().Value(workspaceKey{}).(int64)
+	return id
+}
 
 func (s *credSlot) load() Credentials {
 	if b := s.p.Load(); b != nil {
@@ -54,4 +66,4 @@ func (s *credSlot) load() Credentials {
 	return nil
 }
 
-func (s *credSlot) store(c Credentials) { s.p.Store(&credBox{c}) }
+func (s *credSlot) store(c Credentials) { s.p.Store(&credBox{c: c}) }

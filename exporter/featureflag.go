@@ -107,6 +107,16 @@ func newFeatureFlagCache(e *HTTPExporter) *FeatureFlagCache { return &FeatureFla
 // known value (off if none) for itself; the fetch goes on for the others and its answer
 // is cached. A caller whose ctx is already done starts no fetch.
 func (c *FeatureFlagCache) Enabled(ctx context.Context) bool {
+	return c.EnabledForWorkspace(ctx, 0)
+}
+
+// EnabledForWorkspace is Enabled for a connection whose http path names workspaceID
+// (telemetry.WorkspaceIDFromHTTPPath; 0 for none): a fetch it starts names the
+// workspace in the X-Databricks-Org-Id header, as the telemetry export does and as the
+// Go driver's own fetch does. A unified (SPOG) host, which serves many workspaces,
+// redirects a request that names none to its login page, which would read as "off".
+// The answer is the host's, cached for every workspace, as in the reference drivers.
+func (c *FeatureFlagCache) EnabledForWorkspace(ctx context.Context, workspaceID int64) bool {
 	c.mu.Lock()
 	fresh := !c.expires.IsZero() && c.exp.cfg.now().Before(c.expires)
 	call := c.call
@@ -116,7 +126,7 @@ func (c *FeatureFlagCache) Enabled(ctx context.Context) bool {
 		return v
 	}
 	if call == nil {
-		call = c.start(ctx)
+		call = c.start(ctx, workspaceID)
 	}
 	c.mu.Unlock()
 	select {
@@ -129,7 +139,7 @@ func (c *FeatureFlagCache) Enabled(ctx context.Context) bool {
 }
 
 // start begins the shared fetch and returns the channel closed when it ended. c.mu is held.
-func (c *FeatureFlagCache) start(ctx context.Context) chan struct{} {
+func (c *FeatureFlagCache) start(ctx context.Context, workspaceID int64) chan struct{} {
 	call := make(chan struct{})
 	c.call = call
 	fctx, done, err := c.exp.begin(context.WithoutCancel(ctx))
@@ -145,14 +155,14 @@ func (c *FeatureFlagCache) start(ctx context.Context) chan struct{} {
 	// The exporter's Close does not wait for a fetch: it cuts it short at once.
 	fctx, cut := context.WithCancelCause(fctx)
 	stop := context.AfterFunc(c.exp.closing, func() { cut(ErrClosed) })
-	go c.refresh(fctx, func() { stop(); cut(nil); cancel(); done() }, call)
+	go c.refresh(fctx, workspaceID, func() { stop(); cut(nil); cancel(); done() }, call)
 	return call
 }
 
 // refresh performs the shared fetch, stores its outcome and releases the callers waiting
 // on call. It runs on its own goroutine, so nothing escapes it: a panic (a caller's
 // clock, logger or credentials) is a failed fetch.
-func (c *FeatureFlagCache) refresh(ctx context.Context, done func(), call chan struct{}) {
+func (c *FeatureFlagCache) refresh(ctx context.Context, workspaceID int64, done func(), call chan struct{}) {
 	defer done()
 	defer func() { _ = recover() }() // from store: the waiters are released already
 	var (
@@ -166,7 +176,7 @@ func (c *FeatureFlagCache) refresh(ctx context.Context, done func(), call chan s
 			err = fmt.Errorf("exporter: fetch feature flag: %w: %v", errPanicked, v)
 		}
 	}()
-	enabled, ttl, err = c.fetch(ctx)
+	enabled, ttl, err = c.fetch(ctx, workspaceID)
 	if err != nil && errors.Is(context.Cause(ctx), ErrClosed) {
 		err = fmt.Errorf("exporter: fetch feature flag: %w (%w)", ErrClosed, err)
 	}
@@ -211,7 +221,7 @@ var errNoCredentials = errors.New("exporter: no credentials for the feature-flag
 
 // fetch asks the server. An error means "no answer" (keep the last value); a non-2xx
 // answer or an unparsable body is an answer meaning off, cached for MinFlagTTL.
-func (c *FeatureFlagCache) fetch(ctx context.Context) (bool, time.Duration, error) {
+func (c *FeatureFlagCache) fetch(ctx context.Context, workspaceID int64) (bool, time.Duration, error) {
 	e := c.exp
 	ctx, done, err := e.begin(ctx)
 	if err != nil {
@@ -220,9 +230,12 @@ func (c *FeatureFlagCache) fetch(ctx context.Context) (bool, time.Duration, erro
 	defer done()
 
 	path := featureFlagPathPrefix + url.PathEscape(e.cfg.flagClient) + "/" + url.PathEscape(e.cfg.driverVersion)
-	hdr, authed := e.authHeaders(ctx, path)
+	hdr, authed := e.authHeadersFor(ctx, path, workspaceID)
 	if !authed {
 		return false, 0, errNoCredentials
+	}
+	if workspaceID > 0 {
+		hdr.Set(orgIDHeader, strconv.FormatInt(workspaceID, 10))
 	}
 	target := e.target.URL(path)
 	r, err := e.pol.run(ctx, e.pol.fetch, func(ctx context.Context) (*reply, error) {

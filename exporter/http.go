@@ -95,12 +95,13 @@ func (e *HTTPExporter) Export(ctx context.Context, logs []*telemetry.FrontendLog
 	defer done()
 	e.stats.batches.Add(1)
 
-	hdr, authed := e.authHeaders(ctx, telemetryExtPath)
+	ws, _ := workspaceID(logs)
+	hdr, authed := e.authHeadersFor(ctx, telemetryExtPath, ws)
 	path := telemetryExtPath
 	if !authed {
 		path = telemetryUnauthPath
-	} else if id, ok := workspaceID(logs); ok {
-		hdr.Set(orgIDHeader, strconv.FormatInt(id, 10))
+	} else if ws != 0 {
+		hdr.Set(orgIDHeader, strconv.FormatInt(ws, 10))
 	}
 	n := 0
 	for _, l := range logs {
@@ -220,13 +221,20 @@ func (e *HTTPExporter) begin(ctx context.Context) (context.Context, func(), erro
 	}, nil
 }
 
-// authHeaders runs the credentials once per call on a template request and returns the
-// headers they set. Credentials only go over https, or plain http to loopback.
-func (e *HTTPExporter) authHeaders(ctx context.Context, path string) (http.Header, bool) {
+// authHeadersFor runs the credentials once per call on a template request and returns
+// the headers they set. Credentials only go over https, or plain http to loopback.
+// workspaceID is the workspace the request names in X-Databricks-Org-Id (0: none): a
+// registry's host credentials pick a connection of that workspace first (see
+// hostCredentials), since a unified host refuses a workspace's token in a request that
+// names another.
+func (e *HTTPExporter) authHeadersFor(ctx context.Context, path string, workspaceID int64) (http.Header, bool) {
 	hdr := make(http.Header)
 	creds := e.creds.load()
 	if creds == nil || (e.target.Scheme != "https" && !e.target.Loopback) {
 		return hdr, false
+	}
+	if workspaceID != 0 {
+		ctx = context.WithValue(ctx, workspaceKey{}, workspaceID)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.target.URL(path), nil)
 	if err != nil {

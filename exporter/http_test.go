@@ -115,7 +115,7 @@ func TestCredentialsNeverOverPlainHTTPToNonLoopback(t *testing.T) {
 	e := NewHTTPExporter(Target{Scheme: "http", Host: "example.com", Port: 80},
 		WithCredentials(CredentialsFunc(func(*http.Request) error { called = true; return nil })))
 	defer e.Close(context.Background())
-	hdr, authed := e.authHeaders(context.Background(), telemetryExtPath)
+	hdr, authed := e.authHeadersFor(context.Background(), telemetryExtPath, 0)
 	if authed || len(hdr) != 0 || called {
 		t.Fatalf("credentials used over plain http: %v %v %v", hdr, authed, called)
 	}

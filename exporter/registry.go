@@ -45,15 +45,18 @@ type entry struct {
 	done    chan struct{} // closed when shutdown finished
 	err     error
 	// kept are the credentials of the newest handle acquired with some, kept after it
-	// leaves; guarded by Registry.mu.
-	kept Credentials
+	// leaves, and that handle's workspace; guarded by Registry.mu.
+	kept   Credentials
+	keptWS int64
 	// lastGood are the last credentials that authenticated a request.
 	lastGood atomic.Pointer[credBox]
 }
 
 // hostCredentials are the credentials of a host's exporter: those of its live handles,
 // the ones the server accepted last first (see Accepted), then newest first, the first
-// that authenticates the request winning. A connection that has
+// that authenticates the request winning. Those of the workspace the request names
+// (WithConnWorkspace) come before any other's: a unified host serves many workspaces,
+// and refuses a workspace's token in a request that names another. A connection that has
 // not authenticated yet (or never will, with a wrong token) then does not send every
 // connection's telemetry to the unauthenticated path, stripped of its ids, while other
 // connections' credentials work. When none of them works (the final flush, after the
@@ -68,29 +71,40 @@ var errNoHolderCredentials = errors.New("exporter: no connection of the host has
 
 // Authenticate implements Credentials.
 func (hc hostCredentials) Authenticate(req *http.Request) error {
+	ws := requestWorkspace(req)
 	hc.r.mu.Lock()
-	cands := make([]Credentials, 0, len(hc.e.holders)+2)
+	holders := make([]credBox, 0, len(hc.e.holders))
 	for i := len(hc.e.holders) - 1; i >= 0; i-- {
-		if c := hc.e.holders[i].creds; c != nil {
-			cands = append(cands, c)
+		if h := hc.e.holders[i]; h.creds != nil {
+			holders = append(holders, credBox{c: h.creds, ws: h.workspace})
 		}
 	}
-	kept := hc.e.kept
+	kept := credBox{c: hc.e.kept, ws: hc.e.keptWS}
 	hc.r.mu.Unlock()
-	slices.SortStableFunc(cands, func(a, b Credentials) int {
-		return lastAccepted(b).Compare(lastAccepted(a)) // the latest first; the rest keep their order
+	slices.SortStableFunc(holders, func(a, b credBox) int {
+		return lastAccepted(b.c).Compare(lastAccepted(a.c)) // the latest first; the rest keep their order
 	})
-	if b := hc.e.lastGood.Load(); b != nil {
-		cands = append(cands, b.c)
-	}
-	if kept != nil {
-		cands = append(cands, kept)
+	// The request's workspace first, then the rest, each in the order above.
+	cands := make([]credBox, 0, len(holders)+4)
+	lastGood := hc.e.lastGood.Load()
+	for _, same := range []bool{true, false} {
+		for _, h := range holders {
+			if (h.ws == ws) == same {
+				cands = append(cands, h)
+			}
+		}
+		if lastGood != nil && (lastGood.ws == ws) == same {
+			cands = append(cands, *lastGood)
+		}
+		if kept.c != nil && (kept.ws == ws) == same {
+			cands = append(cands, kept)
+		}
 	}
 	err := errNoHolderCredentials
 	for _, c := range cands {
 		req.Header = make(http.Header) // nothing a failed attempt set stays
-		if err = authenticate(c, req); err == nil {
-			hc.e.lastGood.Store(&credBox{c})
+		if err = authenticate(c.c, req); err == nil {
+			hc.e.lastGood.Store(&credBox{c: c.c, ws: c.ws})
 			return nil
 		}
 	}
@@ -110,20 +124,22 @@ func lastAccepted(c Credentials) (t time.Time) {
 // Handle is one connection's reference to its host's shared exporter. Release it
 // exactly once when the connection closes; later calls are ignored.
 type Handle struct {
-	r        *Registry
-	e        *entry
-	creds    Credentials
-	released atomic.Bool
+	r         *Registry
+	e         *entry
+	creds     Credentials
+	workspace int64
+	released  atomic.Bool
 }
 
 // AcquireOption configures one Acquire.
 type AcquireOption func(*acquireConfig)
 
 type acquireConfig struct {
-	creds    Credentials
-	loopback bool
-	hostOpts []Option
-	owner    string
+	creds     Credentials
+	workspace int64
+	loopback  bool
+	hostOpts  []Option
+	owner     string
 }
 
 // WithConnCredentials gives the connection's credentials (e.g. its PAT as
@@ -134,6 +150,14 @@ type acquireConfig struct {
 // so logs of a closed connection and the final flush still authenticate.
 func WithConnCredentials(c Credentials) AcquireOption {
 	return func(a *acquireConfig) { a.creds = c }
+}
+
+// WithConnWorkspace gives the workspace the connection's http path names
+// (telemetry.WorkspaceIDFromHTTPPath), whose token its credentials are: the host's
+// exporter authenticates a batch, or a feature-flag fetch, that names a workspace with
+// the credentials of a connection of that workspace before any other's. Default 0, none.
+func WithConnWorkspace(id int64) AcquireOption {
+	return func(a *acquireConfig) { a.workspace = id }
 }
 
 // WithHostOptions adds exporter options (retries, backoff, a Layer, …) on top of the
@@ -219,10 +243,10 @@ func (r *Registry) Acquire(host string, opts ...AcquireOption) (*Handle, error) 
 		}
 		r.entries[e.key] = e
 	}
-	h := &Handle{r: r, e: e, creds: ac.creds}
+	h := &Handle{r: r, e: e, creds: ac.creds, workspace: ac.workspace}
 	e.holders = append(e.holders, h)
 	if ac.creds != nil {
-		e.kept = ac.creds
+		e.kept, e.keptWS = ac.creds, ac.workspace
 	}
 	return h, nil
 }
