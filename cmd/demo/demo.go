@@ -145,8 +145,8 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 	setupGoal := "create and seed table " + wl.table
 	if !local {
 		// The first connection is the first call to the host: the driver retries one that
-		// is refused or unanswered for about 15 s before it gives up.
-		setupGoal += " (an unreachable host takes the driver about 15 s of retries to give up)"
+		// is refused for about 15 s before it gives up; one that is never answered, longer.
+		setupGoal += " (a host that refuses connections takes the driver about 15 s of retries to give up; one that never answers, longer: Ctrl-C stops it)"
 	}
 	setupView := &phaseView{name: "setup", goal: setupGoal}
 	ui.start(setupView)
@@ -226,8 +226,9 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 	}
 
 	// Closing the pool closes the sessions (DELETE_SESSION logs) and then the
-	// connector, which flushes the host's telemetry within the driver's 2 s.
-	closeView := &phaseView{name: "close", goal: "close the pool: sessions end, telemetry flushes (bounded by 2 s)"}
+	// connector, which flushes the host's telemetry within the driver's 2 s (the
+	// sessions' close is the warehouse's to answer).
+	closeView := &phaseView{name: "close", goal: "close the pool: sessions end, telemetry flushes (its flush bounded by 2 s)"}
 	ui.start(closeView)
 	closed := make(chan error, 1)
 	go func() { closed <- db.Close() }()
@@ -255,7 +256,11 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 		return out, setupErr
 	}
 	if interrupted {
-		notes = append(notes, "interrupted by Ctrl-C: statements in flight were cancelled (counted as interrupted, not as errors) and telemetry was flushed within its deadline.")
+		flushed := "telemetry was flushed within its deadline"
+		if st.Pending > 0 {
+			flushed = fmt.Sprintf("telemetry's flush did not finish: %d log(s) still pending", st.Pending)
+		}
+		notes = append(notes, "interrupted by Ctrl-C: statements in flight were cancelled (counted as interrupted, not as errors) and "+flushed+".")
 	}
 	if enabled && st.Received == 0 && st.Queued == 0 {
 		if held := st.Dropped.Closed + st.Dropped.Undecided; held > 0 {
