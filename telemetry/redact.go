@@ -52,6 +52,9 @@ var (
 	// string literals bare and name the tables and columns it reads. It runs to the end of
 	// the message.
 	planTreeRe = regexp.MustCompile(`(?s)(;)[ \t]*\n[^\n]*\n[ \t]*[+:]- .*`)
+	// The same plan in a message Redact cut (maxRedactInput) inside the plan's first line,
+	// before the line of a child shows it is one: the last line after ";".
+	cutPlanRootRe = regexp.MustCompile(`(;)[ \t]*\n[^\n]*$`)
 	// An XML element whose name says it holds a secret, as in the error body of an object
 	// store that refused a pre-signed link, which the driver quotes in a failed Volumes
 	// operation's error: <SignatureProvided>…</SignatureProvided> (S3), <X-Amz-Security-Token>.
@@ -85,13 +88,15 @@ var (
 		// message's fixed words: what is between ${1} and ${2} goes. A value ends at its
 		// line's end at the latest, so that a stack trace after the message stays (a parsed
 		// record may span lines: it ends at the parse mode or a stack frame). Quoted values
-		// and numbers have rules of their own.
+		// and numbers have rules of their own. A value whose end words are missing runs to
+		// the end, as an unclosed literal does: Redact cuts a huge message before reading it
+		// (maxRedactInput), maybe inside the value; the words before it then trigger the rule.
 		bareValue(`(?s)(\bdetected in record parsing:).*?(\.\s+Parse Mode:|\s+SQLSTATE:|\n\s*at\s|$)`, "record parsing:"),                                                                                                             // MALFORMED_RECORD_IN_PARSING
 		bareValue(`(?s)(\bDuplicate map key)\s.*?(\s+was found\b|\s+SQLSTATE:|\n|$)`, "duplicate map key"),                                                                                                                            // DUPLICATED_MAP_KEY
-		bareValue(`(?s)(\band the value)\s.*?(\s+of the JSON token type\b)`, "json token type"),                                                                                                                                       // CANNOT_PARSE_JSON_FIELD
+		bareValue(`(?s)(\band the value)\s.*?(\s+of the JSON token type\b|$)`, "json token type", "cannot parse the field name"),                                                                                                      // CANNOT_PARSE_JSON_FIELD
 		bareValue(`(?s)(\bThe url is invalid:|\bFind an invalid url string)\s.*?(\.\s+(?:Use|If necessary)\b|\s+SQLSTATE:|\n|$)`, "url is invalid:", "invalid url string"),                                                            // INVALID_URL
 		bareValue(`(?s)(\bURL cannot be decoded:)\s.*?(\.\s+Please ensure\b|\s+SQLSTATE:|\n|$)`, "url cannot be decoded:"),                                                                                                            // CANNOT_DECODE_URL
-		bareValue(`(?s)(\bThe input\s+"[^"\n]*")\s.*?(\s+does not match the format\b)`, "does not match the format"),                                                                                                                  // INVALID_FORMAT.MISMATCH_INPUT
+		bareValue(`(?s)(\bThe input\s+"[^"\n]*")\s.*?(\s+does not match the format\b|$)`, "does not match the format", "the input \""),                                                                                                // INVALID_FORMAT.MISMATCH_INPUT
 		bareValue(`(?s)(\bIllegal input for day of week:)\s.*?(\.?\s+SQLSTATE:|\.?[ \t]*(?:\n|$))`, "day of week:"),                                                                                                                   // ILLEGAL_DAY_OF_WEEK
 		bareValue(`(?s)(\bMalformed CSV record:)\s.*?(\s+SQLSTATE:|\n|$)`, "malformed csv record:"),                                                                                                                                   // MALFORMED_CSV_RECORD
 		bareValue(`(?s)(\bbyte sequence found in string:)\s.*?(\.?\s+SQLSTATE:|\.?[ \t]*(?:\n|$))`, "found in string:"),                                                                                                               // INVALID_UTF8_STRING
@@ -99,11 +104,11 @@ var (
 		bareValue(`\b(Unrecognized number|Invalid unit|Invalid value|Invalid prefix|Expect a number after|Expect a unit name after|Unknown error when parsing|nanosecond precision,)\s+\S+?(\.?(?:\s|$))`, "invalid_interval_format"), // INVALID_INTERVAL_FORMAT.*
 		{need: []string{"cannot have fractional part"}, re: regexp.MustCompile(`\S+(\s+cannot have fractional part\b)`), repl: Redacted + "${1}"},
 		bareValue(`(?s)(\bInterval string does not match .*? when cast to [^:\n]*:)\s.*?(\.\s+Set\b|\.?\s+SQLSTATE:|\.?[ \t]*(?:\n|$))`, "interval string does not match"),
-		bareValue(`(?s)(\bexpects one of the [^\n]*?, but got)\s.*?(\.?\s+SQLSTATE:|\.?[ \t]*(?:\n|$))`, "charset"),           // INVALID_PARAMETER_VALUE.CHARSET
-		bareValue(`(?s)(\bFailed to convert (?:the row )?value)\s.*?(\s+(?:of the class|\(class of)\b)`, "failed to convert"), // FAILED_ROW_TO_JSON
-		bareValue(`(?s)(\bThe timezone:)\s.*?(\s+is invalid\b)`, "the timezone:"),                                             // INVALID_TIMEZONE
+		bareValue(`(?s)(\bexpects one of the [^\n]*?, but got)\s.*?(\.?\s+SQLSTATE:|\.?[ \t]*(?:\n|$))`, "charset"),             // INVALID_PARAMETER_VALUE.CHARSET
+		bareValue(`(?s)(\bFailed to convert (?:the row )?value)\s.*?(\s+(?:of the class|\(class of)\b|$)`, "failed to convert"), // FAILED_ROW_TO_JSON
+		bareValue(`(?s)(\bThe timezone:)\s.*?(\s+is invalid\b|$)`, "the timezone:"),                                             // INVALID_TIMEZONE
 		bareValue(`(\bUnknown time-zone ID:)\s+\S+?(\.?(?:\s|$))`, "time-zone id:"),
-		bareValue(`(?s)(\bFailed to cast value)\s.*?(\s+to data type\b)`, "failed to cast value"), // INVALID_PARTITION_VALUE
+		bareValue(`(?s)(\bFailed to cast value)\s.*?(\s+to data type\b|$)`, "failed to cast value"), // INVALID_PARTITION_VALUE
 		// URLs: userinfo, query and fragment go, and so does the path of a pre-signed link
 		// or of a cloud object store's (SPEC §4a, CloudFetch links).
 		{need: []string{"://"}, apply: redactURLs},
@@ -184,6 +189,7 @@ func Redact(s string) string {
 	}
 	if len(s) > maxRedactInput {
 		s = cutWord(s, maxRedactInput)
+		s = cutPlanRootRe.ReplaceAllString(s, "${1} "+Redacted)
 	}
 	s = redactOnce(s)
 	if len(s) <= MaxRedactedLen {
@@ -384,10 +390,25 @@ func redactURL(u string) string {
 		rest = redactUnixPaths(rest) // a local path: its directories go, as any path's
 	case strings.HasPrefix(rest, "/[PATH"):
 		// Redacted in the first pass; the second saw its "]" as trailing punctuation.
-	case len(rest) > 1 && (signed || objectStore(authority)):
+	case len(rest) > 1 && (signed || objectStore(authority) || objectStoreScheme(scheme)):
 		rest = "/[PATH]"
 	}
 	return scheme + authority + rest + tail
+}
+
+// objectStoreSchemes name a cloud object store (or DBFS, over one) by the URL's scheme,
+// as Databricks prints a location (s3://bucket/dir/file, gs://, abfss://…): the
+// bucket or container is the authority, the path the user's directories and files.
+var objectStoreSchemes = [...]string{"s3://", "s3a://", "s3n://", "gs://", "gcs://", "wasb://", "wasbs://", "abfs://", "abfss://", "adl://", "az://", "azure://", "r2://", "dbfs://"}
+
+// objectStoreScheme reports whether scheme ("s3://") names a cloud object store.
+func objectStoreScheme(scheme string) bool {
+	for _, s := range objectStoreSchemes {
+		if strings.EqualFold(scheme, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // objectStoreSuffixes end the host names of the cloud object stores that serve CloudFetch
