@@ -127,20 +127,23 @@ func keepNumber(s string, i, end int) bool {
 const maxNameScan = 64
 
 // dottedBefore reports whether the name that ends at s[k] (exclusive) is a dotted one
-// with a letter (host.example, main.go) or two dots (10.0.0.1), or localhost: a host or a
-// file, not a key of a value (ssn:123, ID:987), a time (09:03) nor a decimal number
-// (12.50:3), which redactNumbers replaces: its digits after the colon would otherwise
-// be kept in one pass and replaced in the next.
+// whose last part starts with a letter (host.example, main.go) or one with two dots
+// (10.0.0.1), or localhost: a host or a file, not a key of a value (ssn:123, ID:987), a
+// time (09:03) nor a number (12.50:3, 1.0E0:3, 00.00T09:03), which redactNumbers
+// replaces: its digits after the colon would otherwise be kept in one pass and replaced
+// in the next.
 func dottedBefore(s string, k int) bool {
-	j, dots, letter := k, 0, false
+	j, dots, lastLetter := k, 0, false
 	for j > 0 && k-j < maxNameScan && (isWordChar(s[j-1]) || s[j-1] == '.' || s[j-1] == '-') {
 		j--
 		if s[j] == '.' {
+			if dots == 0 {
+				lastLetter = j+1 < k && isLetter(s[j+1])
+			}
 			dots++
 		}
-		letter = letter || isLetter(s[j])
 	}
-	return dots > 0 && (letter || dots > 1) || k-j == len("localhost") && indexFold(s[j:k], "localhost") == 0
+	return dots > 0 && (lastLetter || dots > 1) || k-j == len("localhost") && indexFold(s[j:k], "localhost") == 0
 }
 
 // nameBefore reports whether the word that ends at s[k] (exclusive) is a name: it
