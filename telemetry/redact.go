@@ -154,7 +154,7 @@ func bareValue(pattern string, need ...string) redactRule {
 //     any scheme), JWTs, Databricks tokens (dapi…, dkea…, dose…,
 //     dsapi…) and AWS access key ids, and Azure Storage's "SharedKey account:signature";
 //   - password, pwd, token, secret, client_secret, access_token, refresh_token, api_key,
-//     signature, sig (a SAS signature), private_key, cookie and similar keys, in JSON ("k": "v", or \"k\": \"v\" for JSON quoted in a JSON
+//     signature, sig (a SAS signature), private_key, cookie, AccountKey and SharedAccessKey (Azure) and similar keys, in JSON ("k": "v", or \"k\": \"v\" for JSON quoted in a JSON
 //     string) and k=v form;
 //   - URL userinfo (and user:secret@host without a scheme) and URL query strings and
 //     fragments (pre-signed CloudFetch links carry their signature there);
@@ -228,7 +228,7 @@ func redactOnce(s string) string {
 
 // secretKeyWords are the key names (SPEC §4a) whose values are secrets; a key matches
 // when it contains one, ignoring case: client_secret, accessToken, X-Api-Key, PWD, ...
-var secretKeyWords = []string{"password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey", "credential", "signature", "private_key", "private-key", "privatekey", "cookie"}
+var secretKeyWords = []string{"password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey", "credential", "signature", "private_key", "private-key", "privatekey", "cookie", "accountkey", "account_key", "sharedaccesskey", "shared_access_key"}
 
 // isSecretKey reports whether key names a secret: it holds one of secretKeyWords, or is
 // "sig" (an Azure SAS signature, sig=…, which a URL rule misses once the URL is escaped or

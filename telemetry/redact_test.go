@@ -89,6 +89,7 @@ func TestRedact(t *testing.T) {
 		{"k: v", "login failed: Password: hunter2, user bob", "login failed: Password: [REDACTED], user bob"},
 		{"k:v", "client_secret:s3cr3t; next", "client_secret:[REDACTED]; next"},
 		{"private key", "jwt bearer grant: private_key=MIIEvQIBADANBgkq failed; privateKey: abcdefgh", "jwt bearer grant: private_key=[REDACTED] failed; privateKey: [REDACTED]"},
+		{"azure account and shared access keys", "storage: DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=a2V5MTIzNDU2Nzg=;EndpointSuffix=core.windows.net; SharedAccessKey=c2FrZXk=", "storage: DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=[REDACTED];EndpointSuffix=core.windows.net; SharedAccessKey=[REDACTED]"},
 		{"cookie", "proxy answered: Set-Cookie: DBAUTH=abcdef123456; Cookie=xyz", "proxy answered: Set-Cookie: [REDACTED]; Cookie=[REDACTED]"},
 		{"a colon after a word that names no secret", "failed: timeout: 10s", "failed: timeout: 10s"},
 		{"k=v variants", "access_token = abc; refresh_token=def, API-KEY=ghi client_secret='x y'", "access_token = [REDACTED]; refresh_token=[REDACTED], API-KEY=[REDACTED] client_secret=[REDACTED]"},
