@@ -111,6 +111,9 @@ func mergeStatement(d *stmtData, ev *telemetry.Event) {
 		if ev.ResultFormat != "" {
 			d.resultFormat = ev.ResultFormat // the completion may say it again, or later
 		}
+		if ev.ResultReadyLatency > 0 {
+			d.ready = ev.ResultReadyLatency // known once the driver call returned; the completion says it again
+		}
 	case telemetry.KindChunk:
 		d.chunks++ // its bytes and index have no field in the log
 		d.compressed = d.compressed || ev.Compressed

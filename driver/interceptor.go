@@ -232,18 +232,25 @@ func (st *stmtState) statementType() string {
 
 // emitStart emits the statement's statement.start. The result format is known from the
 // first reply; it is said here as well as at the completion, for a statement whose rows
-// are never closed.
+// are never closed. So are what the driver call did before it returned the rows: its
+// polls (taken from the state, so that the completion reports only later ones: each
+// poll is reported once), its retries so far and the result's ready latency. A statement
+// whose rows are never closed is logged from its start alone (evicted), and lost them.
 func (c *Connector) emitStart(st *stmtState) {
 	format, _ := st.resultFormat()
 	ev := telemetry.Event{
-		Kind:          telemetry.KindStatementStart,
-		Time:          st.start,
-		Latency:       st.ready,
-		SessionID:     st.sessionID(),
-		StatementID:   st.statementID(),
-		OperationType: telemetry.OpExecuteStatement,
-		StatementType: st.statementType(),
-		ResultFormat:  format,
+		Kind:               telemetry.KindStatementStart,
+		Time:               st.start,
+		Latency:            st.ready,
+		SessionID:          st.sessionID(),
+		StatementID:        st.statementID(),
+		OperationType:      telemetry.OpExecuteStatement,
+		StatementType:      st.statementType(),
+		ResultFormat:       format,
+		PollCount:          st.polls.Swap(0),
+		PollLatency:        time.Duration(st.pollNanos.Swap(0)),
+		ResultReadyLatency: st.ready,
+		RetryCount:         st.retries.Load(),
 	}
 	c.emit(&ev)
 }

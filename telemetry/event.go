@@ -86,8 +86,9 @@ type Event struct {
 	// They add up across a statement's events, so report each poll once.
 	PollCount   int32
 	PollLatency time.Duration
-	// ResultReadyLatency is the time until the result was ready; ConsumptionLatency the
-	// time the caller spent reading it (statement.complete).
+	// ResultReadyLatency is the time until the result was ready (statement.complete, and
+	// statement.start once it is known); ConsumptionLatency the time the caller spent
+	// reading it (statement.complete).
 	ResultReadyLatency time.Duration
 	ConsumptionLatency time.Duration
 	// ChunksPresent is the number of CloudFetch chunks the result has (statement.complete).
