@@ -650,6 +650,7 @@ func (a *Aggregator) run() {
 				}
 			}
 			a.q.close() // Close emptied every outbox before it closed the shards
+			a.releaseBuffers()
 			return
 		case <-ticker.C:
 			a.guard(func() {
@@ -766,6 +767,18 @@ func (a *Aggregator) closeShard(sh *shard) {
 		a.finish(sh, sh.head, nil)
 	}
 	a.moveOutbox(sh, nil)
+	// A closed shard takes no statement again (see handleStatement): what it kept for
+	// them goes, so that a closed aggregator, which its connector may keep for its Stats
+	// (and the driver's own timeout watchers keep the connector for 15 minutes), holds
+	// its counters only.
+	sh.m, sh.free, sh.outbox = nil, nil, nil
+	sh.evicted, sh.evictedIDs, sh.evictedAt = nil, nil, 0
+}
+
+// releaseBuffers drops what the export goroutine reuses from batch to batch, as it
+// stops: a closed aggregator keeps its counters only (see closeShard).
+func (a *Aggregator) releaseBuffers() {
+	a.recBuf, a.logBuf, a.blocks, a.ids, a.rnd = nil, nil, nil, nil, nil
 }
 
 // Stats returns a snapshot of the counters.

@@ -289,4 +289,5 @@ func (q *queue) close() {
 		q.unfinished++
 		q.pending.Add(-1)
 	}
+	q.normal, q.errs = ring{}, ring{} // nothing goes in again: their buffers go
 }

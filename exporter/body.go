@@ -20,10 +20,11 @@ var errBodyClosed = errors.New("exporter: request body read after close")
 // busy driver does, a GC runs between almost every two batches, and every body would be
 // grown anew. Its zero value is ready to use.
 type bodyPool struct {
-	mu   sync.Mutex
-	free [maxFreeBodies][]byte
-	n    int
-	last atomic.Int64 // the size of the body released last: a new buffer's first guess
+	mu     sync.Mutex
+	free   [maxFreeBodies][]byte
+	n      int
+	closed bool         // the exporter closed: no batch comes, nothing is kept (see close)
+	last   atomic.Int64 // the size of the body released last: a new buffer's first guess
 }
 
 // maxFreeBodies bounds the buffers a pool keeps: one per export in flight at once (an
@@ -53,10 +54,21 @@ func (bp *bodyPool) put(b []byte) {
 	bp.last.Store(int64(len(b)))
 	bp.mu.Lock()
 	defer bp.mu.Unlock()
-	if bp.n < maxFreeBodies {
+	if bp.n < maxFreeBodies && !bp.closed {
 		bp.free[bp.n] = b[:0]
 		bp.n++
 	}
+}
+
+// close lets go of the buffers kept, and of any given back later (a reader the HTTP
+// transport closes after the export returned): a closed exporter sends nothing again,
+// and whoever keeps it (a closed connector of the driver) would keep them too.
+func (bp *bodyPool) close() {
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	bp.closed = true
+	clear(bp.free[:])
+	bp.n = 0
 }
 
 // sharedBody is one request body, shared by every attempt (and redirect) that sends it.

@@ -190,6 +190,7 @@ func (e *HTTPExporter) Close(ctx context.Context) error {
 	}
 	e.abort()
 	e.cfg.closeIdle()
+	e.bodies.close()
 	return err
 }
 
