@@ -8,6 +8,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/dbtelemetry/dbtelemetry/internal/testmem"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
@@ -20,14 +21,7 @@ import (
 // per request leave one closed aggregator per request behind for 15 minutes).
 func TestClosedAggregatorKeepsNoBuffers(t *testing.T) {
 	const n = 16
-	retained := func() uint64 {
-		runtime.GC()
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
-	before := retained()
+	before := testmem.LiveHeap()
 	aggs := make([]*Aggregator, n)
 	for i := range aggs {
 		hang := make(chan struct{})
@@ -47,7 +41,7 @@ func TestClosedAggregatorKeepsNoBuffers(t *testing.T) {
 		<-a.done
 		aggs[i] = a
 	}
-	per := int64(retained()-before) / n
+	per := (testmem.LiveHeap() - before) / n
 	runtime.KeepAlive(aggs)
 	// Its struct and its shards' counters, plus a little.
 	limit := int64(unsafe.Sizeof(Aggregator{})) + int64(len(aggs[0].shards))*int64(unsafe.Sizeof(shard{})) + 8<<10

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/dbtelemetry/dbtelemetry/driver"
+	"github.com/dbtelemetry/dbtelemetry/internal/testmem"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
@@ -25,18 +26,11 @@ func TestClosedPoolsKeepLittleMemory(t *testing.T) {
 	}
 	defer srv.Close()
 	const pools = 100
-	heap := func() int64 {
-		runtime.GC()
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return int64(m.HeapAlloc)
-	}
 	perPool := func(param string) int64 {
 		hosts := driver.NewHosts()
 		defer hosts.Close(context.Background())
 		kept := make([]*driver.Connector, 0, pools)
-		before := heap()
+		before := testmem.LiveHeap()
 		for range pools {
 			c, err := driver.OpenConnector(srv.DSN()+"?"+param, driver.WithHosts(hosts))
 			if err != nil {
@@ -55,7 +49,7 @@ func TestClosedPoolsKeepLittleMemory(t *testing.T) {
 			kept = append(kept, c)
 		}
 		_ = srv.TakeTelemetryRequests() // the warehouse's records are not the pools'
-		per := (heap() - before) / pools
+		per := (testmem.LiveHeap() - before) / pools
 		runtime.KeepAlive(kept)
 		return per
 	}

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"testing"
+
+	"github.com/dbtelemetry/dbtelemetry/internal/testmem"
 )
 
 // A closed exporter keeps no request body for reuse: one is about 1.4 KB per log, kept
@@ -24,15 +26,8 @@ func TestClosedExporterKeepsNoBodies(t *testing.T) {
 	tgt, err := ParseTarget(srv.URL, true)
 	noErr(t, err, "target")
 	logs := sharedBatch(300) // a body of about 400 KiB
-	retained := func() int64 {
-		runtime.GC()
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return int64(m.HeapAlloc)
-	}
 	const n = 8
-	before := retained()
+	before := testmem.LiveHeap()
 	exps := make([]*HTTPExporter, n)
 	for i := range exps {
 		e := NewHTTPExporter(tgt, fastOpts()...)
@@ -41,7 +36,7 @@ func TestClosedExporterKeepsNoBodies(t *testing.T) {
 		noErr(t, e.Close(context.Background()), "close")
 		exps[i] = e
 	}
-	per := (retained() - before) / n
+	per := (testmem.LiveHeap() - before) / n
 	runtime.KeepAlive(exps)
 	t.Logf("a closed exporter retains %d B", per)
 	if per > 64<<10 {
