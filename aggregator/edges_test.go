@@ -123,7 +123,9 @@ func TestCloseCountsOutboxLogsItCouldNotExport(t *testing.T) {
 	a.Handle(start("q1"))
 	a.Handle(complete("q1"))
 	require.Equal(t, 1, a.Stats().Pending, "waiting in its outbox")
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	// 500 ms: Close's full margin (50 ms) to cancel the export and let the export goroutine
+	// count what is left before it returns (see TestCloseBoundedByContext).
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	require.ErrorIs(t, a.Close(ctx), context.DeadlineExceeded)
 	require.Error(t, <-flushed, "its export was cancelled")

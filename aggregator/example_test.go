@@ -67,8 +67,12 @@ func ExampleAggregator() {
 // rows are open) hands it over when the aggregator asks: here at Close, which then logs
 // the statement as one whose rows were never closed.
 func ExampleAggregator_AddHandOver() {
+	// A clock that stands still, for the output's sake: the statement's latency runs from
+	// its hand-over to Close, which on the real clock may take a millisecond or more.
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	agg := aggregator.New(printExporter{},
 		aggregator.WithSystemConfiguration(&telemetry.SystemConfiguration{DriverName: telemetry.DriverName, DriverVersion: "1.15.1"}),
+		aggregator.WithClock(func() time.Time { return now }),
 	)
 	// fn may run on the export goroutine and on Close's at once: the held start is
 	// taken atomically, so that it is handed over exactly once.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbtelemetry/dbtelemetry/internal/testwait"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
@@ -103,14 +104,22 @@ func TestJSONLinesErrorsAndClose(t *testing.T) {
 	}
 }
 
-// blockingWriter blocks each Write until release is closed.
-type blockingWriter struct{ release chan struct{} }
+// blockingWriter blocks each Write until release is closed; writing, if set (and it has
+// room), receives a value as each Write begins.
+type blockingWriter struct{ release, writing chan struct{} }
 
-func (w blockingWriter) Write(p []byte) (int, error) { <-w.release; return len(p), nil }
+func (w blockingWriter) Write(p []byte) (int, error) {
+	select {
+	case w.writing <- struct{}{}: // nil: never ready
+	default:
+	}
+	<-w.release
+	return len(p), nil
+}
 
 // Close and Export wait for a batch being written only as long as their context allows.
 func TestJSONLinesWaitsHonourTheirContext(t *testing.T) {
-	w := blockingWriter{release: make(chan struct{})}
+	w := blockingWriter{release: make(chan struct{}), writing: make(chan struct{}, 1)}
 	j := NewJSONLinesExporter(w)
 	first := make(chan error, 1)
 	go func() { first <- j.Export(context.Background(), []*telemetry.FrontendLog{{FrontendLogEventID: "x"}}) }()
@@ -119,7 +128,9 @@ func TestJSONLinesWaitsHonourTheirContext(t *testing.T) {
 		t.Cleanup(cancel)
 		return ctx
 	}
-	time.Sleep(20 * time.Millisecond) // the first batch is being written
+	// The first batch is being written. (A sleep of 20 ms here let the second Export, on
+	// a loaded machine, take the lock first and block in Write for ever.)
+	testwait.Recv(t, w.writing, 10*time.Second, "the first batch's Write")
 	began := time.Now()
 	err := j.Export(deadline(), []*telemetry.FrontendLog{{FrontendLogEventID: "y"}})
 	if !errors.Is(err, context.DeadlineExceeded) {
