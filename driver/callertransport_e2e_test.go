@@ -112,24 +112,32 @@ func TestSkipTLSHostVerifyCoversTelemetry(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before, flagsBefore := len(srv.TelemetryRequests()), srv.FeatureFlagRequests()
-			c, err := driver.OpenConnector(dsn+tc.params, tc.opt, driver.WithHosts(driver.NewHosts()))
-			require.NoError(t, err)
-			db := sql.OpenDB(c)
-			var n int
-			require.NoError(t, db.QueryRowContext(context.Background(), "SELECT 1").Scan(&n))
-			require.NoError(t, db.Close())
-			st := c.Stats()
-			assert.Zero(t, st.Dropped.Total(), "%+v", st)
-			assert.Positive(t, st.Exported, "%+v", st)
-			assert.Greater(t, len(srv.TelemetryRequests()), before, "telemetry reached the warehouse")
-			if tc.params == "" {
-				assert.Greater(t, srv.FeatureFlagRequests(), flagsBefore, "the flag was read")
-			}
+			telemetryReaches(t, srv, dsn+tc.params, tc.params == "", tc.opt)
 		})
 	}
 	// Without skipping, the certificate is refused: the front is what the test says it is.
 	_, err = http.Get(front.URL) //nolint:noctx // a test's one request
 	var tlsErr *tls.CertificateVerificationError
 	assert.ErrorAs(t, err, &tlsErr)
+}
+
+// telemetryReaches runs one query on a pool of its own over dsn, on hosts of its own,
+// closes it, and checks that its telemetry reached srv, nothing dropped, and, when
+// flagDecides, that the server's flag was read.
+func telemetryReaches(t *testing.T, srv *warehouse.Server, dsn string, flagDecides bool, opts ...driver.Option) {
+	t.Helper()
+	before, flagsBefore := len(srv.TelemetryRequests()), srv.FeatureFlagRequests()
+	c, err := driver.OpenConnector(dsn, append(opts, driver.WithHosts(driver.NewHosts()))...)
+	require.NoError(t, err)
+	db := sql.OpenDB(c)
+	var n int
+	require.NoError(t, db.QueryRowContext(context.Background(), "SELECT 1").Scan(&n))
+	require.NoError(t, db.Close())
+	st := c.Stats()
+	assert.Zero(t, st.Dropped.Total(), "%+v", st)
+	assert.Positive(t, st.Exported, "%+v", st)
+	assert.Greater(t, len(srv.TelemetryRequests()), before, "telemetry reached the warehouse")
+	if flagDecides {
+		assert.Greater(t, srv.FeatureFlagRequests(), flagsBefore, "the flag was read")
+	}
 }

@@ -1,10 +1,8 @@
 package driver_test
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"database/sql"
 	"io"
 	"log"
 	"net/http"
@@ -15,7 +13,6 @@ import (
 	"testing"
 
 	dbsql "github.com/databricks/databricks-sql-go"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dbtelemetry/dbtelemetry/driver"
@@ -50,21 +47,7 @@ func TestTelemetryThroughAnHTTP2Front(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rt := &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
 			defer rt.CloseIdleConnections()
-			before, flagsBefore := len(srv.TelemetryRequests()), srv.FeatureFlagRequests()
-			c, err := driver.OpenConnector(dsn+tc.params, driver.WithConnOptions(dbsql.WithTransport(rt)),
-				driver.WithHosts(driver.NewHosts()))
-			require.NoError(t, err)
-			db := sql.OpenDB(c)
-			var n int
-			require.NoError(t, db.QueryRowContext(context.Background(), "SELECT 1").Scan(&n))
-			require.NoError(t, db.Close())
-			st := c.Stats()
-			assert.Zero(t, st.Dropped.Total(), "%+v", st)
-			assert.Positive(t, st.Exported, "%+v", st)
-			assert.Greater(t, len(srv.TelemetryRequests()), before, "telemetry reached the warehouse")
-			if tc.params == "" {
-				assert.Greater(t, srv.FeatureFlagRequests(), flagsBefore, "the flag was read")
-			}
+			telemetryReaches(t, srv, dsn+tc.params, tc.params == "", driver.WithConnOptions(dbsql.WithTransport(rt)))
 		})
 	}
 }
