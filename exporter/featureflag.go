@@ -234,9 +234,6 @@ func (c *FeatureFlagCache) fetch(ctx context.Context, workspaceID int64) (bool, 
 	if !authed {
 		return false, 0, errNoCredentials
 	}
-	if workspaceID > 0 {
-		hdr.Set(orgIDHeader, strconv.FormatInt(workspaceID, 10))
-	}
 	target := e.target.URL(path)
 	r, err := e.pol.run(ctx, e.pol.fetch, func(ctx context.Context) (*reply, error) {
 		r, err := e.attempt(ctx, http.MethodGet, target, hdr, nil, e.cfg.maxFlagBytes)

@@ -100,8 +100,6 @@ func (e *HTTPExporter) Export(ctx context.Context, logs []*telemetry.FrontendLog
 	path := telemetryExtPath
 	if !authed {
 		path = telemetryUnauthPath
-	} else if ws != 0 {
-		hdr.Set(orgIDHeader, strconv.FormatInt(ws, 10))
 	}
 	n := 0
 	for _, l := range logs {
@@ -223,11 +221,10 @@ func (e *HTTPExporter) begin(ctx context.Context) (context.Context, func(), erro
 }
 
 // authHeadersFor runs the credentials once per call on a template request and returns
-// the headers they set. Credentials only go over https, or plain http to loopback.
-// workspaceID is the workspace the request names in X-Databricks-Org-Id (0: none): a
-// registry's host credentials pick a connection of that workspace first (see
-// hostCredentials), since a unified host refuses a workspace's token in a request that
-// names another.
+// the headers they set, with X-Databricks-Org-Id naming workspaceID (0: none) when they
+// authenticate. Credentials only go over https, or plain http to loopback. A registry's
+// host credentials pick a connection of that workspace first (see hostCredentials),
+// since a unified host refuses a workspace's token in a request that names another.
 func (e *HTTPExporter) authHeadersFor(ctx context.Context, path string, workspaceID int64) (http.Header, bool) {
 	hdr := make(http.Header)
 	creds := e.creds.load()
@@ -247,7 +244,13 @@ func (e *HTTPExporter) authHeadersFor(ctx context.Context, path string, workspac
 			Msg("telemetry credentials not usable; using the unauthenticated path")
 		return hdr, false
 	}
-	return req.Header, len(req.Header) > 0
+	if len(req.Header) == 0 {
+		return req.Header, false
+	}
+	if workspaceID != 0 {
+		req.Header.Set(orgIDHeader, strconv.FormatInt(workspaceID, 10))
+	}
+	return req.Header, true
 }
 
 // authenticate runs caller-supplied credentials; a panic there must not take down the
