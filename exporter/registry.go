@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -46,8 +47,7 @@ type entry struct {
 	err     error
 	// kept are the credentials of the newest handle acquired with some, kept after it
 	// leaves, and that handle's workspace; guarded by Registry.mu.
-	kept   Credentials
-	keptWS int64
+	kept credBox
 	// lastGood are the last credentials that authenticated a request.
 	lastGood atomic.Pointer[credBox]
 }
@@ -73,33 +73,27 @@ var errNoHolderCredentials = errors.New("exporter: no connection of the host has
 func (hc hostCredentials) Authenticate(req *http.Request) error {
 	ws := requestWorkspace(req)
 	hc.r.mu.Lock()
-	holders := make([]credBox, 0, len(hc.e.holders))
+	cands := make([]credBox, 0, len(hc.e.holders)+2)
 	for i := len(hc.e.holders) - 1; i >= 0; i-- {
 		if h := hc.e.holders[i]; h.creds != nil {
-			holders = append(holders, credBox{c: h.creds, ws: h.workspace})
+			cands = append(cands, credBox{c: h.creds, ws: h.workspace})
 		}
 	}
-	kept := credBox{c: hc.e.kept, ws: hc.e.keptWS}
+	kept := hc.e.kept
 	hc.r.mu.Unlock()
-	slices.SortStableFunc(holders, func(a, b credBox) int {
+	slices.SortStableFunc(cands, func(a, b credBox) int {
 		return lastAccepted(b.c).Compare(lastAccepted(a.c)) // the latest first; the rest keep their order
 	})
-	// The request's workspace first, then the rest, each in the order above.
-	cands := make([]credBox, 0, len(holders)+4)
-	lastGood := hc.e.lastGood.Load()
-	for _, same := range []bool{true, false} {
-		for _, h := range holders {
-			if (h.ws == ws) == same {
-				cands = append(cands, h)
-			}
-		}
-		if lastGood != nil && (lastGood.ws == ws) == same {
-			cands = append(cands, *lastGood)
-		}
-		if kept.c != nil && (kept.ws == ws) == same {
-			cands = append(cands, kept)
-		}
+	if b := hc.e.lastGood.Load(); b != nil {
+		cands = append(cands, *b)
 	}
+	if kept.c != nil {
+		cands = append(cands, kept)
+	}
+	// The request's workspace first, then the rest, each in the order above.
+	slices.SortStableFunc(cands, func(a, b credBox) int {
+		return cmp.Compare(boolInt(a.ws != ws), boolInt(b.ws != ws))
+	})
 	err := errNoHolderCredentials
 	for _, c := range cands {
 		req.Header = make(http.Header) // nothing a failed attempt set stays
@@ -246,7 +240,7 @@ func (r *Registry) Acquire(host string, opts ...AcquireOption) (*Handle, error) 
 	h := &Handle{r: r, e: e, creds: ac.creds, workspace: ac.workspace}
 	e.holders = append(e.holders, h)
 	if ac.creds != nil {
-		e.kept, e.keptWS = ac.creds, ac.workspace
+		e.kept = credBox{c: ac.creds, ws: ac.workspace}
 	}
 	return h, nil
 }
@@ -387,4 +381,12 @@ func (r *Registry) Close(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// boolInt is 1 for true, 0 for false: an order that puts false first.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
