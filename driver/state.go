@@ -129,30 +129,45 @@ func newStmtState(ctx context.Context, cs *connState) *stmtState {
 }
 
 // Value answers the statement's own keys and hands the others to the caller's context.
+//
+// The driver asks for its keys several times per statement. The keys are told apart by
+// their types first, then the driver's by their values: an expression switch over the
+// interface would compare it with each case through the runtime.
 func (st *stmtState) Value(key any) any {
-	switch key {
-	case stmtKey{}:
+	switch key.(type) {
+	case stmtKey:
 		return st
-	case connKey{}:
+	case connKey:
 		if st.conn != nil {
 			return st.conn
 		}
-	case driverctx.QueryIdCallbackKey:
-		if st.queryCB != nil {
-			return st.queryCB
-		}
-		if st.claimed && st.conn != nil {
-			if st.conn.asking.Load() != st { // the driver asks several times per call
-				st.conn.asking.Store(st)
+	}
+	if k, ok := asKeyOf(key, driverctx.QueryIdCallbackKey); ok {
+		switch k {
+		case driverctx.QueryIdCallbackKey:
+			if st.queryCB != nil {
+				return st.queryCB
 			}
-			return st.conn.queryCB
-		}
-	case driverctx.ConnIdCallbackKey:
-		if st.connCB != nil {
-			return st.connCB
+			if st.claimed && st.conn != nil {
+				if st.conn.asking.Load() != st { // the driver asks several times per call
+					st.conn.asking.Store(st)
+				}
+				return st.conn.queryCB
+			}
+		case driverctx.ConnIdCallbackKey:
+			if st.connCB != nil {
+				return st.connCB
+			}
 		}
 	}
 	return st.Context.Value(key)
+}
+
+// asKeyOf is key as a key of like's type: the driver's key type is unexported, and is
+// named through one of its keys.
+func asKeyOf[K comparable](key any, like K) (K, bool) {
+	k, ok := key.(K)
+	return k, ok
 }
 
 // callerQueryID reports whether the caller's context carries a query id of its own
