@@ -448,11 +448,22 @@ func (a *Aggregator) finish(sh *shard, e *entry, ev *telemetry.Event) {
 		a.stage(sh, &rec)
 		return
 	}
-	rec := statementRecord(e, ev, a.eventTime(ev))
-	a.stage(sh, &rec)
+	at := a.eventTime(ev)
+	var spill record
+	rec := a.outboxSlot(sh, ev != nil && (ev.HasError() || ev.Kind == telemetry.KindError))
+	if rec == nil {
+		rec = &spill
+	}
+	fillStatementRecord(rec, e, ev, at)
+	if rec == &spill {
+		a.moveOutbox(sh, rec)
+	}
+	a.wakeOnBatch()
 	if e != nil {
+		// rec may leave the outbox as the errors are staged.
+		session, id := rec.sessionID, rec.statementID
 		for i := range e.errs {
-			er := record{kind: recError, at: rec.at, sessionID: rec.sessionID, statementID: rec.statementID, err: e.errs[i]}
+			er := record{kind: recError, at: at, sessionID: session, statementID: id, err: e.errs[i]}
 			a.stage(sh, &er)
 		}
 		sh.release(e)
@@ -473,11 +484,28 @@ func outboxCap(maxPending, n int) int {
 // finds MaxPendingLogs reached, moves to the queue (taking the queue's lock, which
 // applies the drop policy); a full batch wakes the exporter.
 func (a *Aggregator) stage(sh *shard, rec *record) {
-	if len(sh.outbox) < a.outboxCap && a.q.reserveOutbox(rec) {
-		sh.outbox = append(sh.outbox, *rec)
+	if slot := a.outboxSlot(sh, rec.hasError()); slot != nil {
+		*slot = *rec
 	} else {
 		a.moveOutbox(sh, rec)
 	}
+	a.wakeOnBatch()
+}
+
+// outboxSlot takes the next slot of sh's outbox, zero, for a log (with an error or not),
+// or returns nil when the outbox is full or the log finds MaxPendingLogs reached (see
+// stage); called with sh.mu held.
+func (a *Aggregator) outboxSlot(sh *shard, isErr bool) *record {
+	n := len(sh.outbox)
+	if n >= a.outboxCap || n >= cap(sh.outbox) || !a.q.reserveOutbox(isErr) {
+		return nil
+	}
+	sh.outbox = sh.outbox[:n+1]
+	return &sh.outbox[n]
+}
+
+// wakeOnBatch wakes the exporter when a batch is full.
+func (a *Aggregator) wakeOnBatch() {
 	if a.q.waiting() >= a.cfg.BatchSize {
 		a.wake()
 	}

@@ -751,7 +751,7 @@ func TestQueueFullDropsAnOutboxLogBeforeAnError(t *testing.T) {
 	q := queue{max: 4}
 	outbox := []record{{sessionID: "n1"}, {sessionID: "n2"}}
 	for i := range outbox {
-		require.True(t, q.reserveOutbox(&outbox[i]))
+		require.True(t, q.reserveOutbox(outbox[i].hasError()))
 	}
 	errLog := func(name string) *record { return &record{kind: recError, sessionID: name, err: errData{name: "e"}} }
 	q.push(errLog("e1"))
@@ -783,7 +783,7 @@ func TestQueueExcessEndedByAnExport(t *testing.T) {
 	q := queue{max: 4}
 	outbox := []record{{sessionID: "n1"}, {sessionID: "n2"}}
 	for i := range outbox {
-		require.True(t, q.reserveOutbox(&outbox[i]))
+		require.True(t, q.reserveOutbox(outbox[i].hasError()))
 	}
 	for _, name := range []string{"e1", "e2", "e3"} { // e3 goes in over max
 		q.push(&record{kind: recError, sessionID: name, err: errData{name: "e"}})
@@ -801,7 +801,7 @@ func TestQueueExcessEndedByAnExport(t *testing.T) {
 func TestQueueFullOutboxOfErrors(t *testing.T) {
 	q := queue{max: 2}
 	outbox := []record{{kind: recError, sessionID: "oe", err: errData{name: "e"}}}
-	require.True(t, q.reserveOutbox(&outbox[0]))
+	require.True(t, q.reserveOutbox(outbox[0].hasError()))
 	q.push(&record{kind: recError, sessionID: "e1", err: errData{name: "e"}})
 	q.push(&record{kind: recError, sessionID: "e2", err: errData{name: "e"}}) // e1 goes
 	assert.Zero(t, q.excess())
@@ -843,7 +843,7 @@ func TestQueueCountsMoveInAfterClose(t *testing.T) {
 	q := queue{max: 10}
 	outbox := []record{{sessionID: "n1"}, {kind: recError, sessionID: "e1", err: errData{name: "e"}}}
 	for i := range outbox {
-		require.True(t, q.reserveOutbox(&outbox[i]))
+		require.True(t, q.reserveOutbox(outbox[i].hasError()))
 	}
 	q.close()
 	q.moveIn(outbox, nil)
@@ -861,8 +861,8 @@ func TestQueueRefusedOutboxErrorIsNotCounted(t *testing.T) {
 	errLog := func(name string) *record { return &record{kind: recError, sessionID: name, err: errData{name: "e"}} }
 	q.push(errLog("e1"))
 	outbox := []record{{sessionID: "n1"}}
-	require.True(t, q.reserveOutbox(&outbox[0]))
-	require.False(t, q.reserveOutbox(errLog("refused")), "max reached")
+	require.True(t, q.reserveOutbox(outbox[0].hasError()))
+	require.False(t, q.reserveOutbox(errLog("refused").hasError()), "max reached")
 	assert.Zero(t, q.outboxErrs.Load())
 
 	q.push(errLog("e2")) // over max: n1 owes its place

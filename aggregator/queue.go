@@ -135,10 +135,9 @@ func (q *queue) reserve() bool {
 	}
 }
 
-// reserveOutbox takes a place for rec in an outbox (see reserve), counting it among the
+// reserveOutbox takes a place for a log in an outbox (see reserve), counting it among the
 // outboxes' error logs first when it is one.
-func (q *queue) reserveOutbox(rec *record) bool {
-	isErr := rec.hasError()
+func (q *queue) reserveOutbox(isErr bool) bool {
 	if isErr {
 		q.outboxErrs.Add(1)
 	}

@@ -145,7 +145,15 @@ func mergeStatement(d *stmtData, ev *telemetry.Event) {
 // statementRecord turns a finished entry (nil when the statement was never seen open)
 // into its record. ev is the event that finished it, nil for an eviction.
 func statementRecord(e *entry, ev *telemetry.Event, now time.Time) record {
-	rec := record{kind: recStatement, at: now}
+	var rec record
+	fillStatementRecord(&rec, e, ev, now)
+	return rec
+}
+
+// fillStatementRecord is statementRecord into *rec, which is zero: a slot of an outbox,
+// so that the record is written once, where it waits.
+func fillStatementRecord(rec *record, e *entry, ev *telemetry.Event, now time.Time) {
+	rec.kind, rec.at = recStatement, now
 	if e != nil {
 		rec.sessionID, rec.statementID, rec.stmt = e.session, e.id, e.stmt
 	}
@@ -174,7 +182,6 @@ func statementRecord(e *entry, ev *telemetry.Event, now time.Time) record {
 		}
 		rec.latency = max(rec.latency, 0)
 	}
-	return rec
 }
 
 // wasEvicted reports whether the statement id is among the last evicted, or finished by
