@@ -55,6 +55,9 @@ var (
 	// The same plan in a message Redact cut (maxRedactInput) inside the plan's first line,
 	// before the line of a child shows it is one: the last line after ";".
 	cutPlanRootRe = regexp.MustCompile(`(;)[ \t]*\n[^\n]*$`)
+	// A PEM block of a private key, to its END line (or to the end of a message cut
+	// inside it): a TLS or signing library may quote the key it could not parse.
+	pemKeyRe = regexp.MustCompile(`(?s)(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----).*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|$)`)
 	// An XML element whose name says it holds a secret, as in the error body of an object
 	// store that refused a pre-signed link, which the driver quotes in a failed Volumes
 	// operation's error: <SignatureProvided>…</SignatureProvided> (S3), <X-Amz-Security-Token>.
@@ -77,6 +80,7 @@ var (
 	uncPathRe     = regexp.MustCompile(`\\\\[^\\/\s'"<>|?*:]+(?:\\[^\\/\s'"<>|?*:]+)*\\`)
 
 	redactRules = [...]redactRule{
+		{need: []string{"private key-----"}, re: pemKeyRe, repl: "${1}" + Redacted + "${2}"},
 		{need: []string{"sql"}, re: sqlBlockRe, repl: "${1} " + Redacted},
 		{need: []string{"with values:"}, re: rowValuesRe, repl: "${1} " + Redacted},
 		{need: []string{"+- ", ":- "}, re: planTreeRe, repl: "${1} " + Redacted},
@@ -114,7 +118,7 @@ var (
 		{need: []string{"://"}, apply: redactURLs},
 		// Keyed secrets before the rules that could eat their key.
 		{need: []string{`"`}, apply: redactJSONSecrets},
-		{need: []string{"=", ":"}, apply: redactKVSecrets},
+		{need: []string{"=", ":", "%3d"}, apply: redactKVSecrets},
 		{need: []string{"authorization"}, re: authHeaderRe, repl: "${1} " + Redacted},
 		{need: []string{"bearer"}, re: bearerRe, repl: "${1} " + Redacted},
 		{need: []string{"basic"}, re: basicRe, fn: redactBasic},
@@ -155,7 +159,9 @@ func bareValue(pattern string, need ...string) redactRule {
 //     dsapi…) and AWS access key ids, and Azure Storage's "SharedKey account:signature";
 //   - password, pwd, token, secret, client_secret, access_token, refresh_token, api_key,
 //     signature, sig (a SAS signature), private_key, cookie, AccountKey and SharedAccessKey (Azure) and similar keys, in JSON ("k": "v", or \"k\": \"v\" for JSON quoted in a JSON
-//     string) and k=v form;
+//     string) and k=v form, also escaped: k%3Dv in a query percent-encoded inside another
+//     URL's, and a key after an escaped '&' (%26sig=, \u0026sig=, \x26sig=);
+//   - the body of a private key's PEM block;
 //   - URL userinfo (and user:secret@host without a scheme) and URL query strings and
 //     fragments (pre-signed CloudFetch links carry their signature there);
 //   - SQL the server quotes back ("== SQL == …", to the end of the message), quoted
@@ -252,7 +258,12 @@ func redactKVSecrets(s string) string {
 	var b strings.Builder
 	last := 0
 	for i := 0; i < len(s); i++ {
-		if s[i] != '=' && s[i] != ':' {
+		sep := 1
+		switch {
+		case s[i] == '=' || s[i] == ':':
+		case encodedEquals(s, i):
+			sep = 3 // "%3D": a query percent-encoded inside another URL's
+		default:
 			continue
 		}
 		k := i
@@ -263,10 +274,11 @@ func redactKVSecrets(s string) string {
 		for ks > last && isKeyByte(s[ks-1]) {
 			ks--
 		}
+		ks += escapedSeparator(s, ks, k)
 		if ks == k || !isSecretKey(s[ks:k], false) {
 			continue
 		}
-		v := i + 1
+		v := i + sep
 		for v < len(s) && isSpace(s[v]) {
 			v++
 		}
@@ -278,6 +290,9 @@ func redactKVSecrets(s string) string {
 			end = quotedEnd(s, v+2, s[v+1], true, false) // quoted inside a JSON string
 		default:
 			for end < len(s) && !isSpace(s[end]) && strings.IndexByte("&;,'\"})", s[end]) < 0 {
+				if sep == 3 && s[end] == '%' && strings.HasPrefix(s[end+1:], "26") {
+					break // the encoded query's next parameter: "%26"
+				}
 				end++
 			}
 		}
@@ -297,6 +312,50 @@ func redactKVSecrets(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// encodedEquals reports whether s holds a percent-encoded '=' ("%3D") at i.
+func encodedEquals(s string, i int) bool {
+	return s[i] == '%' && i+2 < len(s) && s[i+1] == '3' && (s[i+2] == 'D' || s[i+2] == 'd')
+}
+
+// escapedSeparator is the length of the escaped separator that the key word s[ks:k]
+// starts with, when the byte before it opens an escape: the "26" of "%26sig=" (a query
+// percent-encoded inside another URL's, "&" encoded), the "u0026" of "\u0026sig=" (an URL
+// inside a JSON string) or the "x26" of "\x26sig=". The key is what follows it.
+func escapedSeparator(s string, ks, k int) int {
+	if ks == 0 {
+		return 0
+	}
+	key := s[ks:k]
+	var n int
+	switch {
+	case s[ks-1] == '%':
+		n = 2
+	case s[ks-1] == '\\' && len(key) > 0 && (key[0] == 'u' || key[0] == 'U'):
+		n = 5
+	case s[ks-1] == '\\' && len(key) > 0 && key[0] == 'x':
+		n = 3
+	default:
+		return 0
+	}
+	if len(key) <= n {
+		return 0
+	}
+	start := n - 2
+	if n == 5 {
+		start = 1
+	}
+	for j := start; j < n; j++ {
+		if !isHexDigit(key[j]) {
+			return 0
+		}
+	}
+	return n
+}
+
+func isHexDigit(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
 // redactJSONSecrets rewrites "key": value when the key names a secret; the value becomes

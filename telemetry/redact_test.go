@@ -151,6 +151,21 @@ func TestRedact(t *testing.T) {
 		{"email", "User alice@example.com does not have USE CATALOG", "User [EMAIL] does not have USE CATALOG"},
 		{"workspace user path", "/Workspace/Users/alice@example.com/etl", "[PATH]/etl"},
 		{"invalid utf8", "bad \xff\xfe password=x", "bad \uFFFD password=[REDACTED]"},
+		// Escaped and encoded forms: a query string inside a JSON string (& as \u0026),
+		// one percent-encoded inside another URL (= as %3D, & as %26, ? as %3F).
+		{"a SAS signature after \\u0026", `GET acct.blob.core.windows.net/c/f.arrow?sv=x\u0026sig=AbCdEf123%2BxyZ failed`,
+			`GET acct.blob.core.windows.net/c/f.arrow?sv=x\u0026sig=[REDACTED] failed`},
+		{"a SAS signature after \\x26", `?sv=x\x26sig=AbCdEf123 failed`, `?sv=x\x26sig=[REDACTED] failed`},
+		{"an encoded query", `GET /c/f.arrow?X-Amz-Signature%3Ddeadbeefcafe failed`, `GET [PATH]/f.arrow?X-Amz-Signature%?[REDACTED] failed`},
+		{"an encoded URL's query, parameter by parameter", `next=b.s3.amazonaws.com%2Fk%3FX-Amz-Signature%3Ddeadbeefcafe%26X-Amz-Credential%3Dkeyid%2Fscope%26X-Amz-Expires%3D900`,
+			`next=b.s3.amazonaws.com%2Fk%3FX-Amz-Signature%?[REDACTED]%26X-Amz-Credential%?[REDACTED]%26X-Amz-Expires%3D900`},
+		{"an encoded sig after %26", `link b.core.windows.net%2Fc%3Fsv%3Dx%26sig%3DAbCdEf123 gone`, `link b.core.windows.net%2Fc%3Fsv%3Dx%26sig%?[REDACTED] gone`},
+		{"a private key", "tls: failed to parse private key: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5MUgeFXCkLp2I\n-----END EC PRIVATE KEY----- (pkcs8)",
+			"tls: failed to parse private key: -----BEGIN EC PRIVATE KEY-----[REDACTED]-----END EC PRIVATE KEY----- (pkcs8)"},
+		{"a private key cut short", "key: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+			"key: -----BEGIN PRIVATE KEY-----[REDACTED]"},
+		{"a certificate stays", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"},
+		{"a percent sign is no separator", "100% of sig", "?% of sig"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -370,6 +385,9 @@ func FuzzRedact(f *testing.F) {
 		{"123456789", "ssn:%s"},
 		{"31415926", "{ID:%s}"},
 		{"27182818", "value %s."},
+		{"sasSig0123abcd", `acct.blob.core.windows.net/c/f?sv=1\u0026sig=%s`},
+		{"amzSig0123abcd", "next=https%3A%2F%2Fb.s3.amazonaws.com%2Fk%3FX-Amz-Signature%3D%s%26X-Amz-Date%3D1"},
+		{"MIIEvQIBADANBgkq", "-----BEGIN RSA PRIVATE KEY-----\n%s\n-----END RSA PRIVATE KEY-----"},
 	}
 	f.Fuzz(func(t *testing.T, prefix, suffix string) {
 		for _, s := range secrets {
