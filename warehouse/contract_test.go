@@ -76,6 +76,8 @@ func TestTelemetryIngestValidation(t *testing.T) {
 		{"no protoLogs", `{"uploadTime":1,"items":[]}`, http.StatusBadRequest},
 		{"no items (SPEC §3: required, always empty)", `{"uploadTime":1,"protoLogs":["{}"]}`, http.StatusBadRequest},
 		{"items null", `{"uploadTime":1,"items":null,"protoLogs":["{}"]}`, http.StatusBadRequest},
+		{"trailing data", `{"uploadTime":1,"items":[],"protoLogs":["{}"]} {"uploadTime":1}`, http.StatusBadRequest},
+		{"trailing space", `{"uploadTime":1,"items":[],"protoLogs":["{}"]}` + " \n", http.StatusOK},
 		{"exactly the limit", pad(limit), http.StatusOK},
 		{"one byte over the limit", pad(limit + 1), http.StatusRequestEntityTooLarge},
 	} {
@@ -90,7 +92,7 @@ func TestTelemetryIngestValidation(t *testing.T) {
 	for _, r := range srv.TakeTelemetryRequests() {
 		statuses = append(statuses, r.Status)
 	}
-	assert.Equal(t, []int{200, 400, 400, 400, 400, 200, 413}, statuses)
+	assert.Equal(t, []int{200, 400, 400, 400, 400, 400, 200, 200, 413}, statuses)
 	assert.Empty(t, srv.TelemetryRequests())
 }
 

@@ -2,6 +2,8 @@ package warehouse
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -21,13 +23,21 @@ func (s *Server) telemetryAnswer() http.Handler {
 			Items      *[]json.RawMessage `json:"items"`
 			ProtoLogs  *[]string          `json:"protoLogs"`
 		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.ProtoLogs == nil || req.UploadTime == nil || req.Items == nil {
+		dec := json.NewDecoder(r.Body)
+		if err := dec.Decode(&req); err != nil || req.ProtoLogs == nil || req.UploadTime == nil || req.Items == nil || trailing(dec) {
 			http.Error(w, `{"error":"malformed telemetry request"}`, http.StatusBadRequest)
 			return
 		}
 		n := len(*req.ProtoLogs)
 		writeJSON(w, map[string]any{"errors": []string{}, "numSuccess": n, "numProtoSuccess": n, "numRealtimeSuccess": n})
 	})
+}
+
+// trailing reports whether dec's input holds more than the value it decoded, spaces
+// aside: a body of one JSON object and then anything is malformed.
+func trailing(dec *json.Decoder) bool {
+	_, err := dec.Token()
+	return !errors.Is(err, io.EOF)
 }
 
 // serveFeatureFlags answers the connector feature-flag endpoint.

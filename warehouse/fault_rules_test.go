@@ -145,8 +145,9 @@ func TestClearFaults(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "the feature-flag faults are still queued")
 }
 
-// RetryAfter is sent in whole seconds, rounded: one second is "1" (not left out), and
-// 1.5 s is "2". Retry tests read the header to check the client waited as told.
+// RetryAfter is sent in whole seconds, rounded: one second is "1" (not left out), 1.5 s
+// is "2", and less than half a second is "1", not "0" (retry at once). Retry tests read
+// the header to check the client waited as told.
 func TestRetryAfterWholeSeconds(t *testing.T) {
 	srv := start(t)
 	for _, tc := range []struct {
@@ -155,6 +156,7 @@ func TestRetryAfterWholeSeconds(t *testing.T) {
 	}{
 		{time.Second, "1"},
 		{1500 * time.Millisecond, "2"},
+		{200 * time.Millisecond, "1"},
 	} {
 		srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Status: http.StatusTooManyRequests, RetryAfter: tc.after})
 		resp, _, err := post(t, &http.Client{Timeout: 5 * time.Second}, srv, "/telemetry-ext", telemetryBody)

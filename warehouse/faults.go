@@ -44,7 +44,8 @@ type Fault struct {
 	// Status answers with this HTTP status and a short body. It is a final status,
 	// 200–999 (0: none), as net/http can send it: InjectFaults panics on any other.
 	Status int
-	// RetryAfter, with Status, sets the Retry-After header (whole seconds).
+	// RetryAfter, with Status, sets the Retry-After header: whole seconds, rounded, at
+	// least 1.
 	RetryAfter time.Duration
 	// Latency delays the request.
 	Latency time.Duration
@@ -161,7 +162,7 @@ func (s *Server) group(g Group, h http.Handler) http.Handler {
 			s.writeBody(w, r, block, n, f.SlowDrip)
 		case f.Status != 0:
 			if f.RetryAfter > 0 {
-				w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Round(time.Second)/time.Second)))
+				w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(f.RetryAfter)))
 			}
 			w.Header().Set("X-Databricks-Reason-Phrase", "injected fault")
 			http.Error(w, "injected fault: "+http.StatusText(f.Status), f.Status)
@@ -226,4 +227,10 @@ func dropConnection(w http.ResponseWriter) {
 	}
 	_ = buf.Flush()
 	_ = conn.Close()
+}
+
+// retryAfterSeconds is d in whole seconds, rounded, and at least 1: "0" would tell a
+// client to retry at once, which a fault that asks for a wait does not mean.
+func retryAfterSeconds(d time.Duration) int {
+	return max(1, int(d.Round(time.Second)/time.Second))
 }
