@@ -425,7 +425,22 @@ func TestBadInput(t *testing.T) {
 		assert.Equal(t, http.StatusOK, resp.StatusCode)
 		assert.Equal(t, byte(3), body[3], "EXCEPTION")
 		assert.Contains(t, string(body), "GetTables")
-		assert.Equal(t, 1, srv.RPCs()["GetTables"])
+		assert.Equal(t, 1, srv.RPCs()[warehouse.UnknownRPC], "a method the server does not serve")
+		assert.NotContains(t, srv.RPCs(), "GetTables")
+	})
+	t.Run("methods named by the client", func(t *testing.T) {
+		before := srv.RPCs()
+		for _, name := range []string{"NoSuchMethod1", "NoSuchMethod2"} {
+			msg := append([]byte{0x80, 0x01, 0x00, 0x01, 0, 0, 0, byte(len(name))}, name...)
+			msg = append(msg, 0, 0, 0, 8, 0) // seqid 8, empty args struct
+			resp, body := thriftPost("application/x-thrift", msg)
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Equal(t, byte(3), body[3], "EXCEPTION")
+		}
+		after := srv.RPCs()
+		assert.Equal(t, before[warehouse.UnknownRPC]+2, after[warehouse.UnknownRPC], "one key for every name a client makes up")
+		assert.NotContains(t, after, "NoSuchMethod1")
+		assert.NotContains(t, after, "NoSuchMethod2")
 	})
 	t.Run("GET on the Thrift path", func(t *testing.T) {
 		resp, err := http.Get(srv.URL() + warehouse.HTTPPath)

@@ -253,7 +253,12 @@ func (s *Server) FeatureFlagRequests() int {
 	return s.rec.flags
 }
 
-// RPCs returns how many Thrift calls of each method the server received.
+// UnknownRPC is the key under which RPCs counts the calls of methods the server does not
+// serve: the client names them, so that they count under one key, whatever the names.
+const UnknownRPC = "(unknown)"
+
+// RPCs returns how many Thrift calls of each method the server received; calls of a
+// method it does not serve count under UnknownRPC.
 func (s *Server) RPCs() map[string]int {
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()

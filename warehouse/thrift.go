@@ -63,7 +63,11 @@ func (h *thriftHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed Thrift message", http.StatusBadRequest)
 		return
 	}
-	h.s.rec.rpc(method)
+	if _, known := h.processor.ProcessorMap()[method]; known {
+		h.s.rec.rpc(method)
+	} else {
+		h.s.rec.rpc(UnknownRPC) // a name of the client's: one key for them all
+	}
 
 	in := thrift.NewTMemoryBufferLen(len(body))
 	_, _ = in.Write(body)
