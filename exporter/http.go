@@ -88,6 +88,10 @@ func (e *HTTPExporter) Export(ctx context.Context, logs []*telemetry.FrontendLog
 	if len(logs) == 0 {
 		return nil
 	}
+	n := len(logs) - countNil(logs)
+	if n == 0 {
+		return nil // only nil entries: no batch
+	}
 	ctx, done, err := e.begin(ctx)
 	if err != nil {
 		return err
@@ -100,15 +104,6 @@ func (e *HTTPExporter) Export(ctx context.Context, logs []*telemetry.FrontendLog
 	path := telemetryExtPath
 	if !authed {
 		path = telemetryUnauthPath
-	}
-	n := 0
-	for _, l := range logs {
-		if l != nil {
-			n++
-		}
-	}
-	if n == 0 { // only nil entries
-		return nil
 	}
 	url := e.target.URL(path)
 	// The body is written by the first attempt: not at all when the breaker is open.
@@ -452,4 +447,15 @@ func stripForUnauth(l *telemetry.FrontendLog) *telemetry.FrontendLog {
 		c.Entry = &telemetry.LogEntry{SQLDriverLog: &d}
 	}
 	return &c
+}
+
+// countNil is the number of nil entries of logs, which are skipped (as on the wire).
+func countNil(logs []*telemetry.FrontendLog) int {
+	n := 0
+	for _, l := range logs {
+		if l == nil {
+			n++
+		}
+	}
+	return n
 }

@@ -553,11 +553,13 @@ func TestEmptyBearerTokenIsNoCredentials(t *testing.T) {
 }
 
 // LogsExported counts the logs delivered, not the slots of the batch: nil entries are
-// skipped (as on the wire).
+// skipped (as on the wire), and a batch of nil entries alone is no batch.
 func TestLogsExportedSkipsNilEntries(t *testing.T) {
 	srv, _ := newServer(t, nil)
 	e := newTestExporter(t, srv)
 	logs := append(batch(2), nil)
 	noErr(t, e.Export(context.Background(), logs), "export")
+	noErr(t, e.Export(context.Background(), []*telemetry.FrontendLog{nil, nil}), "export of nil entries only")
 	equal(t, e.ExportStats().LogsExported, int64(2), "logs exported")
+	equal(t, e.ExportStats().Batches, int64(1), "batches: nil entries alone are none")
 }

@@ -50,8 +50,8 @@ func (j *JSONLinesExporter) release() { <-j.lock }
 // Export writes logs, one JSON object per line; nil entries are skipped. It waits for a
 // batch being written as long as ctx allows; the write itself cannot be interrupted.
 func (j *JSONLinesExporter) Export(ctx context.Context, logs []*telemetry.FrontendLog) error {
-	if len(logs) == 0 {
-		return nil
+	if len(logs) == countNil(logs) {
+		return nil // no log: no batch
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("exporter: json lines: %w", err)

@@ -21,6 +21,7 @@ func TestJSONLinesOneLogPerLine(t *testing.T) {
 	j := NewJSONLinesExporter(&buf)
 	logs := []*telemetry.FrontendLog{connectionLog(), nil, cloudFetchLog(), terminalErrorLog()}
 	noErr(t, j.Export(context.Background(), logs), "export")
+	noErr(t, j.Export(context.Background(), []*telemetry.FrontendLog{nil, nil}), "export of nil entries only")
 	noErr(t, j.Close(context.Background()), "close")
 
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
@@ -32,7 +33,7 @@ func TestJSONLinesOneLogPerLine(t *testing.T) {
 		equal(t, l.FrontendLogEventID, want, "id", i)
 	}
 	st := j.ExportStats()
-	equal(t, st.Batches, int64(1), "batches")
+	equal(t, st.Batches, int64(1), "batches: nil entries alone are none")
 	equal(t, st.LogsExported, int64(3), "logs")
 	equal(t, st.Breaker, telemetry.BreakerState(""), "no breaker")
 }
