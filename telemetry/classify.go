@@ -392,6 +392,11 @@ var messagePatterns = [...]messagePattern{
 	{"broken pipe", ErrNameConnection, false},
 	{"no route to host", ErrNameConnection, false},
 	{"unexpected eof", ErrNameConnection, false},
+	// HTTP/2 trouble, which net/http reports in text alone (its error types are not
+	// exported): a stream the server or a proxy reset, a connection it went away from.
+	{"stream error: stream id", ErrNameConnection, false},
+	{"server sent goaway", ErrNameConnection, false},
+	{"client connection lost", ErrNameConnection, false},
 	// TLS failures whose chain net/http cuts: a server that answers the TLS hello in
 	// plain HTTP (a tls.RecordHeaderError that the transport reports as text alone).
 	{"server gave http response to https client", ErrNameTLS, true},

@@ -177,6 +177,9 @@ func TestClassify(t *testing.T) {
 		{"message timed out", errors.New("sentinel timed out waiting for operation to complete"), ErrNameTimeout, false, "", 0, "message"},
 		{"message permission", errors.New("PERMISSION DENIED for catalog main"), ErrNamePermission, true, "", 0, "message"},
 		{"message connection refused", errors.New("Post \"https://h/p\": dial tcp 10.0.0.1:443: connect: connection refused (as text)"), ErrNameConnection, false, "", 0, "message"},
+		{"an HTTP/2 stream reset under the driver's execution error", execErr("", `failed to execute query: Post "https://h/sql/1.0/warehouses/w": stream error: stream ID 3; INTERNAL_ERROR; received from peer`), ErrNameConnection, false, "", 0, "message"},
+		{"an HTTP/2 GOAWAY", requestErr(`Post "https://h/p": http2: server sent GOAWAY and closed the connection; LastStreamID=5, ErrCode=NO_ERROR, debug=""`, nil, false), ErrNameConnection, false, "", 0, "message"},
+		{"an HTTP/2 connection lost", errors.New(`Post "https://h/p": http2: client connection lost`), ErrNameConnection, false, "", 0, "message"},
 		{"driver error not implemented", driverErr("not implemented"), ErrNameUnsupported, true, "", 0, "message"},
 		{"invalid DSN", driverErr("invalid DSN: invalid format"), ErrNameInvalidRequest, true, "", 0, "message"},
 		// The driver's failed CloudFetch download, after its retries.
