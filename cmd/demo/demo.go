@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dbtelemetry/dbtelemetry/driver"
@@ -29,6 +31,13 @@ const closeBudget = 3 * time.Second
 // of its own, bounded only by its HTTP client's 15 minutes (and retries): against a
 // warehouse that stopped answering, they would hold Ctrl-C's report that long.
 const stopGrace = 10 * time.Second
+
+// drainGrace bounds what the demo waits for the statements still running once the
+// budget is spent: then it cancels them. A warehouse that stopped answering them
+// (a gateway holding the calls, a network gone quiet) would otherwise hold the demo
+// until the driver's HTTP client gives up, 15 minutes per call. The pool's close, which
+// the warehouse answers too, is bounded by stopGrace.
+const drainGrace = 30 * time.Second
 
 // outcome is what one run produced: the report and, against the local warehouse, the
 // server (closed, its records kept) and the raw samples, for tests.
@@ -162,9 +171,27 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 		live := newLiveStats()
 		wl.onBegin = live.statementBegun
 		runDone := make(chan struct{})
+		// The workers' context: Ctrl-C's, and cancelled drainGrace after the budget.
+		runCtx, cancelRun := context.WithCancel(ctx)
+		defer cancelRun()
 		go func() {
 			defer close(runDone)
-			wl.run(ctx, live.add)
+			wl.run(runCtx, live.add)
+		}()
+		var drained atomic.Int64 // statements cancelled after the budget
+		go func() {
+			waitUntil(ctx, runDone, b.spent)
+			t := time.NewTimer(cmp.Or(o.drainGrace, drainGrace))
+			defer t.Stop()
+			select {
+			case <-ctx.Done(): // Ctrl-C: stopGrace bounds the wait
+			case <-runDone:
+			case <-t.C:
+				n := wl.running.Load()
+				drained.Store(n)
+				ui.event(fmt.Sprintf("%d statement(s) still running %s after the budget was spent: cancelled (the warehouse did not answer them)", n, cmp.Or(o.drainGrace, drainGrace)))
+				cancelRun()
+			}
 		}()
 		phases := 1 // the workload against a real warehouse; baseline, outage, recovery locally
 		if local {
@@ -214,15 +241,22 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 			stuck := wl.running.Load()
 			notes = append(notes, fmt.Sprintf("%d statement(s) still waited for the warehouse %s after Ctrl-C, when the demo stopped waiting: they are not in the report.", stuck, stopGrace))
 		}
+		if n := drained.Load(); n > 0 {
+			notes = append(notes, fmt.Sprintf("%d statement(s) were still running %s after the budget was spent: the demo cancelled them (counted as interrupted, not as errors). The warehouse did not answer them in time: a gateway holding the calls, a network gone quiet, or a warehouse queueing them.", n, cmp.Or(o.drainGrace, drainGrace)))
+		}
 	}
 	elapsed := time.Since(b.start)
 	if b.start.IsZero() {
 		elapsed = 0
 	}
+	var leftErr error // the demo table may be left on the warehouse
 	if !local || ctx.Err() == nil {
 		// After Ctrl-C the local warehouse's table goes with the warehouse; a real
 		// warehouse's is dropped even then.
-		wl.teardown(stopping)
+		if err := wl.teardown(stopping); err != nil {
+			leftErr = fmt.Errorf("the demo table %s may be left on the warehouse: its DROP failed (drop it yourself: DROP TABLE IF EXISTS %s): %w", wl.table, wl.table, err)
+			notes = append(notes, oneLine(redactDSN(leftErr.Error(), o.dsn)))
+		}
 	}
 
 	// Closing the pool closes the sessions (DELETE_SESSION logs) and then the
@@ -233,10 +267,14 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 	closed := make(chan error, 1)
 	go func() { closed <- db.Close() }()
 	var closeErr error
+	closeWait := time.NewTimer(cmp.Or(o.drainGrace, stopGrace))
+	defer closeWait.Stop()
 	select {
 	case closeErr = <-closed:
 	case <-stopping.Done():
 		notes = append(notes, fmt.Sprintf("closing the pool had not finished %s after Ctrl-C: the warehouse did not answer, and ends its sessions itself when they expire.", stopGrace))
+	case <-closeWait.C:
+		notes = append(notes, fmt.Sprintf("closing the pool had not finished after %s: the warehouse did not answer, and ends its sessions itself when they expire.", cmp.Or(o.drainGrace, stopGrace)))
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeBudget)
 	hostsErr := hosts.Close(cctx)
@@ -253,7 +291,7 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 	out.mix, out.ddl = mix, ddl // what ran, whatever failed
 	interrupted := ctx.Err() != nil
 	if setupErr != nil && !interrupted {
-		return out, setupErr
+		return out, errors.Join(setupErr, leftErr)
 	}
 	if interrupted {
 		flushed := "telemetry was flushed within its deadline"
@@ -280,9 +318,12 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 		outage: outageRes, srv: out.srv, notes: notes,
 	})
 	if closeErr != nil {
-		return out, fmt.Errorf("close the pool: %w", closeErr)
+		return out, errors.Join(fmt.Errorf("close the pool: %w", closeErr), leftErr)
 	}
-	return out, teeErr
+	if interrupted {
+		leftErr = nil // Ctrl-C: the report's notes say it, and the run exits 130
+	}
+	return out, errors.Join(leftErr, teeErr)
 }
 
 func budgetGoal(o options) string {

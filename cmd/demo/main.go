@@ -87,6 +87,7 @@ type options struct {
 	scanRows       int64              // 0: defaultScanRows
 	warehouseOpts  []warehouse.Option // for the local warehouse
 	attemptTimeout time.Duration      // 0: localAttemptTimeout
+	drainGrace     time.Duration      // after the budget, and for the pool's close; 0: drainGrace and stopGrace
 }
 
 // run is the demo: it parses args, runs the workload, prints the report to stdout and
@@ -176,7 +177,7 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported on one line by the caller
 	fs.StringVar(&o.dsn, "dsn", "", "run against a real warehouse at `DSN` (default $"+envDSN+"; when both are empty, the\nembedded local warehouse). Then there is no outage and no ingest to cross-check.")
-	fs.DurationVar(&o.duration, "duration", defaultDuration, "stop handing out statements after this long (the workload's wall-clock bound)")
+	fs.DurationVar(&o.duration, "duration", defaultDuration, "stop handing out statements after this long (the workload's wall-clock bound; the\nstatements still running "+drainGrace.String()+" after it are cancelled)")
 	fs.Int64Var(&o.queries, "queries", 0, "stop after this many workload statements (0: no limit; the first to be reached of\n-duration and -queries ends the workload)")
 	fs.IntVar(&o.concurrency, "concurrency", defaultConcurrency, fmt.Sprintf("concurrent connections running the workload (1-%d)", maxConcurrency))
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON on stdout (progress goes to stderr)")

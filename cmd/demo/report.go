@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -382,8 +383,13 @@ func buildReport(in inputs) *Report {
 func outcomeNotes(r *Report, budget string) []string {
 	var notes []string
 	if t := r.Telemetry; t.Enabled && t.Queued > 0 && t.Exported == 0 {
-		notes = append(notes, fmt.Sprintf("no telemetry log was delivered: the telemetry endpoint acknowledged none of the %d batch(es) sent (answers: %s), so the %d log(s) were dropped and counted (see Dropped by reason). The queries ran all the same.",
-			t.Batches, fmtAnswers(t.Answers), t.DroppedTotal))
+		// A batch the open breaker dropped at once was never sent.
+		unsent := ""
+		if t.Rejected > 0 {
+			unsent = fmt.Sprintf("; %d more dropped at once by the open breaker, never sent", t.Rejected)
+		}
+		notes = append(notes, fmt.Sprintf("no telemetry log was delivered: the telemetry endpoint acknowledged none of the %d batch(es) sent (answers: %s%s), so the %d log(s) were dropped and counted (see Dropped by reason). The queries ran all the same.",
+			t.Batches-t.Rejected, fmtAnswers(t.Answers), unsent, t.DroppedTotal))
 	}
 	if !r.Local || r.Interrupted {
 		return notes
@@ -475,15 +481,24 @@ func errorRows(mix, ddl []sample, telLogs func(kind int, name string) int) []Err
 }
 
 // essence drops the driver's generic prefixes from an error message: what is left is
-// the server's "[ERROR_CLASS] message", or the cause.
+// the server's "[ERROR_CLASS] message", or the cause. A reply the driver could not
+// decode (cut by the network) names the cause after a chain of Thrift structs, one per
+// level of the reply: the chain goes too, so that the cause survives shortening.
 func essence(msg string) string {
 	for _, marker := range []string{"ERROR_STATE: ", "failed to execute query: "} {
 		if i := strings.Index(msg, marker); i >= 0 {
-			return msg[i+len(marker):]
+			msg = msg[i+len(marker):]
+			break
 		}
 	}
-	return msg
+	msg = strings.TrimPrefix(msg, "databricks: request error: ")
+	return thriftChainRe.ReplaceAllString(msg, "")
 }
+
+// thriftChainRe matches the Thrift decoder's chain of structs and fields in front of the
+// cause of a failed read ("*cli_service.TRowSet field 0 read error: unexpected EOF"),
+// after redaction too (which puts "?" for the numbers).
+var thriftChainRe = regexp.MustCompile(`(?:\*[\w.]+ error reading struct: |\*[\w.]+ field [-?\d]+ read error: |error reading field [-?\d]+: )+`)
 
 func shorten(s string, n int) string {
 	r := []rune(s)
@@ -643,15 +658,19 @@ func checks(in inputs, r *Report, logs []telemetry.FrontendLog) []Check {
 	// (an interruption by Ctrl-C is not a failure).
 	unexpected := map[string]int{}
 	nUnexpected := 0
+	example := ""
 	for _, s := range in.mix {
 		if s.failed() && !kinds[s.kind].fails {
 			unexpected[kinds[s.kind].name]++
 			nUnexpected++
+			if example == "" {
+				example = kinds[s.kind].name + ": " + shorten(essence(telemetry.Redact(s.err.Error())), 200)
+			}
 		}
 	}
 	which := ""
 	if nUnexpected > 0 {
-		which = " (" + fmtCounts(unexpected) + ")"
+		which = " (" + fmtCounts(unexpected) + "); the first, " + example
 	}
 	add("workload: only the statements meant to fail failed", nUnexpected == 0,
 		"%d statement(s) failed that should not have%s", nUnexpected, which)

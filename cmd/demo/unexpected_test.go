@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
@@ -33,4 +36,35 @@ func TestUnexpectedErrorsExit1(t *testing.T) {
 	}
 	require.Positive(t, unexpected, "the scans failed: %+v", r.Errors)
 	require.Equal(t, exitFailed, code, "a workload with unexpected errors is a failed run; stderr:\n%s", stderr.String())
+}
+
+// A statement cut by the network fails with the driver's Thrift decoding chain in front
+// of the cause. The report's example and the failed check name the cause, which a
+// reader needs to tell a flaky gateway from a broken warehouse: it is at the end of a
+// long message, past where the report shortens it.
+func TestUnexpectedErrorNamesItsCause(t *testing.T) {
+	// As the driver reports a reply an HTTP/2 gateway reset halfway.
+	err := errors.New("databricks: execution error: failed to execute query: databricks: request error: " +
+		"execute statement request error: *cli_service.TExecuteStatementResp error reading struct: " +
+		"*cli_service.TSparkDirectResults error reading struct: *cli_service.TFetchResultsResp error reading struct: " +
+		"*cli_service.TRowSet error reading struct: *cli_service.TRowSet field 0 read error: " +
+		"stream error: stream ID 53; INTERNAL_ERROR; received from peer")
+	const cause = "INTERNAL_ERROR; received from peer"
+	mix := []sample{
+		{kind: kindLookup, id: "a"},
+		{kind: kindLookup, err: err, class: telemetry.Classify(err)},
+	}
+	rows := errorRows(mix, nil, func(int, string) int { return 0 })
+	require.Len(t, rows, 1)
+	assert.Contains(t, rows[0].Example, cause, "the report's example")
+
+	var found bool
+	for _, c := range checks(inputs{mix: mix}, &Report{}, nil) {
+		if c.Name == "workload: only the statements meant to fail failed" {
+			found = true
+			assert.False(t, c.OK)
+			assert.Contains(t, c.Detail, cause, "the check printed on stderr")
+		}
+	}
+	require.True(t, found)
 }

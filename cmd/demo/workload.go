@@ -161,6 +161,12 @@ type budget struct {
 	done     atomic.Int64
 }
 
+// spent reports whether no statement is handed out any more: the duration has passed,
+// or every one of the queries was taken.
+func (b *budget) spent() bool {
+	return time.Since(b.start) >= b.duration || b.queries > 0 && b.taken.Load() >= b.queries
+}
+
 // take reserves the next statement; false once the budget is spent.
 func (b *budget) take() (int64, bool) {
 	if time.Since(b.start) >= b.duration {
@@ -250,10 +256,13 @@ func (w *workload) setup(ctx context.Context) (int64, error) {
 		s := w.exec(ctx, kindDDL, -1, w.sql(q))
 		w.ddl = append(w.ddl, s)
 		if q == w.d.create {
-			// The table may exist: the CREATE succeeded, or Ctrl-C cut it once the pool
-			// had a session to send it on. A CREATE that failed otherwise (no connection,
-			// no permission) left nothing to drop.
-			w.created = s.err == nil || s.interrupted && w.db.Stats().OpenConnections > 0
+			// The table may exist: the CREATE succeeded, or its answer never came back
+			// (Ctrl-C, a reply a gateway or the network cut) once the pool had a session
+			// to send it on. A CREATE that failed before any session (no connection, a
+			// wrong token) or that the warehouse refused with a SQL error (no
+			// permission, no such schema) left nothing to drop.
+			w.created = s.err == nil ||
+				w.db.Stats().OpenConnections > 0 && (s.interrupted || s.class.SQLState == "")
 		}
 		if s.err != nil {
 			return 0, fmt.Errorf("set up the demo table: %w", s.err)
@@ -274,14 +283,17 @@ func (w *workload) setup(ctx context.Context) (int64, error) {
 }
 
 // teardown drops the demo table, within 10 s and until ctx ends: after Ctrl-C too. It
-// does nothing when setup never created it.
-func (w *workload) teardown(ctx context.Context) {
+// does nothing when setup never created it. It returns the DROP's error: the table may
+// then be left on the warehouse.
+func (w *workload) teardown(ctx context.Context) error {
 	if !w.created {
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	w.ddl = append(w.ddl, w.exec(ctx, kindDDL, -1, w.sql(w.d.drop)))
+	s := w.exec(ctx, kindDDL, -1, w.sql(w.d.drop))
+	w.ddl = append(w.ddl, s)
+	return s.err
 }
 
 // run starts the workers and returns when the budget is spent or ctx is cancelled.
