@@ -95,8 +95,12 @@ func writeKinds(w io.Writer, r *Report) {
 	t.Render()
 	fmt.Fprintln(w, "  count, latency (call to Rows.Close), rows (read, or affected by DML), bytes (of the values read) and")
 	fmt.Fprintln(w, "  errors T/R (terminal/retryable, per telemetry.Classify) are what the application measured; logs (statement")
-	fmt.Fprintln(w, "  logs delivered), delivery, chunks and polls come from those logs: fewer logs than statements means the")
-	fmt.Fprintln(w, "  outage lost some (see Telemetry).")
+	fmt.Fprintln(w, "  logs delivered), delivery, chunks and polls come from those logs: fewer logs than statements means")
+	if r.Local {
+		fmt.Fprintln(w, "  the outage lost some (see Telemetry).")
+	} else {
+		fmt.Fprintln(w, "  telemetry dropped some (see Telemetry).")
+	}
 	for _, k := range r.Kinds {
 		fmt.Fprintf(w, "  %-13s %s\n", k.Kind, k.Description)
 	}

@@ -88,3 +88,20 @@ func TestWriteTextFigures(t *testing.T) {
 	writeText(&b, r)
 	require.Contains(t, b.String(), "Connector.Stats().Exported = 7; the warehouse ingest received 6: they DISAGREE.")
 }
+
+// The note under the statements blames fewer logs than statements on the outage only
+// where there was one: against the local warehouse, not against -dsn.
+func TestKindsNoteNamesTheOutageOnlyLocally(t *testing.T) {
+	for _, tc := range []struct {
+		local      bool
+		want, fail string
+	}{
+		{true, "the outage lost some", "telemetry dropped some"},
+		{false, "telemetry dropped some", "outage"},
+	} {
+		var b bytes.Buffer
+		writeKinds(&b, &Report{Local: tc.local, Kinds: []KindReport{{Kind: "lookup", Count: 2, Logs: 1}}})
+		require.Contains(t, b.String(), tc.want, "local %v", tc.local)
+		require.NotContains(t, b.String(), tc.fail, "local %v", tc.local)
+	}
+}
