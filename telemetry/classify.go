@@ -99,7 +99,8 @@ func IsOutcome(err error) bool {
 //
 //  1. SQLSTATE, from the driver's DBExecutionError.SqlState() (via errors.As), any
 //     SQLState() method, or a "SQLSTATE: XXXXX" marker in the message: class 42, 22, 28
-//     (and 0A, 23) terminal; 08, 40 and HY008 retryable.
+//     (and 0A, 23) terminal; 08, 40, HY008 and 2D521 (a Delta commit conflict)
+//     retryable.
 //  2. An HTTP status from a StatusCode()/HTTPStatusCode() method: 400, 401, 403, 404 and
 //     every other 4xx terminal; 429, 500, 502, 503, 504 and every other 5xx retryable.
 //  3. context.DeadlineExceeded and network errors: net.Error timeouts, connection
@@ -268,6 +269,13 @@ func classifySQLState(s string) (name string, terminal, ok bool) {
 		return ErrNameConnection, false, true
 	case "40":
 		return ErrNameTransaction, false, true
+	case "2D":
+		if s == "2D521" {
+			// Delta's commit conflicts (DELTA_CONCURRENT_APPEND, _DELETE_READ, ...,
+			// DELTA_PROTOCOL_CHANGED): a concurrent transaction won; the server's
+			// message says to retry the operation.
+			return ErrNameTransaction, false, true
+		}
 	}
 	return "", false, false
 }

@@ -121,6 +121,8 @@ func TestClassify(t *testing.T) {
 		{"joined", errors.Join(errors.New("first"), execErr("42601", "x")), ErrNameSyntax, true, "42601", 0, "sqlstate"},
 		{"sqlstate beats http", fmt.Errorf("%w: %w", execErr("42601", "x"), statusErr(503)), ErrNameSyntax, true, "42601", 503, "sqlstate"},
 		{"sqlstate in message", execErr("", "[TABLE_OR_VIEW_NOT_FOUND] The table `t` cannot be found. SQLSTATE: 42P01"), ErrNameNotFound, true, "42P01", 0, "sqlstate"},
+		{"a Delta commit conflict", execErr("2D521", "[DELTA_CONCURRENT_APPEND.WITHOUT_HINT] Transaction conflict detected. A concurrent UPDATE added data to table t committed at version 7. Please retry the operation."), ErrNameTransaction, false, "2D521", 0, "sqlstate"},
+		{"another invalid transaction termination", execErr("2D000", "the transaction ended inside a routine"), ErrNameExecution, true, "2D000", 0, "driver"},
 		{"a word after SQLSTATE is no code", errors.New("query failed, no SQLSTATE given"), ErrNameGeneric, false, "", 0, "default"},
 		{"the code after a word that is none", errors.New("SQLSTATE known: SQLSTATE 22012"), ErrNameData, true, "22012", 0, "sqlstate"},
 		{"SQLState() method", fmt.Errorf("wrap: %w", sqlStateErr("08006")), ErrNameConnection, false, "08006", 0, "sqlstate"},
