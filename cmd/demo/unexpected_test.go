@@ -68,3 +68,47 @@ func TestUnexpectedErrorNamesItsCause(t *testing.T) {
 	}
 	require.True(t, found)
 }
+
+// Writes of the demo's concurrent workers that lose a conflict with one another, as a
+// real warehouse reports them (a Delta commit conflict where the table has no row-level
+// concurrency, SQLSTATE 2D521; a serialization failure, 40001), are retryable and fail as
+// they may: the run does not fail for them, the errors table marks them expected, and the
+// check says how many there were. A lookup rolled back is no write: it stays unexpected.
+func TestWriteConflictsAreExpected(t *testing.T) {
+	conflict := func(state string) error {
+		return &fakeExecError{state: state, msg: "[DELTA_CONCURRENT_APPEND.WITHOUT_HINT] Transaction conflict detected. Please retry the operation. SQLSTATE: " + state}
+	}
+	const check = "workload: only the statements meant to fail failed"
+	for _, tc := range []struct {
+		name     string
+		mix      []sample
+		ok       bool
+		detail   string
+		expected bool
+	}{
+		{"a Delta commit conflict of an update", []sample{{kind: kindUpdate, err: conflict("2D521")}}, true, "1 write(s) lost a conflict", true},
+		{"a serialization failure of an insert", []sample{{kind: kindInsert, err: conflict("40001")}}, true, "1 write(s) lost a conflict", true},
+		{"a lookup rolled back", []sample{{kind: kindLookup, err: conflict("40001")}}, false, "1 statement(s) failed that should not have", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := range tc.mix {
+				tc.mix[i].class = telemetry.Classify(tc.mix[i].err)
+			}
+			rows := errorRows(tc.mix, nil, func(int, string) int { return 0 })
+			require.Len(t, rows, 1)
+			assert.Equal(t, tc.expected, rows[0].Expected)
+			for _, c := range checks(inputs{mix: tc.mix}, &Report{}, nil) {
+				if c.Name == check {
+					assert.Equal(t, tc.ok, c.OK, c.Detail)
+					assert.Contains(t, c.Detail, tc.detail)
+				}
+			}
+		})
+	}
+}
+
+// fakeExecError carries a SQLSTATE as the driver's execution errors do.
+type fakeExecError struct{ state, msg string }
+
+func (e *fakeExecError) Error() string    { return e.msg }
+func (e *fakeExecError) SQLState() string { return e.state }

@@ -151,6 +151,18 @@ type sample struct {
 
 func (s *sample) failed() bool { return s.err != nil && !s.interrupted }
 
+// expectedFailure reports whether s failed as it may: a kind meant to fail, or a write
+// (insert, update) that lost a conflict with another of the demo's writers, which a
+// real warehouse reports as a retryable transaction rollback (a Delta commit conflict,
+// SQLSTATE 2D521, where the table has no row-level concurrency; a serialization failure,
+// 40001).
+func (s *sample) expectedFailure() bool {
+	if kinds[s.kind].fails {
+		return true
+	}
+	return (s.kind == kindInsert || s.kind == kindUpdate) && s.class.Name == telemetry.ErrNameTransaction
+}
+
 // budget bounds the workload: statements are handed out until the duration has passed
 // or the query count is reached, whichever comes first.
 type budget struct {
