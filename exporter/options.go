@@ -62,9 +62,11 @@ type Option func(*config)
 type config struct {
 	client           *http.Client
 	ownClient        bool
-	transport        http.RoundTripper // the caller's, for a client of the exporter's own (WithTransport)
-	tlsConfig        *tls.Config       // the TLS settings of a transport of its own (WithTLSConfig)
-	baseTransport    *http.Transport   // what a transport of its own is cloned from (WithBaseTransport)
+	transport        http.RoundTripper                         // the caller's, for a client of the exporter's own (WithTransport)
+	tlsConfig        *tls.Config                               // the TLS settings of a transport of its own (WithTLSConfig)
+	baseTransport    *http.Transport                           // what a transport of its own is cloned from (WithBaseTransport)
+	wrapTransport    func(http.RoundTripper) http.RoundTripper // WithTransportWrapper
+	ownTransport     *http.Transport                           // the transport of its own its client sends through, if any
 	logger           zerolog.Logger
 	now              func() time.Time
 	userAgent        string
@@ -170,19 +172,28 @@ func newTransport(base *http.Transport, tlsConfig *tls.Config) *http.Transport {
 
 // clientTransport is the transport of a client the exporter makes itself: the caller's
 // (WithTransport), else one of its own (newTransport) from the WithBaseTransport and
-// WithTLSConfig settings.
+// WithTLSConfig settings, which it keeps in ownTransport (see closeIdle); in the
+// WithTransportWrapper's wrapper, if any.
 func (c *config) clientTransport() http.RoundTripper {
-	if c.transport != nil {
-		return c.transport
+	rt := c.transport
+	c.ownTransport = nil
+	if rt == nil {
+		c.ownTransport = newTransport(c.baseTransport, c.tlsConfig)
+		rt = c.ownTransport
 	}
-	return newTransport(c.baseTransport, c.tlsConfig)
+	if c.wrapTransport != nil {
+		if w := c.wrapTransport(rt); w != nil {
+			rt = w
+		}
+	}
+	return rt
 }
 
 // closeIdle releases the idle connections of the exporter's client when the client and
 // its transport are its own: a caller's client or transport outlives the exporter.
 func (c *config) closeIdle() {
-	if c.ownClient && c.transport == nil {
-		c.client.CloseIdleConnections()
+	if c.ownClient && c.ownTransport != nil {
+		c.ownTransport.CloseIdleConnections()
 	}
 }
 
@@ -201,6 +212,17 @@ func WithHTTPClient(c *http.Client) Option { return func(cfg *config) { cfg.clie
 // caller's uses it for its host's telemetry, as for its queries. Ignored with
 // WithHTTPClient. Default: nil, a transport of the exporter's own.
 func WithTransport(rt http.RoundTripper) Option { return func(cfg *config) { cfg.transport = rt } }
+
+// WithTransportWrapper puts wrap's RoundTripper around the transport the exporter's own
+// client sends through (a transport of its own, or WithTransport's), to observe or
+// decorate the telemetry and feature-flag requests on the path they take, with its
+// hardening (HTTP/1.1 only, no redirect followed, capped headers). wrap is called once
+// per client made, with the transport to send through; the RoundTripper it returns must
+// pass each request on to it (a nil one leaves the transport unwrapped). Ignored with
+// WithHTTPClient. Default: nil, no wrapper.
+func WithTransportWrapper(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(cfg *config) { cfg.wrapTransport = wrap }
+}
 
 // WithBaseTransport makes the exporter's own transport a clone of base: its proxy, dialer
 // and TLS settings (roots, client certificates, verification) are base's, with the
