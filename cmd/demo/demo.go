@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -70,7 +69,7 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 	settings := map[string]string{}
 	attemptTimeout := cmp.Or(o.attemptTimeout, localAttemptTimeout)
 	tee := newTee(teeOut)
-	hostOpts := []exporter.Option{exporter.WithHTTPClient(&http.Client{Transport: tee})}
+	hostOpts := []exporter.Option{exporter.WithTransportWrapper(tee.wrap)}
 	var notes []string
 	if local {
 		srv, err := warehouse.NewServer(o.warehouseOpts...)

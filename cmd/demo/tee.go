@@ -12,15 +12,14 @@ import (
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
-// tee is the RoundTripper of the telemetry exporter's HTTP client: it passes every
+// tee wraps the transport of the telemetry exporter's HTTP client (wrap): it passes every
 // request through and keeps the logs of each telemetry batch the endpoint acknowledged
 // with a 2xx, which is exactly when the exporter counts a batch as delivered. It sees
 // the same bytes the ingest receives, so it works against a real warehouse too, where
 // there is no ingest to ask; with -telemetry-out it also writes each delivered log as
-// one line of JSON.
+// one line of JSON. The transport it wraps is the exporter's own: the demo's telemetry
+// takes the path it takes in production (HTTP/1.1, no redirect followed, its limits).
 type tee struct {
-	base *http.Transport
-
 	mu       sync.Mutex
 	logs     []string // protoLogs of delivered batches, in order
 	batches  int
@@ -30,30 +29,39 @@ type tee struct {
 }
 
 func newTee(out io.Writer) *tee {
-	t := &tee{base: http.DefaultTransport.(*http.Transport).Clone(), statuses: map[int]int{}}
+	t := &tee{statuses: map[int]int{}}
 	if out != nil {
 		t.out = bufio.NewWriter(out)
 	}
 	return t
 }
 
+// wrap is the exporter's transport wrapper (exporter.WithTransportWrapper).
+func (t *tee) wrap(next http.RoundTripper) http.RoundTripper { return teeTransport{t: t, next: next} }
+
+// teeTransport records, through t, the telemetry batches sent through next.
+type teeTransport struct {
+	t    *tee
+	next http.RoundTripper
+}
+
 // RoundTrip implements http.RoundTripper.
-func (t *tee) RoundTrip(req *http.Request) (*http.Response, error) {
+func (tt teeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Method != http.MethodPost || !isTelemetryPath(req.URL.Path) || req.GetBody == nil {
-		return t.base.RoundTrip(req)
+		return tt.next.RoundTrip(req)
 	}
 	body, err := req.GetBody()
 	if err != nil {
-		return t.base.RoundTrip(req)
+		return tt.next.RoundTrip(req)
 	}
 	raw, _ := io.ReadAll(body)
 	_ = body.Close()
-	resp, err := t.base.RoundTrip(req)
+	resp, err := tt.next.RoundTrip(req)
 	status := 0
 	if err == nil {
 		status = resp.StatusCode
 	}
-	t.record(status, raw)
+	tt.t.record(status, raw)
 	return resp, err
 }
 
@@ -102,9 +110,8 @@ func (t *tee) answers() map[int]int {
 	return out
 }
 
-// close flushes the JSON lines and releases idle connections.
+// close flushes the JSON lines.
 func (t *tee) close() error {
-	t.base.CloseIdleConnections()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.out == nil {
