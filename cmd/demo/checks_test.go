@@ -192,6 +192,19 @@ func TestChecksDisagree(t *testing.T) {
 			assert.Equal(t, tc.failing, failed)
 		})
 	}
+
+	// The statement-by-statement check names the first statement that disagrees, with
+	// what its log and the warehouse say: a reader needs it to tell which side is wrong.
+	in, r, logs = agreeing()
+	stmtOp(logs).ExecutionResult = string(warehouse.DeliveryInline)
+	var detail string
+	for _, c := range checks(in, r, logs) {
+		if c.Name == "telemetry = warehouse, statement by statement" {
+			detail = c.Detail
+		}
+	}
+	assert.Contains(t, detail, `1 disagree (the first, of a lookup statement:`)
+	assert.Contains(t, detail, `delivery "`+string(warehouse.DeliveryInline)+`" in its log; the warehouse's: `)
 }
 
 // A cross-check that disagrees makes the demo exit 1 and say which: here the ingest

@@ -746,6 +746,7 @@ func checks(in inputs, r *Report, logs []telemetry.FrontendLog) []Check {
 		bySrv[st.ID] = st
 	}
 	var withLog, mismatch int
+	firstMismatch := ""
 	logged := map[string]bool{} // statements with a log: a log delivered twice stands for one
 	var chunks, srvChunks, polls, srvPolls int64
 	for i := range logs {
@@ -771,11 +772,20 @@ func checks(in inputs, r *Report, logs []telemetry.FrontendLog) []Check {
 		if c != int64(rec.ChunkDownloads) || p != int64(rec.Polls) ||
 			(rec.State == warehouse.StateFinished && op.ExecutionResult != string(rec.Delivery)) {
 			mismatch++
+			if firstMismatch == "" {
+				// What a reader needs to tell which side is wrong.
+				kind := "setup"
+				if s, ok := ran[d.SQLStatementID]; ok {
+					kind = kinds[s.kind].name
+				}
+				firstMismatch = fmt.Sprintf(" (the first, of a %s statement: chunks %d, polls %d, delivery %q in its log; the warehouse's: %d, %d, %q, state %s)",
+					kind, c, p, op.ExecutionResult, rec.ChunkDownloads, rec.Polls, rec.Delivery, rec.State)
+			}
 		}
 	}
 	add("telemetry = warehouse, statement by statement", mismatch == 0,
-		"%d statements with a log: chunks %d = %d downloaded, polls %d = %d answered, delivery as served; %d disagree",
-		withLog, chunks, srvChunks, polls, srvPolls, mismatch)
+		"%d statements with a log: chunks %d = %d downloaded, polls %d = %d answered, delivery as served; %d disagree%s",
+		withLog, chunks, srvChunks, polls, srvPolls, mismatch, firstMismatch)
 
 	// Every session the warehouse opened and closed, and every statement it named, has its
 	// log, unless the log is among those counted as dropped: each dropped log excuses one
