@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -252,4 +253,42 @@ func TestWarehouseReportCountsClosedSessions(t *testing.T) {
 	w = warehouseReport(srv)
 	assert.Equal(t, 1, w.Sessions)
 	assert.Equal(t, 1, w.SessionsClosed)
+}
+
+// The delivery of a statement's result is compared where the result reached the client.
+// The driver fetches no result of an Exec it polled to its end (the warehouse prepared
+// one all the same, and records its delivery): its log can say none. A query polled to
+// its end fetches its rows, and one answered at once gets them with the reply.
+func TestServedDelivery(t *testing.T) {
+	srv, err := warehouse.NewServer(warehouse.WithAsyncThreshold(time.Nanosecond))
+	require.NoError(t, err)
+	defer srv.Close()
+	db, err := sql.Open("databricks", srv.DSN())
+	require.NoError(t, err)
+	defer db.Close()
+	ctx := context.Background()
+	_, err = db.ExecContext(ctx, "CREATE TABLE served_t (id BIGINT)")
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, "INSERT INTO served_t VALUES (1)")
+	require.NoError(t, err)
+	var n int64
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM served_t").Scan(&n))
+
+	byText := map[string]warehouse.StatementRecord{}
+	for _, st := range srv.Statements() {
+		byText[st.SQL] = st
+	}
+	insert, query := byText["INSERT INTO served_t VALUES (1)"], byText["SELECT count(*) FROM served_t"]
+	require.True(t, insert.Async, "the premise: the INSERT was polled")
+	require.Equal(t, warehouse.DeliveryInline, insert.Delivery, "the premise: the warehouse records a delivery it never made")
+	require.Zero(t, insert.Fetches, "the premise: the driver fetched nothing")
+	assert.False(t, served(insert))
+	require.True(t, query.Async)
+	assert.True(t, served(query))
+	answered := insert
+	answered.Async = false // answered at once: the result came with the reply
+	assert.True(t, served(answered))
+	failed := query
+	failed.State = warehouse.StateError
+	assert.False(t, served(failed))
 }

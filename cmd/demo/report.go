@@ -740,7 +740,8 @@ func checks(in inputs, r *Report, logs []telemetry.FrontendLog) []Check {
 	}
 
 	// Per statement: what telemetry says about chunks, polls and delivery agrees with
-	// the warehouse, for every statement whose log arrived.
+	// the warehouse, for every statement whose log arrived (delivery where the result
+	// reached the client: see served).
 	bySrv := map[string]warehouse.StatementRecord{}
 	for _, st := range srvStmts {
 		bySrv[st.ID] = st
@@ -770,7 +771,7 @@ func checks(in inputs, r *Report, logs []telemetry.FrontendLog) []Check {
 		}
 		chunks, srvChunks, polls, srvPolls = chunks+c, srvChunks+int64(rec.ChunkDownloads), polls+p, srvPolls+int64(rec.Polls)
 		if c != int64(rec.ChunkDownloads) || p != int64(rec.Polls) ||
-			(rec.State == warehouse.StateFinished && op.ExecutionResult != string(rec.Delivery)) {
+			(served(rec) && op.ExecutionResult != string(rec.Delivery)) {
 			mismatch++
 			if firstMismatch == "" {
 				// What a reader needs to tell which side is wrong.
@@ -826,4 +827,13 @@ func checks(in inputs, r *Report, logs []telemetry.FrontendLog) []Check {
 	add("rows: application = warehouse", rowMismatch == 0,
 		"%d successful statements compared, %d disagree", compared, rowMismatch)
 	return out
+}
+
+// served reports whether the result of a statement the warehouse finished reached the
+// client, so that the client can tell its delivery: in the reply to ExecuteStatement
+// (direct results, when the statement was not answered RUNNING), by FetchResults, or by
+// a CloudFetch download. The driver fetches no result of an Exec it polled to its end
+// (the modified rows come with the status), which the warehouse still prepared.
+func served(rec warehouse.StatementRecord) bool {
+	return rec.State == warehouse.StateFinished && (!rec.Async || rec.Fetches > 0 || rec.ChunkDownloads > 0)
 }
