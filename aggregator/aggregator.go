@@ -652,7 +652,11 @@ func (a *Aggregator) shutdown(ctx context.Context) error {
 	if err == nil {
 		err = context.DeadlineExceeded // cut short by the margin before the deadline
 	}
-	quietlog.Debug(a.log, func(ev *zerolog.Event) { ev.Err(err).Msg("telemetry: aggregator close deadline passed") })
+	// Written on a goroutine of its own (a stalled logger must not hold Close); guard counts
+	// a panic of the caller's logger in Stats.Panics, as for every other log line.
+	quietlog.Debug(a.log, func(ev *zerolog.Event) {
+		a.guard(func() { ev.Err(err).Msg("telemetry: aggregator close deadline passed") })
+	})
 	return fmt.Errorf("aggregator: close: %w", err)
 }
 

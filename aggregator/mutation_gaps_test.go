@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -297,4 +298,139 @@ func TestHeldErrorsStampedWithTheirStatement(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An outbox slot is written in place (fillStatementRecord expects it zero): a slot its
+// last log left keeps nothing of it, neither its error_info nor its latency.
+func TestReusedOutboxSlotKeepsNothingOfItsLastLog(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		first func(a *Aggregator)
+		check func(t *testing.T, a *Aggregator, exp *fakeExporter, clock *fakeClock)
+	}{
+		{"an error log's error_info", func(a *Aggregator) {
+			a.Handle(start("q1"))
+			a.Handle(stmtErr("q1", true))
+		}, func(t *testing.T, a *Aggregator, exp *fakeExporter, _ *fakeClock) {
+			a.Handle(start("q2"))
+			a.Handle(complete("q2"))
+			flush(t, a)
+			logs := byStatement(exp.logs())
+			require.Contains(t, logs, "q2")
+			assert.Nil(t, logs["q2"].ErrorInfo)
+		}},
+		{"a completion's latency", func(a *Aggregator) {
+			a.Handle(start("q1"))
+			a.Handle(complete("q1")) // 250 ms
+		}, func(t *testing.T, a *Aggregator, exp *fakeExporter, clock *fakeClock) {
+			a.Handle(start("q2"))
+			clock.Advance(3 * time.Second)
+			require.NoError(t, a.Close(context.Background())) // evicts q2
+			logs := byStatement(exp.logs())
+			require.Contains(t, logs, "q2")
+			assert.Equal(t, int64(3000), logs["q2"].OperationLatencyMs)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			exp, clock := newFake(), newClock()
+			a := newTest(t, exp, WithMaxOpenStatements(minEntriesPerShard), WithClock(clock.Now))
+			require.Len(t, a.shards, 1, "one outbox, whose first slot is reused")
+			tt.first(a)
+			flush(t, a) // the outbox empties into the queue
+			tt.check(t, a, exp, clock)
+		})
+	}
+}
+
+// A statement's held errors carry its session and statement id, also those staged after
+// the outbox filled up and moved to the queue with the statement's own log.
+func TestHeldErrorsKeepTheirIDsAcrossAFullOutbox(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp, WithMaxOpenStatements(minEntriesPerShard))
+	require.Len(t, a.shards, 1)
+	n := a.outboxCap + 3 // the outbox fills while the errors are staged
+	a.Handle(start("q1"))
+	for range n {
+		a.Handle(stmtErr("q1", false))
+	}
+	a.Handle(complete("q1"))
+	flush(t, a)
+	logs := exp.logs()
+	require.Len(t, logs, 1+n)
+	for i, l := range logs {
+		assert.Equal(t, "q1", driverLog(l).SQLStatementID, "log %d", i)
+		assert.Equal(t, "sess-1", driverLog(l).SessionID, "log %d", i)
+	}
+}
+
+// Error logs staged in an outbox count towards a full batch and wake the exporter, as
+// statement logs do: standalone errors, and the errors a statement held.
+func TestErrorLogsFillingABatchWakeTheExporter(t *testing.T) {
+	standalone := func(id string) telemetry.Event {
+		ev := stmtErr(id, false)
+		ev.Standalone = true
+		return ev
+	}
+	for _, tt := range []struct {
+		name   string
+		events []telemetry.Event
+	}{
+		{"standalone errors", []telemetry.Event{standalone("q1"), standalone("q2"), standalone("q3")}},
+		{"held errors", []telemetry.Event{start("q1"), stmtErr("q1", false), stmtErr("q1", false), complete("q1")}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			exp := newFake()
+			a := newTest(t, exp, WithBatchSize(3)) // timer 1 h: only a full batch exports
+			for _, ev := range tt.events {
+				a.Handle(ev)
+			}
+			require.Eventually(t, func() bool { return len(exp.batchSizes()) == 1 }, 2*time.Second, time.Millisecond,
+				"a full batch wakes the exporter")
+			assert.Equal(t, []int{3}, exp.batchSizes())
+		})
+	}
+}
+
+// A statement's log that carries its error, named or not, is counted among the outboxes'
+// error logs while it waits there: once it moved to the queue the count is back to 0
+// (the drop policy reads it as the number of error logs in outboxes).
+func TestStatementErrorLogsCountedAsOutboxErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ev   telemetry.Event
+	}{
+		{"named terminal error", stmtErr("q1", true)},
+		{"unnamed terminal error", telemetry.Event{Kind: telemetry.KindError, SessionID: "s", StatementID: "q1", Terminal: true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			exp := newFake()
+			a := newTest(t, exp)
+			a.Handle(start("q1"))
+			a.Handle(tt.ev)
+			flush(t, a)
+			require.Len(t, exp.logs(), 1)
+			assert.Zero(t, a.q.outboxErrs.Load())
+			assert.Zero(t, a.q.waiting())
+		})
+	}
+}
+
+// A caller's logger that panics while Close reports that its deadline passed is counted
+// in Stats.Panics, like a panic in any other of the aggregator's log lines (Stats: "the
+// logger"). The exporter ignores its context and returns no error, so Close's own line
+// is the only one the logger is asked to write.
+func TestCloseDeadlineLogLinePanicIsCounted(t *testing.T) {
+	exp := newFake()
+	release := exp.block(true)
+	a := New(exp, WithBatchSize(1), WithFlushInterval(time.Hour),
+		WithLogger(zerolog.New(panicWriter{}).Level(zerolog.DebugLevel)))
+	t.Cleanup(func() {
+		release()
+		<-a.done
+	})
+	a.Handle(connOpen("s1"))
+	<-exp.started
+	require.ErrorIs(t, a.Close(ctxFor(t, 100*time.Millisecond)), context.DeadlineExceeded)
+	// The line is written on a goroutine of its own (a stalled logger must not hold Close).
+	require.Eventually(t, func() bool { return a.Stats().Panics == 1 }, 2*time.Second, time.Millisecond)
 }
