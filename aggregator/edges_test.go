@@ -249,11 +249,17 @@ func TestStuckHandOverCannotHoldClose(t *testing.T) {
 		close(release)
 		t.Fatal("Close did not return at its deadline while a hand-over was stuck")
 	}
-	select {
-	case <-a.done:
-	default:
-		t.Error("the export goroutine still runs after Close")
-	}
+	// Close kept its deadline: the hand-over took all but the margin of it, in which the
+	// export goroutine may not have ended yet on a loaded machine. It ends all the same,
+	// the hand-over still stuck.
+	waitFor(t, "the export goroutine stops, the hand-over stuck", func() bool {
+		select {
+		case <-a.done:
+			return true
+		default:
+			return false
+		}
+	})
 	close(release)
 	waitFor(t, "the hand-over's late event counted", func() bool { return a.Stats().Dropped.Closed == 1 })
 	s := a.Stats()
