@@ -327,14 +327,18 @@ func (c *Connector) Enabled() bool { return c.em.Enabled() }
 // or aggregator.ErrClosed after Close (which flushed what was pending). With telemetry
 // off it returns nil at once.
 func (c *Connector) Flush(ctx context.Context) error {
+	if !c.em.Enabled() {
+		return nil
+	}
+	c.closeMu.Lock()
+	closed := c.closed
+	c.closeMu.Unlock()
+	if closed {
+		// Its aggregator may live on for the host's other connectors of its settings; a
+		// connector closed before its first connection has none, and is closed all the same.
+		return aggregator.ErrClosed
+	}
 	if a := c.agg.Load(); a != nil {
-		c.closeMu.Lock()
-		closed := c.closed
-		c.closeMu.Unlock()
-		if closed {
-			// Its aggregator may live on for the host's other connectors of its settings.
-			return aggregator.ErrClosed
-		}
 		return a.Flush(ctx)
 	}
 	return nil

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/dbtelemetry/dbtelemetry/aggregator"
@@ -43,6 +44,11 @@ type hostRef struct {
 // get acquires the host (acq's WithHostOptions configure it if this creates it) and the
 // host's aggregator for key, made with opts if new.
 func (h *Hosts) get(host string, key aggKey, opts []aggregator.Option, acq ...exporter.AcquireOption) (*hostRef, error) {
+	if h.reg == nil {
+		// The zero Hosts (not made by NewHosts) has no registry: the connector joins no
+		// host, as for a host that cannot receive telemetry, and counts what it drops.
+		return nil, fmt.Errorf("dbtelemetry: Hosts not made by NewHosts: %w", exporter.ErrClosed)
+	}
 	handle, err := h.reg.Acquire(host, acq...)
 	if err != nil {
 		return nil, err
