@@ -43,15 +43,19 @@ type Dropped struct {
 	ErrorLimit int64
 	// ExportFailed: logs in batches the exporter did not deliver (breaker open included).
 	ExportFailed int64
-	// Closed: events handed to Handle after Close began (and logs of events racing with
-	// Close that arrived after the final flush); the driver's Connector.Stats adds the
-	// events its connector dropped once closed (a connection still in use at db.Close),
-	// and all those of a connector that can send none: its driver calls another endpoint
-	// than its DSN's, or its host is one telemetry is never sent to (a private address).
+	// Closed: events handed to Handle once Close stopped accepting them, after the
+	// hand-over it begins with (see AddHandOver: what that hands over is still taken), and
+	// logs of events racing with Close that arrived after the final flush; the driver's
+	// Connector.Stats adds the events its connector dropped once closed (a connection
+	// still in use at db.Close), and all those of a connector that can send none: its
+	// driver calls another endpoint than its DSN's, or its host is one telemetry is never
+	// sent to (a private address).
 	Closed int64
 	// Unfinished: logs still queued when Close's deadline cut the final flush short.
 	Unfinished int64
-	// Invalid: events with an unknown kind, or a statement event without a statement id.
+	// Invalid: events with an unknown kind, or a statement.start or cloudfetch.chunk
+	// without a statement id. (A statement.complete without one is still logged, alone:
+	// it has nothing to aggregate with, and is no invalid event.)
 	Invalid int64
 	// Late: events of a statement whose log has gone: one evicted (its log went at the
 	// eviction), such as the chunks and completion of Rows read for longer than
@@ -60,7 +64,10 @@ type Dropped struct {
 	Late int64
 	// Undecided: events a connector dropped while it waited for the server's feature flag:
 	// those beyond the 1024 it keeps meanwhile, and those it kept when the answer was off
-	// or did not come (the driver's Connector.Stats fills it in).
+	// or the fetch failed (the flag timeout passed, the endpoint could not be reached: the
+	// host's last known answer, off when there is none, then stands). Those still waiting
+	// when the connector closed, its fetch cut short, are Closed. The driver's
+	// Connector.Stats fills it in.
 	Undecided int64
 }
 
