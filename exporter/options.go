@@ -266,7 +266,8 @@ func WithUserAgent(ua string) Option { return func(c *config) { c.userAgent = ua
 // handles take theirs from WithConnCredentials instead.
 func WithCredentials(cr Credentials) Option { return func(c *config) { c.credentials = cr } }
 
-// WithMaxRetries sets the retries after the first attempt. Default 3; 0 disables retries.
+// WithMaxRetries sets the retries after the first attempt. Default 3; 0 disables retries;
+// a negative n is ignored (the default stays: failsafe-go would take it for no limit).
 func WithMaxRetries(n int) Option {
 	return func(c *config) {
 		if n >= 0 {
@@ -289,7 +290,8 @@ func WithRetryAfterCap(d time.Duration) Option {
 	return func(c *config) { c.retryAfterCap = max(0, d) }
 }
 
-// WithAttemptTimeout bounds each attempt, body read included. Default 10 s.
+// WithAttemptTimeout bounds each attempt, body read included. Default 10 s; a d that is
+// not positive is ignored (the default stays).
 func WithAttemptTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
