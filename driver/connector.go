@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -176,6 +177,7 @@ func (c *Connector) wrap(raw driver.Connector) (*Connector, error) {
 	if cfg.enabled != nil && *cfg.enabled {
 		c.gate.resolve(true)
 	}
+	c.clock.tsc = tscTrusted(os.ReadFile)
 	wrapped, err := sqlmw.Driver(connectorDriver{raw}, &interceptor{c: c}).(driver.DriverContext).OpenConnector("")
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"os"
 	"sync"
 
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
@@ -46,3 +47,14 @@ func LinksKept(c *Connector) int {
 	})
 	return n
 }
+
+// TimesByCounter reports whether c's clock times the statements that start now by the
+// CPU's counter (see startClock).
+func TimesByCounter(c *Connector) bool {
+	b := c.clock.base.Load()
+	return c.clock.tsc && b != nil && b.nsPerTick != 0
+}
+
+// CounterTrusted reports whether the kernel here times by the CPU's counter, and so
+// whether a connector's clock may.
+func CounterTrusted() bool { return tscTrusted(os.ReadFile) }

@@ -73,7 +73,7 @@ func (i *interceptor) begin(ctx context.Context) (*stmtState, context.Context) {
 		st.conn = newConnState(i.c)
 	}
 	st.claimed = true
-	st.start = i.c.clock.now()
+	st.start, st.tick = i.c.clock.now()
 	// The caller's callbacks are below the state; the driver fires them several times
 	// per call, some with an empty id. Without one of the caller's, the query-id callback
 	// is the connection's (see connState.onQueryID): a closure of the statement's own
@@ -130,7 +130,7 @@ func (i *interceptor) StmtExecContext(ctx context.Context, stmt driver.StmtExecC
 // returned records the end of the driver call that ran the statement. A query that
 // succeeded stays open until its rows are closed; anything else completes now.
 func (i *interceptor) returned(st *stmtState, kind string, err error, open bool) {
-	st.ready = time.Since(st.start)
+	st.ready = i.c.clock.since(st.start, st.tick)
 	// The error's query id is the context's: the caller's own when it set one, which is
 	// no statement id.
 	if err != nil && st.statementID() == "" && !st.callerQueryID() {
@@ -197,7 +197,7 @@ func (c *Connector) complete(st *stmtState, err error) {
 	if !st.started {
 		return // the server never named it: nothing to complete
 	}
-	total := time.Since(st.start) // the monotonic clock alone: cheaper than time.Now
+	total := c.clock.since(st.start, st.tick)
 	now := st.start.Add(total)
 	format, present := st.resultFormat()
 	ev := telemetry.Event{

@@ -82,6 +82,7 @@ type stmtState struct {
 
 	conn  *connState
 	start time.Time
+	tick  int64         // the CPU's counter at start, when the clock times the statement by it (see startClock)
 	ready time.Duration // from start until the driver returned the rows (or the result)
 	id    atomic.Pointer[string]
 	idBuf string      // the first id, which id points to (written once, before id is stored)
