@@ -2,6 +2,7 @@ package driver
 
 import (
 	"bytes"
+	"math"
 	"sync/atomic"
 	"time"
 )
@@ -19,15 +20,20 @@ import (
 //
 // Where it can be trusted, the time since is read from the CPU's time-stamp counter
 // (amd64, and only when the kernel's own clock is that counter: the kernel checks that
-// it runs at a constant rate, in step across CPUs, and watches it), without ordering:
-// a few nanoseconds. Its period is measured against the monotonic clock between two
-// readings at least minSpan apart, and measured again at every reset after that (a VM
-// that moved to another host may count at another rate). Until it is measured, and
-// wherever the counter is not trusted, statements are timed by the monotonic clock.
+// it runs at a constant rate, in step across CPUs, and watches it; every reset asks the
+// kernel again), without ordering: a few nanoseconds. Its period is measured against the
+// monotonic clock between two readings at least minSpan apart, and measured again at
+// every reset after that (a VM that moved to another host may count at another rate).
+// Until it is measured, and wherever the counter is not trusted, statements are timed by
+// the monotonic clock.
 type startClock struct {
 	base atomic.Pointer[clockBase]
-	// tsc says the counter is trusted; set before the connector is handed out.
+	// tsc says the counter may be trusted; set before the connector is handed out.
 	tsc bool
+	// source reads the kernel's clock source again at every reset (see tscTrusted): a
+	// kernel whose watchdog found the counter unstable switches to another clock, and
+	// the counter is trusted no longer. Nil: not read again.
+	source func(string) ([]byte, error)
 }
 
 // clockBase is the clock's base. Never changed once stored.
@@ -37,6 +43,8 @@ type clockBase struct {
 	from reading
 	// nsPerTick is the counter's period in nanoseconds, 0 while not measured.
 	nsPerTick float64
+	// tsc says the counter was trusted when the base was taken.
+	tsc bool
 }
 
 // reading is the wall and monotonic clocks, and the counter's reading at the same
@@ -48,15 +56,22 @@ type reading struct {
 
 const (
 	// minSpan is the least time between the two readings that measure the counter's
-	// period: a reading's error (below the 2 µs that maxReadSkew allows) is then under
-	// 0.02 % of it.
+	// period: a reading's error (half the ticks that maxReadSkew allows at most: 2.4 µs
+	// at 2.1 GHz, 1 µs at 5 GHz) is then under 0.05 % of it, for each of the two.
 	minSpan = 10 * time.Millisecond
 	// maxReadSkew bounds the counter's ticks across a reading of the clocks; a longer
-	// reading (the goroutine was preempted) is taken again. 2 µs at 5 GHz.
+	// reading (the goroutine was preempted) is taken again: 2 µs at 5 GHz, 4.8 µs at
+	// 2.1 GHz.
 	maxReadSkew = 10_000
 	// The counter's period is taken as measured only between these bounds (a counter of
 	// 100 MHz to 10 GHz); anything else means a counter that jumped.
 	minNsPerTick, maxNsPerTick = 0.1, 10
+	// maxDrift is how far, as a fraction, a period may be from the last one measured
+	// and still be taken: more means the counter's rate changed within the measurement
+	// (a VM that moved, a suspend the counter ran through), whose span is then part at
+	// one rate and part at the other. The monotonic clock's slewing (500 ppm at most) and
+	// the readings' error stay well within it.
+	maxDrift = 0.01
 )
 
 // clockSourcePath names the kernel's current clock source.
@@ -80,7 +95,7 @@ func (k *startClock) now() (time.Time, int64) {
 		return time.Now(), 0
 	}
 	if b.nsPerTick == 0 {
-		if k.tsc {
+		if b.tsc {
 			k.measure(b)
 		}
 		return b.at.t.Add(time.Since(b.at.t)), 0
@@ -100,24 +115,30 @@ func (k *startClock) since(start time.Time, tick int64) time.Duration {
 }
 
 // dur is ticks of the counter as a duration; none when the counter went back (a
-// statement that moved to a CPU whose counter is behind).
+// statement that moved to a CPU whose counter is behind), and the longest duration when
+// it jumped beyond that.
 func (b *clockBase) dur(ticks int64) time.Duration {
 	if ticks <= 0 {
 		return 0
 	}
-	return time.Duration(float64(ticks) * b.nsPerTick)
+	if d := float64(ticks) * b.nsPerTick; d < math.MaxInt64 {
+		return time.Duration(d)
+	}
+	return math.MaxInt64
 }
 
 // reset renews the base, and measures the counter's period again when minSpan has
-// passed since the last measurement began.
+// passed since the last measurement began; a kernel that no longer times by the counter
+// leaves the base unmeasured (statements under way end by the monotonic clock).
 func (k *startClock) reset() {
-	r, ok := k.read()
+	tsc := k.tsc && (k.source == nil || tscTrusted(k.source))
+	r, ok := k.read(tsc)
 	if !ok {
 		return // preempted at each try: the base stays, for the next reset to renew
 	}
 	old := k.base.Load()
-	b := &clockBase{at: r, from: r}
-	if old != nil && k.tsc {
+	b := &clockBase{at: r, from: r, tsc: tsc}
+	if old != nil && tsc {
 		b.from, b.nsPerTick = old.from, old.nsPerTick
 		b.measured(r)
 	}
@@ -127,7 +148,7 @@ func (k *startClock) reset() {
 // measure measures the counter's period of the base b when minSpan has passed since
 // the measurement began, for a statement that finds it not measured yet.
 func (k *startClock) measure(b *clockBase) {
-	r, ok := k.read()
+	r, ok := k.read(b.tsc)
 	if !ok || r.t.Sub(b.from.t) < minSpan {
 		return
 	}
@@ -137,27 +158,29 @@ func (k *startClock) measure(b *clockBase) {
 }
 
 // measured sets the counter's period from the measurement's beginning to r, when
-// minSpan has passed, and begins the next measurement at r. A period out of bounds
-// leaves the counter unmeasured: statements are timed by the monotonic clock until a
-// later measurement agrees.
+// minSpan has passed, and begins the next measurement at r. A period out of bounds, or
+// more than maxDrift off the last one, leaves the counter unmeasured: statements are
+// timed by the monotonic clock until a later measurement agrees.
 func (b *clockBase) measured(r reading) {
 	span := r.t.Sub(b.from.t)
 	if span < minSpan {
 		return
 	}
+	was := b.nsPerTick
 	b.nsPerTick = 0
 	if ticks := r.tick - b.from.tick; ticks > 0 && b.from.tick != 0 {
-		if p := float64(span) / float64(ticks); p >= minNsPerTick && p <= maxNsPerTick {
+		if p := float64(span) / float64(ticks); p >= minNsPerTick && p <= maxNsPerTick &&
+			(was == 0 || math.Abs(p-was) <= maxDrift*was) {
 			b.nsPerTick = p
 		}
 	}
 	b.from = r
 }
 
-// read reads both clocks, and the counter around them when it is trusted; it reports
-// false when each of three tries took longer than maxReadSkew ticks.
-func (k *startClock) read() (reading, bool) {
-	if !k.tsc {
+// read reads both clocks, and the counter around them when it is trusted (tsc); it
+// reports false when each of three tries took longer than maxReadSkew ticks.
+func (k *startClock) read(tsc bool) (reading, bool) {
+	if !tsc {
 		return reading{t: time.Now()}, true
 	}
 	for range 3 {

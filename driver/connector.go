@@ -177,7 +177,7 @@ func (c *Connector) wrap(raw driver.Connector) (*Connector, error) {
 	if cfg.enabled != nil && *cfg.enabled {
 		c.gate.resolve(true)
 	}
-	c.clock.tsc = tscTrusted(os.ReadFile)
+	c.clock.tsc, c.clock.source = tscTrusted(os.ReadFile), os.ReadFile
 	wrapped, err := sqlmw.Driver(connectorDriver{raw}, &interceptor{c: c}).(driver.DriverContext).OpenConnector("")
 	if err != nil {
 		return nil, err

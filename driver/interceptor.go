@@ -197,7 +197,9 @@ func (c *Connector) complete(st *stmtState, err error) {
 	if !st.started {
 		return // the server never named it: nothing to complete
 	}
-	total := c.clock.since(st.start, st.tick)
+	// No less than its result's latency: a reset since returned may have measured the
+	// counter's period a little lower (see startClock).
+	total := max(c.clock.since(st.start, st.tick), st.ready)
 	now := st.start.Add(total)
 	format, present := st.resultFormat()
 	ev := telemetry.Event{
