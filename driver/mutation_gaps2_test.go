@@ -201,13 +201,7 @@ func TestGap2RedirectAfterCompletionKeepsNoLink(t *testing.T) {
 // skipped, not read as a string's length and bytes, and yields no link.
 func TestGap2LinkFieldOfAnotherTypeIsNoLink(t *testing.T) {
 	var w tw
-	w.reply("FetchResults")
-	w.statusOK(1)
-	w.field(thriftBool, 2) // hasMoreRows
-	w.i8(0)
-	w.field(thriftStruct, 3) // results: TRowSet
-	w.field(thriftI64, 1)
-	w.Write(make([]byte, 8))
+	w.fetchResultsRowSet()
 	w.field(thriftList, 1282) // resultLinks: one link
 	w.i8(thriftStruct)
 	w.i32(1)

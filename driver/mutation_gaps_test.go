@@ -533,13 +533,7 @@ func TestGapOnlySixteenByteGUIDsAreRead(t *testing.T) {
 // is bounded (1<<16), not trusted up to the 2^31 a list can claim.
 func TestGapLinkCountIsBoundedBeforeAllocating(t *testing.T) {
 	var w tw
-	w.reply("FetchResults")
-	w.statusOK(1)
-	w.field(thriftBool, 2) // hasMoreRows
-	w.i8(0)
-	w.field(thriftStruct, 3) // results: TRowSet
-	w.field(thriftI64, 1)
-	w.Write(make([]byte, 8))
+	w.fetchResultsRowSet()
 	w.field(thriftList, 1282) // resultLinks: a huge count, and no links
 	w.i8(thriftStruct)
 	w.i32(1 << 22)
@@ -553,4 +547,16 @@ func TestGapLinkCountIsBoundedBeforeAllocating(t *testing.T) {
 	assert.Empty(t, links)
 	assert.Zero(t, batches)
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "bytes allocated reading the reply")
+}
+
+// fetchResultsRowSet writes a FetchResults reply up to its TRowSet's startRowOffset: the
+// row set's further fields, and the ends of the structs, are the caller's.
+func (w *tw) fetchResultsRowSet() {
+	w.reply("FetchResults")
+	w.statusOK(1)
+	w.field(thriftBool, 2) // hasMoreRows
+	w.i8(0)
+	w.field(thriftStruct, 3) // results: TRowSet
+	w.field(thriftI64, 1)
+	w.Write(make([]byte, 8))
 }
