@@ -106,6 +106,27 @@ func TestHostAggregatorsCloseReportsTheDeadline(t *testing.T) {
 	assert.Zero(t, a.Stats().Exported, "the log the deadline cut short")
 }
 
+// A connector's release reports its aggregator's final flush that the deadline cut short
+// (the last connector of its setting closes the aggregator), even when its hold on the
+// host lets go without an error: the host's answer does not replace the aggregator's.
+func TestReleaseReportsTheAggregatorsDeadline(t *testing.T) {
+	hosts := NewHosts()
+	t.Cleanup(func() { _ = hosts.Close(context.Background()) })
+	handle, err := hosts.reg.Acquire("https://adb-2.azuredatabricks.net:443")
+	require.NoError(t, err)
+	h := &hostAggs{exp: hangingExporter{}, aggs: map[aggKey]*sharedAgg{}}
+	key := aggKey{authType: "pat"}
+	a := h.acquire(key, []aggregator.Option{aggregator.WithSystemConfiguration(&telemetry.SystemConfiguration{})})
+	require.NotNil(t, a)
+	a.Handle(telemetry.Event{Kind: telemetry.KindConnectionOpen, Time: time.Now(), SessionID: "s-1", Connection: &telemetry.ConnectionInfo{}})
+	ref := &hostRef{handle: handle, aggs: h, key: key, agg: a}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, ref.release(ctx), context.DeadlineExceeded)
+	assert.Zero(t, hosts.Refs(handle.Key()), "the host was let go all the same")
+}
+
 // The exporter's retries and backoff are the host's (its first connector's): two pools
 // that differ only in telemetry_retry_count or telemetry_retry_delay share their host's
 // aggregator for their settings, as two of the same settings do; a batch size of their
