@@ -28,11 +28,13 @@ import (
 // the monotonic clock.
 type startClock struct {
 	base atomic.Pointer[clockBase]
-	// tsc says the counter may be trusted; set before the connector is handed out.
+	// tsc says the counter may be used (it can be read here): where source says the
+	// kernel times by it, or always when source is nil. Set before the connector is
+	// handed out.
 	tsc bool
 	// source reads the kernel's clock source again at every reset (see tscTrusted): a
 	// kernel whose watchdog found the counter unstable switches to another clock, and
-	// the counter is trusted no longer. Nil: not read again.
+	// the counter is trusted no longer. Nil: not asked (tests).
 	source func(string) ([]byte, error)
 }
 

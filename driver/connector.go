@@ -177,7 +177,9 @@ func (c *Connector) wrap(raw driver.Connector) (*Connector, error) {
 	if cfg.enabled != nil && *cfg.enabled {
 		c.gate.resolve(true)
 	}
-	c.clock.tsc, c.clock.source = tscTrusted(os.ReadFile), os.ReadFile
+	// Each reset of the clock (the first at the first connection) asks the kernel whether
+	// it times by the counter.
+	c.clock.tsc, c.clock.source = haveTicks, os.ReadFile
 	wrapped, err := sqlmw.Driver(connectorDriver{raw}, &interceptor{c: c}).(driver.DriverContext).OpenConnector("")
 	if err != nil {
 		return nil, err

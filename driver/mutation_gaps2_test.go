@@ -96,21 +96,10 @@ func TestGap2NoArrowIteratorStaysNil(t *testing.T) {
 // the statement it saw, and emits no start for the completed one. The next statement's
 // completion still carries its own start (one event, with what its start would say).
 func TestGap2HandOverThatLostLeavesTheNextHeldStatement(t *testing.T) {
-	c, events := recordingConnector()
-	cs := newConnState(c)
-	c.track(cs)
-	i := &interceptor{c: c}
-	first := namedStatement(cs, "q-first")
-	i.returned(first, telemetry.StatementQuery, nil, true)
-	require.Same(t, first, cs.held.Load(), "its rows are open: the start is held")
-
+	i, first, events := heldQuery(t, "q-first")
+	cs := first.conn
 	first.mu.Lock() // the hand-over waits here, after it saw the first statement held
-	handed := make(chan struct{})
-	go func() {
-		defer close(handed)
-		c.handOver(cs)
-	}()
-	waitBlockedOnLock(t, "(*Connector).handOver")
+	handed := handOverBlocked(t, i, first)
 	require.NoError(t, i.RowsClose(first, closeFailRows{})) // the first completes, carrying its start
 	second := namedStatement(cs, "q-second")
 	i.returned(second, telemetry.StatementQuery, nil, true) // and the next query's rows open

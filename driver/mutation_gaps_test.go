@@ -46,6 +46,33 @@ func gapDB(t *testing.T, raw driver.Connector) (*Connector, *eventLog, *sql.DB) 
 	return c, events, db
 }
 
+// heldQuery returns a query on a tracked connection of a recording connector, its rows
+// open: its start is held on its connection.
+func heldQuery(t *testing.T, id string) (*interceptor, *stmtState, *eventLog) {
+	t.Helper()
+	c, events := recordingConnector()
+	cs := newConnState(c)
+	c.track(cs)
+	i := &interceptor{c: c}
+	st := namedStatement(cs, id)
+	i.returned(st, telemetry.StatementQuery, nil, true)
+	require.Same(t, st, cs.held.Load(), "its rows are open: the start is held")
+	return i, st, events
+}
+
+// handOverBlocked starts a hand-over of st's connection and returns once it waits on
+// st's lock, which the caller holds; the channel closes when the hand-over ends.
+func handOverBlocked(t *testing.T, i *interceptor, st *stmtState) <-chan struct{} {
+	t.Helper()
+	handed := make(chan struct{})
+	go func() {
+		defer close(handed)
+		i.c.handOver(st.conn)
+	}()
+	waitBlockedOnLock(t, "(*Connector).handOver")
+	return handed
+}
+
 // namedStatement is a statement of cs that its hook has begun and the server named id.
 func namedStatement(cs *connState, id string) *stmtState {
 	st := newStmtState(context.Background(), cs)
@@ -319,21 +346,9 @@ func waitBlockedOnLock(t *testing.T, fn string) {
 // (which took the start off the connection's held first, and carried it), says nothing:
 // a start after its statement's completion would open an entry that nothing completes.
 func TestGapHandOverThatLostTheStartSaysNothing(t *testing.T) {
-	c, events := recordingConnector()
-	cs := newConnState(c)
-	c.track(cs)
-	i := &interceptor{c: c}
-	st := namedStatement(cs, "q-lost-hand-over")
-	i.returned(st, telemetry.StatementQuery, nil, true)
-	require.Same(t, st, cs.held.Load(), "its rows are open: the start is held")
-
+	i, st, events := heldQuery(t, "q-lost-hand-over")
 	st.mu.Lock() // the hand-over waits here, after it saw the statement held
-	handed := make(chan struct{})
-	go func() {
-		defer close(handed)
-		c.handOver(cs)
-	}()
-	waitBlockedOnLock(t, "(*Connector).handOver")
+	handed := handOverBlocked(t, i, st)
 	require.NoError(t, i.RowsClose(st, closeFailRows{})) // the rows close meanwhile: the completion takes the start
 	st.mu.Unlock()
 	<-handed
