@@ -16,10 +16,11 @@
 // Handle, the hot path, is a short in-memory step under one of several shard locks; it
 // never waits for an export. A finished statement's log waits in its shard's outbox, so
 // that statements on different shards share no lock: the export queue's lock is taken
-// once per outbox of logs, not per statement. One goroutine, started by New and stopped
-// by Close, exports
-// one batch at a time: when BatchSize logs are queued, on the FlushInterval timer, after a
-// terminal error, on Flush and on Close. Memory is bounded (MaxOpenStatements,
+// once per outbox of logs, not per statement. A statement whose completion is its only
+// event needs no aggregation: a producer with an Outbox of its own (the driver has one
+// per connection) hands it there, and its log is built without a shard. One goroutine,
+// started by New and stopped by Close, exports one batch at a time: when BatchSize logs
+// are queued, on the FlushInterval timer, after a terminal error, on Flush and on Close. Memory is bounded (MaxOpenStatements,
 // MaxPendingLogs, MaxErrorsPerStatement) and every drop is counted in Stats.
 package aggregator
 
@@ -29,6 +30,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,6 +68,12 @@ type Aggregator struct {
 	_         [64]byte
 	openStmts atomic.Int64
 	_         [64]byte
+
+	// boxes are the open Outboxes, emptied with the shards' outboxes (see collect);
+	// boxReceived counts the events of those that closed.
+	boxMu       sync.Mutex
+	boxes       map[*Outbox]struct{}
+	boxReceived atomic.Int64
 
 	closed   atomic.Bool
 	flushNow atomic.Bool
@@ -522,9 +530,10 @@ func (a *Aggregator) moveOutbox(sh *shard, rec *record) {
 	sh.outbox = sh.outbox[:0]
 }
 
-// collect moves every shard's outbox to the export queue: before the export goroutine
-// exports, and before a log that belongs to no statement is queued.
+// collect moves every shard's outbox, and every Outbox, to the export queue: before the
+// export goroutine exports, and before a log that belongs to no statement is queued.
 func (a *Aggregator) collect() {
+	a.collectBoxes()
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
@@ -633,6 +642,7 @@ func (a *Aggregator) shutdown(ctx context.Context) error {
 	for i := range a.shards {
 		a.guard(func() { a.closeShard(&a.shards[i]) })
 	}
+	a.guard(a.closeBoxes)
 	close(a.stop)
 	// The export in flight is cancelled a little before the deadline (cancelMargin), so
 	// that the export goroutine has counted what is left (the batch as failed, the rest as
@@ -816,8 +826,17 @@ func (a *Aggregator) releaseBuffers() {
 // Stats returns a snapshot of the counters.
 func (a *Aggregator) Stats() Stats {
 	var s Stats
-	// Every shard and then the queue are locked at once, so that no log moves from an
-	// outbox to the queue while they are counted.
+	// Every Outbox, every shard and then the queue are locked at once, so that no log
+	// moves from an outbox to the queue while they are counted.
+	a.boxMu.Lock()
+	defer a.boxMu.Unlock()
+	s.Outboxes = len(a.boxes)
+	for o := range a.boxes {
+		o.mu.Lock()
+		s.Received += o.received
+		s.Queued += int64(len(o.recs))
+		s.Pending += len(o.recs)
+	}
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
@@ -842,6 +861,10 @@ func (a *Aggregator) Stats() Stats {
 	for i := range a.shards {
 		a.shards[i].mu.Unlock()
 	}
+	for o := range a.boxes {
+		o.mu.Unlock()
+	}
+	s.Received += a.boxReceived.Load()
 
 	s.Received += a.receivedOther.Load()
 	s.Dropped.Closed += a.droppedClosed.Load()

@@ -96,3 +96,30 @@ func ExampleAggregator_AddHandOver() {
 	// {"frontend_log_event_id":"UUID","context":{"client_context":{"client_type":"golang-dbtelemetry","client_version":"0.1.0"}},"entry":{"sql_driver_log":{"session_id":"s1","sql_statement_id":"q1","operation_latency_ms":0,"system_configuration":{"driver_version":"1.15.1","driver_name":"databricks-sql-go"},"sql_operation":{"statement_type":"QUERY","operation_detail":{"operation_type":"EXECUTE_STATEMENT"}}}}}
 	// received=1 evicted at close=1
 }
+
+// A producer that runs one statement at a time (the driver: a connection) hands the
+// completions of statements that had no other event to an Outbox of its own: each is its
+// statement's whole log, built without a shard's lock. It closes the Outbox when it stops.
+func ExampleAggregator_NewOutbox() {
+	agg := aggregator.New(printExporter{},
+		aggregator.WithSystemConfiguration(&telemetry.SystemConfiguration{DriverName: telemetry.DriverName, DriverVersion: "1.15.1"}),
+	)
+	box := agg.NewOutbox()
+
+	// A query read at once: its completion carries its start (operation and type).
+	box.Complete(&telemetry.Event{Kind: telemetry.KindStatementComplete, SessionID: "s1", StatementID: "q1",
+		OperationType: telemetry.OpExecuteStatement, StatementType: telemetry.StatementQuery,
+		ResultFormat: telemetry.ResultInlineArrow, Latency: 12 * time.Millisecond,
+		ResultReadyLatency: 10 * time.Millisecond, ConsumptionLatency: 2 * time.Millisecond})
+	box.Close() // the connection closes: its logs go to the export queue
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = agg.Close(ctx)
+
+	s := agg.Stats()
+	fmt.Printf("received=%d exported=%d outboxes=%d\n", s.Received, s.Exported, s.Outboxes)
+	// Output:
+	// {"frontend_log_event_id":"UUID","context":{"client_context":{"client_type":"golang-dbtelemetry","client_version":"0.1.0"}},"entry":{"sql_driver_log":{"session_id":"s1","sql_statement_id":"q1","operation_latency_ms":12,"system_configuration":{"driver_version":"1.15.1","driver_name":"databricks-sql-go"},"sql_operation":{"statement_type":"QUERY","execution_result":"INLINE_ARROW","result_latency":{"result_set_ready_latency_millis":10,"result_set_consumption_latency_millis":2},"operation_detail":{"operation_type":"EXECUTE_STATEMENT"}}}}}
+	// received=1 exported=1 outboxes=0
+}

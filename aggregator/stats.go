@@ -30,6 +30,9 @@ type Stats struct {
 	Pending int
 	// OpenStatements is the number of statements being aggregated now.
 	OpenStatements int
+	// Outboxes is the number of open Outboxes (the driver keeps one per open connection
+	// that has run a statement).
+	Outboxes int
 	// Panics counts recovered panics of what the caller supplied: the exporter (the batch
 	// counts as failed), the logger, and the clock of WithClock (time.Now answers instead).
 	Panics int64

@@ -71,6 +71,14 @@ func NewEmitter(sink Sink, opts ...EmitterOption) *Emitter {
 // Enabled reports whether events reach the sink.
 func (e *Emitter) Enabled() bool { return e != nil && e.on }
 
+// Sink returns the sink events go to; nil when the Emitter is disabled.
+func (e *Emitter) Sink() Sink {
+	if !e.Enabled() {
+		return nil
+	}
+	return e.sink
+}
+
 // Panics returns how many panics (in the sink or while preparing an event) were recovered.
 func (e *Emitter) Panics() int64 {
 	if e == nil {

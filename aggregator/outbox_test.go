@@ -1,0 +1,271 @@
+package aggregator
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/telemetry"
+)
+
+// sole is the completion of a statement that had no other event, as the driver hands it
+// to its connection's Outbox: it carries its start.
+func sole(stmt string) telemetry.Event {
+	ev := complete(stmt)
+	ev.OperationType, ev.StatementType = telemetry.OpExecuteStatement, telemetry.StatementQuery
+	ev.Time = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return ev
+}
+
+// withoutIDs returns the logs with their random ids blanked.
+func withoutIDs(logs []*telemetry.FrontendLog) []*telemetry.FrontendLog {
+	for _, l := range logs {
+		l.FrontendLogEventID = ""
+	}
+	return logs
+}
+
+// An Outbox builds the log Handle would: for a sole completion, and for what it passes
+// on to Handle (another kind, no statement id, an error), which Handle then treats as
+// its own.
+func TestOutboxLogIsHandlesLog(t *testing.T) {
+	withErr := sole("q-err")
+	withErr.ErrorName, withErr.Message, withErr.Terminal = telemetry.ErrNameSyntax, "bad", true
+	noTime := sole("q-no-time")
+	noTime.Time = time.Time{}
+	busy := sole("q-busy")
+	busy.RetryCount, busy.PollCount, busy.PollLatency, busy.ChunksPresent = 2, 3, 40*time.Millisecond, 0
+	busy.StatementType = telemetry.StatementUpdate
+	tests := []struct {
+		name   string
+		events []telemetry.Event
+	}{
+		{"a query", []telemetry.Event{sole("q1")}},
+		{"an update with polls and retries", []telemetry.Event{busy}},
+		{"no time of its own", []telemetry.Event{noTime}},
+		{"no statement id", []telemetry.Event{sole("")}},
+		{"its terminal error", []telemetry.Event{withErr}},
+		{"a start, then its completion", []telemetry.Event{start("q2"), sole("q2")}},
+		{"a connection's open", []telemetry.Event{connOpen("s9")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newClock()
+			viaHandle, viaBox := newFake(), newFake()
+			a := newTest(t, viaHandle, WithClock(clock.Now))
+			b := newTest(t, viaBox, WithClock(clock.Now))
+			box := b.NewOutbox()
+			for i := range tc.events {
+				a.Handle(tc.events[i])
+				box.Complete(&tc.events[i])
+			}
+			flush(t, a)
+			flush(t, b)
+			want := withoutIDs(viaHandle.logs())
+			require.NotEmpty(t, want)
+			assert.Equal(t, want, withoutIDs(viaBox.logs()))
+			sa, sb := a.Stats(), b.Stats()
+			assert.Equal(t, sa.Received, sb.Received)
+			assert.Equal(t, sa.Exported, sb.Exported)
+		})
+	}
+}
+
+// An Outbox's logs count like any other (Received, Queued, Pending) while they wait in
+// it, and after it closes; what it takes once closed, or once the aggregator has, is
+// dropped and counted.
+func TestOutboxAccounting(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp)
+	box := a.NewOutbox()
+	for i := range 3 {
+		ev := sole(fmt.Sprintf("q%d", i))
+		box.Complete(&ev)
+	}
+	s := a.Stats()
+	assert.EqualValues(t, 3, s.Received)
+	assert.EqualValues(t, 3, s.Queued)
+	assert.Equal(t, 3, s.Pending)
+	assert.Equal(t, 1, s.Outboxes)
+
+	box.Close()
+	box.Close() // idempotent
+	s = a.Stats()
+	assert.Zero(t, s.Outboxes)
+	assert.EqualValues(t, 3, s.Received, "a closed Outbox's events still count")
+	assert.Equal(t, 3, s.Pending, "its logs went to the queue")
+	ev := sole("late")
+	box.Complete(&ev)
+	s = a.Stats()
+	assert.EqualValues(t, 4, s.Received)
+	assert.EqualValues(t, 1, s.Dropped.Closed)
+
+	flush(t, a)
+	assert.Len(t, exp.logs(), 3)
+	s = a.Stats()
+	assert.EqualValues(t, 3, s.Exported)
+	assert.Zero(t, s.Pending)
+
+	other := a.NewOutbox()
+	require.NoError(t, a.Close(t.Context()))
+	other.Complete(&ev)
+	after := a.NewOutbox()
+	after.Complete(&ev)
+	s = a.Stats()
+	assert.EqualValues(t, 6, s.Received)
+	assert.EqualValues(t, 3, s.Dropped.Closed)
+	assert.Zero(t, s.Outboxes, "a closed aggregator keeps no Outbox")
+}
+
+// The export goroutine empties every Outbox: at Close, on the timer, and when a batch is
+// full (counting the logs that wait in Outboxes); an Outbox that fills moves its logs to
+// the queue itself.
+func TestOutboxEmptiedBeforeEveryExport(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    []Option
+		n       int
+		trigger func(t *testing.T, a *Aggregator, exp *fakeExporter)
+	}{
+		{"close", nil, 3, func(t *testing.T, a *Aggregator, _ *fakeExporter) {
+			require.NoError(t, a.Close(t.Context()))
+		}},
+		{"timer", []Option{WithFlushInterval(10 * time.Millisecond)}, 3, func(t *testing.T, _ *Aggregator, exp *fakeExporter) {
+			waitFor(t, "the timer's export", func() bool { return len(exp.logs()) == 3 })
+		}},
+		{"a full batch", []Option{WithBatchSize(5)}, 5, func(t *testing.T, _ *Aggregator, exp *fakeExporter) {
+			waitFor(t, "a full batch's export", func() bool { return len(exp.logs()) == 5 })
+		}},
+		{"a full Outbox, then a full batch", []Option{WithBatchSize(boxSize + 1)}, boxSize + 1, func(t *testing.T, _ *Aggregator, exp *fakeExporter) {
+			waitFor(t, "a full batch's export", func() bool { return len(exp.logs()) == boxSize+1 })
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := newFake()
+			a := newTest(t, exp, tc.opts...)
+			box := a.NewOutbox()
+			for i := range tc.n {
+				ev := sole(fmt.Sprintf("q%d", i))
+				box.Complete(&ev)
+			}
+			tc.trigger(t, a, exp)
+			assert.Len(t, exp.logs(), tc.n)
+			assert.Zero(t, a.Stats().Pending)
+		})
+	}
+}
+
+// A connection's log goes after the logs its statements left in Outboxes, as it does
+// after those left in the shards' outboxes.
+func TestOutboxLogsGoBeforeALaterConnectionLog(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp)
+	box := a.NewOutbox()
+	for _, id := range []string{"q1", "q2"} {
+		ev := sole(id)
+		box.Complete(&ev)
+	}
+	a.Handle(connClose("sess-1"))
+	flush(t, a)
+	logs := exp.logs()
+	require.Len(t, logs, 3)
+	assert.Equal(t, "q1", logs[0].Entry.SQLDriverLog.SQLStatementID)
+	assert.Equal(t, "q2", logs[1].Entry.SQLDriverLog.SQLStatementID)
+	assert.Equal(t, telemetry.OpDeleteSession, logs[2].Entry.SQLDriverLog.SQLOperation.OperationDetail.OperationType)
+}
+
+// Outboxes take their logs' places among MaxPendingLogs: with the export stalled, no more
+// than that many logs wait, and every log built is accounted for.
+func TestOutboxBoundedByMaxPendingLogs(t *testing.T) {
+	exp := newFake()
+	release := exp.block(false)
+	defer release()
+	const maxPending = 100
+	a := newTest(t, exp, WithBatchSize(10), WithMaxPendingLogs(maxPending))
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			box := a.NewOutbox()
+			defer box.Close()
+			for i := range 3 * maxPending {
+				ev := sole(fmt.Sprintf("g%d-q%d", g, i))
+				box.Complete(&ev)
+				if p := a.Stats().Pending; p > maxPending {
+					t.Errorf("%d logs pending, over %d", p, maxPending)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	s := a.Stats()
+	assert.EqualValues(t, 4*3*maxPending, s.Received)
+	assert.LessOrEqual(t, s.Pending, maxPending)
+	assert.Positive(t, s.Dropped.QueueFull)
+	inFlight := s.Queued - s.Exported - s.Dropped.QueueFull - s.Dropped.ExportFailed - s.Dropped.Unfinished - int64(s.Pending)
+	assert.GreaterOrEqual(t, inFlight, int64(0))
+	assert.LessOrEqual(t, inFlight, int64(10), "at most the batch in flight")
+}
+
+// Outboxes used at once (a producer each), with Stats, Flush and NewOutbox meanwhile and
+// Close at the end: every log is exported exactly once, and every event counted.
+func TestOutboxesConcurrent(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp, WithBatchSize(50), WithMaxPendingLogs(100000))
+	const producers, each = 8, 500
+	var wg sync.WaitGroup
+	for g := range producers {
+		wg.Go(func() {
+			box := a.NewOutbox()
+			for i := range each {
+				ev := sole(fmt.Sprintf("g%d-q%d", g, i))
+				box.Complete(&ev)
+				if i == each/2 && g%2 == 0 {
+					box.Close() // a connection that closes; its next opens another
+					box = a.NewOutbox()
+				}
+			}
+			if g%3 == 0 {
+				box.Close()
+			}
+		})
+	}
+	stop := make(chan struct{})
+	var watchers sync.WaitGroup
+	watchers.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s := a.Stats()
+			assert.LessOrEqual(t, s.Exported, s.Queued)
+			_ = a.Flush(t.Context())
+		}
+	})
+	wg.Wait()
+	close(stop)
+	watchers.Wait()
+	require.NoError(t, a.Close(t.Context()))
+
+	seen := map[string]int{}
+	for _, l := range exp.logs() {
+		seen[l.Entry.SQLDriverLog.SQLStatementID]++
+	}
+	assert.Len(t, seen, producers*each)
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("%s logged %d times", id, n)
+		}
+	}
+	s := a.Stats()
+	assert.EqualValues(t, producers*each, s.Received)
+	assert.EqualValues(t, producers*each, s.Exported)
+	assert.Zero(t, s.Dropped.Total())
+}
