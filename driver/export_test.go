@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/dbtelemetry/dbtelemetry/aggregator"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
@@ -58,3 +59,18 @@ func TimesByCounter(c *Connector) bool {
 // CounterTrusted reports whether the kernel here times by the CPU's counter, and so
 // whether a connector's clock may.
 func CounterTrusted() bool { return tscTrusted(os.ReadFile) }
+
+// Outbox returns the Outbox of the one connection c tracks (nil when it has none), and
+// whether it is one of c's aggregator; nil and false when c tracks no connection or more
+// than one.
+func Outbox(c *Connector) (*aggregator.Outbox, bool) {
+	c.connsMu.Lock()
+	defer c.connsMu.Unlock()
+	if len(c.conns) != 1 {
+		return nil, false
+	}
+	for cs := range c.conns {
+		return cs.box, cs.box.Of(c.agg.Load())
+	}
+	return nil, false
+}

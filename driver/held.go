@@ -73,8 +73,17 @@ func (c *Connector) track(cs *connState) {
 
 // untrack forgets cs, a connection that closes, after handing over its held start: a
 // statement whose rows outlive their connection stays known to the aggregator.
+//
+// Its Outbox closes, its logs going to the queue before the connection's close log. A
+// connection is closed after its last statement (database/sql), so the statement
+// goroutines that read tracked and box are done with them.
 func (c *Connector) untrack(cs *connState) {
 	c.handOver(cs)
+	cs.tracked = false // nothing is held, nor made an Outbox, from now on
+	if cs.box != nil {
+		cs.box.Close()
+		cs.box = nil
+	}
 	c.connsMu.Lock()
 	delete(c.conns, cs)
 	c.connsMu.Unlock()

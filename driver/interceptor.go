@@ -175,6 +175,7 @@ func (c *Connector) stmtFailed(st *stmtState, err error) {
 		c.emit(&telemetry.Event{Kind: telemetry.KindError, SessionID: st.sessionID(), StatementID: st.statementID(), Err: err, Standalone: true})
 		return
 	}
+	st.erred = true // it waits for the statement's completion, in the aggregator
 	c.em.EmitError(st.sessionID(), st.statementID(), err)
 }
 
@@ -220,8 +221,39 @@ func (c *Connector) complete(st *stmtState, err error) {
 	if carried {
 		// No statement.start went: what it would have said comes with the completion.
 		ev.OperationType, ev.StatementType = telemetry.OpExecuteStatement, st.statementType()
+		if err == nil && !st.erred && st.chunks.Load() == 0 && c.sole(st.conn, &ev) {
+			return
+		}
 	}
 	c.emit(&ev)
+}
+
+// sole hands ev, the completion of a statement that had no other event (its start
+// carried, no chunk, no error), to its connection's Outbox in the aggregator, which
+// builds its log without looking the statement up (see aggregator.Outbox). It reports
+// false, and hands nothing, where the event must take the emitter's way: the connection
+// is not tracked (it would never close its Outbox), or events do not go straight to the
+// aggregator now (telemetry off, the emitter's sink not the gate, the server's flag not
+// known or off, the gate shut).
+//
+// No later event of the statement reaches the aggregator: a chunk finds its links gone,
+// and an error after the completion is logged on its own (Event.Standalone).
+func (c *Connector) sole(cs *connState, ev *telemetry.Event) bool {
+	if !cs.tracked || c.em.Sink() != telemetry.Sink(c.gate) || c.gate.state.Load() != gateOn {
+		return false
+	}
+	a := c.gate.sink.Load()
+	if a == nil {
+		return false
+	}
+	if !cs.box.Of(a) {
+		if cs.box != nil {
+			cs.box.Close()
+		}
+		cs.box = a.NewOutbox()
+	}
+	cs.box.Complete(ev)
+	return true
 }
 
 // statementType is the statement's type for its log.

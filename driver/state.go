@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/databricks/databricks-sql-go/driverctx"
+
+	"github.com/dbtelemetry/dbtelemetry/aggregator"
 )
 
 // connState is one connection's telemetry state. It travels in the contexts of the calls
@@ -28,6 +30,11 @@ type connState struct {
 	// held start over when the aggregator sweeps or closes: only then is a start held.
 	// Set before the connection is handed out.
 	tracked bool
+	// box is the connection's own way into the aggregator, for the completions of its
+	// statements that had no other event (see Connector.sole); made on the first, and
+	// closed when the connection closes (Connector.untrack). database/sql runs one
+	// statement at a time on a connection, and closes it after the last.
+	box *aggregator.Outbox
 }
 
 func newConnState(c *Connector) *connState {
@@ -121,6 +128,7 @@ type stmtState struct {
 	// the statement is held and its start was handed over meanwhile (see Connector.hold).
 	carried bool
 	held    bool // the statement waits in its connection's held
+	erred   bool // an error of the statement was emitted on its own (see Connector.sole)
 }
 
 // newStmtState returns a statement's state over ctx, on the connection cs (nil when

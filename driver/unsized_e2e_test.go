@@ -168,9 +168,14 @@ func TestWideResults(t *testing.T) {
 	}
 }
 
-// countAll runs query, reads its rows to the end without scanning them, closes them and
-// returns how many there were.
-func countAll(t *testing.T, db *sql.DB, query string) int {
+// queryer is a *sql.DB or a *sql.Conn.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// countAll runs query on db (a database or one of its connections), reads its rows to the
+// end without scanning them, closes them and returns how many there were.
+func countAll(t *testing.T, db queryer, query string) int {
 	t.Helper()
 	rows, err := db.QueryContext(context.Background(), query)
 	require.NoError(t, err)
