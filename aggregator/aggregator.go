@@ -70,10 +70,14 @@ type Aggregator struct {
 	_         [64]byte
 
 	// boxes are the open Outboxes, emptied with the shards' outboxes (see collect);
-	// boxReceived counts the events of those that closed.
+	// boxReceived counts the events of those that closed. boxLogs counts the places the
+	// Outboxes that hold logs take (a buffer's each), at most boxRoom: what the shards'
+	// outboxes leave of half of MaxPendingLogs (see outboxCap), however many Outboxes.
 	boxMu       sync.Mutex
 	boxes       map[*Outbox]struct{}
 	boxReceived atomic.Int64
+	boxLogs     atomic.Int64
+	boxRoom     int64
 
 	closed   atomic.Bool
 	flushNow atomic.Bool
@@ -145,6 +149,7 @@ func New(exp telemetry.Exporter, opts ...Option) *Aggregator {
 	a.shards = make([]shard, n)
 	a.mask = uint64(n - 1)
 	a.outboxCap = outboxCap(cfg.MaxPendingLogs, n)
+	a.boxRoom = int64(max(0, cfg.MaxPendingLogs/2-a.outboxCap*n))
 	for i := range a.shards {
 		// Maps start small and grow with use: a shard may hold from none to all of
 		// MaxOpenStatements.
@@ -827,9 +832,9 @@ func (a *Aggregator) releaseBuffers() {
 func (a *Aggregator) Stats() Stats {
 	var s Stats
 	// Every Outbox, every shard and then the queue are locked at once, so that no log
-	// moves from an outbox to the queue while they are counted.
+	// moves from an outbox to the queue while they are counted. None is held while the
+	// exporter reports its own figures below: a caller's exporter may take its time.
 	a.boxMu.Lock()
-	defer a.boxMu.Unlock()
 	s.Outboxes = len(a.boxes)
 	for o := range a.boxes {
 		o.mu.Lock()
@@ -864,7 +869,8 @@ func (a *Aggregator) Stats() Stats {
 	for o := range a.boxes {
 		o.mu.Unlock()
 	}
-	s.Received += a.boxReceived.Load()
+	s.Received += a.boxReceived.Load() // under boxMu: an Outbox that closes moves its count here
+	a.boxMu.Unlock()
 
 	s.Received += a.receivedOther.Load()
 	s.Dropped.Closed += a.droppedClosed.Load()

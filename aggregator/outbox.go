@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"sync"
+	"time"
 
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
@@ -11,23 +12,27 @@ const boxSize = 8
 
 // Outbox is one producer's own way into the aggregator, for the statements that need no
 // aggregation: a statement.complete that is its statement's only event (it carries the
-// start, and no chunk or error of the statement was or will be handed to the
-// aggregator). Such a completion is its statement's whole log. Handle would look the
-// statement up under a shard's lock, by a hash of its id, to find nothing; an Outbox
-// builds the log at once, in a buffer of its own that the export goroutine empties
-// before every export (and that moves to the queue when full), so that producers that
-// each have one share no lock but the queue's, taken once per boxSize logs. The driver
-// keeps one per connection: database/sql runs one statement at a time on it.
+// start; no chunk or error of the statement was handed to the aggregator before it, and
+// none will be after it but errors logged on their own, Event.Standalone). Such a
+// completion is its statement's whole log. Handle would look the statement up under a
+// shard's lock, by a hash of its id, to find nothing; an Outbox builds the log at once,
+// in a buffer of its own that the export goroutine empties before every export (and that
+// moves to the queue when full), so that producers that each have one share no lock but
+// the queue's, taken once per boxSize logs. The driver keeps one per connection:
+// database/sql runs one statement at a time on it.
 //
 // Its logs count like the others (Stats: Received, Queued, Pending) and take their
-// places among MaxPendingLogs as they are built. Create it with NewOutbox and close it
-// with Close when the producer stops (a connection that closes): an Outbox left open
-// stays registered, and keeps its buffer, as long as the aggregator. It is safe for
-// concurrent use, though made for one producer at a time.
+// places among MaxPendingLogs as they are built. The Outboxes together hold no more than
+// what the shards' outboxes leave of half of MaxPendingLogs, however many there are, so
+// that the queue keeps room for its drop policy; a completion beyond goes to Handle.
+// Create it with NewOutbox and close it with Close when the producer stops (a connection
+// that closes): an Outbox left open stays registered, and keeps its buffer, as long as
+// the aggregator. It is safe for concurrent use, though made for one producer at a time.
 type Outbox struct {
 	a      *Aggregator
 	mu     sync.Mutex
 	recs   []record // made on the first log
+	roomy  bool     // recs holds its room among the Outboxes' (see take)
 	closed bool
 	// counters, guarded by mu; folded into the aggregator's when the Outbox closes
 	received int64
@@ -55,7 +60,9 @@ func (o *Outbox) Of(a *Aggregator) bool { return o != nil && o.a == a }
 
 // Complete takes the statement.complete of a statement that has no other event (see
 // Outbox), and builds its log. Any other event (another kind, no statement id, an
-// error) goes to Handle instead. Like Handle, it never blocks on an export and never
+// error) goes to Handle instead, and so does a completion that finds the Outboxes' room
+// taken (see Outbox) or MaxPendingLogs reached: Handle's shards keep a room of their own,
+// and apply the queue's drop policy. Like Handle, it never blocks on an export and never
 // fails: what cannot be kept is counted.
 func (o *Outbox) Complete(ev *telemetry.Event) {
 	a := o.a
@@ -69,41 +76,75 @@ func (o *Outbox) Complete(ev *telemetry.Event) {
 		return
 	}
 	at := a.eventTime(ev) // before the lock: a caller's clock may panic
+	if !o.take(ev, at) {
+		a.Handle(*ev)
+		return
+	}
+	a.wakeOnBatch()
+}
+
+// take builds ev's log in o, or counts it as dropped when o is closed. It reports false,
+// and takes nothing, when there is no place for the log in the Outboxes.
+func (o *Outbox) take(ev *telemetry.Event, at time.Time) bool {
+	a := o.a
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
 		a.receivedOther.Add(1)
 		a.droppedClosed.Add(1)
-		return
+		return true
 	}
-	o.received++
 	if o.recs == nil {
 		o.recs = make([]record, 0, min(boxSize, a.outboxCap))
 	}
-	var spill record
-	rec := &spill
-	if n := len(o.recs); n < cap(o.recs) && a.q.reserveOutbox(false) {
-		o.recs = o.recs[:n+1]
-		rec = &o.recs[n]
+	if len(o.recs) == cap(o.recs) {
+		o.moveLocked() // full: its logs go to the queue
 	}
-	fillStatementRecord(rec, nil, ev, at)
-	if rec == &spill {
-		// Full, or MaxPendingLogs reached: the queue takes the buffer and applies its
-		// drop policy to the new log.
-		o.moveLocked(rec)
+	if !o.roomy {
+		// The Outbox's buffer takes its room among the Outboxes' as a whole, until it
+		// moves: one reservation per buffer of logs rather than per log.
+		if !a.reserveRoom(int64(cap(o.recs))) {
+			return false
+		}
+		o.roomy = true
 	}
-	a.wakeOnBatch()
+	if !a.q.reserveOutbox(false) {
+		return false
+	}
+	o.received++
+	n := len(o.recs)
+	o.recs = o.recs[:n+1]
+	fillStatementRecord(&o.recs[n], nil, ev, at)
+	return true
 }
 
-// moveLocked moves o's logs to the export queue, followed by rec (nil for none); called
-// with o.mu held.
-func (o *Outbox) moveLocked(rec *record) {
-	if len(o.recs) == 0 && rec == nil {
-		return
+// reserveRoom takes n places of the Outboxes' room (boxRoom), so that the queue, where
+// the drop policy applies, keeps its own however many Outboxes there are; it fails when
+// fewer are left.
+func (a *Aggregator) reserveRoom(n int64) bool {
+	for {
+		held := a.boxLogs.Load()
+		if held+n > a.boxRoom {
+			return false
+		}
+		if a.boxLogs.CompareAndSwap(held, held+n) {
+			return true
+		}
 	}
-	o.a.q.moveIn(o.recs, rec)
-	clear(o.recs)
-	o.recs = o.recs[:0]
+}
+
+// moveLocked moves o's logs to the export queue, and gives their room back; called
+// with o.mu held.
+func (o *Outbox) moveLocked() {
+	if len(o.recs) > 0 {
+		o.a.q.moveIn(o.recs, nil)
+		clear(o.recs)
+		o.recs = o.recs[:0]
+	}
+	if o.roomy { // an empty buffer too: its room may have outlived a failed reservation
+		o.a.boxLogs.Add(-int64(cap(o.recs)))
+		o.roomy = false
+	}
 }
 
 // Close moves o's logs to the export queue and unregisters it; the logs it takes from
@@ -125,7 +166,7 @@ func (o *Outbox) closeLocked() {
 		return
 	}
 	o.closed = true
-	o.moveLocked(nil)
+	o.moveLocked()
 	o.recs = nil
 	o.a.boxReceived.Add(o.received)
 	o.received = 0
@@ -137,7 +178,7 @@ func (a *Aggregator) collectBoxes() {
 	defer a.boxMu.Unlock()
 	for o := range a.boxes {
 		o.mu.Lock()
-		o.moveLocked(nil)
+		o.moveLocked()
 		o.mu.Unlock()
 	}
 }

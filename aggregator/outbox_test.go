@@ -1,7 +1,9 @@
 package aggregator
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dbtelemetry/dbtelemetry/internal/testwait"
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
@@ -49,7 +52,6 @@ func TestOutboxLogIsHandlesLog(t *testing.T) {
 		{"no time of its own", []telemetry.Event{noTime}},
 		{"no statement id", []telemetry.Event{sole("")}},
 		{"its terminal error", []telemetry.Event{withErr}},
-		{"a start, then its completion", []telemetry.Event{start("q2"), sole("q2")}},
 		{"a connection's open", []telemetry.Event{connOpen("s9")}},
 	}
 	for _, tc := range tests {
@@ -203,6 +205,7 @@ func TestOutboxBoundedByMaxPendingLogs(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	assert.Zero(t, a.boxLogs.Load(), "the closed Outboxes gave their room back")
 	s := a.Stats()
 	assert.EqualValues(t, 4*3*maxPending, s.Received)
 	assert.LessOrEqual(t, s.Pending, maxPending)
@@ -253,6 +256,7 @@ func TestOutboxesConcurrent(t *testing.T) {
 	close(stop)
 	watchers.Wait()
 	require.NoError(t, a.Close(t.Context()))
+	assert.Zero(t, a.boxLogs.Load(), "the Outboxes gave their room back")
 
 	seen := map[string]int{}
 	for _, l := range exp.logs() {
@@ -268,4 +272,159 @@ func TestOutboxesConcurrent(t *testing.T) {
 	assert.EqualValues(t, producers*each, s.Received)
 	assert.EqualValues(t, producers*each, s.Exported)
 	assert.Zero(t, s.Dropped.Total())
+}
+
+// stallingStats is a caller's exporter whose ExportStats stalls until released (one that
+// takes, in ExportStats, a lock its Export holds while a batch is in flight).
+type stallingStats struct {
+	fakeExporter
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *stallingStats) ExportStats() telemetry.ExportStats {
+	s.entered <- struct{}{}
+	<-s.release
+	return telemetry.ExportStats{}
+}
+
+// Stats, stalled by the exporter's own figures, holds none of the aggregator's locks
+// meanwhile: a connection's log, an Outbox made or closed (a connection's first statement,
+// its close), a flush and Close go on (SPEC §2: callers never block on export; Close keeps
+// its deadline).
+func TestStatsStalledByTheExporterHoldsNoOutbox(t *testing.T) {
+	tests := []struct {
+		name string
+		op   func(a *Aggregator, box *Outbox) error
+	}{
+		{"a connection's log", func(a *Aggregator, _ *Outbox) error { a.Handle(connOpen("s2")); return nil }},
+		{"a new Outbox", func(a *Aggregator, _ *Outbox) error { a.NewOutbox().Close(); return nil }},
+		{"an Outbox's close", func(a *Aggregator, box *Outbox) error { box.Close(); return nil }},
+		{"a flush", func(a *Aggregator, _ *Outbox) error {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			return a.Flush(ctx)
+		}},
+		{"close", func(a *Aggregator, _ *Outbox) error {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			return a.Close(ctx)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := &stallingStats{fakeExporter: *newFake(), entered: make(chan struct{}, 1), release: make(chan struct{})}
+			a := newTest(t, exp)
+			box := a.NewOutbox()
+			ev := sole("q1")
+			box.Complete(&ev)
+
+			var s Stats
+			statsDone := make(chan struct{})
+			go func() {
+				defer close(statsDone)
+				s = a.Stats()
+			}()
+			testwait.Recv(t, exp.entered, 5*time.Second, "Stats to ask the exporter")
+			var released sync.Once
+			release := func() { released.Do(func() { close(exp.release) }) }
+			t.Cleanup(func() { // before the aggregator closes (cleanups run last first)
+				release()
+				<-statsDone
+			})
+
+			done := make(chan error, 1)
+			go func() { done <- tc.op(a, box) }()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(2 * time.Second):
+				release()
+				<-done
+				t.Fatalf("%s waited for the exporter's stats", tc.name)
+			}
+			release()
+			testwait.Recv(t, statsDone, 5*time.Second, "Stats")
+			assert.EqualValues(t, 1, s.Received)
+		})
+	}
+}
+
+// Outboxes, however many (one per connection), leave the queue its room as the shards'
+// outboxes do (they hold at most half of MaxPendingLogs, see outboxCap): with every
+// connection's Outbox holding logs while an export hangs, a full queue still drops its
+// oldest logs without an error for as many new statements' logs as the outboxes' half,
+// and error logs go in over the limit by no more than that half (SPEC §2;
+// docs/RELIABILITY.md).
+func TestOutboxesLeaveTheQueueItsRoom(t *testing.T) {
+	const maxPending = 20
+	tests := []struct {
+		name  string
+		n     int
+		event func(id string) []telemetry.Event
+	}{
+		{"statements' logs", maxPending / 2, func(id string) []telemetry.Event { return []telemetry.Event{start(id), complete(id)} }},
+		{"statements' terminal errors", maxPending, func(id string) []telemetry.Event { return []telemetry.Event{stmtErr(id, true)} }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, exp, release := batchInFlight(t, maxPending)
+			// Connections that each ran a statement or two: their Outboxes take every place.
+			for i := 0; a.Stats().Pending < maxPending && i < 10*maxPending; i++ {
+				box := a.NewOutbox()
+				ev := sole(fmt.Sprint("old", i))
+				box.Complete(&ev)
+			}
+			require.Equal(t, maxPending, a.Stats().Pending, "every place taken")
+			var ids []string
+			for i := range tc.n {
+				id := fmt.Sprint("new", i)
+				ids = append(ids, id)
+				for _, ev := range tc.event(id) {
+					a.Handle(ev)
+				}
+			}
+			assert.LessOrEqual(t, a.Stats().Pending, maxPending+maxPending/2, "over the outboxes' half")
+
+			release()
+			flush(t, a)
+			exported := map[string]bool{}
+			for _, l := range exp.logs() {
+				exported[driverLog(l).SQLStatementID] = true
+			}
+			for _, id := range ids {
+				assert.True(t, exported[id], "%s: the newest log was dropped, not the oldest", id)
+			}
+			s := a.Stats()
+			assert.Zero(t, s.Pending)
+			assert.Equal(t, s.Queued, s.Exported+s.Dropped.QueueFull)
+		})
+	}
+}
+
+// A completion that finds MaxPendingLogs reached takes Handle's way (the queue drops its
+// oldest log without an error for it), and the room its Outbox took among the Outboxes'
+// for it is given back when the Outbox moves, though it holds no log.
+func TestOutboxGivesBackTheRoomOfAFailedPlace(t *testing.T) {
+	const maxPending = 40
+	a, exp, release := batchInFlight(t, maxPending)
+	for i := 0; a.Stats().Pending < maxPending && i < 2*maxPending; i++ {
+		a.Handle(connOpen(fmt.Sprint("b", i)))
+	}
+	require.Equal(t, maxPending, a.Stats().Pending)
+	box := a.NewOutbox()
+	ev := sole("q1")
+	box.Complete(&ev)
+	s := a.Stats()
+	assert.Equal(t, maxPending, s.Pending)
+	assert.EqualValues(t, 1, s.Dropped.QueueFull, "the oldest connection log made way")
+	assert.Positive(t, a.boxLogs.Load(), "the Outbox took its room before the queue said no")
+
+	a.collect() // as the export goroutine does before it exports
+	assert.Zero(t, a.boxLogs.Load())
+	release()
+	flush(t, a)
+	assert.True(t, slices.ContainsFunc(exp.logs(), func(l *telemetry.FrontendLog) bool {
+		return driverLog(l).SQLStatementID == "q1"
+	}), "the completion was logged")
 }

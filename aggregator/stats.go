@@ -31,7 +31,7 @@ type Stats struct {
 	// OpenStatements is the number of statements being aggregated now.
 	OpenStatements int
 	// Outboxes is the number of open Outboxes (the driver keeps one per open connection
-	// that has run a statement).
+	// that has run a statement whose completion was its only event).
 	Outboxes int
 	// Panics counts recovered panics of what the caller supplied: the exporter (the batch
 	// counts as failed), the logger, and the clock of WithClock (time.Now answers instead).
