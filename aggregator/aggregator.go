@@ -20,8 +20,9 @@
 // event needs no aggregation: a producer with an Outbox of its own (the driver has one
 // per connection) hands it there, and its log is built without a shard. One goroutine,
 // started by New and stopped by Close, exports one batch at a time: when BatchSize logs
-// are queued, on the FlushInterval timer, after a terminal error, on Flush and on Close. Memory is bounded (MaxOpenStatements,
-// MaxPendingLogs, MaxErrorsPerStatement) and every drop is counted in Stats.
+// are queued, on the FlushInterval timer, after a terminal error, on Flush and on Close.
+// Memory is bounded (MaxOpenStatements, MaxPendingLogs, MaxErrorsPerStatement) and every
+// drop is counted in Stats.
 package aggregator
 
 import (

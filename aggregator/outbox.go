@@ -84,7 +84,8 @@ func (o *Outbox) Complete(ev *telemetry.Event) {
 }
 
 // take builds ev's log in o, or counts it as dropped when o is closed. It reports false,
-// and takes nothing, when there is no place for the log in the Outboxes.
+// and takes nothing, when the log has no place: o's buffer finds the Outboxes' room
+// taken, or MaxPendingLogs is reached.
 func (o *Outbox) take(ev *telemetry.Event, at time.Time) bool {
 	a := o.a
 	o.mu.Lock()
