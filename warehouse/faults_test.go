@@ -488,3 +488,17 @@ func TestCloseCutsADelayedAnswer(t *testing.T) {
 		})
 	}
 }
+
+// A statement that ends after the async threshold is answered RUNNING, for the client to
+// poll, even when ExecuteStatement sees it ended only once it has (a loaded machine
+// schedules the handler late): with a threshold of a nanosecond, every statement is, however
+// fast. Before, the handler answered such a statement at once when it saw it ended.
+func TestStatementPastTheThresholdIsPolled(t *testing.T) {
+	srv := start(t, warehouse.WithAsyncThreshold(time.Nanosecond))
+	rc := rawClient(t, srv, http.DefaultTransport)
+	sess := openRawSession(t, rc)
+	for i := range 200 {
+		resp := executeDirect(t, rc, sess, fmt.Sprintf("SELECT %d", i), 100, false)
+		require.Equal(t, tcli.TOperationState_RUNNING_STATE, resp.GetDirectResults().GetOperationStatus().GetOperationState(), "statement %d", i)
+	}
+}

@@ -324,10 +324,18 @@ func (v *service) ExecuteStatement(ctx context.Context, req *tcli.TExecuteStatem
 		s.closeOperation(op)
 		return nil, ctx.Err()
 	}
+	within := false
 	select {
 	case <-op.done:
-		resp.DirectResults = s.directResults(op)
+		// Within the threshold only: a statement that ended after it, seen late (the
+		// handler scheduled after the statement's end, on a loaded machine), is answered as
+		// the threshold says, not as the scheduler happened to.
+		within = op.ended.Sub(op.started) <= s.cfg.asyncThreshold
 	default:
+	}
+	if within {
+		resp.DirectResults = s.directResults(op)
+	} else {
 		s.rec.statement(op.id, func(r *StatementRecord) { r.Async = true })
 		resp.DirectResults = &tcli.TSparkDirectResults{OperationStatus: &tcli.TGetOperationStatusResp{
 			Status: success(), OperationState: ptr(tcli.TOperationState_RUNNING_STATE),
