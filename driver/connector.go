@@ -649,13 +649,21 @@ const askCutGrace = 50 * time.Millisecond
 
 func newGate() *gate { return &gate{} }
 
+// direct returns the aggregator that events reach without the gate's lock: the sink,
+// once set, while the gate is on; nil otherwise.
+func (g *gate) direct() *aggregator.Aggregator {
+	if g.state.Load() != gateOn {
+		return nil
+	}
+	return g.sink.Load()
+}
+
 func (g *gate) Handle(ev telemetry.Event) {
+	if s := g.direct(); s != nil {
+		s.Handle(ev)
+		return
+	}
 	switch g.state.Load() {
-	case gateOn:
-		if s := g.sink.Load(); s != nil {
-			s.Handle(ev)
-			return
-		}
 	case gateOff:
 		return
 	case gateShut:

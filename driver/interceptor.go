@@ -238,18 +238,18 @@ func (c *Connector) complete(st *stmtState, err error) {
 //
 // No later event of the statement reaches the aggregator: a chunk finds its links gone,
 // and an error after the completion is logged on its own (Event.Standalone).
+//
+// The gate's aggregator is set once (setAggregator), so a connection's Outbox, once
+// made, is always of it.
 func (c *Connector) sole(cs *connState, ev *telemetry.Event) bool {
-	if !cs.tracked || c.em.Sink() != telemetry.Sink(c.gate) || c.gate.state.Load() != gateOn {
+	if !cs.tracked || c.em.Sink() != telemetry.Sink(c.gate) {
 		return false
 	}
-	a := c.gate.sink.Load()
+	a := c.gate.direct()
 	if a == nil {
 		return false
 	}
-	if !cs.box.Of(a) {
-		if cs.box != nil {
-			cs.box.Close()
-		}
+	if cs.box == nil {
 		cs.box = a.NewOutbox()
 	}
 	cs.box.Complete(ev)
