@@ -70,15 +70,14 @@ type Aggregator struct {
 	openStmts atomic.Int64
 	_         [64]byte
 
-	// boxes are the open Outboxes, emptied with the shards' outboxes (see collect);
-	// boxReceived counts the events of those that closed. boxLogs counts the places the
+	// boxes are the open Outboxes, emptied with the shards' outboxes (see collect); the
+	// events of those that closed count in receivedOther. boxLogs counts the places the
 	// Outboxes that hold logs take (a buffer's each), at most boxRoom: what the shards'
 	// outboxes leave of half of MaxPendingLogs (see outboxCap), however many Outboxes.
-	boxMu       sync.Mutex
-	boxes       map[*Outbox]struct{}
-	boxReceived atomic.Int64
-	boxLogs     atomic.Int64
-	boxRoom     int64
+	boxMu   sync.Mutex
+	boxes   map[*Outbox]struct{}
+	boxLogs atomic.Int64
+	boxRoom int64
 
 	closed   atomic.Bool
 	flushNow atomic.Bool
@@ -870,10 +869,10 @@ func (a *Aggregator) Stats() Stats {
 	for o := range a.boxes {
 		o.mu.Unlock()
 	}
-	s.Received += a.boxReceived.Load() // under boxMu: an Outbox that closes moves its count here
+	// Under boxMu: an Outbox that closes moves its count to receivedOther.
+	s.Received += a.receivedOther.Load()
 	a.boxMu.Unlock()
 
-	s.Received += a.receivedOther.Load()
 	s.Dropped.Closed += a.droppedClosed.Load()
 	s.Dropped.Invalid = a.invalid.Load()
 	s.Dropped.ExportFailed = a.exportFailed.Load()

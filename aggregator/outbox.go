@@ -34,7 +34,8 @@ type Outbox struct {
 	recs   []record // made on the first log
 	roomy  bool     // recs holds its room among the Outboxes' (see take)
 	closed bool
-	// counters, guarded by mu; folded into the aggregator's when the Outbox closes
+	// counters, guarded by mu; folded into the aggregator's (receivedOther) when the
+	// Outbox closes
 	received int64
 }
 
@@ -158,8 +159,9 @@ func (o *Outbox) Close() {
 	delete(a.boxes, o)
 }
 
-// closeLocked closes o; called with a.boxMu held, so that Stats counts o's logs and
-// events once, in o or in the aggregator's counters.
+// closeLocked closes o; called with a.boxMu held, so that Stats, which reads
+// receivedOther under it too, counts o's logs and events once, in o or in the
+// aggregator's counters.
 func (o *Outbox) closeLocked() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -169,7 +171,7 @@ func (o *Outbox) closeLocked() {
 	o.closed = true
 	o.moveLocked()
 	o.recs = nil
-	o.a.boxReceived.Add(o.received)
+	o.a.receivedOther.Add(o.received)
 	o.received = 0
 }
 
