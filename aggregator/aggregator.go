@@ -72,12 +72,14 @@ type Aggregator struct {
 
 	// boxes are the open Outboxes, emptied with the shards' outboxes (see collect); the
 	// events of those that closed count in receivedOther. boxLogs counts the places the
-	// Outboxes that hold logs take (a buffer's each), at most boxRoom: what the shards'
-	// outboxes leave of half of MaxPendingLogs (see outboxCap), however many Outboxes.
+	// Outboxes take (boxCredit at a time), at most boxRoom: what the shards' outboxes
+	// leave of half of MaxPendingLogs (see outboxCap), however many Outboxes. boxRecs is
+	// where an Outbox's records are built as it is emptied (see Outbox.drain), reused.
 	boxMu   sync.Mutex
 	boxes   map[*Outbox]struct{}
 	boxLogs atomic.Int64
 	boxRoom int64
+	boxRecs []record
 
 	closed   atomic.Bool
 	flushNow atomic.Bool
@@ -839,8 +841,8 @@ func (a *Aggregator) Stats() Stats {
 	for o := range a.boxes {
 		o.mu.Lock()
 		s.Received += o.received
-		s.Queued += int64(len(o.recs))
-		s.Pending += len(o.recs)
+		s.Queued += int64(o.tail - o.head)
+		s.Pending += int(o.tail - o.head)
 	}
 	for i := range a.shards {
 		sh := &a.shards[i]

@@ -7,36 +7,83 @@ import (
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
 
-// boxSize is the most logs an Outbox holds before they move to the export queue.
-const boxSize = 8
+const (
+	// boxCredit is how many places of the Outboxes' room an Outbox takes at a time, at
+	// most (see take).
+	boxCredit = 8
+	// boxFirst is the size of an Outbox's first ring, boxMax the most logs it holds: its
+	// ring doubles when full, up to boxMax.
+	boxFirst = 8
+	boxMax   = 128
+)
 
 // Outbox is one producer's own way into the aggregator, for the statements that need no
 // aggregation: a statement.complete that is its statement's only event (it carries the
 // start; no chunk or error of the statement was handed to the aggregator before it, and
 // none will be after it but errors logged on their own, Event.Standalone). Such a
 // completion is its statement's whole log. Handle would look the statement up under a
-// shard's lock, by a hash of its id, to find nothing; an Outbox builds the log at once,
-// in a buffer of its own that the export goroutine empties before every export (and that
-// moves to the queue when full), so that producers that each have one share no lock but
-// the queue's, taken once per boxSize logs. The driver keeps one per connection:
+// shard's lock, by a hash of its id, to find nothing; an Outbox keeps what the log needs
+// in a ring of its own, under a lock of its own, and the export goroutine empties every
+// Outbox into the export queue before it exports, building the logs' records there. So
+// producers that each have one share no lock, and their logs are written once on the
+// producer's side, in a slot half a record's size. The driver keeps one per connection:
 // database/sql runs one statement at a time on it.
 //
 // Its logs count like the others (Stats: Received, Queued, Pending) and take their
-// places among MaxPendingLogs as they are built. The Outboxes together hold no more than
+// places among MaxPendingLogs as they are kept. The Outboxes together hold no more than
 // what the shards' outboxes leave of half of MaxPendingLogs, however many there are, so
-// that the queue keeps room for its drop policy; a completion beyond goes to Handle.
+// that the queue keeps room for its drop policy; a completion beyond, or one that finds
+// its Outbox holding boxMax logs, goes to Handle.
 // Create it with NewOutbox and close it with Close when the producer stops (a connection
-// that closes): an Outbox left open stays registered, and keeps its buffer, as long as
-// the aggregator. It is safe for concurrent use, though made for one producer at a time.
+// that closes): an Outbox left open stays registered, and keeps its ring (it doubles as
+// logs wait, up to boxMax slots, about 20 KB), as long as the aggregator. It is safe for
+// concurrent use, though made for one producer at a time.
 type Outbox struct {
-	a      *Aggregator
-	mu     sync.Mutex
-	recs   []record // made on the first log
-	roomy  bool     // recs holds its room among the Outboxes' (see take)
-	closed bool
+	a  *Aggregator
+	mu sync.Mutex
+	// ring holds the logs waiting, ring[head..tail) (indices modulo its length, a power of
+	// two); made on the first log. The export goroutine reads them without mu (see
+	// drain): the producer writes no slot in [head, tail) before head moves past it.
+	ring       []boxSlot
+	head, tail uint64
+	credit     int64 // places of the Outboxes' room taken and not yet used (see take)
+	closed     bool
 	// counters, guarded by mu; folded into the aggregator's (receivedOther) when the
 	// Outbox closes
 	received int64
+}
+
+// boxSlot is what the log of a sole completion needs of its event (see boxSlot.record).
+type boxSlot struct {
+	at                                   time.Time
+	sessionID, statementID               string
+	opType, stmtType, resultFormat       string
+	latency, ready, consume, pollLatency time.Duration
+	polls, retries, chunksPresent        int32
+	compressed                           bool
+}
+
+// set keeps ev, taken at at, in s.
+func (s *boxSlot) set(ev *telemetry.Event, at time.Time) {
+	*s = boxSlot{
+		at: at, sessionID: ev.SessionID, statementID: ev.StatementID,
+		opType: ev.OperationType, stmtType: ev.StatementType, resultFormat: ev.ResultFormat,
+		latency: ev.Latency, ready: ev.ResultReadyLatency, consume: ev.ConsumptionLatency, pollLatency: ev.PollLatency,
+		polls: ev.PollCount, retries: ev.RetryCount, chunksPresent: ev.ChunksPresent,
+		compressed: ev.Compressed,
+	}
+}
+
+// record builds the log Handle would build for the completion s keeps, into *rec (zero).
+func (s *boxSlot) record(rec *record) {
+	ev := telemetry.Event{
+		Kind: telemetry.KindStatementComplete, Time: s.at, SessionID: s.sessionID, StatementID: s.statementID,
+		OperationType: s.opType, StatementType: s.stmtType, ResultFormat: s.resultFormat,
+		Latency: s.latency, ResultReadyLatency: s.ready, ConsumptionLatency: s.consume, PollLatency: s.pollLatency,
+		PollCount: s.polls, RetryCount: s.retries, ChunksPresent: s.chunksPresent,
+		Compressed: s.compressed,
+	}
+	fillStatementRecord(rec, nil, &ev, s.at)
 }
 
 // NewOutbox returns an open Outbox of a. On a closed aggregator it returns a closed one,
@@ -60,11 +107,11 @@ func (a *Aggregator) NewOutbox() *Outbox {
 func (o *Outbox) Of(a *Aggregator) bool { return o != nil && o.a == a }
 
 // Complete takes the statement.complete of a statement that has no other event (see
-// Outbox), and builds its log. Any other event (another kind, no statement id, an
-// error) goes to Handle instead, and so does a completion that finds the Outboxes' room
-// taken (see Outbox) or MaxPendingLogs reached: Handle's shards keep a room of their own,
-// and apply the queue's drop policy. Like Handle, it never blocks on an export and never
-// fails: what cannot be kept is counted.
+// Outbox), and keeps what its log needs. Any other event (another kind, no statement id,
+// an error) goes to Handle instead, and so does a completion that finds o holding boxMax
+// logs, the Outboxes' room taken (see Outbox) or MaxPendingLogs reached: Handle's shards
+// keep a room of their own, and apply the queue's drop policy. Like Handle, it never
+// blocks on an export and never fails: what cannot be kept is counted.
 func (o *Outbox) Complete(ev *telemetry.Event) {
 	a := o.a
 	if ev.Kind != telemetry.KindStatementComplete || ev.StatementID == "" || ev.HasError() {
@@ -84,9 +131,9 @@ func (o *Outbox) Complete(ev *telemetry.Event) {
 	a.wakeOnBatch()
 }
 
-// take builds ev's log in o, or counts it as dropped when o is closed. It reports false,
-// and takes nothing, when the log has no place: o's buffer finds the Outboxes' room
-// taken, or MaxPendingLogs is reached.
+// take keeps ev's log in o, or counts it as dropped when o is closed. It reports false,
+// and takes nothing, when the log has no place: o holds boxMax logs, finds the Outboxes'
+// room taken, or MaxPendingLogs is reached.
 func (o *Outbox) take(ev *telemetry.Event, at time.Time) bool {
 	a := o.a
 	o.mu.Lock()
@@ -96,27 +143,42 @@ func (o *Outbox) take(ev *telemetry.Event, at time.Time) bool {
 		a.droppedClosed.Add(1)
 		return true
 	}
-	if o.recs == nil {
-		o.recs = make([]record, 0, min(boxSize, a.outboxCap))
+	if o.tail-o.head == uint64(len(o.ring)) && !o.growLocked() {
+		return false
 	}
-	if len(o.recs) == cap(o.recs) {
-		o.moveLocked() // full: its logs go to the queue
-	}
-	if !o.roomy {
-		// The Outbox's buffer takes its room among the Outboxes' as a whole, until it
-		// moves: one reservation per buffer of logs rather than per log.
-		if !a.reserveRoom(int64(cap(o.recs))) {
+	if o.credit == 0 {
+		// The Outbox takes its room among the Outboxes' several places at a time (no more
+		// than a shard's outbox holds), rather than one per log; drain gives back what it
+		// did not use.
+		n := int64(min(boxCredit, a.outboxCap))
+		if !a.reserveRoom(n) {
 			return false
 		}
-		o.roomy = true
+		o.credit = n
 	}
 	if !a.q.reserveOutbox(false) {
 		return false
 	}
+	o.credit--
 	o.received++
-	n := len(o.recs)
-	o.recs = o.recs[:n+1]
-	fillStatementRecord(&o.recs[n], nil, ev, at)
+	o.ring[o.tail&uint64(len(o.ring)-1)].set(ev, at)
+	o.tail++
+	return true
+}
+
+// growLocked doubles o's ring (or makes its first), unless it has boxMax slots already;
+// called with o.mu held. The export goroutine may be reading the old ring's slots: both
+// only read them.
+func (o *Outbox) growLocked() bool {
+	n := len(o.ring)
+	if n >= boxMax {
+		return false
+	}
+	grown := make([]boxSlot, max(boxFirst, 2*n))
+	for i := o.head; i < o.tail; i++ {
+		grown[i&uint64(len(grown)-1)] = o.ring[i&uint64(n-1)]
+	}
+	o.ring = grown
 	return true
 }
 
@@ -135,18 +197,32 @@ func (a *Aggregator) reserveRoom(n int64) bool {
 	}
 }
 
-// moveLocked moves o's logs to the export queue, and gives their room back; called
-// with o.mu held.
-func (o *Outbox) moveLocked() {
-	if len(o.recs) > 0 {
-		o.a.q.moveIn(o.recs, nil)
-		clear(o.recs)
-		o.recs = o.recs[:0]
+// drain moves o's logs to the export queue, building their records, and gives back
+// o's room among the Outboxes'; called with a.boxMu held, which makes one drain at a
+// time and keeps Stats from counting the logs twice, in o and in the queue. The records
+// are built without o.mu (the producer goes on meanwhile: it writes no slot that waits)
+// or the queue's lock.
+func (o *Outbox) drain() {
+	a := o.a
+	o.mu.Lock()
+	head, tail, ring, credit := o.head, o.tail, o.ring, o.credit
+	o.credit = 0
+	o.mu.Unlock()
+	if head != tail {
+		recs := a.boxRecs[:0]
+		for i := head; i < tail; i++ {
+			recs = append(recs, record{})
+			ring[i&uint64(len(ring)-1)].record(&recs[len(recs)-1])
+		}
+		a.q.moveIn(recs, nil)
+		clear(recs)
+		a.boxRecs = recs[:0]
+		o.mu.Lock()
+		o.head = tail
+		o.mu.Unlock()
 	}
-	if o.roomy { // an empty buffer too: its room may have outlived a failed reservation
-		o.a.boxLogs.Add(-int64(cap(o.recs)))
-		o.roomy = false
-	}
+	// An Outbox's unused room too, which may have outlived a failed place.
+	a.boxLogs.Add(-int64(tail-head) - credit)
 }
 
 // Close moves o's logs to the export queue and unregisters it; the logs it takes from
@@ -164,13 +240,16 @@ func (o *Outbox) Close() {
 // aggregator's counters.
 func (o *Outbox) closeLocked() {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.closed {
+		o.mu.Unlock()
 		return
 	}
-	o.closed = true
-	o.moveLocked()
-	o.recs = nil
+	o.closed = true // the logs it takes from now on are dropped
+	o.mu.Unlock()
+	o.drain()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.ring = nil
 	o.a.receivedOther.Add(o.received)
 	o.received = 0
 }
@@ -180,9 +259,7 @@ func (a *Aggregator) collectBoxes() {
 	a.boxMu.Lock()
 	defer a.boxMu.Unlock()
 	for o := range a.boxes {
-		o.mu.Lock()
-		o.moveLocked()
-		o.mu.Unlock()
+		o.drain()
 	}
 }
 
@@ -193,5 +270,5 @@ func (a *Aggregator) closeBoxes() {
 	for o := range a.boxes {
 		o.closeLocked()
 	}
-	a.boxes = nil
+	a.boxes, a.boxRecs = nil, nil
 }

@@ -124,8 +124,7 @@ func TestOutboxAccounting(t *testing.T) {
 }
 
 // The export goroutine empties every Outbox: at Close, on the timer, and when a batch is
-// full (counting the logs that wait in Outboxes); an Outbox that fills moves its logs to
-// the queue itself.
+// full (counting the logs that wait in Outboxes, its ring grown past its first size).
 func TestOutboxEmptiedBeforeEveryExport(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -142,8 +141,8 @@ func TestOutboxEmptiedBeforeEveryExport(t *testing.T) {
 		{"a full batch", []Option{WithBatchSize(5)}, 5, func(t *testing.T, _ *Aggregator, exp *fakeExporter) {
 			waitFor(t, "a full batch's export", func() bool { return len(exp.logs()) == 5 })
 		}},
-		{"a full Outbox, then a full batch", []Option{WithBatchSize(boxSize + 1)}, boxSize + 1, func(t *testing.T, _ *Aggregator, exp *fakeExporter) {
-			waitFor(t, "a full batch's export", func() bool { return len(exp.logs()) == boxSize+1 })
+		{"an Outbox past its first ring, then a full batch", []Option{WithBatchSize(boxFirst + 1)}, boxFirst + 1, func(t *testing.T, _ *Aggregator, exp *fakeExporter) {
+			waitFor(t, "a full batch's export", func() bool { return len(exp.logs()) == boxFirst+1 })
 		}},
 	}
 	for _, tc := range tests {
@@ -160,6 +159,43 @@ func TestOutboxEmptiedBeforeEveryExport(t *testing.T) {
 			assert.Zero(t, a.Stats().Pending)
 		})
 	}
+}
+
+// An Outbox's ring doubles as logs wait, up to boxMax logs; the completion that finds it
+// holding boxMax goes to Handle, and every log leaves once: the Outbox's in the order of
+// their completions, then Handle's (from their shards, in no order of their own).
+func TestOutboxHoldsAtMostBoxMaxLogs(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp, WithBatchSize(1000), WithMaxPendingLogs(10000))
+	box := a.NewOutbox()
+	const n = boxMax + 3
+	var want []string
+	for i := range n {
+		id := fmt.Sprintf("q%03d", i)
+		want = append(want, id)
+		ev := sole(id)
+		box.Complete(&ev)
+	}
+	box.mu.Lock()
+	held, size := box.tail-box.head, len(box.ring)
+	box.mu.Unlock()
+	assert.EqualValues(t, boxMax, held)
+	assert.Equal(t, boxMax, size, "the ring grew to boxMax slots, no further")
+	s := a.Stats()
+	assert.EqualValues(t, n, s.Received)
+	assert.EqualValues(t, n, s.Queued)
+	assert.Equal(t, n, s.Pending)
+
+	flush(t, a)
+	var got []string
+	for _, l := range exp.logs() {
+		got = append(got, driverLog(l).SQLStatementID)
+	}
+	require.Len(t, got, n)
+	assert.Equal(t, want[:boxMax], got[:boxMax])
+	assert.ElementsMatch(t, want[boxMax:], got[boxMax:])
+	assert.Zero(t, a.Stats().Pending)
+	assert.Zero(t, a.boxLogs.Load(), "the emptied Outbox gave its room back")
 }
 
 // A connection's log goes after the logs its statements left in Outboxes, as it does
