@@ -1,7 +1,7 @@
 // Command benchreport runs the performance benchmarks side by side and prints the
 // comparison as tables of ratios, each goal with whether it holds:
 //
-//	go run ./internal/benchreport              # 3 rounds, about 13 minutes
+//	go run ./internal/benchreport              # 3 rounds, about 20 minutes
 //	go run ./internal/benchreport -rounds 5 -markdown
 //	go run ./internal/benchreport -only hot    # hot path only
 //	go run ./internal/benchreport -soak 60s    # the outage test for 60 s instead of 5 s
@@ -91,13 +91,19 @@ func benchGroups() []group {
 		{"hot", "driver", "^BenchmarkHotPath/^(raw|sqlmw-null|ours-on|ours-off)$", "1s"},
 		{"hot", "driver", "^BenchmarkHotPath(Query|Next)$/^paired$", "3s"},
 		{"e2e", "driver", "^BenchmarkE2ESmallQuery$" + seq, "1s"},
-		{"e2e", "driver", "^BenchmarkE2ESmallQuery$" + paired, "12s"},
+		// The paired runs of the small queries are long enough that their second raw
+		// driver comes within about half a percent of the first: at 12 s the 8 clients'
+		// came out at 1.023× (run AB), at 60 s at 1.001×.
+		{"e2e", "driver", "^BenchmarkE2ESmallQuery$" + paired, "30s"},
 		{"e2e", "driver", "^BenchmarkE2EConcurrent8$" + seq, "1s"},
-		{"e2e", "driver", "^BenchmarkE2EConcurrent8$" + paired, "12s"},
+		{"e2e", "driver", "^BenchmarkE2EConcurrent8$" + paired, "60s"},
 		{"e2e", "driver", "^BenchmarkE2EInline100k$" + seq, "1s"},
-		{"e2e", "driver", "^BenchmarkE2EInline100k$" + paired, "150x"},
+		// A big result's op varies by 10–20 % from one to the next (the 100k rows' took
+		// 28–52 ms, raw alone), whichever way the driver is opened: the ratios' noise falls
+		// with the square root of the ops only.
+		{"e2e", "driver", "^BenchmarkE2EInline100k$" + paired, "250x"},
 		{"e2e", "driver", "^BenchmarkE2ECloudFetch1M$" + seq, "2s"},
-		{"e2e", "driver", "^BenchmarkE2ECloudFetch1M$" + paired, "40x"},
+		{"e2e", "driver", "^BenchmarkE2ECloudFetch1M$" + paired, "60x"},
 		{"e2e", "driver", "^BenchmarkE2ERowLoop$", "60x"},
 		{"throughput", "aggregator", "^BenchmarkThroughput8Emitters$", "1s"},
 		{"throughput", "driver", "^BenchmarkExportToWarehouse$", "1s"},
