@@ -79,7 +79,10 @@ type Aggregator struct {
 	boxes   map[*Outbox]struct{}
 	boxLogs atomic.Int64
 	boxRoom int64
-	boxRecs []record
+	// boxCredit is how many places of boxRoom an Outbox takes at a time (see
+	// Outbox.take): boxCredit's constant, no more than a shard's outbox or the room holds.
+	boxCredit int64
+	boxRecs   []record
 
 	closed   atomic.Bool
 	flushNow atomic.Bool
@@ -147,11 +150,12 @@ func New(exp telemetry.Exporter, opts ...Option) *Aggregator {
 	// The clock is read under shard locks: a caller's clock that panics answers time.Now
 	// (the panic is counted) rather than leave a lock held.
 	a.now = telemetry.SafeClock(o.now, func() { a.panics.Add(1) })
-	n := shardCount(cfg.MaxOpenStatements, runtime.GOMAXPROCS(0))
+	n := capShards(shardCount(cfg.MaxOpenStatements, runtime.GOMAXPROCS(0)), cfg.MaxPendingLogs)
 	a.shards = make([]shard, n)
 	a.mask = uint64(n - 1)
 	a.outboxCap = outboxCap(cfg.MaxPendingLogs, n)
 	a.boxRoom = int64(max(0, cfg.MaxPendingLogs/2-a.outboxCap*n))
+	a.boxCredit = min(boxCredit, int64(a.outboxCap), a.boxRoom)
 	for i := range a.shards {
 		// Maps start small and grow with use: a shard may hold from none to all of
 		// MaxOpenStatements.
@@ -162,6 +166,17 @@ func New(exp telemetry.Exporter, opts ...Option) *Aggregator {
 	a.runCtx, a.cancelRun = context.WithCancel(context.Background())
 	go a.run()
 	return a
+}
+
+// capShards halves n, a power of two, until each shard's outbox can hold a log within
+// half of maxPending (see outboxCap): on a machine with many CPUs, a small MaxPendingLogs
+// would otherwise let the outboxes take more than half of it, and a full queue could no
+// longer drop its oldest log for a new one.
+func capShards(n, maxPending int) int {
+	for n > 1 && n > maxPending/2 {
+		n /= 2
+	}
+	return n
 }
 
 // shardCount is a power of two: up to 4 per CPU, at most 64, and never so many that a

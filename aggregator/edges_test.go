@@ -200,6 +200,29 @@ func TestOutboxCap(t *testing.T) {
 	}
 }
 
+// However many CPUs, the shards' outboxes hold no more than half of MaxPendingLogs
+// between them (one log when it is 1), so that a full queue keeps room for its drop
+// policy, and the Outboxes' room and credit stay within what is left.
+func TestShardsLeaveHalfOfMaxPendingLogs(t *testing.T) {
+	for _, procs := range []int{1, 2, 8, 16, 32, 64, 256} {
+		for _, maxPending := range []int{1, 3, 10, 20, 40, 100, 500, 4096} {
+			n := capShards(shardCount(1_000_000, procs), maxPending)
+			outbox := outboxCap(maxPending, n)
+			assert.LessOrEqual(t, n*outbox, max(1, maxPending/2), "%d CPUs, MaxPendingLogs %d: %d shards of %d", procs, maxPending, n, outbox)
+			assert.Equal(t, n&(n-1), 0, "%d shards: a power of two", n)
+		}
+	}
+	for _, tc := range []struct{ n, maxPending, want int }{
+		{64, 500, 64},
+		{64, 100, 32},
+		{64, 20, 8},
+		{8, 20, 8},
+		{64, 1, 1},
+	} {
+		assert.Equal(t, tc.want, capShards(tc.n, tc.maxPending), "%+v", tc)
+	}
+}
+
 // A shard's outbox never holds more than outboxCap logs: the one that would exceed it
 // moves the outbox to the queue.
 func TestOutboxNeverExceedsItsCap(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 
 const (
 	// boxCredit is how many places of the Outboxes' room an Outbox takes at a time, at
-	// most (see take).
+	// most (see Aggregator.boxCredit).
 	boxCredit = 8
 	// boxFirst is the size of an Outbox's first ring, boxMax the most logs it holds: its
 	// ring doubles when full, up to boxMax.
@@ -147,14 +147,12 @@ func (o *Outbox) take(ev *telemetry.Event, at time.Time) bool {
 		return false
 	}
 	if o.credit == 0 {
-		// The Outbox takes its room among the Outboxes' several places at a time (no more
-		// than a shard's outbox holds), rather than one per log; drain gives back what it
-		// did not use.
-		n := int64(min(boxCredit, a.outboxCap))
-		if !a.reserveRoom(n) {
+		// The Outbox takes its room among the Outboxes' several places at a time
+		// (a.boxCredit), rather than one per log; drain gives back what it did not use.
+		if a.boxCredit == 0 || !a.reserveRoom(a.boxCredit) {
 			return false
 		}
-		o.credit = n
+		o.credit = a.boxCredit
 	}
 	if !a.q.reserveOutbox(false) {
 		return false
