@@ -80,7 +80,8 @@ type Aggregator struct {
 	boxLogs atomic.Int64
 	boxRoom int64
 	// boxCredit is how many places of boxRoom an Outbox takes at a time (see
-	// Outbox.take): boxCredit's constant, no more than a shard's outbox or the room holds.
+	// Outbox.take): the constant boxCredit, or less where a shard's outbox or the room
+	// is smaller.
 	boxCredit int64
 	boxRecs   []record
 

@@ -36,8 +36,9 @@ const (
 // its Outbox holding boxMax logs, goes to Handle.
 // Create it with NewOutbox and close it with Close when the producer stops (a connection
 // that closes): an Outbox left open stays registered, and keeps its ring (it doubles as
-// logs wait, up to boxMax slots, about 20 KB), as long as the aggregator. It is safe for
-// concurrent use, though made for one producer at a time.
+// logs wait, up to boxMax slots, about 20 KB, with the ids of the logs it last held) as
+// long as the aggregator. It is safe for concurrent use, though made for one producer at
+// a time.
 type Outbox struct {
 	a  *Aggregator
 	mu sync.Mutex

@@ -185,30 +185,25 @@ func (q *queue) moveIn(recs []record, rec *record) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for i := range recs {
-		q.moveInLocked(&recs[i])
+		isErr := recs[i].hasError()
+		if isErr {
+			q.outboxErrs.Add(-1)
+		}
+		switch {
+		case q.closed:
+			q.droppedClosed++
+			q.pending.Add(-1)
+		case !isErr && q.excess() > 0:
+			// An error log took its place over max (see pushLocked): it goes now.
+			q.queued++
+			q.droppedFull++
+			q.pending.Add(-1)
+		default:
+			q.add(&recs[i])
+		}
 	}
 	if rec != nil {
 		q.pushLocked(rec)
-	}
-}
-
-// moveInLocked appends rec, whose place was reserved (see moveIn); called with mu held.
-func (q *queue) moveInLocked(rec *record) {
-	isErr := rec.hasError()
-	if isErr {
-		q.outboxErrs.Add(-1)
-	}
-	switch {
-	case q.closed:
-		q.droppedClosed++
-		q.pending.Add(-1)
-	case !isErr && q.excess() > 0:
-		// An error log took its place over max (see pushLocked): it goes now.
-		q.queued++
-		q.droppedFull++
-		q.pending.Add(-1)
-	default:
-		q.add(rec)
 	}
 }
 
