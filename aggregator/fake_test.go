@@ -156,6 +156,27 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// meanwhile runs step(0), step(1), … on a goroutine of its own, one after the other,
+// until the function it returns is called; that function waits for the goroutine to stop.
+func meanwhile(step func(i int)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			step(i)
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
 // newTest builds an aggregator that only exports when asked (no batch-size or timer
 // flush unless the options say so) and closes it at the end of the test.
 func newTest(t testing.TB, exp telemetry.Exporter, opts ...Option) *Aggregator {

@@ -44,26 +44,17 @@ func TestOutboxRingStress(t *testing.T) {
 					}
 				})
 			}
-			stop := make(chan struct{})
-			var watchers sync.WaitGroup
-			watchers.Go(func() {
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					s := a.Stats()
-					if s.Pending > tc.maxPending {
-						t.Errorf("%d pending, over %d", s.Pending, tc.maxPending)
-					}
-					if l := a.boxLogs.Load(); l > a.boxRoom || l < 0 {
-						t.Errorf("boxLogs %d out of [0, %d]", l, a.boxRoom)
-					}
-					a.Handle(connOpen(fmt.Sprint("c", i)))
-					if i%8 == 0 {
-						_ = a.Flush(t.Context())
-					}
+			stopWatching := meanwhile(func(i int) {
+				s := a.Stats()
+				if s.Pending > tc.maxPending {
+					t.Errorf("%d pending, over %d", s.Pending, tc.maxPending)
+				}
+				if l := a.boxLogs.Load(); l > a.boxRoom || l < 0 {
+					t.Errorf("boxLogs %d out of [0, %d]", l, a.boxRoom)
+				}
+				a.Handle(connOpen(fmt.Sprint("c", i)))
+				if i%8 == 0 {
+					_ = a.Flush(t.Context())
 				}
 			})
 			if tc.closeAgg {
@@ -73,8 +64,7 @@ func TestOutboxRingStress(t *testing.T) {
 				cancel()
 			}
 			wg.Wait()
-			close(stop)
-			watchers.Wait()
+			stopWatching()
 			if tc.closeBox {
 				box.Close()
 			}
@@ -115,22 +105,13 @@ func TestOutboxRingKeepsOrderWhileEmptied(t *testing.T) {
 	a := newTest(t, exp, WithBatchSize(7), WithMaxPendingLogs(100000))
 	box := a.NewOutbox()
 	const n = 20000
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if i%3 == 0 {
-				a.collect()
-			} else {
-				_ = a.Stats()
-			}
-			time.Sleep(time.Duration(i%5) * time.Microsecond)
+	stopEmptying := meanwhile(func(i int) {
+		if i%3 == 0 {
+			a.collect()
+		} else {
+			_ = a.Stats()
 		}
+		time.Sleep(time.Duration(i%5) * time.Microsecond)
 	})
 	for i := range n {
 		ev := sole(fmt.Sprintf("q%06d", i))
@@ -145,8 +126,7 @@ func TestOutboxRingKeepsOrderWhileEmptied(t *testing.T) {
 			time.Sleep(time.Microsecond) // the collector empties it
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stopEmptying()
 	box.Close()
 	flush(t, a)
 	var viaShards int64

@@ -274,23 +274,13 @@ func TestOutboxesConcurrent(t *testing.T) {
 			}
 		})
 	}
-	stop := make(chan struct{})
-	var watchers sync.WaitGroup
-	watchers.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			s := a.Stats()
-			assert.LessOrEqual(t, s.Exported, s.Queued)
-			_ = a.Flush(t.Context())
-		}
+	stopWatching := meanwhile(func(int) {
+		s := a.Stats()
+		assert.LessOrEqual(t, s.Exported, s.Queued)
+		_ = a.Flush(t.Context())
 	})
 	wg.Wait()
-	close(stop)
-	watchers.Wait()
+	stopWatching()
 	require.NoError(t, a.Close(t.Context()))
 	assert.Zero(t, a.boxLogs.Load(), "the Outboxes gave their room back")
 
