@@ -190,6 +190,13 @@ func shardCount(maxOpen, procs int) int {
 	return n
 }
 
+// dropClosed counts an event received and dropped as Dropped.Closed: one that came
+// after Close (or its Outbox's Close), or a completion FinishOpen cannot finish.
+func (a *Aggregator) dropClosed() {
+	a.receivedOther.Add(1)
+	a.droppedClosed.Add(1)
+}
+
 func (a *Aggregator) shardFor(id string) *shard {
 	if a.mask == 0 {
 		return &a.shards[0]
@@ -201,8 +208,7 @@ func (a *Aggregator) shardFor(id string) *shard {
 // cannot be kept is counted in Stats. Events after Close are dropped and counted.
 func (a *Aggregator) Handle(ev telemetry.Event) {
 	if a.closed.Load() {
-		a.receivedOther.Add(1)
-		a.droppedClosed.Add(1)
+		a.dropClosed()
 		return
 	}
 	switch ev.Kind {
@@ -259,8 +265,7 @@ func (a *Aggregator) Handle(ev telemetry.Event) {
 // StatementTTL or Close evicted it, and its log then carried that much latency.
 func (a *Aggregator) FinishOpen(ev telemetry.Event) {
 	if a.closed.Load() || ev.Kind != telemetry.KindStatementComplete || ev.StatementID == "" {
-		a.receivedOther.Add(1)
-		a.droppedClosed.Add(1)
+		a.dropClosed()
 		return
 	}
 	a.handleStatement(&ev, true)

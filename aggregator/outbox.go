@@ -120,8 +120,7 @@ func (o *Outbox) Complete(ev *telemetry.Event) {
 		return
 	}
 	if a.closed.Load() {
-		a.receivedOther.Add(1)
-		a.droppedClosed.Add(1)
+		a.dropClosed()
 		return
 	}
 	at := a.eventTime(ev) // before the lock: a caller's clock may panic
@@ -140,8 +139,7 @@ func (o *Outbox) take(ev *telemetry.Event, at time.Time) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
-		a.receivedOther.Add(1)
-		a.droppedClosed.Add(1)
+		a.dropClosed()
 		return true
 	}
 	if o.tail-o.head == uint64(len(o.ring)) && !o.growLocked() {
