@@ -21,6 +21,7 @@ import (
 	"database/sql"
 	sqldriver "database/sql/driver"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -158,7 +159,8 @@ var (
 // same one. A second raw driver runs along (raw2/raw): two identical instances differ by
 // that much, the noise floor of the run. So does the raw driver under sqlmw with
 // NullInterceptor (null/raw): the floor, end to end, of any sqlmw interceptor. Each
-// ratio comes in time and in the process's CPU time (<ratio>-cpu). What the
+// ratio comes in time and in the process's CPU time (<ratio>-cpu), and in time with its
+// standard error over the turns (<ratio>-se). What the
 // variants share (the process's GC, the CPUs) is shared in production too; a variant's
 // garbage is collected on everyone's time here, so its own share of the GC is understated.
 func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
@@ -171,18 +173,22 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 	}
 	spent := make([]time.Duration, len(vs))
 	cpu := make([]time.Duration, len(vs)) // the process's CPU time during the measured ops
+	perTurn := make([][]float64, len(vs)) // each turn's measured time, for the ratios' errors
 	b.ResetTimer()
 	paired.Turns(b, len(vs), paired.Seed(1), func(j int) {
+		var turn time.Duration
 		for k := range t.settle + t.measured {
 			began, cpuBegan := time.Now(), processCPU()
 			if err := body(dbs[j]); err != nil {
 				b.Fatal(err)
 			}
 			if k >= t.settle {
-				spent[j] += time.Since(began)
+				turn += time.Since(began)
 				cpu[j] += processCPU() - cpuBegan
 			}
 		}
+		spent[j] += turn
+		perTurn[j] = append(perTurn[j], float64(turn))
 	})
 	b.StopTimer()
 	for j, v := range vs[:5] {
@@ -198,6 +204,16 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 		b.ReportMetric(q(5, 0), "raw2/raw"+suffix)
 	}
 	report(spent, "")
+	// The standard error of each ratio in time, from its spread over the turns (see
+	// paired.Ratio): how far the run's ratio may be from the one more turns would give.
+	for _, q := range []struct {
+		unit string
+		a, c int
+	}{{"on/raw", 1, 0}, {"off/raw", 2, 0}, {"builtin/raw", 3, 0}, {"on/builtin", 1, 3}, {"null/raw", 4, 0}, {"raw2/raw", 5, 0}} {
+		if _, se := paired.Ratio(perTurn[q.a], perTurn[q.c]); !math.IsNaN(se) {
+			b.ReportMetric(se, q.unit+"-se")
+		}
+	}
 	// The same ratios in CPU time: what the process spent while each variant's ops ran
 	// (its client and the warehouse's work for it, and whatever ran in the background
 	// then), which the machine's other load does not stretch as it stretches time.

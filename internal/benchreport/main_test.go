@@ -59,3 +59,39 @@ BenchmarkHotPathNext/paired-2         100   400000 ns/op   -0.03 null2-null-ns/n
 		t.Errorf("no noise-floor row for Rows.Next in\n%s", out.String())
 	}
 }
+
+// A paired end-to-end goal is judged with the run's standard error: missed by less than
+// twice it, the miss is marked as one the run cannot tell from the goal; missed by more,
+// it is a plain NO. The errors are shown.
+func TestEndToEndGoalsJudgedWithTheirErrors(t *testing.T) {
+	res := results{}
+	res.parse(0, `
+BenchmarkE2EInline100k/raw-2          100   30000000 ns/op   20000000 cpu-ns/op   100 allocs/op
+BenchmarkE2EInline100k/wrapped-on-2   100   30300000 ns/op   20100000 cpu-ns/op   101 allocs/op
+BenchmarkE2EInline100k/wrapped-off-2  100   30000000 ns/op   20000000 cpu-ns/op   100 allocs/op
+BenchmarkE2EInline100k/builtin-on-2   100   30100000 ns/op   20500000 cpu-ns/op   105 allocs/op
+BenchmarkE2EInline100k/paired-2        10   200000000 ns/op   1.012 on/builtin   0.007 on/builtin-se   1.010 on/raw   0.008 on/raw-se   1.05 off/raw   0.01 off/raw-se   0.998 builtin/raw   0.01 builtin/raw-se   1.0 null/raw   1.0 raw2/raw
+`)
+	var out bytes.Buffer
+	report{res: res, o: options{markdown: true}, out: &out}.endToEnd()
+	var on, off string
+	for _, line := range strings.Split(out.String(), "\n") {
+		switch {
+		case strings.HasPrefix(line, "| 100k rows inline | wrapped-on |"):
+			on = line
+		case strings.HasPrefix(line, "| 100k rows inline | wrapped-off |"):
+			off = line
+		}
+	}
+	if !strings.HasSuffix(strings.TrimSpace(on), "| yes; CPU yes, paired NO, inside 2 SE |") {
+		t.Errorf("on: want ≤ 1.02× yes and against the built-in a miss inside 2 SE: %s", on)
+	}
+	for _, want := range []string{"1.010×, SE 0.8 %", "paired 1.012× (SE 0.7 %)"} {
+		if !strings.Contains(on, want) {
+			t.Errorf("on: %q not shown: %s", want, on)
+		}
+	}
+	if !strings.HasSuffix(strings.TrimSpace(off), "| ≤ 1.01× | NO |") {
+		t.Errorf("off: want a plain NO (1.05× is 4 SE over 1.01×): %s", off)
+	}
+}

@@ -3,6 +3,7 @@
 package paired
 
 import (
+	"math"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -39,4 +40,32 @@ func Turns(b *testing.B, variants int, seed uint64, each func(j int)) {
 			each(j)
 		}
 	}
+}
+
+// Ratio returns the ratio of the sums of a and c, a variant's and its reference's times
+// per iteration of one paired run (the same iterations, so a[i] and c[i] were measured
+// at the same moments), and its standard error: by the delta method, from the spread of
+// a[i] − ratio·c[i] over the iterations. The error is NaN with fewer than two
+// iterations, and the ratio too when c sums to 0.
+func Ratio(a, c []float64) (ratio, se float64) {
+	n := min(len(a), len(c))
+	var sa, sc float64
+	for i := range n {
+		sa += a[i]
+		sc += c[i]
+	}
+	if sc == 0 {
+		return math.NaN(), math.NaN()
+	}
+	ratio = sa / sc
+	if n < 2 {
+		return ratio, math.NaN()
+	}
+	var ss float64
+	for i := range n {
+		d := a[i] - ratio*c[i]
+		ss += d * d
+	}
+	mean := sc / float64(n)
+	return ratio, math.Sqrt(ss/float64(n-1)/float64(n)) / mean
 }
