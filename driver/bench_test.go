@@ -24,6 +24,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -48,19 +49,19 @@ const (
 // e2eVariant opens the database one way.
 type e2eVariant struct {
 	name string
-	open func(tb testing.TB, srv *warehouse.Server) *sql.DB
+	open func(tb testing.TB, srv e2eTarget) *sql.DB
 }
 
 // e2eVariants are the four ways, in report order.
 func e2eVariants() []e2eVariant {
 	return []e2eVariant{
-		{"raw", func(tb testing.TB, srv *warehouse.Server) *sql.DB {
+		{"raw", func(tb testing.TB, srv e2eTarget) *sql.DB {
 			return sqlOpen(tb, "databricks", srv.DSN())
 		}},
-		{"wrapped-on", func(tb testing.TB, srv *warehouse.Server) *sql.DB {
+		{"wrapped-on", func(tb testing.TB, srv e2eTarget) *sql.DB {
 			return openWrapped(tb, srv, true)
 		}},
-		{"wrapped-off", func(tb testing.TB, srv *warehouse.Server) *sql.DB {
+		{"wrapped-off", func(tb testing.TB, srv e2eTarget) *sql.DB {
 			return openWrapped(tb, srv, false)
 		}},
 		// The driver's own telemetry, on as enableTelemetry=true sets it (so no flag fetch
@@ -79,7 +80,7 @@ func sqlOpen(tb testing.TB, name, dsn string) *sql.DB {
 // openWrapped is sql.Open("databricks-telemetry", dsn) with hosts of its own, so that the
 // variant's exporter and aggregator are made and closed with it. Its telemetry goes to a
 // light ingest of its own (ingesttest).
-func openWrapped(tb testing.TB, srv *warehouse.Server, on bool) *sql.DB {
+func openWrapped(tb testing.TB, srv e2eTarget, on bool) *sql.DB {
 	ingest := httptest.NewServer(http.HandlerFunc(ingesttest.Handler))
 	tb.Cleanup(ingest.Close)
 	base := http.DefaultTransport.(*http.Transport).Clone()
@@ -109,7 +110,7 @@ func openWrapped(tb testing.TB, srv *warehouse.Server, on bool) *sql.DB {
 // warehouse's ingest.
 
 // e2eBench runs the workload body (one op) on each variant as a sub-benchmark of its
-// own, each on a fresh warehouse with a warm pool of e2eClients connections, and reports
+// own, each on a fresh warehouse (or the one e2eServer names) with a warm pool of e2eClients connections, and reports
 // besides the time the process's CPU time per op (cpu-ns/op: client and warehouse, which
 // the machine's other load barely moves); then "paired" runs it on all four at once, in
 // turns (see e2ePaired).
@@ -225,7 +226,7 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 // openNull is the raw driver under sqlmw with NullInterceptor (the same connector as
 // sql.Open("databricks", dsn) makes, wrapped): what any sqlmw interceptor pays before it
 // does anything.
-func openNull(tb testing.TB, srv *warehouse.Server) *sql.DB {
+func openNull(tb testing.TB, srv e2eTarget) *sql.DB {
 	d := sqlmw.Driver(sqlOpen(tb, "databricks", srv.DSN()).Driver(), sqlmw.NullInterceptor{})
 	return openDB(tb, connectorOf(tb, d, srv.DSN()))
 }
@@ -244,7 +245,24 @@ func openDB(tb testing.TB, c sqldriver.Connector) *sql.DB {
 	return db
 }
 
-func e2eServer(b *testing.B) *warehouse.Server {
+// e2eTarget is the warehouse an end-to-end benchmark runs against: all its variants
+// need is the DSN.
+type e2eTarget interface{ DSN() string }
+
+// elsewhere is a warehouse outside the benchmark's process, by its DSN.
+type elsewhere string
+
+func (e elsewhere) DSN() string { return string(e) }
+
+// e2eServer is the end-to-end benchmarks' warehouse: the one paired.WarehouseEnv names
+// (benchreport -warehouse), else a local one in this process, closed with the benchmark.
+// In this process, the warehouse's work and garbage share the CPUs and the heap with the
+// client's, so that a ratio's denominator counts the server's time too; in a process of
+// its own, the process's CPU time is the client's alone.
+func e2eServer(b *testing.B) e2eTarget {
+	if dsn := os.Getenv(paired.WarehouseEnv); dsn != "" {
+		return elsewhere(dsn)
+	}
 	srv, err := warehouse.NewServer()
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = srv.Close() })

@@ -26,12 +26,12 @@ import (
 // goes through the transport given with dbsql.WithTransport, so that transport sends
 // those posts to a light ingest of the variant's own (as openWrapped does for ours) and
 // everything else to the warehouse unchanged.
-func openBuiltin(tb testing.TB, srv *warehouse.Server) *sql.DB {
+func openBuiltin(tb testing.TB, srv e2eTarget) *sql.DB {
 	return openBuiltinWith(tb, srv, http.HandlerFunc(ingesttest.Handler))
 }
 
 // openBuiltinWith is openBuiltin with the ingest h.
-func openBuiltinWith(tb testing.TB, srv *warehouse.Server, h http.Handler) *sql.DB {
+func openBuiltinWith(tb testing.TB, srv e2eTarget, h http.Handler) *sql.DB {
 	u, err := url.Parse(srv.DSN())
 	require.NoError(tb, err)
 	port, err := strconv.Atoi(u.Port())

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/dbtelemetry/dbtelemetry/internal/paired"
-	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
 // BenchmarkE2ERowLoop measures the row loop alone, through the real driver: per op, each
@@ -92,7 +91,7 @@ func rowLoop(db *sql.DB, query string, want int64) (time.Duration, error) {
 }
 
 // openForward is the raw driver under forwardConn.
-func openForward(tb testing.TB, srv *warehouse.Server) *sql.DB {
+func openForward(tb testing.TB, srv e2eTarget) *sql.DB {
 	d := sqlOpen(tb, "databricks", srv.DSN()).Driver()
 	return openDB(tb, forwardConnector{connectorOf(tb, d, srv.DSN())})
 }

@@ -5,6 +5,7 @@
 //	go run ./internal/benchreport -rounds 5 -markdown
 //	go run ./internal/benchreport -only hot    # hot path only
 //	go run ./internal/benchreport -soak 60s    # the outage test for 60 s instead of 5 s
+//	go run ./internal/benchreport -only e2e -warehouse process  # the warehouse in a process of its own
 //
 // It builds the test binaries of driver/ and aggregator/ once, then runs every benchmark
 // group once per round and reports medians over the rounds. Each benchmark function runs
@@ -49,6 +50,10 @@ type options struct {
 	soak     string
 	only     map[string]bool
 	verbose  bool
+	// warehouse is where the end-to-end benchmarks' warehouse runs: "" in the benchmark's
+	// process, "process" in one of its own (cmd/warehouse, started here), else the DSN of
+	// a running one.
+	warehouse string
 }
 
 func main() {
@@ -59,6 +64,7 @@ func main() {
 	flag.StringVar(&o.soak, "soak", "", "run the telemetry-outage test this long (e.g. 60s) instead of 5 s")
 	flag.StringVar(&only, "only", "", "comma-separated sections to run: hot, e2e, throughput, outage (default all)")
 	flag.BoolVar(&o.verbose, "v", false, "echo the benchmarks' output to stderr")
+	flag.StringVar(&o.warehouse, "warehouse", "", `where the end-to-end benchmarks' warehouse runs: "" in the benchmark's own process; "process" in a process of its own (cmd/warehouse, started here); else the DSN of a running local warehouse`)
 	flag.Parse()
 	if only != "" {
 		o.only = map[string]bool{}
@@ -136,6 +142,25 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 
+	where, dsn := "the benchmark's process", ""
+	if o.warehouse != "" && o.wants("e2e") {
+		where, dsn = "a process of its own", o.warehouse
+		if o.warehouse == "process" {
+			bin := filepath.Join(tmp, "warehouse")
+			progress("building the warehouse")
+			cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/warehouse")
+			cmd.Dir, cmd.Stderr = root, os.Stderr
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("build the warehouse: %w", err)
+			}
+			var stop func()
+			if dsn, stop, err = startWarehouse(ctx, bin); err != nil {
+				return err
+			}
+			defer stop()
+		}
+	}
+
 	res := results{}
 	for r := range o.rounds {
 		for _, g := range benchGroups() {
@@ -148,6 +173,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			cmd.Dir = filepath.Join(root, g.pkg)
 			// Turn orders of the round's own (the same in a rerun of the report).
 			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", paired.SeedEnv, r))
+			if dsn != "" && g.section == "e2e" {
+				cmd.Env = append(cmd.Env, paired.WarehouseEnv+"="+dsn)
+			}
 			text, err := output(cmd, o.verbose)
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", g.pkg, g.bench, err)
@@ -174,6 +202,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	fmt.Fprintf(out, "%s, %s, %d CPUs, %s, %s/%s; %d round(s), medians\n\n",
 		time.Now().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, o.rounds)
+	if o.wants("e2e") {
+		fmt.Fprintf(out, "End to end, the warehouse ran in %s.\n\n", where)
+	}
 	r := report{res: res, o: o, out: out}
 	if o.wants("hot") {
 		r.hotPath()
@@ -189,6 +220,44 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		fmt.Fprintf(out, "Telemetry outage (ingest hanging, full query rate): %s\n", outage)
 	}
 	return nil
+}
+
+// startWarehouse starts the warehouse binary bin and returns the DSN it prints, and
+// a stop that ends it (Ctrl-C, then a kill after 10 s) and waits for it.
+func startWarehouse(ctx context.Context, bin string) (dsn string, stop func(), err error) {
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, fmt.Errorf("warehouse: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start the warehouse: %w", err)
+	}
+	rd := bufio.NewReader(out)
+	line, readErr := rd.ReadString('\n')
+	// What it prints after the DSN is read on, until it exits, so that it never blocks
+	// on a full pipe.
+	drained := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, rd)
+		close(drained)
+	}()
+	stop = func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-drained:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-drained
+		}
+		_ = cmd.Wait()
+	}
+	if dsn = strings.TrimSpace(line); readErr != nil || dsn == "" {
+		stop()
+		return "", nil, fmt.Errorf("the warehouse printed no DSN (%q): %v", line, readErr)
+	}
+	return dsn, stop, nil
 }
 
 func progress(format string, args ...any) {

@@ -2,8 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The hot path's rows of ours, per query and per Rows.Next, show the paired run's
@@ -94,4 +101,35 @@ BenchmarkE2EInline100k/paired-2        10   200000000 ns/op   1.012 on/builtin  
 	if !strings.HasSuffix(strings.TrimSpace(off), "| ≤ 1.01× | NO |") {
 		t.Errorf("off: want a plain NO (1.05× is 4 SE over 1.01×): %s", off)
 	}
+}
+
+// startWarehouse returns the first line the warehouse prints, and its stop ends the
+// process, one that goes on printing and waits for Ctrl-C as cmd/warehouse does; a
+// process that prints nothing is an error.
+func TestStartWarehouse(t *testing.T) {
+	dir := t.TempDir()
+	script := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o700))
+		return p
+	}
+	wh := script("wh", `trap 'echo bye; exit 0' INT
+echo http://token:x@127.0.0.1:1/sql/1.0/warehouses/local
+yes noise | head -c 200000
+while :; do sleep 0.05; done
+`)
+	dsn, stop, err := startWarehouse(context.Background(), wh)
+	require.NoError(t, err)
+	assert.Equal(t, "http://token:x@127.0.0.1:1/sql/1.0/warehouses/local", dsn)
+	done := make(chan struct{})
+	go func() { stop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("stop did not end the warehouse")
+	}
+
+	_, _, err = startWarehouse(context.Background(), script("mute", "exit 3\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "printed no DSN")
 }

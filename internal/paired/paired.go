@@ -69,3 +69,8 @@ func Ratio(a, c []float64) (ratio, se float64) {
 	mean := sc / float64(n)
 	return ratio, math.Sqrt(ss/float64(n-1)/float64(n)) / mean
 }
+
+// WarehouseEnv names the environment variable that points the end-to-end benchmarks at
+// a warehouse outside their process (its DSN): benchreport -warehouse sets it. Unset,
+// each benchmark starts a local warehouse in its own process.
+const WarehouseEnv = "DBTELEMETRY_BENCH_WAREHOUSE"
