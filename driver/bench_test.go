@@ -110,10 +110,10 @@ func openWrapped(tb testing.TB, srv e2eTarget, on bool) *sql.DB {
 // warehouse's ingest.
 
 // e2eBench runs the workload body (one op) on each variant as a sub-benchmark of its
-// own, each on a fresh warehouse (or the one e2eServer names) with a warm pool of e2eClients connections, and reports
-// besides the time the process's CPU time per op (cpu-ns/op: client and warehouse, which
-// the machine's other load barely moves); then "paired" runs it on all four at once, in
-// turns (see e2ePaired).
+// own, each on a fresh warehouse (or the one e2eServer names) with a warm pool of
+// e2eClients connections, and reports besides the time the process's CPU time per op
+// (cpu-ns/op: client and, in this process, warehouse, which the machine's other load
+// barely moves); then "paired" runs it on all four at once, in turns (see e2ePaired).
 func e2eBench(b *testing.B, t turn, body func(db *sql.DB) error) {
 	for _, v := range e2eVariants() {
 		b.Run(v.name, func(b *testing.B) {
