@@ -124,6 +124,24 @@ func (f *fakeExporter) logs() []*telemetry.FrontendLog {
 	return out
 }
 
+// onceEach returns the statements among the exported logs, by id (logs of no statement
+// left out), and fails t for each exported more than once.
+func (f *fakeExporter) onceEach(t testing.TB) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
+	for _, l := range f.logs() {
+		if id := driverLog(l).SQLStatementID; id != "" {
+			seen[id]++
+		}
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("%s logged %d times", id, n)
+		}
+	}
+	return seen
+}
+
 func (f *fakeExporter) batchSizes() []int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -74,17 +74,7 @@ func TestOutboxRingStress(t *testing.T) {
 			<-a.done
 			assert.Zero(t, a.boxLogs.Load(), "the Outboxes gave their room back")
 
-			seen := map[string]int{}
-			for _, l := range exp.logs() {
-				if id := driverLog(l).SQLStatementID; id != "" {
-					seen[id]++
-				}
-			}
-			for id, n := range seen {
-				if n != 1 {
-					t.Errorf("%s logged %d times", id, n)
-				}
-			}
+			seen := exp.onceEach(t)
 			s := a.Stats()
 			assert.Zero(t, s.Pending)
 			assert.Equal(t, s.Queued, s.Exported+s.Dropped.QueueFull+s.Dropped.ExportFailed+s.Dropped.Unfinished)
@@ -275,15 +265,7 @@ func TestOutboxClosesUnderItsProducers(t *testing.T) {
 			defer cancel()
 			require.NoError(t, a.Close(ctx))
 			<-a.done
-			seen := map[string]int{}
-			for _, l := range exp.logs() {
-				seen[driverLog(l).SQLStatementID]++
-			}
-			for id, n := range seen {
-				if n != 1 {
-					t.Errorf("%s logged %d times", id, n)
-				}
-			}
+			seen := exp.onceEach(t)
 			s := a.Stats()
 			assert.EqualValues(t, producers*each, s.Received)
 			assert.EqualValues(t, producers*each, int64(len(seen))+s.Dropped.Closed)
