@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -172,6 +173,17 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 		dbs[i] = v.open(b, srv)
 		warm(b, dbs[i])
 	}
+	// Each variant's ops run under a pprof label (variant=raw, wrapped-on, …, raw2), and
+	// so do the goroutines the driver starts for them (CloudFetch downloads): a CPU
+	// profile of the run splits by variant (go tool pprof -tagfocus variant=wrapped-on).
+	labels := make([]pprof.LabelSet, len(vs))
+	for i, v := range vs {
+		name := v.name
+		if i == len(vs)-1 {
+			name = "raw2"
+		}
+		labels[i] = pprof.Labels("variant", name)
+	}
 	spent := make([]time.Duration, len(vs))
 	cpu := make([]time.Duration, len(vs)) // the process's CPU time during the measured ops
 	perTurn := make([][]float64, len(vs)) // each turn's measured time, for the ratios' errors
@@ -180,7 +192,9 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 		var turn time.Duration
 		for k := range t.settle + t.measured {
 			began, cpuBegan := time.Now(), processCPU()
-			if err := body(dbs[j]); err != nil {
+			var err error
+			pprof.Do(context.Background(), labels[j], func(context.Context) { err = body(dbs[j]) })
+			if err != nil {
 				b.Fatal(err)
 			}
 			if k >= t.settle {
