@@ -176,13 +176,13 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 	// Each variant's ops run under a pprof label (variant=raw, wrapped-on, …, raw2), and
 	// so do the goroutines the driver starts for them (CloudFetch downloads): a CPU
 	// profile of the run splits by variant (go tool pprof -tagfocus variant=wrapped-on).
-	labels := make([]pprof.LabelSet, len(vs))
+	labelled := make([]context.Context, len(vs)) // made once: a switch costs no allocation
 	for i, v := range vs {
 		name := v.name
 		if i == len(vs)-1 {
 			name = "raw2"
 		}
-		labels[i] = pprof.Labels("variant", name)
+		labelled[i] = pprof.WithLabels(context.Background(), pprof.Labels("variant", name))
 	}
 	spent := make([]time.Duration, len(vs))
 	cpu := make([]time.Duration, len(vs)) // the process's CPU time during the measured ops
@@ -192,8 +192,9 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 		var turn time.Duration
 		for k := range t.settle + t.measured {
 			began, cpuBegan := time.Now(), processCPU()
-			var err error
-			pprof.Do(context.Background(), labels[j], func(context.Context) { err = body(dbs[j]) })
+			pprof.SetGoroutineLabels(labelled[j])
+			err := body(dbs[j])
+			pprof.SetGoroutineLabels(context.Background())
 			if err != nil {
 				b.Fatal(err)
 			}
