@@ -133,3 +133,28 @@ while :; do sleep 0.05; done
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "printed no DSN")
 }
+
+// -long lengthens the big results' paired runs alone: every other group keeps its time.
+func TestLongLengthensTheBigResultsPairedRunsAlone(t *testing.T) {
+	longer := map[string]string{
+		"^BenchmarkE2EInline100k$/^paired$":   "3000x",
+		"^BenchmarkE2ECloudFetch1M$/^paired$": "600x",
+	}
+	normal, long := benchGroups(false), benchGroups(true)
+	require.Len(t, long, len(normal))
+	seen := 0
+	for i, g := range long {
+		n := normal[i]
+		require.Equal(t, n.bench, g.bench)
+		require.Equal(t, n.section, g.section)
+		want, ok := longer[g.bench]
+		if !ok {
+			require.Equal(t, n.benchtime, g.benchtime, g.bench)
+			continue
+		}
+		seen++
+		require.Equal(t, want, g.benchtime, g.bench)
+		require.NotEqual(t, n.benchtime, g.benchtime, g.bench)
+	}
+	require.Equal(t, len(longer), seen)
+}
