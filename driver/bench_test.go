@@ -166,7 +166,7 @@ var (
 // variants share (the process's GC, the CPUs) is shared in production too; a variant's
 // garbage is collected on everyone's time here, so its own share of the GC is understated.
 func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
-	vs := append(e2eVariants(), e2eVariant{"sqlmw-null", openNull}, e2eVariants()[0])
+	vs := append(e2eVariants(), e2eVariant{"sqlmw-null", openNull}, e2eVariant{"raw2", e2eVariants()[0].open})
 	dbs := make([]*sql.DB, len(vs))
 	srv := e2eServer(b) // one for all: no variant runs on a luckier instance
 	for i, v := range vs {
@@ -178,15 +178,10 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 	// profile of the run splits by variant (go tool pprof -tagfocus variant=wrapped-on).
 	labelled := make([]context.Context, len(vs)) // made once: a switch costs no allocation
 	for i, v := range vs {
-		name := v.name
-		if i == len(vs)-1 {
-			name = "raw2"
-		}
-		labelled[i] = pprof.WithLabels(context.Background(), pprof.Labels("variant", name))
+		labelled[i] = pprof.WithLabels(context.Background(), pprof.Labels("variant", v.name))
 	}
-	spent := make([]time.Duration, len(vs))
 	cpu := make([]time.Duration, len(vs)) // the process's CPU time during the measured ops
-	perTurn := make([][]float64, len(vs)) // each turn's measured time, for the ratios' errors
+	perTurn := make([][]float64, len(vs)) // each turn's measured time
 	b.ResetTimer()
 	paired.Turns(b, len(vs), paired.Seed(1), func(j int) {
 		var turn time.Duration
@@ -203,30 +198,27 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 				cpu[j] += processCPU() - cpuBegan
 			}
 		}
-		spent[j] += turn
 		perTurn[j] = append(perTurn[j], float64(turn))
 	})
 	b.StopTimer()
 	for j, v := range vs[:5] {
-		b.ReportMetric(float64(spent[j].Nanoseconds())/float64(b.N*t.measured), v.name+"-ns/op")
+		var spent float64
+		for _, d := range perTurn[j] {
+			spent += d
+		}
+		b.ReportMetric(spent/float64(b.N*t.measured), v.name+"-ns/op")
 	}
-	report := func(d []time.Duration, suffix string) {
-		q := func(a, c int) float64 { return float64(d[a]) / float64(d[c]) }
-		b.ReportMetric(q(1, 0), "on/raw"+suffix)
-		b.ReportMetric(q(2, 0), "off/raw"+suffix)
-		b.ReportMetric(q(3, 0), "builtin/raw"+suffix)
-		b.ReportMetric(q(1, 3), "on/builtin"+suffix)
-		b.ReportMetric(q(4, 0), "null/raw"+suffix)
-		b.ReportMetric(q(5, 0), "raw2/raw"+suffix)
-	}
-	report(spent, "")
-	// The standard error of each ratio in time, from its spread over the turns (see
-	// paired.Ratio): how far the run's ratio may be from the one more turns would give.
-	for _, q := range []struct {
+	// Each ratio is a variant's time over its reference's, with its standard error from
+	// its spread over the turns (see paired.Ratio): how far the run's ratio may be from
+	// the one more turns would give.
+	ratios := []struct {
 		unit string
 		a, c int
-	}{{"on/raw", 1, 0}, {"off/raw", 2, 0}, {"builtin/raw", 3, 0}, {"on/builtin", 1, 3}, {"null/raw", 4, 0}, {"raw2/raw", 5, 0}} {
-		if _, se := paired.Ratio(perTurn[q.a], perTurn[q.c]); !math.IsNaN(se) {
+	}{{"on/raw", 1, 0}, {"off/raw", 2, 0}, {"builtin/raw", 3, 0}, {"on/builtin", 1, 3}, {"null/raw", 4, 0}, {"raw2/raw", 5, 0}}
+	for _, q := range ratios {
+		r, se := paired.Ratio(perTurn[q.a], perTurn[q.c])
+		b.ReportMetric(r, q.unit)
+		if !math.IsNaN(se) {
 			b.ReportMetric(se, q.unit+"-se")
 		}
 	}
@@ -234,7 +226,9 @@ func e2ePaired(b *testing.B, body func(db *sql.DB) error, t turn) {
 	// (its client and the warehouse's work for it, and whatever ran in the background
 	// then), which the machine's other load does not stretch as it stretches time.
 	if cpu[0] > 0 {
-		report(cpu, "-cpu")
+		for _, q := range ratios {
+			b.ReportMetric(float64(cpu[q.a])/float64(cpu[q.c]), q.unit+"-cpu")
+		}
 	}
 }
 
