@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/dbtelemetry/dbtelemetry/driver"
@@ -297,7 +298,7 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 		if st.Pending > 0 {
 			flushed = fmt.Sprintf("telemetry's flush did not finish: %d log(s) still pending", st.Pending)
 		}
-		notes = append(notes, "interrupted by Ctrl-C: statements in flight were cancelled (counted as interrupted, not as errors) and "+flushed+".")
+		notes = append(notes, "interrupted by "+interruptedBy(ctx)+": statements in flight were cancelled (counted as interrupted, not as errors) and "+flushed+".")
 	}
 	if enabled && st.Received == 0 && st.Queued == 0 {
 		if held := st.Dropped.Closed + st.Dropped.Undecided; held > 0 {
@@ -312,7 +313,7 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 	}
 	out.report = buildReport(inputs{
 		opts: o, target: target, d: d, scanRows: wl.scanRows, mix: mix, ddl: ddl, phases: spans, elapsed: elapsed,
-		interrupted: interrupted, runStart: runStart, stats: st, transitions: conn.Transitions(),
+		interrupted: interrupted, interruptedBy: interruptedBy(ctx), runStart: runStart, stats: st, transitions: conn.Transitions(),
 		delivered: tee.delivered(), answers: tee.answers(), enabled: enabled, settings: settings,
 		outage: outageRes, srv: out.srv, notes: notes,
 	})
@@ -323,6 +324,17 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 		leftErr = nil // Ctrl-C: the report's notes say it, and the run exits 130
 	}
 	return out, errors.Join(leftErr, teeErr)
+}
+
+// interruptedBy names what stopped the run, for its report: SIGTERM when ctx's cause is
+// that signal (signal.NotifyContext cancels with the signal as cause), else Ctrl-C, the
+// run's one other way to stop early.
+func interruptedBy(ctx context.Context) string {
+	if cause := context.Cause(ctx); cause != nil && cause != context.Canceled &&
+		strings.HasPrefix(cause.Error(), syscall.SIGTERM.String()) {
+		return "SIGTERM"
+	}
+	return "Ctrl-C"
 }
 
 func budgetGoal(o options) string {

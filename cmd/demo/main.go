@@ -223,7 +223,7 @@ Flags:
 	fs.SetOutput(io.Discard)
 	fmt.Fprintf(w, `
 Exit status: 0 done and every cross-check agrees; 1 the run failed or a cross-check
-disagreed; 2 a bad flag or DSN; 130 interrupted (Ctrl-C), after the report so far.
+disagreed; 2 a bad flag or DSN; 130 interrupted (Ctrl-C or SIGTERM), after the report so far.
 `)
 }
 

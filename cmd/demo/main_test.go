@@ -311,6 +311,7 @@ func TestInterrupt(t *testing.T) {
 	require.NotNil(t, res)
 	require.NotNil(t, res.report)
 	assert.True(t, res.report.Interrupted)
+	assert.Equal(t, "Ctrl-C", res.report.InterruptedBy)
 	s := stdout.String()
 	assert.Contains(t, s, "interrupted (Ctrl-C): the report so far")
 	assert.Contains(t, s, "Statements by kind")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -52,7 +53,7 @@ func writeText(w io.Writer, r *Report) {
 	}
 	state := "finished"
 	if r.Interrupted {
-		state = "interrupted (Ctrl-C): the report so far"
+		state = "interrupted (" + cmp.Or(r.InterruptedBy, "Ctrl-C") + "): the report so far"
 	}
 	setup := ""
 	if r.Setup > 0 {

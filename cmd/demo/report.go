@@ -20,26 +20,27 @@ import (
 // exported and, against the local warehouse, what the server and its ingest recorded.
 // -json prints it as is.
 type Report struct {
-	Target       string           `json:"target"`
-	Local        bool             `json:"local"`
-	Dialect      string           `json:"dialect"`
-	Concurrency  int              `json:"concurrency"`
-	Budget       BudgetReport     `json:"budget"`
-	ElapsedS     float64          `json:"elapsed_s"` // the workload, setup excluded
-	Interrupted  bool             `json:"interrupted"`
-	Statements   int              `json:"statements"`       // workload statements (DDL excluded)
-	Setup        int              `json:"setup_statements"` // the DDL that made, seeded and dropped the table
-	Interrupts   int              `json:"interrupted_statements"`
-	Kinds        []KindReport     `json:"kinds"`
-	Phases       []PhaseReport    `json:"phases"`
-	Histogram    []Bucket         `json:"latency_histogram"`
-	Errors       []ErrorReport    `json:"errors"`
-	Outage       *outageResult    `json:"outage,omitempty"`
-	Telemetry    TelemetryReport  `json:"telemetry"`
-	Warehouse    *WarehouseReport `json:"warehouse,omitempty"`
-	Checks       []Check          `json:"checks"`
-	Notes        []string         `json:"notes,omitempty"`
-	TelemetryOut string           `json:"telemetry_out,omitempty"`
+	Target        string           `json:"target"`
+	Local         bool             `json:"local"`
+	Dialect       string           `json:"dialect"`
+	Concurrency   int              `json:"concurrency"`
+	Budget        BudgetReport     `json:"budget"`
+	ElapsedS      float64          `json:"elapsed_s"` // the workload, setup excluded
+	Interrupted   bool             `json:"interrupted"`
+	InterruptedBy string           `json:"interrupted_by,omitempty"` // Ctrl-C or SIGTERM
+	Statements    int              `json:"statements"`               // workload statements (DDL excluded)
+	Setup         int              `json:"setup_statements"`         // the DDL that made, seeded and dropped the table
+	Interrupts    int              `json:"interrupted_statements"`
+	Kinds         []KindReport     `json:"kinds"`
+	Phases        []PhaseReport    `json:"phases"`
+	Histogram     []Bucket         `json:"latency_histogram"`
+	Errors        []ErrorReport    `json:"errors"`
+	Outage        *outageResult    `json:"outage,omitempty"`
+	Telemetry     TelemetryReport  `json:"telemetry"`
+	Warehouse     *WarehouseReport `json:"warehouse,omitempty"`
+	Checks        []Check          `json:"checks"`
+	Notes         []string         `json:"notes,omitempty"`
+	TelemetryOut  string           `json:"telemetry_out,omitempty"`
 }
 
 // BudgetReport is what bounded the workload.
@@ -195,24 +196,25 @@ type phaseSpan struct {
 
 // inputs is what buildReport works from.
 type inputs struct {
-	opts        options
-	target      string
-	d           dialect
-	scanRows    int64
-	mix, ddl    []sample
-	phases      []phaseSpan
-	elapsed     time.Duration
-	interrupted bool
-	runStart    time.Time
-	stats       aggregator.Stats
-	transitions []exporter.Transition
-	delivered   []string
-	answers     map[int]int
-	enabled     bool
-	settings    map[string]string
-	outage      *outageResult
-	srv         *warehouse.Server // nil with -dsn
-	notes       []string
+	opts          options
+	target        string
+	d             dialect
+	scanRows      int64
+	mix, ddl      []sample
+	phases        []phaseSpan
+	elapsed       time.Duration
+	interrupted   bool
+	interruptedBy string // what stopped the run early (interrupted): Ctrl-C or SIGTERM
+	runStart      time.Time
+	stats         aggregator.Stats
+	transitions   []exporter.Transition
+	delivered     []string
+	answers       map[int]int
+	enabled       bool
+	settings      map[string]string
+	outage        *outageResult
+	srv           *warehouse.Server // nil with -dsn
+	notes         []string
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d)/float64(time.Microsecond)) / 1000 }
@@ -248,6 +250,9 @@ func buildReport(in inputs) *Report {
 		Interrupted:  in.interrupted,
 		Outage:       in.outage,
 		TelemetryOut: in.opts.telemetryOut,
+	}
+	if in.interrupted {
+		r.InterruptedBy = in.interruptedBy
 	}
 	logs, bad := decodeLogs(in.delivered)
 	kindOf := map[string]int{}
