@@ -63,11 +63,17 @@ var (
 	// operation's error: <SignatureProvided>…</SignatureProvided> (S3), <X-Amz-Security-Token>.
 	secretElementRe = regexp.MustCompile(`(?i)(<[\w.-]*(?:signature|token|secret|password|credential)[\w.-]*>)[^<]*`)
 	// user:secret@host without a scheme (the Go driver's DSN: token:<pat>@host).
-	userinfoRe = regexp.MustCompile("[A-Za-z0-9._%+\\-]+:[^@\\s/'\"`]+@")
-	bearerRe   = regexp.MustCompile(`(?i)\b(bearer)(\s+|\s*[:=]\s*)[A-Za-z0-9\-._~+/]{8,}=*`)
-	// An Authorization header of any scheme (token, Negotiate, ...): the credential that
-	// follows the scheme's name.
-	authHeaderRe = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization\s*[:=]\s*[A-Za-z][\w-]*)\s+[A-Za-z0-9\-._~+/]{8,}=*`)
+	// The secret may hold '/' (an OAuth secret's base64), but not start with it: that
+	// is a URL's "scheme://", whose userinfo the URL rule took.
+	userinfoRe = regexp.MustCompile("[A-Za-z0-9._%+\\-]+:[^@\\s/'\"`][^@\\s'\"`]*@")
+	// "Bearer" and a credential, after a space or a separator, maybe percent-encoded
+	// ("Bearer%20…", "Bearer+…" in a query); redactBearer decides on the credential.
+	bearerRe = regexp.MustCompile(`(?i)\b(bearer)((?:\s|\+|%20)+|\s*(?:[:=]|%3[ad])(?:\s|\+|%20)*)([A-Za-z0-9\-._~+/%]+=*)`)
+	// An Authorization header (also as a query's or a form's key, maybe percent-encoded,
+	// and as Go prints an http.Header: "Authorization:[Bearer …]"): the credential after
+	// the scheme's name when the first word names a scheme, else the first word itself
+	// (a bare token), whatever its length.
+	authHeaderRe = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization\s*(?:[:=]|%3[ad])(?:\s|\+|%20|\[)*)(?:(` + authSchemes + `)((?:\s|\+|%20)+))?([A-Za-z0-9\-._~+/%]+=*)`)
 	basicRe      = regexp.MustCompile(`(?i)\b(basic)\s+([A-Za-z0-9+/]{6,}={0,2})`)
 	// Azure Storage's shared-key scheme: "SharedKey <account>:<signature>".
 	sharedKeyRe = regexp.MustCompile(`(?i)\b(sharedkey(?:lite)?)\s+[^\s:]+:[A-Za-z0-9+/=]+`)
@@ -119,8 +125,8 @@ var (
 		// Keyed secrets before the rules that could eat their key.
 		{need: []string{`"`}, apply: redactJSONSecrets},
 		{need: []string{"=", ":", "%3d"}, apply: redactKVSecrets},
-		{need: []string{"authorization"}, re: authHeaderRe, repl: "${1} " + Redacted},
-		{need: []string{"bearer"}, re: bearerRe, repl: "${1} " + Redacted},
+		{need: []string{"authorization"}, re: authHeaderRe, fn: redactAuthHeader},
+		{need: []string{"bearer"}, re: bearerRe, fn: redactBearer},
 		{need: []string{"basic"}, re: basicRe, fn: redactBasic},
 		{need: []string{"sharedkey"}, re: sharedKeyRe, repl: "${1} " + Redacted},
 		{need: []string{"eyj"}, re: jwtRe, repl: Redacted},
@@ -432,10 +438,7 @@ func redactURL(u string) string {
 		return u + tail
 	}
 	scheme, rest := u[:i+3], u[i+3:]
-	authEnd := strings.IndexAny(rest, "/?#")
-	if authEnd < 0 {
-		authEnd = len(rest)
-	}
+	authEnd := authorityEnd(rest)
 	authority, rest := rest[:authEnd], rest[authEnd:]
 	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
 		authority = Redacted + "@" + authority[at+1:]
@@ -453,6 +456,45 @@ func redactURL(u string) string {
 		rest = "/[PATH]"
 	}
 	return scheme + authority + rest + tail
+}
+
+// authorityEnd returns where the authority of rest (an URL after its "://") ends: at the
+// first '/', '?' or '#', as RFC 3986 has it; but a password written with one of those
+// unescaped ("https://user:p#ss@host/", "https://token:abc/def@host/") would end it
+// inside the userinfo and leave the password's start as the host. So when the authority
+// so ended reads as user:password (no '@', and no port's digits alone after its ':') and
+// an '@' follows, the authority runs past that '@' (the last one before the next '/',
+// '?' or '#') to the host's end.
+func authorityEnd(rest string) int {
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		return len(rest)
+	}
+	auth := rest[:end]
+	c := strings.IndexByte(auth, ':')
+	if c < 0 || strings.HasPrefix(auth, "[") || strings.IndexByte(auth, '@') >= 0 || allDigits(auth[c+1:]) {
+		return end
+	}
+	at := strings.IndexByte(rest[end:], '@')
+	if at < 0 {
+		return end
+	}
+	at += end
+	host := rest[at+1:]
+	if e := strings.IndexAny(host, "/?#"); e >= 0 {
+		host = host[:e]
+	}
+	return at + 1 + len(host)
+}
+
+// allDigits reports whether s is ASCII digits alone (and so the empty string too).
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // objectStoreSchemes name a cloud object store (or DBFS, over one) by the URL's scheme,
@@ -492,6 +534,56 @@ func objectStore(authority string) bool {
 
 // redactBasic redacts "Basic <value>" unless the value is a plain lower-case word (as in
 // "basic authentication"), which a base64 credential practically never is.
+// authSchemes are the HTTP authentication schemes (IANA's registry, and those of the
+// cloud and identity services a driver talks to) whose name an Authorization header's
+// credential follows.
+const authSchemes = `basic|bearer|concealed|digest|dpop|gnap|hoba|mutual|negotiate|oauth|privatetoken|scram-sha-1|scram-sha-256|vapid|token|ntlm|aws4-hmac-sha256|sharedkey|sharedkeylite|apikey|key|ssws`
+
+// authSchemeRe matches a whole word that names a scheme of authSchemes.
+var authSchemeRe = regexp.MustCompile(`(?i)^(?:` + authSchemes + `)$`)
+
+// redactAuthHeader rewrites an authHeaderRe match: the credential goes; the header's
+// name and separator stay, and so does the scheme, followed by one space (a later pass
+// must read it as before, whatever the number rule did to an encoded space). A lone
+// scheme's name is no credential, nor is one redacted already: the header was, in a
+// first pass ("Authorization: Bearer [REDACTED]", "Authorization: [REDACTED]").
+func redactAuthHeader(m string) string {
+	g := authHeaderRe.FindStringSubmatch(m)
+	if g == nil || g[2] == "" && (authSchemeRe.MatchString(g[4]) || g[4] == "REDACTED" && strings.HasSuffix(g[1], "[")) {
+		return m
+	}
+	if g[2] == "" {
+		return g[1] + Redacted
+	}
+	return g[1] + g[2] + " " + Redacted
+}
+
+// redactBearer rewrites a bearerRe match: "Bearer" and its credential. After a separator
+// (':', '=', an encoded space or '+') the word is a credential whatever it is; after
+// plain spaces a short word of letters alone ("bearer grant", "bearer token") is prose,
+// kept, and anything else (a digit, a symbol, eight characters or more) a credential.
+func redactBearer(m string) string {
+	g := bearerRe.FindStringSubmatch(m)
+	if g == nil {
+		return m
+	}
+	word, sep, cred := g[1], g[2], g[3]
+	if strings.TrimSpace(sep) == "" && len(cred) < 8 && onlyLetters(cred) {
+		return m
+	}
+	return word + " " + Redacted
+}
+
+// onlyLetters reports whether s is ASCII letters alone.
+func onlyLetters(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isLetter(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 func redactBasic(m string) string {
 	sp := strings.IndexAny(m, " \t\r\n")
 	if sp < 0 {
@@ -945,8 +1037,8 @@ func redactEmails(s string) string {
 	return w.String()
 }
 
-// hasUserinfo reports whether some '@' follows a "name:secret" run (no space, quote or
-// slash in between), the only shape userinfoRe can match.
+// hasUserinfo reports whether some '@' follows a "name:secret" run (no space or quote
+// in between), the only shape userinfoRe can match.
 func hasUserinfo(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] != '@' {
@@ -957,7 +1049,7 @@ func hasUserinfo(s string) bool {
 			if c == ':' {
 				return true
 			}
-			if isSpaceAny(c) || c == '/' || c == '\'' || c == '"' || c == '`' || c == '@' {
+			if isSpaceAny(c) || c == '\'' || c == '"' || c == '`' || c == '@' {
 				break
 			}
 		}

@@ -174,6 +174,7 @@ func afterHTTP(s string, i int) bool {
 	if indexFold(t, "error") == 0 && len(t) == len("error") {
 		_, t = tok(start)
 	}
+	t = strings.TrimLeft(t, "([{<'\"") // "(HTTP 429)"
 	return len(t) >= 4 && indexFold(t[:4], "http") == 0 && (len(t) == 4 || httpVersion(t[4:]))
 }
 
