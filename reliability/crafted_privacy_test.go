@@ -16,6 +16,12 @@ const (
 	craftedRowValue  = "Alice-Rv8Smith " // a row value Spark prints bare
 	craftedBucketDir = "employees-Bk3q"  // a directory of an object store path
 	craftedUserDir   = "alice-Zt4w"      // another one, a user's
+	// Credentials a proxy or a library may quote in a message: short, percent-encoded,
+	// or a password holding '/' or '#'.
+	craftedShortBearer = "s3cr3tQ"
+	craftedEncBearer   = "opaqueTok3n99"
+	craftedSlashSecret = "d3fQx/Wk+kl"
+	craftedHashSecret  = "Wq5pa9x#z" // what goes before '#' leaked once
 )
 
 // Statements whose failure messages are crafted with the warehouse's error() as a
@@ -51,10 +57,22 @@ func TestCraftedServerMessagesStayPrivate(t *testing.T) {
 			t.Fatalf("the driver's error does not echo the crafted message: %.200s", err)
 		}
 	}
+	for _, msg := range []string{
+		"upstream refused the call: Authorization: Bearer " + craftedShortBearer,
+		"proxy refused Authorization=Bearer%20" + craftedEncBearer + " (HTTP 407)",
+		"bad dsn token:" + craftedSlashSecret + "==@host.example:443/sql/1.0",
+		"cannot reach https://user:" + craftedHashSecret + "@host.example/x",
+	} {
+		_, err := db.ExecContext(ctx, "SELECT error('"+msg+"')")
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Fatalf("the driver's error does not echo the crafted message %q: %v", msg, err)
+		}
+	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	forbidden := []string{strings.TrimSpace(craftedRowValue), craftedBucketDir, craftedUserDir, "SELECT", "repeat("}
+	forbidden := []string{strings.TrimSpace(craftedRowValue), craftedBucketDir, craftedUserDir, "SELECT", "repeat(",
+		craftedShortBearer, craftedEncBearer, craftedSlashSecret, strings.Split(craftedHashSecret, "#")[0]}
 	if n := scanTelemetry(t, srv, forbidden); n == 0 {
 		t.Fatal("no telemetry request to scan")
 	}
