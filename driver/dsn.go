@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	dbsql "github.com/databricks/databricks-sql-go"
 	"github.com/databricks/databricks-sql-go/auth"
@@ -384,9 +385,10 @@ func (cfg *dsnConfig) parseTelemetryParams(params dsnParams) error {
 	return nil
 }
 
-// ownParamFold returns our parameter that key names in another case, or with spaces
-// around it (a "%20enableTelemetry" or "enableTelemetry+" would as silently become a
-// session parameter).
+// ownParamFold returns our parameter that key names in another case, with spaces or
+// invisible characters around or in it, or with its '=' escaped: a "%20enableTelemetry",
+// "enableTelemetry+", "%EF%BB%BFenableTelemetry" (a BOM) or "enableTelemetry%3Dfalse"
+// would as silently become a session parameter.
 func ownParamFold(own []ownParam, key string) (ownParam, bool) {
 	for _, p := range own {
 		if key != p.name && namesOwn(key, p) {
@@ -396,15 +398,38 @@ func ownParamFold(own []ownParam, key string) (ownParam, bool) {
 	return ownParam{}, false
 }
 
-// namesOwn reports whether key names p in any case, spaces around it ignored.
+// namesOwn reports whether key names p in any case, spaces around it and invisible
+// characters (Unicode's format characters: a BOM, a zero-width space or joiner, a soft
+// hyphen) anywhere ignored, and what follows an '=' in it too (an escaped "%3D", which
+// makes the whole pair the key).
 func namesOwn(key string, p ownParam) bool {
+	if i := strings.IndexByte(key, '='); i >= 0 {
+		key = key[:i]
+	}
+	if strings.ContainsFunc(key, isInvisible) {
+		key = strings.Map(func(r rune) rune {
+			if isInvisible(r) {
+				return -1
+			}
+			return r
+		}, key)
+	}
 	return strings.EqualFold(strings.TrimSpace(key), p.name)
 }
 
-// newDSNCaseError is the error for key, one of our parameters in another case or with
-// spaces around it.
+// isInvisible reports whether r is a Unicode format character (category Cf), which
+// prints as nothing.
+func isInvisible(r rune) bool { return unicode.Is(unicode.Cf, r) }
+
+// newDSNCaseError is the error for key, one of our parameters in another case, with
+// spaces or invisible characters around or in it, or with its '=' escaped. A key with
+// characters that print as nothing is quoted, so that the message shows them.
 func newDSNCaseError(key, value string, p ownParam) error {
-	return newDSNParamError(key, value, "the name "+p.name+" (our parameter names are case-sensitive, with no spaces around them)")
+	if strings.ContainsFunc(key, func(r rune) bool { return isInvisible(r) || !unicode.IsPrint(r) }) {
+		key = strconv.QuoteToASCII(key)
+	}
+	return newDSNParamError(key, value, "the name "+p.name+" (our parameter names are case-sensitive, with no spaces "+
+		"or invisible characters around them, and an unescaped '=' before the value)")
 }
 
 // checkFragment fails a DSN whose fragment names one of our parameters, in any case. An

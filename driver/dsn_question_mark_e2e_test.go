@@ -31,11 +31,7 @@ func TestOurParamAfterASecondQuestionMarkFailsOpen(t *testing.T) {
 		{"before a ';'", "?QUERY_TAGS=a?enableTelemetry=false;accessToken=" + srv.Token(), "enableTelemetry", "false", "want a boolean"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db, err := sql.Open(driver.DriverName, base+tc.query)
-			if err == nil {
-				err = db.Ping()
-				_ = db.Close()
-			}
+			err := openAndPing(base + tc.query)
 			require.ErrorIs(t, err, driver.ErrInvalidParam)
 			assert.Contains(t, err.Error(), "DSN parameter "+tc.param+`="`+tc.value+`"`)
 			assert.Contains(t, err.Error(), tc.want)
@@ -59,4 +55,39 @@ func TestOurParamAfterASecondQuestionMarkFailsOpen(t *testing.T) {
 		assert.Equal(t, "team:a?enableTelemetry=false", sessions[0].Configuration["QUERY_TAGS"])
 		assert.Equal(t, sessions[0].Configuration, sessions[1].Configuration)
 	})
+}
+
+// openAndPing opens dsn through our driver and pings it: the error of whichever fails.
+func openAndPing(dsn string) error {
+	db, err := sql.Open(driver.DriverName, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.Ping()
+}
+
+// One of our parameters hidden from an exact match (a BOM or a zero-width space pasted
+// with it, its '=' escaped) would reach the server as a session parameter while its
+// writer believes telemetry is off. sql.Open fails instead, naming the key as written
+// (quoted, so that what prints as nothing shows) and the name it must have; no session
+// is opened with it.
+func TestHiddenOwnParamFailsOpen(t *testing.T) {
+	srv, err := warehouse.NewServer(warehouse.WithTelemetryFlag(true))
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, srv.Close()) })
+	for _, tc := range []struct{ name, query, shown string }{
+		{"a BOM before it", "?%EF%BB%BFenableTelemetry=false", `"\ufeffenableTelemetry"="false"`},
+		{"a zero-width space in it", "?enable%E2%80%8BTelemetry=false", `"enable\u200bTelemetry"="false"`},
+		{"its '=' escaped", "?ansi_mode=true&enableTelemetry%3Dfalse", `enableTelemetry=false=""`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(srv.Sessions())
+			err := openAndPing(srv.DSN() + tc.query)
+			require.ErrorIs(t, err, driver.ErrInvalidParam)
+			assert.Contains(t, err.Error(), "DSN parameter "+tc.shown+": want the name enableTelemetry")
+			assert.NotContains(t, err.Error(), srv.Token())
+			assert.Len(t, srv.Sessions(), before, "no session opened")
+		})
+	}
 }

@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unsafe"
 
 	dbsql "github.com/databricks/databricks-sql-go"
@@ -363,14 +365,35 @@ func TestParseDSNTelemetryErrors(t *testing.T) {
 			t.Run(pair, func(t *testing.T) {
 				_, err := parseDSN(testDSN + "?ansi_mode=true&" + pair)
 				require.ErrorIs(t, err, ErrInvalidParam)
-				assert.Contains(t, err.Error(), name+"=")
-				assert.Contains(t, err.Error(), "with no spaces around them")
+				shown := name // quoted when it holds a character that prints as nothing
+				if strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) {
+					shown = strconv.QuoteToASCII(name)
+				}
+				assert.Contains(t, err.Error(), "DSN parameter "+shown+"=")
+				assert.Contains(t, err.Error(), "with no spaces or invisible characters around them")
 			})
 		}
 		t.Run(raw+" after a '#'", func(t *testing.T) {
 			_, err := parseDSN(testDSN + "?ansi_mode=true#" + raw + "=false")
 			require.ErrorIs(t, err, ErrInvalidParam)
 			assert.Contains(t, err.Error(), "unescaped '#'")
+		})
+	}
+	// And one of ours with an invisible character in it (a BOM pasted with the DSN, a
+	// zero-width space), or with its '=' escaped, which makes the whole pair the key.
+	for _, tc := range []struct{ raw, shown string }{
+		{"%EF%BB%BFenableTelemetry=false", `"\ufeffenableTelemetry"="false"`},
+		{"enable%E2%80%8BTelemetry=false", `"enable\u200bTelemetry"="false"`},
+		{"%E2%80%8Ctelemetry_batch_size=5", `"\u200ctelemetry_batch_size"="5"`},
+		{"enableTelemetry%3Dfalse", `enableTelemetry=false=""`},
+		{"enableTelemetry%3Dfalse;", `enableTelemetry=false=";"`},
+		{"telemetry_retry_count%3d2", `telemetry_retry_count=2=""`},
+	} {
+		t.Run(tc.raw, func(t *testing.T) {
+			_, err := parseDSN(testDSN + "?ansi_mode=true&" + tc.raw)
+			require.ErrorIs(t, err, ErrInvalidParam)
+			assert.Contains(t, err.Error(), "DSN parameter "+tc.shown+": want the name ")
+			assert.Contains(t, err.Error(), "an unescaped '=' before the value")
 		})
 	}
 	t.Run("two in another case: the first by name, every time", func(t *testing.T) {
