@@ -64,7 +64,7 @@ var (
 	secretElementRe = regexp.MustCompile(`(?i)(<[\w.-]*(?:signature|token|secret|password|credential)[\w.-]*>)[^<]*`)
 	// user:secret@host without a scheme (the Go driver's DSN: token:<pat>@host).
 	// The secret may hold '/' (an OAuth secret's base64), but not start with it: that
-	// is a URL's "scheme://", whose userinfo the URL rule took.
+	// is a URL's "scheme://", whose userinfo the URL rule took (see redactUserinfo).
 	userinfoRe = regexp.MustCompile("[A-Za-z0-9._%+\\-]+:[^@\\s/'\"`][^@\\s'\"`]*@")
 	// "Bearer" and a credential, after a space or a separator, maybe percent-encoded
 	// ("Bearer%20…", "Bearer+…" in a query); redactBearer decides on the credential.
@@ -81,9 +81,8 @@ var (
 	// Databricks tokens (PAT dapi…, dkea…, OAuth secrets dose…, dsapi…) and AWS key ids.
 	dbTokenRe     = regexp.MustCompile(`(?:dapi|dkea|dose|dsapi)[A-Za-z0-9]{16,}(?:-\d+)?|(?:AKIA|ASIA)[0-9A-Z]{16}`)
 	windowsPathRe = regexp.MustCompile(`(^|[^A-Za-z0-9])[A-Za-z]:[\\/](?:[^\\/\s'"<>|?*:]+[\\/])+`)
-	// A Windows home directory itself (its last element is a user name), and UNC paths.
+	// A Windows home directory itself (its last element is a user name).
 	windowsHomeRe = regexp.MustCompile(`(?i)(^|[^A-Za-z0-9])[A-Za-z]:[\\/](?:Users|Documents and Settings)[\\/][^\\/\s'"<>|?*:]+([\s'"<>|?*:,;)\]]|$)`)
-	uncPathRe     = regexp.MustCompile(`\\\\[^\\/\s'"<>|?*:]+(?:\\[^\\/\s'"<>|?*:]+)*\\`)
 
 	redactRules = [...]redactRule{
 		{need: []string{"private key-----"}, re: pemKeyRe, repl: "${1}" + Redacted + "${2}"},
@@ -131,14 +130,14 @@ var (
 		{need: []string{"sharedkey"}, re: sharedKeyRe, repl: "${1} " + Redacted},
 		{need: []string{"eyj"}, re: jwtRe, repl: Redacted},
 		{need: []string{"dapi", "dkea", "dose", "dsapi", "akia", "asia"}, re: dbTokenRe, repl: Redacted},
-		{need: []string{"@"}, pre: hasUserinfo, re: userinfoRe, repl: Redacted + "@"},
+		{need: []string{"@"}, pre: hasUserinfo, re: userinfoRe, fn: redactUserinfo},
 		// Paths, addresses, then numbers, before the rules that read the characters around
 		// a quote: what those saw in the first pass ("/home/x" before a quote, a digit) must
 		// not have changed ("~", "?") in the second.
 		{need: []string{"/"}, apply: redactUnixPaths},
 		{need: []string{`:\`, ":/"}, pre: hasDrive, re: windowsHomeRe, repl: "${1}~${2}"},
 		{need: []string{`:\`, ":/"}, pre: hasDrive, re: windowsPathRe, fn: redactWindowsPath},
-		{need: []string{`\\`}, re: uncPathRe, repl: `[PATH]\`},
+		{need: []string{`\\`}, apply: redactUNCPaths},
 		// Addresses before numbers: a digit of an address (alice@163.com) must not hide it.
 		{need: []string{"@"}, apply: redactEmails},
 		{need: digits, apply: redactNumbers},
@@ -545,11 +544,12 @@ var authSchemeRe = regexp.MustCompile(`(?i)^(?:` + authSchemes + `)$`)
 // redactAuthHeader rewrites an authHeaderRe match: the credential goes; the header's
 // name and separator stay, and so does the scheme, followed by one space (a later pass
 // must read it as before, whatever the number rule did to an encoded space). A lone
-// scheme's name is no credential, nor is one redacted already: the header was, in a
-// first pass ("Authorization: Bearer [REDACTED]", "Authorization: [REDACTED]").
+// scheme's name is no credential, nor is a mark: the header was redacted in a first
+// pass ("Authorization: Bearer [REDACTED]", "Authorization: [REDACTED]"), or what
+// follows it ("Authorization:[PATH]\x").
 func redactAuthHeader(m string) string {
 	g := authHeaderRe.FindStringSubmatch(m)
-	if g == nil || g[2] == "" && (authSchemeRe.MatchString(g[4]) || g[4] == "REDACTED" && strings.HasSuffix(g[1], "[")) {
+	if g == nil || g[2] == "" && (authSchemeRe.MatchString(g[4]) || strings.HasSuffix(g[1], "[") && isMark(g[4])) {
 		return m
 	}
 	if g[2] == "" {
@@ -557,6 +557,10 @@ func redactAuthHeader(m string) string {
 	}
 	return g[1] + g[2] + " " + Redacted
 }
+
+// isMark reports whether word is the inside of a mark a rule writes: [REDACTED],
+// [PATH], [EMAIL].
+func isMark(word string) bool { return word == "REDACTED" || word == "PATH" || word == "EMAIL" }
 
 // redactBearer rewrites a bearerRe match: "Bearer" and its credential. After a separator
 // (':', '=', an encoded space or '+') the word is a credential whatever it is; after
@@ -613,6 +617,9 @@ func redactWindowsPath(m string) string {
 		prefix = m[:1]
 	}
 	sep := m[len(m)-1:]
+	if c := strings.IndexByte(m, ':'); m[c+2:] == "[PATH]"+sep {
+		return m // a path redacted already, after a drive of its own ("C:\C:\dir\")
+	}
 	return prefix + "[PATH]" + sep
 }
 
@@ -720,6 +727,70 @@ func isWordChar(c byte) bool {
 }
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// redactUNCPaths rewrites the Windows paths that a doubled backslash starts: UNC paths
+// (\\server\share\dir\file), the same escaped as a JSON or Go string holds them but
+// unquoted (\\\\server\\share\\…), and drive paths so escaped (C:\\Users\\alice\\x.txt),
+// which the drive rules do not read. Every element but the last goes, as "[PATH]\"; a
+// path ending in a backslash goes whole, and so does a home directory (an element
+// after "Users", a user's name), as "~". A run of backslashes of any length separates
+// elements, so that paths run together are one (the first's file name goes with the
+// next one's directories): what is left has no doubled backslash for another pass.
+func redactUNCPaths(s string) string {
+	w := rewriter{s: s}
+	for i := 0; i+1 < len(s); {
+		if s[i] != '\\' || s[i+1] != '\\' || i > 0 && s[i-1] == '\\' {
+			i++
+			continue
+		}
+		start := i
+		if i >= 2 && s[i-1] == ':' && isLetter(s[i-2]) && (i == 2 || !isWordChar(s[i-3])) {
+			start = i - 2 // a drive: C:\\Users…
+		}
+		// Walk the elements; at each turn s[j] is a backslash.
+		elems, j := 0, i
+		var prev, last string // the last two elements
+		last0 := 0            // where the last one starts
+		trailing := false     // the path ends in a backslash
+		for {
+			for j < len(s) && s[j] == '\\' {
+				j++
+			}
+			k := j
+			for k < len(s) && isWinPathByte(s[k]) {
+				k++
+			}
+			if k == j {
+				trailing = true
+				break
+			}
+			elems++
+			prev, last, last0, j = last, s[j:k], j, k
+			if j == len(s) || s[j] != '\\' {
+				break
+			}
+		}
+		switch {
+		case elems == 0 || elems == 1 && !trailing:
+			// "\\" alone, "\\server" alone: no path
+		case trailing:
+			w.replace(start, j, `[PATH]\`)
+		case strings.EqualFold(prev, "users"):
+			// The sentence's punctuation after the name stays.
+			w.replace(start, last0+len(strings.TrimRight(last, ".,;)]}")), "~")
+		default:
+			w.replace(start, last0, `[PATH]\`)
+		}
+		i = j
+	}
+	return w.String()
+}
+
+// isWinPathByte reports whether c may be in an element of a Windows path: no separator,
+// space, quote, nor a character Windows forbids in a name.
+func isWinPathByte(c byte) bool {
+	return c != '\\' && c != '/' && !isSpaceAny(c) && strings.IndexByte(`'"<>|?*:`, c) < 0
+}
 
 func isSpaceAny(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
@@ -1035,6 +1106,16 @@ func redactEmails(s string) string {
 		i = end - 1
 	}
 	return w.String()
+}
+
+// redactUserinfo rewrites a userinfoRe match, user and secret, as "[REDACTED]@"; but
+// not a path that a first pass redacted after a colon ("SQLSTATE:/home/u/@" became
+// "SQLSTATE:[PATH]/@", no userinfo then, and none now).
+func redactUserinfo(m string) string {
+	if secret := m[strings.IndexByte(m, ':')+1:]; strings.HasPrefix(secret, "[PATH]") {
+		return m
+	}
+	return Redacted + "@"
 }
 
 // hasUserinfo reports whether some '@' follows a "name:secret" run (no space or quote

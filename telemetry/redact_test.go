@@ -156,6 +156,13 @@ func TestRedact(t *testing.T) {
 		{"windows path", `open C:\Users\carol\AppData\app.log failed`, `open [PATH]\app.log failed`},
 		{"windows home directory itself", `cd C:\Users\alice: denied`, `cd ~: denied`},
 		{"unc path", `open \\fileserver\users\alice\report.xlsx failed`, `open [PATH]\report.xlsx failed`},
+		{"unc paths run together", `\\hostA\s\f.txt;\\hostB\s\g.txt or \\srv\share\\srv2\share2\ or \\a\s\\b\s\\c\s\\d\s\x`,
+			`[PATH]\g.txt or [PATH]\ or [PATH]\x`},
+		{"unc path after a drive", `path C:\\\corp-fs\share\file.txt`, `path [PATH]\file.txt`},
+		{"escaped paths, unquoted", `open C:\\Users\\alice\\secret\\x.txt or \\\\fileserver\\users\\bob\\r.xlsx failed`,
+			`open [PATH]\x.txt or [PATH]\r.xlsx failed`},
+		{"home directories, unc or escaped", `at C:\\Users\\alice, then \\srv\Users\bob failed`, `at ~, then ~ failed`},
+		{"a server alone stays", `\\server and a\\b`, `\\server and a\\b`},
 		{"file url", "open file:///home/alice/projects/q3/report.csv: no such file", "open file://[PATH]/report.csv: no such file"},
 		{"path in backticks", "cannot read `/home/alice/data/x.parquet`", "cannot read `?`"},
 		{"path in braces", "path {/home/alice/data/x.parquet}", "path {[PATH]/x.parquet}"},
@@ -409,6 +416,8 @@ func FuzzRedact(f *testing.F) {
 		{"abc/defghij+kl==", "token:%s@host.example:443/sql/1.0"},
 		{"pa55/w0rd", "https://user:%s@host.example/x"},
 		{"pa#55w0rd", "https://user:%s@host.example/x"},
+		{"hostD-share", `\\a\s\\b\s\\c\s\\%s\s\x`},
+		{"carol-home", `C:\\Users\\%s\\x.txt`},
 	}
 	f.Fuzz(func(t *testing.T, prefix, suffix string) {
 		for _, s := range secrets {
