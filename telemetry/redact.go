@@ -160,7 +160,7 @@ func bareValue(pattern string, need ...string) redactRule {
 // MaxRedactedLen bytes. It is meant for error messages and stack traces:
 //
 //   - Bearer and Basic credentials (and the credential of an Authorization header of
-//     any scheme), JWTs, Databricks tokens (dapi…, dkea…, dose…,
+//     any scheme, or a bare token in one, also percent-encoded), JWTs, Databricks tokens (dapi…, dkea…, dose…,
 //     dsapi…) and AWS access key ids, and Azure Storage's "SharedKey account:signature";
 //   - password, pwd, token, secret, client_secret, access_token, refresh_token, api_key,
 //     signature, sig (a SAS signature), private_key, cookie, AccountKey and SharedAccessKey (Azure) and similar keys, in JSON ("k": "v", or \"k\": \"v\" for JSON quoted in a JSON
@@ -187,13 +187,16 @@ func bareValue(pattern string, need ...string) redactRule {
 //     parts of dates and times; error classes, SQLSTATEs, positions ("line 1, pos 7"),
 //     HTTP statuses, type sizes (Decimal(5, 2)), ports and file lines stay;
 //   - the directories of absolute paths (home and application directories), Unix,
-//     Windows, UNC (\\server\share\…) and file:// URLs: only the last element stays,
+//     Windows, UNC (\\server\share\…), the same escaped (C:\\Users\\…) and file://
+//     URLs: only the last element stays,
 //     "/home/alice/app/main.go:12" → "[PATH]/main.go:12", and a home directory itself
 //     becomes "~";
 //   - e-mail addresses.
 //
 // Longer results are redacted, truncated (dropping a word cut in two) and redacted again.
-// Redact is safe for concurrent use, never panics, and Redact(Redact(s)) == Redact(s).
+// Redact is safe for concurrent use and never panics. Redact(Redact(s)) == Redact(s)
+// for what drivers, servers and libraries write; on contrived mixes of what the rules
+// look for, a second pass may redact more, and never less.
 func Redact(s string) string {
 	if s == "" {
 		return ""
