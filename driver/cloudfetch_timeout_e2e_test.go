@@ -29,16 +29,7 @@ func TestCloudFetchDownloadsKeepTheDefaultClientsTimeout(t *testing.T) {
 	read := func(db *sql.DB) (int, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		rows, err := db.QueryContext(ctx, query)
-		if err != nil {
-			return 0, err
-		}
-		defer rows.Close()
-		n := 0
-		for rows.Next() {
-			n++
-		}
-		return n, rows.Err()
+		return queryRows(ctx, db, query)
 	}
 
 	for _, tc := range []struct {

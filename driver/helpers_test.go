@@ -1,6 +1,7 @@
 package driver_test
 
 import (
+	"context"
 	"database/sql"
 	"net"
 	"net/http"
@@ -57,4 +58,19 @@ func cloudFetchServer(t *testing.T) *warehouse.Server {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Close() })
 	return srv
+}
+
+// queryRows runs query on db and reads its rows to the end: how many, and the error
+// that ended them.
+func queryRows(ctx context.Context, db *sql.DB, query string) (int, error) {
+	rows, err := db.QueryContext(ctx, query)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	return n, rows.Err()
 }

@@ -3,13 +3,20 @@ package driver_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/driver"
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
 // redirectingStore answers every CloudFetch link with a 307 to a second URL that serves
@@ -62,4 +69,68 @@ func TestRedirectedDownloadIsAChunk(t *testing.T) {
 	assert.Equal(t, int32(3), op.ChunkDetails.TotalChunksPresent)
 	assert.Equal(t, int32(3), op.ChunkDetails.TotalChunksIterated, "the files downloaded after a redirect")
 	assert.Zero(t, op.RetryCount, "a redirect is no failed attempt")
+}
+
+// The program sets http.DefaultClient's redirect policy after sql.Open (in main, once
+// the pool exists): the raw driver's CloudFetch downloads obey it, as they use
+// http.DefaultClient itself, and so do the wrapped ones: the same error, no rows.
+func TestDefaultClientRedirectPolicySetAfterOpen(t *testing.T) {
+	srv := cloudFetchServer(t)
+	useDefaultClientTransport(t, redirectingStore{next: http.DefaultTransport})
+	raw, wrapped := rawAndWrapped(t, srv) // both opened before the policy is set
+	// The policy is lifted when the test ends, not unset: downloads the closed rows
+	// cancelled may still be reading http.DefaultClient's field. Lifted, it is net/http's
+	// default.
+	var refuse atomic.Bool
+	refuse.Store(true)
+	t.Cleanup(func() { refuse.Store(false) })
+	require.Nil(t, http.DefaultClient.CheckRedirect, "no other test sets a policy")
+	http.DefaultClient.CheckRedirect = func(_ *http.Request, via []*http.Request) error {
+		switch {
+		case refuse.Load():
+			return errors.New("policy: no redirects")
+		case len(via) >= 10:
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	const query = "SELECT range FROM range(25000)"
+	nRaw, errRaw := queryRows(context.Background(), raw, query)
+	nWrapped, errWrapped := queryRows(context.Background(), wrapped, query)
+	require.Error(t, errRaw, "the raw driver obeys the policy")
+	require.Error(t, errWrapped, "so does the wrapped one")
+	assert.Contains(t, errWrapped.Error(), "policy: no redirects")
+	assert.Equal(t, nRaw, nWrapped)
+}
+
+// A Thrift endpoint that answers each call with a 307 to the warehouse's path: the
+// driver's client follows it, sending the same body again, which is no retry.
+func TestThriftRedirectIsNoRetry(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	target, err := url.Parse(srv.URL())
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var redirects atomic.Int64
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/old" {
+			redirects.Add(1)
+			http.Redirect(w, r, warehouse.HTTPPath, http.StatusTemporaryRedirect)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	dsn := "http://token:" + url.QueryEscape(srv.Token()) + "@" + strings.TrimPrefix(front.URL, "http://") + "/old?enableTelemetry=true"
+	db, err := sql.Open(driver.DriverName, dsn)
+	require.NoError(t, err)
+	var v int
+	require.NoError(t, db.QueryRowContext(context.Background(), "SELECT 7").Scan(&v))
+	require.Equal(t, 7, v)
+	require.NoError(t, db.Close())
+	require.Positive(t, redirects.Load())
+	st := statementLogs(decodeLogs(t, srv))[statementID(t, srv, "SELECT 7")]
+	require.Len(t, st, 1)
+	assert.Zero(t, st[0].SQLOperation.RetryCount, "each call was redirected once, and none retried")
 }

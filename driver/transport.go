@@ -2,10 +2,12 @@ package driver
 
 import (
 	"crypto/tls"
+	"errors"
 	"io"
 	"math/bits"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -112,12 +114,44 @@ type downloadTransport struct {
 	base http.RoundTripper // nil: http.DefaultClient's transport at the time of the download
 }
 
-// downloadClient is the driver's client for its CloudFetch downloads: http.DefaultClient
-// as it is when the connector is made (its Timeout cuts a stalled download, which the
-// driver then makes again, as unwrapped), through downloadTransport.
+// downloadClient is the driver's client for its CloudFetch downloads, through
+// downloadTransport. Its redirect policy and cookie jar are http.DefaultClient's as they
+// are at each redirect and each request, as unwrapped, where the driver downloads with
+// http.DefaultClient itself: a program that sets them after sql.Open is obeyed. Its
+// Timeout is http.DefaultClient's when the connector is made (a client's Timeout is a
+// plain field, read as each download starts): one set later applies to connectors
+// made later.
 func downloadClient(t *transport) *http.Client {
-	dc := http.DefaultClient
-	return &http.Client{Transport: downloadTransport{t: t}, CheckRedirect: dc.CheckRedirect, Jar: dc.Jar, Timeout: dc.Timeout}
+	return &http.Client{Transport: downloadTransport{t: t}, CheckRedirect: defaultClientRedirect,
+		Jar: defaultClientJar{}, Timeout: http.DefaultClient.Timeout}
+}
+
+// defaultClientRedirect applies http.DefaultClient's redirect policy as it is now, or
+// net/http's default one when it has none: at most 10 redirects.
+func defaultClientRedirect(req *http.Request, via []*http.Request) error {
+	if check := http.DefaultClient.CheckRedirect; check != nil {
+		return check(req, via)
+	}
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects") // net/http's words
+	}
+	return nil
+}
+
+// defaultClientJar is http.DefaultClient's cookie jar as it is now, or none.
+type defaultClientJar struct{}
+
+func (defaultClientJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
+	if jar := http.DefaultClient.Jar; jar != nil {
+		jar.SetCookies(u, cookies)
+	}
+}
+
+func (defaultClientJar) Cookies(u *url.URL) []*http.Cookie {
+	if jar := http.DefaultClient.Jar; jar != nil {
+		return jar.Cookies(u)
+	}
+	return nil
 }
 
 func (d downloadTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -197,7 +231,10 @@ func (t *transport) thriftCall(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := t.base.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		if st != nil && req.ContentLength > 0 {
+		// A redirect that the driver's client follows sends the call on, the same body
+		// again for a 307 or a 308: that is no retry.
+		followed := err == nil && isRedirect(resp.StatusCode) && resp.Header.Get("Location") != ""
+		if st != nil && req.ContentLength > 0 && !followed {
 			st.failedCall.Store(req.ContentLength + 1)
 		}
 		return resp, err
