@@ -1,7 +1,9 @@
 package warehouse
 
 import (
+	"bytes"
 	"crypto/rand"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -133,6 +135,17 @@ func (s *Server) group(g Group, h http.Handler) http.Handler {
 		if !ok {
 			h.ServeHTTP(w, r)
 			return
+		}
+		// The body first, as the endpoint reads it: net/http notices a client that hangs
+		// up (and cancels r's context) only once the body is read, and a Latency or a Hang
+		// must end when the client gives up, not run on (or hold the handler) until Close.
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := readCapped(r.Body, s.cfg.maxBodyBytes)
+			if err != nil {
+				return // the client is gone, or its body broke: no one to answer
+			}
+			// Past the cap, the endpoint reads on from r.Body and refuses it, as unfaulted.
+			r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
 		}
 		if !s.sleep(r.Context(), f.Latency) {
 			s.abortIfClosing()

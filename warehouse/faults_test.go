@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -501,4 +502,45 @@ func TestStatementPastTheThresholdIsPolled(t *testing.T) {
 		resp := executeDirect(t, rc, sess, fmt.Sprintf("SELECT %d", i), 100, false)
 		require.Equal(t, tcli.TOperationState_RUNNING_STATE, resp.GetDirectResults().GetOperationStatus().GetOperationState(), "statement %d", i)
 	}
+}
+
+// A fault on the Thrift endpoint ends when its client gives up: a Latency's call is then
+// not run (the driver gave the statement up: running it late would be a statement no
+// one asked for any more), and a Hang's handler returns, not waiting for Close.
+func TestThriftFaultEndsWhenTheClientGivesUp(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	conn, err := db.Conn(context.Background())
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.PingContext(context.Background())) // the session, before the fault
+
+	const late = "CREATE TABLE given_up AS SELECT 1 AS x"
+	srv.InjectFaults(warehouse.GroupThrift, warehouse.Fault{Latency: 1500 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_, err = conn.ExecContext(ctx, late)
+	cancel()
+	require.Error(t, err, "the driver gave up")
+	time.Sleep(2500 * time.Millisecond) // past the latency
+	for _, st := range srv.Statements() {
+		assert.NotEqual(t, late, st.SQL, "a statement its client gave up on ran after the latency")
+	}
+
+	srv.InjectFaults(warehouse.GroupThrift, warehouse.Fault{Hang: true})
+	served := srv.FaultsServed(warehouse.GroupThrift)
+	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_, err = conn.ExecContext(ctx, "SELECT 1")
+	cancel()
+	require.Error(t, err)
+	require.Equal(t, served+1, srv.FaultsServed(warehouse.GroupThrift))
+	// The hung handler returned: its connection's goroutines with it.
+	assert.Eventually(t, func() bool { return hungHandlers() == 0 }, 5*time.Second, 20*time.Millisecond,
+		"the hung handler still runs after its client gave up")
+}
+
+// hungHandlers counts the goroutines waiting in a fault's Hang.
+func hungHandlers() int {
+	buf := make([]byte, 1<<20)
+	n := runtime.Stack(buf, true)
+	return strings.Count(string(buf[:n]), "(*Server).group.func") // maybe inlined in NewServer
 }
