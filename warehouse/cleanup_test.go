@@ -378,3 +378,18 @@ func TestSlowReaderKeepsSession(t *testing.T) {
 	require.NoError(t, rows.Err())
 	assert.Equal(t, 400, n)
 }
+
+// Close ends the sessions still open, and their records say so (SessionRecord.ClosedAt
+// is zero only while a session is open), as the records outlive Close.
+func TestCloseRecordsTheSessionsItEnds(t *testing.T) {
+	srv := start(t)
+	sess := openRawSession(t, rawClient(t, srv, http.DefaultTransport))
+	require.NotNil(t, sess)
+	require.Len(t, srv.Sessions(), 1)
+	require.True(t, srv.Sessions()[0].ClosedAt.IsZero(), "open")
+	before := time.Now()
+	require.NoError(t, srv.Close())
+	rec := srv.Sessions()[0]
+	assert.False(t, rec.ClosedAt.Before(before), "closed by Close, at %v", rec.ClosedAt)
+	assert.False(t, rec.Expired, "ended by Close, not by its idle timeout")
+}

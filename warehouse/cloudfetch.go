@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -77,10 +78,10 @@ func (s *Server) publishChunks(op *operation, res *encodedResult) ([]*tcli.TSpar
 	return links, nil
 }
 
-// handOutLinksLocked returns the operation's links [from, to) as they go out in a page:
-// each expires linkTTL from now, as a presigned URL made for the page would. Called with
-// s.mu held.
-func (s *Server) handOutLinksLocked(op *operation, from, to int) []*tcli.TSparkArrowResultLink {
+// handOutLinksLocked returns the operation's links [from, to) as they go out in a page,
+// on base (linkBase): each expires linkTTL from now, as a presigned URL made for the page
+// would. Called with s.mu held.
+func (s *Server) handOutLinksLocked(op *operation, from, to int, base string) []*tcli.TSparkArrowResultLink {
 	expires := time.Now().Add(s.cfg.linkTTL)
 	out := make([]*tcli.TSparkArrowResultLink, 0, to-from)
 	for i := from; i < to; i++ {
@@ -89,12 +90,24 @@ func (s *Server) handOutLinksLocked(op *operation, from, to int) []*tcli.TSparkA
 		if c, ok := s.chunks[token]; ok {
 			c.expires = expires
 			// Like a presigned URL, the link carries its credentials in the query string.
-			link.FileLink = fmt.Sprintf("%s/cloudfetch/%s?X-Expires=%d&X-Signature=%s", s.baseURL, token, expires.Unix(), c.signature)
+			link.FileLink = fmt.Sprintf("%s/cloudfetch/%s?X-Expires=%d&X-Signature=%s", base, token, expires.Unix(), c.signature)
 			link.ExpiryTime = expires.Unix()
 		}
 		out = append(out, &link)
 	}
 	return out
+}
+
+// linkBase is the base URL of the CloudFetch links a Thrift call hands out: the server's
+// (URL); but on a server listening on every address, the host its client reached it by
+// (the call's Host), as 127.0.0.1 is not that server for a client on another machine.
+func (s *Server) linkBase(ctx context.Context) string {
+	if tcp, ok := s.ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		if host, _ := ctx.Value(hostKey{}).(string); host != "" {
+			return "http://" + host
+		}
+	}
+	return s.baseURL
 }
 
 // serveChunk serves one CloudFetch file, as often as asked while its link is valid; one

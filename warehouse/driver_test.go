@@ -566,6 +566,14 @@ func TestDMLAndTransactions(t *testing.T) {
 	require.NoError(t, err)
 	n, _ = res.RowsAffected()
 	assert.Equal(t, int64(2), n)
+	// With RETURNING (DuckDB's, not Databricks SQL's), the rows modified, not a value
+	// of the first one returned.
+	res, err = db.Exec("INSERT INTO items VALUES (40, 'x'), (41, 'y') RETURNING id")
+	require.NoError(t, err)
+	n, _ = res.RowsAffected()
+	assert.Equal(t, int64(2), n)
+	_, err = db.Exec("DELETE FROM items WHERE id >= 40")
+	require.NoError(t, err)
 
 	_, err = db.Exec("BEGIN TRANSACTION")
 	require.NoError(t, err)

@@ -80,7 +80,9 @@ func defaultConfig() config {
 // "dapi…" token).
 func WithToken(token string) Option { return func(c *config) { c.token = token } }
 
-// WithAddr sets the listen address (default "127.0.0.1:0", a random loopback port).
+// WithAddr sets the listen address (default "127.0.0.1:0", a random loopback port). A
+// server on every address (":8080", "0.0.0.0:8080") hands out its CloudFetch links on
+// the host each client reached it by, so that a client on another machine downloads them.
 func WithAddr(addr string) Option { return func(c *config) { c.addr = addr } }
 
 // WithTelemetryHandler answers /telemetry-ext and /telemetry-unauth instead of the default
@@ -331,8 +333,10 @@ func (s *Server) Close() error {
 	s.sessions, s.ops, s.chunks = map[string]*session{}, map[string]*operation{}, map[string]*chunk{}
 	s.served, s.servedBytes = nil, 0
 	s.mu.Unlock()
+	now := time.Now()
 	for _, sess := range sessions {
 		_ = sess.conn.Close()
+		s.rec.session(sess.id, func(r *SessionRecord) { r.ClosedAt = now }) // the records outlive Close
 	}
 	err = errors.Join(err, s.db.Close(), s.conn.Close())
 	if errors.Is(err, http.ErrServerClosed) {

@@ -334,7 +334,7 @@ func (v *service) ExecuteStatement(ctx context.Context, req *tcli.TExecuteStatem
 	default:
 	}
 	if within {
-		resp.DirectResults = s.directResults(op)
+		resp.DirectResults = s.directResults(op, s.linkBase(ctx))
 	} else {
 		s.rec.statement(op.id, func(r *StatementRecord) { r.Async = true })
 		resp.DirectResults = &tcli.TSparkDirectResults{OperationStatus: &tcli.TGetOperationStatusResp{
@@ -345,8 +345,9 @@ func (v *service) ExecuteStatement(ctx context.Context, req *tcli.TExecuteStatem
 }
 
 // directResults answers a statement that finished within ExecuteStatement: its status,
-// schema and first page, and closeOperation when that page holds everything.
-func (s *Server) directResults(op *operation) *tcli.TSparkDirectResults {
+// schema and first page (its CloudFetch links on base), and closeOperation when that
+// page holds everything.
+func (s *Server) directResults(op *operation, base string) *tcli.TSparkDirectResults {
 	dr := &tcli.TSparkDirectResults{OperationStatus: op.status()}
 	if op.state != tcli.TOperationState_FINISHED_STATE {
 		// The metadata too, though empty: the driver's Exec asks whether the statement was
@@ -358,7 +359,7 @@ func (s *Server) directResults(op *operation) *tcli.TSparkDirectResults {
 		return dr
 	}
 	dr.ResultSetMetadata = op.metadata()
-	page, more := s.nextPage(op, op.maxRows)
+	page, more := s.nextPage(op, op.maxRows, base)
 	dr.ResultSet = &tcli.TFetchResultsResp{Status: success(), HasMoreRows: ptr(more), Results: page, ResultSetMetadata: dr.ResultSetMetadata}
 	if !more {
 		s.closeOperation(op)
@@ -452,9 +453,17 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 	op.encodeOps.loc = op.sess.loc // run holds the session's lock
 	switch kind {
 	case kindDML:
+		// DuckDB answers DML with one row: the count, in a column named Count; with
+		// RETURNING (which Databricks SQL does not have), with a row per row modified.
 		var n int64
-		if rows.Next() {
-			_ = rows.Scan(&n)
+		if cols, _ := rows.Columns(); len(cols) == 1 && cols[0] == "Count" {
+			if rows.Next() {
+				_ = rows.Scan(&n)
+			}
+		} else {
+			for rows.Next() {
+				n++
+			}
 		}
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return err
@@ -553,8 +562,9 @@ func (op *operation) metadata() *tcli.TGetResultSetMetadataResp {
 }
 
 // nextPage returns the operation's next page of results and whether more follow.
-// A page holds at most maxRows rows in whole batches (at least one batch).
-func (s *Server) nextPage(op *operation, maxRows int64) (*tcli.TRowSet, bool) {
+// A page holds at most maxRows rows in whole batches (at least one batch); its CloudFetch
+// links are on base (linkBase).
+func (s *Server) nextPage(op *operation, maxRows int64, base string) (*tcli.TRowSet, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res := op.res
@@ -569,7 +579,7 @@ func (s *Server) nextPage(op *operation, maxRows int64) (*tcli.TRowSet, bool) {
 		if op.cursor < end {
 			rs.StartRowOffset = op.links[op.cursor].StartRowOffset
 		}
-		rs.ResultLinks = s.handOutLinksLocked(op, op.cursor, end)
+		rs.ResultLinks = s.handOutLinksLocked(op, op.cursor, end, base)
 		op.cursor = end
 		return rs, op.cursor < len(op.links)
 	}
@@ -758,7 +768,7 @@ func (v *service) GetResultSetMetadata(_ context.Context, req *tcli.TGetResultSe
 	return op.metadata(), nil
 }
 
-func (v *service) FetchResults(_ context.Context, req *tcli.TFetchResultsReq) (*tcli.TFetchResultsResp, error) {
+func (v *service) FetchResults(ctx context.Context, req *tcli.TFetchResultsReq) (*tcli.TFetchResultsResp, error) {
 	if req == nil {
 		return &tcli.TFetchResultsResp{Status: missingRequest()}, nil
 	}
@@ -784,6 +794,6 @@ func (v *service) FetchResults(_ context.Context, req *tcli.TFetchResultsReq) (*
 		maxRows = req.MaxRows
 	}
 	v.s.rec.statement(op.id, func(r *StatementRecord) { r.Fetches++ })
-	page, more := v.s.nextPage(op, maxRows)
+	page, more := v.s.nextPage(op, maxRows, v.s.linkBase(ctx))
 	return &tcli.TFetchResultsResp{Status: success(), HasMoreRows: ptr(more), Results: page, ResultSetMetadata: op.metadata()}, nil
 }

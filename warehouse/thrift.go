@@ -16,6 +16,9 @@ import (
 
 type headerKey struct{}
 
+// hostKey keys the Thrift call's Host (what its client dialled) in its context.
+type hostKey struct{}
+
 // thriftHandler serves one Thrift call per POST, as the driver's THttpClient sends them.
 type thriftHandler struct {
 	s         *Server
@@ -72,7 +75,7 @@ func (h *thriftHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	in := thrift.NewTMemoryBufferLen(len(body))
 	_, _ = in.Write(body)
 	out := thrift.NewTMemoryBuffer()
-	ctx := context.WithValue(r.Context(), headerKey{}, r.Header)
+	ctx := context.WithValue(context.WithValue(r.Context(), headerKey{}, r.Header), hostKey{}, r.Host)
 	_, perr := h.processor.Process(ctx, thrift.NewTBinaryProtocolConf(in, h.conf), thrift.NewTBinaryProtocolConf(out, h.conf))
 	if out.Len() == 0 {
 		msg := "Thrift call failed"
