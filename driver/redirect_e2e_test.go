@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -73,18 +74,50 @@ func TestRedirectedDownloadIsAChunk(t *testing.T) {
 
 // The program sets http.DefaultClient's redirect policy after sql.Open (in main, once
 // the pool exists): the raw driver's CloudFetch downloads obey it, as they use
-// http.DefaultClient itself, and so do the wrapped ones: the same error, no rows.
+// http.DefaultClient itself, and so do the wrapped ones: the same error, no rows. The
+// warehouse, on every address, hands out its links on the host the driver reached it by:
+// a front, which redirects every download to the warehouse itself.
 func TestDefaultClientRedirectPolicySetAfterOpen(t *testing.T) {
-	srv := cloudFetchServer(t)
-	useDefaultClientTransport(t, redirectingStore{next: http.DefaultTransport})
-	raw, wrapped := rawAndWrapped(t, srv) // both opened before the policy is set
-	// The policy is lifted when the test ends, not unset: downloads the closed rows
-	// cancelled may still be reading http.DefaultClient's field. Lifted, it is net/http's
+	srv, err := warehouse.NewServer(warehouse.WithAddr("0.0.0.0:0"),
+		warehouse.WithCloudFetchThreshold(10000), warehouse.WithChunkRows(10000), warehouse.WithBatchRows(5000))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	_, port, err := net.SplitHostPort(srv.Addr())
+	require.NoError(t, err)
+	target := &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", port)}
+	proxy := httputil.NewSingleHostReverseProxy(target) // the Host stays the front's
+	var redirects atomic.Int64
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/cloudfetch/") {
+			redirects.Add(1)
+			to := *target
+			to.Path, to.RawQuery = r.URL.Path, r.URL.RawQuery
+			http.Redirect(w, r, to.String(), http.StatusTemporaryRedirect)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	dsn := "http://token:" + url.QueryEscape(srv.Token()) + "@" + front.Listener.Addr().String() + warehouse.HTTPPath
+	raw, err := sql.Open("databricks", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = raw.Close() })
+	wrapped, err := sql.Open(driver.DriverName, dsn+"?enableTelemetry=true")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = wrapped.Close() })
+
+	const query = "SELECT range FROM range(25000)"
+	n, err := queryRows(context.Background(), wrapped, query)
+	require.NoError(t, err, "redirected downloads, followed")
+	require.Equal(t, 25000, n)
+	require.Positive(t, redirects.Load())
+
+	// The policy is lifted when the test ends, not unset: downloads the failed rows
+	// left may still be reading http.DefaultClient's field. Lifted, it is net/http's
 	// default.
 	var refuse atomic.Bool
 	refuse.Store(true)
 	t.Cleanup(func() { refuse.Store(false) })
-	require.Nil(t, http.DefaultClient.CheckRedirect, "no other test sets a policy")
 	http.DefaultClient.CheckRedirect = func(_ *http.Request, via []*http.Request) error {
 		switch {
 		case refuse.Load():
@@ -94,7 +127,6 @@ func TestDefaultClientRedirectPolicySetAfterOpen(t *testing.T) {
 		}
 		return nil
 	}
-	const query = "SELECT range FROM range(25000)"
 	nRaw, errRaw := queryRows(context.Background(), raw, query)
 	nWrapped, errWrapped := queryRows(context.Background(), wrapped, query)
 	require.Error(t, errRaw, "the raw driver obeys the policy")
