@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -112,27 +113,35 @@ func TestDefaultClientRedirectPolicySetAfterOpen(t *testing.T) {
 	require.Equal(t, 25000, n)
 	require.Positive(t, redirects.Load())
 
-	// The policy is lifted when the test ends, not unset: downloads the failed rows
-	// left may still be reading http.DefaultClient's field. Lifted, it is net/http's
-	// default.
-	var refuse atomic.Bool
-	refuse.Store(true)
-	t.Cleanup(func() { refuse.Store(false) })
-	http.DefaultClient.CheckRedirect = func(_ *http.Request, via []*http.Request) error {
-		switch {
-		case refuse.Load():
-			return errors.New("policy: no redirects")
-		case len(via) >= 10:
-			return errors.New("stopped after 10 redirects")
-		}
-		return nil
-	}
+	refusingRedirects.set.Do(func() { http.DefaultClient.CheckRedirect = refuseWhileOn })
+	refusingRedirects.on.Store(true)
+	t.Cleanup(func() { refusingRedirects.on.Store(false) })
 	nRaw, errRaw := queryRows(context.Background(), raw, query)
 	nWrapped, errWrapped := queryRows(context.Background(), wrapped, query)
 	require.Error(t, errRaw, "the raw driver obeys the policy")
 	require.Error(t, errWrapped, "so does the wrapped one")
 	assert.Contains(t, errWrapped.Error(), "policy: no redirects")
 	assert.Equal(t, nRaw, nWrapped)
+}
+
+// refusingRedirects is http.DefaultClient's redirect policy for the tests, set once: it is
+// turned off when a test ends, not unset, as downloads its failed rows left may still be
+// reading http.DefaultClient's field.
+var refusingRedirects struct {
+	set sync.Once
+	on  atomic.Bool
+}
+
+// refuseWhileOn refuses every redirect while refusingRedirects is on; else it is
+// net/http's default policy.
+func refuseWhileOn(_ *http.Request, via []*http.Request) error {
+	switch {
+	case refusingRedirects.on.Load():
+		return errors.New("policy: no redirects")
+	case len(via) >= 10:
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
 }
 
 // A Thrift endpoint that answers each call with a 307 to the warehouse's path: the
