@@ -107,9 +107,6 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 		}
 		notes = append(notes, "against a real warehouse there is no outage and no ingest to ask: the cross-check of exported logs against the ingest is skipped; exported logs are checked against the batches the telemetry endpoint acknowledged on the wire.")
 	}
-	if o.telemetryOut != "" {
-		notes = append(notes, fmt.Sprintf("-telemetry-out %s: every log of every batch the telemetry endpoint acknowledged, as JSON lines, teed from the exporter's HTTP client.", o.telemetryOut))
-	}
 	hosts := driver.NewHosts(hostOpts...)
 	conn, err := driver.OpenConnector(dsn, driver.WithHosts(hosts))
 	if err != nil {
@@ -174,8 +171,15 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 		// The workers' context: Ctrl-C's, and cancelled drainGrace after the budget.
 		runCtx, cancelRun := context.WithCancel(ctx)
 		defer cancelRun()
+		// runEnded ends when the workers are done, or the grace after their cancel
+		// (drainGrace after the budget) has passed: a cancel does not reach a call the
+		// driver makes with a context of its own (its status polls), and a warehouse that
+		// never answers one would hold the demo for the driver's 15 minutes.
+		runEnded, endRun := context.WithCancel(context.Background())
+		defer endRun()
 		go func() {
 			defer close(runDone)
+			defer endRun()
 			wl.run(runCtx, live.add)
 		}()
 		var drained atomic.Int64 // statements cancelled after the budget
@@ -191,6 +195,7 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 				drained.Store(n)
 				ui.event(fmt.Sprintf("%d statement(s) still running %s after the budget was spent: cancelled (the warehouse did not answer them)", n, cmp.Or(o.drainGrace, drainGrace)))
 				cancelRun()
+				time.AfterFunc(cmp.Or(o.drainGrace, stopGrace), endRun)
 			}
 		}()
 		phases := 1 // the workload against a real warehouse; baseline, outage, recovery locally
@@ -223,23 +228,27 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 		if local {
 			phase(phaseBaseline, "mixed workload, telemetry healthy, until a quarter of "+budgetText,
 				func() float64 { return min(1, b.fraction()*4) }, func() string { return live.status(0) },
-				func() { waitUntil(ctx, runDone, func() bool { return b.fraction() >= 0.25 }) })
+				func() { waitUntil(ctx, runEnded.Done(), func() bool { return b.fraction() >= 0.25 }) })
 			ot := &outage{srv: out.srv, transitions: conn.Transitions, attempts: localRetryCount + 1,
 				attemptTimeout: attemptTimeout, ui: ui, since: since}
 			phase(phaseOutage, "telemetry endpoint down until the breaker has opened and closed again; the workload goes on",
 				ot.fraction, func() string { return ot.currentStage() + " · " + live.status(1) },
-				func() { r := ot.run(ctx, runDone); outageRes = &r })
+				func() { r := ot.run(ctx, runEnded.Done()); outageRes = &r })
 			phase(phaseRecovery, "telemetry healthy again, until "+budgetText+" is spent",
 				b.fraction, func() string { return live.status(2) },
-				func() { waitUntil(ctx, runDone, func() bool { return false }) })
+				func() { waitUntil(ctx, runEnded.Done(), func() bool { return false }) })
 		} else {
 			phase(phaseWorkload, "mixed workload until "+budgetText+" is spent",
 				b.fraction, func() string { return live.status(0) },
-				func() { waitUntil(ctx, runDone, func() bool { return false }) })
+				func() { waitUntil(ctx, runEnded.Done(), func() bool { return false }) })
 		}
-		if !waitOrStop(runDone, stopping) {
+		switch {
+		case !waitOrStop(runEnded.Done(), stopping):
 			stuck := wl.running.Load()
 			notes = append(notes, fmt.Sprintf("%d statement(s) still waited for the warehouse %s after Ctrl-C, when the demo stopped waiting: they are not in the report.", stuck, stopGrace))
+		case !isDone(runDone):
+			stuck := wl.running.Load()
+			notes = append(notes, fmt.Sprintf("%d statement(s) still waited for the warehouse %s after they were cancelled, when the demo stopped waiting (the driver's status polls do not take a cancel): they are not in the report.", stuck, cmp.Or(o.drainGrace, stopGrace)))
 		}
 		if n := drained.Load(); n > 0 {
 			notes = append(notes, fmt.Sprintf("%d statement(s) were still running %s after the budget was spent: the demo cancelled them (counted as interrupted, not as errors). The warehouse did not answer them in time: a gateway holding the calls, a network gone quiet, or a warehouse queueing them.", n, cmp.Or(o.drainGrace, drainGrace)))
@@ -280,6 +289,13 @@ func execute(ctx context.Context, o options, progress io.Writer, tty bool, teeOu
 	hostsErr := hosts.Close(cctx)
 	cancel()
 	teeErr := tee.close()
+	switch {
+	case o.telemetryOut == "":
+	case teeErr != nil:
+		notes = append(notes, fmt.Sprintf("-telemetry-out %s was not written whole (the error is printed last).", o.telemetryOut))
+	default:
+		notes = append(notes, fmt.Sprintf("-telemetry-out %s: every log of every batch the telemetry endpoint acknowledged, as JSON lines, teed from the exporter's HTTP client.", o.telemetryOut))
+	}
 	stopWatch()
 	watch.Wait()
 	bw.report()
@@ -360,6 +376,16 @@ func waitUntil(ctx context.Context, done <-chan struct{}, cond func() bool) {
 	}
 }
 
+// isDone reports whether done is closed.
+func isDone(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
 // waitOrStop waits for done until stopping ends; it reports whether done closed.
 func waitOrStop(done <-chan struct{}, stopping context.Context) bool {
 	select {
@@ -405,6 +431,19 @@ func (b *breakerWatch) report() {
 }
 
 // dsnHost is the host of a DSN, without credentials, for display.
+// dsnHostname is the host name of a DSN (without its port), "" when it names none.
+func dsnHostname(dsn string) string {
+	s := dsn
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
 func dsnHost(dsn string) string {
 	if dsn == "" {
 		return ""

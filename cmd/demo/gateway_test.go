@@ -193,14 +193,7 @@ func TestHungWarehouseEndsAfterTheBudget(t *testing.T) {
 	// would outlive the test).
 	hung.Store(false)
 	release()
-	assert.Eventually(t, func() bool {
-		for _, s := range srv.Sessions() {
-			if s.ClosedAt.IsZero() {
-				return false
-			}
-		}
-		return true
-	}, 60*time.Second, 50*time.Millisecond, "the sessions close once the warehouse answers")
+	waitSessionsClosed(t, srv)
 	assert.Equal(t, exitFailed, code, "the table could not be dropped; stderr:\n%s", stderr)
 	require.NotNil(t, res)
 	require.NotNil(t, res.report)
@@ -232,4 +225,57 @@ func runHungDemo(t *testing.T, limit time.Duration) (code int, res *outcome, std
 		t.Fatalf("the run was still waiting for the warehouse %s after a 1 s budget; stderr:\n%s", limit, errOut.String())
 	}
 	return code, res, errOut.String()
+}
+
+// A warehouse that stops answering the status polls of the workload's statements: the
+// driver polls with a context of its own, which the demo's cancel does not reach, so
+// the polls would wait for the driver's 15 minutes. The demo stops waiting for them a
+// grace after their cancel, and reports them.
+func TestHungStatusPollsEndAfterTheBudget(t *testing.T) {
+	// Every statement is polled (answered RUNNING at once).
+	srv, err := warehouse.NewServer(warehouse.WithAsyncThreshold(time.Nanosecond))
+	require.NoError(t, err)
+	defer srv.Close()
+	var workload atomic.Bool
+	var held atomic.Int32
+	release := useGateway(t, srv, func(body []byte) gatewayAction {
+		if bytes.Contains(body, []byte("WHERE id = ?")) {
+			workload.Store(true)
+		}
+		// Once the workload runs, its first poll is never answered; the rest are (the
+		// other worker goes on, and the DROP has a connection).
+		if workload.Load() && bytes.Contains(body, []byte("GetOperationStatus")) && held.Add(1) == 1 {
+			return gwHang
+		}
+		return gwPass
+	})
+	code, res, stderr := runHungDemo(t, 30*time.Second)
+	// The poll the demo left goes on: the warehouse answers it now, and the test waits
+	// for the sessions' close (a driver still polling would outlive the test).
+	release()
+	waitSessionsClosed(t, srv)
+	require.Equal(t, exitOK, code, "stderr:\n%s", stderr)
+	require.NotNil(t, res)
+	r := res.report
+	require.NotNil(t, r)
+	assert.False(t, r.Interrupted, "no Ctrl-C")
+	notes := strings.Join(r.Notes, "\n")
+	assert.Contains(t, notes, "after the budget was spent")
+	assert.Contains(t, notes, "after they were cancelled, when the demo stopped waiting")
+	assert.Empty(t, demoTables(t, srv), "the table was dropped")
+}
+
+// waitSessionsClosed waits until every session of srv is closed: once the warehouse
+// answers again, what the demo left running ends (a driver still retrying would
+// outlive the test).
+func waitSessionsClosed(t *testing.T, srv *warehouse.Server) {
+	t.Helper()
+	assert.Eventually(t, func() bool {
+		for _, s := range srv.Sessions() {
+			if s.ClosedAt.IsZero() {
+				return false
+			}
+		}
+		return true
+	}, 60*time.Second, 50*time.Millisecond, "the sessions close once the warehouse answers")
 }

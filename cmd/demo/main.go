@@ -122,6 +122,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, tweak
 			return exitUsage, nil
 		}
 		_ = c.Close()
+		if dsnHostname(o.dsn) == "" {
+			// The driver says so only when it first connects, as a failure (exit 1).
+			fmt.Fprintf(stderr, "demo: invalid %s: it names no host (want token:<pat>@<host>:<port>/<http-path>[?params])\n", o.dsnSource)
+			return exitUsage, nil
+		}
 	}
 	var teeFile *os.File
 	var teeOut io.Writer // nil: no -telemetry-out
@@ -235,6 +240,9 @@ var dsnSecretRe = regexp.MustCompile(`(?i)[^:/@?\s]*:([^@/?\s]+)@|(?:accessToken
 // rest, quoted values included, so the reason stays readable (telemetry.Redact would
 // also blank every quoted value). Databricks-looking tokens go too, wherever they are.
 func redactDSN(msg, dsn string) string {
+	for _, secret := range userinfoSecrets(dsn) {
+		msg = replaceWhole(msg, secret, telemetry.Redacted)
+	}
 	for _, m := range dsnSecretRe.FindAllStringSubmatch(dsn, -1) {
 		for _, secret := range m[1:] {
 			if secret != "" {
@@ -243,6 +251,33 @@ func redactDSN(msg, dsn string) string {
 		}
 	}
 	return dbTokenRe.ReplaceAllString(msg, telemetry.Redacted)
+}
+
+// userinfoSecrets returns the password of the DSN's userinfo, read as people write it
+// (the regexp stops at '/', '?' or a space, which an unescaped secret may hold): what
+// lies between the first ':' and the last '@' before the query. And its part before a
+// '#', which URL parsers quote alone (they read the rest as the fragment).
+func userinfoSecrets(dsn string) []string {
+	rest := dsn
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	if q := strings.IndexByte(rest, '?'); q >= 0 && strings.LastIndexByte(rest[:q], '@') >= 0 {
+		rest = rest[:q]
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return nil
+	}
+	_, pass, ok := strings.Cut(rest[:at], ":")
+	if !ok || pass == "" {
+		return nil
+	}
+	out := []string{pass}
+	if before, _, cut := strings.Cut(pass, "#"); cut && before != "" {
+		out = append(out, before)
+	}
+	return out
 }
 
 // replaceWhole replaces secret in msg: everywhere when it is long enough to be a real

@@ -398,6 +398,8 @@ func TestBadUsage(t *testing.T) {
 		{"unparsable dsn", []string{"-dsn", "https://token:" + token + "@ex:ample:99/x"}, "", "invalid -dsn: "},
 		{"secret parameter", []string{"-dsn", "https://host:443/sql?authType=OauthM2M&clientID=x&clientSecret=" + token + "&timeout=abc"}, "", "invalid -dsn: "},
 		{"telemetry-out", []string{"-telemetry-out", filepath.Join(t.TempDir(), "no", "such", "dir", "x.jsonl")}, "", "-telemetry-out"},
+		{"dsn without a host", []string{"-dsn", "token:" + token + "@:1/x"}, "", "invalid -dsn: it names no host"},
+		{"a secret holding '/'", []string{"-dsn", "token:my/secret/pw@host:99999999/x"}, "", "invalid -dsn: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(envDSN, tc.env)
@@ -410,6 +412,7 @@ func TestBadUsage(t *testing.T) {
 			assert.True(t, strings.HasPrefix(msg, "demo: "), msg)
 			assert.Contains(t, msg, tc.want)
 			assert.NotContains(t, msg, token, "the DSN's token is never printed")
+			assert.NotContains(t, msg, "secret/pw", "nor a secret holding '/'")
 		})
 	}
 }
@@ -547,6 +550,14 @@ func TestRedactDSN(t *testing.T) {
 		{"a long token goes even inside a word", "mytokenvalue", "token:tokenvalu@h:443/p", "my[REDACTED]e"},
 		{"an 8-byte token is long enough to go inside a word", "xs3cretpwx", "token:s3cretpw@h:443/p", "x[REDACTED]x"},
 		{"a Databricks token anywhere", "auth dapi0123456789abcdef0123 refused", "h:443/p", "auth [REDACTED] refused"},
+		{"a secret holding '/'", `parse "https://token:my/secret/pw@host:99999999/x": invalid port`, "token:my/secret/pw@host:99999999/x",
+			`parse "https://token:[REDACTED]@host:99999999/x": invalid port`},
+		{"a secret holding a space", `parse "https://token:abc def@host:1/x": invalid character`, "token:abc def@host:1/x",
+			`parse "https://token:[REDACTED]@host:1/x": invalid character`},
+		{"a secret cut at '#' by the parser", `parse "https://token:p%40ss": invalid port`, "token:p%40ss#word@host:bad/x",
+			`parse "https://token:[REDACTED]": invalid port`},
+		{"an '@' in the query is no userinfo", "bad userAgentEntry=a@b", "token:s3cr3tpw@h:443/p?userAgentEntry=a@b",
+			"bad userAgentEntry=a@b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

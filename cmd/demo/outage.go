@@ -68,7 +68,8 @@ type outageResult struct {
 	Recovered float64 `json:"endpoint_recovered_s,omitempty"`
 	Closed    float64 `json:"breaker_closed_s,omitempty"`
 	Ended     float64 `json:"ended_s"`
-	Completed bool    `json:"completed"` // the breaker opened and closed again
+	Completed bool    `json:"completed"`     // the breaker opened and closed again
+	Served    int     `json:"faults_served"` // telemetry requests the faults answered
 	Note      string  `json:"note,omitempty"`
 }
 
@@ -93,11 +94,12 @@ func (o *outage) currentStage() string {
 
 // run drives the outage until the breaker has closed again, the workload ends (done) or
 // ctx is cancelled. The endpoint is always healthy again when run returns.
-func (o *outage) run(ctx context.Context, done <-chan struct{}) outageResult {
+func (o *outage) run(ctx context.Context, done <-chan struct{}) (res outageResult) {
 	defer o.srv.ClearFaults(warehouse.GroupTelemetry) // whichever way the outage ends
-	res := outageResult{Began: o.since().Seconds()}
+	res = outageResult{Began: o.since().Seconds()}
 	seen := len(o.transitions())
 	served := o.srv.FaultsServed(warehouse.GroupTelemetry)
+	defer func() { res.Served = o.srv.FaultsServed(warehouse.GroupTelemetry) - served }()
 	n503 := outage503Batches * o.attempts
 	o.srv.InjectFaults(warehouse.GroupTelemetry,
 		warehouse.Fault{Status: 503, Times: n503},

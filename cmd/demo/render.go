@@ -59,6 +59,9 @@ func writeText(w io.Writer, r *Report) {
 	if r.Setup > 0 {
 		setup = fmt.Sprintf(" (and %s for setup)", commas(int64(r.Setup)))
 	}
+	if r.Interrupts > 0 {
+		setup += fmt.Sprintf(", %s of them interrupted,", commas(int64(r.Interrupts)))
+	}
 	fmt.Fprintf(w, "%s statements%s in %.1f s on %d connections against %s (%s), %s.\n\n",
 		commas(int64(r.Statements)), setup, r.ElapsedS, r.Concurrency, where, r.Dialect, state)
 
@@ -130,6 +133,14 @@ func writePhases(w io.Writer, r *Report) {
 }
 
 func outageLine(o *outageResult) string {
+	if o.Served == 0 {
+		// Down, but no export came while it was: -queries 1, or a workload that ended first.
+		s := fmt.Sprintf("endpoint down from %.1f s to %.1f s, and no export came meanwhile", o.Began, o.Ended)
+		if o.Note != "" {
+			s += " (" + o.Note + ")"
+		}
+		return s
+	}
 	parts := []string{fmt.Sprintf("503s from %.1f s", o.Began)}
 	if o.Hang > 0 {
 		parts = append(parts, fmt.Sprintf("hang from %.1f s", o.Hang))
@@ -168,6 +179,9 @@ func writeHistogram(w io.Writer, r *Report) {
 	}
 	rightAligned(t, 1, 2)
 	t.Render()
+	if r.Interrupts > 0 {
+		fmt.Fprintf(w, "  but the %s interrupted, which have no latency to show.\n", commas(int64(r.Interrupts)))
+	}
 	fmt.Fprintln(w)
 }
 

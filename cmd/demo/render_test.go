@@ -37,7 +37,7 @@ func TestWriteTextFigures(t *testing.T) {
 	five, two := 5, 2
 	r := &Report{
 		Target: "http://127.0.0.1:1", Local: true, Dialect: "DuckDB", Concurrency: 3, ElapsedS: 4,
-		Statements: 1234567, Interrupts: 1, Setup: 4,
+		Statements: 1234567, Interrupts: 1, Setup: 4, Histogram: []Bucket{{Label: "< 1 ms", ToMs: 1, Count: 1234566}},
 		Kinds: []KindReport{
 			{Kind: "missing-table", Count: 4, ErrorsTerminal: 4, Logs: 2},
 			{Kind: "scan", Count: 3, Rows: 3_000_000, Bytes: 24_000_000, ErrorsRetryable: 1, Logs: 3, Chunks: 12, Polls: 5},
@@ -54,7 +54,8 @@ func TestWriteTextFigures(t *testing.T) {
 	writeText(&b, r)
 	text := b.String()
 
-	require.Contains(t, text, "1,234,567 statements (and 4 for setup) in 4.0 s on 3 connections against the local warehouse at http://127.0.0.1:1 (DuckDB), finished.")
+	require.Contains(t, text, "1,234,567 statements (and 4 for setup), 1 of them interrupted, in 4.0 s on 3 connections against the local warehouse at http://127.0.0.1:1 (DuckDB), finished.")
+	require.Contains(t, text, "  but the 1 interrupted, which have no latency to show.\n")
 	for _, tc := range []struct {
 		title, row string
 		col        int
@@ -104,4 +105,13 @@ func TestKindsNoteNamesTheOutageOnlyLocally(t *testing.T) {
 		require.Contains(t, b.String(), tc.want, "local %v", tc.local)
 		require.NotContains(t, b.String(), tc.fail, "local %v", tc.local)
 	}
+}
+
+// The outage line says what the endpoint did: 503s and a hang when requests met them, and
+// that it was down with no export meanwhile when none did (-queries 1).
+func TestOutageLineSaysWhatWasServed(t *testing.T) {
+	served := outageLine(&outageResult{Began: 1, Hang: 2, Opened: 2.5, Ended: 4, Served: 9, Note: "interrupted"})
+	require.Equal(t, "503s from 1.0 s, hang from 2.0 s, breaker open at 2.5 s (interrupted)", served)
+	none := outageLine(&outageResult{Began: 0, Ended: 0.3, Note: "the workload ended before the breaker closed again"})
+	require.Equal(t, "endpoint down from 0.0 s to 0.3 s, and no export came meanwhile (the workload ended before the breaker closed again)", none)
 }

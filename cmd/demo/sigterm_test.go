@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -58,4 +60,22 @@ func TestInterruptedBy(t *testing.T) {
 			assert.Equal(t, tc.want, interruptedBy(tc.ctx))
 		})
 	}
+}
+
+// A -telemetry-out that cannot be written (a full disk: /dev/full) fails the run, and the
+// report's note says the file was not written whole, not that it holds every log.
+func TestTelemetryOutWriteFailureIsNoted(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full here")
+	}
+	t.Setenv(envDSN, "")
+	var stdout, stderr bytes.Buffer
+	code, res := runDemo(context.Background(), []string{"-queries", "40", "-json", "-telemetry-out", "/dev/full"}, &stdout, &stderr, cheaperScan)
+	require.Equal(t, exitFailed, code, "stderr:\n%s", stderr.String())
+	assert.Contains(t, stderr.String(), "write -telemetry-out")
+	require.NotNil(t, res)
+	require.NotNil(t, res.report)
+	notes := strings.Join(res.report.Notes, "\n")
+	assert.Contains(t, notes, "-telemetry-out /dev/full was not written whole")
+	assert.NotContains(t, notes, "every log of every batch")
 }
