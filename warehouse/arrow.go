@@ -465,7 +465,13 @@ func formatValue(v any, shape *nestedType, loc *time.Location) (string, error) {
 		return x.String(), nil
 	case uint64:
 		return strconv.FormatUint(x, 10), nil
-	case time.Time: // TIME
+	case time.Time: // TIME, or TIMETZ (DuckDB's: no Databricks type) with its offset
+		if shape != nil && (shape.scalar == "TIME WITH TIME ZONE" || shape.scalar == "TIMETZ") {
+			if _, off := x.Zone(); off%3600 == 0 {
+				return x.Format("15:04:05.999999-07"), nil // as DuckDB prints it: 12:00:00+02
+			}
+			return x.Format("15:04:05.999999-07:00"), nil
+		}
 		return x.Format("15:04:05.999999"), nil
 	case duckdb.Interval:
 		return formatInterval(x), nil
@@ -476,6 +482,11 @@ func formatValue(v any, shape *nestedType, loc *time.Location) (string, error) {
 		return string(x), nil
 	case duckdb.UUID:
 		return x.String(), nil
+	case duckdb.Union: // DuckDB's (no Databricks type): its member's value, as DuckDB prints it
+		if x.Value == nil {
+			return "NULL", nil
+		}
+		return formatValue(x.Value, nil, loc)
 	case []any, map[string]any, duckdb.OrderedMap:
 		b, err := appendJSON(nil, x, shape, loc)
 		if err != nil {
@@ -589,13 +600,19 @@ func appendJSON(b []byte, v any, shape *nestedType, loc *time.Location) ([]byte,
 		return append(b, decimalString(x)...), nil
 	case duckdb.Interval, duckdb.UUID:
 		return appendFormatted(b, x, loc)
+	case duckdb.Union: // its member's value (see formatValue)
+		return appendJSON(b, x.Value, nil, loc)
 	case []byte:
 		if shape != nil && shape.scalar == "UUID" && len(x) == 16 {
 			return appendFormatted(b, x, loc)
 		}
 	case time.Time:
 		if shape != nil && strings.HasPrefix(shape.scalar, "TIME") { // TIME, TIMETZ
-			return appendFormatted(b, x, loc)
+			f, err := formatValue(x, shape, loc)
+			if err != nil {
+				return nil, err
+			}
+			return strconv.AppendQuote(b, f), nil
 		}
 		if shape != nil && shape.wall {
 			x = wallIn(x, loc)

@@ -49,6 +49,12 @@ func TestNestedStringTypes(t *testing.T) {
 		{"interval in an array", "[INTERVAL 1 DAY]", `["1 00:00:00.000000"]`},
 		{"interval in a struct", "{'i': INTERVAL (-90) MINUTE}", `{"i":"-0 01:30:00.000000"}`},
 		{"blob in an array", "['x'::BLOB]", `["eA=="]`},
+		// DuckDB's own types, which Databricks has not: as DuckDB prints them.
+		{"timetz keeps its offset", "CAST('12:00:00+02' AS TIMETZ)", "12:00:00+02"},
+		{"timetz with minutes in its offset", "CAST('12:00:00.5+05:30' AS TIMETZ)", "12:00:00.5+05:30"},
+		{"timetz in a struct", "{'a': CAST('01:02:03-01' AS TIMETZ)}", `{"a":"01:02:03-01"}`},
+		{"union, its member's value", "union_value(k := 1)", "1"},
+		{"union in an array", "[union_value(k := 'a')]", `["a"]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got string
