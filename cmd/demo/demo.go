@@ -430,7 +430,6 @@ func (b *breakerWatch) report() {
 	b.seen = len(trs)
 }
 
-// dsnHost is the host of a DSN, without credentials, for display.
 // dsnHostname is the host name of a DSN (without its port), "" when it names none.
 func dsnHostname(dsn string) string {
 	s := dsn
@@ -444,6 +443,7 @@ func dsnHostname(dsn string) string {
 	return u.Hostname()
 }
 
+// dsnHost is the host of a DSN, without credentials, for display.
 func dsnHost(dsn string) string {
 	if dsn == "" {
 		return ""
