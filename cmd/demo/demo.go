@@ -430,13 +430,17 @@ func (b *breakerWatch) report() {
 	b.seen = len(trs)
 }
 
+// dsnURL parses a DSN as an URL (the driver's form has no scheme: https is assumed).
+func dsnURL(dsn string) (*url.URL, error) {
+	if !strings.Contains(dsn, "://") {
+		dsn = "https://" + dsn
+	}
+	return url.Parse(dsn)
+}
+
 // dsnHostname is the host name of a DSN (without its port), "" when it names none.
 func dsnHostname(dsn string) string {
-	s := dsn
-	if !strings.Contains(s, "://") {
-		s = "https://" + s
-	}
-	u, err := url.Parse(s)
+	u, err := dsnURL(dsn)
 	if err != nil {
 		return ""
 	}
@@ -448,11 +452,7 @@ func dsnHost(dsn string) string {
 	if dsn == "" {
 		return ""
 	}
-	s := dsn
-	if !strings.Contains(s, "://") {
-		s = "https://" + s
-	}
-	u, err := url.Parse(s)
+	u, err := dsnURL(dsn)
 	if err != nil || u.Host == "" {
 		return "(the -dsn host)"
 	}

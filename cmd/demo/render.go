@@ -133,26 +133,24 @@ func writePhases(w io.Writer, r *Report) {
 }
 
 func outageLine(o *outageResult) string {
+	var parts []string
 	if o.Served == 0 {
 		// Down, but no export came while it was: -queries 1, or a workload that ended first.
-		s := fmt.Sprintf("endpoint down from %.1f s to %.1f s, and no export came meanwhile", o.Began, o.Ended)
-		if o.Note != "" {
-			s += " (" + o.Note + ")"
+		parts = append(parts, fmt.Sprintf("endpoint down from %.1f s to %.1f s, and no export came meanwhile", o.Began, o.Ended))
+	} else {
+		parts = append(parts, fmt.Sprintf("503s from %.1f s", o.Began))
+		if o.Hang > 0 {
+			parts = append(parts, fmt.Sprintf("hang from %.1f s", o.Hang))
 		}
-		return s
-	}
-	parts := []string{fmt.Sprintf("503s from %.1f s", o.Began)}
-	if o.Hang > 0 {
-		parts = append(parts, fmt.Sprintf("hang from %.1f s", o.Hang))
-	}
-	if o.Opened > 0 {
-		parts = append(parts, fmt.Sprintf("breaker open at %.1f s", o.Opened))
-	}
-	if o.Recovered > 0 {
-		parts = append(parts, fmt.Sprintf("endpoint back at %.1f s", o.Recovered))
-	}
-	if o.Closed > 0 {
-		parts = append(parts, fmt.Sprintf("breaker closed at %.1f s", o.Closed))
+		if o.Opened > 0 {
+			parts = append(parts, fmt.Sprintf("breaker open at %.1f s", o.Opened))
+		}
+		if o.Recovered > 0 {
+			parts = append(parts, fmt.Sprintf("endpoint back at %.1f s", o.Recovered))
+		}
+		if o.Closed > 0 {
+			parts = append(parts, fmt.Sprintf("breaker closed at %.1f s", o.Closed))
+		}
 	}
 	s := strings.Join(parts, ", ")
 	if o.Note != "" {
