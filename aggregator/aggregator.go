@@ -8,7 +8,8 @@
 // caller that holds starts back (the driver does, for a query whose rows are read at
 // once) hands the held ones over when the aggregator asks (AddHandOver), before every
 // sweep and at Close, so that statements left open still reach TTL and Close.
-// Retryable errors wait on their statement and are exported with it; terminal errors
+// Retryable errors wait on their statement and are exported with it, in the batch of its
+// log (a batch ends early rather than part them; see WithBatchSize); terminal errors
 // finish their statement and flush at once. An evicted statement's log goes at its
 // eviction: its later chunks and completion are dropped (counted as late), its later
 // errors logged on their own.
@@ -485,6 +486,10 @@ func (a *Aggregator) finish(sh *shard, e *entry, ev *telemetry.Event) {
 		return
 	}
 	at := a.eventTime(ev)
+	if e != nil && len(e.errs) > 0 {
+		a.finishHeld(sh, e, ev, at)
+		return
+	}
 	var spill record
 	rec := a.outboxSlot(sh, ev != nil && (ev.HasError() || ev.Kind == telemetry.KindError))
 	if rec == nil {
@@ -496,14 +501,25 @@ func (a *Aggregator) finish(sh *shard, e *entry, ev *telemetry.Event) {
 	}
 	a.wakeOnBatch()
 	if e != nil {
-		// rec may leave the outbox as the errors are staged.
-		session, id := rec.sessionID, rec.statementID
-		for i := range e.errs {
-			er := record{kind: recError, at: at, sessionID: session, statementID: id, err: e.errs[i]}
-			a.stage(sh, &er)
-		}
 		sh.release(e)
 	}
+}
+
+// finishHeld is finish for a statement that holds retryable errors: its log and one log
+// per error go to the queue as one group, after sh's outbox and under one lock, so that
+// they are queued one after the other and leave in one batch (see queue.pop). Called with
+// sh.mu held; such statements are rare, so the group is made here.
+func (a *Aggregator) finishHeld(sh *shard, e *entry, ev *telemetry.Event, at time.Time) {
+	grp := make([]record, 1+len(e.errs))
+	fillStatementRecord(&grp[0], e, ev, at)
+	for i := range e.errs {
+		grp[1+i] = record{kind: recError, follows: true, at: at, sessionID: grp[0].sessionID, statementID: grp[0].statementID, err: e.errs[i]}
+	}
+	a.q.moveIn(sh.outbox, grp...)
+	clear(sh.outbox)
+	sh.outbox = sh.outbox[:0]
+	sh.release(e)
+	a.wakeOnBatch()
 }
 
 // outboxSize is the most logs a shard's outbox holds before they move to the export
@@ -553,7 +569,11 @@ func (a *Aggregator) moveOutbox(sh *shard, rec *record) {
 	if len(sh.outbox) == 0 && rec == nil {
 		return
 	}
-	a.q.moveIn(sh.outbox, rec)
+	if rec != nil {
+		a.q.moveIn(sh.outbox, *rec)
+	} else {
+		a.q.moveIn(sh.outbox)
+	}
 	clear(sh.outbox)
 	sh.outbox = sh.outbox[:0]
 }
@@ -756,20 +776,19 @@ func (a *Aggregator) guard(step func()) (ok bool) {
 }
 
 // exportQueued exports the logs queued when it starts, in batches: all of them, or only
-// full batches when all is false. It returns the first export error.
+// while a full batch waits when all is false (a batch may end short of BatchSize before
+// a statement's log and its held errors', which go together: see queue.pop). It returns
+// the first export error.
 func (a *Aggregator) exportQueued(all bool) error {
 	a.collect()
-	n := a.q.len()
-	batches := n / a.cfg.BatchSize
-	if all && n%a.cfg.BatchSize != 0 {
-		batches++
-	}
+	left := a.q.len()
 	var first error
-	for i := 0; i < batches && a.runCtx.Err() == nil; i++ {
+	for a.runCtx.Err() == nil && (left >= a.cfg.BatchSize || all && left > 0) {
 		a.recBuf = a.q.pop(a.recBuf[:0], a.cfg.BatchSize)
 		if len(a.recBuf) == 0 {
 			break
 		}
+		left -= len(a.recBuf)
 		if err := a.export(a.recBuf); err != nil && first == nil {
 			first = err
 		}

@@ -734,7 +734,7 @@ func TestQueueCountsReservedPlaces(t *testing.T) {
 	assert.Equal(t, 2, n)
 	assert.Equal(t, int64(1), q.droppedFull)
 	assert.Zero(t, q.len())
-	q.moveIn([]record{{sessionID: "a"}, {sessionID: "b"}}, &record{sessionID: "c"}) // c replaces a
+	q.moveIn([]record{{sessionID: "a"}, {sessionID: "b"}}, record{sessionID: "c"}) // c replaces a
 	var names []string
 	for _, r := range q.pop(nil, 10) {
 		names = append(names, r.sessionID)
@@ -762,7 +762,7 @@ func TestQueueFullDropsAnOutboxLogBeforeAnError(t *testing.T) {
 	q.push(errLog("e4")) // and the other
 	q.push(errLog("e5")) // no outbox log left to owe it: the oldest error log goes
 	assert.Equal(t, int64(1), q.droppedFull)
-	q.moveIn(outbox, nil)
+	q.moveIn(outbox)
 	assert.Equal(t, int64(3), q.droppedFull)
 	assert.Equal(t, 4, q.waiting())
 	assert.Zero(t, q.excess())
@@ -790,7 +790,7 @@ func TestQueueExcessEndedByAnExport(t *testing.T) {
 	}
 	require.Equal(t, int64(1), q.excess())
 	require.Len(t, q.pop(nil, 10), 3, "the export takes the error logs")
-	q.moveIn(outbox, nil)
+	q.moveIn(outbox)
 	assert.Zero(t, q.droppedFull, "room was made: nothing is dropped")
 	assert.Zero(t, q.excess())
 	assert.Equal(t, 2, q.waiting())
@@ -805,7 +805,7 @@ func TestQueueFullOutboxOfErrors(t *testing.T) {
 	q.push(&record{kind: recError, sessionID: "e1", err: errData{name: "e"}})
 	q.push(&record{kind: recError, sessionID: "e2", err: errData{name: "e"}}) // e1 goes
 	assert.Zero(t, q.excess())
-	q.moveIn(outbox, nil)
+	q.moveIn(outbox)
 	var names []string
 	for _, r := range q.pop(nil, 10) {
 		names = append(names, r.sessionID)
@@ -846,7 +846,7 @@ func TestQueueCountsMoveInAfterClose(t *testing.T) {
 		require.True(t, q.reserveOutbox(outbox[i].hasError()))
 	}
 	q.close()
-	q.moveIn(outbox, nil)
+	q.moveIn(outbox)
 	assert.Equal(t, int64(2), q.droppedClosed)
 	assert.Zero(t, q.waiting())
 	assert.Zero(t, q.outboxErrs.Load())
@@ -866,7 +866,7 @@ func TestQueueRefusedOutboxErrorIsNotCounted(t *testing.T) {
 	assert.Zero(t, q.outboxErrs.Load())
 
 	q.push(errLog("e2")) // over max: n1 owes its place
-	q.moveIn(outbox, nil)
+	q.moveIn(outbox)
 	var names []string
 	for _, r := range q.pop(nil, 10) {
 		names = append(names, r.sessionID)

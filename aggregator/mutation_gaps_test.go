@@ -234,7 +234,7 @@ func TestQueueExcessPaidByAnOutboxLogWithoutAnError(t *testing.T) {
 	}
 	q.push(&record{kind: recError, sessionID: "e1", err: errData{name: "e"}}) // over max: n1 owes its place
 	require.Equal(t, int64(1), q.excess())
-	q.moveIn(outbox, nil)
+	q.moveIn(outbox)
 	var names []string
 	for _, r := range q.pop(nil, 10) {
 		names = append(names, r.sessionID)

@@ -38,9 +38,12 @@ func WithConfig(c telemetry.Config) Option {
 	return func(o *options) { o.cfg = c }
 }
 
-// WithBatchSize sets the number of logs that triggers an export. Default 100; at most
-// telemetry.MaxBatchSize (10000: a larger size is cut to it), and zero or less is the
-// default. (The driver's WithBatchSize refuses an out-of-range size instead.)
+// WithBatchSize sets the number of logs that triggers an export, and the most a batch
+// holds. Default 100; at most telemetry.MaxBatchSize (10000: a larger size is cut to
+// it), and zero or less is the default. (The driver's WithBatchSize refuses an
+// out-of-range size instead.) A statement's log and the logs of its held errors leave in
+// one batch: a batch ends short of the size rather than part them, and holds more only
+// when they alone are more (at most 1 + MaxErrorsPerStatement).
 func WithBatchSize(n int) Option {
 	return func(o *options) { o.cfg.BatchSize = n }
 }

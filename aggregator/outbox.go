@@ -211,7 +211,7 @@ func (o *Outbox) drain() {
 			recs = append(recs, record{})
 			ring[i&uint64(len(ring)-1)].record(&recs[len(recs)-1])
 		}
-		a.q.moveIn(recs, nil)
+		a.q.moveIn(recs)
 		clear(recs)
 		a.boxRecs = recs[:0]
 		o.mu.Lock()

@@ -53,8 +53,11 @@ func errFromEvent(ev *telemetry.Event) errData {
 // record is a finished log waiting in the queue; it becomes a telemetry.FrontendLog only
 // on the export goroutine, so building JSON-ready values never costs the caller.
 type record struct {
-	seq         uint64
-	kind        recKind
+	seq  uint64
+	kind recKind
+	// follows marks a held error's log, queued right after its statement's (see
+	// Aggregator.finishHeld): pop keeps the two in one batch.
+	follows     bool
 	at          time.Time // when the log was finished
 	sessionID   string
 	statementID string
@@ -86,6 +89,9 @@ func (r *ring) push(rec *record) {
 }
 
 func (r *ring) front() *record { return &r.buf[r.head] }
+
+// at returns the record i places behind the front (i < r.n).
+func (r *ring) at(i int) *record { return &r.buf[(r.head+i)%len(r.buf)] }
 
 // popInto moves the front record into dst (dst may be nil to drop it).
 func (r *ring) popInto(dst *record) {
@@ -179,9 +185,9 @@ func (q *queue) push(rec *record) int {
 	return q.waiting()
 }
 
-// moveIn appends recs, whose places were reserved, then rec (nil for none) as push does,
+// moveIn appends recs, whose places were reserved, then each of more as push does,
 // under one lock.
-func (q *queue) moveIn(recs []record, rec *record) {
+func (q *queue) moveIn(recs []record, more ...record) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for i := range recs {
@@ -202,8 +208,8 @@ func (q *queue) moveIn(recs []record, rec *record) {
 			q.add(&recs[i])
 		}
 	}
-	if rec != nil {
-		q.pushLocked(rec)
+	for i := range more {
+		q.pushLocked(&more[i])
 	}
 }
 
@@ -256,21 +262,59 @@ func (q *queue) len() int {
 	return q.normal.n + q.errs.n
 }
 
-// pop appends up to n records to dst, oldest first.
+// pop appends up to n records to dst, oldest first. A statement's log and the logs of
+// its held errors that follow it (record.follows) go together: the batch ends before
+// them when they do not fit in what is left of n, and exceeds n only when they alone do
+// not fit in n (more held errors than n-1).
 func (q *queue) pop(dst []record, n int) []record {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	before := len(dst)
-	for ; n > 0 && q.normal.n+q.errs.n > 0; n-- {
-		from := &q.normal
-		if q.normal.n == 0 || q.errs.n > 0 && q.errs.front().seq < q.normal.front().seq {
-			from = &q.errs
+	for taken := 0; q.normal.n+q.errs.n > 0; taken++ {
+		from := q.next()
+		if taken > 0 && !q.followsLast(dst[len(dst)-1].seq) && taken+q.groupLen(from) > n {
+			break
 		}
 		dst = append(dst, record{})
 		from.popInto(&dst[len(dst)-1])
 	}
 	q.pending.Add(-int64(len(dst) - before))
 	return dst
+}
+
+// next returns the ring whose front is the oldest record; called with mu held and a
+// record queued.
+func (q *queue) next() *ring {
+	if q.normal.n == 0 || q.errs.n > 0 && q.errs.front().seq < q.normal.front().seq {
+		return &q.errs
+	}
+	return &q.normal
+}
+
+// followsLast reports whether the oldest record is a held error's log queued right after
+// the record numbered seq; called with mu held and a record queued. Such logs are error
+// logs: they wait in errs.
+func (q *queue) followsLast(seq uint64) bool {
+	return q.errs.n > 0 && q.errs.front().follows && q.errs.front().seq == seq+1
+}
+
+// groupLen is how many records go together from the front of from, the ring of the
+// oldest record: it and the held errors' logs queued right after it (see pop); called
+// with mu held.
+func (q *queue) groupLen(from *ring) int {
+	i := 0
+	if from == &q.errs {
+		i = 1
+	}
+	n, seq := 1, from.front().seq
+	for ; i < q.errs.n; i++ {
+		r := q.errs.at(i)
+		if !r.follows || r.seq != seq+1 {
+			break
+		}
+		n, seq = n+1, r.seq
+	}
+	return n
 }
 
 // close refuses further pushes and counts what is left as unfinished.

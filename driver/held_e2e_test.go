@@ -3,7 +3,9 @@ package driver_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -56,4 +58,42 @@ func TestInterleavedQueriesOnOneConnection(t *testing.T) {
 		assert.Equal(t, telemetry.StatementQuery, got[0].SQLOperation.StatementType, q)
 		assert.NotEmpty(t, got[0].SQLOperation.ExecutionResult, q)
 	}
+}
+
+// A retryable error leaves in the batch of its statement's log, through the real driver,
+// even when that log is the one that fills a batch (SPEC §2: held errors are exported
+// with their statement's log). Batches of two: the session's log waits, then the
+// statement cancelled by its deadline finishes with its held timeout error; the two
+// would fill the batch and leave the error behind, for the pool's Close.
+func TestHeldErrorLeavesInItsStatementsBatch(t *testing.T) {
+	srv, err := warehouse.NewServer()
+	require.NoError(t, err)
+	defer srv.Close()
+	const query = "SELECT wait_ms(30000)"
+	logsOf(t, srv, "&telemetry_batch_size=2&telemetry_flush_interval=1h", func(db *sql.DB) {
+		require.NoError(t, db.Ping())
+		ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
+		defer cancel()
+		_, err := db.ExecContext(ctx, query)
+		require.Error(t, err)
+	})
+	id := statementID(t, srv, query)
+	var withStmt, withErr []int
+	for i, req := range srv.TelemetryRequests() {
+		for _, s := range req.ProtoLogs() {
+			var l telemetry.FrontendLog
+			require.NoError(t, json.Unmarshal([]byte(s), &l), s)
+			switch d := l.Entry.SQLDriverLog; {
+			case d.SQLStatementID != id:
+			case d.SQLOperation != nil:
+				withStmt = append(withStmt, i)
+			case d.ErrorInfo != nil:
+				assert.Equal(t, "timeout", d.ErrorInfo.ErrorName)
+				withErr = append(withErr, i)
+			}
+		}
+	}
+	require.Len(t, withStmt, 1, "one log for the statement")
+	require.Len(t, withErr, 1, "one log for its held error")
+	assert.Equal(t, withStmt, withErr, "the held error leaves in the request (batch) of its statement's log")
 }
