@@ -174,10 +174,18 @@ func (p *hostPolicy) run(ctx context.Context, exec failsafe.Executor[*reply], fn
 	// failed: an attempt failed on the server's side (a status, a transport error, its
 	// own timeout or a panic), before or without the caller giving up. Every error run
 	// returns comes from an attempt, or is the caller's ctx ending after one.
-	var failed atomic.Bool
+	// succeeded: the reply of an attempt that succeeded. failsafe returns ctx.Err() when
+	// ctx ended during the attempt, even one that succeeded (a 2xx whose body was still
+	// being read): the server's acknowledgement stands, and the batch was delivered.
+	var (
+		failed    atomic.Bool
+		succeeded atomic.Pointer[reply]
+	)
 	r, err := exec.WithContext(ctx).Get(func() (r *reply, err error) {
 		defer func() {
-			if err != nil && (ctx.Err() == nil || !callerGaveUp(ctx, err)) {
+			if err == nil {
+				succeeded.Store(r)
+			} else if ctx.Err() == nil || !callerGaveUp(ctx, err) {
 				failed.Store(true)
 			}
 		}()
@@ -191,6 +199,9 @@ func (p *hostPolicy) run(ctx context.Context, exec failsafe.Executor[*reply], fn
 		}()
 		return fn(ctx)
 	})
+	if ok := succeeded.Load(); err != nil && ok != nil {
+		r, err = ok, nil
+	}
 	switch {
 	case err == nil:
 		p.cb.RecordSuccess()
