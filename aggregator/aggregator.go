@@ -655,6 +655,11 @@ func (a *Aggregator) Close(ctx context.Context) error {
 		return a.closeErr
 	}
 	select {
+	case <-a.closeDone: // first: once closed, a ctx already done changes nothing
+		return a.closeErr
+	default:
+	}
+	select {
 	case <-a.closeDone:
 		return a.closeErr
 	case <-ctx.Done():

@@ -343,3 +343,15 @@ func TestFreeEntriesBounded(t *testing.T) {
 		a.shards[i].mu.Unlock()
 	}
 }
+
+// Once closed, a later Close returns the first one's result, whatever its own ctx: one
+// that has ended already is no reason to fail.
+func TestCloseAgainWithAnEndedContext(t *testing.T) {
+	a := New(newFake())
+	require.NoError(t, a.Close(context.Background()))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 100 { // the choice was at random: each would fail half the time
+		require.NoError(t, a.Close(ctx))
+	}
+}

@@ -163,7 +163,8 @@ func (e *HTTPExporter) ExportStats() telemetry.ExportStats {
 func (e *HTTPExporter) Transitions() []Transition { return e.pol.transitions() }
 
 // Close stops accepting exports and waits, within ctx, for those in flight; when ctx
-// ends first they are cancelled and ctx's error returned. It is idempotent.
+// ends first they are cancelled and ctx's error returned (with none in flight it returns
+// nil, whatever ctx). It is idempotent.
 func (e *HTTPExporter) Close(ctx context.Context) error {
 	e.mu.Lock()
 	if !e.closed {
@@ -177,9 +178,13 @@ func (e *HTTPExporter) Close(ctx context.Context) error {
 
 	var err error
 	select {
-	case <-e.idle:
-	case <-ctx.Done():
-		err = fmt.Errorf("exporter: close: %w", ctx.Err())
+	case <-e.idle: // first: with none in flight, a ctx already done is no failure
+	default:
+		select {
+		case <-e.idle:
+		case <-ctx.Done():
+			err = fmt.Errorf("exporter: close: %w", ctx.Err())
+		}
 	}
 	e.abort()
 	e.cfg.closeIdle()

@@ -321,6 +321,11 @@ func (e *entry) shutdown(ctx context.Context) error {
 // wait waits, within ctx, for a shutdown started elsewhere.
 func (e *entry) wait(ctx context.Context) error {
 	select {
+	case <-e.done: // first: once done, a ctx already done changes nothing
+		return e.err
+	default:
+	}
+	select {
 	case <-e.done:
 		return e.err
 	case <-ctx.Done():
