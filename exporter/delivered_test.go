@@ -2,9 +2,12 @@ package exporter
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // A 2xx is the ingest's acknowledgement (see attempt): the batch is delivered, also when
@@ -19,7 +22,9 @@ func TestAcknowledgedBatchIsDeliveredWhenTheCallerLeavesDuringItsAnswer(t *testi
 		w.(http.Flusher).Flush()
 		<-r.Context().Done() // the rest never comes
 	})
-	e := newTestExporter(t, srv) // each attempt's own timeout, 5 s, is not what ends it
+	// Debug on: the answer's body is read for the debug line. Each attempt's own
+	// timeout, 5 s, is not what ends it.
+	e := newTestExporter(t, srv, WithLogger(zerolog.New(io.Discard).Level(zerolog.DebugLevel)))
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	err := e.Export(ctx, batch(2))

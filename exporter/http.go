@@ -106,6 +106,13 @@ func (e *HTTPExporter) Export(ctx context.Context, logs []*telemetry.FrontendLog
 		path = telemetryUnauthPath
 	}
 	url := e.target.URL(path)
+	// A 2xx is the acknowledgement; what the server says with it only feeds the debug
+	// line: unless that line is written, the answer is not read (see attempt), so that an
+	// ingest slow to send the rest of it does not hold the batch.
+	maxBody := int64(skip2xxBody)
+	if debugOn(e.log) {
+		maxBody = e.cfg.maxResponseBytes
+	}
 	// The body is written by the first attempt: not at all when the breaker is open.
 	var body *sharedBody
 	defer func() {
@@ -118,7 +125,7 @@ func (e *HTTPExporter) Export(ctx context.Context, logs []*telemetry.FrontendLog
 			b, _ := encodeRequest(e.bodies.get(), logs, e.cfg.now(), !authed)
 			body = newSharedBody(b, &e.bodies)
 		}
-		return e.attempt(ctx, http.MethodPost, url, hdr, body, e.cfg.maxResponseBytes)
+		return e.attempt(ctx, http.MethodPost, url, hdr, body, maxBody)
 	})
 	switch {
 	case errors.Is(err, ErrBreakerOpen):
@@ -264,8 +271,18 @@ func authenticate(c Credentials, req *http.Request) (err error) {
 	return c.Authenticate(req)
 }
 
+// skip2xxBody, as attempt's maxBody, asks it not to read a 2xx answer's body.
+const skip2xxBody = -1
+
+// debugOn reports whether l writes debug lines.
+func debugOn(l zerolog.Logger) bool {
+	return l.GetLevel() <= zerolog.DebugLevel && zerolog.GlobalLevel() <= zerolog.DebugLevel
+}
+
 // attempt performs one request bounded by the per-attempt timeout and reads at most
-// maxBody bytes of the answer; the body is always drained (boundedly) and closed.
+// maxBody bytes of the answer; the body is always drained (boundedly) and closed. With
+// maxBody skip2xxBody, a 2xx answer's body is closed unread (its connection is not
+// reused) and any other is read as with the default cap.
 func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http.Header, body *sharedBody, maxBody int64) (*reply, error) {
 	timeout := e.cfg.attemptTimeout
 	if method == http.MethodGet {
@@ -314,6 +331,13 @@ func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http
 	// body that never ends must not hold the attempt past its timeout.
 	stop := context.AfterFunc(actx, func() { _ = resp.Body.Close() })
 	defer stop()
+	if maxBody == skip2xxBody {
+		if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+			_ = resp.Body.Close()
+			return &reply{status: resp.StatusCode}, nil
+		}
+		maxBody = DefaultMaxResponseBytes
+	}
 	data, readErr := readCapped(resp.Body, maxBody)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, &StatusError{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp, e.cfg.now())}

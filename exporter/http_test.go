@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -20,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/dbtelemetry/dbtelemetry/telemetry"
 )
@@ -281,26 +284,41 @@ func TestExportHangBeyondAttemptTimeout(t *testing.T) {
 }
 
 // A 2xx whose body hangs is delivered: the status is the ingest's acknowledgement, and
-// another attempt would make it hold the batch twice. The attempt timeout still bounds
-// the body read.
+// another attempt would make it hold the batch twice. The body is read only for the
+// debug line: without it the batch is done at the status; with it, the attempt timeout
+// bounds the body read.
 func TestExportHangInBodyAfter2xxIsDeliveredOnce(t *testing.T) {
-	srv, rc := newServer(t, func(_ int, w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(200)
-		_, _ = w.Write([]byte(`{"errors":[`))
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
-	})
-	e := newTestExporter(t, srv, WithAttemptTimeout(50*time.Millisecond))
-	start := time.Now()
-	noErr(t, e.Export(context.Background(), batch(2)), "export")
-	if d := time.Since(start); d < 50*time.Millisecond || d > time.Second {
-		t.Fatalf("took %v, want the 50 ms attempt timeout", d)
+	for _, debug := range []bool{false, true} {
+		t.Run(fmt.Sprint("debug ", debug), func(t *testing.T) {
+			srv, rc := newServer(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(200)
+				_, _ = w.Write([]byte(`{"errors":[`))
+				w.(http.Flusher).Flush()
+				<-r.Context().Done()
+			})
+			var lines bytes.Buffer
+			log := zerolog.New(&lines).Level(zerolog.InfoLevel)
+			if debug {
+				log = log.Level(zerolog.DebugLevel)
+			}
+			e := newTestExporter(t, srv, WithAttemptTimeout(50*time.Millisecond), WithLogger(log))
+			start := time.Now()
+			noErr(t, e.Export(context.Background(), batch(2)), "export")
+			took := time.Since(start)
+			if debug && (took < 50*time.Millisecond || took > time.Second) {
+				t.Fatalf("took %v, want the 50 ms attempt timeout", took)
+			}
+			if !debug && took >= 50*time.Millisecond {
+				t.Fatalf("took %v: the body was waited for", took)
+			}
+			equal(t, rc.hits.Load(), int64(1), "not sent again")
+			st := e.ExportStats()
+			equal(t, st.Retries, int64(0), "retries")
+			equal(t, st.LogsExported, int64(2), "logs")
+			equal(t, st.BatchesFailed, int64(0), "failed")
+			equal(t, strings.Contains(lines.String(), "body_error"), debug, "the debug line says the body was cut")
+		})
 	}
-	equal(t, rc.hits.Load(), int64(1), "not sent again")
-	st := e.ExportStats()
-	equal(t, st.Retries, int64(0), "retries")
-	equal(t, st.LogsExported, int64(2), "logs")
-	equal(t, st.BatchesFailed, int64(0), "failed")
 }
 
 func TestExportCallerCancellationStopsAtOnce(t *testing.T) {

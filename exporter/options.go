@@ -317,7 +317,9 @@ func WithBreaker(failures uint, delay time.Duration, successes uint) Option {
 	}
 }
 
-// WithMaxResponseBytes caps how much of a telemetry response is read. Default 64 KiB.
+// WithMaxResponseBytes caps how much of a telemetry response is read. Default 64 KiB. A
+// 2xx answer's body is read only when the logger writes debug lines (it feeds the line
+// that says the batch was delivered): otherwise the batch is done at the status.
 func WithMaxResponseBytes(n int64) Option {
 	return func(c *config) {
 		if n > 0 {

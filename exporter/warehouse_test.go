@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptrace"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -629,10 +631,28 @@ func TestWarehouseExportFaults(t *testing.T) {
 		assert.Zero(t, e.ExportStats().Retries)
 	})
 
-	t.Run("slow drip within the attempt timeout is read", func(t *testing.T) {
+	t.Run("slow drip is not waited for", func(t *testing.T) {
 		t.Parallel()
 		srv := startWarehouse(t)
 		e := whExporter(t, srv, exporter.WithAttemptTimeout(3*time.Second))
+		const drip = 50 * time.Millisecond
+		srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{SlowDrip: drip})
+		logs := whLogs(1, 2)
+		var err error
+		took := timed(func() { err = e.Export(ctx, logs) })
+		require.NoError(t, err)
+		// The warehouse drips {"errors":[],"numSuccess":0}, 28 bytes: no debug line
+		// needs them, so the batch is done at the status.
+		assert.Less(t, took, 27*drip)
+		requireStatuses(t, srv, 200)
+		assert.Equal(t, wire(t, logs), srv.TelemetryLogs())
+		assert.Zero(t, e.ExportStats().Retries)
+	})
+
+	t.Run("slow drip within the attempt timeout is read for the debug line", func(t *testing.T) {
+		t.Parallel()
+		srv := startWarehouse(t)
+		e := whExporter(t, srv, exporter.WithAttemptTimeout(3*time.Second), exporter.WithLogger(zerolog.New(io.Discard).Level(zerolog.DebugLevel)))
 		const drip = 10 * time.Millisecond
 		srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{SlowDrip: drip})
 		logs := whLogs(1, 2)
@@ -650,7 +670,7 @@ func TestWarehouseExportFaults(t *testing.T) {
 		t.Parallel()
 		srv := startWarehouse(t)
 		const attempt = 200 * time.Millisecond
-		e := whExporter(t, srv, exporter.WithAttemptTimeout(attempt))
+		e := whExporter(t, srv, exporter.WithAttemptTimeout(attempt), exporter.WithLogger(zerolog.New(io.Discard).Level(zerolog.DebugLevel)))
 		srv.InjectFaults(warehouse.GroupTelemetry, warehouse.Fault{Garbage: true, BodyBytes: 500, SlowDrip: 20 * time.Millisecond})
 		logs := whLogs(1, 3)
 		var err error
