@@ -391,7 +391,11 @@ func retryAfter(resp *http.Response, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+	secs, err := strconv.ParseInt(v, 10, 64)
+	if errors.Is(err, strconv.ErrRange) && secs > 0 {
+		err = nil // more seconds than an int64 holds: as many as allowed
+	}
+	if err == nil {
 		if secs <= 0 {
 			return 0
 		}

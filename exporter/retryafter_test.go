@@ -23,6 +23,7 @@ func TestRetryAfterHeader(t *testing.T) {
 		{"a date past", 503, now.Add(-time.Minute).Format(http.TimeFormat), 0},
 		{"a day at most", 429, "172800", 24 * time.Hour},
 		{"seconds that would overflow a Duration", 429, "99999999999", 24 * time.Hour},
+		{"seconds that overflow an int64", 503, "99999999999999999999999", 24 * time.Hour},
 		{"a date years ahead", 429, now.AddDate(5, 0, 0).Format(http.TimeFormat), 24 * time.Hour},
 		{"zero", 429, "0", 0},
 		{"negative", 429, "-5", 0},
