@@ -159,7 +159,7 @@ func (i *interceptor) returned(st *stmtState, kind string, err error, open bool)
 
 // stmtFailed records an error of the statement. A terminal error of a statement the
 // server named finishes it at once: its statement.complete carries the error, with what
-// the statement did so far (polls, retries, result format, rows read, latencies), and
+// the statement did so far (polls, retries, result format, latencies), and
 // the aggregator flushes it. A retryable error waits for the completion; the error of a
 // statement without an id, or of one already complete, stands alone.
 func (c *Connector) stmtFailed(st *stmtState, err error) {
