@@ -237,6 +237,9 @@ func (q *queue) pushLocked(rec *record) {
 		default:
 			q.queued++ // rec goes: errors wait, or every place is taken by an outbox's log
 			q.droppedFull++
+			// It uses up its number all the same: the held errors' logs that follow it
+			// must not take the numbers right after another log, and join its group.
+			q.seq++
 			return
 		}
 		q.droppedFull++
