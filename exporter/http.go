@@ -107,8 +107,8 @@ func (e *HTTPExporter) Export(ctx context.Context, logs []*telemetry.FrontendLog
 	}
 	url := e.target.URL(path)
 	// A 2xx is the acknowledgement; what the server says with it only feeds the debug
-	// line: unless that line is written, the answer is not read (see attempt), so that an
-	// ingest slow to send the rest of it does not hold the batch.
+	// line: unless that line is written, the answer is not waited for (see attempt), so
+	// that an ingest slow to send the rest of it does not hold the batch.
 	maxBody := int64(skip2xxBody)
 	if debugOn(e.log) {
 		maxBody = e.cfg.maxResponseBytes
@@ -271,8 +271,13 @@ func authenticate(c Credentials, req *http.Request) (err error) {
 	return c.Authenticate(req)
 }
 
-// skip2xxBody, as attempt's maxBody, asks it not to read a 2xx answer's body.
+// skip2xxBody, as attempt's maxBody, asks it not to wait for a 2xx answer's body (see
+// drainGrace).
 const skip2xxBody = -1
+
+// drainGrace is how long a 2xx answer's body that nothing needs is drained: enough for an
+// answer sent with its status, so that a keep-alive transport keeps the connection.
+const drainGrace = 100 * time.Millisecond
 
 // debugOn reports whether l writes debug lines.
 func debugOn(l zerolog.Logger) bool {
@@ -281,8 +286,8 @@ func debugOn(l zerolog.Logger) bool {
 
 // attempt performs one request bounded by the per-attempt timeout and reads at most
 // maxBody bytes of the answer; the body is always drained (boundedly) and closed. With
-// maxBody skip2xxBody, a 2xx answer's body is closed unread (its connection is not
-// reused) and any other is read as with the default cap.
+// maxBody skip2xxBody, a 2xx answer's body is drained for drainGrace at most, and its
+// content dropped; any other answer is read with the WithMaxResponseBytes cap.
 func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http.Header, body *sharedBody, maxBody int64) (*reply, error) {
 	timeout := e.cfg.attemptTimeout
 	if method == http.MethodGet {
@@ -332,11 +337,15 @@ func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http
 	stop := context.AfterFunc(actx, func() { _ = resp.Body.Close() })
 	defer stop()
 	if maxBody == skip2xxBody {
+		maxBody = e.cfg.maxResponseBytes
 		if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-			_ = resp.Body.Close()
+			// Drained for a keep-alive transport (a caller's) to reuse the connection,
+			// but only as long as drainGrace: an answer slower than that is cut.
+			cut := time.AfterFunc(drainGrace, func() { _ = resp.Body.Close() })
+			_, _ = readCapped(resp.Body, maxBody)
+			cut.Stop()
 			return &reply{status: resp.StatusCode}, nil
 		}
-		maxBody = DefaultMaxResponseBytes
 	}
 	data, readErr := readCapped(resp.Body, maxBody)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

@@ -318,8 +318,10 @@ func WithBreaker(failures uint, delay time.Duration, successes uint) Option {
 }
 
 // WithMaxResponseBytes caps how much of a telemetry response is read. Default 64 KiB. A
-// 2xx answer's body is read only when the logger writes debug lines (it feeds the line
-// that says the batch was delivered): otherwise the batch is done at the status.
+// 2xx answer's body is waited for only when the logger writes debug lines (it feeds the
+// line that says the batch was delivered): otherwise the batch is done at the status,
+// and the body drained for at most 100 ms (for a keep-alive transport to reuse the
+// connection).
 func WithMaxResponseBytes(n int64) Option {
 	return func(c *config) {
 		if n > 0 {
