@@ -289,7 +289,8 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event, openOnly bool) {
 	// An evicted statement's log has gone, and so has that of a statement a terminal error
 	// finished: its later events would log it again, as often as it is evicted (Rows still
 	// read after StatementTTL), or once more after the error (its Rows closed). They are
-	// dropped, its errors logged on their own, like those of a statement that completed.
+	// dropped, its errors logged on their own (also one its completion carries), like
+	// those of a statement that completed.
 	if e == nil && sh.wasEvicted(ev.StatementID) && (ev.Kind != telemetry.KindError || !ev.Terminal) {
 		a.afterEnd(sh, ev)
 		return
@@ -332,14 +333,24 @@ func (a *Aggregator) handleStatement(ev *telemetry.Event, openOnly bool) {
 }
 
 // afterEnd takes an event, other than a terminal error, of a statement whose log has
-// gone (evicted, or ended by a terminal error): an error is logged on its own, anything
-// else is dropped as late. Called with sh.mu held.
+// gone (evicted, or ended by a terminal error): an error is logged on its own, and so is
+// the error a completion carries (the driver reports a terminal error so, on its
+// statement's completion: an evicted statement's is flushed at once, as a terminal
+// error event's is); anything else is dropped as late. Called with sh.mu held.
 func (a *Aggregator) afterEnd(sh *shard, ev *telemetry.Event) {
-	if ev.Kind == telemetry.KindError {
+	switch {
+	case ev.Kind == telemetry.KindError:
 		a.finish(sh, nil, ev)
-		return
+	case ev.HasError():
+		er := *ev
+		er.Kind = telemetry.KindError
+		a.finish(sh, nil, &er)
+		if ev.Terminal {
+			a.requestFlush()
+		}
+	default:
+		sh.lateDrops++
 	}
-	sh.lateDrops++
 }
 
 // evict finishes sh's oldest statement before its completion; its later events are

@@ -77,6 +77,57 @@ func TestLateTerminalErrorFlushesNow(t *testing.T) {
 	}, 5*time.Second, 5*time.Millisecond)
 }
 
+// The error an evicted statement's completion carries (the driver reports a terminal
+// error so) is logged on its own, with the statement's ids, and a terminal one flushed at
+// once; a completion without one is late.
+func TestEvictedStatementsCompletionErrorIsLogged(t *testing.T) {
+	cases := []struct {
+		name     string
+		terminal bool
+		err      bool
+	}{
+		{name: "terminal", terminal: true, err: true},
+		{name: "retryable", err: true},
+		{name: "none"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := newFake()
+			a := newTest(t, exp, WithMaxOpenStatements(1), WithFlushInterval(time.Hour))
+			a.Handle(start("q1"))
+			a.Handle(start("q2")) // evicts q1
+			ev := complete("q1")
+			if tc.err {
+				ev.ErrorName, ev.Terminal, ev.SQLState, ev.Message = telemetry.ErrNameNotFound, tc.terminal, "42P01", "gone"
+			}
+			a.Handle(ev)
+			errLog := func() *telemetry.SQLDriverLog {
+				for _, l := range exp.logs() {
+					if dl := driverLog(l); dl.SQLStatementID == "q1" && dl.SQLOperation == nil && dl.ErrorInfo != nil {
+						return dl
+					}
+				}
+				return nil
+			}
+			if tc.terminal {
+				require.Eventually(t, func() bool { return errLog() != nil }, 5*time.Second, 5*time.Millisecond, "flushed at once")
+			}
+			flush(t, a)
+			s := a.Stats()
+			if !tc.err {
+				assert.Nil(t, errLog())
+				assert.Equal(t, int64(1), s.Dropped.Late)
+				return
+			}
+			dl := errLog()
+			require.NotNil(t, dl, "the error logged on its own")
+			assert.Equal(t, telemetry.ErrNameNotFound, dl.ErrorInfo.ErrorName)
+			assert.Equal(t, "sess-1", dl.SessionID)
+			assert.Zero(t, s.Dropped.Late)
+		})
+	}
+}
+
 // A statement evicted at Close whose start is stamped after the aggregator's clock (the
 // driver's clock ahead of a WithClock one) logs a latency of 0, never a negative one:
 // operation_latency_ms is always present and may be 0 (SPEC §3).
