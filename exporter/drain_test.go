@@ -2,12 +2,14 @@ package exporter
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -92,5 +94,30 @@ func TestCallersTransportKeepsItsConnection(t *testing.T) {
 	// on a goroutine of its own: the next request may rarely dial before it is back.
 	if got := conns.Load(); got > batches/4 {
 		t.Errorf("%d batches through a caller's keep-alive transport opened %d connections, want about 1", batches, got)
+	}
+}
+
+// An error answer whose body drips (or never ends) does not hold its attempt: nothing
+// reads it, so it is drained for drainGrace at most, and the retries go on at once
+// rather than each waiting for the attempt timeout.
+func TestDrippingErrorAnswerDoesNotHoldTheAttempt(t *testing.T) {
+	srv, rc := newServer(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"error":`)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // the rest never comes
+	})
+	const attempt = 5 * time.Second
+	e := newTestExporter(t, srv, WithAttemptTimeout(attempt), WithMaxRetries(2))
+	start := time.Now()
+	err := e.Export(context.Background(), batch(1))
+	took := time.Since(start)
+	var se *StatusError
+	if !errors.As(err, &se) || se.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("err = %v, want the 503", err)
+	}
+	equal(t, rc.hits.Load(), int64(3), "every attempt made")
+	if took >= attempt {
+		t.Fatalf("took %v: an attempt waited for the error answer's body", took)
 	}
 }

@@ -272,10 +272,10 @@ func authenticate(c Credentials, req *http.Request) (err error) {
 }
 
 // skip2xxBody, as attempt's maxBody, asks it not to wait for a 2xx answer's body (see
-// drainGrace).
+// drain).
 const skip2xxBody = -1
 
-// drainGrace is how long a 2xx answer's body that nothing needs is drained: enough for an
+// drainGrace is how long an answer's body that nothing needs is drained: enough for an
 // answer sent with its status, so that a keep-alive transport keeps the connection.
 const drainGrace = 100 * time.Millisecond
 
@@ -285,9 +285,9 @@ func debugOn(l zerolog.Logger) bool {
 }
 
 // attempt performs one request bounded by the per-attempt timeout and reads at most
-// maxBody bytes of the answer; the body is always drained (boundedly) and closed. With
-// maxBody skip2xxBody, a 2xx answer's body is drained for drainGrace at most, and its
-// content dropped; any other answer is read with the WithMaxResponseBytes cap.
+// maxBody bytes of a 2xx answer; the body is always drained (boundedly) and closed. An
+// error answer's body, which nothing reads, is drained for drainGrace at most; so is a
+// 2xx answer's with maxBody skip2xxBody (with the WithMaxResponseBytes cap).
 func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http.Header, body *sharedBody, maxBody int64) (*reply, error) {
 	timeout := e.cfg.attemptTimeout
 	if method == http.MethodGet {
@@ -336,21 +336,22 @@ func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http
 	// body that never ends must not hold the attempt past its timeout.
 	stop := context.AfterFunc(actx, func() { _ = resp.Body.Close() })
 	defer stop()
-	if maxBody == skip2xxBody {
+	ok, skip := resp.StatusCode >= 200 && resp.StatusCode <= 299, maxBody == skip2xxBody
+	if skip {
 		maxBody = e.cfg.maxResponseBytes
-		if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-			// Drained for a keep-alive transport (a caller's) to reuse the connection,
-			// but only as long as drainGrace: an answer slower than that is cut.
-			cut := time.AfterFunc(drainGrace, func() { _ = resp.Body.Close() })
-			_, _ = readCapped(resp.Body, maxBody)
-			cut.Stop()
-			return &reply{status: resp.StatusCode}, nil
+	}
+	if !ok || skip {
+		// Nothing reads an error answer's body (the status says it all), nor a 2xx
+		// one's unless a debug line will: drained, for a keep-alive transport (a
+		// caller's) to reuse the connection, as long as drainGrace at most, so that an
+		// answer slower than that (a dripping endpoint) does not hold the attempt.
+		drain(resp.Body, maxBody)
+		if !ok {
+			return nil, &StatusError{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp, e.cfg.now())}
 		}
+		return &reply{status: resp.StatusCode}, nil
 	}
 	data, readErr := readCapped(resp.Body, maxBody)
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, &StatusError{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp, e.cfg.now())}
-	}
 	// From here the 2xx status is the server's acknowledgement: for a telemetry batch it
 	// means delivered, and another attempt would make the ingest hold the logs twice. A
 	// body that is too large or cannot be read (timed out, connection cut) is only the
@@ -374,6 +375,14 @@ func attemptError(actx context.Context, err error) error {
 		return fmt.Errorf("%w: %w", ErrAttemptTimeout, err)
 	}
 	return fmt.Errorf("exporter: request: %w", err)
+}
+
+// drain reads and drops up to limit bytes of body (and a bounded drain, see readCapped),
+// for drainGrace at most, and closes it.
+func drain(body io.ReadCloser, limit int64) {
+	cut := time.AfterFunc(drainGrace, func() { _ = body.Close() })
+	_, _ = readCapped(body, limit)
+	cut.Stop()
 }
 
 // readCapped reads up to limit bytes, then drains at most limit more so the connection
