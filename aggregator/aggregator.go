@@ -508,7 +508,7 @@ func (a *Aggregator) finish(sh *shard, e *entry, ev *telemetry.Event) {
 	}
 	fillStatementRecord(rec, e, ev, at)
 	if rec == &spill {
-		a.moveOutbox(sh, rec)
+		a.moveOutbox(sh, *rec)
 	}
 	a.wakeOnBatch()
 	if e != nil {
@@ -526,9 +526,7 @@ func (a *Aggregator) finishHeld(sh *shard, e *entry, ev *telemetry.Event, at tim
 	for i := range e.errs {
 		grp[1+i] = record{kind: recError, follows: true, at: at, sessionID: grp[0].sessionID, statementID: grp[0].statementID, err: e.errs[i]}
 	}
-	a.q.moveIn(sh.outbox, grp...)
-	clear(sh.outbox)
-	sh.outbox = sh.outbox[:0]
+	a.moveOutbox(sh, grp...)
 	sh.release(e)
 	a.wakeOnBatch()
 }
@@ -550,7 +548,7 @@ func (a *Aggregator) stage(sh *shard, rec *record) {
 	if slot := a.outboxSlot(sh, rec.hasError()); slot != nil {
 		*slot = *rec
 	} else {
-		a.moveOutbox(sh, rec)
+		a.moveOutbox(sh, *rec)
 	}
 	a.wakeOnBatch()
 }
@@ -574,17 +572,13 @@ func (a *Aggregator) wakeOnBatch() {
 	}
 }
 
-// moveOutbox moves sh's outbox to the export queue, followed by rec (nil for none);
-// called with sh.mu held.
-func (a *Aggregator) moveOutbox(sh *shard, rec *record) {
-	if len(sh.outbox) == 0 && rec == nil {
+// moveOutbox moves sh's outbox to the export queue, followed by more (pushed as push
+// does), under one lock; called with sh.mu held.
+func (a *Aggregator) moveOutbox(sh *shard, more ...record) {
+	if len(sh.outbox) == 0 && len(more) == 0 {
 		return
 	}
-	if rec != nil {
-		a.q.moveIn(sh.outbox, *rec)
-	} else {
-		a.q.moveIn(sh.outbox)
-	}
+	a.q.moveIn(sh.outbox, more...)
 	clear(sh.outbox)
 	sh.outbox = sh.outbox[:0]
 }
@@ -596,7 +590,7 @@ func (a *Aggregator) collect() {
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
-		a.moveOutbox(sh, nil)
+		a.moveOutbox(sh)
 		sh.mu.Unlock()
 	}
 }
@@ -871,7 +865,7 @@ func (a *Aggregator) closeShard(sh *shard) {
 		sh.evictClose++
 		a.finish(sh, sh.head, nil)
 	}
-	a.moveOutbox(sh, nil)
+	a.moveOutbox(sh)
 	// A closed shard takes no statement again (see handleStatement): what it kept for
 	// them goes, so that a closed aggregator, which its connector may keep for its Stats
 	// (and the driver's own timeout watchers keep the connector for 15 minutes), holds

@@ -28,6 +28,15 @@ func pushSpelled(q *queue, spelled string) {
 	}
 }
 
+// popSpelled pops every batch of at most n from q, each spelled as its logs' names.
+func popSpelled(q *queue, n int) []string {
+	var got []string
+	for q.len() > 0 {
+		got = append(got, strings.Join(names(q.pop(nil, n)), " "))
+	}
+	return got
+}
+
 // A statement's log and its held errors' logs leave in one batch: the batch ends before
 // them when they do not fit in it, and is larger than asked only when they alone are.
 func TestPopKeepsAStatementWithItsHeldErrors(t *testing.T) {
@@ -57,15 +66,7 @@ func TestPopKeepsAStatementWithItsHeldErrors(t *testing.T) {
 				q.max = tc.max
 			}
 			pushSpelled(&q, tc.queued)
-			var got []string
-			for q.len() > 0 {
-				var names []string
-				for _, r := range q.pop(nil, tc.n) {
-					names = append(names, r.sessionID)
-				}
-				got = append(got, strings.Join(names, " "))
-			}
-			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.want, popSpelled(&q, tc.n))
 			assert.Zero(t, q.waiting(), "every place given back")
 		})
 	}

@@ -32,14 +32,7 @@ func TestPopDoesNotGlueOrphanedHeldErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			q := queue{max: tc.max}
 			pushSpelled(&q, tc.queued)
-			var got []string
-			for q.len() > 0 {
-				var names []string
-				for _, r := range q.pop(nil, tc.n) {
-					names = append(names, r.sessionID)
-				}
-				got = append(got, strings.Join(names, " "))
-			}
+			got := popSpelled(&q, tc.n)
 			for _, b := range got {
 				// Each group here is a statement with 2 held errors: 3 together at most, and
 				// its errors alone (its log dropped) 2 = n.
