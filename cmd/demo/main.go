@@ -255,8 +255,9 @@ func redactDSN(msg, dsn string) string {
 
 // userinfoSecrets returns the password of the DSN's userinfo, read as people write it
 // (the regexp stops at '/', '?' or a space, which an unescaped secret may hold): what
-// lies between the first ':' and the last '@' before the query. And its part before a
-// '#', which URL parsers quote alone (they read the rest as the fragment).
+// lies between the first ':' and the last '@' before the query. And its part before
+// the first '/', '?' or '#', which URL parsers quote alone (they read it as a port, and
+// the rest as the path, query or fragment).
 func userinfoSecrets(dsn string) []string {
 	rest := dsn
 	if i := strings.Index(rest, "://"); i >= 0 {
@@ -274,8 +275,8 @@ func userinfoSecrets(dsn string) []string {
 		return nil
 	}
 	out := []string{pass}
-	if before, _, cut := strings.Cut(pass, "#"); cut && before != "" {
-		out = append(out, before)
+	if i := strings.IndexAny(pass, "/?#"); i > 0 {
+		out = append(out, pass[:i])
 	}
 	return out
 }
