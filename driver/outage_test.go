@@ -57,9 +57,9 @@ func planFromEnv(t *testing.T) outagePlan {
 	if v == "" {
 		return short
 	}
-	d := 60 * time.Second
-	if pd, err := time.ParseDuration(v); err == nil {
-		d = pd
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		t.Fatalf("%s=%q: want a positive duration such as 60s", soakEnv, v)
 	}
 	t.Logf("soak: %s", d)
 	return outagePlan{duration: d, warmup: d / 4, sample: time.Second,

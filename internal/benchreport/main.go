@@ -57,22 +57,17 @@ type options struct {
 	long      bool // the big results' paired runs about ten times longer (see benchGroups)
 }
 
+// sections are what -only accepts, in the report's order.
+var sections = []string{"hot", "e2e", "throughput", "outage"}
+
 func main() {
-	var o options
-	only := ""
-	flag.IntVar(&o.rounds, "rounds", 3, "runs of every benchmark; ratios are the median over rounds")
-	flag.BoolVar(&o.markdown, "markdown", false, "print Markdown tables (for the README)")
-	flag.StringVar(&o.soak, "soak", "", "run the telemetry-outage test this long (e.g. 60s) instead of 5 s")
-	flag.StringVar(&only, "only", "", "comma-separated sections to run: hot, e2e, throughput, outage (default all)")
-	flag.BoolVar(&o.verbose, "v", false, "echo the benchmarks' output to stderr")
-	flag.BoolVar(&o.long, "long", false, "run the big results' paired benchmarks about ten times longer (3000 and 600 turns, about 35 min more a round), for ratios within 0.3–0.8 %")
-	flag.StringVar(&o.warehouse, "warehouse", "", `where the end-to-end benchmarks' warehouse runs: "" in the benchmark's own process; "process" in a process of its own (cmd/warehouse, started here); else the DSN of a running local warehouse`)
-	flag.Parse()
-	if only != "" {
-		o.only = map[string]bool{}
-		for _, s := range strings.Split(only, ",") {
-			o.only[strings.TrimSpace(s)] = true
-		}
+	o, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -80,6 +75,48 @@ func main() {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
 	}
+}
+
+// parseFlags reads the command line; a value it cannot use is an error naming the flag
+// and what it accepts (flag.ErrHelp for -h).
+func parseFlags(args []string) (options, error) {
+	var o options
+	only := ""
+	fs := flag.NewFlagSet("benchreport", flag.ContinueOnError)
+	fs.IntVar(&o.rounds, "rounds", 3, "runs of every benchmark; ratios are the median over rounds")
+	fs.BoolVar(&o.markdown, "markdown", false, "print Markdown tables (for the README)")
+	fs.StringVar(&o.soak, "soak", "", "run the telemetry-outage test this long (e.g. 60s) instead of 5 s")
+	fs.StringVar(&only, "only", "", "comma-separated sections to run: "+strings.Join(sections, ", ")+" (default all)")
+	fs.BoolVar(&o.verbose, "v", false, "echo the benchmarks' output to stderr")
+	fs.BoolVar(&o.long, "long", false, "run the big results' paired benchmarks about ten times longer (3000 and 600 turns, about 35 min more a round), for ratios within 0.3–0.8 %")
+	fs.StringVar(&o.warehouse, "warehouse", "", `where the end-to-end benchmarks' warehouse runs: "" in the benchmark's own process; "process" in a process of its own (cmd/warehouse, started here); else the DSN of a running local warehouse`)
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q: benchreport takes flags only (see -h)", fs.Arg(0))
+	}
+	if o.rounds < 1 {
+		return o, fmt.Errorf("-rounds %d: must be at least 1", o.rounds)
+	}
+	if o.soak != "" {
+		d, err := time.ParseDuration(o.soak)
+		if err != nil || d <= 0 {
+			return o, fmt.Errorf("-soak %q: want a positive duration such as 60s or 2m", o.soak)
+		}
+		o.soak = d.String()
+	}
+	if only != "" {
+		o.only = map[string]bool{}
+		for _, s := range strings.Split(only, ",") {
+			s = strings.TrimSpace(s)
+			if !slices.Contains(sections, s) {
+				return o, fmt.Errorf("-only %q: unknown section %q; want a comma-separated list of %s", only, s, strings.Join(sections, ", "))
+			}
+			o.only[s] = true
+		}
+	}
+	return o, nil
 }
 
 // group is one `go test -bench` invocation of a test binary.
@@ -197,6 +234,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	var outage string
+	var outageErr error // reported after the tables, which it does not spoil
 	if o.wants("outage") {
 		progress("outage test")
 		cmd := exec.CommandContext(ctx, bins["driver"], "-test.run=^TestOutageMemory$", "-test.v", "-test.count=1")
@@ -210,6 +248,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 		if err != nil {
 			outage += fmt.Sprintf(" — FAILED (%v)", err)
+			outageErr = fmt.Errorf("outage test: %w", err)
 		}
 	}
 
@@ -232,7 +271,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if outage != "" {
 		fmt.Fprintf(out, "Telemetry outage (ingest hanging, full query rate): %s\n", outage)
 	}
-	return nil
+	return outageErr
 }
 
 // startWarehouse starts the warehouse binary bin and returns the DSN it prints, and

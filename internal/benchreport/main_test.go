@@ -158,3 +158,48 @@ func TestLongLengthensTheBigResultsPairedRunsAlone(t *testing.T) {
 	}
 	require.Equal(t, len(longer), seen)
 }
+
+// TestParseFlags: a value benchreport cannot use is refused, naming the flag and what it
+// accepts, before anything is built; a typo in -only used to run nothing and exit 0.
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string // "" when accepted
+		check   func(t *testing.T, o options)
+	}{
+		{name: "defaults", check: func(t *testing.T, o options) {
+			assert.Equal(t, 3, o.rounds)
+			assert.Nil(t, o.only, "every section")
+			assert.Empty(t, o.soak)
+		}},
+		{name: "sections", args: []string{"-only", "hot, outage"}, check: func(t *testing.T, o options) {
+			assert.Equal(t, map[string]bool{"hot": true, "outage": true}, o.only)
+			assert.True(t, o.wants("hot"))
+			assert.False(t, o.wants("e2e"))
+		}},
+		{name: "soak", args: []string{"-soak", "90s"}, check: func(t *testing.T, o options) {
+			assert.Equal(t, "1m30s", o.soak)
+		}},
+		{name: "unknown section", args: []string{"-only", "hotpath"}, wantErr: `-only "hotpath": unknown section "hotpath"; want a comma-separated list of hot, e2e, throughput, outage`},
+		{name: "a plural", args: []string{"-only", "hot,outages"}, wantErr: `unknown section "outages"`},
+		{name: "an empty entry", args: []string{"-only", ","}, wantErr: `unknown section ""`},
+		{name: "soak without a unit", args: []string{"-soak", "90"}, wantErr: `-soak "90": want a positive duration`},
+		{name: "soak negative", args: []string{"-soak", "-1s"}, wantErr: `-soak "-1s": want a positive duration`},
+		{name: "no rounds", args: []string{"-rounds", "0"}, wantErr: "-rounds 0: must be at least 1"},
+		{name: "a stray argument", args: []string{"hot"}, wantErr: `unexpected argument "hot"`},
+		{name: "an unknown flag", args: []string{"-round", "2"}, wantErr: "flag provided but not defined: -round"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseFlags(tt.args)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tt.check(t, o)
+		})
+	}
+}
