@@ -35,6 +35,28 @@ type encodeOptions struct {
 	// loc is the session's time zone: a TIMESTAMP without one is a wall time in it, as
 	// Databricks reads timestamp literals (nil: UTC).
 	loc *time.Location
+	// show is the driver's time zone (nil: UTC), in which it shows every timestamp and
+	// date, those inside arrays, maps and structs too: the warehouse sends nested values
+	// as text, which must read as the driver would write them.
+	show *time.Location
+}
+
+// zones are the two time zones rendering a nested value needs: wall, in which a
+// TIMESTAMP without a zone is a wall time (the session's, which SET TIME ZONE changes),
+// and show, in which the driver shows instants (its Location: the zone its DSN or
+// session parameters named, which SET TIME ZONE does not change).
+type zones struct{ wall, show *time.Location }
+
+// zones are the options' time zones, UTC for those not set.
+func (o encodeOptions) zones() zones {
+	z := zones{wall: o.loc, show: o.show}
+	if z.wall == nil {
+		z.wall = time.UTC
+	}
+	if z.show == nil {
+		z.show = time.UTC
+	}
+	return z
 }
 
 // column converts one DuckDB result column into Arrow and describes it in Thrift.
@@ -228,7 +250,7 @@ func newColumn(name, dbType string, opts encodeOptions) column {
 	switch base := strings.ToUpper(dbType); {
 	// First: an array's name starts with its element type's (TIMESTAMP[], DECIMAL(4,1)[]).
 	case strings.HasSuffix(base, "]"):
-		set(tcli.TTypeId_ARRAY_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.loc))
+		set(tcli.TTypeId_ARRAY_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.zones()))
 	case base == "BOOLEAN":
 		set(tcli.TTypeId_BOOLEAN_TYPE, arrow.FixedWidthTypes.Boolean, func(b array.Builder, v any) error {
 			x, ok := v.(bool)
@@ -293,9 +315,9 @@ func newColumn(name, dbType string, opts encodeOptions) column {
 		}
 	case base == "HUGEINT" || base == "UHUGEINT" || base == "UBIGINT" || base == "BIGNUM" || base == "VARINT":
 		c.quals = map[string]*tcli.TTypeQualifierValue{"precision": {I32Value: ptr(int32(38))}, "scale": {I32Value: ptr(int32(0))}}
-		set(tcli.TTypeId_DECIMAL_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.loc))
+		set(tcli.TTypeId_DECIMAL_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.zones()))
 	case base == "VARCHAR" || strings.HasPrefix(base, "ENUM"):
-		set(tcli.TTypeId_STRING_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.loc))
+		set(tcli.TTypeId_STRING_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.zones()))
 	case base == "BLOB":
 		set(tcli.TTypeId_BINARY_TYPE, arrow.BinaryTypes.Binary, func(b array.Builder, v any) error {
 			x, ok := v.([]byte)
@@ -336,11 +358,11 @@ func newColumn(name, dbType string, opts encodeOptions) column {
 			return nil
 		})
 	case strings.HasPrefix(base, "STRUCT"):
-		set(tcli.TTypeId_STRUCT_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.loc))
+		set(tcli.TTypeId_STRUCT_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.zones()))
 	case strings.HasPrefix(base, "MAP"):
-		set(tcli.TTypeId_MAP_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.loc))
+		set(tcli.TTypeId_MAP_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.zones()))
 	default: // TIME, INTERVAL, UUID, BIT, unions, …: Databricks sends these as strings too.
-		set(tcli.TTypeId_STRING_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.loc))
+		set(tcli.TTypeId_STRING_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.zones()))
 	}
 	return c
 }
@@ -377,13 +399,10 @@ func intAdder(appendInt func(array.Builder, int64)) func(array.Builder, any) err
 	}
 }
 
-func stringAdder(dbType string, loc *time.Location) func(array.Builder, any) error {
+func stringAdder(dbType string, z zones) func(array.Builder, any) error {
 	shape := parseNested(dbType)
-	if loc == nil {
-		loc = time.UTC
-	}
 	return func(b array.Builder, v any) error {
-		s, err := formatValue(v, shape, loc)
+		s, err := formatValue(v, shape, z)
 		if err != nil {
 			return fmt.Errorf("%s: %w", dbType, err)
 		}
@@ -445,8 +464,8 @@ func decimalString(d duckdb.Decimal) string {
 
 // appendFormatted appends v, nested, as the quoted string it is at the top level
 // (formatValue): an interval, a UUID, a time of day.
-func appendFormatted(b []byte, v any, loc *time.Location) ([]byte, error) {
-	s, err := formatValue(v, nil, loc)
+func appendFormatted(b []byte, v any, z zones) ([]byte, error) {
+	s, err := formatValue(v, nil, z)
 	if err != nil {
 		return nil, err
 	}
@@ -454,8 +473,8 @@ func appendFormatted(b []byte, v any, loc *time.Location) ([]byte, error) {
 }
 
 // formatValue renders a DuckDB value the way Databricks renders it as a string; shape is
-// its type's (see parseNested), loc the session's time zone.
-func formatValue(v any, shape *nestedType, loc *time.Location) (string, error) {
+// its type's (see parseNested), z the time zones it is read and shown in.
+func formatValue(v any, shape *nestedType, z zones) (string, error) {
 	switch x := v.(type) {
 	case string:
 		return x, nil
@@ -486,9 +505,9 @@ func formatValue(v any, shape *nestedType, loc *time.Location) (string, error) {
 		if x.Value == nil {
 			return "NULL", nil
 		}
-		return formatValue(x.Value, nil, loc)
+		return formatValue(x.Value, nil, z)
 	case []any, map[string]any, duckdb.OrderedMap:
-		b, err := appendJSON(nil, x, shape, loc)
+		b, err := appendJSON(nil, x, shape, z)
 		if err != nil {
 			return "", err
 		}
@@ -587,7 +606,7 @@ func splitField(part string) (name, typ string) {
 // time.String in the session's time zone, quoted. encoding/json alone would write a
 // duckdb.Decimal as the struct it is. shape may be nil: then a struct's fields come in
 // name order.
-func appendJSON(b []byte, v any, shape *nestedType, loc *time.Location) ([]byte, error) {
+func appendJSON(b []byte, v any, shape *nestedType, z zones) ([]byte, error) {
 	var err error
 	var elem *nestedType
 	if shape != nil {
@@ -599,32 +618,32 @@ func appendJSON(b []byte, v any, shape *nestedType, loc *time.Location) ([]byte,
 	case duckdb.Decimal:
 		return append(b, decimalString(x)...), nil
 	case duckdb.Interval, duckdb.UUID:
-		return appendFormatted(b, x, loc)
+		return appendFormatted(b, x, z)
 	case duckdb.Union: // its member's value (see formatValue)
-		return appendJSON(b, x.Value, nil, loc)
+		return appendJSON(b, x.Value, nil, z)
 	case []byte:
 		if shape != nil && shape.scalar == "UUID" && len(x) == 16 {
-			return appendFormatted(b, x, loc)
+			return appendFormatted(b, x, z)
 		}
 	case time.Time:
 		if shape != nil && strings.HasPrefix(shape.scalar, "TIME") { // TIME, TIMETZ
-			f, err := formatValue(x, shape, loc)
+			f, err := formatValue(x, shape, z)
 			if err != nil {
 				return nil, err
 			}
 			return strconv.AppendQuote(b, f), nil
 		}
 		if shape != nil && shape.wall {
-			x = wallIn(x, loc)
+			x = wallIn(x, z.wall)
 		}
-		return strconv.AppendQuote(b, x.In(loc).String()), nil
+		return strconv.AppendQuote(b, x.In(z.show).String()), nil
 	case []any:
 		b = append(b, '[')
 		for i, e := range x {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			if b, err = appendJSON(b, e, elem, loc); err != nil {
+			if b, err = appendJSON(b, e, elem, z); err != nil {
 				return nil, err
 			}
 		}
@@ -633,14 +652,14 @@ func appendJSON(b []byte, v any, shape *nestedType, loc *time.Location) ([]byte,
 		b = append(b, '{')
 		if shape != nil && len(shape.fields) == len(x) && allIn(shape.fields, x) {
 			for i, k := range shape.fields {
-				if b, err = appendMember(b, i, k, x[k], shape.types[i], loc); err != nil {
+				if b, err = appendMember(b, i, k, x[k], shape.types[i], z); err != nil {
 					return nil, err
 				}
 			}
 			return append(b, '}'), nil
 		}
 		for i, k := range slices.Sorted(maps.Keys(x)) {
-			if b, err = appendMember(b, i, k, x[k], nil, loc); err != nil {
+			if b, err = appendMember(b, i, k, x[k], nil, z); err != nil {
 				return nil, err
 			}
 		}
@@ -653,11 +672,11 @@ func appendJSON(b []byte, v any, shape *nestedType, loc *time.Location) ([]byte,
 			keyShape = shape.key
 		}
 		for i := range keys {
-			k, err := mapKey(keys[i], keyShape, loc)
+			k, err := mapKey(keys[i], keyShape, z)
 			if err != nil {
 				return nil, err
 			}
-			if b, err = appendMember(b, i, k, values[i], elem, loc); err != nil {
+			if b, err = appendMember(b, i, k, values[i], elem, z); err != nil {
 				return nil, err
 			}
 		}
@@ -671,9 +690,9 @@ func appendJSON(b []byte, v any, shape *nestedType, loc *time.Location) ([]byte,
 }
 
 // mapKey is a MAP key's text: the key shown as a nested value is (a decimal keeps its
-// scale, a timestamp is shown in the session's zone), without its quotes.
-func mapKey(k any, shape *nestedType, loc *time.Location) (string, error) {
-	j, err := appendJSON(nil, k, shape, loc)
+// scale, a timestamp is shown in the driver's zone), without its quotes.
+func mapKey(k any, shape *nestedType, z zones) (string, error) {
+	j, err := appendJSON(nil, k, shape, z)
 	if err != nil {
 		return "", err
 	}
@@ -696,7 +715,7 @@ func allIn(names []string, m map[string]any) bool {
 }
 
 // appendMember renders the i-th member "key":value of a JSON object.
-func appendMember(b []byte, i int, key string, v any, shape *nestedType, loc *time.Location) ([]byte, error) {
+func appendMember(b []byte, i int, key string, v any, shape *nestedType, z zones) ([]byte, error) {
 	if i > 0 {
 		b = append(b, ',')
 	}
@@ -705,7 +724,7 @@ func appendMember(b []byte, i int, key string, v any, shape *nestedType, loc *ti
 		return nil, err
 	}
 	b = append(append(b, k...), ':')
-	return appendJSON(b, v, shape, loc)
+	return appendJSON(b, v, shape, z)
 }
 
 func formatInterval(iv duckdb.Interval) string {

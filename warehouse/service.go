@@ -32,6 +32,10 @@ type session struct {
 	// loc is the session's time zone (configuration `timezone`, else UTC; then what a SET
 	// of it said). Guarded by mu: statements read and set it as they run.
 	loc *time.Location
+	// show is the driver's time zone, in which it shows instants: what its configuration
+	// `timezone` names when Go can load it (as the driver loads it), else UTC. A SET of
+	// the time zone does not change it.
+	show *time.Location
 
 	mu     sync.Mutex // one statement at a time on conn
 	closed bool
@@ -153,6 +157,7 @@ func (v *service) OpenSession(ctx context.Context, req *tcli.TOpenSessionReq) (*
 		handle: &tcli.TSessionHandle{SessionId: &tcli.THandleIdentifier{GUID: guid, Secret: newGUID()}},
 		conn:   conn,
 		loc:    loc,
+		show:   driverZone(req.GetConfiguration()),
 	}
 	sess.used.Store(time.Now().UnixNano())
 	s.mu.Lock()
@@ -426,6 +431,9 @@ func (s *Server) run(op *operation) {
 }
 
 func (s *Server) execute(ctx context.Context, op *operation) error {
+	if multipleStatements(op.stmt) {
+		return multipleStatementsError{}
+	}
 	query, args, err := bindParameters(op.stmt, op.params, op.sess.loc) // run holds the session's lock
 	if err != nil {
 		return &paramError{err}
@@ -450,7 +458,7 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 	if zone != nil {
 		op.sess.loc = zone
 	}
-	op.encodeOps.loc = op.sess.loc // run holds the session's lock
+	op.encodeOps.loc, op.encodeOps.show = op.sess.loc, op.sess.show // run holds the session's lock
 	switch kind {
 	case kindDML:
 		// DuckDB answers DML with one row: the count, in a column named Count; with

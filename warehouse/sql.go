@@ -189,6 +189,46 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 // skipNoise returns where the quoted string or comment that starts at s[i] ends (the
 // end of s when it is not closed; a line comment ends before its newline), or i when
 // none starts there.
+// multipleStatements reports whether s holds more than one statement: text other than
+// blanks, comments and ';' after a top-level ';'. Databricks SQL runs one statement per
+// execute (Spark's grammar: statement ';'* EOF); DuckDB would run them all and answer
+// with the last one's result.
+func multipleStatements(s string) bool {
+	seen, ended := false, false // a statement began; a ';' ended it
+	for i := 0; i < len(s); {
+		c := s[i]
+		if j := skipNoise(s, i); j != i {
+			if c != '-' && c != '/' { // a quoted name or literal, no comment
+				if ended {
+					return true
+				}
+				seen = true
+			}
+			i = j
+			continue
+		}
+		switch {
+		case c == ';':
+			ended = seen
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+		case ended:
+			return true
+		default:
+			seen = true
+		}
+		i++
+	}
+	return false
+}
+
+// multipleStatementsError is the answer to more than one statement in one execute, in
+// Databricks' words.
+type multipleStatementsError struct{}
+
+func (multipleStatementsError) Error() string {
+	return "Syntax error at or near ';': extra input ';'."
+}
+
 func skipNoise(s string, i int) int {
 	switch c := s[i]; {
 	case c == '\'' || c == '"' || c == '`':
@@ -285,7 +325,7 @@ func paramValue(p *tcli.TSparkParameter, loc *time.Location) (v any, cast string
 		return s, "", nil
 	case strings.HasPrefix(typ, "TIMESTAMP"):
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			return t.UTC(), "", nil // an instant: DuckDB binds it WITH TIME ZONE
+			return t.UTC(), "TIMESTAMPTZ", nil // an instant
 		}
 		// Without a zone: a wall time in the session's zone, as Databricks casts it and
 		// as the session reads a TIMESTAMP literal (TIMESTAMP_NTZ stays a UTC wall time).
@@ -295,7 +335,7 @@ func paramValue(p *tcli.TSparkParameter, loc *time.Location) (v any, cast string
 		}
 		for _, layout := range []string{"2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999", "2006-01-02"} {
 			if t, err := time.Parse(layout, s); err == nil {
-				return wallIn(t, in).UTC(), "", nil
+				return wallIn(t, in).UTC(), "TIMESTAMPTZ", nil
 			}
 		}
 		return bad()
@@ -433,6 +473,9 @@ func mapError(err error) sqlError {
 	if errors.As(err, &ze) {
 		return sqlError{state: "22022", class: "INVALID_CONF_VALUE.TIME_ZONE", message: ze.Error()}
 	}
+	if errors.As(err, new(multipleStatementsError)) {
+		return sqlError{state: "42601", class: "PARSE_SYNTAX_ERROR", message: err.Error()}
+	}
 	var pe *paramError
 	if errors.As(err, &pe) || strings.Contains(err.Error(), "incorrect argument count") {
 		// Parameters that could not be bound: ours (bindParameters), or duckdb-go's count
@@ -444,6 +487,9 @@ func mapError(err error) sqlError {
 		return sqlError{state: "XX000", class: "INTERNAL_ERROR", message: err.Error()}
 	}
 	msg := strings.TrimSpace(de.Msg)
+	if msg == "" { // duckdb-go's own errors (binding a parameter) leave Msg empty
+		msg = strings.TrimSpace(err.Error())
+	}
 	if i := strings.Index(msg, "\n"); i > 0 {
 		msg = msg[:i]
 	}

@@ -3,11 +3,13 @@ package warehouse
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/apache/thrift/lib/go/thrift"
+	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -152,4 +154,38 @@ func FuzzThriftRequest(f *testing.F) {
 			t.Fatalf("handler panicked: %s", rec.Body.String())
 		}
 	})
+}
+
+// An error whose *duckdb.Error has no message (duckdb-go's own, binding a parameter,
+// joined to an empty one) is sent with the text of the whole error, not as a class and
+// a SQLSTATE with nothing between them.
+func TestMapErrorOfAnEmptyDuckDBMessage(t *testing.T) {
+	err := errors.Join(errors.New("could not bind parameter"), &duckdb.Error{Type: duckdb.ErrorTypeInvalid})
+	got := mapError(err)
+	assert.Equal(t, "could not bind parameter", got.message)
+	assert.Contains(t, got.display(), "could not bind parameter")
+}
+
+// multipleStatements tells one statement, whatever ';', comments and quotes it holds,
+// from more than one.
+func TestMultipleStatementsText(t *testing.T) {
+	for q, want := range map[string]bool{
+		"":                                 false,
+		"SELECT 1":                         false,
+		"SELECT 1;":                        false,
+		";;SELECT 1;;":                     false,
+		"SELECT 1; -- x; y":                false,
+		"SELECT 1; /* ; SELECT 2 */ ;":     false,
+		"SELECT ';' || \";\" || `;`":       false,
+		"SELECT 'it''s; fine'":             false,
+		"SELECT 1 /* unterminated; x":      false,
+		"SELECT 1; SELECT 2":               true,
+		"SELECT 1;\nSELECT 2;":             true,
+		"SELECT 1;'x'":                     true,
+		"SELECT 1; /* c */ SELECT 2":       true,
+		"INSERT INTO t VALUES (1); x":      true,
+		"SELECT 1 -- ; SELECT 2\n; VALUES": true,
+	} {
+		assert.Equal(t, want, multipleStatements(q), "%q", q)
+	}
 }

@@ -108,6 +108,18 @@ func sessionZone(conf map[string]string) (*time.Location, string, error) {
 	return loc, set, nil
 }
 
+// driverZone is the time zone in which the driver shows instants, the session
+// configuration conf given: the Go driver loads its `timezone` (time.LoadLocation) and
+// stays on UTC when that fails (a fixed offset such as +05:00 is no zone Go can load).
+func driverZone(conf map[string]string) *time.Location {
+	if v, ok := confValue(conf, "timezone"); ok && v != "" {
+		if loc, err := time.LoadLocation(v); err == nil {
+			return loc
+		}
+	}
+	return time.UTC
+}
+
 // zoneSetting is the time zone name names (an IANA name, UTC, or a fixed offset such as
 // +05:30), and the DuckDB statement that makes it the session's.
 func zoneSetting(name string) (*time.Location, string, error) {
