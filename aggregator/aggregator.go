@@ -228,7 +228,7 @@ func (a *Aggregator) Handle(ev telemetry.Event) {
 			a.invalid.Add(1)
 			return
 		}
-		a.handleStatement(&ev, false)
+		a.handleStatement(&ev, anyStatement)
 	case telemetry.KindError:
 		if ev.StatementID == "" {
 			a.receivedOther.Add(1)
@@ -239,7 +239,7 @@ func (a *Aggregator) Handle(ev telemetry.Event) {
 			}
 			return
 		}
-		a.handleStatement(&ev, false)
+		a.handleStatement(&ev, anyStatement)
 	case telemetry.KindConnectionOpen, telemetry.KindConnectionClose:
 		a.receivedOther.Add(1)
 		rec := record{kind: recConnOpen, at: a.now(), sessionID: ev.SessionID, latency: ev.Latency, conn: ev.Connection}
@@ -269,20 +269,43 @@ func (a *Aggregator) FinishOpen(ev telemetry.Event) {
 		a.dropClosed()
 		return
 	}
-	a.handleStatement(&ev, true)
+	a.handleStatement(&ev, openOrDrop)
 }
+
+// FinishIfOpen takes the statement.complete of a statement whose connector's telemetry
+// the server's feature flag switched off while it ran: it finishes the statement when
+// its start reached this aggregator (so that its log carries its own latency, not the
+// time until StatementTTL or Close evicted it), and ignores it otherwise, as everything
+// else emitted while the flag says off: such an event is not telemetry, and no drop.
+func (a *Aggregator) FinishIfOpen(ev telemetry.Event) {
+	if a.closed.Load() || ev.Kind != telemetry.KindStatementComplete || ev.StatementID == "" {
+		return
+	}
+	a.handleStatement(&ev, openOrIgnore)
+}
+
+// Which statements handleStatement applies an event to.
+const (
+	anyStatement = iota // Handle: an event may open its statement
+	openOrDrop          // FinishOpen: only an open statement; another's event is Dropped.Closed
+	openOrIgnore        // FinishIfOpen: only an open statement; another's event is not counted
+)
 
 // handleStatement applies a statement event under its shard's lock. Records produced go
 // to the shard's outbox while the lock is held (lock order: shard, then queue), so an
-// entry can be recycled at once. With openOnly (FinishOpen), an event of a statement
-// not open here is dropped as one that came after Close.
-func (a *Aggregator) handleStatement(ev *telemetry.Event, openOnly bool) {
+// entry can be recycled at once. Which statements it applies ev to, mode says:
+// anyStatement, openOrDrop (an event of a statement not open here is dropped as one that
+// came after Close) or openOrIgnore (such an event is not even received).
+func (a *Aggregator) handleStatement(ev *telemetry.Event, mode int) {
 	sh := a.shardFor(ev.StatementID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	sh.received++
 	e := sh.m[ev.StatementID]
-	if sh.closed || (openOnly && e == nil) {
+	if mode == openOrIgnore && (sh.closed || e == nil) {
+		return
+	}
+	sh.received++
+	if sh.closed || (mode == openOrDrop && e == nil) {
 		sh.closedDrops++
 		return
 	}

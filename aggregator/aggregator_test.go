@@ -1104,6 +1104,32 @@ func TestFinishOpenFinishesOnlyOpenStatements(t *testing.T) {
 	assert.Zero(t, s.OpenStatements)
 }
 
+// FinishIfOpen (the server's flag said off while the statement ran) finishes only a
+// statement open here and ignores everything else, uncounted: what comes while the flag
+// says off is no telemetry, and no drop.
+func TestFinishIfOpenFinishesOnlyOpenStatements(t *testing.T) {
+	exp := newFake()
+	a := newTest(t, exp)
+	a.FinishIfOpen(complete("unknown"))                                           // not open here
+	a.FinishIfOpen(telemetry.Event{Kind: telemetry.KindChunk, StatementID: "q1"}) // not a completion
+	a.Handle(start("q1"))
+	a.FinishIfOpen(complete("q1"))
+	a.FinishIfOpen(complete("q1")) // finished already
+	flush(t, a)
+	logs := exp.logs()
+	require.Len(t, logs, 1)
+	assert.Equal(t, "q1", driverLog(logs[0]).SQLStatementID)
+	assert.Equal(t, int64(250), driverLog(logs[0]).OperationLatencyMs, "the completion's latency")
+	s := a.Stats()
+	assert.Equal(t, int64(2), s.Received, "q1's start and completion")
+	assert.Zero(t, s.Dropped.Closed)
+	assert.Zero(t, s.OpenStatements)
+	require.NoError(t, a.Close(context.Background()))
+	a.FinishIfOpen(complete("q2"))
+	assert.Equal(t, s.Received, a.Stats().Received, "after Close")
+	assert.Zero(t, a.Stats().Dropped.Closed, "after Close")
+}
+
 func TestCloseBoundedByContext(t *testing.T) {
 	exp := newFake()
 	release := exp.block(false) // honours ctx: Close's cancellation frees it

@@ -665,6 +665,7 @@ func (g *gate) Handle(ev telemetry.Event) {
 	}
 	switch g.state.Load() {
 	case gateOff:
+		g.offHandle(&ev)
 		return
 	case gateShut:
 		g.shutHandle(&ev)
@@ -679,6 +680,7 @@ func (g *gate) Handle(ev telemetry.Event) {
 			return
 		}
 	case gateOff:
+		g.offHandle(&ev)
 		return
 	case gateShut:
 		g.shutHandle(&ev)
@@ -689,6 +691,18 @@ func (g *gate) Handle(ev telemetry.Event) {
 		return
 	}
 	g.pending = append(g.pending, ev)
+}
+
+// offHandle takes an event while the server's flag says off: nothing is telemetry, but a
+// statement that started while the flag said on is finished in the aggregator (see
+// aggregator.Aggregator.FinishIfOpen), or it would stay open there until StatementTTL or
+// Close evicted it, and be exported then with all that time as its latency.
+func (g *gate) offHandle(ev *telemetry.Event) {
+	if ev.Kind == telemetry.KindStatementComplete {
+		if s := g.sink.Load(); s != nil {
+			s.FinishIfOpen(*ev)
+		}
+	}
 }
 
 // shutHandle takes an event once the gate has shut: a statement's completion still
