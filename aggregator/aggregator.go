@@ -48,6 +48,10 @@ var ErrClosed = errors.New("aggregator: closed")
 // shard that needs room stays close to evicting the oldest statement overall.
 const minEntriesPerShard = 64
 
+// maxTombstonesPerShard bounds the evicted statements a shard remembers (see
+// shard.tombstone), whatever MaxOpenStatements says: at most 64 shards × 4096 ids.
+const maxTombstonesPerShard = 4096
+
 // Aggregator implements telemetry.Sink. Create it with New and stop it with Close.
 type Aggregator struct {
 	exp    telemetry.Exporter
@@ -163,7 +167,7 @@ func New(exp telemetry.Exporter, opts ...Option) *Aggregator {
 		// MaxOpenStatements.
 		a.shards[i].m = make(map[string]*entry)
 		a.shards[i].outbox = make([]record, 0, a.outboxCap)
-		a.shards[i].evictedCap = max(minEntriesPerShard, cfg.MaxOpenStatements/n)
+		a.shards[i].evictedCap = min(max(minEntriesPerShard, cfg.MaxOpenStatements/n), maxTombstonesPerShard)
 	}
 	a.runCtx, a.cancelRun = context.WithCancel(context.Background())
 	go a.run()

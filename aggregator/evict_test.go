@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -155,5 +156,34 @@ func TestTombstonesBounded(t *testing.T) {
 	assert.False(t, sh.wasEvicted("c"), "forgotten")
 	for _, id := range []string{"d", "e", "f", "g"} {
 		assert.True(t, sh.wasEvicted(id), id)
+	}
+}
+
+// The ring grows with use, up to its bound, which no MaxOpenStatements lifts past
+// maxTombstonesPerShard: it used to be made at MaxOpenStatements/shards ids at the first
+// eviction, and a large MaxOpenStatements (1<<40) made the process run out of memory
+// there, which no recover catches.
+func TestTombstonesGrowWithUse(t *testing.T) {
+	sh := &shard{evictedCap: 4}
+	sh.tombstone("a")
+	assert.Len(t, sh.evictedIDs, 1, "one id, one place")
+	for _, id := range []string{"b", "c", "d", "e"} {
+		sh.tombstone(id)
+	}
+	assert.Len(t, sh.evictedIDs, 4)
+	assert.False(t, sh.wasEvicted("a"), "the oldest forgotten once full")
+
+	for _, maxOpen := range []int{1 << 40, math.MaxInt} {
+		exp, clock := newFake(), newClock()
+		a := newTest(t, exp, WithMaxOpenStatements(maxOpen), WithStatementTTL(time.Hour), WithClock(clock.Now))
+		for i := range a.shards {
+			assert.LessOrEqual(t, a.shards[i].evictedCap, maxTombstonesPerShard)
+		}
+		a.Handle(start("q1"))
+		clock.Advance(2 * time.Hour)
+		flush(t, a) // the sweep evicts q1
+		assert.Equal(t, int64(1), a.Stats().Evicted.TTL, "MaxOpenStatements %d", maxOpen)
+		assert.Zero(t, a.Stats().Panics, "MaxOpenStatements %d", maxOpen)
+		require.Len(t, exp.logs(), 1, "MaxOpenStatements %d", maxOpen)
 	}
 }

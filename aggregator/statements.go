@@ -34,7 +34,7 @@ type shard struct {
 	// whose log has gone: their later events are dropped, not logged again (see
 	// Aggregator.handleStatement).
 	evicted    map[string]struct{}
-	evictedIDs []string // a ring of evictedCap ids, oldest at evictedAt; made on first use
+	evictedIDs []string // a ring of up to evictedCap ids, oldest at evictedAt; grows with use
 	evictedAt  int
 	evictedCap int
 	// counters, guarded by mu
@@ -200,14 +200,15 @@ func (s *shard) tombstone(id string) {
 	if s.wasEvicted(id) {
 		return // once in the ring: a second copy would outlive the first's delete
 	}
-	if s.evictedIDs == nil {
-		s.evictedIDs = make([]string, s.evictedCap)
+	if s.evicted == nil {
 		s.evicted = make(map[string]struct{})
 	}
-	if old := s.evictedIDs[s.evictedAt]; old != "" {
-		delete(s.evicted, old)
+	s.evicted[id] = struct{}{}
+	if len(s.evictedIDs) < s.evictedCap { // not full: the oldest stays at evictedAt (0)
+		s.evictedIDs = append(s.evictedIDs, id)
+		return
 	}
+	delete(s.evicted, s.evictedIDs[s.evictedAt])
 	s.evictedIDs[s.evictedAt] = id
 	s.evictedAt = (s.evictedAt + 1) % len(s.evictedIDs)
-	s.evicted[id] = struct{}{}
 }
