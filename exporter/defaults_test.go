@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -69,6 +70,37 @@ func TestBackoffJitter(t *testing.T) {
 			seen[d] = true
 		}
 		assert.Greater(t, len(seen), 1, "retries %d: the jitter varies", retries)
+	}
+}
+
+// Options are not bounded above: a backoff or jitter as long as a time.Duration holds
+// stops at the longest delay, never overflows into a negative one, and never asks the
+// random source for [0, MaxInt64+1) (which made rand.N panic out of Export).
+func TestBackoffHugeValues(t *testing.T) {
+	const huge = time.Duration(math.MaxInt64)
+	for _, tt := range []struct {
+		name                   string
+		base, maxDelay, jitter time.Duration
+		retries                int
+		want                   time.Duration // with the highest draw
+	}{
+		{"huge jitter", time.Millisecond, time.Millisecond, huge, 1, huge},
+		{"huge jitter, no backoff", 0, 0, huge, 0, huge - 1},
+		{"doubling past the longest", huge / 3, huge, 0, 3, huge},
+		{"huge everything", huge, huge, huge, 5, huge},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			highest := func(n time.Duration) time.Duration {
+				require.Positive(t, n, "the random source's bound")
+				return n - 1
+			}
+			d := delayFor(tt.base, tt.maxDelay, tt.jitter, 0, tt.retries, nil, highest)
+			assert.Equal(t, tt.want, d)
+			for range 100 {
+				d := delayFor(tt.base, tt.maxDelay, tt.jitter, 0, tt.retries, nil, rand.N[time.Duration])
+				require.GreaterOrEqual(t, d, min(tt.base, tt.maxDelay))
+			}
+		})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -98,7 +99,8 @@ func retryDelay(base, maxDelay, jitter, retryAfterCap time.Duration) failsafe.De
 
 // delayFor is the delay before the next attempt after retries retries, the last attempt
 // having failed with lastErr: its Retry-After (429/503) within retryAfterCap, else
-// min(base×2^retries, maxDelay) plus randN(jitter+1), a random 0…jitter.
+// min(base×2^retries, maxDelay) plus randN(jitter+1), a random 0…jitter. Durations too
+// long for a time.Duration (options are not bounded above) stop at the longest one.
 func delayFor(base, maxDelay, jitter, retryAfterCap time.Duration, retries int, lastErr error,
 	randN func(time.Duration) time.Duration) time.Duration {
 	var se *StatusError
@@ -107,11 +109,19 @@ func delayFor(base, maxDelay, jitter, retryAfterCap time.Duration, retries int, 
 	}
 	d := base
 	for i := 0; i < retries && d < maxDelay; i++ {
+		if d > maxDelay/2 {
+			d = maxDelay
+			break
+		}
 		d *= 2
 	}
 	d = min(d, maxDelay)
 	if jitter > 0 {
-		d += randN(jitter + 1)
+		r := randN(min(jitter, math.MaxInt64-1) + 1)
+		if d > math.MaxInt64-r {
+			return math.MaxInt64
+		}
+		d += r
 	}
 	return d
 }
