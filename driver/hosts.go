@@ -15,8 +15,8 @@ import (
 // (and one of its own for a connector with its own transport or TLS settings), and over it
 // one aggregator per distinct setting of the host's connectors (their telemetry_*
 // parameters, auth type and workspace), everything reference counted. The host's first
-// connector sets the exporter's retries and backoff; a later one's batch size and flush
-// interval apply to its own statements. The registered driver owns one; tests make their
+// connector sets the exporter's retries, backoff and logger (see WithLogger); a later
+// one's batch size and flush interval apply to its own statements. The registered driver owns one; tests make their
 // own with NewHosts. The zero value is not usable: a connector given one (WithHosts(&Hosts{}))
 // exports nothing, every event counted in Stats().Dropped.Closed.
 type Hosts struct {

@@ -68,6 +68,13 @@ func WithTelemetry(enabled bool) Option { return func(c *config) { c.enabled = &
 
 // WithLogger sets the logger for telemetry's own debug lines. Default zerolog.Nop():
 // telemetry writes nothing unless asked, and never above debug level.
+//
+// What a host's connectors share writes to the logger of the connector that made it
+// (see Hosts): the host's exporter (batches delivered, retries, the circuit breaker, the
+// feature flag) to its first connector's, for as long as the host has one; an aggregator
+// to that of the first connector of its settings. A connector's own lines (why its
+// telemetry is off, a panic recovered while emitting) go to its own logger. To hear a host's export,
+// give the logger to its first connector, or to every connector of the host.
 func WithLogger(l zerolog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithExporter sends this connector's telemetry to exp (for example
