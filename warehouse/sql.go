@@ -186,9 +186,6 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 	return out.String(), args, nil
 }
 
-// skipNoise returns where the quoted string or comment that starts at s[i] ends (the
-// end of s when it is not closed; a line comment ends before its newline), or i when
-// none starts there.
 // multipleStatements reports whether s holds more than one statement: text other than
 // blanks, comments and ';' after a top-level ';'. Databricks SQL runs one statement per
 // execute (Spark's grammar: statement ';'* EOF); DuckDB would run them all and answer
@@ -229,6 +226,9 @@ func (multipleStatementsError) Error() string {
 	return "Syntax error at or near ';': extra input ';'."
 }
 
+// skipNoise returns where the quoted string or comment that starts at s[i] ends (the
+// end of s when it is not closed; a line comment ends before its newline), or i when
+// none starts there.
 func skipNoise(s string, i int) int {
 	switch c := s[i]; {
 	case c == '\'' || c == '"' || c == '`':
@@ -324,8 +324,15 @@ func paramValue(p *tcli.TSparkParameter, loc *time.Location) (v any, cast string
 	case typ == "STRING" || strings.HasPrefix(typ, "VARCHAR") || strings.HasPrefix(typ, "CHAR"):
 		return s, "", nil
 	case strings.HasPrefix(typ, "TIMESTAMP"):
+		// Bound inside a cast, so that DuckDB types the placeholder by it and not by
+		// where it stands (as text in CAST(? AS STRING), which duckdb-go cannot bind a
+		// time.Time to): an instant, or a UTC wall time for TIMESTAMP_NTZ.
+		castTo := "TIMESTAMPTZ"
+		if typ != "TIMESTAMP" {
+			castTo = "TIMESTAMP"
+		}
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			return t.UTC(), "TIMESTAMPTZ", nil // an instant
+			return t.UTC(), castTo, nil
 		}
 		// Without a zone: a wall time in the session's zone, as Databricks casts it and
 		// as the session reads a TIMESTAMP literal (TIMESTAMP_NTZ stays a UTC wall time).
@@ -335,7 +342,7 @@ func paramValue(p *tcli.TSparkParameter, loc *time.Location) (v any, cast string
 		}
 		for _, layout := range []string{"2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999", "2006-01-02"} {
 			if t, err := time.Parse(layout, s); err == nil {
-				return wallIn(t, in).UTC(), "TIMESTAMPTZ", nil
+				return wallIn(t, in).UTC(), castTo, nil
 			}
 		}
 		return bad()

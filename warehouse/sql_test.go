@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/apache/thrift/lib/go/thrift"
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -187,5 +188,28 @@ func TestMultipleStatementsText(t *testing.T) {
 		"SELECT 1 -- ; SELECT 2\n; VALUES": true,
 	} {
 		assert.Equal(t, want, multipleStatements(q), "%q", q)
+	}
+}
+
+// A timestamp parameter is bound inside a cast that types its placeholder: TIMESTAMP an
+// instant (TIMESTAMPTZ), TIMESTAMP_NTZ a UTC wall time (DuckDB's TIMESTAMP), whatever the
+// session's zone.
+func TestTimestampParameterCasts(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	s := func(v string) *string { return &v }
+	for _, tt := range []struct {
+		typ, value, cast string
+		want             time.Time
+	}{
+		{"TIMESTAMP", "2024-01-01T12:00:00Z", "TIMESTAMPTZ", time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)},
+		{"TIMESTAMP", "2024-01-01 07:00:00", "TIMESTAMPTZ", time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)},
+		{"TIMESTAMP_NTZ", "2024-01-01 07:00:00", "TIMESTAMP", time.Date(2024, 1, 1, 7, 0, 0, 0, time.UTC)},
+		{"TIMESTAMP_NTZ", "2024-01-01T07:00:00Z", "TIMESTAMP", time.Date(2024, 1, 1, 7, 0, 0, 0, time.UTC)},
+	} {
+		v, cast, err := paramValue(param("", tt.typ, s(tt.value)), ny)
+		require.NoError(t, err, "%s %s", tt.typ, tt.value)
+		assert.Equal(t, tt.cast, cast, "%s %s", tt.typ, tt.value)
+		assert.Equal(t, tt.want, v, "%s %s", tt.typ, tt.value)
 	}
 }
