@@ -603,7 +603,7 @@ func splitField(part string) (name, typ string) {
 // appendJSON renders a nested value the way the driver renders the complex types
 // Databricks sends it as Arrow: JSON in which a struct's fields keep their declared order
 // (shape), a decimal is its exact number literal, and a date or timestamp is Go's
-// time.String in the session's time zone, quoted. encoding/json alone would write a
+// time.String in the driver's time zone (z.show), quoted. encoding/json alone would write a
 // duckdb.Decimal as the struct it is. shape may be nil: then a struct's fields come in
 // name order.
 func appendJSON(b []byte, v any, shape *nestedType, z zones) ([]byte, error) {
