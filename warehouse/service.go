@@ -441,9 +441,10 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 	kind, verb := classify(query)
 	var zone *time.Location // what a SET of the time zone sets, once DuckDB took it
 	if verb == "SET" {
-		if q, ok := ansiModeStatement(query); ok {
+		bare := withoutComments(query)
+		if q, ok := ansiModeStatement(bare); ok {
 			query = q
-		} else if name, ok := timeZoneSet(query); ok {
+		} else if name, ok := timeZoneSet(bare); ok {
 			loc, set, err := zoneSetting(name)
 			if err != nil {
 				return &zoneError{zone: name}

@@ -128,11 +128,12 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 		if err != nil {
 			return err
 		}
-		if cast != "" {
-			fmt.Fprintf(&out, "CAST(%s AS %s)", ref, cast)
-		} else {
-			out.WriteString(ref)
+		for c := range strings.SplitSeq(cast, ">") {
+			if c != "" {
+				ref = "CAST(" + ref + " AS " + c + ")"
+			}
 		}
+		out.WriteString(ref)
 		if named {
 			if !used[*p.Name] {
 				args = append(args, sql.Named(*p.Name, v))
@@ -228,7 +229,8 @@ func (multipleStatementsError) Error() string {
 
 // skipNoise returns where the quoted string or comment that starts at s[i] ends (the
 // end of s when it is not closed; a line comment ends before its newline), or i when
-// none starts there.
+// none starts there. Bracketed comments nest, as in Databricks SQL and DuckDB; a
+// dollar-quoted string ($$…$$, $tag$…$tag$) is DuckDB's.
 func skipNoise(s string, i int) int {
 	switch c := s[i]; {
 	case c == '\'' || c == '"' || c == '`':
@@ -239,12 +241,62 @@ func skipNoise(s string, i int) int {
 		}
 		return len(s)
 	case strings.HasPrefix(s[i:], "/*"):
-		if j := strings.Index(s[i:], "*/"); j >= 0 {
-			return i + j + 2
+		depth := 0
+		for j := i; j < len(s)-1; j++ {
+			switch s[j : j+2] {
+			case "/*":
+				depth++
+				j++
+			case "*/":
+				depth--
+				j++
+				if depth == 0 {
+					return j + 1
+				}
+			}
 		}
 		return len(s)
+	case c == '$':
+		return skipDollarQuoted(s, i)
 	}
 	return i
+}
+
+// skipDollarQuoted returns where the dollar-quoted string at s[i] ends ($$…$$ or
+// $tag$…$tag$, the tag an identifier), or i when none starts there ($1 is a parameter).
+func skipDollarQuoted(s string, i int) int {
+	j := i + 1
+	for j < len(s) && (isIdentPart(s[j]) && (j > i+1 || isIdentStart(s[j]))) {
+		j++
+	}
+	if j >= len(s) || s[j] != '$' {
+		return i
+	}
+	tag := s[i : j+1]
+	if k := strings.Index(s[j+1:], tag); k >= 0 {
+		return j + 1 + k + len(tag)
+	}
+	return len(s)
+}
+
+// withoutComments is s with its comments blanked out and its trailing ';' and blanks
+// cut: the statement a SET's patterns are matched against.
+func withoutComments(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if j := skipNoise(s, i); j != i {
+			if c := s[i]; c == '-' || c == '/' {
+				b.WriteByte(' ')
+			} else {
+				b.WriteString(s[i:j])
+			}
+			i = j
+			continue
+		}
+		b.WriteByte(s[i])
+		i++
+	}
+	return strings.TrimRight(b.String(), " \t\r\n;")
 }
 
 func skipQuoted(s string, i int) int {
@@ -267,8 +319,9 @@ func isIdentStart(c byte) bool {
 
 func isIdentPart(c byte) bool { return isIdentStart(c) || c >= '0' && c <= '9' }
 
-// paramValue converts one driver parameter; cast is non-empty when the value is bound as
-// a string to be cast by SQL. loc is the session's time zone (see bindParameters).
+// paramValue converts one driver parameter; cast is non-empty when the value is bound
+// inside casts by SQL, to the types it names in order, separated by '>'. loc is the
+// session's time zone (see bindParameters).
 func paramValue(p *tcli.TSparkParameter, loc *time.Location) (v any, cast string, err error) {
 	typ := strings.ToUpper(strings.TrimSpace(p.GetType()))
 	if typ == "" {
@@ -324,10 +377,12 @@ func paramValue(p *tcli.TSparkParameter, loc *time.Location) (v any, cast string
 	case typ == "STRING" || strings.HasPrefix(typ, "VARCHAR") || strings.HasPrefix(typ, "CHAR"):
 		return s, "", nil
 	case strings.HasPrefix(typ, "TIMESTAMP"):
-		// Bound inside a cast, so that DuckDB types the placeholder by it and not by
+		// Bound inside casts, so that DuckDB types the placeholder by them and not by
 		// where it stands (as text in CAST(? AS STRING), which duckdb-go cannot bind a
-		// time.Time to): an instant, or a UTC wall time for TIMESTAMP_NTZ.
-		castTo := "TIMESTAMPTZ"
+		// time.Time to): an instant, then its wall time in the session's zone, as a
+		// TIMESTAMP literal reads (a string, then, without an offset); a UTC wall time
+		// for TIMESTAMP_NTZ.
+		castTo := "TIMESTAMPTZ>TIMESTAMP"
 		if typ != "TIMESTAMP" {
 			castTo = "TIMESTAMP"
 		}

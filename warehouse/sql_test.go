@@ -171,21 +171,27 @@ func TestMapErrorOfAnEmptyDuckDBMessage(t *testing.T) {
 // from more than one.
 func TestMultipleStatementsText(t *testing.T) {
 	for q, want := range map[string]bool{
-		"":                                 false,
-		"SELECT 1":                         false,
-		"SELECT 1;":                        false,
-		";;SELECT 1;;":                     false,
-		"SELECT 1; -- x; y":                false,
-		"SELECT 1; /* ; SELECT 2 */ ;":     false,
-		"SELECT ';' || \";\" || `;`":       false,
-		"SELECT 'it''s; fine'":             false,
-		"SELECT 1 /* unterminated; x":      false,
-		"SELECT 1; SELECT 2":               true,
-		"SELECT 1;\nSELECT 2;":             true,
-		"SELECT 1;'x'":                     true,
-		"SELECT 1; /* c */ SELECT 2":       true,
-		"INSERT INTO t VALUES (1); x":      true,
-		"SELECT 1 -- ; SELECT 2\n; VALUES": true,
+		"":                                   false,
+		"SELECT 1":                           false,
+		"SELECT 1;":                          false,
+		";;SELECT 1;;":                       false,
+		"SELECT 1; -- x; y":                  false,
+		"SELECT 1; /* ; SELECT 2 */ ;":       false,
+		"SELECT ';' || \";\" || `;`":         false,
+		"SELECT 'it''s; fine'":               false,
+		"SELECT 1 /* unterminated; x":        false,
+		"SELECT 1; SELECT 2":                 true,
+		"SELECT 1;\nSELECT 2;":               true,
+		"SELECT 1;'x'":                       true,
+		"SELECT 1; /* c */ SELECT 2":         true,
+		"INSERT INTO t VALUES (1); x":        true,
+		"SELECT 1 -- ; SELECT 2\n; VALUES":   true,
+		"SELECT /* a /* b */ ; */ 1":         false,
+		"SELECT $$a;b$$":                     false,
+		"SELECT $t$a;$$;b$t$":                false,
+		"SELECT $1 + $2":                     false,
+		"SELECT $1; SELECT 2":                true,
+		"SELECT 1; /* a /* b */ */ SELECT 2": true,
 	} {
 		assert.Equal(t, want, multipleStatements(q), "%q", q)
 	}
@@ -202,8 +208,8 @@ func TestTimestampParameterCasts(t *testing.T) {
 		typ, value, cast string
 		want             time.Time
 	}{
-		{"TIMESTAMP", "2024-01-01T12:00:00Z", "TIMESTAMPTZ", time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)},
-		{"TIMESTAMP", "2024-01-01 07:00:00", "TIMESTAMPTZ", time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)},
+		{"TIMESTAMP", "2024-01-01T12:00:00Z", "TIMESTAMPTZ>TIMESTAMP", time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)},
+		{"TIMESTAMP", "2024-01-01 07:00:00", "TIMESTAMPTZ>TIMESTAMP", time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)},
 		{"TIMESTAMP_NTZ", "2024-01-01 07:00:00", "TIMESTAMP", time.Date(2024, 1, 1, 7, 0, 0, 0, time.UTC)},
 		{"TIMESTAMP_NTZ", "2024-01-01T07:00:00Z", "TIMESTAMP", time.Date(2024, 1, 1, 7, 0, 0, 0, time.UTC)},
 	} {
