@@ -117,11 +117,15 @@ func mergeStatement(d *stmtData, ev *telemetry.Event) {
 	case telemetry.KindChunk:
 		d.chunks++ // its bytes and index have no field in the log
 		d.compressed = d.compressed || ev.Compressed
+		// In whole milliseconds, as the log carries them (and as the driver's built-in
+		// telemetry sums them): a sum of unrounded latencies could exceed the slowest
+		// chunk's milliseconds times the chunks.
+		l := ev.Latency.Truncate(time.Millisecond)
 		if d.chunks == 1 {
-			d.initial = ev.Latency
+			d.initial = l
 		}
-		d.slowest = max(d.slowest, ev.Latency)
-		d.sum += ev.Latency
+		d.slowest = max(d.slowest, l)
+		d.sum += l
 	case telemetry.KindStatementComplete:
 		if ev.ResultFormat != "" {
 			d.resultFormat = ev.ResultFormat
