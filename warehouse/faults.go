@@ -68,6 +68,11 @@ type Fault struct {
 	// Times is how many requests this fault answers: 0 means once, a negative value means
 	// every request until ClearFaults.
 	Times int
+	// Method, on GroupThrift only, makes the fault wait for a call of this Thrift method
+	// (as "CloseOperation"): calls of other methods pass it by, answered as if no fault
+	// were queued, and so do the faults queued after it. Empty: any request.
+	// InjectFaults panics on a Method for another group.
+	Method string
 }
 
 type faultQueue struct {
@@ -87,6 +92,9 @@ func (s *Server) InjectFaults(g Group, faults ...Fault) {
 	for _, f := range faults {
 		if f.Status != 0 && (f.Status < 200 || f.Status > 999) {
 			panic("warehouse: Fault.Status " + strconv.Itoa(f.Status) + " is not a final HTTP status (200–999)")
+		}
+		if f.Method != "" && g != GroupThrift {
+			panic("warehouse: Fault.Method " + strconv.Quote(f.Method) + " is for GroupThrift, not " + g.String())
 		}
 	}
 	s.faults.mu.Lock()
@@ -108,8 +116,16 @@ func (s *Server) FaultsServed(g Group) int {
 	return s.faults.groups[g].served
 }
 
-// next takes the fault for one request of the group, if any.
-func (t *faultTable) next(g Group) (Fault, bool) {
+// queued reports whether a fault is queued for the group.
+func (t *faultTable) queued(g Group) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.groups[g].pending) > 0
+}
+
+// next takes the fault for one request of the group, a call of method (empty: not a
+// Thrift call, or one not read), if any.
+func (t *faultTable) next(g Group, method string) (Fault, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	q := &t.groups[g]
@@ -117,6 +133,9 @@ func (t *faultTable) next(g Group) (Fault, bool) {
 		return Fault{}, false
 	}
 	f := q.pending[0]
+	if f.Method != "" && f.Method != method {
+		return Fault{}, false
+	}
 	switch {
 	case f.Times < 0:
 	case f.Times <= 1:
@@ -131,7 +150,19 @@ func (t *faultTable) next(g Group) (Fault, bool) {
 // group applies the group's queued faults before h.
 func (s *Server) group(g Group, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f, ok := s.faults.next(g)
+		// A Thrift call's method is in its body: read first while a fault is queued,
+		// which may wait for a method (Fault.Method).
+		method, read := "", false
+		if g == GroupThrift && s.faults.queued(g) && r.Body != nil && r.Body != http.NoBody {
+			body, err := readCapped(r.Body, s.cfg.maxBodyBytes)
+			if err != nil {
+				return // the client is gone, or its body broke: no one to answer
+			}
+			r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
+			method, _ = sniffMethod(body)
+			read = true
+		}
+		f, ok := s.faults.next(g, method)
 		if !ok {
 			h.ServeHTTP(w, r)
 			return
@@ -139,7 +170,7 @@ func (s *Server) group(g Group, h http.Handler) http.Handler {
 		// The body first, as the endpoint reads it: net/http notices a client that hangs
 		// up (and cancels r's context) only once the body is read, and a Latency or a Hang
 		// must end when the client gives up, not run on (or hold the handler) until Close.
-		if r.Body != nil && r.Body != http.NoBody {
+		if !read && r.Body != nil && r.Body != http.NoBody {
 			body, err := readCapped(r.Body, s.cfg.maxBodyBytes)
 			if err != nil {
 				return // the client is gone, or its body broke: no one to answer
