@@ -71,6 +71,12 @@ type Connector struct {
 	connsMu sync.Mutex
 	conns   map[*connState]struct{}
 
+	// detached are the failed attempts of calls whose context carried no state of ours
+	// (see detached.go); detachedN is their number, for the calls that look at none.
+	detachedMu sync.Mutex
+	detached   []detachedFail
+	detachedN  atomic.Int32
+
 	flagOnce  sync.Once
 	flagAsks  atomic.Uint64 // asks of the server's flag so far, each numbered: a later ask's answer wins
 	asking    atomic.Bool   // an ask waits for the host's answer

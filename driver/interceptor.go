@@ -115,14 +115,18 @@ func (i *interceptor) StmtQueryContext(ctx context.Context, stmt driver.StmtQuer
 
 func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerContext, query string, args []driver.NamedValue) (driver.Result, error) {
 	st, sctx := i.begin(ctx)
+	st.conn.exec.Store(st)
 	res, err := conn.ExecContext(sctx, query, args)
+	st.conn.exec.Store(nil)
 	safely(func() { i.returned(st, telemetry.StatementUpdate, err, false) })
 	return res, err
 }
 
 func (i *interceptor) StmtExecContext(ctx context.Context, stmt driver.StmtExecContext, _ string, args []driver.NamedValue) (driver.Result, error) {
 	st, sctx := i.begin(ctx)
+	st.conn.exec.Store(st)
 	res, err := stmt.ExecContext(sctx, args)
+	st.conn.exec.Store(nil)
 	safely(func() { i.returned(st, telemetry.StatementUpdate, err, false) })
 	return res, err
 }
@@ -186,6 +190,9 @@ func (i *interceptor) complete(st *stmtState) { i.c.complete(st, nil) }
 // connector would keep the statement's state for the connector's lifetime.
 func (c *Connector) complete(st *stmtState, err error) {
 	carried := c.forgetLinks(st)
+	if c.detachedN.Load() != 0 {
+		c.dropDetached(st)
+	}
 	if st.done {
 		return
 	}

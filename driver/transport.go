@@ -219,6 +219,9 @@ func (t *transport) thriftCall(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	st := stmtFrom(ctx)
 	cs := connFrom(ctx)
+	if st == nil && cs == nil {
+		return t.detachedCall(req)
+	}
 	var began time.Time
 	if st != nil {
 		began = time.Now()
@@ -231,18 +234,12 @@ func (t *transport) thriftCall(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := t.base.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		// A redirect that the driver's client follows sends the call on, the same body
-		// again for a 307 or a 308: that is no retry.
-		followed := err == nil && isRedirect(resp.StatusCode) && resp.Header.Get("Location") != ""
-		if st != nil && req.ContentLength > 0 && !followed {
+		if st != nil && req.ContentLength > 0 && !followsRedirect(resp, err) {
 			st.failedCall.Store(req.ContentLength + 1)
 		}
 		return resp, err
 	}
 	t.c.observeAuth(req)
-	if st == nil && cs == nil {
-		return resp, nil
-	}
 	var latency time.Duration
 	if st != nil {
 		latency = time.Since(began)
