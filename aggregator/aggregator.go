@@ -268,24 +268,26 @@ func (a *Aggregator) Handle(ev telemetry.Event) {
 // connectors keep): it finishes the statement when it is open here, and drops it,
 // counted as Dropped.Closed, otherwise. Without it such a statement stayed open until
 // StatementTTL or Close evicted it, and its log then carried that much latency.
-func (a *Aggregator) FinishOpen(ev telemetry.Event) {
-	if a.closed.Load() || ev.Kind != telemetry.KindStatementComplete || ev.StatementID == "" {
-		a.dropClosed()
-		return
-	}
-	a.handleStatement(&ev, openOrDrop)
-}
+func (a *Aggregator) FinishOpen(ev telemetry.Event) { a.finishOpen(&ev, openOrDrop) }
 
 // FinishIfOpen takes the statement.complete of a statement whose connector's telemetry
 // the server's feature flag switched off while it ran: it finishes the statement when
 // its start reached this aggregator (so that its log carries its own latency, not the
 // time until StatementTTL or Close evicted it), and ignores it otherwise, as everything
 // else emitted while the flag says off: such an event is not telemetry, and no drop.
-func (a *Aggregator) FinishIfOpen(ev telemetry.Event) {
+func (a *Aggregator) FinishIfOpen(ev telemetry.Event) { a.finishOpen(&ev, openOrIgnore) }
+
+// finishOpen applies a statement.complete to its statement if that is open here (mode
+// openOrDrop or openOrIgnore); any other event, or one after Close, is not applied, and
+// counted as Dropped.Closed with openOrDrop only.
+func (a *Aggregator) finishOpen(ev *telemetry.Event, mode int) {
 	if a.closed.Load() || ev.Kind != telemetry.KindStatementComplete || ev.StatementID == "" {
+		if mode == openOrDrop {
+			a.dropClosed()
+		}
 		return
 	}
-	a.handleStatement(&ev, openOrIgnore)
+	a.handleStatement(ev, mode)
 }
 
 // Which statements handleStatement applies an event to.

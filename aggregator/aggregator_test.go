@@ -1084,50 +1084,43 @@ func TestCloseIdempotentAndAfterwards(t *testing.T) {
 	assert.NoError(t, a.Close(context.Background()))
 }
 
-// FinishOpen (a connector closed while its statement ran) finishes only a statement open
-// here, and drops what is not one, counted as Dropped.Closed: a completion of a statement
-// this aggregator never saw open, or an event that is not a completion.
+// FinishOpen (a connector closed while its statement ran) and FinishIfOpen (the
+// server's flag said off while it ran) finish only a statement open here. What is not
+// one (a completion of a statement never open here, or finished already, an event that
+// is not a completion, anything after Close) FinishOpen drops, counted as
+// Dropped.Closed, and FinishIfOpen ignores, uncounted: what comes while the flag says
+// off is no telemetry, and no drop.
 func TestFinishOpenFinishesOnlyOpenStatements(t *testing.T) {
-	exp := newFake()
-	a := newTest(t, exp)
-	a.FinishOpen(complete("unknown"))                                           // not open here
-	a.FinishOpen(telemetry.Event{Kind: telemetry.KindChunk, StatementID: "q1"}) // not a completion
-	a.Handle(start("q1"))
-	a.FinishOpen(complete("q1"))
-	flush(t, a)
-	logs := exp.logs()
-	require.Len(t, logs, 1)
-	assert.Equal(t, "q1", driverLog(logs[0]).SQLStatementID)
-	assert.Equal(t, int64(250), driverLog(logs[0]).OperationLatencyMs, "the completion's latency")
-	s := a.Stats()
-	assert.Equal(t, int64(2), s.Dropped.Closed)
-	assert.Zero(t, s.OpenStatements)
-}
-
-// FinishIfOpen (the server's flag said off while the statement ran) finishes only a
-// statement open here and ignores everything else, uncounted: what comes while the flag
-// says off is no telemetry, and no drop.
-func TestFinishIfOpenFinishesOnlyOpenStatements(t *testing.T) {
-	exp := newFake()
-	a := newTest(t, exp)
-	a.FinishIfOpen(complete("unknown"))                                           // not open here
-	a.FinishIfOpen(telemetry.Event{Kind: telemetry.KindChunk, StatementID: "q1"}) // not a completion
-	a.Handle(start("q1"))
-	a.FinishIfOpen(complete("q1"))
-	a.FinishIfOpen(complete("q1")) // finished already
-	flush(t, a)
-	logs := exp.logs()
-	require.Len(t, logs, 1)
-	assert.Equal(t, "q1", driverLog(logs[0]).SQLStatementID)
-	assert.Equal(t, int64(250), driverLog(logs[0]).OperationLatencyMs, "the completion's latency")
-	s := a.Stats()
-	assert.Equal(t, int64(2), s.Received, "q1's start and completion")
-	assert.Zero(t, s.Dropped.Closed)
-	assert.Zero(t, s.OpenStatements)
-	require.NoError(t, a.Close(context.Background()))
-	a.FinishIfOpen(complete("q2"))
-	assert.Equal(t, s.Received, a.Stats().Received, "after Close")
-	assert.Zero(t, a.Stats().Dropped.Closed, "after Close")
+	tests := []struct {
+		name        string
+		finish      func(*Aggregator, telemetry.Event)
+		wantDropped int64 // not applied: unknown, a chunk, finished already, after Close
+	}{
+		{"FinishOpen", (*Aggregator).FinishOpen, 4},
+		{"FinishIfOpen", (*Aggregator).FinishIfOpen, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			exp := newFake()
+			a := newTest(t, exp)
+			tt.finish(a, complete("unknown"))                                           // not open here
+			tt.finish(a, telemetry.Event{Kind: telemetry.KindChunk, StatementID: "q1"}) // not a completion
+			a.Handle(start("q1"))
+			tt.finish(a, complete("q1"))
+			tt.finish(a, complete("q1")) // finished already
+			flush(t, a)
+			logs := exp.logs()
+			require.Len(t, logs, 1)
+			assert.Equal(t, "q1", driverLog(logs[0]).SQLStatementID)
+			assert.Equal(t, int64(250), driverLog(logs[0]).OperationLatencyMs, "the completion's latency")
+			require.NoError(t, a.Close(context.Background()))
+			tt.finish(a, complete("q2"))
+			s := a.Stats()
+			assert.Equal(t, tt.wantDropped, s.Dropped.Closed)
+			assert.Equal(t, 2+tt.wantDropped, s.Received, "q1's start and completion, and what was dropped")
+			assert.Zero(t, s.OpenStatements)
+		})
+	}
 }
 
 func TestCloseBoundedByContext(t *testing.T) {
