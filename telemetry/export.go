@@ -29,13 +29,17 @@ const (
 
 // ExportStats are an exporter's counters, read by the aggregator's Stats.
 type ExportStats struct {
-	Batches         int64        // batches handed to Export
-	BatchesFailed   int64        // batches not delivered after retries
-	BatchesRejected int64        // batches dropped at once because the breaker was open
-	LogsExported    int64        // logs delivered
-	Retries         int64        // extra attempts made after a failed one
-	Breaker         BreakerState // current breaker state ("" when the exporter has none)
-	BreakerOpened   int64        // transitions into open
+	Batches         int64 // batches handed to Export
+	BatchesFailed   int64 // batches not delivered after retries
+	BatchesRejected int64 // batches dropped at once because the breaker was open
+	// LogsExported counts the logs delivered. For the HTTP exporter, those of the
+	// batches the ingest acknowledged with a 2xx answer: the answer's own count
+	// (numProtoSuccess) is logged at debug level, not checked, as the driver's built-in
+	// telemetry does not read it either.
+	LogsExported  int64
+	Retries       int64        // extra attempts made after a failed one
+	Breaker       BreakerState // current breaker state ("" when the exporter has none)
+	BreakerOpened int64        // transitions into open
 }
 
 // StatsReporter is implemented by exporters that keep ExportStats.
