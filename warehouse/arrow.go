@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"math/big"
 	"slices"
 	"strconv"
@@ -681,12 +682,32 @@ func appendJSON(b []byte, v any, shape *nestedType, z zones) ([]byte, error) {
 			}
 		}
 		return append(b, '}'), nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return appendNonFinite(b, x), nil
+		}
+	case float32:
+		if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) {
+			return appendNonFinite(b, f), nil
+		}
 	}
 	j, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
 	return append(b, j...), nil
+}
+
+// appendNonFinite renders a NaN or an infinity, which JSON has no number for, as Spark's
+// JSON does: the quoted "NaN", "Infinity" or "-Infinity".
+func appendNonFinite(b []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(b, `"NaN"`...)
+	case f > 0:
+		return append(b, `"Infinity"`...)
+	}
+	return append(b, `"-Infinity"`...)
 }
 
 // mapKey is a MAP key's text: the key shown as a nested value is (a decimal keeps its
