@@ -630,7 +630,7 @@ func (d connectorDriver) OpenConnector(string) (driver.Connector, error) { retur
 // may take a moment), then forwards them to the aggregator or drops them. Once decided
 // it costs one atomic load per event.
 type gate struct {
-	state    atomic.Int32 // gateUndecided, gateOn, gateOff or gateShut
+	state    atomic.Int32 // gateUndecided, gateOn, gateOff, gateShut or gateShutOff
 	sink     atomic.Pointer[aggregator.Aggregator]
 	mu       sync.Mutex
 	pending  []telemetry.Event
@@ -645,6 +645,9 @@ const (
 	gateOn               // events go to the sink
 	gateOff              // the server's flag said off: events are dropped until it says on
 	gateShut             // off for good: telemetry disabled, or the connector closed
+	// gateShutOff is off for good, shut while the server's flag said off: what comes
+	// is still no telemetry, and no drop (as gateOff).
+	gateShutOff
 )
 
 const maxUndecided = 1024
@@ -664,13 +667,23 @@ func (g *gate) direct() *aggregator.Aggregator {
 	return g.sink.Load()
 }
 
+// off reports whether the server's flag says off: what comes now is no telemetry. A nil
+// gate (a connector built bare, in tests) is not off.
+func (g *gate) off() bool {
+	if g == nil {
+		return false
+	}
+	st := g.state.Load()
+	return st == gateOff || st == gateShutOff
+}
+
 func (g *gate) Handle(ev telemetry.Event) {
 	if s := g.direct(); s != nil {
 		s.Handle(ev)
 		return
 	}
 	switch g.state.Load() {
-	case gateOff:
+	case gateOff, gateShutOff:
 		g.offHandle(&ev)
 		return
 	case gateShut:
@@ -685,7 +698,7 @@ func (g *gate) Handle(ev telemetry.Event) {
 			s.Handle(ev)
 			return
 		}
-	case gateOff:
+	case gateOff, gateShutOff:
 		g.offHandle(&ev)
 		return
 	case gateShut:
@@ -746,7 +759,7 @@ func (g *gate) resolve(on bool) {
 }
 
 func (g *gate) resolveLocked(on bool) {
-	if g.state.Load() == gateShut {
+	if st := g.state.Load(); st == gateShut || st == gateShutOff {
 		return
 	}
 	if !on {
@@ -777,10 +790,16 @@ func (g *gate) answer(seq uint64, on bool) {
 }
 
 // shut turns the gate off for good; what waits and what comes are counted as dropped
-// (Stats: Dropped.Closed).
+// (Stats: Dropped.Closed), unless the server's flag said off: then nothing waits, and
+// what comes is no telemetry.
 func (g *gate) shut() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	switch g.state.Load() {
+	case gateOff, gateShutOff:
+		g.state.Store(gateShutOff)
+		return
+	}
 	g.state.Store(gateShut)
 	g.shutOut.Add(int64(len(g.pending)))
 	g.pending = nil

@@ -74,3 +74,7 @@ func Outbox(c *Connector) (*aggregator.Outbox, bool) {
 	}
 	return nil, false
 }
+
+// FlagSaysOff reports whether the connector's gate holds the server's flag as off, for
+// the external tests that must wait for that answer.
+func FlagSaysOff(c *Connector) bool { return c.gate.off() }

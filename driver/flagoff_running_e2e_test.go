@@ -21,17 +21,7 @@ import (
 // aggregator, to be evicted at Close (or StatementTTL) and exported then, with the time
 // until then as its latency.
 func TestStatementRunningWhenTheFlagTurnsOff(t *testing.T) {
-	srv, err := warehouse.NewServer() // flag on, TTL 15 min
-	require.NoError(t, err)
-	defer srv.Close()
-	var now atomic.Int64
-	now.Store(time.Now().UnixNano())
-	hosts := driver.NewHosts(exporter.WithClock(func() time.Time { return time.Unix(0, now.Load()) }))
-	defer func() { _ = hosts.Close(context.Background()) }()
-	c, err := driver.NewConnector(driver.WithConnOptions(connOptions(srv)...), driver.WithHosts(hosts),
-		driver.WithFlushInterval(20*time.Millisecond))
-	require.NoError(t, err)
-	db := sql.OpenDB(c)
+	srv, c, db, advance := flagRig(t, true) // TTL 15 min
 	ctx := context.Background()
 
 	conn1, err := db.Conn(ctx)
@@ -58,7 +48,7 @@ func TestStatementRunningWhenTheFlagTurnsOff(t *testing.T) {
 
 	// The server turns telemetry off; a new connection asks again once the cache expired.
 	srv.SetTelemetryFlag(false)
-	now.Add(int64(16 * time.Minute))
+	advance(16 * time.Minute)
 	db.SetMaxIdleConns(0)
 	require.Eventually(t, func() bool {
 		before := c.Stats().Received
@@ -89,4 +79,24 @@ func TestStatementRunningWhenTheFlagTurnsOff(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, logged, "the statement's log")
+}
+
+// flagRig is a warehouse whose telemetry flag first says flag, and a connector on it
+// that flushes every 20 ms, on hosts whose clock the test moves on (advance), for the
+// host's cached answer of the flag to expire.
+func flagRig(t *testing.T, flag bool) (*warehouse.Server, *driver.Connector, *sql.DB, func(time.Duration)) {
+	t.Helper()
+	srv, err := warehouse.NewServer(warehouse.WithTelemetryFlag(flag))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	hosts := driver.NewHosts(exporter.WithClock(func() time.Time { return time.Unix(0, now.Load()) }))
+	t.Cleanup(func() { _ = hosts.Close(context.Background()) })
+	c, err := driver.NewConnector(driver.WithConnOptions(connOptions(srv)...), driver.WithHosts(hosts),
+		driver.WithFlushInterval(20*time.Millisecond))
+	require.NoError(t, err)
+	db := sql.OpenDB(c)
+	t.Cleanup(func() { _ = db.Close() })
+	return srv, c, db, func(d time.Duration) { now.Add(int64(d)) }
 }

@@ -23,14 +23,18 @@ func TestGateFollowsTheLatestAnswer(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		answers []answer
-		shut    bool
+		shut    bool // before the answers
+		shutAt  bool // after them
 		want    int32
 	}{
-		{"one answer, on", []answer{{1, true}}, false, gateOn},
-		{"in order", []answer{{1, true}, {2, false}}, false, gateOff},
-		{"off, then on again", []answer{{1, false}, {2, true}}, false, gateOn},
-		{"an older answer arrives last", []answer{{2, false}, {1, true}}, false, gateOff},
-		{"shut stays shut", []answer{{1, true}}, true, gateShut},
+		{"one answer, on", []answer{{1, true}}, false, false, gateOn},
+		{"in order", []answer{{1, true}, {2, false}}, false, false, gateOff},
+		{"off, then on again", []answer{{1, false}, {2, true}}, false, false, gateOn},
+		{"an older answer arrives last", []answer{{2, false}, {1, true}}, false, false, gateOff},
+		{"shut stays shut", []answer{{1, true}}, true, false, gateShut},
+		{"shut while on", []answer{{1, true}}, false, true, gateShut},
+		{"shut while off stays off", []answer{{1, false}}, false, true, gateShutOff},
+		{"shut after off, then on", []answer{{1, false}, {2, true}}, false, true, gateShut},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGate()
@@ -39,6 +43,10 @@ func TestGateFollowsTheLatestAnswer(t *testing.T) {
 			}
 			for _, a := range tc.answers {
 				g.answer(a.seq, a.on)
+			}
+			if tc.shutAt {
+				g.shut()
+				g.answer(9, true) // an answer after shut changes nothing
 			}
 			assert.Equal(t, tc.want, g.state.Load())
 		})
@@ -67,6 +75,9 @@ func TestGateCountsWhatItDrops(t *testing.T) {
 	assert.Equal(t, int64(3), off.dropped.Load(), "what waited for the answer")
 	off.Handle(telemetry.Event{Kind: telemetry.KindChunk})
 	assert.Equal(t, int64(3), off.dropped.Load()+off.shutOut.Load(), "nothing after it")
+	off.shut()
+	off.Handle(telemetry.Event{Kind: telemetry.KindChunk})
+	assert.Equal(t, int64(3), off.dropped.Load()+off.shutOut.Load(), "nor after it shut")
 }
 
 // When the server's flag answers on, the events that waited are replayed before an event

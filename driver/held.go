@@ -30,10 +30,13 @@ func (c *Connector) hold(st *stmtState) bool {
 	return false
 }
 
-// handOver emits the start of the statement that cs holds back, if any.
+// handOver emits the start of the statement that cs holds back, if any. Not while the
+// server's flag says off: the start would be dropped, and the completion, if the flag
+// says on by then, would go alone, with neither the statement's type nor its polls; held,
+// the start goes with the completion, whole.
 func (c *Connector) handOver(cs *connState) {
 	st := cs.held.Load()
-	if st == nil {
+	if st == nil || c.gate.off() {
 		return
 	}
 	st.mu.Lock()

@@ -149,7 +149,11 @@ func (i *interceptor) returned(st *stmtState, kind string, err error, open bool)
 		switch {
 		case !open:
 			st.carried = true // it completes below, and its completion carries the start
-		case !i.c.hold(st):
+		case i.c.hold(st):
+		case i.c.gate.off():
+			// Dropped if said now (see handOver): its completion carries it.
+			st.carried = true
+		default:
 			i.c.emitStart(st)
 		}
 	}
