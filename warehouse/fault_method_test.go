@@ -1,7 +1,10 @@
 package warehouse_test
 
 import (
+	"bufio"
 	"context"
+	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -48,4 +51,43 @@ func TestFaultMethodOnlyForThrift(t *testing.T) {
 			func() { srv.InjectFaults(g, warehouse.Fault{Method: "CloseOperation", Status: 503}) }, g.String())
 		assert.Zero(t, srv.FaultsServed(g))
 	}
+}
+
+// rawBrokenBody posts a Thrift call whose chunked body is malformed, and returns the
+// status answered (0: no answer).
+func rawBrokenBody(t *testing.T, srv *warehouse.Server) int {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", srv.Addr(), 5*time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "POST " + warehouse.HTTPPath + " HTTP/1.1\r\n" +
+		"Host: " + srv.Addr() + "\r\n" +
+		"Authorization: Bearer " + srv.Token() + "\r\n" +
+		"Content-Type: application/x-thrift\r\n" +
+		"Transfer-Encoding: chunked\r\n\r\n" +
+		"zz\r\nabc\r\n0\r\n\r\n"
+	_, err = c.Write([]byte(req))
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Logf("no answer: %v", err)
+		return 0
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode
+}
+
+// A call whose body breaks passes a fault waiting for another method by, "answered as if
+// no fault were queued" (Fault.Method): as the endpoint answers it unfaulted.
+func TestFaultMethodPassesABrokenBody(t *testing.T) {
+	srv := start(t)
+	unfaulted := rawBrokenBody(t, srv)
+	t.Logf("unfaulted: %d", unfaulted)
+
+	srv.InjectFaults(warehouse.GroupThrift, warehouse.Fault{Method: "CloseOperation", Status: 503})
+	faulted := rawBrokenBody(t, srv)
+	t.Logf("with a CloseOperation fault queued: %d", faulted)
+	assert.Equal(t, unfaulted, faulted, "a call that is no CloseOperation is answered as if no fault were queued")
+	assert.Zero(t, srv.FaultsServed(warehouse.GroupThrift))
 }

@@ -156,11 +156,14 @@ func (s *Server) group(g Group, h http.Handler) http.Handler {
 		if g == GroupThrift && s.faults.queued(g) && r.Body != nil && r.Body != http.NoBody {
 			body, err := readCapped(r.Body, s.cfg.maxBodyBytes)
 			if err != nil {
-				return // the client is gone, or its body broke: no one to answer
+				// Its body broke: no method, and what reads it next gets what came, then
+				// the error, as from the body itself.
+				r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
+			} else {
+				r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
+				method, _ = sniffMethod(body)
+				read = true
 			}
-			r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
-			method, _ = sniffMethod(body)
-			read = true
 		}
 		f, ok := s.faults.next(g, method)
 		if !ok {
@@ -278,3 +281,8 @@ func dropConnection(w http.ResponseWriter) {
 func retryAfterSeconds(d time.Duration) int {
 	return max(1, int(d.Round(time.Second)/time.Second))
 }
+
+// errReader is a body that has broken: every read returns err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
