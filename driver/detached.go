@@ -8,23 +8,25 @@ import (
 	"github.com/databricks/databricks-sql-go/driverctx"
 )
 
-// The driver closes an Exec's operation while the Exec runs, but under a context of its
-// own (context.Background with its conn id), which carries no state of ours: the
-// transport cannot tell whose close it is. A close it sends again after a failed attempt
-// is the Exec's retry all the same, as the same close after a Query is (its rows close
+// The driver closes an Exec's operation while the Exec runs, and cancels the operation
+// of a statement whose caller gave up while its driver call runs, but under a context of
+// its own (context.Background with its conn id), which carries no state of ours: the
+// transport cannot tell whose call it is. A call it sends again after a failed attempt is
+// the statement's retry all the same, as the same close after a Query is (its rows close
 // under the query's context). So a failed attempt of such a call is remembered, with the
-// Exec running on its connection, found by the conn id (connState.exec); the attempt that
-// follows on that connection is its retry when it is of the same length. Calls that
-// never failed cost one atomic load.
+// statement running on its connection, found by the conn id (connState.running); the
+// attempt that follows on that connection is its retry when it is of the same length.
+// Calls that never failed cost one atomic load.
 
 // maxDetachedFails bounds the failed attempts remembered at once: one per connection
-// whose Exec's close failed, dropped when the next attempt comes or the Exec completes.
+// whose statement's call failed, dropped when the next attempt comes or the statement
+// completes.
 const maxDetachedFails = 256
 
 // detachedFail is a failed attempt of a call that carried no state of ours.
 type detachedFail struct {
 	connID string     // the driver's conn id, the connection's session
-	st     *stmtState // the Exec running on that connection
+	st     *stmtState // the statement running on that connection
 	length int64      // the attempt's Content-Length
 }
 
@@ -52,8 +54,8 @@ func followsRedirect(resp *http.Response, err error) bool {
 	return err == nil && isRedirect(resp.StatusCode) && resp.Header.Get("Location") != ""
 }
 
-// failedDetached remembers a failed attempt of a call under ctx, for the Exec running on
-// the connection ctx names, if any.
+// failedDetached remembers a failed attempt of a call under ctx, for the statement
+// running on the connection ctx names, if any.
 func (c *Connector) failedDetached(ctx context.Context, length int64) {
 	id := driverctx.ConnIdFromContext(ctx)
 	if id == "" {
@@ -102,14 +104,14 @@ func (c *Connector) dropDetached(st *stmtState) {
 	c.detachedN.Store(int32(len(c.detached)))
 }
 
-// execOf returns the Exec running on the connection whose session is id, if the
-// connector knows the connection (see track).
+// execOf returns the statement whose driver call runs on the connection whose session
+// is id, if the connector knows the connection (see track).
 func (c *Connector) execOf(id string) *stmtState {
 	c.connsMu.Lock()
 	defer c.connsMu.Unlock()
 	for cs := range c.conns {
 		if cs.session() == id {
-			if st := cs.exec.Load(); st != nil && !st.ended.Load() {
+			if st := cs.running.Load(); st != nil && !st.ended.Load() {
 				return st
 			}
 			return nil

@@ -19,7 +19,7 @@ func TestDetachedRetries(t *testing.T) {
 		cs.setSession(id)
 		c.track(cs)
 		st := newStmtState(context.Background(), cs)
-		cs.exec.Store(st)
+		cs.running.Store(st)
 		return st
 	}
 	under := func(id string) context.Context {
@@ -59,7 +59,7 @@ func TestDetachedRetries(t *testing.T) {
 		}},
 		{"no Exec running: nothing kept", func(t *testing.T, c *Connector) {
 			st := exec(c, "s1")
-			st.conn.exec.Store(nil)
+			st.conn.running.Store(nil)
 			c.failedDetached(under("s1"), n)
 			c.failedDetached(under("unknown"), n)
 			c.failedDetached(context.Background(), n)

@@ -99,7 +99,9 @@ func (i *interceptor) begin(ctx context.Context) (*stmtState, context.Context) {
 
 func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerContext, query string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
 	st, sctx := i.begin(ctx)
+	st.conn.running.Store(st)
 	rows, err := conn.QueryContext(sctx, query, args)
+	st.conn.running.Store(nil)
 	st.inner = rows
 	safely(func() { i.returned(st, telemetry.StatementQuery, err, err == nil) })
 	return sctx, rows, err
@@ -107,7 +109,9 @@ func (i *interceptor) ConnQueryContext(ctx context.Context, conn driver.QueryerC
 
 func (i *interceptor) StmtQueryContext(ctx context.Context, stmt driver.StmtQueryContext, _ string, args []driver.NamedValue) (context.Context, driver.Rows, error) {
 	st, sctx := i.begin(ctx)
+	st.conn.running.Store(st)
 	rows, err := stmt.QueryContext(sctx, args)
+	st.conn.running.Store(nil)
 	st.inner = rows
 	safely(func() { i.returned(st, telemetry.StatementQuery, err, err == nil) })
 	return sctx, rows, err
@@ -115,18 +119,18 @@ func (i *interceptor) StmtQueryContext(ctx context.Context, stmt driver.StmtQuer
 
 func (i *interceptor) ConnExecContext(ctx context.Context, conn driver.ExecerContext, query string, args []driver.NamedValue) (driver.Result, error) {
 	st, sctx := i.begin(ctx)
-	st.conn.exec.Store(st)
+	st.conn.running.Store(st)
 	res, err := conn.ExecContext(sctx, query, args)
-	st.conn.exec.Store(nil)
+	st.conn.running.Store(nil)
 	safely(func() { i.returned(st, telemetry.StatementUpdate, err, false) })
 	return res, err
 }
 
 func (i *interceptor) StmtExecContext(ctx context.Context, stmt driver.StmtExecContext, _ string, args []driver.NamedValue) (driver.Result, error) {
 	st, sctx := i.begin(ctx)
-	st.conn.exec.Store(st)
+	st.conn.running.Store(st)
 	res, err := stmt.ExecContext(sctx, args)
-	st.conn.exec.Store(nil)
+	st.conn.running.Store(nil)
 	safely(func() { i.returned(st, telemetry.StatementUpdate, err, false) })
 	return res, err
 }

@@ -32,13 +32,8 @@ func TestRetryCountExecCloseE2E(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// Past the async threshold at once: each Exec polls, then closes its operation.
-			srv, err := warehouse.NewServer(warehouse.WithAsyncThreshold(0))
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = srv.Close() })
-			db, err := sql.Open("databricks-telemetry", srv.DSN()+"?enableTelemetry=true&telemetry_flush_interval=50ms")
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = db.Close() })
+			// Each Exec polls, then closes its operation.
+			srv, db := asyncWarehouse(t)
 			conn, err := db.Conn(context.Background())
 			require.NoError(t, err)
 			ctx := context.Background()
@@ -82,4 +77,17 @@ func TestRetryCountExecCloseE2E(t *testing.T) {
 			}
 		})
 	}
+}
+
+// asyncWarehouse is a warehouse that answers every statement as running, past its async
+// threshold at once (the driver then polls it), and a pool with telemetry on over it.
+func asyncWarehouse(t *testing.T) (*warehouse.Server, *sql.DB) {
+	t.Helper()
+	srv, err := warehouse.NewServer(warehouse.WithAsyncThreshold(0))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	db, err := sql.Open("databricks-telemetry", srv.DSN()+"?enableTelemetry=true&telemetry_flush_interval=50ms")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return srv, db
 }

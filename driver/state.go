@@ -26,9 +26,10 @@ type connState struct {
 	// held is the statement of this connection whose start is held back while its rows
 	// are open (see Connector.hold); nil for none.
 	held atomic.Pointer[stmtState]
-	// exec is the Exec running on the connection, whose operation the driver closes
-	// under a context of its own (see detached.go); nil for none.
-	exec atomic.Pointer[stmtState]
+	// running is the statement whose driver call (an Exec or a Query) runs on the
+	// connection: the driver cancels its operation, and closes an Exec's, under a context
+	// of its own (see detached.go); nil for none.
+	running atomic.Pointer[stmtState]
 	// tracked says the connector knows the connection (Connector.track), and so hands its
 	// held start over when the aggregator sweeps or closes: only then is a start held.
 	// Set before the connection is handed out.
