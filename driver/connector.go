@@ -795,8 +795,7 @@ func (g *gate) answer(seq uint64, on bool) {
 func (g *gate) shut() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	switch g.state.Load() {
-	case gateOff, gateShutOff:
+	if g.off() {
 		g.state.Store(gateShutOff)
 		return
 	}

@@ -36,10 +36,19 @@ func logsOf(t *testing.T, srv *warehouse.Server, params string, work func(db *sq
 // EXECUTE_STATEMENT), by statement id.
 func statementLogs(logs []telemetry.FrontendLog) map[string][]*telemetry.SQLDriverLog {
 	out := map[string][]*telemetry.SQLDriverLog{}
+	for _, d := range executeLogs(logs) {
+		out[d.SQLStatementID] = append(out[d.SQLStatementID], d)
+	}
+	return out
+}
+
+// executeLogs returns the statement logs (those with an sql_operation of
+// EXECUTE_STATEMENT), in order.
+func executeLogs(logs []telemetry.FrontendLog) []*telemetry.SQLDriverLog {
+	var out []*telemetry.SQLDriverLog
 	for _, l := range logs {
 		if opType(l) == telemetry.OpExecuteStatement {
-			d := l.Entry.SQLDriverLog
-			out[d.SQLStatementID] = append(out[d.SQLStatementID], d)
+			out = append(out, l.Entry.SQLDriverLog)
 		}
 	}
 	return out

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
@@ -47,12 +46,7 @@ func TestRetryCountCancelledStatementE2E(t *testing.T) {
 			require.Equal(t, 1, srv.FaultsServed(warehouse.GroupThrift), "the CancelOperation got its 503")
 			require.NoError(t, conn.Close())
 			require.NoError(t, db.Close())
-			var stmts []*telemetry.SQLDriverLog
-			for _, l := range decodeLogs(t, srv) {
-				if opType(l) == telemetry.OpExecuteStatement {
-					stmts = append(stmts, l.Entry.SQLDriverLog)
-				}
-			}
+			stmts := executeLogs(decodeLogs(t, srv))
 			require.Len(t, stmts, 1)
 			assert.Equal(t, int64(1), stmts[0].SQLOperation.RetryCount, "retry_count of the cancelled %s", kind)
 		})

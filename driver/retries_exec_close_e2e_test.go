@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dbtelemetry/dbtelemetry/telemetry"
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
@@ -60,12 +59,7 @@ func TestRetryCountExecCloseE2E(t *testing.T) {
 			require.NoError(t, conn.Close())
 			require.NoError(t, db.Close())
 
-			var stmts []*telemetry.SQLDriverLog
-			for _, l := range decodeLogs(t, srv) {
-				if opType(l) == telemetry.OpExecuteStatement {
-					stmts = append(stmts, l.Entry.SQLDriverLog)
-				}
-			}
+			stmts := executeLogs(decodeLogs(t, srv))
 			require.Len(t, stmts, 2, "the two Execs' logs")
 			for i, s := range stmts {
 				require.NotNil(t, s.SQLOperation)

@@ -2,8 +2,11 @@ package warehouse_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
+
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
 // "One statement per execute ... trailing ';' and comments are fine" (README): a SET of
@@ -22,15 +25,9 @@ func TestSetTimeZoneWithComment(t *testing.T) {
 		"SET TIME ZONE 'Asia/Tokyo';;",
 		"SET spark.sql.session.timeZone = Asia/Tokyo -- to Tokyo",
 	} {
-		db := open(t, srv, "") // a session of its own
 		ctx := context.Background()
-		conn, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.ExecContext(ctx, set); err != nil {
-			t.Errorf("%q: %v", set, err)
-			conn.Close()
+		conn := sessionAfter(t, srv, set)
+		if conn == nil {
 			continue
 		}
 		var ts time.Time
@@ -48,15 +45,9 @@ func TestSetTimeZoneWithComment(t *testing.T) {
 func TestSetAnsiModeWithComment(t *testing.T) {
 	srv := start(t)
 	for _, set := range []string{"SET ansi_mode = false", "SET ansi_mode = false -- legacy division", "SET ansi_mode = false;;"} {
-		db := open(t, srv, "")
 		ctx := context.Background()
-		conn, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.ExecContext(ctx, set); err != nil {
-			t.Errorf("%q: %v", set, err)
-			conn.Close()
+		conn := sessionAfter(t, srv, set)
+		if conn == nil {
 			continue
 		}
 		var v any
@@ -65,4 +56,21 @@ func TestSetAnsiModeWithComment(t *testing.T) {
 		}
 		conn.Close()
 	}
+}
+
+// sessionAfter opens a session of its own on srv and runs set on it; nil, with the
+// failure reported, when set fails.
+func sessionAfter(t *testing.T, srv *warehouse.Server, set string) *sql.Conn {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := open(t, srv, "").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, set); err != nil {
+		t.Errorf("%q: %v", set, err)
+		conn.Close()
+		return nil
+	}
+	return conn
 }
