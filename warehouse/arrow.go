@@ -40,6 +40,8 @@ type encodeOptions struct {
 	// date, those inside arrays, maps and structs too: the warehouse sends nested values
 	// as text, which must read as the driver would write them.
 	show *time.Location
+	// void marks the columns typed VOID (see voidColumns); nil: none.
+	void []bool
 }
 
 // zones are the two time zones rendering a nested value needs: wall, in which a
@@ -99,7 +101,11 @@ func encodeRows(rows *sql.Rows, opts encodeOptions) (*encodedResult, error) {
 	cols := make([]column, len(types))
 	fields := make([]arrow.Field, len(types))
 	for i, ct := range types {
-		cols[i] = newColumn(ct.Name(), ct.DatabaseTypeName(), opts)
+		dbType := ct.DatabaseTypeName()
+		if len(opts.void) == len(types) && opts.void[i] {
+			dbType = "NULL"
+		}
+		cols[i] = newColumn(ct.Name(), dbType, opts)
 		fields[i] = cols[i].field
 	}
 	schema := arrow.NewSchema(fields, nil)

@@ -452,6 +452,10 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 			query, zone = set, loc
 		}
 	}
+	var voids []bool
+	if kind == kindQuery {
+		voids = voidColumns(ctx, op.sess.conn, query)
+	}
 	rows, err := op.sess.conn.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
@@ -496,6 +500,7 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 		return nil
 	}
 	defer rows.Close()
+	op.encodeOps.void = voids
 	res, err := encodeRows(rows, op.encodeOps)
 	if err != nil {
 		return err

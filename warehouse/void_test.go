@@ -1,0 +1,83 @@
+package warehouse_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+)
+
+// A bare NULL in the select list is a VOID column, as Databricks types it (Thrift's
+// NULL_TYPE, which the driver names NULL); DuckDB says INTEGER. A NULL that is cast or
+// computed keeps its type. The rows scan as nil, inline and by CloudFetch.
+func TestNullLiteralColumnType(t *testing.T) {
+	srv := start(t, warehouse.WithCloudFetchThreshold(10), warehouse.WithChunkRows(7))
+	db := open(t, srv, "")
+	for _, tc := range []struct {
+		name, query string
+		want        []string
+	}{
+		{"bare", "SELECT NULL", []string{"NULL"}},
+		{"lower case, aliased", "select null as a", []string{"NULL"}},
+		{"parenthesised", "SELECT (NULL) AS a", []string{"NULL"}},
+		{"among others", "SELECT NULL AS a, CAST(NULL AS INT) AS b, NULL + 1 AS c, 1 AS d, 'x' AS e", []string{"NULL", "INT", "INT", "INT", "STRING"}},
+		{"from a table, with a filter naming NULL", "SELECT NULL AS a, i FROM range(3) t(i) WHERE i IS NOT NULL", []string{"NULL", "BIGINT"}},
+		{"in a CTE's outer select", "WITH t AS (SELECT 1 AS x) SELECT x, NULL AS n FROM t", []string{"INT", "NULL"}},
+		{"no NULL", "SELECT 1 AS a", []string{"INT"}},
+		{"NULL only in a filter", "SELECT 1 AS a WHERE NULL IS NULL", []string{"INT"}},
+		// Where the select list does not map to the columns one to one: DuckDB's type.
+		{"behind a star", "SELECT * FROM (SELECT NULL AS a)", []string{"INT"}},
+		{"set operation", "SELECT NULL AS a UNION ALL SELECT NULL", []string{"INT"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rows, err := db.Query(tc.query)
+			require.NoError(t, err)
+			defer rows.Close()
+			cts, err := rows.ColumnTypes()
+			require.NoError(t, err)
+			var got []string
+			for _, c := range cts {
+				got = append(got, c.DatabaseTypeName())
+			}
+			assert.Equal(t, tc.want, got)
+			vals := make([]any, len(cts))
+			ptrs := make([]any, len(cts))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			for rows.Next() {
+				require.NoError(t, rows.Scan(ptrs...))
+				for i, typ := range tc.want {
+					if typ == "NULL" {
+						assert.Nil(t, vals[i], "column %d", i)
+					}
+				}
+			}
+			require.NoError(t, rows.Err())
+		})
+	}
+
+	t.Run("by CloudFetch", func(t *testing.T) {
+		rows, err := db.Query("SELECT i, NULL AS n FROM range(100) t(i) ORDER BY i")
+		require.NoError(t, err)
+		defer rows.Close()
+		cts, err := rows.ColumnTypes()
+		require.NoError(t, err)
+		assert.Equal(t, "NULL", cts[1].DatabaseTypeName())
+		var n int64
+		for rows.Next() {
+			var i int64
+			var null any
+			require.NoError(t, rows.Scan(&i, &null))
+			assert.Equal(t, n, i)
+			assert.Nil(t, null)
+			n++
+		}
+		require.NoError(t, rows.Err())
+		assert.EqualValues(t, 100, n)
+		recs := srv.Statements()
+		assert.Equal(t, warehouse.DeliveryCloudFetch, recs[len(recs)-1].Delivery)
+	})
+}
