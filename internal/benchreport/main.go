@@ -211,28 +211,17 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 
-	res := results{}
-	for r := range o.rounds {
-		for _, g := range benchGroups(o.long) {
-			if !o.wants(g.section) {
-				continue
-			}
-			progress("round %d/%d: %s %s", r+1, o.rounds, g.pkg, g.bench)
-			cmd := exec.CommandContext(ctx, bins[g.pkg], "-test.run=^$", "-test.bench="+g.bench,
-				"-test.benchtime="+g.benchtime, "-test.benchmem", "-test.count=1")
-			cmd.Dir = filepath.Join(root, g.pkg)
-			// Turn orders of the round's own (the same in a rerun of the report).
-			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", paired.SeedEnv, r))
-			if dsn != "" && g.section == "e2e" {
-				cmd.Env = append(cmd.Env, paired.WarehouseEnv+"="+dsn)
-			}
-			text, err := output(cmd, o.verbose)
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", g.pkg, g.bench, err)
-			}
-			res.parse(r, text)
+	res, benchErr := runRounds(ctx, o, func(r int, g group) (string, error) {
+		cmd := exec.CommandContext(ctx, bins[g.pkg], "-test.run=^$", "-test.bench="+g.bench,
+			"-test.benchtime="+g.benchtime, "-test.benchmem", "-test.count=1")
+		cmd.Dir = filepath.Join(root, g.pkg)
+		// Turn orders of the round's own (the same in a rerun of the report).
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", paired.SeedEnv, r))
+		if dsn != "" && g.section == "e2e" {
+			cmd.Env = append(cmd.Env, paired.WarehouseEnv+"="+dsn)
 		}
-	}
+		return output(cmd, o.verbose)
+	})
 	var outage string
 	var outageErr error // reported after the tables, which it does not spoil
 	if o.wants("outage") {
@@ -271,7 +260,35 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if outage != "" {
 		fmt.Fprintf(out, "Telemetry outage (ingest hanging, full query rate): %s\n", outage)
 	}
-	return outageErr
+	return errors.Join(benchErr, outageErr)
+}
+
+// runRounds runs the benchmark groups o wants, round after round, through runOne, which
+// returns a run's output. A run that fails does not end the report: its error is
+// returned (joined with the others') after every run, and the tables show what the other
+// runs, and the failed run's benchmarks that completed, measured. Only the context's end
+// stops the rounds early.
+func runRounds(ctx context.Context, o options, runOne func(round int, g group) (string, error)) (results, error) {
+	res := results{}
+	var failed []error
+	for r := range o.rounds {
+		for _, g := range benchGroups(o.long) {
+			if !o.wants(g.section) {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return res, errors.Join(append(failed, err)...)
+			}
+			progress("round %d/%d: %s %s", r+1, o.rounds, g.pkg, g.bench)
+			text, err := runOne(r, g)
+			res.parse(r, text)
+			if err != nil {
+				progress("round %d/%d: %s %s failed: %v", r+1, o.rounds, g.pkg, g.bench, err)
+				failed = append(failed, fmt.Errorf("round %d: %s %s: %w", r+1, g.pkg, g.bench, err))
+			}
+		}
+	}
+	return res, errors.Join(failed...)
 }
 
 // startWarehouse starts the warehouse binary bin and returns the DSN it prints, and

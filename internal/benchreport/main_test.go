@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -202,4 +204,38 @@ func TestParseFlags(t *testing.T) {
 			tt.check(t, o)
 		})
 	}
+}
+
+// A failed benchmark run loses nothing else: the later rounds run, the tables keep what
+// the other runs measured (and what the failed run printed before it failed), and the
+// report's error names the failed run. A cancelled report stops between runs.
+func TestRunRoundsKeepsRoundsAroundAFailure(t *testing.T) {
+	o := options{rounds: 3, only: map[string]bool{"throughput": true}}
+	var runs []string
+	res, err := runRounds(context.Background(), o, func(r int, g group) (string, error) {
+		runs = append(runs, fmt.Sprintf("%d %s", r, g.bench))
+		if g.pkg == "aggregator" {
+			if r == 1 {
+				return "BenchmarkThroughput8Emitters-2   10   100 ns/op\n--- FAIL: boom\n", errors.New("exit status 1")
+			}
+			return fmt.Sprintf("BenchmarkThroughput8Emitters-2   10   100 ns/op   %d events/s\n", (r+1)*1_000_000), nil
+		}
+		return fmt.Sprintf("BenchmarkExportToWarehouse-2   10   100 ns/op   %d batches/s\n", 600+r), nil
+	})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "round 2: aggregator ^BenchmarkThroughput8Emitters$")
+	assert.Len(t, runs, 6, "every run of every round: %v", runs)
+	assert.Equal(t, 2e6, res.median("BenchmarkThroughput8Emitters", "events/s"), "rounds 1 and 3")
+	assert.Equal(t, 601.0, res.median("BenchmarkExportToWarehouse", "batches/s"))
+	assert.Len(t, res["BenchmarkThroughput8Emitters"], 3, "the failed run's completed benchmark is kept")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	runs = nil
+	_, err = runRounds(ctx, o, func(r int, g group) (string, error) {
+		runs = append(runs, g.bench)
+		cancel()
+		return "", context.Canceled
+	})
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Len(t, runs, 1, "no run after the cancellation")
 }
