@@ -81,8 +81,9 @@ func TestDocsConnectorFlushAfterClose(t *testing.T) {
 	}
 }
 
-// Hosts: "The zero value is not usable: a connector given one (WithHosts(&Hosts{}))
-// exports nothing, every event counted in Stats().Dropped.Closed." Every event, as it
+// Hosts: "The zero value holds no host and takes none: a connector given one
+// (WithHosts(&Hosts{})) exports nothing, every event counted in Stats().Dropped.Closed, and
+// its Close, Len and Refs answer as an empty set's." Every event, as it
 // comes: none held back uncounted while the connector lives, none counted as Undecided
 // (it used to keep up to 1024 events waiting, uncounted until Close, and count the rest
 // as Undecided: joining the zero Hosts panicked, and the gate stayed open without a sink).
@@ -116,6 +117,11 @@ func TestDocsZeroHostsCountsEveryEventAsClosed(t *testing.T) {
 			closed := c.Stats()
 			assert.Zero(t, closed.Dropped.Undecided)
 			assert.Equal(t, open.Dropped.Closed+1, closed.Dropped.Closed, "and the connection's close")
+
+			// It used to panic on a nil registry.
+			assert.Zero(t, cfg.hosts.Len())
+			assert.Zero(t, cfg.hosts.Refs("https://adb-1.azuredatabricks.net:443"))
+			assert.NoError(t, cfg.hosts.Close(context.Background()))
 		})
 	}
 }

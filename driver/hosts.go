@@ -17,8 +17,9 @@ import (
 // parameters, auth type and workspace), everything reference counted. The host's first
 // connector sets the exporter's retries, backoff and logger (see WithLogger); a later
 // one's batch size and flush interval apply to its own statements. The registered driver owns one; tests make their
-// own with NewHosts. The zero value is not usable: a connector given one (WithHosts(&Hosts{}))
-// exports nothing, every event counted in Stats().Dropped.Closed.
+// own with NewHosts. The zero value holds no host and takes none: a connector given one
+// (WithHosts(&Hosts{})) exports nothing, every event counted in Stats().Dropped.Closed, and
+// its Close, Len and Refs answer as an empty set's.
 type Hosts struct {
 	reg *exporter.Registry
 }
@@ -73,14 +74,29 @@ func (r *hostRef) release(ctx context.Context) error {
 }
 
 // Close flushes and closes every host's telemetry, bounded by ctx.
-func (h *Hosts) Close(ctx context.Context) error { return h.reg.Close(ctx) }
+func (h *Hosts) Close(ctx context.Context) error {
+	if h.reg == nil {
+		return nil
+	}
+	return h.reg.Close(ctx)
+}
 
 // Len returns the number of host exporters with live connectors: a host's shared one and
 // those of connectors with their own transport.
-func (h *Hosts) Len() int { return h.reg.Len() }
+func (h *Hosts) Len() int {
+	if h.reg == nil {
+		return 0
+	}
+	return h.reg.Len()
+}
 
 // Refs returns the live references to the host key (scheme://host:port).
-func (h *Hosts) Refs(key string) int { return h.reg.Refs(key) }
+func (h *Hosts) Refs(key string) int {
+	if h.reg == nil {
+		return 0
+	}
+	return h.reg.Refs(key)
+}
 
 // aggKey is what makes two connectors' statements aggregate and export alike: their
 // aggregator settings and what each log says of its connection. The exporter's own
