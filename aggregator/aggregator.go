@@ -12,7 +12,11 @@
 // log (a batch ends early rather than part them; see WithBatchSize); terminal errors
 // finish their statement and flush at once. An evicted statement's log goes at its
 // eviction: its later chunks and completion are dropped (counted as late), its later
-// errors logged on their own.
+// errors logged on their own. Each shard remembers its last max(64,
+// MaxOpenStatements/shards) evicted statements, at most 4096 (those a terminal error
+// finished too): the later events of a statement evicted before them, which no memory
+// bound can keep, open it again, and its completion logs it a second time, with what came
+// after its eviction.
 //
 // Handle, the hot path, is a short in-memory step under one of several shard locks; it
 // never waits for an export. A finished statement's log waits in its shard's outbox, so

@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -185,5 +186,32 @@ func TestTombstonesGrowWithUse(t *testing.T) {
 		assert.Equal(t, int64(1), a.Stats().Evicted.TTL, "MaxOpenStatements %d", maxOpen)
 		assert.Zero(t, a.Stats().Panics, "MaxOpenStatements %d", maxOpen)
 		require.Len(t, exp.logs(), 1, "MaxOpenStatements %d", maxOpen)
+	}
+}
+
+// The package's bound, as documented: a shard remembers its last evicted statements (64
+// here), and one evicted before them is logged a second time by its completion; one
+// still remembered is not.
+func TestEvictedBeforeTheRememberedLogsAgain(t *testing.T) {
+	for _, tc := range []struct {
+		evictedAfter int
+		want         int
+	}{{minEntriesPerShard - 1, 1}, {minEntriesPerShard, 2}} {
+		exp := newFake()
+		a := newTest(t, exp, WithMaxOpenStatements(1))
+		require.Len(t, a.shards, 1)
+		a.Handle(start("q0"))
+		for i := range tc.evictedAfter + 1 { // the first evicts q0
+			a.Handle(start(fmt.Sprint("q", i+1)))
+		}
+		a.Handle(complete("q0"))
+		flush(t, a)
+		var q0 int
+		for _, l := range exp.logs() {
+			if dl := driverLog(l); dl.SQLStatementID == "q0" && dl.SQLOperation != nil {
+				q0++
+			}
+		}
+		assert.Equal(t, tc.want, q0, "q0 evicted, then %d others", tc.evictedAfter)
 	}
 }
