@@ -454,7 +454,7 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 	}
 	var voids []bool
 	if kind == kindQuery {
-		voids = voidColumns(ctx, op.sess.conn, query)
+		voids = voidColumns(ctx, op.sess.conn, query, args)
 	}
 	rows, err := op.sess.conn.QueryContext(ctx, query, args...)
 	if err != nil {
