@@ -2,6 +2,7 @@ package driver_test
 
 import (
 	"database/sql"
+	"net/http"
 	"testing"
 
 	dbsql "github.com/databricks/databricks-sql-go"
@@ -29,14 +30,26 @@ func TestSecondCallerTransportLeavesTheDownloadsToTheFirst(t *testing.T) {
 	require.Zero(t, rawSecond.downloads.Load())
 	require.Positive(t, rawSecond.thrift.Load(), "unwrapped: the Thrift calls through the second")
 
-	first, second := &gatewayRT{}, &gatewayRT{}
-	c, err := driver.OpenConnector(srv.DSN()+"?enableTelemetry=true",
-		driver.WithConnOptions(dbsql.WithTransport(first), dbsql.WithTransport(second)), driver.WithHosts(driver.NewHosts()))
-	require.NoError(t, err)
-	db := sql.OpenDB(c)
-	require.Equal(t, 25000, countAll(t, db, query))
-	require.NoError(t, db.Close())
-	assert.Equal(t, rawFirst.downloads.Load(), first.downloads.Load(), "the downloads through the first, as unwrapped")
-	assert.Zero(t, second.downloads.Load(), "none through the second")
-	assert.Positive(t, second.thrift.Load(), "the Thrift calls through the second")
+	// Transports of a type Go can compare, and func adapters, which the wrapper tells
+	// apart by their type alone: the downloads used to go through the second of those.
+	for _, tc := range []struct {
+		name string
+		as   func(*gatewayRT) http.RoundTripper
+	}{
+		{"pointers", func(g *gatewayRT) http.RoundTripper { return g }},
+		{"func adapters", func(g *gatewayRT) http.RoundTripper { return rtFunc(g.RoundTrip) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, second := &gatewayRT{}, &gatewayRT{}
+			c, err := driver.OpenConnector(srv.DSN()+"?enableTelemetry=true",
+				driver.WithConnOptions(dbsql.WithTransport(tc.as(first)), dbsql.WithTransport(tc.as(second))), driver.WithHosts(driver.NewHosts()))
+			require.NoError(t, err)
+			db := sql.OpenDB(c)
+			require.Equal(t, 25000, countAll(t, db, query))
+			require.NoError(t, db.Close())
+			assert.Equal(t, rawFirst.downloads.Load(), first.downloads.Load(), "the downloads through the first, as unwrapped")
+			assert.Zero(t, second.downloads.Load(), "none through the second")
+			assert.Positive(t, second.thrift.Load(), "the Thrift calls through the second")
+		})
+	}
 }

@@ -282,10 +282,11 @@ func madeOf(hc *http.Client, rt http.RoundTripper) bool {
 	return hc.Transport == rt
 }
 
-// callerDownloads gives the driver's CloudFetch downloads to t over rt, the caller's
+// callerDownloads gives the driver's CloudFetch downloads to t over the caller's
 // transport, when the driver's client for them (its configuration's HTTPClient) is the
-// one dbsql.WithTransport made of rt (see madeOf): they then go through rt as unwrapped,
-// and are observed. A client the caller made otherwise is left as it is.
+// one dbsql.WithTransport made of rt, the caller's last (see madeOf): they then go
+// through that client's transport as unwrapped, and are observed. A client the caller
+// made otherwise is left as it is.
 func callerDownloads(cfg reflect.Value, rt http.RoundTripper, t *transport) {
 	f := cfg.FieldByName("HTTPClient")
 	if !f.IsValid() || !f.CanSet() || f.Type() != reflect.TypeFor[*http.Client]() || f.IsNil() {
@@ -295,5 +296,7 @@ func callerDownloads(cfg reflect.Value, rt http.RoundTripper, t *transport) {
 	if !madeOf(hc, rt) {
 		return
 	}
-	f.Set(reflect.ValueOf(&http.Client{Transport: downloadTransport{t: t, base: rt}}))
+	// The client's own transport: a func adapter is matched by its type alone, and the
+	// client may be the one an earlier WithTransport made of another of that type.
+	f.Set(reflect.ValueOf(&http.Client{Transport: downloadTransport{t: t, base: hc.Transport}}))
 }
