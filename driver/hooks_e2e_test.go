@@ -135,7 +135,9 @@ func TestRowLoopErrorIsExported(t *testing.T) {
 }
 
 // A failed Ping is exported as an error of the session it failed on (database/sql then
-// closes that connection), whether the caller pinged the pool or a connection of it.
+// closes that connection), whether the caller pinged the pool or a connection of it. A
+// Ping is no statement (README, "What is collected"): the select 1 the driver runs for
+// it reaches the warehouse, and no statement log is made of it.
 func TestFailedPingIsExported(t *testing.T) {
 	cases := []struct {
 		name string
@@ -173,6 +175,13 @@ func TestFailedPingIsExported(t *testing.T) {
 			assert.Equal(t, sessions[0].ID, errs[0].SessionID, "of the session it failed on")
 			assert.Equal(t, telemetry.ErrNameNotFound, errs[0].ErrorInfo.ErrorName)
 			assert.Empty(t, statementLogs(logs), "the ping's own statement is not one of the caller's")
+			var pings int
+			for _, r := range srv.Statements() {
+				if r.SQL == "select 1" {
+					pings++
+				}
+			}
+			assert.Equal(t, 1, pings, "the first Ping's statement ran")
 		})
 	}
 }

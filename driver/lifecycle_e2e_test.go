@@ -3,7 +3,6 @@ package driver_test
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"os"
 	"runtime"
 	"strings"
@@ -61,26 +60,23 @@ func openFDs() int {
 	return len(ents)
 }
 
-// poolLogs counts, per session, the connection logs (CREATE_SESSION, DELETE_SESSION)
-// the ingest received.
-func poolLogs(t *testing.T, srv *warehouse.Server) (opens, closes map[string]int, stmts map[string]int) {
+// poolLogs counts the connection logs per session (CREATE_SESSION, DELETE_SESSION) and
+// the statement logs per statement that the ingest received.
+func poolLogs(t *testing.T, srv *warehouse.Server) (opens, closes, stmts map[string]int) {
 	opens, closes, stmts = map[string]int{}, map[string]int{}, map[string]int{}
-	for _, s := range srv.TelemetryLogs() {
-		var l telemetry.FrontendLog
-		require.NoError(t, json.Unmarshal([]byte(s), &l))
-		sid := l.Entry.SQLDriverLog.SessionID
+	logs := decodeLogs(t, srv)
+	for _, l := range logs {
 		switch opType(l) {
-		case "CREATE_SESSION":
-			opens[sid]++
-		case "DELETE_SESSION":
-			closes[sid]++
-		default:
-			if id := l.Entry.SQLDriverLog.SQLStatementID; id != "" {
-				stmts[id]++
-			}
+		case telemetry.OpCreateSession:
+			opens[l.Entry.SQLDriverLog.SessionID]++
+		case telemetry.OpDeleteSession:
+			closes[l.Entry.SQLDriverLog.SessionID]++
 		}
 	}
-	return
+	for id, ls := range statementLogs(logs) {
+		stmts[id] = len(ls)
+	}
+	return opens, closes, stmts
 }
 
 // 200 pools opened and closed one after another, each running a query: nothing grows
