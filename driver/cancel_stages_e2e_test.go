@@ -15,7 +15,8 @@ import (
 	"github.com/dbtelemetry/dbtelemetry/warehouse"
 )
 
-func lcTracked(c *Connector) (conns, links, detached int) {
+// trackedCounts returns what c tracks: connections, CloudFetch links and failed attempts.
+func trackedCounts(c *Connector) (conns, links, detached int) {
 	c.connsMu.Lock()
 	conns = len(c.conns)
 	c.connsMu.Unlock()
@@ -100,12 +101,12 @@ func TestCancelledAtEveryStageLogsOnce(t *testing.T) {
 		t.Logf("round %d: %+v", round, c.Stats())
 	}
 	// Everything closed: the pool's idle connections stay; the connector tracks no more.
-	require.Eventually(t, func() bool { _, l, d := lcTracked(c); return l == 0 && d == 0 }, 5*time.Second, 20*time.Millisecond)
-	conns, links, det := lcTracked(c)
+	require.Eventually(t, func() bool { _, l, d := trackedCounts(c); return l == 0 && d == 0 }, 5*time.Second, 20*time.Millisecond)
+	conns, links, det := trackedCounts(c)
 	t.Logf("tracked: %d conns, %d links, %d failed attempts; open: %+v", conns, links, det, db.Stats())
 	require.LessOrEqual(t, conns, db.Stats().OpenConnections)
 	require.NoError(t, db.Close())
-	conns, links, det = lcTracked(c)
+	conns, links, det = trackedCounts(c)
 	require.Zero(t, conns+links+det, "tracked after close: %d conns, %d links, %d failed attempts", conns, links, det)
 	st := c.Stats()
 	require.Zero(t, st.Pending, "%+v", st)
