@@ -123,7 +123,7 @@ var (
 		{need: []string{"://"}, apply: redactURLs},
 		// Keyed secrets before the rules that could eat their key.
 		{need: []string{`"`}, apply: redactJSONSecrets},
-		{need: []string{"=", ":", "%3d"}, apply: redactKVSecrets},
+		{need: []string{"=", ":", "%3d", "253d"}, apply: redactKVSecrets},
 		{need: []string{"authorization"}, re: authHeaderRe, fn: redactAuthHeader},
 		{need: []string{"bearer"}, re: bearerRe, fn: redactBearer},
 		{need: []string{"basic"}, re: basicRe, fn: redactBasic},
@@ -165,10 +165,12 @@ func bareValue(pattern string, need ...string) redactRule {
 //   - password, pwd, token, secret, client_secret, access_token, refresh_token, api_key,
 //     signature, sig (a SAS signature), private_key, cookie, AccountKey and SharedAccessKey (Azure) and similar keys, in JSON ("k": "v", or \"k\": \"v\" for JSON quoted in a JSON
 //     string) and k=v form, also escaped: k%3Dv in a query percent-encoded inside another
-//     URL's, and a key after an escaped '&' (%26sig=, \u0026sig=, \x26sig=);
+//     URL's (k%253Dv when encoded twice), and a key after an escaped '&' (%26sig=,
+//     %2526sig=, \u0026sig=, \x26sig=); a Cookie or Set-Cookie header's list goes whole;
 //   - the body of a private key's PEM block;
 //   - URL userinfo (and user:secret@host without a scheme) and URL query strings and
-//     fragments (pre-signed CloudFetch links carry their signature there);
+//     fragments (pre-signed CloudFetch links carry their signature there), and the first
+//     word of the next line when a link was wrapped inside its last parameter;
 //   - SQL the server quotes back ("== SQL == …", to the end of the message), quoted
 //     literals ('…' → '?', X'…' → X'?', "…" → "?", and strings quoted inside JSON
 //     strings at any depth: \"…\" → \"?\", \\\"…\\\" → \\\"?\\\") and the names Databricks
@@ -269,10 +271,12 @@ func redactKVSecrets(s string) string {
 		sep := 1
 		switch {
 		case s[i] == '=' || s[i] == ':':
-		case encodedEquals(s, i):
-			sep = 3 // "%3D": a query percent-encoded inside another URL's
 		default:
-			continue
+			// "%3D": a query percent-encoded inside another URL's ("%253D" when encoded
+			// twice, inside a third).
+			if sep = encodedEquals(s, i); sep == 0 {
+				continue
+			}
 		}
 		k := i
 		for k > last && isSpace(s[k-1]) {
@@ -292,14 +296,18 @@ func redactKVSecrets(s string) string {
 		}
 		end := v
 		switch {
+		case strings.HasPrefix(s[v:], Redacted):
+			end = v + len(Redacted) // redacted on a first pass
+		case s[i] == ':' && isCookieHeader(s[ks:k]):
+			end = cookiesEnd(s, v)
 		case v < len(s) && (s[v] == '\'' || s[v] == '"'):
 			end = quotedEnd(s, v+1, s[v], false, false) // Go's %q escapes quotes inside
 		case v+1 < len(s) && s[v] == '\\' && (s[v+1] == '\'' || s[v+1] == '"'):
 			end = quotedEnd(s, v+2, s[v+1], true, false) // quoted inside a JSON string
 		default:
 			for end < len(s) && !isSpace(s[end]) && strings.IndexByte("&;,'\"})", s[end]) < 0 {
-				if sep == 3 && s[end] == '%' && strings.HasPrefix(s[end+1:], "26") {
-					break // the encoded query's next parameter: "%26"
+				if sep > 1 && s[end] == '%' && escapedAmpersand(s[end+1:]) {
+					break // the encoded query's next parameter: "%26" ("%2526", …)
 				}
 				end++
 			}
@@ -322,14 +330,71 @@ func redactKVSecrets(s string) string {
 	return b.String()
 }
 
-// encodedEquals reports whether s holds a percent-encoded '=' ("%3D") at i.
-func encodedEquals(s string, i int) bool {
-	return s[i] == '%' && i+2 < len(s) && s[i+1] == '3' && (s[i+2] == 'D' || s[i+2] == 'd')
+// encodedEquals returns the length of the percent-encoded '=' that s holds at i: "%3D",
+// or "%253D", "%25253D", … when the encoding was applied again; 0 when there is none.
+func encodedEquals(s string, i int) int {
+	if s[i] != '%' {
+		return 0
+	}
+	j := i + 1 + percentAgain(s[i+1:])
+	if j+1 < len(s) && s[j] == '3' && (s[j+1] == 'D' || s[j+1] == 'd') {
+		return j + 2 - i
+	}
+	return 0
+}
+
+// percentAgain is the length of the "25"s that start s, after a '%': each is one more
+// encoding of the '%' itself ("%2526" is "%26" encoded again).
+func percentAgain(s string) int {
+	n := 0
+	for len(s) >= n+4 && s[n] == '2' && s[n+1] == '5' {
+		n += 2
+	}
+	return n
+}
+
+// escapedAmpersand reports whether s, after a '%', is an '&' percent-encoded: "26", or
+// "2526", "252526", … when encoded again.
+func escapedAmpersand(s string) bool {
+	return strings.HasPrefix(s[percentAgain(s):], "26")
+}
+
+// isCookieHeader reports whether key is the name of a header that holds cookies. Their
+// list runs past the ';' and ',' that end other values: each cookie of it is a secret,
+// whatever its name.
+func isCookieHeader(key string) bool {
+	return strings.EqualFold(key, "cookie") || strings.EqualFold(key, "set-cookie")
+}
+
+// cookiesEnd returns where the cookie list that starts at v ends: at its closing ']' when
+// it is Go's print of a header ("Cookie:[a=1; b=2] User-Agent:[…]"; a cookie's value holds
+// no space, so the ']' that a space or another ']' follows is the list's), else at the
+// line's end, or before the " SQLSTATE:" that a server's message ends with.
+func cookiesEnd(s string, v int) int {
+	line := len(s)
+	if n := strings.IndexAny(s[v:], "\r\n"); n >= 0 {
+		line = v + n
+	}
+	if v < line && s[v] == '[' {
+		for j := v + 1; j < line; j++ {
+			if s[j] == ']' && (j+1 == line || s[j+1] == ' ' || s[j+1] == ']') {
+				return j + 1
+			}
+		}
+	}
+	if n := strings.Index(s[v:line], " SQLSTATE:"); n >= 0 {
+		line = v + n
+	}
+	for line > v && isSpace(s[line-1]) {
+		line--
+	}
+	return line
 }
 
 // escapedSeparator is the length of the escaped separator that the key word s[ks:k]
 // starts with, when the byte before it opens an escape: the "26" of "%26sig=" (a query
-// percent-encoded inside another URL's, "&" encoded), the "u0026" of "\u0026sig=" (an URL
+// percent-encoded inside another URL's, "&" encoded; the "2526" of "%2526sig=", encoded twice),
+// the "u0026" of "\u0026sig=" (an URL
 // inside a JSON string) or the "x26" of "\x26sig=". The key is what follows it.
 func escapedSeparator(s string, ks, k int) int {
 	if ks == 0 {
@@ -340,6 +405,9 @@ func escapedSeparator(s string, ks, k int) int {
 	switch {
 	case s[ks-1] == '%':
 		n = 2
+		if again := percentAgain(key); len(key) > again+2 && isHexDigit(key[again]) && isHexDigit(key[again+1]) {
+			n += again // "%2526sig=": an '&' encoded twice
+		}
 	case s[ks-1] == '\\' && len(key) > 0 && (key[0] == 'u' || key[0] == 'U'):
 		n = 5
 	case s[ks-1] == '\\' && len(key) > 0 && key[0] == 'x':
@@ -810,8 +878,50 @@ func redactURLs(s string) string {
 		}
 		w.replace(st, end, redactURL(s[st:end]))
 		from = end
+		if ts, te := wrappedQueryTail(s, st, end); te > ts {
+			w.replace(ts, te, Redacted)
+			from = te
+		}
 	}
 	return w.String()
+}
+
+// wrappedQueryTail returns the span of the first word of the line after the URL s[st:end]
+// when the URL ends the line inside its query's last parameter: with a key cut short
+// ("…&X-Amz-Sig" and "nature=…" on the next line) or with its value not begun
+// ("…&sig=" and the signature below), as a message wrapped at a fixed width leaves a
+// pre-signed link. That word is the rest of the parameter; else end, end.
+func wrappedQueryTail(s string, st, end int) (int, int) {
+	if end == len(s) || s[end] != '\n' && s[end] != '\r' {
+		return end, end
+	}
+	u := strings.TrimRight(s[st:end], ".,;:)]}!")
+	q := strings.IndexByte(u, '?')
+	if q < 0 || len(u) != end-st || strings.IndexByte(u[q:], '#') >= 0 {
+		return end, end
+	}
+	last := u[q+1:]
+	if a := strings.LastIndexByte(last, '&'); a >= 0 {
+		last = last[a+1:]
+	}
+	if eq := strings.IndexByte(last, '='); eq >= 0 && eq < len(last)-1 {
+		return end, end // a whole parameter: the line ended with the URL
+	}
+	ts := end
+	if s[ts] == '\r' {
+		ts++
+	}
+	if ts < len(s) && s[ts] == '\n' {
+		ts++
+	}
+	for ts < len(s) && (s[ts] == ' ' || s[ts] == '\t') {
+		ts++
+	}
+	te := ts
+	for te < len(s) && !isSpaceAny(s[te]) && strings.IndexByte("'\"<>`", s[te]) < 0 {
+		te++
+	}
+	return ts, te
 }
 
 // nextURL returns the span of the first scheme://… at or after from: from its scheme's

@@ -104,7 +104,14 @@ func TestRedact(t *testing.T) {
 		{"k:v", "client_secret:s3cr3t; next", "client_secret:[REDACTED]; next"},
 		{"private key", "jwt bearer grant: private_key=MIIEvQIBADANBgkq failed; privateKey: abcdefgh", "jwt bearer grant: private_key=[REDACTED] failed; privateKey: [REDACTED]"},
 		{"azure account and shared access keys", "storage: DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=a2V5MTIzNDU2Nzg=;EndpointSuffix=core.windows.net; SharedAccessKey=c2FrZXk=", "storage: DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=[REDACTED];EndpointSuffix=core.windows.net; SharedAccessKey=[REDACTED]"},
-		{"cookie", "proxy answered: Set-Cookie: DBAUTH=abcdef123456; Cookie=xyz", "proxy answered: Set-Cookie: [REDACTED]; Cookie=[REDACTED]"},
+		// A cookie header's list goes whole: the cookies after the first are named for
+		// anything (DBAUTH, JSESSIONID) and are as secret.
+		{"cookie", "proxy answered: Set-Cookie: DBAUTH=abcdef123456; Cookie=xyz", "proxy answered: Set-Cookie: [REDACTED]"},
+		{"a cookie list", "Cookie: lang=en; DBAUTH=Zq8vKp3mWx7LtR2s\nnext line", "Cookie: [REDACTED]\nnext line"},
+		{"a cookie list before the SQLSTATE", "Invalid Input Error: Cookie: a=1; DBAUTH=Zq8vKp3m SQLSTATE: 22018", "Invalid Input Error: Cookie: [REDACTED] SQLSTATE: 22018"},
+		{"a cookie list as Go prints a header", "request headers map[Cookie:[lang=en; DBAUTH=Zq8vKp3m] User-Agent:[x]]", "request headers map[Cookie:[REDACTED] User-Agent:[x]]"},
+		{"set-cookie folded", "Set-Cookie: a=1; Path=/, DBAUTH=Zq8vKp3m; Path=/", "Set-Cookie: [REDACTED]"},
+		{"a cookie key in a query ends at &", "GET /p?cookie=abc&next=x", "GET /p?cookie=[REDACTED]&next=x"},
 		{"a colon after a word that names no secret", "failed: timeout: 10s", "failed: timeout: 10s"},
 		{"k=v variants", "access_token = abc; refresh_token=def, API-KEY=ghi client_secret='x y'", "access_token = [REDACTED]; refresh_token=[REDACTED], API-KEY=[REDACTED] client_secret=[REDACTED]"},
 		{"k=v quoted value with escaped quotes", `login: password="p\"ass word" user=bob; secret='ab\'cd ef' done`, "login: password=[REDACTED] user=bob; secret=[REDACTED] done"},
@@ -181,6 +188,15 @@ func TestRedact(t *testing.T) {
 		{"an encoded URL's query, parameter by parameter", `next=b.s3.amazonaws.com%2Fk%3FX-Amz-Signature%3Ddeadbeefcafe%26X-Amz-Credential%3Dkeyid%2Fscope%26X-Amz-Expires%3D900`,
 			`next=b.s3.amazonaws.com%2Fk%3FX-Amz-Signature%?[REDACTED]%26X-Amz-Credential%?[REDACTED]%26X-Amz-Expires%3D900`},
 		{"an encoded sig after %26", `link b.core.windows.net%2Fc%3Fsv%3Dx%26sig%3DAbCdEf123 gone`, `link b.core.windows.net%2Fc%3Fsv%3Dx%26sig%?[REDACTED] gone`},
+		// Encoded twice (a link inside a query inside another URL's): = as %253D, & as %2526.
+		{"an encoded sig after %2526", `next=%252Ff%253Fsv%253D2020%2526sig%253DZq8vKp3mWx7LtR2s%2526a%253Db`, `next=%252Ff%253Fsv%253D2020%2526sig%?[REDACTED]%2526a%253Db`},
+		{"a signature encoded twice", `to https%253A%252F%252Fb.s3.amazonaws.com%252Ff%253FX-Amz-Signature%253DZq8vKp3m`, `to https%253A%?%252Fb.s3.amazonaws.com%252Ff%253FX-Amz-Signature%?[REDACTED]`},
+		// A pre-signed link wrapped onto the next line inside its last parameter: the
+		// first word of that line goes with it; a link that ends a line whole does not.
+		{"a link wrapped inside a key", "link https://b.s3.amazonaws.com/f?X-Amz-Algorithm=AWS4&X-Amz-Sig\nnature=Zq8vKp3m failed", "link https://b.s3.amazonaws.com/[PATH]\n[REDACTED] failed"},
+		{"a link wrapped before a value", "link https://b.s3.amazonaws.com/f?X-Amz-Signature=\r\n  Zq8vKp3m failed", "link https://b.s3.amazonaws.com/[PATH]\r\n  [REDACTED] failed"},
+		{"a link that ends its line", "GET https://host/x?a=1\nat main.go", "GET https://host/[PATH]\nat main.go"},
+		{"a blank line after a link", "GET https://host/x?a=1&b\n\nnext", "GET https://host/[PATH]\n\nnext"},
 		{"a private key", "tls: failed to parse private key: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5MUgeFXCkLp2I\n-----END EC PRIVATE KEY----- (pkcs8)",
 			"tls: failed to parse private key: -----BEGIN EC PRIVATE KEY-----[REDACTED]-----END EC PRIVATE KEY----- (pkcs8)"},
 		{"a private key cut short", "key: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
