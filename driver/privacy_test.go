@@ -39,11 +39,13 @@ func TestNothingPrivateIsExported(t *testing.T) {
 	_, err = db.Exec("SELECT CAST(x AS SMALLINT) FROM (SELECT 4242424.0 AS x)")
 	require.ErrorContains(t, err, "4242424")
 	// Secrets a server echoes in words of its own: a cookie list (only its first cookie's
-	// key names a secret) and a link's signature encoded twice.
+	// key names a secret), a link's signature encoded twice, and one JSON-escaped as Gson
+	// escapes every '='.
 	echoed := map[string]string{
 		"Cookie: lang=en; DBAUTH=QxCookieListVal":                            "QxCookieListVal",
 		"headers map[Cookie:[lang=en; DBAUTH=QxGoHeaderVal] User-Agent:[x]]": "QxGoHeaderVal",
 		"next=%252Ff%253Fsv%253D2020%2526sig%253DQxTwiceEncodedVal":          "QxTwiceEncodedVal",
+		`f.arrow?sv\u003d1\u0026sig\u003dQxGsonEscapedVal`:                   "QxGsonEscapedVal",
 	}
 	for msg, secret := range echoed {
 		_, err = db.Exec("SELECT error(?)", msg)

@@ -66,20 +66,21 @@ var (
 	// The secret may hold '/' (an OAuth secret's base64), but not start with it: that
 	// is a URL's "scheme://", whose userinfo the URL rule took (see redactUserinfo).
 	userinfoRe = regexp.MustCompile("[A-Za-z0-9._%+\\-]+:[^@\\s/'\"`][^@\\s'\"`]*@")
-	// "Bearer" and a credential, after a space or a separator, maybe percent-encoded
+	// "Bearer" and a credential, after a space (a no-break one too) or a separator, maybe percent-encoded
 	// ("Bearer%20…", "Bearer+…" in a query); redactBearer decides on the credential.
-	bearerRe = regexp.MustCompile(`(?i)\b(bearer)((?:\s|\+|%20)+|\s*(?:[:=]|%3[ad])(?:\s|\+|%20)*)([A-Za-z0-9\-._~+/%]+=*)`)
+	bearerRe = regexp.MustCompile(`(?i)\b(bearer)((?:\s|\x{00A0}|\+|%20)+|\s*(?:[:=]|%3[ad])(?:\s|\+|%20)*)([A-Za-z0-9\-._~+/%]+=*)`)
 	// An Authorization header (also as a query's or a form's key, maybe percent-encoded,
 	// and as Go prints an http.Header: "Authorization:[Bearer …]"): the credential after
 	// the scheme's name when the first word names a scheme, else the first word itself
 	// (a bare token), whatever its length.
-	authHeaderRe = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization\s*(?:[:=]|%3[ad])(?:\s|\+|%20|\[)*)(?:(` + authSchemes + `)((?:\s|\+|%20)+))?([A-Za-z0-9\-._~+/%]+=*)`)
+	authHeaderRe = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization\s*(?:[:=]|%3[ad])(?:\s|\+|%20|\[)*)(?:(` + authSchemes + `)((?:\s|\x{00A0}|\+|%20)+))?([A-Za-z0-9\-._~+/%]+=*)`)
 	basicRe      = regexp.MustCompile(`(?i)\b(basic)\s+([A-Za-z0-9+/]{6,}={0,2})`)
 	// Azure Storage's shared-key scheme: "SharedKey <account>:<signature>".
 	sharedKeyRe = regexp.MustCompile(`(?i)\b(sharedkey(?:lite)?)\s+[^\s:]+:[A-Za-z0-9+/=]+`)
 	jwtRe       = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)
-	// Databricks tokens (PAT dapi…, dkea…, OAuth secrets dose…, dsapi…) and AWS key ids.
-	dbTokenRe     = regexp.MustCompile(`(?:dapi|dkea|dose|dsapi)[A-Za-z0-9]{16,}(?:-\d+)?|(?:AKIA|ASIA)[0-9A-Z]{16}`)
+	// Databricks tokens (PAT dapi…, dkea…, OAuth secrets dose…, dsapi…; in any case, as a
+	// message upper-cased whole prints them) and AWS key ids.
+	dbTokenRe     = regexp.MustCompile(`(?i:dapi|dkea|dose|dsapi)[A-Za-z0-9]{16,}(?:-\d+)?|(?:AKIA|ASIA)[0-9A-Z]{16}`)
 	windowsPathRe = regexp.MustCompile(`(^|[^A-Za-z0-9])[A-Za-z]:[\\/](?:[^\\/\s'"<>|?*:]+[\\/])+`)
 	// A Windows home directory itself (its last element is a user name).
 	windowsHomeRe = regexp.MustCompile(`(?i)(^|[^A-Za-z0-9])[A-Za-z]:[\\/](?:Users|Documents and Settings)[\\/][^\\/\s'"<>|?*:]+([\s'"<>|?*:,;)\]]|$)`)
@@ -123,7 +124,7 @@ var (
 		{need: []string{"://"}, apply: redactURLs},
 		// Keyed secrets before the rules that could eat their key.
 		{need: []string{`"`}, apply: redactJSONSecrets},
-		{need: []string{"=", ":", "%3d", "253d"}, apply: redactKVSecrets},
+		{need: []string{"=", ":", "%3d", "253d", `\u003d`, `\x3d`}, apply: redactKVSecrets},
 		{need: []string{"authorization"}, re: authHeaderRe, fn: redactAuthHeader},
 		{need: []string{"bearer"}, re: bearerRe, fn: redactBearer},
 		{need: []string{"basic"}, re: basicRe, fn: redactBasic},
@@ -165,8 +166,9 @@ func bareValue(pattern string, need ...string) redactRule {
 //   - password, pwd, token, secret, client_secret, access_token, refresh_token, api_key,
 //     signature, sig (a SAS signature), private_key, cookie, AccountKey and SharedAccessKey (Azure) and similar keys, in JSON ("k": "v", or \"k\": \"v\" for JSON quoted in a JSON
 //     string) and k=v form, also escaped: k%3Dv in a query percent-encoded inside another
-//     URL's (k%253Dv when encoded twice), and a key after an escaped '&' (%26sig=,
-//     %2526sig=, \u0026sig=, \x26sig=); a Cookie or Set-Cookie header's list goes whole;
+//     URL's (k%253Dv when encoded twice), k\u003dv and k\x3dv, and a key after an
+//     escaped '&' (%26sig=, %2526sig=, \u0026sig=, \x26sig=); a Cookie or Set-Cookie
+//     header's list goes whole;
 //   - the body of a private key's PEM block;
 //   - URL userinfo (and user:secret@host without a scheme) and URL query strings and
 //     fragments (pre-signed CloudFetch links carry their signature there), and the first
@@ -306,8 +308,8 @@ func redactKVSecrets(s string) string {
 			end = quotedEnd(s, v+2, s[v+1], true, false) // quoted inside a JSON string
 		default:
 			for end < len(s) && !isSpace(s[end]) && strings.IndexByte("&;,'\"})", s[end]) < 0 {
-				if sep > 1 && s[end] == '%' && escapedAmpersand(s[end+1:]) {
-					break // the encoded query's next parameter: "%26" ("%2526", …)
+				if sep > 1 && escapedAmpersand(s[end:]) {
+					break // the escaped query's next parameter: "%26" ("%2526", …), "\u0026"
 				}
 				end++
 			}
@@ -330,9 +332,19 @@ func redactKVSecrets(s string) string {
 	return b.String()
 }
 
-// encodedEquals returns the length of the percent-encoded '=' that s holds at i: "%3D",
-// or "%253D", "%25253D", … when the encoding was applied again; 0 when there is none.
+// encodedEquals returns the length of the escaped '=' that s holds at i: percent-encoded,
+// "%3D", or "%253D", "%25253D", … when the encoding was applied again; or escaped in a
+// JSON or a Python string, "\u003d" (as Java's Gson writes every '='), "\x3d"; 0 when
+// there is none.
 func encodedEquals(s string, i int) int {
+	if s[i] == '\\' {
+		for _, e := range [...]string{`\u003d`, `\x3d`} {
+			if len(s)-i >= len(e) && strings.EqualFold(s[i:i+len(e)], e) {
+				return len(e)
+			}
+		}
+		return 0
+	}
 	if s[i] != '%' {
 		return 0
 	}
@@ -353,10 +365,16 @@ func percentAgain(s string) int {
 	return n
 }
 
-// escapedAmpersand reports whether s, after a '%', is an '&' percent-encoded: "26", or
-// "2526", "252526", … when encoded again.
+// escapedAmpersand reports whether s starts with an '&' escaped: percent-encoded, "%26",
+// or "%2526", "%252526", … when encoded again; or "\u0026", "\x26".
 func escapedAmpersand(s string) bool {
-	return strings.HasPrefix(s[percentAgain(s):], "26")
+	switch {
+	case strings.HasPrefix(s, "%"):
+		return strings.HasPrefix(s[1+percentAgain(s[1:]):], "26")
+	case strings.HasPrefix(s, `\`):
+		return strings.HasPrefix(s, `\u0026`) || strings.HasPrefix(s, `\x26`)
+	}
+	return false
 }
 
 // isCookieHeader reports whether key is the name of a header that holds cookies. Their

@@ -191,6 +191,14 @@ func TestRedact(t *testing.T) {
 		// Encoded twice (a link inside a query inside another URL's): = as %253D, & as %2526.
 		{"an encoded sig after %2526", `next=%252Ff%253Fsv%253D2020%2526sig%253DZq8vKp3mWx7LtR2s%2526a%253Db`, `next=%252Ff%253Fsv%253D2020%2526sig%?[REDACTED]%2526a%253Db`},
 		{"a signature encoded twice", `to https%253A%252F%252Fb.s3.amazonaws.com%252Ff%253FX-Amz-Signature%253DZq8vKp3m`, `to https%253A%?%252Fb.s3.amazonaws.com%252Ff%253FX-Amz-Signature%?[REDACTED]`},
+		// '=' escaped in a JSON string (Java's Gson writes every '=' so) or a Python one.
+		{"a SAS query Gson wrote", `GET acct.blob.core.windows.net/c/f.arrow?sv\u003dx\u0026sig\u003dAbCdEfGhQ\u0026se\u003dy failed`, `GET acct.blob.core.windows.net/c/f.arrow?sv\u003dx\u0026sig\u003d[REDACTED]\u0026se\u003dy failed`},
+		{"a password after \\x3d", `login: password\x3dAbCdEfGhQ rejected`, `login: password\x3d[REDACTED] rejected`},
+		{"an escape that is no '='", `token\u003cAbCdEfGhQ`, `token\u003cAbCdEfGhQ`},
+		// A credential after a no-break space, and a token in upper case.
+		{"bearer after a no-break space", "Authorization: Bearer\u00a0AbCdEfGhQxyzAbCd", "Authorization: Bearer [REDACTED]"},
+		{"a bearer word after a no-break space", "got Bearer\u00a0AbCdEfGhQxyzAbCd back", "got Bearer [REDACTED] back"},
+		{"a PAT upper-cased", "THE TOKEN DAPIABCDEF0123456789ABCDEF0123456789 IS INVALID", "THE TOKEN [REDACTED] IS INVALID"},
 		// A pre-signed link wrapped onto the next line inside its last parameter: the
 		// first word of that line goes with it; a link that ends a line whole does not.
 		{"a link wrapped inside a key", "link https://b.s3.amazonaws.com/f?X-Amz-Algorithm=AWS4&X-Amz-Sig\nnature=Zq8vKp3m failed", "link https://b.s3.amazonaws.com/[PATH]\n[REDACTED] failed"},
@@ -434,6 +442,11 @@ func FuzzRedact(f *testing.F) {
 		{"pa#55w0rd", "https://user:%s@host.example/x"},
 		{"hostD-share", `\\a\s\\b\s\\c\s\\%s\s\x`},
 		{"carol-home", `C:\\Users\\%s\\x.txt`},
+		{"cookieTail77x", "Cookie: lang=en; DBAUTH=%s"},
+		{"cookieTail78x", "map[Cookie:[a=1; DBAUTH=%s] Accept:[x]]"},
+		{"twiceSig0123", "next=%252Ff%253Fsv%253D1%2526sig%253D%s%2526a%253Db"},
+		{"gsonSig0123", `?sv\u003d1\u0026sig\u003d%s\u0026se\u003d2`},
+		{"wrappedSig0123", "https://b.s3.amazonaws.com/f?X-Amz-Signature=\n%s x"},
 	}
 	f.Fuzz(func(t *testing.T, prefix, suffix string) {
 		for _, s := range secrets {
