@@ -3,6 +3,8 @@ package driver_test
 import (
 	"context"
 	"database/sql"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +83,40 @@ func TestNothingPrivateIsExported(t *testing.T) {
 	st := srv.Statements()
 	assert.True(t, strings.HasPrefix(st[1].SQL, "SELECT range"))
 	assert.Equal(t, warehouse.DeliveryCloudFetch, st[1].Delivery)
+}
+
+// A launcher (or exec -a) may put a whole command line in os.Args[0]: the exported
+// process name is the program's base name, never one of its arguments (SPEC §4a).
+func TestCommandLineInArgsZeroIsNotExported(t *testing.T) {
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	saved := os.Args[0]
+	t.Cleanup(func() { os.Args[0] = saved })
+	for _, args0 := range []string{
+		exe + " https://example.com/load?access_token=QxArgTokenVal /home/alice/QxArgFile.csv",
+		"/opt/bin/etl data/QxArgFile.csv", // no prefix is the executable
+	} {
+		os.Args[0] = args0
+		srv, err := warehouse.NewServer()
+		require.NoError(t, err)
+		db, err := sql.Open("databricks-telemetry", srv.DSN())
+		require.NoError(t, err)
+		var n int
+		require.NoError(t, db.QueryRow("SELECT 1").Scan(&n))
+		require.NoError(t, db.Close())
+		seen := 0
+		for _, l := range decodeLogs(t, srv) {
+			if sc := l.Entry.SQLDriverLog.SystemConfiguration; sc != nil {
+				assert.Equal(t, filepath.Base(exe), sc.ProcessName, args0)
+				seen++
+			}
+		}
+		assert.Equal(t, 3, seen, "the session's open, its statement and its close")
+		for _, l := range srv.TelemetryLogs() {
+			assert.NotContains(t, l, "QxArg")
+		}
+		require.NoError(t, srv.Close())
+	}
 }
 
 // The driver's own options can send it to another server than the DSN names: that

@@ -3,6 +3,8 @@ package telemetry
 import (
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -278,23 +280,42 @@ func TestRedactCap(t *testing.T) {
 }
 
 func TestProcessName(t *testing.T) {
-	tests := map[string]string{
-		"":                                       "",
-		"myapp":                                  "myapp",
-		"/home/alice/bin/myapp --token=x":        "myapp",
-		`C:\Program Files\app.exe`:               "app.exe",
-		"/Users/John Smith/Library/app":          "app",
-		`C:\Users\John Smith\AppData\etl.exe`:    "etl.exe",
-		`C:\tools\etl.exe --password secret`:     "etl.exe",
-		"  ./run.sh arg":                         "run.sh",
-		"/tmp/go-build123/b001/telemetry.test":   "telemetry.test",
-		"/opt/bin/etl --token=abc/dapi-part":     "etl",
-		"/opt/John Smith/etl -p a/b --x=/c":      "etl",
-		`C:\Program Files\etl.exe -out C:\tmp\x`: "etl.exe",
+	tests := []struct{ cmdline, exe, want string }{
+		{"", "/opt/bin/etl", ""},
+		{"myapp", "/opt/bin/myapp", "myapp"},
+		{"/usr/bin/link-name", "/opt/bin/target", "link-name"}, // argv[0] names it, as a symlink does
+		{"https://host/x?token=abc#f", "/opt/bin/etl", "x"},
+		{"/tmp/go-build123/b001/telemetry.test", "/tmp/go-build123/b001/telemetry.test", "telemetry.test"},
+		// A path with spaces: the executable says which prefix is the program.
+		{`C:\Program Files\app.exe`, `C:\Program Files\app.exe`, "app.exe"},
+		{"/Users/John Smith/Library/app", "/Users/John Smith/Library/app", "app"},
+		{`C:\Users\John Smith\AppData\etl.exe`, `C:\Users\John Smith\AppData\etl.exe`, "etl.exe"},
+		{"/opt/John Smith/etl -p a/b --x=/c", "/opt/John Smith/etl", "etl"},
+		// A command line put in argv[0] whole: its arguments never name the program.
+		{"/home/alice/bin/myapp --token=x", "/home/alice/bin/myapp", "myapp"},
+		{`C:\tools\etl.exe --password secret`, `C:\tools\etl.exe`, "etl.exe"},
+		{"/usr/local/bin/etl /home/alice/q3-layoffs.csv", "/usr/local/bin/etl", "etl"},
+		{"/opt/bin/etl https://host/x?token=abc", "/opt/bin/etl", "etl"},
+		{"/opt/bin/etl data/alice_salary.pdf", "/opt/bin/etl", "etl"},
+		{"  ./run.sh arg/x", "/home/alice/run.sh", "run.sh"},
+		// One the executable does not match: the executable's own name.
+		{"launcher /srv/alice/job.py", "/usr/bin/python3.12", "python3.12"},
+		// No executable known: cut before an option, a path or an URL.
+		{"/opt/bin/etl --token=abc/dapi-part", "", "etl"},
+		{"/Users/John Smith/Library/app", "", "app"},
+		{`C:\Program Files\etl.exe -out C:\tmp\x`, "", "etl.exe"},
+		{`C:\tools\etl.exe D:\alice\x.csv`, "", "etl.exe"},
+		{"/usr/local/bin/etl /home/alice/q3-layoffs.csv", "", "etl"},
+		{"/opt/bin/etl s3://bucket/reports/alice_salary.pdf", "", "etl"},
+		{"/opt/bin/etl ~/alice.csv", "", "etl"},
+		{"  ./run.sh ./arg", "", "run.sh"},
 	}
-	for in, want := range tests {
-		assert.Equal(t, want, ProcessName(in), in)
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, processName(tt.cmdline, tt.exe), "%q with %q", tt.cmdline, tt.exe)
 	}
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Base(exe), ProcessName(exe+" /home/alice/x.csv"), "the running executable decides")
 }
 
 // A quote left open after a backslash is closed by the redaction ('?'), which a second

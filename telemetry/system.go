@@ -24,7 +24,8 @@ func NewSystemConfiguration(driverVersion string) *SystemConfiguration {
 }
 
 // SystemConfigurationFrom is NewSystemConfiguration with its inputs injected: the
-// command line args (only the basename of the first word of args[0] is kept, SPEC §4a)
+// command line args (only the program's base name is kept of args[0], SPEC §4a: see
+// ProcessName)
 // and the environment lookup used for LC_ALL, LC_MESSAGES and LANG.
 func SystemConfigurationFrom(driverVersion string, args []string, lookup LookupEnvFunc) *SystemConfiguration {
 	if driverVersion == "" {
@@ -69,26 +70,73 @@ func DriverVersion() string {
 	return KnownDriverVersion
 }
 
-// ProcessName reduces a program's path (os.Args[0]) to its base name (SPEC §4a), so that
-// no directory of the user's machine is sent. Options that follow the path (a word after
-// whitespace that starts with '-') go first, as their values may hold slashes; then the
-// last element, since a directory may hold spaces ("/Users/John Smith/app",
-// `C:\Program Files\app.exe`); then its first word, in case other arguments follow it.
+// ProcessName reduces a program's command line (os.Args[0]) to the program's base name
+// (SPEC §4a), so that no directory of the user's machine and no argument is sent. It is
+// the last element of os.Args[0], cut at a '?' or '#'. When os.Args[0] holds whitespace,
+// it is either a path with spaces ("/Users/John Smith/app", `C:\Program Files\app.exe`)
+// or a command line that a launcher (or exec -a) put there whole, whose later words may
+// be anything ("/opt/bin/etl /home/alice/q3.csv"). Then the running executable
+// (os.Executable) decides: the name is that of the first prefix ending at a whitespace (or
+// of the whole) whose base name is the executable's, else the executable's own base name.
 func ProcessName(cmdline string) string {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = ""
+	}
+	return processName(cmdline, exe)
+}
+
+// processName is ProcessName with the executable's path given; without one, the
+// command line is cut before its first option ('-' after whitespace) and before a word
+// that starts another path or an URL.
+func processName(cmdline, exe string) string {
 	cmdline = strings.TrimSpace(cmdline)
+	if strings.IndexAny(cmdline, " \t\r\n") < 0 {
+		return baseName(cmdline)
+	}
+	if exe != "" {
+		want := baseName(exe)
+		for i := 0; i <= len(cmdline); i++ {
+			if i == len(cmdline) || isSpace(cmdline[i]) && !isSpace(cmdline[i-1]) {
+				if baseName(cmdline[:i]) == want {
+					return want
+				}
+			}
+		}
+		return want
+	}
 	for i := 1; i < len(cmdline); i++ {
-		if cmdline[i] == '-' && isSpace(cmdline[i-1]) {
-			cmdline = cmdline[:i]
+		if isSpace(cmdline[i-1]) && !isSpace(cmdline[i]) && startsArgument(cmdline[i:]) {
+			cmdline = strings.TrimRight(cmdline[:i], " \t\r\n")
 			break
 		}
 	}
-	if i := strings.LastIndexAny(cmdline, `/\`); i >= 0 {
-		cmdline = cmdline[i+1:]
+	return baseName(cmdline)
+}
+
+// startsArgument reports whether the word that starts w reads as an argument rather than
+// the rest of a directory's name: an option, a path of its own, or an URL.
+func startsArgument(w string) bool {
+	if strings.IndexByte(`-/\~.`, w[0]) >= 0 || len(w) > 2 && w[1] == ':' && (w[2] == '\\' || w[2] == '/') {
+		return true
 	}
-	if i := strings.IndexAny(cmdline, " \t\r\n"); i >= 0 {
-		cmdline = cmdline[:i]
+	end := strings.IndexAny(w, " \t\r\n/\\")
+	if end < 0 {
+		end = len(w)
 	}
-	return cmdline
+	return strings.HasSuffix(w[:end], ":") && strings.HasPrefix(w[end:], "//")
+}
+
+// baseName is the last element of a path of either separator, cut at a '?' or '#' (an
+// URL's query, which no program's name holds).
+func baseName(p string) string {
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		p = p[i+1:]
+	}
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	return p
 }
 
 func osName(goos string) string {

@@ -1,10 +1,13 @@
 package telemetry
 
 import (
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func envOf(m map[string]string) LookupEnvFunc {
@@ -15,7 +18,9 @@ func envOf(m map[string]string) LookupEnvFunc {
 }
 
 func TestSystemConfigurationFrom(t *testing.T) {
-	sc := SystemConfigurationFrom("1.15.1", []string{"/home/alice/bin/etl --password=x", "-v"}, envOf(map[string]string{"LANG": "de_DE.ISO-8859-1@euro"}))
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	sc := SystemConfigurationFrom("1.15.1", []string{exe + " --password=x /home/alice/q3.csv", "-v"}, envOf(map[string]string{"LANG": "de_DE.ISO-8859-1@euro"}))
 	assert.Equal(t, "1.15.1", sc.DriverVersion)
 	assert.Equal(t, DriverName, sc.DriverName)
 	assert.Equal(t, "go", sc.RuntimeName)
@@ -24,7 +29,7 @@ func TestSystemConfigurationFrom(t *testing.T) {
 	assert.NotEmpty(t, sc.OSName)
 	assert.Equal(t, "de_DE", sc.LocaleName)
 	assert.Equal(t, "ISO-8859-1", sc.CharSetEncoding)
-	assert.Equal(t, "etl", sc.ProcessName, "basename of the first word only")
+	assert.Equal(t, filepath.Base(exe), sc.ProcessName, "the program's base name only (see TestProcessName)")
 
 	sc = SystemConfigurationFrom("", nil, envOf(map[string]string{"LC_ALL": "C", "LANG": "en_US.UTF-8"}))
 	assert.Equal(t, "C", sc.LocaleName, "LC_ALL wins")
@@ -38,10 +43,10 @@ func TestSystemConfigurationFrom(t *testing.T) {
 
 	// POSIX allows a locale given by its path: a directory of the user's is not sent.
 	for _, v := range []string{"/home/alice/.locale/de_DE.UTF-8", `C:\Users\alice\fr_FR`} {
-		sc = SystemConfigurationFrom("x", []string{"/Users/John Smith/app"}, envOf(map[string]string{"LC_ALL": v}))
+		sc = SystemConfigurationFrom("x", []string{"/usr/bin/app"}, envOf(map[string]string{"LC_ALL": v}))
 		assert.Empty(t, sc.LocaleName, v)
 		assert.Equal(t, "UTF-8", sc.CharSetEncoding, v)
-		assert.Equal(t, "app", sc.ProcessName, "a directory with a space is no part of the name")
+		assert.Equal(t, "app", sc.ProcessName)
 	}
 }
 
