@@ -23,8 +23,10 @@ import (
 // ErrInvalidParam is wrapped by the error returned for a bad value of one of the
 // telemetry DSN parameters this package reads itself (enableTelemetry,
 // telemetry_batch_size, telemetry_flush_interval, telemetry_retry_count,
-// telemetry_retry_delay). Test for it with errors.Is; the error's text names the
-// parameter, the bad value and what the parameter accepts.
+// telemetry_retry_delay), and for a name meant as one of them but written otherwise (in
+// another case, with other separators, any other name that starts with telemetry: see
+// README). Test for it with errors.Is; the error's text names the parameter, the bad
+// value and what the parameter accepts.
 var ErrInvalidParam = errors.New("dbtelemetry: invalid DSN parameter")
 
 // Names of the DSN parameters this package reads and removes before anything reaches
@@ -382,7 +384,49 @@ func (cfg *dsnConfig) parseTelemetryParams(params dsnParams) error {
 			return newDSNCaseError(k, params.get(k), p)
 		}
 	}
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		if reservedName(k) {
+			return newDSNReservedError(k, params.get(k), own)
+		}
+	}
 	return nil
+}
+
+// reservedName reports whether key, which names none of our parameters, reads as one
+// meant for telemetry: a name that starts with "telemetry" (telemetry_flush_intervall), or
+// another connector's name for our switch (force_enable_telemetry, Python's and JDBC's),
+// ignoring case and separators. As written, it would silently become a session parameter
+// while its writer believes it set telemetry. No session parameter of Databricks SQL has
+// such a name.
+func reservedName(key string) bool {
+	k := squashName(key)
+	return strings.HasPrefix(k, "telemetry") || k == "forceenabletelemetry"
+}
+
+// squashName is key in lower case without the characters that separate the words of a
+// name ('_', '-', '.'), spaces or invisible characters.
+func squashName(key string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '_' || r == '-' || r == '.' || unicode.IsSpace(r) || isInvisible(r):
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, key)
+}
+
+// newDSNReservedError is the error for key, a name that reads as one of ours but is none
+// (see reservedName).
+func newDSNReservedError(key, value string, own []ownParam) error {
+	if strings.ContainsFunc(key, func(r rune) bool { return isInvisible(r) || !unicode.IsPrint(r) }) {
+		key = strconv.QuoteToASCII(key)
+	}
+	names := make([]string, len(own))
+	for i, p := range own {
+		names[i] = p.name
+	}
+	return newDSNParamError(key, value, "one of our parameter names, "+strings.Join(names, ", ")+
+		" (a name that starts with telemetry is taken for ours and would otherwise reach the server as a session parameter)")
 }
 
 // ownParamFold returns our parameter that key names in another case, with spaces or
@@ -401,7 +445,8 @@ func ownParamFold(own []ownParam, key string) (ownParam, bool) {
 // namesOwn reports whether key names p in any case, spaces around it and invisible
 // characters (Unicode's format characters: a BOM, a zero-width space or joiner, a soft
 // hyphen) anywhere ignored, and what follows an '=' in it too (an escaped "%3D", which
-// makes the whole pair the key).
+// makes the whole pair the key); or names it with other separators between its words
+// (enable_telemetry, telemetry-batch-size, telemetryBatchSize).
 func namesOwn(key string, p ownParam) bool {
 	if i := strings.IndexByte(key, '='); i >= 0 {
 		key = key[:i]
@@ -414,7 +459,7 @@ func namesOwn(key string, p ownParam) bool {
 			return r
 		}, key)
 	}
-	return strings.EqualFold(strings.TrimSpace(key), p.name)
+	return strings.EqualFold(strings.TrimSpace(key), p.name) || squashName(key) == squashName(p.name)
 }
 
 // isInvisible reports whether r is a Unicode format character (category Cf), which
@@ -429,7 +474,7 @@ func newDSNCaseError(key, value string, p ownParam) error {
 		key = strconv.QuoteToASCII(key)
 	}
 	return newDSNParamError(key, value, "the name "+p.name+" (our parameter names are case-sensitive, with no spaces "+
-		"or invisible characters around them, and an unescaped '=' before the value)")
+		"or invisible characters around them, an underscore only where the name has one, and an unescaped '=' before the value)")
 }
 
 // checkFragment fails a DSN whose fragment names one of our parameters, in any case. An

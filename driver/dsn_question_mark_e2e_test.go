@@ -68,7 +68,7 @@ func openAndPing(dsn string) error {
 }
 
 // One of our parameters hidden from an exact match (a BOM or a zero-width space pasted
-// with it, its '=' escaped) would reach the server as a session parameter while its
+// with it, its '=' escaped, another separator) or a telemetry name of none of ours would reach the server as a session parameter while its
 // writer believes telemetry is off. sql.Open fails instead, naming the key as written
 // (quoted, so that what prints as nothing shows) and the name it must have; no session
 // is opened with it.
@@ -76,16 +76,20 @@ func TestHiddenOwnParamFailsOpen(t *testing.T) {
 	srv, err := warehouse.NewServer(warehouse.WithTelemetryFlag(true))
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, srv.Close()) })
-	for _, tc := range []struct{ name, query, shown string }{
-		{"a BOM before it", "?%EF%BB%BFenableTelemetry=false", `"\ufeffenableTelemetry"="false"`},
-		{"a zero-width space in it", "?enable%E2%80%8BTelemetry=false", `"enable\u200bTelemetry"="false"`},
-		{"its '=' escaped", "?ansi_mode=true&enableTelemetry%3Dfalse", `enableTelemetry=false=""`},
+	const ours = "want the name enableTelemetry"
+	for _, tc := range []struct{ name, query, shown, want string }{
+		{"a BOM before it", "?%EF%BB%BFenableTelemetry=false", `"\ufeffenableTelemetry"="false"`, ours},
+		{"a zero-width space in it", "?enable%E2%80%8BTelemetry=false", `"enable\u200bTelemetry"="false"`, ours},
+		{"its '=' escaped", "?ansi_mode=true&enableTelemetry%3Dfalse", `enableTelemetry=false=""`, ours},
+		// Another connector's names: Python's spelling of ours, and a switch we do not have.
+		{"an underscore in it", "?enable_telemetry=false", `enable_telemetry="false"`, ours},
+		{"a telemetry name of none of ours", "?force_enable_telemetry=true", `force_enable_telemetry="true"`, "want one of our parameter names, enableTelemetry, "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(srv.Sessions())
 			err := openAndPing(srv.DSN() + tc.query)
 			require.ErrorIs(t, err, driver.ErrInvalidParam)
-			assert.Contains(t, err.Error(), "DSN parameter "+tc.shown+": want the name enableTelemetry")
+			assert.Contains(t, err.Error(), "DSN parameter "+tc.shown+": "+tc.want)
 			assert.NotContains(t, err.Error(), srv.Token())
 			assert.Len(t, srv.Sessions(), before, "no session opened")
 		})

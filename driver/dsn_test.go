@@ -357,6 +357,41 @@ func TestParseDSNTelemetryErrors(t *testing.T) {
 			})
 		}
 	}
+	// So would one of ours with other separators between its words: another connector's
+	// spelling (Python's enable_telemetry), or a near miss.
+	for _, tc := range []struct{ key, want string }{
+		{"enable_telemetry", "enableTelemetry"},
+		{"Enable-Telemetry", "enableTelemetry"},
+		{"telemetry_batchsize", "telemetry_batch_size"},
+		{"telemetryFlushInterval", "telemetry_flush_interval"},
+		{"telemetry-retry-count", "telemetry_retry_count"},
+		{"telemetry.retry_delay", "telemetry_retry_delay"},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			_, err := parseDSN(testDSN + "?ansi_mode=true&" + tc.key + "=1")
+			require.ErrorIs(t, err, ErrInvalidParam)
+			assert.Contains(t, err.Error(), "DSN parameter "+tc.key+`="1": want the name `+tc.want+" (")
+			assert.Contains(t, err.Error(), "an underscore only where the name has one")
+		})
+	}
+	// A name that starts with telemetry, or another connector's force switch, names none of
+	// ours, and no session parameter either.
+	for _, key := range []string{"telemetry_flush_intervall", "telemetry", "TelemetryEndpoint", "force_enable_telemetry", "forceEnableTelemetry"} {
+		t.Run(key, func(t *testing.T) {
+			_, err := parseDSN(testDSN + "?ansi_mode=true&" + key + "=x")
+			require.ErrorIs(t, err, ErrInvalidParam)
+			assert.Equal(t, "dbtelemetry: DSN parameter "+key+`="x": want one of our parameter names, enableTelemetry, `+
+				"telemetry_batch_size, telemetry_flush_interval, telemetry_retry_count, telemetry_retry_delay (a name that "+
+				"starts with telemetry is taken for ours and would otherwise reach the server as a session parameter)", err.Error())
+		})
+	}
+	for _, key := range []string{"my_telemetry", "enableTelemetryX", "statement_timeout"} {
+		t.Run(key+" is the server's", func(t *testing.T) {
+			got, err := parseDSN(testDSN + "?" + key + "=1")
+			require.NoError(t, err)
+			assert.Equal(t, []string{key}, got.SessionParamNames)
+		})
+	}
 	// So would one of ours with spaces around it, however it is escaped.
 	for _, raw := range []string{"%20enableTelemetry", "enableTelemetry+", "+enableTelemetry", "enableTelemetry%09", "%20telemetry_batch_size"} {
 		name, err := url.QueryUnescape(raw)
