@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -157,8 +158,9 @@ func (h *hostAggs) release(ctx context.Context, key aggKey) error {
 	return s.agg.Close(ctx)
 }
 
-// Close closes every aggregator of the host, bounded by ctx: the registry calls it when
-// the host's last connector left, or when Hosts.Close shuts every host down.
+// Close closes every aggregator of the host, side by side, bounded by ctx: the registry
+// calls it when the host's last connector left, or when Hosts.Close shuts every host
+// down. The error joins those of the aggregators cut short.
 func (h *hostAggs) Close(ctx context.Context) error {
 	h.mu.Lock()
 	h.closed = true
@@ -168,11 +170,13 @@ func (h *hostAggs) Close(ctx context.Context) error {
 		delete(h.aggs, k)
 	}
 	h.mu.Unlock()
-	var first error
-	for _, a := range aggs {
-		if err := a.Close(ctx); err != nil && first == nil {
-			first = err
-		}
+	// Side by side, each with the whole deadline: one whose final flush hangs must not
+	// spend the time of the others. Every one cut short is reported.
+	errs := make([]error, len(aggs))
+	var wg sync.WaitGroup
+	for i, a := range aggs {
+		wg.Go(func() { errs[i] = a.Close(ctx) })
 	}
-	return first
+	wg.Wait()
+	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"database/sql"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,6 +105,54 @@ func TestHostAggregatorsCloseReportsTheDeadline(t *testing.T) {
 	err := h.Close(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Zero(t, a.Stats().Exported, "the log the deadline cut short")
+}
+
+// sessionHangingExporter hangs on the batches that hold a log of the session hang, and
+// delivers the others in 50 ms.
+type sessionHangingExporter struct {
+	hang      string
+	delivered atomic.Int64
+}
+
+func (e *sessionHangingExporter) Export(ctx context.Context, logs []*telemetry.FrontendLog) error {
+	for _, l := range logs {
+		if l.Entry.SQLDriverLog.SessionID == e.hang {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+	}
+	select { // a round trip's time, as an HTTP request takes it
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(50 * time.Millisecond):
+	}
+	e.delivered.Add(int64(len(logs)))
+	return nil
+}
+
+func (*sessionHangingExporter) Close(context.Context) error { return nil }
+
+// A host's aggregators (one per telemetry setting) close side by side, each with the
+// whole deadline: one whose final flush hangs does not leave the others' logs unsent.
+// Every one cut short is reported.
+func TestHostAggregatorsCloseSideBySide(t *testing.T) {
+	exp := &sessionHangingExporter{hang: "s-hang"}
+	h := &hostAggs{exp: exp, aggs: map[aggKey]*sharedAgg{}}
+	sessions := []string{"s-hang", "s-1", "s-2", "s-3", "s-4", "s-hang"}
+	for i, id := range sessions {
+		key := aggKey{authType: "pat", workspaceID: int64(i)}
+		a := h.acquire(key, []aggregator.Option{aggregator.WithSystemConfiguration(&telemetry.SystemConfiguration{}), aggregator.WithFlushInterval(time.Hour)})
+		require.NotNil(t, a)
+		a.Handle(telemetry.Event{Kind: telemetry.KindConnectionOpen, Time: time.Now(), SessionID: id, Connection: &telemetry.ConnectionInfo{}})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := h.Close(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, int64(4), exp.delivered.Load(), "the logs of the aggregators that did not hang")
+	var joined interface{ Unwrap() []error }
+	require.ErrorAs(t, err, &joined)
+	assert.Len(t, joined.Unwrap(), 2, "each aggregator cut short")
 }
 
 // A connector's release reports its aggregator's final flush that the deadline cut short
