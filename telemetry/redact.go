@@ -73,8 +73,8 @@ var (
 	// and as Go prints an http.Header: "Authorization:[Bearer …]"): the credential after
 	// the scheme's name when the first word names a scheme, else the first word itself
 	// (a bare token), whatever its length.
-	authHeaderRe = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization\s*(?:[:=]|%3[ad])(?:\s|\+|%20|\[)*)(?:(` + authSchemes + `)((?:\s|\x{00A0}|\+|%20)+))?([A-Za-z0-9\-._~+/%]+=*)`)
-	basicRe      = regexp.MustCompile(`(?i)\b(basic)\s+([A-Za-z0-9+/]{6,}={0,2})`)
+	authHeaderRe = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization\s*(?:[:=]|%3[ad])(?:\s|\x{00A0}|\+|%20|\[)*)(?:(` + authSchemes + `)((?:\s|\x{00A0}|\+|%20)+))?([A-Za-z0-9\-._~+/%]+=*)`)
+	basicRe      = regexp.MustCompile(`(?i)\b(basic)(?:\s|\x{00A0})+([A-Za-z0-9+/]{6,}={0,2})`)
 	// Azure Storage's shared-key scheme: "SharedKey <account>:<signature>".
 	sharedKeyRe = regexp.MustCompile(`(?i)\b(sharedkey(?:lite)?)\s+[^\s:]+:[A-Za-z0-9+/=]+`)
 	jwtRe       = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)
@@ -172,7 +172,8 @@ func bareValue(pattern string, need ...string) redactRule {
 //   - the body of a private key's PEM block;
 //   - URL userinfo (and user:secret@host without a scheme) and URL query strings and
 //     fragments (pre-signed CloudFetch links carry their signature there), and the first
-//     word of the next line when a link was wrapped inside its last parameter;
+//     word of the next line when a link was wrapped inside its last parameter (a key cut
+//     short, a value not begun, or the value of a key that names a secret);
 //   - SQL the server quotes back ("== SQL == …", to the end of the message), quoted
 //     literals ('…' → '?', X'…' → X'?', "…" → "?", and strings quoted inside JSON
 //     strings at any depth: \"…\" → \"?\", \\\"…\\\" → \\\"?\\\") and the names Databricks
@@ -308,8 +309,11 @@ func redactKVSecrets(s string) string {
 			end = quotedEnd(s, v+2, s[v+1], true, false) // quoted inside a JSON string
 		default:
 			for end < len(s) && !isSpace(s[end]) && strings.IndexByte("&;,'\"})", s[end]) < 0 {
-				if sep > 1 && escapedAmpersand(s[end:]) {
-					break // the escaped query's next parameter: "%26" ("%2526", …), "\u0026"
+				if sep > 1 && strings.HasPrefix(s[end:], s[i:i+sep-2]+"26") {
+					// The escaped query's next parameter: its '&' escaped as the '=' was
+					// ("%3D" and "%26", "%253D" and "%2526", "\u003d" and "\u0026"); an
+					// '&' escaped otherwise is the value's own.
+					break
 				}
 				end++
 			}
@@ -317,7 +321,7 @@ func redactKVSecrets(s string) string {
 		if end == v {
 			continue
 		}
-		if s[i] == ':' && v == i+1 && strings.IndexByte(s[v:end], '@') >= 0 {
+		if s[i] == ':' && v == i+1 && strings.IndexByte(s[v:end], '@') >= 0 && !isCookieHeader(s[ks:k]) {
 			continue // user:secret@host, which the userinfo rule takes whole
 		}
 		b.WriteString(s[last:v])
@@ -365,18 +369,6 @@ func percentAgain(s string) int {
 	return n
 }
 
-// escapedAmpersand reports whether s starts with an '&' escaped: percent-encoded, "%26",
-// or "%2526", "%252526", … when encoded again; or "\u0026", "\x26".
-func escapedAmpersand(s string) bool {
-	switch {
-	case strings.HasPrefix(s, "%"):
-		return strings.HasPrefix(s[1+percentAgain(s[1:]):], "26")
-	case strings.HasPrefix(s, `\`):
-		return strings.HasPrefix(s, `\u0026`) || strings.HasPrefix(s, `\x26`)
-	}
-	return false
-}
-
 // isCookieHeader reports whether key is the name of a header that holds cookies. Their
 // list runs past the ';' and ',' that end other values: each cookie of it is a secret,
 // whatever its name.
@@ -386,27 +378,26 @@ func isCookieHeader(key string) bool {
 
 // cookiesEnd returns where the cookie list that starts at v ends: at its closing ']' when
 // it is Go's print of a header ("Cookie:[a=1; b=2] User-Agent:[…]"; a cookie's value holds
-// no space, so the ']' that a space or another ']' follows is the list's), else at the
-// line's end, or before the " SQLSTATE:" that a server's message ends with.
+// no space, so the ']' that a space, another ']' or the line's end follows is the list's),
+// else at the line's end, or before the " SQLSTATE:" that a server's message ends with.
+// It reads no further than that end, so that many lists on one line take linear time.
 func cookiesEnd(s string, v int) int {
-	line := len(s)
-	if n := strings.IndexAny(s[v:], "\r\n"); n >= 0 {
-		line = v + n
-	}
-	if v < line && s[v] == '[' {
-		for j := v + 1; j < line; j++ {
-			if s[j] == ']' && (j+1 == line || s[j+1] == ' ' || s[j+1] == ']') {
-				return j + 1
-			}
+	bracket := v < len(s) && s[v] == '['
+	end := len(s)
+	for j := v; j < len(s); j++ {
+		c := s[j]
+		if c == '\r' || c == '\n' || c == ' ' && strings.HasPrefix(s[j:], " SQLSTATE:") {
+			end = j
+			break
+		}
+		if bracket && c == ']' && j > v && (j+1 == len(s) || strings.IndexByte(" ]\r\n", s[j+1]) >= 0) {
+			return j + 1
 		}
 	}
-	if n := strings.Index(s[v:line], " SQLSTATE:"); n >= 0 {
-		line = v + n
+	for end > v && isSpace(s[end-1]) {
+		end--
 	}
-	for line > v && isSpace(s[line-1]) {
-		line--
-	}
-	return line
+	return end
 }
 
 // escapedSeparator is the length of the escaped separator that the key word s[ks:k]
@@ -452,6 +443,28 @@ func isHexDigit(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
+// jsonArrayEnd returns the index just past the ']' that closes the JSON array opened at
+// s[v], its strings (quoted with quote: `"`, or `\"` inside a JSON string) and nested
+// arrays skipped; or len(s) when it is unclosed.
+func jsonArrayEnd(s string, v int, quote string) int {
+	depth := 0
+	for j := v; j < len(s); {
+		switch {
+		case strings.HasPrefix(s[j:], quote):
+			j = quotedEnd(s, j+len(quote), '"', len(quote) == 2, false)
+			continue
+		case s[j] == '[':
+			depth++
+		case s[j] == ']':
+			if depth--; depth == 0 {
+				return j + 1
+			}
+		}
+		j++
+	}
+	return len(s)
+}
+
 // redactJSONSecrets rewrites "key": value when the key names a secret; the value becomes
 // "[REDACTED]". The value is a JSON string (escapes honoured, an unclosed one runs to the
 // end) or a bare run up to whitespace or one of , } ]. JSON quoted inside a JSON string
@@ -488,9 +501,14 @@ func redactJSONSecrets(s string) string {
 			v++
 		}
 		end := v
-		if strings.HasPrefix(s[v:], quote) {
+		with := quote + Redacted + quote
+		switch {
+		case strings.HasPrefix(s[v:], quote):
 			end = quotedEnd(s, v+len(quote), '"', len(quote) == 2, false)
-		} else {
+		case v < len(s) && s[v] == '[':
+			// An array ("Cookie": ["a=1; b=2"], "password": ["a b"]) goes whole.
+			end, with = jsonArrayEnd(s, v, quote), "["+with+"]"
+		default:
 			for end < len(s) && !isSpace(s[end]) && strings.IndexByte(",}]", s[end]) < 0 {
 				end++
 			}
@@ -499,7 +517,7 @@ func redactJSONSecrets(s string) string {
 			continue
 		}
 		b.WriteString(s[last:v])
-		b.WriteString(quote + Redacted + quote)
+		b.WriteString(with)
 		last = end
 		i = end - 1
 	}
@@ -678,11 +696,11 @@ func onlyLetters(s string) bool {
 }
 
 func redactBasic(m string) string {
-	sp := strings.IndexAny(m, " \t\r\n")
-	if sp < 0 {
+	g := basicRe.FindStringSubmatch(m)
+	if g == nil {
 		return m
 	}
-	word, value := m[:sp], strings.TrimLeft(m[sp:], " \t\r\n")
+	word, value := g[1], g[2]
 	for i := 0; i < len(value); i++ {
 		if c := value[i]; c < 'a' || c > 'z' {
 			return word + " " + Redacted
@@ -905,10 +923,11 @@ func redactURLs(s string) string {
 }
 
 // wrappedQueryTail returns the span of the first word of the line after the URL s[st:end]
-// when the URL ends the line inside its query's last parameter: with a key cut short
-// ("…&X-Amz-Sig" and "nature=…" on the next line) or with its value not begun
-// ("…&sig=" and the signature below), as a message wrapped at a fixed width leaves a
-// pre-signed link. That word is the rest of the parameter; else end, end.
+// when the URL ends the line inside its query's last parameter, as a message wrapped at a
+// fixed width leaves a pre-signed link: with a key cut short ("…&X-Amz-Sig" and
+// "nature=…" on the next line), with its value not begun ("…&sig=" and the signature
+// below), or inside the value of a key that names a secret ("…&X-Amz-Signature=0123" and
+// "4567…"). That word may be the rest of the parameter; else end, end.
 func wrappedQueryTail(s string, st, end int) (int, int) {
 	if end == len(s) || s[end] != '\n' && s[end] != '\r' {
 		return end, end
@@ -922,7 +941,7 @@ func wrappedQueryTail(s string, st, end int) (int, int) {
 	if a := strings.LastIndexByte(last, '&'); a >= 0 {
 		last = last[a+1:]
 	}
-	if eq := strings.IndexByte(last, '='); eq >= 0 && eq < len(last)-1 {
+	if eq := strings.IndexByte(last, '='); eq >= 0 && eq < len(last)-1 && !isSecretKey(last[:eq], false) {
 		return end, end // a whole parameter: the line ended with the URL
 	}
 	ts := end

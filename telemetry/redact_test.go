@@ -113,6 +113,14 @@ func TestRedact(t *testing.T) {
 		{"a cookie list before the SQLSTATE", "Invalid Input Error: Cookie: a=1; DBAUTH=Zq8vKp3m SQLSTATE: 22018", "Invalid Input Error: Cookie: [REDACTED] SQLSTATE: 22018"},
 		{"a cookie list as Go prints a header", "request headers map[Cookie:[lang=en; DBAUTH=Zq8vKp3m] User-Agent:[x]]", "request headers map[Cookie:[REDACTED] User-Agent:[x]]"},
 		{"set-cookie folded", "Set-Cookie: a=1; Path=/, DBAUTH=Zq8vKp3m; Path=/", "Set-Cookie: [REDACTED]"},
+		// An '@' in the list (RFC 6265 lets a cookie hold one) or later on the line makes
+		// no user:secret@host of it.
+		{"a cookie list with an address after it", "Cookie:DBAUTH=Zq8vKp3m; lang=en rejected for alice@example.com", "Cookie:[REDACTED]"},
+		{"a cookie holding an address", "Set-Cookie:[DBAUTH=Zq8vKp3m; Path=/ owner=bob@corp.com; Path=/]", "Set-Cookie:[REDACTED]"},
+		{"a header map's cookie holding an address", "map[Cookie:[last_user=alice@example.com; DBAUTH=Zq8vKp3m] User-Agent:[x]]", "map[Cookie:[REDACTED] User-Agent:[x]]"},
+		// A JSON array of values goes whole, also inside a JSON string.
+		{"a JSON cookie list inside a JSON string", `{\"headers\":{\"Cookie\":[\"lang=en; DBAUTH=Zq8vKp3m\"]}}`, `{\"?\":{\"?\":[\"?\"]}}`},
+		{"a JSON array of secrets", `{"password":["hunter2 Zq8vKp3m", ["x y"]], "user": "bob"}`, `{"?":["?"], "?": "?"}`},
 		{"a cookie key in a query ends at &", "GET /p?cookie=abc&next=x", "GET /p?cookie=[REDACTED]&next=x"},
 		{"a colon after a word that names no secret", "failed: timeout: 10s", "failed: timeout: 10s"},
 		{"k=v variants", "access_token = abc; refresh_token=def, API-KEY=ghi client_secret='x y'", "access_token = [REDACTED]; refresh_token=[REDACTED], API-KEY=[REDACTED] client_secret=[REDACTED]"},
@@ -197,14 +205,23 @@ func TestRedact(t *testing.T) {
 		{"a SAS query Gson wrote", `GET acct.blob.core.windows.net/c/f.arrow?sv\u003dx\u0026sig\u003dAbCdEfGhQ\u0026se\u003dy failed`, `GET acct.blob.core.windows.net/c/f.arrow?sv\u003dx\u0026sig\u003d[REDACTED]\u0026se\u003dy failed`},
 		{"a password after \\x3d", `login: password\x3dAbCdEfGhQ rejected`, `login: password\x3d[REDACTED] rejected`},
 		{"an escape that is no '='", `token\u003cAbCdEfGhQ`, `token\u003cAbCdEfGhQ`},
+		// An escaped value runs to the '&' escaped as its '=' was: one escaped otherwise is
+		// the value's own.
+		{"an '&' encoded once more in an encoded value", "next=%2Fcb%3Fuser%3Dbob%26password%3DZq8v%2526Kp3mWx%26lang%3Den rejected", "next=%2Fcb%3Fuser%3Dbob%26password%?[REDACTED]%26lang%3Den rejected"},
+		{"a percent-encoded '&' in a Gson value", `/cb?user\u003dbob\u0026password\u003dZq8v%26Kp3mWx\u0026lang\u003den`, `/cb?user\u003dbob\u0026password\u003d[REDACTED]\u0026lang\u003den`},
+		{"a percent-encoded '&' after \\x3d", `/cb?user\x3dbob\x26password\x3dZq8v%26Kp3mWx\x26lang\x3den`, `/cb?user\x3dbob\x26password\x3d[REDACTED]\x26lang\x3den`},
 		// A credential after a no-break space, and a token in upper case.
 		{"bearer after a no-break space", "Authorization: Bearer\u00a0AbCdEfGhQxyzAbCd", "Authorization: Bearer [REDACTED]"},
 		{"a bearer word after a no-break space", "got Bearer\u00a0AbCdEfGhQxyzAbCd back", "got Bearer [REDACTED] back"},
+		{"basic after a no-break space", "proxy login Basic\u00a0dXNlcjpwYXNzd29yZA== rejected", "proxy login Basic [REDACTED] rejected"},
+		{"an authorization header after a no-break space", "Authorization:\u00a0Basic\u00a0dXNlcjpwYXNzd29yZA==", "Authorization:\u00a0Basic [REDACTED]"},
+		{"a bare token after a no-break space", "Authorization:\u00a0Zq8vKp3mWx7LtR2sQ9", "Authorization:\u00a0[REDACTED]"},
 		{"a PAT upper-cased", "THE TOKEN DAPIABCDEF0123456789ABCDEF0123456789 IS INVALID", "THE TOKEN [REDACTED] IS INVALID"},
 		// A pre-signed link wrapped onto the next line inside its last parameter: the
 		// first word of that line goes with it; a link that ends a line whole does not.
 		{"a link wrapped inside a key", "link https://b.s3.amazonaws.com/f?X-Amz-Algorithm=AWS4&X-Amz-Sig\nnature=Zq8vKp3m failed", "link https://b.s3.amazonaws.com/[PATH]\n[REDACTED] failed"},
 		{"a link wrapped before a value", "link https://b.s3.amazonaws.com/f?X-Amz-Signature=\r\n  Zq8vKp3m failed", "link https://b.s3.amazonaws.com/[PATH]\r\n  [REDACTED] failed"},
+		{"a link wrapped inside a signature", "link https://b.s3.amazonaws.com/f?X-Amz-Algorithm=AWS4&X-Amz-Signature=0123456789abcdef\n456789abcdef0123 failed", "link https://b.s3.amazonaws.com/[PATH]\n[REDACTED] failed"},
 		{"a link that ends its line", "GET https://host/x?a=1\nat main.go", "GET https://host/[PATH]\nat main.go"},
 		{"a blank line after a link", "GET https://host/x?a=1&b\n\nnext", "GET https://host/[PATH]\n\nnext"},
 		{"a private key", "tls: failed to parse private key: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5MUgeFXCkLp2I\n-----END EC PRIVATE KEY----- (pkcs8)",
@@ -309,6 +326,9 @@ func TestProcessName(t *testing.T) {
 		{"/opt/bin/etl s3://bucket/reports/alice_salary.pdf", "", "etl"},
 		{"/opt/bin/etl ~/alice.csv", "", "etl"},
 		{"  ./run.sh ./arg", "", "run.sh"},
+		{"etl q3-layoffs.csv", "", "etl"},
+		{"/opt/bin/etl alice", "", "etl"},
+		{`C:\\tools\\etl.exe report2026 --x`, "", "etl.exe"},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, processName(tt.cmdline, tt.exe), "%q with %q", tt.cmdline, tt.exe)
@@ -524,6 +544,8 @@ func adversarialInputs(n int) map[string]string {
 		"long words":       strings.Repeat("positions ", n/10) + strings.Repeat(":1", n/4),
 		"parsed records":   strings.Repeat("detected in record parsing: x", n/29),
 		"map keys":         strings.Repeat("Duplicate map key x ", n/20),
+		"cookie lists":     strings.Repeat("Cookie:[a] ", n/11),
+		"cookie sqlstates": strings.Repeat("cookie:a SQLSTATE:", n/18),
 	}
 }
 

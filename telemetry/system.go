@@ -88,7 +88,8 @@ func ProcessName(cmdline string) string {
 
 // processName is ProcessName with the executable's path given; without one, the
 // command line is cut before its first option ('-' after whitespace) and before a word
-// that starts another path or an URL.
+// that starts another path or an URL, and the name is the first word of what is left's
+// last element.
 func processName(cmdline, exe string) string {
 	cmdline = strings.TrimSpace(cmdline)
 	if strings.IndexAny(cmdline, " \t\r\n") < 0 {
@@ -111,7 +112,13 @@ func processName(cmdline, exe string) string {
 			break
 		}
 	}
-	return baseName(cmdline)
+	// The last element, then its first word: an argument that reads as none of the above
+	// ("etl q3.csv") is more likely than a program's name with a space.
+	name := baseName(cmdline)
+	if i := strings.IndexAny(name, " \t\r\n"); i >= 0 {
+		name = name[:i]
+	}
+	return name
 }
 
 // startsArgument reports whether the word that starts w reads as an argument rather than
