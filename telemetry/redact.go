@@ -78,9 +78,10 @@ var (
 	// Azure Storage's shared-key scheme: "SharedKey <account>:<signature>".
 	sharedKeyRe = regexp.MustCompile(`(?i)\b(sharedkey(?:lite)?)\s+[^\s:]+:[A-Za-z0-9+/=]+`)
 	jwtRe       = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)
-	// Databricks tokens (PAT dapi…, dkea…, OAuth secrets dose…, dsapi…; in any case, as a
-	// message upper-cased whole prints them) and AWS key ids.
-	dbTokenRe     = regexp.MustCompile(`(?i:dapi|dkea|dose|dsapi)[A-Za-z0-9]{16,}(?:-\d+)?|(?:AKIA|ASIA)[0-9A-Z]{16}`)
+	// Databricks tokens (PAT dapi…, dkea…, OAuth secrets dose…, dsapi…; also upper-cased,
+	// as a message upper-cased whole prints them, but not in mixed case: doSendRequest… is
+	// a function's name) and AWS key ids.
+	dbTokenRe     = regexp.MustCompile(`(?:dapi|dkea|dose|dsapi|DAPI|DKEA|DOSE|DSAPI)[A-Za-z0-9]{16,}(?:-\d+)?|(?:AKIA|ASIA)[0-9A-Z]{16}`)
 	windowsPathRe = regexp.MustCompile(`(^|[^A-Za-z0-9])[A-Za-z]:[\\/](?:[^\\/\s'"<>|?*:]+[\\/])+`)
 	// A Windows home directory itself (its last element is a user name).
 	windowsHomeRe = regexp.MustCompile(`(?i)(^|[^A-Za-z0-9])[A-Za-z]:[\\/](?:Users|Documents and Settings)[\\/][^\\/\s'"<>|?*:]+([\s'"<>|?*:,;)\]]|$)`)

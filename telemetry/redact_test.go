@@ -216,6 +216,7 @@ func TestRedact(t *testing.T) {
 		{"basic after a no-break space", "proxy login Basic\u00a0dXNlcjpwYXNzd29yZA== rejected", "proxy login Basic [REDACTED] rejected"},
 		{"an authorization header after a no-break space", "Authorization:\u00a0Basic\u00a0dXNlcjpwYXNzd29yZA==", "Authorization:\u00a0Basic [REDACTED]"},
 		{"a bare token after a no-break space", "Authorization:\u00a0Zq8vKp3mWx7LtR2sQ9", "Authorization:\u00a0[REDACTED]"},
+		{"a function's name in mixed case", "at main.doSendRequestWithRetries(client.go:42)", "at main.doSendRequestWithRetries(client.go:42)"},
 		{"a PAT upper-cased", "THE TOKEN DAPIABCDEF0123456789ABCDEF0123456789 IS INVALID", "THE TOKEN [REDACTED] IS INVALID"},
 		// A pre-signed link wrapped onto the next line inside its last parameter: the
 		// first word of that line goes with it; a link that ends a line whole does not.
