@@ -174,7 +174,8 @@ func bareValue(pattern string, need ...string) redactRule {
 //   - URL userinfo (and user:secret@host without a scheme) and URL query strings and
 //     fragments (pre-signed CloudFetch links carry their signature there), and the first
 //     word of the next line when a link was wrapped inside its last parameter (a key cut
-//     short, a value not begun, or the value of a key that names a secret);
+//     short and that word going on with '=', a value not begun, or the value of a key
+//     that names a secret);
 //   - SQL the server quotes back ("== SQL == …", to the end of the message), quoted
 //     literals ('…' → '?', X'…' → X'?', "…" → "?", and strings quoted inside JSON
 //     strings at any depth: \"…\" → \"?\", \\\"…\\\" → \\\"?\\\") and the names Databricks
@@ -403,9 +404,9 @@ func cookiesEnd(s string, v int) int {
 
 // escapedSeparator is the length of the escaped separator that the key word s[ks:k]
 // starts with, when the byte before it opens an escape: the "26" of "%26sig=" (a query
-// percent-encoded inside another URL's, "&" encoded; the "2526" of "%2526sig=", encoded twice),
-// the "u0026" of "\u0026sig=" (an URL
-// inside a JSON string) or the "x26" of "\x26sig=". The key is what follows it.
+// percent-encoded inside another URL's, "&" encoded; "2526" when encoded twice), the
+// "u0026" of "\u0026sig=" (an URL inside a JSON string) or the "x26" of "\x26sig=". The
+// key is what follows it.
 func escapedSeparator(s string, ks, k int) int {
 	if ks == 0 {
 		return 0
@@ -942,7 +943,8 @@ func wrappedQueryTail(s string, st, end int) (int, int) {
 	if a := strings.LastIndexByte(last, '&'); a >= 0 {
 		last = last[a+1:]
 	}
-	if eq := strings.IndexByte(last, '='); eq >= 0 && eq < len(last)-1 && !isSecretKey(last[:eq], false) {
+	eq := strings.IndexByte(last, '=')
+	if eq >= 0 && eq < len(last)-1 && !isSecretKey(last[:eq], false) {
 		return end, end // a whole parameter: the line ended with the URL
 	}
 	ts := end
@@ -958,6 +960,11 @@ func wrappedQueryTail(s string, st, end int) (int, int) {
 	te := ts
 	for te < len(s) && !isSpaceAny(s[te]) && strings.IndexByte("'\"<>`", s[te]) < 0 {
 		te++
+	}
+	if eq < 0 && strings.IndexByte(s[ts:te], '=') < 0 {
+		// A key cut short goes on with the rest of the key and its value ("nature=…"); a
+		// word without '=' starts the next line's own text ("?wait" and "SQLSTATE: …").
+		return end, end
 	}
 	return ts, te
 }

@@ -24,9 +24,8 @@ func NewSystemConfiguration(driverVersion string) *SystemConfiguration {
 }
 
 // SystemConfigurationFrom is NewSystemConfiguration with its inputs injected: the
-// command line args (only the program's base name is kept of args[0], SPEC §4a: see
-// ProcessName)
-// and the environment lookup used for LC_ALL, LC_MESSAGES and LANG.
+// command line args (of args[0], only the program's base name is kept, SPEC §4a: see
+// ProcessName) and the environment lookup used for LC_ALL, LC_MESSAGES and LANG.
 func SystemConfigurationFrom(driverVersion string, args []string, lookup LookupEnvFunc) *SystemConfiguration {
 	if driverVersion == "" {
 		driverVersion = DriverVersion()
