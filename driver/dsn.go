@@ -495,6 +495,9 @@ func checkFragment(frag string) error {
 					"which ends the query (escape a '#' in a value as %23)")
 			}
 		}
+		if reservedName(key) {
+			return newDSNReservedError(key, value, own)
+		}
 	}
 	return nil
 }
@@ -522,6 +525,9 @@ func checkQuestionMarks(raw string) error {
 					return newDSNParamError(key, value, p.want+", in the query: this one follows a '?' inside it, "+
 						"which starts no parameter (join parameters with '&', escape a '?' in a value as %3F)")
 				}
+			}
+			if reservedName(key) {
+				return newDSNReservedError(key, value, own)
 			}
 		}
 	}
@@ -614,6 +620,9 @@ func checkDroppedPairs(raw string) error {
 				if key == p.name {
 					return newDSNParamError(p.name, value, p.want)
 				}
+			}
+			if reservedName(key) {
+				return newDSNReservedError(key, value, own)
 			}
 			off += len(part) + 1
 		}

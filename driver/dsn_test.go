@@ -385,6 +385,14 @@ func TestParseDSNTelemetryErrors(t *testing.T) {
 				"starts with telemetry is taken for ours and would otherwise reach the server as a session parameter)", err.Error())
 		})
 	}
+	// The same after a second '?', after a '#' and in a pair the driver drops.
+	for _, query := range []string{"?a=1&?telemetry_flush_intervall=5s", "??force_enable_telemetry=false", "?clientSecret=a#b&force_enable_telemetry=false", "?telemetry_flush_intervall=5s;"} {
+		t.Run(query, func(t *testing.T) {
+			_, err := parseDSN(testDSN + query)
+			require.ErrorIs(t, err, ErrInvalidParam)
+			assert.Contains(t, err.Error(), "want one of our parameter names")
+		})
+	}
 	for _, key := range []string{"my_telemetry", "enableTelemetryX", "statement_timeout"} {
 		t.Run(key+" is the server's", func(t *testing.T) {
 			got, err := parseDSN(testDSN + "?" + key + "=1")

@@ -961,12 +961,26 @@ func wrappedQueryTail(s string, st, end int) (int, int) {
 	for te < len(s) && !isSpaceAny(s[te]) && strings.IndexByte("'\"<>`", s[te]) < 0 {
 		te++
 	}
+	if eq >= 0 && !queryValue(s[ts:te]) {
+		return end, end // the next line's own text ("SQLSTATE: …"), no signature's rest
+	}
 	if eq < 0 && strings.IndexByte(s[ts:te], '=') < 0 {
 		// A key cut short goes on with the rest of the key and its value ("nature=…"); a
 		// word without '=' starts the next line's own text ("?wait" and "SQLSTATE: …").
 		return end, end
 	}
 	return ts, te
+}
+
+// queryValue reports whether w could be (the rest of) a query's value: a signature's hex,
+// base64 or percent-encoding, which holds no ':' or other punctuation.
+func queryValue(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if c := w[i]; !isWordChar(c) && strings.IndexByte("-.~%+/=", c) < 0 {
+			return false
+		}
+	}
+	return w != ""
 }
 
 // nextURL returns the span of the first scheme://… at or after from: from its scheme's

@@ -224,6 +224,7 @@ func TestRedact(t *testing.T) {
 		{"a link wrapped before a value", "link https://b.s3.amazonaws.com/f?X-Amz-Signature=\r\n  Zq8vKp3m failed", "link https://b.s3.amazonaws.com/[PATH]\r\n  [REDACTED] failed"},
 		{"a link wrapped inside a signature", "link https://b.s3.amazonaws.com/f?X-Amz-Algorithm=AWS4&X-Amz-Signature=0123456789abcdef\n456789abcdef0123 failed", "link https://b.s3.amazonaws.com/[PATH]\n[REDACTED] failed"},
 		{"a link that ends its line", "GET https://host/x?a=1\nat main.go", "GET https://host/[PATH]\nat main.go"},
+		{"a signed link that ends its line", "GET https://b.s3.amazonaws.com/f?X-Amz-Algorithm=AWS4&X-Amz-Signature=0123456789abcdef\nSQLSTATE: 58030", "GET https://b.s3.amazonaws.com/[PATH]\nSQLSTATE: 58030"},
 		{"a link with a bare last parameter", "GET https://host/x?wait\nSQLSTATE: 08000", "GET https://host/[PATH]\nSQLSTATE: 08000"},
 		{"a blank line after a link", "GET https://host/x?a=1&b\n\nnext", "GET https://host/[PATH]\n\nnext"},
 		{"a private key", "tls: failed to parse private key: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5MUgeFXCkLp2I\n-----END EC PRIVATE KEY----- (pkcs8)",
