@@ -418,9 +418,7 @@ func squashName(key string) string {
 // newDSNReservedError is the error for key, a name that reads as one of ours but is none
 // (see reservedName).
 func newDSNReservedError(key, value string, own []ownParam) error {
-	if strings.ContainsFunc(key, func(r rune) bool { return isInvisible(r) || !unicode.IsPrint(r) }) {
-		key = strconv.QuoteToASCII(key)
-	}
+	key = shownKey(key)
 	names := make([]string, len(own))
 	for i, p := range own {
 		names[i] = p.name
@@ -451,15 +449,16 @@ func namesOwn(key string, p ownParam) bool {
 	if i := strings.IndexByte(key, '='); i >= 0 {
 		key = key[:i]
 	}
-	if strings.ContainsFunc(key, isInvisible) {
-		key = strings.Map(func(r rune) rune {
-			if isInvisible(r) {
-				return -1
-			}
-			return r
-		}, key)
+	return squashName(key) == squashName(p.name)
+}
+
+// shownKey is key as an error shows it: quoted when it holds a character that prints as
+// nothing, so that the message shows it.
+func shownKey(key string) string {
+	if strings.ContainsFunc(key, func(r rune) bool { return isInvisible(r) || !unicode.IsPrint(r) }) {
+		return strconv.QuoteToASCII(key)
 	}
-	return strings.EqualFold(strings.TrimSpace(key), p.name) || squashName(key) == squashName(p.name)
+	return key
 }
 
 // isInvisible reports whether r is a Unicode format character (category Cf), which
@@ -470,9 +469,7 @@ func isInvisible(r rune) bool { return unicode.Is(unicode.Cf, r) }
 // spaces or invisible characters around or in it, or with its '=' escaped. A key with
 // characters that print as nothing is quoted, so that the message shows them.
 func newDSNCaseError(key, value string, p ownParam) error {
-	if strings.ContainsFunc(key, func(r rune) bool { return isInvisible(r) || !unicode.IsPrint(r) }) {
-		key = strconv.QuoteToASCII(key)
-	}
+	key = shownKey(key)
 	return newDSNParamError(key, value, "the name "+p.name+" (our parameter names are case-sensitive, with no spaces "+
 		"or invisible characters around them, an underscore only where the name has one, and an unescaped '=' before the value)")
 }
