@@ -125,7 +125,7 @@ var (
 		{need: []string{"://"}, apply: redactURLs},
 		// Keyed secrets before the rules that could eat their key.
 		{need: []string{`"`}, apply: redactJSONSecrets},
-		{need: []string{"=", ":", "%3d", "253d", `\u003d`, `\x3d`}, apply: redactKVSecrets},
+		{need: []string{"=", ":", "%3d", "253d", `\u003d`, `\x3d`, fullWidthEquals, fullWidthColon}, apply: redactKVSecrets},
 		{need: []string{"authorization"}, re: authHeaderRe, fn: redactAuthHeader},
 		{need: []string{"bearer"}, re: bearerRe, fn: redactBearer},
 		{need: []string{"basic"}, re: basicRe, fn: redactBasic},
@@ -168,14 +168,17 @@ func bareValue(pattern string, need ...string) redactRule {
 //     signature, sig (a SAS signature), private_key, cookie, AccountKey and SharedAccessKey (Azure) and similar keys, in JSON ("k": "v", or \"k\": \"v\" for JSON quoted in a JSON
 //     string) and k=v form, also escaped: k%3Dv in a query percent-encoded inside another
 //     URL's (k%253Dv when encoded twice), k\u003dv and k\x3dv, and a key after an
-//     escaped '&' (%26sig=, %2526sig=, \u0026sig=, \x26sig=); a Cookie or Set-Cookie
-//     header's list goes whole;
+//     escaped '&' (%26sig=, %2526sig=, \u0026sig=, \x26sig=), or after a full-width '＝' or
+//     '：'; a value in typographic quotes (“…”, ‘…’, „…“, «…», 「…」, 『…』) goes whole, to
+//     its line's end when unclosed; a Cookie or Set-Cookie header's list goes whole, and a
+//     web session's id (;jsessionid=…, PHPSESSID);
 //   - the body of a private key's PEM block;
 //   - URL userinfo (and user:secret@host without a scheme) and URL query strings and
-//     fragments (pre-signed CloudFetch links carry their signature there), and the first
-//     word of the next line when a link was wrapped inside its last parameter (a key cut
-//     short and that word going on with '=', a value not begun, or the value of a key
-//     that names a secret);
+//     fragments (pre-signed CloudFetch links carry their signature there), an URL's path
+//     when an element of it names a secret and another follows ("/reset/token/…"), and
+//     the first word of the next line when a link was wrapped inside its last parameter
+//     (a key cut short and that word going on with '=', a value not begun, or the value
+//     of a key that names a secret);
 //   - SQL the server quotes back ("== SQL == …", to the end of the message), quoted
 //     literals ('…' → '?', X'…' → X'?', "…" → "?", and strings quoted inside JSON
 //     strings at any depth: \"…\" → \"?\", \\\"…\\\" → \\\"?\\\") and the names Databricks
@@ -197,7 +200,8 @@ func bareValue(pattern string, need ...string) redactRule {
 //     Windows, UNC (\\server\share\…), the same escaped (C:\\Users\\…) and file://
 //     URLs: only the last element stays,
 //     "/home/alice/app/main.go:12" → "[PATH]/main.go:12", and a home directory itself
-//     becomes "~";
+//     becomes "~" (a Unix path's last element goes too when the one before it names a
+//     secret and it reads as a generated value: "/reset/token/<value>" → "[PATH]");
 //   - e-mail addresses.
 //
 // Longer results are redacted, truncated (dropping a word cut in two) and redacted again.
@@ -249,7 +253,9 @@ func redactOnce(s string) string {
 
 // secretKeyWords are the key names (SPEC §4a) whose values are secrets; a key matches
 // when it contains one, ignoring case: client_secret, accessToken, X-Api-Key, PWD, ...
-var secretKeyWords = []string{"password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey", "credential", "signature", "private_key", "private-key", "privatekey", "cookie", "accountkey", "account_key", "sharedaccesskey", "shared_access_key"}
+// A web session's id (Java's ";jsessionid=" in an URL's path, PHP's cookie) is a
+// credential too.
+var secretKeyWords = []string{"password", "passwd", "pwd", "secret", "token", "api_key", "api-key", "apikey", "credential", "signature", "private_key", "private-key", "privatekey", "cookie", "accountkey", "account_key", "sharedaccesskey", "shared_access_key", "jsessionid", "phpsessid"}
 
 // isSecretKey reports whether key names a secret: it holds one of secretKeyWords, or is
 // "sig" (an Azure SAS signature, sig=…, which a URL rule misses once the URL is escaped or
@@ -273,15 +279,19 @@ func redactKVSecrets(s string) string {
 	var b strings.Builder
 	last := 0
 	for i := 0; i < len(s); i++ {
-		sep := 1
+		sep, escaped, colon := 1, false, s[i] == ':'
 		switch {
-		case s[i] == '=' || s[i] == ':':
+		case s[i] == '=' || colon:
+		case strings.HasPrefix(s[i:], fullWidthEquals) || strings.HasPrefix(s[i:], fullWidthColon):
+			// As an East Asian input method types them.
+			sep, colon = len(fullWidthEquals), strings.HasPrefix(s[i:], fullWidthColon)
 		default:
 			// "%3D": a query percent-encoded inside another URL's ("%253D" when encoded
 			// twice, inside a third).
 			if sep = encodedEquals(s, i); sep == 0 {
 				continue
 			}
+			escaped = true
 		}
 		k := i
 		for k > last && isSpace(s[k-1]) {
@@ -303,15 +313,17 @@ func redactKVSecrets(s string) string {
 		switch {
 		case strings.HasPrefix(s[v:], Redacted):
 			end = v + len(Redacted) // redacted on a first pass
-		case s[i] == ':' && isCookieHeader(s[ks:k]):
+		case colon && isCookieHeader(s[ks:k]):
 			end = cookiesEnd(s, v)
+		case typographicQuote(s[v:]) != "":
+			end = typographicEnd(s, v)
 		case v < len(s) && (s[v] == '\'' || s[v] == '"'):
 			end = quotedEnd(s, v+1, s[v], false, false) // Go's %q escapes quotes inside
 		case v+1 < len(s) && s[v] == '\\' && (s[v+1] == '\'' || s[v+1] == '"'):
 			end = quotedEnd(s, v+2, s[v+1], true, false) // quoted inside a JSON string
 		default:
 			for end < len(s) && !isSpace(s[end]) && strings.IndexByte("&;,'\"})", s[end]) < 0 {
-				if sep > 1 && strings.HasPrefix(s[end:], s[i:i+sep-2]+"26") {
+				if escaped && strings.HasPrefix(s[end:], s[i:i+sep-2]+"26") {
 					// The escaped query's next parameter: its '&' escaped as the '=' was
 					// ("%3D" and "%26", "%253D" and "%2526", "\u003d" and "\u0026"); an
 					// '&' escaped otherwise is the value's own.
@@ -336,6 +348,70 @@ func redactKVSecrets(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// The full-width '=' and ':' (U+FF1D, U+FF1A), which end a key as theirs do.
+const (
+	fullWidthEquals = "\uFF1D"
+	fullWidthColon  = "\uFF1A"
+)
+
+// typographicQuotes pairs each opening typographic quote with the one that closes it.
+var typographicQuotes = [...][2]string{
+	{"\u201C", "\u201D"}, // “…”
+	{"\u2018", "\u2019"}, // ‘…’
+	{"\u201E", "\u201C"}, // „…“ (German; „…” is matched at the line's end)
+	{"\u00AB", "\u00BB"}, // «…»
+	{"\u300C", "\u300D"}, // 「…」
+	{"\u300E", "\u300F"}, // 『…』
+}
+
+// typographicQuote returns the typographic quote that s starts with, or "".
+func typographicQuote(s string) string {
+	if s == "" || s[0] < 0x80 {
+		return ""
+	}
+	for _, q := range typographicQuotes {
+		if strings.HasPrefix(s, q[0]) {
+			return q[0]
+		}
+	}
+	return ""
+}
+
+// typographicEnd returns where the value that a typographic quote opens at v ends: after
+// its closing quote (a word processor may turn a straight quote into either of a pair, so
+// the opening one closes too), else at the line's end: such a value, unlike a program's
+// quoted string, is prose and ends with its line.
+func typographicEnd(s string, v int) int {
+	open := typographicQuote(s[v:])
+	closing := open
+	for _, q := range typographicQuotes {
+		if q[0] == open {
+			closing = q[1]
+			break
+		}
+	}
+	from := v + len(open)
+	line := len(s)
+	if nl := strings.IndexAny(s[from:], "\r\n"); nl >= 0 {
+		line = from + nl
+	}
+	first := -1 // where the earliest closing quote starts
+	for _, q := range [...]string{closing, open, "\u201D"} {
+		if c := strings.Index(s[from:line], q); c >= 0 && (first < 0 || from+c < first) {
+			first = from + c
+		}
+	}
+	if first >= 0 {
+		_, n := utf8.DecodeRuneInString(s[first:])
+		return first + n
+	}
+	end := line
+	for end > from && isSpace(s[end-1]) {
+		end--
+	}
+	return end
 }
 
 // encodedEquals returns the length of the escaped '=' that s holds at i: percent-encoded,
@@ -560,10 +636,25 @@ func redactURL(u string) string {
 		rest = redactUnixPaths(rest) // a local path: its directories go, as any path's
 	case strings.HasPrefix(rest, "/[PATH"):
 		// Redacted in the first pass; the second saw its "]" as trailing punctuation.
-	case len(rest) > 1 && (signed || objectStore(authority) || objectStoreScheme(scheme)):
+	case len(rest) > 1 && (signed || objectStore(authority) || objectStoreScheme(scheme) || secretInPath(rest)):
 		rest = "/[PATH]"
 	}
 	return scheme + authority + rest + tail
+}
+
+// secretInPath reports whether an element of the path names a secret (see isSecretKey)
+// and another element follows it, which may be that secret's value: a password-reset
+// or an invitation link ("/reset/token/<value>"), a REST path that names a token.
+func secretInPath(path string) bool {
+	for path != "" {
+		path = strings.TrimLeft(path, "/")
+		elem, rest, found := strings.Cut(path, "/")
+		if found && strings.Trim(rest, "/") != "" && isSecretKey(elem, false) {
+			return true
+		}
+		path = rest
+	}
+	return false
 }
 
 // authorityEnd returns where the authority of rest (an URL after its "://") ends: at the
@@ -711,11 +802,20 @@ func redactBasic(m string) string {
 	return m
 }
 
+// tokenLike reports whether a path's element reads as a generated value rather than a
+// file's name: 16 bytes or more, with a digit, and no '.'.
+func tokenLike(elem string) bool {
+	return len(elem) >= 16 && strings.IndexByte(elem, '.') < 0 && strings.ContainsAny(elem, "0123456789")
+}
+
 // redactUnixPath rewrites an absolute path of two or more elements.
 func redactUnixPath(m string) string {
 	elems := strings.Split(m[1:], "/")
 	if len(elems) == 2 && (elems[0] == "home" || elems[0] == "Users") {
 		return "~" // the element after /home is a user name
+	}
+	if last := elems[len(elems)-1]; isSecretKey(elems[len(elems)-2], false) && tokenLike(last) {
+		return "[PATH]" // the value the element before it names ("/reset/token/<value>")
 	}
 	return "[PATH]/" + elems[len(elems)-1]
 }

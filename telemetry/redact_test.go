@@ -227,6 +227,21 @@ func TestRedact(t *testing.T) {
 		{"a signed link that ends its line", "GET https://b.s3.amazonaws.com/f?X-Amz-Algorithm=AWS4&X-Amz-Signature=0123456789abcdef\nSQLSTATE: 58030", "GET https://b.s3.amazonaws.com/[PATH]\nSQLSTATE: 58030"},
 		{"a link with a bare last parameter", "GET https://host/x?wait\nSQLSTATE: 08000", "GET https://host/[PATH]\nSQLSTATE: 08000"},
 		{"a blank line after a link", "GET https://host/x?a=1&b\n\nnext", "GET https://host/[PATH]\n\nnext"},
+		// Shapes of prose and of other keyboards: a value in typographic quotes (as a word
+		// processor or a chat client turns straight ones), full-width separators, a secret
+		// named by an element of a link's or a file's path, a web session's id.
+		{"a password in curly quotes", "password=\u201copen sesame\u201d rejected", "password=[REDACTED] rejected"},
+		{"a password in guillemets", "mot de passe password: \u00abouvre toi\u00bb refus\u00e9", "mot de passe password: [REDACTED] refus\u00e9"},
+		{"a password in German quotes", "password=\u201egeheim wort\u201c x", "password=[REDACTED] x"},
+		{"a password in corner brackets", "password=\u300c\u79d8\u5bc6 \u306e\u5024\u300d x", "password=[REDACTED] x"},
+		{"an unclosed curly quote ends with its line", "password=\u201copen sesame\nat main.go", "password=[REDACTED]\nat main.go"},
+		{"a full-width '='", "password\uff1dhunter2xyz rejected", "password\uff1d[REDACTED] rejected"},
+		{"a full-width ':'", "token\uff1a hunter2xyz rejected", "token\uff1a [REDACTED] rejected"},
+		{"a token as a link's path element", "open https://h.example/reset/token/Zq8vKp3mWx7LtR2s expired", "open https://h.example/[PATH] expired"},
+		{"a token endpoint stays", "POST https://h.example/oidc/v1/token failed", "POST https://h.example/oidc/v1/token failed"},
+		{"a token as a file's path element", "read /reset/token/Zq8vKp3mWx7LtR2s9 failed", "read [PATH] failed"},
+		{"a secret's file name stays", "open /run/secrets/db_password failed", "open [PATH]/db_password failed"},
+		{"a Java session id in a path", "GET https://h.example/app;jsessionid=A1B2C3D4E5F6 failed", "GET https://h.example/app;jsessionid=[REDACTED] failed"},
 		{"a private key", "tls: failed to parse private key: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5MUgeFXCkLp2I\n-----END EC PRIVATE KEY----- (pkcs8)",
 			"tls: failed to parse private key: -----BEGIN EC PRIVATE KEY-----[REDACTED]-----END EC PRIVATE KEY----- (pkcs8)"},
 		{"a private key cut short", "key: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
@@ -491,6 +506,11 @@ func FuzzRedact(f *testing.F) {
 		{"twiceSig0123", "next=%252Ff%253Fsv%253D1%2526sig%253D%s%2526a%253Db"},
 		{"gsonSig0123", `?sv\u003d1\u0026sig\u003d%s\u0026se\u003d2`},
 		{"wrappedSig0123", "https://b.s3.amazonaws.com/f?X-Amz-Signature=\n%s x"},
+		{"curlyPw0123", "password=\u201c%s and more\u201d"},
+		{"fullWidthPw0123", "password\uff1d%s"},
+		{"pathTok0123456789", "https://h.example/reset/token/%s"},
+		{"fileTok0123456789", "/reset/token/%s"},
+		{"jsession0123", "https://h.example/app;jsessionid=%s"},
 	}
 	f.Fuzz(func(t *testing.T, prefix, suffix string) {
 		for _, s := range secrets {
