@@ -49,11 +49,12 @@ func TestNothingPrivateIsExported(t *testing.T) {
 		"next=%252Ff%253Fsv%253D2020%2526sig%253DQxTwiceEncodedVal":          "QxTwiceEncodedVal",
 		`f.arrow?sv\u003d1\u0026sig\u003dQxGsonEscapedVal`:                   "QxGsonEscapedVal",
 		// Typed by hand: a password in typographic quotes or after a full-width '=', a
-		// token as a link's path element, a web session's id.
+		// token as a link's path element, a web session's id, a token named in prose.
 		"password=\u201cQxCurlyOne QxCurlyTwo\u201d rejected":   "QxCurlyTwo",
 		"password\uff1dQxFullWidthVal rejected":                 "QxFullWidthVal",
 		"see https://h.example/reset/token/QxPathTok0123456789": "QxPathTok0123456789",
 		"GET https://h.example/app;jsessionid=QxJSessionVal":    "QxJSessionVal",
+		"the access token QxProseTok0123 has expired":           "QxProseTok0123",
 	}
 	for msg, secret := range echoed {
 		_, err = db.Exec("SELECT error(?)", msg)

@@ -77,7 +77,11 @@ var (
 	basicRe      = regexp.MustCompile(`(?i)\b(basic)(?:\s|\x{00A0})+([A-Za-z0-9+/]{6,}={0,2})`)
 	// Azure Storage's shared-key scheme: "SharedKey <account>:<signature>".
 	sharedKeyRe = regexp.MustCompile(`(?i)\b(sharedkey(?:lite)?)\s+[^\s:]+:[A-Za-z0-9+/=]+`)
-	jwtRe       = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)
+	// A secret that prose names before it, without '=' or ':' ("the access token
+	// Zq8v…", "invalid password hunter2…", "API key 0123…"); redactProseSecret keeps a
+	// word that does not read as a generated value ("token type", "password for").
+	proseSecretRe = regexp.MustCompile(`(?i)\b((?:password|passwd|secret|token|credential|api[ _-]?key|apikey|signature)s?(?:\s|\x{00A0})+)([A-Za-z0-9._~+/=\-]{8,})`)
+	jwtRe         = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)
 	// Databricks tokens (PAT dapi…, dkea…, OAuth secrets dose…, dsapi…; also upper-cased,
 	// as a message upper-cased whole prints them, but not in mixed case: doSendRequest… is
 	// a function's name) and AWS key ids.
@@ -130,6 +134,7 @@ var (
 		{need: []string{"bearer"}, re: bearerRe, fn: redactBearer},
 		{need: []string{"basic"}, re: basicRe, fn: redactBasic},
 		{need: []string{"sharedkey"}, re: sharedKeyRe, repl: "${1} " + Redacted},
+		{need: []string{"password", "passwd", "secret", "token", "credential", "key", "signature"}, re: proseSecretRe, fn: redactProseSecret},
 		{need: []string{"eyj"}, re: jwtRe, repl: Redacted},
 		{need: []string{"dapi", "dkea", "dose", "dsapi", "akia", "asia"}, re: dbTokenRe, repl: Redacted},
 		{need: []string{"@"}, pre: hasUserinfo, re: userinfoRe, fn: redactUserinfo},
@@ -171,7 +176,8 @@ func bareValue(pattern string, need ...string) redactRule {
 //     escaped '&' (%26sig=, %2526sig=, \u0026sig=, \x26sig=), or after a full-width '＝' or
 //     '：'; a value in typographic quotes (“…”, ‘…’, „…“, «…», 「…」, 『…』) goes whole, to
 //     its line's end when unclosed; a Cookie or Set-Cookie header's list goes whole, and a
-//     web session's id (;jsessionid=…, PHPSESSID);
+//     web session's id (;jsessionid=…, PHPSESSID); and the word after a secret's name in
+//     prose ("the access token Zq8v…", "API key 0123…") when it holds a letter and a digit;
 //   - the body of a private key's PEM block;
 //   - URL userinfo (and user:secret@host without a scheme) and URL query strings and
 //     fragments (pre-signed CloudFetch links carry their signature there), an URL's path
@@ -776,6 +782,26 @@ func redactBearer(m string) string {
 		return m
 	}
 	return word + " " + Redacted
+}
+
+// redactProseSecret redacts the word a secret's name introduces in prose when it reads
+// as a generated value: it holds a letter and a digit.
+func redactProseSecret(m string) string {
+	g := proseSecretRe.FindStringSubmatch(m)
+	if g == nil || !strings.ContainsAny(g[2], "0123456789") || onlyDigitsAndPunct(g[2]) {
+		return m
+	}
+	return g[1] + Redacted
+}
+
+// onlyDigitsAndPunct reports whether s holds no ASCII letter.
+func onlyDigitsAndPunct(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if isLetter(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // onlyLetters reports whether s is ASCII letters alone.

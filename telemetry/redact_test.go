@@ -242,6 +242,13 @@ func TestRedact(t *testing.T) {
 		{"a token as a file's path element", "read /reset/token/Zq8vKp3mWx7LtR2s9 failed", "read [PATH] failed"},
 		{"a secret's file name stays", "open /run/secrets/db_password failed", "open [PATH]/db_password failed"},
 		{"a Java session id in a path", "GET https://h.example/app;jsessionid=A1B2C3D4E5F6 failed", "GET https://h.example/app;jsessionid=[REDACTED] failed"},
+		// A secret that prose names, without '=' or ':': only a word that reads as a
+		// generated value (a letter and a digit) goes.
+		{"a token named in prose", "the access token Zq8vKp3mWx7LtR2s9 has expired", "the access token [REDACTED] has expired"},
+		{"a password named in prose", "invalid password hunter2hunter2 for user", "invalid password [REDACTED] for user"},
+		{"an API key named in prose", "API key 0123456789abcdefABCDEF is invalid", "API key [REDACTED] is invalid"},
+		{"a token's kind stays", "token type Bearer is not supported", "token type Bearer is not supported"},
+		{"a word after a secret's name stays", "password authentication failed for user", "password authentication failed for user"},
 		{"a private key", "tls: failed to parse private key: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5MUgeFXCkLp2I\n-----END EC PRIVATE KEY----- (pkcs8)",
 			"tls: failed to parse private key: -----BEGIN EC PRIVATE KEY-----[REDACTED]-----END EC PRIVATE KEY----- (pkcs8)"},
 		{"a private key cut short", "key: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
@@ -511,6 +518,7 @@ func FuzzRedact(f *testing.F) {
 		{"pathTok0123456789", "https://h.example/reset/token/%s"},
 		{"fileTok0123456789", "/reset/token/%s"},
 		{"jsession0123", "https://h.example/app;jsessionid=%s"},
+		{"proseTok0123abc", "the access token %s has expired"},
 	}
 	f.Fuzz(func(t *testing.T, prefix, suffix string) {
 		for _, s := range secrets {
