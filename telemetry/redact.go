@@ -42,8 +42,9 @@ var (
 	// SQL the server quotes back: "== SQL ==", "== SQL (line 1, position 8) ==" or
 	// "== SQL of VIEW v (line 1, position 8) ==", then the command line by line. The block
 	// runs to the end of the message: Spark puts it last, and the command may itself hold
-	// blank lines, so no earlier end is safe.
-	sqlBlockRe = regexp.MustCompile(`(?s)(==\s*SQL\b[^\n]*?==).*`)
+	// blank lines, so no earlier end is safe. Any case: a log pipeline may lower-case
+	// the message before the driver's caller sees it.
+	sqlBlockRe = regexp.MustCompile(`(?is)(==\s*SQL\b[^\n]*?==).*`)
 	// The row a Delta constraint rejected, column by column, values bare:
 	// "CHECK constraint c (x > 0) violated by row with values:\n - name : Alice\n - x : -1".
 	rowValuesRe = regexp.MustCompile(`(?is)(\bviolated by row with values:).*`)

@@ -242,6 +242,7 @@ func TestRedact(t *testing.T) {
 		{"a token as a file's path element", "read /reset/token/Zq8vKp3mWx7LtR2s9 failed", "read [PATH] failed"},
 		{"a secret's file name stays", "open /run/secrets/db_password failed", "open [PATH]/db_password failed"},
 		{"a Java session id in a path", "GET https://h.example/app;jsessionid=A1B2C3D4E5F6 failed", "GET https://h.example/app;jsessionid=[REDACTED] failed"},
+		{"a SQL block in lower case", "[parse_syntax_error] syntax error. sqlstate: 42601\n== sql ==\nselect * from hr_salaries\n", "[parse_syntax_error] syntax error. sqlstate: 42601\n== sql == [REDACTED]"},
 		// A secret that prose names, without '=' or ':': only a word that reads as a
 		// generated value (a letter and a digit) goes.
 		{"a token named in prose", "the access token Zq8vKp3mWx7LtR2s9 has expired", "the access token [REDACTED] has expired"},
