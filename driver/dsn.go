@@ -26,7 +26,8 @@ import (
 // telemetry_retry_delay), and for a name meant as one of them but written otherwise (in
 // another case, with other separators, any other name that starts with telemetry: see
 // README). Test for it with errors.Is; the error's text names the parameter, the bad
-// value and what the parameter accepts.
+// value and what the parameter accepts. The error of a bad value of one of the last four
+// wraps telemetry.ErrInvalidConfig too, as the same setting given as an option does.
 var ErrInvalidParam = errors.New("dbtelemetry: invalid DSN parameter")
 
 // Names of the DSN parameters this package reads and removes before anything reaches
@@ -376,7 +377,7 @@ func (cfg *dsnConfig) parseTelemetryParams(params dsnParams) error {
 			return err
 		}
 		if ok && !p.set(v) {
-			return newDSNParamError(p.name, v, p.want) // cfg is dropped with the error
+			return newDSNValueError(p.name, v, p.want) // cfg is dropped with the error
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(params)) { // the first in order: the same error every time
@@ -615,7 +616,7 @@ func checkDroppedPairs(raw string) error {
 			}
 			for _, p := range own {
 				if key == p.name {
-					return newDSNParamError(p.name, value, p.want)
+					return newDSNValueError(p.name, value, p.want)
 				}
 			}
 			if reservedName(key) {
@@ -693,9 +694,9 @@ func (p dsnParams) takeOwn(key, want string) (value string, ok bool, err error) 
 	delete(p, key)
 	switch {
 	case len(vs) > 1:
-		return "", false, newDSNParamError(key, strings.Join(vs, "&"), want+", given once")
+		return "", false, newDSNValueError(key, strings.Join(vs, "&"), want+", given once")
 	case vs[0] == "":
-		return "", false, newDSNParamError(key, "", want)
+		return "", false, newDSNValueError(key, "", want)
 	}
 	return vs[0], true, nil
 }
@@ -726,23 +727,37 @@ func (p dsnParams) takeBool(key string) (bool, bool, error) {
 	return b, true, nil
 }
 
-// dsnParamError is a bad value of one of our telemetry parameters. It wraps
-// ErrInvalidParam.
+// dsnParamError is a bad value of one of our telemetry parameters, or a name meant as
+// one of them. It wraps ErrInvalidParam, and telemetry.ErrInvalidConfig too for a bad
+// value of a pipeline setting (telemetry_batch_size, …), as Config.WithDSNParams does for
+// the same value.
 type dsnParamError struct {
-	name  string // the parameter
-	value string // the bad value
-	want  string // what the parameter accepts
+	name   string // the parameter
+	value  string // the bad value
+	want   string // what the parameter accepts
+	config bool   // a pipeline setting's value: wraps telemetry.ErrInvalidConfig too
 }
 
 func newDSNParamError(name, value, want string) error {
 	return &dsnParamError{name: name, value: value, want: want}
 }
 
+// newDSNValueError is the error of a bad value given to the parameter name, exactly so
+// named (empty, repeated, or not what want says).
+func newDSNValueError(name, value, want string) error {
+	return &dsnParamError{name: name, value: value, want: want, config: name != paramEnableTelemetry}
+}
+
 func (e *dsnParamError) Error() string {
 	return fmt.Sprintf("dbtelemetry: DSN parameter %s=%q: want %s", e.name, e.value, e.want)
 }
 
-func (e *dsnParamError) Unwrap() error { return ErrInvalidParam }
+func (e *dsnParamError) Unwrap() []error {
+	if e.config {
+		return []error{ErrInvalidParam, telemetry.ErrInvalidConfig}
+	}
+	return []error{ErrInvalidParam}
+}
 
 // dsnRequestError is the error the driver's ParseDSN returns for a malformed DSN (its
 // internal request error, which cannot be built from outside the driver): same text

@@ -339,6 +339,13 @@ func TestParseDSNTelemetryErrors(t *testing.T) {
 			assert.Nil(t, got)
 			assert.ErrorIs(t, err, ErrInvalidParam)
 			assert.NotErrorIs(t, err, dbsqlerr.RequestError)
+			// A pipeline setting's bad value is an invalid telemetry config too, as the
+			// same value given by an option (WithBatchSize) or to Config.WithDSNParams.
+			if tc.param == paramEnableTelemetry {
+				assert.NotErrorIs(t, err, telemetry.ErrInvalidConfig)
+			} else {
+				assert.ErrorIs(t, err, telemetry.ErrInvalidConfig)
+			}
 			value := strings.ReplaceAll(tc.value, tc.param+"=", "") // a repeated key's values, joined by &
 			assert.Equal(t, fmt.Sprintf("dbtelemetry: DSN parameter %s=%q: %s", tc.param, value, tc.want), err.Error())
 		})

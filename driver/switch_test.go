@@ -144,6 +144,9 @@ func TestBadTelemetryParamsFailOpen(t *testing.T) {
 		require.Error(t, err, p)
 		assert.True(t, errors.Is(err, driver.ErrInvalidParam), p)
 		assert.Contains(t, err.Error(), name, "the error names the parameter")
+		// A pipeline setting's bad value is an invalid config, as through WithBatchSize.
+		pipeline := strings.HasPrefix(name, "telemetry_")
+		assert.Equal(t, pipeline, errors.Is(err, telemetry.ErrInvalidConfig), p)
 	}
 }
 

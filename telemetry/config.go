@@ -61,7 +61,8 @@ const (
 
 // ErrInvalidConfig is wrapped by the errors of a configuration out of bounds: those of
 // Config.Validate and WithDSNParams, and so those of the driver's NewConnector and
-// OpenConnector for a telemetry setting out of bounds (WithBatchSize(20000)).
+// OpenConnector for a telemetry setting out of bounds, given as an option
+// (WithBatchSize(20000)) or in the DSN (telemetry_batch_size=20000).
 var ErrInvalidConfig = errors.New("telemetry: invalid config")
 
 // Config collects every tunable of the pipeline. The zero value is not useful; start from
