@@ -386,21 +386,18 @@ func paramValue(p *tcli.TSparkParameter, loc *time.Location) (v any, cast string
 		if typ != "TIMESTAMP" {
 			castTo = "TIMESTAMP"
 		}
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			return t.UTC(), castTo, nil
+		// Read as Databricks casts a STRING to it (the driver sends a time.Time in RFC
+		// 3339): with a zone, that instant; without, a wall time in the session's zone,
+		// as the session reads a TIMESTAMP literal. TIMESTAMP_NTZ is the wall time
+		// written, a zone ignored, as Spark's cast to it ignores one.
+		ts, ok := parseSparkTimestamp(s)
+		switch {
+		case !ok:
+			return bad()
+		case typ != "TIMESTAMP":
+			return ts.wall, castTo, nil
 		}
-		// Without a zone: a wall time in the session's zone, as Databricks casts it and
-		// as the session reads a TIMESTAMP literal (TIMESTAMP_NTZ stays a UTC wall time).
-		in := time.UTC
-		if loc != nil && typ == "TIMESTAMP" {
-			in = loc
-		}
-		for _, layout := range []string{"2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999", "2006-01-02"} {
-			if t, err := time.Parse(layout, s); err == nil {
-				return wallIn(t, in).UTC(), castTo, nil
-			}
-		}
-		return bad()
+		return ts.instantIn(loc), castTo, nil
 	case strings.HasPrefix(typ, "INTERVAL"):
 		text, err := intervalText(typ, s)
 		if err != nil {

@@ -212,6 +212,11 @@ func TestTimestampParameterCasts(t *testing.T) {
 		{"TIMESTAMP", "2024-01-01 07:00:00", "TIMESTAMPTZ>TIMESTAMP", time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)},
 		{"TIMESTAMP_NTZ", "2024-01-01 07:00:00", "TIMESTAMP", time.Date(2024, 1, 1, 7, 0, 0, 0, time.UTC)},
 		{"TIMESTAMP_NTZ", "2024-01-01T07:00:00Z", "TIMESTAMP", time.Date(2024, 1, 1, 7, 0, 0, 0, time.UTC)},
+		// A zone: TIMESTAMP its instant; TIMESTAMP_NTZ ignores it, as Spark's cast does.
+		{"TIMESTAMP", "2024-01-01 07:00:00+02:00", "TIMESTAMPTZ>TIMESTAMP", time.Date(2024, 1, 1, 5, 0, 0, 0, time.UTC)},
+		{"TIMESTAMP_NTZ", "2024-01-01T07:00:00+02:00", "TIMESTAMP", time.Date(2024, 1, 1, 7, 0, 0, 0, time.UTC)},
+		// Spark's short forms, in the session's zone.
+		{"TIMESTAMP", "2024-1-1 7:00", "TIMESTAMPTZ>TIMESTAMP", time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)},
 	} {
 		v, cast, err := paramValue(param("", tt.typ, s(tt.value)), ny)
 		require.NoError(t, err, "%s %s", tt.typ, tt.value)

@@ -1,0 +1,48 @@
+package warehouse_test
+
+import (
+	"testing"
+	"time"
+
+	dbsql "github.com/databricks/databricks-sql-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A timestamp string that names its zone is that instant, whatever the session's zone;
+// one without is a wall time in the session's zone; Spark's short forms (one-digit
+// fields, no seconds) are read as Databricks reads them: in a literal, a cast and a
+// parameter alike, through the driver, in a session on New York's time.
+func TestTimestampStringForms(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "timezone=America/New_York")
+	at := func(h, m int) time.Time { return time.Date(2024, 1, 1, h, m, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		text string
+		want time.Time
+	}{
+		{"2024-01-01 10:00:00+02:00", at(8, 0)},
+		{"2024-01-01T10:00:00-08:00", at(18, 0)},
+		{"2024-01-01 10:00:00Z", at(10, 0)},
+		{"2024-01-01 10:00:00 UTC+3", at(7, 0)},
+		{"2024-01-01 10:00:00 Europe/Paris", at(9, 0)},
+		{"2024-01-01 10:00:00", at(15, 0)}, // New York's wall time
+		{"2024-1-1 10:00", at(15, 0)},
+		{"2024-01-01T10", at(15, 0)},
+	} {
+		for _, expr := range []string{"TIMESTAMP '" + tc.text + "'", "CAST('" + tc.text + "' AS TIMESTAMP)", "'" + tc.text + "'::timestamp", "?"} {
+			var args []any
+			if expr == "?" {
+				args = append(args, dbsql.Parameter{Type: dbsql.SqlTimestamp, Value: tc.text})
+			}
+			var got time.Time
+			require.NoError(t, db.QueryRow("SELECT "+expr, args...).Scan(&got), "%s [%s]", expr, tc.text)
+			assert.True(t, tc.want.Equal(got), "%s [%s] = %v, want %v", expr, tc.text, got.UTC(), tc.want)
+		}
+	}
+	// A string Databricks cannot read as a timestamp is its CAST_INVALID_INPUT.
+	var got time.Time
+	err := db.QueryRow("SELECT ?", dbsql.Parameter{Type: dbsql.SqlTimestamp, Value: "2024-01-01 10:00:00 Mars/Olympus"}).Scan(&got)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "CAST_INVALID_INPUT")
+}

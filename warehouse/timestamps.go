@@ -1,0 +1,323 @@
+package warehouse
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// sparkTimestamp is a timestamp string as Spark's cast from STRING reads it: the wall
+// time written (in UTC's fields), and the zone named after it, nil when none is.
+type sparkTimestamp struct {
+	wall time.Time
+	zone *time.Location
+}
+
+// parseSparkTimestamp reads s in the forms Databricks' TIMESTAMP type takes (a literal
+// or a string cast to it): [+]yyyy[-[m]m[-[d]d]], then after a space or a 'T'
+// [h]h[:[m]m[:[s]s[.fraction]]], then a zone: Z, UTC, GMT or UT (each alone or with an
+// offset), an offset +|-[h]h[:mm[:ss]] or +|-hhmm, or a region (Europe/Paris), maybe
+// after a space. Surrounding blanks are ignored. Years are 0001 to 9999, as DuckDB's.
+func parseSparkTimestamp(s string) (sparkTimestamp, bool) {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(s, "+")
+	p := tsParser{s: s}
+	year, ok := p.digits(4, 4)
+	if !ok || year == 0 {
+		return sparkTimestamp{}, false
+	}
+	month, day := 1, 1
+	if p.take('-') {
+		if month, ok = p.digits(1, 2); !ok {
+			return sparkTimestamp{}, false
+		}
+		if p.take('-') {
+			if day, ok = p.digits(1, 2); !ok {
+				return sparkTimestamp{}, false
+			}
+		}
+	}
+	var hour, minute, sec, nanos int
+	if p.i < len(s) && (s[p.i] == ' ' || s[p.i] == 'T') && p.i+1 < len(s) && isDigit(s[p.i+1]) {
+		p.i++
+		hour, _ = p.digits(1, 2)
+		if p.take(':') {
+			if minute, ok = p.digits(1, 2); !ok {
+				return sparkTimestamp{}, false
+			}
+			if p.take(':') {
+				if sec, ok = p.digits(1, 2); !ok {
+					return sparkTimestamp{}, false
+				}
+				if p.take('.') {
+					start := p.i
+					frac, ok := p.digits(1, 9)
+					if !ok {
+						return sparkTimestamp{}, false
+					}
+					for n := p.i - start; n < 9; n++ {
+						frac *= 10
+					}
+					nanos = frac
+				}
+			}
+		}
+	}
+	if month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 {
+		return sparkTimestamp{}, false
+	}
+	wall := time.Date(year, time.Month(month), day, hour, minute, sec, nanos, time.UTC)
+	if wall.Day() != day { // 2023-02-30 rolled over
+		return sparkTimestamp{}, false
+	}
+	rest := strings.TrimLeft(s[p.i:], " ")
+	if rest == "" {
+		return sparkTimestamp{wall: wall}, true
+	}
+	zone, ok := sparkZone(rest)
+	if !ok {
+		return sparkTimestamp{}, false
+	}
+	return sparkTimestamp{wall: wall, zone: zone}, true
+}
+
+// sparkZone reads a zone as a timestamp string names it (see parseSparkTimestamp).
+func sparkZone(z string) (*time.Location, bool) {
+	upper := strings.ToUpper(z)
+	for _, prefix := range [...]string{"UTC", "GMT", "UT", "Z"} {
+		if !strings.HasPrefix(upper, prefix) {
+			continue
+		}
+		rest := z[len(prefix):]
+		switch {
+		case rest == "":
+			return time.UTC, true
+		case prefix != "Z" && (rest[0] == '+' || rest[0] == '-'):
+			return sparkOffset(rest)
+		}
+	}
+	if z[0] == '+' || z[0] == '-' {
+		return sparkOffset(z)
+	}
+	if strings.ContainsAny(z, " \t'\\") || strings.EqualFold(z, "Local") {
+		return nil, false
+	}
+	loc, err := time.LoadLocation(z)
+	if err != nil {
+		return nil, false
+	}
+	return loc, true
+}
+
+// sparkOffset reads +|-[h]h[:mm[:ss]] or +|-hh[mm[ss]], up to 18 hours.
+func sparkOffset(z string) (*time.Location, bool) {
+	sign := 1
+	if z[0] == '-' {
+		sign = -1
+	}
+	p := tsParser{s: z, i: 1}
+	var h, m, sec int
+	var ok bool
+	if strings.IndexByte(z, ':') >= 0 {
+		if h, ok = p.digits(1, 2); !ok {
+			return nil, false
+		}
+		if p.take(':') {
+			if m, ok = p.digits(2, 2); !ok {
+				return nil, false
+			}
+			if p.take(':') {
+				if sec, ok = p.digits(2, 2); !ok {
+					return nil, false
+				}
+			}
+		}
+	} else {
+		switch n := len(z) - 1; n {
+		case 1, 2:
+			h, ok = p.digits(n, n)
+		case 4:
+			h, ok = p.digits(2, 2)
+			m, _ = p.digits(2, 2)
+		case 6:
+			h, ok = p.digits(2, 2)
+			m, _ = p.digits(2, 2)
+			sec, _ = p.digits(2, 2)
+		}
+		if !ok {
+			return nil, false
+		}
+	}
+	if p.i != len(z) || h > 18 || m > 59 || sec > 59 {
+		return nil, false
+	}
+	return time.FixedZone("", sign*(h*3600+m*60+sec)), true
+}
+
+// tsParser steps through a timestamp string.
+type tsParser struct {
+	s string
+	i int
+}
+
+// digits reads min to max decimal digits.
+func (p *tsParser) digits(minN, maxN int) (int, bool) {
+	start := p.i
+	for p.i < len(p.s) && p.i-start < maxN && isDigit(p.s[p.i]) {
+		p.i++
+	}
+	if p.i-start < minN {
+		return 0, false
+	}
+	n, err := strconv.Atoi(p.s[start:p.i])
+	return n, err == nil
+}
+
+// take steps over c when it comes next.
+func (p *tsParser) take(c byte) bool {
+	if p.i < len(p.s) && p.s[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// instantIn is the instant t stands for when its zone is missing and the session's is
+// loc (nil: UTC).
+func (t sparkTimestamp) instantIn(loc *time.Location) time.Time {
+	switch {
+	case t.zone != nil:
+		loc = t.zone
+	case loc == nil:
+		loc = time.UTC
+	}
+	return wallIn(t.wall, loc).UTC()
+}
+
+// rewriteTimestampLiterals rewrites the TIMESTAMP literals of stmt (TIMESTAMP '…',
+// CAST('…' AS TIMESTAMP), '…'::TIMESTAMP) that DuckDB would misread: one that names its
+// zone becomes that instant (DuckDB's cast drops the offset and keeps the wall time
+// written), and one in a form of Spark's that DuckDB does not take (one-digit fields, no
+// seconds) is written out in full. A literal Spark's forms do not cover is left to DuckDB.
+// Strings and comments elsewhere are left alone.
+func rewriteTimestampLiterals(stmt string) string {
+	if !containsFoldASCII(stmt, "timestamp") {
+		return stmt
+	}
+	var b strings.Builder
+	last := 0 // stmt[:last] is written
+	for i := 0; i < len(stmt); i++ {
+		j := skipNoise(stmt, i)
+		if j == i {
+			continue
+		}
+		if stmt[i] != '\'' || j-i < 2 || stmt[j-1] != '\'' {
+			i = j - 1
+			continue
+		}
+		text := stmt[i+1 : j-1]
+		start, end, with := timestampLiteral(stmt, i, j, text)
+		if with != "" {
+			b.WriteString(stmt[last:start])
+			b.WriteString(with)
+			last = end
+		}
+		i = j - 1
+	}
+	if last == 0 {
+		return stmt
+	}
+	b.WriteString(stmt[last:])
+	return b.String()
+}
+
+// timestampLiteral decides on the string stmt[i:j] (quotes included, text inside): when
+// it is a TIMESTAMP literal to rewrite, the span to replace and what replaces it.
+func timestampLiteral(stmt string, i, j int, text string) (start, end int, with string) {
+	if strings.ContainsAny(text, `'\`) {
+		return 0, 0, ""
+	}
+	typed := false // TIMESTAMP '…'
+	k := i
+	for k > 0 && isBlank(stmt[k-1]) {
+		k--
+	}
+	if w := k - len("timestamp"); w >= 0 && strings.EqualFold(stmt[w:k], "timestamp") && (w == 0 || !isIdentPart(stmt[w-1]) && stmt[w-1] != '.' && stmt[w-1] != '"' && stmt[w-1] != '`') {
+		typed, start = true, w
+	}
+	if !typed && !castToTimestamp(stmt, i, j) {
+		return 0, 0, ""
+	}
+	ts, ok := parseSparkTimestamp(text)
+	if !ok {
+		return 0, 0, ""
+	}
+	if ts.zone == nil {
+		full := ts.wall.Format("2006-01-02 15:04:05.999999999")
+		if full == text {
+			return 0, 0, ""
+		}
+		if typed {
+			return start, j, "TIMESTAMP '" + full + "'"
+		}
+		return i, j, "'" + full + "'"
+	}
+	instant := "TIMESTAMPTZ '" + ts.instantIn(nil).Format("2006-01-02 15:04:05.999999999") + "+00'"
+	if typed {
+		return start, j, "CAST(" + instant + " AS TIMESTAMP)"
+	}
+	return i, j, "(" + instant + ")"
+}
+
+// castToTimestamp reports whether the string stmt[i:j] is cast to TIMESTAMP: followed
+// by "::TIMESTAMP", or the operand of CAST(… AS TIMESTAMP) (TRY_CAST too).
+func castToTimestamp(stmt string, i, j int) bool {
+	after := strings.TrimLeft(stmt[j:], " \t\r\n")
+	target := ""
+	switch {
+	case strings.HasPrefix(after, "::"):
+		target = strings.TrimLeft(after[2:], " \t\r\n")
+	case len(after) > 2 && strings.EqualFold(after[:2], "AS") && isBlank(after[2]):
+		k := i
+		for k > 0 && isBlank(stmt[k-1]) {
+			k--
+		}
+		if k == 0 || stmt[k-1] != '(' {
+			return false
+		}
+		k--
+		for k > 0 && isBlank(stmt[k-1]) {
+			k--
+		}
+		w := k
+		for w > 0 && isIdentPart(stmt[w-1]) {
+			w--
+		}
+		if fn := stmt[w:k]; !strings.EqualFold(fn, "cast") && !strings.EqualFold(fn, "try_cast") {
+			return false
+		}
+		target = strings.TrimLeft(after[2:], " \t\r\n")
+		rest := strings.TrimLeft(target[min(len("timestamp"), len(target)):], " \t\r\n")
+		if !strings.HasPrefix(rest, ")") {
+			return false
+		}
+	default:
+		return false
+	}
+	n := len("timestamp")
+	return len(target) >= n && strings.EqualFold(target[:n], "timestamp") && (len(target) == n || !isIdentPart(target[n]))
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// containsFoldASCII reports whether s contains the lower-case ASCII word, in any case.
+func containsFoldASCII(s, word string) bool {
+	for i := 0; i+len(word) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(word)], word) {
+			return true
+		}
+	}
+	return false
+}
