@@ -321,8 +321,26 @@ func newColumn(name, dbType string, opts encodeOptions) column {
 			})
 		}
 	case base == "HUGEINT" || base == "UHUGEINT" || base == "UBIGINT" || base == "BIGNUM" || base == "VARINT":
+		// Described as the DECIMAL(38,0) Databricks would give them (SUM of a BIGINT is
+		// a HUGEINT in DuckDB), and sent as such: a string, or decimal128 when the client
+		// asked for Arrow decimals. A value of more than 38 digits, which Databricks'
+		// arithmetic would have refused, fails the statement then.
 		c.quals = map[string]*tcli.TTypeQualifierValue{"precision": {I32Value: ptr(int32(38))}, "scale": {I32Value: ptr(int32(0))}}
-		set(tcli.TTypeId_DECIMAL_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.zones()))
+		if opts.decimalAsArrow {
+			set(tcli.TTypeId_DECIMAL_TYPE, &arrow.Decimal128Type{Precision: 38, Scale: 0}, func(b array.Builder, v any) error {
+				n, ok := bigIntOf(v)
+				if !ok {
+					return typeErr(v, base)
+				}
+				if n.CmpAbs(maxDecimal38) > 0 {
+					return &decimalRangeError{precision: 38, scale: 0}
+				}
+				b.(*array.Decimal128Builder).Append(decimal128.FromBigInt(n))
+				return nil
+			})
+		} else {
+			set(tcli.TTypeId_DECIMAL_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.zones()))
+		}
 	case base == "VARCHAR" || strings.HasPrefix(base, "ENUM"):
 		set(tcli.TTypeId_STRING_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.zones()))
 	case base == "BLOB":
@@ -375,6 +393,25 @@ func newColumn(name, dbType string, opts encodeOptions) column {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// maxDecimal38 is the largest magnitude of a DECIMAL(38,0): 38 nines.
+var maxDecimal38 = new(big.Int).Sub(new(big.Int).Exp(big.NewInt(10), big.NewInt(38), nil), big.NewInt(1))
+
+// bigIntOf is an integer value of DuckDB's as a big.Int: a HUGEINT's or a BIGNUM's
+// (*big.Int), an UBIGINT's (uint64), or one DuckDB hands over as its decimal text.
+func bigIntOf(v any) (*big.Int, bool) {
+	switch x := v.(type) {
+	case *big.Int:
+		return x, true
+	case uint64:
+		return new(big.Int).SetUint64(x), true
+	case int64:
+		return big.NewInt(x), true
+	case string:
+		return new(big.Int).SetString(x, 10)
+	}
+	return nil, false
+}
 
 func typeErr(v any, dbType string) error {
 	return fmt.Errorf("unexpected %T for %s", v, dbType)

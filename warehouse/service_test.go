@@ -122,18 +122,23 @@ func TestFailedDirectResultsCloseTheStatement(t *testing.T) {
 
 // With useArrowNativeDecimal the driver asks for DECIMAL as Arrow decimal128: its Arrow
 // batches (rows.GetArrowBatches) carry decimal128 with the column's precision and scale
-// and the exact value, wide ones included; without it, DECIMAL is a string column.
+// and the exact value, wide ones included; without it, DECIMAL is a string column. A
+// huge or unsigned integer (SUM of a BIGINT is DuckDB's HUGEINT) is the DECIMAL(38,0)
+// its column type says, in both.
 func TestNativeDecimalArrowBatches(t *testing.T) {
 	srv := start(t)
-	const q = "SELECT CAST(12345.678 AS DECIMAL(10,3)) AS a, CAST('-12345678901234567890.120' AS DECIMAL(38,3)) AS b"
+	const q = "SELECT CAST(12345.678 AS DECIMAL(10,3)) AS a, CAST('-12345678901234567890.120' AS DECIMAL(38,3)) AS b, " +
+		"CAST('-99999999999999999999999999999999999999' AS HUGEINT) AS c, CAST(18446744073709551615 AS UBIGINT) AS d"
+	dec38 := &arrow.Decimal128Type{Precision: 38, Scale: 0}
+	str := arrow.BinaryTypes.String
 	for _, tc := range []struct {
 		params string
 		want   []arrow.DataType
 		values []string // a decimal128 column's unscaled value
 	}{
-		{"useArrowNativeDecimal=true", []arrow.DataType{&arrow.Decimal128Type{Precision: 10, Scale: 3}, &arrow.Decimal128Type{Precision: 38, Scale: 3}},
-			[]string{"12345678", "-12345678901234567890120"}},
-		{"", []arrow.DataType{arrow.BinaryTypes.String, arrow.BinaryTypes.String}, []string{"12345.678", "-12345678901234567890.120"}},
+		{"useArrowNativeDecimal=true", []arrow.DataType{&arrow.Decimal128Type{Precision: 10, Scale: 3}, &arrow.Decimal128Type{Precision: 38, Scale: 3}, dec38, dec38},
+			[]string{"12345678", "-12345678901234567890120", "-99999999999999999999999999999999999999", "18446744073709551615"}},
+		{"", []arrow.DataType{str, str, str, str}, []string{"12345.678", "-12345678901234567890.120", "-99999999999999999999999999999999999999", "18446744073709551615"}},
 	} {
 		t.Run(tc.params, func(t *testing.T) {
 			db := open(t, srv, tc.params)
@@ -144,11 +149,18 @@ func TestNativeDecimalArrowBatches(t *testing.T) {
 			rows, err := conn.QueryContext(ctx, q)
 			require.NoError(t, err)
 			defer rows.Close()
-			var a, b string
+			cts, err := rows.ColumnTypes()
+			require.NoError(t, err)
+			for _, ct := range cts {
+				assert.Equal(t, "DECIMAL", ct.DatabaseTypeName(), ct.Name())
+			}
+			var a, b, c, d string
 			require.True(t, rows.Next())
-			require.NoError(t, rows.Scan(&a, &b))
+			require.NoError(t, rows.Scan(&a, &b, &c, &d))
 			assert.Equal(t, "12345.678", a)
 			assert.Equal(t, "-12345678901234567890.120", b)
+			assert.Equal(t, "-99999999999999999999999999999999999999", c)
+			assert.Equal(t, "18446744073709551615", d)
 			require.NoError(t, rows.Close())
 
 			// The Arrow batches, as a client of the driver's rows.Rows reads them.
@@ -187,7 +199,7 @@ func TestNativeDecimalArrowBatches(t *testing.T) {
 				return nil
 			})
 			require.NoError(t, err)
-			require.Len(t, types, 2)
+			require.Len(t, types, 4)
 			for i := range types {
 				assert.True(t, arrow.TypeEqual(tc.want[i], types[i]), "column %d: %s, want %s", i, types[i], tc.want[i])
 			}
@@ -377,4 +389,19 @@ func TestDatabricksDefaultNamespace(t *testing.T) {
 
 	err = open(t, srv, "catalog=nosuch&schema=default").Ping()
 	require.Error(t, err)
+}
+
+// A huge integer of more than 38 digits has no DECIMAL(38,0) form: sent as a string it
+// reads whole, but asked for as Arrow decimals it fails the statement, as Databricks'
+// arithmetic would have failed it.
+func TestHugeIntBeyondDecimal38(t *testing.T) {
+	srv := start(t)
+	const q = "SELECT CAST('170141183460469231731687303715884105727' AS HUGEINT) AS v"
+	var s string
+	require.NoError(t, open(t, srv, "").QueryRow(q).Scan(&s))
+	assert.Equal(t, "170141183460469231731687303715884105727", s)
+	err := open(t, srv, "useArrowNativeDecimal=true").QueryRow(q).Scan(&s)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "[NUMERIC_VALUE_OUT_OF_RANGE] A value cannot be represented as Decimal(38, 0). SQLSTATE: 22003")
+	assert.NotContains(t, err.Error(), "170141183460469231731687303715884105727", "the value is the caller's data")
 }

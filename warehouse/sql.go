@@ -429,6 +429,15 @@ func (e *overflowError) Error() string {
 	return fmt.Sprintf("The value of a parameter of the type \"STRING\" cannot be cast to \"%s\" due to an overflow.", e.typ)
 }
 
+// decimalRangeError is a value too wide for the DECIMAL its column is sent as, which
+// Databricks reports as NUMERIC_VALUE_OUT_OF_RANGE. The value is not repeated: it is the
+// caller's data.
+type decimalRangeError struct{ precision, scale int }
+
+func (e *decimalRangeError) Error() string {
+	return fmt.Sprintf("A value cannot be represented as Decimal(%d, %d).", e.precision, e.scale)
+}
+
 // castInputError is a parameter whose value its type cannot read ('abc' as an INT),
 // which Databricks reports as CAST_INVALID_INPUT: every marker has its value, so it is no
 // UNBOUND_SQL_PARAMETER. The value is not repeated: it is the caller's data.
@@ -527,6 +536,10 @@ func mapError(err error) sqlError {
 	var ce *castInputError
 	if errors.As(err, &ce) {
 		return sqlError{state: "22018", class: "CAST_INVALID_INPUT", message: ce.Error()}
+	}
+	var re *decimalRangeError
+	if errors.As(err, &re) {
+		return sqlError{state: "22003", class: "NUMERIC_VALUE_OUT_OF_RANGE", message: re.Error()}
 	}
 	var ze *zoneError
 	if errors.As(err, &ze) {
