@@ -438,7 +438,7 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 	if err != nil {
 		return &paramError{err}
 	}
-	query = rewriteTimestampLiterals(query)
+	query = rewriteBareDecimal(rewriteTimestampLiterals(query))
 	kind, verb := classify(query)
 	var zone *time.Location // what a SET of the time zone sets, once DuckDB took it
 	if verb == "SET" {

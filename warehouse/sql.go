@@ -599,8 +599,12 @@ func mapError(err error) sqlError {
 			break
 		}
 		e.state, e.class = "22018", "CAST_INVALID_INPUT"
-		if strings.Contains(lower, "out of range") {
+		switch {
+		case strings.Contains(lower, "out of range"):
 			e.state, e.class = "22003", "CAST_OVERFLOW"
+		case strings.Contains(lower, "could not cast value") && strings.Contains(lower, " to decimal("):
+			// A number too wide for the DECIMAL it is cast to (DuckDB names no string so).
+			e.state, e.class = "22003", "NUMERIC_VALUE_OUT_OF_RANGE"
 		}
 	case duckdb.ErrorTypeOutOfRange:
 		e.state, e.class = "22003", "NUMERIC_VALUE_OUT_OF_RANGE"

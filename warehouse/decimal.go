@@ -1,0 +1,115 @@
+package warehouse
+
+import "strings"
+
+// defaultDecimal is what a DECIMAL (NUMERIC, DEC) without a precision is on Databricks:
+// DECIMAL(10,0). DuckDB's is DECIMAL(18,3).
+const defaultDecimal = "DECIMAL(10,0)"
+
+// sqlToken is one token of a statement, as rewriteBareDecimal reads it: a word (an
+// identifier or a keyword, upper-cased), a quoted name, or a punctuation mark.
+type sqlToken struct {
+	word   string // upper-cased, when a word
+	quoted bool   // a quoted name ("a b", `a b`)
+	punct  string // "(", ")", ",", "::" or another single mark
+}
+
+// rewriteBareDecimal writes a DECIMAL, NUMERIC or DEC type given without a precision as
+// Databricks reads it, DECIMAL(10,0), where the word names a type: after "::", after the
+// AS of a CAST or TRY_CAST, and in a CREATE or ALTER statement after a column's name (or
+// after TYPE). Elsewhere (a name, an alias, a string, a comment) it stays.
+func rewriteBareDecimal(stmt string) string {
+	if !containsFoldASCII(stmt, "dec") && !containsFoldASCII(stmt, "numeric") {
+		return stmt
+	}
+	verb := strings.ToUpper(firstKeyword(stmt))
+	ddl := verb == "CREATE" || verb == "ALTER"
+	var (
+		b            strings.Builder
+		last         int // stmt[:last] is written
+		prev1, prev2 sqlToken
+		openers      []string // the word before each open '(' ("" when none)
+	)
+	push := func(t sqlToken) { prev2, prev1 = prev1, t }
+	for i := 0; i < len(stmt); i++ {
+		c := stmt[i]
+		if j := skipNoise(stmt, i); j > i {
+			if c == '"' || c == '`' {
+				push(sqlToken{quoted: true})
+			} else if c == '\'' || c == '$' {
+				push(sqlToken{punct: "'"})
+			}
+			i = j - 1
+			continue
+		}
+		switch {
+		case isBlank(c):
+		case isIdentStart(c):
+			j := i
+			for j < len(stmt) && isIdentPart(stmt[j]) {
+				j++
+			}
+			w := strings.ToUpper(stmt[i:j])
+			if (w == "DECIMAL" || w == "NUMERIC" || w == "DEC") && !nextIs(stmt, j, '(') &&
+				decimalTypePosition(prev1, prev2, openers, ddl) {
+				b.WriteString(stmt[last:i])
+				b.WriteString(defaultDecimal)
+				last = j
+			}
+			push(sqlToken{word: w})
+			i = j - 1
+		case c == '(':
+			openers = append(openers, prev1.word)
+			push(sqlToken{punct: "("})
+		case c == ')':
+			if len(openers) > 0 {
+				openers = openers[:len(openers)-1]
+			}
+			push(sqlToken{punct: ")"})
+		case c == ':' && i+1 < len(stmt) && stmt[i+1] == ':':
+			push(sqlToken{punct: "::"})
+			i++
+		default:
+			push(sqlToken{punct: string(c)})
+		}
+	}
+	if last == 0 {
+		return stmt
+	}
+	b.WriteString(stmt[last:])
+	return b.String()
+}
+
+// decimalTypePosition reports whether a word after the tokens prev2, prev1 stands where
+// a type is named (see rewriteBareDecimal); openers are the open parentheses' words.
+func decimalTypePosition(prev1, prev2 sqlToken, openers []string, ddl bool) bool {
+	switch {
+	case prev1.punct == "::":
+		return true
+	case prev1.word == "AS":
+		if len(openers) == 0 {
+			return false
+		}
+		fn := openers[len(openers)-1]
+		return fn == "CAST" || fn == "TRY_CAST"
+	case !ddl:
+		return false
+	case prev1.word == "TYPE":
+		return true
+	case prev1.word != "" && !sqlKeywordBeforeType[prev1.word] || prev1.quoted:
+		// A column's name, after "(" or "," of a column list, or after ADD [COLUMN].
+		return prev2.punct == "(" || prev2.punct == "," || prev2.word == "COLUMN" || prev2.word == "ADD"
+	}
+	return false
+}
+
+// sqlKeywordBeforeType are words after which a DECIMAL is no type in a column list.
+var sqlKeywordBeforeType = map[string]bool{"AS": true, "SELECT": true, "FROM": true, "BY": true, "ON": true}
+
+// nextIs reports whether the first character after the blanks at s[j:] is c.
+func nextIs(s string, j int, c byte) bool {
+	for j < len(s) && isBlank(s[j]) {
+		j++
+	}
+	return j < len(s) && s[j] == c
+}
