@@ -36,6 +36,9 @@ type session struct {
 	// `timezone` names when Go can load it (as the driver loads it), else UTC. A SET of
 	// the time zone does not change it.
 	show *time.Location
+	// timeout is the session's STATEMENT_TIMEOUT (configuration `statement_timeout`, then
+	// what a SET of it said), 0 for none. Guarded by mu.
+	timeout time.Duration
 
 	mu     sync.Mutex // one statement at a time on conn
 	closed bool
@@ -126,6 +129,10 @@ func (v *service) OpenSession(ctx context.Context, req *tcli.TOpenSessionReq) (*
 	if err == nil {
 		_, err = conn.ExecContext(ctx, setZone)
 	}
+	var timeout time.Duration
+	if err == nil {
+		timeout, err = sessionStatementTimeout(req.GetConfiguration())
+	}
 	if err != nil {
 		_ = conn.Close()
 		resp.Status = errStatus(tcli.TStatusCode_ERROR_STATUS, "cannot prepare the session: "+err.Error())
@@ -153,11 +160,12 @@ func (v *service) OpenSession(ctx context.Context, req *tcli.TOpenSessionReq) (*
 	}
 	guid := newGUID()
 	sess := &session{
-		id:     guidString(guid),
-		handle: &tcli.TSessionHandle{SessionId: &tcli.THandleIdentifier{GUID: guid, Secret: newGUID()}},
-		conn:   conn,
-		loc:    loc,
-		show:   driverZone(req.GetConfiguration()),
+		id:      guidString(guid),
+		handle:  &tcli.TSessionHandle{SessionId: &tcli.THandleIdentifier{GUID: guid, Secret: newGUID()}},
+		conn:    conn,
+		loc:     loc,
+		show:    driverZone(req.GetConfiguration()),
+		timeout: timeout,
 	}
 	sess.used.Store(time.Now().UnixNano())
 	s.mu.Lock()
@@ -381,9 +389,10 @@ func (s *Server) run(op *operation) {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	ctx := op.ctx
-	if op.timeout > 0 {
+	limit := statementLimit(op.timeout, sess.timeout)
+	if limit > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, op.timeout)
+		ctx, cancel = context.WithTimeout(ctx, limit)
 		defer cancel()
 	}
 	err := func() error {
@@ -399,7 +408,7 @@ func (s *Server) run(op *operation) {
 		switch {
 		case errors.Is(ctx.Err(), context.DeadlineExceeded) && op.ctx.Err() == nil:
 			op.state = tcli.TOperationState_TIMEDOUT_STATE
-			op.failure = &sqlError{state: "HYT00", class: "QUERY_TIMEOUT", message: fmt.Sprintf("the statement exceeded its timeout of %s", op.timeout)}
+			op.failure = &sqlError{state: "HYT00", class: "QUERY_TIMEOUT", message: fmt.Sprintf("the statement exceeded its timeout of %s", limit)}
 		case op.ctx.Err() != nil:
 			op.state = tcli.TOperationState_CANCELED_STATE
 		default:
@@ -440,7 +449,8 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 	}
 	query = rewriteBareDecimal(rewriteTimestampLiterals(query))
 	kind, verb := classify(query)
-	var zone *time.Location // what a SET of the time zone sets, once DuckDB took it
+	var zone *time.Location      // what a SET of the time zone sets, once DuckDB took it
+	timeout := time.Duration(-1) // what a SET of STATEMENT_TIMEOUT sets (-1: none)
 	if verb == "SET" {
 		bare := withoutComments(query)
 		if q, ok := ansiModeStatement(bare); ok {
@@ -451,6 +461,14 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 				return &zoneError{zone: name}
 			}
 			query, zone = set, loc
+		} else if name, value, ok := confSet(bare); ok {
+			if err := checkConf(name, value); err != nil {
+				return err
+			}
+			if name == "statement_timeout" {
+				timeout, _ = parseStatementTimeout(value)
+			}
+			query = "SELECT 1 WHERE false" // taken; nothing for DuckDB to do
 		}
 	}
 	var voids []bool
@@ -463,6 +481,9 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 	}
 	if zone != nil {
 		op.sess.loc = zone
+	}
+	if timeout >= 0 {
+		op.sess.timeout = timeout
 	}
 	op.encodeOps.loc, op.encodeOps.show = op.sess.loc, op.sess.show // run holds the session's lock
 	switch kind {

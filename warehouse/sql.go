@@ -541,6 +541,10 @@ func mapError(err error) sqlError {
 	if errors.As(err, &re) {
 		return sqlError{state: "22003", class: "NUMERIC_VALUE_OUT_OF_RANGE", message: re.Error()}
 	}
+	var cfe *confError
+	if errors.As(err, &cfe) {
+		return sqlError{state: "22022", class: "INVALID_CONF_VALUE", message: cfe.Error()}
+	}
 	var ze *zoneError
 	if errors.As(err, &ze) {
 		return sqlError{state: "22022", class: "INVALID_CONF_VALUE.TIME_ZONE", message: ze.Error()}

@@ -1,0 +1,71 @@
+package warehouse_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dbtelemetry/dbtelemetry/warehouse"
+)
+
+// Databricks SQL's configuration parameters can be SET in a session: STATEMENT_TIMEOUT
+// is applied (a statement running longer times out, as with the driver's own timeout),
+// the others (a result cache, Photon, …) are taken; a value Databricks refuses is its
+// INVALID_CONF_VALUE.
+func TestSetConfigurationParameters(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	ctx := ctxTimeout(t, 30*time.Second)
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	for _, set := range []string{
+		"SET use_cached_result = false", "SET USE_CACHED_RESULT = TRUE;", "SET enable_photon = 'true'",
+		"SET legacy_time_parser_policy = corrected", "SET query_tags = 'team:etl,env:dev'",
+		"SET max_file_partition_bytes = 64m", "SET statement_timeout = 172800",
+	} {
+		_, err := conn.ExecContext(ctx, set)
+		assert.NoError(t, err, set)
+	}
+	for _, set := range []string{
+		"SET use_cached_result = maybe", "SET statement_timeout = -1", "SET statement_timeout = 172801",
+		"SET statement_timeout = 1.5", "SET legacy_time_parser_policy = strict",
+	} {
+		_, err := conn.ExecContext(ctx, set)
+		require.Error(t, err, set)
+		sqlState("22022")(t, err)
+		assert.Contains(t, err.Error(), "[INVALID_CONF_VALUE]", set)
+	}
+
+	_, err = conn.ExecContext(ctx, "SET statement_timeout = 1")
+	require.NoError(t, err)
+	started := time.Now()
+	_, err = conn.ExecContext(ctx, "SELECT wait_ms(5000)")
+	require.Error(t, err)
+	sqlState("HYT00")(t, err)
+	assert.Less(t, time.Since(started), 4*time.Second, "ended by the session's timeout")
+	assert.Equal(t, warehouse.StateTimedOut, findStatement(t, srv, "SELECT wait_ms(5000)").State)
+
+	_, err = conn.ExecContext(ctx, "SET statement_timeout = 0") // none
+	require.NoError(t, err)
+	_, err = conn.ExecContext(ctx, "SELECT wait_ms(1500)")
+	assert.NoError(t, err)
+}
+
+// STATEMENT_TIMEOUT given as a session parameter in the DSN applies from the session's
+// start; a value Databricks refuses fails the session.
+func TestStatementTimeoutSessionParameter(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "statement_timeout=1")
+	_, err := db.ExecContext(ctxTimeout(t, 30*time.Second), "SELECT wait_ms(5000)")
+	require.Error(t, err)
+	sqlState("HYT00")(t, err)
+
+	bad := open(t, srv, "statement_timeout=forever")
+	err = bad.PingContext(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"STATEMENT_TIMEOUT" is invalid`)
+}
