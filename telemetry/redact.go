@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -44,7 +45,7 @@ var (
 	// runs to the end of the message: Spark puts it last, and the command may itself hold
 	// blank lines, so no earlier end is safe. Any case: a log pipeline may lower-case
 	// the message before the driver's caller sees it.
-	sqlBlockRe = regexp.MustCompile(`(?is)(==\s*SQL\b[^\n]*?==).*`)
+	sqlBlockRe = regexp.MustCompile(`(?is)(==\s*SQL(?:\s*\([^\n]*?\)|\s+of\s[^\n]*?)?\s*==).*`)
 	// The row a Delta constraint rejected, column by column, values bare:
 	// "CHECK constraint c (x > 0) violated by row with values:\n - name : Alice\n - x : -1".
 	rowValuesRe = regexp.MustCompile(`(?is)(\bviolated by row with values:).*`)
@@ -81,8 +82,11 @@ var (
 	// A secret that prose names before it, without '=' or ':' ("the access token
 	// Zq8v…", "invalid password hunter2…", "API key 0123…"); redactProseSecret keeps a
 	// word that does not read as a generated value ("token type", "password for").
-	proseSecretRe = regexp.MustCompile(`(?i)\b((?:password|passwd|secret|token|credential|api[ _-]?key|apikey|signature)s?(?:\s|\x{00A0})+)([A-Za-z0-9._~+/=\-]{8,})`)
-	jwtRe         = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)
+	// The name may be a compound ("client_secret", "accessToken"); a value in typographic
+	// quotes goes whatever it holds.
+	proseSecretRe = regexp.MustCompile(`(?i)\b([A-Za-z0-9_\-]*?(?:password|passwd|secret|token|credential|api[ _-]?key|apikey|signature)s?(?:\s|\x{00A0})+)` +
+		`([A-Za-z0-9._~+/=\-]{8,}|\x{201C}[^\x{201D}\n]*\x{201D}|\x{2018}[^\x{2019}\n]*\x{2019}|\x{00AB}[^\x{00BB}\n]*\x{00BB}|\x{201E}[^\x{201C}\x{201D}\n]*[\x{201C}\x{201D}]|\x{300C}[^\x{300D}\n]*\x{300D})`)
+	jwtRe = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)
 	// Databricks tokens (PAT dapi…, dkea…, OAuth secrets dose…, dsapi…; also upper-cased,
 	// as a message upper-cased whole prints them, but not in mixed case: doSendRequest… is
 	// a function's name) and AWS key ids.
@@ -175,10 +179,13 @@ func bareValue(pattern string, need ...string) redactRule {
 //     string) and k=v form, also escaped: k%3Dv in a query percent-encoded inside another
 //     URL's (k%253Dv when encoded twice), k\u003dv and k\x3dv, and a key after an
 //     escaped '&' (%26sig=, %2526sig=, \u0026sig=, \x26sig=), or after a full-width '＝' or
-//     '：'; a value in typographic quotes (“…”, ‘…’, „…“, «…», 「…」, 『…』) goes whole, to
-//     its line's end when unclosed; a Cookie or Set-Cookie header's list goes whole, and a
-//     web session's id (;jsessionid=…, PHPSESSID); and the word after a secret's name in
-//     prose ("the access token Zq8v…", "API key 0123…") when it holds a letter and a digit;
+//     '：', with no-break or ideographic spaces around a separator too; a key in
+//     typographic quotes (“password”: …), and a value in them (“…”, ‘…’, „…“, ‚…‘, «…»,
+//     »…«, ‹…›, 「…」, 『…』, ＂…＂) goes whole, to its line's end when unclosed; a Cookie or
+//     Set-Cookie header's list goes whole, and a web session's id (;jsessionid=…,
+//     PHPSESSID); and the word after a secret's name in prose ("the access token Zq8v…",
+//     "invalid client_secret …", "API key 0123…") when it holds a letter and a digit, or
+//     when typographic quotes hold it;
 //   - the body of a private key's PEM block;
 //   - URL userinfo (and user:secret@host without a scheme) and URL query strings and
 //     fragments (pre-signed CloudFetch links carry their signature there), an URL's path
@@ -301,8 +308,11 @@ func redactKVSecrets(s string) string {
 			escaped = true
 		}
 		k := i
-		for k > last && isSpace(s[k-1]) {
-			k--
+		for n := spaceBefore(s[last:k]); n > 0; n = spaceBefore(s[last:k]) {
+			k -= n
+		}
+		if n := closingTypographic(s[last:k]); n > 0 {
+			k -= n // a key a word processor quoted: “password”: …
 		}
 		ks := k
 		for ks > last && isKeyByte(s[ks-1]) {
@@ -313,8 +323,8 @@ func redactKVSecrets(s string) string {
 			continue
 		}
 		v := i + sep
-		for v < len(s) && isSpace(s[v]) {
-			v++
+		for n := spaceAt(s[v:]); n > 0; n = spaceAt(s[v:]) {
+			v += n
 		}
 		end := v
 		switch {
@@ -322,7 +332,7 @@ func redactKVSecrets(s string) string {
 			end = v + len(Redacted) // redacted on a first pass
 		case colon && isCookieHeader(s[ks:k]):
 			end = cookiesEnd(s, v)
-		case typographicQuote(s[v:]) != "":
+		case isTypographicOpen(s[v:]):
 			end = typographicEnd(s, v)
 		case v < len(s) && (s[v] == '\'' || s[v] == '"'):
 			end = quotedEnd(s, v+1, s[v], false, false) // Go's %q escapes quotes inside
@@ -357,6 +367,48 @@ func redactKVSecrets(s string) string {
 	return b.String()
 }
 
+// wideSpaces are the spaces besides ASCII's that typing puts around a separator: the
+// no-break spaces (French puts one before ':' and inside « »), and the ideographic space
+// an East Asian input method types.
+var wideSpaces = [...]string{"\u00A0", "\u202F", "\u3000"}
+
+// spaceAt returns the length of the space (ASCII or one of wideSpaces) that s starts
+// with, 0 when none.
+func spaceAt(s string) int {
+	switch {
+	case s == "":
+		return 0
+	case isSpace(s[0]):
+		return 1
+	case s[0] < 0x80:
+		return 0
+	}
+	for _, w := range wideSpaces {
+		if strings.HasPrefix(s, w) {
+			return len(w)
+		}
+	}
+	return 0
+}
+
+// spaceBefore returns the length of the space (as spaceAt's) that s ends with.
+func spaceBefore(s string) int {
+	switch {
+	case s == "":
+		return 0
+	case isSpace(s[len(s)-1]):
+		return 1
+	case s[len(s)-1] < 0x80:
+		return 0
+	}
+	for _, w := range wideSpaces {
+		if strings.HasSuffix(s, w) {
+			return len(w)
+		}
+	}
+	return 0
+}
+
 // The full-width '=' and ':' (U+FF1D, U+FF1A), which end a key as theirs do.
 const (
 	fullWidthEquals = "\uFF1D"
@@ -367,58 +419,94 @@ const (
 var typographicQuotes = [...][2]string{
 	{"\u201C", "\u201D"}, // “…”
 	{"\u2018", "\u2019"}, // ‘…’
-	{"\u201E", "\u201C"}, // „…“ (German; „…” is matched at the line's end)
+	{"\u201E", "\u201C"}, // „…“ (German; „…” closes too, see typographicEnd)
+	{"\u201A", "\u2018"}, // ‚…‘
 	{"\u00AB", "\u00BB"}, // «…»
+	{"\u00BB", "\u00AB"}, // »…« (German, Danish)
+	{"\u2039", "\u203A"}, // ‹…›
+	{"\u203A", "\u2039"}, // ›…‹
 	{"\u300C", "\u300D"}, // 「…」
 	{"\u300E", "\u300F"}, // 『…』
+	{"\uFF02", "\uFF02"}, // ＂…＂ (full-width)
+	{"\uFF07", "\uFF07"}, // ＇…＇
 }
 
-// typographicQuote returns the typographic quote that s starts with, or "".
-func typographicQuote(s string) string {
+// typographicQuote returns the pair whose opening quote s starts with, and whether one
+// does.
+func typographicQuote(s string) ([2]string, bool) {
 	if s == "" || s[0] < 0x80 {
-		return ""
+		return [2]string{}, false
 	}
 	for _, q := range typographicQuotes {
 		if strings.HasPrefix(s, q[0]) {
-			return q[0]
+			return q, true
 		}
 	}
-	return ""
+	return [2]string{}, false
+}
+
+// closingTypographic returns the length of the closing typographic quote that s ends
+// with (a key written “password”), 0 when none does.
+func closingTypographic(s string) int {
+	if s == "" || s[len(s)-1] < 0x80 {
+		return 0
+	}
+	for _, q := range typographicQuotes {
+		if strings.HasSuffix(s, q[1]) {
+			return len(q[1])
+		}
+	}
+	return 0
 }
 
 // typographicEnd returns where the value that a typographic quote opens at v ends: after
 // its closing quote (a word processor may turn a straight quote into either of a pair, so
-// the opening one closes too), else at the line's end: such a value, unlike a program's
-// quoted string, is prose and ends with its line.
+// the opening one closes too, and so does ” after „), else at the line's end: such a
+// value, unlike a program's quoted string, is prose and ends with its line. A ’ that a
+// letter follows is an apostrophe ("it’s"), no closing quote. One forward scan: many
+// values on one line take linear time.
 func typographicEnd(s string, v int) int {
-	open := typographicQuote(s[v:])
-	closing := open
-	for _, q := range typographicQuotes {
-		if q[0] == open {
-			closing = q[1]
-			break
+	q, _ := typographicQuote(s[v:])
+	from := v + len(q[0])
+	for j := from; j < len(s); {
+		c := s[j]
+		if c == '\r' || c == '\n' {
+			end := j
+			for end > from && isSpace(s[end-1]) {
+				end--
+			}
+			return end
 		}
-	}
-	from := v + len(open)
-	line := len(s)
-	if nl := strings.IndexAny(s[from:], "\r\n"); nl >= 0 {
-		line = from + nl
-	}
-	first := -1 // where the earliest closing quote starts
-	for _, q := range [...]string{closing, open, "\u201D"} {
-		if c := strings.Index(s[from:line], q); c >= 0 && (first < 0 || from+c < first) {
-			first = from + c
+		if c < 0x80 {
+			j++
+			continue
 		}
+		_, n := utf8.DecodeRuneInString(s[j:])
+		rest := s[j:]
+		if strings.HasPrefix(rest, q[1]) || strings.HasPrefix(rest, q[0]) || strings.HasPrefix(rest, "\u201D") {
+			if !(strings.HasPrefix(rest, "\u2019") && j+n < len(s) && isLetterRune(s[j+n:])) {
+				return j + n
+			}
+		}
+		j += n
 	}
-	if first >= 0 {
-		_, n := utf8.DecodeRuneInString(s[first:])
-		return first + n
-	}
-	end := line
+	end := len(s)
 	for end > from && isSpace(s[end-1]) {
 		end--
 	}
 	return end
+}
+
+// isTypographicOpen reports whether s starts with an opening typographic quote.
+func isTypographicOpen(s string) bool {
+	_, ok := typographicQuote(s)
+	return ok
+}
+
+// isLetterRune reports whether s starts with a letter.
+func isLetterRune(s string) bool {
+	r, _ := utf8.DecodeRuneInString(s)
+	return unicode.IsLetter(r)
 }
 
 // encodedEquals returns the length of the escaped '=' that s holds at i: percent-encoded,
@@ -653,6 +741,9 @@ func redactURL(u string) string {
 // and another element follows it, which may be that secret's value: a password-reset
 // or an invitation link ("/reset/token/<value>"), a REST path that names a token.
 func secretInPath(path string) bool {
+	if strings.Contains(path, "%2") {
+		path = strings.NewReplacer("%2F", "/", "%2f", "/").Replace(path) // an escaped '/'
+	}
 	for path != "" {
 		path = strings.TrimLeft(path, "/")
 		elem, rest, found := strings.Cut(path, "/")
@@ -786,10 +877,14 @@ func redactBearer(m string) string {
 }
 
 // redactProseSecret redacts the word a secret's name introduces in prose when it reads
-// as a generated value: it holds a letter and a digit.
+// as a generated value (it holds a letter and a digit), or what typographic quotes hold.
 func redactProseSecret(m string) string {
 	g := proseSecretRe.FindStringSubmatch(m)
-	if g == nil || !strings.ContainsAny(g[2], "0123456789") || onlyDigitsAndPunct(g[2]) {
+	switch {
+	case g == nil:
+		return m
+	case g[2][0] >= 0x80: // quoted
+	case !strings.ContainsAny(g[2], "0123456789") || onlyDigitsAndPunct(g[2]):
 		return m
 	}
 	return g[1] + Redacted
@@ -841,8 +936,20 @@ func redactUnixPath(m string) string {
 	if len(elems) == 2 && (elems[0] == "home" || elems[0] == "Users") {
 		return "~" // the element after /home is a user name
 	}
-	if last := elems[len(elems)-1]; isSecretKey(elems[len(elems)-2], false) && tokenLike(last) {
-		return "[PATH]" // the value the element before it names ("/reset/token/<value>")
+	if isSecretKey(elems[len(elems)-2], false) {
+		// The value the element before it names ("/reset/token/<value>"), without what
+		// follows it: a query, a fragment, a sentence's end.
+		last := elems[len(elems)-1]
+		end := len(last)
+		if q := strings.IndexAny(last, "?#"); q >= 0 {
+			end = q
+		}
+		for end > 0 && strings.IndexByte(".!", last[end-1]) >= 0 {
+			end--
+		}
+		if tokenLike(last[:end]) {
+			return "[PATH]" + last[end:]
+		}
 	}
 	return "[PATH]/" + elems[len(elems)-1]
 }

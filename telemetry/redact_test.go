@@ -250,6 +250,23 @@ func TestRedact(t *testing.T) {
 		{"an API key named in prose", "API key 0123456789abcdefABCDEF is invalid", "API key [REDACTED] is invalid"},
 		{"a token's kind stays", "token type Bearer is not supported", "token type Bearer is not supported"},
 		{"a word after a secret's name stays", "password authentication failed for user", "password authentication failed for user"},
+		// From the review of those rules: a value after a path's secret element and before
+		// a sentence's end or a query; wide spaces around a separator; an apostrophe
+		// inside ‘…’; more quote pairs; a key a word processor quoted; compound names and
+		// quoted values in prose; an escaped '/'; a Go comparison is no SQL block.
+		{"a path's token before a full stop", "open /reset/token/Zq8vKp3mWx7LtR2s9. Retry later", "open [PATH]. Retry later"},
+		{"a path's token before a query", "GET /reset/token/Zq8vKp3mWx7LtR2s9?lang=en failed", "GET [PATH]?lang=en failed"},
+		{"ideographic spaces around a full-width '='", "password\u3000\uff1d\u3000hunter2xyz rejected", "password\u3000\uff1d\u3000[REDACTED] rejected"},
+		{"French spacing", "mot de passe password\u00a0: \u00abouvre toi\u00bb refus\u00e9", "mot de passe password\u00a0: [REDACTED] refus\u00e9"},
+		{"an apostrophe inside single curly quotes", "password=\u2018it\u2019s a secret\u2019 rejected", "password=[REDACTED] rejected"},
+		{"reversed guillemets", "password=\u00bbopen sesame\u00ab rejected", "password=[REDACTED] rejected"},
+		{"full-width quotes", "password\uff1d\uff02open sesame\uff02 rejected", "password\uff1d[REDACTED] rejected"},
+		{"a key in curly quotes", "{\u201cpassword\u201d: \u201chunter2xyz\u201d}", "{\u201cpassword\u201d: [REDACTED]}"},
+		{"a compound secret's name in prose", "invalid client_secret Zq8vKp3mWx7LtR2s9 for app", "invalid client_secret [REDACTED] for app"},
+		{"a camel-case secret's name in prose", "the accessToken Zq8vKp3mWx7LtR2s9 has expired", "the accessToken [REDACTED] has expired"},
+		{"a quoted value in prose", "the access token \u201cZq8vKp3mWx7LtR2s9\u201d has expired", "the access token [REDACTED] has expired"},
+		{"an escaped '/' after a link's secret element", "open https://h.example/reset/token%2FZq8vKp3mWx7LtR2s9 expired", "open https://h.example/[PATH] expired"},
+		{"a Go comparison is no SQL block", "expected err == sql.ErrNoRows, got == nil", "expected err == sql.ErrNoRows, got == nil"},
 		{"a private key", "tls: failed to parse private key: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5MUgeFXCkLp2I\n-----END EC PRIVATE KEY----- (pkcs8)",
 			"tls: failed to parse private key: -----BEGIN EC PRIVATE KEY-----[REDACTED]-----END EC PRIVATE KEY----- (pkcs8)"},
 		{"a private key cut short", "key: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
@@ -520,6 +537,10 @@ func FuzzRedact(f *testing.F) {
 		{"fileTok0123456789", "/reset/token/%s"},
 		{"jsession0123", "https://h.example/app;jsessionid=%s"},
 		{"proseTok0123abc", "the access token %s has expired"},
+		{"wideSpacePw0123", "password\u3000\uff1d\u3000%s"},
+		{"curlyKeyPw0123", "{\u201cpassword\u201d: \u201c%s\u201d}"},
+		{"compoundTok0123", "invalid client_secret %s for app"},
+		{"pathTokDot0123456", "open /reset/token/%s. Retry"},
 	}
 	f.Fuzz(func(t *testing.T, prefix, suffix string) {
 		for _, s := range secrets {
@@ -578,6 +599,11 @@ func adversarialInputs(n int) map[string]string {
 		"map keys":         strings.Repeat("Duplicate map key x ", n/20),
 		"cookie lists":     strings.Repeat("Cookie:[a] ", n/11),
 		"cookie sqlstates": strings.Repeat("cookie:a SQLSTATE:", n/18),
+		"curly values":     strings.Repeat("pwd=\u201cx\u201d ", n/12),
+		"unclosed curly":   strings.Repeat("pwd=\u201cx ", n/9),
+		"wide spaces":      strings.Repeat("pwd\u3000\uff1d\u3000", n/9),
+		"secret paths":     strings.Repeat(" /token/Zq8vKp3mWx7LtR2s9.", n/26),
+		"prose names":      strings.Repeat("client_token ", n/13),
 	}
 }
 
