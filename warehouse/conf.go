@@ -44,6 +44,21 @@ func confSet(stmt string) (name, value string, ok bool) {
 	return name, strings.TrimSpace(m[2] + m[3] + m[4]), true
 }
 
+// resetConfRe matches RESET name.
+var resetConfRe = regexp.MustCompile(`(?i)^\s*RESET\s+([a-z_]+)\s*;?\s*$`)
+
+// confReset reports whether stmt, a RESET, resets one of confParams, and which (lower
+// case).
+func confReset(stmt string) (name string, ok bool) {
+	m := resetConfRe.FindStringSubmatch(stmt)
+	if m == nil {
+		return "", false
+	}
+	name = strings.ToLower(m[1])
+	_, ok = confParams[name]
+	return name, ok
+}
+
 // checkConf checks a value of the configuration parameter name (lower case).
 func checkConf(name, value string) error {
 	if valid := confParams[name]; valid != nil && !valid(value) {

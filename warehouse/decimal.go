@@ -30,7 +30,12 @@ func rewriteBareDecimal(stmt string) string {
 		prev1, prev2 sqlToken
 		openers      []string // the word before each open '(' ("" when none)
 	)
-	push := func(t sqlToken) { prev2, prev1 = prev1, t }
+	push := func(t sqlToken) {
+		prev2, prev1 = prev1, t
+		if ddl && t.word == "AS" && len(openers) == 0 {
+			ddl = false // CREATE … AS: a query follows, whose words name no column's type
+		}
+	}
 	for i := 0; i < len(stmt); i++ {
 		c := stmt[i]
 		if j := skipNoise(stmt, i); j > i {
@@ -51,7 +56,7 @@ func rewriteBareDecimal(stmt string) string {
 			}
 			w := strings.ToUpper(stmt[i:j])
 			if (w == "DECIMAL" || w == "NUMERIC" || w == "DEC") && !nextIs(stmt, j, '(') &&
-				decimalTypePosition(prev1, prev2, openers, ddl) {
+				decimalTypePosition(prev1, prev2, openers, ddl && endsColumnType(stmt, j)) {
 				b.WriteString(stmt[last:i])
 				b.WriteString(defaultDecimal)
 				last = j
@@ -96,20 +101,62 @@ func decimalTypePosition(prev1, prev2 sqlToken, openers []string, ddl bool) bool
 		return false
 	case prev1.word == "TYPE":
 		return true
-	case prev1.word != "" && !sqlKeywordBeforeType[prev1.word] || prev1.quoted:
-		// A column's name, after "(" or "," of a column list, or after ADD [COLUMN].
-		return prev2.punct == "(" || prev2.punct == "," || prev2.word == "COLUMN" || prev2.word == "ADD"
+	case prev1.word != "" && !notColumnName[prev1.word] || prev1.quoted:
+		// A column's name: in the column list of CREATE TABLE or ADD COLUMNS (after its
+		// "(" or a ","), or after ADD [COLUMN].
+		inList := len(openers) == 1 && (prev2.punct == "(" || prev2.punct == ",")
+		return inList || len(openers) == 0 && (prev2.word == "COLUMN" || prev2.word == "ADD")
 	}
 	return false
 }
 
-// sqlKeywordBeforeType are words after which a DECIMAL is no type in a column list.
-var sqlKeywordBeforeType = map[string]bool{"AS": true, "SELECT": true, "FROM": true, "BY": true, "ON": true}
+// notColumnName are words that, where a column's name would stand, are keywords.
+var notColumnName = map[string]bool{
+	"AS": true, "SELECT": true, "FROM": true, "BY": true, "ON": true, "COLUMN": true, "COLUMNS": true,
+	"ADD": true, "IF": true, "NOT": true, "EXISTS": true, "DISTINCT": true, "ALL": true, "WHERE": true,
+	"CASE": true, "WHEN": true, "THEN": true, "ELSE": true, "AND": true, "OR": true, "IS": true,
+	"NULL": true, "IN": true, "TABLE": true, "CONSTRAINT": true, "PRIMARY": true, "FOREIGN": true,
+}
 
-// nextIs reports whether the first character after the blanks at s[j:] is c.
-func nextIs(s string, j int, c byte) bool {
-	for j < len(s) && isBlank(s[j]) {
-		j++
+// endsColumnType reports whether what follows a type's name at s[j:] can follow a
+// column's type: the end, ',', ')', ';', or a column option (NOT NULL, DEFAULT, …).
+func endsColumnType(s string, j int) bool {
+	j = skipBlanksAndComments(s, j)
+	if j == len(s) || strings.IndexByte(",);", s[j]) >= 0 {
+		return true
 	}
+	k := j
+	for k < len(s) && isIdentPart(s[k]) {
+		k++
+	}
+	switch strings.ToUpper(s[j:k]) {
+	case "NOT", "NULL", "DEFAULT", "COMMENT", "GENERATED", "PRIMARY", "CONSTRAINT", "REFERENCES", "UNIQUE", "CHECK", "COLLATE", "FIRST", "AFTER", "MASK":
+		return true
+	}
+	return false
+}
+
+// nextIs reports whether the first character after the blanks and comments at s[j:] is c.
+func nextIs(s string, j int, c byte) bool {
+	j = skipBlanksAndComments(s, j)
 	return j < len(s) && s[j] == c
+}
+
+// skipBlanksAndComments returns where the blanks and comments at s[j:] end.
+func skipBlanksAndComments(s string, j int) int {
+	for j < len(s) {
+		switch {
+		case isBlank(s[j]):
+			j++
+		case s[j] == '-' || s[j] == '/':
+			k := skipNoise(s, j)
+			if k == j {
+				return j
+			}
+			j = k
+		default:
+			return j
+		}
+	}
+	return j
 }

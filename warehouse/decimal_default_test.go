@@ -38,3 +38,26 @@ func TestBareDecimalIsTenZero(t *testing.T) {
 	assert.Contains(t, err.Error(), "[NUMERIC_VALUE_OUT_OF_RANGE]")
 	assert.Contains(t, err.Error(), "SQLSTATE: 22003")
 }
+
+// Words a bare-DECIMAL rewrite must leave alone still run: columns named dec, numeric and
+// decimal, used in a view's and a CTAS's query, and a precision after a comment.
+func TestDecimalWordsAsNames(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	for _, q := range []string{
+		"CREATE TABLE src (id INT, amount INT)",
+		"INSERT INTO src VALUES (1, 7)",
+		"ALTER TABLE src ADD COLUMN dec INT",
+		"ALTER TABLE src ADD COLUMN numeric INT",
+		"ALTER TABLE src ADD COLUMN decimal INT",
+		"CREATE VIEW v1 AS SELECT count(DISTINCT dec) AS n, sum(amount) FILTER (WHERE dec > 0) AS s FROM src",
+		"CREATE TABLE t1 AS SELECT id, CASE numeric WHEN 1 THEN 'one' END AS label FROM src WHERE (NOT dec IS NULL)",
+		"CREATE TABLE p (a INT, b DECIMAL -- money\n(12,2))",
+	} {
+		_, err := db.Exec(q)
+		require.NoError(t, err, q)
+	}
+	var got string
+	require.NoError(t, db.QueryRow("SELECT CAST(1.25 AS DECIMAL /* money */ (10,2))").Scan(&got))
+	assert.Equal(t, "1.25", got)
+}

@@ -27,6 +27,17 @@ func TestRewriteBareDecimal(t *testing.T) {
 		{"a CTAS's select", "CREATE TABLE t AS SELECT CAST(x AS DECIMAL) AS y, z AS decimal FROM s",
 			"CREATE TABLE t AS SELECT CAST(x AS DECIMAL(10,0)) AS y, z AS decimal FROM s"},
 		{"DECIMALS is no type", "SELECT CAST(x AS decimals)", "SELECT CAST(x AS decimals)"},
+		// Names, not types: a column added so named, words after keywords in a view's or a
+		// CTAS's query; and a precision after a comment.
+		{"a column added named dec", "ALTER TABLE s ADD COLUMN dec INT", "ALTER TABLE s ADD COLUMN dec INT"},
+		{"a column added named numeric", "ALTER TABLE s ADD numeric INT", "ALTER TABLE s ADD numeric INT"},
+		{"a view's query", "CREATE VIEW v AS SELECT count(DISTINCT dec) FILTER (WHERE dec > 0), CASE numeric WHEN 1 THEN 1 END FROM s WHERE (NOT dec IS NULL)",
+			"CREATE VIEW v AS SELECT count(DISTINCT dec) FILTER (WHERE dec > 0), CASE numeric WHEN 1 THEN 1 END FROM s WHERE (NOT dec IS NULL)"},
+		{"a precision after a comment", "SELECT CAST(x AS DECIMAL /* money */ (10,2)), y::NUMERIC -- n\n(5,1)",
+			"SELECT CAST(x AS DECIMAL /* money */ (10,2)), y::NUMERIC -- n\n(5,1)"},
+		{"added columns in a list", "ALTER TABLE s ADD COLUMNS (c DECIMAL COMMENT 'x', d NUMERIC)",
+			"ALTER TABLE s ADD COLUMNS (c DECIMAL(10,0) COMMENT 'x', d DECIMAL(10,0))"},
+		{"a column option follows", "CREATE TABLE t (a DECIMAL NOT NULL, b DEC DEFAULT 0)", "CREATE TABLE t (a DECIMAL(10,0) NOT NULL, b DECIMAL(10,0) DEFAULT 0)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, rewriteBareDecimal(tc.in))

@@ -37,8 +37,9 @@ type session struct {
 	// the time zone does not change it.
 	show *time.Location
 	// timeout is the session's STATEMENT_TIMEOUT (configuration `statement_timeout`, then
-	// what a SET of it said), 0 for none. Guarded by mu.
-	timeout time.Duration
+	// what a SET or RESET of it said), 0 for none. Guarded by mu. confTimeout is the
+	// configuration's, which RESET restores.
+	timeout, confTimeout time.Duration
 
 	mu     sync.Mutex // one statement at a time on conn
 	closed bool
@@ -160,12 +161,13 @@ func (v *service) OpenSession(ctx context.Context, req *tcli.TOpenSessionReq) (*
 	}
 	guid := newGUID()
 	sess := &session{
-		id:      guidString(guid),
-		handle:  &tcli.TSessionHandle{SessionId: &tcli.THandleIdentifier{GUID: guid, Secret: newGUID()}},
-		conn:    conn,
-		loc:     loc,
-		show:    driverZone(req.GetConfiguration()),
-		timeout: timeout,
+		id:          guidString(guid),
+		handle:      &tcli.TSessionHandle{SessionId: &tcli.THandleIdentifier{GUID: guid, Secret: newGUID()}},
+		conn:        conn,
+		loc:         loc,
+		show:        driverZone(req.GetConfiguration()),
+		timeout:     timeout,
+		confTimeout: timeout,
 	}
 	sess.used.Store(time.Now().UnixNano())
 	s.mu.Lock()
@@ -469,6 +471,14 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 				timeout, _ = parseStatementTimeout(value)
 			}
 			query = "SELECT 1 WHERE false" // taken; nothing for DuckDB to do
+		}
+	}
+	if verb == "RESET" {
+		if name, ok := confReset(withoutComments(query)); ok {
+			if name == "statement_timeout" {
+				timeout = op.sess.confTimeout
+			}
+			query = "SELECT 1 WHERE false"
 		}
 	}
 	var voids []bool

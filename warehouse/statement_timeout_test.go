@@ -53,6 +53,16 @@ func TestSetConfigurationParameters(t *testing.T) {
 	require.NoError(t, err)
 	_, err = conn.ExecContext(ctx, "SELECT wait_ms(1500)")
 	assert.NoError(t, err)
+
+	// RESET restores the session's own (none here); RESET of another is taken.
+	_, err = conn.ExecContext(ctx, "SET statement_timeout = 1")
+	require.NoError(t, err)
+	_, err = conn.ExecContext(ctx, "RESET statement_timeout")
+	require.NoError(t, err)
+	_, err = conn.ExecContext(ctx, "SELECT wait_ms(1500)")
+	assert.NoError(t, err)
+	_, err = conn.ExecContext(ctx, "RESET use_cached_result;")
+	assert.NoError(t, err)
 }
 
 // STATEMENT_TIMEOUT given as a session parameter in the DSN applies from the session's
@@ -61,6 +71,18 @@ func TestStatementTimeoutSessionParameter(t *testing.T) {
 	srv := start(t)
 	db := open(t, srv, "statement_timeout=1")
 	_, err := db.ExecContext(ctxTimeout(t, 30*time.Second), "SELECT wait_ms(5000)")
+	require.Error(t, err)
+	sqlState("HYT00")(t, err)
+	// RESET restores the session parameter's, not none.
+	ctx := ctxTimeout(t, 30*time.Second)
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	for _, stmt := range []string{"SET statement_timeout = 0", "RESET statement_timeout"} {
+		_, err = conn.ExecContext(ctx, stmt)
+		require.NoError(t, err)
+	}
+	_, err = conn.ExecContext(ctx, "SELECT wait_ms(5000)")
 	require.Error(t, err)
 	sqlState("HYT00")(t, err)
 

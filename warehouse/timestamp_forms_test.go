@@ -26,6 +26,8 @@ func TestTimestampStringForms(t *testing.T) {
 		{"2024-01-01 10:00:00Z", at(10, 0)},
 		{"2024-01-01 10:00:00 UTC+3", at(7, 0)},
 		{"2024-01-01 10:00:00 Europe/Paris", at(9, 0)},
+		{"2024-01-01 10:00:00 PST", at(18, 0)},
+		{"2024-01-01 10:00:00.1234567890+00:00", at(10, 0).Add(123456 * time.Microsecond)},
 		{"2024-01-01 10:00:00", at(15, 0)}, // New York's wall time
 		{"2024-1-1 10:00", at(15, 0)},
 		{"2024-01-01T10", at(15, 0)},
@@ -45,4 +47,18 @@ func TestTimestampStringForms(t *testing.T) {
 	err := db.QueryRow("SELECT ?", dbsql.Parameter{Type: dbsql.SqlTimestamp, Value: "2024-01-01 10:00:00 Mars/Olympus"}).Scan(&got)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "CAST_INVALID_INPUT")
+}
+
+// A comment that ends in the word timestamp before a string leaves the statement as
+// written: the string is no TIMESTAMP literal.
+func TestCommentEndingInTimestampBeforeAString(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	var raw string
+	require.NoError(t, db.QueryRow("SELECT\n -- the event's original timestamp\n '2024-01-01T10:00:00+02:00' AS raw").Scan(&raw))
+	assert.Equal(t, "2024-01-01T10:00:00+02:00", raw)
+	_, err := db.Exec("CREATE TABLE ev (id INT, happened STRING)")
+	require.NoError(t, err)
+	_, err = db.Exec("INSERT INTO ev VALUES (\n 1,\n -- event timestamp\n '2024-01-05T10:00:00Z'\n)")
+	require.NoError(t, err)
 }

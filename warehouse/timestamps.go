@@ -59,6 +59,9 @@ func parseSparkTimestamp(s string) (sparkTimestamp, bool) {
 						frac *= 10
 					}
 					nanos = frac
+					for p.i < len(s) && isDigit(s[p.i]) {
+						p.i++ // beyond nanoseconds: dropped, as Spark drops beyond micros
+					}
 				}
 			}
 		}
@@ -102,11 +105,29 @@ func sparkZone(z string) (*time.Location, bool) {
 	if strings.ContainsAny(z, " \t'\\") || strings.EqualFold(z, "Local") {
 		return nil, false
 	}
+	if id, ok := javaShortIDs[z]; ok {
+		if id[0] == '-' {
+			return sparkOffset(id)
+		}
+		z = id
+	}
 	loc, err := time.LoadLocation(z)
 	if err != nil {
 		return nil, false
 	}
 	return loc, true
+}
+
+// javaShortIDs are the three-letter zone names Spark reads (java.time's ZoneId.SHORT_IDS).
+var javaShortIDs = map[string]string{
+	"ACT": "Australia/Darwin", "AET": "Australia/Sydney", "AGT": "America/Argentina/Buenos_Aires",
+	"ART": "Africa/Cairo", "AST": "America/Anchorage", "BET": "America/Sao_Paulo", "BST": "Asia/Dhaka",
+	"CAT": "Africa/Harare", "CNT": "America/St_Johns", "CST": "America/Chicago", "CTT": "Asia/Shanghai",
+	"EAT": "Africa/Addis_Ababa", "ECT": "Europe/Paris", "IET": "America/Indiana/Indianapolis",
+	"IST": "Asia/Kolkata", "JST": "Asia/Tokyo", "MIT": "Pacific/Apia", "NET": "Asia/Yerevan",
+	"NST": "Pacific/Auckland", "PLT": "Asia/Karachi", "PNT": "America/Phoenix", "PRT": "America/Puerto_Rico",
+	"PST": "America/Los_Angeles", "SST": "Pacific/Guadalcanal", "VST": "Asia/Ho_Chi_Minh",
+	"EST": "-05:00", "MST": "-07:00", "HST": "-10:00",
 }
 
 // sparkOffset reads +|-[h]h[:mm[:ss]] or +|-hh[mm[ss]], up to 18 hours.
@@ -201,30 +222,51 @@ func (t sparkTimestamp) instantIn(loc *time.Location) time.Time {
 // zone becomes that instant (DuckDB's cast drops the offset and keeps the wall time
 // written), and one in a form of Spark's that DuckDB does not take (one-digit fields, no
 // seconds) is written out in full. A literal Spark's forms do not cover is left to DuckDB.
-// Strings and comments elsewhere are left alone.
+// It reads stmt token by token: strings elsewhere, comments and quoted names stay, and a
+// word in a comment is never taken for the TIMESTAMP or CAST before a string.
 func rewriteTimestampLiterals(stmt string) string {
 	if !containsFoldASCII(stmt, "timestamp") {
 		return stmt
 	}
-	var b strings.Builder
-	last := 0 // stmt[:last] is written
+	var (
+		b            strings.Builder
+		last         int // stmt[:last] is written
+		prev1, prev2 tsToken
+	)
+	push := func(t tsToken) { prev2, prev1 = prev1, t }
 	for i := 0; i < len(stmt); i++ {
-		j := skipNoise(stmt, i)
-		if j == i {
-			continue
-		}
-		if stmt[i] != '\'' || j-i < 2 || stmt[j-1] != '\'' {
+		c := stmt[i]
+		if j := skipNoise(stmt, i); j > i {
+			switch {
+			case c == '-' || c == '/': // a comment: what was before it is no neighbour
+				prev1, prev2 = tsToken{}, tsToken{}
+			case c == '\'' && j-i >= 2 && stmt[j-1] == '\'':
+				if start, with := timestampLiteral(stmt, i, j, prev1, prev2); with != "" {
+					b.WriteString(stmt[last:start])
+					b.WriteString(with)
+					last = j
+				}
+				push(tsToken{other: true})
+			default:
+				push(tsToken{other: true})
+			}
 			i = j - 1
 			continue
 		}
-		text := stmt[i+1 : j-1]
-		start, end, with := timestampLiteral(stmt, i, j, text)
-		if with != "" {
-			b.WriteString(stmt[last:start])
-			b.WriteString(with)
-			last = end
+		switch {
+		case isBlank(c):
+		case isIdentStart(c):
+			j := i
+			for j < len(stmt) && isIdentPart(stmt[j]) {
+				j++
+			}
+			push(tsToken{word: strings.ToUpper(stmt[i:j]), start: i, qualified: i > 0 && stmt[i-1] == '.'})
+			i = j - 1
+		case c == '(':
+			push(tsToken{open: true})
+		default:
+			push(tsToken{other: true})
 		}
-		i = j - 1
 	}
 	if last == 0 {
 		return stmt
@@ -233,81 +275,70 @@ func rewriteTimestampLiterals(stmt string) string {
 	return b.String()
 }
 
-// timestampLiteral decides on the string stmt[i:j] (quotes included, text inside): when
-// it is a TIMESTAMP literal to rewrite, the span to replace and what replaces it.
-func timestampLiteral(stmt string, i, j int, text string) (start, end int, with string) {
+// tsToken is one token before a string, as rewriteTimestampLiterals reads them.
+type tsToken struct {
+	word      string // upper-cased, when a word
+	start     int    // where the word starts
+	qualified bool   // the word follows a '.' (t.timestamp)
+	open      bool   // '('
+	other     bool   // anything else
+}
+
+// timestampLiteral decides on the string stmt[i:j], which the tokens prev2, prev1
+// precede: when it is a TIMESTAMP literal to rewrite, where the span to replace (up to
+// j) starts and what replaces it.
+func timestampLiteral(stmt string, i, j int, prev1, prev2 tsToken) (start int, with string) {
+	text := stmt[i+1 : j-1]
 	if strings.ContainsAny(text, `'\`) {
-		return 0, 0, ""
+		return 0, ""
 	}
-	typed := false // TIMESTAMP '…'
-	k := i
-	for k > 0 && isBlank(stmt[k-1]) {
-		k--
-	}
-	if w := k - len("timestamp"); w >= 0 && strings.EqualFold(stmt[w:k], "timestamp") && (w == 0 || !isIdentPart(stmt[w-1]) && stmt[w-1] != '.' && stmt[w-1] != '"' && stmt[w-1] != '`') {
-		typed, start = true, w
-	}
-	if !typed && !castToTimestamp(stmt, i, j) {
-		return 0, 0, ""
+	typed := prev1.word == "TIMESTAMP" && !prev1.qualified // TIMESTAMP '…'
+	cast := prev1.open && (prev2.word == "CAST" || prev2.word == "TRY_CAST") && castTarget(stmt[j:], true) ||
+		castTarget(stmt[j:], false)
+	if !typed && !cast {
+		return 0, ""
 	}
 	ts, ok := parseSparkTimestamp(text)
 	if !ok {
-		return 0, 0, ""
+		return 0, ""
 	}
 	if ts.zone == nil {
 		full := ts.wall.Format("2006-01-02 15:04:05.999999999")
 		if full == text {
-			return 0, 0, ""
+			return 0, ""
 		}
 		if typed {
-			return start, j, "TIMESTAMP '" + full + "'"
+			return prev1.start, "TIMESTAMP '" + full + "'"
 		}
-		return i, j, "'" + full + "'"
+		return i, "'" + full + "'"
 	}
 	instant := "TIMESTAMPTZ '" + ts.instantIn(nil).Format("2006-01-02 15:04:05.999999999") + "+00'"
 	if typed {
-		return start, j, "CAST(" + instant + " AS TIMESTAMP)"
+		return prev1.start, "CAST(" + instant + " AS TIMESTAMP)"
 	}
-	return i, j, "(" + instant + ")"
+	return i, "(" + instant + ")"
 }
 
-// castToTimestamp reports whether the string stmt[i:j] is cast to TIMESTAMP: followed
-// by "::TIMESTAMP", or the operand of CAST(… AS TIMESTAMP) (TRY_CAST too).
-func castToTimestamp(stmt string, i, j int) bool {
-	after := strings.TrimLeft(stmt[j:], " \t\r\n")
-	target := ""
-	switch {
-	case strings.HasPrefix(after, "::"):
-		target = strings.TrimLeft(after[2:], " \t\r\n")
-	case len(after) > 2 && strings.EqualFold(after[:2], "AS") && isBlank(after[2]):
-		k := i
-		for k > 0 && isBlank(stmt[k-1]) {
-			k--
-		}
-		if k == 0 || stmt[k-1] != '(' {
+// castTarget reports whether after, the text after a string, casts it to TIMESTAMP:
+// "AS TIMESTAMP )" when asWord (the string is a CAST's operand), else "::TIMESTAMP".
+func castTarget(after string, asWord bool) bool {
+	after = strings.TrimLeft(after, " \t\r\n")
+	if asWord {
+		if len(after) < 3 || !strings.EqualFold(after[:2], "AS") || !isBlank(after[2]) {
 			return false
 		}
-		k--
-		for k > 0 && isBlank(stmt[k-1]) {
-			k--
-		}
-		w := k
-		for w > 0 && isIdentPart(stmt[w-1]) {
-			w--
-		}
-		if fn := stmt[w:k]; !strings.EqualFold(fn, "cast") && !strings.EqualFold(fn, "try_cast") {
+		after = strings.TrimLeft(after[2:], " \t\r\n")
+	} else {
+		if !strings.HasPrefix(after, "::") {
 			return false
 		}
-		target = strings.TrimLeft(after[2:], " \t\r\n")
-		rest := strings.TrimLeft(target[min(len("timestamp"), len(target)):], " \t\r\n")
-		if !strings.HasPrefix(rest, ")") {
-			return false
-		}
-	default:
-		return false
+		after = strings.TrimLeft(after[2:], " \t\r\n")
 	}
 	n := len("timestamp")
-	return len(target) >= n && strings.EqualFold(target[:n], "timestamp") && (len(target) == n || !isIdentPart(target[n]))
+	if len(after) < n || !strings.EqualFold(after[:n], "timestamp") || len(after) > n && isIdentPart(after[n]) {
+		return false
+	}
+	return !asWord || strings.HasPrefix(strings.TrimLeft(after[n:], " \t\r\n"), ")")
 }
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
