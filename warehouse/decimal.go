@@ -50,10 +50,7 @@ func rewriteBareDecimal(stmt string) string {
 		switch {
 		case isBlank(c):
 		case isIdentStart(c):
-			j := i
-			for j < len(stmt) && isIdentPart(stmt[j]) {
-				j++
-			}
+			j := identEnd(stmt, i)
 			w := strings.ToUpper(stmt[i:j])
 			if (w == "DECIMAL" || w == "NUMERIC" || w == "DEC") && !nextIs(stmt, j, '(') &&
 				decimalTypePosition(prev1, prev2, openers, ddl && endsColumnType(stmt, j)) {

@@ -57,10 +57,7 @@ func afterCTEs(stmt string) string {
 		case c == ')':
 			depth--
 		case isIdentStart(c):
-			j := i
-			for j < len(stmt) && isIdentPart(stmt[j]) {
-				j++
-			}
+			j := identEnd(stmt, i)
 			if w := strings.ToUpper(stmt[i:j]); depth == 0 &&
 				(w == "INSERT" || w == "UPDATE" || w == "DELETE" || w == "MERGE" || w == "SELECT") {
 				return w
@@ -156,10 +153,7 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 			out.WriteString("::")
 			i++
 		case c == ':' && named && i+1 < len(stmt) && isIdentStart(stmt[i+1]):
-			j := i + 1
-			for j < len(stmt) && isIdentPart(stmt[j]) {
-				j++
-			}
+			j := identEnd(stmt, i+1)
 			name := stmt[i+1 : j]
 			p, ok := byName[name]
 			if !ok {
@@ -318,6 +312,14 @@ func isIdentStart(c byte) bool {
 }
 
 func isIdentPart(c byte) bool { return isIdentStart(c) || c >= '0' && c <= '9' }
+
+// identEnd returns where the identifier's characters that start at s[i] end.
+func identEnd(s string, i int) int {
+	for i < len(s) && isIdentPart(s[i]) {
+		i++
+	}
+	return i
+}
 
 // paramValue converts one driver parameter; cast is non-empty when the value is bound
 // inside casts by SQL, to the types it names in order, separated by '>'. loc is the

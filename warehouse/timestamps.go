@@ -256,10 +256,7 @@ func rewriteTimestampLiterals(stmt string) string {
 		switch {
 		case isBlank(c):
 		case isIdentStart(c):
-			j := i
-			for j < len(stmt) && isIdentPart(stmt[j]) {
-				j++
-			}
+			j := identEnd(stmt, i)
 			push(tsToken{word: strings.ToUpper(stmt[i:j]), start: i, qualified: i > 0 && stmt[i-1] == '.'})
 			i = j - 1
 		case c == '(':
