@@ -120,7 +120,31 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 	args := make([]any, 0, len(params))
 	used := map[string]bool{}
 	next := 0
-	marker := func(p *tcli.TSparkParameter, ref string) error {
+	var prev1, prev2 tsToken // the tokens before a marker (see rewriteTimestampLiterals)
+	push := func(t tsToken) { prev2, prev1 = prev1, t }
+	// marker writes the reference to p; after is the statement after its marker.
+	marker := func(p *tcli.TSparkParameter, ref, after string) error {
+		if v, ok := stringAsTimestamp(p, prev1, prev2, after); ok {
+			// A string the statement casts to TIMESTAMP: read by Spark's rules, as a
+			// TIMESTAMP literal is (DuckDB's cast drops an offset).
+			if t, instant := v.(time.Time); instant {
+				if named {
+					ref += "__instant" // its own name: the string may be used elsewhere as is
+					if !used[ref] {
+						args = append(args, sql.Named(ref[1:], t))
+						used[ref] = true
+					}
+					out.WriteString("CAST(" + ref + " AS TIMESTAMPTZ)")
+					return nil
+				}
+				ref = "CAST(" + ref + " AS TIMESTAMPTZ)"
+			}
+			if !named {
+				out.WriteString(ref)
+				args = append(args, v)
+				return nil
+			}
+		}
 		v, cast, err := paramValue(p, loc)
 		if err != nil {
 			return err
@@ -142,15 +166,19 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 		return nil
 	}
 	for i := 0; i < len(stmt); i++ {
+		c := stmt[i]
 		if j := skipNoise(stmt, i); j > i {
 			out.WriteString(stmt[i:j]) // a string or a comment: no marker in it
+			if c != '-' && c != '/' {
+				push(tsToken{other: true})
+			}
 			i = j - 1
 			continue
 		}
-		c := stmt[i]
 		switch {
 		case c == ':' && i+1 < len(stmt) && stmt[i+1] == ':':
 			out.WriteString("::")
+			push(tsToken{other: true})
 			i++
 		case c == ':' && named && i+1 < len(stmt) && isIdentStart(stmt[i+1]):
 			j := identEnd(stmt, i+1)
@@ -159,26 +187,63 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 			if !ok {
 				return "", nil, fmt.Errorf("no value given for parameter :%s", name)
 			}
-			if err := marker(p, "$"+name); err != nil {
+			if err := marker(p, "$"+name, stmt[j:]); err != nil {
 				return "", nil, err
 			}
+			push(tsToken{other: true})
 			i = j - 1
 		case c == '?' && !named:
 			if next >= len(params) {
 				return "", nil, fmt.Errorf("statement has more ? markers than the %d parameters given", len(params))
 			}
-			if err := marker(params[next], "$"+strconv.Itoa(next+1)); err != nil {
+			if err := marker(params[next], "$"+strconv.Itoa(next+1), stmt[i+1:]); err != nil {
 				return "", nil, err
 			}
+			push(tsToken{other: true})
 			next++
+		case isIdentStart(c) || c == '$' || isDigit(c):
+			j := identEnd(stmt, i+1) // a word, or a DuckDB $1 or a number, whole
+			out.WriteString(stmt[i:j])
+			push(tsToken{word: strings.ToUpper(stmt[i:j])})
+			i = j - 1
 		default:
 			out.WriteByte(c)
+			switch {
+			case c == '(':
+				push(tsToken{open: true})
+			case !isBlank(c):
+				push(tsToken{other: true})
+			}
 		}
 	}
 	if !named && next != len(params) {
 		return "", nil, fmt.Errorf("statement has %d ? markers but %d parameters were given", next, len(params))
 	}
 	return out.String(), args, nil
+}
+
+// stringAsTimestamp is the value to bind for p, a STRING parameter, when the statement
+// casts it to TIMESTAMP (CAST(? AS TIMESTAMP), ?::TIMESTAMP; prev1 and prev2 are the
+// tokens before its marker, after the statement after it) and Spark's rules read it: the
+// instant (a time.Time) when it names its zone, else the wall time written out in full.
+func stringAsTimestamp(p *tcli.TSparkParameter, prev1, prev2 tsToken, after string) (any, bool) {
+	typ := strings.ToUpper(strings.TrimSpace(p.GetType()))
+	if typ != "" && typ != "STRING" || p.Value == nil || p.Value.StringValue == nil {
+		return nil, false
+	}
+	cast := prev1.open && (prev2.word == "CAST" || prev2.word == "TRY_CAST") && castTarget(after, true) ||
+		castTarget(after, false)
+	if !cast {
+		return nil, false
+	}
+	ts, ok := parseSparkTimestamp(*p.Value.StringValue)
+	switch {
+	case !ok:
+		return nil, false
+	case ts.zone != nil:
+		return ts.instantIn(nil), true
+	}
+	return ts.wall.Format("2006-01-02 15:04:05.999999999"), true
 }
 
 // multipleStatements reports whether s holds more than one statement: text other than

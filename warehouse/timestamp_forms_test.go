@@ -1,6 +1,7 @@
 package warehouse_test
 
 import (
+	"database/sql"
 	"testing"
 	"time"
 
@@ -61,4 +62,37 @@ func TestCommentEndingInTimestampBeforeAString(t *testing.T) {
 	require.NoError(t, err)
 	_, err = db.Exec("INSERT INTO ev VALUES (\n 1,\n -- event timestamp\n '2024-01-05T10:00:00Z'\n)")
 	require.NoError(t, err)
+}
+
+// A comment is a blank between a literal's tokens; a string parameter the statement casts
+// to TIMESTAMP is read by Spark's rules too (a named one stays itself elsewhere).
+func TestTimestampCommentsAndStringParameters(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	want := time.Date(2024, 1, 1, 8, 0, 0, 0, time.UTC)
+	const v = "2024-01-01 10:00:00+02:00"
+	for _, q := range []string{
+		"SELECT TIMESTAMP /* start */ '" + v + "'",
+		"SELECT TIMESTAMP -- c\n '" + v + "'",
+		"SELECT CAST /* x */ ('" + v + "' AS TIMESTAMP)",
+		"SELECT CAST(-- v\n'" + v + "' AS TIMESTAMP)",
+		"SELECT CAST('" + v + "' /* c */ AS TIMESTAMP)",
+		"SELECT '" + v + "' /* c */ ::TIMESTAMP",
+	} {
+		var got time.Time
+		require.NoError(t, db.QueryRow(q).Scan(&got), q)
+		assert.True(t, want.Equal(got), "%q = %v, want %v", q, got.UTC(), want)
+	}
+	for _, q := range []string{"SELECT CAST(? AS TIMESTAMP)", "SELECT ?::TIMESTAMP", "SELECT try_cast( ? AS timestamp )"} {
+		var got time.Time
+		require.NoError(t, db.QueryRow(q, v).Scan(&got), q)
+		assert.True(t, want.Equal(got), "%q = %v, want %v", q, got.UTC(), want)
+	}
+	var got time.Time
+	require.NoError(t, db.QueryRow("SELECT CAST(? AS TIMESTAMP)", "2024-1-5 8:03").Scan(&got))
+	assert.Equal(t, time.Date(2024, 1, 5, 8, 3, 0, 0, time.UTC), got.UTC())
+	var same string
+	require.NoError(t, db.QueryRow("SELECT CAST(:s AS TIMESTAMP), :s", sql.Named("s", v)).Scan(&got, &same))
+	assert.True(t, want.Equal(got), "named: %v", got.UTC())
+	assert.Equal(t, v, same, "the string itself, where it is not cast")
 }

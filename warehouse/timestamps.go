@@ -222,8 +222,9 @@ func (t sparkTimestamp) instantIn(loc *time.Location) time.Time {
 // zone becomes that instant (DuckDB's cast drops the offset and keeps the wall time
 // written), and one in a form of Spark's that DuckDB does not take (one-digit fields, no
 // seconds) is written out in full. A literal Spark's forms do not cover is left to DuckDB.
-// It reads stmt token by token: strings elsewhere, comments and quoted names stay, and a
-// word in a comment is never taken for the TIMESTAMP or CAST before a string.
+// It reads stmt token by token: strings elsewhere, comments and quoted names stay; a
+// comment is a blank between tokens, and a word in one is never taken for the TIMESTAMP
+// or CAST before a string.
 func rewriteTimestampLiterals(stmt string) string {
 	if !containsFoldASCII(stmt, "timestamp") {
 		return stmt
@@ -238,8 +239,7 @@ func rewriteTimestampLiterals(stmt string) string {
 		c := stmt[i]
 		if j := skipNoise(stmt, i); j > i {
 			switch {
-			case c == '-' || c == '/': // a comment: what was before it is no neighbour
-				prev1, prev2 = tsToken{}, tsToken{}
+			case c == '-' || c == '/': // a comment is a blank: no token, its words neither
 			case c == '\'' && j-i >= 2 && stmt[j-1] == '\'':
 				if start, with := timestampLiteral(stmt, i, j, prev1, prev2); with != "" {
 					b.WriteString(stmt[last:start])
@@ -319,23 +319,24 @@ func timestampLiteral(stmt string, i, j int, prev1, prev2 tsToken) (start int, w
 // castTarget reports whether after, the text after a string, casts it to TIMESTAMP:
 // "AS TIMESTAMP )" when asWord (the string is a CAST's operand), else "::TIMESTAMP".
 func castTarget(after string, asWord bool) bool {
-	after = strings.TrimLeft(after, " \t\r\n")
+	skip := func(s string) string { return s[skipBlanksAndComments(s, 0):] }
+	after = skip(after)
 	if asWord {
-		if len(after) < 3 || !strings.EqualFold(after[:2], "AS") || !isBlank(after[2]) {
+		if len(after) < 3 || !strings.EqualFold(after[:2], "AS") || isIdentPart(after[2]) {
 			return false
 		}
-		after = strings.TrimLeft(after[2:], " \t\r\n")
+		after = skip(after[2:])
 	} else {
 		if !strings.HasPrefix(after, "::") {
 			return false
 		}
-		after = strings.TrimLeft(after[2:], " \t\r\n")
+		after = skip(after[2:])
 	}
 	n := len("timestamp")
 	if len(after) < n || !strings.EqualFold(after[:n], "timestamp") || len(after) > n && isIdentPart(after[n]) {
 		return false
 	}
-	return !asWord || strings.HasPrefix(strings.TrimLeft(after[n:], " \t\r\n"), ")")
+	return !asWord || strings.HasPrefix(skip(after[n:]), ")")
 }
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }

@@ -125,8 +125,11 @@ func TestRewriteTimestampLiterals(t *testing.T) {
 			"SELECT 1 -- TIMESTAMP '2024-01-01 10:00:00+02:00'\n/* TIMESTAMP '2024-01-01+02:00' */ AS \"timestamp '2024-01-01+02:00'\""},
 		{"a comment ending in timestamp before a string", "SELECT\n -- the event's timestamp\n '2024-01-01T10:00:00+02:00' AS raw",
 			"SELECT\n -- the event's timestamp\n '2024-01-01T10:00:00+02:00' AS raw"},
-		{"a comment between CAST and its string", "SELECT CAST( /* c */ '2024-01-01 10:00:00+02:00' AS TIMESTAMP)",
-			"SELECT CAST( /* c */ '2024-01-01 10:00:00+02:00' AS TIMESTAMP)"},
+		// A comment is a blank between tokens.
+		{"comments around a cast's string", "SELECT CAST( /* c */ '2024-01-01 10:00:00+02:00' -- d\n AS /* e */ TIMESTAMP /* f */ ), '2024-01-01 10:00:00Z' /* g */ :: timestamp",
+			"SELECT CAST( /* c */ (TIMESTAMPTZ '2024-01-01 08:00:00+00') -- d\n AS /* e */ TIMESTAMP /* f */ ), (TIMESTAMPTZ '2024-01-01 10:00:00+00') /* g */ :: timestamp"},
+		{"a comment after TIMESTAMP", "SELECT TIMESTAMP /* start */ '2024-01-01 10:00:00+02:00', TIMESTAMP -- c\n '2024-1-5 8:03'",
+			"SELECT CAST(TIMESTAMPTZ '2024-01-01 08:00:00+00' AS TIMESTAMP), TIMESTAMP '2024-01-05 08:03:00'"},
 		{"no timestamp at all", "SELECT '2024-01-01 10:00:00+02:00'", "SELECT '2024-01-01 10:00:00+02:00'"},
 		{"two literals", "SELECT TIMESTAMP '2024-01-01 00:00:00Z' < TIMESTAMP '2024-01-01 01:00:00+02:00'",
 			"SELECT CAST(TIMESTAMPTZ '2024-01-01 00:00:00+00' AS TIMESTAMP) < CAST(TIMESTAMPTZ '2023-12-31 23:00:00+00' AS TIMESTAMP)"},
