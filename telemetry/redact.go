@@ -84,8 +84,8 @@ var (
 	// word that does not read as a generated value ("token type", "password for").
 	// The name may be a compound ("client_secret", "accessToken"); a value in typographic
 	// quotes goes whatever it holds.
-	proseSecretRe = regexp.MustCompile(`(?i)\b([A-Za-z0-9_\-]*?(?:password|passwd|secret|token|credential|api[ _-]?key|apikey|signature)s?(?:\s|\x{00A0})+)` +
-		`([A-Za-z0-9._~+/=\-]{8,}|\x{201C}[^\x{201D}\n]*\x{201D}|\x{2018}[^\x{2019}\n]*\x{2019}|\x{00AB}[^\x{00BB}\n]*\x{00BB}|\x{201E}[^\x{201C}\x{201D}\n]*[\x{201C}\x{201D}]|\x{300C}[^\x{300D}\n]*\x{300D})`)
+	proseSecretRe = regexp.MustCompile(`(?i)\b([A-Za-z0-9_\-]*?(?:password|passwd|secret|token|credential|api[ _-]?key|apikey|signature)s?(?:\s|[\x{00A0}\x{202F}\x{3000}])+)` +
+		`([A-Za-z0-9._~+/=\-]{8,}|[\x{201C}\x{2018}\x{201E}\x{201A}\x{00AB}\x{00BB}\x{2039}\x{203A}\x{300C}\x{300E}\x{FF02}\x{FF07}\x{201D}\x{2019}])`)
 	jwtRe = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)
 	// Databricks tokens (PAT dapi…, dkea…, OAuth secrets dose…, dsapi…; also upper-cased,
 	// as a message upper-cased whole prints them, but not in mixed case: doSendRequest… is
@@ -139,7 +139,7 @@ var (
 		{need: []string{"bearer"}, re: bearerRe, fn: redactBearer},
 		{need: []string{"basic"}, re: basicRe, fn: redactBasic},
 		{need: []string{"sharedkey"}, re: sharedKeyRe, repl: "${1} " + Redacted},
-		{need: []string{"password", "passwd", "secret", "token", "credential", "key", "signature"}, re: proseSecretRe, fn: redactProseSecret},
+		{need: []string{"password", "passwd", "secret", "token", "credential", "key", "signature"}, apply: redactProseSecrets},
 		{need: []string{"eyj"}, re: jwtRe, repl: Redacted},
 		{need: []string{"dapi", "dkea", "dose", "dsapi", "akia", "asia"}, re: dbTokenRe, repl: Redacted},
 		{need: []string{"@"}, pre: hasUserinfo, re: userinfoRe, fn: redactUserinfo},
@@ -185,7 +185,7 @@ func bareValue(pattern string, need ...string) redactRule {
 //     Set-Cookie header's list goes whole, and a web session's id (;jsessionid=…,
 //     PHPSESSID); and the word after a secret's name in prose ("the access token Zq8v…",
 //     "invalid client_secret …", "API key 0123…") when it holds a letter and a digit, or
-//     when typographic quotes hold it;
+//     what typographic quotes hold after it (to the closing quote or the line's end);
 //   - the body of a private key's PEM block;
 //   - URL userinfo (and user:secret@host without a scheme) and URL query strings and
 //     fragments (pre-signed CloudFetch links carry their signature there), an URL's path
@@ -218,7 +218,8 @@ func bareValue(pattern string, need ...string) redactRule {
 //     secret and it reads as a generated value: "/reset/token/<value>" → "[PATH]");
 //   - e-mail addresses.
 //
-// Longer results are redacted, truncated (dropping a word cut in two) and redacted again.
+// Longer results are redacted, truncated (dropping a word cut in two; a word ends at a
+// space, a wide space or a CJK stop) and redacted again.
 // Redact is safe for concurrent use and never panics. Redact(Redact(s)) == Redact(s)
 // for what drivers, servers and libraries write; on contrived mixes of what the rules
 // look for, a second pass may redact more, and never less.
@@ -312,7 +313,10 @@ func redactKVSecrets(s string) string {
 			k -= n
 		}
 		if n := closingTypographic(s[last:k]); n > 0 {
-			k -= n // a key a word processor quoted: “password”: …
+			k -= n // a key a word processor quoted: “password”: …, « password » : …
+			for n := spaceBefore(s[last:k]); n > 0; n = spaceBefore(s[last:k]) {
+				k -= n
+			}
 		}
 		ks := k
 		for ks > last && isKeyByte(s[ks-1]) {
@@ -429,6 +433,8 @@ var typographicQuotes = [...][2]string{
 	{"\u300E", "\u300F"}, // 『…』
 	{"\uFF02", "\uFF02"}, // ＂…＂ (full-width)
 	{"\uFF07", "\uFF07"}, // ＇…＇
+	{"\u201D", "\u201D"}, // ”…” (as Word curls a quote typed after '=')
+	{"\u2019", "\u2019"}, // ’…’
 }
 
 // typographicQuote returns the pair whose opening quote s starts with, and whether one
@@ -742,7 +748,15 @@ func redactURL(u string) string {
 // or an invitation link ("/reset/token/<value>"), a REST path that names a token.
 func secretInPath(path string) bool {
 	if strings.Contains(path, "%2") {
-		path = strings.NewReplacer("%2F", "/", "%2f", "/").Replace(path) // an escaped '/'
+		// An escaped '/', maybe escaped again (%252F).
+		for again := strings.NewReplacer("%252F", "%2F", "%252f", "%2F"); ; {
+			p := again.Replace(path)
+			if p == path {
+				break
+			}
+			path = p
+		}
+		path = strings.NewReplacer("%2F", "/", "%2f", "/").Replace(path)
 	}
 	for path != "" {
 		path = strings.TrimLeft(path, "/")
@@ -876,18 +890,38 @@ func redactBearer(m string) string {
 	return word + " " + Redacted
 }
 
-// redactProseSecret redacts the word a secret's name introduces in prose when it reads
-// as a generated value (it holds a letter and a digit), or what typographic quotes hold.
-func redactProseSecret(m string) string {
-	g := proseSecretRe.FindStringSubmatch(m)
-	switch {
-	case g == nil:
-		return m
-	case g[2][0] >= 0x80: // quoted
-	case !strings.ContainsAny(g[2], "0123456789") || onlyDigitsAndPunct(g[2]):
-		return m
+// redactProseSecrets redacts the word a secret's name introduces in prose when it reads
+// as a generated value (it holds a letter and a digit), or what typographic quotes hold
+// (to the closing quote, or the line's end: see typographicEnd).
+func redactProseSecrets(s string) string {
+	w := rewriter{s: s}
+	done := 0 // where the last value redacted ends: a match inside it is no new one
+	for _, m := range proseSecretRe.FindAllStringSubmatchIndex(s, -1) {
+		v, end := m[4], m[5]
+		if m[0] < done {
+			continue
+		}
+		switch {
+		case s[v] >= 0x80 && closesKey(s[end:]):
+			continue // the closing quote of a quoted key (« password » : …): the keyed rule's
+		case s[v] >= 0x80: // an opening quote
+			end = typographicEnd(s, v)
+		case !strings.ContainsAny(s[v:end], "0123456789") || onlyDigitsAndPunct(s[v:end]):
+			continue
+		}
+		w.replace(v, end, Redacted)
+		done = end
 	}
-	return g[1] + Redacted
+	return w.String()
+}
+
+// closesKey reports whether s, what follows a quote, goes on (after spaces) with a key's
+// separator: the quote closed a key.
+func closesKey(s string) bool {
+	for n := spaceAt(s); n > 0; n = spaceAt(s) {
+		s = s[n:]
+	}
+	return s != "" && (s[0] == ':' || s[0] == '=' || strings.HasPrefix(s, fullWidthColon) || strings.HasPrefix(s, fullWidthEquals))
 }
 
 // onlyDigitsAndPunct reports whether s holds no ASCII letter.
@@ -973,14 +1007,45 @@ func cutWord(s string, n int) string {
 		return s
 	}
 	cut := cutRune(s, n)
-	if isWordByte(s[len(cut)]) {
+	if isWordByte(s[len(cut)]) && !wordBreakAt(s[len(cut):]) {
 		end := len(cut)
-		for end > 0 && isWordByte(cut[end-1]) {
+		for end > 0 && isWordByte(cut[end-1]) && !wordBreakBefore(cut[:end]) {
 			end--
 		}
 		cut = cut[:end]
 	}
 	return cut
+}
+
+// cjkStops are the full stop and comma that end a phrase of Chinese or Japanese text,
+// which has no spaces between its words.
+var cjkStops = [...]string{"\u3002", "\u3001", "\uFF0C", "\uFF0E"}
+
+// wordBreakAt reports whether s starts with a wide space or a CJK stop: a non-ASCII
+// break between words, where cutWord may cut.
+func wordBreakAt(s string) bool {
+	if spaceAt(s) > 0 {
+		return true
+	}
+	for _, c := range cjkStops {
+		if strings.HasPrefix(s, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// wordBreakBefore reports whether s ends with a break as wordBreakAt's.
+func wordBreakBefore(s string) bool {
+	if spaceBefore(s) > 0 {
+		return true
+	}
+	for _, c := range cjkStops {
+		if strings.HasSuffix(s, c) {
+			return true
+		}
+	}
+	return false
 }
 
 // cutRune cuts s to at most n bytes without splitting a UTF-8 sequence.

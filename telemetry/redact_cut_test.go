@@ -61,3 +61,14 @@ func TestRedactObjectStoreSchemeURLs(t *testing.T) {
 		assert.Equal(t, out, Redact(out), "idempotent")
 	}
 }
+
+// Text without ASCII spaces (Japanese) is cut at a wide space or a CJK stop, not dropped
+// whole as one word.
+func TestCutAtWideBreaks(t *testing.T) {
+	for _, sep := range []string{"\u3000", "\u3002", "\u3001"} {
+		phrase := "\u30c7\u30fc\u30bf\u304c\u898b\u3064\u304b\u308a\u307e\u305b\u3093" + sep
+		out := Redact(strings.Repeat(phrase, 100))
+		assert.Greater(t, len(out), MaxRedactedLen/2, "%q", sep)
+		assert.True(t, strings.HasSuffix(out, sep+truncatedMark), "%q: cut at the break", sep)
+	}
+}

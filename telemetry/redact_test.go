@@ -267,6 +267,17 @@ func TestRedact(t *testing.T) {
 		{"a quoted value in prose", "the access token \u201cZq8vKp3mWx7LtR2s9\u201d has expired", "the access token [REDACTED] has expired"},
 		{"an escaped '/' after a link's secret element", "open https://h.example/reset/token%2FZq8vKp3mWx7LtR2s9 expired", "open https://h.example/[PATH] expired"},
 		{"a Go comparison is no SQL block", "expected err == sql.ErrNoRows, got == nil", "expected err == sql.ErrNoRows, got == nil"},
+		// From the second review: a key in guillemets with French spacing, a value opened
+		// by a closing quote, prose values in every quote pair (with an apostrophe inside,
+		// unclosed), wide spaces in prose, a '/' escaped twice.
+		{"a French-spaced key in guillemets", "\u00ab\u00a0password\u00a0\u00bb\u00a0: \u00ab\u00a0ouvre toi\u00a0\u00bb refus\u00e9", "\u00ab\u00a0password\u00a0\u00bb\u00a0: [REDACTED] refus\u00e9"},
+		{"a value opened by a closing quote", "password=\u201dopen sesame\u201d rejected", "password=[REDACTED] rejected"},
+		{"an apostrophe in a quoted prose value", "the password \u2018it\u2019s a secret\u2019 was rejected", "the password [REDACTED] was rejected"},
+		{"reversed guillemets in prose", "the password \u00bbopen sesame\u00ab was rejected", "the password [REDACTED] was rejected"},
+		{"a prose value closed by its opener", "the password \u201copen sesame\u201c was rejected", "the password [REDACTED] was rejected"},
+		{"a narrow no-break space in prose", "invalid client_secret\u202fZq8vKp3mWx7LtR2s9 for app", "invalid client_secret\u202f[REDACTED] for app"},
+		{"an unclosed quote in prose", "the access token \u201cZq8vKp3mWx7LtR2s9 was rejected\nat main.go", "the access token [REDACTED]\nat main.go"},
+		{"a '/' escaped twice after a link's secret element", "open https://h.example/reset/token%252FZq8vKp3mWx7LtR2s9 expired", "open https://h.example/[PATH] expired"},
 		{"a private key", "tls: failed to parse private key: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5MUgeFXCkLp2I\n-----END EC PRIVATE KEY----- (pkcs8)",
 			"tls: failed to parse private key: -----BEGIN EC PRIVATE KEY-----[REDACTED]-----END EC PRIVATE KEY----- (pkcs8)"},
 		{"a private key cut short", "key: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
@@ -541,6 +552,8 @@ func FuzzRedact(f *testing.F) {
 		{"curlyKeyPw0123", "{\u201cpassword\u201d: \u201c%s\u201d}"},
 		{"compoundTok0123", "invalid client_secret %s for app"},
 		{"pathTokDot0123456", "open /reset/token/%s. Retry"},
+		{"frenchKeyPw0123", "\u00ab\u00a0password\u00a0\u00bb\u00a0: \u00ab\u00a0x %s\u00a0\u00bb"},
+		{"proseQuoted0123", "the password \u00bbit is %s\u00ab was rejected"},
 	}
 	f.Fuzz(func(t *testing.T, prefix, suffix string) {
 		for _, s := range secrets {
@@ -604,6 +617,8 @@ func adversarialInputs(n int) map[string]string {
 		"wide spaces":      strings.Repeat("pwd\u3000\uff1d\u3000", n/9),
 		"secret paths":     strings.Repeat(" /token/Zq8vKp3mWx7LtR2s9.", n/26),
 		"prose names":      strings.Repeat("client_token ", n/13),
+		"prose quotes":     strings.Repeat("password \u00abx ", n/12),
+		"quoted keys":      strings.Repeat("\u00ab password \u00bb : ", n/22),
 	}
 }
 
