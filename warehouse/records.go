@@ -30,7 +30,7 @@ const (
 	StateFinished = "FINISHED"
 	StateError    = "ERROR"
 	StateCanceled = "CANCELED"
-	StateTimedOut = "TIMEDOUT" // the DSN's timeout (queryTimeout) ended it
+	StateTimedOut = "TIMEDOUT" // the DSN's timeout (queryTimeout) or the session's STATEMENT_TIMEOUT ended it
 	StateClosed   = "CLOSED"
 )
 
