@@ -902,8 +902,8 @@ func redactProseSecrets(s string) string {
 			continue
 		}
 		switch {
-		case s[v] >= 0x80 && closesKey(s[end:]):
-			continue // the closing quote of a quoted key (« password » : …): the keyed rule's
+		case s[v] >= 0x80 && (closesKey(s[end:]) || quotedName(s[:m[2]], s[v:])):
+			continue // the closing quote of a quoted name (« token » est…, « password » : …)
 		case s[v] >= 0x80: // an opening quote
 			end = typographicEnd(s, v)
 		case !strings.ContainsAny(s[v:end], "0123456789") || onlyDigitsAndPunct(s[v:end]):
@@ -913,6 +913,36 @@ func redactProseSecrets(s string) string {
 		done = end
 	}
 	return w.String()
+}
+
+// quotedName reports whether the quote that q starts with closes a pair opened shortly
+// before the secret's name (before is the text before it): only words and spaces between
+// ("“ client secret ”", "« token »"). The name is quoted, and no value follows.
+func quotedName(before, q string) bool {
+	for _, p := range typographicQuotes {
+		if !strings.HasPrefix(q, p[1]) {
+			continue
+		}
+		o := strings.LastIndex(before, p[0])
+		if o < 0 || len(before)-o > 64 {
+			continue
+		}
+		words := before[o+len(p[0]):]
+		for len(words) > 0 {
+			if n := spaceAt(words); n > 0 {
+				words = words[n:]
+				continue
+			}
+			if c := words[0]; c >= 0x80 || !isKeyByte(c) {
+				break
+			}
+			words = words[1:]
+		}
+		if words == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // closesKey reports whether s, what follows a quote, goes on (after spaces) with a key's

@@ -278,6 +278,12 @@ func TestRedact(t *testing.T) {
 		{"a narrow no-break space in prose", "invalid client_secret\u202fZq8vKp3mWx7LtR2s9 for app", "invalid client_secret\u202f[REDACTED] for app"},
 		{"an unclosed quote in prose", "the access token \u201cZq8vKp3mWx7LtR2s9 was rejected\nat main.go", "the access token [REDACTED]\nat main.go"},
 		{"a '/' escaped twice after a link's secret element", "open https://h.example/reset/token%252FZq8vKp3mWx7LtR2s9 expired", "open https://h.example/[PATH] expired"},
+		// From the third review: a secret's name in quotes, with no value after it, keeps
+		// its line.
+		{"a quoted name in French", "Le champ \u00ab token \u00bb est obligatoire pour la connexion", "Le champ \u00ab token \u00bb est obligatoire pour la connexion"},
+		{"a quoted name with no-break spaces", "Le champ \u00ab\u00a0password\u00a0\u00bb est obligatoire", "Le champ \u00ab\u00a0password\u00a0\u00bb est obligatoire"},
+		{"a quoted two-word name", "the \u201c client secret \u201d option is deprecated, use oauth instead", "the \u201c client secret \u201d option is deprecated, use oauth instead"},
+		{"a quoted name in angle quotes", "the field \u2039 api key \u203a is required; see the docs", "the field \u2039 api key \u203a is required; see the docs"},
 		{"a private key", "tls: failed to parse private key: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5MUgeFXCkLp2I\n-----END EC PRIVATE KEY----- (pkcs8)",
 			"tls: failed to parse private key: -----BEGIN EC PRIVATE KEY-----[REDACTED]-----END EC PRIVATE KEY----- (pkcs8)"},
 		{"a private key cut short", "key: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC",

@@ -126,24 +126,23 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 	marker := func(p *tcli.TSparkParameter, ref, after string) error {
 		if v, ok := stringAsTimestamp(p, prev1, prev2, after); ok {
 			// A string the statement casts to TIMESTAMP: read by Spark's rules, as a
-			// TIMESTAMP literal is (DuckDB's cast drops an offset).
-			if t, instant := v.(time.Time); instant {
-				if named {
-					ref += "__instant" // its own name: the string may be used elsewhere as is
-					if !used[ref] {
-						args = append(args, sql.Named(ref[1:], t))
-						used[ref] = true
-					}
-					out.WriteString("CAST(" + ref + " AS TIMESTAMPTZ)")
-					return nil
+			// TIMESTAMP literal is (DuckDB's cast drops an offset). A named one is bound
+			// under a name of its own: the string may be used elsewhere as is.
+			_, instant := v.(time.Time)
+			if named {
+				ref += map[bool]string{true: "__instant", false: "__wall"}[instant]
+				if !used[ref] {
+					args = append(args, sql.Named(ref[1:], v))
+					used[ref] = true
 				}
+			} else {
+				args = append(args, v)
+			}
+			if instant {
 				ref = "CAST(" + ref + " AS TIMESTAMPTZ)"
 			}
-			if !named {
-				out.WriteString(ref)
-				args = append(args, v)
-				return nil
-			}
+			out.WriteString(ref)
+			return nil
 		}
 		v, cast, err := paramValue(p, loc)
 		if err != nil {

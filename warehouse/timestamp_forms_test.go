@@ -95,4 +95,12 @@ func TestTimestampCommentsAndStringParameters(t *testing.T) {
 	require.NoError(t, db.QueryRow("SELECT CAST(:s AS TIMESTAMP), :s", sql.Named("s", v)).Scan(&got, &same))
 	assert.True(t, want.Equal(got), "named: %v", got.UTC())
 	assert.Equal(t, v, same, "the string itself, where it is not cast")
+	// Spark's short forms, named as positional.
+	for _, short := range []string{"2024", "2024-01", " 2024-01-05 08:03 "} {
+		var pos, named time.Time
+		require.NoError(t, db.QueryRow("SELECT CAST(? AS TIMESTAMP)", short).Scan(&pos), short)
+		require.NoError(t, db.QueryRow("SELECT CAST(:s AS TIMESTAMP), :s", sql.Named("s", short)).Scan(&named, &same), short)
+		assert.Equal(t, pos, named, short)
+		assert.Equal(t, short, same)
+	}
 }
