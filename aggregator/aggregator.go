@@ -683,7 +683,8 @@ func (a *Aggregator) Flush(ctx context.Context) error {
 // 50 ms) the export in flight is cancelled; its batch is counted as Dropped.ExportFailed
 // and what is left as Dropped.Unfinished by the time Close returns (unless the exporter
 // ignores its context), and Close returns an error wrapping context.DeadlineExceeded (or
-// ctx.Err()); the driver may ignore it, nothing else needs to be done. Close is idempotent: later
+// ctx.Err()); so it does, deterministically, when a hand-over (AddHandOver) was still
+// running at that moment. The driver may ignore it, nothing else needs to be done. Close is idempotent: later
 // calls return the first call's result, and a call made while the first one is still
 // closing waits for it as long as its own ctx allows. It does not close the exporter.
 func (a *Aggregator) Close(ctx context.Context) error {
@@ -723,9 +724,11 @@ func (a *Aggregator) shutdown(ctx context.Context) error {
 		defer close(handed)
 		a.handers.run(a.guard)
 	}()
+	handedAll := true
 	select {
 	case <-handed:
 	case <-soon.Done():
+		handedAll = false // cut short: Close reports its deadline, whatever follows
 	}
 	a.closed.Store(true)
 	// A panic while finishing a shard's statements (none is known: the clock is safe) is
@@ -739,19 +742,28 @@ func (a *Aggregator) shutdown(ctx context.Context) error {
 	// that the export goroutine has counted what is left (the batch as failed, the rest as
 	// unfinished) when Close returns: Stats then adds up. An exporter that ignores its
 	// context keeps its batch pending until it returns, and Close keeps its deadline.
+	var err error
 	select {
 	case <-a.done:
-		return nil
 	case <-soon.Done():
+		select {
+		case <-a.done: // ended as the margin began: nothing was cut
+		default:
+			a.cancelRun() // aborts the export in flight; run then counts what is left
+			select {
+			case <-a.done:
+			case <-ctx.Done():
+			}
+			if err = ctx.Err(); err == nil {
+				err = context.DeadlineExceeded // cut short by the margin before the deadline
+			}
+		}
 	}
-	a.cancelRun() // aborts the export in flight; run then counts what is left
-	select {
-	case <-a.done:
-	case <-ctx.Done():
+	if err == nil && !handedAll {
+		err = context.DeadlineExceeded
 	}
-	err := ctx.Err()
 	if err == nil {
-		err = context.DeadlineExceeded // cut short by the margin before the deadline
+		return nil
 	}
 	// Written on a goroutine of its own (a stalled logger must not hold Close); guard counts
 	// a panic of the caller's logger in Stats.Panics, as for every other log line.
