@@ -6,12 +6,16 @@ import "strings"
 // DECIMAL(10,0). DuckDB's is DECIMAL(18,3).
 const defaultDecimal = "DECIMAL(10,0)"
 
-// sqlToken is one token of a statement, as rewriteBareDecimal reads it: a word (an
-// identifier or a keyword, upper-cased), a quoted name, or a punctuation mark.
+// sqlToken is one token of a statement, as the statement scanners (rewriteBareDecimal,
+// rewriteTimestampLiterals, bindParameters) read them: a word (an identifier or a
+// keyword, upper-cased), a quoted name, or a punctuation mark ("'" for a string, "?" for
+// a parameter's marker). Comments are no tokens.
 type sqlToken struct {
-	word   string // upper-cased, when a word
-	quoted bool   // a quoted name ("a b", `a b`)
-	punct  string // "(", ")", ",", "::" or another single mark
+	word      string // upper-cased, when a word
+	start     int    // where the word starts (set by rewriteTimestampLiterals)
+	qualified bool   // the word follows a '.' (t.timestamp)
+	quoted    bool   // a quoted name ("a b", `a b`)
+	punct     string // "(", ")", ",", "::" or another single mark
 }
 
 // rewriteBareDecimal writes a DECIMAL, NUMERIC or DEC type given without a precision as

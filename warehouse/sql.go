@@ -120,8 +120,8 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 	args := make([]any, 0, len(params))
 	used := map[string]bool{}
 	next := 0
-	var prev1, prev2 tsToken // the tokens before a marker (see rewriteTimestampLiterals)
-	push := func(t tsToken) { prev2, prev1 = prev1, t }
+	var prev1, prev2 sqlToken // the tokens before a marker (see rewriteTimestampLiterals)
+	push := func(t sqlToken) { prev2, prev1 = prev1, t }
 	// marker writes the reference to p; after is the statement after its marker.
 	marker := func(p *tcli.TSparkParameter, ref, after string) error {
 		if v, ok := stringAsTimestamp(p, prev1, prev2, after); ok {
@@ -169,7 +169,7 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 		if j := skipNoise(stmt, i); j > i {
 			out.WriteString(stmt[i:j]) // a string or a comment: no marker in it
 			if c != '-' && c != '/' {
-				push(tsToken{other: true})
+				push(sqlToken{punct: "'"})
 			}
 			i = j - 1
 			continue
@@ -177,7 +177,7 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 		switch {
 		case c == ':' && i+1 < len(stmt) && stmt[i+1] == ':':
 			out.WriteString("::")
-			push(tsToken{other: true})
+			push(sqlToken{punct: "::"})
 			i++
 		case c == ':' && named && i+1 < len(stmt) && isIdentStart(stmt[i+1]):
 			j := identEnd(stmt, i+1)
@@ -189,7 +189,7 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 			if err := marker(p, "$"+name, stmt[j:]); err != nil {
 				return "", nil, err
 			}
-			push(tsToken{other: true})
+			push(sqlToken{punct: "?"})
 			i = j - 1
 		case c == '?' && !named:
 			if next >= len(params) {
@@ -198,20 +198,20 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 			if err := marker(params[next], "$"+strconv.Itoa(next+1), stmt[i+1:]); err != nil {
 				return "", nil, err
 			}
-			push(tsToken{other: true})
+			push(sqlToken{punct: "?"})
 			next++
 		case isIdentStart(c) || c == '$' || isDigit(c):
 			j := identEnd(stmt, i+1) // a word, or a DuckDB $1 or a number, whole
 			out.WriteString(stmt[i:j])
-			push(tsToken{word: strings.ToUpper(stmt[i:j])})
+			push(sqlToken{word: strings.ToUpper(stmt[i:j])})
 			i = j - 1
 		default:
 			out.WriteByte(c)
 			switch {
 			case c == '(':
-				push(tsToken{open: true})
+				push(sqlToken{punct: "("})
 			case !isBlank(c):
-				push(tsToken{other: true})
+				push(sqlToken{punct: string(c)})
 			}
 		}
 	}
@@ -225,14 +225,12 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 // casts it to TIMESTAMP (CAST(? AS TIMESTAMP), ?::TIMESTAMP; prev1 and prev2 are the
 // tokens before its marker, after the statement after it) and Spark's rules read it: the
 // instant (a time.Time) when it names its zone, else the wall time written out in full.
-func stringAsTimestamp(p *tcli.TSparkParameter, prev1, prev2 tsToken, after string) (any, bool) {
+func stringAsTimestamp(p *tcli.TSparkParameter, prev1, prev2 sqlToken, after string) (any, bool) {
 	typ := strings.ToUpper(strings.TrimSpace(p.GetType()))
 	if typ != "" && typ != "STRING" || p.Value == nil || p.Value.StringValue == nil {
 		return nil, false
 	}
-	cast := prev1.open && (prev2.word == "CAST" || prev2.word == "TRY_CAST") && castTarget(after, true) ||
-		castTarget(after, false)
-	if !cast {
+	if !castOperand(prev1, prev2, after) {
 		return nil, false
 	}
 	ts, ok := parseSparkTimestamp(*p.Value.StringValue)

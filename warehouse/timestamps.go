@@ -232,9 +232,9 @@ func rewriteTimestampLiterals(stmt string) string {
 	var (
 		b            strings.Builder
 		last         int // stmt[:last] is written
-		prev1, prev2 tsToken
+		prev1, prev2 sqlToken
 	)
-	push := func(t tsToken) { prev2, prev1 = prev1, t }
+	push := func(t sqlToken) { prev2, prev1 = prev1, t }
 	for i := 0; i < len(stmt); i++ {
 		c := stmt[i]
 		if j := skipNoise(stmt, i); j > i {
@@ -246,9 +246,9 @@ func rewriteTimestampLiterals(stmt string) string {
 					b.WriteString(with)
 					last = j
 				}
-				push(tsToken{other: true})
+				push(sqlToken{punct: "'"})
 			default:
-				push(tsToken{other: true})
+				push(sqlToken{quoted: true})
 			}
 			i = j - 1
 			continue
@@ -257,12 +257,12 @@ func rewriteTimestampLiterals(stmt string) string {
 		case isBlank(c):
 		case isIdentStart(c):
 			j := identEnd(stmt, i)
-			push(tsToken{word: strings.ToUpper(stmt[i:j]), start: i, qualified: i > 0 && stmt[i-1] == '.'})
+			push(sqlToken{word: strings.ToUpper(stmt[i:j]), start: i, qualified: i > 0 && stmt[i-1] == '.'})
 			i = j - 1
 		case c == '(':
-			push(tsToken{open: true})
+			push(sqlToken{punct: "("})
 		default:
-			push(tsToken{other: true})
+			push(sqlToken{punct: string(c)})
 		}
 	}
 	if last == 0 {
@@ -272,27 +272,16 @@ func rewriteTimestampLiterals(stmt string) string {
 	return b.String()
 }
 
-// tsToken is one token before a string, as rewriteTimestampLiterals reads them.
-type tsToken struct {
-	word      string // upper-cased, when a word
-	start     int    // where the word starts
-	qualified bool   // the word follows a '.' (t.timestamp)
-	open      bool   // '('
-	other     bool   // anything else
-}
-
 // timestampLiteral decides on the string stmt[i:j], which the tokens prev2, prev1
 // precede: when it is a TIMESTAMP literal to rewrite, where the span to replace (up to
 // j) starts and what replaces it.
-func timestampLiteral(stmt string, i, j int, prev1, prev2 tsToken) (start int, with string) {
+func timestampLiteral(stmt string, i, j int, prev1, prev2 sqlToken) (start int, with string) {
 	text := stmt[i+1 : j-1]
 	if strings.ContainsAny(text, `'\`) {
 		return 0, ""
 	}
 	typed := prev1.word == "TIMESTAMP" && !prev1.qualified // TIMESTAMP '…'
-	cast := prev1.open && (prev2.word == "CAST" || prev2.word == "TRY_CAST") && castTarget(stmt[j:], true) ||
-		castTarget(stmt[j:], false)
-	if !typed && !cast {
+	if !typed && !castOperand(prev1, prev2, stmt[j:]) {
 		return 0, ""
 	}
 	ts, ok := parseSparkTimestamp(text)
@@ -314,6 +303,13 @@ func timestampLiteral(stmt string, i, j int, prev1, prev2 tsToken) (start int, w
 		return prev1.start, "CAST(" + instant + " AS TIMESTAMP)"
 	}
 	return i, "(" + instant + ")"
+}
+
+// castOperand reports whether what prev2, prev1 precede and after follows is cast to
+// TIMESTAMP: the operand of CAST(… AS TIMESTAMP) (TRY_CAST too), or of "::TIMESTAMP".
+func castOperand(prev1, prev2 sqlToken, after string) bool {
+	return prev1.punct == "(" && (prev2.word == "CAST" || prev2.word == "TRY_CAST") && castTarget(after, true) ||
+		castTarget(after, false)
 }
 
 // castTarget reports whether after, the text after a string, casts it to TIMESTAMP:
