@@ -130,7 +130,11 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 			// under a name of its own: the string may be used elsewhere as is.
 			_, instant := v.(time.Time)
 			if named {
-				ref += map[bool]string{true: "__instant", false: "__wall"}[instant]
+				if instant {
+					ref += "__instant"
+				} else {
+					ref += "__wall"
+				}
 				if !used[ref] {
 					args = append(args, sql.Named(ref[1:], v))
 					used[ref] = true
