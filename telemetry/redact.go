@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -83,9 +84,9 @@ var (
 	// Zq8v…", "invalid password hunter2…", "API key 0123…"); redactProseSecret keeps a
 	// word that does not read as a generated value ("token type", "password for").
 	// The name may be a compound ("client_secret", "accessToken"); a value in typographic
-	// quotes goes whatever it holds.
+	// quotes goes whatever it holds, a bare one is the word up to the next space.
 	proseSecretRe = regexp.MustCompile(`(?i)\b([A-Za-z0-9_\-]*?(?:password|passwd|secret|token|credential|api[ _-]?key|apikey|signature)s?(?:\s|[\x{00A0}\x{202F}\x{3000}])+)` +
-		`([A-Za-z0-9._~+/=\-]{8,}|[\x{201C}\x{2018}\x{201E}\x{201A}\x{00AB}\x{00BB}\x{2039}\x{203A}\x{300C}\x{300E}\x{FF02}\x{FF07}\x{201D}\x{2019}])`)
+		`([\x{201C}\x{2018}\x{201E}\x{201A}\x{00AB}\x{00BB}\x{2039}\x{203A}\x{300C}\x{300E}\x{FF02}\x{FF07}\x{201D}\x{2019}])?([^\s\x{00A0}\x{202F}\x{3000}]*)`)
 	jwtRe = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)
 	// Databricks tokens (PAT dapi…, dkea…, OAuth secrets dose…, dsapi…; also upper-cased,
 	// as a message upper-cased whole prints them, but not in mixed case: doSendRequest… is
@@ -184,7 +185,8 @@ func bareValue(pattern string, need ...string) redactRule {
 //     »…«, ‹…›, 「…」, 『…』, ＂…＂) goes whole, to its line's end when unclosed; a Cookie or
 //     Set-Cookie header's list goes whole, and a web session's id (;jsessionid=…,
 //     PHPSESSID); and the word after a secret's name in prose ("the access token Zq8v…",
-//     "invalid client_secret …", "API key 0123…") when it holds a letter and a digit, or
+//     "invalid client_secret …", "API key 0123…") when it holds a letter and a digit
+//     (four characters or more, to the next space, and no URL), or
 //     what typographic quotes hold after it (to the closing quote or the line's end);
 //   - the body of a private key's PEM block;
 //   - URL userinfo (and user:secret@host without a scheme) and URL query strings and
@@ -353,8 +355,8 @@ func redactKVSecrets(s string) string {
 				end++
 			}
 		}
-		if end == v {
-			continue
+		if end == v || colon && isHTTPStatus(s[v:]) {
+			continue // "oauth2: cannot fetch token: 401 Unauthorized" names no secret
 		}
 		if s[i] == ':' && v == i+1 && strings.IndexByte(s[v:end], '@') >= 0 && !isCookieHeader(s[ks:k]) {
 			continue // user:secret@host, which the userinfo rule takes whole
@@ -369,6 +371,23 @@ func redactKVSecrets(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// isHTTPStatus reports whether s starts with an HTTP status as Go prints one: its code,
+// a space and its text ("401 Unauthorized").
+func isHTTPStatus(s string) bool {
+	if len(s) < 5 || s[3] != ' ' {
+		return false
+	}
+	code := 0
+	for _, c := range []byte(s[:3]) {
+		if c < '0' || c > '9' {
+			return false
+		}
+		code = code*10 + int(c-'0')
+	}
+	text := http.StatusText(code)
+	return text != "" && strings.HasPrefix(s[4:], text)
 }
 
 // wideSpaces are the spaces besides ASCII's that typing puts around a separator: the
@@ -687,6 +706,10 @@ func redactJSONSecrets(s string) string {
 		case v < len(s) && s[v] == '[':
 			// An array ("Cookie": ["a=1; b=2"], "password": ["a b"]) goes whole.
 			end, with = jsonArrayEnd(s, v, quote), "["+with+"]"
+		case isTypographicOpen(s[v:]):
+			// A value a word processor quoted ("password": “a b”) goes whole, as under
+			// a key=value key.
+			end = typographicEnd(s, v)
 		default:
 			for end < len(s) && !isSpace(s[end]) && strings.IndexByte(",}]", s[end]) < 0 {
 				end++
@@ -743,20 +766,39 @@ func redactURL(u string) string {
 	return scheme + authority + rest + tail
 }
 
+// unescapeSlashes decodes each escaped '/' of path, escaped any number of times (%2F,
+// %252F, %25252F, …), in one pass.
+func unescapeSlashes(path string) string {
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(path); i++ {
+		if path[i] != '%' {
+			continue
+		}
+		j := i + 1
+		for strings.HasPrefix(path[j:], "25") {
+			j += 2
+		}
+		if strings.HasPrefix(path[j:], "2F") || strings.HasPrefix(path[j:], "2f") {
+			b.WriteString(path[last:i])
+			b.WriteByte('/')
+			last = j + 2
+			i = last - 1
+		}
+	}
+	if last == 0 {
+		return path
+	}
+	b.WriteString(path[last:])
+	return b.String()
+}
+
 // secretInPath reports whether an element of the path names a secret (see isSecretKey)
 // and another element follows it, which may be that secret's value: a password-reset
 // or an invitation link ("/reset/token/<value>"), a REST path that names a token.
 func secretInPath(path string) bool {
 	if strings.Contains(path, "%2") {
-		// An escaped '/', maybe escaped again (%252F).
-		for again := strings.NewReplacer("%252F", "%2F", "%252f", "%2F"); ; {
-			p := again.Replace(path)
-			if p == path {
-				break
-			}
-			path = p
-		}
-		path = strings.NewReplacer("%2F", "/", "%2f", "/").Replace(path)
+		path = unescapeSlashes(path)
 	}
 	for path != "" {
 		path = strings.TrimLeft(path, "/")
@@ -895,24 +937,55 @@ func redactBearer(m string) string {
 // (to the closing quote, or the line's end: see typographicEnd).
 func redactProseSecrets(s string) string {
 	w := rewriter{s: s}
-	done := 0 // where the last value redacted ends: a match inside it is no new one
-	for _, m := range proseSecretRe.FindAllStringSubmatchIndex(s, -1) {
-		v, end := m[4], m[5]
-		if m[0] < done {
-			continue
+	// A word kept may name a secret itself ("invalid secret token abc123"): the search
+	// goes on from it.
+	for pos := 0; pos < len(s); {
+		m := proseSecretRe.FindStringSubmatchIndex(s[pos:])
+		if m == nil {
+			break
 		}
-		switch {
-		case s[v] >= 0x80 && (closesKey(s[end:]) || quotedName(s[:m[2]], s[v:])):
-			continue // the closing quote of a quoted name (« token » est…, « password » : …)
-		case s[v] >= 0x80: // an opening quote
+		for i := range m {
+			if m[i] >= 0 {
+				m[i] += pos
+			}
+		}
+		var v, end int
+		if m[4] >= 0 { // a typographic quote
+			v, end = m[4], m[5]
+			if closesKey(s[end:]) || quotedName(s[:m[2]], s[v:]) {
+				pos = end // the closing quote of a quoted name (« token » est…, « password » : …)
+				continue
+			}
 			end = typographicEnd(s, v)
-		case !strings.ContainsAny(s[v:end], "0123456789") || onlyDigitsAndPunct(s[v:end]):
-			continue
+		} else {
+			v, end = m[6], proseWordEnd(s[:m[7]])
+			if !proseSecretWord(s[v:end]) {
+				pos = m[6]
+				continue
+			}
 		}
 		w.replace(v, end, Redacted)
-		done = end
+		pos = end
 	}
 	return w.String()
+}
+
+// proseWordEnd is where a word of prose (s ends with it) ends without the punctuation
+// that ends a sentence or a clause after it ("…token abc123.", "(password hunter2)").
+func proseWordEnd(s string) int {
+	end := len(s)
+	for end > 0 && strings.IndexByte(".,;:)]}>'\"", s[end-1]) >= 0 {
+		end--
+	}
+	return end
+}
+
+// proseSecretWord reports whether w, the word after a secret's name in prose, reads as
+// a generated value: four characters or more, a letter and a digit among them, and no
+// URL (the URL rule keeps its host: "cannot refresh token https://host/oidc/v1/token").
+func proseSecretWord(w string) bool {
+	return len(w) >= 4 && strings.ContainsAny(w, "0123456789") && !onlyDigitsAndPunct(w) &&
+		!strings.Contains(w, "://")
 }
 
 // quotedName reports whether the quote that q starts with closes a pair opened shortly
@@ -1331,11 +1404,14 @@ func nextURL(s string, from int) (int, int) {
 		for st < k && !isLetter(s[st]) {
 			st++ // a scheme starts with a letter: what comes before is not the URL's
 		}
+		if st == k {
+			continue // no scheme: no URL (and no scan to the next blank, once per "://")
+		}
 		end := k + 3
 		for end < len(s) && !isSpaceAny(s[end]) && strings.IndexByte("'\"<>`", s[end]) < 0 {
 			end++
 		}
-		if st < k && end > k+3 {
+		if end > k+3 {
 			return st, end
 		}
 	}

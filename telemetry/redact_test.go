@@ -290,6 +290,18 @@ func TestRedact(t *testing.T) {
 			"key: -----BEGIN PRIVATE KEY-----[REDACTED]"},
 		{"a certificate stays", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"},
 		{"a percent sign is no separator", "100% of sig", "?% of sig"},
+		// From the second-pass review of session 37's redaction: a short or punctuated
+		// word after a secret's name, a typographic value under a JSON key, an HTTP status
+		// after "token:", and a '/' escaped three times in a link's path.
+		{"a short password in prose", "invalid password hunter2 for user alice", "invalid password [REDACTED] for user alice"},
+		{"a password with punctuation in prose", "the password hunter2! was rejected", "the password [REDACTED] was rejected"},
+		{"a token with punctuation in prose", "the access token Zq8v#Kp3mWx7 has expired", "the access token [REDACTED] has expired"},
+		{"a word that names a secret itself", "invalid secret token abc123 now", "invalid secret token [REDACTED] now"},
+		{"sentence punctuation stays", "(password hunter2). Try again", "(password [REDACTED]). Try again"},
+		{"a version and a link after a name stay", "Signature v4 failed; cannot refresh token https://h.example/oidc/v1/token", "Signature v4 failed; cannot refresh token https://h.example/oidc/v1/token"},
+		{"a typographic value under a JSON key", "{\"password\": \u201chunter2 correct horse\u201d}", "{\"?\": \"?\"}"},
+		{"oauth2's status after token:", "oauth2: cannot fetch token: 401 Unauthorized", "oauth2: cannot fetch token: 401 Unauthorized"},
+		{"a '/' escaped three times after a link's secret element", "https://example.com/reset%25252Ftoken%25252FZq8vKp3mWx7LtR2s9", "https://example.com/[PATH]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -605,6 +617,8 @@ func adversarialInputs(n int) map[string]string {
 		"unclosed quotes":  strings.Repeat(` "\`, n/3),
 		"paths":            strings.Repeat(" /a/b", n/5),
 		"schemes":          strings.Repeat("a", n/2) + strings.Repeat("://", n/6),
+		"bare schemes":     strings.Repeat("://", n/3),
+		"prose words":      strings.Repeat("secret token x1 ", n/16),
 		"sql markers":      strings.Repeat("== SQL ==", n/9),
 		"sql open headers": strings.Repeat("== SQL ", n/7),
 		"escaped quotes":   strings.Repeat(` \"`, n/3),

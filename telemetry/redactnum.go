@@ -106,6 +106,9 @@ func keepNumber(s string, i, end int) bool {
 	if digitsOnly && end-i == 3 && s[i] >= '1' && s[i] <= '5' && afterHTTP(s, i) {
 		return true // HTTP/1.1 503, HTTP 429, HTTP error 403
 	}
+	if digitsOnly && end-i == 3 && isHTTPStatus(s[i:]) {
+		return true // a status as Go prints one: "cannot fetch token: 401 Unauthorized"
+	}
 	// The word before, over separators: "SQLSTATE: 22012", "line 1", "pos=7".
 	k := i
 	for n := 0; k > 0 && n < 3 && strings.IndexByte(" :=#", s[k-1]) >= 0; n++ {
