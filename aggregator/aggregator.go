@@ -760,7 +760,9 @@ func (a *Aggregator) shutdown(ctx context.Context) error {
 		}
 	}
 	if err == nil && !handedAll {
-		err = context.DeadlineExceeded
+		if err = ctx.Err(); err == nil {
+			err = context.DeadlineExceeded // the hand-over cut short by the margin
+		}
 	}
 	if err == nil {
 		return nil
