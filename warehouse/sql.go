@@ -120,11 +120,11 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 	args := make([]any, 0, len(params))
 	used := map[string]bool{}
 	next := 0
-	var prev1, prev2 sqlToken // the tokens before a marker (see rewriteTimestampLiterals)
-	push := func(t sqlToken) { prev2, prev1 = prev1, t }
+	var trail tokenTrail // the tokens before a marker (see rewriteTimestampLiterals)
+	push := trail.push
 	// marker writes the reference to p; after is the statement after its marker.
 	marker := func(p *tcli.TSparkParameter, ref, after string) error {
-		if v, ok := stringAsTimestamp(p, prev1, prev2, after); ok {
+		if v, ok := stringAsTimestamp(p, &trail, after); ok {
 			// A string the statement casts to TIMESTAMP: read by Spark's rules, as a
 			// TIMESTAMP literal is (DuckDB's cast drops an offset). A named one is bound
 			// under a name of its own: the string may be used elsewhere as is.
@@ -226,15 +226,15 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 }
 
 // stringAsTimestamp is the value to bind for p, a STRING parameter, when the statement
-// casts it to TIMESTAMP (CAST(? AS TIMESTAMP), ?::TIMESTAMP; prev1 and prev2 are the
-// tokens before its marker, after the statement after it) and Spark's rules read it: the
+// casts it to TIMESTAMP (CAST(? AS TIMESTAMP), ?::TIMESTAMP; trail holds the tokens
+// before its marker, after the statement after it) and Spark's rules read it: the
 // instant (a time.Time) when it names its zone, else the wall time written out in full.
-func stringAsTimestamp(p *tcli.TSparkParameter, prev1, prev2 sqlToken, after string) (any, bool) {
+func stringAsTimestamp(p *tcli.TSparkParameter, trail *tokenTrail, after string) (any, bool) {
 	typ := strings.ToUpper(strings.TrimSpace(p.GetType()))
 	if typ != "" && typ != "STRING" || p.Value == nil || p.Value.StringValue == nil {
 		return nil, false
 	}
-	if !castOperand(prev1, prev2, after) {
+	if !trail.castOperand(after) {
 		return nil, false
 	}
 	ts, ok := parseSparkTimestamp(*p.Value.StringValue)

@@ -230,18 +230,18 @@ func rewriteTimestampLiterals(stmt string) string {
 		return stmt
 	}
 	var (
-		b            strings.Builder
-		last         int // stmt[:last] is written
-		prev1, prev2 sqlToken
+		b     strings.Builder
+		last  int // stmt[:last] is written
+		trail tokenTrail
 	)
-	push := func(t sqlToken) { prev2, prev1 = prev1, t }
+	push := trail.push
 	for i := 0; i < len(stmt); i++ {
 		c := stmt[i]
 		if j := skipNoise(stmt, i); j > i {
 			switch {
 			case c == '-' || c == '/': // a comment is a blank: no token, its words neither
 			case c == '\'' && j-i >= 2 && stmt[j-1] == '\'':
-				if start, with := timestampLiteral(stmt, i, j, prev1, prev2); with != "" {
+				if start, with := timestampLiteral(stmt, i, j, &trail); with != "" {
 					b.WriteString(stmt[last:start])
 					b.WriteString(with)
 					last = j
@@ -272,16 +272,17 @@ func rewriteTimestampLiterals(stmt string) string {
 	return b.String()
 }
 
-// timestampLiteral decides on the string stmt[i:j], which the tokens prev2, prev1
-// precede: when it is a TIMESTAMP literal to rewrite, where the span to replace (up to
-// j) starts and what replaces it.
-func timestampLiteral(stmt string, i, j int, prev1, prev2 sqlToken) (start int, with string) {
+// timestampLiteral decides on the string stmt[i:j], which the tokens of trail precede:
+// when it is a TIMESTAMP literal to rewrite, where the span to replace (up to j) starts
+// and what replaces it.
+func timestampLiteral(stmt string, i, j int, trail *tokenTrail) (start int, with string) {
 	text := stmt[i+1 : j-1]
 	if strings.ContainsAny(text, `'\`) {
 		return 0, ""
 	}
+	prev1 := trail.last
 	typed := prev1.word == "TIMESTAMP" && !prev1.qualified // TIMESTAMP '…'
-	if !typed && !castOperand(prev1, prev2, stmt[j:]) {
+	if !typed && !trail.castOperand(stmt[j:]) {
 		return 0, ""
 	}
 	ts, ok := parseSparkTimestamp(text)
@@ -305,11 +306,55 @@ func timestampLiteral(stmt string, i, j int, prev1, prev2 sqlToken) (start int, 
 	return i, "(" + instant + ")"
 }
 
-// castOperand reports whether what prev2, prev1 precede and after follows is cast to
-// TIMESTAMP: the operand of CAST(… AS TIMESTAMP) (TRY_CAST too), or of "::TIMESTAMP".
-func castOperand(prev1, prev2 sqlToken, after string) bool {
-	return prev1.punct == "(" && (prev2.word == "CAST" || prev2.word == "TRY_CAST") && castTarget(after, true) ||
-		castTarget(after, false)
+// tokenTrail is what the timestamp scanners keep of the tokens before a string or a
+// parameter's marker: the last one, and the run of "(" it may end, with the token before
+// that run (CAST in "CAST((").
+type tokenTrail struct {
+	last   sqlToken
+	opens  int      // how many "(" end the tokens so far
+	before sqlToken // the token before those "("
+}
+
+func (t *tokenTrail) push(tok sqlToken) {
+	if tok.punct == "(" {
+		if t.opens == 0 {
+			t.before = t.last
+		}
+		t.opens++
+	} else {
+		t.opens = 0
+	}
+	t.last = tok
+}
+
+// castOperand reports whether the operand that the trail's tokens precede and after
+// follows is cast to TIMESTAMP: the operand of CAST(… AS TIMESTAMP) (TRY_CAST too), or of
+// "::TIMESTAMP", maybe inside parentheses of its own ("('…')::TIMESTAMP",
+// "CAST((?) AS TIMESTAMP)").
+func (t *tokenTrail) castOperand(after string) bool {
+	castCall := t.before.word == "CAST" || t.before.word == "TRY_CAST"
+	groups := t.opens // the "(" that group the operand; the first of a call's is the call's
+	if t.opens > 0 && (t.before.quoted || t.before.word != "" && !groupingWords[t.before.word]) {
+		groups--
+	}
+	for closed := 0; ; closed++ {
+		if castTarget(after, false) || castCall && closed == t.opens-1 && castTarget(after, true) {
+			return true
+		}
+		after = after[skipBlanksAndComments(after, 0):]
+		if closed == groups || !strings.HasPrefix(after, ")") {
+			return false
+		}
+		after = after[1:]
+	}
+}
+
+// groupingWords are the keywords after which a "(" groups an expression; after another
+// word it opens a call's arguments (upper('…')), or a list (IN, VALUES).
+var groupingWords = map[string]bool{
+	"SELECT": true, "WHERE": true, "AND": true, "OR": true, "NOT": true, "CASE": true, "WHEN": true,
+	"THEN": true, "ELSE": true, "HAVING": true, "ON": true, "BY": true, "IS": true, "BETWEEN": true,
+	"LIKE": true, "DISTINCT": true, "ALL": true, "RETURN": true,
 }
 
 // castTarget reports whether after, the text after a string, casts it to TIMESTAMP:

@@ -131,6 +131,12 @@ func TestRewriteTimestampLiterals(t *testing.T) {
 		{"a comment after TIMESTAMP", "SELECT TIMESTAMP /* start */ '2024-01-01 10:00:00+02:00', TIMESTAMP -- c\n '2024-1-5 8:03'",
 			"SELECT CAST(TIMESTAMPTZ '2024-01-01 08:00:00+00' AS TIMESTAMP), TIMESTAMP '2024-01-05 08:03:00'"},
 		{"no timestamp at all", "SELECT '2024-01-01 10:00:00+02:00'", "SELECT '2024-01-01 10:00:00+02:00'"},
+		// From the second-pass review: a string in parentheses of its own is the operand
+		// still; a call's argument (or a list's element) is not.
+		{"a parenthesised string cast", "SELECT ('2024-01-01 10:00:00+02:00')::TIMESTAMP, CAST(( '2024-01-01 10:00:00+02:00' ) AS TIMESTAMP), CASE WHEN (('2024-01-01Z'))::timestamp > now() THEN 1 END",
+			"SELECT ((TIMESTAMPTZ '2024-01-01 08:00:00+00'))::TIMESTAMP, CAST(( (TIMESTAMPTZ '2024-01-01 08:00:00+00') ) AS TIMESTAMP), CASE WHEN (((TIMESTAMPTZ '2024-01-01 00:00:00+00')))::timestamp > now() THEN 1 END"},
+		{"a call's argument stays", "SELECT upper('2024-01-01 10:00:00+02:00')::TIMESTAMP, f(('2024-01-01 10:00:00+02:00'))::TIMESTAMP, \"g\"('2024-01-01Z')::TIMESTAMP, x IN ('2024-01-01Z'), ('2024-01-01Z', 1)::TIMESTAMP",
+			"SELECT upper('2024-01-01 10:00:00+02:00')::TIMESTAMP, f(('2024-01-01 10:00:00+02:00'))::TIMESTAMP, \"g\"('2024-01-01Z')::TIMESTAMP, x IN ('2024-01-01Z'), ('2024-01-01Z', 1)::TIMESTAMP"},
 		{"two literals", "SELECT TIMESTAMP '2024-01-01 00:00:00Z' < TIMESTAMP '2024-01-01 01:00:00+02:00'",
 			"SELECT CAST(TIMESTAMPTZ '2024-01-01 00:00:00+00' AS TIMESTAMP) < CAST(TIMESTAMPTZ '2023-12-31 23:00:00+00' AS TIMESTAMP)"},
 	} {
