@@ -33,7 +33,8 @@ func TestTimestampStringForms(t *testing.T) {
 		{"2024-1-1 10:00", at(15, 0)},
 		{"2024-01-01T10", at(15, 0)},
 	} {
-		for _, expr := range []string{"TIMESTAMP '" + tc.text + "'", "CAST('" + tc.text + "' AS TIMESTAMP)", "'" + tc.text + "'::timestamp", "?"} {
+		for _, expr := range []string{"TIMESTAMP '" + tc.text + "'", "CAST('" + tc.text + "' AS TIMESTAMP)", "'" + tc.text + "'::timestamp",
+			"('" + tc.text + "')::timestamp", "CAST(('" + tc.text + "') AS TIMESTAMP)", "?"} {
 			var args []any
 			if expr == "?" {
 				args = append(args, dbsql.Parameter{Type: dbsql.SqlTimestamp, Value: tc.text})
