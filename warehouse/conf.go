@@ -44,17 +44,29 @@ func confSet(stmt string) (name, value string, ok bool) {
 	return name, strings.TrimSpace(m[2] + m[3] + m[4]), true
 }
 
-// resetConfRe matches RESET name.
-var resetConfRe = regexp.MustCompile(`(?i)^\s*RESET\s+([a-z_]+)\s*;?\s*$`)
+// resetConfRe matches RESET, with a parameter's name or without.
+var resetConfRe = regexp.MustCompile(`(?i)^\s*RESET(?:\s+([a-z_.]+))?\s*;?\s*$`)
 
-// confReset reports whether stmt, a RESET, resets one of confParams, and which (lower
-// case).
+// resetAll is what confReset returns for a RESET without a name: every parameter.
+const resetAll = "*"
+
+// confReset reports whether stmt, a RESET, resets a parameter the session keeps (one of
+// confParams, the time zone or ANSI mode, under Databricks' or Spark's name), and which:
+// the lower-case name of one of confParams, "timezone", "ansi_mode", or resetAll.
 func confReset(stmt string) (name string, ok bool) {
 	m := resetConfRe.FindStringSubmatch(stmt)
 	if m == nil {
 		return "", false
 	}
 	name = strings.ToLower(m[1])
+	switch name {
+	case "":
+		return resetAll, true
+	case "timezone", "spark.sql.session.timezone":
+		return "timezone", true
+	case "ansi_mode", "spark.sql.ansi.enabled":
+		return "ansi_mode", true
+	}
 	_, ok = confParams[name]
 	return name, ok
 }

@@ -40,6 +40,11 @@ type session struct {
 	// what a SET or RESET of it said), 0 for none. Guarded by mu. confTimeout is the
 	// configuration's, which RESET restores.
 	timeout, confTimeout time.Duration
+	// confLoc, confZone and confAnsiOff are the configuration's time zone (with the DuckDB
+	// statement that sets it) and ANSI mode, which RESET restores.
+	confLoc     *time.Location
+	confZone    string
+	confAnsiOff bool
 
 	mu     sync.Mutex // one statement at a time on conn
 	closed bool
@@ -168,6 +173,9 @@ func (v *service) OpenSession(ctx context.Context, req *tcli.TOpenSessionReq) (*
 		show:        driverZone(req.GetConfiguration()),
 		timeout:     timeout,
 		confTimeout: timeout,
+		confLoc:     loc,
+		confZone:    setZone,
+		confAnsiOff: ansiOff(req.GetConfiguration()),
 	}
 	sess.used.Store(time.Now().UnixNano())
 	s.mu.Lock()
@@ -475,8 +483,26 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 	}
 	if verb == "RESET" {
 		if name, ok := confReset(withoutComments(query)); ok {
-			if name == "statement_timeout" {
-				timeout = op.sess.confTimeout
+			// What the session's configuration set comes back; a RESET without a name
+			// restores all of it.
+			sess, all := op.sess, name == resetAll
+			if all || name == "statement_timeout" {
+				timeout = sess.confTimeout
+			}
+			if all || name == "timezone" {
+				if _, err := sess.conn.ExecContext(ctx, sess.confZone); err != nil {
+					return err
+				}
+				zone = sess.confLoc
+			}
+			if all || name == "ansi_mode" {
+				divide := ansiDivide
+				if sess.confAnsiOff {
+					divide = legacyDivide
+				}
+				if _, err := sess.conn.ExecContext(ctx, divide); err != nil {
+					return err
+				}
 			}
 			query = "SELECT 1 WHERE false"
 		}

@@ -2,6 +2,7 @@ package warehouse_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
 
@@ -90,4 +91,52 @@ func TestStatementTimeoutSessionParameter(t *testing.T) {
 	err = bad.PingContext(context.Background())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"STATEMENT_TIMEOUT" is invalid`)
+}
+
+// RESET without a name restores all that the session's configuration set: its time
+// zone, its ANSI mode and its STATEMENT_TIMEOUT (none here); RESET of the time zone or
+// of ANSI mode, under Databricks' or Spark's name, restores that one.
+func TestResetRestoresTheSessionConfiguration(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "timezone=America/New_York&ansi_mode=false")
+	ctx := ctxTimeout(t, 30*time.Second)
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	exec := func(q string) {
+		t.Helper()
+		_, err := conn.ExecContext(ctx, q)
+		require.NoError(t, err, q)
+	}
+	// wallHour is the UTC hour of the session's 10:00 on 2024-01-01; ansi reports
+	// whether 1/0 fails, as it does in ANSI mode (NULL without).
+	wallHour := func() int {
+		var ts time.Time
+		require.NoError(t, conn.QueryRowContext(ctx, "SELECT TIMESTAMP '2024-01-01 10:00:00'").Scan(&ts))
+		return ts.UTC().Hour()
+	}
+	ansi := func() bool {
+		var v sql.NullFloat64
+		return conn.QueryRowContext(ctx, "SELECT 1/0").Scan(&v) != nil
+	}
+	require.Equal(t, 15, wallHour())
+	require.False(t, ansi())
+
+	exec("SET TIME ZONE 'Asia/Tokyo'")
+	exec("SET ansi_mode = true")
+	exec("SET statement_timeout = 1")
+	require.Equal(t, 1, wallHour())
+	require.True(t, ansi())
+	exec("RESET")
+	assert.Equal(t, 15, wallHour(), "the session's time zone")
+	assert.False(t, ansi(), "the session's ANSI mode")
+	exec("SELECT wait_ms(1500)") // no STATEMENT_TIMEOUT
+
+	exec("SET spark.sql.session.timeZone = UTC")
+	exec("SET spark.sql.ansi.enabled = true")
+	exec("RESET timezone")
+	assert.Equal(t, 15, wallHour())
+	assert.True(t, ansi(), "only the time zone was reset")
+	exec("RESET spark.sql.ansi.enabled;")
+	assert.False(t, ansi())
 }
