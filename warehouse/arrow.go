@@ -324,7 +324,7 @@ func newColumn(name, dbType string, opts encodeOptions) column {
 		// Described as the DECIMAL(38,0) Databricks would give them (SUM of a BIGINT is
 		// a HUGEINT in DuckDB), and sent as such: a string, or decimal128 when the client
 		// asked for Arrow decimals. A value of more than 38 digits, which Databricks'
-		// arithmetic would have refused, fails the statement then.
+		// arithmetic would have refused, fails the statement in either form.
 		c.quals = map[string]*tcli.TTypeQualifierValue{"precision": {I32Value: ptr(int32(38))}, "scale": {I32Value: ptr(int32(0))}}
 		if opts.decimalAsArrow {
 			set(tcli.TTypeId_DECIMAL_TYPE, &arrow.Decimal128Type{Precision: 38, Scale: 0}, func(b array.Builder, v any) error {
@@ -339,7 +339,13 @@ func newColumn(name, dbType string, opts encodeOptions) column {
 				return nil
 			})
 		} else {
-			set(tcli.TTypeId_DECIMAL_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.zones()))
+			asString := stringAdder(dbType, opts.zones())
+			set(tcli.TTypeId_DECIMAL_TYPE, arrow.BinaryTypes.String, func(b array.Builder, v any) error {
+				if n, ok := bigIntOf(v); ok && n.CmpAbs(maxDecimal38) > 0 {
+					return &decimalRangeError{precision: 38, scale: 0}
+				}
+				return asString(b, v)
+			})
 		}
 	case base == "VARCHAR" || strings.HasPrefix(base, "ENUM"):
 		set(tcli.TTypeId_STRING_TYPE, arrow.BinaryTypes.String, stringAdder(dbType, opts.zones()))
