@@ -3,6 +3,7 @@ package warehouse_test
 import (
 	"context"
 	"math"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -30,30 +31,60 @@ func TestMaxBodyBytesWithoutOverflow(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 }
 
-// Option values that would make every request fail are refused by NewServer, as
-// non-positive batch and chunk rows are, rather than giving a server that answers 413 to
-// every call (a body cap of 0 or less) or 403 to every CloudFetch download (links that
-// have expired when they go out).
+// Option values that would make every request fail are refused by NewServer with an
+// *OptionError that names the option, rather than giving a server that answers 413 to
+// every call (a body cap of 0 or less), 403 to every CloudFetch download (links that have
+// expired when they go out) or 401 to every client (a token no HTTP header can carry:
+// net/http trims blanks at a header value's ends and refuses control characters), or a
+// DSN the driver cannot parse (an IPv6 listener). A token is never quoted in the error.
 func TestNewServerRefusesOutOfRangeOptions(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		opt  warehouse.Option
 		says string // the option the error names
 	}{
+		{"batch rows 0", warehouse.WithBatchRows(0), "WithBatchRows(0)"},
+		{"negative chunk rows", warehouse.WithChunkRows(-1), "WithChunkRows(-1)"},
 		{"body cap 0", warehouse.WithMaxBodyBytes(0), "WithMaxBodyBytes"},
 		{"negative body cap", warehouse.WithMaxBodyBytes(-1), "WithMaxBodyBytes"},
 		{"link TTL 0", warehouse.WithLinkTTL(0), "WithLinkTTL"},
 		{"negative link TTL", warehouse.WithLinkTTL(-time.Minute), "WithLinkTTL"},
+		{"a token ending in a blank", warehouse.WithToken("dapi-secret-x "), "WithToken"},
+		{"a token read with its line's end", warehouse.WithToken("dapi-secret-x\r\n"), "WithToken"},
+		{"a token with a tab inside", warehouse.WithToken("dapi\tsecret-x"), "WithToken"},
+		{"a blank token", warehouse.WithToken(" "), "WithToken"},
+		{"an IPv6 listener", warehouse.WithAddr("[::1]:0"), "WithAddr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.says == "WithAddr" {
+				ln, err := net.Listen("tcp", "[::1]:0")
+				if err != nil {
+					t.Skip("no IPv6 loopback on this machine")
+				}
+				require.NoError(t, ln.Close())
+			}
 			srv, err := warehouse.NewServer(tc.opt)
 			if err == nil {
 				_ = srv.Close()
 			}
 			require.Error(t, err)
+			var oe *warehouse.OptionError
+			require.ErrorAs(t, err, &oe)
 			assert.Contains(t, err.Error(), tc.says)
+			assert.NotContains(t, err.Error(), "secret", "a token is never quoted")
 		})
 	}
+}
+
+// WithAddr("") means the default, a random loopback port, as every other option's zero
+// value means its own: not every address of the machine. The DSN works.
+func TestEmptyAddrIsTheLoopbackDefault(t *testing.T) {
+	srv := start(t, warehouse.WithAddr(""))
+	host, _, err := net.SplitHostPort(srv.Addr())
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1", host)
+	var v int
+	require.NoError(t, open(t, srv, "").QueryRow("SELECT 1").Scan(&v))
 }
 
 // A Status the server cannot answer with (net/http sends final statuses 200–999 only; a

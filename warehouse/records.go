@@ -80,7 +80,7 @@ type TelemetryRequest struct {
 	Path   string      // /telemetry-ext or /telemetry-unauth
 	Header http.Header // the request's headers (Authorization included)
 	Body   []byte      // the request's body, up to the server's body limit (and one byte)
-	// Received is when the request reached the handler.
+	// Received is when the request reached the handler, before its body was read.
 	Received time.Time
 	// Status is the HTTP status answered (0 when none was, e.g. a hang or dropped connection).
 	Status int
@@ -200,7 +200,10 @@ func (s *Server) Statement(id string) (StatementRecord, bool) {
 	return *st, true
 }
 
-// TelemetryRequests returns every request received on the telemetry paths, in order.
+// TelemetryRequests returns every request received on the telemetry paths, in the order
+// their bodies were read: a request shows once its whole body is in (until then it is not
+// listed), so one whose body came slowly follows those read meanwhile although its
+// Received is earlier.
 func (s *Server) TelemetryRequests() []TelemetryRequest {
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()
@@ -213,10 +216,10 @@ func (s *Server) TelemetryRequests() []TelemetryRequest {
 	return out
 }
 
-// TakeTelemetryRequests returns the telemetry requests answered so far, in order, and
-// forgets them: they leave TelemetryRequests and TelemetryLogs. A long run takes them as
-// it goes, so that its records do not grow without bound. Requests still being answered
-// stay until they are.
+// TakeTelemetryRequests returns the telemetry requests answered so far, in the order of
+// TelemetryRequests, and forgets them: they leave TelemetryRequests and TelemetryLogs. A
+// long run takes them as it goes, so that its records do not grow without bound.
+// Requests still being answered stay until they are.
 func (s *Server) TakeTelemetryRequests() []TelemetryRequest {
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()
@@ -234,8 +237,8 @@ func (s *Server) TakeTelemetryRequests() []TelemetryRequest {
 	return out
 }
 
-// TelemetryLogs returns the protoLogs of every telemetry request answered 200, in order:
-// what the ingest accepted.
+// TelemetryLogs returns the protoLogs of every telemetry request answered 200, in the
+// order of TelemetryRequests: what the ingest accepted.
 func (s *Server) TelemetryLogs() []string {
 	var logs []string
 	for _, r := range s.TelemetryRequests() {

@@ -76,13 +76,16 @@ func defaultConfig() config {
 	}
 }
 
-// WithToken sets the personal access token the server accepts (default: a random
-// "dapi…" token).
+// WithToken sets the personal access token the server accepts (default, and when empty:
+// a random "dapi…" token). NewServer refuses a token no HTTP header can carry: blanks at
+// its ends, or a control character (as a token read from a file keeps its line's end).
 func WithToken(token string) Option { return func(c *config) { c.token = token } }
 
-// WithAddr sets the listen address (default "127.0.0.1:0", a random loopback port). A
-// server on every address (":8080", "0.0.0.0:8080") hands out its CloudFetch links on
-// the host each client reached it by, so that a client on another machine downloads them.
+// WithAddr sets the listen address (default, and when empty: "127.0.0.1:0", a random
+// loopback port). A server on every address (":8080", "0.0.0.0:8080") hands out its
+// CloudFetch links on the host each client reached it by, so that a client on another
+// machine downloads them. NewServer refuses an address that makes it listen on one IPv6
+// address ("[::1]:0"): the Databricks driver cannot parse an IPv6 host in a DSN.
 func WithAddr(addr string) Option { return func(c *config) { c.addr = addr } }
 
 // WithTelemetryHandler answers /telemetry-ext and /telemetry-unauth instead of the default
@@ -200,14 +203,21 @@ func NewServer(opts ...Option) (*Server, error) {
 	if cfg.token == "" {
 		cfg.token = "dapi" + randomHex(16)
 	}
-	if cfg.batchRows <= 0 || cfg.chunkRows <= 0 {
-		return nil, errors.New("warehouse: batch and chunk rows must be positive")
+	if cfg.addr == "" {
+		cfg.addr = defaultConfig().addr // the default, as for every other option's zero value
 	}
-	if cfg.maxBodyBytes <= 0 {
-		return nil, fmt.Errorf("warehouse: WithMaxBodyBytes(%d): the body cap must be positive", cfg.maxBodyBytes)
+	switch {
+	case cfg.batchRows <= 0:
+		return nil, &OptionError{Option: "WithBatchRows", Value: fmt.Sprint(cfg.batchRows), Reason: "the rows of a batch must be positive"}
+	case cfg.chunkRows <= 0:
+		return nil, &OptionError{Option: "WithChunkRows", Value: fmt.Sprint(cfg.chunkRows), Reason: "the rows of a chunk must be positive"}
+	case cfg.maxBodyBytes <= 0:
+		return nil, &OptionError{Option: "WithMaxBodyBytes", Value: fmt.Sprint(cfg.maxBodyBytes), Reason: "the body cap must be positive"}
+	case cfg.linkTTL <= 0:
+		return nil, &OptionError{Option: "WithLinkTTL", Value: cfg.linkTTL.String(), Reason: "the link lifetime must be positive"}
 	}
-	if cfg.linkTTL <= 0 {
-		return nil, fmt.Errorf("warehouse: WithLinkTTL(%v): the link lifetime must be positive", cfg.linkTTL)
+	if reason := tokenProblem(cfg.token); reason != "" {
+		return nil, &OptionError{Option: "WithToken", Reason: reason} // the value is a secret: not in the error
 	}
 	connector, err := duckdb.NewConnector("", initSession)
 	if err != nil {
@@ -223,9 +233,18 @@ func NewServer(opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("warehouse: prepare the catalog: %w", err)
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
+	if err == nil && !driverReachable(ln.Addr()) {
+		_ = ln.Close()
+		err = &OptionError{Option: "WithAddr", Value: cfg.addr,
+			Reason: "it listens on IPv6 address " + ln.Addr().String() + ", which the Databricks driver cannot parse in a DSN: use an IPv4 address, a host name or an empty host"}
+	}
 	if err != nil {
 		_ = db.Close()
 		_ = connector.Close()
+		var oe *OptionError
+		if errors.As(err, &oe) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("warehouse: listen: %w", err)
 	}
 	s := &Server{
@@ -286,6 +305,41 @@ func dialAddr(addr net.Addr) string {
 		return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
 	}
 	return addr.String()
+}
+
+// driverReachable reports whether the driver can reach addr, a listener's, by the DSN
+// that names it: an IPv4 address, or every address (named by 127.0.0.1). The driver joins
+// a DSN's host and port without the brackets an IPv6 address needs.
+func driverReachable(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return !ok || tcp.IP.IsUnspecified() || tcp.IP.To4() != nil
+}
+
+// tokenProblem says why no request could carry token in its Authorization header (net/http
+// trims blanks at a header value's ends and refuses control characters), "" when one can.
+func tokenProblem(token string) string {
+	if strings.TrimLeft(token, " \t") != token || strings.TrimRight(token, " \t") != token {
+		return "the token starts or ends with a blank, which no HTTP header keeps"
+	}
+	for i := 0; i < len(token); i++ {
+		if c := token[i]; c < 0x20 || c == 0x7f {
+			return "the token holds a control character (a line's end?), which no HTTP header carries"
+		}
+	}
+	return ""
+}
+
+// An OptionError is an option value NewServer refuses. Option is the option's name
+// (WithToken), Value its value as given ("" for a token, which is a secret).
+type OptionError struct {
+	Option, Value, Reason string
+}
+
+func (e *OptionError) Error() string {
+	if e.Value == "" {
+		return "warehouse: " + e.Option + ": " + e.Reason
+	}
+	return "warehouse: " + e.Option + "(" + e.Value + "): " + e.Reason
 }
 
 // URL returns the server's base URL, http://127.0.0.1:PORT.

@@ -52,6 +52,14 @@ func main() {
 		opts = append(opts, warehouse.WithToken(*token))
 	}
 	srv, err := warehouse.NewServer(opts...)
+	var bad *warehouse.OptionError
+	if errors.As(err, &bad) && optionFlag(bad.Option) != "" {
+		// A value the flags' checks let through (a token no header can carry, an -addr
+		// whose host name gives an IPv6 address): named by its flag.
+		fmt.Fprintf(fs.Output(), "warehouse: %s: %s\n", optionFlag(bad.Option), bad.Reason)
+		fs.Usage()
+		os.Exit(2)
+	}
 	if err != nil {
 		// A port taken, a host that names no address of this machine: the flag is
 		// named. The server's errors say they are the warehouse's already.
@@ -61,12 +69,6 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
-	}
-	if err := checkListener(srv.Addr()); err != nil {
-		_ = srv.Close()
-		fmt.Fprintln(fs.Output(), "warehouse:", err)
-		fs.Usage()
-		os.Exit(2)
 	}
 	// Caught before the DSN goes out: a supervisor that stops it once it has read the
 	// DSN must not kill it before it closes the server.
@@ -82,7 +84,8 @@ func main() {
 
 // checkArgs refuses what flag.Parse lets through: stray arguments (the flags after the
 // first are not parsed at all), an -addr that is no host:port or that names an IPv6
-// address (see checkListener), and negative durations and row counts.
+// address (NewServer refuses a host name that gives one), and negative durations and row
+// counts.
 func checkArgs(fs *flag.FlagSet, addr string, async time.Duration, cloud int64, idle time.Duration) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))
@@ -110,6 +113,17 @@ func checkArgs(fs *flag.FlagSet, addr string, async time.Duration, cloud int64, 
 	return nil
 }
 
+// optionFlag names the flag of an option whose value NewServer may refuse ("" for none).
+func optionFlag(option string) string {
+	switch option {
+	case "WithToken":
+		return "-token"
+	case "WithAddr":
+		return "-addr"
+	}
+	return ""
+}
+
 // addrForms is what -addr accepts.
 const addrForms = "want host:port with an IPv4 address or a host name and a port 0–65535, " +
 	"0 for a random one: 127.0.0.1:0, localhost:8080, or :8080 for every address"
@@ -120,19 +134,6 @@ const addrForms = "want host:port with an IPv4 address or a host name and a port
 func checkIP(ip netip.Addr) error {
 	if ip = ip.Unmap(); ip.Is6() && !ip.IsUnspecified() {
 		return fmt.Errorf("the Databricks driver cannot reach IPv6 address %s (%s)", ip, addrForms)
-	}
-	return nil
-}
-
-// checkListener refuses the address a host name of -addr made the server listen on when
-// it is one checkIP refuses: a DSN that names it would not work.
-func checkListener(addr string) error {
-	ap, err := netip.ParseAddrPort(addr)
-	if err != nil {
-		return nil
-	}
-	if err := checkIP(ap.Addr()); err != nil {
-		return fmt.Errorf("-addr listens on %s: %w", addr, err)
 	}
 	return nil
 }
