@@ -322,7 +322,7 @@ func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http
 		req.Header.Set("User-Agent", e.cfg.userAgent)
 	}
 
-	resp, err := e.cfg.client.Do(req)
+	resp, err := e.send(actx, req)
 	if err != nil {
 		return nil, attemptError(actx, err)
 	}
@@ -363,6 +363,38 @@ func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http
 		return &reply{status: resp.StatusCode, bodyErr: attemptError(actx, readErr)}, nil
 	}
 	return &reply{status: resp.StatusCode, body: data}, nil
+}
+
+// send sends req and returns its answer's headers. The exporter's own transport ends the
+// request with its context (actx); a caller's may never watch it (a tunnel over a
+// connection without deadlines), so with one, send stops waiting when actx ends and closes
+// the body of an answer that comes later. A round trip that never returns then holds one
+// goroutine (and its request's body) of its own: the breaker stops the attempts once they
+// fail.
+func (e *HTTPExporter) send(actx context.Context, req *http.Request) (*http.Response, error) {
+	if e.cfg.ownTransport != nil {
+		return e.cfg.client.Do(req)
+	}
+	type answer struct {
+		resp *http.Response
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := e.cfg.client.Do(req)
+		done <- answer{resp, err}
+	}()
+	select {
+	case a := <-done:
+		return a.resp, a.err
+	case <-actx.Done():
+		go func() {
+			if a := <-done; a.resp != nil {
+				_ = a.resp.Body.Close()
+			}
+		}()
+		return nil, context.Cause(actx)
+	}
 }
 
 // attemptError tells the per-attempt timeout (retryable, and a failure for the
