@@ -22,35 +22,41 @@ import (
 // transport that does not watch the request's context held the export and the flag fetch
 // for ever.
 
-// gatewayBlindRT is a caller's transport (dbsql.WithTransport, not an *http.Transport):
-// it carries the Thrift calls through a transport of its own, and the telemetry
-// requests to an endpoint that never answers, without watching the request's context
-// (a tunnel over a connection without deadlines).
-type gatewayBlindRT struct {
+// blindRT is a caller's transport (dbsql.WithTransport, not an *http.Transport): it
+// carries the Thrift calls through a transport of its own, and holds the requests that
+// hold picks until free, without watching their context (a tunnel over a connection
+// without deadlines, to an endpoint that never answers) unless watch says so: the
+// control, what a transport that watches the context does.
+type blindRT struct {
 	base    *http.Transport
+	hold    func(req *http.Request) bool
 	release chan struct{}
 	once    sync.Once
 	held    atomic.Int64
-	watch   bool // the control: the request ends with its context
+	watch   bool
 }
 
-func (rt *gatewayBlindRT) RoundTrip(req *http.Request) (*http.Response, error) {
-	if strings.HasPrefix(req.URL.Path, "/telemetry") {
-		rt.held.Add(1)
-		if rt.watch {
-			select {
-			case <-rt.release:
-			case <-req.Context().Done():
-				return nil, req.Context().Err()
-			}
-		}
-		<-rt.release
-		return nil, context.Canceled
+func newBlindRT(watch bool, hold func(req *http.Request) bool) *blindRT {
+	return &blindRT{base: http.DefaultTransport.(*http.Transport).Clone(), hold: hold, release: make(chan struct{}), watch: watch}
+}
+
+func (rt *blindRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !rt.hold(req) {
+		return rt.base.RoundTrip(req)
 	}
-	return rt.base.RoundTrip(req)
+	rt.held.Add(1)
+	if rt.watch {
+		select {
+		case <-rt.release:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+	}
+	<-rt.release
+	return nil, context.Canceled
 }
 
-func (rt *gatewayBlindRT) free() { rt.once.Do(func() { close(rt.release) }) }
+func (rt *blindRT) free() { rt.once.Do(func() { close(rt.release) }) }
 
 // Through the real driver with a caller's transport, an ingest that never answers
 // (the transport not watching the context): db.Close keeps its deadline and, when it
@@ -67,7 +73,7 @@ func TestBlindCallerTransportIngestHang(t *testing.T) {
 
 func testIngestHang(t *testing.T, watch bool) {
 	srv := startWarehouse(t)
-	rt := &gatewayBlindRT{base: http.DefaultTransport.(*http.Transport).Clone(), release: make(chan struct{}), watch: watch}
+	rt := newBlindRT(watch, func(req *http.Request) bool { return strings.HasPrefix(req.URL.Path, "/telemetry") })
 	t.Cleanup(rt.free)
 	hosts := driver.NewHosts(exporter.WithAttemptTimeout(200 * time.Millisecond))
 	t.Cleanup(func() { rt.free(); _ = hosts.Close(context.Background()) })
@@ -89,35 +95,6 @@ func testIngestHang(t *testing.T, watch bool) {
 	requireAccountedFor(t, c.Stats())
 }
 
-// flagBlindRT holds the first feature-flag request for ever, without watching its
-// context; every other request (later flag requests included) goes through.
-type flagBlindRT struct {
-	base    *http.Transport
-	release chan struct{}
-	once    sync.Once
-	flagged atomic.Int64
-	// watch makes the held request end with its context: the control, what a transport
-	// that watches the context does.
-	watch bool
-}
-
-func (rt *flagBlindRT) RoundTrip(req *http.Request) (*http.Response, error) {
-	if strings.Contains(req.URL.Path, "/feature-flags/") && rt.flagged.Add(1) == 1 {
-		if rt.watch {
-			select {
-			case <-rt.release:
-			case <-req.Context().Done():
-				return nil, req.Context().Err()
-			}
-		}
-		<-rt.release
-		return nil, context.Canceled
-	}
-	return rt.base.RoundTrip(req)
-}
-
-func (rt *flagBlindRT) free() { rt.once.Do(func() { close(rt.release) }) }
-
 // SPEC §5 / exporter.FeatureFlagCache.Enabled: the flag request is bounded by the flag
 // timeout, and "a fetch that fails (network, timeout, ...) keeps the last known value
 // ... and is retried after MinFlagTTL". Through the real driver with a caller's
@@ -135,7 +112,11 @@ func TestBlindCallerTransportFlagFetchIsAskedAgain(t *testing.T) {
 
 func testFlagAskedAgain(t *testing.T, watch bool) {
 	srv := startWarehouse(t) // flag on
-	rt := &flagBlindRT{base: http.DefaultTransport.(*http.Transport).Clone(), release: make(chan struct{}), watch: watch}
+	// The first flag request is held; every other goes through.
+	var flagged atomic.Int64
+	rt := newBlindRT(watch, func(req *http.Request) bool {
+		return strings.Contains(req.URL.Path, "/feature-flags/") && flagged.Add(1) == 1
+	})
 	var now atomic.Int64
 	now.Store(time.Now().UnixNano())
 	hosts := driver.NewHosts(exporter.WithFlagTimeout(100*time.Millisecond),
@@ -149,12 +130,12 @@ func testFlagAskedAgain(t *testing.T, watch bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	addOnes(t, ctx, db, 0, 1)
-	require.True(t, waitFor(5*time.Second, func() bool { return rt.flagged.Load() > 0 }), "no flag request")
+	require.True(t, waitFor(5*time.Second, func() bool { return flagged.Load() > 0 }), "no flag request")
 	ok := waitFor(10*time.Second, func() bool {
 		now.Add(int64(exporter.MinFlagTTL + time.Minute)) // past a failure's MinFlagTTL
 		addOnes(t, ctx, db, 1, 1)
-		return rt.flagged.Load() > 1 && c.Stats().Queued > 0
+		return flagged.Load() > 1 && c.Stats().Queued > 0
 	})
 	require.True(t, ok, "the flag was never asked again (%d flag requests) and telemetry never started: %+v",
-		rt.flagged.Load(), c.Stats())
+		flagged.Load(), c.Stats())
 }
