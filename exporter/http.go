@@ -367,34 +367,56 @@ func (e *HTTPExporter) attempt(ctx context.Context, method, url string, hdr http
 
 // send sends req and returns its answer's headers. The exporter's own transport ends the
 // request with its context (actx); a caller's may never watch it (a tunnel over a
-// connection without deadlines), so with one, send stops waiting when actx ends and closes
-// the body of an answer that comes later. A round trip that never returns then holds one
-// goroutine (and its request's body) of its own: the breaker stops the attempts once they
-// fail.
+// connection without deadlines), so with one, send stops waiting drainGrace after actx
+// ends, and closes the body of an answer that comes later. A round trip that never
+// returns then holds one goroutine (and its request's body) of its own until it does:
+// the breaker stops the attempts once they fail.
 func (e *HTTPExporter) send(actx context.Context, req *http.Request) (*http.Response, error) {
 	if e.cfg.ownTransport != nil {
 		return e.cfg.client.Do(req)
 	}
 	type answer struct {
-		resp *http.Response
-		err  error
+		resp  *http.Response
+		err   error
+		panic any // what the transport panicked with: raised again on the attempt's goroutine
 	}
 	done := make(chan answer, 1)
 	go func() {
-		resp, err := e.cfg.client.Do(req)
-		done <- answer{resp, err}
-	}()
-	select {
-	case a := <-done:
-		return a.resp, a.err
-	case <-actx.Done():
-		go func() {
-			if a := <-done; a.resp != nil {
-				_ = a.resp.Body.Close()
+		defer func() {
+			if p := recover(); p != nil {
+				done <- answer{panic: p}
 			}
 		}()
-		return nil, context.Cause(actx)
+		resp, err := e.cfg.client.Do(req)
+		done <- answer{resp: resp, err: err}
+	}()
+	take := func(a answer) (*http.Response, error) {
+		if a.panic != nil {
+			panic(a.panic) // where the exporter's guard counts a transport's panic
+		}
+		return a.resp, a.err
 	}
+	select {
+	case a := <-done:
+		return take(a)
+	case <-actx.Done():
+	}
+	// A transport that watches the context returns at once now (maybe with the answer
+	// that came as the context ended, which still counts: a 503 is the server's failure);
+	// a blind one is given up on after drainGrace.
+	grace := time.NewTimer(drainGrace)
+	defer grace.Stop()
+	select {
+	case a := <-done:
+		return take(a)
+	case <-grace.C:
+	}
+	go func() {
+		if a := <-done; a.resp != nil {
+			_ = a.resp.Body.Close()
+		}
+	}()
+	return nil, context.Cause(actx)
 }
 
 // attemptError tells the per-attempt timeout (retryable, and a failure for the
