@@ -85,7 +85,7 @@ var (
 	// word that does not read as a generated value ("token type", "password for").
 	// The name may be a compound ("client_secret", "accessToken"); a value in typographic
 	// quotes goes whatever it holds, a bare one is the word up to the next space.
-	proseSecretRe = regexp.MustCompile(`(?i)\b([A-Za-z0-9_\-]*?(?:password|passwd|secret|token|credential|api[ _-]?key|apikey|signature)s?(?:\s|[\x{00A0}\x{202F}\x{3000}])+)` +
+	proseSecretRe = regexp.MustCompile(`(?i)\b([A-Za-z0-9_\-]*?(?:password|passwd|secret|token|credential|api[ _-]?key|apikey|signature)s?[ \t\x{00A0}\x{202F}\x{3000}]+)` +
 		`([\x{201C}\x{2018}\x{201E}\x{201A}\x{00AB}\x{00BB}\x{2039}\x{203A}\x{300C}\x{300E}\x{FF02}\x{FF07}\x{201D}\x{2019}])?([^\s\x{00A0}\x{202F}\x{3000}]*)`)
 	jwtRe = regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`)
 	// Databricks tokens (PAT dapi…, dkea…, OAuth secrets dose…, dsapi…; also upper-cased,
@@ -325,7 +325,7 @@ func redactKVSecrets(s string) string {
 			ks--
 		}
 		ks += escapedSeparator(s, ks, k)
-		if ks == k || !isSecretKey(s[ks:k], false) {
+		if ks == k || !isSecretKey(s[ks:k], false) && !twoWordSecretKey(s[last:ks], s[ks:k]) {
 			continue
 		}
 		v := i + sep
@@ -355,7 +355,7 @@ func redactKVSecrets(s string) string {
 				end++
 			}
 		}
-		if end == v || colon && isHTTPStatus(s[v:]) {
+		if end == v || colon && statusCodeAt(s[v:]) {
 			continue // "oauth2: cannot fetch token: 401 Unauthorized" names no secret
 		}
 		if s[i] == ':' && v == i+1 && strings.IndexByte(s[v:end], '@') >= 0 && !isCookieHeader(s[ks:k]) {
@@ -373,8 +373,33 @@ func redactKVSecrets(s string) string {
 	return b.String()
 }
 
-// isHTTPStatus reports whether s starts with an HTTP status as Go prints one: its code,
-// a space and its text ("401 Unauthorized").
+// twoWordSecretKey reports whether key, the word before a separator, and the word before
+// it (before ends with it and a blank) name a secret together: "API key: …", "access
+// key=…".
+func twoWordSecretKey(before, key string) bool {
+	if !strings.EqualFold(key, "key") {
+		return false
+	}
+	before = strings.TrimRight(before, " ")
+	for _, w := range [...]string{"api", "access", "secret", "signing", "account"} {
+		if n := len(before) - len(w); n >= 0 && strings.EqualFold(before[n:], w) && (n == 0 || !isKeyByte(before[n-1])) {
+			return true
+		}
+	}
+	return false
+}
+
+// statusCodeAt reports whether s starts with an HTTP status code alone (100–599, then a
+// blank or the end): no credential is three digits.
+func statusCodeAt(s string) bool {
+	if len(s) < 3 || s[0] < '1' || s[0] > '5' || !isDigit(s[1]) || !isDigit(s[2]) {
+		return false
+	}
+	return len(s) == 3 || isSpace(s[3])
+}
+
+// isHTTPStatus reports whether s starts with an HTTP status and its text ("401
+// Unauthorized", "401 UNAUTHORIZED" as some servers send it).
 func isHTTPStatus(s string) bool {
 	if len(s) < 5 || s[3] != ' ' {
 		return false
@@ -387,7 +412,7 @@ func isHTTPStatus(s string) bool {
 		code = code*10 + int(c-'0')
 	}
 	text := http.StatusText(code)
-	return text != "" && strings.HasPrefix(s[4:], text)
+	return text != "" && len(s) >= 4+len(text) && strings.EqualFold(s[4:4+len(text)], text)
 }
 
 // wideSpaces are the spaces besides ASCII's that typing puts around a separator: the
@@ -691,7 +716,7 @@ func redactJSONSecrets(s string) string {
 			continue
 		}
 		key := s[last+open+len(quote) : kEnd]
-		if strings.ContainsAny(key, "\\\n") || !isSecretKey(key, true) {
+		if strings.ContainsAny(key, "\\\n") || strings.Contains(key, "://") || !isSecretKey(key, true) {
 			continue
 		}
 		v := i + 1
@@ -959,7 +984,7 @@ func redactProseSecrets(s string) string {
 			end = typographicEnd(s, v)
 		} else {
 			v, end = m[6], proseWordEnd(s[:m[7]])
-			if !proseSecretWord(s[v:end]) {
+			if !proseSecretWord(s[v:end], s[end:m[7]]) {
 				pos = m[6]
 				continue
 			}
@@ -980,13 +1005,28 @@ func proseWordEnd(s string) int {
 	return end
 }
 
-// proseSecretWord reports whether w, the word after a secret's name in prose, reads as
-// a generated value: four characters or more, a letter and a digit among them, and no
-// URL (the URL rule keeps its host: "cannot refresh token https://host/oidc/v1/token").
-func proseSecretWord(w string) bool {
-	return len(w) >= 4 && strings.ContainsAny(w, "0123456789") && !onlyDigitsAndPunct(w) &&
-		!strings.Contains(w, "://")
+// proseSecretWord reports whether w, the word after a secret's name in prose (trail is
+// the punctuation after it), reads as a generated value: four characters or more, a
+// letter and a digit among them. Words of an operator's that have that shape stay: an
+// URL (the URL rule keeps its host: "token https://host/oidc/v1/token"), a type with its
+// size ("token DECIMAL(10,2)"), a version ("token v1.2.3"), a file and its line
+// ("main.go:42"), and a short label before a colon, as Go prefixes an error with its
+// package ("token x509: certificate has expired"; a generated value of eight characters
+// or more goes, colon or not).
+func proseSecretWord(w, trail string) bool {
+	switch {
+	case len(w) < 4 || !strings.ContainsAny(w, "0123456789") || onlyDigitsAndPunct(w):
+		return false
+	case strings.Contains(w, "://") || strings.IndexByte(w, '(') > 0 || versionRe.MatchString(w) || fileLineRe.MatchString(w):
+		return false
+	}
+	return len(w) >= 8 || !strings.HasPrefix(trail, ":")
 }
+
+var (
+	versionRe  = regexp.MustCompile(`^[vV]?\d+(?:\.\d+)+$`)
+	fileLineRe = regexp.MustCompile(`^[\w./-]+\.[A-Za-z]+:\d+$`)
+)
 
 // quotedName reports whether the quote that q starts with closes a pair opened shortly
 // before the secret's name (before is the text before it): only words and spaces between
@@ -996,7 +1036,13 @@ func quotedName(before, q string) bool {
 		if !strings.HasPrefix(q, p[1]) {
 			continue
 		}
-		o := strings.LastIndex(before, p[0])
+		// Only the last 64 bytes (and the quote) are read: a long run of names and
+		// quotes costs linear time.
+		from := max(0, len(before)-64-len(p[0]))
+		o := strings.LastIndex(before[from:], p[0])
+		if o >= 0 {
+			o += from
+		}
 		if o < 0 || len(before)-o > 64 {
 			continue
 		}

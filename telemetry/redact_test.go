@@ -301,6 +301,19 @@ func TestRedact(t *testing.T) {
 		{"a version and a link after a name stay", "Signature v4 failed; cannot refresh token https://h.example/oidc/v1/token", "Signature v4 failed; cannot refresh token https://h.example/oidc/v1/token"},
 		{"a typographic value under a JSON key", "{\"password\": \u201chunter2 correct horse\u201d}", "{\"?\": \"?\"}"},
 		{"oauth2's status after token:", "oauth2: cannot fetch token: 401 Unauthorized", "oauth2: cannot fetch token: 401 Unauthorized"},
+		// From the review of those fixes: operator text after a secret's name stays (a
+		// package prefix, a type's size, a file and line on the next line, a version), an
+		// upper-cased status text stays, a failed token request's url.Error keeps its
+		// reason, and "API key" before a separator is a key.
+		{"a package prefix after a name", "failed to refresh token x509: certificate has expired", "failed to refresh token x509: certificate has expired"},
+		{"a type's size after a name", "column token DECIMAL(10,2) is not nullable", "column token DECIMAL(10,2) is not nullable"},
+		{"a file and line on the next line", "invalid token\nauth.go:42: retrying", "invalid token\nauth.go:42: retrying"},
+		{"a version after a name", "unsupported token v1.2.3 format", "unsupported token v1.2.3 format"},
+		{"a long value before a colon goes", "invalid token Zq8vKp3mWx7: expired", "invalid token [REDACTED]: expired"},
+		{"a status text in capitals", "oauth2: cannot fetch token: 401 UNAUTHORIZED", "oauth2: cannot fetch token: 401 UNAUTHORIZED"},
+		{"a failed token request", `Post "https://h.example/oidc/v1/token": dial tcp: lookup h.example: no such host`, `Post "?": dial tcp: lookup h.example: no such host`},
+		{"API key before a colon", "invalid API key: Zq8vKp3mWx7LtR2s9", "invalid API key: [REDACTED]"},
+		{"access key before an equals sign", "request refused (access key=Zq8vKp3mWx7LtR2s9)", "request refused (access key=[REDACTED])"},
 		{"a '/' escaped three times after a link's secret element", "https://example.com/reset%25252Ftoken%25252FZq8vKp3mWx7LtR2s9", "https://example.com/[PATH]"},
 	}
 	for _, tt := range tests {
@@ -619,6 +632,7 @@ func adversarialInputs(n int) map[string]string {
 		"schemes":          strings.Repeat("a", n/2) + strings.Repeat("://", n/6),
 		"bare schemes":     strings.Repeat("://", n/3),
 		"prose words":      strings.Repeat("secret token x1 ", n/16),
+		"prose quotes run": strings.Repeat("token \u201d", n/9),
 		"sql markers":      strings.Repeat("== SQL ==", n/9),
 		"sql open headers": strings.Repeat("== SQL ", n/7),
 		"escaped quotes":   strings.Repeat(` \"`, n/3),
