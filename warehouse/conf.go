@@ -44,22 +44,22 @@ func confSet(stmt string) (name, value string, ok bool) {
 	return name, strings.TrimSpace(m[2] + m[3] + m[4]), true
 }
 
-// resetConfRe matches RESET, with a parameter's name or without.
-var resetConfRe = regexp.MustCompile(`(?i)^\s*RESET(?:\s+([a-z_.]+))?\s*;?\s*$`)
+// resetConfRe matches RESET, with what follows it (a parameter's name) or without.
+var resetConfRe = regexp.MustCompile(`(?is)^\s*RESET(?:\s+(.*?))?\s*;?\s*$`)
 
 // resetAll is what confReset returns for a RESET without a name: every parameter.
 const resetAll = "*"
 
-// confReset reports whether stmt, a RESET, resets a parameter the session keeps (one of
-// confParams, the time zone or ANSI mode, under Databricks' or Spark's name), and which:
-// the lower-case name of one of confParams, "timezone", "ansi_mode", or resetAll.
+// confReset reports whether stmt is a RESET, and what it resets: the lower-case name of
+// one of confParams, "timezone" or "ansi_mode" (under Databricks' or Spark's name), or
+// resetAll. Spark takes the rest of the statement as the name, and a name it does not
+// know ("TIME ZONE") resets nothing: what returns then is that name, lower-cased.
 func confReset(stmt string) (name string, ok bool) {
 	m := resetConfRe.FindStringSubmatch(stmt)
 	if m == nil {
 		return "", false
 	}
-	name = strings.ToLower(m[1])
-	switch name {
+	switch name = strings.ToLower(m[1]); name {
 	case "":
 		return resetAll, true
 	case "timezone", "spark.sql.session.timezone":
@@ -67,8 +67,7 @@ func confReset(stmt string) (name string, ok bool) {
 	case "ansi_mode", "spark.sql.ansi.enabled":
 		return "ansi_mode", true
 	}
-	_, ok = confParams[name]
-	return name, ok
+	return name, true
 }
 
 // checkConf checks a value of the configuration parameter name (lower case).

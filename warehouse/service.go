@@ -45,6 +45,10 @@ type session struct {
 	confLoc     *time.Location
 	confZone    string
 	confAnsiOff bool
+	// ansiOff is the session's ANSI mode (off: true), guarded by mu. DuckDB keeps it as a
+	// macro in its catalog, which a ROLLBACK would undo: the session puts it back, as
+	// a Databricks session parameter is not transactional.
+	ansiOff bool
 
 	mu     sync.Mutex // one statement at a time on conn
 	closed bool
@@ -176,6 +180,7 @@ func (v *service) OpenSession(ctx context.Context, req *tcli.TOpenSessionReq) (*
 		confLoc:     loc,
 		confZone:    setZone,
 		confAnsiOff: ansiOff(req.GetConfiguration()),
+		ansiOff:     ansiOff(req.GetConfiguration()),
 	}
 	sess.used.Store(time.Now().UnixNano())
 	s.mu.Lock()
@@ -460,11 +465,12 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 	query = rewriteBareDecimal(rewriteTimestampLiterals(query))
 	kind, verb := classify(query)
 	var zone *time.Location      // what a SET of the time zone sets, once DuckDB took it
+	ansi := op.sess.ansiOff      // the ANSI mode (off) once the statement ran
 	timeout := time.Duration(-1) // what a SET of STATEMENT_TIMEOUT sets (-1: none)
 	if verb == "SET" {
 		bare := withoutComments(query)
 		if q, ok := ansiModeStatement(bare); ok {
-			query = q
+			query, ansi = q, q == legacyDivide
 		} else if name, ok := timeZoneSet(bare); ok {
 			loc, set, err := zoneSetting(name)
 			if err != nil {
@@ -496,15 +502,12 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 				zone = sess.confLoc
 			}
 			if all || name == "ansi_mode" {
-				divide := ansiDivide
-				if sess.confAnsiOff {
-					divide = legacyDivide
-				}
-				if _, err := sess.conn.ExecContext(ctx, divide); err != nil {
+				if _, err := sess.conn.ExecContext(ctx, divideMacro(sess.confAnsiOff)); err != nil {
 					return err
 				}
+				ansi = sess.confAnsiOff
 			}
-			query = "SELECT 1 WHERE false"
+			query = "SELECT 1 WHERE false" // an unknown name too, as Spark resets none
 		}
 	}
 	var voids []bool
@@ -515,6 +518,15 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 	if err != nil {
 		return err
 	}
+	if verb == "ROLLBACK" || verb == "ABORT" {
+		// The rollback undid a SET of ANSI mode made in the transaction: the session's
+		// mode comes back.
+		if _, err := op.sess.conn.ExecContext(ctx, divideMacro(ansi)); err != nil {
+			_ = rows.Close()
+			return err
+		}
+	}
+	op.sess.ansiOff = ansi
 	if zone != nil {
 		op.sess.loc = zone
 	}

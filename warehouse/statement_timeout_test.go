@@ -95,7 +95,8 @@ func TestStatementTimeoutSessionParameter(t *testing.T) {
 
 // RESET without a name restores all that the session's configuration set: its time
 // zone, its ANSI mode and its STATEMENT_TIMEOUT (none here); RESET of the time zone or
-// of ANSI mode, under Databricks' or Spark's name, restores that one.
+// of ANSI mode, under Databricks' or Spark's name, restores that one. A ROLLBACK undoes
+// none of it; a name Spark does not know resets nothing.
 func TestResetRestoresTheSessionConfiguration(t *testing.T) {
 	srv := start(t)
 	db := open(t, srv, "timezone=America/New_York&ansi_mode=false")
@@ -139,4 +140,27 @@ func TestResetRestoresTheSessionConfiguration(t *testing.T) {
 	assert.True(t, ansi(), "only the time zone was reset")
 	exec("RESET spark.sql.ansi.enabled;")
 	assert.False(t, ansi())
+
+	// Session parameters are not transactional: a RESET (or a SET) in a transaction
+	// rolled back stays whole, ANSI mode too (DuckDB keeps it in its catalog).
+	exec("SET TIME ZONE 'Asia/Tokyo'")
+	exec("SET ansi_mode = true")
+	exec("BEGIN TRANSACTION")
+	exec("RESET")
+	exec("ROLLBACK")
+	assert.Equal(t, 15, wallHour(), "the time zone RESET restored")
+	assert.False(t, ansi(), "the ANSI mode RESET restored")
+	exec("BEGIN TRANSACTION")
+	exec("SET ansi_mode = true")
+	exec("ROLLBACK")
+	assert.True(t, ansi(), "the ANSI mode SET in the transaction")
+
+	// Spark takes what follows RESET as a name: one it does not know resets nothing.
+	exec("SET TIME ZONE 'Asia/Tokyo'")
+	exec("RESET TIME ZONE")
+	exec("RESET no_such_parameter")
+	assert.Equal(t, 1, wallHour(), "still Tokyo")
+	var h int
+	require.NoError(t, conn.QueryRowContext(ctx, "SELECT hour(CAST('2024-01-01 10:00:00+02:00' AS TIMESTAMP))").Scan(&h))
+	assert.Equal(t, 17, h, "DuckDB's zone is the session's too")
 }

@@ -51,6 +51,24 @@ func TestTimestampStringForms(t *testing.T) {
 	assert.Contains(t, err.Error(), "CAST_INVALID_INPUT")
 }
 
+// A string in parentheses cast to TIMESTAMP after FROM (EXTRACT(field FROM …), IS
+// DISTINCT FROM …) is read by Spark's rules too, a literal or a STRING parameter: FROM's
+// "(" groups, it opens no call.
+func TestParenthesisedCastOperandAfterFrom(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	const lit = "'2024-01-01 10:00:00+02:00'"
+	var h int
+	require.NoError(t, db.QueryRow("SELECT EXTRACT(HOUR FROM ("+lit+")::TIMESTAMP)").Scan(&h))
+	assert.Equal(t, 8, h)
+	require.NoError(t, db.QueryRow("SELECT EXTRACT(HOUR FROM (?)::TIMESTAMP)",
+		dbsql.Parameter{Type: dbsql.SqlString, Value: "2024-01-01 10:00:00+02:00"}).Scan(&h))
+	assert.Equal(t, 8, h, "a STRING parameter")
+	var distinct bool
+	require.NoError(t, db.QueryRow("SELECT TIMESTAMP '2024-01-01 08:00:00+00:00' IS DISTINCT FROM ("+lit+")::TIMESTAMP").Scan(&distinct))
+	assert.False(t, distinct)
+}
+
 // A comment that ends in the word timestamp before a string leaves the statement as
 // written: the string is no TIMESTAMP literal.
 func TestCommentEndingInTimestampBeforeAString(t *testing.T) {

@@ -352,7 +352,7 @@ func (t *tokenTrail) castOperand(after string) bool {
 // groupingWords are the keywords after which a "(" groups an expression; after another
 // word it opens a call's arguments (upper('…')), or a list (IN, VALUES).
 var groupingWords = map[string]bool{
-	"SELECT": true, "WHERE": true, "AND": true, "OR": true, "NOT": true, "CASE": true, "WHEN": true,
+	"SELECT": true, "FROM": true, "WHERE": true, "AND": true, "OR": true, "NOT": true, "CASE": true, "WHEN": true,
 	"THEN": true, "ELSE": true, "HAVING": true, "ON": true, "BY": true, "IS": true, "BETWEEN": true,
 	"LIKE": true, "DISTINCT": true, "ALL": true, "RETURN": true,
 }

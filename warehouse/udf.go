@@ -210,6 +210,15 @@ func ansiModeStatement(stmt string) (string, bool) {
 	return ansiDivide, true
 }
 
+// divideMacro is the DuckDB statement that gives the session's "/" ANSI mode's meaning,
+// or the legacy one when off.
+func divideMacro(off bool) string {
+	if off {
+		return legacyDivide
+	}
+	return ansiDivide
+}
+
 // ansiOff reports whether a session configuration turns Databricks' ANSI mode off.
 func ansiOff(conf map[string]string) bool {
 	v, _ := confValue(conf, "ansi_mode", "spark.sql.ansi.enabled")
