@@ -984,7 +984,7 @@ func redactProseSecrets(s string) string {
 			end = typographicEnd(s, v)
 		} else {
 			v, end = m[6], proseWordEnd(s[:m[7]])
-			if !proseSecretWord(s[v:end], s[end:m[7]]) {
+			if !proseSecretWord(s[v:end]) {
 				pos = m[6]
 				continue
 			}
@@ -1005,27 +1005,32 @@ func proseWordEnd(s string) int {
 	return end
 }
 
-// proseSecretWord reports whether w, the word after a secret's name in prose (trail is
-// the punctuation after it), reads as a generated value: four characters or more, a
-// letter and a digit among them. Words of an operator's that have that shape stay: an
-// URL (the URL rule keeps its host: "token https://host/oidc/v1/token"), a type with its
-// size ("token DECIMAL(10,2)"), a version ("token v1.2.3"), a file and its line
-// ("main.go:42"), and a short label before a colon, as Go prefixes an error with its
-// package ("token x509: certificate has expired"; a generated value of eight characters
-// or more goes, colon or not).
-func proseSecretWord(w, trail string) bool {
+// proseSecretWord reports whether w, the word after a secret's name in prose, reads as
+// a generated value: four characters or more, a letter and a digit among them. Words of
+// an operator's that have that shape stay: an URL (the URL rule keeps its host: "token
+// https://host/oidc/v1/token"), a sized type ("token DECIMAL(10,2)"), a version ("token
+// v1.2.3"), and the name of a Go package or an algorithm with a digit, as Go prefixes an
+// error with its package ("token x509: certificate has expired").
+func proseSecretWord(w string) bool {
 	switch {
 	case len(w) < 4 || !strings.ContainsAny(w, "0123456789") || onlyDigitsAndPunct(w):
 		return false
-	case strings.Contains(w, "://") || strings.IndexByte(w, '(') > 0 || versionRe.MatchString(w) || fileLineRe.MatchString(w):
+	case strings.Contains(w, "://") || sizedTypeRe.MatchString(w) && wordBefore(w, strings.IndexByte(w, '('), sizedTypes):
+		return false
+	case versionRe.MatchString(w):
 		return false
 	}
-	return len(w) >= 8 || !strings.HasPrefix(trail, ":")
+	switch strings.ToLower(w) {
+	case "x509", "oauth2", "ed25519", "http2", "sha1", "sha256", "sha384", "sha512", "base32", "base64",
+		"pkcs1", "pkcs7", "pkcs8", "pkcs12", "utf8", "utf16", "crc32", "crc64", "adler32", "sigv4":
+		return false
+	}
+	return true
 }
 
 var (
-	versionRe  = regexp.MustCompile(`^[vV]?\d+(?:\.\d+)+$`)
-	fileLineRe = regexp.MustCompile(`^[\w./-]+\.[A-Za-z]+:\d+$`)
+	versionRe   = regexp.MustCompile(`^[vV]?\d+(?:\.\d+)+$`)
+	sizedTypeRe = regexp.MustCompile(`^[A-Za-z]+\(\d+(?:, ?\d+)?\)?$`) // its ")" maybe trimmed (proseWordEnd)
 )
 
 // quotedName reports whether the quote that q starts with closes a pair opened shortly
