@@ -201,13 +201,10 @@ var setAnsiRe = regexp.MustCompile(`(?i)^\s*SET\s+(?:ansi_mode|spark\.sql\.ansi\
 // ANSI mode (DuckDB has no such setting: the session's "/" macro is replaced).
 func ansiModeStatement(stmt string) (string, bool) {
 	m := setAnsiRe.FindStringSubmatch(stmt)
-	switch {
-	case m == nil:
+	if m == nil {
 		return "", false
-	case strings.EqualFold(m[1], "false"):
-		return legacyDivide, true
 	}
-	return ansiDivide, true
+	return divideMacro(strings.EqualFold(m[1], "false")), true
 }
 
 // divideMacro is the DuckDB statement that gives the session's "/" ANSI mode's meaning,
