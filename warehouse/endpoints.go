@@ -47,8 +47,17 @@ func (s *Server) serveFeatureFlags(w http.ResponseWriter, _ *http.Request) {
 	s.rec.mu.Unlock()
 	writeJSON(w, map[string]any{
 		"flags":       []map[string]string{{"name": TelemetryFlagName, "value": strconv.FormatBool(s.flag.Load())}},
-		"ttl_seconds": int64(s.cfg.flagTTL / time.Second),
+		"ttl_seconds": ttlSeconds(s.cfg.flagTTL),
 	})
+}
+
+// ttlSeconds is ttl in whole seconds, rounded up: a TTL under a second is one, not the 0
+// that says none. A ttl of 0 or less says none.
+func ttlSeconds(ttl time.Duration) int64 {
+	if ttl <= 0 {
+		return 0
+	}
+	return int64((ttl + time.Second - 1) / time.Second)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -340,20 +340,36 @@ func TestTelemetryAndFeatureFlagFaults(t *testing.T) {
 	assert.Equal(t, []int{503, 503, 503, 200, 429, 0, 0, 200, 200, 200}, statuses)
 }
 
+// featureFlags asks srv's feature-flag endpoint, as the driver does, and returns its answer.
+func featureFlags(t *testing.T, srv *warehouse.Server) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL()+"/api/2.0/connector-service/feature-flags/GOLANG/1.15.1", nil)
+	req.Header.Set("Authorization", "Bearer "+srv.Token())
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var out map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	return out
+}
+
+// WithFeatureFlagTTL goes out in whole seconds rounded up: a TTL under a second is one
+// second, not the 0 that clients read as none; 0 says none.
+func TestFeatureFlagTTLInWholeSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		ttl  time.Duration
+		want float64
+	}{{300 * time.Millisecond, 1}, {1500 * time.Millisecond, 2}, {2 * time.Second, 2}, {0, 0}} {
+		srv := start(t, warehouse.WithFeatureFlagTTL(tc.ttl))
+		assert.Equal(t, tc.want, featureFlags(t, srv)["ttl_seconds"], "WithFeatureFlagTTL(%v)", tc.ttl)
+	}
+}
+
 func TestFeatureFlag(t *testing.T) {
 	for _, enabled := range []bool{true, false} {
 		srv := start(t, warehouse.WithTelemetryFlag(enabled), warehouse.WithFeatureFlagTTL(90*time.Second))
-		get := func() map[string]any {
-			req, _ := http.NewRequest(http.MethodGet, srv.URL()+"/api/2.0/connector-service/feature-flags/GOLANG/1.15.1", nil)
-			req.Header.Set("Authorization", "Bearer "+srv.Token())
-			resp, err := http.DefaultClient.Do(req)
-			require.NoError(t, err)
-			defer resp.Body.Close()
-			require.Equal(t, http.StatusOK, resp.StatusCode)
-			var out map[string]any
-			require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
-			return out
-		}
+		get := func() map[string]any { return featureFlags(t, srv) }
 		flag := func(m map[string]any) string {
 			f := m["flags"].([]any)[0].(map[string]any)
 			require.Equal(t, warehouse.TelemetryFlagName, f["name"])

@@ -260,8 +260,9 @@ func (s *Server) FeatureFlagRequests() int {
 // serve: the client names them, so that they count under one key, whatever the names.
 const UnknownRPC = "(unknown)"
 
-// RPCs returns how many Thrift calls of each method the server received; calls of a
-// method it does not serve count under UnknownRPC.
+// RPCs returns how many Thrift calls of each method the server served (a call answered by
+// an injected fault instead is not counted: see FaultsServed); calls of a method it does
+// not serve count under UnknownRPC.
 func (s *Server) RPCs() map[string]int {
 	s.rec.mu.Lock()
 	defer s.rec.mu.Unlock()

@@ -97,7 +97,8 @@ func WithTelemetryHandler(h http.Handler) Option {
 // WithTelemetryFlag sets what the feature-flag endpoint says about telemetry (default true).
 func WithTelemetryFlag(enabled bool) Option { return func(c *config) { c.telemetryFlag = enabled } }
 
-// WithFeatureFlagTTL sets the ttl_seconds the feature-flag endpoint returns (default 15 min).
+// WithFeatureFlagTTL sets the ttl_seconds the feature-flag endpoint returns (default 15
+// min), in whole seconds rounded up; 0 or less returns 0, which clients read as no TTL.
 func WithFeatureFlagTTL(d time.Duration) Option { return func(c *config) { c.flagTTL = d } }
 
 // WithAsyncThreshold sets how long ExecuteStatement waits for a statement before it answers
