@@ -31,7 +31,9 @@ const (
 	StateError    = "ERROR"
 	StateCanceled = "CANCELED"
 	StateTimedOut = "TIMEDOUT" // the DSN's timeout (queryTimeout) or the session's STATEMENT_TIMEOUT ended it
-	StateClosed   = "CLOSED"
+	// StateClosed is Thrift's CLOSED_STATE. A StatementRecord never holds it: it keeps
+	// how its statement ended, and says in Closed whether the client closed it.
+	StateClosed = "CLOSED"
 )
 
 // Namespace is a session's initial catalog and schema.
@@ -58,7 +60,7 @@ type StatementRecord struct {
 	SessionID      string // the session it ran in (SessionRecord.ID)
 	SQL            string // the statement's text as received
 	Parameters     int    // the parameters bound to it
-	State          string // one of the State constants
+	State          string // one of the State constants but StateClosed (see Closed)
 	SQLState       string // set when State is StateError or StateTimedOut
 	Message        string // the error message sent, if any
 	Delivery       Delivery
