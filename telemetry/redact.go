@@ -355,7 +355,7 @@ func redactKVSecrets(s string) string {
 				end++
 			}
 		}
-		if end == v || colon && statusCodeAt(s[v:]) {
+		if end == v || colon && isHTTPStatus(s[v:]) {
 			continue // "oauth2: cannot fetch token: 401 Unauthorized" names no secret
 		}
 		if s[i] == ':' && v == i+1 && strings.IndexByte(s[v:end], '@') >= 0 && !isCookieHeader(s[ks:k]) {
@@ -387,15 +387,6 @@ func twoWordSecretKey(before, key string) bool {
 		}
 	}
 	return false
-}
-
-// statusCodeAt reports whether s starts with an HTTP status code alone (100–599, then a
-// blank or the end): no credential is three digits.
-func statusCodeAt(s string) bool {
-	if len(s) < 3 || s[0] < '1' || s[0] > '5' || !isDigit(s[1]) || !isDigit(s[2]) {
-		return false
-	}
-	return len(s) == 3 || isSpace(s[3])
 }
 
 // isHTTPStatus reports whether s starts with an HTTP status and its text ("401

@@ -311,6 +311,7 @@ func TestRedact(t *testing.T) {
 		{"a version after a name", "unsupported token v1.2.3 format", "unsupported token v1.2.3 format"},
 		{"a value before a colon goes", "invalid password hunter2: rejected", "invalid password [REDACTED]: rejected"},
 		{"a value with a parenthesis goes", "invalid password hunter(2) for alice", "invalid password [REDACTED]) for alice"},
+		{"three digits after a secret's key go", "db.password:123 and password: 500", "db.password:[REDACTED] and password: [REDACTED]"},
 		{"a status text in capitals", "oauth2: cannot fetch token: 401 UNAUTHORIZED", "oauth2: cannot fetch token: 401 UNAUTHORIZED"},
 		{"a failed token request", `Post "https://h.example/oidc/v1/token": dial tcp: lookup h.example: no such host`, `Post "?": dial tcp: lookup h.example: no such host`},
 		{"API key before a colon", "invalid API key: Zq8vKp3mWx7LtR2s9", "invalid API key: [REDACTED]"},
