@@ -454,6 +454,16 @@ func (s *Server) run(op *operation) {
 	})
 }
 
+// endsTransaction reports whether a statement of verb ends a transaction, by a commit or
+// a rollback.
+func endsTransaction(verb string) bool {
+	switch verb {
+	case "COMMIT", "END", "ROLLBACK", "ABORT":
+		return true
+	}
+	return false
+}
+
 func (s *Server) execute(ctx context.Context, op *operation) error {
 	if multipleStatements(op.stmt) {
 		return multipleStatementsError{}
@@ -515,16 +525,17 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 		voids = voidColumns(ctx, op.sess.conn, query, args)
 	}
 	rows, err := op.sess.conn.QueryContext(ctx, query, args...)
+	if endsTransaction(verb) {
+		// A rollback (a COMMIT of a failed transaction is one too, and a statement that
+		// fails may be one) undid a SET of ANSI mode made in the transaction: the
+		// session's mode comes back.
+		if _, merr := op.sess.conn.ExecContext(ctx, divideMacro(ansi)); merr != nil && err == nil {
+			_ = rows.Close()
+			return merr
+		}
+	}
 	if err != nil {
 		return err
-	}
-	if verb == "ROLLBACK" || verb == "ABORT" {
-		// The rollback undid a SET of ANSI mode made in the transaction: the session's
-		// mode comes back.
-		if _, err := op.sess.conn.ExecContext(ctx, divideMacro(ansi)); err != nil {
-			_ = rows.Close()
-			return err
-		}
 	}
 	op.sess.ansiOff = ansi
 	if zone != nil {

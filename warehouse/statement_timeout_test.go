@@ -154,6 +154,15 @@ func TestResetRestoresTheSessionConfiguration(t *testing.T) {
 	exec("SET ansi_mode = true")
 	exec("ROLLBACK")
 	assert.True(t, ansi(), "the ANSI mode SET in the transaction")
+	// A COMMIT of a transaction a failed statement aborted rolls it back (DuckDB answers
+	// it without an error): the SET in it stays all the same.
+	exec("SET ansi_mode = false")
+	exec("BEGIN TRANSACTION")
+	exec("SET ansi_mode = true")
+	_, err = conn.ExecContext(ctx, "SELECT CAST('x' AS INT)")
+	require.Error(t, err)
+	_, _ = conn.ExecContext(ctx, "COMMIT")
+	assert.True(t, ansi(), "the ANSI mode SET in the aborted transaction")
 
 	// Spark takes what follows RESET as a name: one it does not know resets nothing.
 	exec("SET TIME ZONE 'Asia/Tokyo'")
