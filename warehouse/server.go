@@ -336,6 +336,7 @@ type OptionError struct {
 	Option, Value, Reason string
 }
 
+// Error names the option, its value (but a token's) and the reason.
 func (e *OptionError) Error() string {
 	if e.Value == "" {
 		return "warehouse: " + e.Option + ": " + e.Reason

@@ -334,7 +334,7 @@ func (t *tokenTrail) push(tok sqlToken) {
 func (t *tokenTrail) castOperand(after string) bool {
 	castCall := t.before.word == "CAST" || t.before.word == "TRY_CAST"
 	groups := t.opens // the "(" that group the operand; the first of a call's is the call's
-	if t.opens > 0 && (t.before.quoted || t.before.word != "" && !groupingWords[t.before.word]) {
+	if t.opens > 0 && (t.before.quoted || t.before.word != "" && !groupingWord(t.before.word)) {
 		groups--
 	}
 	for closed := 0; ; closed++ {
@@ -349,12 +349,15 @@ func (t *tokenTrail) castOperand(after string) bool {
 	}
 }
 
-// groupingWords are the keywords after which a "(" groups an expression; after another
-// word it opens a call's arguments (upper('…')), or a list (IN, VALUES).
-var groupingWords = map[string]bool{
-	"SELECT": true, "FROM": true, "WHERE": true, "AND": true, "OR": true, "NOT": true, "CASE": true, "WHEN": true,
-	"THEN": true, "ELSE": true, "HAVING": true, "ON": true, "BY": true, "IS": true, "BETWEEN": true,
-	"LIKE": true, "DISTINCT": true, "ALL": true, "RETURN": true,
+// groupingWord reports whether a "(" after the keyword w groups an expression; after
+// another word it opens a call's arguments (upper('…')), or a list (IN, VALUES).
+func groupingWord(w string) bool {
+	switch w {
+	case "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "CASE", "WHEN", "THEN", "ELSE", "HAVING", "ON",
+		"BY", "IS", "BETWEEN", "LIKE", "DISTINCT", "ALL", "RETURN":
+		return true
+	}
+	return false
 }
 
 // castTarget reports whether after, the text after a string, casts it to TIMESTAMP:
