@@ -102,7 +102,7 @@ func decimalTypePosition(prev1, prev2 sqlToken, openers []string, ddl bool) bool
 		return false
 	case prev1.word == "TYPE":
 		return true
-	case prev1.word != "" && !notColumnName[prev1.word] || prev1.quoted:
+	case prev1.word != "" && !notColumnName(prev1.word) || prev1.quoted:
 		// A column's name: in the column list of CREATE TABLE or ADD COLUMNS (after its
 		// "(" or a ","), or after ADD [COLUMN].
 		inList := len(openers) == 1 && (prev2.punct == "(" || prev2.punct == ",")
@@ -111,12 +111,15 @@ func decimalTypePosition(prev1, prev2 sqlToken, openers []string, ddl bool) bool
 	return false
 }
 
-// notColumnName are words that, where a column's name would stand, are keywords.
-var notColumnName = map[string]bool{
-	"AS": true, "SELECT": true, "FROM": true, "BY": true, "ON": true, "COLUMN": true, "COLUMNS": true,
-	"ADD": true, "IF": true, "NOT": true, "EXISTS": true, "DISTINCT": true, "ALL": true, "WHERE": true,
-	"CASE": true, "WHEN": true, "THEN": true, "ELSE": true, "AND": true, "OR": true, "IS": true,
-	"NULL": true, "IN": true, "TABLE": true, "CONSTRAINT": true, "PRIMARY": true, "FOREIGN": true,
+// notColumnName reports whether w, where a column's name would stand, is a keyword.
+func notColumnName(w string) bool {
+	switch w {
+	case "AS", "SELECT", "FROM", "BY", "ON", "COLUMN", "COLUMNS", "ADD", "IF", "NOT", "EXISTS",
+		"DISTINCT", "ALL", "WHERE", "CASE", "WHEN", "THEN", "ELSE", "AND", "OR", "IS", "NULL", "IN",
+		"TABLE", "CONSTRAINT", "PRIMARY", "FOREIGN":
+		return true
+	}
+	return false
 }
 
 // endsColumnType reports whether what follows a type's name at s[j:] can follow a
@@ -126,11 +129,7 @@ func endsColumnType(s string, j int) bool {
 	if j == len(s) || strings.IndexByte(",);", s[j]) >= 0 {
 		return true
 	}
-	k := j
-	for k < len(s) && isIdentPart(s[k]) {
-		k++
-	}
-	switch strings.ToUpper(s[j:k]) {
+	switch strings.ToUpper(s[j:identEnd(s, j)]) {
 	case "NOT", "NULL", "DEFAULT", "COMMENT", "GENERATED", "PRIMARY", "CONSTRAINT", "REFERENCES", "UNIQUE", "CHECK", "COLLATE", "FIRST", "AFTER", "MASK":
 		return true
 	}

@@ -244,7 +244,7 @@ func stringAsTimestamp(p *tcli.TSparkParameter, trail *tokenTrail, after string)
 	case ts.zone != nil:
 		return ts.instantIn(nil), true
 	}
-	return ts.wall.Format("2006-01-02 15:04:05.999999999"), true
+	return ts.wall.Format(sqlTimestampLayout), true
 }
 
 // multipleStatements reports whether s holds more than one statement: text other than

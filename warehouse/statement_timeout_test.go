@@ -18,11 +18,8 @@ import (
 // INVALID_CONF_VALUE.
 func TestSetConfigurationParameters(t *testing.T) {
 	srv := start(t)
-	db := open(t, srv, "")
-	ctx := ctxTimeout(t, 30*time.Second)
-	conn, err := db.Conn(ctx)
-	require.NoError(t, err)
-	defer conn.Close()
+	conn, ctx := sessionConn(t, open(t, srv, ""))
+	var err error
 	for _, set := range []string{
 		"SET use_cached_result = false", "SET USE_CACHED_RESULT = TRUE;", "SET enable_photon = 'true'",
 		"SET legacy_time_parser_policy = corrected", "SET query_tags = 'team:etl,env:dev'",
@@ -75,10 +72,7 @@ func TestStatementTimeoutSessionParameter(t *testing.T) {
 	require.Error(t, err)
 	sqlState("HYT00")(t, err)
 	// RESET restores the session parameter's, not none.
-	ctx := ctxTimeout(t, 30*time.Second)
-	conn, err := db.Conn(ctx)
-	require.NoError(t, err)
-	defer conn.Close()
+	conn, ctx := sessionConn(t, db)
 	for _, stmt := range []string{"SET statement_timeout = 0", "RESET statement_timeout"} {
 		_, err = conn.ExecContext(ctx, stmt)
 		require.NoError(t, err)
@@ -98,12 +92,7 @@ func TestStatementTimeoutSessionParameter(t *testing.T) {
 // of ANSI mode, under Databricks' or Spark's name, restores that one. A ROLLBACK undoes
 // none of it; a name Spark does not know resets nothing.
 func TestResetRestoresTheSessionConfiguration(t *testing.T) {
-	srv := start(t)
-	db := open(t, srv, "timezone=America/New_York&ansi_mode=false")
-	ctx := ctxTimeout(t, 30*time.Second)
-	conn, err := db.Conn(ctx)
-	require.NoError(t, err)
-	defer conn.Close()
+	conn, ctx := sessionConn(t, open(t, start(t), "timezone=America/New_York&ansi_mode=false"))
 	exec := func(q string) {
 		t.Helper()
 		_, err := conn.ExecContext(ctx, q)
@@ -159,7 +148,7 @@ func TestResetRestoresTheSessionConfiguration(t *testing.T) {
 	exec("SET ansi_mode = false")
 	exec("BEGIN TRANSACTION")
 	exec("SET ansi_mode = true")
-	_, err = conn.ExecContext(ctx, "SELECT CAST('x' AS INT)")
+	_, err := conn.ExecContext(ctx, "SELECT CAST('x' AS INT)")
 	require.Error(t, err)
 	_, _ = conn.ExecContext(ctx, "COMMIT")
 	assert.True(t, ansi(), "the ANSI mode SET in the aborted transaction")
@@ -172,4 +161,15 @@ func TestResetRestoresTheSessionConfiguration(t *testing.T) {
 	var h int
 	require.NoError(t, conn.QueryRowContext(ctx, "SELECT hour(CAST('2024-01-01 10:00:00+02:00' AS TIMESTAMP))").Scan(&h))
 	assert.Equal(t, 17, h, "DuckDB's zone is the session's too")
+}
+
+// sessionConn holds one connection of db for the test, so that what the test SETs stays
+// in one session, and a context bounding its statements.
+func sessionConn(t *testing.T, db *sql.DB) (*sql.Conn, context.Context) {
+	t.Helper()
+	ctx := ctxTimeout(t, 30*time.Second)
+	conn, err := db.Conn(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn, ctx
 }

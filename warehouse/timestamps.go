@@ -272,6 +272,10 @@ func rewriteTimestampLiterals(stmt string) string {
 	return b.String()
 }
 
+// sqlTimestampLayout writes a timestamp as DuckDB reads it in a literal or a string:
+// date and time in full, the fraction to its last digit.
+const sqlTimestampLayout = "2006-01-02 15:04:05.999999999"
+
 // timestampLiteral decides on the string stmt[i:j], which the tokens of trail precede:
 // when it is a TIMESTAMP literal to rewrite, where the span to replace (up to j) starts
 // and what replaces it.
@@ -290,7 +294,7 @@ func timestampLiteral(stmt string, i, j int, trail *tokenTrail) (start int, with
 		return 0, ""
 	}
 	if ts.zone == nil {
-		full := ts.wall.Format("2006-01-02 15:04:05.999999999")
+		full := ts.wall.Format(sqlTimestampLayout)
 		if full == text {
 			return 0, ""
 		}
@@ -299,7 +303,7 @@ func timestampLiteral(stmt string, i, j int, trail *tokenTrail) (start int, with
 		}
 		return i, "'" + full + "'"
 	}
-	instant := "TIMESTAMPTZ '" + ts.instantIn(nil).Format("2006-01-02 15:04:05.999999999") + "+00'"
+	instant := "TIMESTAMPTZ '" + ts.instantIn(nil).Format(sqlTimestampLayout) + "+00'"
 	if typed {
 		return prev1.start, "CAST(" + instant + " AS TIMESTAMP)"
 	}
