@@ -381,12 +381,7 @@ func twoWordSecretKey(before, key string) bool {
 		return false
 	}
 	before = strings.TrimRight(before, " ")
-	for _, w := range [...]string{"api", "access", "secret", "signing", "account"} {
-		if n := len(before) - len(w); n >= 0 && strings.EqualFold(before[n:], w) && (n == 0 || !isKeyByte(before[n-1])) {
-			return true
-		}
-	}
-	return false
+	return wordBefore(before, len(before), []string{"api", "access", "secret", "signing", "account"})
 }
 
 // isHTTPStatus reports whether s starts with an HTTP status and its text ("401
