@@ -111,7 +111,7 @@ func privacyWorkload(t *testing.T, db *sql.DB, run int) {
 		`SELECT CAST('{"password": "` + jsonSecret + `"}' AS INTEGER)`,
 		"SELECT * FROM read_csv('" + userDir + "/payroll.csv')",
 		"SELEC " + literalSecret,
-		"SELECT \"" + paramNamed + "\" FROM range(1)",
+		"SELECT `" + paramNamed + "` FROM range(1)",
 		// Names of the user's tables and columns, which the messages quote back.
 		"SELECT * FROM no_" + table,
 		"SELECT " + privateColumn + "_x FROM " + table,

@@ -465,10 +465,11 @@ func endsTransaction(verb string) bool {
 }
 
 func (s *Server) execute(ctx context.Context, op *operation) error {
-	if multipleStatements(op.stmt) {
+	stmt := fromDatabricksLexis(op.stmt)
+	if multipleStatements(stmt) {
 		return multipleStatementsError{}
 	}
-	query, args, err := bindParameters(op.stmt, op.params, op.sess.loc) // run holds the session's lock
+	query, args, err := bindParameters(stmt, op.params, op.sess.loc) // run holds the session's lock
 	if err != nil {
 		return &paramError{err}
 	}

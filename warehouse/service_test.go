@@ -385,7 +385,7 @@ func TestDatabricksDefaultNamespace(t *testing.T) {
 	var v int
 	require.NoError(t, open(t, srv, "catalog=main&schema=default").QueryRow("SELECT v FROM t").Scan(&v))
 	assert.Equal(t, 42, v)
-	require.NoError(t, open(t, srv, "").QueryRow(`SELECT v FROM "default".t`).Scan(&v), "in schema default of the one catalog")
+	require.NoError(t, open(t, srv, "").QueryRow("SELECT v FROM `default`.t").Scan(&v), "in schema default of the one catalog")
 
 	err = open(t, srv, "catalog=nosuch&schema=default").Ping()
 	require.Error(t, err)
