@@ -237,8 +237,10 @@ func (c *Connector) Driver() driver.Driver { return registered }
 
 // Close releases the connector's share of its host's telemetry; the last connector of a
 // host flushes what is pending (within the CloseTimeout of its telemetry.Config, 2 s by
-// default) and stops the host's exporter. It never returns an error: what could not be
-// delivered is counted in Stats.
+// default) and stops the host's exporter. A feature-flag fetch still deciding whether the
+// connector's events are telemetry gets half of that time at most, so that the flush
+// keeps the rest. It never returns an error: what could not be delivered is counted in
+// Stats.
 func (c *Connector) Close() error {
 	c.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.tel.CloseTimeout)
@@ -252,9 +254,10 @@ func (c *Connector) Close() error {
 		stop := c.stop
 		c.closeMu.Unlock()
 		// A flag fetch in flight decides what happens to the events the gate holds back:
-		// let it finish within the close deadline, then give up on it. A gate already
-		// decided holds nothing back: a fetch then (a new connection's re-ask) is cut
-		// short, so that the final flush keeps the deadline.
+		// let it finish within half the close deadline, then give up on it; the final
+		// flush keeps the other half, for what the host's other connectors left pending
+		// in an aggregator they share. A gate already decided holds nothing back: a
+		// fetch then (a new connection's re-ask) is cut short at once.
 		if stop != nil && c.gate.state.Load() != gateUndecided {
 			stop()
 		}
@@ -263,9 +266,11 @@ func (c *Connector) Close() error {
 			c.work.Wait()
 			close(fetched)
 		}()
+		half, cancelHalf := context.WithTimeout(ctx, c.cfg.tel.CloseTimeout/2)
+		defer cancelHalf()
 		select {
 		case <-fetched:
-		case <-ctx.Done():
+		case <-half.Done():
 			if stop != nil {
 				stop()
 			}
