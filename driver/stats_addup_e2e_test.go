@@ -95,6 +95,11 @@ func TestStatsAddUpThroughTheRealDriver(t *testing.T) {
 			}
 			var missing []string
 			for _, s := range srv.Statements() {
+				if s.Async && s.Polls == 0 && !s.Closed {
+					// The client gave up before it read the RUNNING answer (a loaded
+					// machine, the 400 ms timeout): no one on its side knows this id.
+					continue
+				}
 				if !logged[s.ID] {
 					missing = append(missing, fmt.Sprintf("%s(%s)", s.SQL, s.State))
 				}

@@ -123,6 +123,12 @@ func TestConcurrentPoolsOnSeveralHosts(t *testing.T) {
 			t.Errorf("db.Close: %v", err)
 		}
 	}
+	// A batch whose answer came after its attempt's timeout (5 s, on a machine loaded
+	// enough) went out again: its logs may arrive twice, and only then.
+	retried := map[*warehouse.Server]bool{}
+	for _, p := range pools {
+		retried[p.srv] = retried[p.srv] || p.c.Stats().Exporter.Retries > 0
+	}
 	if d := time.Since(began); d > time.Duration(len(pools))*closeDeadline {
 		t.Errorf("closing %d pools took %v", len(pools), d)
 	}
@@ -157,7 +163,7 @@ func TestConcurrentPoolsOnSeveralHosts(t *testing.T) {
 			}
 		}
 		for id, n := range opened {
-			if !sessions[id] || n != 1 {
+			if !sessions[id] || n != 1 && (n == 0 || !retried[srv]) {
 				t.Errorf("warehouse %d: session %q has %d CREATE_SESSION logs", i, id, n)
 			}
 		}
@@ -169,7 +175,7 @@ func TestConcurrentPoolsOnSeveralHosts(t *testing.T) {
 		for _, r := range srv.TelemetryRequests() {
 			paths[r.Path]++
 		}
-		t.Logf("warehouse %d: %d sessions, %d statements, %d logs received, requests %v", i, len(sessions), len(srv.Statements()), len(srv.TelemetryLogs()), paths)
+		t.Logf("warehouse %d: %d sessions, %d statements, %d logs received, requests %v, a batch sent again: %v", i, len(sessions), len(srv.Statements()), len(srv.TelemetryLogs()), paths, retried[srv])
 	}
 	for i, line := range logs.lines() {
 		scanPrivate(t, fmt.Sprintf("debug log line %d", i), line, []string{"SELECT", "g1-"})
