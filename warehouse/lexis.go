@@ -7,8 +7,12 @@ import (
 	"unicode/utf8"
 )
 
-// fromDatabricksLexis rewrites the string literals and quoted names of stmt from
-// Databricks SQL's forms (Spark's lexer) to DuckDB's, before anything else reads it:
+// fromDatabricksLexis reads stmt as Spark's lexer does and writes it in DuckDB's forms,
+// before anything else reads it, so that the warehouse's own scanners and DuckDB see the
+// tokens Databricks would:
+//   - a comment (`--` to the end of its line, a line's end escaped by a backslash going
+//     on; a bracketed one, nested) becomes a blank, and so do Spark's other blanks
+//     (form feed, vertical tab, no-break and the other Unicode spaces it knows);
 //   - a name in backticks (`a b`, a backtick in it doubled) becomes a double-quoted name;
 //   - a string in single or double quotes becomes a single-quoted DuckDB string, its
 //     backslash escapes applied as Spark applies them (\n, \t, \', \uXXXX, \UXXXXXXXX, \ooo
@@ -16,46 +20,76 @@ import (
 //   - a raw string (r'…', R"…") keeps every character between its quotes;
 //   - a BINARY literal (X'4142', an odd number of digits read with a 0 before them)
 //     becomes DuckDB's from_hex('4142');
-//   - strings written one after the other, with or without blanks between them, are one
-//     string ('a' 'b' is 'ab'); a quote doubled inside a string therefore ends it and
-//     starts another, and the SQL-standard spelling of it's reads as "its", as on
+//   - strings written one after the other, with blanks or comments between them, are
+//     one string ('a' 'b' is 'ab'); a quote doubled inside a string therefore ends it
+//     and starts another, and the SQL-standard spelling of it's reads as "its", as on
 //     Databricks;
 //   - a LIKE or ILIKE pattern written as a string with a backslash in it, and no ESCAPE,
-//     gets ESCAPE '\', Spark's default (a pattern given as a parameter does not).
+//     gets ESCAPE '\', Spark's default, where the string ends the pattern (not one
+//     given as a parameter, nor one an operator joins to more).
 //
 // A NUL (\0), which no DuckDB statement text can hold, becomes chr(0) in a concatenation.
-// Comments and DuckDB's dollar-quoted strings are copied as they are. A string or a name
-// left open runs to the end of stmt, copied as it is for DuckDB to refuse.
-func fromDatabricksLexis(stmt string) string {
-	if !strings.ContainsAny(stmt, "'\"`") {
-		return stmt
+// A string follows a word or an & after a blank, so that DuckDB reads no prefix of its
+// own (E'…', U&'…') where Spark has none. What Spark's lexer refuses fails here with
+// PARSE_SYNTAX_ERROR: a string, a name or a comment left open, a NUL outside a string,
+// and a $ that starts no dollar-quoted body where a token starts (a$b$, DuckDB's $1).
+func fromDatabricksLexis(stmt string) (string, error) {
+	if !strings.ContainsAny(stmt, "'\"`-/$\x00\f\v") && !hasUnicodeSpace(stmt) {
+		return stmt, nil
 	}
-	var b strings.Builder
-	b.Grow(len(stmt) + 8)
+	out := make([]byte, 0, len(stmt)+8)
 	for i := 0; i < len(stmt); {
 		c := stmt[i]
-		switch {
-		case c == '-' || c == '/' || c == '$':
-			if j := skipNoise(stmt, i); j > i {
-				b.WriteString(stmt[i:j])
-				i = j
-				continue
+		if j, err := sparkComment(stmt, i); err != nil {
+			return "", err
+		} else if j > i {
+			out = append(out, ' ')
+			i = j
+			continue
+		}
+		if n := sparkSpace(stmt, i); n > 0 {
+			if c == '\t' || c == '\r' || c == '\n' {
+				out = append(out, c)
+			} else {
+				out = append(out, ' ')
 			}
+			i += n
+			continue
+		}
+		switch {
+		case c == 0:
+			return "", &lexError{message: `Syntax error at or near '\0'.`}
+		case c == '$':
+			// A dollar-quoted body ($$…$$, $tag$…$tag$, as Databricks' CREATE FUNCTION
+			// takes) where a token starts; no $ goes anywhere else.
+			if i > 0 && (isIdentPart(stmt[i-1]) || stmt[i-1] >= 0x80) {
+				return "", dollarError()
+			}
+			j := skipDollarQuoted(stmt, i)
+			if j == i {
+				return "", dollarError()
+			}
+			tag := stmt[i : strings.IndexByte(stmt[i+1:], '$')+i+2]
+			if j-i < 2*len(tag) || !strings.HasSuffix(stmt[:j], tag) || strings.IndexByte(stmt[i:j], 0) >= 0 {
+				return "", openStringError() // left open (or holding a NUL)
+			}
+			out = append(out, stmt[i:j]...)
+			i = j
+			continue
 		case c == '`':
 			name, j, ok := backquotedName(stmt, i)
-			if !ok {
-				b.WriteString(stmt[i:])
-				return b.String()
+			if !ok || strings.IndexByte(name, 0) >= 0 {
+				return "", &lexError{message: "Syntax error at or near '`': the name is not closed."}
 			}
-			b.WriteByte('"')
-			b.WriteString(strings.ReplaceAll(name, `"`, `""`))
-			b.WriteByte('"')
+			out = append(out, '"')
+			out = append(out, strings.ReplaceAll(name, `"`, `""`)...)
+			out = append(out, '"')
 			i = j
 			continue
 		case (c == 'x' || c == 'X') && identEnd(stmt, i) == i+1 && (i == 0 || !isIdentPart(stmt[i-1]) && stmt[i-1] != '.'):
-			k := i + 1
-			for k < len(stmt) && isBlank(stmt[k]) {
-				k++
+			k, err := skipSpark(stmt, i+1)
+			if err != nil {
+				return "", err
 			}
 			if k == len(stmt) || stmt[k] != '\'' && stmt[k] != '"' {
 				break
@@ -63,16 +97,15 @@ func fromDatabricksLexis(stmt string) string {
 			var value strings.Builder
 			end, ok := sparkString(stmt, k, &value)
 			if !ok {
-				b.WriteString(stmt[i:])
-				return b.String()
+				return "", openStringError()
 			}
 			hex := value.String()
 			if len(hex)%2 != 0 {
 				hex = "0" + hex // as Spark reads an odd number of digits
 			}
-			b.WriteString("from_hex(")
-			writeDuckString(&b, hex)
-			b.WriteByte(')')
+			out = append(out, "from_hex("...)
+			out = appendDuckString(out, hex)
+			out = append(out, ')')
 			i = end
 			continue
 		case stringStart(stmt, i):
@@ -81,12 +114,11 @@ func fromDatabricksLexis(stmt string) string {
 			for {
 				end, ok := sparkString(stmt, j, &value)
 				if !ok {
-					b.WriteString(stmt[i:])
-					return b.String()
+					return "", openStringError()
 				}
-				k := end
-				for k < len(stmt) && isBlank(stmt[k]) {
-					k++
+				k, err := skipSpark(stmt, end)
+				if err != nil {
+					return "", err
 				}
 				if k == len(stmt) || !stringStart(stmt, k) {
 					j = end
@@ -95,19 +127,148 @@ func fromDatabricksLexis(stmt string) string {
 				j = k
 			}
 			v := value.String()
-			writeDuckString(&b, v)
-			if strings.IndexByte(v, '\\') >= 0 && wordBefore(stmt, i, "LIKE", "ILIKE") && !wordAfter(stmt, j, "ESCAPE") {
-				// Spark's LIKE escapes with a backslash by default; DuckDB's with
-				// nothing unless told.
-				b.WriteString(` ESCAPE '\'`)
+			like := strings.IndexByte(v, '\\') >= 0 && wordBefore(out, "LIKE", "ILIKE")
+			if n := len(out); n > 0 && (isIdentPart(out[n-1]) || out[n-1] == '&' || out[n-1] >= 0x80) {
+				out = append(out, ' ')
+			}
+			out = appendDuckString(out, v)
+			if like {
+				if k, err := skipSpark(stmt, j); err != nil {
+					return "", err
+				} else if endsPattern(stmt, k) {
+					// Spark's LIKE escapes with a backslash by default; DuckDB's with
+					// nothing unless told.
+					out = append(out, ` ESCAPE '\'`...)
+				}
 			}
 			i = j
 			continue
 		}
-		b.WriteByte(c)
+		out = append(out, c)
 		i++
 	}
-	return b.String()
+	return string(out), nil
+}
+
+// lexError is what Spark's lexer refuses: a parse error.
+type lexError struct {
+	class   string // PARSE_SYNTAX_ERROR when empty
+	message string
+}
+
+func (e *lexError) Error() string { return e.message }
+
+func dollarError() error { return &lexError{message: "Syntax error at or near '$'."} }
+
+func openStringError() error {
+	return &lexError{message: "Syntax error at or near end of input: a string is not closed."}
+}
+
+// sparkComment returns where the comment that starts at s[i] ends, or i when none does.
+// A line comment runs to its line's end (\r or \n, not included), a backslash before a
+// \n taking it on to the next line; a bracketed one nests, and one left open is an error.
+func sparkComment(s string, i int) (int, error) {
+	switch {
+	case strings.HasPrefix(s[i:], "--"):
+		for j := i + 2; j < len(s); j++ {
+			switch s[j] {
+			case '\\':
+				if j+1 < len(s) && s[j+1] == '\n' {
+					j++
+				}
+			case '\r', '\n':
+				return j, nil
+			}
+		}
+		return len(s), nil
+	case strings.HasPrefix(s[i:], "/*"):
+		depth := 0
+		for j := i; j+1 < len(s); j++ {
+			switch s[j : j+2] {
+			case "/*":
+				depth++
+				j++
+			case "*/":
+				depth--
+				j++
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, &lexError{class: "UNCLOSED_BRACKETED_COMMENT",
+			message: "Found an unclosed bracketed comment. Please, append */ at the end of the comment."}
+	}
+	return i, nil
+}
+
+// sparkSpace returns the length of the blank Spark's lexer knows that starts at s[i]
+// (0 when none does): ASCII's, and the Unicode spaces of its WS rule.
+func sparkSpace(s string, i int) int {
+	switch c := s[i]; {
+	case c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == '\v':
+		return 1
+	case c < 0x80:
+		return 0
+	}
+	r, n := utf8.DecodeRuneInString(s[i:])
+	if isUnicodeSpace(r) {
+		return n
+	}
+	return 0
+}
+
+func isUnicodeSpace(r rune) bool {
+	switch {
+	case r == 0x00a0, r == 0x1680, r >= 0x2000 && r <= 0x200a, r == 0x2028, r == 0x202f, r == 0x205f, r == 0x3000:
+		return true
+	}
+	return false
+}
+
+func hasUnicodeSpace(s string) bool {
+	for _, r := range s {
+		if isUnicodeSpace(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// skipSpark returns where the next token after s[i] starts: past blanks and comments.
+func skipSpark(s string, i int) (int, error) {
+	for i < len(s) {
+		j, err := sparkComment(s, i)
+		if err != nil {
+			return 0, err
+		}
+		if j > i {
+			i = j
+			continue
+		}
+		n := sparkSpace(s, i)
+		if n == 0 {
+			break
+		}
+		i += n
+	}
+	return i, nil
+}
+
+// endsPattern reports whether a LIKE pattern ends before the token at s[k]: the end of
+// the statement, a closing or separating punctuation mark, or a word (AND, ESCAPE, …)
+// rather than an operator that joins more to it.
+func endsPattern(s string, k int) bool {
+	if k == len(s) {
+		return true
+	}
+	switch c := s[k]; {
+	case c == ')' || c == ',' || c == ';':
+		return true
+	case isIdentStart(c):
+		return !strings.EqualFold(s[k:identEnd(s, k)], "ESCAPE")
+	}
+	return false
 }
 
 // stringStart reports whether a string literal starts at s[i]: a quote, or r or R
@@ -245,48 +406,39 @@ func hexDigits(s string, i, n int) bool {
 
 func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
-// writeDuckString writes v as a DuckDB string literal: in single quotes, a quote
+// appendDuckString appends v as a DuckDB string literal: in single quotes, a quote
 // doubled, and a NUL as chr(0) joined to the parts around it.
-func writeDuckString(b *strings.Builder, v string) {
-	if !strings.Contains(v, "\x00") {
-		b.WriteByte('\'')
-		b.WriteString(strings.ReplaceAll(v, "'", "''"))
-		b.WriteByte('\'')
-		return
+func appendDuckString(out []byte, v string) []byte {
+	if strings.IndexByte(v, 0) < 0 {
+		out = append(out, '\'')
+		out = append(out, strings.ReplaceAll(v, "'", "''")...)
+		return append(out, '\'')
 	}
-	b.WriteByte('(')
+	out = append(out, '(')
 	for k, part := range strings.Split(v, "\x00") {
 		if k > 0 {
-			b.WriteString(" || chr(0) || ")
+			out = append(out, " || chr(0) || "...)
 		}
-		writeDuckString(b, part)
+		out = appendDuckString(out, part)
 	}
-	b.WriteByte(')')
+	return append(out, ')')
 }
 
-// wordBefore reports whether the word that ends before s[i], blanks apart, is one of
-// words (upper case; s's may be in any case).
-func wordBefore(s string, i int, words ...string) bool {
-	for i > 0 && isBlank(s[i-1]) {
+// wordBefore reports whether the word that ends out, blanks apart, is one of words
+// (upper case; out's may be in any case).
+func wordBefore(out []byte, words ...string) bool {
+	i := len(out)
+	for i > 0 && isBlank(out[i-1]) {
 		i--
 	}
 	start := i
-	for start > 0 && isIdentPart(s[start-1]) {
+	for start > 0 && isIdentPart(out[start-1]) {
 		start--
 	}
 	for _, w := range words {
-		if strings.EqualFold(s[start:i], w) {
+		if strings.EqualFold(string(out[start:i]), w) {
 			return true
 		}
 	}
 	return false
-}
-
-// wordAfter reports whether the word that starts after s[j], blanks apart, is word
-// (upper case; s's may be in any case).
-func wordAfter(s string, j int, word string) bool {
-	for j < len(s) && isBlank(s[j]) {
-		j++
-	}
-	return strings.EqualFold(s[j:identEnd(s, j)], word)
 }

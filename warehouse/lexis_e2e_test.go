@@ -1,6 +1,8 @@
 package warehouse_test
 
 import (
+	"database/sql"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -41,4 +43,63 @@ func TestDatabricksLiteralsThroughTheDriver(t *testing.T) {
 	var got string
 	require.NoError(t, db.QueryRow(`SELECT 'a\'; b'`).Scan(&got))
 	assert.Equal(t, "a'; b", got)
+}
+
+// TestSparkLexisThroughTheDriver sends what Spark's lexer and DuckDB's read differently
+// (a comment's end, blanks, a NUL, a $) through the real driver: the statement the
+// warehouse runs is the one Databricks would, and nothing hidden in a comment runs.
+func TestSparkLexisThroughTheDriver(t *testing.T) {
+	db := open(t, start(t), "")
+	for _, q := range []string{"CREATE TABLE victim(a INT)", "INSERT INTO victim VALUES (1), (2), (3)"} {
+		_, err := db.Exec(q)
+		require.NoError(t, err)
+	}
+	victims := func() int {
+		var n int
+		require.NoError(t, db.QueryRow("SELECT count(*) FROM victim").Scan(&n))
+		return n
+	}
+	for _, tc := range []struct {
+		name, sql string
+		args      []any
+		want      any // an error's text when a string starting with "[", else the value
+	}{
+		{"a comment ends at a carriage return", "SELECT 1 -- note\r; DROP TABLE victim", nil, "[PARSE_SYNTAX_ERROR]"},
+		{"what follows it is code", "SELECT -- note\r\"x\"", nil, "x"},
+		{"a marker after it is bound", "SELECT 1 -- note\r+ ?", []any{41}, int64(42)},
+		{"a backslash takes a comment on", "SELECT 1 AS a -- in C:\\temp\\\nUNION ALL SELECT 2\n", nil, int32(1)},
+		{"a NUL in a comment", "SELECT count(*) FROM victim -- a \x00\nWHERE a = 1", nil, int64(1)},
+		{"a NUL in code", "SELECT 1 AS a \x00, 2 AS b", nil, "[PARSE_SYNTAX_ERROR]"},
+		{"a $ in a name", "SELECT 1 AS a$b$; DROP TABLE victim; SELECT 2 AS c$b$", nil, "[PARSE_SYNTAX_ERROR]"},
+		{"a nested comment before the verb", "/* outer /* inner */ INSERT */ SELECT 7 AS seven", nil, int32(7)},
+		{"a comment that does not close at once", "/*/ INSERT */ SELECT 7 AS seven", nil, int32(7)},
+		{"an open comment", "SELECT 1 /* a /* b */", nil, "[UNCLOSED_BRACKETED_COMMENT]"},
+		{"a CTE named delete", "WITH delete AS (SELECT 5 AS five) SELECT five FROM delete", nil, int32(5)},
+		{"a form feed and a vertical tab", "\fSELECT\v1;\f", nil, int32(1)},
+		{"a no-break space", "SELECT\u00a01", nil, int32(1)},
+		{"a LIKE pattern after a comment", `SELECT '50%' LIKE /* pattern */ '50\%'`, nil, true},
+		{"strings across a comment", `SELECT 'a' /* c */ 'b'`, nil, "ab"},
+		{"an open string", `SELECT 'a\' AS x`, nil, "[PARSE_SYNTAX_ERROR]"},
+		{"no U& prefix", `SELECT u&'1' FROM (SELECT 3 AS u)`, nil, int32(1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got any
+			err := db.QueryRow(tc.sql, tc.args...).Scan(&got)
+			if s, ok := tc.want.(string); ok && strings.HasPrefix(s, "[") {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), s)
+			} else {
+				require.NoError(t, err)
+				assert.Equal(t, tc.want, got)
+			}
+			assert.Equal(t, 3, victims(), "nothing hidden ran")
+		})
+	}
+	// A STRING parameter cast to TIMESTAMP is bound under a name of its own, which must
+	// not be another parameter's.
+	var ts, w string
+	require.NoError(t, db.QueryRow("SELECT CAST(CAST(:a AS TIMESTAMP) AS STRING), :a__wall",
+		sql.Named("a", "2024-01-01 10:00:00"), sql.Named("a__wall", "hello")).Scan(&ts, &w))
+	assert.Equal(t, "2024-01-01 10:00:00", ts)
+	assert.Equal(t, "hello", w)
 }

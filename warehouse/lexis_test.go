@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestFromDatabricksLexis(t *testing.T) {
@@ -17,10 +18,13 @@ func TestFromDatabricksLexis(t *testing.T) {
 		{"escaped quote", `SELECT 'it\'s'`, "SELECT 'it''s'"},
 		{"two quotes are two strings", "SELECT 'it''s'", "SELECT 'its'"},
 		{"adjacent strings", "SELECT 'a' \"b\"\n 'c'", "SELECT 'abc'"},
+		{"strings across a comment", "SELECT 'a' /* c */ 'b' -- d\n'c'", "SELECT 'abc'"},
 		{"escapes", `SELECT 'a\nb\tc\rd\be\Zf\\g\qh'`, "SELECT 'a\nb\tc\rd\be\x1af\\gqh'"},
 		{"LIKE's escapes keep their backslash", `SELECT x LIKE 'a\%b\_c' ESCAPE '!'`, `SELECT x LIKE 'a\%b\_c' ESCAPE '!'`},
 		{"LIKE gets Spark's escape", `SELECT x NOT like 'a\%'`, `SELECT x NOT like 'a\%' ESCAPE '\'`},
-		{"ILIKE too", `SELECT x ILIKE 'a\\b'`, `SELECT x ILIKE 'a\b' ESCAPE '\'`},
+		{"ILIKE too", `SELECT x ILIKE 'a\\b' AND y`, `SELECT x ILIKE 'a\b' ESCAPE '\' AND y`},
+		{"a pattern after a comment", `SELECT x LIKE /* p */ 'a\%')`, `SELECT x LIKE   'a\%' ESCAPE '\')`},
+		{"a pattern an operator goes on", `SELECT x LIKE 'a\%' || 'b'`, `SELECT x LIKE 'a\%' || 'b'`},
 		{"no backslash, no ESCAPE", `SELECT x LIKE 'a%'`, `SELECT x LIKE 'a%'`},
 		{"unicode escapes", `SELECT '\u0041\U0001F600\uD83D\uDE00'`, "SELECT 'A😀😀'"},
 		{"a lone surrogate", `SELECT '\uD83Dx'`, "SELECT '\uFFFDx'"},
@@ -29,38 +33,74 @@ func TestFromDatabricksLexis(t *testing.T) {
 		{"NUL", `SELECT 'a\0b'`, "SELECT ('a' || chr(0) || 'b')"},
 		{"a multi-byte character escaped", `SELECT '\é'`, "SELECT 'é'"},
 		{"raw strings", `SELECT r'a\nb', R"c\'d"`, `SELECT 'a\nb', 'c\''d'`},
-		{"r ending a name is no prefix", `SELECT bar'x'`, `SELECT bar'x'`},
+		{"r ending a name is no prefix", `SELECT bar'x'`, `SELECT bar 'x'`},
+		{"no prefix of DuckDB's", `SELECT e'\\n', u&'1'`, `SELECT e '\n', u& '1'`},
 		{"a binary literal", `SELECT X'4142', x "0aB", X  '123'`, "SELECT from_hex('4142'), from_hex('00aB'), from_hex('0123')"},
-		{"x as a name", `SELECT x, t.x 'a', ax'b'`, `SELECT x, t.x 'a', ax'b'`},
+		{"x as a name", `SELECT x, t.x 'a', ax'b'`, `SELECT x, t.x 'a', ax 'b'`},
 		{"backticks", "SELECT `my col`, `a``b`, `q\"`", `SELECT "my col", "a` + "`" + `b", "q"""`},
-		{"comments stay", "SELECT 1 -- it's \"x\"\n/* `a' */", "SELECT 1 -- it's \"x\"\n/* `a' */"},
-		{"dollar quotes stay", "SELECT $$it's$$", "SELECT $$it's$$"},
-		{"an open string stays", `SELECT 'abc`, `SELECT 'abc`},
-		{"an open escape stays", `SELECT 'abc\`, `SELECT 'abc\`},
-		{"an open name stays", "SELECT `abc", "SELECT `abc"},
-		{"an open raw string stays", "SELECT r'abc", "SELECT r'abc"},
+		{"comments are blanks", "SELECT 1 -- it's \"x\"\n/* `a' /* b */ */2", "SELECT 1  \n 2"},
+		{"a line comment ends at a carriage return", "SELECT 1 -- c\r+ 1", "SELECT 1  \r+ 1"},
+		{"a backslash takes a line comment on", "SELECT 1 -- C:\\temp\\\n+ 1\n+ 2", "SELECT 1  \n+ 2"},
+		{"Spark's other blanks", "SELECT\f1\v+\u00a01\u3000", "SELECT 1 + 1 "},
+		{"a NUL in a comment", "SELECT 1 -- a\x00b\n", "SELECT 1  \n"},
+		{"dollar-quoted bodies stay", "SELECT $$it's -- \\n$$, $t$a$$b$t$", "SELECT $$it's -- \\n$$, $t$a$$b$t$"},
 		{"markers in strings", `SELECT "?", ?, ':a'`, `SELECT '?', ?, ':a'`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, fromDatabricksLexis(tc.in))
+			got, err := fromDatabricksLexis(tc.in)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestFromDatabricksLexisRefuses(t *testing.T) {
+	for _, tc := range []struct{ name, in, class string }{
+		{"an open string", `SELECT 'abc`, "PARSE_SYNTAX_ERROR"},
+		{"an open escape", `SELECT 'a\' AS x`, "PARSE_SYNTAX_ERROR"},
+		{"an open name", "SELECT `abc", "PARSE_SYNTAX_ERROR"},
+		{"an open raw string", "SELECT r'abc", "PARSE_SYNTAX_ERROR"},
+		{"an open binary literal", "SELECT X'41", "PARSE_SYNTAX_ERROR"},
+		{"an open comment", "SELECT 1 /* a /* b */", "UNCLOSED_BRACKETED_COMMENT"},
+		{"an open comment before a string", "SELECT 'a' /* b", "UNCLOSED_BRACKETED_COMMENT"},
+		{"a NUL", "SELECT 1 AS a \x00, 2", "PARSE_SYNTAX_ERROR"},
+		{"a NUL in a name", "SELECT `a\x00`", "PARSE_SYNTAX_ERROR"},
+		{"a dollar", "SELECT 1 AS a$b$; DROP TABLE t; SELECT 2 AS c$b$", "PARSE_SYNTAX_ERROR"},
+		{"an open dollar quote", "SELECT $$a$", "PARSE_SYNTAX_ERROR"},
+		{"an open tagged dollar quote", "SELECT $t$a$$", "PARSE_SYNTAX_ERROR"},
+		{"a dollar quote's tag alone", "SELECT $t$", "PARSE_SYNTAX_ERROR"},
+		{"a NUL in a dollar quote", "SELECT $$a\x00$$", "PARSE_SYNTAX_ERROR"},
+		{"DuckDB's parameters", "SELECT $1", "PARSE_SYNTAX_ERROR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := fromDatabricksLexis(tc.in)
+			require.Error(t, err)
+			e := mapError(err)
+			assert.Equal(t, tc.class, e.class)
+			assert.Equal(t, "42601", e.state)
 		})
 	}
 }
 
 func FuzzFromDatabricksLexis(f *testing.F) {
-	for _, s := range []string{`SELECT 'a\'b' "c" r'\d'`, "SELECT `a``b` -- 'x", `SELECT x LIKE 'a\%'`, `'\u0041\0'`, "/* 'a */ '"} {
+	for _, s := range []string{`SELECT 'a\'b' "c" r'\d'`, "SELECT `a``b` -- 'x", `SELECT x LIKE 'a\%'`, `'\u0041\0'`, "/* 'a */ '", "-- a\\\nb\r'c'"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		out := fromDatabricksLexis(s)
-		if !strings.Contains(s, "\x00") && strings.Contains(out, "\x00") {
+		out, err := fromDatabricksLexis(s)
+		if err != nil {
+			return
+		}
+		if strings.Contains(out, "\x00") {
 			t.Fatalf("%q: a NUL in %q", s, out)
 		}
 		if utf8.ValidString(s) && !utf8.ValidString(out) {
 			t.Fatalf("%q: invalid UTF-8 in %q", s, out)
 		}
-		if !strings.ContainsAny(s, "'\"`") && out != s {
-			t.Fatalf("%q changed to %q", s, out)
+		// What comes out, read again, stays: no comment, prefix or name in backticks is
+		// left (a doubled quote, a backslash or a double-quoted name reads otherwise).
+		if again, err := fromDatabricksLexis(out); !strings.ContainsAny(out, "\\\"") && !strings.Contains(out, "''") && (err != nil || again != out) {
+			t.Fatalf("%q: %q read again is %q, %v", s, out, again, err)
 		}
 	})
 }

@@ -465,7 +465,10 @@ func endsTransaction(verb string) bool {
 }
 
 func (s *Server) execute(ctx context.Context, op *operation) error {
-	stmt := fromDatabricksLexis(op.stmt)
+	stmt, err := fromDatabricksLexis(op.stmt)
+	if err != nil {
+		return err
+	}
 	if multipleStatements(stmt) {
 		return multipleStatementsError{}
 	}

@@ -41,29 +41,40 @@ func classify(stmt string) (statementKind, string) {
 	return kindQuery, verb
 }
 
-// afterCTEs returns the first top-level keyword after WITH's common table expressions
-// that starts a statement: INSERT, UPDATE, DELETE, MERGE or SELECT ("WITH" when none is
-// found, a query).
+// afterCTEs returns the keyword after WITH's common table expressions that starts a
+// statement: INSERT, UPDATE, DELETE, MERGE or SELECT ("WITH" when none is found, a
+// query). It is the first word at the top level right after a closing parenthesis (a
+// CTE's body) other than AS (after a CTE's column list), so that a CTE named as a verb
+// (WITH delete AS …) is no statement.
 func afterCTEs(stmt string) string {
 	depth := 0
+	closed := false // the last token was a ')' back at the top level
 	for i := 0; i < len(stmt); i++ {
 		if j := skipNoise(stmt, i); j > i {
+			closed = false
 			i = j - 1
 			continue
 		}
 		switch c := stmt[i]; {
+		case isBlank(c):
+			continue
 		case c == '(':
 			depth++
 		case c == ')':
 			depth--
+			closed = depth == 0
+			continue
 		case isIdentStart(c):
 			j := identEnd(stmt, i)
-			if w := strings.ToUpper(stmt[i:j]); depth == 0 &&
-				(w == "INSERT" || w == "UPDATE" || w == "DELETE" || w == "MERGE" || w == "SELECT") {
-				return w
+			if w := strings.ToUpper(stmt[i:j]); closed && w != "AS" {
+				switch w {
+				case "INSERT", "UPDATE", "DELETE", "MERGE", "SELECT":
+					return w
+				}
 			}
 			i = j - 1
 		}
+		closed = false
 	}
 	return "WITH"
 }
@@ -134,6 +145,9 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 					ref += "__instant"
 				} else {
 					ref += "__wall"
+				}
+				for byName[ref[1:]] != nil { // a name the caller's parameters leave free
+					ref += "_"
 				}
 				if !used[ref] {
 					args = append(args, sql.Named(ref[1:], v))
@@ -616,6 +630,14 @@ func mapError(err error) sqlError {
 	var ze *zoneError
 	if errors.As(err, &ze) {
 		return sqlError{state: "22022", class: "INVALID_CONF_VALUE.TIME_ZONE", message: ze.Error()}
+	}
+	var le *lexError
+	if errors.As(err, &le) {
+		class := le.class
+		if class == "" {
+			class = "PARSE_SYNTAX_ERROR"
+		}
+		return sqlError{state: "42601", class: class, message: le.message}
 	}
 	if errors.As(err, new(multipleStatementsError)) {
 		return sqlError{state: "42601", class: "PARSE_SYNTAX_ERROR", message: err.Error()}

@@ -51,6 +51,7 @@ func TestBindParameters(t *testing.T) {
 		{"missing name", "SELECT :x", []*tcli.TSparkParameter{param("a", "INT", str("1"))}, "", 0, ":x"},
 		{"mixed", "SELECT ?", []*tcli.TSparkParameter{param("a", "INT", str("1")), param("", "INT", str("1"))}, "", 0, "mixed"},
 		{"bad int", "SELECT ?", []*tcli.TSparkParameter{param("", "BIGINT", str("x"))}, "", 0, `cannot be cast to "BIGINT" because it is malformed`},
+		{"a timestamp string's own name is free", "SELECT CAST(:a AS TIMESTAMP), :a__wall", []*tcli.TSparkParameter{param("a", "STRING", str("2024-01-01 10:00:00")), param("a__wall", "STRING", str("hello"))}, "SELECT CAST($a__wall_ AS TIMESTAMP), $a__wall", 2, ""},
 		{"unknown type", "SELECT ?", []*tcli.TSparkParameter{param("", "GEOGRAPHY", str("x"))}, "", 0, "unsupported parameter type"},
 	}
 	for _, tc := range cases {
@@ -87,6 +88,8 @@ func TestClassify(t *testing.T) {
 		{"WITH x AS (SELECT 1 AS a) INSERT INTO t SELECT a FROM x", kindDML, "INSERT"},
 		{"with \"insert\" AS (SELECT ')') DELETE FROM t WHERE a IN (SELECT 1)", kindDML, "DELETE"},
 		{"WITH x AS (SELECT 1) MERGE INTO t USING x ON true WHEN MATCHED THEN DELETE", kindDML, "MERGE"},
+		{"WITH delete AS (SELECT 5 AS five) SELECT five FROM delete", kindQuery, "SELECT"},
+		{"WITH insert(a) AS (SELECT 1), update AS (SELECT 2) DELETE FROM t", kindDML, "DELETE"},
 		{"", kindQuery, ""},
 	}
 	for _, tc := range cases {
