@@ -182,19 +182,8 @@ func sparkComment(s string, i int) (int, error) {
 		}
 		return len(s), nil
 	case strings.HasPrefix(s[i:], "/*"):
-		depth := 0
-		for j := i; j+1 < len(s); j++ {
-			switch s[j : j+2] {
-			case "/*":
-				depth++
-				j++
-			case "*/":
-				depth--
-				j++
-				if depth == 0 {
-					return j + 1, nil
-				}
-			}
+		if end, ok := bracketedEnd(s, i); ok {
+			return end, nil
 		}
 		return 0, &lexError{class: "UNCLOSED_BRACKETED_COMMENT",
 			message: "Found an unclosed bracketed comment. Please, append */ at the end of the comment."}

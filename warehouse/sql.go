@@ -310,30 +310,37 @@ func skipNoise(s string, i int) int {
 	case c == '\'' || c == '"' || c == '`':
 		return skipQuoted(s, i)
 	case strings.HasPrefix(s[i:], "--"):
-		if j := strings.IndexByte(s[i:], '\n'); j >= 0 {
+		if j := strings.IndexAny(s[i:], "\r\n"); j >= 0 {
 			return i + j
 		}
 		return len(s)
 	case strings.HasPrefix(s[i:], "/*"):
-		depth := 0
-		for j := i; j < len(s)-1; j++ {
-			switch s[j : j+2] {
-			case "/*":
-				depth++
-				j++
-			case "*/":
-				depth--
-				j++
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return len(s)
+		end, _ := bracketedEnd(s, i)
+		return end
 	case c == '$':
 		return skipDollarQuoted(s, i)
 	}
 	return i
+}
+
+// bracketedEnd returns where the bracketed comment at s[i] ends, nested ones in it; ok is
+// false when it is left open (end is then the end of s).
+func bracketedEnd(s string, i int) (end int, ok bool) {
+	depth := 0
+	for j := i; j+1 < len(s); j++ {
+		switch s[j : j+2] {
+		case "/*":
+			depth++
+			j++
+		case "*/":
+			depth--
+			j++
+			if depth == 0 {
+				return j + 1, true
+			}
+		}
+	}
+	return len(s), false
 }
 
 // skipDollarQuoted returns where the dollar-quoted string at s[i] ends ($$…$$ or
