@@ -147,6 +147,15 @@ func (i *interceptor) returned(st *stmtState, kind string, err error, open bool)
 			st.setID(ee.QueryId())
 		}
 	}
+	if err != nil && st.statementID() == "" && st.has(flagSent) && errors.Is(err, context.Canceled) {
+		// The driver sent it, and the caller cancelled it before an answer named it. A
+		// cancel is an outcome, no error to log (a failure without an id is logged on its
+		// own): its log, without an id, says that it ran.
+		st.started, st.carried = true, true
+		st.exec = kind == telemetry.StatementUpdate
+		i.c.complete(st, nil)
+		return
+	}
 	if st.statementID() != "" {
 		st.started = true
 		st.exec = kind == telemetry.StatementUpdate
@@ -311,7 +320,7 @@ func (st *stmtState) resultFormat() (format string, links int32) {
 	switch {
 	case links > 0:
 		return telemetry.ResultExternalLinks, links
-	case st.inline.Load():
+	case st.has(flagInline):
 		return telemetry.ResultInlineArrow, links
 	}
 	return "", links

@@ -275,7 +275,7 @@ func TestUnsizedReplyLearntAtTheMessagesEnd(t *testing.T) {
 			// Bigger than maxSniff: watched as the driver reads it, from its start.
 			st = newStmtState(context.Background(), cs)
 			finish = call(st, executeReply([][]byte{bytes.Repeat([]byte{'a'}, maxSniff)}, nil))
-			assert.True(t, st.inline.Load())
+			assert.True(t, st.has(flagInline))
 			finish()
 		})
 	}
@@ -306,12 +306,12 @@ func TestReplyReadAtOnce(t *testing.T) {
 		body := executeReply(nil, []string{"https://f/0?sig=x", "https://f/1?sig=y"})
 		require.Equal(t, body, callReply(t, c, fixedReply{body: body, n: n, size: int64(len(body))}, st, cs))
 		assert.EqualValues(t, 2, st.linksSeen.Load())
-		assert.False(t, st.inline.Load())
+		assert.False(t, st.has(flagInline))
 
 		st = newStmtState(context.Background(), cs)
 		body = executeReply([][]byte{bytes.Repeat([]byte{'a'}, 100<<10)}, nil)
 		require.Equal(t, body, callReply(t, c, fixedReply{body: body, n: n, size: int64(len(body))}, st, cs))
-		assert.True(t, st.inline.Load())
+		assert.True(t, st.has(flagInline))
 
 		st = newStmtState(context.Background(), cs)
 		body = pollReply()
@@ -362,7 +362,7 @@ func TestReplySniffing(t *testing.T) {
 
 			st := newStmtState(context.Background(), cs)
 			readReply(t, c, executeReply(nil, []string{"https://f/0?sig=a", "https://f/1?sig=b", "https://f/2?sig=c"}), n, -1, st, cs)
-			assert.False(t, st.inline.Load())
+			assert.False(t, st.has(flagInline))
 			assert.EqualValues(t, 3, st.linksSeen.Load())
 			for i := range 3 {
 				v, ok := c.links.Load(fmt.Sprintf("https://f/%d?sig=%c", i, 'a'+i))
@@ -381,17 +381,17 @@ func TestReplySniffing(t *testing.T) {
 
 			st = newStmtState(context.Background(), cs)
 			readReply(t, c, executeReply([][]byte{[]byte("arrow")}, nil), n, -1, st, cs)
-			assert.True(t, st.inline.Load(), "a small inline reply")
+			assert.True(t, st.has(flagInline), "a small inline reply")
 
 			// An inline reply bigger than maxSniff, without Content-Length: known inline
 			// from its start (the probe at 16 KB), never kept whole.
 			st = newStmtState(context.Background(), cs)
 			big := executeReply([][]byte{bytes.Repeat([]byte{'a'}, maxSniff), bytes.Repeat([]byte{'b'}, maxSniff)}, nil)
 			readReply(t, c, big, n, -1, st, cs)
-			assert.True(t, st.inline.Load(), "a big inline reply")
+			assert.True(t, st.has(flagInline), "a big inline reply")
 			st = newStmtState(context.Background(), cs)
 			readReply(t, c, big, n, int64(len(big)), st, cs)
-			assert.True(t, st.inline.Load(), "a big inline reply with Content-Length")
+			assert.True(t, st.has(flagInline), "a big inline reply with Content-Length")
 
 			// The driver does not name a statement whose context carries the caller's own
 			// query id: the reply does, at its start, big as it is.
@@ -401,7 +401,7 @@ func TestReplySniffing(t *testing.T) {
 				st = newStmtState(driverctx.NewContextWithQueryId(context.Background(), "callers"), cs)
 				readReply(t, c, named, n, size, st, cs)
 				assert.Equal(t, "01ef1234-5678-9abc-def0-0123456789ab", st.statementID(), "Content-Length %d", size)
-				assert.True(t, st.inline.Load())
+				assert.True(t, st.has(flagInline))
 			}
 
 			st = newStmtState(context.Background(), cs)
@@ -415,7 +415,7 @@ func TestReplySniffing(t *testing.T) {
 			st = newStmtState(context.Background(), cs)
 			readReply(t, c, []byte("<html>not thrift</html>"), n, -1, st, cs)
 			assert.Zero(t, st.polls.Load())
-			assert.False(t, st.inline.Load())
+			assert.False(t, st.has(flagInline))
 		})
 	}
 }

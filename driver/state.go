@@ -116,9 +116,9 @@ type stmtState struct {
 	chunks     atomic.Int32 // files downloaded
 	linksSeen  atomic.Int32 // files the server listed
 	// mu guards links, and the hand-over of a held start (see Connector.hold).
-	mu     sync.Mutex
-	links  []string    // the links listed, forgotten when the statement completes
-	inline atomic.Bool // the server sent Arrow batches inline
+	mu    sync.Mutex
+	links []string      // the links listed, forgotten when the statement completes
+	flags atomic.Uint32 // what the transport learnt (stmtFlag), each set once
 	// ended is set when the statement completes, before its links are read (see
 	// forgetLinks): a reply learnt from later keeps no link.
 	ended     atomic.Bool
@@ -134,6 +134,24 @@ type stmtState struct {
 	held    bool // the statement waits in its connection's held
 	erred   bool // an error of the statement was emitted on its own (see Connector.sole)
 }
+
+// stmtFlag is a fact about a statement that the transport learns (stmtState.flags).
+type stmtFlag uint32
+
+const (
+	flagSent   stmtFlag = 1 << iota // the driver sent a Thrift call for it (its ExecuteStatement first)
+	flagInline                      // the server sent Arrow batches inline
+)
+
+// set records f; a fact already known costs a load.
+func (st *stmtState) set(f stmtFlag) {
+	if st.flags.Load()&uint32(f) == 0 {
+		st.flags.Or(uint32(f))
+	}
+}
+
+// has reports whether f is known.
+func (st *stmtState) has(f stmtFlag) bool { return st.flags.Load()&uint32(f) != 0 }
 
 // newStmtState returns a statement's state over ctx, on the connection cs (nil when
 // not known: the interceptor's begin makes one).

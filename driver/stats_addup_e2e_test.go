@@ -97,7 +97,7 @@ func TestStatsAddUpThroughTheRealDriver(t *testing.T) {
 			for _, s := range srv.Statements() {
 				if s.Async && s.Polls == 0 && !s.Closed {
 					// The client gave up before it read the RUNNING answer (a loaded
-					// machine, the 400 ms timeout): no one on its side knows this id.
+					// machine, the 400 ms timeout): its log has no id to match.
 					continue
 				}
 				if !logged[s.ID] {

@@ -224,6 +224,7 @@ func (t *transport) thriftCall(req *http.Request) (*http.Response, error) {
 	}
 	var began time.Time
 	if st != nil {
+		st.set(flagSent)
 		began = time.Now()
 		if f := st.failedCall.Load(); f != 0 {
 			st.failedCall.Store(0)
@@ -562,7 +563,7 @@ func (r *reply) decide() {
 		r.mode = replyKeep
 	default: // ExecuteStatement, FetchResults
 		if r.size > maxKept {
-			r.st.inline.Store(true) // too big for links and a schema alone: inline result data
+			r.st.set(flagInline) // too big for links and a schema alone: inline result data
 			if r.needsID() {
 				r.mode = replyID
 			}
@@ -602,7 +603,7 @@ func (r *reply) keep(b []byte) {
 // until it has (replyID).
 func (r *reply) stopKeeping(b []byte) {
 	if r.st != nil {
-		r.st.inline.Store(true)
+		r.st.set(flagInline)
 	}
 	if r.needsID() {
 		r.mode = replyID
@@ -687,7 +688,7 @@ func (r *reply) learn(b []byte) {
 		}
 		links, batches, arrowList := rowSetFacts(b)
 		if batches > 0 || arrowList && len(links) == 0 && announcesResultSet(b) {
-			r.st.inline.Store(true)
+			r.st.set(flagInline)
 		}
 		if len(links) > 0 {
 			r.st.mu.Lock()

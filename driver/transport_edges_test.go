@@ -301,7 +301,7 @@ func TestUnsizedLinksPastTheProbeAreKept(t *testing.T) {
 			body := executeReply(tc.batches, links)
 			require.Greater(t, len(body), probeFrom)
 			readReply(t, c, body, 4096, -1, st, cs)
-			assert.False(t, st.inline.Load())
+			assert.False(t, st.has(flagInline))
 			assert.EqualValues(t, 40, st.linksSeen.Load())
 		})
 	}
