@@ -24,6 +24,9 @@ import (
 //     one string ('a' 'b' is 'ab'); a quote doubled inside a string therefore ends it
 //     and starts another, and the SQL-standard spelling of it's reads as "its", as on
 //     Databricks;
+//   - a number with one of Spark's type suffixes (1L, 1S, 1Y, 1.5D, 1.5F, 1.5BD) is a
+//     cast to that type; a DATE literal in one of Spark's shorter forms (DATE'2020',
+//     DATE'2020-6') is written out in full; <=> is IS NOT DISTINCT FROM;
 //   - a LIKE or ILIKE pattern written as a string with a backslash in it, and no ESCAPE,
 //     gets ESCAPE '\', Spark's default, where the string ends the pattern (not one
 //     given as a parameter, nor one an operator joins to more).
@@ -34,9 +37,6 @@ import (
 // PARSE_SYNTAX_ERROR: a string, a name or a comment left open, a NUL outside a string,
 // and a $ that starts no dollar-quoted body where a token starts (a$b$, DuckDB's $1).
 func fromDatabricksLexis(stmt string) (string, error) {
-	if !strings.ContainsAny(stmt, "'\"`-/$\x00\f\v") && !hasUnicodeSpace(stmt) {
-		return stmt, nil
-	}
 	out := make([]byte, 0, len(stmt)+8)
 	for i := 0; i < len(stmt); {
 		c := stmt[i]
@@ -86,7 +86,7 @@ func fromDatabricksLexis(stmt string) (string, error) {
 			out = append(out, '"')
 			i = j
 			continue
-		case (c == 'x' || c == 'X') && identEnd(stmt, i) == i+1 && (i == 0 || !isIdentPart(stmt[i-1]) && stmt[i-1] != '.'):
+		case (c == 'x' || c == 'X') && (i == 0 || !isIdentPart(stmt[i-1]) && stmt[i-1] != '.') && identEnd(stmt, i) == i+1:
 			k, err := skipSpark(stmt, i+1)
 			if err != nil {
 				return "", err
@@ -108,6 +108,18 @@ func fromDatabricksLexis(stmt string) (string, error) {
 			out = append(out, ')')
 			i = end
 			continue
+		case isDigit(c) || c == '.' && i+1 < len(stmt) && isDigit(stmt[i+1]):
+			if i > 0 && (isIdentPart(stmt[i-1]) || stmt[i-1] >= 0x80 || stmt[i-1] == '.') {
+				break // inside a name or a number
+			}
+			end, lit := sparkNumber(stmt, i)
+			out = append(out, lit...)
+			i = end
+			continue
+		case c == '<' && strings.HasPrefix(stmt[i:], "<=>"):
+			out = append(out, " IS NOT DISTINCT FROM "...) // Spark's null-safe equality
+			i += 3
+			continue
 		case stringStart(stmt, i):
 			var value strings.Builder
 			j := i
@@ -127,6 +139,9 @@ func fromDatabricksLexis(stmt string) (string, error) {
 				j = k
 			}
 			v := value.String()
+			if wordBefore(out, "DATE") {
+				v = sparkDate(v)
+			}
 			like := strings.IndexByte(v, '\\') >= 0 && wordBefore(out, "LIKE", "ILIKE")
 			if n := len(out); n > 0 && (isIdentPart(out[n-1]) || out[n-1] == '&' || out[n-1] >= 0x80) {
 				out = append(out, ' ')
@@ -211,15 +226,6 @@ func isUnicodeSpace(r rune) bool {
 	switch {
 	case r == 0x00a0, r == 0x1680, r >= 0x2000 && r <= 0x200a, r == 0x2028, r == 0x202f, r == 0x205f, r == 0x3000:
 		return true
-	}
-	return false
-}
-
-func hasUnicodeSpace(s string) bool {
-	for _, r := range s {
-		if isUnicodeSpace(r) {
-			return true
-		}
 	}
 	return false
 }
@@ -430,4 +436,123 @@ func wordBefore(out []byte, words ...string) bool {
 		}
 	}
 	return false
+}
+
+// sparkNumber reads the number at s[i] and returns where it ends and what DuckDB is to
+// read: the number as written, or, with one of Spark's type suffixes (L, S, Y for an
+// integer; D, F, BD for any number; in any case, and no name going on after it), a cast
+// to that type. A BD number is a DECIMAL of its own digits' precision and scale, as
+// Spark's BigDecimal literal.
+func sparkNumber(s string, i int) (end int, lit string) {
+	j := i
+	for j < len(s) && isDigit(s[j]) {
+		j++
+	}
+	integer := true
+	if j < len(s) && s[j] == '.' {
+		integer = false
+		for j++; j < len(s) && isDigit(s[j]); j++ {
+		}
+	}
+	if j < len(s) && (s[j] == 'e' || s[j] == 'E') {
+		k := j + 1
+		if k < len(s) && (s[k] == '+' || s[k] == '-') {
+			k++
+		}
+		if k < len(s) && isDigit(s[k]) {
+			integer = false
+			for j = k; j < len(s) && isDigit(s[j]); j++ {
+			}
+		}
+	}
+	num := s[i:j]
+	typ, n := "", 1
+	switch {
+	case j+1 < len(s) && strings.EqualFold(s[j:j+2], "BD"):
+		typ, n = "BD", 2
+	case j < len(s):
+		switch s[j] | 0x20 {
+		case 'l':
+			typ = "BIGINT"
+		case 's':
+			typ = "SMALLINT"
+		case 'y':
+			typ = "TINYINT"
+		case 'd':
+			typ = "DOUBLE"
+		case 'f':
+			typ = "FLOAT"
+		}
+		if !integer && (typ == "BIGINT" || typ == "SMALLINT" || typ == "TINYINT") {
+			typ = ""
+		}
+	}
+	if typ == "" || j+n < len(s) && (isIdentPart(s[j+n]) || s[j+n] >= 0x80) {
+		return j, num
+	}
+	if typ == "BD" {
+		return j + n, "CAST(" + bigDecimal(num) + ")"
+	}
+	return j + n, "CAST(" + num + " AS " + typ + ")"
+}
+
+// bigDecimal writes num (digits, maybe a point and an exponent) as a DuckDB string cast
+// to the DECIMAL Spark gives it: precision the digits, scale those after the point less
+// the exponent (none below 0), precision at least the scale.
+func bigDecimal(num string) string {
+	mant, exp := num, 0
+	if k := strings.IndexAny(num, "eE"); k >= 0 {
+		mant = num[:k]
+		exp, _ = strconv.Atoi(strings.TrimPrefix(num[k+1:], "+"))
+	}
+	intPart, frac, _ := strings.Cut(mant, ".")
+	digits, scale := intPart+frac, len(frac)-exp
+	if scale < 0 {
+		digits += strings.Repeat("0", -scale)
+		scale = 0
+	}
+	digits = strings.TrimLeft(digits, "0")
+	prec := max(len(digits), 1)
+	if len(digits) < scale+1 {
+		digits = strings.Repeat("0", scale+1-len(digits)) + digits
+	}
+	text := digits
+	if scale > 0 {
+		text = digits[:len(digits)-scale] + "." + digits[len(digits)-scale:]
+	}
+	return "'" + text + "' AS DECIMAL(" + strconv.Itoa(max(prec, scale)) + "," + strconv.Itoa(scale) + ")"
+}
+
+// sparkDate writes a DATE literal's text in the form DuckDB reads when it is in one of
+// the shorter forms Spark's takes ([+-]yyyy, yyyy-[m]m, yyyy-[m]m-[d]d, then a time after
+// a blank or a T, ignored); any other text is returned as it is, for DuckDB to read.
+func sparkDate(v string) string {
+	s := strings.TrimSpace(v)
+	sign := ""
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		sign, s = s[:1], s[1:]
+	}
+	fields := [3]string{"", "1", "1"}
+	for f := 0; f < 3; f++ {
+		k := 0
+		for k < len(s) && isDigit(s[k]) {
+			k++
+		}
+		if k == 0 || f == 0 && k < 4 || f > 0 && k > 2 {
+			return v
+		}
+		fields[f], s = s[:k], s[k:]
+		if s == "" || s[0] == ' ' || s[0] == 'T' {
+			break
+		}
+		if s[0] != '-' || f == 2 {
+			return v
+		}
+		s = s[1:]
+	}
+	if sign == "+" {
+		sign = ""
+	}
+	pad := func(d string) string { return strings.Repeat("0", 2-len(d)) + d }
+	return sign + fields[0] + "-" + pad(fields[1]) + "-" + pad(fields[2])
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	dbsql "github.com/databricks/databricks-sql-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -30,6 +31,12 @@ func TestDatabricksLiteralsThroughTheDriver(t *testing.T) {
 		{"LIKE's default escape", `SELECT '50%' LIKE '50\%'`, nil, true},
 		{"LIKE's escape, unmatched", `SELECT '50x' LIKE '50\%'`, nil, false},
 		{"a binary literal", `SELECT X'00FF41'`, nil, []byte{0, 0xff, 'A'}},
+		{"a BIGINT literal", `SELECT 1L + 1`, nil, int64(2)},
+		{"a TINYINT literal", `SELECT -64Y AS col`, nil, int8(-64)},
+		{"a DOUBLE literal", `SELECT -5555555555555555.1D`, nil, -5.555555555555555e15},
+		{"a DECIMAL literal", `SELECT 5.321E2BD`, nil, "532.1"},
+		{"a short DATE literal", `SELECT DATE'2020-06' = DATE'2020-06-01'`, nil, true},
+		{"null-safe equality", `SELECT NULL <=> NULL`, nil, true},
 		{"a marker in double quotes", `SELECT "?" || ?`, []any{"!"}, "?!"},
 		{"a timestamp in double quotes", `SELECT hour(TIMESTAMP "2024-01-01 10:00:00+02:00")`, nil, int64(8)},
 	} {
@@ -80,6 +87,7 @@ func TestSparkLexisThroughTheDriver(t *testing.T) {
 		{"a LIKE pattern after a comment", `SELECT '50%' LIKE /* pattern */ '50\%'`, nil, true},
 		{"strings across a comment", `SELECT 'a' /* c */ 'b'`, nil, "ab"},
 		{"an open string", `SELECT 'a\' AS x`, nil, "[PARSE_SYNTAX_ERROR]"},
+		{"a marker's name starting with _", `SELECT :_p + 1`, []any{dbsql.Parameter{Name: "_p", Value: 1}}, int32(2)},
 		{"no U& prefix", `SELECT u&'1' FROM (SELECT 3 AS u)`, nil, int32(1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package warehouse
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -44,6 +45,11 @@ func TestFromDatabricksLexis(t *testing.T) {
 		{"Spark's other blanks", "SELECT\f1\v+\u00a01\u3000", "SELECT 1 + 1 "},
 		{"a NUL in a comment", "SELECT 1 -- a\x00b\n", "SELECT 1  \n"},
 		{"dollar-quoted bodies stay", "SELECT $$it's -- \\n$$, $t$a$$b$t$", "SELECT $$it's -- \\n$$, $t$a$$b$t$"},
+		{"Spark's number suffixes", "SELECT 1L, 512s, -64Y, 2.D, -.1d, 1.5F, 1e3D", "SELECT CAST(1 AS BIGINT), CAST(512 AS SMALLINT), -CAST(64 AS TINYINT), CAST(2. AS DOUBLE), -CAST(.1 AS DOUBLE), CAST(1.5 AS FLOAT), CAST(1e3 AS DOUBLE)"},
+		{"BD numbers", "SELECT 1BD, 5E3BD, 5.321E2bd, 0.01BD, 012.50BD", "SELECT CAST('1' AS DECIMAL(1,0)), CAST('5000' AS DECIMAL(4,0)), CAST('532.1' AS DECIMAL(4,1)), CAST('0.01' AS DECIMAL(2,2)), CAST('12.50' AS DECIMAL(4,2))"},
+		{"no suffix where a name goes on", "SELECT 1La, a1L, 1.5L, t.1D, 1E", "SELECT 1La, a1L, 1.5L, t.1D, 1E"},
+		{"DATE's short forms", "SELECT DATE'2020', DATE '2020-6', DATE\"2021-7-1T8:00\", DATE'-10000-01-01', DATE'20'", "SELECT DATE '2020-01-01', DATE '2020-06-01', DATE '2021-07-01', DATE '-10000-01-01', DATE '20'"},
+		{"null-safe equality", "SELECT a<=>b", "SELECT a IS NOT DISTINCT FROM b"},
 		{"markers in strings", `SELECT "?", ?, ':a'`, `SELECT '?', ?, ':a'`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,4 +109,24 @@ func FuzzFromDatabricksLexis(f *testing.F) {
 			t.Fatalf("%q: %q read again is %q, %v", s, out, again, err)
 		}
 	})
+}
+
+// BenchmarkFromDatabricksLexis reads long statements of each kind the lexis scans: its
+// time per byte stays flat from 16 to 256 KiB (a name of x's once took time quadratic in
+// its length).
+func BenchmarkFromDatabricksLexis(b *testing.B) {
+	for _, kind := range []struct{ name, unit string }{
+		{"name of x", "x"}, {"name of y", "y"}, {"strings", "'a' "}, {"comments", "/* c */ -- d\n"},
+		{"escapes", `'\n\u0041' `}, {"numbers", "1L+2.5BD+"}, {"backticks", "`a``b` "},
+	} {
+		for _, size := range []int{16 << 10, 256 << 10} {
+			stmt := "SELECT " + strings.Repeat(kind.unit, size/len(kind.unit))
+			b.Run(fmt.Sprintf("%s/%dKiB", kind.name, size>>10), func(b *testing.B) {
+				b.SetBytes(int64(len(stmt)))
+				for b.Loop() {
+					_, _ = fromDatabricksLexis(stmt)
+				}
+			})
+		}
+	}
 }

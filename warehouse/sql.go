@@ -135,6 +135,7 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 	push := trail.push
 	// marker writes the reference to p; after is the statement after its marker.
 	marker := func(p *tcli.TSparkParameter, ref, after string) error {
+		name := ref[1:] // a named parameter's, as bound
 		if v, ok := stringAsTimestamp(p, &trail, after); ok {
 			// A string the statement casts to TIMESTAMP: read by Spark's rules, as a
 			// TIMESTAMP literal is (DuckDB's cast drops an offset). A named one is bound
@@ -173,9 +174,9 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 		}
 		out.WriteString(ref)
 		if named {
-			if !used[*p.Name] {
-				args = append(args, sql.Named(*p.Name, v))
-				used[*p.Name] = true
+			if !used[name] {
+				args = append(args, sql.Named(name, v))
+				used[name] = true
 			}
 		} else {
 			args = append(args, v)
@@ -203,6 +204,14 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 			p, ok := byName[name]
 			if !ok {
 				return "", nil, fmt.Errorf("no value given for parameter :%s", name)
+			}
+			if !isLetter(name[0]) {
+				// database/sql binds only names that start with a letter: one of ours,
+				// which no parameter of the caller's has.
+				name = "p" + name
+				for byName[name] != nil {
+					name = "p" + name
+				}
 			}
 			if err := marker(p, "$"+name, stmt[j:]); err != nil {
 				return "", nil, err
@@ -393,6 +402,8 @@ func skipQuoted(s string, i int) int {
 	}
 	return len(s)
 }
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 func isIdentStart(c byte) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'

@@ -52,6 +52,7 @@ func TestBindParameters(t *testing.T) {
 		{"mixed", "SELECT ?", []*tcli.TSparkParameter{param("a", "INT", str("1")), param("", "INT", str("1"))}, "", 0, "mixed"},
 		{"bad int", "SELECT ?", []*tcli.TSparkParameter{param("", "BIGINT", str("x"))}, "", 0, `cannot be cast to "BIGINT" because it is malformed`},
 		{"a timestamp string's own name is free", "SELECT CAST(:a AS TIMESTAMP), :a__wall", []*tcli.TSparkParameter{param("a", "STRING", str("2024-01-01 10:00:00")), param("a__wall", "STRING", str("hello"))}, "SELECT CAST($a__wall_ AS TIMESTAMP), $a__wall", 2, ""},
+		{"a name no letter starts", "SELECT :_p + :p_p", []*tcli.TSparkParameter{param("_p", "INT", str("1")), param("p_p", "INT", str("2"))}, "SELECT CAST($pp_p AS INTEGER) + CAST($p_p AS INTEGER)", 2, ""},
 		{"unknown type", "SELECT ?", []*tcli.TSparkParameter{param("", "GEOGRAPHY", str("x"))}, "", 0, "unsupported parameter type"},
 	}
 	for _, tc := range cases {
