@@ -84,18 +84,9 @@ func firstKeyword(s string) string {
 	for {
 		s = strings.TrimLeft(s, " \t\r\n(;")
 		switch {
-		case strings.HasPrefix(s, "--"):
-			i := strings.IndexByte(s, '\n')
-			if i < 0 {
-				return ""
-			}
-			s = s[i+1:]
-		case strings.HasPrefix(s, "/*"):
-			i := strings.Index(s, "*/")
-			if i < 0 {
-				return ""
-			}
-			s = s[i+2:]
+		case strings.HasPrefix(s, "--"), strings.HasPrefix(s, "/*"):
+			// The lexis leaves no comment; skipNoise reads one as it does elsewhere.
+			s = s[skipNoise(s, 0):]
 		default:
 			end := strings.IndexFunc(s, func(r rune) bool {
 				return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
@@ -405,9 +396,7 @@ func skipQuoted(s string, i int) int {
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
-func isIdentStart(c byte) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-}
+func isIdentStart(c byte) bool { return c == '_' || isLetter(c) }
 
 func isIdentPart(c byte) bool { return isIdentStart(c) || c >= '0' && c <= '9' }
 
