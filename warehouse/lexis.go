@@ -62,7 +62,7 @@ func fromDatabricksLexis(stmt string) (string, error) {
 		case c == '$':
 			// A dollar-quoted body ($$…$$, $tag$…$tag$, as Databricks' CREATE FUNCTION
 			// takes) where a token starts; no $ goes anywhere else.
-			if i > 0 && (isIdentPart(stmt[i-1]) || stmt[i-1] >= 0x80) {
+			if nameBefore(stmt, i) {
 				return "", dollarError()
 			}
 			j := skipDollarQuoted(stmt, i)
@@ -109,10 +109,30 @@ func fromDatabricksLexis(stmt string) (string, error) {
 			i = end
 			continue
 		case isDigit(c) || c == '.' && i+1 < len(stmt) && isDigit(stmt[i+1]):
-			if i > 0 && (isIdentPart(stmt[i-1]) || stmt[i-1] >= 0x80 || stmt[i-1] == '.') {
-				break // inside a name or a number
+			if nameBefore(stmt, i) {
+				break // inside a name
 			}
 			end, lit := sparkNumber(stmt, i)
+			w := i // where a name that starts here would end
+			for nameGoesOn(stmt, w) {
+				_, n := utf8.DecodeRuneInString(stmt[w:])
+				w += n
+			}
+			if w > end {
+				// Digits that run on into a name longer than the number are that name
+				// (1col, 0x1F, 1e3x): Spark's lexer reads the longest token.
+				out = append(out, '"')
+				out = append(out, stmt[i:w]...)
+				out = append(out, '"')
+				i = w
+				continue
+			}
+			if i > 0 && stmt[i-1] == '.' {
+				break // after a name's dot: no number of Spark's
+			}
+			if lit != stmt[i:end] {
+				out = negateInto(out, &lit)
+			}
 			out = append(out, lit...)
 			i = end
 			continue
@@ -487,7 +507,7 @@ func sparkNumber(s string, i int) (end int, lit string) {
 			typ = ""
 		}
 	}
-	if typ == "" || j+n < len(s) && (isIdentPart(s[j+n]) || s[j+n] >= 0x80) {
+	if typ == "" || nameGoesOn(s, j+n) {
 		return j, num
 	}
 	if typ == "BD" {
@@ -524,8 +544,9 @@ func bigDecimal(num string) string {
 }
 
 // sparkDate writes a DATE literal's text in the form DuckDB reads when it is in one of
-// the shorter forms Spark's takes ([+-]yyyy, yyyy-[m]m, yyyy-[m]m-[d]d, then a time after
-// a blank or a T, ignored); any other text is returned as it is, for DuckDB to read.
+// the shorter forms Spark's takes ([+-]yyyy, yyyy-[m]m, yyyy-[m]m-[d]d, the last maybe
+// with a time after a blank or a T, ignored); any other text is returned as it is, for
+// DuckDB to read.
 func sparkDate(v string) string {
 	s := strings.TrimSpace(v)
 	sign := ""
@@ -542,7 +563,13 @@ func sparkDate(v string) string {
 			return v
 		}
 		fields[f], s = s[:k], s[k:]
-		if s == "" || s[0] == ' ' || s[0] == 'T' {
+		if s == "" {
+			break
+		}
+		if s[0] == ' ' || s[0] == 'T' {
+			if f < 2 {
+				return v // a time only after a whole date, as Spark's stringToDate
+			}
 			break
 		}
 		if s[0] != '-' || f == 2 {
@@ -555,4 +582,67 @@ func sparkDate(v string) string {
 	}
 	pad := func(d string) string { return strings.Repeat("0", 2-len(d)) + d }
 	return sign + fields[0] + "-" + pad(fields[1]) + "-" + pad(fields[2])
+}
+
+// nameBefore reports whether a name's character comes right before s[i] (an ASCII one,
+// or a non-ASCII one other than Spark's Unicode blanks).
+func nameBefore(s string, i int) bool {
+	if i == 0 {
+		return false
+	}
+	if c := s[i-1]; c < 0x80 {
+		return isIdentPart(c)
+	}
+	r, _ := utf8.DecodeLastRuneInString(s[:i])
+	return !isUnicodeSpace(r)
+}
+
+// nameGoesOn reports whether a name's character starts at s[i] (see nameBefore).
+func nameGoesOn(s string, i int) bool {
+	if i >= len(s) {
+		return false
+	}
+	if c := s[i]; c < 0x80 {
+		return isIdentPart(c)
+	}
+	return sparkSpace(s, i) == 0
+}
+
+// negateInto moves a minus that out ends with into lit, a cast of a number with one of
+// Spark's suffixes (not a BD one's, a string), where the minus starts an operand (after an operator, an opening
+// parenthesis, a comma or a keyword): Spark reads -128Y as one literal, the least
+// TINYINT, which 128 cast first would not fit.
+func negateInto(out []byte, lit *string) []byte {
+	k := len(out)
+	for k > 0 && isBlank(out[k-1]) {
+		k--
+	}
+	if k == 0 || out[k-1] != '-' || !strings.HasPrefix(*lit, "CAST(") || strings.HasPrefix(*lit, "CAST('") {
+		return out
+	}
+	j := k - 1
+	for j > 0 && isBlank(out[j-1]) {
+		j--
+	}
+	starts := j == 0
+	if !starts {
+		switch c := out[j-1]; {
+		case strings.IndexByte("(,=<>+-*/%|&^~!", c) >= 0:
+			starts = true
+		case isIdentPart(c):
+			w := j
+			for w > 0 && isIdentPart(out[w-1]) {
+				w--
+			}
+			switch strings.ToUpper(string(out[w:j])) {
+			case "SELECT", "WHERE", "AND", "OR", "NOT", "THEN", "ELSE", "WHEN", "CASE", "HAVING", "ON", "BY", "LIMIT", "OFFSET", "RETURN", "DISTINCT", "ALL", "IN", "IS", "BETWEEN", "VALUES":
+				starts = true
+			}
+		}
+	}
+	if !starts {
+		return out
+	}
+	*lit = "CAST(-" + (*lit)[len("CAST("):]
+	return out[:k-1]
 }

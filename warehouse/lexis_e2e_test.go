@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"strings"
 	"testing"
+	"time"
 
 	dbsql "github.com/databricks/databricks-sql-go"
 	"github.com/stretchr/testify/assert"
@@ -53,14 +54,17 @@ func TestDatabricksLiteralsThroughTheDriver(t *testing.T) {
 }
 
 // TestSparkLexisThroughTheDriver sends what Spark's lexer and DuckDB's read differently
-// (a comment's end, blanks, a NUL, a $) through the real driver: the statement the
-// warehouse runs is the one Databricks would, and nothing hidden in a comment runs.
+// (a comment's end, blanks, a NUL, a $, number suffixes at their edges, names that start
+// with digits, DATE texts Spark refuses, named markers that differ only in case) through
+// the real driver: the statement the warehouse runs is the one Databricks would, and
+// nothing hidden in a comment runs.
 func TestSparkLexisThroughTheDriver(t *testing.T) {
 	db := open(t, start(t), "")
 	for _, q := range []string{"CREATE TABLE victim(a INT)", "INSERT INTO victim VALUES (1), (2), (3)"} {
 		_, err := db.Exec(q)
 		require.NoError(t, err)
 	}
+	d := func(s string) time.Time { v, _ := time.Parse(time.DateOnly, s); return v }
 	victims := func() int {
 		var n int
 		require.NoError(t, db.QueryRow("SELECT count(*) FROM victim").Scan(&n))
@@ -89,6 +93,33 @@ func TestSparkLexisThroughTheDriver(t *testing.T) {
 		{"an open string", `SELECT 'a\' AS x`, nil, "[PARSE_SYNTAX_ERROR]"},
 		{"a marker's name starting with _", `SELECT :_p + 1`, []any{dbsql.Parameter{Name: "_p", Value: 1}}, int32(2)},
 		{"no U& prefix", `SELECT u&'1' FROM (SELECT 3 AS u)`, nil, int32(1)},
+		{"min TINYINT literal", `SELECT -128Y`, nil, int8(-128)},
+		{"min SMALLINT literal", `SELECT -32768S`, nil, int16(-32768)},
+		{"min BIGINT literal", `SELECT -9223372036854775808L`, nil, int64(-9223372036854775808)},
+		{"BIGINT after a no-break space", "SELECT\u00a01L + 1", nil, int64(2)},
+		{"BIGINT before a no-break space", "SELECT 1L\u00a0+ 1", nil, int64(2)},
+		{"DOUBLE after an ideographic space", "SELECT\u30001.5D", nil, 1.5},
+		{"DATE year then a time", `SELECT DATE'2020 10:00'`, nil, "["},
+		{"DATE year-month then T", `SELECT DATE'2020-6T00'`, nil, "["},
+		{"a name ending in digits and L", "SELECT a1L FROM (SELECT 5 AS a1L)", nil, int32(5)},
+		{"a backticked 1L", "SELECT `1L` FROM (SELECT 7 AS `1L`)", nil, int32(7)},
+		{"exponent double", `SELECT 1e-3D`, nil, 0.001},
+		{"1.E2BD", `SELECT 1.E2BD`, nil, "100"},
+		{"operators round suffixes", `SELECT (2-1L)*(3S)+1Y`, nil, int64(4)},
+		{"<=> in a string", `SELECT 'a<=>b'`, nil, "a<=>b"},
+		{"a date column", `SELECT date FROM (SELECT DATE'2020-01-02' AS date)`, nil, d("2020-01-02")},
+		{"date function", `SELECT date('2020-01-02')`, nil, d("2020-01-02")},
+		{"repeated _ marker", `SELECT :_p + :_p`, []any{dbsql.Parameter{Name: "_p", Value: 1}}, int32(2)},
+		{"_ marker cast to TIMESTAMP", `SELECT CAST(CAST(:_a AS TIMESTAMP) AS STRING)`, []any{dbsql.Parameter{Name: "_a", Value: "2024-01-01 10:00:00"}}, "2024-01-01 10:00:00"},
+		{"_ marker and p_ marker", `SELECT :_p * 10 + :p_p`, []any{dbsql.Parameter{Name: "_p", Value: 1}, dbsql.Parameter{Name: "p_p", Value: 2}}, int32(12)},
+		{"DATE with an 8-digit year", `SELECT DATE'12345678'`, nil, "["},
+		{"a qualified name starting with a digit", "SELECT t.1col FROM (SELECT 3 AS `1col`) t", nil, int32(3)},
+		{"hex-like text is a name", "SELECT 0x1F FROM (SELECT 9 AS `0x1F`)", nil, int32(9)},
+		{"BD beyond precision 38", `SELECT 1234567890123456789012345678901234567890BD`, nil, "["},
+		{"<=> in a comment", "SELECT 1 -- a <=> b\n+ 1", nil, int32(2)},
+		{"DATE after a comment", "SELECT DATE /* c */ '2020-6'", nil, d("2020-06-01")},
+		{"case of markers", `SELECT :a * 10 + :A`, []any{dbsql.Parameter{Name: "a", Value: 1}, dbsql.Parameter{Name: "A", Value: 2}}, int32(12)},
+		{"a1 marker", `SELECT :a1 + 1`, []any{dbsql.Parameter{Name: "a1", Value: 1}}, int32(2)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got any
@@ -98,6 +129,9 @@ func TestSparkLexisThroughTheDriver(t *testing.T) {
 				assert.Contains(t, err.Error(), s)
 			} else {
 				require.NoError(t, err)
+				if tt, ok := got.(time.Time); ok {
+					got = tt.UTC()
+				}
 				assert.Equal(t, tc.want, got)
 			}
 			assert.Equal(t, 3, victims(), "nothing hidden ran")

@@ -45,11 +45,16 @@ func TestFromDatabricksLexis(t *testing.T) {
 		{"Spark's other blanks", "SELECT\f1\v+\u00a01\u3000", "SELECT 1 + 1 "},
 		{"a NUL in a comment", "SELECT 1 -- a\x00b\n", "SELECT 1  \n"},
 		{"dollar-quoted bodies stay", "SELECT $$it's -- \\n$$, $t$a$$b$t$", "SELECT $$it's -- \\n$$, $t$a$$b$t$"},
-		{"Spark's number suffixes", "SELECT 1L, 512s, -64Y, 2.D, -.1d, 1.5F, 1e3D", "SELECT CAST(1 AS BIGINT), CAST(512 AS SMALLINT), -CAST(64 AS TINYINT), CAST(2. AS DOUBLE), -CAST(.1 AS DOUBLE), CAST(1.5 AS FLOAT), CAST(1e3 AS DOUBLE)"},
+		{"Spark's number suffixes", "SELECT 1L, 512s, -64Y, 2.D, -.1d, 1.5F, 1e3D", "SELECT CAST(1 AS BIGINT), CAST(512 AS SMALLINT), CAST(-64 AS TINYINT), CAST(2. AS DOUBLE), CAST(-.1 AS DOUBLE), CAST(1.5 AS FLOAT), CAST(1e3 AS DOUBLE)"},
 		{"BD numbers", "SELECT 1BD, 5E3BD, 5.321E2bd, 0.01BD, 012.50BD", "SELECT CAST('1' AS DECIMAL(1,0)), CAST('5000' AS DECIMAL(4,0)), CAST('532.1' AS DECIMAL(4,1)), CAST('0.01' AS DECIMAL(2,2)), CAST('12.50' AS DECIMAL(4,2))"},
-		{"no suffix where a name goes on", "SELECT 1La, a1L, 1.5L, t.1D, 1E", "SELECT 1La, a1L, 1.5L, t.1D, 1E"},
+		{"no suffix where a name goes on", "SELECT a1L, 1.5L, t.1D, 1e-3x", "SELECT a1L, 1.5L, t.1D, 1e-3x"},
 		{"DATE's short forms", "SELECT DATE'2020', DATE '2020-6', DATE\"2021-7-1T8:00\", DATE'-10000-01-01', DATE'20'", "SELECT DATE '2020-01-01', DATE '2020-06-01', DATE '2021-07-01', DATE '-10000-01-01', DATE '20'"},
 		{"null-safe equality", "SELECT a<=>b", "SELECT a IS NOT DISTINCT FROM b"},
+		{"a minus that starts an operand goes in", "SELECT -128Y, (-1L), 2 -1S, x - 5Y, WHERE a = -3S", "SELECT CAST(-128 AS TINYINT), (CAST(-1 AS BIGINT)), 2 -CAST(1 AS SMALLINT), x - CAST(5 AS TINYINT), WHERE a = CAST(-3 AS SMALLINT)"},
+		{"not a BD number's", "SELECT -1BD", "SELECT -CAST('1' AS DECIMAL(1,0))"},
+		{"suffixes beside Unicode blanks", "SELECT\u00a01L\u3000+ 1", "SELECT CAST(1 AS BIGINT) + 1"},
+		{"names that start with digits", "SELECT 1col, t.1col, 0x1F, 1e3x, 1Lé, 1La, 1E", `SELECT "1col", t."1col", "0x1F", "1e3x", "1Lé", "1La", "1E"`},
+		{"a DATE's time only after a whole date", "SELECT DATE'2020 10:00', DATE'2020-6T0', DATE'2020-6-1 10:00'", "SELECT DATE '2020 10:00', DATE '2020-6T0', DATE '2020-06-01'"},
 		{"markers in strings", `SELECT "?", ?, ':a'`, `SELECT '?', ?, ':a'`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

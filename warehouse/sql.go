@@ -120,31 +120,35 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 	}
 	var out strings.Builder
 	args := make([]any, 0, len(params))
-	used := map[string]bool{}
+	// A named parameter is bound under a name of ours, p1, p2, … in order of first use:
+	// DuckDB matches names in any case (Databricks tells :a from :A), and database/sql
+	// binds only names that start with a letter (Databricks takes :_a).
+	bound := map[string]string{} // the caller's name (and a variant of its value) → ours
+	bind := func(key string, v any) string {
+		n, ok := bound[key]
+		if !ok {
+			n = "p" + strconv.Itoa(len(bound)+1)
+			bound[key] = n
+			args = append(args, sql.Named(n, v))
+		}
+		return "$" + n
+	}
 	next := 0
 	var trail tokenTrail // the tokens before a marker (see rewriteTimestampLiterals)
 	push := trail.push
 	// marker writes the reference to p; after is the statement after its marker.
 	marker := func(p *tcli.TSparkParameter, ref, after string) error {
-		name := ref[1:] // a named parameter's, as bound
 		if v, ok := stringAsTimestamp(p, &trail, after); ok {
 			// A string the statement casts to TIMESTAMP: read by Spark's rules, as a
 			// TIMESTAMP literal is (DuckDB's cast drops an offset). A named one is bound
 			// under a name of its own: the string may be used elsewhere as is.
 			_, instant := v.(time.Time)
 			if named {
+				variant := "\x00wall"
 				if instant {
-					ref += "__instant"
-				} else {
-					ref += "__wall"
+					variant = "\x00instant"
 				}
-				for byName[ref[1:]] != nil { // a name the caller's parameters leave free
-					ref += "_"
-				}
-				if !used[ref] {
-					args = append(args, sql.Named(ref[1:], v))
-					used[ref] = true
-				}
+				ref = bind(*p.Name+variant, v)
 			} else {
 				args = append(args, v)
 			}
@@ -158,20 +162,17 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 		if err != nil {
 			return err
 		}
+		if named {
+			ref = bind(*p.Name, v)
+		} else {
+			args = append(args, v)
+		}
 		for c := range strings.SplitSeq(cast, ">") {
 			if c != "" {
 				ref = "CAST(" + ref + " AS " + c + ")"
 			}
 		}
 		out.WriteString(ref)
-		if named {
-			if !used[name] {
-				args = append(args, sql.Named(name, v))
-				used[name] = true
-			}
-		} else {
-			args = append(args, v)
-		}
 		return nil
 	}
 	for i := 0; i < len(stmt); i++ {
@@ -196,15 +197,7 @@ func bindParameters(stmt string, params []*tcli.TSparkParameter, loc *time.Locat
 			if !ok {
 				return "", nil, fmt.Errorf("no value given for parameter :%s", name)
 			}
-			if !isLetter(name[0]) {
-				// database/sql binds only names that start with a letter: one of ours,
-				// which no parameter of the caller's has.
-				name = "p" + name
-				for byName[name] != nil {
-					name = "p" + name
-				}
-			}
-			if err := marker(p, "$"+name, stmt[j:]); err != nil {
+			if err := marker(p, "", stmt[j:]); err != nil {
 				return "", nil, err
 			}
 			push(sqlToken{punct: "?"})

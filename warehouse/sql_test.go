@@ -42,8 +42,8 @@ func TestBindParameters(t *testing.T) {
 		{"no params", "SELECT 1", nil, "SELECT 1", 0, ""},
 		{"positional", "SELECT ? + ?", []*tcli.TSparkParameter{param("", "BIGINT", str("1")), param("", "BIGINT", str("2"))}, "SELECT $1 + $2", 2, ""},
 		{"marker in string and comment", "SELECT '?', \"?\" -- ?\n, ? /* ? */", []*tcli.TSparkParameter{param("", "STRING", str("x"))}, "SELECT '?', \"?\" -- ?\n, $1 /* ? */", 1, ""},
-		{"named", "SELECT :a + :b", []*tcli.TSparkParameter{param("a", "INT", str("1")), param("b", "INT", str("2"))}, "SELECT CAST($a AS INTEGER) + CAST($b AS INTEGER)", 2, ""},
-		{"named keeps casts", "SELECT :a::INT, 1::INT", []*tcli.TSparkParameter{param("a", "STRING", str("1"))}, "SELECT $a::INT, 1::INT", 1, ""},
+		{"named", "SELECT :a + :b", []*tcli.TSparkParameter{param("a", "INT", str("1")), param("b", "INT", str("2"))}, "SELECT CAST($p1 AS INTEGER) + CAST($p2 AS INTEGER)", 2, ""},
+		{"named keeps casts", "SELECT :a::INT, 1::INT", []*tcli.TSparkParameter{param("a", "STRING", str("1"))}, "SELECT $p1::INT, 1::INT", 1, ""},
 		{"decimal cast", "SELECT ?", []*tcli.TSparkParameter{param("", "DECIMAL(5,2)", str("1.25"))}, "SELECT CAST($1 AS DECIMAL(5,2))", 1, ""},
 		{"null", "SELECT ?", []*tcli.TSparkParameter{param("", "VOID", nil)}, "SELECT $1", 1, ""},
 		{"too few markers", "SELECT 1", []*tcli.TSparkParameter{param("", "INT", str("1"))}, "", 0, "0 ? markers"},
@@ -51,8 +51,9 @@ func TestBindParameters(t *testing.T) {
 		{"missing name", "SELECT :x", []*tcli.TSparkParameter{param("a", "INT", str("1"))}, "", 0, ":x"},
 		{"mixed", "SELECT ?", []*tcli.TSparkParameter{param("a", "INT", str("1")), param("", "INT", str("1"))}, "", 0, "mixed"},
 		{"bad int", "SELECT ?", []*tcli.TSparkParameter{param("", "BIGINT", str("x"))}, "", 0, `cannot be cast to "BIGINT" because it is malformed`},
-		{"a timestamp string's own name is free", "SELECT CAST(:a AS TIMESTAMP), :a__wall", []*tcli.TSparkParameter{param("a", "STRING", str("2024-01-01 10:00:00")), param("a__wall", "STRING", str("hello"))}, "SELECT CAST($a__wall_ AS TIMESTAMP), $a__wall", 2, ""},
-		{"a name no letter starts", "SELECT :_p + :p_p", []*tcli.TSparkParameter{param("_p", "INT", str("1")), param("p_p", "INT", str("2"))}, "SELECT CAST($pp_p AS INTEGER) + CAST($p_p AS INTEGER)", 2, ""},
+		{"a timestamp string's own name is free", "SELECT CAST(:a AS TIMESTAMP), :a__wall", []*tcli.TSparkParameter{param("a", "STRING", str("2024-01-01 10:00:00")), param("a__wall", "STRING", str("hello"))}, "SELECT CAST($p1 AS TIMESTAMP), $p2", 2, ""},
+		{"a name no letter starts", "SELECT :_p + :p_p", []*tcli.TSparkParameter{param("_p", "INT", str("1")), param("p_p", "INT", str("2"))}, "SELECT CAST($p1 AS INTEGER) + CAST($p2 AS INTEGER)", 2, ""},
+		{"names in other cases are other names", "SELECT :a * 10 + :A + :a", []*tcli.TSparkParameter{param("a", "INT", str("1")), param("A", "INT", str("2"))}, "SELECT CAST($p1 AS INTEGER) * 10 + CAST($p2 AS INTEGER) + CAST($p1 AS INTEGER)", 2, ""},
 		{"unknown type", "SELECT ?", []*tcli.TSparkParameter{param("", "GEOGRAPHY", str("x"))}, "", 0, "unsupported parameter type"},
 	}
 	for _, tc := range cases {
