@@ -25,8 +25,11 @@ import (
 //     and starts another, and the SQL-standard spelling of it's reads as "its", as on
 //     Databricks;
 //   - a number with one of Spark's type suffixes (1L, 1S, 1Y, 1.5D, 1.5F, 1.5BD) is a
-//     cast to that type; a DATE literal in one of Spark's shorter forms (DATE'2020',
-//     DATE'2020-6') is written out in full; <=> is IS NOT DISTINCT FROM;
+//     cast to that type, with a minus that starts the operand inside it (-128Y); digits
+//     that run on into a name longer than the number are that name, double-quoted
+//     (1col, 0x1F), as Spark's lexer takes the longest token; a DATE literal in one of
+//     Spark's shorter forms (DATE'2020', DATE'2020-6') is written out in full; <=> is
+//     IS NOT DISTINCT FROM;
 //   - a LIKE or ILIKE pattern written as a string with a backslash in it, and no ESCAPE,
 //     gets ESCAPE '\', Spark's default, where the string ends the pattern (not one
 //     given as a parameter, nor one an operator joins to more).
