@@ -470,7 +470,7 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 		return err
 	}
 	if multipleStatements(stmt) {
-		return multipleStatementsError{}
+		return multipleStatementsError()
 	}
 	query, args, err := bindParameters(stmt, op.params, op.sess.loc) // run holds the session's lock
 	if err != nil {
@@ -481,8 +481,10 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 	var zone *time.Location      // what a SET of the time zone sets, once DuckDB took it
 	ansi := op.sess.ansiOff      // the ANSI mode (off) once the statement ran
 	timeout := time.Duration(-1) // what a SET of STATEMENT_TIMEOUT sets (-1: none)
+	// The SET and RESET patterns read the statement without its trailing ';' (the lexis
+	// left no comment in it).
+	bare := strings.TrimRight(query, " \t\r\n;")
 	if verb == "SET" {
-		bare := withoutComments(query)
 		if q, ok := ansiModeStatement(bare); ok {
 			query, ansi = q, q == legacyDivide
 		} else if name, ok := timeZoneSet(bare); ok {
@@ -502,7 +504,7 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 		}
 	}
 	if verb == "RESET" {
-		if name, ok := confReset(withoutComments(query)); ok {
+		if name, ok := confReset(bare); ok {
 			// What the session's configuration set comes back; a RESET without a name
 			// restores all of it.
 			sess, all := op.sess, name == resetAll

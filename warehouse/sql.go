@@ -287,11 +287,9 @@ func multipleStatements(s string) bool {
 }
 
 // multipleStatementsError is the answer to more than one statement in one execute, in
-// Databricks' words.
-type multipleStatementsError struct{}
-
-func (multipleStatementsError) Error() string {
-	return "Syntax error at or near ';': extra input ';'."
+// Databricks' words: a parse error, as the lexis's.
+func multipleStatementsError() error {
+	return &lexError{message: "Syntax error at or near ';': extra input ';'."}
 }
 
 // skipNoise returns where the quoted string or comment that starts at s[i] ends (the
@@ -351,26 +349,6 @@ func skipDollarQuoted(s string, i int) int {
 		return j + 1 + k + len(tag)
 	}
 	return len(s)
-}
-
-// withoutComments is s with its comments blanked out and its trailing ';' and blanks
-// cut: the statement a SET's patterns are matched against.
-func withoutComments(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		if j := skipNoise(s, i); j != i {
-			if c := s[i]; c == '-' || c == '/' {
-				b.WriteByte(' ')
-			} else {
-				b.WriteString(s[i:j])
-			}
-			i = j
-			continue
-		}
-		b.WriteByte(s[i])
-		i++
-	}
-	return strings.TrimRight(b.String(), " \t\r\n;")
 }
 
 func skipQuoted(s string, i int) int {
@@ -638,9 +616,6 @@ func mapError(err error) sqlError {
 			class = "PARSE_SYNTAX_ERROR"
 		}
 		return sqlError{state: "42601", class: class, message: le.message}
-	}
-	if errors.As(err, new(multipleStatementsError)) {
-		return sqlError{state: "42601", class: "PARSE_SYNTAX_ERROR", message: err.Error()}
 	}
 	var pe *paramError
 	if errors.As(err, &pe) || strings.Contains(err.Error(), "incorrect argument count") {
