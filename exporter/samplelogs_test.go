@@ -92,32 +92,3 @@ func terminalErrorLog() *telemetry.FrontendLog {
 	}
 	return l
 }
-
-func retryableErrorLog() *telemetry.FrontendLog {
-	l := baseLog("00000000-0000-4000-8000-000000000005")
-	d := l.Entry.SQLDriverLog
-	d.SQLStatementID = "01ef-statement-0005"
-	d.OperationLatencyMs = 2210
-	d.SQLOperation = &telemetry.SQLOperation{
-		StatementType: telemetry.StatementQuery, ExecutionResult: telemetry.ResultInlineArrow,
-		RetryCount:    2,
-		ResultLatency: &telemetry.ResultLatency{ResultSetReadyLatencyMillis: 2150, ResultSetConsumptionLatencyMillis: 60},
-		OperationDetail: &telemetry.OperationDetail{
-			NOperationStatusCalls: 3, OperationStatusLatencyMillis: 300, OperationType: telemetry.OpExecuteStatement,
-		},
-	}
-	d.ErrorInfo = &telemetry.ErrorInfo{ErrorName: "DBRequestError", StackTrace: "HTTP 503 Service Unavailable (retryable)"}
-	return l
-}
-
-// connectionFailedLog is a connection that failed before authenticating; it goes to
-// /telemetry-unauth, where ids, configuration and the stack trace are stripped.
-func connectionFailedLog() *telemetry.FrontendLog {
-	l := baseLog("00000000-0000-4000-8000-000000000006")
-	d := l.Entry.SQLDriverLog
-	d.AuthType = "unknown"
-	d.OperationLatencyMs = 0
-	d.SQLOperation = &telemetry.SQLOperation{OperationDetail: &telemetry.OperationDetail{OperationType: telemetry.OpCreateSession}}
-	d.ErrorInfo = &telemetry.ErrorInfo{ErrorName: "DBRequestError", StackTrace: "dial tcp: connection refused"}
-	return l
-}

@@ -91,7 +91,7 @@ func ProcessName(cmdline string) string {
 // last element.
 func processName(cmdline, exe string) string {
 	cmdline = strings.TrimSpace(cmdline)
-	if strings.IndexAny(cmdline, " \t\r\n") < 0 {
+	if !strings.ContainsAny(cmdline, " \t\r\n") {
 		return baseName(cmdline)
 	}
 	if exe != "" {
