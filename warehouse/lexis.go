@@ -133,9 +133,7 @@ func fromDatabricksLexis(stmt string) (string, error) {
 			if i > 0 && stmt[i-1] == '.' {
 				break // after a name's dot: no number of Spark's
 			}
-			if lit != stmt[i:end] {
-				out = negateInto(out, &lit)
-			}
+			out = negateInto(out, &lit, lit == stmt[i:end] && castFollows(stmt, end))
 			out = append(out, lit...)
 			i = end
 			continue
@@ -611,41 +609,73 @@ func nameGoesOn(s string, i int) bool {
 	return sparkSpace(s, i) == 0
 }
 
-// negateInto moves a minus that out ends with into lit, a cast of a number with one of
-// Spark's suffixes (not a BD one's, a string), where the minus starts an operand (after an operator, an opening
-// parenthesis, a comma or a keyword): Spark reads -128Y as one literal, the least
-// TINYINT, which 128 cast first would not fit.
-func negateInto(out []byte, lit *string) []byte {
+// negateInto moves a minus that out ends with into lit, a number Spark reads with its
+// sign where the minus starts an operand (see operandMinus): a cast of a number with one
+// of Spark's suffixes (-128Y is one literal, the least TINYINT, which 128 cast first
+// would not fit; a BD one's minus goes into its quoted digits), or a plain number cast
+// by "::" (castAfter), which DuckDB would cast before it negates: -1.5::STRING is
+// "-1.5" in Spark, -('1.5') here.
+func negateInto(out []byte, lit *string, castAfter bool) []byte {
+	var neg string
+	switch {
+	case strings.HasPrefix(*lit, "CAST('"):
+		neg = "CAST('-" + (*lit)[len("CAST('"):]
+	case strings.HasPrefix(*lit, "CAST("):
+		neg = "CAST(-" + (*lit)[len("CAST("):]
+	case castAfter:
+		neg = "(-" + *lit + ")"
+	default:
+		return out
+	}
+	if rest, ok := operandMinus(out); ok {
+		*lit = neg
+		return rest
+	}
+	return out
+}
+
+// operandMinus reports whether out ends with a minus that starts an operand (after an
+// operator, an opening parenthesis or bracket, a comma or a keyword, but not after a
+// name spelled like one: t.by, :limit), and returns out without it.
+func operandMinus(out []byte) ([]byte, bool) {
 	k := len(out)
 	for k > 0 && isBlank(out[k-1]) {
 		k--
 	}
-	if k == 0 || out[k-1] != '-' || !strings.HasPrefix(*lit, "CAST(") || strings.HasPrefix(*lit, "CAST('") {
-		return out
+	if k == 0 || out[k-1] != '-' {
+		return out, false
 	}
 	j := k - 1
 	for j > 0 && isBlank(out[j-1]) {
 		j--
 	}
-	starts := j == 0
-	if !starts {
-		switch c := out[j-1]; {
-		case strings.IndexByte("(,=<>+-*/%|&^~!", c) >= 0:
-			starts = true
-		case isIdentPart(c):
-			w := j
-			for w > 0 && isIdentPart(out[w-1]) {
-				w--
-			}
-			switch strings.ToUpper(string(out[w:j])) {
-			case "SELECT", "WHERE", "AND", "OR", "NOT", "THEN", "ELSE", "WHEN", "CASE", "HAVING", "ON", "BY", "LIMIT", "OFFSET", "RETURN", "DISTINCT", "ALL", "IN", "IS", "BETWEEN", "VALUES":
-				starts = true
-			}
+	if j == 0 {
+		return out[:k-1], true
+	}
+	switch c := out[j-1]; {
+	case strings.IndexByte("(,[=<>+-*/%|&^~!", c) >= 0:
+		return out[:k-1], true
+	case isIdentPart(c):
+		w := j
+		for w > 0 && isIdentPart(out[w-1]) {
+			w--
+		}
+		if w > 0 && (out[w-1] == '.' || out[w-1] == ':') {
+			return out, false // a qualified name's part or a named marker
+		}
+		switch strings.ToUpper(string(out[w:j])) {
+		case "SELECT", "WHERE", "AND", "OR", "NOT", "THEN", "ELSE", "WHEN", "CASE", "HAVING", "ON", "BY", "LIMIT", "OFFSET",
+			"RETURN", "DISTINCT", "ALL", "IN", "IS", "BETWEEN", "VALUES", "FROM", "DEFAULT", "INTERVAL":
+			return out[:k-1], true
 		}
 	}
-	if !starts {
-		return out
+	return out, false
+}
+
+// castFollows reports whether "::" follows stmt[i:], after blanks.
+func castFollows(stmt string, i int) bool {
+	for i < len(stmt) && isBlank(stmt[i]) {
+		i++
 	}
-	*lit = "CAST(-" + (*lit)[len("CAST("):]
-	return out[:k-1]
+	return strings.HasPrefix(stmt[i:], "::")
 }
