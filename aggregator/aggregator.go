@@ -961,6 +961,11 @@ func (a *Aggregator) Stats() Stats {
 	s.Dropped.QueueFull = a.q.droppedFull
 	s.Dropped.Closed += a.q.droppedClosed
 	s.Dropped.Unfinished = a.q.unfinished
+	// What left the queue did so under its lock: read under it, the counts of the
+	// exports ended hold no log queued after the snapshot (Exported never runs ahead of
+	// Queued), and the logs of the export in flight are in no count.
+	s.Dropped.ExportFailed = a.exportFailed.Load()
+	s.Exported = a.exported.Load()
 	a.q.mu.Unlock()
 	for i := range a.shards {
 		a.shards[i].mu.Unlock()
@@ -974,8 +979,6 @@ func (a *Aggregator) Stats() Stats {
 
 	s.Dropped.Closed += a.droppedClosed.Load()
 	s.Dropped.Invalid = a.invalid.Load()
-	s.Dropped.ExportFailed = a.exportFailed.Load()
-	s.Exported = a.exported.Load()
 	s.Batches = a.batches.Load()
 	s.BatchesFailed = a.batchesFailed.Load()
 	if sr, ok := a.exp.(telemetry.StatsReporter); ok {
