@@ -417,7 +417,7 @@ func TestSetTimeZone(t *testing.T) {
 }
 
 // TestDivision checks that "/" keeps DuckDB's results, types and NULLs where the divisor
-// is not zero (ansiDivide only adds the error), whatever the current schema.
+// is not zero (ansiArithmetic only adds the error), whatever the current schema.
 func TestDivision(t *testing.T) {
 	srv := start(t)
 	db := open(t, srv, "")

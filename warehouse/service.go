@@ -149,7 +149,7 @@ func (v *service) OpenSession(ctx context.Context, req *tcli.TOpenSessionReq) (*
 		return resp, nil
 	}
 	if ansiOff(req.GetConfiguration()) {
-		if _, err := conn.ExecContext(ctx, legacyDivide); err != nil {
+		if _, err := conn.ExecContext(ctx, legacyArithmetic); err != nil {
 			_ = conn.Close()
 			resp.Status = errStatus(tcli.TStatusCode_ERROR_STATUS, "cannot prepare the session: "+err.Error())
 			return resp, nil
@@ -486,7 +486,7 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 	bare := strings.TrimRight(query, " \t\r\n;")
 	if verb == "SET" {
 		if q, ok := ansiModeStatement(bare); ok {
-			query, ansi = q, q == legacyDivide
+			query, ansi = q, q == legacyArithmetic
 		} else if name, ok := timeZoneSet(bare); ok {
 			loc, set, err := zoneSetting(name)
 			if err != nil {

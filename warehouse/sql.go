@@ -587,6 +587,10 @@ func backquoted(name string) string {
 const divideByZeroMessage = "Division by zero. Use `try_divide` to tolerate divisor being 0 and return NULL instead. " +
 	`If necessary set "ansi_mode" to "false" to bypass this error.`
 
+// remainderByZeroMessage is Databricks' message for REMAINDER_BY_ZERO.
+const remainderByZeroMessage = "Remainder by zero. Use `try_mod` to tolerate divisor being 0 and return NULL instead. " +
+	`If necessary set "ansi_mode" to "false" to bypass this error.`
+
 // mapError turns a DuckDB error into the SQLSTATE and error class Databricks would report.
 func mapError(err error) sqlError {
 	var oe *overflowError
@@ -662,9 +666,14 @@ func mapError(err error) sqlError {
 			e.state, e.class = "42000", "ANALYSIS_ERROR"
 		}
 	case duckdb.ErrorTypeInvalidInput, duckdb.ErrorTypeConversion, duckdb.ErrorTypeMismatchType, duckdb.ErrorTypeInvalidType:
-		if de.Type == duckdb.ErrorTypeInvalidInput && strings.Contains(msg, divideByZeroMarker) { // ansiDivide
+		if de.Type == duckdb.ErrorTypeInvalidInput && strings.Contains(msg, divideByZeroMarker) { // ansiArithmetic
 			e.message = divideByZeroMessage
 			e.state, e.class = "22012", "DIVIDE_BY_ZERO"
+			break
+		}
+		if de.Type == duckdb.ErrorTypeInvalidInput && strings.Contains(msg, remainderByZeroMarker) {
+			e.message = remainderByZeroMessage
+			e.state, e.class = "22012", "REMAINDER_BY_ZERO"
 			break
 		}
 		e.state, e.class = "22018", "CAST_INVALID_INPUT"

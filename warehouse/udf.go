@@ -59,33 +59,112 @@ func prepareCatalog(db *sql.DB) error {
 	return duckdb.RegisterScalarUDF(conn, "wait_ms", sleepUDF{info: info})
 }
 
-// divideByZeroMarker starts the message of the error ansiDivide raises; mapError turns it
-// into Databricks' DIVIDE_BY_ZERO (SQLSTATE 22012).
-const divideByZeroMarker = "DIVIDE_BY_ZERO: "
-
-// divisionMacros give "/" Databricks' meaning, which DuckDB's differs from on a zero
-// divisor (DuckDB answers inf or NULL): in ANSI mode (the default of Databricks SQL
-// warehouses) it fails with DIVIDE_BY_ZERO, unless the dividend is NULL (the answer is
-// then NULL, as Spark checks the dividend first); with ansi_mode=false it answers NULL.
-// try_divide answers NULL in both. The macros live in the connection's temp schema, which
-// DuckDB searches before any other whatever the current schema, and call DuckDB's own "/"
-// by its qualified name: results, types and NULLs are otherwise DuckDB's. "//" and "%"
-// keep DuckDB's meaning (Databricks has no "//"). A macro substitutes its arguments, so
-// a volatile divisor (random(), wait_ms) is evaluated once for the check and once for
-// the division.
+// divideByZeroMarker and remainderByZeroMarker start the messages of the errors the ANSI
+// macros raise; mapError turns them into Databricks' DIVIDE_BY_ZERO and REMAINDER_BY_ZERO
+// (SQLSTATE 22012).
 const (
-	ansiDivide = `CREATE OR REPLACE TEMP MACRO "/"(a, b) AS ` +
-		`CASE WHEN b = 0 AND a IS NOT NULL THEN error('` + divideByZeroMarker + `Division by zero') ELSE system.main."/"(a, b) END`
-	legacyDivide = `CREATE OR REPLACE TEMP MACRO "/"(a, b) AS ` +
-		`CASE WHEN b = 0 THEN NULL ELSE system.main."/"(a, b) END`
-	tryDivide = `CREATE OR REPLACE TEMP MACRO try_divide(a, b) AS ` +
-		`CASE WHEN b = 0 THEN NULL ELSE system.main."/"(a, b) END`
+	divideByZeroMarker    = "DIVIDE_BY_ZERO: "
+	remainderByZeroMarker = "REMAINDER_BY_ZERO: "
 )
+
+// The arithmetic macros give "/", "%" and mod Databricks' meaning, which DuckDB's differ
+// from on a zero divisor (DuckDB answers inf, NaN or NULL): in ANSI mode (the default of
+// Databricks SQL warehouses) they fail with DIVIDE_BY_ZERO or REMAINDER_BY_ZERO, unless
+// the dividend is NULL (the answer is then NULL, as Spark checks the dividend first);
+// with ansi_mode=false they answer NULL. try_divide and try_mod answer NULL in both. The
+// macros live in the connection's temp schema, which DuckDB searches before any other
+// whatever the current schema, and call DuckDB's own operators by their qualified names:
+// results, types and NULLs are otherwise DuckDB's. "//" keeps DuckDB's meaning
+// (Databricks has no "//"). A macro substitutes its arguments, so a volatile divisor
+// (random(), wait_ms) is evaluated once for the check and once for the operation.
+//
+// ansiArithmetic and legacyArithmetic are each one statement of several: OpenSession,
+// SET ansi_mode and RESET run one or the other.
+const (
+	ansiArithmetic = `CREATE OR REPLACE TEMP MACRO "/"(a, b) AS ` +
+		`CASE WHEN b = 0 AND a IS NOT NULL THEN error('` + divideByZeroMarker + `Division by zero') ELSE system.main."/"(a, b) END; ` +
+		`CREATE OR REPLACE TEMP MACRO "%"(a, b) AS ` +
+		`CASE WHEN b = 0 AND a IS NOT NULL THEN error('` + remainderByZeroMarker + `Remainder by zero') ELSE system.main."%"(a, b) END; ` +
+		`CREATE OR REPLACE TEMP MACRO mod(a, b) AS ` +
+		`CASE WHEN b = 0 AND a IS NOT NULL THEN error('` + remainderByZeroMarker + `Remainder by zero') ELSE system.main."%"(a, b) END`
+	legacyArithmetic = `CREATE OR REPLACE TEMP MACRO "/"(a, b) AS ` +
+		`CASE WHEN b = 0 THEN NULL ELSE system.main."/"(a, b) END; ` +
+		`CREATE OR REPLACE TEMP MACRO "%"(a, b) AS ` +
+		`CASE WHEN b = 0 THEN NULL ELSE system.main."%"(a, b) END; ` +
+		`CREATE OR REPLACE TEMP MACRO mod(a, b) AS ` +
+		`CASE WHEN b = 0 THEN NULL ELSE system.main."%"(a, b) END`
+	tryArithmetic = `CREATE OR REPLACE TEMP MACRO try_divide(a, b) AS ` +
+		`CASE WHEN b = 0 THEN NULL ELSE system.main."/"(a, b) END; ` +
+		`CREATE OR REPLACE TEMP MACRO try_mod(a, b) AS ` +
+		`CASE WHEN b = 0 THEN NULL ELSE system.main."%"(a, b) END`
+)
+
+// sparkFunctions give DuckDB's functions of Spark's names Spark's answers where DuckDB's
+// differ without an error (each checked against the Databricks SQL reference):
+//   - concat is NULL when an argument is (DuckDB's skips NULLs), as || is in both;
+//   - regexp_replace replaces every match (DuckDB's the first), from a 1-based position
+//     when given one, and takes Java's $1 for a group in the replacement;
+//   - regexp_extract and regexp_extract_all take group 1 by default (DuckDB's the match);
+//   - split splits at a regular expression (DuckDB's at a string);
+//   - log(x) is the natural logarithm (DuckDB's base 10), and ln, log, log10 and log2
+//     are NULL out of their bounds (DuckDB fails);
+//   - dayofweek counts from 1 on Sunday and weekday from 0 on Monday (DuckDB's both
+//     from 0 on Sunday);
+//   - substr and substring read a position of 0 as 1 (DuckDB's as the one before 1).
+//
+// Each calls DuckDB's own function by its qualified name, and keeps its types.
+var sparkFunctions = func() string {
+	var b strings.Builder
+	b.WriteString(`CREATE OR REPLACE TEMP MACRO concat(a) AS CASE WHEN a IS NULL THEN NULL ELSE system.main.concat(a) END`)
+	for n := 2; n <= maxConcatArgs; n++ {
+		var params, nulls []string
+		for i := range n {
+			p := "a" + strconv.Itoa(i)
+			params = append(params, p)
+			nulls = append(nulls, p+" IS NULL")
+		}
+		fmt.Fprintf(&b, `, (%s) AS CASE WHEN %s THEN NULL ELSE system.main.concat(%s) END`,
+			strings.Join(params, ", "), strings.Join(nulls, " OR "), strings.Join(params, ", "))
+	}
+	b.WriteString("; ")
+	// Java's $n in a replacement is RE2's \n.
+	const javaGroups = `system.main.regexp_replace(r, '\$(\d)', '\\\1', 'g')`
+	for _, q := range []string{
+		`CREATE OR REPLACE TEMP MACRO regexp_replace(s, p, r) AS system.main.regexp_replace(s, p, ` + javaGroups + `, 'g'), ` +
+			`(s, p, r, pos) AS CASE WHEN pos <= 1 THEN system.main.regexp_replace(s, p, ` + javaGroups + `, 'g') ` +
+			`ELSE system.main.left(s, pos - 1) || system.main.regexp_replace(system.main.substring(s, pos), p, ` + javaGroups + `, 'g') END`,
+		`CREATE OR REPLACE TEMP MACRO regexp_extract(s, p) AS system.main.regexp_extract(s, p, 1), (s, p, i) AS system.main.regexp_extract(s, p, i)`,
+		`CREATE OR REPLACE TEMP MACRO regexp_extract_all(s, p) AS system.main.regexp_extract_all(s, p, 1), (s, p, i) AS system.main.regexp_extract_all(s, p, i)`,
+		`CREATE OR REPLACE TEMP MACRO split(s, p) AS system.main.regexp_split_to_array(s, p)`,
+		`CREATE OR REPLACE TEMP MACRO ln(x) AS CASE WHEN x <= 0 THEN NULL ELSE system.main.ln(x) END`,
+		`CREATE OR REPLACE TEMP MACRO log(x) AS CASE WHEN x <= 0 THEN NULL ELSE system.main.ln(x) END, ` +
+			`(b, x) AS CASE WHEN b <= 0 OR x <= 0 THEN NULL ELSE system.main.log(b, x) END`,
+		`CREATE OR REPLACE TEMP MACRO log10(x) AS CASE WHEN x <= 0 THEN NULL ELSE system.main.log10(x) END`,
+		`CREATE OR REPLACE TEMP MACRO log2(x) AS CASE WHEN x <= 0 THEN NULL ELSE system.main.log2(x) END`,
+		`CREATE OR REPLACE TEMP MACRO dayofweek(d) AS system.main.dayofweek(d) + 1`,
+		`CREATE OR REPLACE TEMP MACRO weekday(d) AS system.main.isodow(d) - 1`,
+		`CREATE OR REPLACE TEMP MACRO substring(s, pos) AS system.main.substring(s, CASE WHEN pos = 0 THEN 1 ELSE pos END), ` +
+			`(s, pos, len) AS system.main.substring(s, CASE WHEN pos = 0 THEN 1 ELSE pos END, len)`,
+		`CREATE OR REPLACE TEMP MACRO substr(s, pos) AS system.main.substring(s, CASE WHEN pos = 0 THEN 1 ELSE pos END), ` +
+			`(s, pos, len) AS system.main.substring(s, CASE WHEN pos = 0 THEN 1 ELSE pos END, len)`,
+	} {
+		b.WriteString(q)
+		b.WriteString("; ")
+	}
+	return b.String()
+}()
+
+// maxConcatArgs is how many arguments concat takes here (Spark's takes any number).
+const maxConcatArgs = 32
+
+// nullOrder is Spark's order of NULLs where a query names none: first when ascending,
+// last when descending (DuckDB's are last both ways).
+const nullOrder = `SET default_null_order = 'nulls_first_on_asc_last_on_desc'`
 
 // initSession prepares each new DuckDB connection (one per session) for the dialect, in
 // ANSI mode; OpenSession switches a session whose configuration turns it off.
 func initSession(execer driver.ExecerContext) error {
-	for _, q := range []string{tryDivide, ansiDivide} {
+	for _, q := range []string{nullOrder, tryArithmetic, sparkFunctions, ansiArithmetic} {
 		if _, err := execer.ExecContext(context.Background(), q, nil); err != nil {
 			return err
 		}
@@ -207,13 +286,13 @@ func ansiModeStatement(stmt string) (string, bool) {
 	return divideMacro(strings.EqualFold(m[1], "false")), true
 }
 
-// divideMacro is the DuckDB statement that gives the session's "/" ANSI mode's meaning,
-// or the legacy one when off.
+// divideMacro is the DuckDB statement that gives the session's "/", "%" and mod ANSI
+// mode's meaning, or the legacy one when off.
 func divideMacro(off bool) string {
 	if off {
-		return legacyDivide
+		return legacyArithmetic
 	}
-	return ansiDivide
+	return ansiArithmetic
 }
 
 // ansiOff reports whether a session configuration turns Databricks' ANSI mode off.

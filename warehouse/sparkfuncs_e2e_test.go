@@ -1,0 +1,130 @@
+package warehouse_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	dbsqlerr "github.com/databricks/databricks-sql-go/errors"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// firstColumn runs q and returns every row's first column printed with %v (NULL as
+// "NULL"), or the query's SQLSTATE when it fails.
+func firstColumn(t *testing.T, db *sql.DB, q string) (string, string) {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), q)
+	if err == nil {
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var v any
+			if err = rows.Scan(&v); err != nil {
+				break
+			}
+			if v == nil {
+				out = append(out, "NULL")
+			} else {
+				out = append(out, fmt.Sprint(v))
+			}
+		}
+		if err == nil {
+			err = rows.Err()
+		}
+		if err == nil {
+			return strings.Join(out, ","), ""
+		}
+	}
+	var ee dbsqlerr.DBExecutionError
+	if errors.As(err, &ee) {
+		return "", ee.SqlState()
+	}
+	t.Fatalf("%s: %v", q, err)
+	return "", ""
+}
+
+// TestSparkFunctionsThroughTheDriver runs, through the real driver, the operators and
+// functions whose DuckDB answer differed from Databricks' without an error (each value is
+// the Databricks SQL reference's, in ANSI mode, the default of its SQL warehouses).
+func TestSparkFunctionsThroughTheDriver(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	for _, tc := range []struct {
+		name, sql string
+		want      string // the rows' first column, joined by commas
+		state     string // the SQLSTATE when the statement fails
+	}{
+		// ORDER BY: "NULLs sort first if sort order is ASC and NULLS sort last if DESC".
+		{"NULLs first ascending", `SELECT x FROM VALUES (1), (NULL), (2) AS t(x) ORDER BY x`, "NULL,1,2", ""},
+		{"NULLs last descending", `SELECT x FROM VALUES (1), (NULL), (2) AS t(x) ORDER BY x DESC`, "2,1,NULL", ""},
+		{"NULLs first in a window", `SELECT row_number() OVER (ORDER BY x) FROM VALUES (1), (NULL) AS t(x) ORDER BY x NULLS LAST`, "2,1", ""},
+		{"NULLS LAST when asked", `SELECT x FROM VALUES (1), (NULL) AS t(x) ORDER BY x NULLS LAST`, "1,NULL", ""},
+		// concat "is a synonym for ||".
+		{"concat with a NULL", `SELECT concat('a', NULL)`, "NULL", ""},
+		{"concat of a NULL column", `SELECT concat(f, ' ', l) FROM VALUES ('Ada', CAST(NULL AS STRING)) AS t(f, l)`, "NULL", ""},
+		{"concat", `SELECT concat('Spark', 'SQL', 1)`, "SparkSQL1", ""},
+		{"concat of one", `SELECT concat('a')`, "a", ""},
+		// % and mod: REMAINDER_BY_ZERO (22012) in ANSI mode.
+		{"% by zero", `SELECT 1 % 0`, "", "22012"},
+		{"mod by zero", `SELECT mod(1, 0)`, "", "22012"},
+		{"% of a DOUBLE by zero", `SELECT 7.0D % 0`, "", "22012"},
+		{"% of NULL by zero", `SELECT NULL % 0`, "NULL", ""},
+		{"try_mod by zero", `SELECT try_mod(3, 0)`, "NULL", ""},
+		{"% keeps the dividend's sign", `SELECT -7 % 3`, "-1", ""},
+		{"% by a negative", `SELECT 5 % -3`, "2", ""},
+		{"mod", `SELECT mod(7, 2)`, "1", ""},
+		// regexp_replace replaces every match, from pos, with Java's $n.
+		{"regexp_replace", `SELECT regexp_replace('100-200', '(\\d+)', 'num')`, "num-num", ""},
+		{"regexp_replace with a group", `SELECT regexp_replace('a-b-c', '(\\w)', '[$1]')`, "[a]-[b]-[c]", ""},
+		{"regexp_replace from a position", `SELECT regexp_replace('a-b-c', '-', '', 3)`, "a-bc", ""},
+		// regexp_extract and regexp_extract_all take group 1 by default.
+		{"regexp_extract", `SELECT regexp_extract('100-200', '(\\d+)-(\\d+)')`, "100", ""},
+		{"regexp_extract of group 2", `SELECT regexp_extract('100-200', '(\\d+)-(\\d+)', 2)`, "200", ""},
+		{"regexp_extract_all", `SELECT regexp_extract_all('100-200, 300-400', '(\\d+)-(\\d+)')`, `["100","300"]`, ""},
+		// split takes a regular expression.
+		{"split", `SELECT split('oneAtwoBthreeC', '[ABC]')`, `["one","two","three",""]`, ""},
+		// log(x) is ln(x); out of bounds, NULL.
+		{"log", `SELECT round(log(100), 6)`, "4.60517", ""},
+		{"log to a base", `SELECT log(2, 8)`, "3", ""},
+		{"ln of 0", `SELECT ln(0)`, "NULL", ""},
+		{"log of -1", `SELECT log(-1)`, "NULL", ""},
+		{"log10 of 0", `SELECT log10(0)`, "NULL", ""},
+		// dayofweek: 1 = Sunday … 7 = Saturday; weekday: 0 = Monday … 6 = Sunday.
+		{"dayofweek", `SELECT dayofweek(DATE'2009-07-30')`, "5", ""},
+		{"dayofweek of a Saturday", `SELECT dayofweek(DATE'2024-01-06')`, "7", ""},
+		{"weekday", `SELECT weekday(DATE'2009-07-30')`, "3", ""},
+		{"weekday of a Sunday", `SELECT weekday(DATE'2024-01-07')`, "6", ""},
+		// substr: a pos of 0 is 1.
+		{"substr from 0", `SELECT substr('hello', 0, 2)`, "he", ""},
+		{"substring from 0", `SELECT substring('hello', 0, 1)`, "h", ""},
+		{"substr from the end", `SELECT substr('Spark SQL', -3)`, "SQL", ""},
+		{"substring FROM FOR", `SELECT substring('Spark SQL' FROM 5 FOR 1)`, "k", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, state := firstColumn(t, db, tc.sql)
+			assert.Equal(t, tc.state, state, tc.sql)
+			assert.Equal(t, tc.want, got, tc.sql)
+		})
+	}
+
+	// With ANSI mode off, % and mod by zero are NULL; SET switches it back.
+	legacy := open(t, srv, "ansi_mode=false")
+	legacy.SetMaxOpenConns(1)
+	for _, q := range []string{`SELECT 1 % 0`, `SELECT mod(1, 0)`, `SELECT 7.0D % 0`} {
+		got, state := firstColumn(t, legacy, q)
+		assert.Equal(t, "NULL", got, q)
+		assert.Empty(t, state, q)
+	}
+	_, err := legacy.Exec("SET ansi_mode = true")
+	require.NoError(t, err)
+	_, state := firstColumn(t, legacy, `SELECT 1 % 0`)
+	assert.Equal(t, "22012", state)
+	_, err = legacy.Exec("RESET")
+	require.NoError(t, err)
+	got, _ := firstColumn(t, legacy, `SELECT 1 % 0`)
+	assert.Equal(t, "NULL", got, "RESET restores the session's mode")
+}
