@@ -103,6 +103,19 @@ func TestSparkFunctionsThroughTheDriver(t *testing.T) {
 		{"substring from 0", `SELECT substring('hello', 0, 1)`, "h", ""},
 		{"substr from the end", `SELECT substr('Spark SQL', -3)`, "SQL", ""},
 		{"substring FROM FOR", `SELECT substring('Spark SQL' FROM 5 FOR 1)`, "k", ""},
+		// left and right: "If len is less than 1, an empty string is returned".
+		{"left of a negative length", `SELECT left('Spark SQL', -1)`, "", ""},
+		{"right of 0", `SELECT right('Spark SQL', 0)`, "", ""},
+		{"left", `SELECT left('Spark SQL', 3)`, "Spa", ""},
+		{"right", `SELECT right('Spark SQL', 3)`, "SQL", ""},
+		// array_position: "If the element is not found in the array, a 0 is returned".
+		{"array_position not found", `SELECT array_position([3, 2, 1, 4, 1], 5)`, "0", ""},
+		{"array_position", `SELECT array_position([3, 2, 1, 4, 1], 1)`, "3", ""},
+		// array_distinct keeps the order: array_distinct(array(1, 2, 3, NULL, 3)) is [1,2,3,NULL].
+		{"array_distinct", `SELECT array_distinct([1, 2, 3, NULL, 3])`, "[1,2,3,null]", ""},
+		// dayname and monthname: "three-letter English acronym".
+		{"dayname", `SELECT dayname(DATE'2024-11-01')`, "Fri", ""},
+		{"monthname", `SELECT monthname(DATE'2024-11-01')`, "Nov", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, state := firstColumn(t, db, tc.sql)

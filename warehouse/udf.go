@@ -111,6 +111,10 @@ const (
 //   - dayofweek counts from 1 on Sunday and weekday from 0 on Monday (DuckDB's both
 //     from 0 on Sunday);
 //   - substr and substring read a position of 0 as 1 (DuckDB's as the one before 1).
+//   - left and right are empty for a length below 1 (DuckDB's count from the other end);
+//   - array_position is 0 for an element not found (DuckDB's NULL), a BIGINT;
+//   - array_distinct keeps the first of each element in order (DuckDB's reorders);
+//   - dayname and monthname are three letters (Fri, Nov; DuckDB's whole words).
 //
 // Each calls DuckDB's own function by its qualified name, and keeps its types.
 var sparkFunctions = func() string {
@@ -145,6 +149,13 @@ var sparkFunctions = func() string {
 		`CREATE OR REPLACE TEMP MACRO weekday(d) AS system.main.isodow(d) - 1`,
 		`CREATE OR REPLACE TEMP MACRO substring(s, pos) AS system.main.substring(s, CASE WHEN pos = 0 THEN 1 ELSE pos END), ` +
 			`(s, pos, len) AS system.main.substring(s, CASE WHEN pos = 0 THEN 1 ELSE pos END, len)`,
+		`CREATE OR REPLACE TEMP MACRO "left"(s, n) AS CASE WHEN n < 1 THEN '' ELSE system.main."left"(s, n) END`,
+		`CREATE OR REPLACE TEMP MACRO "right"(s, n) AS CASE WHEN n < 1 THEN '' ELSE system.main."right"(s, n) END`,
+		`CREATE OR REPLACE TEMP MACRO array_position(a, e) AS ` +
+			`CASE WHEN a IS NULL OR e IS NULL THEN NULL ELSE CAST(coalesce(system.main.array_position(a, e), 0) AS BIGINT) END`,
+		`CREATE OR REPLACE TEMP MACRO array_distinct(a) AS list_filter(a, lambda x, i: system.main.list_position(a, x) = i)`,
+		`CREATE OR REPLACE TEMP MACRO dayname(d) AS strftime(d, '%a')`,
+		`CREATE OR REPLACE TEMP MACRO monthname(d) AS strftime(d, '%b')`,
 		`CREATE OR REPLACE TEMP MACRO substr(s, pos) AS system.main.substring(s, CASE WHEN pos = 0 THEN 1 ELSE pos END), ` +
 			`(s, pos, len) AS system.main.substring(s, CASE WHEN pos = 0 THEN 1 ELSE pos END, len)`,
 	} {
