@@ -477,6 +477,9 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 		return &paramError{err}
 	}
 	query = rewriteBareDecimal(rewriteTimestampLiterals(query))
+	if !op.sess.ansiOff {
+		query = rewriteIntegralCasts(query) // in ANSI mode's terms
+	}
 	kind, verb := classify(query)
 	var zone *time.Location      // what a SET of the time zone sets, once DuckDB took it
 	ansi := op.sess.ansiOff      // the ANSI mode (off) once the statement ran

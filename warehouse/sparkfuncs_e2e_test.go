@@ -103,6 +103,22 @@ func TestSparkFunctionsThroughTheDriver(t *testing.T) {
 		{"substring from 0", `SELECT substring('hello', 0, 1)`, "h", ""},
 		{"substr from the end", `SELECT substr('Spark SQL', -3)`, "SQL", ""},
 		{"substring FROM FOR", `SELECT substring('Spark SQL' FROM 5 FOR 1)`, "k", ""},
+		// A cast to an integral type truncates toward zero (int(-5.6) is -5), and a string
+		// must be an integer (CAST_INVALID_INPUT, 22018); out of range, CAST_OVERFLOW (22003).
+		{"CAST of a DECIMAL to INT", `SELECT CAST(-5.6 AS INT)`, "-5", ""},
+		{"CAST of a DOUBLE to BIGINT", `SELECT CAST(2.7D AS BIGINT)`, "2", ""},
+		{"CAST of a column", `SELECT CAST(x * 1.5 AS INT) FROM VALUES (3) AS t(x)`, "4", ""},
+		{"::INT", `SELECT 2.7::INT`, "2", ""},
+		{"::INT of a negative number", `SELECT -2.7::INT`, "-2", ""},
+		{"::INT of a call", `SELECT abs(-2.7)::INT`, "2", ""},
+		{"int()", `SELECT int(-5.6)`, "-5", ""},
+		{"a string with a fraction", `SELECT CAST('1.5' AS INT)`, "", "22018"},
+		{"a string with an exponent", `SELECT '1e3'::BIGINT`, "", "22018"},
+		{"a string with blanks", `SELECT CAST(' 12 ' AS INT)`, "12", ""},
+		{"TRY_CAST of a malformed string", `SELECT TRY_CAST('1.5' AS INT)`, "NULL", ""},
+		{"an overflow", `SELECT CAST(128.5D AS TINYINT)`, "", "22003"},
+		{"NULL", `SELECT CAST(NULL AS INT)`, "NULL", ""},
+		{"a boolean", `SELECT CAST(true AS INT)`, "1", ""},
 		// left and right: "If len is less than 1, an empty string is returned".
 		{"left of a negative length", `SELECT left('Spark SQL', -1)`, "", ""},
 		{"right of 0", `SELECT right('Spark SQL', 0)`, "", ""},
@@ -140,4 +156,9 @@ func TestSparkFunctionsThroughTheDriver(t *testing.T) {
 	require.NoError(t, err)
 	got, _ := firstColumn(t, legacy, `SELECT 1 % 0`)
 	assert.Equal(t, "NULL", got, "RESET restores the session's mode")
+
+	// A parameter cast to INT is DuckDB's to cast (it rounds), as the README says.
+	var n int64
+	require.NoError(t, db.QueryRow(`SELECT CAST(? AS INT)`, "7").Scan(&n))
+	assert.Equal(t, int64(7), n)
 }

@@ -671,6 +671,18 @@ func mapError(err error) sqlError {
 			e.state, e.class = "22012", "DIVIDE_BY_ZERO"
 			break
 		}
+		if m, ok := castMessage(de, castOverflowMarker); ok { // integralCast
+			e.message, e.state, e.class = m, "22003", "CAST_OVERFLOW"
+			break
+		}
+		if m, ok := castMessage(de, castMismatchMarker); ok {
+			e.message, e.state, e.class = m, "42K09", "DATATYPE_MISMATCH"
+			break
+		}
+		if m, ok := castMessage(de, castInvalidMarker); ok {
+			e.message, e.state, e.class = m, "22018", "CAST_INVALID_INPUT"
+			break
+		}
 		if de.Type == duckdb.ErrorTypeInvalidInput && strings.Contains(msg, remainderByZeroMarker) {
 			e.message = remainderByZeroMessage
 			e.state, e.class = "22012", "REMAINDER_BY_ZERO"
@@ -704,6 +716,17 @@ func mapError(err error) sqlError {
 		e.state, e.class = "XX000", "INTERNAL_ERROR"
 	}
 	return e
+}
+
+// castMessage is the message of an integralCast's error that starts with marker, as
+// Databricks words it, when de is one.
+func castMessage(de *duckdb.Error, marker string) (string, bool) {
+	msg := de.Msg
+	k := strings.Index(msg, marker)
+	if de.Type != duckdb.ErrorTypeInvalidInput || k < 0 {
+		return "", false
+	}
+	return msg[k+len(marker):] + ".", true
 }
 
 // display renders the message as Databricks does: "[CLASS] message SQLSTATE: xxxxx".

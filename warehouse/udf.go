@@ -56,7 +56,10 @@ func prepareCatalog(db *sql.DB) error {
 	if _, err := conn.ExecContext(context.Background(), `CREATE SCHEMA IF NOT EXISTS "default"`); err != nil {
 		return err
 	}
-	return duckdb.RegisterScalarUDF(conn, "wait_ms", sleepUDF{info: info})
+	if err := duckdb.RegisterScalarUDF(conn, "wait_ms", sleepUDF{info: info}); err != nil {
+		return err
+	}
+	return registerIntegralCasts(conn)
 }
 
 // divideByZeroMarker and remainderByZeroMarker start the messages of the errors the ANSI

@@ -1,0 +1,102 @@
+package warehouse
+
+import (
+	"math"
+	"math/big"
+	"strings"
+	"testing"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRewriteIntegralCasts(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"CAST", "SELECT CAST(x * 1.5 AS INT) FROM t", "SELECT spark_cast_int(x * 1.5) FROM t"},
+		{"TRY_CAST and synonyms", "SELECT try_cast(a AS long), CAST(b AS Short), CAST(c AS BYTE)",
+			"SELECT spark_try_cast_bigint(a), spark_cast_smallint(b), spark_cast_tinyint(c)"},
+		{"nested", "SELECT CAST(CAST(a AS DOUBLE) AS INTEGER)", "SELECT spark_cast_int(CAST(a AS DOUBLE))"},
+		{"an operand with AS inside", "SELECT CAST((SELECT max(a) AS m FROM t) AS INT)", "SELECT spark_cast_int((SELECT max(a) AS m FROM t))"},
+		{"other targets stay", "SELECT CAST(a AS DOUBLE), CAST(a AS DECIMAL(5,1)), CAST(a AS INT[])", "SELECT CAST(a AS DOUBLE), CAST(a AS DECIMAL(5,1)), CAST(a AS INT[])"},
+		{":: after a name", "SELECT t.a::int, b :: BIGINT FROM t", "SELECT spark_cast_int(t.a), spark_cast_bigint(b) FROM t"},
+		{":: after literals", "SELECT '1.5'::INT, 2.7::INT, (-2.7)::INT", "SELECT spark_cast_int('1.5'), spark_cast_int(2.7), spark_cast_int((-2.7))"},
+		{":: after a call", "SELECT abs(x)::INT, s.f(x)::INT, CAST(x AS DOUBLE)::BIGINT",
+			"SELECT spark_cast_int(abs(x)), spark_cast_int(s.f(x)), spark_cast_bigint(CAST(x AS DOUBLE))"},
+		{":: and CAST together", "SELECT CAST(x AS INT)::BIGINT", "SELECT spark_cast_bigint(spark_cast_int(x))"},
+		{"a quoted name", `SELECT "my col"::INT`, `SELECT spark_cast_int("my col")`},
+		{"int()", "SELECT int(2.7), BigInt (x), tinyint(y)", "SELECT spark_cast_int(2.7), spark_cast_bigint (x), spark_cast_tinyint(y)"},
+		{"int() of a parameter", "SELECT int($p1), int(?)", "SELECT CAST($p1 AS INT), CAST(? AS INT)"},
+		{"parameters and NULL stay", "SELECT CAST(? AS INT), CAST($p1 + 1 AS INT), CAST(NULL AS INT), ?::INT, $p2::INT",
+			"SELECT CAST(? AS INT), CAST($p1 + 1 AS INT), CAST(NULL AS INT), ?::INT, $p2::INT"},
+		{"what :: cannot be told of stays", "SELECT CASE WHEN a THEN 1.5 END::INT, a[1]::INT, x::DOUBLE::INT, count(*) OVER (ORDER BY a)::INT, DATE '2020-01-01'::INT",
+			"SELECT CASE WHEN a THEN 1.5 END::INT, a[1]::INT, x::DOUBLE::INT, count(*) OVER (ORDER BY a)::INT, DATE '2020-01-01'::INT"},
+		{"types in DDL stay", "CREATE TABLE t (a INT, b BIGINT, c DECIMAL(5,1))", "CREATE TABLE t (a INT, b BIGINT, c DECIMAL(5,1))"},
+		{"strings and names stay", `SELECT 'CAST(a AS INT)', "int"(1), 'x::INT'`, `SELECT 'CAST(a AS INT)', "int"(1), 'x::INT'`},
+		{"a qualified cast stays", "SELECT s.cast(a AS INT)", "SELECT s.cast(a AS INT)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, rewriteIntegralCasts(tc.in))
+		})
+	}
+}
+
+func TestSparkIntegral(t *testing.T) {
+	intT, _ := integralTypeNamed("int")
+	byteT, _ := integralTypeNamed("tinyint")
+	longT, _ := integralTypeNamed("long")
+	for _, tc := range []struct {
+		name string
+		v    any
+		to   integralType
+		want int64
+		err  string // the marker of the error, when it fails
+	}{
+		{"a DOUBLE truncates", 2.7, intT, 2, ""},
+		{"toward zero", -5.6, intT, -5, ""},
+		{"a FLOAT", float32(-1.9), intT, -1, ""},
+		{"a DECIMAL", duckdb.Decimal{Width: 5, Scale: 2, Value: big.NewInt(-299)}, intT, -2, ""},
+		{"a DECIMAL too big", duckdb.Decimal{Width: 38, Scale: 1, Value: new(big.Int).Lsh(big.NewInt(1), 100)}, longT, 0, castOverflowMarker},
+		{"a HUGEINT", new(big.Int).Lsh(big.NewInt(1), 70), longT, 0, castOverflowMarker},
+		{"overflow", 128.0, byteT, 0, castOverflowMarker},
+		{"the least", -128.9, byteT, -128, ""},
+		{"NaN", math.NaN(), intT, 0, castOverflowMarker},
+		{"the greatest BIGINT", 9223372036854775807.0, longT, 0, castOverflowMarker},
+		{"an integer", int64(300), byteT, 0, castOverflowMarker},
+		{"a UBIGINT", uint64(math.MaxUint64), longT, 0, castOverflowMarker},
+		{"a boolean", true, byteT, 1, ""},
+		{"a string", " -12\t", intT, -12, ""},
+		{"a string with a fraction", "1.5", intT, 0, castInvalidMarker},
+		{"a string with an exponent", "1e3", intT, 0, castInvalidMarker},
+		{"two signs", "+-1", intT, 0, castInvalidMarker},
+		{"a sign alone", "-", intT, 0, castInvalidMarker},
+		{"a string out of range", "99999999999", intT, 0, castInvalidMarker},
+		{"binary", []byte("1"), intT, 0, castMismatchMarker},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := sparkIntegral(tc.v, tc.to)
+			if tc.err != "" {
+				require.Error(t, err)
+				assert.True(t, strings.HasPrefix(err.Error(), tc.err), err.Error())
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// FuzzRewriteIntegralCasts: the rewrite never panics, leaves a statement without a cast
+// as it is, and a second pass changes nothing.
+func FuzzRewriteIntegralCasts(f *testing.F) {
+	for _, s := range []string{"SELECT CAST(a AS INT)", "SELECT a::INT", "SELECT int(x)", "SELECT CAST((a AS INT)", "SELECT ::INT", "SELECT )::INT", "int(", "CAST(AS INT)"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := rewriteIntegralCasts(s)
+		if !strings.Contains(s, "::") && !containsFoldASCII(s, "cast") && !intCall(s) {
+			assert.Equal(t, s, out)
+		}
+		assert.Equal(t, out, rewriteIntegralCasts(out))
+	})
+}
