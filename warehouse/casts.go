@@ -185,9 +185,9 @@ func sparkIntegral(v any, t integralType) (int64, error) {
 	from := "this type"
 	switch v.(type) {
 	case time.Time:
-		from = "a DATE or TIMESTAMP"
+		from = "a DATE, TIME or TIMESTAMP"
 	case []byte:
-		from = "BINARY"
+		from = "a BINARY or UUID"
 	case duckdb.Interval:
 		from = "an INTERVAL"
 	}
@@ -310,6 +310,11 @@ func rewriteIntegralCasts(stmt string) string {
 				castEdit{start: toks[i-1].end, end: toks[i+1].end, text: ")"})
 		}
 	}
+	return applyEdits(stmt, edits)
+}
+
+// applyEdits makes the edits to stmt, or none when two overlap.
+func applyEdits(stmt string, edits []castEdit) string {
 	if len(edits) == 0 {
 		return stmt
 	}
@@ -356,6 +361,51 @@ func intCall(stmt string) bool {
 		}
 	}
 	return false
+}
+
+// rewriteLongConcats nests a concat of more arguments than the concat macros take
+// (maxConcatArgs) into concats that each take at most as many: concat(a1, …, a40) becomes
+// concat(concat(a1, …, a32), a33, …, a40).
+func rewriteLongConcats(stmt string) string {
+	if !containsFoldASCII(stmt, "concat") || strings.Count(stmt, ",") < maxConcatArgs {
+		return stmt
+	}
+	toks := castTokens(stmt)
+	var edits []castEdit
+	for i := 0; i+1 < len(toks); i++ {
+		if toks[i].kind != 'w' || toks[i].text != "CONCAT" || afterDot(toks, i) || toks[i+1].text != "(" {
+			continue
+		}
+		var commas []int // the call's own commas
+		depth := 0
+		for j := i + 2; j < len(toks) && depth >= 0; j++ {
+			switch toks[j].text {
+			case "(", "[":
+				depth++
+			case ")", "]":
+				depth--
+			case ",":
+				if depth == 0 {
+					commas = append(commas, j)
+				}
+			}
+		}
+		// The first concat takes maxConcatArgs arguments; each around it takes the one
+		// inside and maxConcatArgs-1 more.
+		var closes []int
+		for k := maxConcatArgs - 1; k < len(commas); k += maxConcatArgs - 1 {
+			closes = append(closes, commas[k])
+		}
+		if len(closes) == 0 {
+			continue
+		}
+		open := toks[i+1].end
+		edits = append(edits, castEdit{start: open, end: open, text: strings.Repeat("concat(", len(closes))})
+		for _, c := range closes {
+			edits = append(edits, castEdit{start: toks[c].start, end: toks[c].end, text: "),"})
+		}
+	}
+	return applyEdits(stmt, edits)
 }
 
 // castTokens splits stmt into rewriteIntegralCasts's tokens; blanks and comments are none.
@@ -465,8 +515,8 @@ func castOperandStart(toks []castToken, match []int, i int) int {
 	case t.kind == 'q' || t.kind == 'n':
 		from = i
 	case t.kind == 's':
-		if i > 0 && toks[i-1].kind == 'w' && !operatorWord(toks[i-1].text) {
-			return -1 // a typed literal (DATE '…'), whose operand DuckDB reads otherwise
+		if p := i - 1; p >= 0 && toks[p].kind == 'w' && (!operatorWord(toks[p].text) || toks[p].text == "INTERVAL") {
+			return -1 // a typed literal (DATE '…', INTERVAL '…'), whose operand DuckDB reads otherwise
 		}
 		return i
 	default:
@@ -488,7 +538,8 @@ func operatorWord(w string) bool {
 	case "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "IS", "CASE", "WHEN", "THEN", "ELSE", "END",
 		"ON", "BY", "HAVING", "AS", "BETWEEN", "LIKE", "ILIKE", "EXISTS", "VALUES", "RETURN", "ALL", "ANY",
 		"SOME", "DISTINCT", "USING", "JOIN", "UNION", "EXCEPT", "INTERSECT", "LIMIT", "OFFSET", "WITH",
-		"NULL", "TRUE", "FALSE", "ESCAPE", "ARRAY", "MAP", "STRUCT":
+		"NULL", "TRUE", "FALSE", "ESCAPE", "ARRAY", "MAP", "STRUCT", "DEFAULT", "FOR", "INTERVAL", "QUALIFY",
+		"SET", "TO", "ROWS", "RANGE", "PARTITION", "WINDOW", "ORDER", "GROUP":
 		return true
 	}
 	return false

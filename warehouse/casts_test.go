@@ -3,6 +3,7 @@ package warehouse
 import (
 	"math"
 	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -34,9 +35,35 @@ func TestRewriteIntegralCasts(t *testing.T) {
 		{"types in DDL stay", "CREATE TABLE t (a INT, b BIGINT, c DECIMAL(5,1))", "CREATE TABLE t (a INT, b BIGINT, c DECIMAL(5,1))"},
 		{"strings and names stay", `SELECT 'CAST(a AS INT)', "int"(1), 'x::INT'`, `SELECT 'CAST(a AS INT)', "int"(1), 'x::INT'`},
 		{"a qualified cast stays", "SELECT s.cast(a AS INT)", "SELECT s.cast(a AS INT)"},
+		{"after a keyword", "CREATE TABLE t (a INT DEFAULT (-1)::INT); SELECT substring(s FROM 2 FOR (3)::INT)",
+			"CREATE TABLE t (a INT DEFAULT spark_cast_int((-1))); SELECT substring(s FROM 2 FOR spark_cast_int((3)))"},
+		{"after INTERVAL", "SELECT INTERVAL '1'::INT", "SELECT INTERVAL '1'::INT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, rewriteIntegralCasts(tc.in))
+		})
+	}
+}
+
+func TestRewriteLongConcats(t *testing.T) {
+	args := func(from, to int) string {
+		var a []string
+		for i := from; i <= to; i++ {
+			a = append(a, "a"+strconv.Itoa(i))
+		}
+		return strings.Join(a, ", ")
+	}
+	for _, tc := range []struct{ name, in, want string }{
+		{"32 stay", "SELECT concat(" + args(1, 32) + ")", "SELECT concat(" + args(1, 32) + ")"},
+		{"33 nest", "SELECT concat(" + args(1, 33) + ")", "SELECT concat(concat(" + args(1, 32) + "), a33)"},
+		{"64 nest twice", "SELECT CONCAT(" + args(1, 64) + ")", "SELECT CONCAT(concat(concat(" + args(1, 32) + "), " + args(33, 63) + "), a64)"},
+		{"commas inside arguments", "SELECT concat(f(x, y), " + args(2, 33) + ")", "SELECT concat(concat(f(x, y), " + args(2, 32) + "), a33)"},
+		{"a concat inside", "SELECT upper(concat(" + args(1, 33) + ")), concat(a, b)",
+			"SELECT upper(concat(concat(" + args(1, 32) + "), a33)), concat(a, b)"},
+		{"concat_ws stays", "SELECT concat_ws(" + args(1, 40) + ")", "SELECT concat_ws(" + args(1, 40) + ")"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, rewriteLongConcats(tc.in))
 		})
 	}
 }

@@ -162,3 +162,61 @@ func TestSparkFunctionsThroughTheDriver(t *testing.T) {
 	require.NoError(t, db.QueryRow(`SELECT CAST(? AS INT)`, "7").Scan(&n))
 	assert.Equal(t, int64(7), n)
 }
+
+// concat takes any number of arguments, as in Spark: beyond the macros' 32, the
+// statement nests them. A NULL among them still makes it NULL.
+func TestConcatOfManyArguments(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	var args []string
+	want := ""
+	for i := range 40 {
+		c := string(rune('a' + i%26))
+		args = append(args, "'"+c+"'")
+		want += c
+	}
+	for _, n := range []int{33, 40} {
+		q := "SELECT concat(" + strings.Join(args[:n], ", ") + ")"
+		got, state := firstColumn(t, db, q)
+		assert.Empty(t, state, "concat of %d arguments fails", n)
+		assert.Equal(t, want[:n], got, "concat of %d arguments", n)
+	}
+	got, state := firstColumn(t, db, "SELECT concat("+strings.Join(args[:33], ", ")+", NULL)")
+	assert.Empty(t, state)
+	assert.Equal(t, "NULL", got, "a NULL among many arguments")
+}
+
+// array_sort places NULLs last (Databricks' reference: array_sort(array('b', 'd', null,
+// 'c', 'a')) is ["a","b","c","d",null]), although DuckDB's follows the NULL order that
+// gives ORDER BY Spark's NULLs first.
+func TestArraySortPutsNullsLast(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	got, state := firstColumn(t, db, `SELECT array_sort(['b', 'd', NULL, 'c', 'a'])`)
+	require.Empty(t, state)
+	assert.Equal(t, `["a","b","c","d",null]`, got)
+	got, state = firstColumn(t, db, `SELECT array_sort([3, NULL, 1])`)
+	require.Empty(t, state)
+	assert.Equal(t, `[1,3,null]`, got)
+}
+
+// A "::" cast to an integral type whose operand is parenthesized (a negative number is,
+// by the lexis) after a keyword: the keyword is no call's name (DEFAULT
+// spark_cast_int(DEFAULT (-1)) was a syntax error).
+func TestIntegralCastAfterAKeyword(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{
+		`CREATE TABLE kw_k1 (a BIGINT DEFAULT -1::BIGINT, b INT)`,
+		`CREATE TABLE kw_k2 (a INT DEFAULT (2)::INT, b INT)`,
+		`CREATE TABLE kw_k3 (a INT, b INT)`,
+		`ALTER TABLE kw_k3 ALTER COLUMN a SET DEFAULT -1::INT`,
+	} {
+		_, err := db.Exec(q)
+		assert.NoError(t, err, q)
+	}
+	got, state := firstColumn(t, db, `SELECT substring('hello' FROM 2 FOR (3)::INT)`)
+	assert.Empty(t, state)
+	assert.Equal(t, "ell", got)
+}

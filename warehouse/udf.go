@@ -116,7 +116,9 @@ const (
 //   - substr and substring read a position of 0 as 1 (DuckDB's as the one before 1).
 //   - left and right are empty for a length below 1 (DuckDB's count from the other end);
 //   - array_position is 0 for an element not found (DuckDB's NULL), a BIGINT;
-//   - array_distinct keeps the first of each element in order (DuckDB's reorders);
+//   - array_distinct keeps the first of each element in order (DuckDB's reorders), and
+//     array_sort puts NULLs last (DuckDB's follows the NULL order, which is Spark's
+//     ORDER BY's here: first);
 //   - dayname and monthname are three letters (Fri, Nov; DuckDB's whole words).
 //
 // Each calls DuckDB's own function by its qualified name, and keeps its types.
@@ -152,6 +154,7 @@ var sparkFunctions = func() string {
 		`CREATE OR REPLACE TEMP MACRO weekday(d) AS system.main.isodow(d) - 1`,
 		`CREATE OR REPLACE TEMP MACRO substring(s, pos) AS system.main.substring(s, CASE WHEN pos = 0 THEN 1 ELSE pos END), ` +
 			`(s, pos, len) AS system.main.substring(s, CASE WHEN pos = 0 THEN 1 ELSE pos END, len)`,
+		`CREATE OR REPLACE TEMP MACRO array_sort(a) AS system.main.list_sort(a, 'ASC', 'NULLS LAST')`,
 		`CREATE OR REPLACE TEMP MACRO "left"(s, n) AS CASE WHEN n < 1 THEN '' ELSE system.main."left"(s, n) END`,
 		`CREATE OR REPLACE TEMP MACRO "right"(s, n) AS CASE WHEN n < 1 THEN '' ELSE system.main."right"(s, n) END`,
 		`CREATE OR REPLACE TEMP MACRO array_position(a, e) AS ` +
@@ -168,7 +171,8 @@ var sparkFunctions = func() string {
 	return b.String()
 }()
 
-// maxConcatArgs is how many arguments concat takes here (Spark's takes any number).
+// maxConcatArgs is how many arguments the concat macros take; rewriteLongConcats nests a
+// concat of more (Spark's takes any number).
 const maxConcatArgs = 32
 
 // nullOrder is Spark's order of NULLs where a query names none: first when ascending,
