@@ -23,11 +23,14 @@ type integralType struct {
 	min, max int64
 }
 
-var integralTypes = []integralType{
-	{"TINYINT", "tinyint", duckdb.TYPE_TINYINT, math.MinInt8, math.MaxInt8},
-	{"SMALLINT", "smallint", duckdb.TYPE_SMALLINT, math.MinInt16, math.MaxInt16},
-	{"INT", "int", duckdb.TYPE_INTEGER, math.MinInt32, math.MaxInt32},
-	{"BIGINT", "bigint", duckdb.TYPE_BIGINT, math.MinInt64, math.MaxInt64},
+// integralTypes are Spark's integral types, from the narrowest.
+func integralTypes() [4]integralType {
+	return [...]integralType{
+		{"TINYINT", "tinyint", duckdb.TYPE_TINYINT, math.MinInt8, math.MaxInt8},
+		{"SMALLINT", "smallint", duckdb.TYPE_SMALLINT, math.MinInt16, math.MaxInt16},
+		{"INT", "int", duckdb.TYPE_INTEGER, math.MinInt32, math.MaxInt32},
+		{"BIGINT", "bigint", duckdb.TYPE_BIGINT, math.MinInt64, math.MaxInt64},
+	}
 }
 
 // integralTypeNamed is the integral type a cast's target names (Spark's names and their
@@ -46,7 +49,7 @@ func integralTypeNamed(word string) (integralType, bool) {
 	default:
 		return integralType{}, false
 	}
-	return integralTypes[i], true
+	return integralTypes()[i], true
 }
 
 // Markers that start the messages of integralCast's errors; mapError turns them into
@@ -100,7 +103,7 @@ func registerIntegralCasts(conn *sql.Conn) error {
 	if err != nil {
 		return err
 	}
-	for _, t := range integralTypes {
+	for _, t := range integralTypes() {
 		res, err := duckdb.NewTypeInfo(t.duck)
 		if err != nil {
 			return err

@@ -113,7 +113,7 @@ const (
 //     are NULL out of their bounds (DuckDB fails);
 //   - dayofweek counts from 1 on Sunday and weekday from 0 on Monday (DuckDB's both
 //     from 0 on Sunday);
-//   - substr and substring read a position of 0 as 1 (DuckDB's as the one before 1).
+//   - substr and substring read a position of 0 as 1 (DuckDB's as the one before 1);
 //   - left and right are empty for a length below 1 (DuckDB's count from the other end);
 //   - array_position is 0 for an element not found (DuckDB's NULL), a BIGINT;
 //   - array_distinct keeps the first of each element in order (DuckDB's reorders), and
@@ -122,7 +122,7 @@ const (
 //   - dayname and monthname are three letters (Fri, Nov; DuckDB's whole words).
 //
 // Each calls DuckDB's own function by its qualified name, and keeps its types.
-var sparkFunctions = func() string {
+func sparkFunctions() string {
 	var b strings.Builder
 	b.WriteString(`CREATE OR REPLACE TEMP MACRO concat(a) AS CASE WHEN a IS NULL THEN NULL ELSE system.main.concat(a) END`)
 	for n := 2; n <= maxConcatArgs; n++ {
@@ -152,8 +152,6 @@ var sparkFunctions = func() string {
 		`CREATE OR REPLACE TEMP MACRO log2(x) AS CASE WHEN x <= 0 THEN NULL ELSE system.main.log2(x) END`,
 		`CREATE OR REPLACE TEMP MACRO dayofweek(d) AS system.main.dayofweek(d) + 1`,
 		`CREATE OR REPLACE TEMP MACRO weekday(d) AS system.main.isodow(d) - 1`,
-		`CREATE OR REPLACE TEMP MACRO substring(s, pos) AS system.main.substring(s, CASE WHEN pos = 0 THEN 1 ELSE pos END), ` +
-			`(s, pos, len) AS system.main.substring(s, CASE WHEN pos = 0 THEN 1 ELSE pos END, len)`,
 		`CREATE OR REPLACE TEMP MACRO array_sort(a) AS system.main.list_sort(a, 'ASC', 'NULLS LAST')`,
 		`CREATE OR REPLACE TEMP MACRO "left"(s, n) AS CASE WHEN n < 1 THEN '' ELSE system.main."left"(s, n) END`,
 		`CREATE OR REPLACE TEMP MACRO "right"(s, n) AS CASE WHEN n < 1 THEN '' ELSE system.main."right"(s, n) END`,
@@ -162,14 +160,16 @@ var sparkFunctions = func() string {
 		`CREATE OR REPLACE TEMP MACRO array_distinct(a) AS list_filter(a, lambda x, i: system.main.list_position(a, x) = i)`,
 		`CREATE OR REPLACE TEMP MACRO dayname(d) AS strftime(d, '%a')`,
 		`CREATE OR REPLACE TEMP MACRO monthname(d) AS strftime(d, '%b')`,
-		`CREATE OR REPLACE TEMP MACRO substr(s, pos) AS system.main.substring(s, CASE WHEN pos = 0 THEN 1 ELSE pos END), ` +
-			`(s, pos, len) AS system.main.substring(s, CASE WHEN pos = 0 THEN 1 ELSE pos END, len)`,
 	} {
 		b.WriteString(q)
 		b.WriteString("; ")
 	}
+	for _, name := range []string{"substring", "substr"} {
+		fmt.Fprintf(&b, `CREATE OR REPLACE TEMP MACRO %s(s, pos) AS system.main.substring(s, CASE WHEN pos = 0 THEN 1 ELSE pos END), `+
+			`(s, pos, len) AS system.main.substring(s, CASE WHEN pos = 0 THEN 1 ELSE pos END, len); `, name)
+	}
 	return b.String()
-}()
+}
 
 // maxConcatArgs is how many arguments the concat macros take; rewriteLongConcats nests a
 // concat of more (Spark's takes any number).
@@ -182,7 +182,7 @@ const nullOrder = `SET default_null_order = 'nulls_first_on_asc_last_on_desc'`
 // initSession prepares each new DuckDB connection (one per session) for the dialect, in
 // ANSI mode; OpenSession switches a session whose configuration turns it off.
 func initSession(execer driver.ExecerContext) error {
-	for _, q := range []string{nullOrder, tryArithmetic, sparkFunctions, ansiArithmetic} {
+	for _, q := range []string{nullOrder, tryArithmetic, sparkFunctions(), ansiArithmetic} {
 		if _, err := execer.ExecContext(context.Background(), q, nil); err != nil {
 			return err
 		}
