@@ -240,20 +240,7 @@ func rewriteIntegralCasts(stmt string) string {
 		return stmt
 	}
 	toks := castTokens(stmt)
-	match := make([]int, len(toks)) // a bracket's partner, else -1
-	var open []int
-	for i, t := range toks {
-		match[i] = -1
-		switch t.text {
-		case "(", "[":
-			open = append(open, i)
-		case ")", "]":
-			if n := len(open); n > 0 {
-				match[i], match[open[n-1]] = open[n-1], i
-				open = open[:n-1]
-			}
-		}
-	}
+	match := brackets(toks)
 	var edits []castEdit
 	for i, t := range toks {
 		switch {
@@ -447,7 +434,7 @@ func castTokens(stmt string) []castToken {
 				}
 				j++
 			}
-			toks = append(toks, castToken{start: i, end: j, kind: 'n'})
+			toks = append(toks, castToken{start: i, end: j, kind: 'n', text: stmt[i:j]})
 			i = j
 		case c == '?' || c == '$':
 			j := i + 1
@@ -546,4 +533,87 @@ func operatorWord(w string) bool {
 		return true
 	}
 	return false
+}
+
+// rewriteArraySubscripts reads a subscript by an integer literal as Spark does, from 0
+// (DuckDB's lists count from 1): e[0] becomes spark_at(e, 0), a macro that adds 1 for an
+// array and leaves a map's key alone (maps keyed by integers are subscripted the same
+// way). A subscript by anything else (a column, a parameter, an expression) keeps
+// DuckDB's meaning, as does one whose operand cannot be told (see castOperandStart).
+func rewriteArraySubscripts(stmt string) string {
+	if !strings.Contains(stmt, "[") {
+		return stmt
+	}
+	toks := castTokens(stmt)
+	match := brackets(toks)
+	var edits []castEdit
+	for i, t := range toks {
+		if t.text != "[" || match[i] < 0 || !integerLiteral(toks[i+1:match[i]]) {
+			continue
+		}
+		from := subscriptOperandStart(toks, match, i-1)
+		if from < 0 {
+			continue
+		}
+		closing := match[i]
+		edits = append(edits,
+			castEdit{start: toks[from].start, end: toks[from].start, closes: toks[closing].end, text: "spark_at("},
+			castEdit{start: toks[i-1].end, end: toks[closing].end, text: ", " + stmt[toks[i+1].start:toks[closing-1].end] + ")"})
+	}
+	return applyEdits(stmt, edits)
+}
+
+// brackets pairs the parentheses and brackets of toks: a bracket's partner, else -1.
+func brackets(toks []castToken) []int {
+	match := make([]int, len(toks))
+	var open []int
+	for i, t := range toks {
+		match[i] = -1
+		switch t.text {
+		case "(", "[":
+			open = append(open, i)
+		case ")", "]":
+			if n := len(open); n > 0 {
+				match[i], match[open[n-1]] = open[n-1], i
+				open = open[:n-1]
+			}
+		}
+	}
+	return match
+}
+
+// integerLiteral reports whether toks are an integer written out: digits, maybe after a
+// minus.
+func integerLiteral(toks []castToken) bool {
+	if len(toks) == 2 && toks[0].text == "-" {
+		toks = toks[1:]
+	}
+	return len(toks) == 1 && toks[0].kind == 'n' && strings.Trim(toks[0].text, "0123456789") == ""
+}
+
+// subscriptOperandStart is where the operand of a subscript that follows toks[i] starts,
+// or -1: an operand castOperandStart tells, another subscript's, or an array literal.
+func subscriptOperandStart(toks []castToken, match []int, i int) int {
+	if i < 0 {
+		return -1
+	}
+	if toks[i].text == "]" {
+		o := match[i]
+		if o < 0 {
+			return -1
+		}
+		if from := subscriptOperandStart(toks, match, o-1); from >= 0 {
+			return from // e[0][1]
+		}
+		if o == 0 || toks[o-1].kind == 'p' && toks[o-1].text != ")" && toks[o-1].text != "]" ||
+			toks[o-1].kind == 'w' && operatorWord(toks[o-1].text) && toks[o-1].text != "ARRAY" {
+			return o // an array literal: [1, 2][0]
+		}
+		return -1
+	}
+	from := castOperandStart(toks, match, i)
+	if from > 0 && (toks[from-1].kind == 'q' || toks[from-1].kind == 'w' && !operatorWord(toks[from-1].text)) {
+		return -1 // a type after a column's name (a INT[3]), not an operand
+	}
+	return from
 }

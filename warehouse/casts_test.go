@@ -68,6 +68,25 @@ func TestRewriteLongConcats(t *testing.T) {
 	}
 }
 
+func TestRewriteArraySubscripts(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"a call's", "SELECT split(s, ',')[0]", "SELECT spark_at(split(s, ','), 0)"},
+		{"a name's", "SELECT t.a[1], b [2], \"c d\"[3] FROM t", "SELECT spark_at(t.a, 1), spark_at(b, 2), spark_at(\"c d\", 3) FROM t"},
+		{"two", "SELECT a[0][1]", "SELECT spark_at(spark_at(a, 0), 1)"},
+		{"a literal's", "SELECT [1, 2, 3][0], x = [1][0]", "SELECT spark_at([1, 2, 3], 0), x = spark_at([1], 0)"},
+		{"negative", "SELECT a[-1]", "SELECT spark_at(a, -1)"},
+		{"parentheses", "SELECT (a)[0], f(x)[0]", "SELECT spark_at((a), 0), spark_at(f(x), 0)"},
+		{"other subscripts stay", "SELECT a[i], a[i + 1], m['k'], a[?], a[$p1], a[1.5], a[1:2]",
+			"SELECT a[i], a[i + 1], m['k'], a[?], a[$p1], a[1.5], a[1:2]"},
+		{"types stay", "CREATE TABLE t (a INT[3], b INT[]); SELECT x::INT[2]", "CREATE TABLE t (a INT[3], b INT[]); SELECT x::INT[2]"},
+		{"strings stay", "SELECT 'a[0]'", "SELECT 'a[0]'"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, rewriteArraySubscripts(tc.in))
+		})
+	}
+}
+
 func TestSparkIntegral(t *testing.T) {
 	intT, _ := integralTypeNamed("int")
 	byteT, _ := integralTypeNamed("tinyint")
@@ -120,6 +139,8 @@ func FuzzRewriteIntegralCasts(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		assert.NotPanics(t, func() { rewriteArraySubscripts(s) })
+		assert.NotPanics(t, func() { rewriteLongConcats(s) })
 		out := rewriteIntegralCasts(s)
 		if !strings.Contains(s, "::") && !containsFoldASCII(s, "cast") && !intCall(s) {
 			assert.Equal(t, s, out)

@@ -476,7 +476,7 @@ func (s *Server) execute(ctx context.Context, op *operation) error {
 	if err != nil {
 		return &paramError{err}
 	}
-	query = rewriteLongConcats(rewriteBareDecimal(rewriteTimestampLiterals(query)))
+	query = rewriteArraySubscripts(rewriteLongConcats(rewriteBareDecimal(rewriteTimestampLiterals(query))))
 	if !op.sess.ansiOff {
 		query = rewriteIntegralCasts(query) // in ANSI mode's terms
 	}

@@ -119,6 +119,15 @@ func TestSparkFunctionsThroughTheDriver(t *testing.T) {
 		{"an overflow", `SELECT CAST(128.5D AS TINYINT)`, "", "22003"},
 		{"NULL", `SELECT CAST(NULL AS INT)`, "NULL", ""},
 		{"a boolean", `SELECT CAST(true AS INT)`, "1", ""},
+		// [ ]: "The first element of an ARRAY is at index 0"; a MAP's subscript is a key.
+		{"an array's first element", `SELECT split('a,b,c', ',')[0]`, "a", ""},
+		{"an array literal's", `SELECT [10, 20, 30][2]`, "30", ""},
+		{"a column's", `SELECT a[1] FROM (SELECT [7, 8] AS a)`, "8", ""},
+		{"twice", `SELECT [[1, 2], [3, 4]][1][0]`, "3", ""},
+		{"out of range", `SELECT [1, 2][2]`, "NULL", ""},
+		{"negative", `SELECT [1, 2][-1]`, "NULL", ""},
+		{"a map's integer key", `SELECT MAP {1: 'x', 0: 'y'}[1]`, "x", ""},
+		{"a map's string key", `SELECT MAP {'k': 'v'}['k']`, "v", ""},
 		// left and right: "If len is less than 1, an empty string is returned".
 		{"left of a negative length", `SELECT left('Spark SQL', -1)`, "", ""},
 		{"right of 0", `SELECT right('Spark SQL', 0)`, "", ""},

@@ -119,7 +119,9 @@ const (
 //   - array_distinct keeps the first of each element in order (DuckDB's reorders), and
 //     array_sort puts NULLs last (DuckDB's follows the NULL order, which is Spark's
 //     ORDER BY's here: first);
-//   - dayname and monthname are three letters (Fri, Nov; DuckDB's whole words).
+//   - dayname and monthname are three letters (Fri, Nov; DuckDB's whole words);
+//   - spark_at(e, i) is e[i] as Spark reads it (see rewriteArraySubscripts): an array's
+//     element i counted from 0, NULL out of range; a map's value at key i.
 //
 // Each calls DuckDB's own function by its qualified name, and keeps its types.
 func sparkFunctions() string {
@@ -158,6 +160,8 @@ func sparkFunctions() string {
 		`CREATE OR REPLACE TEMP MACRO array_position(a, e) AS ` +
 			`CASE WHEN a IS NULL OR e IS NULL THEN NULL ELSE CAST(coalesce(system.main.array_position(a, e), 0) AS BIGINT) END`,
 		`CREATE OR REPLACE TEMP MACRO array_distinct(a) AS list_filter(a, lambda x, i: system.main.list_position(a, x) = i)`,
+		`CREATE OR REPLACE TEMP MACRO spark_at(a, i) AS ` +
+			`CASE WHEN typeof(a) LIKE '%]' THEN (CASE WHEN i < 0 THEN NULL ELSE a[i + 1] END) ELSE a[i] END`,
 		`CREATE OR REPLACE TEMP MACRO dayname(d) AS strftime(d, '%a')`,
 		`CREATE OR REPLACE TEMP MACRO monthname(d) AS strftime(d, '%b')`,
 	} {
