@@ -370,9 +370,9 @@ func rewriteLongConcats(stmt string) string {
 		depth := 0
 		for j := i + 2; j < len(toks) && depth >= 0; j++ {
 			switch toks[j].text {
-			case "(", "[":
+			case "(", "[", "{":
 				depth++
-			case ")", "]":
+			case ")", "]", "}":
 				depth--
 			case ",":
 				if depth == 0 {
@@ -493,7 +493,7 @@ func castOperandStart(toks []castToken, match []int, i int) int {
 			switch p := toks[from-1]; {
 			case p.kind == 'w' && (p.text == "OVER" || p.text == "FILTER" || p.text == "WITHIN"):
 				return -1 // a window's or an aggregate's clause: the operand is more than it
-			case p.kind == 'q' || p.kind == 'w' && !operatorWord(p.text):
+			case p.kind == 'q' || p.kind == 'w' && (!operatorWord(p.text) || constructorWord(p.text)):
 				from-- // a call's name
 			}
 		}
@@ -515,10 +515,15 @@ func castOperandStart(toks []castToken, match []int, i int) int {
 	for from >= 2 && toks[from-1].text == "." && (toks[from-2].kind == 'w' || toks[from-2].kind == 'q') {
 		from -= 2 // a qualified name: t.c, s.f(x)
 	}
-	if from > 0 && toks[from-1].text == "::" {
-		return -1 // the operand of another cast
+	if from > 0 && (toks[from-1].text == "::" || toks[from-1].text == ".") {
+		return -1 // the operand of another cast, or a field of an expression (a[0].f, (s).f)
 	}
 	return from
+}
+
+// constructorWord reports whether w, a keyword, also names a call: map(…), array(…).
+func constructorWord(w string) bool {
+	return w == "MAP" || w == "ARRAY" || w == "STRUCT"
 }
 
 // operatorWord reports whether the word w is a keyword that can stand before a "(", a
@@ -529,7 +534,7 @@ func operatorWord(w string) bool {
 		"ON", "BY", "HAVING", "AS", "BETWEEN", "LIKE", "ILIKE", "EXISTS", "VALUES", "RETURN", "ALL", "ANY",
 		"SOME", "DISTINCT", "USING", "JOIN", "UNION", "EXCEPT", "INTERSECT", "LIMIT", "OFFSET", "WITH",
 		"NULL", "TRUE", "FALSE", "ESCAPE", "ARRAY", "MAP", "STRUCT", "DEFAULT", "FOR", "INTERVAL", "QUALIFY",
-		"SET", "TO", "ROWS", "RANGE", "PARTITION", "WINDOW", "ORDER", "GROUP":
+		"SET", "TO", "PARTITION", "WINDOW", "ORDER", "GROUP":
 		return true
 	}
 	return false
@@ -611,9 +616,32 @@ func subscriptOperandStart(toks []castToken, match []int, i int) int {
 		}
 		return -1
 	}
+	if toks[i].kind == 'w' && typeWord(toks[i].text) && (i == 0 || toks[i-1].text != ".") {
+		return -1 // a type: INT[3]
+	}
+	// A field of a subscript's or a parenthesized operand: a[0].f[0], (s).f[0].
+	j := i
+	for j >= 2 && toks[j].kind == 'w' && toks[j-1].text == "." && (toks[j-2].kind == 'w' || toks[j-2].kind == 'q') {
+		j -= 2
+	}
+	if j >= 2 && (toks[j].kind == 'w' || toks[j].kind == 'q') && toks[j-1].text == "." && (toks[j-2].text == "]" || toks[j-2].text == ")") {
+		return subscriptOperandStart(toks, match, j-2)
+	}
 	from := castOperandStart(toks, match, i)
-	if from > 0 && (toks[from-1].kind == 'q' || toks[from-1].kind == 'w' && !operatorWord(toks[from-1].text)) {
-		return -1 // a type after a column's name (a INT[3]), not an operand
+	if from > 0 && (toks[from-1].kind == 'q' || toks[from-1].kind == 'w' && (!operatorWord(toks[from-1].text) || toks[from-1].text == "AS")) {
+		return -1 // a type after a column's name (a STRUCT(f INT)[3]) or an AS, not an operand
 	}
 	return from
+}
+
+// typeWord reports whether w names one of DuckDB's types, which a "[n]" after it makes a
+// fixed-size array's.
+func typeWord(w string) bool {
+	switch w {
+	case "INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "LONG", "SHORT", "BYTE", "HUGEINT", "UBIGINT", "UINTEGER",
+		"USMALLINT", "UTINYINT", "DOUBLE", "FLOAT", "REAL", "DECIMAL", "NUMERIC", "BOOLEAN", "BOOL", "VARCHAR", "STRING",
+		"TEXT", "BLOB", "BINARY", "DATE", "TIME", "TIMESTAMP", "TIMESTAMPTZ", "TIMESTAMP_NTZ", "INTERVAL", "UUID", "JSON":
+		return true
+	}
+	return false
 }

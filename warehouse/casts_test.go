@@ -38,6 +38,7 @@ func TestRewriteIntegralCasts(t *testing.T) {
 		{"after a keyword", "CREATE TABLE t (a INT DEFAULT (-1)::INT); SELECT substring(s FROM 2 FOR (3)::INT)",
 			"CREATE TABLE t (a INT DEFAULT spark_cast_int((-1))); SELECT substring(s FROM 2 FOR spark_cast_int((3)))"},
 		{"after INTERVAL", "SELECT INTERVAL '1'::INT", "SELECT INTERVAL '1'::INT"},
+		{"a field of an expression stays", "SELECT a[0].f::INT, (s).f::INT", "SELECT a[0].f::INT, (s).f::INT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, rewriteIntegralCasts(tc.in))
@@ -61,6 +62,7 @@ func TestRewriteLongConcats(t *testing.T) {
 		{"a concat inside", "SELECT upper(concat(" + args(1, 33) + ")), concat(a, b)",
 			"SELECT upper(concat(concat(" + args(1, 32) + "), a33)), concat(a, b)"},
 		{"concat_ws stays", "SELECT concat_ws(" + args(1, 40) + ")", "SELECT concat_ws(" + args(1, 40) + ")"},
+		{"a brace's commas", "SELECT concat(" + args(1, 31) + ", {'a': 1, 'b': 2})", "SELECT concat(" + args(1, 31) + ", {'a': 1, 'b': 2})"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, rewriteLongConcats(tc.in))
@@ -80,6 +82,10 @@ func TestRewriteArraySubscripts(t *testing.T) {
 			"SELECT a[i], a[i + 1], m['k'], a[?], a[$p1], a[1.5], a[1:2]"},
 		{"types stay", "CREATE TABLE t (a INT[3], b INT[]); SELECT x::INT[2]", "CREATE TABLE t (a INT[3], b INT[]); SELECT x::INT[2]"},
 		{"strings stay", "SELECT 'a[0]'", "SELECT 'a[0]'"},
+		{"a field's", "SELECT a[0].f[1], (s).f[2], t.b.c[3]", "SELECT spark_at(spark_at(a, 0).f, 1), spark_at((s).f, 2), spark_at(t.b.c, 3)"},
+		{"a keyword-named call's", "SELECT range(5)[0], map(k, v)[1]", "SELECT spark_at(range(5), 0), spark_at(map(k, v), 1)"},
+		{"array types stay", "SELECT CAST(a AS INT[2]); CREATE TABLE t (x STRUCT(f INT)[2], range INT[2])",
+			"SELECT CAST(a AS INT[2]); CREATE TABLE t (x STRUCT(f INT)[2], range INT[2])"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, rewriteArraySubscripts(tc.in))

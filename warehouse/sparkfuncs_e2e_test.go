@@ -229,3 +229,35 @@ func TestIntegralCastAfterAKeyword(t *testing.T) {
 	assert.Empty(t, state)
 	assert.Equal(t, "ell", got)
 }
+
+// Subscripts by an integer literal after a field, a call named like a keyword, and array
+// types, which are no subscripts: each worked, or answered DuckDB's NULL, before the
+// subscripts counted from 0, and broke with them.
+func TestSubscriptEdgesThroughTheDriver(t *testing.T) {
+	srv := start(t)
+	db := open(t, srv, "")
+	db.SetMaxOpenConns(1)
+	for _, tc := range []struct{ q, want string }{
+		{`SELECT l[0].f[0] FROM (SELECT [{'f': [1, 2]}] AS l)`, "1"},
+		{`SELECT (s).f[1] FROM (SELECT {'f': [3, 4]} AS s)`, "4"},
+		{`SELECT range(5)[1]`, "1"},
+		{`SELECT map([1, 2], [[3], [4]])[1][0]`, "3"},
+		{`SELECT CAST([1, 2] AS INT[2])`, "[1,2]"},
+	} {
+		got, state := firstColumn(t, db, tc.q)
+		assert.Empty(t, state, tc.q)
+		assert.Equal(t, tc.want, got, tc.q)
+	}
+	for _, q := range []string{
+		`CREATE TABLE typed_arrays (x STRUCT(f INT)[2], y MAP(INT, INT)[2], z INT[3])`,
+		`CREATE TABLE keyword_column (range INT[2])`,
+	} {
+		_, err := db.Exec(q)
+		assert.NoError(t, err, q)
+	}
+	// A brace's comma is no concat's argument.
+	args := strings.Repeat("'a', ", 31)
+	got, state := firstColumn(t, db, "SELECT concat("+args+"MAP {1: 'x', 2: 'y'}[1])")
+	assert.Empty(t, state)
+	assert.Equal(t, strings.Repeat("a", 31)+"x", got)
+}
