@@ -461,10 +461,11 @@ func castTokens(stmt string) []castToken {
 // afterDot reports whether toks[i] follows a '.' (a qualified name's part).
 func afterDot(toks []castToken, i int) bool { return i > 0 && toks[i-1].text == "." }
 
-// castable reports whether a cast's operand, toks, can go to integralCast: not a
-// parameter's marker, nor NULL alone.
+// castable reports whether a cast's operand, toks, needs integralCast: not a parameter's
+// marker, nor NULL alone, nor an integer literal (DuckDB casts those as Spark does; the
+// lexis writes 1L as one).
 func castable(toks []castToken) bool {
-	if len(toks) == 0 || len(toks) == 1 && toks[0].kind == 'w' && toks[0].text == "NULL" {
+	if len(toks) == 0 || len(toks) == 1 && toks[0].kind == 'w' && toks[0].text == "NULL" || integerLiteral(toks) {
 		return false
 	}
 	for _, t := range toks {

@@ -28,6 +28,7 @@ func TestRewriteIntegralCasts(t *testing.T) {
 		{"a quoted name", `SELECT "my col"::INT`, `SELECT spark_cast_int("my col")`},
 		{"int()", "SELECT int(2.7), BigInt (x), tinyint(y)", "SELECT spark_cast_int(2.7), spark_cast_bigint (x), spark_cast_tinyint(y)"},
 		{"int() of a parameter", "SELECT int($p1), int(?)", "SELECT CAST($p1 AS INT), CAST(? AS INT)"},
+		{"integer literals stay", "SELECT CAST(1 AS BIGINT), CAST(-128 AS TINYINT), 7::INT", "SELECT CAST(1 AS BIGINT), CAST(-128 AS TINYINT), 7::INT"},
 		{"parameters and NULL stay", "SELECT CAST(? AS INT), CAST($p1 + 1 AS INT), CAST(NULL AS INT), ?::INT, $p2::INT",
 			"SELECT CAST(? AS INT), CAST($p1 + 1 AS INT), CAST(NULL AS INT), ?::INT, $p2::INT"},
 		{"what :: cannot be told of stays", "SELECT CASE WHEN a THEN 1.5 END::INT, a[1]::INT, x::DOUBLE::INT, count(*) OVER (ORDER BY a)::INT, DATE '2020-01-01'::INT",
