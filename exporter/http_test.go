@@ -156,6 +156,33 @@ func TestExportRecoversAfterRetryableStatuses(t *testing.T) {
 	}
 }
 
+// Each retry leaves a debug line with the attempt that failed and its status, and no line
+// goes above debug.
+func TestExportRetriesAreLogged(t *testing.T) {
+	srv, _ := newServer(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		if n < 3 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	var logBuf bytes.Buffer
+	var logMu sync.Mutex
+	logger := zerolog.New(zerolog.SyncWriter(&lockedWriter{w: &logBuf, mu: &logMu})).Level(zerolog.DebugLevel)
+	e := newTestExporter(t, srv, WithLogger(logger))
+	noErr(t, e.Export(context.Background(), batch(1)), "export")
+	logMu.Lock()
+	logs := logBuf.String()
+	logMu.Unlock()
+	equal(t, strings.Count(logs, "telemetry batch attempt failed; retrying"), 2, "retry lines:\n"+logs)
+	for _, want := range []string{`"retry":1`, `"retry":2`, "503 Service Unavailable", `"host":`} {
+		if !strings.Contains(logs, want) {
+			t.Fatalf("no %s in the retry lines:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, `"level":"info"`) || strings.Contains(logs, `"level":"warn"`) || strings.Contains(logs, `"level":"error"`) {
+		t.Fatalf("a line above debug:\n%s", logs)
+	}
+}
+
 func TestExportTerminalStatusNotRetried(t *testing.T) {
 	for _, code := range []int{400, 401, 403, 404, 405, 409, 413, 301, 302, 307, 308} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {

@@ -82,7 +82,7 @@ func newHostPolicy(cfg *config, host string, stats *counters) *hostPolicy {
 		WithMaxRetries(cfg.maxRetries).
 		WithDelayFunc(retryDelay(cfg.backoffBase, cfg.backoffMax, cfg.jitter, cfg.retryAfterCap)).
 		ReturnLastFailure().
-		OnRetry(func(failsafe.ExecutionEvent[*reply]) { stats.retries.Add(1) }).
+		OnRetry(p.onRetry).
 		Build()
 
 	p.export = failsafe.With[*reply](retries)
@@ -247,6 +247,15 @@ var errPanicked = errors.New("exporter: attempt panicked")
 // released and takes the lock back afterwards, so a panic escaping it (a caller's clock
 // or logger) would make failsafe unlock an unlocked mutex: a fatal error that no
 // recover can stop. Nothing leaves this function.
+// onRetry counts a retry and writes at debug level the attempt that failed and why (a
+// caller's logger that panics costs the line only).
+func (p *hostPolicy) onRetry(ev failsafe.ExecutionEvent[*reply]) {
+	p.stats.retries.Add(1)
+	defer func() { _ = recover() }()
+	p.log.Debug().Int("retry", ev.Retries()).Err(ev.LastError()).
+		Msg("telemetry batch attempt failed; retrying")
+}
+
 func (p *hostPolicy) onStateChanged(ev circuitbreaker.StateChangedEvent) {
 	defer func() { _ = recover() }()
 	tr := Transition{From: breakerState(ev.OldState), To: breakerState(ev.NewState), At: p.now()}
