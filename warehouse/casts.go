@@ -499,7 +499,7 @@ func castOperandStart(toks []castToken, match []int, i int) int {
 			}
 		}
 	case t.kind == 'w':
-		if operatorWord(t.text) && t.text != "NULL" && t.text != "TRUE" && t.text != "FALSE" {
+		if operatorWord(t.text) && !literalWord(t.text) {
 			return -1 // END of a CASE, and the like
 		}
 		from = i
@@ -522,13 +522,21 @@ func castOperandStart(toks []castToken, match []int, i int) int {
 	return from
 }
 
+// literalWord reports whether w, a keyword, is a literal: NULL, TRUE, FALSE.
+func literalWord(w string) bool { return w == "NULL" || w == "TRUE" || w == "FALSE" }
+
+// endsOperand reports whether w, a keyword, ends an operand (a literal, or the END of a
+// CASE): a minus after it subtracts; after any other keyword it starts an operand.
+func endsOperand(w string) bool { return w == "END" || literalWord(w) }
+
 // constructorWord reports whether w, a keyword, also names a call: map(…), array(…).
 func constructorWord(w string) bool {
 	return w == "MAP" || w == "ARRAY" || w == "STRUCT"
 }
 
 // operatorWord reports whether the word w is a keyword that can stand before a "(", a
-// string or a "::" without naming a call, a type or a column.
+// string, a "::" or a minus without naming a call, a type or a column (the lexis's
+// operandMinus reads the same list).
 func operatorWord(w string) bool {
 	switch w {
 	case "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "IS", "CASE", "WHEN", "THEN", "ELSE", "END",

@@ -663,9 +663,7 @@ func operandMinus(out []byte) ([]byte, bool) {
 		if w > 0 && (out[w-1] == '.' || out[w-1] == ':') {
 			return out, false // a qualified name's part or a named marker
 		}
-		switch strings.ToUpper(string(out[w:j])) {
-		case "SELECT", "WHERE", "AND", "OR", "NOT", "THEN", "ELSE", "WHEN", "CASE", "HAVING", "ON", "BY", "LIMIT", "OFFSET",
-			"RETURN", "DISTINCT", "ALL", "IN", "IS", "BETWEEN", "VALUES", "FROM", "DEFAULT", "INTERVAL":
+		if kw := strings.ToUpper(string(out[w:j])); operatorWord(kw) && !endsOperand(kw) {
 			return out[:k-1], true
 		}
 	}
