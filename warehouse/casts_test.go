@@ -155,3 +155,16 @@ func FuzzRewriteIntegralCasts(f *testing.F) {
 		assert.Equal(t, out, rewriteIntegralCasts(out))
 	})
 }
+
+// A value quoted in a cast's error that holds another error's marker does not change the
+// error's class.
+func TestRaisedErrorTakesTheFirstMarker(t *testing.T) {
+	msg := "Invalid Input Error: database/sql/driver: API error: " + castInvalidMarker +
+		"The value '" + divideByZeroMarker + "x' of the type \"STRING\" cannot be cast to \"INT\" because it is malformed"
+	e, ok := raisedError(duckdb.ErrorTypeInvalidInput, msg)
+	require.True(t, ok)
+	assert.Equal(t, "CAST_INVALID_INPUT", e.class)
+	assert.Equal(t, "22018", e.state)
+	_, ok = raisedError(duckdb.ErrorTypeConversion, msg)
+	assert.False(t, ok, "only the errors the macros and casts raise")
+}

@@ -666,26 +666,8 @@ func mapError(err error) sqlError {
 			e.state, e.class = "42000", "ANALYSIS_ERROR"
 		}
 	case duckdb.ErrorTypeInvalidInput, duckdb.ErrorTypeConversion, duckdb.ErrorTypeMismatchType, duckdb.ErrorTypeInvalidType:
-		if de.Type == duckdb.ErrorTypeInvalidInput && strings.Contains(msg, divideByZeroMarker) { // ansiArithmetic
-			e.message = divideByZeroMessage
-			e.state, e.class = "22012", "DIVIDE_BY_ZERO"
-			break
-		}
-		if m, ok := castMessage(de, castOverflowMarker); ok { // integralCast
-			e.message, e.state, e.class = m, "22003", "CAST_OVERFLOW"
-			break
-		}
-		if m, ok := castMessage(de, castMismatchMarker); ok {
-			e.message, e.state, e.class = m, "42K09", "DATATYPE_MISMATCH"
-			break
-		}
-		if m, ok := castMessage(de, castInvalidMarker); ok {
-			e.message, e.state, e.class = m, "22018", "CAST_INVALID_INPUT"
-			break
-		}
-		if de.Type == duckdb.ErrorTypeInvalidInput && strings.Contains(msg, remainderByZeroMarker) {
-			e.message = remainderByZeroMessage
-			e.state, e.class = "22012", "REMAINDER_BY_ZERO"
+		if r, ok := raisedError(de.Type, msg); ok { // the warehouse's macros and casts
+			e = r
 			break
 		}
 		e.state, e.class = "22018", "CAST_INVALID_INPUT"
@@ -718,15 +700,33 @@ func mapError(err error) sqlError {
 	return e
 }
 
-// castMessage is the message of an integralCast's error that starts with marker, as
-// Databricks words it, when de is one.
-func castMessage(de *duckdb.Error, marker string) (string, bool) {
-	msg := de.Msg
-	k := strings.Index(msg, marker)
-	if de.Type != duckdb.ErrorTypeInvalidInput || k < 0 {
-		return "", false
+// raisedError is the Databricks error an error the warehouse's own macros (ansiArithmetic)
+// and casts (integralCast) raise stands for: its message starts with a marker (the first
+// in it: a value quoted after it may hold another). A fixed message replaces what follows
+// the marker; else that is the message.
+func raisedError(typ duckdb.ErrorType, msg string) (sqlError, bool) {
+	if typ != duckdb.ErrorTypeInvalidInput {
+		return sqlError{}, false
 	}
-	return msg[k+len(marker):] + ".", true
+	var found sqlError
+	first := len(msg)
+	for _, r := range []struct{ marker, state, class, message string }{
+		{divideByZeroMarker, "22012", "DIVIDE_BY_ZERO", divideByZeroMessage},
+		{remainderByZeroMarker, "22012", "REMAINDER_BY_ZERO", remainderByZeroMessage},
+		{castOverflowMarker, "22003", "CAST_OVERFLOW", ""},
+		{castMismatchMarker, "42K09", "DATATYPE_MISMATCH", ""},
+		{castInvalidMarker, "22018", "CAST_INVALID_INPUT", ""},
+	} {
+		k := strings.Index(msg, r.marker)
+		if k < 0 || k >= first {
+			continue
+		}
+		if r.message == "" {
+			r.message = msg[k+len(r.marker):] + "."
+		}
+		found, first = sqlError{state: r.state, class: r.class, message: r.message}, k
+	}
+	return found, first < len(msg)
 }
 
 // display renders the message as Databricks does: "[CLASS] message SQLSTATE: xxxxx".
